@@ -1,0 +1,327 @@
+"""The project spec: ``cairn.toml`` parsed into pydantic models.
+
+Unknown keys are rejected, and every validation problem is reported as a
+:class:`~cairn.exceptions.SpecError` naming the file, the key and the allowed
+values. Relative paths in ``[[data.sources]]`` are resolved against the
+folder holding the spec, so a project can be run from anywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import operator
+import re
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from cairn.exceptions import SpecError
+
+Task = Literal["classification", "regression", "clustering", "recommendation"]
+SUPPORTED_TASKS: tuple[str, ...] = ("classification", "regression")
+ColumnRole = Literal["numeric", "categorical", "boolean", "datetime", "text", "id", "ignore"]
+
+# Metrics a spec may name, per task; the first is the default.
+CLASSIFICATION_METRICS: tuple[str, ...] = (
+    "roc_auc",
+    "accuracy",
+    "balanced_accuracy",
+    "f1",
+    "f1_macro",
+    "f1_weighted",
+    "precision",
+    "recall",
+    "log_loss",
+)
+REGRESSION_METRICS: tuple[str, ...] = ("rmse", "mae", "mse", "r2", "mape")
+# Objectives may also name operational quantities measured outside the metrics.
+OPERATIONAL_QUANTITIES: tuple[str, ...] = (
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "model_size_mb",
+)
+LOWER_IS_BETTER: frozenset[str] = frozenset(
+    {"rmse", "mae", "mse", "mape", "log_loss", *OPERATIONAL_QUANTITIES}
+)
+
+
+def default_metric(task: str, n_classes: int | None = None) -> str:
+    """The metric used when the spec names none: ROC-AUC for binary, log loss
+    for multiclass, RMSE for regression (as in the AutoML Benchmark)."""
+    if task == "regression":
+        return "rmse"
+    if n_classes is not None and n_classes > 2:
+        return "log_loss"
+    return "roc_auc"
+
+
+_OPERATORS: dict[str, Callable[[float, float], bool]] = {
+    "<=": operator.le,
+    ">=": operator.ge,
+    "<": operator.lt,
+    ">": operator.gt,
+}
+_OBJECTIVE_RE = re.compile(r"^\s*([a-z0-9_]+)\s*(<=|>=|<|>)\s*([-+0-9.eE]+)\s*$")
+
+
+class Objective(BaseModel):
+    """One business objective, e.g. ``rmse < 25000``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    quantity: str
+    op: str
+    threshold: float
+
+    @classmethod
+    def parse(cls, text: str) -> Objective:
+        match = _OBJECTIVE_RE.match(text)
+        if match is None:
+            raise ValueError(
+                f"objective {text!r} is not of the form 'QUANTITY OP NUMBER' "
+                "with OP one of <, <=, >, >= (e.g. 'rmse < 25000')"
+            )
+        quantity, op, number = match.groups()
+        known = (*CLASSIFICATION_METRICS, *REGRESSION_METRICS, *OPERATIONAL_QUANTITIES)
+        if quantity not in known:
+            raise ValueError(
+                f"objective {text!r} names unknown quantity {quantity!r}; "
+                f"allowed: {', '.join(known)}"
+            )
+        return cls(quantity=quantity, op=op, threshold=float(number))
+
+    def met_by(self, value: float) -> bool:
+        return _OPERATORS[self.op](value, self.threshold)
+
+    def __str__(self) -> str:
+        return f"{self.quantity} {self.op} {self.threshold:g}"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProjectSection(_Section):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)
+    description: str = ""
+
+
+class SourceSpec(_Section):
+    """Where one table comes from: exactly one of ``path``, ``url`` or ``sql``."""
+
+    path: Path | None = None
+    url: str | None = None
+    sql: str | None = None  # a SQLAlchemy URL, e.g. sqlite:///data.db
+    table: str | None = None
+    query: str | None = None
+    format: Literal["csv", "tsv", "parquet", "excel", "json", "jsonl"] | None = None
+    separator: str | None = None
+    encoding: str | None = None
+    sheet: str | int | None = None
+    name: str | None = None
+
+    @model_validator(mode="after")
+    def _one_location(self) -> SourceSpec:
+        given = [k for k in ("path", "url", "sql") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "a source needs exactly one of 'path', 'url' or 'sql' "
+                f"(got {', '.join(given) or 'none'})"
+            )
+        if self.sql is not None and (self.table is None) == (self.query is None):
+            raise ValueError("a 'sql' source needs exactly one of 'table' or 'query'")
+        if self.url is not None and not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"'url' must start with http:// or https:// (got {self.url!r})")
+        return self
+
+    @property
+    def label(self) -> str:
+        """A short human name for messages."""
+        if self.name:
+            return self.name
+        if self.path is not None:
+            return str(self.path)
+        if self.url is not None:
+            return self.url
+        return f"{self.sql} ({self.table or 'query'})"
+
+
+class DataSection(_Section):
+    sources: list[SourceSpec] = Field(min_length=1)
+    combine: Literal["append", "join"] = "append"
+    join_on: list[str] = Field(default_factory=list)
+    join_how: Literal["inner", "left", "outer"] = "inner"
+    id_columns: list[str] = Field(default_factory=list)
+    time_column: str | None = None
+    roles: dict[str, ColumnRole] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _join_needs_keys(self) -> DataSection:
+        if self.combine == "join" and not self.join_on:
+            raise ValueError("combine = 'join' needs 'join_on', the key column(s)")
+        return self
+
+
+class ProblemSection(_Section):
+    target: str
+    task: Task | None = None
+    metric: str | None = None
+    objectives: list[str] = Field(default_factory=list)
+    positive_class: str | None = None
+
+    @field_validator("objectives")
+    @classmethod
+    def _parse_objectives(cls, value: list[str]) -> list[str]:
+        for text in value:
+            Objective.parse(text)
+        return value
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, value: str | None) -> str | None:
+        allowed = (*CLASSIFICATION_METRICS, *REGRESSION_METRICS)
+        if value is not None and value not in allowed:
+            raise ValueError(f"unknown metric {value!r}; allowed: {', '.join(allowed)}")
+        return value
+
+    @model_validator(mode="after")
+    def _metric_fits_task(self) -> ProblemSection:
+        if self.metric and self.task == "regression" and self.metric not in REGRESSION_METRICS:
+            raise ValueError(
+                f"metric {self.metric!r} is not a regression metric; "
+                f"allowed: {', '.join(REGRESSION_METRICS)}"
+            )
+        if (
+            self.metric
+            and self.task == "classification"
+            and self.metric not in CLASSIFICATION_METRICS
+        ):
+            raise ValueError(
+                f"metric {self.metric!r} is not a classification metric; "
+                f"allowed: {', '.join(CLASSIFICATION_METRICS)}"
+            )
+        return self
+
+    @property
+    def parsed_objectives(self) -> list[Objective]:
+        return [Objective.parse(text) for text in self.objectives]
+
+
+class SplitSection(_Section):
+    test_size: float = Field(default=0.2, gt=0.0, lt=0.9)
+    folds: int = Field(default=5, ge=2, le=20)
+    validation_size: float | None = Field(default=None, gt=0.0, lt=0.9)
+    stratify: bool = True
+    group_column: str | None = None
+    time_ordered: bool = False
+
+
+ModelName = Literal["linear", "random_forest", "extra_trees", "lightgbm", "catboost", "knn"]
+
+
+class TrainSection(_Section):
+    time_budget: float = Field(default=300.0, gt=0.0, description="seconds")
+    include: list[ModelName] = Field(default_factory=list)
+    exclude: list[ModelName] = Field(default_factory=list)
+    seed: int = 42
+    n_jobs: int = Field(default=-1, ge=-1)
+
+    @model_validator(mode="after")
+    def _not_everything_excluded(self) -> TrainSection:
+        both = set(self.include) & set(self.exclude)
+        if both:
+            raise ValueError(f"models both included and excluded: {', '.join(sorted(both))}")
+        return self
+
+
+class TrackingSection(_Section):
+    uri: str | None = None  # default: sqlite store in <project>/.cairn/
+    register_model: bool = True
+
+
+class ProjectSpec(_Section):
+    """The whole ``cairn.toml``."""
+
+    project: ProjectSection
+    data: DataSection
+    problem: ProblemSection
+    split: SplitSection = Field(default_factory=SplitSection)
+    train: TrainSection = Field(default_factory=TrainSection)
+    tracking: TrackingSection = Field(default_factory=TrackingSection)
+    # Folder against which relative paths resolve; set by load_spec.
+    root: Path = Field(default_factory=Path.cwd, exclude=True)
+
+    @model_validator(mode="after")
+    def _time_order_needs_time_column(self) -> ProjectSpec:
+        if self.split.time_ordered and not self.data.time_column:
+            raise ValueError("split.time_ordered = true needs data.time_column")
+        return self
+
+    def resolve(self, path: Path) -> Path:
+        """A source path made absolute against the spec's folder."""
+        return path if path.is_absolute() else (self.root / path)
+
+    @property
+    def project_dir(self) -> Path:
+        return self.root
+
+    @property
+    def state_dir(self) -> Path:
+        """Where cairn keeps runs, bundles and the tracking store."""
+        return self.root / ".cairn"
+
+    def fingerprint(self) -> str:
+        """A stable hash of the spec's content (not of the data)."""
+        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _format_validation_error(error: ValidationError, source: str) -> str:
+    first = error.errors()[0]
+    key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        return f"{source}: unknown key '{key}'; remove it or check its spelling"
+    if kind == "missing":
+        return f"{source}: required key '{key}' is missing"
+    message = first["msg"].removeprefix("Value error, ")
+    more = f" (and {len(error.errors()) - 1} more problem(s))" if len(error.errors()) > 1 else ""
+    return f"{source}: invalid value for '{key}': {message}{more}"
+
+
+def parse_spec(data: dict[str, Any], *, root: Path | None = None, source: str = "spec") -> ProjectSpec:
+    """Validate a spec given as a mapping (the parsed TOML)."""
+    try:
+        spec = ProjectSpec.model_validate(data)
+    except ValidationError as error:
+        raise SpecError(_format_validation_error(error, source)) from None
+    if root is not None:
+        spec.root = root
+    return spec
+
+
+def load_spec(path: str | Path = "cairn.toml") -> ProjectSpec:
+    """Read and validate a ``cairn.toml``.
+
+    Raises:
+        SpecError: the file is missing, is not valid TOML, or breaks the schema.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "cairn.toml"
+    if not path.exists():
+        raise SpecError(
+            f"{path}: spec not found; write one with 'cairn init DATA --target COLUMN'"
+        )
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise SpecError(f"{path}: not valid TOML: {error}") from None
+    except UnicodeDecodeError:
+        raise SpecError(f"{path}: not UTF-8 text; save the spec as UTF-8") from None
+    return parse_spec(data, root=path.resolve().parent, source=str(path))
