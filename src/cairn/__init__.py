@@ -1,1 +1,70 @@
+"""cairn: from a tabular problem statement to a monitored model in production.
+
+Public API::
+
+    result = cairn.run("cairn.toml")            # RunResult
+    model = cairn.load_model("models:/churn@champion")
+    model.predict(frame)
+
+Heavy modules load on first use, so ``import cairn`` stays cheap.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from cairn.exceptions import (
+    BundleError,
+    CairnError,
+    DataError,
+    RegistryError,
+    SchemaMismatchError,
+    ServingError,
+    SpecError,
+    TrainingError,
+)
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "BundleError",
+    "CairnError",
+    "DataError",
+    "Model",
+    "ProjectSpec",
+    "RegistryError",
+    "RunResult",
+    "SchemaMismatchError",
+    "ServingError",
+    "SpecError",
+    "TrainingError",
+    "__version__",
+    "load_model",
+    "load_spec",
+    "run",
+]
+
+_LAZY = {
+    "run": "cairn.workflow",
+    "RunResult": "cairn.workflow",
+    "load_model": "cairn.bundle",
+    "Model": "cairn.bundle",
+    "load_spec": "cairn.spec",
+    "ProjectSpec": "cairn.spec",
+}
+
+if TYPE_CHECKING:
+    from cairn.bundle import Model, load_model
+    from cairn.spec import ProjectSpec, load_spec
+    from cairn.workflow import RunResult, run
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'cairn' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -294,7 +294,9 @@ def _format_validation_error(error: ValidationError, source: str) -> str:
     return f"{source}: invalid value for '{key}': {message}{more}"
 
 
-def parse_spec(data: dict[str, Any], *, root: Path | None = None, source: str = "spec") -> ProjectSpec:
+def parse_spec(
+    data: dict[str, Any], *, root: Path | None = None, source: str = "spec"
+) -> ProjectSpec:
     """Validate a spec given as a mapping (the parsed TOML)."""
     try:
         spec = ProjectSpec.model_validate(data)
@@ -315,9 +317,7 @@ def load_spec(path: str | Path = "cairn.toml") -> ProjectSpec:
     if path.is_dir():
         path = path / "cairn.toml"
     if not path.exists():
-        raise SpecError(
-            f"{path}: spec not found; write one with 'cairn init DATA --target COLUMN'"
-        )
+        raise SpecError(f"{path}: spec not found; write one with 'cairn init DATA --target COLUMN'")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as error:

@@ -1,0 +1,216 @@
+"""The ``cairn`` command line.
+
+Heavy libraries (scikit-learn, LightGBM, MLflow) are imported inside the
+commands, so ``cairn --help`` starts fast. A user mistake (any CairnError)
+prints one line and exits with status 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cairn import __version__
+from cairn.exceptions import CairnError
+
+app = typer.Typer(
+    name="cairn",
+    help="From a tabular problem statement to a monitored model in production.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+errors = Console(stderr=True)
+
+
+@contextlib.contextmanager
+def _user_errors() -> Iterator[None]:
+    """Turn a CairnError into one line on stderr and exit status 1."""
+    try:
+        yield
+    except CairnError as error:
+        errors.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        errors.print("interrupted")
+        raise typer.Exit(130) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"cairn {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """cairn: one spec from data to a monitored model."""
+
+
+@app.command()
+def init(
+    data: Annotated[Path, typer.Argument(help="Data file (CSV, Parquet, Excel, JSON...).")],
+    target: Annotated[str, typer.Option("--target", "-t", help="Column to predict.")],
+    task: Annotated[
+        str | None, typer.Option(help="classification or regression (inferred if omitted).")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Project name (default: file stem).")] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Spec to write.")] = Path(
+        "cairn.toml"
+    ),
+    force: Annotated[bool, typer.Option(help="Overwrite an existing spec.")] = False,
+) -> None:
+    """Write a commented cairn.toml for DATA, with the task, metric and roles inferred."""
+    with _user_errors():
+        from cairn.init import write_spec
+
+        written = write_spec(data, target=target, task=task, name=name, output=output, force=force)
+        console.print(f"wrote {written}; edit it, then run [bold]cairn run[/]")
+
+
+@app.command("run")
+def run_command(
+    spec: Annotated[Path, typer.Argument(help="The project spec.")] = Path("cairn.toml"),
+    time_budget: Annotated[
+        float | None, typer.Option("--time-budget", help="Seconds; overrides train.time_budget.")
+    ] = None,
+    no_register: Annotated[
+        bool, typer.Option("--no-register", help="Do not log to MLflow or register.")
+    ] = False,
+    strict: Annotated[
+        bool, typer.Option(help="Exit with status 2 when an objective is not met.")
+    ] = False,
+) -> None:
+    """Ingest, check, train, evaluate, package and register the model for SPEC."""
+    with _user_errors():
+        from cairn.workflow import run
+
+        started = time.monotonic()
+        with console.status("starting", spinner="dots") as status:
+
+            def progress(message: str) -> None:
+                elapsed = time.monotonic() - started
+                status.update(f"[{elapsed:5.0f}s] {message}")
+                console.log(message, highlight=False)
+
+            result = run(
+                spec,
+                time_budget=time_budget,
+                progress=progress,
+                register=False if no_register else None,
+            )
+        _print_result(result)
+        if strict and not result.evaluation.objectives_met:
+            raise typer.Exit(2)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return "-" if value != value else f"{value:.4g}"
+    return str(value)
+
+
+def _print_result(result: Any) -> None:
+    board = result.leaderboard
+    metric = result.evaluation.metric
+    table = Table(title=f"Leaderboard (CV {metric}, {len(board)} candidates)")
+    for column in ("model", "status", f"cv_{metric}_mean", f"cv_{metric}_std"):
+        table.add_column(column)
+    table.add_column("fit s/fold", justify="right")
+    table.add_column("predict ms/row", justify="right")
+    for _, row in board.iterrows():
+        table.add_row(
+            str(row["label"]),
+            str(row["status"]),
+            _fmt(row[f"cv_{metric}_mean"]),
+            _fmt(row[f"cv_{metric}_std"]),
+            _fmt(row["fit_time_s"]),
+            _fmt(row["predict_ms_per_row"]),
+        )
+    console.print(table)
+    metrics = Table(title=f"Test set ({result.evaluation.n_test} rows)")
+    metrics.add_column("metric")
+    metrics.add_column("value", justify="right")
+    for key, value in result.evaluation.metrics.items():
+        metrics.add_row(key, _fmt(value))
+    for key, value in result.evaluation.latency_ms.items():
+        metrics.add_row(key, _fmt(value))
+    console.print(metrics)
+    if result.evaluation.objectives:
+        console.print("[bold]Objectives[/]")
+        for objective in result.evaluation.objectives:
+            mark = {True: "[green]met[/]", False: "[red]NOT met[/]", None: "[yellow]n/a[/]"}[
+                objective.met
+            ]
+            console.print(f"  {objective.objective:<28} {_fmt(objective.value):>10}  {mark}")
+    console.print(f"quality: {result.quality.summary()}")
+    console.print(f"bundle:  {result.bundle_path}")
+    for name, path in result.reports.items():
+        console.print(f"{name + ':':<9}{path}")
+    if result.model_uri:
+        alias = f" (alias @{result.alias})" if result.alias else ""
+        console.print(f"registry: {result.model_uri}{alias}")
+    console.print(f"time:    {result.timings.get('total', 0):.1f}s")
+
+
+@app.command()
+def predict(
+    model: Annotated[str, typer.Argument(help="Bundle folder or models:/NAME@ALIAS.")],
+    data: Annotated[Path, typer.Argument(help="Data file to score.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="CSV or Parquet to write.")],
+) -> None:
+    """Score DATA with MODEL and write the predictions (with the input columns) to OUTPUT."""
+    with _user_errors():
+        import warnings
+
+        from cairn.bundle import SchemaWarning, load_model
+        from cairn.data.sources import read_table
+        from cairn.exceptions import DataError
+
+        loaded = load_model(model)
+        frame = read_table(data)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", SchemaWarning)
+            predictions = loaded.predict(frame)
+            out = frame.copy()
+            out["prediction"] = predictions
+            if loaded.task == "classification":
+                proba = loaded.predict_proba(frame)
+                for label in proba.columns:
+                    out[f"proba_{label}"] = proba[label].to_numpy()
+        for warning in caught:
+            errors.print(f"[yellow]warning:[/] {warning.message}", highlight=False)
+        suffix = output.suffix.lower()
+        if suffix not in (".csv", ".parquet", ".pq"):
+            raise DataError(f"--output {output}: use a .csv or .parquet file name")
+        output.parent.mkdir(parents=True, exist_ok=True)
+        tmp = output.with_name(f".{output.name}.tmp")
+        if suffix == ".csv":
+            out.to_csv(tmp, index=False)
+        else:
+            out.to_parquet(tmp, index=False)
+        tmp.replace(output)
+        console.print(f"wrote {len(out)} predictions to {output}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

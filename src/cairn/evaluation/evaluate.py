@@ -1,0 +1,137 @@
+"""Test-set evaluation and the objectives verdict."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cairn.evaluation.metrics import classification_metrics, regression_metrics
+from cairn.spec import Objective
+
+
+@dataclass(frozen=True)
+class ObjectiveResult:
+    """One objective checked against a measured value.
+
+    ``met`` is None when the quantity was not measured (e.g. a classification
+    metric named in a regression project).
+    """
+
+    objective: str
+    quantity: str
+    value: float | None
+    met: bool | None
+    how: str = ""
+
+
+@dataclass
+class Evaluation:
+    """Test-set metrics, single-row latency and the objectives verdict."""
+
+    task: str
+    metric: str
+    metrics: dict[str, float]
+    latency_ms: dict[str, float]
+    objectives: list[ObjectiveResult] = field(default_factory=list)
+    n_test: int = 0
+
+    @property
+    def score(self) -> float:
+        """The spec's main metric on the test set."""
+        return self.metrics[self.metric]
+
+    @property
+    def objectives_met(self) -> bool:
+        """True when no objective failed (unmeasured ones do not count)."""
+        return all(result.met is not False for result in self.objectives)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["objectives_met"] = self.objectives_met
+        return data
+
+
+def measure_latency(
+    predict: Callable[[pd.DataFrame], Any], frame: pd.DataFrame, *, rows: int = 200
+) -> dict[str, float]:
+    """Single-row, in-process predict time in milliseconds (p50, p95, p99)."""
+    sample = frame.head(rows)
+    predict(sample.iloc[[0]])  # warm-up: first call pays for lazy initialisation
+    timings = []
+    for position in range(len(sample)):
+        row = sample.iloc[[position]]
+        started = time.perf_counter()
+        predict(row)
+        timings.append((time.perf_counter() - started) * 1000.0)
+    values = np.asarray(timings)
+    return {
+        "latency_p50_ms": float(np.percentile(values, 50)),
+        "latency_p95_ms": float(np.percentile(values, 95)),
+        "latency_p99_ms": float(np.percentile(values, 99)),
+    }
+
+
+def check_objectives(
+    objectives: Sequence[Objective], measured: dict[str, float]
+) -> list[ObjectiveResult]:
+    """Each objective with the measured value and whether it is met."""
+    results = []
+    for objective in objectives:
+        value = measured.get(objective.quantity)
+        if value is None or not np.isfinite(value):
+            results.append(
+                ObjectiveResult(str(objective), objective.quantity, None, None, "not measured")
+            )
+            continue
+        how = (
+            "in-process single-row predict"
+            if objective.quantity.startswith("latency")
+            else "held-out test set"
+        )
+        results.append(
+            ObjectiveResult(
+                str(objective), objective.quantity, float(value), objective.met_by(value), how
+            )
+        )
+    return results
+
+
+def evaluate(
+    model: Any,
+    X_test: pd.DataFrame,
+    y_test: np.ndarray,
+    *,
+    task: str,
+    metric: str,
+    objectives: Sequence[Objective] = (),
+    extra: dict[str, float] | None = None,
+) -> Evaluation:
+    """Score a fitted pipeline on the held-out test set and check objectives.
+
+    Args:
+        model: a fitted pipeline; ``predict_proba`` for classification.
+        y_test: integer-coded for classification.
+        extra: further measured quantities (e.g. ``model_size_mb``).
+    """
+    if task == "classification":
+        proba = np.asarray(model.predict_proba(X_test), dtype=float)
+        metrics = classification_metrics(y_test, proba)
+        latency = measure_latency(model.predict_proba, X_test)
+    else:
+        prediction = np.asarray(model.predict(X_test), dtype=float)
+        metrics = regression_metrics(y_test, prediction)
+        latency = measure_latency(model.predict, X_test)
+    measured = {**metrics, **latency, **(extra or {})}
+    return Evaluation(
+        task=task,
+        metric=metric,
+        metrics=metrics,
+        latency_ms=latency,
+        objectives=check_objectives(objectives, measured),
+        n_test=len(X_test),
+    )

@@ -1,0 +1,130 @@
+"""Task metrics, computed from encoded labels and predicted probabilities.
+
+Classification labels are integer codes ``0..k-1`` (the order of
+``Schema.classes``); probabilities have one column per class. Binary metrics
+(precision, recall, F1) treat code 1 as the positive class.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn import metrics as skm
+
+from cairn.spec import LOWER_IS_BETTER
+
+
+def greater_is_better(metric: str) -> bool:
+    return metric not in LOWER_IS_BETTER
+
+
+def _clip_proba(proba: np.ndarray) -> np.ndarray:
+    proba = np.clip(np.asarray(proba, dtype=float), 1e-15, 1.0)
+    return proba / proba.sum(axis=1, keepdims=True)
+
+
+def mape(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Mean absolute percentage error, ignoring rows whose true value is 0."""
+    y_true = np.asarray(y_true, dtype=float)
+    y_pred = np.asarray(y_pred, dtype=float)
+    mask = y_true != 0
+    if not mask.any():
+        return float("nan")
+    return float(np.mean(np.abs((y_true[mask] - y_pred[mask]) / y_true[mask])))
+
+
+def score(
+    metric: str,
+    y_true: np.ndarray,
+    *,
+    y_pred: np.ndarray | None = None,
+    proba: np.ndarray | None = None,
+) -> float:
+    """One metric. Classification metrics that need labels derive them from
+    ``proba`` (argmax) when ``y_pred`` is not given."""
+    y_true = np.asarray(y_true)
+    if metric in ("rmse", "mse", "mae", "r2", "mape"):
+        assert y_pred is not None
+        if metric == "rmse":
+            return float(np.sqrt(skm.mean_squared_error(y_true, y_pred)))
+        if metric == "mse":
+            return float(skm.mean_squared_error(y_true, y_pred))
+        if metric == "mae":
+            return float(skm.mean_absolute_error(y_true, y_pred))
+        if metric == "r2":
+            return float(skm.r2_score(y_true, y_pred))
+        return mape(y_true, y_pred)
+    if proba is not None:
+        proba = _clip_proba(proba)
+        n_classes = proba.shape[1]
+        if y_pred is None:
+            y_pred = proba.argmax(axis=1)
+        labels = np.arange(n_classes)
+        if metric == "roc_auc":
+            if len(np.unique(y_true)) < 2:
+                return float("nan")
+            if n_classes == 2:
+                return float(skm.roc_auc_score(y_true, proba[:, 1]))
+            present = np.unique(y_true)
+            if len(present) < n_classes:
+                return float("nan")
+            return float(skm.roc_auc_score(y_true, proba, multi_class="ovr", average="macro"))
+        if metric == "log_loss":
+            return float(skm.log_loss(y_true, proba, labels=labels))
+    assert y_pred is not None
+    binary = len(np.unique(np.concatenate([y_true, y_pred]))) <= 2 and (
+        proba is None or proba.shape[1] == 2
+    )
+    average = "binary" if binary else "macro"
+    if metric == "accuracy":
+        return float(skm.accuracy_score(y_true, y_pred))
+    if metric == "balanced_accuracy":
+        return float(skm.balanced_accuracy_score(y_true, y_pred))
+    if metric == "f1":
+        return float(skm.f1_score(y_true, y_pred, average=average, zero_division=0))
+    if metric == "f1_macro":
+        return float(skm.f1_score(y_true, y_pred, average="macro", zero_division=0))
+    if metric == "f1_weighted":
+        return float(skm.f1_score(y_true, y_pred, average="weighted", zero_division=0))
+    if metric == "precision":
+        return float(skm.precision_score(y_true, y_pred, average=average, zero_division=0))
+    if metric == "recall":
+        return float(skm.recall_score(y_true, y_pred, average=average, zero_division=0))
+    raise ValueError(f"unknown metric {metric!r}")
+
+
+def classification_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, float]:
+    """The full classification set: accuracy, balanced accuracy, precision,
+    recall, F1, ROC-AUC and log loss; macro and weighted variants when there
+    are more than two classes."""
+    y_true = np.asarray(y_true)
+    proba = _clip_proba(proba)
+    y_pred = proba.argmax(axis=1)
+    out = {
+        name: score(name, y_true, y_pred=y_pred, proba=proba)
+        for name in ("accuracy", "balanced_accuracy", "roc_auc", "log_loss")
+    }
+    if proba.shape[1] == 2:
+        for name in ("precision", "recall", "f1"):
+            out[name] = score(name, y_true, y_pred=y_pred, proba=proba)
+    else:
+        for average in ("macro", "weighted"):
+            out[f"precision_{average}"] = float(
+                skm.precision_score(y_true, y_pred, average=average, zero_division=0)
+            )
+            out[f"recall_{average}"] = float(
+                skm.recall_score(y_true, y_pred, average=average, zero_division=0)
+            )
+            out[f"f1_{average}"] = float(
+                skm.f1_score(y_true, y_pred, average=average, zero_division=0)
+            )
+        out["f1"] = out["f1_macro"]
+        out["precision"] = out["precision_macro"]
+        out["recall"] = out["recall_macro"]
+    return out
+
+
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """MSE, RMSE, MAE, R² and MAPE."""
+    return {
+        name: score(name, y_true, y_pred=y_pred) for name in ("mse", "rmse", "mae", "r2", "mape")
+    }

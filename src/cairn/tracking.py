@@ -1,0 +1,219 @@
+"""MLflow runs and the model registry.
+
+Each ``cairn run`` is an MLflow run in the experiment named after the
+project. By default the store is SQLite in the project's ``.cairn/`` folder
+(artifacts beside it); the spec's ``tracking.uri`` or ``MLFLOW_TRACKING_URI``
+point it elsewhere. The model is logged as an MLflow pyfunc model wrapping the
+cairn bundle, so ``mlflow models serve -m models:/NAME@champion`` works, and is
+registered as a new version of the model named after the project; the first
+version gets the ``champion`` alias.
+
+MLflow is imported only inside these functions, so the CLI starts fast.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cairn.exceptions import RegistryError
+
+CHAMPION = "champion"
+BUNDLE_ARTIFACT = "bundle"
+_URI_ENV = "MLFLOW_TRACKING_URI"
+
+
+def tracking_uri(project_dir: Path, configured: str | None = None) -> str:
+    """The store to use: the spec's, else ``MLFLOW_TRACKING_URI``, else
+    SQLite in ``<project>/.cairn/mlflow.db``."""
+    if configured:
+        return configured
+    if os.environ.get(_URI_ENV):
+        return os.environ[_URI_ENV]
+    state = project_dir.resolve() / ".cairn"
+    state.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{state / 'mlflow.db'}"
+
+
+def _quiet_mlflow() -> None:
+    for name in ("mlflow", "alembic", "alembic.runtime.migration"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+def _pyfunc_class() -> type:
+    import mlflow.pyfunc
+
+    class CairnPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+        """Serves a cairn bundle through MLflow's pyfunc interface."""
+
+        def load_context(self, context: Any) -> None:
+            from cairn.bundle import load_bundle
+
+            self.model = load_bundle(context.artifacts[BUNDLE_ARTIFACT])
+
+        def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
+            import pandas as pd
+
+            frame = pd.DataFrame(model_input)
+            out = pd.DataFrame({"prediction": self.model.predict(frame)}, index=frame.index)
+            if self.model.task == "classification":
+                proba = self.model.predict_proba(frame)
+                for label in proba.columns:
+                    out[f"proba_{label}"] = proba[label].to_numpy()
+            return out
+
+    return CairnPyfunc
+
+
+@dataclass(frozen=True)
+class TrackedRun:
+    """Where a run was recorded."""
+
+    run_id: str
+    experiment: str
+    tracking_uri: str
+    model_uri: str | None
+    version: str | None
+    alias: str | None
+
+
+def record_run(
+    *,
+    project: str,
+    project_dir: Path,
+    configured_uri: str | None,
+    params: Mapping[str, Any],
+    metrics: Mapping[str, float],
+    reports: Sequence[Path],
+    bundle_dir: Path,
+    register: bool = True,
+    tags: Mapping[str, str] | None = None,
+) -> TrackedRun:
+    """Log a finished run with its bundle, and register the model.
+
+    Args:
+        reports: files attached under ``reports/`` (leaderboard, quality...).
+
+    Raises:
+        RegistryError: the store cannot be reached or written.
+    """
+    _quiet_mlflow()
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    uri = tracking_uri(project_dir, configured_uri)
+    try:
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
+        experiment = mlflow.get_experiment_by_name(project)
+        if experiment is None:
+            artifact_location = None
+            if uri.startswith("sqlite:///") and not configured_uri:
+                artifact_location = (project_dir.resolve() / ".cairn" / "artifacts").as_uri()
+            experiment_id = mlflow.create_experiment(project, artifact_location=artifact_location)
+        else:
+            experiment_id = experiment.experiment_id
+        with mlflow.start_run(experiment_id=experiment_id, tags=dict(tags or {})) as run:
+            mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
+            finite = {k: float(v) for k, v in metrics.items() if v is not None and v == v}
+            mlflow.log_metrics(finite)
+            for path in reports:
+                mlflow.log_artifact(str(path), artifact_path="reports")
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=_pyfunc_class()(),
+                artifacts={BUNDLE_ARTIFACT: str(bundle_dir)},
+                registered_model_name=project if register else None,
+            )
+            run_id = run.info.run_id
+        version = alias = model_uri = None
+        if register:
+            client = MlflowClient(uri)
+            versions = client.search_model_versions(f"name='{project}'")
+            mine = [v for v in versions if v.run_id == run_id]
+            if mine:
+                version = str(mine[0].version)
+                model_uri = f"models:/{project}/{version}"
+                if len(versions) == 1 or not _has_alias(client, project, CHAMPION):
+                    client.set_registered_model_alias(project, CHAMPION, version)
+                    alias = CHAMPION
+        else:
+            model_uri = info.model_uri
+    except RegistryError:
+        raise
+    except Exception as error:
+        raise RegistryError(
+            f"cannot record the run in the tracking store {uri}: {error}; "
+            "check tracking.uri in cairn.toml or MLFLOW_TRACKING_URI"
+        ) from error
+    return TrackedRun(run_id, project, uri, model_uri, version, alias)
+
+
+def _has_alias(client: Any, name: str, alias: str) -> bool:
+    try:
+        client.get_model_version_by_alias(name, alias)
+    except Exception:
+        return False
+    return True
+
+
+def download_bundle(uri: str, *, tracking_uri: str | None = None) -> Path:
+    """Fetch the bundle behind ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``.
+
+    Raises:
+        RegistryError: unknown model, version or alias, or an unreachable store.
+    """
+    _quiet_mlflow()
+    import mlflow
+
+    store = tracking_uri or globals_uri()
+    try:
+        mlflow.set_tracking_uri(store)
+        mlflow.set_registry_uri(store)
+        target = Path(tempfile.mkdtemp(prefix="cairn-model-"))
+        local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(target))
+    except Exception as error:
+        raise RegistryError(
+            f"cannot resolve {uri} in the registry at {store}: {error}. "
+            "Check the name and alias (e.g. models:/NAME@champion) and the tracking store"
+        ) from None
+    bundle = Path(local) / "artifacts" / BUNDLE_ARTIFACT
+    if not bundle.is_dir():
+        candidates = list(Path(local).rglob("metadata.json"))
+        if not candidates:
+            raise RegistryError(f"{uri} is not a cairn model (no bundle in its artifacts)")
+        bundle = candidates[0].parent
+    return bundle
+
+
+def globals_uri() -> str:
+    """The store for registry look-ups made outside a project run."""
+    return tracking_uri(Path.cwd())
+
+
+def describe_version(uri: str, *, tracking_uri: str | None = None) -> dict[str, Any]:
+    """Name, version and aliases of a registry URI, as a dict."""
+    _quiet_mlflow()
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri or globals_uri())
+    body = uri.removeprefix("models:/")
+    if "@" in body:
+        name, alias = body.split("@", 1)
+        version = client.get_model_version_by_alias(name, alias)
+    else:
+        name, number = body.split("/", 1)
+        version = client.get_model_version(name, number)
+    return json.loads(
+        json.dumps(
+            {"name": version.name, "version": version.version, "aliases": version.aliases},
+            default=str,
+        )
+    )

@@ -1,0 +1,341 @@
+"""The whole job for a spec: ingest → quality → split → search → refit →
+evaluate → package → register. This is the only module that chains stages."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cairn.bundle import Model, save_bundle
+from cairn.data.quality import QualityReport, check_and_clean
+from cairn.data.schema import Schema
+from cairn.data.sources import collect
+from cairn.data.split import split
+from cairn.evaluation.evaluate import Evaluation, evaluate
+from cairn.exceptions import SpecError
+from cairn.models.catalog import LEARNERS, choose_learners
+from cairn.models.search import _n_workers, build_pipeline, search
+from cairn.spec import SUPPORTED_TASKS, ProjectSpec, default_metric, load_spec
+
+Progress = Callable[[str], None]
+
+# Share of the budget kept back for the final refit, evaluation and packaging.
+_RESERVE_SHARE = 0.15
+
+
+@dataclass
+class RunResult:
+    """What ``cairn.run`` produced.
+
+    Attributes:
+        leaderboard: every candidate's CV score, spread and timings, best first.
+        evaluation: test-set metrics and the objectives verdict.
+        quality: findings of the data-quality stage and the fixes applied.
+        bundle_path: the saved model bundle folder.
+        model_uri: the registry URI (``models:/NAME/VERSION``), if registered.
+        reports: paths of the files written for this run, by name.
+        timings: seconds spent per stage.
+    """
+
+    run_id: str
+    spec: ProjectSpec
+    leaderboard: pd.DataFrame
+    evaluation: Evaluation
+    quality: QualityReport
+    bundle_path: Path
+    model: Model
+    model_uri: str | None = None
+    alias: str | None = None
+    reports: dict[str, Path] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def best_model(self) -> str:
+        return str(self.leaderboard.iloc[0]["model"])
+
+
+def data_fingerprint(frame: pd.DataFrame) -> str:
+    """sha256 over the frame's column names and row hashes."""
+    digest = hashlib.sha256("\x1f".join(map(str, frame.columns)).encode())
+    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _encode_target(frame: pd.DataFrame, schema: Schema) -> tuple[np.ndarray, Schema]:
+    """Integer codes for classification (order of ``schema.classes``), floats
+    for regression; records the target's original type for decoding."""
+    target = frame[str(schema.target)]
+    if schema.task != "classification":
+        return target.to_numpy(dtype=float), schema
+    if pd.api.types.is_bool_dtype(target):
+        target_dtype = "bool"
+    elif pd.api.types.is_integer_dtype(target):
+        target_dtype = "int"
+    elif pd.api.types.is_float_dtype(target):
+        target_dtype = "int" if bool((target.dropna() % 1 == 0).all()) else "float"
+    else:
+        target_dtype = "string"
+    labels = target.map(lambda v: str(int(v)) if target_dtype == "int" else str(v))
+    classes = tuple(sorted(labels.unique(), key=_class_sort_key))
+    codes = pd.Categorical(labels, categories=list(classes)).codes.astype(int)
+    metadata = {**schema.metadata, "target_dtype": target_dtype}
+    return codes, replace(schema, classes=classes, metadata=metadata)
+
+
+def _class_sort_key(label: str) -> tuple[int, float, str]:
+    try:
+        return (0, float(label), label)
+    except ValueError:
+        return (1, 0.0, label)
+
+
+def _write_json(path: Path, data: Any) -> Path:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def run(
+    spec_or_path: ProjectSpec | str | Path = "cairn.toml",
+    *,
+    time_budget: float | None = None,
+    progress: Progress | None = None,
+    register: bool | None = None,
+) -> RunResult:
+    """Run the whole workflow for a spec.
+
+    Args:
+        spec_or_path: a loaded spec or the path of a ``cairn.toml``.
+        time_budget: seconds; overrides ``train.time_budget``.
+        progress: called with a short message as each stage starts.
+        register: log to MLflow and register the model; defaults to the
+            spec's ``tracking.register_model``.
+
+    Raises:
+        SpecError, DataError, TrainingError, BundleError, RegistryError.
+    """
+    spec = spec_or_path if isinstance(spec_or_path, ProjectSpec) else load_spec(spec_or_path)
+    budget = float(time_budget if time_budget is not None else spec.train.time_budget)
+    say = progress or (lambda message: None)
+    started = time.monotonic()
+    timings: dict[str, float] = {}
+
+    def lap(stage: str, since: float) -> float:
+        now = time.monotonic()
+        timings[stage] = round(now - since, 3)
+        return now
+
+    problem = spec.problem
+    if problem.task is not None and problem.task not in SUPPORTED_TASKS:
+        raise SpecError(
+            f"problem.task = {problem.task!r} is not supported yet; "
+            f"use one of: {', '.join(SUPPORTED_TASKS)}"
+        )
+    say("reading data")
+    t = time.monotonic()
+    raw = collect(spec)
+    t = lap("ingest", t)
+
+    say("checking data quality")
+    cleaned = check_and_clean(
+        raw,
+        target=problem.target,
+        task=problem.task,
+        roles=spec.data.roles,
+        id_columns=spec.data.id_columns,
+        time_column=spec.data.time_column,
+        folds=spec.split.folds,
+        source=", ".join(source.label for source in spec.data.sources),
+    )
+    task = cleaned.task
+    frame = cleaned.frame
+    y_all, schema = _encode_target(frame, cleaned.schema)
+    n_classes = len(schema.classes or ()) or None
+    metric = problem.metric or default_metric(task, n_classes)
+    t = lap("quality", t)
+
+    say("splitting train / test")
+    parts = split(
+        frame.assign(__y=y_all),
+        target="__y",
+        task=task,
+        test_size=spec.split.test_size,
+        folds=spec.split.folds,
+        validation_size=spec.split.validation_size,
+        stratify=spec.split.stratify,
+        group_column=spec.split.group_column,
+        time_column=spec.data.time_column,
+        time_ordered=spec.split.time_ordered,
+        seed=spec.train.seed,
+    )
+    y_train = parts.train.pop("__y").to_numpy()
+    y_test = parts.test.pop("__y").to_numpy()
+    X_train = parts.train.drop(columns=[problem.target])
+    X_test = parts.test.drop(columns=[problem.target])
+    t = lap("split", t)
+
+    learners = choose_learners(
+        n_rows=len(X_train), include=spec.train.include, exclude=spec.train.exclude
+    )
+    elapsed = time.monotonic() - started
+    search_budget = max(1.0, budget * (1 - _RESERVE_SHARE) - elapsed)
+    found = search(
+        X_train,
+        y_train,
+        schema=schema,
+        folds=parts.folds,
+        task=task,
+        metric=metric,
+        learners=learners,
+        time_budget=search_budget,
+        seed=spec.train.seed,
+        n_jobs=spec.train.n_jobs,
+        progress=say,
+    )
+    t = lap("search", t)
+
+    best = LEARNERS[found.best]
+    say(f"refitting {best.label} on all {len(X_train)} training rows")
+    pipeline = build_pipeline(
+        best,
+        schema,
+        task=task,
+        n_rows=len(X_train),
+        seed=spec.train.seed,
+        n_jobs=_n_workers(spec.train.n_jobs),
+    )
+    pipeline.fit(X_train, y_train)
+    # Serve single rows on one thread: thread start-up dominates tiny batches.
+    _single_threaded(pipeline)
+    t = lap("refit", t)
+
+    say("evaluating on the held-out test set")
+    evaluation = evaluate(
+        pipeline,
+        X_test,
+        y_test,
+        task=task,
+        metric=metric,
+        objectives=problem.parsed_objectives,
+    )
+    t = lap("evaluate", t)
+
+    run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    run_dir = spec.state_dir / "runs" / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    leaderboard = found.leaderboard
+    say("packaging the model bundle")
+    metadata = {
+        "name": spec.project.name,
+        "run_id": run_id,
+        "task": task,
+        "target": problem.target,
+        "metric": metric,
+        "model": best.name,
+        "model_label": best.label,
+        "classes": list(schema.classes or ()),
+        "spec_sha256": spec.fingerprint(),
+        "data_fingerprint": data_fingerprint(raw),
+        "rows": {"raw": len(raw), "clean": len(frame), "train": len(X_train), "test": len(X_test)},
+        "split": parts.strategy,
+        "metrics": evaluation.metrics,
+        "latency_ms": evaluation.latency_ms,
+        "objectives": [o.__dict__ for o in evaluation.objectives],
+        "objectives_met": evaluation.objectives_met,
+        "cv": {"metric": metric, "mean": float(leaderboard.iloc[0][f"cv_{metric}_mean"])},
+    }
+    bundle_path = save_bundle(run_dir / "bundle", pipeline, schema, metadata)
+    reports = {
+        "leaderboard": _write_csv(run_dir / "leaderboard.csv", leaderboard),
+        "quality": _write_json(run_dir / "quality.json", cleaned.report.to_dict()),
+        "evaluation": _write_json(run_dir / "evaluation.json", evaluation.to_dict()),
+    }
+    t = lap("package", t)
+
+    model = Model(pipeline, schema, {**metadata}, path=bundle_path)
+    result = RunResult(
+        run_id=run_id,
+        spec=spec,
+        leaderboard=leaderboard,
+        evaluation=evaluation,
+        quality=cleaned.report,
+        bundle_path=bundle_path,
+        model=model,
+        reports=reports,
+        timings=timings,
+    )
+    if register if register is not None else spec.tracking.register_model:
+        say("recording the run in MLflow and registering the model")
+        from cairn.tracking import record_run
+
+        tracked = record_run(
+            project=spec.project.name,
+            project_dir=spec.project_dir,
+            configured_uri=spec.tracking.uri,
+            params=_run_params(spec, task, metric, best.name, budget),
+            metrics=_run_metrics(found.candidates, metric, evaluation),
+            reports=list(reports.values()),
+            bundle_dir=bundle_path,
+            tags={"cairn.run_id": run_id, "cairn.model": best.name},
+        )
+        result.model_uri = tracked.model_uri
+        result.alias = tracked.alias
+        lap("track", t)
+    timings["total"] = round(time.monotonic() - started, 3)
+    _write_json(run_dir / "timings.json", timings)
+    return result
+
+
+def _single_threaded(pipeline: Any) -> None:
+    model = pipeline.named_steps["model"]
+    params = model.get_params()
+    for key in ("n_jobs", "thread_count"):
+        if key in params:
+            try:
+                model.set_params(**{key: 1})
+            except Exception:  # some fitted learners refuse; keep their setting
+                continue
+
+
+def _write_csv(path: Path, frame: pd.DataFrame) -> Path:
+    tmp = path.with_suffix(".tmp")
+    frame.to_csv(tmp, index=False)
+    tmp.replace(path)
+    return path
+
+
+def _run_params(
+    spec: ProjectSpec, task: str, metric: str, best: str, budget: float
+) -> dict[str, Any]:
+    return {
+        "task": task,
+        "target": spec.problem.target,
+        "metric": metric,
+        "objectives": "; ".join(spec.problem.objectives),
+        "time_budget_s": budget,
+        "seed": spec.train.seed,
+        "folds": spec.split.folds,
+        "test_size": spec.split.test_size,
+        "best_model": best,
+        "spec_sha256": spec.fingerprint(),
+    }
+
+
+def _run_metrics(candidates: Any, metric: str, evaluation: Evaluation) -> dict[str, float]:
+    out: dict[str, float] = {f"test_{k}": v for k, v in evaluation.metrics.items()}
+    out.update({k: v for k, v in evaluation.latency_ms.items()})
+    for candidate in candidates:
+        if candidate.fold_scores:
+            out[f"cv_{metric}_{candidate.name}"] = candidate.cv_mean
+    return out
