@@ -9,10 +9,19 @@ to check every frame given to the model afterwards.
 
 from __future__ import annotations
 
+import difflib
 import json
+import re
+import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cairn.exceptions import DataError, SchemaMismatchError
 
 
 class Role(StrEnum):
@@ -144,3 +153,597 @@ class Schema:
     @classmethod
     def from_json(cls, text: str) -> Schema:
         return cls.from_dict(json.loads(text))
+
+
+# ---------------------------------------------------------------------------
+# Inference and conformance
+# ---------------------------------------------------------------------------
+
+# Strings read as missing, compared after stripping and lower-casing.
+MISSING_SENTINELS: frozenset[str] = frozenset({"", "?", "na", "n/a", "null", "nan"})
+
+# Values accepted for a "bool" column, compared after stripping and lower-casing.
+_TRUE_STRINGS = frozenset({"true", "t", "yes", "y", "1"})
+_FALSE_STRINGS = frozenset({"false", "f", "no", "n", "0"})
+
+# Candidate formats tried, in order, when sniffing dates stored as text.
+_DATE_FORMATS: tuple[str, ...] = (
+    "ISO8601",
+    "%d/%m/%Y",
+    "%m/%d/%Y",
+    "%Y/%m/%d",
+    "%d.%m.%Y",
+    "%d-%m-%Y",
+    "%m-%d-%Y",
+    "%d/%m/%Y %H:%M",
+    "%m/%d/%Y %H:%M",
+    "%d/%m/%Y %H:%M:%S",
+    "%m/%d/%Y %H:%M:%S",
+    "%d %b %Y",
+    "%b %d, %Y",
+    "%d %B %Y",
+    "%B %d, %Y",
+)
+_DATE_SNIFF_SAMPLE = 500
+_DATE_MIN_SHARE = 0.95
+_MAX_CATEGORIES = 1000
+_MAX_CLASSIFICATION_LEVELS = 10
+
+# "id", "ID", "Id", "customer_id", "customer id", "uuid", ... (any case) ...
+_ID_NAME_SEPARATED = re.compile(r"(?:^|[\s_.\-])(?:id|uuid|guid)$|^(?:id|uuid|guid)[\s_.\-]", re.I)
+# ... and camelCase "PassengerId", "customerID", "userId" (case-sensitive).
+_ID_NAME_CAMEL = re.compile(r"[a-z0-9](?:Id|ID)$")
+_LEADING_ZERO = re.compile(r"^-?0\d")
+_USER_ROLES: frozenset[str] = frozenset(
+    {"numeric", "categorical", "boolean", "datetime", "text", "id", "ignore"}
+)
+
+
+def _looks_like_id_name(name: str) -> bool:
+    return bool(_ID_NAME_SEPARATED.search(name) or _ID_NAME_CAMEL.search(name))
+
+
+def _is_text_dtype(series: pd.Series) -> bool:
+    """Strings (pandas "str"/"string"), object or categorical columns."""
+    dtype = series.dtype
+    return (
+        dtype == object
+        or isinstance(dtype, pd.CategoricalDtype)
+        or isinstance(dtype, pd.StringDtype)
+        or pd.api.types.is_string_dtype(dtype)
+    )
+
+
+def _is_numeric_dtype(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(
+        series.dtype
+    )
+
+
+def _all_bools(values: pd.Series) -> bool:
+    return len(values) > 0 and all(isinstance(v, bool | np.bool_) for v in values.to_numpy())
+
+
+def normalize_missing(series: pd.Series) -> pd.Series:
+    """Strings stripped of surrounding whitespace, and missing-value sentinels
+    ('?', 'NA', 'N/A', 'null', blank, ...) replaced by NaN.
+
+    Non-text columns are returned unchanged; non-string values inside object
+    columns are left alone.
+    """
+    if not _is_text_dtype(series):
+        return series
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        series = series.astype(object)
+    values = series.to_numpy(dtype=object)
+    is_str = np.fromiter((isinstance(v, str) for v in values), dtype=bool, count=len(values))
+    if not is_str.any():
+        return series
+    out = series.copy()
+    stripped = pd.Series(values[is_str], dtype=object).str.strip()
+    sentinel = stripped.str.lower().isin(MISSING_SENTINELS).to_numpy()
+    new_values = stripped.to_numpy(dtype=object, copy=True)
+    new_values[sentinel] = np.nan
+    if out.dtype == object:
+        out_values = out.to_numpy(dtype=object).copy()
+        out_values[is_str] = new_values
+        return pd.Series(out_values, index=series.index, name=series.name, dtype=object)
+    out.loc[is_str] = new_values
+    return out
+
+
+def _format_value(value: Any) -> Any:
+    """One value as the string cairn uses for categories and class labels."""
+    if value is None or (isinstance(value, float | np.floating) and np.isnan(value)):
+        return np.nan
+    if value is pd.NA or value is pd.NaT:
+        return np.nan
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, bool | np.bool_):
+        return "True" if value else "False"
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        number = float(value)
+        if number.is_integer() and abs(number) < 1e15:
+            return str(int(number))
+        return repr(number)
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return str(value).strip()
+
+
+def as_strings(series: pd.Series) -> pd.Series:
+    """Values as strings (pandas "str" dtype, NaN kept): integral numbers
+    without a trailing ".0", booleans as "True"/"False", text stripped."""
+    values = [_format_value(v) for v in series.to_numpy(dtype=object)]
+    return pd.Series(values, index=series.index, name=series.name, dtype="str")
+
+
+def _ranked_categories(strings: pd.Series) -> tuple[str, ...]:
+    counts = strings.dropna().value_counts()
+    ordered = sorted(counts.items(), key=lambda item: (-int(item[1]), str(item[0])))
+    return tuple(str(value) for value, _ in ordered[:_MAX_CATEGORIES])
+
+
+def _integral(values: pd.Series) -> bool:
+    array = values.to_numpy(dtype=float)
+    finite = array[np.isfinite(array)]
+    return bool(np.all(np.mod(finite, 1.0) == 0.0))
+
+
+def _numeric_from_text(values: pd.Series) -> pd.Series | None:
+    """``values`` (non-missing text) as numbers if every one parses and none
+    looks like a code with a leading zero ("02134"); else None."""
+    if values.empty:
+        return None
+    strings = values.astype(str)
+    if strings.str.match(_LEADING_ZERO).any():
+        return None
+    parsed = pd.to_numeric(strings, errors="coerce")
+    if parsed.isna().any():
+        return None
+    return parsed.astype("float64")
+
+
+def _parse_dates(values: pd.Series, fmt: str | None) -> pd.Series:
+    """Text as datetimes (NaT where unreadable), without pandas warnings."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return pd.to_datetime(values, format=fmt or "mixed", errors="coerce")
+        except (ValueError, TypeError, OverflowError):
+            try:
+                return pd.to_datetime(values, format=fmt or "mixed", errors="coerce", utc=True)
+            except (ValueError, TypeError, OverflowError):
+                return pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+
+
+def sniff_date_format(values: pd.Series) -> str | None:
+    """The first of a few common formats that reads more than 95% of a sample
+    of ``values`` (non-missing text) as dates, or None."""
+    sample = values.dropna().astype(str)
+    if sample.empty:
+        return None
+    unique = pd.Series(sample.unique()[:_DATE_SNIFF_SAMPLE], dtype=object)
+    # Dates hold digits and are not plain numbers.
+    if not unique.str.contains(r"\d", regex=True).mean() >= _DATE_MIN_SHARE:
+        return None
+    best: tuple[float, str] | None = None
+    for fmt in _DATE_FORMATS:
+        share = float(_parse_dates(unique, fmt).notna().mean())
+        if share > _DATE_MIN_SHARE and (best is None or share > best[0]):
+            best = (share, fmt)
+            if share == 1.0:
+                break
+    return best[1] if best else None
+
+
+def infer_task(target: pd.Series) -> str:
+    """"classification" or "regression" for a target column.
+
+    Text and booleans are classes; numbers are classes when there are at most
+    two distinct values, or at most ten integer values (wine quality 3..8,
+    labels 1/2); other numbers are a regression target.
+    """
+    values = normalize_missing(target).dropna()
+    if values.empty:
+        raise DataError(
+            f"target column {target.name!r} has no values (all missing); "
+            "check the column name and the file"
+        )
+    if pd.api.types.is_bool_dtype(values.dtype) or _all_bools(values):
+        return "classification"
+    if not _is_numeric_dtype(values):
+        numbers = _numeric_from_text(values) if _is_text_dtype(values) else None
+        if numbers is None:
+            return "classification"
+        values = numbers
+    n_unique = values.nunique()
+    if n_unique <= 2:
+        return "classification"
+    if n_unique <= _MAX_CLASSIFICATION_LEVELS and _integral(values):
+        return "classification"
+    return "regression"
+
+
+def class_labels(target: pd.Series) -> tuple[str, ...]:
+    """Distinct target values as strings, sorted by value (numbers numerically)."""
+    values = normalize_missing(target).dropna()
+    if _is_numeric_dtype(values):
+        unique = np.sort(values.unique())
+        return tuple(str(_format_value(v)) for v in unique)
+    strings = as_strings(values).dropna()
+    return tuple(sorted(str(v) for v in strings.unique()))
+
+
+@dataclass
+class _Observed:
+    """What one column holds, ready for choosing a role."""
+
+    kind: str  # "bool", "int", "float", "datetime", "string"
+    values: pd.Series  # non-missing values, parsed when kind came from text
+    n_rows: int
+    from_text: bool = False
+    date_format: str | None = None
+
+    @property
+    def count(self) -> int:
+        return len(self.values)
+
+
+def _observe(series: pd.Series, *, sniff_dates: bool) -> _Observed:
+    cleaned = normalize_missing(series)
+    values = cleaned.dropna()
+    n_rows = len(series)
+    if pd.api.types.is_bool_dtype(values.dtype) or (values.dtype == object and _all_bools(values)):
+        return _Observed("bool", values, n_rows)
+    if _is_numeric_dtype(values):
+        kind = "int" if pd.api.types.is_integer_dtype(values.dtype) else "float"
+        return _Observed(kind, values, n_rows)
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        return _Observed("datetime", values, n_rows)
+    numbers = _numeric_from_text(values)
+    if numbers is not None:
+        kind = "int" if _integral(numbers) else "float"
+        return _Observed(kind, numbers, n_rows, from_text=True)
+    strings = as_strings(values)
+    if sniff_dates:
+        fmt = sniff_date_format(strings)
+        if fmt is not None:
+            return _Observed("datetime", strings, n_rows, from_text=True, date_format=fmt)
+    return _Observed("string", strings, n_rows)
+
+
+def _preview(values: Sequence[Any], limit: int = 3) -> str:
+    shown = ", ".join(repr(_format_value(v)) for v in list(values)[:limit])
+    return shown + (", ..." if len(values) > limit else "")
+
+
+def _auto_role(name: str, seen: _Observed, n_unique: int) -> tuple[Role, str]:
+    if seen.count == 0:
+        return Role.CONSTANT, "all values missing"
+    if n_unique == 1:
+        only = _format_value(seen.values.iloc[0])
+        extra = f" ({seen.n_rows - seen.count} missing)" if seen.count < seen.n_rows else ""
+        return Role.CONSTANT, f"single value {only!r}{extra}"
+    if seen.kind == "datetime":
+        if seen.date_format:
+            return Role.DATETIME, f"dates stored as text ({seen.date_format})"
+        return Role.DATETIME, "datetime values"
+    top = _ranked_categories(as_strings(seen.values))
+    if seen.kind == "bool" or n_unique == 2:
+        return Role.BOOLEAN, f"two distinct values ({_preview(top)})"
+    if seen.kind in ("int", "float"):
+        values = seen.values
+        unique_per_row = n_unique == seen.count
+        if unique_per_row and _integral(values):
+            if _looks_like_id_name(name):
+                return Role.ID, "integer, unique per row, named like an id"
+            diffs = np.diff(values.to_numpy(dtype=float))
+            first = float(values.iloc[0])
+            if seen.count >= 20 and first in (0.0, 1.0) and bool(np.all(diffs == 1.0)):
+                return Role.ID, "consecutive row numbers (set its role to 'numeric' to use it)"
+        text = " (numbers stored as text)" if seen.from_text else ""
+        return Role.NUMERIC, f"numeric, {n_unique} distinct values{text}"
+    strings = seen.values.astype(str)
+    sample = strings.iloc[:5000]
+    mean_words = float(sample.str.split().str.len().mean())
+    mean_length = float(sample.str.len().mean())
+    ratio = n_unique / seen.count
+    if mean_words >= 3 and ratio >= 0.5 and n_unique >= 10:
+        return Role.TEXT, f"free text (about {mean_words:.0f} words, {n_unique} distinct values)"
+    if (
+        ratio >= 0.95
+        and mean_words < 3
+        and mean_length <= 64
+        and (seen.count >= 20 or _looks_like_id_name(name))
+    ):
+        return Role.ID, f"short text, unique per row ({n_unique} of {seen.count})"
+    high = " (high cardinality)" if n_unique > 50 else ""
+    return Role.CATEGORICAL, f"{n_unique} distinct values{high}"
+
+
+def _dtype_for(role: Role, kind: str) -> str:
+    if role == Role.CATEGORICAL or role == Role.TEXT:
+        return "string"
+    if role == Role.NUMERIC:
+        return kind if kind in ("int", "float") else "float"
+    if role == Role.DATETIME:
+        return kind if kind in ("int", "float") else "datetime"
+    return kind
+
+
+def _infer_column(
+    name: str, series: pd.Series, *, forced: tuple[Role, str] | None
+) -> tuple[ColumnSchema, str | None]:
+    sniff = forced is None or forced[0] == Role.DATETIME
+    seen = _observe(series, sniff_dates=sniff)
+    strings = as_strings(seen.values)
+    n_unique = int(strings.nunique())
+    role, reason = forced if forced is not None else _auto_role(name, seen, n_unique)
+    dtype = _dtype_for(role, seen.kind)
+    categories = (
+        _ranked_categories(strings) if role in (Role.CATEGORICAL, Role.BOOLEAN) else None
+    )
+    n_rows = seen.n_rows
+    column = ColumnSchema(
+        name=name,
+        role=role,
+        dtype=dtype,
+        nullable=seen.count < n_rows,
+        categories=categories,
+        n_unique=n_unique,
+        missing_rate=float(1.0 - seen.count / n_rows) if n_rows else 0.0,
+        reason=reason,
+    )
+    fmt = seen.date_format if dtype == "datetime" else None
+    return column, fmt
+
+
+def _close_matches(name: str, candidates: Sequence[str]) -> list[str]:
+    lowered = {str(c).lower(): str(c) for c in candidates}
+    found = difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.6)
+    return [lowered[f] for f in found]
+
+
+def _column_list(columns: Sequence[Any], limit: int = 30) -> str:
+    names = [str(c) for c in columns]
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+
+
+def missing_column_message(what: str, name: str, columns: Sequence[Any], source: str) -> str:
+    """"{what} 'x' not found in {source}; did you mean 'X'? Columns: ..."."""
+    message = f"{what} {name!r} not found in {source}"
+    matches = _close_matches(name, [str(c) for c in columns])
+    if matches:
+        message += "; did you mean " + " or ".join(repr(m) for m in matches) + "?"
+    return message + f" Columns: {_column_list(columns)}"
+
+
+def _check_named_columns(
+    frame: pd.DataFrame,
+    target: str | None,
+    roles: Mapping[str, str],
+    id_columns: Sequence[str],
+    time_column: str | None,
+) -> None:
+    columns = list(frame.columns)
+    if target is not None and target not in frame.columns:
+        raise DataError(missing_column_message("target column", target, columns, "data"))
+    named = [(name, "roles") for name in roles]
+    named += [(name, "id_columns") for name in id_columns]
+    if time_column is not None:
+        named.append((time_column, "time_column"))
+    for name, key in named:
+        if name not in frame.columns:
+            raise DataError(missing_column_message(f"column named in {key}", name, columns, "data"))
+        if name == target:
+            raise DataError(
+                f"column {name!r} is the target but is also named in {key}; "
+                f"remove it from {key}"
+            )
+    for name, role in roles.items():
+        if role not in _USER_ROLES:
+            raise DataError(
+                f"roles: column {name!r} has unknown role {role!r}; "
+                f"allowed: {', '.join(sorted(_USER_ROLES))}"
+            )
+
+
+def infer_schema(
+    frame: pd.DataFrame,
+    *,
+    target: str | None = None,
+    task: str | None = None,
+    roles: Mapping[str, str] | None = None,
+    id_columns: Sequence[str] = (),
+    time_column: str | None = None,
+) -> Schema:
+    """Infer each column's role and type from training data.
+
+    Roles set by the user (``roles``, ``id_columns``, ``time_column``) win;
+    other columns get a role from what they hold (see ``ColumnSchema.reason``).
+    The target is left out of the columns; ``task`` is inferred from it when
+    not given, and ``classes`` are its sorted values for classification.
+
+    Raises:
+        DataError: the target or a column named in the arguments is missing,
+            or a role is unknown.
+    """
+    roles = dict(roles or {})
+    _check_named_columns(frame, target, roles, id_columns, time_column)
+    ids = set(id_columns)
+    columns: list[ColumnSchema] = []
+    formats: dict[str, str] = {}
+    for label in frame.columns:
+        name = str(label)
+        if target is not None and name == target:
+            continue
+        forced: tuple[Role, str] | None = None
+        if name in roles:
+            forced = (Role(roles[name]), f"set to {roles[name]!r} in roles")
+        elif name in ids:
+            forced = (Role.ID, "listed in id_columns")
+        elif name == time_column:
+            forced = (Role.DATETIME, "the time column")
+        column, fmt = _infer_column(name, frame[label], forced=forced)
+        columns.append(column)
+        if fmt is not None:
+            formats[name] = fmt
+    classes: tuple[str, ...] | None = None
+    if target is not None:
+        if task is None:
+            task = infer_task(frame[target])
+        if task == "classification":
+            classes = class_labels(frame[target])
+    metadata: dict[str, Any] = {"datetime_formats": formats} if formats else {}
+    return Schema(
+        columns=tuple(columns), target=target, task=task, classes=classes, metadata=metadata
+    )
+
+
+def _date_format(schema: Schema, name: str) -> str | None:
+    formats = schema.metadata.get("datetime_formats") or {}
+    fmt = formats.get(name)
+    return str(fmt) if fmt else None
+
+
+def coerce_column(
+    series: pd.Series, column: ColumnSchema, *, date_format: str | None = None
+) -> tuple[pd.Series, pd.Series]:
+    """``series`` converted to the column's logical type.
+
+    Returns the converted values and a boolean mask of the rows whose value
+    was present but could not be converted (they become missing).
+
+    Representation: "float" -> float64; "int" -> int64, or float64 when
+    values are missing or fractional; "bool" -> bool, or pandas "boolean"
+    when values are missing; "string" -> pandas "str" (numbers written as by
+    :func:`as_strings`); "datetime" -> datetime64.
+    """
+    cleaned = normalize_missing(series)
+    present = cleaned.notna()
+    dtype = column.dtype
+    if dtype in ("float", "int"):
+        if pd.api.types.is_bool_dtype(cleaned.dtype):
+            numbers = cleaned.astype("float64")
+        elif _is_numeric_dtype(cleaned):
+            numbers = cleaned.astype("float64")
+        else:
+            source = cleaned.map(
+                lambda v: float(v) if isinstance(v, bool | np.bool_) else v, na_action="ignore"
+            )
+            numbers = pd.to_numeric(source, errors="coerce").astype("float64")
+        bad = present & numbers.isna()
+        if dtype == "int" and not numbers.isna().any() and _integral(numbers):
+            return numbers.astype("int64"), bad
+        return numbers, bad
+    if dtype == "bool":
+        strings = as_strings(cleaned).str.lower()
+        mapped = strings.map(
+            lambda v: True if v in _TRUE_STRINGS else (False if v in _FALSE_STRINGS else None),
+            na_action="ignore",
+        )
+        bad = present & mapped.isna()
+        if mapped.isna().any():
+            return mapped.astype("boolean"), bad
+        return mapped.astype(bool), bad
+    if dtype == "datetime":
+        if pd.api.types.is_datetime64_any_dtype(cleaned.dtype):
+            return cleaned, present & cleaned.isna()
+        dates = _parse_dates(as_strings(cleaned), date_format)
+        dates.index = series.index
+        return dates, present & dates.isna()
+    strings = as_strings(cleaned)
+    return strings, present & strings.isna()
+
+
+def unseen_categories(values: pd.Series, column: ColumnSchema) -> pd.Series:
+    """Counts of values not among the column's known categories (empty when
+    the column has no complete category list)."""
+    known = column.categories
+    if (
+        column.role not in (Role.CATEGORICAL, Role.BOOLEAN)
+        or known is None
+        or len(known) < column.n_unique
+    ):
+        return pd.Series(dtype="int64")
+    strings = as_strings(values).dropna()
+    unseen = strings[~strings.isin(list(known))]
+    return unseen.value_counts()
+
+
+def conform(frame: pd.DataFrame, schema: Schema) -> tuple[pd.DataFrame, list[str]]:
+    """Check scoring data against a schema and bring it to the trained form.
+
+    The target (if present) is dropped; extra columns are dropped with a
+    warning; columns are put in schema order, with absent non-feature
+    columns (ids, constants, ignored) filled with NaN; feature values are
+    converted to the trained types (see :func:`coerce_column`), sentinels
+    such as "?" and blanks read as missing.
+
+    Returns:
+        The conformed frame and a list of warnings (extra columns, unseen
+        categories).
+
+    Raises:
+        SchemaMismatchError: a feature column is missing, a column name is
+            repeated, or a value cannot be converted (names the column, row
+            and value).
+    """
+    notes: list[str] = []
+    repeated = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+    if repeated:
+        raise SchemaMismatchError(
+            f"column name(s) repeated in the data: {', '.join(repr(c) for c in repeated)}; "
+            "give each column a unique name"
+        )
+    present = set(frame.columns)
+    missing = [name for name in schema.feature_names if name not in present]
+    if missing:
+        hints = []
+        for name in missing:
+            matches = _close_matches(name, [str(c) for c in frame.columns])
+            if matches:
+                hints.append(f"{name!r} (found {matches[0]!r})")
+        hint = f"; similar names in the data: {', '.join(hints)}" if hints else ""
+        raise SchemaMismatchError(
+            f"data is missing {len(missing)} column(s) the model needs: "
+            f"{', '.join(repr(m) for m in missing)}{hint}. "
+            f"Expected columns: {_column_list(schema.feature_names)}"
+        )
+    known = set(schema.names)
+    extra = [c for c in frame.columns if c not in known and c != schema.target]
+    if extra:
+        notes.append(f"ignored extra column(s): {_column_list(extra)}")
+    out: dict[str, pd.Series] = {}
+    for column in schema.columns:
+        if column.name not in present:
+            out[column.name] = pd.Series(np.nan, index=frame.index, dtype="float64")
+            continue
+        series = frame[column.name]
+        if not column.is_feature:
+            out[column.name] = series
+            continue
+        values, bad = coerce_column(
+            series, column, date_format=_date_format(schema, column.name)
+        )
+        if bad.any():
+            first = bad[bad].index[0]
+            raise SchemaMismatchError(
+                f"column {column.name!r}: value {series.loc[first]!r} in row {first!r} "
+                f"cannot be read as {column.dtype} ({int(bad.sum())} such value(s)); "
+                f"fix or blank out the value(s), or retrain if the column changed type"
+            )
+        unseen = unseen_categories(values, column)
+        if len(unseen):
+            notes.append(
+                f"column {column.name!r}: {len(unseen)} unseen categor"
+                f"{'y' if len(unseen) == 1 else 'ies'} in {int(unseen.sum())} row(s), "
+                f"e.g. {unseen.index[0]!r}"
+            )
+        out[column.name] = values
+    return pd.DataFrame(out, index=frame.index), notes

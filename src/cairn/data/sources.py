@@ -24,9 +24,7 @@ import json
 import lzma
 import shutil
 import tempfile
-import urllib.error
 import urllib.parse
-import urllib.request
 import warnings
 import zlib
 from pathlib import Path
@@ -790,6 +788,9 @@ def _read_url(
 
 def _download(url: str, target: Path) -> str:
     """Save ``url`` to ``target``; returns the media type of the response."""
+    import urllib.error
+    import urllib.request
+
     request = urllib.request.Request(url, headers={"User-Agent": "cairn"})
     try:
         with (

@@ -201,10 +201,10 @@ class BooleanEncoder(TransformerMixin, BaseEstimator):
 
     Values are compared as strings (see :func:`to_category_strings`). Columns
     whose values all look boolean (``True/False``, ``yes/no``, ``1/0``,
-    ``t/f``, ``y/n``, ``on/off``, any case) use that meaning. Other columns
-    use their categories sorted as strings: the first is 0, the others 1 (so
-    ``female/male`` gives ``male = 1``). Unseen values become NaN, to be
-    imputed downstream.
+    ``t/f``, ``y/n``, ``on/off``, any case) keep that meaning. Other columns
+    use their two categories sorted as strings: the first is 0, the second 1
+    (so ``female/male`` gives ``male = 1``). Unseen or extra values become
+    NaN, to be imputed downstream.
 
     Parameters:
         categories: per input column, the known values (e.g. from
@@ -251,13 +251,21 @@ class BooleanEncoder(TransformerMixin, BaseEstimator):
 
 
 def _boolean_mapping(known: Iterable[str]) -> dict[str, float]:
+    """Value → 0/1 for one column.
+
+    Boolean words (yes/no, true/false, 1/0 ...) keep their meaning and other
+    values are left out (NaN). Without any such word, the values sorted as
+    strings give first → 0, second → 1; a third or later value is left out.
+    """
     values = sorted({_category_string(v) for v in known} - {MISSING_CATEGORY})
-    lowered = [v.strip().lower() for v in values]
-    if all(v in _TRUE_STRINGS or v in _FALSE_STRINGS for v in lowered):
+    words = {v: v.strip().lower() for v in values}
+    if any(low in _TRUE_STRINGS or low in _FALSE_STRINGS for low in words.values()):
         return {
-            v: 1.0 if low in _TRUE_STRINGS else 0.0 for v, low in zip(values, lowered, strict=True)
+            v: 1.0 if low in _TRUE_STRINGS else 0.0
+            for v, low in words.items()
+            if low in _TRUE_STRINGS or low in _FALSE_STRINGS
         }
-    return {v: 0.0 if i == 0 else 1.0 for i, v in enumerate(values)}
+    return {v: float(i) for i, v in enumerate(values[:2])}
 
 
 def _boolean_value(value: str, mapping: dict[str, float]) -> float:

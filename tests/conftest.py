@@ -1,0 +1,89 @@
+"""Shared fixtures: where the real datasets are, and a project folder maker."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+
+
+def dataset_path(name: str) -> Path:
+    """Path of a shared dataset; skips the test when the folder is absent."""
+    path = DATASETS / f"{name}.csv"
+    if not path.exists():
+        pytest.skip(f"dataset {name} not found in {DATASETS} (../shared/datasets)")
+    return path
+
+
+def load_dataset(name: str, *, rows: int | None = None, seed: int = 0) -> pd.DataFrame:
+    frame = pd.read_csv(
+        dataset_path(name),
+        sep=None if name == "wine_quality_red" else ",",
+        engine="python" if name == "wine_quality_red" else "c",
+    )
+    if rows is not None and len(frame) > rows:
+        frame = frame.sample(n=rows, random_state=seed).reset_index(drop=True)
+    return frame
+
+
+def _toml_value(value: object) -> str:
+    return json.dumps(value)
+
+
+MakeProject = Callable[..., Path]
+
+
+@pytest.fixture
+def make_project(tmp_path: Path) -> MakeProject:
+    """Write a project folder with a data file and a cairn.toml; returns the spec path.
+
+    Keyword sections (problem, split, train, data extras) are written as TOML tables.
+    """
+
+    def make(
+        frame: pd.DataFrame | None = None,
+        *,
+        source: Path | None = None,
+        name: str = "test-project",
+        problem: dict[str, object],
+        split: dict[str, object] | None = None,
+        train: dict[str, object] | None = None,
+        data: dict[str, object] | None = None,
+        tracking: dict[str, object] | None = None,
+        folder: Path | None = None,
+    ) -> Path:
+        root = folder or tmp_path / "project"
+        root.mkdir(parents=True, exist_ok=True)
+        if frame is not None:
+            source = root / "data.csv"
+            frame.to_csv(source, index=False)
+        assert source is not None
+        lines = ["[project]", f"name = {_toml_value(name)}", "", "[data]"]
+        lines.append(f"sources = [{{ path = {_toml_value(str(source))} }}]")
+        for key, value in (data or {}).items():
+            lines.append(f"{key} = {_toml_value(value)}")
+        for section, values in (
+            ("problem", problem),
+            ("split", split),
+            ("train", train),
+            ("tracking", tracking),
+        ):
+            if values:
+                lines += ["", f"[{section}]"]
+                lines += [f"{key} = {_toml_value(value)}" for key, value in values.items()]
+        spec = root / "cairn.toml"
+        spec.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return spec
+
+    return make
+
+
+@pytest.fixture(autouse=True)
+def _isolated_tracking(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never write to a tracking store outside their temporary folders."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)

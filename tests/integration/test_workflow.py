@@ -1,0 +1,124 @@
+"""The whole workflow on real datasets: ingest → quality → split → search →
+refit → evaluate → package (→ register)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from tests.conftest import MakeProject, load_dataset
+
+import cairn
+from cairn.bundle import load_bundle
+
+pytestmark = pytest.mark.slow
+
+
+def test_titanic_classification(make_project: MakeProject) -> None:
+    spec = make_project(
+        load_dataset("titanic"),
+        problem={"target": "Survived", "objectives": ["roc_auc >= 0.8", "latency_p99_ms < 200"]},
+        train={"time_budget": 40, "include": ["linear", "lightgbm", "random_forest"]},
+    )
+    result = cairn.run(spec, register=False)
+    assert result.evaluation.task == "classification"
+    assert result.evaluation.metric == "roc_auc"
+    assert result.evaluation.metrics["roc_auc"] > 0.8
+    assert set(result.leaderboard["model"]) == {"linear", "lightgbm", "random_forest"}
+    assert result.leaderboard["status"].eq("ok").all()
+    # The passenger id never reaches the learner; the quality report says so.
+    assert result.model.schema["PassengerId"].role == "id"
+    assert any(f.column == "PassengerId" for f in result.quality.findings)
+    assert {o.quantity for o in result.evaluation.objectives} == {"roc_auc", "latency_p99_ms"}
+    assert result.evaluation.objectives_met
+    # Everything the run wrote is on disk and readable.
+    for path in result.reports.values():
+        assert path.exists()
+    evaluation = json.loads(result.reports["evaluation"].read_text())
+    assert evaluation["metrics"]["roc_auc"] == pytest.approx(result.evaluation.metrics["roc_auc"])
+    reloaded = load_bundle(result.bundle_path)
+    frame = load_dataset("titanic").drop(columns=["Survived"]).head(50)
+    assert (reloaded.predict(frame) == result.model.predict(frame)).all()
+    assert set(np.unique(reloaded.predict(frame))) <= {0, 1}
+
+
+def test_telco_churn_repairs_total_charges(make_project: MakeProject) -> None:
+    spec = make_project(
+        load_dataset("telco_churn", rows=3000),
+        problem={"target": "Churn"},
+        train={"time_budget": 40, "include": ["linear", "lightgbm"]},
+    )
+    result = cairn.run(spec, register=False)
+    assert result.model.schema["TotalCharges"].role == "numeric"
+    assert result.model.schema["customerID"].role == "id"
+    assert result.evaluation.metrics["roc_auc"] > 0.78
+    assert sorted(result.model.classes) == ["No", "Yes"]
+    proba = result.model.predict_proba(load_dataset("telco_churn").head(5))
+    assert list(proba.columns) == ["No", "Yes"]
+    assert np.allclose(proba.sum(axis=1), 1.0)
+
+
+def test_ames_house_prices_regression(make_project: MakeProject) -> None:
+    spec = make_project(
+        load_dataset("ames_house_prices"),
+        problem={"target": "SalePrice", "objectives": ["rmse < 60000", "mape < 0.2"]},
+        data={"id_columns": ["Id"]},
+        train={"time_budget": 60, "include": ["linear", "lightgbm", "extra_trees"]},
+    )
+    result = cairn.run(spec, register=False)
+    assert result.evaluation.task == "regression"
+    assert result.evaluation.metric == "rmse"
+    assert result.evaluation.metrics["r2"] > 0.75
+    assert result.evaluation.metrics["rmse"] < 60000
+    board = result.leaderboard
+    ok = board[board["status"] == "ok"]["cv_rmse_mean"].tolist()
+    assert ok == sorted(ok), "leaderboard must rank lower RMSE first"
+
+
+def test_california_housing_subsample(make_project: MakeProject) -> None:
+    spec = make_project(
+        load_dataset("california_housing", rows=4000),
+        problem={"target": "median_house_value", "metric": "mae"},
+        train={"time_budget": 40, "include": ["lightgbm", "knn"]},
+    )
+    result = cairn.run(spec, register=False)
+    assert result.evaluation.metric == "mae"
+    assert result.evaluation.metrics["r2"] > 0.6
+    assert result.best_model in {"lightgbm", "knn"}
+
+
+def test_car_evaluation_multiclass_all_families(make_project: MakeProject) -> None:
+    spec = make_project(
+        load_dataset("car_evaluation"),
+        problem={"target": "decision"},
+        train={"time_budget": 90},
+    )
+    result = cairn.run(spec, register=False)
+    assert result.evaluation.metric == "log_loss"
+    assert len(result.model.classes) == 4
+    assert result.evaluation.metrics["accuracy"] > 0.9
+    assert {"f1_macro", "f1_weighted", "precision_macro", "recall_weighted"} <= set(
+        result.evaluation.metrics
+    )
+    assert set(result.leaderboard["model"]) == {
+        "linear",
+        "lightgbm",
+        "knn",
+        "extra_trees",
+        "random_forest",
+        "catboost",
+    }
+
+
+def test_budget_is_respected(make_project: MakeProject) -> None:
+    spec = make_project(
+        load_dataset("adult", rows=8000),
+        problem={"target": "class"},
+        train={"time_budget": 15},
+    )
+    result = cairn.run(spec, register=False)
+    # The search stops starting new work at the deadline; one batch of folds may
+    # finish after it, then the refit and packaging.
+    assert result.timings["total"] < 15 * 2.5
+    assert (result.leaderboard["status"] != "failed").all()
