@@ -81,19 +81,23 @@ class Objective(BaseModel):
     @classmethod
     def parse(cls, text: str) -> Objective:
         match = _OBJECTIVE_RE.match(text)
-        if match is None:
+        try:
+            threshold = float(match.group(3)) if match is not None else None
+        except ValueError:
+            threshold = None
+        if match is None or threshold is None:
             raise ValueError(
                 f"objective {text!r} is not of the form 'QUANTITY OP NUMBER' "
                 "with OP one of <, <=, >, >= (e.g. 'rmse < 25000')"
             )
-        quantity, op, number = match.groups()
+        quantity, op, _ = match.groups()
         known = (*CLASSIFICATION_METRICS, *REGRESSION_METRICS, *OPERATIONAL_QUANTITIES)
         if quantity not in known:
             raise ValueError(
                 f"objective {text!r} names unknown quantity {quantity!r}; "
                 f"allowed: {', '.join(known)}"
             )
-        return cls(quantity=quantity, op=op, threshold=float(number))
+        return cls(quantity=quantity, op=op, threshold=threshold)
 
     def met_by(self, value: float) -> bool:
         return _OPERATORS[self.op](value, self.threshold)

@@ -132,8 +132,19 @@ def postgres_server() -> Iterator[PostgresServer]:
         _run(["mkdir", "-p", str(sockets)], cwd=base)
         options = f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -F"
         done = _run(
-            [str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60"]
-            + ["-o", options, "start"],
+            [
+                str(bin_dir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(log),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                options,
+                "start",
+            ],
             cwd=base,
         )
         started = done.returncode == 0

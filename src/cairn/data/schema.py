@@ -277,6 +277,9 @@ def _format_value(value: Any) -> Any:
 def as_strings(series: pd.Series) -> pd.Series:
     """Values as strings (pandas "str" dtype, NaN kept): integral numbers
     without a trailing ".0", booleans as "True"/"False", text stripped."""
+    dtype = series.dtype
+    if isinstance(dtype, pd.StringDtype) or pd.api.types.is_integer_dtype(dtype):
+        return series.astype("str").str.strip()
     values = [_format_value(v) for v in series.to_numpy(dtype=object)]
     return pd.Series(values, index=series.index, name=series.name, dtype="str")
 

@@ -22,6 +22,7 @@ import gzip
 import io
 import json
 import lzma
+import re
 import shutil
 import tempfile
 import urllib.parse
@@ -737,6 +738,8 @@ def _json_lines(text: str, *, where: str) -> list[dict[str, Any]]:
                 "expected one JSON object per line"
             )
         records.append(item)
+    if len(records) == 1 and records[0] and all(isinstance(v, list) for v in records[0].values()):
+        return _records(records[0], where=where)  # one column-oriented object
     return records
 
 
@@ -948,6 +951,17 @@ def _db_message(error: BaseException) -> str:
 # --------------------------------------------------------------------------- sources
 
 
+def _label(source: SourceSpec) -> str:
+    """The source's label with any password in a database URL masked."""
+    if source.sql is not None and not source.name:
+        return f"{_mask_password(source.sql)} ({source.table or 'query'})"
+    return source.label
+
+
+def _mask_password(url: str) -> str:
+    return re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", url)
+
+
 def read_source(source: SourceSpec, *, root: Path) -> pd.DataFrame:
     """Read one ``[[data.sources]]`` entry.
 
@@ -986,7 +1000,7 @@ def read_source(source: SourceSpec, *, root: Path) -> pd.DataFrame:
             table=source.table,
             query=source.query,
             root=root,
-            where=f"source {source.label!r}",
+            where=f"source {_label(source)!r}",
         )
     except DataError as error:
         if source.name and source.sql is None:
@@ -1021,7 +1035,7 @@ def collect(spec: ProjectSpec) -> pd.DataFrame:
     data = spec.data
     frames: list[tuple[str, pd.DataFrame]] = []
     for source in data.sources:
-        frames.append((source.label, read_source(source, root=spec.root)))
+        frames.append((_label(source), read_source(source, root=spec.root)))
     info: dict[str, Any] = {
         "combine": data.combine,
         "sources": [

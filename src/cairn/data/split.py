@@ -67,6 +67,11 @@ def split(
             f"split.group_column {group_column!r} is not a column of the data; "
             "set it to an existing column or remove it"
         )
+    if group_column is not None and frame[group_column].isna().any():
+        raise DataError(
+            f"split.group_column {group_column!r} has {int(frame[group_column].isna().sum())} "
+            "missing values; fill them or choose another column"
+        )
     if time_ordered and (time_column is None or time_column not in frame.columns):
         raise DataError(
             f"data.time_column {time_column!r} is not a column of the data; "
@@ -137,6 +142,10 @@ def _make_folds(
         if time_ordered:
             cut = int(round(len(train) * (1 - validation_size)))
             return [(positions[:cut], positions[cut:])]
+        if group_column is not None:
+            splitter = GroupShuffleSplit(n_splits=1, test_size=validation_size, random_state=seed)
+            fit_idx, val_idx = next(splitter.split(positions, groups=train[group_column]))
+            return [(np.sort(fit_idx), np.sort(val_idx))]
         fit_idx, val_idx = train_test_split(
             positions,
             test_size=validation_size,

@@ -1,4 +1,3 @@
-# ruff: noqa: N803, N806  (scikit-learn names the feature matrix X)
 """The preprocessing half of every model pipeline, built from a :class:`Schema`.
 
 :func:`build_preprocessor` turns a schema into an unfitted scikit-learn
@@ -6,21 +5,18 @@
 and ignored columns are dropped, extra columns are ignored, column order does
 not matter) and encodes each role:
 
-========== ==============================================================
-role       encoding
-========== ==============================================================
-numeric    coerce to float, median imputation + missing indicators,
-           optional standard scaling
-boolean    map to 0/1 (:class:`BooleanEncoder`), most-frequent imputation
-           + missing indicators
-categorical cast to strings (missing → ``"__missing__"``), then one-hot
-           (low cardinality) or cross-fitted target encoding plus a
-           frequency encoding (high cardinality); ordinal codes instead
-           when ``native_categorical=True``
-datetime   calendar parts and epoch days (:class:`DatetimeFeatures`),
-           median imputation
-text       TF-IDF of words and word pairs, one vectorizer per column
-========== ==============================================================
+- numeric: coerced to float, median imputation with missing indicators,
+  optional standard scaling;
+- boolean: mapped to 0/1 (:class:`BooleanEncoder`), most-frequent
+  imputation with missing indicators;
+- categorical: cast to strings (missing → ``"__missing__"``), then one-hot
+  (low cardinality) or a cross-fitted target encoding plus a frequency
+  encoding (high cardinality); ordinal codes instead when
+  ``native_categorical=True``;
+- datetime: calendar parts and epoch days (:class:`DatetimeFeatures`),
+  median imputation;
+- text: TF-IDF of words and word pairs, one vectorizer per column
+  (:class:`TextVectorizer`).
 
 Every custom step is a top-level class or function so that the fitted
 pipeline pickles and loads in another process.
@@ -36,10 +32,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+import sklearn
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.impute import SimpleImputer
+from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import (
     FunctionTransformer,
@@ -77,6 +75,7 @@ MISSING_CATEGORY = "__missing__"
 _ONEHOT_MIN_FREQUENCY = 5
 _TEXT_MAX_FEATURES = 200
 _TARGET_ENCODER_CV = 5
+_SKLEARN_VERSION = tuple(int(part) for part in sklearn.__version__.split(".")[:2])
 
 _TRUE_STRINGS = frozenset({"true", "t", "yes", "y", "1", "1.0", "on"})
 _FALSE_STRINGS = frozenset({"false", "f", "no", "n", "0", "0.0", "off"})
@@ -101,16 +100,26 @@ def _is_missing(value: Any) -> bool:
 def _category_string(value: Any) -> str:
     """Canonical string for one category value.
 
-    Integral floats lose their ``.0`` so that a column read as ``1.0`` in
-    training and ``1`` at scoring time lands on the same category.
+    Same convention as the schema's categories (:func:`cairn.data.schema.as_strings`):
+    text is stripped, integral numbers lose their ``.0`` (so ``1.0`` in training
+    and ``1`` at scoring time are one category), booleans read ``True``/``False``.
     """
     if _is_missing(value):
         return MISSING_CATEGORY
+    if isinstance(value, str):
+        return value.strip()
     if isinstance(value, bool | np.bool_):
         return "True" if value else "False"
-    if isinstance(value, float | np.floating) and np.isfinite(value) and float(value).is_integer():
+    if isinstance(value, int | np.integer):
         return str(int(value))
-    return str(value)
+    if isinstance(value, float | np.floating):
+        number = float(value)
+        if number.is_integer() and abs(number) < 1e15:
+            return str(int(number))
+        return repr(number)
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return str(value).strip()
 
 
 def _as_frame(X: Any) -> pd.DataFrame:
@@ -359,9 +368,13 @@ def _parse_one(value: Any) -> Any:
     return stamp if isinstance(stamp, pd.Timestamp) else pd.NaT
 
 
+# Output name → pandas ``.dt`` attribute (``dayofweek`` is deprecated in pandas 3).
+_DT_ATTRIBUTES = {"dayofweek": "day_of_week", "dayofyear": "day_of_year"}
+
+
 def _date_part(parsed: pd.Series, part: str) -> np.ndarray:
-    series = parsed.dt.dayofweek if part == "dayofweek" else getattr(parsed.dt, part)
-    return series.to_numpy(dtype="float64", na_value=np.nan)
+    series = getattr(parsed.dt, _DT_ATTRIBUTES.get(part, part))
+    return np.asarray(series.to_numpy(dtype="float64", na_value=np.nan))
 
 
 class DatetimeFeatures(TransformerMixin, BaseEstimator):
@@ -479,6 +492,23 @@ class TextVectorizer(TfidfVectorizer):
 
 def _category_cast() -> FunctionTransformer:
     return FunctionTransformer(to_category_strings, validate=False, feature_names_out=_same_names)
+
+
+def _target_encoder(task: str | None, seed: int) -> TargetEncoder:
+    """A cross-fitted TargetEncoder with shuffled, seeded folds.
+
+    Classification uses stratified folds; regression and unknown tasks plain
+    ones. scikit-learn 1.9 takes the splitter as ``cv`` (and deprecates
+    ``shuffle``/``random_state``); older versions only take a fold count.
+    """
+    target_type = {"regression": "continuous"}.get(task or "", "auto")
+    if _SKLEARN_VERSION < (1, 9):
+        return TargetEncoder(
+            target_type=target_type, cv=_TARGET_ENCODER_CV, shuffle=True, random_state=seed
+        )
+    splitter = StratifiedKFold if task == "classification" else KFold
+    cv = splitter(n_splits=_TARGET_ENCODER_CV, shuffle=True, random_state=seed)
+    return TargetEncoder(target_type=target_type, cv=cv)
 
 
 def _n_unique(column: ColumnSchema) -> int:
@@ -616,19 +646,10 @@ def build_preprocessor(
             )
             transformers.append(("cat_onehot", onehot, narrow))
         if wide:
-            target_type = "continuous" if schema.task == "regression" else "auto"
             target = Pipeline(
                 [
                     ("to_str", _category_cast()),
-                    (
-                        "target",
-                        TargetEncoder(
-                            target_type=target_type,
-                            cv=_TARGET_ENCODER_CV,
-                            shuffle=True,
-                            random_state=seed,
-                        ),
-                    ),
+                    ("target", _target_encoder(schema.task, seed)),
                 ]
             )
             transformers.append(("cat_target", target, wide))

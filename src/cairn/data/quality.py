@@ -1,0 +1,774 @@
+"""Data quality checks and the repairs cairn applies before training.
+
+:func:`check_and_clean` takes the training table and returns a cleaned copy,
+the inferred :class:`~cairn.data.schema.Schema` and a :class:`QualityReport`
+listing every finding: what was seen, where, how many rows, and what cairn
+did about it (``applied``) or suggests. Problems that make training
+impossible raise :class:`~cairn.exceptions.DataError` with a message saying
+what is wrong, where, and what to do.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from cairn.data.schema import (
+    DROPPED_ROLES,
+    MISSING_SENTINELS,
+    Role,
+    Schema,
+    _is_numeric_dtype,
+    _is_text_dtype,
+    as_strings,
+    coerce_column,
+    infer_schema,
+    infer_task,
+    missing_column_message,
+)
+from cairn.exceptions import DataError
+
+Severity = Literal["info", "warning", "error"]
+
+SUPPORTED_TASKS: tuple[str, ...] = ("classification", "regression")
+
+# Thresholds, named so that reports and tests can refer to them.
+NUMERIC_TEXT_SHARE = 0.95  # share of values that must parse for text -> numbers
+NEAR_CONSTANT_SHARE = 0.995  # one value in at least this share of rows
+HIGH_CARDINALITY_LEVELS = 50  # more levels than this ...
+HIGH_CARDINALITY_SHARE = 0.05  # ... and more than this share of rows
+LEAKAGE_ACCURACY = 0.99  # one feature alone predicts the class this well ...
+LEAKAGE_MAX_BASELINE = 0.95  # ... while the majority class is below this
+LEAKAGE_SPEARMAN = 0.99  # |rank correlation| with a regression target
+LEAKAGE_SAMPLE = 20_000
+LEAKAGE_BINS = 20
+IMBALANCE_SHARE = 0.10  # binary: minority class below this share
+MANY_CLASSES = 20  # numeric target with more classes than this: regression?
+
+_LEADING_ZERO = re.compile(r"^-?0\d")
+_SPACES = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing the checks noticed.
+
+    Attributes:
+        check: short name of the check, e.g. "duplicate_rows".
+        severity: "info", "warning" or "error".
+        column: the column concerned, or None for the whole table.
+        count: rows (or values) concerned.
+        message: what was seen, for people.
+        action: what cairn did, or suggests when ``applied`` is False.
+        applied: whether the action was applied to the cleaned data or schema.
+    """
+
+    check: str
+    severity: Severity
+    column: str | None
+    count: int
+    message: str
+    action: str
+    applied: bool
+
+
+@dataclass
+class QualityReport:
+    """Every finding of :func:`check_and_clean`, with row and column counts.
+
+    ``columns_in`` counts the input columns (target included); ``columns_out``
+    counts the columns that reach the learner plus the target.
+    """
+
+    findings: list[Finding] = field(default_factory=list)
+    rows_in: int = 0
+    rows_out: int = 0
+    columns_in: int = 0
+    columns_out: int = 0
+
+    def __len__(self) -> int:
+        return len(self.findings)
+
+    def by_check(self, name: str) -> list[Finding]:
+        return [finding for finding in self.findings if finding.check == name]
+
+    def by_severity(self, severity: Severity) -> list[Finding]:
+        return [finding for finding in self.findings if finding.severity == severity]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return self.by_severity("warning")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rows_in": self.rows_in,
+            "rows_out": self.rows_out,
+            "columns_in": self.columns_in,
+            "columns_out": self.columns_out,
+            "findings": [asdict(finding) for finding in self.findings],
+        }
+
+    def to_frame(self) -> pd.DataFrame:
+        names = [f.name for f in fields(Finding)]
+        return pd.DataFrame([asdict(finding) for finding in self.findings], columns=names)
+
+    def summary(self) -> str:
+        counts = {s: len(self.by_severity(s)) for s in ("error", "warning", "info")}
+        return (
+            f"{self.rows_in} rows in, {self.rows_out} kept; "
+            f"{self.columns_in} columns in, {self.columns_out} used (target included); "
+            f"{counts['error']} error(s), {counts['warning']} warning(s), "
+            f"{counts['info']} note(s)"
+        )
+
+
+@dataclass
+class CleanResult:
+    """The cleaned training table, its schema, the report and the task."""
+
+    frame: pd.DataFrame
+    schema: Schema
+    report: QualityReport
+    task: str
+
+
+# ---------------------------------------------------------------------------
+# Type repair
+# ---------------------------------------------------------------------------
+
+
+def _examples(values: Sequence[Any], limit: int = 3) -> str:
+    return ", ".join(repr(v) for v in list(values)[:limit])
+
+
+def _strip_and_blank(series: pd.Series) -> tuple[pd.Series, int, int, list[str]]:
+    """Strings stripped and sentinels set to NaN.
+
+    Returns the new series, the number of values stripped, the number of
+    sentinels and a few sentinel examples.
+    """
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        series = series.astype(object)
+    values = series.to_numpy(dtype=object, copy=True)
+    is_str = np.fromiter((isinstance(v, str) for v in values), dtype=bool, count=len(values))
+    if not is_str.any():
+        return series, 0, 0, []
+    original = pd.Series(values[is_str], dtype=object)
+    stripped = original.str.strip()
+    sentinel = stripped.str.lower().isin(MISSING_SENTINELS).to_numpy()
+    n_stripped = int(((stripped != original).to_numpy() & ~sentinel).sum())
+    examples = list(dict.fromkeys(original[sentinel].tolist()))
+    new_values = stripped.to_numpy(dtype=object, copy=True)
+    new_values[sentinel] = np.nan
+    values[is_str] = new_values
+    if series.dtype == object:
+        out = pd.Series(values, index=series.index, name=series.name, dtype=object)
+    else:
+        out = pd.Series(values, index=series.index, name=series.name, dtype=series.dtype)
+    return out, n_stripped, int(sentinel.sum()), examples
+
+
+def _harmonise(series: pd.Series) -> tuple[pd.Series, int, dict[str, str]]:
+    """Spellings that differ only by case or spacing merged into the most
+    frequent one. Returns the series, values changed and the mapping used."""
+    strings = series[series.map(lambda v: isinstance(v, str), na_action="ignore").fillna(False)]
+    if strings.empty:
+        return series, 0, {}
+    counts = strings.value_counts()
+    frame = pd.DataFrame({"value": counts.index.astype(str), "count": counts.to_numpy()})
+    frame["key"] = [_SPACES.sub(" ", v).casefold() for v in frame["value"]]
+    frame = frame.sort_values(["count", "value"], ascending=[False, True], kind="stable")
+    mapping: dict[str, str] = {}
+    for _, group in frame.groupby("key", sort=False):
+        if len(group) > 1:
+            canonical = str(group["value"].iloc[0])
+            for other in group["value"].iloc[1:]:
+                mapping[str(other)] = canonical
+    if not mapping:
+        return series, 0, {}
+    changed = int(strings.isin(list(mapping)).sum())
+    replaced = series.map(lambda v: mapping.get(v, v) if isinstance(v, str) else v)
+    return replaced.astype(series.dtype), changed, mapping
+
+
+def repair_types(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[Finding]]:
+    """Repair text columns.
+
+    In each text column: surrounding whitespace is stripped; sentinels ('?',
+    'NA', 'N/A', 'null', blank) become missing; a column whose values are at
+    least 95% numbers becomes numeric (the rest set to missing); labels that
+    differ only by case or spacing ("Yes", "yes ", "YES") are merged into the
+    most frequent spelling. Codes with leading zeros ("02134") stay text.
+
+    Returns the repaired copy and one finding per repair made.
+    """
+    out = frame.copy()
+    findings: list[Finding] = []
+    for label in frame.columns:
+        name = str(label)
+        series = frame[label]
+        if not _is_text_dtype(series) or _is_numeric_dtype(series):
+            continue
+        cleaned, n_stripped, n_sentinel, examples = _strip_and_blank(series)
+        if n_stripped:
+            findings.append(
+                Finding(
+                    "whitespace",
+                    "info",
+                    name,
+                    n_stripped,
+                    f"column {name!r}: {n_stripped} value(s) had leading or trailing spaces",
+                    "stripped",
+                    True,
+                )
+            )
+        if n_sentinel:
+            findings.append(
+                Finding(
+                    "missing_sentinels",
+                    "info",
+                    name,
+                    n_sentinel,
+                    f"column {name!r}: {n_sentinel} value(s) such as {_examples(examples)} "
+                    "stand for missing values",
+                    "set to missing",
+                    True,
+                )
+            )
+        present = cleaned.dropna()
+        if len(present) and not present.map(lambda v: isinstance(v, bool)).all():
+            numbers = pd.to_numeric(present.astype(str), errors="coerce")
+            share = float(numbers.notna().mean())
+            codes = present.astype(str).str.match(_LEADING_ZERO).any()
+            if share >= NUMERIC_TEXT_SHARE and not codes:
+                bad = present[numbers.isna()]
+                converted = pd.Series(np.nan, index=cleaned.index, dtype="float64")
+                converted.loc[numbers.index] = numbers.astype("float64")
+                if not converted.isna().any() and converted.mod(1.0).eq(0.0).all():
+                    out[label] = converted.astype("int64")
+                else:
+                    out[label] = converted
+                message = f"column {name!r} holds numbers stored as text"
+                if len(bad):
+                    message += (
+                        f"; {len(bad)} value(s) that are not numbers, such as "
+                        f"{_examples(list(dict.fromkeys(bad.tolist())))}, set to missing"
+                    )
+                findings.append(
+                    Finding(
+                        "numeric_text",
+                        "warning" if len(bad) else "info",
+                        name,
+                        len(bad) if len(bad) else len(present),
+                        message,
+                        "converted to numbers",
+                        True,
+                    )
+                )
+                continue
+        harmonised, changed, mapping = _harmonise(cleaned)
+        if changed:
+            groups: dict[str, list[str]] = {}
+            for other, canonical in mapping.items():
+                groups.setdefault(canonical, []).append(other)
+            shown = "; ".join(
+                f"{_examples(others)} -> {canonical!r}"
+                for canonical, others in list(groups.items())[:3]
+            )
+            findings.append(
+                Finding(
+                    "inconsistent_labels",
+                    "warning",
+                    name,
+                    changed,
+                    f"column {name!r}: {changed} value(s) differ from another label only "
+                    f"by case or spacing ({shown})",
+                    "merged into the most frequent spelling",
+                    True,
+                )
+            )
+        out[label] = harmonised
+    return out, findings
+
+
+# ---------------------------------------------------------------------------
+# Checks
+# ---------------------------------------------------------------------------
+
+
+def _conflicting_labels(
+    frame: pd.DataFrame, features: list[str], target: str
+) -> tuple[int, int]:
+    """Rows (and groups) whose features are identical but whose targets differ."""
+    if not features:
+        return 0, 0
+    keys = pd.util.hash_pandas_object(frame[features], index=False).to_numpy()
+    labels = as_strings(frame[target]).to_numpy()
+    table = pd.DataFrame({"key": keys, "label": labels})
+    repeated = table[table["key"].duplicated(keep=False)]
+    if repeated.empty:
+        return 0, 0
+    per_key = repeated.groupby("key")["label"].nunique()
+    conflicted = per_key[per_key > 1].index
+    return int(repeated["key"].isin(conflicted).sum()), len(conflicted)
+
+
+def _leakage_key(series: pd.Series, role: Role) -> pd.Series:
+    """A grouping key for one feature: its values, or quantile bins of numbers."""
+    if role == Role.NUMERIC and _is_numeric_dtype(series):
+        ranks = series.rank(pct=True, method="average")
+        bins = np.floor(ranks.to_numpy(dtype=float) * LEAKAGE_BINS)
+        bins = np.clip(bins, 0, LEAKAGE_BINS - 1)
+        keys = pd.Series(bins, index=series.index).map(
+            lambda b: f"bin{int(b)}", na_action="ignore"
+        )
+        return keys.fillna("<missing>").astype(str)
+    return as_strings(series).fillna("<missing>").astype(str)
+
+
+def _nearest_labels(x_fit: np.ndarray, y_fit: np.ndarray, x_eval: np.ndarray) -> np.ndarray:
+    """For each of ``x_eval``, the label of the nearest value in ``x_fit``
+    (1-nearest-neighbour on one feature); missing values are skipped."""
+    known = ~np.isnan(x_fit)
+    if not known.any():
+        return np.full(len(x_eval), None, dtype=object)
+    order = np.argsort(x_fit[known], kind="stable")
+    xs, ys = x_fit[known][order], y_fit[known][order]
+    position = np.searchsorted(xs, np.nan_to_num(x_eval))
+    left = np.clip(position - 1, 0, len(xs) - 1)
+    right = np.clip(position, 0, len(xs) - 1)
+    with np.errstate(invalid="ignore"):
+        use_left = np.abs(x_eval - xs[left]) <= np.abs(xs[right] - x_eval)
+    return np.asarray(ys[np.where(use_left, left, right)], dtype=object)
+
+
+def _leakage_findings(frame: pd.DataFrame, schema: Schema, task: str) -> list[Finding]:
+    """Single features that alone nearly determine the target (held-out check)."""
+    target = schema.target
+    assert target is not None
+    candidates = [
+        c for c in schema.columns if c.role in (Role.NUMERIC, Role.CATEGORICAL, Role.BOOLEAN)
+    ]
+    if not candidates or len(frame) < 20:
+        return []
+    sample = frame
+    if len(frame) > LEAKAGE_SAMPLE:
+        sample = frame.sample(n=LEAKAGE_SAMPLE, random_state=0)
+    order = np.random.default_rng(0).permutation(len(sample))
+    fit_rows, eval_rows = order[: len(order) // 2], order[len(order) // 2 :]
+    findings: list[Finding] = []
+    if task == "classification":
+        labels = as_strings(sample[target]).astype(str)
+        baseline = float(labels.value_counts(normalize=True).iloc[0])
+        if baseline >= LEAKAGE_MAX_BASELINE:
+            return []
+        majority = str(labels.iloc[fit_rows].value_counts().index[0])
+        y_fit = labels.iloc[fit_rows].to_numpy()
+        y_eval = labels.iloc[eval_rows].to_numpy()
+        for column in candidates:
+            key = _leakage_key(sample[column.name], column.role).to_numpy()
+            pairs = pd.DataFrame({"key": key[fit_rows], "label": y_fit}).value_counts()
+            best = pairs.reset_index().drop_duplicates("key")
+            mapping = dict(zip(best["key"], best["label"], strict=True))
+            predicted = np.array([mapping.get(k, majority) for k in key[eval_rows]])
+            accuracy = float(np.mean(predicted == y_eval))
+            if column.role == Role.NUMERIC and _is_numeric_dtype(sample[column.name]):
+                # Bins blur a sharp threshold; the nearest training value does not.
+                x = sample[column.name].to_numpy(dtype=float)
+                nearest = _nearest_labels(x[fit_rows], y_fit, x[eval_rows])
+                nearest = np.where(np.isnan(x[eval_rows]), predicted, nearest)
+                accuracy = max(accuracy, float(np.mean(nearest == y_eval)))
+            if accuracy >= LEAKAGE_ACCURACY:
+                findings.append(
+                    Finding(
+                        "target_leakage",
+                        "warning",
+                        column.name,
+                        len(frame),
+                        f"possible target leakage: column {column.name!r} alone predicts "
+                        f"{target!r} with {accuracy:.1%} accuracy on held-out rows "
+                        f"(majority class: {baseline:.1%})",
+                        f"kept; check that {column.name!r} is known at prediction time, "
+                        "or set its role to 'ignore'",
+                        False,
+                    )
+                )
+        return findings
+    y = pd.to_numeric(sample[target], errors="coerce").astype("float64")
+    y_rank = y.rank()
+    for column in candidates:
+        values = sample[column.name]
+        if _is_numeric_dtype(values):
+            x = values.astype("float64")
+            both = x.notna() & y.notna()
+            if both.sum() < 10:
+                continue
+            rx, ry = x[both].rank().to_numpy(), y_rank[both].to_numpy()
+            if np.std(rx) == 0 or np.std(ry) == 0:
+                continue
+            score = abs(float(np.corrcoef(rx, ry)[0, 1]))
+            what = f"|Spearman correlation| {score:.3f}"
+        else:
+            key = _leakage_key(values, column.role)
+            fit = pd.DataFrame({"key": key.iloc[fit_rows].to_numpy(), "y": y.iloc[fit_rows]})
+            means = fit.dropna().groupby("key")["y"].mean()
+            y_eval = y.iloc[eval_rows].to_numpy()
+            predicted = key.iloc[eval_rows].map(means).fillna(fit["y"].mean()).to_numpy()
+            ok = ~np.isnan(y_eval)
+            total = float(np.sum((y_eval[ok] - y_eval[ok].mean()) ** 2))
+            if total == 0.0:
+                continue
+            score = 1.0 - float(np.sum((y_eval[ok] - predicted[ok]) ** 2)) / total
+            what = f"held-out R² {score:.3f}"
+        if score >= LEAKAGE_SPEARMAN:
+            findings.append(
+                Finding(
+                    "target_leakage",
+                    "warning",
+                    column.name,
+                    len(frame),
+                    f"possible target leakage: column {column.name!r} alone tracks "
+                    f"{target!r} ({what})",
+                    f"kept; check that {column.name!r} is known at prediction time, "
+                    "or set its role to 'ignore'",
+                    False,
+                )
+            )
+    return findings
+
+
+def _class_findings(
+    labels: pd.Series, target: str, source: str, folds: int, numeric: bool
+) -> list[Finding]:
+    counts = labels.value_counts()
+    findings: list[Finding] = []
+    too_few = counts[counts < 2]
+    if len(too_few):
+        shown = ", ".join(f"{k!r} ({v})" for k, v in too_few.items())
+        raise DataError(
+            f"target {target!r} in {source}: class(es) {shown} have fewer than 2 examples; "
+            "cross-validation needs at least 2 per class (ideally as many as folds). "
+            "Drop those rows, merge the class into another, or add data"
+        )
+    rare = counts[counts < folds]
+    if len(rare):
+        shown = ", ".join(f"{k!r} ({v})" for k, v in rare.items())
+        findings.append(
+            Finding(
+                "rare_class",
+                "warning",
+                target,
+                int(rare.sum()),
+                f"target {target!r}: class(es) {shown} have fewer examples than folds ({folds})",
+                "set split.folds lower, or drop or merge those classes",
+                False,
+            )
+        )
+    total = int(counts.sum())
+    minority, majority = int(counts.iloc[-1]), int(counts.iloc[0])
+    share = minority / total
+    imbalanced = share < IMBALANCE_SHARE if len(counts) == 2 else minority < 0.1 * majority
+    if imbalanced:
+        shown = ", ".join(f"{k!r}: {v}" for k, v in counts.items())
+        findings.append(
+            Finding(
+                "class_imbalance",
+                "warning",
+                target,
+                minority,
+                f"target {target!r} is imbalanced: smallest class {counts.index[-1]!r} is "
+                f"{share:.1%} of rows ({shown})",
+                "stratified folds; prefer metrics such as roc_auc or balanced_accuracy",
+                False,
+            )
+        )
+    if numeric and len(counts) > MANY_CLASSES:
+        findings.append(
+            Finding(
+                "many_classes",
+                "warning",
+                target,
+                len(counts),
+                f"target {target!r} is numeric with {len(counts)} classes",
+                "check the task: set task = 'regression' if the numbers are quantities",
+                False,
+            )
+        )
+    return findings
+
+
+def _column_findings(frame: pd.DataFrame, schema: Schema) -> list[Finding]:
+    findings: list[Finding] = []
+    n_rows = len(frame)
+    for column in schema.columns:
+        name = column.name
+        series = frame[name]
+        if column.role == Role.ID:
+            findings.append(
+                Finding(
+                    "id_column",
+                    "info",
+                    name,
+                    column.n_unique,
+                    f"column {name!r} is an identifier ({column.reason})",
+                    "excluded from features",
+                    True,
+                )
+            )
+            continue
+        if column.role == Role.CONSTANT:
+            findings.append(
+                Finding(
+                    "constant_column",
+                    "warning",
+                    name,
+                    n_rows,
+                    f"column {name!r} is constant ({column.reason})",
+                    "excluded from features",
+                    True,
+                )
+            )
+            continue
+        if column.role == Role.IGNORE:
+            continue
+        top_share = float(series.value_counts(dropna=False, normalize=True).iloc[0])
+        if top_share >= NEAR_CONSTANT_SHARE:
+            top = series.value_counts(dropna=False).index[0]
+            shown = "missing" if pd.isna(top) else repr(as_strings(pd.Series([top])).iloc[0])
+            findings.append(
+                Finding(
+                    "near_constant",
+                    "warning",
+                    name,
+                    int(round((1.0 - top_share) * n_rows)),
+                    f"column {name!r} is nearly constant: {top_share:.1%} of rows are {shown}",
+                    "kept; consider removing it (set its role to 'ignore')",
+                    False,
+                )
+            )
+        if (
+            column.role == Role.CATEGORICAL
+            and column.n_unique > HIGH_CARDINALITY_LEVELS
+            and column.n_unique > HIGH_CARDINALITY_SHARE * n_rows
+        ):
+            findings.append(
+                Finding(
+                    "high_cardinality",
+                    "info",
+                    name,
+                    column.n_unique,
+                    f"column {name!r} has {column.n_unique} levels "
+                    f"({column.n_unique / max(n_rows, 1):.1%} of rows)",
+                    "target-encoded",
+                    False,
+                )
+            )
+        missing = int(series.isna().sum())
+        if missing:
+            share = missing / n_rows
+            findings.append(
+                Finding(
+                    "missing_values",
+                    "warning" if share >= 0.5 else "info",
+                    name,
+                    missing,
+                    f"column {name!r}: {missing} missing value(s) ({share:.1%} of rows)",
+                    "imputed in the feature pipeline",
+                    False,
+                )
+            )
+    return findings
+
+
+# ---------------------------------------------------------------------------
+# Entry point
+# ---------------------------------------------------------------------------
+
+
+def _coerce_features(frame: pd.DataFrame, schema: Schema) -> tuple[pd.DataFrame, list[Finding]]:
+    """Feature columns converted as :func:`~cairn.data.schema.conform` will
+    convert scoring data, so that training and scoring see the same types."""
+    out = frame.copy()
+    findings: list[Finding] = []
+    formats = schema.metadata.get("datetime_formats") or {}
+    for column in schema.columns:
+        if not column.is_feature:
+            continue
+        original = frame[column.name]
+        values, bad = coerce_column(original, column, date_format=formats.get(column.name))
+        out[column.name] = values
+        n_bad = int(bad.sum())
+        if n_bad:
+            examples = list(dict.fromkeys(original[bad].tolist()))
+            findings.append(
+                Finding(
+                    "unreadable_values",
+                    "warning",
+                    column.name,
+                    n_bad,
+                    f"column {column.name!r}: {n_bad} value(s) such as {_examples(examples)} "
+                    f"cannot be read as {column.dtype}",
+                    "set to missing",
+                    True,
+                )
+            )
+    return out, findings
+
+
+def check_and_clean(
+    frame: pd.DataFrame,
+    *,
+    target: str,
+    task: str | None = None,
+    roles: Mapping[str, str] | None = None,
+    id_columns: Sequence[str] = (),
+    time_column: str | None = None,
+    folds: int = 5,
+    source: str = "data",
+) -> CleanResult:
+    """Check the training table, repair what can be repaired, infer the schema.
+
+    Repairs applied: text cleaned (see :func:`repair_types`), rows with a
+    missing target dropped, exact duplicate rows dropped, feature values
+    converted to their schema types. Identifier and constant columns stay in
+    the frame but get roles that keep them out of the features. Everything
+    else is reported, not changed. The returned frame has a fresh 0..n-1
+    index and keeps the target column.
+
+    Raises:
+        DataError: no rows or columns, target column absent or empty, target
+            constant or with a single class, a class with fewer than 2 rows,
+            or fewer rows than ``2 * folds``.
+    """
+    if len(frame) == 0:
+        raise DataError(f"{source} has no rows; check the file, its separator and its header")
+    if len(frame.columns) == 0:
+        raise DataError(f"{source} has no columns; check the file, its separator and its header")
+    repeated = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+    if repeated:
+        raise DataError(
+            f"{source}: column name(s) repeated: {', '.join(repr(c) for c in repeated)}; "
+            "give each column a unique name"
+        )
+    if target not in frame.columns:
+        raise DataError(missing_column_message("target column", target, list(frame.columns), source))
+    if task is not None and task not in SUPPORTED_TASKS:
+        raise DataError(
+            f"task {task!r} is not supported for training; use one of "
+            f"{', '.join(SUPPORTED_TASKS)}"
+        )
+    rows_in, columns_in = len(frame), len(frame.columns)
+    data, findings = repair_types(frame)
+
+    missing_target = data[target].isna()
+    n_missing = int(missing_target.sum())
+    if n_missing == len(data):
+        raise DataError(
+            f"target column {target!r} in {source} has no values: all {len(data)} rows are "
+            "missing; check that the right column is named as target and that it is filled"
+        )
+    if n_missing:
+        data = data[~missing_target]
+        findings.append(
+            Finding(
+                "missing_target",
+                "warning",
+                target,
+                n_missing,
+                f"{n_missing} row(s) have no value for the target {target!r}",
+                "rows dropped",
+                True,
+            )
+        )
+
+    duplicated = data.duplicated()
+    n_duplicated = int(duplicated.sum())
+    if n_duplicated:
+        data = data[~duplicated]
+        findings.append(
+            Finding(
+                "duplicate_rows",
+                "warning",
+                None,
+                n_duplicated,
+                f"{n_duplicated} row(s) are exact copies of an earlier row",
+                "duplicates dropped",
+                True,
+            )
+        )
+    data = data.reset_index(drop=True)
+
+    if task is None:
+        task = infer_task(data[target])
+    y = data[target]
+    if task == "regression":
+        if not _is_numeric_dtype(y):
+            example = y[pd.to_numeric(y, errors="coerce").isna()].iloc[0]
+            raise DataError(
+                f"target {target!r} in {source} is not numeric (e.g. {example!r}) but the "
+                "task is regression; set task = 'classification' or fix the values"
+            )
+        if y.nunique() == 1:
+            raise DataError(
+                f"target {target!r} in {source} is constant (every row is {y.iloc[0]!r}): "
+                "there is nothing to learn; check the target column"
+            )
+    else:
+        labels = as_strings(y)
+        if labels.nunique() == 1:
+            raise DataError(
+                f"target {target!r} in {source} has a single class ({labels.iloc[0]!r}) in "
+                f"all {len(labels)} rows; classification needs at least two classes. "
+                "Check the target column or the filter that produced the data"
+            )
+    if len(data) < 2 * folds:
+        raise DataError(
+            f"{source} has only {len(data)} usable row(s) after cleaning, fewer than "
+            f"2 x folds = {2 * folds} ({folds} folds); add rows or set split.folds lower"
+        )
+    if task == "classification":
+        findings += _class_findings(
+            as_strings(y), target, source, folds, numeric=_is_numeric_dtype(y)
+        )
+
+    schema = infer_schema(
+        data,
+        target=target,
+        task=task,
+        roles=roles,
+        id_columns=id_columns,
+        time_column=time_column,
+    )
+    data, coerce_findings = _coerce_features(data, schema)
+    findings += coerce_findings
+
+    n_conflicts, n_groups = _conflicting_labels(data, schema.feature_names, target)
+    if n_conflicts:
+        findings.append(
+            Finding(
+                "conflicting_labels",
+                "warning" if task == "classification" else "info",
+                target,
+                n_conflicts,
+                f"{n_conflicts} row(s) in {n_groups} group(s) have identical features "
+                f"but different values of {target!r}",
+                "kept; check the labelling, or add a feature that tells them apart",
+                False,
+            )
+        )
+    findings += _column_findings(data, schema)
+    findings += _leakage_findings(data, schema, task)
+
+    report = QualityReport(
+        findings=findings,
+        rows_in=rows_in,
+        rows_out=len(data),
+        columns_in=columns_in,
+        columns_out=len([c for c in schema.columns if c.role not in DROPPED_ROLES]) + 1,
+    )
+    return CleanResult(frame=data, schema=schema, report=report, task=task)

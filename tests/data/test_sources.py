@@ -1,0 +1,662 @@
+"""Tests for cairn.data.sources: files, URLs, SQL and combining sources."""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import http.server
+import importlib.util
+import json
+import sqlite3
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cairn.data import sources
+from cairn.data.sources import collect, read_source, read_table
+from cairn.exceptions import DataError
+from cairn.spec import ProjectSpec, SourceSpec, parse_spec
+
+
+def make_spec(root: Path, source_list: list[dict[str, Any]], **data: Any) -> ProjectSpec:
+    return parse_spec(
+        {
+            "project": {"name": "t"},
+            "data": {"sources": source_list, **data},
+            "problem": {"target": "Survived"},
+        },
+        root=root,
+    )
+
+
+def has_carriage_return(frame: pd.DataFrame) -> bool:
+    text_columns = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    in_values = any(
+        frame[c].astype("str").str.contains("\r", regex=False).any() for c in text_columns
+    )
+    return in_values or any("\r" in str(c) for c in frame.columns)
+
+
+@pytest.fixture
+def titanic(dataset) -> pd.DataFrame:
+    return read_table(dataset("titanic.csv"))
+
+
+# --------------------------------------------------------------------------- real datasets
+
+
+def test_wine_semicolon_separator_is_sniffed(dataset):
+    frame = read_table(dataset("wine_quality_red.csv"))
+    assert frame.shape == (1599, 12)
+    assert frame.columns[0] == "fixed acidity"
+    assert frame["quality"].dtype == np.int64
+    assert frame["alcohol"].dtype == np.float64
+
+
+@pytest.mark.parametrize(
+    ("name", "shape", "last"),
+    [
+        ("car_evaluation.csv", (1728, 7), "decision"),
+        ("bank_marketing_full.csv", (45211, 17), "deposit"),
+    ],
+)
+def test_crlf_files_leave_no_carriage_returns(dataset, name, shape, last):
+    frame = read_table(dataset(name))
+    assert frame.shape == shape
+    assert frame.columns[-1] == last
+    assert not has_carriage_return(frame)
+    assert set(frame[last].unique()) <= {"unacc", "acc", "good", "vgood", "yes", "no"}
+
+
+def test_telco_shape(dataset):
+    frame = read_table(dataset("telco_churn.csv"))
+    assert frame.shape == (7043, 21)
+    assert "customerID" in frame.columns
+
+
+def test_titanic_values_as_read(titanic):
+    assert titanic.shape == (891, 12)
+    assert titanic["Age"].isna().sum() == 177
+    assert titanic["Name"][0] == "Braund, Mr. Owen Harris"
+    assert pd.api.types.is_string_dtype(titanic["Sex"])
+
+
+# --------------------------------------------------------------------------- delimited text
+
+
+def test_utf8_bom_is_removed_from_first_column(tmp_path):
+    path = tmp_path / "bom.csv"
+    path.write_bytes(b"\xef\xbb\xbfid,name\r\n1,Zo\xc3\xab\r\n2,Ana\r\n")
+    frame = read_table(path)
+    assert list(frame.columns) == ["id", "name"]
+    assert frame["name"].tolist() == ["Zoë", "Ana"]
+    # an explicit 'utf-8' still drops the BOM
+    assert read_table(path, encoding="utf-8").columns[0] == "id"
+
+
+def test_latin1_file_with_accents(tmp_path):
+    path = tmp_path / "latin.csv"
+    text = "nom;ville\nJosé;São Paulo\nFrançois;Montréal\nZoë;Köln\n"
+    path.write_bytes(text.encode("latin-1"))
+    frame = read_table(path)
+    assert frame["nom"].tolist() == ["José", "François", "Zoë"]
+    assert frame["ville"].tolist() == ["São Paulo", "Montréal", "Köln"]
+
+
+def test_cp1251_file_is_detected(tmp_path):
+    path = tmp_path / "cyrillic.csv"
+    rows = "Иван,Москва\nПётр,Санкт-Петербург\nАнна,Новосибирск\n" * 5
+    path.write_bytes(("имя,город\n" + rows).encode("cp1251"))
+    frame = read_table(path)
+    assert list(frame.columns) == ["имя", "город"]
+    assert frame["город"][0] == "Москва"
+
+
+def test_explicit_encoding_and_unknown_encoding(tmp_path):
+    path = tmp_path / "latin.csv"
+    path.write_bytes("a,b\nÀ,1\n".encode("latin-1"))
+    assert read_table(path, encoding="latin-1")["a"][0] == "À"
+    with pytest.raises(DataError, match="unknown encoding 'klingon'"):
+        read_table(path, encoding="klingon")
+
+
+def test_tsv_and_txt_with_tabs(tmp_path):
+    (tmp_path / "a.tsv").write_text("x\ty\n1\thello, world\n2\tb\n")
+    (tmp_path / "b.txt").write_text("x\ty\n1\thello, world\n2\tb\n")
+    for name in ("a.tsv", "b.txt"):
+        frame = read_table(tmp_path / name)
+        assert list(frame.columns) == ["x", "y"]
+        assert frame["y"][0] == "hello, world"
+
+
+def test_pipe_separator_sniffed_and_explicit_separator(tmp_path):
+    path = tmp_path / "pipe.csv"
+    path.write_text("a|b|c\n1|2|3\n4|5|6\n")
+    assert read_table(path).shape == (2, 3)
+    assert read_table(path, separator="|").shape == (2, 3)
+    tabbed = tmp_path / "tabbed.csv"
+    tabbed.write_text("a\tb\n1\t2\n")
+    assert read_table(tabbed, separator="\\t").shape == (1, 2)
+
+
+def test_single_column_file(tmp_path):
+    path = tmp_path / "one.csv"
+    path.write_text("value\n1\n2\n3\n")
+    assert read_table(path)["value"].tolist() == [1, 2, 3]
+
+
+def test_missing_value_strings_and_stripped_names(tmp_path):
+    path = tmp_path / "na.csv"
+    path.write_text(" a , b ,c\n1,?,x\nNA,2,\n3,4,?\n")
+    frame = read_table(path)
+    assert list(frame.columns) == ["a", "b", "c"]
+    assert frame["a"].isna().tolist() == [False, True, False]
+    assert frame["b"].isna().tolist() == [True, False, False]
+    assert frame["c"].isna().tolist() == [False, True, True]
+    assert frame["b"].dtype == np.float64
+
+
+def test_gzip_csv(tmp_path, titanic):
+    path = tmp_path / "titanic.csv.gz"
+    titanic.to_csv(path, index=False, compression="gzip")
+    pd.testing.assert_frame_equal(read_table(path), titanic)
+    # gzip content behind a plain .csv name is recognised by its magic bytes
+    disguised = tmp_path / "disguised.csv"
+    disguised.write_bytes(path.read_bytes())
+    assert read_table(disguised).shape == titanic.shape
+
+
+def test_pyarrow_engine_for_large_files_matches_c_engine(tmp_path, monkeypatch, titanic):
+    path = tmp_path / "dated.csv"
+    dated = titanic.assign(when=pd.date_range("2020-01-01", periods=len(titanic)).astype("str"))
+    dated.to_csv(path, index=False)
+    expected = read_table(path)
+    monkeypatch.setattr(sources, "_PYARROW_MIN_BYTES", 0)
+    seen: list[str] = []
+    original = sources._read_csv_pyarrow
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append("pyarrow")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(sources, "_read_csv_pyarrow", spy)
+    frame = read_table(path)
+    assert seen == ["pyarrow"]
+    assert frame["when"][0] == "2020-01-01"  # dates stay as their text
+    pd.testing.assert_frame_equal(frame, expected, check_dtype=False)
+
+
+def test_ragged_csv_is_a_data_error(tmp_path):
+    path = tmp_path / "ragged.csv"
+    path.write_text("a,b\n1,2\n3,4,5,6\n")
+    with pytest.raises(DataError, match=r"ragged\.csv.*comma-separated.*separator"):
+        read_table(path)
+
+
+# --------------------------------------------------------------------------- other formats
+
+
+def test_parquet_round_trip(tmp_path, titanic):
+    path = tmp_path / "titanic.parquet"
+    titanic.to_parquet(path, index=False)
+    pd.testing.assert_frame_equal(read_table(path), titanic)
+    other = tmp_path / "titanic.pq"
+    titanic.to_parquet(other, index=False)
+    assert read_table(other).shape == titanic.shape
+
+
+def test_excel_round_trip_and_sheets(tmp_path, titanic):
+    path = tmp_path / "titanic.xlsx"
+    small = titanic.head(50)
+    with pd.ExcelWriter(path, engine="openpyxl") as writer:
+        small.to_excel(writer, sheet_name="people", index=False)
+        small[["PassengerId", "Fare"]].to_excel(writer, sheet_name="fares", index=False)
+    frame = read_table(path)
+    pd.testing.assert_frame_equal(frame, small, check_dtype=False)
+    assert list(read_table(path, sheet="fares").columns) == ["PassengerId", "Fare"]
+    assert read_table(path, sheet=1).shape == (50, 2)
+    with pytest.raises(DataError, match=r"has no sheet 'nope'; sheets: 'people', 'fares'"):
+        read_table(path, sheet="nope")
+    with pytest.raises(DataError, match="has no sheet 5"):
+        read_table(path, sheet=5)
+
+
+def test_json_array_of_records(tmp_path):
+    path = tmp_path / "records.json"
+    records = [{"a": 1, "b": "x"}, {"a": 2, "b": "y", "c": True}]
+    path.write_text(json.dumps(records, indent=2))
+    frame = read_table(path)
+    assert list(frame.columns) == ["a", "b", "c"]
+    assert frame["a"].tolist() == [1, 2]
+    assert frame["c"].isna().tolist() == [True, False]
+
+
+@pytest.mark.parametrize("name", ["rows.jsonl", "rows.ndjson", "rows.json"])
+def test_json_lines(tmp_path, name):
+    path = tmp_path / name
+    path.write_text('{"a": 1, "b": "x"}\n\n{"a": 2, "b": "y"}\n')
+    frame = read_table(path)
+    assert frame.shape == (2, 2)
+    assert frame["b"].tolist() == ["x", "y"]
+
+
+def test_json_nested_and_column_oriented(tmp_path):
+    nested = tmp_path / "nested.json"
+    nested.write_text(json.dumps([{"id": 1, "geo": {"lat": 1.5, "lon": 2.5}}]))
+    assert list(read_table(nested).columns) == ["id", "geo.lat", "geo.lon"]
+    columns = tmp_path / "columns.json"
+    columns.write_text(json.dumps({"x": [1, 2, 3], "y": ["a", "b", "c"]}))
+    assert read_table(columns).shape == (3, 2)
+    wrapped = tmp_path / "wrapped.json"
+    wrapped.write_text(json.dumps({"data": [{"x": 1}, {"x": 2}]}, indent=1))
+    assert read_table(wrapped)["x"].tolist() == [1, 2]
+
+
+def test_gzip_json_lines(tmp_path):
+    path = tmp_path / "rows.jsonl.gz"
+    with gzip.open(path, "wt") as handle:
+        handle.write('{"a": 1}\n{"a": 2}\n')
+    assert read_table(path)["a"].tolist() == [1, 2]
+
+
+def test_format_overrides_extension(tmp_path):
+    path = tmp_path / "data.dat"
+    path.write_text("a;b\n1;2\n")
+    assert read_table(path, format="csv").shape == (1, 2)
+    with pytest.raises(DataError, match=r"unknown format 'xml'.*csv, tsv, parquet"):
+        read_table(path, format="xml")
+
+
+# --------------------------------------------------------------------------- file errors
+
+
+def test_missing_file_suggests_close_names(tmp_path):
+    (tmp_path / "titanic.csv").write_text("a\n1\n")
+    with pytest.raises(
+        DataError, match=r"titanc\.csv: file not found; did you mean 'titanic\.csv'"
+    ):
+        read_table(tmp_path / "titanc.csv")
+
+
+def test_missing_folder(tmp_path):
+    with pytest.raises(DataError, match=r"file not found.*folder .* does not exist"):
+        read_table(tmp_path / "nowhere" / "data.csv")
+
+
+def test_folder_instead_of_file(tmp_path):
+    with pytest.raises(DataError, match="is a folder, not a file"):
+        read_table(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("zero.csv", b"", r"zero\.csv: is empty \(0 bytes\)"),
+        ("blank.csv", b"\n\n  \n", r"blank\.csv: is empty"),
+        ("header.csv", b"a,b,c\n", r"header\.csv: is empty \(it has 3 column\(s\) but no rows\)"),
+        ("none.json", b"[]", r"none\.json: is empty"),
+        ("none.jsonl", b"\n", r"none\.jsonl: is empty"),
+    ],
+)
+def test_empty_files(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=message):
+        read_table(path)
+
+
+def test_binary_file_named_csv(tmp_path):
+    path = tmp_path / "image.csv"
+    path.write_bytes(bytes(range(256)) * 8)
+    with pytest.raises(DataError, match=r"image\.csv: cannot be read as delimited text.*binary"):
+        read_table(path)
+
+
+def test_parquet_file_named_csv(tmp_path, titanic):
+    path = tmp_path / "really_parquet.csv"
+    titanic.to_parquet(path)
+    with pytest.raises(DataError, match=r"looks like a Parquet file.*format = 'parquet'"):
+        read_table(path)
+
+
+def test_corrupt_parquet(tmp_path):
+    path = tmp_path / "broken.parquet"
+    path.write_text("a,b\n1,2\n")
+    with pytest.raises(DataError, match=r"broken\.parquet: is not a readable Parquet file"):
+        read_table(path)
+
+
+def test_corrupt_excel(tmp_path):
+    path = tmp_path / "broken.xlsx"
+    path.write_bytes(b"PK\x03\x04 this is not really a zip")
+    with pytest.raises(DataError, match=r"broken\.xlsx: is not a readable Excel workbook"):
+        read_table(path)
+
+
+def test_invalid_json(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text('[{"a": 1},\n {"a": }]')
+    with pytest.raises(DataError, match=r"bad\.json: is not valid JSON .* line 2"):
+        read_table(path)
+    lines = tmp_path / "bad.jsonl"
+    lines.write_text('{"a": 1}\n{"a": oops}\n')
+    with pytest.raises(DataError, match=r"bad\.jsonl: line 2 is not valid JSON"):
+        read_table(lines)
+    scalars = tmp_path / "scalars.json"
+    scalars.write_text("[1, 2, 3]")
+    with pytest.raises(DataError, match="item 0 of the JSON array is a int"):
+        read_table(scalars)
+
+
+def test_unknown_extension_lists_formats(tmp_path):
+    path = tmp_path / "data.dat"
+    path.write_text("a,b\n1,2\n")
+    with pytest.raises(DataError) as info:
+        read_table(path)
+    message = str(info.value)
+    assert "data.dat" in message
+    assert "'.dat'" in message
+    assert ".csv" in message and ".parquet" in message and ".jsonl" in message
+    assert "Set `format`" in message
+
+
+# --------------------------------------------------------------------------- URLs
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    extensions_map: ClassVar[dict[str, str]] = {
+        **http.server.SimpleHTTPRequestHandler.extensions_map,
+        "": "text/csv",
+    }
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def http_root(tmp_path, monkeypatch) -> Iterator[tuple[str, Path]]:
+    """A static file server on 127.0.0.1 (loopback only) serving a folder."""
+    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    folder = tmp_path / "www"
+    folder.mkdir()
+    handler = functools.partial(_QuietHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", folder
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def test_read_csv_over_http(http_root, titanic):
+    base, folder = http_root
+    titanic.to_csv(folder / "titanic.csv", index=False)
+    frame = read_table(f"{base}/titanic.csv?raw=1")
+    pd.testing.assert_frame_equal(frame, titanic)
+    titanic.to_parquet(folder / "titanic.parquet")
+    assert read_table(f"{base}/titanic.parquet").shape == titanic.shape
+
+
+def test_url_format_from_content_type(http_root):
+    base, folder = http_root
+    (folder / "export").write_text("a;b\n1;2\n")
+    assert read_table(f"{base}/export").shape == (1, 2)
+
+
+def test_url_errors_name_the_url(http_root):
+    base, folder = http_root
+    with pytest.raises(DataError, match=rf"{base}/missing\.csv: download failed with HTTP 404"):
+        read_table(f"{base}/missing.csv")
+    (folder / "blob.bin").write_bytes(b"\x00\x01")
+    with pytest.raises(DataError, match=rf"{base}/blob\.bin: cannot tell the format"):
+        read_table(f"{base}/blob.bin")
+    (folder / "empty.csv").write_bytes(b"")
+    with pytest.raises(DataError, match=rf"{base}/empty\.csv: is empty"):
+        read_table(f"{base}/empty.csv")
+
+
+def test_url_connection_refused():
+    with pytest.raises(DataError, match=r"http://127\.0\.0\.1:9/x\.csv: cannot be downloaded"):
+        read_table("http://127.0.0.1:9/x.csv")
+
+
+def test_url_source(http_root, tmp_path):
+    base, folder = http_root
+    (folder / "t.csv").write_text("a,b\n1,2\n")
+    frame = read_source(SourceSpec(url=f"{base}/t.csv"), root=tmp_path)
+    assert frame.shape == (1, 2)
+
+
+# --------------------------------------------------------------------------- SQL
+
+
+@pytest.fixture
+def sqlite_db(tmp_path, titanic) -> Path:
+    path = tmp_path / "titanic.db"
+    with sqlite3.connect(path) as connection:
+        titanic.to_sql("titanic", connection, index=False)
+        connection.execute("CREATE TABLE passengers_empty (id INTEGER)")
+    return path
+
+
+def test_sqlite_table(sqlite_db, titanic):
+    frame = read_source(SourceSpec(sql=f"sqlite:///{sqlite_db}", table="titanic"), root=Path())
+    assert frame.shape == titanic.shape
+    assert list(frame.columns) == list(titanic.columns)
+    assert frame["Age"].isna().sum() == 177
+
+
+def test_sqlite_query_and_relative_path(sqlite_db):
+    source = SourceSpec(
+        sql="sqlite:///titanic.db", query="SELECT * FROM titanic WHERE Sex = 'female'"
+    )
+    frame = read_source(source, root=sqlite_db.parent)
+    assert len(frame) == 314
+    assert set(frame["Sex"]) == {"female"}
+
+
+def test_sqlite_unknown_table_lists_tables(sqlite_db):
+    source = SourceSpec(sql=f"sqlite:///{sqlite_db}", table="titanik")
+    with pytest.raises(DataError) as info:
+        read_source(source, root=Path())
+    message = str(info.value)
+    assert "table 'titanik' not found" in message
+    assert "tables there: passengers_empty, titanic" in message
+    assert "did you mean 'titanic'" in message
+
+
+def test_sqlite_empty_table_and_bad_query(sqlite_db):
+    url = f"sqlite:///{sqlite_db}"
+    with pytest.raises(DataError, match=r"table 'passengers_empty' .* is empty"):
+        read_source(SourceSpec(sql=url, table="passengers_empty"), root=Path())
+    with pytest.raises(DataError, match=r"the SQL failed .*no such column"):
+        read_source(SourceSpec(sql=url, query="SELECT nope FROM titanic"), root=Path())
+
+
+def test_sqlite_missing_database_file(tmp_path):
+    (tmp_path / "titanic.db").write_bytes(b"")
+    source = SourceSpec(sql="sqlite:///titanc.db", table="titanic")
+    with pytest.raises(DataError, match=r"SQLite database .*titanc.db: file not found; did you"):
+        read_source(source, root=tmp_path)
+    assert not (tmp_path / "titanc.db").exists()
+
+
+def test_sql_bad_urls(tmp_path):
+    with pytest.raises(DataError, match="not a SQLAlchemy database URL"):
+        read_source(SourceSpec(sql="not a url", table="t"), root=tmp_path)
+    with pytest.raises(DataError, match=r"no dialect 'nosuchdb'.*SQLite.*PostgreSQL"):
+        read_source(SourceSpec(sql="nosuchdb://host/db", table="t"), root=tmp_path)
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("psycopg2") is not None, reason="psycopg2 is installed"
+)
+def test_missing_postgres_driver_says_what_to_install(tmp_path):
+    source = SourceSpec(sql="postgresql+psycopg2://user:secret@127.0.0.1/db", table="t")
+    with pytest.raises(DataError) as info:
+        read_source(source, root=tmp_path)
+    message = str(info.value)
+    assert "pip install 'cairn[postgres]'" in message
+    assert "secret" not in message
+
+
+@pytest.mark.postgres
+def test_postgres_table_and_query(postgres_server):
+    frame = read_source(
+        SourceSpec(sql=postgres_server.url, table=postgres_server.table), root=Path()
+    )
+    assert frame.shape == (postgres_server.rows, 12)
+    assert frame["Age"].isna().sum() == 177
+    query = 'SELECT "PassengerId", "Sex" FROM titanic WHERE "Sex" = \'female\''
+    frame = read_source(SourceSpec(sql=postgres_server.url, query=query), root=Path())
+    assert frame.shape == (314, 2)
+    with pytest.raises(DataError, match=r"table 'nope' not found .*tables there: titanic"):
+        read_source(SourceSpec(sql=postgres_server.url, table="nope"), root=Path())
+
+
+@pytest.mark.postgres
+def test_postgres_connection_refused(postgres_server):
+    url = postgres_server.url.rsplit(":", 1)[0] + ":9/postgres"
+    with pytest.raises(DataError, match=r"cannot query .*check that the server is running"):
+        read_source(SourceSpec(sql=url, table="titanic"), root=Path())
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def test_read_source_resolves_relative_paths_and_names_errors(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "t.csv").write_text("a,b\n1,2\n")
+    assert read_source(SourceSpec(path=Path("data/t.csv")), root=tmp_path).shape == (1, 2)
+    with pytest.raises(DataError, match=r"source 'train': .*t2\.csv: file not found"):
+        read_source(SourceSpec(path=Path("data/t2.csv"), name="train"), root=tmp_path)
+
+
+# --------------------------------------------------------------------------- collect
+
+
+def test_append_overlapping_halves_removes_duplicates(tmp_path, titanic):
+    titanic.iloc[:600].to_csv(tmp_path / "first.csv", index=False)
+    titanic.iloc[400:].to_csv(tmp_path / "second.csv", index=False)
+    spec = make_spec(tmp_path, [{"path": "first.csv"}, {"path": "second.csv"}])
+    frame = collect(spec)
+    pd.testing.assert_frame_equal(frame, titanic)
+    info = frame.attrs["cairn_collect"]
+    assert info["duplicates_removed"] == 200
+    assert info["combine"] == "append"
+    assert [(s["label"], s["rows"]) for s in info["sources"]] == [
+        ("first.csv", 600),
+        ("second.csv", 491),
+    ]
+    assert info["rows"] == 891
+
+
+def test_append_keeps_duplicates_within_one_source(tmp_path):
+    (tmp_path / "a.csv").write_text("x,y\n1,a\n1,a\n2,b\n")
+    (tmp_path / "b.csv").write_text("x,y\n2,b\n3,c\n")
+    frame = collect(make_spec(tmp_path, [{"path": "a.csv"}, {"path": "b.csv"}]))
+    assert frame["x"].tolist() == [1, 1, 2, 3]
+    assert frame.attrs["cairn_collect"]["duplicates_removed"] == 1
+
+
+def test_append_aligns_columns_and_reconciles_dtypes(tmp_path):
+    (tmp_path / "a.csv").write_text("id,amount,code,flag\n1,10,7,true\n2,20,8,false\n")
+    (tmp_path / "b.csv").write_text("code,id,amount,extra\nx9,3,30.5,hello\n")
+    spec = make_spec(tmp_path, [{"path": "a.csv", "name": "a"}, {"path": "b.csv"}])
+    frame = collect(spec)
+    assert list(frame.columns) == ["id", "amount", "code", "flag", "extra"]
+    assert frame["id"].dtype == np.int64
+    assert frame["amount"].dtype == np.float64  # int + float -> float
+    assert frame["amount"].tolist() == [10.0, 20.0, 30.5]
+    assert pd.api.types.is_string_dtype(frame["code"])  # int + text -> text
+    assert frame["code"].tolist() == ["7", "8", "x9"]
+    assert frame["flag"].tolist()[:2] == [True, False]
+    assert pd.isna(frame["flag"][2])
+    assert frame["extra"].isna().tolist() == [True, True, False]
+    assert frame.attrs["cairn_collect"]["sources"][0]["label"] == "a"
+
+
+def test_single_source_collect(tmp_path):
+    (tmp_path / "a.csv").write_text("x\n1\n1\n")
+    frame = collect(make_spec(tmp_path, [{"path": "a.csv"}]))
+    assert len(frame) == 2
+    assert frame.attrs["cairn_collect"]["duplicates_removed"] == 0
+
+
+def test_join_on_key(tmp_path, titanic):
+    titanic[["PassengerId", "Name", "Age"]].to_csv(tmp_path / "people.csv", index=False)
+    tickets = titanic[["PassengerId", "Fare", "Age"]].iloc[::-1]
+    tickets.to_parquet(tmp_path / "tickets.parquet", index=False)
+    spec = make_spec(
+        tmp_path,
+        [{"path": "people.csv"}, {"path": "tickets.parquet"}],
+        combine="join",
+        join_on=["PassengerId"],
+        join_how="left",
+    )
+    frame = collect(spec)
+    assert list(frame.columns) == ["PassengerId", "Name", "Age", "Fare", "Age_tickets"]
+    assert len(frame) == 891
+    assert frame["Fare"].tolist() == titanic["Fare"].tolist()
+    info = frame.attrs["cairn_collect"]
+    assert info["renamed"] == {"tickets.parquet": {"Age": "Age_tickets"}}
+    assert info["combine"] == "join"
+
+
+def test_join_reconciles_key_dtypes(tmp_path):
+    (tmp_path / "a.csv").write_text("key,x\n1,a\n2,b\nz,c\n")
+    (tmp_path / "b.csv").write_text("key,y\n1,10\n2,20\n")
+    spec = make_spec(
+        tmp_path, [{"path": "a.csv"}, {"path": "b.csv"}], combine="join", join_on=["key"]
+    )
+    frame = collect(spec)
+    assert frame["key"].tolist() == ["1", "2"]
+    assert frame["y"].tolist() == [10, 20]
+
+
+def test_join_missing_key_names_source_and_column(tmp_path):
+    (tmp_path / "a.csv").write_text("PassengerId,x\n1,a\n")
+    (tmp_path / "b.csv").write_text("passenger_id,y\n1,10\n")
+    spec = make_spec(
+        tmp_path,
+        [{"path": "a.csv"}, {"path": "b.csv", "name": "fares"}],
+        combine="join",
+        join_on=["PassengerId"],
+    )
+    with pytest.raises(
+        DataError, match=r"source 'fares': has no join key column 'PassengerId'.*passenger_id"
+    ):
+        collect(spec)
+
+
+def test_join_without_matches_is_an_error(tmp_path):
+    (tmp_path / "a.csv").write_text("k,x\n1,a\n")
+    (tmp_path / "b.csv").write_text("k,y\n2,b\n")
+    spec = make_spec(
+        tmp_path, [{"path": "a.csv"}, {"path": "b.csv"}], combine="join", join_on=["k"]
+    )
+    with pytest.raises(DataError, match=r"source 'b\.csv': joining on k \(inner\) left no rows"):
+        collect(spec)
+
+
+# --------------------------------------------------------------------------- import cost
+
+
+def test_import_does_not_load_sqlalchemy():
+    code = "import sys, cairn.data.sources; print('sqlalchemy' in sys.modules)"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "False"

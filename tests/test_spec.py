@@ -1,0 +1,429 @@
+"""Tests for cairn.spec: loading, validation messages, objectives, fingerprint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cairn.exceptions import SpecError
+from cairn.spec import (
+    CLASSIFICATION_METRICS,
+    REGRESSION_METRICS,
+    Objective,
+    ProjectSpec,
+    default_metric,
+    load_spec,
+)
+
+PROJECT = '[project]\nname = "demo"\n'
+DATA = '[data]\nsources = [{ path = "data/train.csv" }]\n'
+PROBLEM = '[problem]\ntarget = "y"\n'
+
+
+def write(folder: Path, text: str, name: str = "cairn.toml") -> Path:
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def load_text(folder: Path, text: str) -> ProjectSpec:
+    return load_spec(write(folder, text))
+
+
+def spec_error(folder: Path, text: str) -> str:
+    path = write(folder, text)
+    with pytest.raises(SpecError) as caught:
+        load_spec(path)
+    message = str(caught.value)
+    assert str(path) in message, message
+    return message
+
+
+# ---------------------------------------------------------------------------
+# Valid specs
+# ---------------------------------------------------------------------------
+
+
+def test_valid_spec_with_defaults(tmp_path: Path) -> None:
+    spec = load_text(tmp_path, PROJECT + DATA + PROBLEM)
+
+    assert spec.project.name == "demo"
+    assert spec.problem.target == "y"
+    assert spec.problem.task is None
+    assert spec.problem.metric is None
+    assert spec.root == tmp_path.resolve()
+    assert spec.state_dir == tmp_path.resolve() / ".cairn"
+    # Defaults for split and train.
+    assert spec.split.test_size == 0.2
+    assert spec.split.folds == 5
+    assert spec.split.validation_size is None
+    assert spec.split.stratify is True
+    assert spec.split.group_column is None
+    assert spec.split.time_ordered is False
+    assert spec.train.time_budget == 300.0
+    assert spec.train.include == []
+    assert spec.train.exclude == []
+    assert spec.train.seed == 42
+    assert spec.data.combine == "append"
+
+
+def test_sources_resolve_against_spec_folder(tmp_path: Path, monkeypatch) -> None:
+    folder = tmp_path / "proj"
+    folder.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    absolute = (tmp_path / "abs.csv").resolve()
+    text = (
+        PROJECT
+        + f'[data]\nsources = [{{ path = "data/train.csv" }}, {{ path = "{absolute.as_posix()}" }}]\n'
+        + PROBLEM
+    )
+    spec = load_spec(write(folder, text))
+
+    relative, given_absolute = (source.path for source in spec.data.sources)
+    assert relative is not None and given_absolute is not None
+    assert spec.resolve(relative) == folder.resolve() / "data" / "train.csv"
+    assert spec.resolve(given_absolute) == absolute
+
+
+def test_full_spec_values_are_kept(tmp_path: Path) -> None:
+    text = (
+        PROJECT
+        + DATA
+        + 'time_column = "when"\nid_columns = ["id"]\nroles = { zip = "categorical" }\n'
+        + '[problem]\ntarget = "y"\ntask = "regression"\nmetric = "mae"\n'
+        + 'objectives = ["mae < 10", "latency_p95_ms <= 50"]\n'
+        + "[split]\ntest_size = 0.25\nfolds = 3\ntime_ordered = true\n"
+        + '[train]\ntime_budget = 12.5\ninclude = ["linear", "lightgbm"]\nseed = 7\n'
+    )
+    spec = load_text(tmp_path, text)
+
+    assert spec.problem.task == "regression"
+    assert spec.problem.metric == "mae"
+    assert spec.problem.parsed_objectives == [
+        Objective(quantity="mae", op="<", threshold=10.0),
+        Objective(quantity="latency_p95_ms", op="<=", threshold=50.0),
+    ]
+    assert spec.split.folds == 3
+    assert spec.split.time_ordered is True
+    assert spec.data.time_column == "when"
+    assert spec.data.roles == {"zip": "categorical"}
+    assert spec.train.time_budget == 12.5
+    assert spec.train.include == ["linear", "lightgbm"]
+    assert spec.train.seed == 7
+
+
+def test_directory_path_reads_cairn_toml(tmp_path: Path) -> None:
+    write(tmp_path, PROJECT + DATA + PROBLEM)
+    spec = load_spec(tmp_path)
+    assert spec.project.name == "demo"
+    assert spec.root == tmp_path.resolve()
+
+
+def test_sql_and_url_sources_are_accepted(tmp_path: Path) -> None:
+    text = (
+        PROJECT
+        + "[data]\nsources = [\n"
+        + '  { sql = "sqlite:///x.db", table = "t" },\n'
+        + '  { sql = "sqlite:///x.db", query = "select 1" },\n'
+        + '  { url = "https://example.com/a.csv" },\n]\n'
+        + PROBLEM
+    )
+    spec = load_text(tmp_path, text)
+    assert [source.label for source in spec.data.sources] == [
+        "sqlite:///x.db (t)",
+        "sqlite:///x.db (query)",
+        "https://example.com/a.csv",
+    ]
+
+
+# ---------------------------------------------------------------------------
+# Errors: each names the file and the key
+# ---------------------------------------------------------------------------
+
+
+def test_unknown_top_level_key(tmp_path: Path) -> None:
+    message = spec_error(tmp_path, PROJECT + DATA + PROBLEM + "[trian]\nseed = 1\n")
+    assert "unknown key 'trian'" in message
+
+
+def test_unknown_nested_key(tmp_path: Path) -> None:
+    message = spec_error(tmp_path, PROJECT + DATA + PROBLEM + "[train]\ntime_budgt = 5\n")
+    assert "'train.time_budgt'" in message
+    assert "unknown key" in message
+
+
+def test_unknown_key_in_a_source(tmp_path: Path) -> None:
+    text = PROJECT + '[data]\nsources = [{ path = "a.csv", sepparator = ";" }]\n' + PROBLEM
+    message = spec_error(tmp_path, text)
+    assert "'data.sources.0.sepparator'" in message
+
+
+def test_missing_required_key(tmp_path: Path) -> None:
+    message = spec_error(tmp_path, PROJECT + DATA + '[problem]\ntask = "regression"\n')
+    assert "'problem.target'" in message
+    assert "missing" in message
+
+
+def test_missing_section(tmp_path: Path) -> None:
+    message = spec_error(tmp_path, PROJECT + PROBLEM)
+    assert "'data'" in message
+    assert "missing" in message
+
+
+def test_wrong_task_lists_allowed_values(tmp_path: Path) -> None:
+    text = PROJECT + DATA + '[problem]\ntarget = "y"\ntask = "classify"\n'
+    message = spec_error(tmp_path, text)
+    assert "'problem.task'" in message
+    assert "classification" in message
+    assert "regression" in message
+
+
+def test_unknown_metric_lists_allowed(tmp_path: Path) -> None:
+    text = PROJECT + DATA + '[problem]\ntarget = "y"\nmetric = "auc"\n'
+    message = spec_error(tmp_path, text)
+    assert "'problem.metric'" in message
+    assert "'auc'" in message
+    for metric in (*CLASSIFICATION_METRICS, *REGRESSION_METRICS):
+        assert metric in message
+
+
+@pytest.mark.parametrize(
+    ("task", "metric", "allowed"),
+    [
+        ("regression", "roc_auc", REGRESSION_METRICS),
+        ("classification", "rmse", CLASSIFICATION_METRICS),
+    ],
+)
+def test_metric_must_fit_task(tmp_path: Path, task: str, metric: str, allowed) -> None:
+    text = PROJECT + DATA + f'[problem]\ntarget = "y"\ntask = "{task}"\nmetric = "{metric}"\n'
+    message = spec_error(tmp_path, text)
+    assert "'problem'" in message
+    assert f"not a {task} metric" in message
+    assert ", ".join(allowed) in message
+
+
+def test_metric_of_either_task_accepted_without_task(tmp_path: Path) -> None:
+    spec = load_text(tmp_path, PROJECT + DATA + '[problem]\ntarget = "y"\nmetric = "rmse"\n')
+    assert spec.problem.metric == "rmse"
+
+
+def test_bad_objective_syntax(tmp_path: Path) -> None:
+    text = PROJECT + DATA + '[problem]\ntarget = "y"\nobjectives = ["rmse is small"]\n'
+    message = spec_error(tmp_path, text)
+    assert "'problem.objectives'" in message
+    assert "QUANTITY OP NUMBER" in message
+
+
+def test_unknown_objective_quantity(tmp_path: Path) -> None:
+    text = PROJECT + DATA + '[problem]\ntarget = "y"\nobjectives = ["speed > 3"]\n'
+    message = spec_error(tmp_path, text)
+    assert "'problem.objectives'" in message
+    assert "unknown quantity 'speed'" in message
+    assert "latency_p95_ms" in message
+
+
+def test_source_with_path_and_url(tmp_path: Path) -> None:
+    text = (
+        PROJECT
+        + '[data]\nsources = [{ path = "a.csv", url = "https://example.com/a.csv" }]\n'
+        + PROBLEM
+    )
+    message = spec_error(tmp_path, text)
+    assert "'data.sources.0'" in message
+    assert "exactly one of 'path', 'url' or 'sql'" in message
+    assert "path, url" in message
+
+
+def test_source_with_no_location(tmp_path: Path) -> None:
+    message = spec_error(tmp_path, PROJECT + '[data]\nsources = [{ name = "x" }]\n' + PROBLEM)
+    assert "'data.sources.0'" in message
+    assert "got none" in message
+
+
+def test_empty_sources(tmp_path: Path) -> None:
+    message = spec_error(tmp_path, PROJECT + "[data]\nsources = []\n" + PROBLEM)
+    assert "'data.sources'" in message
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        '{ sql = "sqlite:///x.db" }',
+        '{ sql = "sqlite:///x.db", table = "t", query = "select 1" }',
+    ],
+)
+def test_sql_needs_exactly_one_of_table_or_query(tmp_path: Path, source: str) -> None:
+    message = spec_error(tmp_path, PROJECT + f"[data]\nsources = [{source}]\n" + PROBLEM)
+    assert "'data.sources.0'" in message
+    assert "'table' or 'query'" in message
+
+
+def test_url_must_be_http(tmp_path: Path) -> None:
+    text = PROJECT + '[data]\nsources = [{ url = "ftp://example.com/a.csv" }]\n' + PROBLEM
+    message = spec_error(tmp_path, text)
+    assert "'data.sources.0'" in message
+    assert "http://" in message
+
+
+def test_join_needs_join_on(tmp_path: Path) -> None:
+    text = PROJECT + DATA + 'combine = "join"\n' + PROBLEM
+    message = spec_error(tmp_path, text)
+    assert "'data'" in message
+    assert "join_on" in message
+
+
+def test_time_ordered_needs_time_column(tmp_path: Path) -> None:
+    message = spec_error(tmp_path, PROJECT + DATA + PROBLEM + "[split]\ntime_ordered = true\n")
+    assert "split.time_ordered" in message
+    assert "data.time_column" in message
+
+
+def test_include_and_exclude_overlap(tmp_path: Path) -> None:
+    text = PROJECT + DATA + PROBLEM + '[train]\ninclude = ["linear", "knn"]\nexclude = ["knn"]\n'
+    message = spec_error(tmp_path, text)
+    assert "'train'" in message
+    assert "knn" in message
+    assert "linear" not in message.split("excluded:")[-1]
+
+
+def test_unknown_model_name(tmp_path: Path) -> None:
+    text = PROJECT + DATA + PROBLEM + '[train]\ninclude = ["xgboost"]\n'
+    message = spec_error(tmp_path, text)
+    assert "'train.include.0'" in message
+    assert "lightgbm" in message
+
+
+@pytest.mark.parametrize(
+    ("section", "key"),
+    [
+        ("[split]\ntest_size = 1.5\n", "split.test_size"),
+        ("[split]\nfolds = 1\n", "split.folds"),
+        ("[train]\ntime_budget = 0\n", "train.time_budget"),
+        ('[train]\ntime_budget = "fast"\n', "train.time_budget"),
+    ],
+)
+def test_out_of_range_values(tmp_path: Path, section: str, key: str) -> None:
+    message = spec_error(tmp_path, PROJECT + DATA + PROBLEM + section)
+    assert f"invalid value for '{key}'" in message
+
+
+def test_bad_project_name(tmp_path: Path) -> None:
+    message = spec_error(tmp_path, '[project]\nname = "my project!"\n' + DATA + PROBLEM)
+    assert "'project.name'" in message
+
+
+def test_invalid_toml(tmp_path: Path) -> None:
+    message = spec_error(tmp_path, PROJECT + "[data\nsources = \n")
+    assert "not valid TOML" in message
+
+
+def test_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "cairn.toml"
+    path.write_bytes(b'[project]\nname = "caf\xe9"\n')
+    with pytest.raises(SpecError, match="UTF-8") as caught:
+        load_spec(path)
+    assert str(path) in str(caught.value)
+
+
+def test_missing_file_suggests_init(tmp_path: Path) -> None:
+    path = tmp_path / "nope.toml"
+    with pytest.raises(SpecError) as caught:
+        load_spec(path)
+    message = str(caught.value)
+    assert str(path) in message
+    assert "cairn init" in message
+
+
+def test_directory_without_spec(tmp_path: Path) -> None:
+    with pytest.raises(SpecError) as caught:
+        load_spec(tmp_path)
+    message = str(caught.value)
+    assert str(tmp_path / "cairn.toml") in message
+    assert "cairn init" in message
+
+
+def test_spec_error_is_a_value_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        load_spec(tmp_path / "missing.toml")
+
+
+# ---------------------------------------------------------------------------
+# Objectives
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "op", "cases"),
+    [
+        ("rmse < 25000", "<", {24999.0: True, 25000.0: False, 25001.0: False}),
+        ("rmse <= 25000", "<=", {24999.0: True, 25000.0: True, 25001.0: False}),
+        ("roc_auc > 0.8", ">", {0.81: True, 0.8: False, 0.79: False}),
+        ("roc_auc >= 0.8", ">=", {0.81: True, 0.8: True, 0.79: False}),
+    ],
+)
+def test_objective_operators(text: str, op: str, cases: dict[float, bool]) -> None:
+    objective = Objective.parse(text)
+    assert objective.op == op
+    for value, expected in cases.items():
+        assert objective.met_by(value) is expected, (text, value)
+
+
+def test_objective_parse_fields_and_str() -> None:
+    objective = Objective.parse("  latency_p99_ms<=1.5e2 ")
+    assert objective == Objective(quantity="latency_p99_ms", op="<=", threshold=150.0)
+    assert str(objective) == "latency_p99_ms <= 150"
+    assert Objective.parse("r2 > -0.5").threshold == -0.5
+
+
+@pytest.mark.parametrize(
+    "text", ["rmse = 3", "rmse", "< 3", "rmse < abc", "rmse << 3", "rmse < 1.2.3", "rmse < e"]
+)
+def test_objective_bad_syntax(text: str) -> None:
+    with pytest.raises(ValueError, match="QUANTITY OP NUMBER"):
+        Objective.parse(text)
+
+
+def test_objective_unknown_quantity() -> None:
+    with pytest.raises(ValueError, match="unknown quantity 'speed'"):
+        Objective.parse("speed < 3")
+
+
+# ---------------------------------------------------------------------------
+# Default metric and fingerprint
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("task", "n_classes", "expected"),
+    [
+        ("regression", None, "rmse"),
+        ("regression", 5, "rmse"),
+        ("classification", 2, "roc_auc"),
+        ("classification", None, "roc_auc"),
+        ("classification", 3, "log_loss"),
+        ("classification", 10, "log_loss"),
+    ],
+)
+def test_default_metric(task: str, n_classes: int | None, expected: str) -> None:
+    assert default_metric(task, n_classes) == expected
+
+
+def test_fingerprint_stable_and_sensitive(tmp_path: Path) -> None:
+    text = PROJECT + DATA + PROBLEM + "[train]\nseed = 1\n"
+    first = load_spec(write(tmp_path, text, "a.toml")).fingerprint()
+    second = load_spec(write(tmp_path, text, "a.toml")).fingerprint()
+    assert first == second
+    assert len(first) == 64
+
+    # The same content in another folder has the same fingerprint (root is excluded).
+    other = tmp_path / "other"
+    other.mkdir()
+    assert load_spec(write(other, text, "a.toml")).fingerprint() == first
+
+    changed = load_spec(write(tmp_path, text.replace("seed = 1", "seed = 2"), "b.toml"))
+    assert changed.fingerprint() != first
+    retargeted = load_spec(write(tmp_path, text.replace('"y"', '"z"'), "c.toml"))
+    assert retargeted.fingerprint() != first
