@@ -338,12 +338,12 @@ def test_error_target_missing_with_suggestion() -> None:
     message = str(error.value)
     assert "target column 'churn' not found in data; did you mean 'Churn'?" in message
     assert "Columns: x, z, colour, Churn" in message
-    with pytest.raises(DataError, match="not found in telco.csv"):
+    with pytest.raises(DataError, match=r"not found in telco\.csv"):
         check_and_clean(frame, target="label", source="telco.csv")
 
 
 def test_error_empty_frame() -> None:
-    with pytest.raises(DataError, match="sales.csv has no rows"):
+    with pytest.raises(DataError, match=r"sales\.csv has no rows"):
         check_and_clean(pd.DataFrame({"y": []}), target="y", source="sales.csv")
     with pytest.raises(DataError, match="data has no rows"):
         check_and_clean(pd.DataFrame(), target="y")

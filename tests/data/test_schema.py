@@ -397,7 +397,7 @@ def test_conform_unseen_categories(trained: tuple[pd.DataFrame, Schema]) -> None
 def test_conform_repeated_column_name(trained: tuple[pd.DataFrame, Schema]) -> None:
     frame, schema = trained
     doubled = pd.concat([frame, frame[["age"]]], axis=1)
-    with pytest.raises(SchemaMismatchError, match="repeated.*'age'"):
+    with pytest.raises(SchemaMismatchError, match=r"repeated.*'age'"):
         conform(doubled, schema)
 
 

@@ -32,10 +32,9 @@ from cairn.data.schema import (
     missing_column_message,
 )
 from cairn.exceptions import DataError
+from cairn.spec import SUPPORTED_TASKS
 
 Severity = Literal["info", "warning", "error"]
-
-SUPPORTED_TASKS: tuple[str, ...] = ("classification", "regression")
 
 # Thresholds, named so that reports and tests can refer to them.
 NUMERIC_TEXT_SHARE = 0.95  # share of values that must parse for text -> numbers
@@ -118,7 +117,8 @@ class QualityReport:
         return pd.DataFrame([asdict(finding) for finding in self.findings], columns=names)
 
     def summary(self) -> str:
-        counts = {s: len(self.by_severity(s)) for s in ("error", "warning", "info")}
+        severities: tuple[Severity, ...] = ("error", "warning", "info")
+        counts = {s: len(self.by_severity(s)) for s in severities}
         return (
             f"{self.rows_in} rows in, {self.rows_out} kept; "
             f"{self.columns_in} columns in, {self.columns_out} used (target included); "
@@ -166,7 +166,7 @@ def _strip_and_blank(series: pd.Series) -> tuple[pd.Series, int, int, list[str]]
     new_values = stripped.to_numpy(dtype=object, copy=True)
     new_values[sentinel] = np.nan
     values[is_str] = new_values
-    if series.dtype == object:
+    if pd.api.types.is_object_dtype(series.dtype):
         out = pd.Series(values, index=series.index, name=series.name, dtype=object)
     else:
         out = pd.Series(values, index=series.index, name=series.name, dtype=series.dtype)
@@ -301,9 +301,7 @@ def repair_types(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[Finding]]:
 # ---------------------------------------------------------------------------
 
 
-def _conflicting_labels(
-    frame: pd.DataFrame, features: list[str], target: str
-) -> tuple[int, int]:
+def _conflicting_labels(frame: pd.DataFrame, features: list[str], target: str) -> tuple[int, int]:
     """Rows (and groups) whose features are identical but whose targets differ."""
     if not features:
         return 0, 0
@@ -324,9 +322,7 @@ def _leakage_key(series: pd.Series, role: Role) -> pd.Series:
         ranks = series.rank(pct=True, method="average")
         bins = np.floor(ranks.to_numpy(dtype=float) * LEAKAGE_BINS)
         bins = np.clip(bins, 0, LEAKAGE_BINS - 1)
-        keys = pd.Series(bins, index=series.index).map(
-            lambda b: f"bin{int(b)}", na_action="ignore"
-        )
+        keys = pd.Series(bins, index=series.index).map(lambda b: f"bin{int(b)}", na_action="ignore")
         return keys.fillna("<missing>").astype(str)
     return as_strings(series).fillna("<missing>").astype(str)
 
@@ -404,26 +400,28 @@ def _leakage_findings(frame: pd.DataFrame, schema: Schema, task: str) -> list[Fi
     for column in candidates:
         values = sample[column.name]
         if _is_numeric_dtype(values):
-            x = values.astype("float64")
-            both = x.notna() & y.notna()
+            numbers = values.astype("float64")
+            both = numbers.notna() & y.notna()
             if both.sum() < 10:
                 continue
-            rx, ry = x[both].rank().to_numpy(), y_rank[both].to_numpy()
+            rx, ry = numbers[both].rank().to_numpy(), y_rank[both].to_numpy()
             if np.std(rx) == 0 or np.std(ry) == 0:
                 continue
             score = abs(float(np.corrcoef(rx, ry)[0, 1]))
             what = f"|Spearman correlation| {score:.3f}"
         else:
-            key = _leakage_key(values, column.role)
-            fit = pd.DataFrame({"key": key.iloc[fit_rows].to_numpy(), "y": y.iloc[fit_rows]})
+            groups = _leakage_key(values, column.role)
+            fit = pd.DataFrame(
+                {"key": groups.iloc[fit_rows].to_numpy(), "y": y.iloc[fit_rows].to_numpy()}
+            )
             means = fit.dropna().groupby("key")["y"].mean()
-            y_eval = y.iloc[eval_rows].to_numpy()
-            predicted = key.iloc[eval_rows].map(means).fillna(fit["y"].mean()).to_numpy()
-            ok = ~np.isnan(y_eval)
-            total = float(np.sum((y_eval[ok] - y_eval[ok].mean()) ** 2))
+            truth = y.iloc[eval_rows].to_numpy()
+            guess = groups.iloc[eval_rows].map(means).fillna(fit["y"].mean()).to_numpy(dtype=float)
+            ok = ~np.isnan(truth)
+            total = float(np.sum((truth[ok] - truth[ok].mean()) ** 2))
             if total == 0.0:
                 continue
-            score = 1.0 - float(np.sum((y_eval[ok] - predicted[ok]) ** 2)) / total
+            score = 1.0 - float(np.sum((truth[ok] - guess[ok]) ** 2)) / total
             what = f"held-out R² {score:.3f}"
         if score >= LEAKAGE_SPEARMAN:
             findings.append(
@@ -515,7 +513,7 @@ def _column_findings(frame: pd.DataFrame, schema: Schema) -> list[Finding]:
                     "info",
                     name,
                     column.n_unique,
-                    f"column {name!r} is an identifier ({column.reason})",
+                    f"column {name!r} is an identifier: {column.reason}",
                     "excluded from features",
                     True,
                 )
@@ -528,7 +526,7 @@ def _column_findings(frame: pd.DataFrame, schema: Schema) -> list[Finding]:
                     "warning",
                     name,
                     n_rows,
-                    f"column {name!r} is constant ({column.reason})",
+                    f"column {name!r} is constant: {column.reason}",
                     "excluded from features",
                     True,
                 )
@@ -656,11 +654,12 @@ def check_and_clean(
             "give each column a unique name"
         )
     if target not in frame.columns:
-        raise DataError(missing_column_message("target column", target, list(frame.columns), source))
+        raise DataError(
+            missing_column_message("target column", target, list(frame.columns), source)
+        )
     if task is not None and task not in SUPPORTED_TASKS:
         raise DataError(
-            f"task {task!r} is not supported for training; use one of "
-            f"{', '.join(SUPPORTED_TASKS)}"
+            f"task {task!r} is not supported for training; use one of {', '.join(SUPPORTED_TASKS)}"
         )
     rows_in, columns_in = len(frame), len(frame.columns)
     data, findings = repair_types(frame)
