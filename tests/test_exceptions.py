@@ -95,7 +95,9 @@ def test_all_is_complete() -> None:
     public = {
         name
         for name, value in vars(cairn).items()
-        if not name.startswith("_") and not inspect.ismodule(value) and name != "annotations"
+        if not name.startswith("_")
+        and not inspect.ismodule(value)
+        and name != "annotations"
         and name not in {"import_module", "TYPE_CHECKING", "Any"}
     }
     assert public <= set(cairn.__all__)

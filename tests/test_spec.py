@@ -77,7 +77,8 @@ def test_sources_resolve_against_spec_folder(tmp_path: Path, monkeypatch) -> Non
     absolute = (tmp_path / "abs.csv").resolve()
     text = (
         PROJECT
-        + f'[data]\nsources = [{{ path = "data/train.csv" }}, {{ path = "{absolute.as_posix()}" }}]\n'
+        + '[data]\nsources = [{ path = "data/train.csv" }, '
+        + f'{{ path = "{absolute.as_posix()}" }}]\n'
         + PROBLEM
     )
     spec = load_spec(write(folder, text))

@@ -28,7 +28,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
+console = Console(log_path=False)
 errors = Console(stderr=True)
 
 
@@ -127,14 +127,16 @@ def _fmt(value: Any) -> str:
 def _print_result(result: Any) -> None:
     board = result.leaderboard
     metric = result.evaluation.metric
-    table = Table(title=f"Leaderboard (CV {metric}, {len(board)} candidates)")
-    for column in ("model", "status", f"cv_{metric}_mean", f"cv_{metric}_std"):
-        table.add_column(column)
+    table = Table(title=f"Leaderboard: cross-validated {metric}, best first")
+    table.add_column("model")
+    table.add_column("status")
+    table.add_column("CV mean", justify="right")
+    table.add_column("CV std", justify="right")
     table.add_column("fit s/fold", justify="right")
     table.add_column("predict ms/row", justify="right")
     for _, row in board.iterrows():
         table.add_row(
-            str(row["label"]),
+            str(row["model"]),
             str(row["status"]),
             _fmt(row[f"cv_{metric}_mean"]),
             _fmt(row[f"cv_{metric}_std"]),
@@ -157,14 +159,14 @@ def _print_result(result: Any) -> None:
                 objective.met
             ]
             console.print(f"  {objective.objective:<28} {_fmt(objective.value):>10}  {mark}")
-    console.print(f"quality: {result.quality.summary()}")
-    console.print(f"bundle:  {result.bundle_path}")
-    for name, path in result.reports.items():
-        console.print(f"{name + ':':<9}{path}")
+    lines = {"findings": result.quality.summary(), "bundle": str(result.bundle_path)}
+    lines.update({name: str(path) for name, path in result.reports.items()})
     if result.model_uri:
         alias = f" (alias @{result.alias})" if result.alias else ""
-        console.print(f"registry: {result.model_uri}{alias}")
-    console.print(f"time:    {result.timings.get('total', 0):.1f}s")
+        lines["registry"] = f"{result.model_uri}{alias}"
+    lines["time"] = f"{result.timings.get('total', 0):.1f}s"
+    for name, text in lines.items():
+        console.print(f"{name + ':':<12}{text}", highlight=False, soft_wrap=True)
 
 
 @app.command()

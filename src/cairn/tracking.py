@@ -13,10 +13,13 @@ MLflow is imported only inside these functions, so the CLI starts fast.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 import os
 import tempfile
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,34 +45,13 @@ def tracking_uri(project_dir: Path, configured: str | None = None) -> str:
 
 
 def _quiet_mlflow() -> None:
+    """Silence MLflow's and alembic's INFO chatter; errors still surface."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")
+    import mlflow  # noqa: F401  (configures its loggers on import; quiet them after)
+
     for name in ("mlflow", "alembic", "alembic.runtime.migration"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-
-
-def _pyfunc_class() -> type:
-    import mlflow.pyfunc
-
-    class CairnPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
-        """Serves a cairn bundle through MLflow's pyfunc interface."""
-
-        def load_context(self, context: Any) -> None:
-            from cairn.bundle import load_bundle
-
-            self.model = load_bundle(context.artifacts[BUNDLE_ARTIFACT])
-
-        def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
-            import pandas as pd
-
-            frame = pd.DataFrame(model_input)
-            out = pd.DataFrame({"prediction": self.model.predict(frame)}, index=frame.index)
-            if self.model.task == "classification":
-                proba = self.model.predict_proba(frame)
-                for label in proba.columns:
-                    out[f"proba_{label}"] = proba[label].to_numpy()
-            return out
-
-    return CairnPyfunc
 
 
 @dataclass(frozen=True)
@@ -126,12 +108,15 @@ def record_run(
             mlflow.log_metrics(finite)
             for path in reports:
                 mlflow.log_artifact(str(path), artifact_path="reports")
-            info = mlflow.pyfunc.log_model(
-                name="model",
-                python_model=_pyfunc_class()(),
-                artifacts={BUNDLE_ARTIFACT: str(bundle_dir)},
-                registered_model_name=project if register else None,
-            )
+            # MLflow prints registration chatter on stderr; the CLI reports it itself.
+            with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+                warnings.simplefilter("ignore", UserWarning)
+                info = mlflow.pyfunc.log_model(
+                    name="model",
+                    python_model=str(Path(__file__).with_name("mlflow_model.py")),
+                    artifacts={BUNDLE_ARTIFACT: str(bundle_dir)},
+                    registered_model_name=project if register else None,
+                )
             run_id = run.info.run_id
         version = alias = model_uri = None
         if register:

@@ -204,9 +204,7 @@ def test_time_ordered_split(ratings: pd.DataFrame) -> None:
 
 def test_time_ordered_with_text_dates(ratings: pd.DataFrame) -> None:
     frame = ratings.assign(when=ratings["when"].dt.strftime("%Y-%m-%d %H:%M:%S"))
-    result = split(
-        frame, target="rating", task="regression", time_column="when", time_ordered=True
-    )
+    result = split(frame, target="rating", task="regression", time_column="when", time_ordered=True)
     assert pd.to_datetime(result.test["when"]).min() >= pd.to_datetime(result.train["when"]).max()
 
 
@@ -238,12 +236,10 @@ def test_time_ordered_needs_time_column(ratings: pd.DataFrame) -> None:
 
 
 def test_validation_size_gives_one_fold(titanic: pd.DataFrame) -> None:
-    result = split(
-        titanic, target="Survived", task="classification", validation_size=0.25, seed=0
-    )
+    result = split(titanic, target="Survived", task="classification", validation_size=0.25, seed=0)
     assert len(result.folds) == 1
     assert_folds_partition(result, holdout=True)
-    fit_idx, val_idx = result.folds[0]
+    _, val_idx = result.folds[0]
     assert len(val_idx) / len(result.train) == pytest.approx(0.25, abs=0.01)
     overall = result.train["Survived"].mean()
     assert abs(result.train["Survived"].iloc[val_idx].mean() - overall) < 0.02

@@ -45,7 +45,7 @@ P1_BIN = np.array([0.1, 0.6, 0.8, 0.35, 0.2, 0.9, 0.55, 0.45, 0.3, 0.05])
 PROBA_BIN = np.column_stack([1 - P1_BIN, P1_BIN])
 PRED_BIN = (P1_BIN > 0.5).astype(int)
 
-Y_MULTI = np.array([0, 1, 2, 2, 1, 0, 2, 1, 0, 2, 2, 1])
+Y_MULTI = np.array([0, 1, 2, 2, 1, 0, 2, 1, 0, 2, 2, 1, 2, 2])
 PROBA_MULTI = np.array(
     [
         [0.7, 0.2, 0.1],
@@ -60,6 +60,8 @@ PROBA_MULTI = np.array(
         [0.1, 0.1, 0.8],
         [0.2, 0.5, 0.3],
         [0.3, 0.4, 0.3],
+        [0.1, 0.2, 0.7],
+        [0.2, 0.1, 0.7],
     ]
 )
 PRED_MULTI = PROBA_MULTI.argmax(axis=1)
@@ -114,7 +116,8 @@ def test_multiclass_metrics_match_sklearn() -> None:
 
 
 def test_multiclass_roc_auc_nan_when_a_class_is_absent() -> None:
-    keep = Y_MULTI != 1
+    # Class 1 neither occurs nor is predicted; the probabilities still have 3 columns.
+    keep = (Y_MULTI != 1) & (PRED_MULTI != 1)
     out = classification_metrics(Y_MULTI[keep], PROBA_MULTI[keep])
     assert math.isnan(out["roc_auc"])
     assert out["log_loss"] == pytest.approx(
@@ -131,7 +134,8 @@ def test_probabilities_are_clipped_and_renormalised() -> None:
     y = np.array([1, 1, 1])
     value = score("log_loss", y, proba=proba)
     assert np.isfinite(value)
-    assert value == pytest.approx(skm.log_loss(y, [[1 - 1e-15, 1e-15], [0, 1], [0.25, 0.75]]))
+    clipped = [[1 - 1e-15, 1e-15], [0, 1], [0.25, 0.75]]
+    assert value == pytest.approx(skm.log_loss(y, clipped, labels=[0, 1]))
 
 
 @pytest.mark.parametrize(
@@ -184,21 +188,25 @@ def test_mape_all_zero_targets_is_nan() -> None:
 
 
 def test_greater_is_better() -> None:
-    for metric in ("roc_auc", "accuracy", "balanced_accuracy", "f1", "r2", "precision"):
+    higher = {
+        "roc_auc",
+        "accuracy",
+        "balanced_accuracy",
+        "f1",
+        "f1_macro",
+        "f1_weighted",
+        "precision",
+        "recall",
+        "r2",
+    }
+    lower = {"rmse", "mae", "mse", "mape", "log_loss", *OPERATIONAL_QUANTITIES}
+    # Every quantity a spec may name is covered by exactly one of the two sets.
+    assert higher | lower == {*CLASSIFICATION_METRICS, *REGRESSION_METRICS, *OPERATIONAL_QUANTITIES}
+    assert not higher & lower
+    for metric in higher:
         assert greater_is_better(metric), metric
-    for metric in ("rmse", "mae", "mse", "mape", "log_loss", *OPERATIONAL_QUANTITIES):
+    for metric in lower:
         assert not greater_is_better(metric), metric
-    # Every metric has a direction that agrees with sklearn's scorer convention.
-    for metric in (*CLASSIFICATION_METRICS, *REGRESSION_METRICS):
-        name = {
-            "rmse": "neg_root_mean_squared_error",
-            "mae": "neg_mean_absolute_error",
-            "mse": "neg_mean_squared_error",
-            "mape": "neg_mean_absolute_percentage_error",
-            "log_loss": "neg_log_loss",
-        }.get(metric, metric)
-        sign = skm.get_scorer(name)._sign
-        assert greater_is_better(metric) == (sign > 0 and not name.startswith("neg_")), metric
 
 
 # ---------------------------------------------------------------------------

@@ -1,0 +1,324 @@
+"""Tests for cairn.models.search: cross-validated search under a time budget."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import BaseEstimator
+from sklearn.datasets import load_breast_cancer, load_diabetes
+from sklearn.model_selection import KFold
+from sklearn.pipeline import Pipeline
+
+from cairn.data.schema import ColumnSchema, Role, Schema
+from cairn.exceptions import TrainingError
+from cairn.models.catalog import LEARNERS, Learner
+from cairn.models.search import SearchResult, build_pipeline, score_output, search
+
+
+def numeric_schema(frame: pd.DataFrame, *, target: str, task: str) -> Schema:
+    return Schema(
+        columns=tuple(ColumnSchema(name, Role.NUMERIC, "float") for name in frame.columns),
+        target=target,
+        task=task,
+    )
+
+
+def kfolds(n_rows: int, n_splits: int = 5) -> list[tuple[np.ndarray, np.ndarray]]:
+    return list(KFold(n_splits=n_splits, shuffle=True, random_state=0).split(np.arange(n_rows)))
+
+
+class FakeEstimator(BaseEstimator):
+    """Predicts the training prior/mean; can be made slow or broken."""
+
+    def __init__(self, task: str = "classification", delay: float = 0.0, fail: str = "") -> None:
+        self.task = task
+        self.delay = delay
+        self.fail = fail
+
+    def fit(self, X: Any, y: Any) -> FakeEstimator:
+        if self.fail:
+            raise RuntimeError(self.fail)
+        time.sleep(self.delay)
+        y = np.asarray(y)
+        self.center_ = np.bincount(y) / len(y) if self.task == "classification" else y.mean()
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        if self.task == "classification":
+            return np.full(len(X), int(np.argmax(self.center_)))
+        return np.full(len(X), self.center_)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        return np.tile(self.center_, (len(X), 1))
+
+
+def fake_learner(name: str, *, delay: float = 0.0, fail: str = "", cost: int = 1) -> Learner:
+    def factory(task: str, n_rows: int, seed: int, n_jobs: int) -> FakeEstimator:
+        return FakeEstimator(task=task, delay=delay, fail=fail)
+
+    return Learner(name, name.title(), factory, cost=cost)
+
+
+@pytest.fixture(scope="module")
+def cancer() -> dict[str, Any]:
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    return {
+        "X": X,
+        "y": y.to_numpy().astype(int),
+        "schema": numeric_schema(X, target="target", task="classification"),
+        "folds": kfolds(len(X)),
+        "task": "classification",
+    }
+
+
+@pytest.fixture(scope="module")
+def diabetes() -> dict[str, Any]:
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    return {
+        "X": X,
+        "y": y.to_numpy().astype(float),
+        "schema": numeric_schema(X, target="target", task="regression"),
+        "folds": kfolds(len(X)),
+        "task": "regression",
+    }
+
+
+@pytest.fixture(scope="module")
+def cancer_result(cancer: dict[str, Any]) -> SearchResult:
+    return search(
+        cancer["X"],
+        cancer["y"],
+        schema=cancer["schema"],
+        folds=cancer["folds"],
+        task="classification",
+        metric="roc_auc",
+        learners=[LEARNERS["linear"], LEARNERS["lightgbm"]],
+        time_budget=600,
+        n_jobs=2,
+    )
+
+
+@pytest.fixture(scope="module")
+def diabetes_result(diabetes: dict[str, Any]) -> SearchResult:
+    return search(
+        diabetes["X"],
+        diabetes["y"],
+        schema=diabetes["schema"],
+        folds=diabetes["folds"],
+        task="regression",
+        metric="rmse",
+        learners=[LEARNERS["linear"], LEARNERS["lightgbm"]],
+        time_budget=600,
+        n_jobs=2,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Real learners
+# ---------------------------------------------------------------------------
+
+
+def test_build_pipeline(cancer: dict[str, Any]) -> None:
+    pipeline = build_pipeline(
+        LEARNERS["linear"], cancer["schema"], task="classification", n_rows=100, seed=0
+    )
+    assert isinstance(pipeline, Pipeline)
+    assert [name for name, _ in pipeline.steps] == ["prep", "model"]
+    pipeline.fit(cancer["X"], cancer["y"])
+    assert pipeline.predict_proba(cancer["X"].head(3)).shape == (3, 2)
+
+
+@pytest.mark.parametrize(
+    ("data_name", "result_name", "metric", "higher_is_better"),
+    [
+        ("cancer", "cancer_result", "roc_auc", True),
+        ("diabetes", "diabetes_result", "rmse", False),
+    ],
+)
+def test_search_leaderboard(
+    request: pytest.FixtureRequest,
+    data_name: str,
+    result_name: str,
+    metric: str,
+    higher_is_better: bool,
+) -> None:
+    data = request.getfixturevalue(data_name)
+    result: SearchResult = request.getfixturevalue(result_name)
+    column = f"cv_{metric}_mean"
+
+    assert result.metric == metric
+    assert [c.name for c in result.candidates] == ["linear", "lightgbm"]
+    assert all(c.status == "ok" and c.error == "" for c in result.candidates)
+
+    board = result.leaderboard
+    assert len(board) == 2
+    assert sorted(board["model"]) == ["lightgbm", "linear"]
+    assert (board["status"] == "ok").all()
+    assert (board["folds"] == 5).all()
+    means = board[column].tolist()
+    assert means == sorted(means, reverse=higher_is_better)
+    assert means[0] != means[1]
+    assert result.best == board["model"].iloc[0]
+    assert {f"cv_{metric}_std", "fit_time_s", "predict_ms_per_row", "label"} <= set(board)
+
+    y = data["y"]
+    for candidate in result.candidates:
+        assert len(candidate.fold_scores) == 5
+        assert candidate.cv_mean == pytest.approx(np.mean(candidate.fold_scores))
+        assert candidate.cv_std == pytest.approx(np.std(candidate.fold_scores))
+        row = board.set_index("model").loc[candidate.name]
+        assert row[column] == pytest.approx(candidate.cv_mean)
+        assert candidate.fit_time_s > 0
+        assert candidate.predict_ms_per_row > 0
+        # Out-of-fold predictions fill every row, and each fold's score is
+        # the metric of that fold's OOF predictions.
+        oof = candidate.oof
+        assert oof is not None
+        assert oof.shape == ((len(y), 2) if data["task"] == "classification" else (len(y),))
+        assert np.isfinite(oof).all()
+        for (_, val_idx), fold_score in zip(data["folds"], candidate.fold_scores, strict=True):
+            assert score_output(metric, data["task"], y[val_idx], oof[val_idx]) == pytest.approx(
+                fold_score
+            )
+
+
+def test_search_scores_are_sensible(
+    cancer_result: SearchResult, diabetes_result: SearchResult
+) -> None:
+    for candidate in cancer_result.candidates:
+        assert candidate.cv_mean > 0.95, candidate.name
+        assert candidate.oof is not None
+        np.testing.assert_allclose(candidate.oof.sum(axis=1), 1.0)
+    for candidate in diabetes_result.candidates:
+        # The target's standard deviation is about 77; a useful model does better.
+        assert 40 < candidate.cv_mean < 70, candidate.name
+
+
+def test_progress_is_reported(cancer: dict[str, Any]) -> None:
+    messages: list[str] = []
+    search(
+        cancer["X"],
+        cancer["y"],
+        schema=cancer["schema"],
+        folds=cancer["folds"][:2],
+        task="classification",
+        metric="accuracy",
+        learners=[fake_learner("alpha"), fake_learner("beta")],
+        time_budget=600,
+        progress=messages.append,
+    )
+    assert len(messages) == 2
+    assert "Alpha" in messages[0] and "Beta" in messages[1]
+
+
+# ---------------------------------------------------------------------------
+# Failures and the time budget
+# ---------------------------------------------------------------------------
+
+
+def test_failing_learner_is_reported(cancer: dict[str, Any]) -> None:
+    result = search(
+        cancer["X"],
+        cancer["y"],
+        schema=cancer["schema"],
+        folds=cancer["folds"],
+        task="classification",
+        metric="roc_auc",
+        learners=[fake_learner("broken", fail="kaputt"), LEARNERS["linear"]],
+        time_budget=600,
+    )
+    broken, linear = result.candidates
+    assert broken.status == "failed"
+    assert broken.error == "RuntimeError: kaputt"
+    assert broken.fold_scores == []
+    assert broken.oof is None
+    assert linear.status == "ok"
+    assert result.best == "linear"
+
+    board = result.leaderboard
+    assert board["model"].tolist() == ["linear", "broken"]
+    assert board["status"].tolist() == ["ok", "failed"]
+    assert board["error"].iloc[1] == "RuntimeError: kaputt"
+    assert np.isnan(board["cv_roc_auc_mean"].iloc[1])
+
+
+def test_all_failing_raises(diabetes: dict[str, Any]) -> None:
+    with pytest.raises(TrainingError, match="no candidate") as caught:
+        search(
+            diabetes["X"],
+            diabetes["y"],
+            schema=diabetes["schema"],
+            folds=diabetes["folds"],
+            task="regression",
+            metric="rmse",
+            learners=[fake_learner("one", fail="first bad"), fake_learner("two", fail="worse")],
+            time_budget=600,
+        )
+    message = str(caught.value)
+    assert "one: RuntimeError: first bad" in message
+    assert "two: RuntimeError: worse" in message
+
+
+def test_later_learners_skipped_when_budget_spent(diabetes: dict[str, Any]) -> None:
+    result = search(
+        diabetes["X"],
+        diabetes["y"],
+        schema=diabetes["schema"],
+        folds=diabetes["folds"],
+        task="regression",
+        metric="rmse",
+        learners=[fake_learner("slow", delay=0.1), LEARNERS["linear"], LEARNERS["lightgbm"]],
+        time_budget=0.05,
+        n_jobs=-1,
+    )
+    slow, linear, lightgbm = result.candidates
+    assert slow.status in ("ok", "partial")
+    assert slow.fold_scores
+    assert (linear.status, lightgbm.status) == ("skipped", "skipped")
+    assert "time budget" in linear.error
+    assert linear.fold_scores == [] and linear.oof is None
+    assert result.best == "slow"
+    assert result.leaderboard["status"].tolist()[1:] == ["skipped", "skipped"]
+
+
+def test_tiny_budget_skips_everything(diabetes: dict[str, Any]) -> None:
+    with pytest.raises(TrainingError, match="time budget spent before it could start"):
+        search(
+            diabetes["X"],
+            diabetes["y"],
+            schema=diabetes["schema"],
+            folds=diabetes["folds"],
+            task="regression",
+            metric="rmse",
+            learners=[LEARNERS["linear"], LEARNERS["lightgbm"], LEARNERS["knn"]],
+            time_budget=1e-6,
+        )
+
+
+def test_budget_running_out_mid_candidate_is_partial(cancer: dict[str, Any]) -> None:
+    # One fold at a time (n_jobs=1): after the first slow fold the budget is spent.
+    result = search(
+        cancer["X"],
+        cancer["y"],
+        schema=cancer["schema"],
+        folds=cancer["folds"],
+        task="classification",
+        metric="log_loss",
+        learners=[fake_learner("slow", delay=0.1), LEARNERS["linear"]],
+        time_budget=0.05,
+        n_jobs=1,
+    )
+    slow, linear = result.candidates
+    assert slow.status == "partial"
+    assert len(slow.fold_scores) == 1
+    assert "after 1 folds" in slow.error
+    assert slow.oof is not None
+    validated = cancer["folds"][0][1]
+    assert np.isfinite(slow.oof[validated]).all()
+    assert np.isnan(slow.oof).any()
+    assert linear.status == "skipped"
+    assert result.best == "slow"
