@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from tests.conftest import dataset_path, load_dataset
 
 from cairn.spec import load_spec
+from tests.conftest import dataset_path, load_dataset
 
 CAIRN = [sys.executable, "-m", "cairn.cli"]
 

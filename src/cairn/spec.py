@@ -17,7 +17,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from cairn.exceptions import SpecError
 
@@ -258,7 +266,11 @@ class ProjectSpec(_Section):
     train: TrainSection = Field(default_factory=TrainSection)
     tracking: TrackingSection = Field(default_factory=TrackingSection)
     # Folder against which relative paths resolve; set by load_spec.
-    root: Path = Field(default_factory=Path.cwd, exclude=True)
+    _root: Path = PrivateAttr(default_factory=Path.cwd)
+
+    @property
+    def root(self) -> Path:
+        return self._root
 
     @model_validator(mode="after")
     def _time_order_needs_time_column(self) -> ProjectSpec:
@@ -285,12 +297,33 @@ class ProjectSpec(_Section):
         return hashlib.sha256(payload.encode()).hexdigest()
 
 
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The field names of the section at ``loc`` (list indices skipped)."""
+    model: Any = ProjectSpec
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part) if hasattr(model, "model_fields") else None
+        if field is None:
+            return []
+        annotation = field.annotation
+        for candidate in (annotation, *getattr(annotation, "__args__", ())):
+            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                model = candidate
+                break
+        else:
+            return []
+    return list(model.model_fields)
+
+
 def _format_validation_error(error: ValidationError, source: str) -> str:
     first = error.errors()[0]
     key = ".".join(str(part) for part in first["loc"]) or "(top level)"
     kind = first["type"]
     if kind == "extra_forbidden":
-        return f"{source}: unknown key '{key}'; remove it or check its spelling"
+        allowed = _allowed_keys(first["loc"][:-1])
+        hint = f"; allowed keys here: {', '.join(allowed)}" if allowed else ""
+        return f"{source}: unknown key '{key}'{hint}; remove it or check its spelling"
     if kind == "missing":
         return f"{source}: required key '{key}' is missing"
     message = first["msg"].removeprefix("Value error, ")
@@ -307,7 +340,7 @@ def parse_spec(
     except ValidationError as error:
         raise SpecError(_format_validation_error(error, source)) from None
     if root is not None:
-        spec.root = root
+        spec._root = root
     return spec
 
 

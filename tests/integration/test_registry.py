@@ -10,13 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.conftest import load_dataset
 
 import cairn
 from cairn.bundle import MODEL_FILE, load_bundle
 from cairn.exceptions import BundleError, RegistryError
 from cairn.tracking import tracking_uri
 from cairn.workflow import RunResult
+from tests.conftest import load_dataset
 
 pytestmark = pytest.mark.slow
 

@@ -7,10 +7,10 @@ import json
 
 import numpy as np
 import pytest
-from tests.conftest import MakeProject, load_dataset
 
 import cairn
 from cairn.bundle import load_bundle
+from tests.conftest import MakeProject, load_dataset
 
 pytestmark = pytest.mark.slow
 

@@ -81,8 +81,10 @@ def split(
     min_rows = max(2 * (n_splits + 1), 10)
     if len(frame) < min_rows:
         raise DataError(
-            f"only {len(frame)} usable rows: too few for a test set and {folds} folds; "
-            f"provide at least {min_rows} rows or lower split.folds"
+            f"only {len(frame)} usable rows: too few for a test set and "
+            + ("a validation fold" if validation_size is not None else f"{folds} folds")
+            + f"; provide at least {min_rows} rows"
+            + ("" if validation_size is not None else " or lower split.folds")
         )
     y = frame[target]
     stratify_labels = y if (task == "classification" and stratify) else None
