@@ -257,6 +257,13 @@ def run(
     }
     bundle_path = save_bundle(run_dir / "bundle", pipeline, schema, metadata)
     reports = {
+        "test_predictions": _write_test_predictions(
+            run_dir / "test_predictions.parquet",
+            model_pipeline=pipeline,
+            schema=schema,
+            X_test=X_test,
+            y_test=y_test,
+        ),
         "leaderboard": _write_csv(run_dir / "leaderboard.csv", leaderboard),
         "quality": _write_json(run_dir / "quality.json", cleaned.report.to_dict()),
         "evaluation": _write_json(run_dir / "evaluation.json", evaluation.to_dict()),
@@ -306,6 +313,30 @@ def _single_threaded(pipeline: Any) -> None:
                 model.set_params(**{key: 1})
             except Exception:  # some fitted learners refuse; keep their setting
                 continue
+
+
+def _write_test_predictions(
+    path: Path, *, model_pipeline: Any, schema: Schema, X_test: pd.DataFrame, y_test: np.ndarray
+) -> Path:
+    """The held-out rows with their true and predicted values, so reports and
+    later comparisons can be made from the run folder alone. Columns
+    ``__target`` and ``__prediction`` hold class labels (classification) or
+    values; ``__proba_<label>`` one probability per class."""
+    out = X_test.reset_index(drop=True).copy()
+    if schema.task == "classification":
+        labels = np.asarray(schema.classes, dtype=object)
+        proba = np.asarray(model_pipeline.predict_proba(X_test), dtype=float)
+        out["__target"] = labels[y_test]
+        out["__prediction"] = labels[proba.argmax(axis=1)]
+        for index, label in enumerate(labels):
+            out[f"__proba_{label}"] = proba[:, index]
+    else:
+        out["__target"] = y_test
+        out["__prediction"] = np.asarray(model_pipeline.predict(X_test), dtype=float)
+    tmp = path.with_suffix(".tmp")
+    out.to_parquet(tmp, index=False)
+    tmp.replace(path)
+    return path
 
 
 def _write_csv(path: Path, frame: pd.DataFrame) -> Path:
