@@ -6,10 +6,14 @@ A bundle is a folder::
     schema.json      the input schema (see cairn.data.schema.Schema)
     metadata.json    task, metrics, objectives verdict, spec and data
                      fingerprints, library versions, creation time, and the
-                     sha256 of model.joblib
+                     sha256 of model.joblib and of every other file
+    model.onnx       optional: the whole pipeline as one ONNX graph, used by
+    serving.json     the server's fast path (see cairn.onnx_export)
 
 The model file is only unpickled after its sha256 matches the one recorded in
-metadata.json, so a modified or truncated file is refused, never loaded.
+metadata.json, so a modified or truncated file is refused, never loaded; every
+other file listed under ``files`` in metadata.json is checked the same way
+before it is read (:func:`read_verified`).
 Bundles are written to a temporary folder and renamed into place, so a crash
 never leaves a half-written bundle.
 """
@@ -150,20 +154,35 @@ def save_bundle(
     pipeline: Any,
     schema: Schema,
     metadata: Mapping[str, Any],
+    *,
+    files: Mapping[str, bytes] | None = None,
 ) -> Path:
     """Write a bundle atomically; returns its folder.
+
+    Args:
+        files: further files to store in the bundle (name → content), e.g.
+            the ONNX graph; their sha256 is recorded under ``files``.
 
     Raises:
         BundleError: the folder cannot be written.
     """
     import joblib
 
+    extra = dict(files or {})
+    reserved = {MODEL_FILE, SCHEMA_FILE, METADATA_FILE}
+    for name in extra:
+        if name in reserved or Path(name).name != name or name.startswith("."):
+            raise BundleError(f"cannot store {name!r} in a bundle: use a plain, unreserved name")
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         model_path = staging / MODEL_FILE
         joblib.dump(pipeline, model_path)
+        (staging / SCHEMA_FILE).write_text(schema.to_json(), encoding="utf-8")
+        for name, content in extra.items():
+            (staging / name).write_bytes(content)
+        hashes = {name: sha256_file(staging / name) for name in (SCHEMA_FILE, *extra)}
         full_metadata = {
             "format_version": FORMAT_VERSION,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -172,8 +191,8 @@ def save_bundle(
             "model_file": MODEL_FILE,
             "model_sha256": sha256_file(model_path),
             "model_size_mb": model_path.stat().st_size / 1e6,
+            "files": hashes,
         }
-        (staging / SCHEMA_FILE).write_text(schema.to_json(), encoding="utf-8")
         (staging / METADATA_FILE).write_text(
             json.dumps(full_metadata, indent=2, default=_json_default), encoding="utf-8"
         )
@@ -222,6 +241,54 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def read_verified(
+    folder: str | Path, name: str, metadata: Mapping[str, Any] | None = None
+) -> bytes:
+    """The content of a bundle file, after checking it against its recorded sha256.
+
+    The bytes returned are the bytes hashed, so nothing can change between
+    the check and the use.
+
+    Raises:
+        BundleError: the file is missing, has no recorded hash, or does not match it.
+    """
+    folder = Path(folder)
+    meta = dict(metadata) if metadata is not None else read_metadata(folder)
+    recorded = (meta.get("files") or {}).get(name)
+    path = folder / name
+    if not recorded:
+        raise BundleError(f"{path}: no sha256 recorded in {METADATA_FILE}; refusing to read it")
+    try:
+        content = path.read_bytes()
+    except OSError as error:
+        raise BundleError(f"{path}: cannot read the bundle file ({error})") from None
+    actual = hashlib.sha256(content).hexdigest()
+    if actual != recorded:
+        raise BundleError(
+            f"{path}: sha256 {actual[:12]}… does not match the recorded {str(recorded)[:12]}…; "
+            "the file was modified or truncated, so it is not used. Re-run 'cairn run' or "
+            "restore the bundle"
+        )
+    return content
+
+
+def update_metadata(path: str | Path, updates: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge ``updates`` into a bundle's metadata.json (atomically); returns the result.
+
+    Hashed files are never touched, so the bundle stays verifiable.
+    """
+    folder = Path(path)
+    data = read_metadata(folder)
+    for key in ("model_sha256", "files", "model_file"):
+        if key in updates:
+            raise BundleError(f"{key!r} in {METADATA_FILE} cannot be updated")
+    data.update(updates)
+    tmp = folder / f".{METADATA_FILE}.tmp"
+    tmp.write_text(json.dumps(data, indent=2, default=_json_default), encoding="utf-8")
+    os.replace(tmp, folder / METADATA_FILE)
+    return data
+
+
 def load_bundle(path: str | Path) -> Model:
     """Load a bundle folder after verifying the model file's hash.
 
@@ -247,7 +314,13 @@ def load_bundle(path: str | Path) -> Model:
             "loaded. Re-run 'cairn run' or restore the bundle"
         )
     try:
-        schema = Schema.from_json((folder / SCHEMA_FILE).read_text(encoding="utf-8"))
+        if SCHEMA_FILE in (metadata.get("files") or {}):
+            schema_text = read_verified(folder, SCHEMA_FILE, metadata).decode("utf-8")
+        else:  # bundles written before per-file hashes
+            schema_text = (folder / SCHEMA_FILE).read_text(encoding="utf-8")
+        schema = Schema.from_json(schema_text)
+    except BundleError:
+        raise
     except (OSError, ValueError, KeyError) as error:
         raise BundleError(f"{folder / SCHEMA_FILE}: unreadable schema ({error})") from None
     pipeline = joblib.load(model_path)

@@ -208,6 +208,86 @@ def predict(
         console.print(f"wrote {len(out)} predictions to {output}")
 
 
+# monitor, retrain, rollback, versions (kept in their own module).
+from cairn.cli_maintenance import app as _maintenance_app  # noqa: E402
+
+app.add_typer(_maintenance_app)
+
+
+@app.command()
+def profile(
+    data: Annotated[str, typer.Argument(help="Data file or http(s) URL (CSV, Parquet, ...).")],
+    target: Annotated[
+        str | None, typer.Option("--target", "-t", help="Relate every column to this one.")
+    ] = None,
+    task: Annotated[
+        str | None, typer.Option(help="classification or regression (inferred if omitted).")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="HTML file (default: DATA_profile.html).")
+    ] = None,
+    separator: Annotated[str | None, typer.Option(help="Field separator (sniffed).")] = None,
+    sheet: Annotated[str | None, typer.Option(help="Excel sheet (default: the first).")] = None,
+) -> None:
+    """Write an EDA report of DATA: statistics, distributions, missing values,
+    correlations, target relationships and data-quality findings."""
+    with _user_errors():
+        from cairn.data.sources import read_table
+        from cairn.eda.profile import profile as make_profile
+        from cairn.eda.report import write_profile_report
+
+        started = time.monotonic()
+        with console.status("reading data", spinner="dots") as status:
+            frame = read_table(data, separator=separator, sheet=sheet)
+            status.update(f"profiling {len(frame):,} rows × {frame.shape[1]} columns")
+            name = Path(data).name if "://" not in data else data.rsplit("/", 1)[-1]
+            result = make_profile(frame, target=target, task=task, source=name)
+            default = Path(f"{Path(name).stem or 'data'}_profile.html")
+            written = write_profile_report(result, output or default)
+        warnings = sum(a.severity == "warning" for a in result.alerts)
+        console.print(
+            f"wrote {written} ({result.n_rows:,} rows, {result.n_columns} columns, "
+            f"{warnings} warning(s)) in {time.monotonic() - started:.1f}s",
+            highlight=False,
+        )
+
+
+@app.command()
+def report(
+    run: Annotated[
+        str, typer.Argument(help="Run folder, run id (or prefix) or 'latest'.")
+    ] = "latest",
+    project: Annotated[
+        Path, typer.Option(help="Project folder holding .cairn/runs/ (for run ids).")
+    ] = Path(),
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Folder to write to (default: the run).")
+    ] = None,
+    importance: Annotated[
+        bool, typer.Option(help="Permutation importance and SHAP (loads the model).")
+    ] = True,
+) -> None:
+    """Rebuild the evaluation report and the model card of a finished run."""
+    with _user_errors():
+        from cairn.evaluation.card import write_model_card
+        from cairn.evaluation.report import analyse_run, write_evaluation_report
+        from cairn.evaluation.run_folder import load_run
+
+        with console.status("reading the run", spinner="dots") as status:
+            folder = load_run(run, project_dir=project)
+            status.update("computing intervals and importance")
+            analysis = analyse_run(folder, importance=importance)
+            target = output or folder.path
+            evaluation = write_evaluation_report(analysis, target / "evaluation.html")
+            card, card_html = write_model_card(analysis, target)
+        for label, path in (
+            ("evaluation", evaluation),
+            ("model card", card),
+            ("model card", card_html),
+        ):
+            console.print(f"{label + ':':<12}{path}", highlight=False, soft_wrap=True)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

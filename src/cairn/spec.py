@@ -242,6 +242,10 @@ class TrainSection(_Section):
     exclude: list[ModelName] = Field(default_factory=list)
     seed: int = 42
     n_jobs: int = Field(default=-1, ge=-1)
+    tuner: Literal["tpe", "random", "grid"] = "tpe"
+    max_trials: int | None = Field(default=None, ge=0, description="cap, for reproducible runs")
+    ensemble: Literal["greedy", "stacking", "none"] = "greedy"
+    select_features: bool = True
 
     @model_validator(mode="after")
     def _not_everything_excluded(self) -> TrainSection:
@@ -256,6 +260,96 @@ class TrackingSection(_Section):
     register_model: bool = True
 
 
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(min|h|d|w)\s*$")
+_DURATION_SECONDS = {"min": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+_NAMED_DURATIONS = {"hourly": "1h", "daily": "1d", "weekly": "1w", "monthly": "30d"}
+
+
+def duration_seconds(text: str) -> float:
+    """Seconds in ``"30min"``, ``"12h"``, ``"7d"``, ``"2w"``, or ``"hourly"``,
+    ``"daily"``, ``"weekly"``, ``"monthly"`` (30 days).
+
+    Raises:
+        ValueError: the text is none of these.
+    """
+    match = _DURATION_RE.match(_NAMED_DURATIONS.get(text.strip().lower(), text))
+    if match is None:
+        raise ValueError(
+            f"{text!r} is not a duration; use a number with min, h, d or w "
+            "(e.g. '12h', '7d') or one of hourly, daily, weekly, monthly"
+        )
+    return float(match.group(1)) * _DURATION_SECONDS[match.group(2)]
+
+
+DriftCheck = Literal[
+    "drift", "prediction_drift", "schema", "objectives", "degradation", "data_quality"
+]
+
+
+class MonitoringSection(_Section):
+    """How ``cairn monitor`` tests drift and judges health."""
+
+    numeric_test: Literal["auto", "ks", "wasserstein", "psi", "jensenshannon"] = "auto"
+    categorical_test: Literal["auto", "chi2", "jensenshannon", "psi"] = "auto"
+    # "auto": p-value tests (KS, chi-square) up to this many current rows,
+    # distances (normed Wasserstein, Jensen-Shannon) above, where any tiny
+    # difference would be "significant".
+    stat_test_max_rows: int = Field(default=1000, ge=1)
+    significance: float = Field(default=0.05, gt=0.0, lt=0.5)
+    correction: Literal["fdr_bh", "holm", "bonferroni", "none"] = "fdr_bh"
+    wasserstein_threshold: float = Field(default=0.1, gt=0.0)
+    jensenshannon_threshold: float = Field(default=0.1, gt=0.0, le=1.0)
+    psi_threshold: float = Field(default=0.2, gt=0.0)
+    drift_share: float = Field(default=0.5, gt=0.0, le=1.0)
+    weight_by_importance: bool = True
+    missing_rate_increase: float = Field(default=0.05, ge=0.0, le=1.0)
+    out_of_range_share: float = Field(default=0.01, ge=0.0, le=1.0)
+    new_category_share: float = Field(default=0.01, ge=0.0, le=1.0)
+    key: list[str] = Field(default_factory=list)  # joins labels to predictions
+    window: str = "auto"  # performance windows: "auto" or a duration ("1d", "12h", "1w")
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+    bootstrap: int = Field(default=200, ge=0, le=10_000)
+    min_window_rows: int = Field(default=30, ge=1)
+    unhealthy_on: list[DriftCheck] = Field(
+        default_factory=lambda: ["drift", "prediction_drift", "schema", "objectives"]
+    )
+
+    @field_validator("window")
+    @classmethod
+    def _window_is_duration(cls, value: str) -> str:
+        if value != "auto":
+            duration_seconds(value)
+        return value
+
+
+class MaintenanceSection(_Section):
+    """When ``cairn retrain`` retrains, on what data, and when it promotes."""
+
+    retrain_on_drift: bool = True
+    retrain_on_objective_miss: bool = True
+    max_age_days: float | None = Field(default=None, gt=0.0)
+    schedule: str | None = None  # "weekly", "7d", ...: time since the last retraining
+    data: Literal["reference+new", "sliding_window"] = "reference+new"
+    window_rows: int | None = Field(default=None, ge=10)
+    holdout: float = Field(default=0.3, gt=0.0, lt=1.0)
+    min_holdout_rows: int = Field(default=30, ge=1)
+    promotion_margin: float = Field(default=0.0, ge=0.0)
+    time_budget: float | None = Field(default=None, gt=0.0, description="seconds")
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule_is_duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            duration_seconds(value)
+        return value
+
+    @model_validator(mode="after")
+    def _window_needs_rows(self) -> MaintenanceSection:
+        if self.data == "sliding_window" and self.window_rows is None:
+            raise ValueError("data = 'sliding_window' needs window_rows, the rows to keep")
+        return self
+
+
 class ProjectSpec(_Section):
     """The whole ``cairn.toml``."""
 
@@ -265,6 +359,8 @@ class ProjectSpec(_Section):
     split: SplitSection = Field(default_factory=SplitSection)
     train: TrainSection = Field(default_factory=TrainSection)
     tracking: TrackingSection = Field(default_factory=TrackingSection)
+    monitoring: MonitoringSection = Field(default_factory=MonitoringSection)
+    maintenance: MaintenanceSection = Field(default_factory=MaintenanceSection)
     # Folder against which relative paths resolve; set by load_spec.
     _root: Path = PrivateAttr(default_factory=Path.cwd)
 

@@ -18,10 +18,12 @@ import io
 import json
 import logging
 import os
+import re
 import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -94,17 +96,12 @@ def record_run(
     try:
         mlflow.set_tracking_uri(uri)
         mlflow.set_registry_uri(uri)
-        experiment = mlflow.get_experiment_by_name(project)
-        if experiment is None:
-            artifact_location = None
-            if uri.startswith("sqlite:///") and not configured_uri:
-                artifact_location = (project_dir.resolve() / ".cairn" / "artifacts").as_uri()
-            experiment_id = mlflow.create_experiment(project, artifact_location=artifact_location)
-        else:
-            experiment_id = experiment.experiment_id
+        experiment_id = _experiment_id(project, project_dir, configured_uri, uri)
         with mlflow.start_run(experiment_id=experiment_id, tags=dict(tags or {})) as run:
             mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
-            finite = {k: float(v) for k, v in metrics.items() if v is not None and v == v}
+            finite = {
+                _metric_key(k): float(v) for k, v in metrics.items() if v is not None and v == v
+            }
             mlflow.log_metrics(finite)
             for path in reports:
                 mlflow.log_artifact(str(path), artifact_path="reports")
@@ -139,6 +136,26 @@ def record_run(
             "check tracking.uri in cairn.toml or MLFLOW_TRACKING_URI"
         ) from error
     return TrackedRun(run_id, project, uri, model_uri, version, alias)
+
+
+def _metric_key(name: str) -> str:
+    """A metric name MLflow accepts (candidate names such as 'lightgbm#1' or
+    'lightgbm+selected' hold characters it refuses)."""
+    return re.sub(r"[^A-Za-z0-9_\-. :/]", "_", name)
+
+
+def _experiment_id(project: str, project_dir: Path, configured_uri: str | None, uri: str) -> str:
+    """The project's experiment, created on first use (artifacts beside the
+    default SQLite store)."""
+    import mlflow
+
+    experiment = mlflow.get_experiment_by_name(project)
+    if experiment is not None:
+        return str(experiment.experiment_id)
+    artifact_location = None
+    if uri.startswith("sqlite:///") and not configured_uri:
+        artifact_location = (project_dir.resolve() / ".cairn" / "artifacts").as_uri()
+    return str(mlflow.create_experiment(project, artifact_location=artifact_location))
 
 
 def _has_alias(client: Any, name: str, alias: str) -> bool:
@@ -202,3 +219,200 @@ def describe_version(uri: str, *, tracking_uri: str | None = None) -> dict[str, 
             default=str,
         )
     )
+
+
+# ---------------------------------------------------------------- maintenance
+
+DECISION_FILE = "decision.json"
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One registered version of a model.
+
+    Attributes:
+        tags: version tags; cairn writes ``cairn.*`` tags with each decision
+            (e.g. ``cairn.decision``, ``cairn.previous_champion``).
+    """
+
+    name: str
+    version: str
+    run_id: str | None
+    created_at: datetime
+    aliases: tuple[str, ...]
+    tags: dict[str, str]
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}/{self.version}"
+
+
+def _client(uri: str) -> Any:
+    _quiet_mlflow()
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return MlflowClient(uri)
+
+
+def _registry_error(action: str, uri: str, error: Exception) -> RegistryError:
+    return RegistryError(
+        f"cannot {action} in the registry at {uri}: {error}; "
+        "check tracking.uri in cairn.toml or MLFLOW_TRACKING_URI"
+    )
+
+
+def list_versions(name: str, *, tracking_uri: str) -> list[ModelVersion]:
+    """Every registered version of model ``name``, oldest first.
+
+    Raises:
+        RegistryError: the model is not registered or the store is unreachable.
+    """
+    client = _client(tracking_uri)
+    try:
+        found = client.search_model_versions(f"name='{name}'")
+        # Version search leaves aliases out; the registered model lists them.
+        aliases: dict[str, list[str]] = {}
+        if found:
+            for alias, number in (client.get_registered_model(name).aliases or {}).items():
+                aliases.setdefault(str(number), []).append(str(alias))
+    except Exception as error:
+        raise _registry_error(f"list the versions of {name!r}", tracking_uri, error) from error
+    versions = [
+        ModelVersion(
+            name=str(v.name),
+            version=str(v.version),
+            run_id=v.run_id,
+            created_at=datetime.fromtimestamp(int(v.creation_timestamp) / 1000, tz=UTC),
+            aliases=tuple(sorted(aliases.get(str(v.version), ()))),
+            tags=dict(v.tags or {}),
+        )
+        for v in found
+    ]
+    if not versions:
+        raise RegistryError(
+            f"no registered versions of model {name!r} in {tracking_uri}; "
+            "run 'cairn run' to train and register one"
+        )
+    return sorted(versions, key=lambda v: int(v.version))
+
+
+def alias_version(name: str, alias: str, *, tracking_uri: str) -> str | None:
+    """The version that ``models:/NAME@ALIAS`` points to, or None."""
+    client = _client(tracking_uri)
+    try:
+        return str(client.get_model_version_by_alias(name, alias).version)
+    except Exception:
+        return None
+
+
+def set_alias(name: str, alias: str, version: str, *, tracking_uri: str) -> None:
+    """Point ``models:/NAME@ALIAS`` at ``version``.
+
+    Raises:
+        RegistryError: unknown version or unreachable store.
+    """
+    try:
+        _client(tracking_uri).set_registered_model_alias(name, alias, str(version))
+    except Exception as error:
+        raise _registry_error(
+            f"point alias {alias!r} of {name!r} at version {version}", tracking_uri, error
+        ) from error
+
+
+def tag_version(name: str, version: str, tags: Mapping[str, Any], *, tracking_uri: str) -> None:
+    """Set tags on one model version (values are stored as text).
+
+    Raises:
+        RegistryError: unknown version or unreachable store.
+    """
+    client = _client(tracking_uri)
+    try:
+        for key, value in tags.items():
+            client.set_model_version_tag(name, str(version), key, str(value)[:5000])
+    except Exception as error:
+        raise _registry_error(f"tag version {version} of {name!r}", tracking_uri, error) from error
+
+
+def record_decision(
+    *,
+    project: str,
+    project_dir: Path,
+    configured_uri: str | None,
+    decision: str,
+    evidence: Mapping[str, Any],
+    metrics: Mapping[str, float] | None = None,
+    files: Sequence[Path] = (),
+) -> str:
+    """Record a maintenance decision (promote, keep, rollback) as an MLflow run
+    in the project's experiment, tagged ``cairn.kind = decision``, with the
+    evidence as ``decision.json`` and any reports attached; returns its run id.
+
+    Raises:
+        RegistryError: the store cannot be written.
+    """
+    _quiet_mlflow()
+    import mlflow
+
+    uri = tracking_uri(project_dir, configured_uri)
+    tags = {
+        "cairn.kind": "decision",
+        "cairn.decision": decision,
+        "mlflow.runName": f"{decision} {evidence.get('version', '')}".strip(),
+    }
+    for key in ("version", "champion_version", "challenger_version", "from_version"):
+        if evidence.get(key) is not None:
+            tags[f"cairn.{key}"] = str(evidence[key])
+    try:
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
+        experiment_id = _experiment_id(project, project_dir, configured_uri, uri)
+        with mlflow.start_run(experiment_id=experiment_id, tags=tags) as run:
+            finite = {k: float(v) for k, v in (metrics or {}).items() if v is not None and v == v}
+            if finite:
+                mlflow.log_metrics(finite)
+            mlflow.log_dict(json.loads(json.dumps(dict(evidence), default=str)), DECISION_FILE)
+            for path in files:
+                mlflow.log_artifact(str(path), artifact_path="evidence")
+            return str(run.info.run_id)
+    except Exception as error:
+        raise _registry_error("record the decision", uri, error) from error
+
+
+def list_decisions(project: str, *, tracking_uri: str, limit: int = 50) -> list[dict[str, Any]]:
+    """The latest maintenance decisions of a project, newest first, each with
+    its run id, time and evidence.
+
+    Raises:
+        RegistryError: the store cannot be read.
+    """
+    _quiet_mlflow()
+    import mlflow
+
+    client = _client(tracking_uri)
+    try:
+        experiment = mlflow.get_experiment_by_name(project)
+        if experiment is None:
+            return []
+        runs = client.search_runs(
+            [experiment.experiment_id],
+            filter_string="tags.`cairn.kind` = 'decision'",
+            order_by=["attributes.start_time DESC"],
+            max_results=limit,
+        )
+        out = []
+        for run in runs:
+            evidence = mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/{DECISION_FILE}")
+            out.append(
+                {
+                    "run_id": run.info.run_id,
+                    "time": datetime.fromtimestamp(run.info.start_time / 1000, tz=UTC),
+                    "decision": run.data.tags.get("cairn.decision"),
+                    "evidence": evidence,
+                }
+            )
+        return out
+    except Exception as error:
+        raise _registry_error("read the decisions", tracking_uri, error) from error

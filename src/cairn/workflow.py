@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import platform
 import time
 import uuid
 from collections.abc import Callable
@@ -24,13 +26,20 @@ from cairn.data.split import split
 from cairn.evaluation.evaluate import Evaluation, evaluate
 from cairn.exceptions import SpecError
 from cairn.models.catalog import LEARNERS, choose_learners
-from cairn.models.search import _n_workers, build_pipeline, search
+from cairn.models.search import finalize, search
+from cairn.monitoring.reference import (
+    REFERENCE_FILE,
+    ReferenceProfile,
+    build_reference,
+    feature_sensitivity,
+    output_frame,
+)
 from cairn.spec import SUPPORTED_TASKS, ProjectSpec, default_metric, load_spec
 
 Progress = Callable[[str], None]
 
-# Share of the budget kept back for the final refit, evaluation and packaging.
-_RESERVE_SHARE = 0.15
+# Share of the budget kept back for the final model, evaluation and packaging.
+_RESERVE_SHARE = 0.2
 
 
 @dataclass
@@ -201,24 +210,27 @@ def run(
         time_budget=search_budget,
         seed=spec.train.seed,
         n_jobs=spec.train.n_jobs,
+        tuner=spec.train.tuner,
+        max_trials=spec.train.max_trials,
+        ensemble=spec.train.ensemble,
+        select_features=spec.train.select_features,
         progress=say,
     )
     t = lap("search", t)
 
-    best = LEARNERS[found.best]
-    say(f"refitting {best.label} on all {len(X_train)} training rows")
-    pipeline = build_pipeline(
-        best,
-        schema,
-        task=task,
-        n_rows=len(X_train),
+    best = LEARNERS[found.candidate(found.best).family]
+    say("building the final model")
+    final = finalize(
+        found,
+        X_train,
+        y_train,
+        schema=schema,
         seed=spec.train.seed,
-        n_jobs=_n_workers(spec.train.n_jobs),
+        n_jobs=spec.train.n_jobs,
+        deadline=started + budget * 0.95,
     )
-    pipeline.fit(X_train, y_train)
-    # Serve single rows on one thread: thread start-up dominates tiny batches.
-    _single_threaded(pipeline)
-    t = lap("refit", t)
+    pipeline = final.estimator
+    t = lap("final_model", t)
 
     say("evaluating on the held-out test set")
     evaluation = evaluate(
@@ -228,6 +240,7 @@ def run(
         task=task,
         metric=metric,
         objectives=problem.parsed_objectives,
+        latency_seconds=min(3.0, max(0.5, 0.04 * budget)),
     )
     t = lap("evaluate", t)
 
@@ -238,12 +251,24 @@ def run(
     say("packaging the model bundle")
     metadata = {
         "name": spec.project.name,
+        "description": spec.project.description,
+        "sources": [source.label for source in spec.data.sources],
+        "period": _period(raw, spec.data.time_column),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "run_id": run_id,
         "task": task,
         "target": problem.target,
         "metric": metric,
-        "model": best.name,
-        "model_label": best.label,
+        "model": "ensemble" if found.ensemble else best.name,
+        "model_label": final.description,
+        "ensemble": final.members,
+        "search": {
+            "trials": found.n_trials,
+            "phases_s": found.phases,
+            "tuner": spec.train.tuner,
+            "dropped_features": found.dropped_features,
+            "features_selected": found.selected_features is not None,
+        },
         "classes": list(schema.classes or ()),
         "spec_sha256": spec.fingerprint(),
         "data_fingerprint": data_fingerprint(raw),
@@ -255,7 +280,10 @@ def run(
         "objectives_met": evaluation.objectives_met,
         "cv": {"metric": metric, "mean": float(leaderboard.iloc[0][f"cv_{metric}_mean"])},
     }
-    bundle_path = save_bundle(run_dir / "bundle", pipeline, schema, metadata)
+    say("profiling the training data for drift checks")
+    reference = _reference_profile(pipeline, schema, X_train, X_test, seed=spec.train.seed)
+    bundle_files = {REFERENCE_FILE: reference.to_json().encode("utf-8")}
+    bundle_path = save_bundle(run_dir / "bundle", pipeline, schema, metadata, files=bundle_files)
     reports = {
         "test_predictions": _write_test_predictions(
             run_dir / "test_predictions.parquet",
@@ -265,10 +293,18 @@ def run(
             y_test=y_test,
         ),
         "leaderboard": _write_csv(run_dir / "leaderboard.csv", leaderboard),
+        "trials": _write_csv(run_dir / "trials.csv", found.trials),
         "quality": _write_json(run_dir / "quality.json", cleaned.report.to_dict()),
         "evaluation": _write_json(run_dir / "evaluation.json", evaluation.to_dict()),
     }
     t = lap("package", t)
+    say("writing reports: data profile, evaluation, model card")
+    reports.update(
+        _write_reports(
+            run_dir, raw=raw, cleaned=cleaned, spec=spec, model=pipeline, timings=timings
+        )
+    )
+    t = lap("reports", t)
 
     model = Model(pipeline, schema, {**metadata}, path=bundle_path)
     result = RunResult(
@@ -304,15 +340,79 @@ def run(
     return result
 
 
-def _single_threaded(pipeline: Any) -> None:
-    model = pipeline.named_steps["model"]
-    params = model.get_params()
-    for key in ("n_jobs", "thread_count"):
-        if key in params:
-            try:
-                model.set_params(**{key: 1})
-            except Exception:  # some fitted learners refuse; keep their setting
-                continue
+def _period(frame: pd.DataFrame, column: str | None) -> dict[str, str] | None:
+    """First and last value of the time column, for the model card."""
+    if not column or column not in frame.columns:
+        return None
+    values = frame[column].dropna()
+    if not pd.api.types.is_datetime64_any_dtype(values.dtype):
+        values = pd.to_datetime(values, errors="coerce", format="mixed").dropna()
+    if values.empty:
+        return None
+    return {"column": column, "start": str(values.min()), "end": str(values.max())}
+
+
+def _write_reports(
+    run_dir: Path,
+    *,
+    raw: pd.DataFrame,
+    cleaned: Any,
+    spec: ProjectSpec,
+    model: Any,
+    timings: dict[str, float],
+) -> dict[str, Path]:
+    """The data profile (EDA), the evaluation report and the model card,
+    written into the run folder."""
+    from cairn.eda.profile import profile
+    from cairn.eda.report import write_profile_report
+    from cairn.evaluation.card import write_model_card
+    from cairn.evaluation.report import analyse_run, write_evaluation_report
+    from cairn.evaluation.run_folder import load_run
+
+    data = profile(
+        raw,
+        target=spec.problem.target,
+        task=cleaned.task,
+        schema=cleaned.schema,
+        quality=cleaned.report,
+        source=", ".join(source.label for source in spec.data.sources),
+    )
+    folder = load_run(run_dir)
+    folder.timings = dict(timings)
+    analysis = analyse_run(folder, model=model, seed=spec.train.seed)
+    card, card_html = write_model_card(analysis)
+    return {
+        "eda": write_profile_report(data, run_dir / "eda.html"),
+        "evaluation_report": write_evaluation_report(analysis),
+        "model_card": card,
+        "model_card_html": card_html,
+    }
+
+
+def _reference_profile(
+    pipeline: Any, schema: Schema, X_train: pd.DataFrame, X_test: pd.DataFrame, *, seed: int
+) -> ReferenceProfile:
+    """The bundle's drift reference: the training rows, the model's outputs
+    on held-out rows (what it produces on unseen data from the same
+    distribution) and each feature's weight from the model's sensitivity."""
+    from cairn.models.search import predict_output
+
+    task = str(schema.task)
+    features = [name for name in schema.feature_names if name in X_train.columns]
+    importance = feature_sensitivity(
+        lambda frame: predict_output(pipeline, frame, task), X_train, features, seed=seed
+    )
+    held_out = X_test if len(X_test) else X_train
+    outputs = output_frame(
+        predict_output(pipeline, held_out, task), task=task, classes=schema.classes
+    )
+    return build_reference(
+        X_train,
+        schema,
+        outputs=outputs,
+        importance=importance,
+        importance_method="prediction sensitivity to shuffling each feature",
+    )
 
 
 def _write_test_predictions(

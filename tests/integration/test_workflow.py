@@ -19,14 +19,19 @@ def test_titanic_classification(make_project: MakeProject) -> None:
     spec = make_project(
         load_dataset("titanic"),
         problem={"target": "Survived", "objectives": ["roc_auc >= 0.8", "latency_p99_ms < 200"]},
-        train={"time_budget": 40, "include": ["linear", "lightgbm", "random_forest"]},
+        train={"time_budget": 20, "include": ["linear", "lightgbm", "random_forest"]},
     )
     result = cairn.run(spec, register=False)
     assert result.evaluation.task == "classification"
     assert result.evaluation.metric == "roc_auc"
     assert result.evaluation.metrics["roc_auc"] > 0.8
-    assert set(result.leaderboard["model"]) == {"linear", "lightgbm", "random_forest"}
-    assert result.leaderboard["status"].eq("ok").all()
+    families = set(result.leaderboard["family"])
+    assert (
+        {"linear", "lightgbm", "random_forest"}
+        <= families
+        <= {"linear", "lightgbm", "random_forest", "ensemble"}
+    )
+    assert result.leaderboard["status"].isin(["ok", "partial"]).all()
     # The passenger id never reaches the learner; the quality report says so.
     assert result.model.schema["PassengerId"].role == "id"
     assert any(f.column == "PassengerId" for f in result.quality.findings)
@@ -47,7 +52,7 @@ def test_telco_churn_repairs_total_charges(make_project: MakeProject) -> None:
     spec = make_project(
         load_dataset("telco_churn", rows=3000),
         problem={"target": "Churn"},
-        train={"time_budget": 40, "include": ["linear", "lightgbm"]},
+        train={"time_budget": 20, "include": ["linear", "lightgbm"]},
     )
     result = cairn.run(spec, register=False)
     assert result.model.schema["TotalCharges"].role == "numeric"
@@ -64,7 +69,7 @@ def test_ames_house_prices_regression(make_project: MakeProject) -> None:
         load_dataset("ames_house_prices"),
         problem={"target": "SalePrice", "objectives": ["rmse < 60000", "mape < 0.2"]},
         data={"id_columns": ["Id"]},
-        train={"time_budget": 60, "include": ["linear", "lightgbm", "extra_trees"]},
+        train={"time_budget": 30, "include": ["linear", "lightgbm", "extra_trees"]},
     )
     result = cairn.run(spec, register=False)
     assert result.evaluation.task == "regression"
@@ -72,7 +77,7 @@ def test_ames_house_prices_regression(make_project: MakeProject) -> None:
     assert result.evaluation.metrics["r2"] > 0.75
     assert result.evaluation.metrics["rmse"] < 60000
     board = result.leaderboard
-    ok = board[board["status"] == "ok"]["cv_rmse_mean"].tolist()
+    ok = board[board["status"].isin(["ok", "partial"])]["cv_rmse_mean"].tolist()
     assert ok == sorted(ok), "leaderboard must rank lower RMSE first"
 
 
@@ -80,19 +85,19 @@ def test_california_housing_subsample(make_project: MakeProject) -> None:
     spec = make_project(
         load_dataset("california_housing", rows=4000),
         problem={"target": "median_house_value", "metric": "mae"},
-        train={"time_budget": 40, "include": ["lightgbm", "knn"]},
+        train={"time_budget": 20, "include": ["lightgbm", "knn"]},
     )
     result = cairn.run(spec, register=False)
     assert result.evaluation.metric == "mae"
     assert result.evaluation.metrics["r2"] > 0.6
-    assert result.best_model in {"lightgbm", "knn"}
+    assert result.model.metadata["model"] in {"lightgbm", "knn", "ensemble"}
 
 
 def test_car_evaluation_multiclass_all_families(make_project: MakeProject) -> None:
     spec = make_project(
         load_dataset("car_evaluation"),
         problem={"target": "decision"},
-        train={"time_budget": 90},
+        train={"time_budget": 30},
     )
     result = cairn.run(spec, register=False)
     assert result.evaluation.metric == "log_loss"
@@ -101,14 +106,9 @@ def test_car_evaluation_multiclass_all_families(make_project: MakeProject) -> No
     assert {"f1_macro", "f1_weighted", "precision_macro", "recall_weighted"} <= set(
         result.evaluation.metrics
     )
-    assert set(result.leaderboard["model"]) == {
-        "linear",
-        "lightgbm",
-        "knn",
-        "extra_trees",
-        "random_forest",
-        "catboost",
-    }
+    assert {"linear", "lightgbm", "knn", "extra_trees", "random_forest", "catboost"} <= set(
+        result.leaderboard["family"]
+    )
 
 
 def test_budget_is_respected(make_project: MakeProject) -> None:
@@ -118,7 +118,21 @@ def test_budget_is_respected(make_project: MakeProject) -> None:
         train={"time_budget": 15},
     )
     result = cairn.run(spec, register=False)
-    # The search stops starting new work at the deadline; one batch of folds may
-    # finish after it, then the refit and packaging.
-    assert result.timings["total"] < 15 * 2.5
+    # Within the budget plus 10 % (and a second of slack for a busy machine).
+    assert result.timings["total"] <= 15 * 1.1 + 1.0, result.timings
     assert (result.leaderboard["status"] != "failed").all()
+    search = result.model.metadata["search"]
+    assert set(search["phases_s"]) == {"defaults", "feature_selection", "tuning", "ensemble"}
+
+
+def test_max_trials_makes_runs_reproducible(make_project: MakeProject) -> None:
+    spec = make_project(
+        load_dataset("german_credit"),
+        problem={"target": "default"},
+        train={"time_budget": 300, "include": ["linear", "lightgbm"], "max_trials": 4},
+    )
+    first = cairn.run(spec, register=False)
+    second = cairn.run(spec, register=False)
+    timing = ["fit_time_s", "predict_ms_per_row"]
+    assert first.leaderboard.drop(columns=timing).equals(second.leaderboard.drop(columns=timing))
+    assert first.evaluation.metrics == second.evaluation.metrics

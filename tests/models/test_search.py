@@ -57,10 +57,15 @@ class FakeEstimator(BaseEstimator):
 
 
 def fake_learner(name: str, *, delay: float = 0.0, fail: str = "", cost: int = 1) -> Learner:
-    def factory(task: str, n_rows: int, seed: int, n_jobs: int) -> FakeEstimator:
+    def factory(
+        task: str, n_rows: int, seed: int, n_jobs: int, params: Any = None
+    ) -> FakeEstimator:
         return FakeEstimator(task=task, delay=delay, fail=fail)
 
-    return Learner(name, name.title(), factory, cost=cost)
+    def space(trial: Any, task: str, n_rows: int) -> dict[str, Any]:
+        return {}
+
+    return Learner(name, name.title(), factory, space, cost=cost)
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +103,9 @@ def cancer_result(cancer: dict[str, Any]) -> SearchResult:
         metric="roc_auc",
         learners=[LEARNERS["linear"], LEARNERS["lightgbm"]],
         time_budget=600,
+        max_trials=0,
+        ensemble="none",
+        select_features=False,
         n_jobs=2,
     )
 
@@ -113,6 +121,9 @@ def diabetes_result(diabetes: dict[str, Any]) -> SearchResult:
         metric="rmse",
         learners=[LEARNERS["linear"], LEARNERS["lightgbm"]],
         time_budget=600,
+        max_trials=0,
+        ensemble="none",
+        select_features=False,
         n_jobs=2,
     )
 
@@ -209,6 +220,9 @@ def test_progress_is_reported(cancer: dict[str, Any]) -> None:
         metric="accuracy",
         learners=[fake_learner("alpha"), fake_learner("beta")],
         time_budget=600,
+        max_trials=0,
+        ensemble="none",
+        select_features=False,
         progress=messages.append,
     )
     assert len(messages) == 2
@@ -230,6 +244,9 @@ def test_failing_learner_is_reported(cancer: dict[str, Any]) -> None:
         metric="roc_auc",
         learners=[fake_learner("broken", fail="kaputt"), LEARNERS["linear"]],
         time_budget=600,
+        max_trials=0,
+        ensemble="none",
+        select_features=False,
     )
     broken, linear = result.candidates
     assert broken.status == "failed"
@@ -257,6 +274,9 @@ def test_all_failing_raises(diabetes: dict[str, Any]) -> None:
             metric="rmse",
             learners=[fake_learner("one", fail="first bad"), fake_learner("two", fail="worse")],
             time_budget=600,
+            max_trials=0,
+            ensemble="none",
+            select_features=False,
         )
     message = str(caught.value)
     assert "one: RuntimeError: first bad" in message

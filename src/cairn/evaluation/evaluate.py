@@ -57,17 +57,26 @@ class Evaluation:
 
 
 def measure_latency(
-    predict: Callable[[pd.DataFrame], Any], frame: pd.DataFrame, *, rows: int = 200
+    predict: Callable[[pd.DataFrame], Any],
+    frame: pd.DataFrame,
+    *,
+    rows: int = 200,
+    max_seconds: float = 3.0,
 ) -> dict[str, float]:
-    """Single-row, in-process predict time in milliseconds (p50, p95, p99)."""
+    """Single-row, in-process predict time in milliseconds (p50, p95, p99),
+    over up to ``rows`` rows or ``max_seconds``, whichever comes first (at
+    least 20 rows)."""
     sample = frame.head(rows)
     predict(sample.iloc[[0]])  # warm-up: first call pays for lazy initialisation
-    timings = []
+    timings: list[float] = []
+    stop = time.perf_counter() + max_seconds
     for position in range(len(sample)):
         row = sample.iloc[[position]]
         started = time.perf_counter()
         predict(row)
         timings.append((time.perf_counter() - started) * 1000.0)
+        if started > stop and len(timings) >= 20:
+            break
     values = np.asarray(timings)
     return {
         "latency_p50_ms": float(np.percentile(values, 50)),
@@ -110,6 +119,7 @@ def evaluate(
     metric: str,
     objectives: Sequence[Objective] = (),
     extra: dict[str, float] | None = None,
+    latency_seconds: float = 3.0,
 ) -> Evaluation:
     """Score a fitted pipeline on the held-out test set and check objectives.
 
@@ -121,11 +131,11 @@ def evaluate(
     if task == "classification":
         proba = np.asarray(model.predict_proba(X_test), dtype=float)
         metrics = classification_metrics(y_test, proba)
-        latency = measure_latency(model.predict_proba, X_test)
+        latency = measure_latency(model.predict_proba, X_test, max_seconds=latency_seconds)
     else:
         prediction = np.asarray(model.predict(X_test), dtype=float)
         metrics = regression_metrics(y_test, prediction)
-        latency = measure_latency(model.predict, X_test)
+        latency = measure_latency(model.predict, X_test, max_seconds=latency_seconds)
     measured = {**metrics, **latency, **(extra or {})}
     return Evaluation(
         task=task,

@@ -1,98 +1,170 @@
-"""The candidate model families and how each is built.
+"""The candidate model families: how each is built, where its search space
+is, and a small portfolio of known-good configurations tried before any
+exploration.
 
 Each :class:`Learner` knows whether it needs scaled inputs, whether it takes
-ordinal-coded categories (trees) or one-hot ones (linear, k-NN), and up to how
-many rows it is worth trying. Defaults are sensible, known-good settings.
+ordinal-coded categories (trees) or one-hot ones (linear, k-NN), up to how
+many rows it is worth trying, and whether it early-stops on a validation set
+(boosting). Hyperparameters are plain dicts, so a configuration can be
+recorded, compared and rebuilt.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from cairn.exceptions import SpecError
 
-Factory = Callable[[str, int, int, int], Any]
+Params = dict[str, Any]
+Factory = Callable[[str, int, int, int, Mapping[str, Any]], Any]
+Space = Callable[[Any, str, int], Params]  # (optuna trial, task, n_rows) -> params
+
+# Boosting families train up to this many rounds and stop early on the fold's
+# validation rows; the refit uses the rounds found there.
+MAX_BOOSTING_ROUNDS = 3000
 
 
-def _linear(task: str, n_rows: int, seed: int, n_jobs: int) -> Any:
+def _linear(task: str, n_rows: int, seed: int, n_jobs: int, params: Mapping[str, Any]) -> Any:
     from sklearn.linear_model import LogisticRegression, Ridge
 
     if task == "classification":
-        return LogisticRegression(max_iter=2000, C=1.0, random_state=seed)
-    return Ridge(alpha=1.0, random_state=seed)
+        penalty = params.get("penalty", "l2")
+        return LogisticRegression(
+            C=params.get("C", 1.0),
+            l1_ratio=1.0 if penalty == "l1" else 0.0,
+            solver="saga" if penalty == "l1" else "lbfgs",
+            tol=1e-3 if penalty == "l1" else 1e-4,
+            max_iter=1000 if penalty == "l1" else 2000,
+            random_state=seed,
+        )
+    return Ridge(alpha=params.get("alpha", 1.0), random_state=seed)
 
 
-def _random_forest(task: str, n_rows: int, seed: int, n_jobs: int) -> Any:
+def _linear_space(trial: Any, task: str, n_rows: int) -> Params:
+    if task == "classification":
+        return {
+            "C": trial.suggest_float("C", 1e-3, 100.0, log=True),
+            "penalty": trial.suggest_categorical("penalty", ["l2", "l1"]),
+        }
+    return {"alpha": trial.suggest_float("alpha", 1e-3, 1000.0, log=True)}
+
+
+def _forest_kwargs(task: str, n_rows: int, params: Mapping[str, Any], default_mf: Any) -> Params:
+    return {
+        "n_estimators": params.get("n_estimators", 300 if n_rows < 20_000 else 150),
+        "min_samples_leaf": params.get("min_samples_leaf", 1 if task == "classification" else 2),
+        "max_features": params.get("max_features", default_mf),
+        "max_depth": params.get("max_depth"),
+    }
+
+
+def _random_forest(
+    task: str, n_rows: int, seed: int, n_jobs: int, params: Mapping[str, Any]
+) -> Any:
     from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
     cls = RandomForestClassifier if task == "classification" else RandomForestRegressor
-    return cls(
-        n_estimators=300 if n_rows < 20_000 else 150,
-        min_samples_leaf=1 if task == "classification" else 2,
-        max_features="sqrt" if task == "classification" else 0.5,
-        n_jobs=n_jobs,
-        random_state=seed,
-    )
+    default_mf = "sqrt" if task == "classification" else 0.5
+    return cls(**_forest_kwargs(task, n_rows, params, default_mf), n_jobs=n_jobs, random_state=seed)
 
 
-def _extra_trees(task: str, n_rows: int, seed: int, n_jobs: int) -> Any:
+def _extra_trees(task: str, n_rows: int, seed: int, n_jobs: int, params: Mapping[str, Any]) -> Any:
     from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor
 
     cls = ExtraTreesClassifier if task == "classification" else ExtraTreesRegressor
-    return cls(
-        n_estimators=300 if n_rows < 20_000 else 150,
-        min_samples_leaf=1 if task == "classification" else 2,
-        max_features="sqrt" if task == "classification" else 0.7,
-        n_jobs=n_jobs,
-        random_state=seed,
-    )
+    default_mf = "sqrt" if task == "classification" else 0.7
+    return cls(**_forest_kwargs(task, n_rows, params, default_mf), n_jobs=n_jobs, random_state=seed)
 
 
-def _lightgbm(task: str, n_rows: int, seed: int, n_jobs: int) -> Any:
+def _forest_space(trial: Any, task: str, n_rows: int) -> Params:
+    return {
+        "max_features": trial.suggest_float("max_features", 0.1, 1.0),
+        "min_samples_leaf": trial.suggest_int("min_samples_leaf", 1, 20, log=True),
+    }
+
+
+def _lightgbm(task: str, n_rows: int, seed: int, n_jobs: int, params: Mapping[str, Any]) -> Any:
     import lightgbm as lgb
 
-    params: dict[str, Any] = {
-        "n_estimators": 400,
-        "learning_rate": 0.05,
-        "num_leaves": 31 if n_rows > 2_000 else 15,
-        "min_child_samples": 20 if n_rows > 2_000 else 5,
-        "subsample": 0.8,
+    small = n_rows <= 2_000
+    kwargs: Params = {
+        "n_estimators": params.get("n_estimators", 400),
+        "learning_rate": params.get("learning_rate", 0.05),
+        "num_leaves": params.get("num_leaves", 15 if small else 31),
+        "min_child_samples": params.get("min_child_samples", 5 if small else 20),
+        "subsample": params.get("subsample", 0.8),
         "subsample_freq": 1,
-        "colsample_bytree": 0.8,
-        "reg_lambda": 1.0,
+        "colsample_bytree": params.get("colsample_bytree", 0.8),
+        "reg_lambda": params.get("reg_lambda", 1.0),
+        "reg_alpha": params.get("reg_alpha", 0.0),
+        "min_split_gain": params.get("min_split_gain", 0.0),
         "random_state": seed,
         "n_jobs": n_jobs,
         "verbose": -1,
     }
     if task == "classification":
-        return lgb.LGBMClassifier(**params)
-    return lgb.LGBMRegressor(**params)
+        return lgb.LGBMClassifier(**kwargs)
+    return lgb.LGBMRegressor(**kwargs)
 
 
-def _catboost(task: str, n_rows: int, seed: int, n_jobs: int) -> Any:
+def _lightgbm_space(trial: Any, task: str, n_rows: int) -> Params:
+    return {
+        "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.2, log=True),
+        "num_leaves": trial.suggest_int("num_leaves", 4, 256, log=True),
+        "min_child_samples": trial.suggest_int("min_child_samples", 2, 100, log=True),
+        "subsample": trial.suggest_float("subsample", 0.5, 1.0),
+        "colsample_bytree": trial.suggest_float("colsample_bytree", 0.3, 1.0),
+        "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 30.0, log=True),
+        "reg_alpha": trial.suggest_float("reg_alpha", 1e-3, 10.0, log=True),
+    }
+
+
+def _catboost(task: str, n_rows: int, seed: int, n_jobs: int, params: Mapping[str, Any]) -> Any:
     import catboost as cb
 
-    params: dict[str, Any] = {
-        "iterations": 500 if n_rows < 20_000 else 300,
-        "learning_rate": 0.08,
-        "depth": 6,
+    kwargs: Params = {
+        "iterations": params.get("n_estimators", 500 if n_rows < 20_000 else 300),
+        "learning_rate": params.get("learning_rate", 0.08),
+        "depth": params.get("depth", 6),
+        "l2_leaf_reg": params.get("l2_leaf_reg", 3.0),
+        "random_strength": params.get("random_strength", 1.0),
         "random_seed": seed,
         "thread_count": n_jobs,
         "verbose": 0,
         "allow_writing_files": False,
     }
     if task == "classification":
-        return cb.CatBoostClassifier(**params)
-    return cb.CatBoostRegressor(**params)
+        return cb.CatBoostClassifier(**kwargs)
+    return cb.CatBoostRegressor(**kwargs)
 
 
-def _knn(task: str, n_rows: int, seed: int, n_jobs: int) -> Any:
+def _catboost_space(trial: Any, task: str, n_rows: int) -> Params:
+    return {
+        "learning_rate": trial.suggest_float("learning_rate", 0.02, 0.25, log=True),
+        "depth": trial.suggest_int("depth", 3, 9),
+        "l2_leaf_reg": trial.suggest_float("l2_leaf_reg", 0.5, 30.0, log=True),
+        "random_strength": trial.suggest_float("random_strength", 0.1, 5.0, log=True),
+    }
+
+
+def _knn(task: str, n_rows: int, seed: int, n_jobs: int, params: Mapping[str, Any]) -> Any:
     from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 
     cls = KNeighborsClassifier if task == "classification" else KNeighborsRegressor
-    return cls(n_neighbors=15, weights="distance", n_jobs=n_jobs)
+    return cls(
+        n_neighbors=params.get("n_neighbors", 15),
+        weights=params.get("weights", "distance"),
+        n_jobs=n_jobs,
+    )
+
+
+def _knn_space(trial: Any, task: str, n_rows: int) -> Params:
+    return {
+        "n_neighbors": trial.suggest_int("n_neighbors", 3, 60, log=True),
+        "weights": trial.suggest_categorical("weights", ["uniform", "distance"]),
+    }
 
 
 @dataclass(frozen=True)
@@ -102,10 +174,17 @@ class Learner:
     Attributes:
         name: key used in the spec's ``train.include`` / ``train.exclude``.
         label: human name for the leaderboard.
-        factory: builds an unfitted estimator from (task, n_rows, seed, n_jobs).
+        factory: builds an unfitted estimator from (task, n_rows, seed,
+            n_jobs, params).
+        space: draws a configuration from an Optuna trial.
+        portfolio: known-good configurations, tried first, in order; the
+            first is the family's default.
+        grid: values per parameter for grid search; it names every
+            parameter of the space (a single value fixes one).
         needs_scaling: standardise numeric inputs first.
         ordinal_categories: encode categories as integer codes (trees) rather
             than one-hot columns.
+        early_stopping: boosting; stops on the fold's validation rows.
         max_rows: above this many training rows the family is not tried.
         cost: rough relative training cost; cheaper families run first.
     """
@@ -113,24 +192,122 @@ class Learner:
     name: str
     label: str
     factory: Factory
+    space: Space
+    portfolio: tuple[Params, ...] = ({},)
+    grid: Mapping[str, Sequence[Any]] = field(default_factory=dict)
     needs_scaling: bool = False
     ordinal_categories: bool = False
+    early_stopping: bool = False
     max_rows: int | None = None
     cost: int = 1
 
-    def make(self, task: str, *, n_rows: int, seed: int, n_jobs: int = 1) -> Any:
-        return self.factory(task, n_rows, seed, n_jobs)
+    def make(
+        self,
+        task: str,
+        *,
+        n_rows: int,
+        seed: int,
+        n_jobs: int = 1,
+        params: Mapping[str, Any] | None = None,
+    ) -> Any:
+        return self.factory(task, n_rows, seed, n_jobs, params or {})
 
 
 LEARNERS: dict[str, Learner] = {
     learner.name: learner
     for learner in (
-        Learner("linear", "Linear / logistic", _linear, needs_scaling=True, cost=1),
-        Learner("lightgbm", "LightGBM", _lightgbm, ordinal_categories=True, cost=2),
-        Learner("knn", "k-nearest neighbours", _knn, needs_scaling=True, max_rows=50_000, cost=2),
-        Learner("extra_trees", "Extra trees", _extra_trees, ordinal_categories=True, cost=3),
-        Learner("random_forest", "Random forest", _random_forest, ordinal_categories=True, cost=4),
-        Learner("catboost", "CatBoost", _catboost, ordinal_categories=True, cost=5),
+        Learner(
+            "linear",
+            "Linear / logistic",
+            _linear,
+            _linear_space,
+            portfolio=({}, {"C": 0.1, "alpha": 10.0}),
+            grid={"C": [0.01, 0.1, 1.0, 10.0], "penalty": ["l2"], "alpha": [0.1, 1.0, 10.0, 100.0]},
+            needs_scaling=True,
+            cost=1,
+        ),
+        Learner(
+            "lightgbm",
+            "LightGBM",
+            _lightgbm,
+            _lightgbm_space,
+            portfolio=(
+                {},
+                {
+                    "learning_rate": 0.03,
+                    "num_leaves": 128,
+                    "min_child_samples": 5,
+                    "colsample_bytree": 0.6,
+                    "reg_lambda": 1.0,
+                },
+                {
+                    "learning_rate": 0.05,
+                    "num_leaves": 8,
+                    "min_child_samples": 30,
+                    "colsample_bytree": 0.9,
+                    "reg_lambda": 5.0,
+                },
+            ),
+            grid={
+                "learning_rate": [0.03, 0.1],
+                "num_leaves": [8, 31, 128],
+                "min_child_samples": [20],
+                "subsample": [0.8],
+                "colsample_bytree": [0.8],
+                "reg_lambda": [1.0],
+                "reg_alpha": [0.001],
+            },
+            ordinal_categories=True,
+            early_stopping=True,
+            cost=2,
+        ),
+        Learner(
+            "knn",
+            "k-nearest neighbours",
+            _knn,
+            _knn_space,
+            portfolio=({}, {"n_neighbors": 5, "weights": "uniform"}),
+            grid={"n_neighbors": [5, 15, 40], "weights": ["uniform", "distance"]},
+            needs_scaling=True,
+            max_rows=50_000,
+            cost=2,
+        ),
+        Learner(
+            "extra_trees",
+            "Extra trees",
+            _extra_trees,
+            _forest_space,
+            portfolio=({}, {"max_features": 1.0, "min_samples_leaf": 1}),
+            grid={"max_features": [0.3, 0.6, 1.0], "min_samples_leaf": [1, 5]},
+            ordinal_categories=True,
+            cost=3,
+        ),
+        Learner(
+            "random_forest",
+            "Random forest",
+            _random_forest,
+            _forest_space,
+            portfolio=({}, {"max_features": 0.3, "min_samples_leaf": 3}),
+            grid={"max_features": [0.3, 0.6, 1.0], "min_samples_leaf": [1, 5]},
+            ordinal_categories=True,
+            cost=4,
+        ),
+        Learner(
+            "catboost",
+            "CatBoost",
+            _catboost,
+            _catboost_space,
+            portfolio=({}, {"depth": 8, "learning_rate": 0.05, "l2_leaf_reg": 5.0}),
+            grid={
+                "depth": [4, 6, 8],
+                "learning_rate": [0.05, 0.1],
+                "l2_leaf_reg": [3.0],
+                "random_strength": [1.0],
+            },
+            ordinal_categories=True,
+            early_stopping=True,
+            cost=5,
+        ),
     )
 }
 

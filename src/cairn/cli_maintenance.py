@@ -1,0 +1,509 @@
+"""The monitoring and maintenance commands: ``cairn monitor``, ``cairn
+retrain``, ``cairn rollback`` and ``cairn versions``.
+
+They are merged into the main ``cairn`` command (see :mod:`cairn.cli`).
+Everything heavy is imported inside the commands, so ``cairn --help`` stays
+fast.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.table import Table
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from cairn.bundle import Model
+    from cairn.monitoring.monitor import MonitorReport
+    from cairn.spec import ProjectSpec
+
+app = typer.Typer()
+
+#: Exit status when the policy says the model is unhealthy.
+UNHEALTHY_EXIT = 2
+_LOG_COLUMNS = ("request_id", "ts", "model", "version", "arm", "latency_ms")
+
+
+def _console() -> Any:
+    from cairn.cli import console
+
+    return console
+
+
+def _user_errors() -> Any:
+    from cairn.cli import _user_errors as handler
+
+    return handler()
+
+
+def _find_spec(spec: Path | None) -> ProjectSpec | None:
+    """The spec named, or ./cairn.toml when present; None when neither."""
+    from cairn.spec import load_spec
+
+    if spec is not None:
+        return load_spec(spec)
+    default = Path("cairn.toml")
+    return load_spec(default) if default.exists() else None
+
+
+def _store(spec: ProjectSpec | None) -> str:
+    from cairn.tracking import globals_uri, tracking_uri
+
+    if spec is None:
+        return globals_uri()
+    return tracking_uri(spec.project_dir, spec.tracking.uri)
+
+
+def _load(model: str | None, spec: ProjectSpec | None) -> tuple[Model, dict[str, Any]]:
+    """The model to monitor and what to call it: ``--model``, else the
+    project's champion."""
+    from cairn.bundle import load_model
+    from cairn.exceptions import SpecError
+    from cairn.tracking import describe_version
+
+    if model is None:
+        if spec is None:
+            raise SpecError(
+                "no model to monitor: pass --model (a bundle folder or models:/NAME@ALIAS), "
+                "or run from a project folder with a cairn.toml (or pass --spec)"
+            )
+        model = f"models:/{spec.project.name}@champion"
+    info: dict[str, Any] = {"uri": model}
+    if model.startswith("models:/"):
+        store = _store(spec)
+        loaded = load_model(model, tracking_uri=store)
+        described = describe_version(model, tracking_uri=store)
+        info.update(
+            {
+                "name": described["name"],
+                "version": str(described["version"]),
+                "alias": ", ".join(described.get("aliases") or []) or None,
+            }
+        )
+        return loaded, info
+    return load_model(model), info
+
+
+def _read(current: str, *, query: str | None, table: str | None, spec: ProjectSpec | None) -> Any:
+    """A file, a URL, or a SQL table/query (CURRENT a SQLAlchemy URL)."""
+    from cairn.data.sources import read_source, read_table
+    from cairn.exceptions import DataError
+    from cairn.spec import SourceSpec
+
+    root = spec.root if spec is not None else Path.cwd()
+    if "://" in current and not current.startswith(("http://", "https://")):
+        if (query is None) == (table is None):
+            raise DataError(
+                f"{current}: a database needs exactly one of --query or --table "
+                "(e.g. --query 'SELECT * FROM orders WHERE day = current_date')"
+            )
+        return read_source(SourceSpec(sql=current, query=query, table=table), root=root)
+    if query is not None or table is not None:
+        raise DataError("--query and --table go with a database URL as CURRENT (sqlite:///...)")
+    return read_table(current)
+
+
+def _key(
+    key: list[str] | None, spec: ProjectSpec | None, left: pd.DataFrame, right: pd.DataFrame
+) -> list[str]:
+    from cairn.exceptions import DataError
+
+    if key:
+        return key
+    if spec is not None and spec.monitoring.key:
+        return list(spec.monitoring.key)
+    if "request_id" in left.columns and "request_id" in right.columns:
+        return ["request_id"]
+    shared = [c for c in right.columns if c in left.columns]
+    ids = [c for c in (spec.data.id_columns if spec else []) if c in shared]
+    if ids:
+        return ids
+    raise DataError(
+        "cannot tell how to join the labels to the predictions: pass --key COLUMN (or set "
+        "[monitoring] key); columns in both: " + (", ".join(map(str, shared[:20])) or "none")
+    )
+
+
+def _print_report(report: MonitorReport, *, top: int = 12) -> None:
+    console = _console()
+    checks = Table(title="Health checks")
+    checks.add_column("check")
+    checks.add_column("status")
+    checks.add_column("finding", overflow="fold")
+    for check in report.checks:
+        if check.ok is None:
+            status = "[dim]not checked[/]"
+        elif check.ok:
+            status = "[green]pass[/]"
+        else:
+            status = "[red]FAIL[/]" if check.counts else "[yellow]warn[/]"
+        checks.add_row(check.name, status, check.message)
+    console.print(checks)
+    drift = report.drift
+    if drift is not None and drift.features:
+        table = Table(title=f"Drift ({drift.n_current:,} rows vs {drift.n_reference:,})")
+        for name in ("feature", "test", "value", "threshold", "p adj.", "importance", "drift"):
+            table.add_column(name, justify="left" if name in ("feature", "test") else "right")
+        for item in drift.features[:top]:
+            table.add_row(
+                item.name,
+                item.test,
+                f"{item.statistic:.4g}",
+                f"{item.threshold:.4g}",
+                "-" if item.p_adjusted is None else f"{item.p_adjusted:.2g}",
+                f"{item.importance:.1%}",
+                "[red]yes[/]" if item.drifted else "no",
+            )
+        console.print(table)
+        if len(drift.features) > top:
+            console.print(f"[dim]… and {len(drift.features) - top} more features in the report[/]")
+    if report.performance is not None:
+        console.print(f"[bold]Performance[/] {report.performance.summary()}", highlight=False)
+    if report.retrain is not None:
+        advice = report.retrain
+        text = "due: " + "; ".join(advice.reasons) if advice.due else "not due"
+        console.print(f"[bold]Retraining[/] {text}", highlight=False)
+    for note in report.notes:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
+    colour = "green" if report.healthy else "red"
+    console.print(f"[bold {colour}]{report.summary()}[/]", highlight=False)
+
+
+@app.command()
+def monitor(
+    current: Annotated[
+        str | None,
+        typer.Argument(
+            help="Current data: a file, or a database URL with --query/--table. Omit with --log."
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(help="Bundle folder or models:/NAME@ALIAS (default: the champion)."),
+    ] = None,
+    spec: Annotated[
+        Path | None, typer.Option(help="Project spec (default: ./cairn.toml when present).")
+    ] = None,
+    labels: Annotated[
+        Path | None, typer.Option(help="Ground truth: the key column(s) and the target.")
+    ] = None,
+    key: Annotated[
+        list[str] | None, typer.Option(help="Column joining labels to rows (repeatable).")
+    ] = None,
+    query: Annotated[str | None, typer.Option(help="SQL query when CURRENT is a database.")] = None,
+    table: Annotated[str | None, typer.Option(help="Table when CURRENT is a database.")] = None,
+    log: Annotated[
+        bool, typer.Option("--log", help="Use the prediction log (with --since/--until).")
+    ] = False,
+    log_path: Annotated[
+        Path | None, typer.Option(help="Prediction log file (default: the project's).")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Log window start (ISO time, or e.g. 24h, 7d ago).")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="Log window end (ISO time).")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="HTML report.")] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="JSON result.")] = None,
+    retrain: Annotated[
+        bool,
+        typer.Option(help="Retrain now when the policy says so (needs labelled rows)."),
+    ] = False,
+) -> None:
+    """Check drift (and performance, with labels) of the model on CURRENT.
+
+    Exit status: 0 healthy, 2 unhealthy (per [monitoring] unhealthy_on), 1 on errors.
+    """
+    with _user_errors():
+        report, labelled, project = _monitor(
+            current=current,
+            model=model,
+            spec_path=spec,
+            labels=labels,
+            key=key,
+            query=query,
+            table=table,
+            log=log,
+            log_path=log_path,
+            since=since,
+            until=until,
+        )
+        _print_report(report)
+        console = _console()
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        if output is None and json_path is None and project is not None:
+            folder = project.state_dir / "monitoring" / stamp
+            output, json_path = folder / "report.html", folder / "result.json"
+        if output is not None:
+            console.print(f"report:     {report.write_html(output)}", highlight=False)
+        if json_path is not None:
+            console.print(f"result:     {report.write_json(json_path)}", highlight=False)
+        if retrain and report.retrain is not None and report.retrain.due:
+            _retrain_now(project, labelled)
+        if not report.healthy:
+            raise typer.Exit(UNHEALTHY_EXIT)
+
+
+def _monitor(
+    *,
+    current: str | None,
+    model: str | None,
+    spec_path: Path | None,
+    labels: Path | None,
+    key: list[str] | None,
+    query: str | None,
+    table: str | None,
+    log: bool,
+    log_path: Path | None,
+    since: str | None,
+    until: str | None,
+) -> tuple[MonitorReport, pd.DataFrame | None, ProjectSpec | None]:
+    import pandas as pd
+
+    from cairn.data.sources import read_table
+    from cairn.exceptions import DataError
+    from cairn.maintenance import last_retrain_time
+    from cairn.monitoring.monitor import check
+    from cairn.monitoring.performance import join_labels
+
+    project = _find_spec(spec_path)
+    loaded, info = _load(model, project)
+    target = loaded.schema.target or (project.problem.target if project else None)
+    outputs = timestamps = latency = None
+    extra: list[str] = []
+    if log:
+        if current is not None:
+            raise DataError("give either CURRENT or --log, not both")
+        frame, outputs, source = _read_log(project, log_path, since, until, info)
+        timestamps, latency = frame.get("ts"), frame.get("latency_ms")
+        extra = [*_LOG_COLUMNS, *[c for c in frame.columns if str(c).startswith("proba_")]]
+        extra.append("prediction")
+    elif current is None:
+        raise DataError("give the current data (a file or a database URL), or --log")
+    else:
+        frame = _read(current, query=query, table=table, spec=project)
+        source = current if query is None and table is None else f"{current} ({query or table})"
+        time_column = project.data.time_column if project else None
+        if time_column and time_column in frame.columns:
+            timestamps = frame[time_column]
+    label_values = None
+    join = None
+    if labels is not None:
+        if target is None:
+            raise DataError("the model has no target, so labels cannot be matched")
+        truth = read_table(labels)
+        # Every row counts for drift; the labelled ones for performance.
+        frame, join = join_labels(
+            frame, truth, key=_key(key, project, frame, truth), target=target, how="left"
+        )
+        label_values = frame.pop("__label")
+        extra += list(join.key)
+    elif target is not None and target in frame.columns:
+        label_values = frame[target]
+    labelled = None
+    if label_values is not None and target is not None:
+        labelled = frame.assign(**{target: label_values.to_numpy()})
+        labelled = labelled[labelled[target].notna()]
+    last = None
+    if project is not None and project.maintenance.schedule is not None:
+        last = last_retrain_time(project)
+    report = check(
+        frame,
+        loaded,
+        settings=project.monitoring if project else None,
+        maintenance=project.maintenance if project else None,
+        objectives=project.problem.parsed_objectives if project else None,
+        outputs=outputs,
+        labels=None if label_values is None else pd.Series(label_values).reset_index(drop=True),
+        timestamps=timestamps,
+        latency_ms=latency,
+        join=join,
+        source=source,
+        model_info=info,
+        expected_extra=extra,
+        last_retrain=last,
+    )
+    return report, labelled, project
+
+
+def _read_log(
+    project: ProjectSpec | None,
+    log_path: Path | None,
+    since: str | None,
+    until: str | None,
+    info: dict[str, Any],
+) -> tuple[pd.DataFrame, pd.DataFrame | None, str]:
+    from cairn.exceptions import DataError
+
+    raise DataError("reading the prediction log is not available in this build")
+
+
+def _retrain_now(project: ProjectSpec | None, labelled: pd.DataFrame | None) -> None:
+    console = _console()
+    if project is None:
+        console.print("[yellow]retraining needs the project spec (--spec)[/]")
+        return
+    if labelled is None or project.problem.target not in labelled.columns:
+        console.print("[yellow]retraining is due, but the current rows carry no labels[/]")
+        return
+    from cairn.maintenance import retrain as retrain_model
+
+    result = retrain_model(project, labelled, progress=lambda m: console.log(m, highlight=False))
+    _print_retrain(result)
+
+
+def _print_retrain(result: Any) -> None:
+    console = _console()
+    if result.comparison is not None:
+        comparison = result.comparison
+        table = Table(title=f"Champion vs challenger on {comparison.n} recent rows")
+        table.add_column("metric")
+        table.add_column(f"champion v{result.champion_version}", justify="right")
+        table.add_column(f"challenger v{result.challenger_version}", justify="right")
+        for name, value in result.challenger_metrics.items():
+            old = result.champion_metrics.get(name)
+            table.add_row(name, "-" if old is None else f"{old:.4g}", f"{value:.4g}")
+        console.print(table)
+        for objective in result.objectives:
+            mark = {True: "[green]met[/]", False: "[red]NOT met[/]", None: "[yellow]n/a[/]"}
+            console.print(f"  {objective.objective:<28} {mark[objective.met]}")
+    colour = {"promoted": "green", "kept": "yellow", "skipped": "dim"}[result.decision]
+    console.print(f"[bold {colour}]{result.summary()}[/]", highlight=False)
+    if result.evidence_path is not None:
+        console.print(f"evidence:   {result.evidence_path}", highlight=False)
+
+
+@app.command("retrain")
+def retrain_command(
+    spec: Annotated[Path, typer.Argument(help="The project spec.")] = Path("cairn.toml"),
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Recent rows: inputs plus the target (or join --labels to them)."),
+    ] = None,
+    labels: Annotated[
+        Path | None, typer.Option(help="Ground truth to join to --data or --log by key.")
+    ] = None,
+    key: Annotated[
+        list[str] | None, typer.Option(help="Column joining labels to rows (repeatable).")
+    ] = None,
+    log: Annotated[
+        bool, typer.Option("--log", help="Take the recent rows from the prediction log.")
+    ] = False,
+    log_path: Annotated[Path | None, typer.Option(help="Prediction log file.")] = None,
+    since: Annotated[str | None, typer.Option(help="Log window start.")] = None,
+    until: Annotated[str | None, typer.Option(help="Log window end.")] = None,
+    if_due: Annotated[
+        bool, typer.Option("--if-due", help="Only retrain when a [maintenance] trigger fires.")
+    ] = False,
+    time_budget: Annotated[
+        float | None, typer.Option("--time-budget", help="Seconds for training.")
+    ] = None,
+) -> None:
+    """Train a challenger with the same spec and promote it only if it wins."""
+    with _user_errors():
+        import time
+
+        from cairn.data.sources import read_table
+        from cairn.exceptions import DataError
+        from cairn.maintenance import retrain
+        from cairn.monitoring.performance import join_labels
+        from cairn.spec import load_spec
+
+        project = load_spec(spec)
+        target = project.problem.target
+        if log:
+            frame, _, _ = _read_log(project, log_path, since, until, {})
+        elif data is not None:
+            frame = read_table(data)
+        else:
+            raise DataError("give the recent rows: --data FILE, or --log with --labels")
+        if labels is not None:
+            truth = read_table(labels)
+            joined, stats = join_labels(
+                frame, truth, key=_key(key, project, frame, truth), target=target
+            )
+            frame = joined.drop(columns=[c for c in (target,) if c in joined.columns])
+            frame = frame.rename(columns={"__label": target})
+            _console().print(
+                f"labels joined on {', '.join(stats.key)}: {stats.matched:,} matched",
+                highlight=False,
+            )
+        console = _console()
+        started = time.monotonic()
+        with console.status("retraining", spinner="dots") as status:
+
+            def progress(message: str) -> None:
+                status.update(f"[{time.monotonic() - started:5.0f}s] {message}")
+                console.log(message, highlight=False)
+
+            result = retrain(
+                project, frame, only_if_due=if_due, time_budget=time_budget, progress=progress
+            )
+        _print_retrain(result)
+
+
+@app.command()
+def rollback(
+    spec: Annotated[Path, typer.Argument(help="The project spec.")] = Path("cairn.toml"),
+    to: Annotated[
+        str | None, typer.Option("--to", help="Version to make champion (default: previous).")
+    ] = None,
+    reason: Annotated[str, typer.Option(help="Why, recorded with the decision.")] = (
+        "manual rollback"
+    ),
+) -> None:
+    """Move the champion alias back to the previous champion (or --to VERSION)."""
+    with _user_errors():
+        from cairn.maintenance import rollback as roll_back
+
+        result = roll_back(spec, to_version=to, reason=reason)
+        _console().print(f"[bold]{result.summary()}[/]", highlight=False)
+        _console().print(f"recorded as MLflow run {result.decision_run_id}", highlight=False)
+
+
+@app.command()
+def versions(
+    spec: Annotated[Path, typer.Argument(help="The project spec.")] = Path("cairn.toml"),
+    decisions: Annotated[int, typer.Option(help="How many recent decisions to show.")] = 10,
+) -> None:
+    """List the registered versions, their aliases and the latest decisions."""
+    with _user_errors():
+        from cairn.spec import load_spec
+        from cairn.tracking import list_decisions, list_versions
+
+        project = load_spec(spec)
+        store = _store(project)
+        console = _console()
+        table = Table(title=f"Versions of {project.project.name}")
+        for column in ("version", "aliases", "created", "decision", "note"):
+            table.add_column(column)
+        for version in list_versions(project.project.name, tracking_uri=store):
+            note = version.tags.get("cairn.rollback_reason") or version.tags.get(
+                "cairn.decision_reason", ""
+            )
+            table.add_row(
+                version.version,
+                ", ".join(version.aliases),
+                version.created_at.strftime("%Y-%m-%d %H:%M"),
+                version.tags.get("cairn.decision", ""),
+                note[:80],
+            )
+        console.print(table)
+        recent = list_decisions(project.project.name, tracking_uri=store, limit=decisions)
+        if recent:
+            log = Table(title="Decisions, newest first")
+            for column in ("time", "decision", "version", "run"):
+                log.add_column(column)
+            for item in recent:
+                evidence = item["evidence"]
+                log.add_row(
+                    item["time"].strftime("%Y-%m-%d %H:%M:%S"),
+                    str(item["decision"]),
+                    str(evidence.get("version", "")),
+                    item["run_id"],
+                )
+            console.print(log)

@@ -1,0 +1,376 @@
+"""Vectorised statistics on whole columns: summaries, histograms, and
+association measures (Pearson, Spearman, Cramér's V, correlation ratio).
+
+Everything here runs on every row with numpy; the only loops are over
+columns or pairs of columns.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+HIST_BINS = 40
+DISCRETE_MAX_VALUES = 60  # integer columns with at most this many values: one bar per value
+Z_LIMIT = 3.0
+IQR_FACTOR = 1.5
+QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
+
+
+@dataclass
+class Histogram:
+    """Bin edges (n + 1) and row counts (n). ``discrete``: one bin per integer."""
+
+    edges: list[float]
+    counts: list[int]
+    discrete: bool = False
+
+
+@dataclass
+class NumericSummary:
+    """Statistics of the finite values of a numeric column (all rows).
+
+    ``outliers_iqr`` counts values outside [q1 - 1.5 IQR, q3 + 1.5 IQR]
+    (``iqr_low``, ``iqr_high``); ``outliers_z`` those more than 3 standard
+    deviations from the mean.
+    """
+
+    count: int
+    mean: float
+    std: float
+    min: float
+    max: float
+    quantiles: dict[str, float]
+    skew: float
+    kurtosis: float
+    zeros: int
+    negatives: int
+    infinite: int
+    sum: float
+    iqr_low: float
+    iqr_high: float
+    outliers_iqr: int
+    outliers_z: int
+    histogram: Histogram
+    integral: bool = False
+
+    @property
+    def median(self) -> float:
+        return self.quantiles["50%"]
+
+    @property
+    def iqr(self) -> float:
+        return self.quantiles["75%"] - self.quantiles["25%"]
+
+
+def _q_label(q: float) -> str:
+    return f"{q * 100:g}%"
+
+
+def histogram(
+    values: np.ndarray, *, n_unique: int | None = None, bins: int = HIST_BINS
+) -> Histogram:
+    """Counts over all finite ``values``: one bin per integer when the values
+    are few distinct integers, else ``bins`` equal-width bins."""
+    if values.size == 0:
+        return Histogram([0.0, 1.0], [0])
+    lo, hi = float(values.min()), float(values.max())
+    integral = bool(np.all(np.mod(values, 1.0) == 0.0)) if values.size else False
+    span = hi - lo
+    if integral and span <= 200 and (n_unique is None or n_unique <= DISCRETE_MAX_VALUES):
+        counts = np.bincount((values - lo).astype(np.int64), minlength=int(span) + 1)
+        edges = np.arange(lo - 0.5, hi + 1.0, 1.0)
+        return Histogram(edges.tolist(), counts.tolist(), discrete=True)
+    if span == 0:
+        return Histogram([lo - 0.5, lo + 0.5], [int(values.size)])
+    n_bins = int(min(bins, max(5, math.ceil(math.sqrt(values.size)))))
+    counts, edges = np.histogram(values, bins=n_bins, range=(lo, hi))
+    return Histogram(edges.tolist(), counts.tolist())
+
+
+def numeric_summary(raw: np.ndarray, *, n_unique: int | None = None) -> NumericSummary | None:
+    """Summary of a float array (NaN = missing); None when nothing is finite."""
+    finite_mask = np.isfinite(raw)
+    infinite = int((np.isinf(raw)).sum())
+    values = raw[finite_mask] if not finite_mask.all() else raw
+    n = int(values.size)
+    if n == 0:
+        return None
+    mean = float(values.mean())
+    centred = values - mean
+    m2 = float(np.dot(centred, centred) / n)
+    std = math.sqrt(m2 * n / (n - 1)) if n > 1 else 0.0
+    if m2 > 0:
+        sq = centred * centred
+        m3 = float(np.dot(sq, centred) / n)
+        m4 = float(np.dot(sq, sq) / n)
+        skew = m3 / m2**1.5
+        kurtosis = m4 / m2**2 - 3.0
+    else:
+        skew = kurtosis = 0.0
+    qs = np.quantile(values, QUANTILES)
+    quantiles = {_q_label(q): float(v) for q, v in zip(QUANTILES, qs, strict=True)}
+    q1, q3 = quantiles["25%"], quantiles["75%"]
+    iqr = q3 - q1
+    low, high = q1 - IQR_FACTOR * iqr, q3 + IQR_FACTOR * iqr
+    outliers_iqr = int(np.count_nonzero((values < low) | (values > high)))
+    outliers_z = int(np.count_nonzero(np.abs(centred) > Z_LIMIT * std)) if std > 0 else 0
+    hist = histogram(values, n_unique=n_unique)
+    return NumericSummary(
+        count=n,
+        mean=mean,
+        std=std,
+        min=float(values.min()),
+        max=float(values.max()),
+        quantiles=quantiles,
+        skew=skew,
+        kurtosis=kurtosis,
+        zeros=int(np.count_nonzero(values == 0)),
+        negatives=int(np.count_nonzero(values < 0)),
+        infinite=infinite,
+        sum=float(values.sum()),
+        iqr_low=low,
+        iqr_high=high,
+        outliers_iqr=outliers_iqr,
+        outliers_z=outliers_z,
+        histogram=hist,
+        integral=hist.discrete or bool(np.all(np.mod(values[:10_000], 1.0) == 0.0)),
+    )
+
+
+def weighted_summary(values: np.ndarray, weights: np.ndarray) -> dict[str, float]:
+    """Mean, min, quartiles and max of ``values`` repeated ``weights`` times
+    (e.g. text lengths per distinct value and their row counts)."""
+    keep = weights > 0
+    values, weights = values[keep].astype(float), weights[keep].astype(float)
+    if values.size == 0:
+        return {}
+    order = np.argsort(values, kind="stable")
+    values, weights = values[order], weights[order]
+    cumulative = np.cumsum(weights)
+    total = cumulative[-1]
+
+    def quantile(q: float) -> float:
+        return float(values[min(np.searchsorted(cumulative, q * total), len(values) - 1)])
+
+    return {
+        "mean": float(np.dot(values, weights) / total),
+        "min": float(values[0]),
+        "25%": quantile(0.25),
+        "50%": quantile(0.5),
+        "75%": quantile(0.75),
+        "max": float(values[-1]),
+    }
+
+
+def weighted_histogram(values: np.ndarray, weights: np.ndarray) -> Histogram:
+    """Histogram of ``values`` repeated ``weights`` times."""
+    keep = weights > 0
+    values, weights = values[keep].astype(float), weights[keep]
+    if values.size == 0:
+        return Histogram([0.0, 1.0], [0])
+    lo, hi = float(values.min()), float(values.max())
+    if np.all(np.mod(values, 1.0) == 0.0) and hi - lo <= 200:
+        counts = np.bincount((values - lo).astype(np.int64), weights=weights).astype(np.int64)
+        return Histogram(np.arange(lo - 0.5, hi + 1.0, 1.0).tolist(), counts.tolist(), True)
+    counts, edges = np.histogram(values, bins=HIST_BINS, range=(lo, hi), weights=weights)
+    return Histogram(edges.tolist(), counts.astype(np.int64).tolist())
+
+
+# ----------------------------------------------------------------- associations
+
+
+def pairwise_pearson(matrix: np.ndarray) -> np.ndarray:
+    """Pearson correlation of the columns of ``matrix`` over the rows where
+    both values are finite (pairwise-complete), NaN where undefined."""
+    k = matrix.shape[1]
+    finite = np.isfinite(matrix)
+    out = np.full((k, k), np.nan)
+    if finite.all():
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = np.corrcoef(matrix, rowvar=False)
+        out = np.atleast_2d(out)
+    else:
+        complete = finite.all(axis=0)
+        for i in range(k):
+            for j in range(i, k):
+                if complete[i] and complete[j]:
+                    x, y = matrix[:, i], matrix[:, j]
+                else:
+                    mask = finite[:, i] & finite[:, j]
+                    x, y = matrix[mask, i], matrix[mask, j]
+                out[i, j] = out[j, i] = _corr(x, y)
+    for i in range(k):
+        out[i, i] = 1.0 if np.nanstd(matrix[:, i]) > 0 else np.nan
+    return out
+
+
+def _corr(x: np.ndarray, y: np.ndarray) -> float:
+    if x.size < 3:
+        return float("nan")
+    xc = x - x.mean()
+    yc = y - y.mean()
+    denominator = math.sqrt(float(np.dot(xc, xc)) * float(np.dot(yc, yc)))
+    if denominator == 0:
+        return float("nan")
+    return float(np.dot(xc, yc) / denominator)
+
+
+def ranks(values: np.ndarray) -> np.ndarray:
+    """Average ranks of the finite values (ties share a rank), NaN kept."""
+    return pd.Series(values).rank(method="average").to_numpy(dtype=float)
+
+
+def ranks_from_codes(codes: np.ndarray, uniques: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Average ranks from a factorized numeric column: one sort of the
+    distinct values instead of all rows (missing values stay NaN)."""
+    order = np.argsort(np.asarray(uniques, dtype=float), kind="stable")
+    sorted_counts = counts[order]
+    ends = np.cumsum(sorted_counts, dtype=np.float64)
+    average = ends - (sorted_counts - 1) / 2.0
+    rank_of = np.empty(len(order), dtype=np.float64)
+    rank_of[order] = average
+    return np.where(codes >= 0, rank_of[np.maximum(codes, 0)], np.nan)
+
+
+def cramers_v(a: np.ndarray, la: int, b: np.ndarray, lb: int) -> float:
+    """Bias-corrected Cramér's V of two coded columns (codes -1 = missing)."""
+    if la < 2 or lb < 2:
+        return float("nan")
+    if a.min(initial=0) < 0 or b.min(initial=0) < 0:
+        mask = (a >= 0) & (b >= 0)
+        a, b = a[mask], b[mask]
+    n = int(a.size)
+    if n < 2:
+        return float("nan")
+    table = np.bincount(a.astype(np.int64) * lb + b, minlength=la * lb).reshape(la, lb)
+    table = table[table.sum(axis=1) > 0][:, table.sum(axis=0) > 0]
+    r, c = table.shape
+    if r < 2 or c < 2:
+        return 0.0
+    rows = table.sum(axis=1, keepdims=True)
+    cols = table.sum(axis=0, keepdims=True)
+    expected = rows * cols / n
+    chi2 = float(((table - expected) ** 2 / expected).sum())
+    phi2 = chi2 / n
+    phi2c = max(0.0, phi2 - (r - 1) * (c - 1) / (n - 1))
+    rc = r - (r - 1) ** 2 / (n - 1)
+    cc = c - (c - 1) ** 2 / (n - 1)
+    denominator = min(rc - 1, cc - 1)
+    if denominator <= 0:
+        return 0.0
+    return float(math.sqrt(phi2c / denominator))
+
+
+def correlation_ratio(values: np.ndarray, codes: np.ndarray, levels: int) -> float:
+    """η: the share of a number's spread explained by a category (0..1)."""
+    if codes.min(initial=0) < 0 or not np.isfinite(values).all():
+        mask = np.isfinite(values) & (codes >= 0)
+        values, codes = values[mask], codes[mask]
+    if values.size < 3:
+        return float("nan")
+    centred = values - values.mean()
+    return eta_centred(centred, float(np.dot(centred, centred)), codes, levels)
+
+
+def eta_centred(centred: np.ndarray, total: float, codes: np.ndarray, levels: int) -> float:
+    """η from values already centred on their mean and their total sum of
+    squares; every value present, ``codes`` (intp) without missing."""
+    if total == 0 or centred.size < 3:
+        return float("nan")
+    counts = np.bincount(codes, minlength=levels)
+    sums = np.bincount(codes, weights=centred, minlength=levels)
+    present = counts > 0
+    between = float((sums[present] ** 2 / counts[present]).sum())
+    return float(math.sqrt(min(max(between / total, 0.0), 1.0)))
+
+
+class EtaCache:
+    """Correlation ratios for many (number, category) pairs over all rows,
+    with each column's preparation done once."""
+
+    def __init__(self) -> None:
+        self._numbers: dict[str, tuple[np.ndarray, np.ndarray | None, float]] = {}
+        self._codes: dict[str, tuple[np.ndarray, int, np.ndarray | None]] = {}
+
+    def add_number(self, name: str, values: np.ndarray) -> None:
+        finite = np.isfinite(values)
+        mask = None if finite.all() else finite
+        present = values if mask is None else values[mask]
+        centred = present - present.mean() if present.size else present
+        self._numbers[name] = (centred, mask, float(np.dot(centred, centred)))
+
+    def add_category(self, name: str, codes: np.ndarray, levels: int) -> None:
+        missing = codes < 0
+        mask = ~missing if missing.any() else None
+        self._codes[name] = (codes.astype(np.intp), levels, mask)
+
+    def eta(self, number: str, category: str) -> float:
+        centred, nmask, total = self._numbers[number]
+        codes, levels, cmask = self._codes[category]
+        if nmask is None and cmask is None:
+            return eta_centred(centred, total, codes, levels)
+        both = cmask if nmask is None else nmask if cmask is None else nmask & cmask
+        full = np.zeros(len(codes)) if nmask is not None else None
+        if full is not None:
+            full[nmask] = centred
+            values = full[both]
+        else:
+            values = centred[both]
+        values = values - values.mean() if values.size else values
+        return eta_centred(values, float(np.dot(values, values)), codes[both], levels)
+
+
+def capped_codes(codes: np.ndarray, counts: np.ndarray, limit: int) -> tuple[np.ndarray, int]:
+    """Codes with the rarest levels beyond ``limit - 1`` merged into one
+    "other" level; returns the new codes and the number of levels."""
+    levels = len(counts)
+    if levels <= limit:
+        return codes, levels
+    keep = np.argsort(-counts, kind="stable")[: limit - 1]
+    remap = np.full(levels, limit - 1, dtype=np.int32)
+    remap[keep] = np.arange(limit - 1, dtype=np.int32)
+    out = np.where(codes >= 0, remap[np.maximum(codes, 0)], -1).astype(np.int32)
+    return out, limit
+
+
+@dataclass
+class GroupStats:
+    """Box statistics of a number per group (all rows of each group)."""
+
+    labels: list[str]
+    count: list[int]
+    mean: list[float]
+    q1: list[float]
+    median: list[float]
+    q3: list[float]
+    low: list[float]  # 5th percentile
+    high: list[float]  # 95th percentile
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def group_quantiles(
+    y_sorted: np.ndarray, groups_sorted: np.ndarray, n_groups: int
+) -> dict[str, np.ndarray]:
+    """Per-group mean and quantiles of ``y``, given ``y`` sorted ascending and
+    the group of each of its rows (-1 = none). One stable sort on the small
+    group codes keeps ``y`` sorted within each group."""
+    mask = groups_sorted >= 0
+    y, g = y_sorted[mask], groups_sorted[mask]
+    order = np.argsort(g, kind="stable")
+    y, g = y[order], g[order]
+    counts = np.bincount(g, minlength=n_groups)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    out: dict[str, np.ndarray] = {"count": counts}
+    sums = np.bincount(g, weights=y, minlength=n_groups)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["mean"] = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    for name, q in (("low", 0.05), ("q1", 0.25), ("median", 0.5), ("q3", 0.75), ("high", 0.95)):
+        position = starts + np.floor(q * np.maximum(counts - 1, 0)).astype(np.int64)
+        values = np.where(counts > 0, y[np.minimum(position, max(len(y) - 1, 0))], np.nan)
+        out[name] = values if len(y) else np.full(n_groups, np.nan)
+    return out

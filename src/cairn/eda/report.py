@@ -1,0 +1,759 @@
+"""The EDA report: a :class:`~cairn.eda.profile.Profile` as one
+self-contained HTML page (see :mod:`cairn.reporting`)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cairn import reporting as rp
+from cairn.data.quality import Finding
+from cairn.eda.profile import Alert, ColumnProfile, Profile, TargetRelation
+
+#: Target-relationship plots drawn (strongest associations first); the rest
+#: are listed in a table.
+TARGET_PLOTS = 24
+_ROLE_TONE = {
+    "target": "bad",
+    "numeric": "info",
+    "categorical": "good",
+    "boolean": "good",
+    "datetime": "warn",
+    "text": "warn",
+    "id": "muted",
+    "constant": "muted",
+    "ignore": "muted",
+}
+
+
+def render_profile(profile: Profile, *, title: str | None = None) -> str:
+    """The profile as an HTML page (string)."""
+    sections = [
+        _overview(profile),
+        _quality(profile),
+        _columns(profile),
+        _missing(profile),
+        _correlations(profile),
+    ]
+    if profile.target is not None:
+        sections.append(_target(profile))
+    meta: dict[str, Any] = {
+        "rows": f"{profile.n_rows:,}",
+        "columns": f"{profile.n_columns:,}",
+    }
+    if profile.target is not None:
+        meta["target"] = profile.target.name
+        meta["task"] = profile.task
+    warnings = [a for a in profile.alerts if a.severity == "warning"]
+    errors = profile.quality.by_severity("error")
+    if errors:
+        banner = rp.banner(
+            f"{len(errors)} problem(s) would stop training",
+            "bad",
+            "<ul>" + "".join(f"<li>{rp.escape(f.message)}</li>" for f in errors) + "</ul>",
+        )
+    elif warnings:
+        banner = rp.banner(
+            f"{len(warnings)} warning(s) in the data",
+            "warn",
+            "<p>"
+            + rp.escape("; ".join(_alert_line(a) for a in warnings[:6]))
+            + (" …" if len(warnings) > 6 else "")
+            + "</p>",
+        )
+    else:
+        banner = rp.banner("No warnings in the data", "good")
+    return rp.render_page(
+        title or f"Data profile: {profile.source}",
+        sections,
+        subtitle=f"Statistics over all {profile.n_rows:,} rows; every plot is drawn from them.",
+        banner=banner,
+        meta=meta,
+    )
+
+
+def write_profile_report(profile: Profile, path: str | Path, *, title: str | None = None) -> Path:
+    """Render the profile and write it atomically to ``path``."""
+    return rp.write_report(path, render_profile(profile, title=title))
+
+
+def _alert_line(alert: Alert) -> str:
+    return f"{alert.column}: {alert.message}" if alert.column else alert.message
+
+
+def _column_id(name: str) -> str:
+    return "col-" + rp.slug(name)
+
+
+def _role_badge(role: str) -> str:
+    return rp.badge(role, _ROLE_TONE.get(role, "info"))
+
+
+# ----------------------------------------------------------------- overview
+
+
+def _overview(profile: Profile) -> rp.Section:
+    n = profile.n_rows
+    cells = n * profile.n_columns
+    roles: dict[str, int] = {}
+    for column in profile.columns:
+        roles[column.role] = roles.get(column.role, 0) + 1
+    tiles = rp.tiles(
+        [
+            ("rows", n),
+            ("columns", profile.n_columns),
+            ("memory", rp.fmt_bytes(profile.memory_bytes)),
+            ("duplicate rows", profile.duplicate_rows, rp.fmt_percent(profile.duplicate_rows / n)),
+            ("missing cells", profile.missing_cells, rp.fmt_percent(profile.missing_cells / cells)),
+            (
+                "rows with missing",
+                profile.missingness.rows_with_missing,
+                rp.fmt_percent(profile.missingness.rows_with_missing / n),
+            ),
+            ("alerts", len(profile.alerts)),
+        ]
+    )
+    role_counts = " ".join(
+        f"{_role_badge(role)}&nbsp;{count}" for role, count in sorted(roles.items())
+    )
+    rows = []
+    for column in profile.columns:
+        alerts = len(column.alerts)
+        warn = any(a.severity == "warning" for a in column.alerts)
+        rows.append(
+            {
+                "column": rp.Raw(
+                    f'<a href="#{_column_id(column.name)}">{rp.escape(column.name)}</a>'
+                ),
+                "role": rp.Raw(_role_badge(column.role)),
+                "type": column.dtype,
+                "missing": rp.Raw(_share_cell(column.missing, column.rows)),
+                "distinct": column.n_unique,
+                "summary": _one_line(column),
+                "alerts": rp.Raw(rp.badge(str(alerts), "warn" if warn else "muted"))
+                if alerts
+                else "",
+            }
+        )
+    alert_rows = [
+        {
+            "severity": rp.Raw(rp.badge(a.severity, "warn" if a.severity == "warning" else "info")),
+            "column": rp.Raw(
+                f'<a href="#{_column_id(a.column)}">{rp.escape(a.column)}</a>' if a.column else "—"
+            ),
+            "alert": a.kind.replace("_", " "),
+            "what": a.message,
+        }
+        for a in sorted(profile.alerts, key=lambda a: (a.severity != "warning", a.column or ""))
+    ]
+    body = (
+        tiles
+        + f'<p class="note muted">Roles: {role_counts}</p>'
+        + rp.table(rows, numeric_align=True)
+    )
+    children = []
+    if alert_rows:
+        children.append(
+            rp.Section(
+                "Alerts",
+                rp.table(alert_rows),
+                id="alerts",
+                lead="What the statistics flag, computed on all rows.",
+                nav=False,
+            )
+        )
+    if profile.sampled_quality:
+        body += rp.note(
+            f"Column roles and the data-quality checks were computed on a random sample of "
+            f"{profile.quality_rows:,} of {n:,} rows (they inspect values one by one); "
+            "every statistic, count and plot in this report uses all rows.",
+            "warn",
+        )
+    return rp.Section(
+        "Overview",
+        body,
+        id="overview",
+        lead="Size, memory, duplicates, missing values and the role cairn gives each column.",
+        children=children,
+    )
+
+
+def _share_cell(count: int, total: int) -> str:
+    if not count:
+        return '<span class="note muted">0</span>'
+    share = count / total if total else 0.0
+    return f"{count:,} <span class='note muted'>({rp.fmt_percent(share)})</span>"
+
+
+def _one_line(column: ColumnProfile) -> str:
+    stats = column.numeric
+    if column.kind == "numeric" and stats is not None:
+        return (
+            f"mean {rp.fmt_number(stats.mean)}, median {rp.fmt_number(stats.median)}, "
+            f"range {rp.fmt_number(stats.min)} – {rp.fmt_number(stats.max)}"
+        )
+    if column.kind == "datetime" and column.datetime:
+        return f"{column.datetime['min'][:10]} – {column.datetime['max'][:10]}"
+    if column.top:
+        value, count = column.top[0]
+        return f"most frequent {value!r} ({rp.fmt_percent(count / max(column.count, 1))})"
+    return ""
+
+
+# ----------------------------------------------------------------- quality
+
+
+def _quality(profile: Profile) -> rp.Section:
+    findings = profile.quality.findings
+    tone = {"error": "bad", "warning": "warn", "info": "info"}
+    rows = [
+        {
+            "severity": rp.Raw(rp.badge(f.severity, tone.get(f.severity, "info"))),
+            "check": f.check.replace("_", " "),
+            "column": rp.Raw(
+                f'<a href="#{_column_id(f.column)}">{rp.escape(f.column)}</a>'
+                if f.column and any(c.name == f.column for c in profile.columns)
+                else rp.escape(f.column or "—")
+            ),
+            "rows": f.count,
+            "what was seen": f.message,
+            "action": rp.Raw(
+                (rp.badge("applied", "good") if f.applied else rp.badge("suggested", "muted"))
+                + " "
+                + rp.escape(f.action)
+            ),
+        }
+        for f in sorted(
+            findings, key=lambda f: ({"error": 0, "warning": 1}.get(f.severity, 2), f.column or "")
+        )
+    ]
+    if rows:
+        body = rp.table(rows)
+    else:
+        body = rp.note("The checks found nothing to report.", "good")
+    if profile.sampled_quality:
+        body += rp.note(
+            "Type repairs (spaces, missing-value markers, numbers stored as text, "
+            f"label spellings) are counted on all {profile.n_rows:,} rows; the other checks "
+            f"ran on a random sample of {profile.quality_rows:,} rows and their counts refer "
+            "to that sample.",
+            "muted",
+        )
+    return rp.Section(
+        "Data quality",
+        body,
+        id="quality",
+        lead="What cairn's checks found, and what it did (applied) or suggests.",
+        badge=rp.badge(str(len(findings)), "warn" if profile.quality.warnings else "muted")
+        if findings
+        else "",
+    )
+
+
+# ----------------------------------------------------------------- columns
+
+
+def _columns(profile: Profile) -> rp.Section:
+    children = [_column_section(profile, column) for column in profile.columns]
+    return rp.Section(
+        "Columns",
+        "",
+        id="columns",
+        lead="One part per column: statistics, distribution, most frequent values, outliers "
+        "and alerts.",
+        children=children,
+    )
+
+
+def _column_section(profile: Profile, column: ColumnProfile) -> rp.Section:
+    facts: list[tuple[str, Any]] = [
+        ("role", rp.Raw(_role_badge(column.role) + " " + rp.escape(column.reason))),
+        ("type", column.dtype),
+        ("values", column.count),
+        ("missing", rp.Raw(_share_cell(column.missing, column.rows))),
+        ("distinct", rp.Raw(_share_cell(column.n_unique, column.count))),
+        ("memory", rp.fmt_bytes(column.memory_bytes)),
+    ]
+    stats = column.numeric
+    plot = ""
+    extra = ""
+    numbers: list[tuple[str, Any]] = []
+    if (
+        stats is not None
+        and column.kind in ("numeric", "id", "categorical")
+        and (column.kind == "numeric" or column.n_unique > 12)
+    ):
+        numbers = [
+            ("mean", stats.mean),
+            ("std", stats.std),
+            ("min", stats.min),
+            *[(f"{label} percentile", value) for label, value in stats.quantiles.items()],
+            ("max", stats.max),
+            ("IQR", stats.iqr),
+            ("skewness", stats.skew),
+            ("excess kurtosis", stats.kurtosis),
+        ]
+        facts += [
+            ("zeros", rp.Raw(_share_cell(stats.zeros, stats.count))),
+            ("negative", rp.Raw(_share_cell(stats.negatives, stats.count))),
+            (
+                "outliers (IQR)",
+                rp.Raw(
+                    _share_cell(stats.outliers_iqr, stats.count)
+                    + f" <span class='note muted'>outside [{rp.fmt_number(stats.iqr_low)}, "
+                    f"{rp.fmt_number(stats.iqr_high)}]</span>"
+                ),
+            ),
+            ("outliers (|z| > 3)", rp.Raw(_share_cell(stats.outliers_z, stats.count))),
+        ]
+        if stats.infinite:
+            facts.append(("infinite", stats.infinite))
+        hist = stats.histogram
+        plot = str(
+            rp.histogram(
+                hist.edges,
+                hist.counts,
+                title="Distribution",
+                x_title=column.name,
+                markers={"mean": stats.mean, "median": stats.median},
+                log_toggle=abs(stats.skew) >= 2,
+                caption=f"All {stats.count:,} values"
+                + ("; one bar per value." if hist.discrete else f"; {len(hist.counts)} bins."),
+            )
+        )
+    elif column.kind == "datetime" and column.datetime:
+        info = column.datetime
+        facts += [
+            ("first", info["min"]),
+            ("last", info["max"]),
+            ("span", f"{info['span_days']:,.1f} days"),
+        ]
+        if info["unreadable"]:
+            facts.append(("unreadable as dates", info["unreadable"]))
+        edges = info["edges"]
+        plot = str(
+            rp.Figure(
+                [
+                    {
+                        "type": "bar",
+                        "x": edges[:-1],
+                        "y": info["counts"],
+                        "marker": {"color": rp.PALETTE[0]},
+                        "hovertemplate": "%{x}<br>%{y:,} rows<extra></extra>",
+                    }
+                ],
+                {"xaxis": {"type": "date"}, "yaxis": {"title": {"text": "rows"}}, "bargap": 0.02},
+                title="Rows over time",
+                caption=f"All {column.count:,} dates, {len(info['counts'])} equal periods.",
+                height=260,
+            )
+        )
+    if column.kind in ("categorical", "text", "id") or (
+        column.kind == "numeric" and column.n_unique <= 12
+    ):
+        if column.top and column.kind != "id":
+            labels = [value for value, _ in column.top]
+            counts = [count for _, count in column.top]
+            if column.other_count:
+                labels.append(f"other ({column.n_unique - len(column.top):,} values)")
+                counts.append(column.other_count)
+            shares = [rp.fmt_percent(c / max(column.count, 1)) for c in counts]
+            bar = rp.bar(
+                labels,
+                counts,
+                horizontal=True,
+                title="Most frequent values",
+                x_title="rows",
+                text=shares,
+                hover="%{y}: %{x:,} rows",
+                color=[rp.PALETTE[0]] * len(column.top) + [rp.MUTED] * bool(column.other_count),
+            )
+            plot = plot + str(bar) if column.kind == "categorical" and plot else str(bar)
+        if column.lengths:
+            facts += [
+                ("length (chars)", _range_text(column.lengths)),
+            ]
+            if column.words:
+                facts.append(("words per value", _range_text(column.words)))
+            if column.kind in ("text", "id") and column.length_histogram is not None:
+                lh = column.length_histogram
+                extra = str(
+                    rp.histogram(
+                        lh.edges,
+                        lh.counts,
+                        title="Length in characters",
+                        x_title="characters",
+                        height=220,
+                    )
+                )
+        if column.kind in ("text", "id") and column.top:
+            extra += rp.table(
+                [
+                    {"value": value, "rows": count, "share": rp.fmt_percent(count / column.count)}
+                    for value, count in column.top
+                ],
+                caption=f"{'Examples' if column.kind == 'id' else 'Most frequent values'} "
+                f"({column.n_unique:,} distinct)",
+            )
+    if column.kind == "empty":
+        plot = rp.note("No values to plot: every value is missing.", "warn")
+    elif column.n_unique == 1 and column.top:
+        plot = rp.note(f"Every value is {column.top[0][0]!r}.", "muted")
+    alerts = ""
+    if column.alerts or column.findings:
+        items = [
+            f"<li>{rp.badge(a.kind.replace('_', ' '), 'warn' if a.severity == 'warning' else 'info')}"
+            f" {rp.escape(a.message)}</li>"
+            for a in column.alerts
+        ]
+        items += [
+            f"<li>{rp.badge(f.check.replace('_', ' '), _finding_tone(f))} {rp.escape(f.message)}"
+            f" — <em>{rp.escape(f.action)}</em></li>"
+            for f in column.findings
+        ]
+        alerts = f'<ul class="alerts">{"".join(items)}</ul>'
+    badge = _role_badge(column.role)
+    if column.alerts:
+        n_warn = sum(a.severity == "warning" for a in column.alerts)
+        if n_warn:
+            badge += " " + rp.badge(f"{n_warn} warning{'s' if n_warn > 1 else ''}", "warn")
+    tables = [rp.key_values(facts, compact=True)]
+    if numbers:
+        tables.append(rp.key_values(numbers, compact=True))
+    body = alerts + rp.row(*tables, plot, widths=[1] * len(tables) + [2 if numbers else 1.6])
+    if extra:
+        body += rp.grid(extra, min_width=340)
+    return rp.Section(column.name, body, id=_column_id(column.name), badge=badge)
+
+
+def _finding_tone(finding: Finding) -> str:
+    return {"error": "bad", "warning": "warn"}.get(finding.severity, "info")
+
+
+def _range_text(summary: dict[str, float]) -> str:
+    return (
+        f"mean {summary['mean']:.1f}, median {summary['50%']:.0f}, "
+        f"{summary['min']:.0f} – {summary['max']:.0f}"
+    )
+
+
+# ----------------------------------------------------------------- missing values
+
+
+def _missing(profile: Profile) -> rp.Section:
+    missing = {k: v for k, v in profile.missingness.by_column.items() if v > 0}
+    if not missing:
+        return rp.Section(
+            "Missing values",
+            rp.note("No value is missing in any column.", "good"),
+            id="missing",
+        )
+    ordered = sorted(missing.items(), key=lambda kv: -kv[1])
+    bar = rp.bar(
+        [k for k, _ in ordered],
+        [v for _, v in ordered],
+        horizontal=True,
+        title="Share of rows missing, per column",
+        x_title="share of rows",
+        text=[rp.fmt_percent(v) for _, v in ordered],
+        hover="%{y}: %{x:.2%} missing",
+    )
+    bar.layout["xaxis"] = {**bar.layout["xaxis"], "tickformat": ".0%"}
+    counts = profile.missingness.rows_by_count
+    per_row = rp.bar(
+        [str(k) for k in range(len(counts))],
+        counts,
+        title="Rows by number of missing values",
+        x_title="missing values in the row",
+        y_title="rows",
+        hover="%{x} missing: %{y:,} rows",
+    )
+    parts = [str(bar), str(per_row)]
+    nullity = profile.missingness.nullity
+    if nullity is not None:
+        parts.append(
+            str(
+                rp.heatmap(
+                    nullity.to_numpy(),
+                    list(nullity.columns),
+                    list(nullity.index),
+                    zmin=-1,
+                    zmax=1,
+                    colorscale=rp.DIVERGING,
+                    title="Missing together",
+                    caption="Correlation between the columns' missing-value indicators: 1 means "
+                    "always missing together, −1 never.",
+                    hover="%{y} & %{x}: %{z:.2f}<extra></extra>",
+                )
+            )
+        )
+    return rp.Section(
+        "Missing values",
+        rp.grid(*parts, min_width=420),
+        id="missing",
+        lead=f"{len(missing)} of {profile.n_columns} columns have missing values; "
+        f"{profile.missingness.rows_with_missing:,} rows "
+        f"({rp.fmt_percent(profile.missingness.rows_with_missing / profile.n_rows)}) miss "
+        "at least one.",
+    )
+
+
+# ----------------------------------------------------------------- correlations
+
+
+def _correlations(profile: Profile) -> rp.Section:
+    corr = profile.correlations
+    parts: list[rp.Section] = []
+    if corr.mixed is not None:
+        parts.append(
+            rp.Section(
+                "All columns (mixed)",
+                str(
+                    rp.heatmap(
+                        corr.mixed.to_numpy(),
+                        list(corr.mixed.columns),
+                        list(corr.mixed.index),
+                        zmin=0,
+                        zmax=1,
+                        text_format=".2f" if len(corr.mixed) <= 20 else None,
+                        hover="%{y} & %{x}: %{z:.2f}<extra></extra>",
+                    )
+                ),
+                lead="Strength of association in [0, 1]: |Spearman ρ| between numbers, "
+                "Cramér's V between categories, correlation ratio η between a number and a "
+                "category.",
+                nav=False,
+            )
+        )
+    numeric_plots = []
+    for label, matrix in (("Pearson r", corr.pearson), ("Spearman ρ", corr.spearman)):
+        if matrix is not None:
+            numeric_plots.append(
+                str(
+                    rp.heatmap(
+                        matrix.to_numpy(),
+                        list(matrix.columns),
+                        list(matrix.index),
+                        zmin=-1,
+                        zmax=1,
+                        colorscale=rp.DIVERGING,
+                        title=label,
+                        text_format=".2f" if len(matrix) <= 16 else None,
+                    )
+                )
+            )
+    if numeric_plots:
+        parts.append(
+            rp.Section(
+                "Numbers: Pearson and Spearman",
+                rp.grid(*numeric_plots, min_width=440),
+                lead="Linear (Pearson) and rank (Spearman) correlation over the rows where "
+                "both values are present.",
+                nav=False,
+            )
+        )
+    if corr.cramers_v is not None:
+        parts.append(
+            rp.Section(
+                "Categories: Cramér's V",
+                str(
+                    rp.heatmap(
+                        corr.cramers_v.to_numpy(),
+                        list(corr.cramers_v.columns),
+                        list(corr.cramers_v.index),
+                        zmin=0,
+                        zmax=1,
+                        text_format=".2f" if len(corr.cramers_v) <= 20 else None,
+                    )
+                ),
+                lead="Bias-corrected Cramér's V; categories beyond the 50 most frequent are "
+                "merged into one level.",
+                nav=False,
+            )
+        )
+    if corr.top_pairs:
+        parts.append(
+            rp.Section(
+                "Strongest pairs",
+                rp.table(
+                    [
+                        {"column": a, "with": b, "measure": m, "strength": round(v, 3)}
+                        for a, b, m, v in corr.top_pairs[:15]
+                    ]
+                ),
+                nav=False,
+            )
+        )
+    body = "" if parts else rp.note("Fewer than two numeric or categorical columns.", "muted")
+    return rp.Section(
+        "Correlations",
+        body,
+        id="correlations",
+        lead="Association between columns, over all rows.",
+        children=parts,
+    )
+
+
+# ----------------------------------------------------------------- target
+
+
+def _target(profile: Profile) -> rp.Section:
+    target = profile.target
+    assert target is not None
+    parts = []
+    column = profile[target.name]
+    if target.task == "classification" and target.classes:
+        labels = [c for c, _ in target.classes]
+        counts = [n for _, n in target.classes]
+        total = max(sum(counts), 1)
+        parts.append(
+            str(
+                rp.bar(
+                    labels,
+                    counts,
+                    title=f"Classes of {target.name}",
+                    y_title="rows",
+                    text=[rp.fmt_percent(c / total) for c in counts],
+                    color=[rp.PALETTE[i % len(rp.PALETTE)] for i in range(len(labels))],
+                )
+            )
+        )
+    elif column.numeric is not None:
+        hist = column.numeric.histogram
+        parts.append(
+            str(
+                rp.histogram(
+                    hist.edges,
+                    hist.counts,
+                    title=f"Distribution of {target.name}",
+                    x_title=target.name,
+                    markers={"mean": column.numeric.mean, "median": column.numeric.median},
+                )
+            )
+        )
+    relations = [r for r in target.relations if math.isfinite(r.association)]
+    if relations:
+        ranking = relations[:40]
+        parts.append(
+            str(
+                rp.bar(
+                    [r.feature for r in ranking],
+                    [r.association for r in ranking],
+                    horizontal=True,
+                    title="Association with the target",
+                    x_title="strength (0 – 1)",
+                    text=[f"{r.association:.2f}" for r in ranking],
+                    hover="%{y}: %{x:.3f}",
+                    caption="Cramér's V for categories, correlation ratio η or |Spearman ρ| "
+                    "for numbers.",
+                )
+            )
+        )
+    plots = [
+        f'<div id="target-{rp.slug(relation.feature)}">'
+        + _relation_plot(target.name, target.task, relation, target.classes or [])
+        + "</div>"
+        for relation in target.relations[:TARGET_PLOTS]
+    ]
+    children = []
+    if plots:
+        children.append(
+            rp.Section(
+                "By feature",
+                rp.grid(*plots, min_width=460),
+                id="target-by-feature",
+                nav=False,
+            )
+        )
+    rest = target.relations[TARGET_PLOTS:]
+    body = rp.grid(*parts, min_width=420)
+    if rest:
+        body += rp.note(
+            f"Plots below show the {TARGET_PLOTS} features most associated with the target; "
+            f"the other {len(rest)}: "
+            + ", ".join(f"{r.feature} ({r.association:.2f})" for r in rest),
+            "muted",
+        )
+    what = (
+        "how each class is spread over each feature's values"
+        if target.task == "classification"
+        else "how the target's distribution moves with each feature"
+    )
+    return rp.Section(
+        f"Target: {target.name}",
+        body,
+        id="target",
+        lead=f"{target.task.capitalize()} target; the plots show {what}, strongest "
+        "association first. All rows.",
+        children=children,
+    )
+
+
+def _relation_plot(
+    target: str, task: str, relation: TargetRelation, classes: list[tuple[str, int]]
+) -> str:
+    caption = f"{relation.measure} = {relation.association:.3f}"
+    if task == "classification" and relation.class_counts is not None:
+        table = np.asarray(relation.class_counts, dtype=float)
+        names = [c for c, _ in classes][: table.shape[0]]
+        if relation.feature_kind == "categorical":
+            totals = table.sum(axis=0)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                shares = np.where(totals > 0, table / np.maximum(totals, 1), 0.0)
+            fig = rp.stacked_bars(
+                relation.labels,
+                {name: shares[i] for i, name in enumerate(names)},
+                horizontal=True,
+                percent=True,
+                title=f"{relation.feature}: share of each class of {target}",
+                caption=caption
+                + "; rows per category: "
+                + ", ".join(
+                    f"{lab} {int(t):,}"
+                    for lab, t in list(zip(relation.labels, totals, strict=True))[:8]
+                )
+                + (" …" if len(relation.labels) > 8 else ""),
+            )
+            return str(fig)
+        edges = np.asarray(relation.edges or [], dtype=float)
+        centres = (edges[:-1] + edges[1:]) / 2 if len(edges) > 1 else np.arange(table.shape[1])
+        per_class = table.sum(axis=1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            density = np.where(per_class > 0, table / np.maximum(per_class, 1), 0.0)
+        fig = rp.lines(
+            {name: (centres, density[i]) for i, name in enumerate(names)},
+            title=f"{relation.feature}: distribution within each class of {target}",
+            x_title=relation.feature,
+            y_title="share of the class's rows",
+            markers=True,
+            caption=caption + "; the outer bins include values beyond the 1st and 99th "
+            "percentiles.",
+            height=300,
+        )
+        fig.layout["yaxis"] = {**fig.layout["yaxis"], "tickformat": ".0%"}
+        return str(fig)
+    groups = relation.groups
+    if groups is None:
+        return ""
+    fig = rp.boxes(
+        groups.labels,
+        {
+            "q1": groups.q1,
+            "median": groups.median,
+            "q3": groups.q3,
+            "lowerfence": groups.low,
+            "upperfence": groups.high,
+            "mean": groups.mean,
+        },
+        horizontal=relation.feature_kind == "categorical",
+        title=f"{target} by {relation.feature}"
+        + (" (deciles)" if relation.feature_kind == "numeric" else ""),
+        x_title=relation.feature if relation.feature_kind == "numeric" else target,
+        y_title=target if relation.feature_kind == "numeric" else "",
+        caption=caption + "; boxes span the quartiles, whiskers the 5th to 95th percentiles, "
+        "the dashed line is the mean.",
+    )
+    return str(fig)

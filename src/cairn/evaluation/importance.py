@@ -1,0 +1,305 @@
+"""Which inputs the model relies on.
+
+* :func:`permutation_importance` — model-agnostic: how much the test score
+  (the project's metric) drops when one input column is shuffled.
+* :func:`tree_shap` — exact tree SHAP values computed natively by LightGBM
+  (``pred_contrib=True``) or CatBoost (``ShapValues``) on the pipeline's
+  transformed features, summed back to the input columns they came from.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cairn.evaluation.metrics import greater_is_better, score
+
+#: Test rows used for permutation importance (a random subset above this).
+PERMUTATION_ROWS = 2_000
+#: Rows whose SHAP values are computed (a random subset above this).
+SHAP_ROWS = 2_000
+
+
+@dataclass
+class Importance:
+    """Permutation importance per input column, largest first.
+
+    Attributes:
+        metric: the score used; ``mean`` is the drop in that score (positive:
+            the model needs the column).
+        rows: test rows used.
+        repeats: shuffles per column.
+    """
+
+    metric: str
+    features: list[str]
+    mean: list[float]
+    std: list[float]
+    rows: int
+    repeats: int
+    baseline: float
+
+
+def _score(task: str, metric: str, model_output: np.ndarray, y: np.ndarray) -> float:
+    if task == "classification":
+        return score(metric, y, proba=model_output)
+    return score(metric, y, y_pred=model_output)
+
+
+def _predict(model: Any, X: pd.DataFrame, task: str) -> np.ndarray:
+    if task == "classification":
+        return np.asarray(model.predict_proba(X), dtype=float)
+    return np.asarray(model.predict(X), dtype=float)
+
+
+def permutation_importance(
+    model: Any,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    *,
+    task: str,
+    metric: str,
+    features: Sequence[str] | None = None,
+    repeats: int = 3,
+    max_rows: int = PERMUTATION_ROWS,
+    seed: int = 0,
+    batch_rows: int = 200_000,
+    time_budget: float | None = 6.0,
+) -> Importance:
+    """Drop in the test score when each input column is shuffled.
+
+    The shuffled copies of the test rows are scored in large batches (one
+    model call per batch rather than per shuffle), which matters for
+    pipelines and ensembles whose per-call overhead dwarfs the per-row cost.
+
+    Args:
+        model: a fitted estimator taking the input frame (``predict_proba``
+            for classification, ``predict`` for regression).
+        X, y: held-out rows and their true values (integer codes for
+            classification).
+        features: columns to shuffle (all of ``X`` by default).
+        repeats: shuffles per column.
+        max_rows: above this many rows a random subset is used.
+        time_budget: seconds; when scoring every shuffle on all rows would
+            take longer (judged from the unshuffled call), fewer rows are used
+            (never fewer than 200).
+    """
+    y = np.asarray(y)
+    rng = np.random.default_rng(seed)
+    if len(X) > max_rows:
+        index = np.sort(rng.choice(len(X), size=max_rows, replace=False))
+        X, y = X.iloc[index], y[index]
+    X = X.reset_index(drop=True)
+    n = len(X)
+    names = [f for f in (features or list(X.columns)) if f in X.columns]
+    sign = 1.0 if greater_is_better(metric) else -1.0
+    started = time.perf_counter()
+    baseline = _score(task, metric, _predict(model, X, task), y)
+    elapsed = time.perf_counter() - started
+    jobs = [(name, r) for name in names for r in range(repeats)]
+    if time_budget is not None and elapsed * len(jobs) > time_budget and n > 200:
+        keep = max(200, int(n * time_budget / (elapsed * len(jobs))))
+        if keep < n:
+            index = np.sort(rng.choice(n, size=keep, replace=False))
+            X, y = X.iloc[index].reset_index(drop=True), y[index]
+            n = keep
+            baseline = _score(task, metric, _predict(model, X, task), y)
+    permutations = {job: rng.permutation(n) for job in jobs}
+    drops: dict[str, list[float]] = {name: [] for name in names}
+    per_batch = max(1, batch_rows // max(n, 1))
+    for start in range(0, len(jobs), per_batch):
+        batch = jobs[start : start + per_batch]
+        copies = []
+        for name, r in batch:
+            copy = X.copy()
+            copy[name] = X[name].to_numpy()[permutations[(name, r)]]
+            copies.append(copy)
+        output = _predict(model, pd.concat(copies, ignore_index=True), task)
+        for position, (name, _) in enumerate(batch):
+            part = output[position * n : (position + 1) * n]
+            permuted = _score(task, metric, part, y)
+            drops[name].append(sign * (baseline - permuted) if np.isfinite(permuted) else 0.0)
+    means = [float(np.mean(drops[name])) for name in names]
+    stds = [float(np.std(drops[name])) for name in names]
+    order = np.argsort(-np.asarray(means), kind="stable")
+    return Importance(
+        metric=metric,
+        features=[names[i] for i in order],
+        mean=[means[i] for i in order],
+        std=[stds[i] for i in order],
+        rows=n,
+        repeats=repeats,
+        baseline=float(baseline),
+    )
+
+
+@dataclass
+class ShapSummary:
+    """Tree SHAP values summed per input column.
+
+    Attributes:
+        source: which model they explain (e.g. "LightGBM", or the ensemble
+            member's name).
+        features: input columns, by mean |SHAP| (largest first).
+        mean_abs: mean |SHAP| per column over ``rows`` rows.
+        values: SHAP values (rows × features) for the beeswarm plot.
+        colour: each row's value of the column (rank-scaled 0..1, NaN when
+            not numeric), for colouring the plot.
+        units: "log-odds" (classification) or the target's units.
+        class_label: the class explained (binary: the positive class;
+            multiclass: SHAP summed as |values| over classes).
+    """
+
+    source: str
+    features: list[str]
+    mean_abs: list[float]
+    values: np.ndarray
+    colour: np.ndarray
+    rows: int
+    units: str
+    class_label: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _tree_kind(estimator: Any) -> str | None:
+    module = type(estimator).__module__
+    if module.startswith("lightgbm"):
+        return "lightgbm"
+    if module.startswith("catboost"):
+        return "catboost"
+    return None
+
+
+def _explainable(model: Any) -> list[tuple[str, float, list[Any]]]:
+    """(name, weight, pipelines) of the tree models inside ``model``; a bag
+    contributes all its fold pipelines (their SHAP values are averaged)."""
+    steps = getattr(model, "named_steps", None)
+    if steps is not None:
+        final = list(steps.values())[-1]
+        if "prep" in steps and _tree_kind(final):
+            return [(_tree_kind(final) or "", 1.0, [model])]
+        return []
+    if hasattr(model, "models") and not hasattr(model, "members"):  # a bag of fold models
+        inner = [m for m in model.models if _explainable(m)]
+        if inner and len(inner) == len(model.models):
+            kind = _tree_kind(list(inner[0].named_steps.values())[-1]) or ""
+            return [(kind, 1.0, inner)]
+        return []
+    members = getattr(model, "members", None)
+    if members is not None and getattr(model, "stacker", None) is None:
+        found = []
+        names = list(getattr(model, "names", [])) or [f"member {i}" for i in range(len(members))]
+        for member, weight, name in zip(members, model.weights, names, strict=False):
+            for _, _, pipelines in _explainable(member):
+                found.append((str(name), float(weight), pipelines))
+        return found
+    return []
+
+
+def _raw_feature(name: str, inputs: Sequence[str]) -> str | None:
+    rest = name.split("__", 1)[1] if "__" in name else name
+    rest = re.sub(r"^missingindicator_", "", rest)
+    if rest in inputs:
+        return rest
+    candidates = [f for f in inputs if rest.startswith(f + "_") or rest.startswith(f + "__")]
+    return max(candidates, key=len) if candidates else None
+
+
+def _contributions(pipeline: Any, X: pd.DataFrame) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """SHAP values (rows × transformed features [× classes]), the transformed
+    names and the transformed matrix."""
+    prep = pipeline.named_steps["prep"]
+    estimator = list(pipeline.named_steps.values())[-1]
+    transformed = prep.transform(X)
+    if hasattr(transformed, "toarray"):
+        transformed = transformed.toarray()
+    matrix = np.asarray(transformed, dtype=float)
+    names = [str(n) for n in prep.get_feature_names_out()]
+    k = matrix.shape[1]
+    if _tree_kind(estimator) == "lightgbm":
+        frame = pd.DataFrame(matrix, columns=getattr(estimator, "feature_name_", None) or None)
+        raw = np.asarray(estimator.predict(frame, pred_contrib=True), dtype=float)
+        if raw.shape[1] == k + 1:
+            return raw[:, :k], names, matrix
+        n_classes = raw.shape[1] // (k + 1)
+        return raw.reshape(len(matrix), n_classes, k + 1)[:, :, :k], names, matrix
+    from catboost import Pool
+
+    raw = np.asarray(estimator.get_feature_importance(Pool(matrix), type="ShapValues"))
+    if raw.ndim == 3:  # rows × classes × (features + 1)
+        return raw[:, :, :k], names, matrix
+    return raw[:, :k], names, matrix
+
+
+def tree_shap(
+    model: Any,
+    X: pd.DataFrame,
+    *,
+    task: str,
+    classes: Sequence[str] = (),
+    max_rows: int = SHAP_ROWS,
+    seed: int = 0,
+) -> ShapSummary | None:
+    """SHAP summary for LightGBM / CatBoost models (or the largest such member
+    of an ensemble); None when the model holds no such tree model."""
+    found = _explainable(model)
+    if not found:
+        return None
+    name, weight, pipelines = max(found, key=lambda item: item[1])
+    notes = []
+    if len(found) > 1 or weight < 1.0:
+        notes.append(
+            f"The model is an ensemble; SHAP values shown are those of its member {name} "
+            f"(weight {weight:.2f}), the largest tree-model member."
+        )
+    if len(X) > max_rows:
+        index = np.sort(np.random.default_rng(seed).choice(len(X), size=max_rows, replace=False))
+        X = X.iloc[index]
+    X = X.reset_index(drop=True)
+    inputs = [str(c) for c in X.columns]
+    per_input: dict[str, np.ndarray] = {}
+    colours: dict[str, np.ndarray] = {}
+    total = None
+    for pipeline in pipelines:
+        values, names, matrix = _contributions(pipeline, X)
+        if values.ndim == 3:  # multiclass: explain the sum of |contributions| over classes
+            values = np.abs(values).sum(axis=1) if len(classes) != 2 else values[:, 1, :]
+        summed: dict[str, np.ndarray] = {}
+        for j, transformed_name in enumerate(names):
+            raw = _raw_feature(transformed_name, inputs) or transformed_name
+            summed[raw] = summed.get(raw, 0.0) + values[:, j]
+            if (
+                raw not in colours
+                and _raw_feature(transformed_name, inputs) == raw
+                and (transformed_name.split("__", 1)[-1] == raw)
+            ):
+                column = matrix[:, j]
+                colours[raw] = pd.Series(column).rank(pct=True).to_numpy()
+        for key, value in summed.items():
+            per_input[key] = per_input.get(key, 0.0) + value / len(pipelines)
+        total = len(pipelines)
+    assert total is not None
+    features = sorted(per_input, key=lambda f: -float(np.mean(np.abs(per_input[f]))))
+    multiclass = task == "classification" and len(classes) > 2
+    return ShapSummary(
+        source=name,
+        features=features,
+        mean_abs=[float(np.mean(np.abs(per_input[f]))) for f in features],
+        values=np.column_stack([per_input[f] for f in features]),
+        colour=np.column_stack([colours.get(f, np.full(len(X), np.nan)) for f in features]),
+        rows=len(X),
+        units="log-odds" if task == "classification" else "target units",
+        class_label=(classes[1] if len(classes) == 2 else None),
+        notes=notes
+        + (
+            ["Multiclass: each value is the sum of |SHAP| over the classes (size, not sign)."]
+            if multiclass
+            else []
+        ),
+    )

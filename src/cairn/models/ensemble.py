@@ -1,0 +1,144 @@
+"""Ensembles over cross-validated candidates.
+
+* :func:`greedy_selection` — Caruana et al. (2004): start from the best single
+  model and repeatedly add (with replacement) the candidate whose addition
+  most improves the out-of-fold score; stop when nothing improves it. The
+  result is never worse than its best member on out-of-fold data.
+* :func:`fit_stacker` — a simple level-2 learner (logistic / ridge) on the
+  members' out-of-fold predictions.
+* :class:`BaggedModel` — the fold models of one configuration, averaged: the
+  model whose out-of-fold predictions were scored, with no refit.
+* :class:`EnsembleModel` — the final estimator: members combined by weights
+  or by a stacker; one object, saved in one bundle, served like any model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+Scorer = Callable[[np.ndarray], float]
+
+
+class BaggedModel:
+    """Average of models fitted on different folds of the same data."""
+
+    def __init__(self, models: Sequence[Any], task: str) -> None:
+        self.models = list(models)
+        self.task = task
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        return np.mean([np.asarray(m.predict_proba(X), dtype=float) for m in self.models], axis=0)
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        if self.task == "classification":
+            return self.predict_proba(X).argmax(axis=1)
+        return np.mean([np.asarray(m.predict(X), dtype=float) for m in self.models], axis=0)
+
+
+class EnsembleModel:
+    """Members combined by non-negative weights, or by a level-2 stacker.
+
+    Attributes:
+        members: fitted estimators (pipelines or bags) taking the raw frame.
+        weights: one per member, summing to 1 (ignored with a stacker).
+        names: the candidate each member came from.
+        stacker: optional level-2 model over the members' outputs.
+    """
+
+    def __init__(
+        self,
+        members: Sequence[Any],
+        weights: Sequence[float],
+        task: str,
+        names: Sequence[str] = (),
+        stacker: Any = None,
+    ) -> None:
+        self.members = list(members)
+        self.weights = np.asarray(weights, dtype=float)
+        self.task = task
+        self.names = list(names)
+        self.stacker = stacker
+
+    def _outputs(self, X: pd.DataFrame) -> list[np.ndarray]:
+        if self.task == "classification":
+            return [np.asarray(m.predict_proba(X), dtype=float) for m in self.members]
+        return [np.asarray(m.predict(X), dtype=float) for m in self.members]
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        outputs = self._outputs(X)
+        if self.stacker is not None:
+            return np.asarray(self.stacker.predict_proba(stack_features(outputs)), dtype=float)
+        return np.tensordot(self.weights, np.stack(outputs), axes=1)
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        if self.task == "classification":
+            return self.predict_proba(X).argmax(axis=1)
+        outputs = self._outputs(X)
+        if self.stacker is not None:
+            return np.asarray(self.stacker.predict(stack_features(outputs)), dtype=float)
+        return np.tensordot(self.weights, np.stack(outputs), axes=1)
+
+
+def stack_features(outputs: Sequence[np.ndarray]) -> np.ndarray:
+    """Members' outputs side by side: class probabilities (dropping one
+    redundant column for binary) or regression values."""
+    columns = []
+    for output in outputs:
+        if output.ndim == 1:
+            columns.append(output[:, None])
+        elif output.shape[1] == 2:
+            columns.append(output[:, 1:])
+        else:
+            columns.append(output)
+    return np.hstack(columns)
+
+
+def greedy_selection(
+    oofs: Sequence[np.ndarray],
+    score: Callable[[np.ndarray], float],
+    *,
+    greater_is_better: bool,
+    max_rounds: int = 40,
+) -> np.ndarray:
+    """Caruana's ensemble selection with replacement over out-of-fold outputs.
+
+    Args:
+        oofs: one out-of-fold output per candidate (same shape each).
+        score: metric of a combined output.
+
+    Returns:
+        Weights, one per candidate, summing to 1.
+    """
+    sign = 1.0 if greater_is_better else -1.0
+    singles = [sign * score(oof) for oof in oofs]
+    best = int(np.argmax(singles))
+    counts = np.zeros(len(oofs))
+    counts[best] = 1
+    total = np.array(oofs[best], dtype=float)
+    current = singles[best]
+    for _ in range(max_rounds):
+        n = counts.sum()
+        trial_scores = [sign * score((total + oof) / (n + 1)) for oof in oofs]
+        pick = int(np.argmax(trial_scores))
+        if trial_scores[pick] <= current + 1e-12:
+            break
+        counts[pick] += 1
+        total = total + oofs[pick]
+        current = trial_scores[pick]
+    return counts / counts.sum()
+
+
+def fit_stacker(oofs: Sequence[np.ndarray], y: np.ndarray, task: str, seed: int) -> Any:
+    """A regularised linear level-2 model on the members' OOF outputs."""
+    features = stack_features(oofs)
+    if task == "classification":
+        from sklearn.linear_model import LogisticRegression
+
+        return LogisticRegression(C=1.0, max_iter=2000, random_state=seed).fit(features, y)
+    from sklearn.linear_model import RidgeCV
+
+    return RidgeCV(alphas=np.logspace(-3, 3, 13)).fit(features, y)

@@ -1,0 +1,521 @@
+"""Performance once labels arrive: ground truth joined to predictions, task
+metrics over time windows with bootstrap confidence intervals, checked
+against the objectives and against the test-set figures of the model.
+
+Labels join predictions by request id (the prediction log's
+``request_id``) or by an entity key (``[monitoring] key``). A metric misses
+an objective when its value on all labelled rows misses it; it is
+*degraded* when its whole confidence interval lies on the wrong side of the
+figure measured on the held-out test set at training time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from cairn.data.schema import as_strings, normalize_missing
+from cairn.exceptions import DataError
+from cairn.spec import LOWER_IS_BETTER, Objective, duration_seconds
+
+__all__ = [
+    "Estimate",
+    "JoinStats",
+    "ObjectiveCheck",
+    "PerformanceReport",
+    "WindowPerformance",
+    "encode_labels",
+    "join_labels",
+    "performance",
+]
+
+_AUTO_WINDOWS = ("1h", "6h", "1d", "7d", "30d")
+_MAX_WINDOWS = 12
+_LATENCY_QUANTILES = {"latency_p50_ms": 50, "latency_p95_ms": 95, "latency_p99_ms": 99}
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A metric value with its bootstrap confidence interval."""
+
+    value: float
+    low: float | None = None
+    high: float | None = None
+
+    def to_dict(self) -> dict[str, float | None]:
+        return {"value": _finite(self.value), "low": _finite(self.low), "high": _finite(self.high)}
+
+
+@dataclass
+class WindowPerformance:
+    """Metrics of the labelled rows in one time window."""
+
+    start: str
+    end: str
+    n: int
+    metrics: dict[str, Estimate] = field(default_factory=dict)
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ObjectiveCheck:
+    """One objective of the spec, checked on production data.
+
+    ``met`` is None when the quantity could not be measured here (e.g. model
+    size, or latency without a prediction log). ``significant`` is True when
+    the whole confidence interval lies on the failing side.
+    """
+
+    objective: str
+    quantity: str
+    value: float | None
+    low: float | None
+    high: float | None
+    met: bool | None
+    significant: bool = False
+    how: str = ""
+
+
+@dataclass(frozen=True)
+class JoinStats:
+    """How labels matched predictions."""
+
+    key: tuple[str, ...]
+    predictions: int
+    labels: int
+    matched: int
+
+    @property
+    def unmatched_predictions(self) -> int:
+        return self.predictions - self.matched
+
+    @property
+    def unmatched_labels(self) -> int:
+        return self.labels - self.matched
+
+
+@dataclass
+class PerformanceReport:
+    """Task metrics on labelled production rows.
+
+    Attributes:
+        overall: every task metric on all labelled rows (CI on the main
+            metric and the objectives' metrics).
+        windows: the main metrics per time window, oldest first.
+        objectives: the spec's objectives checked on these rows.
+        test_metrics: the model's figures on its held-out test set.
+        degraded: metrics significantly worse than on the test set.
+    """
+
+    task: str
+    metric: str
+    n: int
+    overall: dict[str, Estimate]
+    windows: list[WindowPerformance]
+    objectives: list[ObjectiveCheck]
+    test_metrics: dict[str, float]
+    degraded: list[str]
+    window: str
+    confidence: float
+    join: JoinStats | None = None
+    latency_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def objectives_met(self) -> bool:
+        return all(check.met is not False for check in self.objectives)
+
+    @property
+    def failed_objectives(self) -> list[ObjectiveCheck]:
+        return [check for check in self.objectives if check.met is False]
+
+    @property
+    def score(self) -> float:
+        return self.overall[self.metric].value
+
+    def summary(self) -> str:
+        main = self.overall.get(self.metric)
+        text = f"{self.metric} {main.value:.4g}" if main else "no metric"
+        if main and main.low is not None and main.high is not None:
+            text += f" [{main.low:.4g}, {main.high:.4g}]"
+        test = self.test_metrics.get(self.metric)
+        if test is not None:
+            text += f" (test set {test:.4g})"
+        text += f" on {self.n} labelled rows"
+        failed = self.failed_objectives
+        if failed:
+            text += "; objectives missed: " + ", ".join(c.objective for c in failed)
+        if self.degraded:
+            text += "; degraded: " + ", ".join(self.degraded)
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "task": self.task,
+            "metric": self.metric,
+            "n": self.n,
+            "window": self.window,
+            "confidence": self.confidence,
+            "overall": {k: v.to_dict() for k, v in self.overall.items()},
+            "windows": [
+                {
+                    "start": w.start,
+                    "end": w.end,
+                    "n": w.n,
+                    "note": w.note,
+                    "metrics": {k: v.to_dict() for k, v in w.metrics.items()},
+                }
+                for w in self.windows
+            ],
+            "objectives": [asdict(c) for c in self.objectives],
+            "objectives_met": self.objectives_met,
+            "test_metrics": self.test_metrics,
+            "degraded": self.degraded,
+            "latency_ms": self.latency_ms,
+            "join": (
+                {
+                    **asdict(self.join),
+                    "unmatched_predictions": self.join.unmatched_predictions,
+                    "unmatched_labels": self.join.unmatched_labels,
+                }
+                if self.join
+                else None
+            ),
+        }
+
+
+# ------------------------------------------------------------------- labels
+
+
+def join_labels(
+    predictions: pd.DataFrame,
+    labels: pd.DataFrame,
+    *,
+    key: Sequence[str],
+    target: str,
+    how: Literal["inner", "left"] = "inner",
+) -> tuple[pd.DataFrame, JoinStats]:
+    """Attach ground truth to predictions by key.
+
+    Args:
+        predictions: rows that were scored (features, outputs, key columns).
+        labels: rows with the key column(s) and the true value in ``target``
+            (or in the only non-key column, whatever its name).
+        key: the column(s) present in both.
+        target: the target's name in the spec.
+        how: ``inner`` keeps the matched rows only; ``left`` keeps every
+            prediction, with a missing label where none matched.
+
+    Returns:
+        The rows with the true value in column ``__label`` (in the order of
+        ``predictions``), and how many rows matched.
+
+    Raises:
+        DataError: a key column is missing, a key is repeated in the labels,
+            or no row matches.
+    """
+    key = list(key)
+    for name, frame in (("predictions", predictions), ("labels", labels)):
+        absent = [k for k in key if k not in frame.columns]
+        if absent:
+            raise DataError(
+                f"the {name} have no column {absent[0]!r} to join on; columns: "
+                f"{', '.join(map(str, frame.columns[:20]))}. Set [monitoring] key (or --key) "
+                "to a column present in both"
+            )
+    value_columns = [c for c in labels.columns if c not in key]
+    if target in labels.columns:
+        label_column = target
+    elif len(value_columns) == 1:
+        label_column = str(value_columns[0])
+    else:
+        raise DataError(
+            f"the labels need the target column {target!r} (or exactly one column besides "
+            f"the key {', '.join(key)}); found: {', '.join(map(str, labels.columns[:20]))}"
+        )
+    slim = labels[[*key, label_column]].copy()
+    slim[key] = slim[key].astype("str")
+    repeated = slim.duplicated(subset=key, keep=False)
+    if repeated.any():
+        first = slim.loc[repeated, key].iloc[0].tolist()
+        raise DataError(
+            f"the labels repeat the key {', '.join(key)} = {', '.join(map(str, first))} "
+            f"({int(repeated.sum())} rows with a repeated key); keep one label per key"
+        )
+    left = predictions.reset_index(drop=True)
+    if "__label" in left.columns:
+        left = left.drop(columns="__label")
+    keys = left[key].astype("str")
+    slim = slim.rename(columns={label_column: "__label"})
+    found = keys.merge(slim, on=key, how="left", validate="many_to_one")["__label"]
+    matched = found.notna().to_numpy()
+    merged = left.assign(__label=found.to_numpy())
+    if how == "inner":
+        merged = merged[matched].reset_index(drop=True)
+    stats = JoinStats(tuple(key), len(predictions), len(labels), int(matched.sum()))
+    if stats.matched == 0:
+        raise DataError(
+            f"no label matched a prediction on {', '.join(key)} ({len(labels)} labels, "
+            f"{len(predictions)} predictions); check that the key values agree"
+        )
+    return merged, stats
+
+
+def encode_labels(values: pd.Series, classes: Sequence[str]) -> np.ndarray:
+    """Class labels as integer codes in ``classes`` order (missing as -1).
+
+    Raises:
+        DataError: a label is not one of the model's classes.
+    """
+    strings = as_strings(normalize_missing(values))
+    index = {str(label): code for code, label in enumerate(classes)}
+    codes = strings.map(index)
+    unknown = strings.notna() & codes.isna()
+    if unknown.any():
+        bad = strings[unknown].unique()[:5]
+        raise DataError(
+            f"labels {', '.join(repr(b) for b in bad)} are not classes the model knows "
+            f"({', '.join(classes)}); retrain to learn new classes"
+        )
+    return codes.fillna(-1).to_numpy(dtype=int)
+
+
+# ------------------------------------------------------------------ metrics
+
+
+def _greater_is_better(metric: str) -> bool:
+    return metric not in LOWER_IS_BETTER
+
+
+def _all_metrics(task: str, y: np.ndarray, output: np.ndarray) -> dict[str, float]:
+    from cairn.evaluation.metrics import classification_metrics, regression_metrics
+
+    if task == "classification":
+        return classification_metrics(y, output)
+    return regression_metrics(y, output)
+
+
+def _one_metric(metric: str, task: str, y: np.ndarray, output: np.ndarray) -> float:
+    from cairn.evaluation.metrics import score
+
+    if task == "classification":
+        return score(metric, y, proba=output)
+    return score(metric, y, y_pred=output)
+
+
+def _bootstrap(
+    metrics: Sequence[str],
+    task: str,
+    y: np.ndarray,
+    output: np.ndarray,
+    *,
+    rounds: int,
+    confidence: float,
+    rng: np.random.Generator,
+) -> dict[str, tuple[float, float] | None]:
+    """Percentile bootstrap intervals, resampling rows."""
+    if rounds == 0 or len(y) < 2:
+        return {m: None for m in metrics}
+    values: dict[str, list[float]] = {m: [] for m in metrics}
+    n = len(y)
+    for _ in range(rounds):
+        rows = rng.integers(0, n, size=n)
+        for metric in metrics:
+            values[metric].append(_one_metric(metric, task, y[rows], output[rows]))
+    tail = (1 - confidence) / 2 * 100
+    out: dict[str, tuple[float, float] | None] = {}
+    for metric, samples in values.items():
+        finite = np.asarray(samples)[np.isfinite(samples)]
+        if len(finite) < rounds / 2:
+            out[metric] = None
+        else:
+            low, high = np.percentile(finite, [tail, 100 - tail])
+            out[metric] = (float(low), float(high))
+    return out
+
+
+def _window_length(timestamps: pd.Series, window: str) -> str:
+    if window != "auto":
+        return window
+    span = (timestamps.max() - timestamps.min()).total_seconds()
+    for candidate in _AUTO_WINDOWS:
+        if span / duration_seconds(candidate) <= _MAX_WINDOWS:
+            return candidate
+    return _AUTO_WINDOWS[-1]
+
+
+def performance(
+    y_true: np.ndarray,
+    output: np.ndarray,
+    *,
+    task: str,
+    metric: str,
+    timestamps: pd.Series | None = None,
+    objectives: Sequence[Objective] = (),
+    test_metrics: Mapping[str, float] | None = None,
+    window: str = "auto",
+    confidence: float = 0.95,
+    bootstrap: int = 200,
+    min_window_rows: int = 30,
+    latency_ms: np.ndarray | None = None,
+    join: JoinStats | None = None,
+    seed: int = 0,
+) -> PerformanceReport:
+    """Task metrics on labelled production rows, overall and per window.
+
+    Args:
+        y_true: true values; integer class codes for classification (rows
+            coded -1, i.e. without a label, are ignored).
+        output: class probabilities (one column per class) or predicted values.
+        task: "classification" or "regression".
+        metric: the spec's main metric.
+        timestamps: when each row was scored; one window when omitted.
+        objectives: the spec's objectives (task metrics and latency).
+        test_metrics: the model's test-set figures, for the degradation check.
+        window: "auto" or a duration such as "1d".
+        bootstrap: resamples for the confidence intervals (0: none).
+        latency_ms: per-request latency from the prediction log.
+
+    Raises:
+        DataError: there is no labelled row.
+    """
+    y = np.asarray(y_true)
+    output = np.asarray(output, dtype=float)
+    labelled = (y >= 0) if task == "classification" else np.isfinite(y.astype(float))
+    if not labelled.any():
+        raise DataError("no labelled rows to measure performance on")
+    y, output = y[labelled], output[labelled]
+    rng = np.random.default_rng(seed)
+    objective_metrics = [o.quantity for o in objectives if o.quantity not in _LATENCY_QUANTILES]
+    overall_values = _all_metrics(task, y, output)
+    focus = [metric, *[m for m in objective_metrics if m != metric and m in overall_values]]
+    intervals = _bootstrap(focus, task, y, output, rounds=bootstrap, confidence=confidence, rng=rng)
+    overall = {
+        name: Estimate(value, *(intervals.get(name) or (None, None)))
+        for name, value in overall_values.items()
+    }
+    windows: list[WindowPerformance] = []
+    length = "all rows"
+    if timestamps is not None:
+        times = pd.to_datetime(pd.Series(timestamps).reset_index(drop=True)[labelled], utc=True)
+        length = _window_length(times, window)
+        windows = _windows(
+            times, y, output, task, focus, length, min_window_rows, bootstrap, confidence, rng
+        )
+    latency: dict[str, float] = {}
+    if latency_ms is not None and len(latency_ms):
+        lat = np.asarray(latency_ms, dtype=float)
+        lat = lat[np.isfinite(lat)]
+        if len(lat):
+            latency = {k: float(np.percentile(lat, q)) for k, q in _LATENCY_QUANTILES.items()}
+    checks = _check_objectives(objectives, overall, latency)
+    tests = dict(test_metrics or {})
+    degraded = []
+    for name, reference in tests.items():
+        estimate = overall.get(name)
+        if estimate is None or estimate.low is None or estimate.high is None:
+            continue
+        worse = estimate.high < reference if _greater_is_better(name) else estimate.low > reference
+        if worse:
+            degraded.append(name)
+    return PerformanceReport(
+        task=task,
+        metric=metric,
+        n=len(y),
+        overall=overall,
+        windows=windows,
+        objectives=checks,
+        test_metrics={k: float(v) for k, v in tests.items() if v is not None},
+        degraded=degraded,
+        window=length,
+        confidence=confidence,
+        join=join,
+        latency_ms=latency,
+    )
+
+
+def _windows(
+    times: pd.Series,
+    y: np.ndarray,
+    output: np.ndarray,
+    task: str,
+    focus: Sequence[str],
+    length: str,
+    min_rows: int,
+    bootstrap: int,
+    confidence: float,
+    rng: np.random.Generator,
+) -> list[WindowPerformance]:
+    step = pd.Timedelta(seconds=duration_seconds(length))
+    origin = times.min().floor("D") if step >= pd.Timedelta(days=1) else times.min().floor("h")
+    index = ((times - origin) // step).to_numpy(dtype=np.int64)
+    out: list[WindowPerformance] = []
+    for number in np.unique(index):
+        rows = np.flatnonzero(index == number)
+        start = origin + step * int(number)
+        window = WindowPerformance(
+            start=start.isoformat(), end=(start + step).isoformat(), n=len(rows)
+        )
+        if len(rows) < min_rows:
+            window.note = f"fewer than {min_rows} labelled rows"
+        else:
+            yw, ow = y[rows], output[rows]
+            intervals = _bootstrap(
+                focus, task, yw, ow, rounds=bootstrap, confidence=confidence, rng=rng
+            )
+            for name in focus:
+                value = _one_metric(name, task, yw, ow)
+                window.metrics[name] = Estimate(value, *(intervals.get(name) or (None, None)))
+        out.append(window)
+    return out
+
+
+def _check_objectives(
+    objectives: Sequence[Objective],
+    overall: Mapping[str, Estimate],
+    latency: Mapping[str, float],
+) -> list[ObjectiveCheck]:
+    checks = []
+    for objective in objectives:
+        quantity = objective.quantity
+        estimate = overall.get(quantity)
+        if estimate is None and quantity in latency:
+            estimate = Estimate(latency[quantity])
+            how = "served requests (prediction log)"
+        else:
+            how = "labelled production rows"
+        if estimate is None or not np.isfinite(estimate.value):
+            checks.append(
+                ObjectiveCheck(
+                    str(objective), quantity, None, None, None, None, False, "not measured"
+                )
+            )
+            continue
+        met = objective.met_by(estimate.value)
+        significant = False
+        if not met and estimate.low is not None and estimate.high is not None:
+            # Failing even at the friendliest end of the interval.
+            best = estimate.high if _greater_is_better(quantity) else estimate.low
+            significant = not objective.met_by(best)
+        checks.append(
+            ObjectiveCheck(
+                str(objective),
+                quantity,
+                estimate.value,
+                estimate.low,
+                estimate.high,
+                met,
+                significant,
+                how,
+            )
+        )
+    return checks
+
+
+def _finite(value: float | None) -> float | None:
+    if value is None or not np.isfinite(value):
+        return None
+    return float(value)

@@ -1,0 +1,663 @@
+"""The reference profile: a compact summary of the training data and of the
+model's outputs, stored in the bundle so that drift is computed without the
+training data.
+
+For every numeric feature the profile keeps a fine histogram whose cut points
+are the training quantiles (or every distinct value when there are few), with
+the count *and the sum* of the values in each bin, plus min, max, mean,
+standard deviation and the missing count. That is enough to compute, against
+a new batch binned on the same cut points:
+
+* the Kolmogorov–Smirnov statistic, exactly at every cut point;
+* the Wasserstein-1 distance, exactly up to sign changes of the CDF
+  difference inside one bin (the per-bin sums give each bin's exact integral);
+* PSI, chi-square and Jensen–Shannon on coarse, equal-mass groups of bins;
+* the share of values outside the training range.
+
+Categorical and boolean features keep their category counts (the most
+frequent ``max_categories``, the rest pooled) and the missing count; datetime
+and text features keep their missing count only.
+
+The profile also stores how much each feature moves the model's output
+(``importance``: prediction sensitivity to shuffling the feature), used to
+weight the dataset-level drift verdict.
+
+Profiles are JSON (``reference.json`` in the bundle), hashed like the model
+file, so a modified profile is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from cairn.data.schema import Role, Schema, as_strings, normalize_missing
+from cairn.exceptions import BundleError
+
+__all__ = [
+    "REFERENCE_FILE",
+    "CategoricalProfile",
+    "NumericProfile",
+    "ReferenceProfile",
+    "UntestedProfile",
+    "build_reference",
+    "category_counts",
+    "feature_sensitivity",
+    "load_reference",
+    "numeric_values",
+]
+
+REFERENCE_FILE = "reference.json"
+FORMAT = "cairn-reference"
+FORMAT_VERSION = 1
+#: Fine bins per numeric feature (quantiles of the training values).
+DEFAULT_BINS = 128
+#: Coarse, equal-mass groups of fine bins used by PSI, chi-square and JS.
+COARSE_GROUPS = 10
+#: Categories kept per categorical feature; the rest are pooled.
+DEFAULT_MAX_CATEGORIES = 1000
+
+Kind = Literal["numeric", "categorical", "untested"]
+
+
+# ----------------------------------------------------------------- extraction
+
+
+def numeric_values(series: pd.Series) -> tuple[np.ndarray, int]:
+    """A column as float64 (NaN for missing) and how many present values
+    could not be read as numbers.
+
+    Numbers and booleans are taken as they are; text is read as numbers after
+    missing-value sentinels ("?", "NA", blanks) are blanked.
+    """
+    dtype = series.dtype
+    if pd.api.types.is_bool_dtype(dtype) or (
+        pd.api.types.is_numeric_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype)
+    ):
+        return series.to_numpy(dtype="float64", na_value=np.nan), 0
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return np.full(len(series), np.nan), int(series.notna().sum())
+    cleaned = normalize_missing(series)
+    present = cleaned.notna().to_numpy()
+    numbers = pd.to_numeric(cleaned.astype(object), errors="coerce")
+    values = np.asarray(numbers, dtype="float64")
+    unreadable = int((present & np.isnan(values)).sum())
+    return values, unreadable
+
+
+def category_counts(series: pd.Series) -> tuple[dict[str, int], int]:
+    """Counts per category label (as cairn writes categories: stripped text,
+    integral numbers without ".0", booleans as "True"/"False") and the
+    missing count.
+
+    Only the distinct raw values are normalised, so a million rows with a few
+    hundred categories cost one hash pass.
+    """
+    raw = series.value_counts(dropna=False, sort=False)
+    if raw.empty:
+        return {}, 0
+    labels = as_strings(
+        normalize_missing(pd.Series(raw.index.to_numpy(dtype=object), dtype=object))
+    )
+    counts: dict[str, int] = {}
+    missing = 0
+    for label, count in zip(labels.to_numpy(dtype=object), raw.to_numpy(), strict=True):
+        if label is None or (isinstance(label, float) and np.isnan(label)) or label is pd.NA:
+            missing += int(count)
+        else:
+            counts[str(label)] = counts.get(str(label), 0) + int(count)
+    return counts, missing
+
+
+# ------------------------------------------------------------------- profiles
+
+
+@dataclass(frozen=True)
+class NumericProfile:
+    """Binned summary of one numeric column.
+
+    Bins are ``(-inf, cuts[0]], (cuts[0], cuts[1]], ..., (cuts[-1], inf)``.
+    ``cuts[0]`` lies just below the training minimum and ``cuts[-1]`` is the
+    maximum, so the first and last bins hold the values outside the training
+    range (empty in the reference).
+
+    Attributes:
+        name: column name.
+        n: non-missing values.
+        n_missing: missing values.
+        cuts: ascending cut points.
+        counts: values per bin (``len(cuts) + 1``).
+        sums: sum of the values per bin.
+        groups: for each bin, its coarse equal-mass group (PSI, chi-square, JS).
+    """
+
+    name: str
+    n: int
+    n_missing: int
+    cuts: np.ndarray
+    counts: np.ndarray
+    sums: np.ndarray
+    groups: np.ndarray
+    minimum: float
+    maximum: float
+    mean: float
+    std: float
+    role: str = "numeric"
+    kind: Kind = field(default="numeric", init=False)
+
+    @property
+    def missing_rate(self) -> float:
+        total = self.n + self.n_missing
+        return self.n_missing / total if total else 0.0
+
+    @property
+    def n_groups(self) -> int:
+        return int(self.groups.max()) + 1 if len(self.groups) else 0
+
+    def bin_values(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+        """Counts and sums of ``values`` per bin, and the missing count."""
+        finite = ~np.isnan(values)
+        n_missing = int(len(values) - finite.sum())
+        present = values[finite] if n_missing else values
+        index = np.searchsorted(self.cuts, present, side="left")
+        size = len(self.cuts) + 1
+        counts = np.bincount(index, minlength=size)
+        sums = np.bincount(index, weights=present, minlength=size)
+        return counts, sums, n_missing
+
+    @classmethod
+    def build(
+        cls, name: str, values: np.ndarray, *, bins: int = DEFAULT_BINS, role: str = "numeric"
+    ) -> NumericProfile:
+        finite = values[~np.isnan(values)]
+        n_missing = len(values) - len(finite)
+        if len(finite) == 0:
+            empty = np.zeros(0)
+            return cls(
+                name, 0, n_missing, empty, np.zeros(1, dtype=np.int64), np.zeros(1),
+                np.zeros(1, dtype=np.int64), np.nan, np.nan, np.nan, np.nan, role,
+            )  # fmt: skip
+        distinct = np.unique(finite)
+        if len(distinct) <= bins + 1:
+            points = distinct
+        else:
+            points = np.unique(np.quantile(finite, np.linspace(0.0, 1.0, bins + 1)))
+        lowest = float(points[0])
+        cuts = np.concatenate([[np.nextafter(lowest, -np.inf)], points])
+        profile = cls(
+            name=name,
+            n=len(finite),
+            n_missing=n_missing,
+            cuts=cuts,
+            counts=np.zeros(len(cuts) + 1, dtype=np.int64),
+            sums=np.zeros(len(cuts) + 1),
+            groups=np.zeros(len(cuts) + 1, dtype=np.int64),
+            minimum=lowest,
+            maximum=float(points[-1]),
+            mean=float(finite.mean()),
+            std=float(finite.std()),
+            role=role,
+        )
+        counts, sums, _ = profile.bin_values(finite)
+        groups = _equal_mass_groups(counts, COARSE_GROUPS)
+        return cls(
+            name, profile.n, n_missing, cuts, counts.astype(np.int64), sums, groups,
+            profile.minimum, profile.maximum, profile.mean, profile.std, role,
+        )  # fmt: skip
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "role": self.role,
+            "n": self.n,
+            "n_missing": self.n_missing,
+            "min": _finite_or_none(self.minimum),
+            "max": _finite_or_none(self.maximum),
+            "mean": _finite_or_none(self.mean),
+            "std": _finite_or_none(self.std),
+            "cuts": self.cuts.tolist(),
+            "counts": self.counts.tolist(),
+            "sums": self.sums.tolist(),
+            "groups": self.groups.tolist(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> NumericProfile:
+        return cls(
+            name=str(data["name"]),
+            n=int(data["n"]),
+            n_missing=int(data["n_missing"]),
+            cuts=np.asarray(data["cuts"], dtype=float),
+            counts=np.asarray(data["counts"], dtype=np.int64),
+            sums=np.asarray(data["sums"], dtype=float),
+            groups=np.asarray(data["groups"], dtype=np.int64),
+            minimum=_float(data.get("min")),
+            maximum=_float(data.get("max")),
+            mean=_float(data.get("mean")),
+            std=_float(data.get("std")),
+            role=str(data.get("role", "numeric")),
+        )
+
+
+@dataclass(frozen=True)
+class CategoricalProfile:
+    """Category counts of one categorical or boolean column.
+
+    Attributes:
+        categories: labels, most frequent first.
+        counts: rows per label.
+        other: rows whose label was pooled (beyond ``max_categories``).
+        n_missing: missing values.
+    """
+
+    name: str
+    categories: tuple[str, ...]
+    counts: np.ndarray
+    other: int
+    n_missing: int
+    role: str = "categorical"
+    kind: Kind = field(default="categorical", init=False)
+
+    @property
+    def n(self) -> int:
+        return int(self.counts.sum()) + self.other
+
+    @property
+    def complete(self) -> bool:
+        """Every training label is listed, so an unlisted label is new."""
+        return self.other == 0
+
+    @property
+    def missing_rate(self) -> float:
+        total = self.n + self.n_missing
+        return self.n_missing / total if total else 0.0
+
+    @classmethod
+    def build(
+        cls,
+        name: str,
+        series: pd.Series,
+        *,
+        max_categories: int = DEFAULT_MAX_CATEGORIES,
+        role: str = "categorical",
+    ) -> CategoricalProfile:
+        counts, missing = category_counts(series)
+        ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+        kept = ranked[:max_categories]
+        other = sum(count for _, count in ranked[max_categories:])
+        return cls(
+            name=name,
+            categories=tuple(label for label, _ in kept),
+            counts=np.asarray([count for _, count in kept], dtype=np.int64),
+            other=int(other),
+            n_missing=missing,
+            role=role,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "role": self.role,
+            "categories": list(self.categories),
+            "counts": self.counts.tolist(),
+            "other": self.other,
+            "n_missing": self.n_missing,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CategoricalProfile:
+        return cls(
+            name=str(data["name"]),
+            categories=tuple(str(c) for c in data["categories"]),
+            counts=np.asarray(data["counts"], dtype=np.int64),
+            other=int(data.get("other", 0)),
+            n_missing=int(data["n_missing"]),
+            role=str(data.get("role", "categorical")),
+        )
+
+
+@dataclass(frozen=True)
+class UntestedProfile:
+    """A datetime or text column: only presence and missing rate are tracked
+    (dates are expected to move; free text has no stable distribution)."""
+
+    name: str
+    n: int
+    n_missing: int
+    role: str
+    kind: Kind = field(default="untested", init=False)
+
+    @property
+    def missing_rate(self) -> float:
+        total = self.n + self.n_missing
+        return self.n_missing / total if total else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "role": self.role,
+            "n": self.n,
+            "n_missing": self.n_missing,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> UntestedProfile:
+        return cls(str(data["name"]), int(data["n"]), int(data["n_missing"]), str(data["role"]))
+
+
+ColumnProfile = NumericProfile | CategoricalProfile | UntestedProfile
+
+
+def _profile_from_dict(data: Mapping[str, Any]) -> ColumnProfile:
+    kind = data.get("kind")
+    if kind == "numeric":
+        return NumericProfile.from_dict(data)
+    if kind == "categorical":
+        return CategoricalProfile.from_dict(data)
+    if kind == "untested":
+        return UntestedProfile.from_dict(data)
+    raise ValueError(f"unknown profile kind {kind!r} for column {data.get('name')!r}")
+
+
+@dataclass(frozen=True)
+class ReferenceProfile:
+    """What drift is measured against: the training features and the model's
+    outputs, summarised.
+
+    Attributes:
+        features: one profile per model input column, in schema order.
+        outputs: profiles of the model's outputs: ``prediction`` (label or
+            value) and, for classification, ``proba_<class>``.
+        importance: weight per feature (sums to 1) for the drift share.
+        importance_method: how the weights were obtained.
+        n_rows: training rows profiled.
+        task: the model's task.
+    """
+
+    features: tuple[ColumnProfile, ...]
+    outputs: tuple[ColumnProfile, ...] = ()
+    importance: dict[str, float] = field(default_factory=dict)
+    importance_method: str = "equal weights"
+    n_rows: int = 0
+    task: str | None = None
+    created_at: str = ""
+    bins: int = DEFAULT_BINS
+
+    def feature(self, name: str) -> ColumnProfile:
+        for profile in self.features:
+            if profile.name == name:
+                return profile
+        raise KeyError(name)
+
+    @property
+    def names(self) -> list[str]:
+        return [profile.name for profile in self.features]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "created_at": self.created_at,
+            "task": self.task,
+            "n_rows": self.n_rows,
+            "bins": self.bins,
+            "importance_method": self.importance_method,
+            "importance": self.importance,
+            "features": [p.to_dict() for p in self.features],
+            "outputs": [p.to_dict() for p in self.outputs],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ReferenceProfile:
+        if data.get("format") != FORMAT:
+            raise ValueError("not a cairn reference profile")
+        if int(data.get("version", 0)) > FORMAT_VERSION:
+            raise ValueError(
+                f"reference profile version {data.get('version')} is newer than this cairn "
+                f"reads ({FORMAT_VERSION}); upgrade cairn"
+            )
+        return cls(
+            features=tuple(_profile_from_dict(p) for p in data["features"]),
+            outputs=tuple(_profile_from_dict(p) for p in data.get("outputs", [])),
+            importance={str(k): float(v) for k, v in data.get("importance", {}).items()},
+            importance_method=str(data.get("importance_method", "equal weights")),
+            n_rows=int(data.get("n_rows", 0)),
+            task=data.get("task"),
+            created_at=str(data.get("created_at", "")),
+            bins=int(data.get("bins", DEFAULT_BINS)),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> ReferenceProfile:
+        return cls.from_dict(json.loads(text))
+
+    def save(self, path: str | Path) -> Path:
+        """Write the profile as JSON, atomically."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(self.to_json())
+            Path(tmp).replace(target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return target
+
+
+def load_reference(bundle: str | Path) -> ReferenceProfile:
+    """The reference profile of a bundle folder, after checking its sha256
+    against the one recorded in the bundle's metadata; or a standalone
+    profile file (JSON, e.g. one saved with :meth:`ReferenceProfile.save`).
+
+    Raises:
+        BundleError: the bundle has no profile (packaged by an older cairn),
+            the file was modified, or it cannot be read.
+    """
+    from cairn.bundle import read_metadata, read_verified
+
+    path = Path(bundle)
+    if path.is_dir():
+        metadata = read_metadata(path)
+        if REFERENCE_FILE not in (metadata.get("files") or {}):
+            raise BundleError(
+                f"{path}: the bundle has no reference profile ({REFERENCE_FILE}); it was "
+                "packaged by an older cairn. Re-run 'cairn run' to package it with one"
+            )
+        text = read_verified(path, REFERENCE_FILE, metadata).decode("utf-8")
+        where = path / REFERENCE_FILE
+    else:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as error:
+            raise BundleError(f"{path}: cannot read the reference profile ({error})") from None
+        where = path
+    try:
+        return ReferenceProfile.from_json(text)
+    except (ValueError, KeyError, TypeError) as error:
+        raise BundleError(f"{where}: unreadable reference profile ({error})") from None
+
+
+# ------------------------------------------------------------------- building
+
+
+def _profile_column(
+    name: str, series: pd.Series, role: Role, *, bins: int, max_categories: int
+) -> ColumnProfile:
+    if role == Role.NUMERIC:
+        values, _ = numeric_values(series)
+        return NumericProfile.build(name, values, bins=bins, role=str(role))
+    if role in (Role.CATEGORICAL, Role.BOOLEAN):
+        return CategoricalProfile.build(name, series, max_categories=max_categories, role=str(role))
+    missing = int(normalize_missing(series).isna().sum())
+    return UntestedProfile(name, len(series) - missing, missing, str(role))
+
+
+def output_frame(
+    outputs: np.ndarray, *, task: str | None, classes: Sequence[str] | None
+) -> pd.DataFrame:
+    """Model outputs as the columns profiles and the prediction log use:
+    ``prediction`` (class label or value) and ``proba_<class>`` per class."""
+    array = np.asarray(outputs, dtype=float)
+    if task == "classification" and classes is not None and array.ndim == 2:
+        labels = np.asarray([str(c) for c in classes], dtype=object)
+        frame = pd.DataFrame({"prediction": labels[array.argmax(axis=1)]})
+        for index, label in enumerate(labels):
+            frame[f"proba_{label}"] = array[:, index]
+        frame["prediction"] = frame["prediction"].astype("str")
+        return frame
+    return pd.DataFrame({"prediction": array.reshape(-1)})
+
+
+def _output_profiles(
+    outputs: pd.DataFrame, task: str | None, *, bins: int
+) -> tuple[ColumnProfile, ...]:
+    profiles: list[ColumnProfile] = []
+    probabilities = [str(c) for c in outputs.columns if str(c).startswith("proba_")]
+    for column in outputs.columns:
+        name = str(column)
+        if len(probabilities) == 2 and name == probabilities[0]:
+            continue  # binary: one class's probability is the complement of the other's
+        if name == "prediction" and task == "classification":
+            profiles.append(CategoricalProfile.build(name, outputs[column], role="prediction"))
+        else:
+            values, _ = numeric_values(outputs[column])
+            profiles.append(NumericProfile.build(name, values, bins=bins, role="prediction"))
+    return tuple(profiles)
+
+
+def build_reference(
+    frame: pd.DataFrame,
+    schema: Schema,
+    *,
+    outputs: pd.DataFrame | None = None,
+    importance: Mapping[str, float] | None = None,
+    importance_method: str = "",
+    bins: int = DEFAULT_BINS,
+    max_categories: int = DEFAULT_MAX_CATEGORIES,
+) -> ReferenceProfile:
+    """Profile the training rows (and the model's outputs) for drift checks.
+
+    Args:
+        frame: the training features, as the model sees them.
+        schema: the model's input schema; each feature is profiled by role.
+        outputs: model outputs in the shape of :func:`output_frame`.
+        importance: weight per feature (normalised here); equal when omitted.
+        bins: fine bins per numeric feature.
+        max_categories: categories kept per categorical feature.
+    """
+    features: list[ColumnProfile] = []
+    for column in schema.columns:
+        if not column.is_feature or column.name not in frame.columns:
+            continue
+        features.append(
+            _profile_column(
+                column.name,
+                frame[column.name],
+                column.role,
+                bins=bins,
+                max_categories=max_categories,
+            )
+        )
+    tested = [p.name for p in features if p.kind != "untested"]
+    weights = {name: float((importance or {}).get(name, 0.0)) for name in tested}
+    total = sum(max(w, 0.0) for w in weights.values())
+    if importance and total > 0:
+        weights = {name: max(w, 0.0) / total for name, w in weights.items()}
+        method = importance_method or "given"
+    else:
+        weights = {name: 1.0 / len(tested) for name in tested} if tested else {}
+        method = "equal weights"
+    return ReferenceProfile(
+        features=tuple(features),
+        outputs=_output_profiles(outputs, schema.task, bins=bins) if outputs is not None else (),
+        importance=weights,
+        importance_method=method,
+        n_rows=len(frame),
+        task=schema.task,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        bins=bins,
+    )
+
+
+def feature_sensitivity(
+    predict: Callable[[pd.DataFrame], np.ndarray],
+    frame: pd.DataFrame,
+    features: Sequence[str],
+    *,
+    rows: int = 200,
+    seed: int = 0,
+) -> dict[str, float]:
+    """How much the model's output moves when one feature is shuffled.
+
+    A sample of ``rows`` rows is copied once per feature with that feature's
+    values permuted; all copies are scored in one call. The weight of a
+    feature is the mean absolute change of the output (probabilities for
+    classification, values scaled by their spread for regression). Needs no
+    labels, so it describes the packaged model as it is.
+
+    Returns:
+        Non-negative weight per feature, summing to 1 (equal weights when the
+        output never moves).
+    """
+    if not features:
+        return {}
+    rng = np.random.default_rng(seed)
+    sample = frame.sample(n=min(rows, len(frame)), random_state=seed).reset_index(drop=True)
+    n = len(sample)
+    base = np.asarray(predict(sample), dtype=float).reshape(n, -1)
+    copies = []
+    for name in features:
+        shuffled = sample.copy()
+        shuffled[name] = sample[name].to_numpy()[rng.permutation(n)]
+        copies.append(shuffled)
+    moved = np.asarray(predict(pd.concat(copies, ignore_index=True)), dtype=float)
+    moved = moved.reshape(len(features), n, -1)
+    scale = 1.0 if base.shape[1] > 1 else float(np.std(base)) or 1.0
+    change = np.abs(moved - base[None]).sum(axis=2).mean(axis=1) / scale
+    total = float(change.sum())
+    if not np.isfinite(total) or total <= 0:
+        return {name: 1.0 / len(features) for name in features}
+    return {name: float(value / total) for name, value in zip(features, change, strict=True)}
+
+
+# ------------------------------------------------------------------ internals
+
+
+def _equal_mass_groups(counts: np.ndarray, n_groups: int) -> np.ndarray:
+    """Assign consecutive bins to about ``n_groups`` groups of equal reference
+    mass; the out-of-range bins join the first and last groups."""
+    total = counts.sum()
+    if total == 0:
+        return np.zeros(len(counts), dtype=np.int64)
+    before = np.concatenate([[0], np.cumsum(counts)[:-1]]) / total
+    groups = np.minimum((before * n_groups).astype(np.int64), n_groups - 1)
+    # Renumber 0..k-1 so that skipped group numbers (one heavy bin) leave no gaps.
+    _, dense = np.unique(groups, return_inverse=True)
+    dense = dense.astype(np.int64)
+    dense[-1] = dense[-2] if len(dense) > 1 else dense[-1]
+    return dense
+
+
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
+
+
+def _float(value: Any) -> float:
+    return float("nan") if value is None else float(value)

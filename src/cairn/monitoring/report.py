@@ -1,0 +1,441 @@
+"""The monitoring report: a :class:`~cairn.monitoring.monitor.MonitorReport`
+as one self-contained HTML page, in the style every cairn report shares
+(see :mod:`cairn.reporting`)."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from cairn import reporting as rp
+from cairn.monitoring.drift import DriftReport, FeatureDrift
+from cairn.monitoring.performance import PerformanceReport
+
+if TYPE_CHECKING:
+    from cairn.monitoring.monitor import MonitorReport
+
+__all__ = ["render_html"]
+
+#: Per-feature distribution plots drawn (drifted and most important first);
+#: the rest are summarised in the table.
+FEATURE_PLOTS = 40
+_TEST_NAMES = {
+    "ks": "Kolmogorov–Smirnov",
+    "chi2": "chi-square",
+    "wasserstein": "Wasserstein (÷ std)",
+    "jensenshannon": "Jensen–Shannon",
+    "psi": "PSI",
+}
+
+
+def render_html(report: MonitorReport) -> str:
+    """The report as an HTML page (string)."""
+    sections = [_overview(report), _checks(report)]
+    if report.drift is not None:
+        sections.append(_drift_section(report.drift))
+        if report.drift.outputs:
+            sections.append(_prediction_section(report.drift))
+        if report.drift.findings:
+            sections.append(_findings_section(report.drift))
+    if report.performance is not None:
+        sections.append(_performance_section(report.performance))
+    if report.drift is not None:
+        sections.append(_settings_section(report.drift))
+    model = report.model
+    name = model.get("name") or "model"
+    version = model.get("version")
+    meta: dict[str, Any] = {"model": f"{name}" + (f" v{version}" if version else "")}
+    if model.get("alias"):
+        meta["alias"] = model["alias"]
+    meta["task"] = model.get("task")
+    meta["data"] = report.source or "current batch"
+    if model.get("created_at"):
+        meta["trained"] = model["created_at"]
+    return rp.render_page(
+        f"Monitoring: {name}",
+        sections,
+        subtitle="Current data against the training reference stored with the model.",
+        banner=_banner(report),
+        meta=meta,
+    )
+
+
+def _banner(report: MonitorReport) -> str:
+    failing = [c for c in report.checks if c.ok is False and c.counts]
+    warnings = [c for c in report.checks if c.ok is False and not c.counts]
+    items = [f"<li>{rp.escape(c.name)}: {rp.escape(c.message)}</li>" for c in failing + warnings]
+    if report.retrain is not None and report.retrain.due:
+        items.append(
+            "<li>retraining due: " + rp.escape("; ".join(report.retrain.reasons)) + "</li>"
+        )
+    items += [f"<li>{rp.escape(note)}</li>" for note in report.notes]
+    details = f"<ul>{''.join(items)}</ul>" if items else ""
+    if failing:
+        return rp.banner("Unhealthy: " + ", ".join(c.name for c in failing), "bad", details)
+    if warnings or report.notes or (report.retrain and report.retrain.due):
+        return rp.banner("Healthy, with warnings", "warn", details)
+    return rp.banner("Healthy: no drift, no failed check", "good", details)
+
+
+def _overview(report: MonitorReport) -> rp.Section:
+    items: list[tuple[str, Any] | tuple[str, Any, str]] = []
+    drift = report.drift
+    if drift is not None:
+        items += [
+            ("current rows", drift.n_current),
+            ("reference rows", drift.n_reference),
+            (
+                "drifted features",
+                f"{len(drift.drifted)} of {len(drift.features)}",
+                f"{rp.fmt_percent(drift.drift_share)} by importance",
+            ),
+            ("prediction drift", "yes" if drift.prediction_drift else "no"),
+            ("check time", rp.fmt_duration(drift.seconds)),
+        ]
+    perf = report.performance
+    if perf is not None:
+        main = perf.overall.get(perf.metric)
+        if main is not None:
+            hint = ""
+            if main.low is not None and main.high is not None:
+                hint = f"{rp.fmt_number(main.low)} – {rp.fmt_number(main.high)}"
+            items.append((perf.metric, rp.fmt_number(main.value), hint))
+        items.append(("labelled rows", perf.n))
+    return rp.Section("Overview", rp.tiles(items), lead=report.summary())
+
+
+def _checks(report: MonitorReport) -> rp.Section:
+    rows = []
+    for check in report.checks:
+        if check.ok is None:
+            status = rp.badge("not checked", "muted")
+        elif check.ok:
+            status = rp.badge("pass", "good")
+        else:
+            status = rp.badge("fail", "bad" if check.counts else "warn")
+        rows.append(
+            {
+                "check": check.name,
+                "status": rp.Raw(status),
+                "decides health": "yes" if check.counts else "no",
+                "finding": check.message,
+            }
+        )
+    body = rp.table(rows)
+    if report.retrain is not None:
+        advice = report.retrain
+        text = (
+            "Retraining is due: " + "; ".join(advice.reasons)
+            if advice.due
+            else "No retraining trigger fired."
+        )
+        body += rp.note(text, "warn" if advice.due else "muted")
+    return rp.Section(
+        "Health checks",
+        body,
+        lead="Checks listed in [monitoring] unhealthy_on decide the exit status.",
+    )
+
+
+def _fmt_stat(result: FeatureDrift) -> str:
+    return rp.fmt_number(result.statistic, 3)
+
+
+def _feature_rows(results: list[FeatureDrift]) -> list[dict[str, Any]]:
+    rows = []
+    for r in results:
+        rows.append(
+            {
+                "feature": rp.Raw(f'<a href="#{_feature_id(r.name)}">{rp.escape(r.name)}</a>'),
+                "drift": rp.Raw(rp.badge("drift", "bad") if r.drifted else rp.badge("ok", "good")),
+                "test": _TEST_NAMES.get(r.test, r.test),
+                "value": r.statistic,
+                "threshold": r.threshold,
+                "p (adjusted)": r.p_adjusted if r.p_adjusted is not None else "—",
+                "importance": rp.fmt_percent(r.importance),
+                "missing ref → cur": (
+                    f"{rp.fmt_percent(r.missing_reference)} → {rp.fmt_percent(r.missing_current)}"
+                ),
+                "PSI": r.scores.get("psi"),
+            }
+        )
+    return rows
+
+
+def _score(result: FeatureDrift, alpha: float) -> float:
+    """A test's value relative to its threshold: above 1 means drift."""
+    if result.p_adjusted is not None:
+        return -math.log10(max(result.p_adjusted, 1e-300)) / -math.log10(alpha)
+    return result.statistic / result.threshold if result.threshold else 0.0
+
+
+def _feature_id(name: str) -> str:
+    return "feature-" + rp.slug(name)
+
+
+def _distribution(result: FeatureDrift, *, title: str = "") -> rp.Figure:
+    traces = [
+        {
+            "type": "bar",
+            "name": "reference",
+            "x": result.bins,
+            "y": result.reference_share,
+            "marker": {"color": rp.MUTED},
+            "hovertemplate": "reference: %{y:.1%}<extra>%{x}</extra>",
+        },
+        {
+            "type": "bar",
+            "name": "current",
+            "x": result.bins,
+            "y": result.current_share,
+            "marker": {"color": rp.BAD if result.drifted else rp.PALETTE[0]},
+            "hovertemplate": "current: %{y:.1%}<extra>%{x}</extra>",
+        },
+    ]
+    layout = {
+        "barmode": "group",
+        "showlegend": True,
+        "legend": {"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"},
+        "margin": {"t": 28},
+        "xaxis": {"type": "category"},
+        "yaxis": {"tickformat": ".0%", "title": {"text": "share of rows"}},
+    }
+    caption = (
+        "Bins are equal-mass ranges of the training values."
+        if result.kind == "numeric"
+        else "Most frequent categories; the rest pooled."
+    )
+    return rp.Figure(traces, layout, title=title, caption=caption, height=280)
+
+
+def _feature_detail(result: FeatureDrift) -> rp.Section:
+    facts: dict[str, Any] = {
+        "test": _TEST_NAMES.get(result.test, result.test),
+        "value": result.statistic,
+        "threshold": result.threshold,
+    }
+    if result.p_value is not None:
+        facts["p-value"] = result.p_value
+        facts["p-value (adjusted)"] = result.p_adjusted
+    for name, value in result.scores.items():
+        if name not in (result.test, f"{result.test}_p"):
+            facts[name] = value
+    if result.reference_mean is not None:
+        facts["mean ref → cur"] = (
+            f"{rp.fmt_number(result.reference_mean)} → {rp.fmt_number(result.current_mean)}"
+        )
+    facts["rows ref / cur"] = f"{result.n_reference:,} / {result.n_current:,}"
+    body = rp.grid(str(_distribution(result)), rp.key_values(facts, compact=True), min_width=300)
+    badge = rp.badge("drift", "bad") if result.drifted else ""
+    return rp.Section(result.name, body, id=_feature_id(result.name), badge=badge, nav=False)
+
+
+def _drift_section(drift: DriftReport) -> rp.Section:
+    features = drift.features
+    alpha = float(drift.settings.get("significance", 0.05))
+    scores = rp.bar(
+        [r.name for r in features],
+        [_score(r, alpha) for r in features],
+        horizontal=True,
+        color=[rp.BAD if r.drifted else rp.PALETTE[0] for r in features],
+        x_title="score ÷ threshold (above 1: drift)",
+        title="Drift score per feature",
+        caption="p-value tests: −log10 p (adjusted) ÷ −log10 α; distances: value ÷ threshold.",
+        height=max(200, 22 * len(features) + 90),
+    )
+    table = rp.table(_feature_rows(features))
+    ranked = sorted(features, key=lambda r: (not r.drifted, -r.importance))
+    children = [_feature_detail(r) for r in ranked[:FEATURE_PLOTS]]
+    more = ""
+    if len(ranked) > FEATURE_PLOTS:
+        more = rp.note(
+            f"Distributions of the first {FEATURE_PLOTS} features are drawn "
+            f"(drifted and most important first); {len(ranked) - FEATURE_PLOTS} more are "
+            "in the table and in the JSON result."
+        )
+    lead = (
+        f"{len(drift.drifted)} of {len(features)} features drifted; weighted {drift.weighting}, "
+        f"that is {rp.fmt_percent(drift.drift_share)} against a threshold of "
+        f"{rp.fmt_percent(drift.settings['drift_share'])}."
+    )
+    return rp.Section(
+        "Data drift",
+        str(scores) + table + more,
+        lead=lead,
+        children=children,
+        badge=rp.badge("dataset drift", "bad") if drift.dataset_drift else "",
+    )
+
+
+def _prediction_section(drift: DriftReport) -> rp.Section:
+    rows = _feature_rows(drift.outputs)
+    for row in rows:
+        row.pop("importance", None)
+    body = rp.table(rows)
+    plots = [str(_distribution(r, title=r.name)) for r in drift.outputs[:6]]
+    body += rp.grid(*plots)
+    return rp.Section(
+        "Prediction drift",
+        body,
+        lead="The model's outputs on the current rows against its outputs on held-out "
+        "training data.",
+        badge=rp.badge("drift", "bad") if drift.prediction_drift else "",
+    )
+
+
+def _findings_section(drift: DriftReport) -> rp.Section:
+    tone = {"error": "bad", "warning": "warn", "info": "muted"}
+    rows = [
+        {
+            "severity": rp.Raw(rp.badge(f.severity, tone[f.severity])),
+            "column": f.column,
+            "check": f.kind.replace("_", " "),
+            "finding": f.message,
+        }
+        for f in sorted(
+            drift.findings, key=lambda f: ("error", "warning", "info").index(f.severity)
+        )
+    ]
+    return rp.Section(
+        "Column checks",
+        rp.table(rows),
+        lead="Schema changes, missing-rate jumps, out-of-range values and new categories, "
+        "reported column by column.",
+    )
+
+
+def _performance_section(perf: PerformanceReport) -> rp.Section:
+    rows = []
+    for name, estimate in perf.overall.items():
+        interval = "—"
+        if estimate.low is not None and estimate.high is not None:
+            interval = f"{rp.fmt_number(estimate.low)} – {rp.fmt_number(estimate.high)}"
+        test = perf.test_metrics.get(name)
+        rows.append(
+            {
+                "metric": name,
+                "production": estimate.value,
+                f"{perf.confidence:.0%} interval": interval,
+                "test set": test if test is not None else "—",
+                "status": rp.Raw(
+                    rp.badge("degraded", "bad") if name in perf.degraded else rp.badge("ok", "good")
+                ),
+            }
+        )
+    body = rp.table(rows, caption="Intervals by bootstrap over the labelled rows.")
+    if perf.objectives:
+        objective_rows = [
+            {
+                "objective": c.objective,
+                "value": c.value if c.value is not None else "—",
+                "status": rp.Raw(
+                    rp.badge("not measured", "muted")
+                    if c.met is None
+                    else rp.badge("met", "good")
+                    if c.met
+                    else rp.badge("missed" + (" (significant)" if c.significant else ""), "bad")
+                ),
+                "measured on": c.how,
+            }
+            for c in perf.objectives
+        ]
+        body += "<h4>Objectives</h4>" + rp.table(objective_rows)
+    windows = [w for w in perf.windows if perf.metric in w.metrics]
+    if len(windows) > 1:
+        body += str(_metric_over_time(perf))
+    if perf.windows:
+        window_rows = [
+            {
+                "window start": w.start,
+                "rows": w.n,
+                perf.metric: w.metrics[perf.metric].value if perf.metric in w.metrics else "—",
+                "note": w.note,
+            }
+            for w in perf.windows
+        ]
+        body += rp.details(f"Windows of {perf.window}", rp.table(window_rows))
+    if perf.join is not None:
+        join = perf.join
+        body += rp.note(
+            f"Labels joined on {', '.join(join.key)}: {join.matched:,} matched, "
+            f"{join.unmatched_predictions:,} predictions without a label, "
+            f"{join.unmatched_labels:,} labels without a prediction."
+        )
+    return rp.Section(
+        "Performance",
+        body,
+        lead=perf.summary(),
+        badge=rp.badge("objective missed", "bad") if perf.failed_objectives else "",
+    )
+
+
+def _metric_over_time(perf: PerformanceReport) -> rp.Figure:
+    windows = [w for w in perf.windows if perf.metric in w.metrics]
+    x = [w.start for w in windows]
+    values = [w.metrics[perf.metric].value for w in windows]
+    upper = [
+        (w.metrics[perf.metric].high or w.metrics[perf.metric].value) - w.metrics[perf.metric].value
+        for w in windows
+    ]
+    lower = [
+        w.metrics[perf.metric].value - (w.metrics[perf.metric].low or w.metrics[perf.metric].value)
+        for w in windows
+    ]
+    traces: list[dict[str, Any]] = [
+        {
+            "type": "scatter",
+            "mode": "lines+markers",
+            "name": perf.metric,
+            "x": x,
+            "y": values,
+            "line": {"color": rp.PALETTE[0], "width": 2},
+            "error_y": {
+                "type": "data",
+                "symmetric": False,
+                "array": upper,
+                "arrayminus": lower,
+                "color": rp.MUTED,
+            },
+        }
+    ]
+    shapes = []
+    test = perf.test_metrics.get(perf.metric)
+    if test is not None:
+        shapes.append(_hline(test, rp.GOOD, "test set"))
+    for c in perf.objectives:
+        if c.quantity == perf.metric:
+            threshold = float(c.objective.split()[-1])
+            shapes.append(_hline(threshold, rp.BAD, c.objective))
+    layout: dict[str, Any] = {
+        "shapes": shapes,
+        "xaxis": {"title": {"text": "window start"}},
+        "yaxis": {"title": {"text": perf.metric}},
+    }
+    return rp.Figure(
+        traces,
+        layout,
+        title=f"{perf.metric} per window of {perf.window}",
+        caption="Bars: bootstrap confidence interval. Lines: test-set figure and objectives.",
+        height=300,
+    )
+
+
+def _hline(y: float, colour: str, label: str) -> dict[str, Any]:
+    return {
+        "type": "line",
+        "xref": "paper",
+        "x0": 0,
+        "x1": 1,
+        "y0": y,
+        "y1": y,
+        "line": {"color": colour, "dash": "dot", "width": 1.5},
+        "label": {"text": label, "textposition": "end", "font": {"size": 10}},
+    }
+
+
+def _settings_section(drift: DriftReport) -> rp.Section:
+    return rp.Section(
+        "Settings",
+        rp.key_values({k: str(v) for k, v in drift.settings.items()}, compact=True),
+        lead="The [monitoring] section in effect (defaults where the spec is silent).",
+    )

@@ -1,0 +1,628 @@
+"""Plot helpers for cairn reports.
+
+Figures are Plotly figure specifications (plain ``data`` + ``layout`` dicts,
+no plotly.py objects, so building hundreds of them costs milliseconds) that
+the page draws with plotly.js. The library is read from the installed
+``plotly`` package and inlined once per page by
+:func:`cairn.reporting.render_page`; nothing is fetched from a network.
+
+Plots are drawn lazily as they scroll into view, so a long report opens at
+once. ``window.cairnRenderAll()`` draws them all and resolves when done (used
+before printing and by the browser tests); each plot's container carries
+``data-state="drawn"`` once drawn, ``"failed"`` if plotly.js refused it.
+
+Helpers take data already reduced (bin counts, curve points): statistics are
+computed by the caller on all rows, and only scatter plots take a sample.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from typing import Any
+
+import numpy as np
+
+PLOT_CLASS = "cairn-plot"
+
+#: Colours used in order for series; the first is the accent colour.
+PALETTE = (
+    "#2f6fde",
+    "#e4572e",
+    "#17a398",
+    "#f3a712",
+    "#8e5ac8",
+    "#5b6475",
+    "#d13f8a",
+    "#76b041",
+    "#3c91e6",
+    "#a0522d",
+)
+GOOD = "#1b7f3b"
+BAD = "#b42318"
+MUTED = "#9aa3b2"
+#: Sequential and diverging colour scales.
+SEQUENTIAL = [[0.0, "#f4f7fd"], [0.5, "#7da7ea"], [1.0, "#1d4fa8"]]
+DIVERGING = [[0.0, "#b42318"], [0.5, "#f7f7f7"], [1.0, "#1d4fa8"]]
+
+_FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif'
+_AXIS = {
+    "gridcolor": "#eceff3",
+    "zeroline": False,
+    "automargin": True,
+    "linecolor": "#c9ced8",
+    "ticks": "outside",
+    "tickcolor": "#c9ced8",
+}
+_CONFIG = {
+    "displaylogo": False,
+    "responsive": True,
+    "modeBarButtonsToRemove": ["lasso2d", "select2d", "autoScale2d"],
+    "toImageButtonOptions": {"format": "png", "scale": 2},
+}
+
+
+def _clean(value: Any) -> Any:
+    """JSON-ready copy: numpy to Python, NaN/inf to null, floats trimmed."""
+    if isinstance(value, np.ndarray):
+        if value.ndim > 1:
+            return [_clean(row) for row in value]
+        if value.dtype.kind == "f":
+            rounded = np.where(np.isfinite(value), value, np.nan).astype(float)
+            return [None if math.isnan(v) else _trim(v) for v in rounded.tolist()]
+        if value.dtype.kind in "iub":
+            return value.tolist()
+        return [_clean(v) for v in value.tolist()]
+    if isinstance(value, Mapping):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.generic):
+        return _clean(value.item())
+    if isinstance(value, float):
+        return None if not math.isfinite(value) else _trim(value)
+    return value
+
+
+def _trim(number: float) -> float:
+    # Seven significant digits are plenty on a screen and keep pages small.
+    return float(f"{number:.7g}")
+
+
+class Figure:
+    """A plot ready to place in a page: ``str(figure)`` is its HTML.
+
+    Attributes:
+        data: Plotly traces.
+        layout: Plotly layout (merged over cairn's defaults).
+        title: plain-text heading above the plot.
+        caption: plain-text note under the plot (e.g. "sample of 5,000 rows").
+        height: pixels.
+    """
+
+    def __init__(
+        self,
+        data: Sequence[Mapping[str, Any]],
+        layout: Mapping[str, Any] | None = None,
+        *,
+        title: str = "",
+        caption: str = "",
+        height: int = 300,
+    ) -> None:
+        self.data = [dict(trace) for trace in data]
+        self.layout = _merge_layout(layout or {})
+        self.title = title
+        self.caption = caption
+        self.height = int(height)
+
+    def to_json(self) -> str:
+        """The plot specification as JSON (safe inside a ``<script>`` element)."""
+        spec = {"data": _clean(self.data), "layout": _clean(self.layout), "config": _CONFIG}
+        text = json.dumps(spec, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+        return text.replace("</", "<\\/").replace("<!--", "<\\!--")
+
+    def to_html(self) -> str:
+        """The plot's container, its specification and its title and caption."""
+        from cairn.reporting._page import escape
+
+        title = f'<p class="plot-title">{escape(self.title)}</p>' if self.title else ""
+        caption = f'<p class="plot-caption">{escape(self.caption)}</p>' if self.caption else ""
+        return (
+            f'<figure class="{PLOT_CLASS}" style="--h:{self.height}px;margin:0">{title}'
+            f'<div class="plot-area" role="img" aria-label="{escape(self.title or "plot")}"></div>'
+            f'<script type="application/json">{self.to_json()}</script>{caption}</figure>'
+        )
+
+    def __str__(self) -> str:
+        return self.to_html()
+
+    def __html__(self) -> str:  # Jinja2/markupsafe protocol
+        return self.to_html()
+
+
+def _merge_layout(layout: Mapping[str, Any]) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
+        "font": {"family": _FONT, "size": 12, "color": "#1f2430"},
+        "paper_bgcolor": "rgba(0,0,0,0)",
+        "plot_bgcolor": "#ffffff",
+        "colorway": list(PALETTE),
+        "xaxis": dict(_AXIS),
+        "yaxis": dict(_AXIS),
+        "showlegend": False,
+        "hovermode": "closest",
+        "bargap": 0.08,
+        "hoverlabel": {"font": {"family": _FONT}},
+        "legend": {
+            "orientation": "h",
+            "y": 1.0,
+            "yanchor": "bottom",
+            "x": 0,
+            "font": {"size": 11},
+        },
+    }
+    for key, value in layout.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            base[key] = {**base[key], **value}
+        else:
+            base[key] = value
+    return base
+
+
+@functools.cache
+def plotly_js() -> str:
+    """The plotly.js library from the installed ``plotly`` package."""
+    return (resources.files("plotly") / "package_data" / "plotly.min.js").read_text(
+        encoding="utf-8"
+    )
+
+
+@functools.cache
+def _loader() -> str:
+    return (resources.files("cairn.reporting") / "loader.js").read_text(encoding="utf-8")
+
+
+def plot_scripts() -> str:
+    """The ``<script>`` elements a page with plots needs: plotly.js once and the
+    lazy loader."""
+    library = plotly_js().replace("</script", "<\\/script")
+    return f"<script>{library}</script><script>{_loader()}</script>"
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _axis_titles(x_title: str, y_title: str) -> dict[str, Any]:
+    return {
+        "xaxis": {"title": {"text": x_title}} if x_title else {},
+        "yaxis": {"title": {"text": y_title}} if y_title else {},
+    }
+
+
+def bar(
+    categories: Sequence[Any],
+    values: Sequence[float] | np.ndarray,
+    *,
+    horizontal: bool = False,
+    title: str = "",
+    caption: str = "",
+    x_title: str = "",
+    y_title: str = "",
+    color: str | Sequence[str] = PALETTE[0],
+    text: Sequence[str] | None = None,
+    hover: str = "",
+    height: int | None = None,
+) -> Figure:
+    """Bars for named categories (top values, importances, counts).
+
+    Args:
+        horizontal: bars run left to right, first category on top; best for
+            long labels.
+        text: a label printed on each bar.
+        hover: a Plotly ``hovertemplate``.
+    """
+    labels = [str(c) for c in categories]
+    trace: dict[str, Any] = {"type": "bar", "marker": {"color": color}}
+    if horizontal:
+        trace.update({"x": np.asarray(values, dtype=float), "y": labels, "orientation": "h"})
+    else:
+        trace.update({"x": labels, "y": np.asarray(values, dtype=float)})
+    if text is not None:
+        trace.update({"text": list(text), "textposition": "auto", "cliponaxis": False})
+    if hover:
+        trace["hovertemplate"] = hover + "<extra></extra>"
+    layout = _axis_titles(x_title, y_title)
+    if horizontal:
+        layout["yaxis"] = {**layout["yaxis"], "autorange": "reversed", "type": "category"}
+        height = height or max(160, 24 * len(labels) + 60)
+    else:
+        layout["xaxis"] = {**layout["xaxis"], "type": "category"}
+    return Figure([trace], layout, title=title, caption=caption, height=height or 280)
+
+
+def histogram(
+    edges: Sequence[float] | np.ndarray,
+    counts: Sequence[float] | np.ndarray,
+    *,
+    title: str = "",
+    caption: str = "",
+    x_title: str = "",
+    y_title: str = "rows",
+    color: str = PALETTE[0],
+    markers: Mapping[str, float] | None = None,
+    log_toggle: bool = False,
+    height: int = 260,
+) -> Figure:
+    """A histogram from precomputed bin edges (n+1) and counts (n).
+
+    Args:
+        markers: vertical reference lines by name (e.g. mean, median).
+        log_toggle: add buttons to switch the count axis to a log scale
+            (for skewed data where one bin dwarfs the rest).
+    """
+    edges = np.asarray(edges, dtype=float)
+    counts = np.asarray(counts, dtype=float)
+    centres = (edges[:-1] + edges[1:]) / 2
+    widths = np.diff(edges)
+    trace = {
+        "type": "bar",
+        "x": centres,
+        "y": counts,
+        "width": widths,
+        "marker": {"color": color, "line": {"width": 0}},
+        "customdata": np.column_stack([edges[:-1], edges[1:]]),
+        "hovertemplate": "%{customdata[0]:.4g} – %{customdata[1]:.4g}<br>%{y:,} "
+        + (y_title or "")
+        + "<extra></extra>",
+    }
+    layout: dict[str, Any] = _axis_titles(x_title, y_title)
+    layout["bargap"] = 0.02
+    shapes, notes = [], []
+    for position, (name, where) in enumerate((markers or {}).items()):
+        if where is None or not math.isfinite(float(where)):
+            continue
+        colour = PALETTE[(position + 1) % len(PALETTE)]
+        shapes.append(
+            {
+                "type": "line",
+                "xref": "x",
+                "yref": "paper",
+                "x0": where,
+                "x1": where,
+                "y0": 0,
+                "y1": 1,
+                "line": {"color": colour, "width": 1.5, "dash": "dot"},
+            }
+        )
+        notes.append(
+            {
+                "x": where,
+                "y": 1 - 0.09 * position,
+                "xref": "x",
+                "yref": "paper",
+                "text": f" {name} ",
+                "showarrow": False,
+                "yanchor": "top",
+                "xanchor": "left",
+                "bgcolor": "rgba(255,255,255,0.8)",
+                "font": {"size": 10, "color": colour},
+            }
+        )
+    if shapes:
+        layout["shapes"] = shapes
+        layout["annotations"] = notes
+    if log_toggle:
+        layout["updatemenus"] = [
+            {
+                "type": "buttons",
+                "direction": "right",
+                "x": 1,
+                "y": 1.02,
+                "xanchor": "right",
+                "yanchor": "bottom",
+                "showactive": True,
+                "pad": {"r": 0, "t": 0},
+                "font": {"size": 10},
+                "buttons": [
+                    {"label": "linear", "method": "relayout", "args": [{"yaxis.type": "linear"}]},
+                    {"label": "log", "method": "relayout", "args": [{"yaxis.type": "log"}]},
+                ],
+            }
+        ]
+        layout["margin"] = {"t": 26}
+    return Figure([trace], layout, title=title, caption=caption, height=height)
+
+
+def lines(
+    series: Mapping[str, tuple[Sequence[float] | np.ndarray, Sequence[float] | np.ndarray]],
+    *,
+    title: str = "",
+    caption: str = "",
+    x_title: str = "",
+    y_title: str = "",
+    diagonal: bool = False,
+    x_range: tuple[float, float] | None = None,
+    y_range: tuple[float, float] | None = None,
+    markers: bool = False,
+    vlines: Mapping[str, float] | None = None,
+    height: int = 320,
+    square: bool = False,
+) -> Figure:
+    """One line per named series of ``(x, y)``; a legend when more than one.
+
+    Args:
+        diagonal: add the dashed line y = x (ROC, calibration, predicted vs
+            actual).
+        vlines: vertical reference lines by name (e.g. the chosen threshold).
+        square: keep x and y on the same scale.
+    """
+    traces: list[dict[str, Any]] = []
+    for position, (name, (x, y)) in enumerate(series.items()):
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "lines+markers" if markers else "lines",
+                "name": name,
+                "x": np.asarray(x, dtype=float),
+                "y": np.asarray(y, dtype=float),
+                "line": {"color": PALETTE[position % len(PALETTE)], "width": 2},
+                "marker": {"size": 5},
+                "hovertemplate": f"{name}<br>%{{x:.3g}}, %{{y:.3g}}<extra></extra>",
+            }
+        )
+    layout = _axis_titles(x_title, y_title)
+    shapes = []
+    if diagonal:
+        lo, hi = x_range or (0.0, 1.0)
+        shapes.append(
+            {
+                "type": "line",
+                "x0": lo,
+                "y0": lo,
+                "x1": hi,
+                "y1": hi,
+                "line": {"color": MUTED, "dash": "dash", "width": 1},
+            }
+        )
+    for name, where in (vlines or {}).items():
+        shapes.append(
+            {
+                "type": "line",
+                "xref": "x",
+                "yref": "paper",
+                "x0": where,
+                "x1": where,
+                "y0": 0,
+                "y1": 1,
+                "line": {"color": MUTED, "dash": "dot", "width": 1.5},
+                "label": {"text": name, "textposition": "end", "font": {"size": 10}},
+            }
+        )
+    if shapes:
+        layout["shapes"] = shapes
+    if x_range:
+        layout["xaxis"] = {**layout["xaxis"], "range": list(x_range)}
+    if y_range:
+        layout["yaxis"] = {**layout["yaxis"], "range": list(y_range)}
+    if square:
+        layout["yaxis"] = {**layout["yaxis"], "scaleanchor": "x", "scaleratio": 1}
+    if len(traces) > 1:
+        layout["showlegend"] = True
+    return Figure(traces, layout, title=title, caption=caption, height=height)
+
+
+def scatter(
+    x: Sequence[float] | np.ndarray,
+    y: Sequence[float] | np.ndarray,
+    *,
+    title: str = "",
+    caption: str = "",
+    x_title: str = "",
+    y_title: str = "",
+    diagonal: bool = False,
+    hline: float | None = None,
+    color: str = PALETTE[0],
+    height: int = 320,
+) -> Figure:
+    """Points (already sampled by the caller to a few thousand).
+
+    Args:
+        diagonal: add y = x over the data's range.
+        hline: a horizontal reference line (e.g. zero residual).
+    """
+    xs = np.asarray(x, dtype=float)
+    ys = np.asarray(y, dtype=float)
+    opacity = 0.6 if len(xs) < 1000 else 0.35
+    trace = {
+        "type": "scatter",
+        "mode": "markers",
+        "x": xs,
+        "y": ys,
+        "marker": {"color": color, "size": 5, "opacity": opacity},
+        "hovertemplate": "%{x:.4g}, %{y:.4g}<extra></extra>",
+    }
+    layout = _axis_titles(x_title, y_title)
+    shapes = []
+    finite = np.concatenate([xs[np.isfinite(xs)], ys[np.isfinite(ys)]])
+    if diagonal and finite.size:
+        lo, hi = float(finite.min()), float(finite.max())
+        shapes.append(
+            {
+                "type": "line",
+                "x0": lo,
+                "y0": lo,
+                "x1": hi,
+                "y1": hi,
+                "line": {"color": MUTED, "dash": "dash", "width": 1},
+            }
+        )
+    if hline is not None:
+        shapes.append(
+            {
+                "type": "line",
+                "xref": "paper",
+                "x0": 0,
+                "x1": 1,
+                "y0": hline,
+                "y1": hline,
+                "line": {"color": MUTED, "dash": "dash", "width": 1},
+            }
+        )
+    if shapes:
+        layout["shapes"] = shapes
+    return Figure([trace], layout, title=title, caption=caption, height=height)
+
+
+def heatmap(
+    z: Sequence[Sequence[float]] | np.ndarray,
+    x: Sequence[Any],
+    y: Sequence[Any],
+    *,
+    title: str = "",
+    caption: str = "",
+    x_title: str = "",
+    y_title: str = "",
+    zmin: float | None = None,
+    zmax: float | None = None,
+    colorscale: Any = None,
+    text_format: str | None = ".2f",
+    colorbar_title: str = "",
+    height: int | None = None,
+    hover: str = "",
+) -> Figure:
+    """A matrix of coloured cells (correlations, confusion matrix, missingness).
+
+    Args:
+        text_format: d3 format for the value printed in each cell; None to
+            print nothing (large matrices).
+        hover: a Plotly ``hovertemplate``.
+    """
+    matrix = np.asarray(z, dtype=float)
+    xs = [str(v) for v in x]
+    ys = [str(v) for v in y]
+    trace: dict[str, Any] = {
+        "type": "heatmap",
+        "z": [_clean(row) for row in matrix],
+        "x": xs,
+        "y": ys,
+        "colorscale": colorscale or SEQUENTIAL,
+        "zmin": zmin,
+        "zmax": zmax,
+        "xgap": 1,
+        "ygap": 1,
+        "hoverongaps": False,
+        "colorbar": {"thickness": 12, "title": {"text": colorbar_title, "side": "right"}},
+        "hovertemplate": hover or "%{y} × %{x}: %{z:.3f}<extra></extra>",
+    }
+    if text_format and len(xs) * len(ys) <= 900:
+        trace["texttemplate"] = "%{z:" + text_format + "}"
+        trace["textfont"] = {"size": 10 if len(xs) > 12 else 12}
+    layout = _axis_titles(x_title, y_title)
+    layout["xaxis"] = {**layout["xaxis"], "type": "category", "showgrid": False, "ticks": ""}
+    layout["yaxis"] = {
+        **layout["yaxis"],
+        "type": "category",
+        "autorange": "reversed",
+        "showgrid": False,
+        "ticks": "",
+    }
+    layout["plot_bgcolor"] = "#f6f7f9"
+    size = height or min(900, max(260, 26 * len(ys) + 120))
+    return Figure([trace], layout, title=title, caption=caption, height=size)
+
+
+def stacked_bars(
+    categories: Sequence[Any],
+    series: Mapping[str, Sequence[float] | np.ndarray],
+    *,
+    title: str = "",
+    caption: str = "",
+    x_title: str = "",
+    y_title: str = "",
+    horizontal: bool = False,
+    percent: bool = False,
+    height: int | None = None,
+) -> Figure:
+    """Bars split into named parts (e.g. target classes per category).
+
+    Args:
+        percent: values are shares in [0, 1]; axis shown as percentages.
+    """
+    labels = [str(c) for c in categories]
+    traces = []
+    for position, (name, values) in enumerate(series.items()):
+        vals = np.asarray(values, dtype=float)
+        trace: dict[str, Any] = {
+            "type": "bar",
+            "name": str(name),
+            "marker": {"color": PALETTE[position % len(PALETTE)]},
+            "hovertemplate": f"{name}: %{{{'x' if horizontal else 'y'}"
+            + (":.1%" if percent else ":,")
+            + "}<extra>%{"
+            + ("y" if horizontal else "x")
+            + "}</extra>",
+        }
+        if horizontal:
+            trace.update({"x": vals, "y": labels, "orientation": "h"})
+        else:
+            trace.update({"x": labels, "y": vals})
+        traces.append(trace)
+    layout = _axis_titles(x_title, y_title)
+    layout["barmode"] = "stack"
+    layout["showlegend"] = True
+    layout["legend"] = {"traceorder": "normal"}  # merged over the default position
+    value_axis = "xaxis" if horizontal else "yaxis"
+    cat_axis = "yaxis" if horizontal else "xaxis"
+    layout[cat_axis] = {**layout[cat_axis], "type": "category"}
+    if horizontal:
+        layout[cat_axis]["autorange"] = "reversed"
+    if percent:
+        layout[value_axis] = {**layout[value_axis], "tickformat": ".0%", "range": [0, 1]}
+    if horizontal:
+        height = height or max(200, 24 * len(labels) + 90)
+    return Figure(traces, layout, title=title, caption=caption, height=height or 300)
+
+
+def boxes(
+    names: Sequence[Any],
+    stats: Mapping[str, Sequence[float] | np.ndarray],
+    *,
+    title: str = "",
+    caption: str = "",
+    x_title: str = "",
+    y_title: str = "",
+    horizontal: bool = False,
+    height: int | None = None,
+) -> Figure:
+    """Box plots from precomputed statistics, one box per name.
+
+    Args:
+        stats: arrays ``q1``, ``median``, ``q3``, ``lowerfence``,
+            ``upperfence`` and optionally ``mean``, one value per name.
+    """
+    labels = [str(n) for n in names]
+    trace: dict[str, Any] = {
+        "type": "box",
+        "marker": {"color": PALETTE[0]},
+        "fillcolor": "rgba(47,111,222,0.25)",
+        "line": {"color": PALETTE[0], "width": 1.5},
+        "boxpoints": False,
+    }
+    for key in ("q1", "median", "q3", "lowerfence", "upperfence", "mean"):
+        if key in stats:
+            trace[key] = np.asarray(stats[key], dtype=float)
+    if horizontal:
+        trace["y"] = labels
+        trace["orientation"] = "h"
+    else:
+        trace["x"] = labels
+    layout = _axis_titles(x_title, y_title)
+    cat_axis = "yaxis" if horizontal else "xaxis"
+    layout[cat_axis] = {**layout[cat_axis], "type": "category"}
+    if horizontal:
+        layout[cat_axis]["autorange"] = "reversed"
+        height = height or max(200, 26 * len(labels) + 80)
+    return Figure([trace], layout, title=title, caption=caption, height=height or 300)

@@ -1,0 +1,316 @@
+"""A model bundle made ready to answer requests.
+
+:func:`load_served_model` resolves a bundle folder or a registry URI, checks
+every file it reads against the hashes recorded in the bundle, and picks the
+engine:
+
+``onnx``    the bundle holds a graph verified at packaging time
+            (:mod:`cairn.onnx_export`) and ONNX Runtime is installed: records
+            go from JSON straight to arrays and through one graph call;
+``native``  otherwise: the pickled scikit-learn pipeline, through pandas.
+
+Both engines read records with the same
+:class:`~cairn.serving.adapter.RecordAdapter`, so bad input gets the same
+answer whichever engine serves.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cairn.bundle import (
+    METADATA_FILE,
+    SCHEMA_FILE,
+    load_bundle,
+    read_metadata,
+    read_verified,
+)
+from cairn.data.schema import Role, Schema
+from cairn.exceptions import BundleError, ServingError
+from cairn.serving.adapter import RecordAdapter
+
+__all__ = ["Engine", "Prediction", "ServedModel", "load_served_model"]
+
+GRAPH_FILE = "model.onnx"
+SERVING_FILE = "serving.json"
+Engine = str  # "auto", "onnx" or "native"
+
+
+@dataclass
+class Prediction:
+    """The model's answer for a batch of records.
+
+    Attributes:
+        labels: class labels (in their original type) or values, one per record.
+        probabilities: (records, classes) for classification, else None.
+        warnings: notes per record and column (unseen categories, extra columns).
+    """
+
+    labels: list[Any]
+    probabilities: np.ndarray | None
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _restore(label: str, target_dtype: str | None) -> Any:
+    if target_dtype == "int":
+        return int(label)
+    if target_dtype == "float":
+        return float(label)
+    if target_dtype == "bool":
+        return label == "True"
+    return label
+
+
+class ServedModel:
+    """One model, loaded and checked, with the engine that serves it.
+
+    Attributes:
+        name: the registered model's name (the project name).
+        version: registry version, or the run id for a bundle folder.
+        engine: "onnx" or "native".
+        engine_reason: why the native pipeline serves, when it does.
+        schema: the input schema.
+        metadata: the bundle's metadata.json.
+        serving: the bundle's serving.json (empty for older bundles).
+    """
+
+    def __init__(
+        self,
+        *,
+        path: Path,
+        metadata: dict[str, Any],
+        schema: Schema,
+        serving: dict[str, Any],
+        session: Any = None,
+        native: Any = None,
+        engine_reason: str = "",
+        version: str | None = None,
+        source: str | None = None,
+    ) -> None:
+        self.path = path
+        self.metadata = metadata
+        self.schema = schema
+        self.serving = serving
+        self.name = str(metadata.get("name", path.name))
+        self.version = str(version or metadata.get("run_id", "local"))
+        self.source = source or str(path)
+        self.task = schema.task or "regression"
+        target_dtype = schema.metadata.get("target_dtype")
+        self.class_strings = list(schema.classes or ())
+        self.classes = [_restore(c, target_dtype) for c in self.class_strings]
+        self._session = session
+        self._native = native
+        self.engine = "onnx" if session is not None else "native"
+        self.engine_reason = engine_reason
+        spec = serving.get("inputs") if session is not None else None
+        self.adapter = RecordAdapter(schema, spec)
+        self._output = str(serving.get("output") or (spec or {}).get("output", ""))
+        self.features = schema.feature_names
+
+    @property
+    def blocking(self) -> bool:
+        """True when a prediction takes long enough to move off the event loop."""
+        return self._session is None
+
+    def predict(self, records: Sequence[Any]) -> Prediction:
+        """Score JSON records (dicts).
+
+        Raises:
+            RecordsError: a record misses a model input or holds an unreadable value.
+        """
+        encoded = self.adapter.encode(records)
+        if not records:
+            empty = np.zeros((0, len(self.classes))) if self.task == "classification" else None
+            return Prediction([], empty, encoded.warnings)
+        if self._session is not None:
+            output = np.asarray(self._session.run([self._output], encoded.feeds)[0])
+        else:
+            output = self._native_output(records)
+        if self.task == "classification":
+            proba = output.reshape(len(records), -1)
+            codes = proba.argmax(axis=1)
+            labels = [self.classes[int(c)] for c in codes]
+            return Prediction(labels, proba, encoded.warnings)
+        values = output.reshape(-1)
+        return Prediction([float(v) for v in values], None, encoded.warnings)
+
+    def _native_output(self, records: Sequence[Any]) -> np.ndarray:
+        import pandas as pd
+
+        names = [name for name in self.schema.names if any(name in r for r in records)]
+        frame = pd.DataFrame.from_records(list(records), columns=names)
+        with warnings.catch_warnings():
+            # the adapter already reported what conform would warn about
+            warnings.simplefilter("ignore")
+            if self.task == "classification":
+                return np.asarray(self._native.predict_proba(frame), dtype=np.float64)
+            return np.asarray(self._native.predict(frame), dtype=np.float64)
+
+    def example_record(self) -> dict[str, Any]:
+        """A plausible record built from the schema (for warm-up and docs)."""
+        ranges = self.serving.get("input_ranges") or {}
+        record: dict[str, Any] = {}
+        for column in self.schema.columns:
+            if not column.is_feature:
+                continue
+            if column.role == Role.NUMERIC:
+                low, high = ranges.get(column.name, (0.0, 1.0))
+                value = (float(low) + float(high)) / 2
+                record[column.name] = round(value) if column.dtype == "int" else value
+            elif column.role == Role.DATETIME:
+                record[column.name] = "2024-01-15T12:00:00"
+            elif column.dtype == "bool":
+                record[column.name] = True
+            elif column.categories:
+                record[column.name] = column.categories[0]
+            elif column.role == Role.TEXT:
+                record[column.name] = "some text"
+            else:
+                record[column.name] = None
+        return record
+
+    def warm(self, rounds: int = 20) -> None:
+        """Run a few predictions so the first request pays no lazy start-up."""
+        record = self.example_record()
+        for _ in range(rounds if self._session is not None else 2):
+            self.predict([record])
+
+    def describe(self) -> dict[str, Any]:
+        """What /metadata says about this model."""
+        meta = self.metadata
+        columns = []
+        for column in self.schema.columns:
+            entry: dict[str, Any] = {
+                "name": column.name,
+                "role": str(column.role),
+                "dtype": column.dtype,
+                "required": column.is_feature,
+                "nullable": True,
+            }
+            if column.categories is not None:
+                entry["categories"] = list(column.categories)
+            if column.name in (self.serving.get("input_ranges") or {}):
+                entry["range_p1_p99"] = self.serving["input_ranges"][column.name]
+            columns.append(entry)
+        verification = self.serving.get("verification") or {}
+        return {
+            "name": self.name,
+            "version": self.version,
+            "source": self.source,
+            "task": self.task,
+            "target": self.schema.target,
+            "classes": self.classes if self.task == "classification" else None,
+            "model": meta.get("model"),
+            "model_label": meta.get("model_label"),
+            "run_id": meta.get("run_id"),
+            "created_at": meta.get("created_at"),
+            "engine": {
+                "name": self.engine,
+                "reason": self.engine_reason,
+                "verification": verification,
+            },
+            "metrics": meta.get("metrics", {}),
+            "objectives": meta.get("objectives", []),
+            "objectives_met": meta.get("objectives_met"),
+            "schema": {"columns": columns},
+        }
+
+
+def _resolve(reference: str | Path, tracking_uri: str | None) -> tuple[Path, str | None, str]:
+    text = str(reference)
+    if text.startswith("models:/"):
+        from cairn.tracking import describe_version, download_bundle
+
+        folder = download_bundle(text, tracking_uri=tracking_uri)
+        try:
+            version = str(describe_version(text, tracking_uri=tracking_uri)["version"])
+        except Exception:  # the version is a label; the bundle itself was resolved
+            version = None
+        return folder, version, text
+    return Path(text), None, text
+
+
+def _session(graph: bytes) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    # one request is one small batch: threads cost more than they give
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3
+    return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+
+
+def load_served_model(
+    reference: str | Path, *, tracking_uri: str | None = None, engine: Engine = "auto"
+) -> ServedModel:
+    """Load a bundle folder or ``models:/NAME@ALIAS`` for serving.
+
+    Args:
+        reference: bundle folder or registry URI.
+        tracking_uri: MLflow store for registry URIs.
+        engine: "auto" (ONNX when verified and installed, else native),
+            "onnx" (fail if unavailable) or "native".
+
+    Raises:
+        BundleError: missing files or a hash mismatch.
+        RegistryError: the registry URI cannot be resolved.
+        ServingError: ``engine="onnx"`` but the bundle has no usable graph.
+    """
+    if engine not in ("auto", "onnx", "native"):
+        raise ServingError(f"engine {engine!r} is not one of auto, onnx, native")
+    folder, version, source = _resolve(reference, tracking_uri)
+    metadata = read_metadata(folder)
+    files = metadata.get("files") or {}
+    if SCHEMA_FILE in files:
+        schema = Schema.from_json(read_verified(folder, SCHEMA_FILE, metadata).decode("utf-8"))
+    else:
+        schema = None
+    serving: dict[str, Any] = {}
+    if SERVING_FILE in files:
+        try:
+            serving = json.loads(read_verified(folder, SERVING_FILE, metadata))
+        except ValueError as error:
+            raise BundleError(f"{folder / SERVING_FILE}: unreadable ({error})") from None
+    reason = str(serving.get("reason", "")) or "the bundle has no ONNX graph"
+    session = None
+    if engine != "native" and serving.get("engine") == "onnx" and GRAPH_FILE in files:
+        try:
+            graph = read_verified(folder, GRAPH_FILE, metadata)
+            session = _session(graph)
+        except ImportError:
+            reason = "onnxruntime is not installed (pip install onnxruntime)"
+        except BundleError:
+            raise
+        except Exception as error:  # a graph this runtime cannot load: serve natively
+            reason = f"ONNX Runtime cannot load the graph: {error}"
+    elif engine == "native":
+        reason = "native engine requested"
+    if session is None and engine == "onnx":
+        raise ServingError(f"{folder}: cannot serve with ONNX: {reason}")
+    native = None
+    if session is None or schema is None:
+        model = load_bundle(folder)
+        schema = model.schema
+        native = model
+    if schema is None:  # pragma: no cover - load_bundle always sets it
+        raise BundleError(f"{folder / METADATA_FILE}: no schema")
+    return ServedModel(
+        path=folder,
+        metadata=metadata,
+        schema=schema,
+        serving=serving,
+        session=session,
+        native=native if session is None else None,
+        engine_reason="" if session is not None else reason,
+        version=version,
+        source=source,
+    )
