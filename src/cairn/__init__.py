@@ -40,6 +40,7 @@ __all__ = [
     "SpecError",
     "TrainingError",
     "__version__",
+    "fit",
     "load_model",
     "load_spec",
     "run",
@@ -47,6 +48,7 @@ __all__ = [
 
 _LAZY = {
     "run": "cairn.workflow",
+    "fit": "cairn.workflow",
     "RunResult": "cairn.workflow",
     "load_model": "cairn.bundle",
     "Model": "cairn.bundle",
@@ -57,7 +59,7 @@ _LAZY = {
 if TYPE_CHECKING:
     from cairn.bundle import Model, load_model
     from cairn.spec import ProjectSpec, load_spec
-    from cairn.workflow import RunResult, run
+    from cairn.workflow import RunResult, fit, run
 
 
 def __getattr__(name: str) -> Any:

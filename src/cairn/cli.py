@@ -213,6 +213,11 @@ from cairn.cli_maintenance import app as _maintenance_app  # noqa: E402
 
 app.add_typer(_maintenance_app)
 
+# serve, loadtest, logs export, abtest report (kept in their own module).
+from cairn.serving.commands import register as _register_serving  # noqa: E402
+
+_register_serving(app)
+
 
 @app.command()
 def profile(

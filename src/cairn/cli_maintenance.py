@@ -26,7 +26,7 @@ app = typer.Typer()
 
 #: Exit status when the policy says the model is unhealthy.
 UNHEALTHY_EXIT = 2
-_LOG_COLUMNS = ("request_id", "ts", "model", "version", "arm", "latency_ms")
+_LOG_COLUMNS = ("request_id", "row", "ts", "model", "version", "arm", "latency_ms")
 
 
 def _console() -> Any:
@@ -118,7 +118,9 @@ def _key(
     if spec is not None and spec.monitoring.key:
         return list(spec.monitoring.key)
     if "request_id" in left.columns and "request_id" in right.columns:
-        return ["request_id"]
+        # A request may score several records: their position tells them apart.
+        both_rows = "row" in left.columns and "row" in right.columns
+        return ["request_id", "row"] if both_rows else ["request_id"]
     shared = [c for c in right.columns if c in left.columns]
     ids = [c for c in (spec.data.id_columns if spec else []) if c in shared]
     if ids:
@@ -278,10 +280,9 @@ def _monitor(
     if log:
         if current is not None:
             raise DataError("give either CURRENT or --log, not both")
-        frame, outputs, source = _read_log(project, log_path, since, until, info)
+        frame, outputs, source = _read_log(project, log_path, since, until, info, loaded)
         timestamps, latency = frame.get("ts"), frame.get("latency_ms")
-        extra = [*_LOG_COLUMNS, *[c for c in frame.columns if str(c).startswith("proba_")]]
-        extra.append("prediction")
+        extra = list(_LOG_COLUMNS)
     elif current is None:
         raise DataError("give the current data (a file or a database URL), or --log")
     else:
@@ -336,10 +337,41 @@ def _read_log(
     since: str | None,
     until: str | None,
     info: dict[str, Any],
+    model: Model | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame | None, str]:
+    """Rows of the prediction log in a time window: the inputs (with
+    ``request_id``, ``row``, ``ts`` and ``latency_ms``), the outputs served,
+    and a description. With ``model``, only rows that model version served."""
     from cairn.exceptions import DataError
+    from cairn.monitoring.monitor import log_frames
+    from cairn.serving.log import default_log_path, read_log
 
-    raise DataError("reading the prediction log is not available in this build")
+    if log_path is not None:
+        path = log_path
+    elif project is not None:
+        configured = getattr(getattr(project, "serving", None), "log_path", None)
+        path = project.resolve(configured) if configured else default_log_path(project.project_dir)
+    else:
+        path = default_log_path()
+    version = None
+    if model is not None:
+        version = info.get("version") or model.metadata.get("run_id")
+    frame = read_log(path, since=since, until=until, version=version)
+    frame = frame[frame["arm"] != "shadow"] if "arm" in frame.columns else frame
+    window = f"{since or 'start'} to {until or 'now'}"
+    if frame.empty:
+        everything = read_log(path, since=since, until=until)
+        versions = sorted(set(map(str, everything.get("version", []))))
+        raise DataError(
+            f"{path}: no logged predictions"
+            + (f" of version {version}" if version else "")
+            + f" from {window}"
+            + (f"; versions in that window: {', '.join(versions)}" if versions else "")
+            + ". Widen --since/--until, or pick the model with --model"
+        )
+    schema = model.schema if model is not None else None
+    inputs, outputs = log_frames(frame, schema)
+    return inputs, outputs, f"prediction log {path} ({window}, {len(inputs):,} rows)"
 
 
 def _retrain_now(project: ProjectSpec | None, labelled: pd.DataFrame | None) -> None:

@@ -37,10 +37,12 @@ from __future__ import annotations
 
 import json
 import math
+import tempfile
 import time
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -85,7 +87,7 @@ _BOOLEAN_TRUE = ("true", "t", "yes", "y", "1", "1.0", "on")
 _BOOLEAN_FALSE = ("false", "f", "no", "n", "0", "0.0", "off")
 
 
-class _Unsupported(Exception):
+class _UnsupportedError(Exception):
     """A part of the model has no faithful ONNX form."""
 
 
@@ -195,7 +197,7 @@ class _Graph:
         for opset in model.opset_import:
             domain = opset.domain or ""
             if domain not in ("", "ai.onnx.ml"):
-                raise _Unsupported(f"converted model uses the operator domain {domain!r}")
+                raise _UnsupportedError(f"converted model uses the operator domain {domain!r}")
             self.opsets[domain] = max(self.opsets.get(domain, 0), opset.version)
         return prefix + output
 
@@ -263,7 +265,7 @@ def _pipelines(estimator: Any) -> list[Any]:
         return [p for member in estimator.models for p in _pipelines(member)]
     if isinstance(estimator, Pipeline) and "prep" in estimator.named_steps:
         return [estimator]
-    raise _Unsupported(f"{type(estimator).__name__} is not a cairn pipeline, bag or ensemble")
+    raise _UnsupportedError(f"{type(estimator).__name__} is not a cairn pipeline, bag or ensemble")
 
 
 def _columns_of(columns: Any) -> list[str]:
@@ -294,11 +296,11 @@ def _collect_inputs(schema: Schema, pipelines: Sequence[Any]) -> _Inputs:
             if isinstance(transformer, str):
                 if transformer == "drop":
                     continue
-                raise _Unsupported(f"column transformer step {transformer!r}")
+                raise _UnsupportedError(f"column transformer step {transformer!r}")
             names = _columns_of(columns)
             for name in names:
                 if name not in schema or not schema[name].is_feature:
-                    raise _Unsupported(f"column {name!r} is not a feature of the schema")
+                    raise _UnsupportedError(f"column {name!r} is not a feature of the schema")
             steps = _steps(transformer)
             first = steps[0]
             kind: str
@@ -313,10 +315,10 @@ def _collect_inputs(schema: Schema, pipelines: Sequence[Any]) -> _Inputs:
             elif isinstance(first, TextVectorizer):
                 kind = "text"
             else:
-                raise _Unsupported(f"preprocessing step {type(first).__name__}")
+                raise _UnsupportedError(f"preprocessing step {type(first).__name__}")
             for name in names:
                 if used.setdefault(name, kind) != kind:
-                    raise _Unsupported(f"column {name!r} is encoded in two ways")
+                    raise _UnsupportedError(f"column {name!r} is encoded in two ways")
             if kind == "cat":
                 for step in steps:
                     for j, name in enumerate(names):
@@ -361,14 +363,14 @@ def _add_vocabulary(inputs: _Inputs, name: str, vectorizer: Any) -> None:
         or vectorizer.input != "content"
         or vectorizer.norm not in ("l2", None)
     ):
-        raise _Unsupported(f"text column {name!r}: vectorizer options without an ONNX form")
+        raise _UnsupportedError(f"text column {name!r}: vectorizer options without an ONNX form")
     params = {
         "lowercase": bool(vectorizer.lowercase),
         "token_pattern": str(vectorizer.token_pattern),
         "ngram_range": list(vectorizer.ngram_range),
     }
     if inputs.text_params.setdefault(name, params) != params:
-        raise _Unsupported(f"text column {name!r}: models tokenize it differently")
+        raise _UnsupportedError(f"text column {name!r}: models tokenize it differently")
     terms = inputs.text.setdefault(name, [])
     seen = set(terms)
     for term in sorted(getattr(vectorizer, "vocabulary_", {}) or {}):
@@ -499,7 +501,7 @@ def _lightgbm_trees(booster: Any) -> tuple[list[_Tree], dict[str, str]]:
     trees: list[_Tree] = []
     for index, block in enumerate(blocks):
         if block.get("num_cat", "0") != "0" or block.get("is_linear", "0") != "0":
-            raise _Unsupported("LightGBM trees with categorical or linear splits")
+            raise _UnsupportedError("LightGBM trees with categorical or linear splits")
         leaves = np.asarray(block["leaf_value"].split(), dtype=np.float64)
         target = index % per_iteration
         if int(block.get("num_leaves", "1")) <= 1:
@@ -507,10 +509,10 @@ def _lightgbm_trees(booster: Any) -> tuple[list[_Tree], dict[str, str]]:
             continue
         decision = np.asarray(block["decision_type"].split(), dtype=np.int64)
         if np.any(decision & 1):
-            raise _Unsupported("LightGBM categorical splits")
+            raise _UnsupportedError("LightGBM categorical splits")
         missing = (decision >> 2) & 3
         if np.any(missing == 1):
-            raise _Unsupported("LightGBM splits treating zero as missing")
+            raise _UnsupportedError("LightGBM splits treating zero as missing")
         split = np.asarray(block["threshold"].split(), dtype=np.float64)
         # missing type None: LightGBM reads NaN as 0.0; type NaN: the default side
         nan_left = np.where(missing == 2, (decision & 2) != 0, split >= 0.0)
@@ -531,15 +533,14 @@ def _lightgbm_trees(booster: Any) -> tuple[list[_Tree], dict[str, str]]:
 def _catboost_trees(model: Any) -> tuple[list[_Tree], list[float], float, int]:
     """Oblivious trees of a CatBoost model as full binary trees, with bias and scale."""
     with tempfile.TemporaryDirectory() as folder:
-        path = os.path.join(folder, "model.json")
-        model.save_model(path, format="json")
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
+        path = Path(folder) / "model.json"
+        model.save_model(str(path), format="json")
+        data = json.loads(path.read_text(encoding="utf-8"))
     info = data.get("features_info", {})
     if info.get("categorical_features") or info.get("text_features"):
-        raise _Unsupported("CatBoost categorical or text features")
+        raise _UnsupportedError("CatBoost categorical or text features")
     if "oblivious_trees" not in data:
-        raise _Unsupported("CatBoost trees that are not symmetric")
+        raise _UnsupportedError("CatBoost trees that are not symmetric")
     floats = {f["feature_index"]: f for f in info.get("float_features", [])}
     scale, bias = data.get("scale_and_bias", [1.0, [0.0]])
     bias_list = [float(b) for b in (bias if isinstance(bias, list) else [bias])]
@@ -551,7 +552,7 @@ def _catboost_trees(model: Any) -> tuple[list[_Tree], list[float], float, int]:
         depth = len(splits)
         dims = len(values) // (1 << depth)
         if dims != n_targets:
-            raise _Unsupported("CatBoost leaf values of an unexpected size")
+            raise _UnsupportedError("CatBoost leaf values of an unexpected size")
         if depth == 0:
             for k in range(dims):
                 trees.append(_Tree(*(np.zeros(0),) * 5, leaves=values[k : k + 1], target=k))
@@ -559,7 +560,7 @@ def _catboost_trees(model: Any) -> tuple[list[_Tree], list[float], float, int]:
         features, borders, nan_left = [], [], []
         for split in splits:
             if split.get("split_type", "FloatFeature") != "FloatFeature":
-                raise _Unsupported(f"CatBoost split type {split.get('split_type')!r}")
+                raise _UnsupportedError(f"CatBoost split type {split.get('split_type')!r}")
             feature = floats[split["float_feature_index"]]
             features.append(int(feature["flat_feature_index"]))
             borders.append(float(np.float32(split["border"])))
@@ -567,11 +568,11 @@ def _catboost_trees(model: Any) -> tuple[list[_Tree], list[float], float, int]:
         # level l tests split l; a leaf's index has bit l set when x > border there
         feature_arr, split_arr, left_arr, right_arr, nan_arr = [], [], [], [], []
         for level in range(depth):
-            for path in range(1 << level):
+            for bits in range(1 << level):
                 feature_arr.append(features[level])
                 split_arr.append(borders[level])
                 nan_arr.append(nan_left[level])
-                low, high = path, path | (1 << level)
+                low, high = bits, bits | (1 << level)
                 if level == depth - 1:
                     left_arr.append(~low)
                     right_arr.append(~high)
@@ -648,7 +649,7 @@ class _Builder:
             if block is not None:
                 blocks.append(block)
         if not blocks:
-            raise _Unsupported("the preprocessing produces no feature")
+            raise _UnsupportedError("the preprocessing produces no feature")
         return self.g.concat(blocks)
 
     def _block(self, transformer: Any, names: list[str]) -> str | None:
@@ -678,13 +679,13 @@ class _Builder:
                 if step.with_std:
                     tensor = self.g.op("Div", [tensor, self.g.const(step.scale_[None, :])])
             else:
-                raise _Unsupported(f"preprocessing step {type(step).__name__}")
+                raise _UnsupportedError(f"preprocessing step {type(step).__name__}")
         return tensor
 
     def _impute(self, imputer: Any, tensor: str) -> str:
         missing = imputer.missing_values
         if not (isinstance(missing, float) and math.isnan(missing)):
-            raise _Unsupported("an imputer whose missing value is not NaN")
+            raise _UnsupportedError("an imputer whose missing value is not NaN")
         statistics = np.asarray(imputer.statistics_, dtype=np.float64)
         mask = self.g.op("IsNaN", [tensor])
         filled = self.g.op("Where", [mask, self.g.const(statistics[None, :]), tensor])
@@ -709,7 +710,7 @@ class _Builder:
             encoder,
             OneHotEncoder | OrdinalEncoder | TargetEncoder | FrequencyEncoder | BooleanEncoder,
         ):
-            raise _Unsupported(f"category step {type(encoder).__name__}")
+            raise _UnsupportedError(f"category step {type(encoder).__name__}")
         widths = _encoder_widths(encoder, len(names))
         reps = [self._representatives(name) for name in names]
         depth = max(len(r) for r in reps)
@@ -723,10 +724,10 @@ class _Builder:
             table = np.asarray(_dense(head.transform(frame)), dtype=np.float64)
         total = sum(widths)
         if table.shape != (depth, total):
-            raise _Unsupported(f"{type(encoder).__name__} output has an unexpected shape")
+            raise _UnsupportedError(f"{type(encoder).__name__} output has an unexpected shape")
         n_codes = [len(r) for r in reps]
         if sum(n_codes) * total > _MAX_TABLE_CELLS:
-            raise _Unsupported("category tables too large for the graph")
+            raise _UnsupportedError("category tables too large for the graph")
         big = np.zeros((sum(n_codes), total), dtype=np.float64)
         offsets = np.cumsum([0, *n_codes[:-1]])
         start = 0
@@ -823,7 +824,7 @@ class _Builder:
             return self._linear(model, features)
         if module.startswith("sklearn"):
             return self._skl2onnx(model, features, n_features)
-        raise _Unsupported(f"no ONNX form for {type(model).__name__}")
+        raise _UnsupportedError(f"no ONNX form for {type(model).__name__}")
 
     def _trees(self, trees: Sequence[_Tree], feed: str, n_targets: int) -> str:
         """A TreeEnsemble node (double thresholds and weights) summing the trees."""
@@ -832,7 +833,9 @@ class _Builder:
             ensemble.add(tree)
         self.tree_nodes += ensemble.n_nodes
         if self.tree_nodes > _MAX_TREE_NODES:
-            raise _Unsupported(f"trees too large for the ONNX fast path ({self.tree_nodes} nodes)")
+            raise _UnsupportedError(
+                f"trees too large for the ONNX fast path ({self.tree_nodes} nodes)"
+            )
         out = ensemble.emit(self.g, feed)
         if np.any(ensemble.bias):
             out = self.g.op("Add", [out, self.g.const(ensemble.bias[None, :])])
@@ -844,10 +847,10 @@ class _Builder:
         n_targets = int(header.get("num_tree_per_iteration", "1"))
         raw = self._trees(trees, features, n_targets)
         if "average_output" in header:
-            raise _Unsupported("LightGBM random-forest mode")
+            raise _UnsupportedError("LightGBM random-forest mode")
         if self.task == "regression":
             if objective[0] not in _LGB_IDENTITY:
-                raise _Unsupported(f"LightGBM objective {objective[0]!r}")
+                raise _UnsupportedError(f"LightGBM objective {objective[0]!r}")
             return raw
         if objective[0] == "binary":
             scale = 1.0
@@ -857,7 +860,7 @@ class _Builder:
             return self._binary(self.g.op("Mul", [raw, self.g.const(np.asarray(scale))]))
         if objective[0] == "multiclass":
             return self.g.op("Softmax", [raw], axis=1)
-        raise _Unsupported(f"LightGBM objective {objective[0]!r}")
+        raise _UnsupportedError(f"LightGBM objective {objective[0]!r}")
 
     def _binary(self, logit: str) -> str:
         """(rows, 1) logit -> (rows, 2) probabilities [1 - p, p]."""
@@ -868,7 +871,7 @@ class _Builder:
     def _catboost(self, model: Any, features: str) -> str:
         trees, bias, scale, n_targets = _catboost_trees(model)
         if scale != 1.0:
-            raise _Unsupported("CatBoost model with a non-unit scale")
+            raise _UnsupportedError("CatBoost model with a non-unit scale")
         feed = self.g.to_double(self.g.op("Cast", [features], to=1))  # float32 like CatBoost
         raw = self._trees(trees, feed, n_targets)
         raw = self.g.op("Add", [raw, self.g.const(np.asarray(bias, dtype=np.float64)[None, :])])
@@ -909,12 +912,15 @@ class _Builder:
         weights = coef.T if coef.ndim == 2 else coef.reshape(-1, 1)
         decision = self.g.op(
             "Add",
-            [self.g.op("MatMul", [features, self.g.const(weights)]), self.g.const(intercept[None, :])],
+            [
+                self.g.op("MatMul", [features, self.g.const(weights)]),
+                self.g.const(intercept[None, :]),
+            ],
         )
         if self.task == "regression":
             return decision
         if not hasattr(model, "predict_proba"):
-            raise _Unsupported(f"{type(model).__name__} gives no probabilities")
+            raise _UnsupportedError(f"{type(model).__name__} gives no probabilities")
         if weights.shape[1] == 1:
             return self._binary(decision)
         return self.g.op("Softmax", [decision], axis=1)
@@ -924,7 +930,7 @@ class _Builder:
             from skl2onnx import convert_sklearn
             from skl2onnx.common.data_types import DoubleTensorType
         except ImportError as error:
-            raise _Unsupported(f"{type(model).__name__} needs skl2onnx") from error
+            raise _UnsupportedError(f"{type(model).__name__} needs skl2onnx") from error
         options: dict[Any, Any] = {}
         if self.task == "classification":
             options[id(model)] = {"zipmap": False}
@@ -959,7 +965,7 @@ class _Builder:
             return self._weighted(outputs, [1.0 / len(outputs)] * len(outputs))
         if isinstance(estimator, Pipeline):
             return self.pipeline(estimator)
-        raise _Unsupported(f"{type(estimator).__name__} has no ONNX form")
+        raise _UnsupportedError(f"{type(estimator).__name__} has no ONNX form")
 
     def _weighted(self, outputs: Sequence[str], weights: Sequence[float]) -> str:
         if len(outputs) == 1 and weights[0] == 1.0:
@@ -991,8 +997,7 @@ class _Builder:
             else:
                 columns.append(out)
         features = self.g.concat(columns)
-        width = int(stacker.n_features_in_)
-        return self._sklearn(stacker, features, width)
+        return self._linear(stacker, features)
 
 
 def _encoder_widths(encoder: Any, n_columns: int) -> list[int]:
@@ -1000,7 +1005,7 @@ def _encoder_widths(encoder: Any, n_columns: int) -> list[int]:
 
     if isinstance(encoder, OneHotEncoder):
         if encoder.drop is not None:
-            raise _Unsupported("one-hot encoding with dropped categories")
+            raise _UnsupportedError("one-hot encoding with dropped categories")
         return [int(w) for w in encoder._compute_n_features_outs()]
     if isinstance(encoder, TargetEncoder):
         per = len(encoder.classes_) if encoder.target_type_ == "multiclass" else 1
@@ -1034,9 +1039,13 @@ def _build(estimator: Any, schema: Schema) -> tuple[bytes, dict[str, Any]]:
     graph.nodes.append(helper.make_node("Identity", [output], [name]))
     declared = []
     if inputs.num:
-        declared.append(helper.make_tensor_value_info("num", TensorProto.DOUBLE, [None, len(inputs.num)]))
+        declared.append(
+            helper.make_tensor_value_info("num", TensorProto.DOUBLE, [None, len(inputs.num)])
+        )
     if inputs.cat:
-        declared.append(helper.make_tensor_value_info("cat", TensorProto.INT64, [None, len(inputs.cat)]))
+        declared.append(
+            helper.make_tensor_value_info("cat", TensorProto.INT64, [None, len(inputs.cat)])
+        )
     if inputs.dt:
         declared.append(
             helper.make_tensor_value_info(
@@ -1085,6 +1094,8 @@ def _probe_records(records: list[dict[str, Any]], schema: Schema, seed: int) -> 
             elif draw < 0.3 and column.role in (Role.CATEGORICAL, Role.BOOLEAN, Role.TEXT):
                 if column.role == Role.BOOLEAN and column.dtype == "bool":
                     row[column.name] = str(rng.choice(["YES", "no", "T", "0", "true"]))
+                elif column.role == Role.BOOLEAN and column.dtype in ("int", "float"):
+                    row[column.name] = [0, 1, 2, 1.0][int(rng.integers(4))]
                 elif column.role == Role.BOOLEAN:
                     row[column.name] = str(rng.choice(["Yes", "off", "unseen-value", " "]))
                 else:
@@ -1146,8 +1157,9 @@ def _verify(
     return report
 
 
-def _timings(graph: bytes, spec: Mapping[str, Any], estimator: Any, schema: Schema,
-             records: list[dict]) -> dict[str, float]:
+def _timings(
+    graph: bytes, spec: Mapping[str, Any], estimator: Any, schema: Schema, records: list[dict]
+) -> dict[str, float | None]:
     session = _session(graph)
     adapter = RecordAdapter(schema, spec)
     sample = records[:50]
@@ -1230,13 +1242,15 @@ def export_serving(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             graph, inputs = _build(estimator, schema)
-    except _Unsupported as error:
+    except _UnsupportedError as error:
         return _native_result(spec, f"not convertible: {error}")
     except Exception as error:
         return _native_result(spec, f"conversion failed: {type(error).__name__}: {error}")
     try:
         checked = records + _probe_records(records, schema, seed)
-        report = _verify(graph, inputs, estimator, schema, checked) if checked else {"rows": 0}
+        report: dict[str, Any] = (
+            _verify(graph, inputs, estimator, schema, checked) if checked else {"rows": 0}
+        )
         report.update(_timings(graph, inputs, estimator, schema, records))
     except Exception as error:
         return _native_result(spec, f"verification failed: {type(error).__name__}: {error}")
@@ -1252,7 +1266,9 @@ def export_serving(
             f"{report['label_mismatches']} label(s) differ",
             report,
         )
-    spec.update({"engine": "onnx", "graph_file": GRAPH_FILE, "inputs": inputs, "verification": report})
+    spec.update(
+        {"engine": "onnx", "graph_file": GRAPH_FILE, "inputs": inputs, "verification": report}
+    )
     files = {GRAPH_FILE: graph, SERVING_FILE: _dump(spec)}
     return ExportResult(files, "onnx", "", report)
 

@@ -350,6 +350,22 @@ class MaintenanceSection(_Section):
         return self
 
 
+class ServingSection(_Section):
+    """How ``cairn serve`` runs, and the latency gate of ``cairn run``."""
+
+    host: str = "127.0.0.1"  # any other address needs an API key
+    port: int = Field(default=8000, ge=0, le=65535)
+    api_key_env: str = "CAIRN_API_KEY"
+    api_key_file: Path | None = None
+    max_body_bytes: int = Field(default=10_000_000, ge=1024)
+    max_rows: int = Field(default=10_000, ge=1)
+    entity_key: str | None = None  # keeps an entity on one A/B arm
+    log: bool = True
+    log_path: Path | None = None  # default: <project>/.cairn/predictions.db
+    gate_duration: float = Field(default=3.0, gt=0.0, le=120.0, description="seconds")
+    gate_concurrency: int = Field(default=1, ge=1, le=64)
+
+
 class ProjectSpec(_Section):
     """The whole ``cairn.toml``."""
 
@@ -361,6 +377,7 @@ class ProjectSpec(_Section):
     tracking: TrackingSection = Field(default_factory=TrackingSection)
     monitoring: MonitoringSection = Field(default_factory=MonitoringSection)
     maintenance: MaintenanceSection = Field(default_factory=MaintenanceSection)
+    serving: ServingSection = Field(default_factory=ServingSection)
     # Folder against which relative paths resolve; set by load_spec.
     _root: Path = PrivateAttr(default_factory=Path.cwd)
 

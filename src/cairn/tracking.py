@@ -79,11 +79,14 @@ def record_run(
     bundle_dir: Path,
     register: bool = True,
     tags: Mapping[str, str] | None = None,
+    promote: bool = True,
 ) -> TrackedRun:
     """Log a finished run with its bundle, and register the model.
 
     Args:
         reports: files attached under ``reports/`` (leaderboard, quality...).
+        promote: let the version take the ``champion`` alias when it is free;
+            False when a deployment gate (the served latency) failed.
 
     Raises:
         RegistryError: the store cannot be reached or written.
@@ -123,7 +126,7 @@ def record_run(
             if mine:
                 version = str(mine[0].version)
                 model_uri = f"models:/{project}/{version}"
-                if len(versions) == 1 or not _has_alias(client, project, CHAMPION):
+                if promote and (len(versions) == 1 or not _has_alias(client, project, CHAMPION)):
                     client.set_registered_model_alias(project, CHAMPION, version)
                     alias = CHAMPION
         else:

@@ -38,8 +38,11 @@ from cairn.spec import SUPPORTED_TASKS, ProjectSpec, default_metric, load_spec
 
 Progress = Callable[[str], None]
 
-# Share of the budget kept back for the final model, evaluation and packaging.
-_RESERVE_SHARE = 0.2
+# Share of the budget kept back for the final model, evaluation and packaging,
+# and the seconds that reports and registration take whatever the budget.
+_RESERVE_SHARE = 0.12
+_FIXED_OVERHEAD_S = 4.0
+_REGISTER_OVERHEAD_S = 3.0
 
 
 @dataclass
@@ -198,7 +201,12 @@ def run(
         n_rows=len(X_train), include=spec.train.include, exclude=spec.train.exclude
     )
     elapsed = time.monotonic() - started
-    search_budget = max(1.0, budget * (1 - _RESERVE_SHARE) - elapsed)
+    registering = register if register is not None else spec.tracking.register_model
+    # After the search: final model, evaluation, reports and, when
+    # registering, MLflow; their cost is mostly fixed, so reserve a share
+    # of the budget plus a few seconds.
+    overhead = _FIXED_OVERHEAD_S + (_REGISTER_OVERHEAD_S if registering else 0.0)
+    search_budget = max(1.0, budget * (1 - _RESERVE_SHARE) - elapsed - overhead)
     found = search(
         X_train,
         y_train,
@@ -227,7 +235,7 @@ def run(
         schema=schema,
         seed=spec.train.seed,
         n_jobs=spec.train.n_jobs,
-        deadline=started + budget * 0.95,
+        deadline=started + budget * 0.92 - overhead,
     )
     pipeline = final.estimator
     t = lap("final_model", t)
@@ -283,7 +291,27 @@ def run(
     say("profiling the training data for drift checks")
     reference = _reference_profile(pipeline, schema, X_train, X_test, seed=spec.train.seed)
     bundle_files = {REFERENCE_FILE: reference.to_json().encode("utf-8")}
+    say("exporting the serving graph (ONNX) and checking it on the test set")
+    from cairn.onnx_export import export_serving
+
+    exported = export_serving(pipeline, schema, X_test, seed=spec.train.seed)
+    metadata["serving"] = exported.summary()
+    bundle_files.update(exported.files)
     bundle_path = save_bundle(run_dir / "bundle", pipeline, schema, metadata, files=bundle_files)
+    gate = None
+    if any(o.quantity.startswith("latency_") for o in problem.parsed_objectives):
+        say("load-testing the served model against the latency objectives")
+        from cairn.serving.gate import apply_gate, latency_gate
+
+        gate = latency_gate(
+            bundle_path,
+            problem.parsed_objectives,
+            X_test,
+            duration=spec.serving.gate_duration,
+            concurrency=spec.serving.gate_concurrency,
+        )
+        apply_gate(evaluation, gate, bundle_path)
+        t = lap("serving_gate", t)
     reports = {
         "test_predictions": _write_test_predictions(
             run_dir / "test_predictions.parquet",
@@ -331,6 +359,7 @@ def run(
             reports=list(reports.values()),
             bundle_dir=bundle_path,
             tags={"cairn.run_id": run_id, "cairn.model": best.name},
+            promote=gate is None or gate.passed,
         )
         result.model_uri = tracked.model_uri
         result.alias = tracked.alias
@@ -470,3 +499,75 @@ def _run_metrics(candidates: Any, metric: str, evaluation: Evaluation) -> dict[s
         if candidate.fold_scores:
             out[f"cv_{metric}_{candidate.name}"] = candidate.cv_mean
     return out
+
+
+def fit(
+    frame: pd.DataFrame,
+    target: str,
+    *,
+    task: str | None = None,
+    metric: str | None = None,
+    time_budget: float = 60.0,
+    folds: int = 5,
+    seed: int = 42,
+    n_jobs: int = -1,
+    include: tuple[str, ...] = (),
+    exclude: tuple[str, ...] = (),
+    progress: Progress | None = None,
+) -> Model:
+    """Search and train on every row of ``frame``, with no held-out test set.
+
+    For notebooks and for comparisons where the caller keeps its own test
+    data; ``run`` is the full workflow (split, evaluation, bundle, registry).
+    The search is the same: cleaning, schema, CV folds, tuning, ensembles.
+
+    Raises:
+        DataError, SpecError, TrainingError.
+    """
+    from cairn.data.split import make_folds
+
+    started = time.monotonic()
+    cleaned = check_and_clean(frame, target=target, task=task, folds=folds)
+    y, schema = _encode_target(cleaned.frame, cleaned.schema)
+    chosen_metric = metric or default_metric(cleaned.task, len(schema.classes or ()) or None)
+    X = cleaned.frame.drop(columns=[target])
+    fold_list = make_folds(
+        cleaned.frame.assign(__y=y),
+        target="__y",
+        task=cleaned.task,
+        folds=folds,
+        validation_size=None,
+        stratify=True,
+        group_column=None,
+        time_ordered=False,
+        seed=seed,
+    )
+    found = search(
+        X,
+        y,
+        schema=schema,
+        folds=fold_list,
+        task=cleaned.task,
+        metric=chosen_metric,
+        learners=choose_learners(n_rows=len(X), include=include, exclude=exclude),
+        time_budget=max(1.0, time_budget * 0.9 - (time.monotonic() - started)),
+        seed=seed,
+        n_jobs=n_jobs,
+        progress=progress,
+    )
+    final = finalize(
+        found, X, y, schema=schema, seed=seed, n_jobs=n_jobs, deadline=started + time_budget
+    )
+    metadata = {
+        "task": cleaned.task,
+        "target": target,
+        "metric": chosen_metric,
+        "model": "ensemble" if found.ensemble else found.candidate(found.best).family,
+        "model_label": final.description,
+        "cv": {
+            "metric": chosen_metric,
+            "mean": float(found.leaderboard.iloc[0][f"cv_{chosen_metric}_mean"]),
+        },
+        "search": {"trials": found.n_trials, "phases_s": found.phases},
+    }
+    return Model(final.estimator, schema, metadata)

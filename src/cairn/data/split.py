@@ -111,7 +111,7 @@ def split(
     train = train.reset_index(drop=True)
     test = test.reset_index(drop=True)
 
-    fold_list = _make_folds(
+    fold_list = make_folds(
         train,
         target=target,
         task=task,
@@ -126,7 +126,7 @@ def split(
     return SplitResult(train=train, test=test, folds=fold_list, strategy=f"{strategy}, {shape}")
 
 
-def _make_folds(
+def make_folds(
     train: pd.DataFrame,
     *,
     target: str,

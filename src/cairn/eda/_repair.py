@@ -158,13 +158,13 @@ def repair_column(series: pd.Series) -> tuple[pd.Series, list[Finding], Factoriz
     merged = _harmonise(new, counts, present & is_str)
     if merged:
         totals: dict[str, int] = {}
-        for index in np.flatnonzero(present & is_str):
-            totals[str(new[index])] = totals.get(str(new[index]), 0) + int(counts[index])
+        for position in np.flatnonzero(present & is_str).tolist():
+            totals[str(new[position])] = totals.get(str(new[position]), 0) + int(counts[position])
         groups: dict[str, set[str]] = {}
         n_changed = 0
-        for index, canonical in merged.items():
-            groups.setdefault(str(new[canonical]), set()).add(str(new[index]))
-            n_changed += int(counts[index])
+        for source, canonical in merged.items():
+            groups.setdefault(str(new[canonical]), set()).add(str(new[source]))
+            n_changed += int(counts[source])
         order = sorted(groups, key=lambda t: (-totals[t], t))
         shown = "; ".join(
             f"{_examples(sorted(groups[c], key=lambda t: (-totals[t], t)))} -> {c!r}"
@@ -182,12 +182,13 @@ def repair_column(series: pd.Series) -> tuple[pd.Series, list[Finding], Factoriz
                 True,
             )
         )
-        for index, canonical in merged.items():
-            new[index] = new[canonical]
+        for source, canonical in merged.items():
+            new[source] = new[canonical]
     if not findings:
         return series, [], fact
     # Rebuild: distinct values may now coincide (stripped, merged, missing).
-    mapped = np.where(missing_code, None, new)
+    mapped = new.astype(object)
+    mapped[missing_code] = None
     out_values = np.empty(len(codes), dtype=object)
     valid = codes >= 0
     out_values[valid] = mapped[codes[valid]]

@@ -23,6 +23,7 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -266,7 +267,7 @@ class Profile:
         """Plain data (JSON-ready apart from NaN) for storing or comparing."""
 
         def frame(value: pd.DataFrame | None) -> dict[str, Any] | None:
-            return None if value is None else value.to_dict()
+            return None if value is None else {str(k): v for k, v in value.to_dict().items()}
 
         corr = self.correlations
         return {
@@ -823,10 +824,10 @@ def _correlations(
                 b = names[j]
                 if a in numeric and b in numeric:
                     assert out.spearman is not None
-                    value = abs(float(out.spearman.loc[a, b]))
+                    value = abs(float(out.spearman.to_numpy()[numeric.index(a), numeric.index(b)]))
                 elif a in categorical and b in categorical:
                     assert out.cramers_v is not None
-                    value = float(out.cramers_v.loc[a, b])
+                    value = float(out.cramers_v.to_numpy()[cat_names.index(a), cat_names.index(b)])
                 else:
                     num, cat = (a, b) if a in numeric else (b, a)
                     value = etas.eta(num, cat)
@@ -895,10 +896,7 @@ def _target_profile(
                     y_codes[mask].astype(np.int64) * n_bins + bins[mask], minlength=k * n_bins
                 ).reshape(k, n_bins)
                 association = _stats.correlation_ratio(values, y_codes, k)
-                labels = [
-                    f"{fmt_short(lo)} – {fmt_short(hi)}"
-                    for lo, hi in zip(edges[:-1], edges[1:], strict=True)
-                ]
+                labels = [f"{fmt_short(lo)} – {fmt_short(hi)}" for lo, hi in pairwise(edges)]
                 relations.append(
                     TargetRelation(
                         name,
@@ -919,9 +917,10 @@ def _target_profile(
         relations.sort(key=lambda r: -(r.association if math.isfinite(r.association) else -1))
         return TargetProfile(target, task, class_labels, relations)
 
-    y = numbers.get(target)
-    if y is None:
+    found = numbers.get(target)
+    if found is None:
         return TargetProfile(target, task)
+    y = found
     finite = np.isfinite(y)
     order = np.argsort(np.where(finite, y, np.inf), kind="stable")[: int(finite.sum())]
     y_sorted = y[order]
@@ -936,21 +935,30 @@ def _target_profile(
             measure, kind, edges_out = "correlation ratio η", "categorical", None
         else:
             values = numbers[name]
-            qs = np.unique(np.nanquantile(values, np.linspace(0, 1, 11)))
+            hist = column.numeric.histogram if column.numeric is not None else None
+            if hist is not None and hist.discrete and column.n_unique <= TARGET_PLOT_LEVELS:
+                # Few whole numbers (ratings, counts): one group per value.
+                qs = np.asarray(hist.edges, dtype=float)
+                labels = [fmt_short(lo + 0.5) for lo in qs[:-1]]
+            else:
+                qs = np.unique(np.nanquantile(values, np.linspace(0, 1, 11)))
+                labels = [f"{fmt_short(lo)} – {fmt_short(hi)}" for lo, hi in pairwise(qs)]
             if len(qs) < 2:
                 continue
             bins = np.clip(np.searchsorted(qs, values, side="right") - 1, 0, len(qs) - 2)
             bins = np.where(np.isfinite(values), bins, -1).astype(np.int16)
             groups = bins[order]
             n_groups = len(qs) - 1
-            labels = [
-                f"{fmt_short(lo)} – {fmt_short(hi)}" for lo, hi in zip(qs[:-1], qs[1:], strict=True)
-            ]
+            spearman = correlations.spearman
             association = (
-                abs(float(correlations.spearman.loc[name, target]))
-                if correlations.spearman is not None
-                and name in correlations.spearman.index
-                and target in correlations.spearman.columns
+                abs(
+                    float(
+                        spearman.to_numpy()[list(spearman.index).index(name)][
+                            list(spearman.columns).index(target)
+                        ]
+                    )
+                )
+                if spearman is not None and name in spearman.index and target in spearman.columns
                 else float("nan")
             )
             measure, kind, edges_out = "|Spearman ρ|", "numeric", [float(e) for e in qs]

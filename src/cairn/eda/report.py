@@ -230,10 +230,7 @@ def _quality(profile: Profile) -> rp.Section:
             findings, key=lambda f: ({"error": 0, "warning": 1}.get(f.severity, 2), f.column or "")
         )
     ]
-    if rows:
-        body = rp.table(rows)
-    else:
-        body = rp.note("The checks found nothing to report.", "good")
+    body = rp.table(rows) if rows else rp.note("The checks found nothing to report.", "good")
     if profile.sampled_quality:
         body += rp.note(
             "Type repairs (spaces, missing-value markers, numbers stored as text, "
@@ -405,8 +402,7 @@ def _column_section(profile: Profile, column: ColumnProfile) -> rp.Section:
     alerts = ""
     if column.alerts or column.findings:
         items = [
-            f"<li>{rp.badge(a.kind.replace('_', ' '), 'warn' if a.severity == 'warning' else 'info')}"
-            f" {rp.escape(a.message)}</li>"
+            f"<li>{rp.badge(a.kind.replace('_', ' '), _alert_tone(a))} {rp.escape(a.message)}</li>"
             for a in column.alerts
         ]
         items += [
@@ -427,6 +423,10 @@ def _column_section(profile: Profile, column: ColumnProfile) -> rp.Section:
     if extra:
         body += rp.grid(extra, min_width=340)
     return rp.Section(column.name, body, id=_column_id(column.name), badge=badge)
+
+
+def _alert_tone(alert: Alert) -> str:
+    return "warn" if alert.severity == "warning" else "info"
 
 
 def _finding_tone(finding: Finding) -> str:

@@ -150,9 +150,10 @@ def objectives_banner(run: RunFolder) -> str:
         mark = {True: "met", False: "NOT met", None: "not measured"}[o.get("met")]
         value = o.get("value")
         shown = rp.fmt_number(value) if value is not None else "—"
+        how = rp.escape(o.get("how", ""))
         items.append(
             f"<li><strong>{rp.escape(o.get('objective'))}</strong>: {rp.escape(shown)} — "
-            f"{rp.escape(mark)} <span class='note muted'>({rp.escape(o.get('how', ''))})</span></li>"
+            f"{rp.escape(mark)} <span class='note muted'>({how})</span></li>"
         )
     details = f"<ul>{''.join(items)}</ul>"
     if failed:
@@ -179,7 +180,7 @@ def _summary(analysis: RunAnalysis) -> rp.Section:
     cv_std = None
     if not board.empty and f"cv_{metric}_std" in board.columns:
         cv_std = board.iloc[0][f"cv_{metric}_std"]
-    tiles = [
+    tiles: list[tuple[str, Any] | tuple[str, Any, str]] = [
         ("model", meta.get("model", "?")),
         (f"test {metric}", rp.fmt_number(metrics.get(metric)), f"95% CI {_interval_text(main)}"),
         (
@@ -300,7 +301,8 @@ def _leaderboard(run: RunFolder) -> rp.Section:
         "Leaderboard",
         body,
         id="leaderboard",
-        lead=f"Every candidate's cross-validated {metric} with its spread across folds, best first.",
+        lead=f"Every candidate's cross-validated {metric} with its spread across folds, "
+        "best first.",
     )
 
 
@@ -453,7 +455,6 @@ def _classification(analysis: RunAnalysis) -> list[rp.Section]:
         predicted = scores[None, :] >= thresholds[:, None]
         tp = (predicted & (positive[None, :] == 1)).sum(axis=1)
         fp = (predicted & (positive[None, :] == 0)).sum(axis=1)
-        fn = ((~predicted) & (positive[None, :] == 1)).sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
             p_t = np.where(tp + fp > 0, tp / np.maximum(tp + fp, 1), np.nan)
             r_t = tp / max(positive.sum(), 1)

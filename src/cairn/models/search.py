@@ -617,14 +617,14 @@ def search(
     # 1. Defaults, cheapest family first.
     t = time.monotonic()
     for learner in learners:
-        if state.left() <= 0 and state.ranked():
+        if state.ranked() and state.left() <= _expected_seconds(state, learner, learners):
             state.candidates.append(
                 CandidateResult(
                     name=learner.name,
                     config=Config(learner.name),
                     label=learner.label,
                     status="skipped",
-                    error="time budget spent before it could start",
+                    error="not enough of the time budget left to start it",
                 )
             )
             continue
@@ -736,6 +736,17 @@ def search(
     return outcome
 
 
+def _expected_seconds(state: _Search, learner: Learner, learners: Sequence[Learner]) -> float:
+    """A rough guess of one default CV of ``learner``: the slowest family
+    measured so far, scaled by relative cost. Zero before any measurement."""
+    if not state.cv_seconds:
+        return 0.0
+    costs = {lr.name: lr.cost for lr in learners}
+    slowest = max(state.cv_seconds, key=lambda name: state.cv_seconds[name])
+    scale = learner.cost / max(1, costs.get(slowest, 1))
+    return 0.5 * state.cv_seconds[slowest] * scale
+
+
 def _pick_share(step: int, n: int) -> int:
     """Deterministic schedule giving leaders 50 %, 30 %, 20 % of the trials."""
     shares = np.asarray(_TUNING_SHARES[:n]) / sum(_TUNING_SHARES[:n])
@@ -819,9 +830,9 @@ def finalize(
     """Turn the search outcome into one fitted estimator.
 
     Each member is refitted on all training rows (boosting with the rounds
-    found in CV) while the deadline allows; a member whose refit would
-    overrun it becomes the bag of its fold models instead (exactly the
-    models whose out-of-fold predictions were scored). ``bag_max_rows``
+    found in CV). The leading member always is; a further member whose refit
+    would overrun the deadline becomes the bag of its fold models instead
+    (exactly the models whose out-of-fold predictions were scored). ``bag_max_rows``
     forces bags on data up to that size (AutoGluon-style bagging), trading
     prediction time for a little accuracy.
     """
@@ -836,7 +847,8 @@ def finalize(
         learner = LEARNERS[candidate.family]
         # A refit sees all rows, a fold fit (k-1)/k of them: allow for that.
         expected = candidate.fit_time_s * 1.5
-        in_time = deadline is None or time.monotonic() + expected <= deadline
+        # The leading member is always refitted: a bag predicts k times slower.
+        in_time = not fitted or deadline is None or time.monotonic() + expected <= deadline
         if (bag or not in_time) and candidate.fold_models:
             fitted.append(BaggedModel(candidate.fold_models, outcome.task))
             how.append("bag")

@@ -39,8 +39,9 @@ from cairn.spec import MaintenanceSection, MonitoringSection, Objective, default
 
 if TYPE_CHECKING:
     from cairn.bundle import Model
+    from cairn.data.schema import Schema
 
-__all__ = ["MonitorReport", "check", "model_outputs"]
+__all__ = ["LOG_COLUMNS", "MonitorReport", "check", "log_frames", "model_outputs"]
 
 
 @dataclass
@@ -134,6 +135,33 @@ def model_outputs(model: Model, frame: pd.DataFrame) -> pd.DataFrame:
             out = output_frame(model.predict(frame), task=model.task, classes=None)
     out.index = frame.index
     return out
+
+
+#: Bookkeeping columns of the prediction log (see cairn.serving.log.read_log).
+LOG_COLUMNS = ("request_id", "row", "ts", "model", "version", "arm", "latency_ms")
+
+
+def log_frames(
+    frame: pd.DataFrame, schema: Schema | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split prediction-log rows into the inputs (with the bookkeeping columns)
+    and the outputs served (``prediction``, ``proba_<class>``).
+
+    An input that the log renamed ``input.NAME`` because NAME clashes with a
+    bookkeeping column gets its name back when it is a model input.
+    """
+    outputs = [c for c in frame.columns if c == "prediction" or str(c).startswith("proba_")]
+    inputs = frame.drop(columns=outputs)
+    if schema is not None:
+        renamed = {
+            c: str(c)[len("input.") :]
+            for c in inputs.columns
+            if str(c).startswith("input.") and str(c)[len("input.") :] in schema
+        }
+        if renamed:
+            inputs = inputs.drop(columns=[v for v in renamed.values() if v in inputs.columns])
+            inputs = inputs.rename(columns=renamed)
+    return inputs.reset_index(drop=True), frame[outputs].reset_index(drop=True)
 
 
 def _model_info(model: Model, extra: Mapping[str, Any] | None) -> dict[str, Any]:

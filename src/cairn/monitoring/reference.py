@@ -165,14 +165,19 @@ class NumericProfile:
 
     def bin_values(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
         """Counts and sums of ``values`` per bin, and the missing count."""
-        finite = ~np.isnan(values)
-        n_missing = int(len(values) - finite.sum())
-        present = values[finite] if n_missing else values
-        index = np.searchsorted(self.cuts, present, side="left")
-        size = len(self.cuts) + 1
-        counts = np.bincount(index, minlength=size)
-        sums = np.bincount(index, weights=present, minlength=size)
-        return counts, sums, n_missing
+        # Sorting (vectorised in numpy) and then locating the few cut points is
+        # several times faster than locating every value among the cuts.
+        ordered = np.sort(values)  # NaN sorts last
+        if len(ordered) and np.isinf(ordered[[0, -1]]).any():
+            ordered = np.sort(np.where(np.isinf(values), np.nan, values))  # infinities: missing
+        n_present = len(ordered) - int(np.isnan(ordered).sum())
+        ordered = ordered[:n_present]
+        # Values at or below each cut point: the cumulative count per bin edge.
+        ends = np.concatenate([[0], np.searchsorted(ordered, self.cuts, side="right"), [n_present]])
+        totals = np.concatenate([[0.0], np.cumsum(ordered)])
+        counts = np.diff(ends)
+        sums = np.diff(totals[ends])
+        return counts, sums, len(values) - n_present
 
     @classmethod
     def build(

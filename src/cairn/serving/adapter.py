@@ -29,7 +29,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -359,8 +359,7 @@ class RecordAdapter:
                 true_words=frozenset(coded.get("true_words", ())),
                 false_words=frozenset(coded.get("false_words", ())),
                 known=known
-                if column.role in (Role.CATEGORICAL, Role.BOOLEAN)
-                and column.dtype != "bool"
+                if column.role in (Role.CATEGORICAL, Role.BOOLEAN) and column.dtype != "bool"
                 else None,
             )
         self.required = [name for name in self.columns]
@@ -394,7 +393,7 @@ class RecordAdapter:
         unseen: list[list[str]] = [[] for _ in range(n)]
         extra: set[str] = set()
 
-        def fail(index: int, column: str | None, error: Exception, kind: str) -> None:
+        def fail(index: int, column: str | None, error: Exception | str, kind: str) -> None:
             if len(problems) < _MAX_PROBLEMS:
                 problems.append(RecordProblem(index, column, str(error), kind))
 
@@ -405,7 +404,7 @@ class RecordAdapter:
             if len(record) > len(self.columns) or not self.columns.keys() <= record.keys():
                 missing = [name for name in self.required if name not in record]
                 for name in missing:
-                    fail(i, name, KeyError("column is missing; send null if unknown"), "missing")
+                    fail(i, name, "column is missing; send null if unknown", "missing")
                 if missing:
                     continue
                 extra.update(str(k) for k in record if k not in self.known_names)
@@ -479,8 +478,3 @@ class RecordAdapter:
 
 def _kind(error: Exception) -> str:
     return "type_error" if isinstance(error, TypeError) else "value_error"
-
-
-def utc_now() -> datetime:
-    """Now, as an aware UTC datetime."""
-    return datetime.now(UTC)

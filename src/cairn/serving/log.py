@@ -25,10 +25,11 @@ shadow.
 
 Reading
 -------
-:func:`read_log` returns a DataFrame in the layout of a run's
-``test_predictions.parquet``: one column per input, plus ``__request_id``,
-``__row``, ``__ts`` (UTC timestamps), ``__model``, ``__version``, ``__arm``,
-``__latency_ms``, ``__prediction`` and ``__proba_<class>``.
+:func:`read_log` returns a DataFrame with one row per logged record: one
+column per input (as sent), then ``request_id``, ``row``, ``ts`` (UTC
+timestamps), ``model``, ``version``, ``arm``, ``latency_ms``, ``prediction``
+and one ``proba_<class>`` per class (classification). An input whose name is
+one of those gets the prefix ``input.`` instead.
 :func:`export_log` writes it to Parquet or CSV (``cairn logs export``).
 
 Writing
@@ -64,6 +65,7 @@ __all__ = [
     "PredictionLog",
     "default_log_path",
     "export_log",
+    "log_counts",
     "parse_time",
     "read_log",
     "read_rejected",
@@ -369,9 +371,7 @@ def _open_for_reading(path: str | Path) -> sqlite3.Connection:
     return connection
 
 
-def _where(
-    since: Any, until: Any, filters: dict[str, str | None]
-) -> tuple[str, list[Any]]:
+def _where(since: Any, until: Any, filters: dict[str, str | None]) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
     start, end = parse_time(since), parse_time(until)
@@ -408,9 +408,8 @@ def read_log(
 
     Returns:
         One row per scored record: one column per input (as sent), then
-        ``__request_id``, ``__row``, ``__ts`` (UTC), ``__model``, ``__version``,
-        ``__arm``, ``__latency_ms``, ``__prediction`` and one
-        ``__proba_<class>`` per class.
+        ``request_id``, ``row``, ``ts`` (UTC), ``model``, ``version``, ``arm``,
+        ``latency_ms``, ``prediction`` and one ``proba_<class>`` per class.
 
     Raises:
         DataError: the file is missing or not a prediction log, or a time is malformed.
@@ -431,14 +430,16 @@ def read_log(
     inputs = pd.DataFrame.from_records([orjson.loads(r[6]) for r in rows])
     meta = pd.DataFrame(
         {
-            "__request_id": pd.Series([r[0] for r in rows], dtype="str"),
-            "__row": pd.Series([r[1] for r in rows], dtype="int64"),
-            "__ts": pd.to_datetime(pd.Series([r[2] for r in rows], dtype="float64"), unit="s", utc=True),
-            "__model": pd.Series([r[3] for r in rows], dtype="str"),
-            "__version": pd.Series([r[4] for r in rows], dtype="str"),
-            "__arm": pd.Series([r[5] for r in rows], dtype="str"),
-            "__latency_ms": pd.Series([r[9] for r in rows], dtype="float64"),
-            "__prediction": pd.Series(
+            "request_id": pd.Series([r[0] for r in rows], dtype="str"),
+            "row": pd.Series([r[1] for r in rows], dtype="int64"),
+            "ts": pd.to_datetime(
+                pd.Series([r[2] for r in rows], dtype="float64"), unit="s", utc=True
+            ),
+            "model": pd.Series([r[3] for r in rows], dtype="str"),
+            "version": pd.Series([r[4] for r in rows], dtype="str"),
+            "arm": pd.Series([r[5] for r in rows], dtype="str"),
+            "latency_ms": pd.Series([r[9] for r in rows], dtype="float64"),
+            "prediction": pd.Series(
                 [orjson.loads(r[7]) if r[7] is not None else None for r in rows], dtype=object
             ),
         }
@@ -446,9 +447,11 @@ def read_log(
     probabilities = [orjson.loads(r[8]) if r[8] else {} for r in rows]
     labels = sorted({label for p in probabilities for label in p}, key=_class_key)
     for label in labels:
-        meta[f"__proba_{label}"] = [p.get(label, np.nan) for p in probabilities]
+        meta[f"proba_{label}"] = [p.get(label, np.nan) for p in probabilities]
     if len(rows):
-        meta["__prediction"] = pd.Series(list(meta["__prediction"])).infer_objects()
+        meta["prediction"] = pd.Series(list(meta["prediction"])).infer_objects()
+    taken = set(meta.columns)
+    inputs = inputs.rename(columns={c: f"input.{c}" for c in inputs.columns if c in taken})
     return pd.concat([inputs, meta], axis=1)
 
 
@@ -529,7 +532,3 @@ def log_counts(path: str | Path) -> dict[str, int]:
         return dict(connection.execute("SELECT arm, COUNT(*) FROM predictions GROUP BY arm"))
     finally:
         connection.close()
-
-
-def _now() -> float:
-    return time.time()

@@ -65,7 +65,9 @@ class _Arm:
         self._metrics = metrics
         self._classes: dict[str, Any] = {}
 
-    def observe(self, seconds: float, rows: int, labels: Sequence[Any], values: Sequence[float]) -> None:
+    def observe(
+        self, seconds: float, rows: int, labels: Sequence[Any], values: Sequence[float]
+    ) -> None:
         self.rows.inc(rows)
         self.duration.observe(seconds)
         for value in values:
@@ -91,7 +93,10 @@ class ServingMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter(
-            "cairn_requests", "HTTP requests by route and status code", ["route", "status"], registry=r
+            "cairn_requests",
+            "HTTP requests by route and status code",
+            ["route", "status"],
+            registry=r,
         )
         self.errors = Counter(
             "cairn_request_errors",
@@ -149,8 +154,12 @@ class ServingMetrics:
         self.info.labels(model, version, arm, engine).set(1)
         return _Arm(self, model, version, arm)
 
-    def watch_log(self, accepted: Callable[[], float], written: Callable[[], float],
-                  failed: Callable[[], float]) -> None:
+    def watch_log(
+        self,
+        accepted: Callable[[], float],
+        written: Callable[[], float],
+        failed: Callable[[], float],
+    ) -> None:
         self.log_records.labels("accepted").set_function(accepted)
         self.log_records.labels("written").set_function(written)
         self.log_records.labels("failed").set_function(failed)

@@ -1,0 +1,1007 @@
+"""The HTTP API: FastAPI for the documented routes, a lean ASGI path for scoring.
+
+Routes::
+
+    POST /predict       {"records": [{...}, ...]} -> predictions, probabilities, model, request_id
+    POST /invocations   MLflow's dataframe_split / dataframe_records -> {"predictions": [...]}
+    GET  /health        the process is alive
+    GET  /ready         the models are loaded and warmed (503 until then)
+    GET  /metadata      schema, metrics, version, engine, arms, limits
+    GET  /metrics       Prometheus text
+
+``/predict`` and ``/invocations`` are answered by :class:`_FastPath`, an ASGI
+layer in front of the FastAPI router: the body is read with a size limit,
+parsed with orjson straight into the record reader, scored, answered, and
+only then logged and, with a shadow model, scored again. The OpenAPI
+document still describes them, with the request model generated from the
+model's schema.
+
+Safety: requests carry an API key (``Authorization: Bearer KEY`` or
+``X-API-Key: KEY``) when one is configured, compared in constant time;
+``/health`` and ``/ready`` stay open for probes. Bodies must be JSON (415
+otherwise, so pickles and forms never reach the model), at most
+``max_body_bytes`` (413, chunked bodies included) and ``max_rows`` records
+(413). Bad records get 422 naming the record and column; anything
+unexpected gets 500 with the request id, and the server keeps running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import random
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from cairn.data.schema import Role
+from cairn.exceptions import ServingError
+from cairn.serving.adapter import RecordProblem, RecordsError, canonical_string
+from cairn.serving.engine import Prediction, ServedModel, load_served_model
+from cairn.serving.log import LogEntry, PredictionLog
+from cairn.serving.metrics import CONTENT_TYPE, ServingMetrics
+
+__all__ = ["Arm", "ServingConfig", "create_app"]
+
+_logger = logging.getLogger("cairn.serving")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_OPEN_PATHS = frozenset({"/health", "/ready"})
+_FAST_ROUTES = {"/predict": "predict", "/invocations": "invocations"}
+_JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    """How the server guards and records itself.
+
+    Attributes:
+        api_key: required on every route but /health and /ready when set.
+        max_body_bytes: larger bodies get 413 (default 10 MB).
+        max_rows: more records in one request get 413.
+        entity_key: input column whose value keeps an entity on one A/B arm.
+        log_path: the prediction log (SQLite); None logs nothing.
+        docs: serve /docs and /openapi.json.
+    """
+
+    api_key: str | None = None
+    max_body_bytes: int = 10_000_000
+    max_rows: int = 10_000
+    entity_key: str | None = None
+    log_path: Path | None = None
+    docs: bool = True
+
+
+@dataclass
+class Arm:
+    """A model and the share of traffic it gets."""
+
+    name: str  # champion, challenger or shadow
+    model: ServedModel
+    share: float = 1.0
+    stats: Any = field(default=None, repr=False)
+
+
+class _HTTPError(Exception):
+    def __init__(self, status: int, detail: Any, headers: Sequence[tuple[bytes, bytes]] = ()):
+        super().__init__(str(detail))
+        self.status = status
+        self.detail = detail
+        self.headers = list(headers)
+
+
+class _Router:
+    """Chooses the arm for each record: sticky by entity key when one is set."""
+
+    def __init__(self, challenger_share: float, entity_key: str | None, salt: str) -> None:
+        self.share = challenger_share
+        self.entity_key = entity_key
+        self.salt = salt.encode()
+        self._random = random.Random()
+
+    def _by_entity(self, value: Any) -> int:
+        text = canonical_string(value) if not isinstance(value, dict | list) else None
+        if text is None:
+            return 1 if self._random.random() < self.share else 0
+        digest = hashlib.blake2b(text.encode(), digest_size=8, key=self.salt[:64]).digest()
+        return 1 if int.from_bytes(digest, "big") / 2**64 < self.share else 0
+
+    def assign(self, records: Sequence[Any]) -> list[int] | int:
+        """0 (champion) or 1 (challenger): one for the whole request, or one per record."""
+        if self.share <= 0.0:
+            return 0
+        if self.entity_key is None:
+            return 1 if self._random.random() < self.share else 0
+        key = self.entity_key
+        return [
+            self._by_entity(record.get(key)) if isinstance(record, dict) else 0
+            for record in records
+        ]
+
+
+def _is_json(content_type: bytes) -> bool:
+    media = content_type.split(b";", 1)[0].strip().lower()
+    return media == b"application/json" or (
+        media.startswith(b"application/") and media.endswith(b"+json")
+    )
+
+
+def _parse_json(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass
+    # NaN and Infinity are not JSON, but Python and pandas clients send them
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as error:
+        raise _HTTPError(400, f"the body is not valid JSON: {error}") from None
+
+
+def _problem(loc: list[Any], message: str, kind: str = "value_error") -> dict[str, Any]:
+    return {"loc": loc, "msg": message, "type": kind}
+
+
+def _records_of(route: str, payload: Any) -> list[Any]:
+    """The records in a /predict or /invocations body."""
+    if route == "predict":
+        if not isinstance(payload, dict) or "records" not in payload:
+            raise _HTTPError(
+                422,
+                [_problem(["body"], 'expected an object {"records": [{...}, ...]}', "missing")],
+            )
+        records = payload["records"]
+        if not isinstance(records, list):
+            raise _HTTPError(422, [_problem(["body", "records"], "expected a list of objects")])
+        return records
+    if not isinstance(payload, dict):
+        raise _HTTPError(
+            422,
+            [_problem(["body"], "expected an object with dataframe_split or dataframe_records")],
+        )
+    if "dataframe_records" in payload:
+        records = payload["dataframe_records"]
+        if not isinstance(records, list):
+            raise _HTTPError(
+                422, [_problem(["body", "dataframe_records"], "expected a list of objects")]
+            )
+        return records
+    if "dataframe_split" in payload:
+        split = payload["dataframe_split"]
+        if not isinstance(split, dict) or not isinstance(split.get("data"), list):
+            raise _HTTPError(
+                422,
+                [
+                    _problem(
+                        ["body", "dataframe_split"], 'expected {"columns": [...], "data": [[...]]}'
+                    )
+                ],
+            )
+        columns = split.get("columns")
+        if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+            raise _HTTPError(
+                422, [_problem(["body", "dataframe_split", "columns"], "expected a list of names")]
+            )
+        out = []
+        for i, row in enumerate(split["data"]):
+            if not isinstance(row, list) or len(row) != len(columns):
+                raise _HTTPError(
+                    422,
+                    [
+                        _problem(
+                            ["body", "dataframe_split", "data", i],
+                            f"expected a list of {len(columns)} values, one per column",
+                        )
+                    ],
+                )
+            out.append(dict(zip(columns, row, strict=True)))
+        return out
+    if any(key in payload for key in ("instances", "inputs")):
+        raise _HTTPError(
+            422,
+            [
+                _problem(
+                    ["body"],
+                    "tensor inputs are not supported: this model takes a table; "
+                    "send dataframe_split or dataframe_records",
+                )
+            ],
+        )
+    raise _HTTPError(
+        422, [_problem(["body"], "expected dataframe_split or dataframe_records", "missing")]
+    )
+
+
+class _Service:
+    """Everything a scoring request needs: arms, router, limits, log, metrics."""
+
+    def __init__(self, arms: list[Arm], shadow: Arm | None, config: ServingConfig) -> None:
+        self.arms = arms
+        self.shadow = shadow
+        self.config = config
+        champion = arms[0].model
+        self.metrics = ServingMetrics(champion.serving.get("prediction_buckets") or ())
+        for arm in [*arms, *([shadow] if shadow else [])]:
+            arm.stats = self.metrics.arm(
+                arm.model.name, arm.model.version, arm.name, arm.model.engine
+            )
+        share = arms[1].share if len(arms) > 1 else 0.0
+        salt = f"{arms[1].model.name}:{arms[1].model.version}" if len(arms) > 1 else ""
+        self.router = _Router(share, config.entity_key, salt)
+        self.log: PredictionLog | None = (
+            PredictionLog(config.log_path) if config.log_path is not None else None
+        )
+        if self.log is not None:
+            log = self.log
+            self.metrics.watch_log(
+                lambda: float(log.accepted), lambda: float(log.written), lambda: float(log.failed)
+            )
+        self.ready = False
+        self.key = config.api_key.encode() if config.api_key else None
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # -- lifecycle ---------------------------------------------------------
+    def start(self) -> None:
+        if self.log is not None:
+            self.log.start()
+        for arm in [*self.arms, *([self.shadow] if self.shadow else [])]:
+            arm.model.warm()
+        self.ready = True
+
+    async def stop(self) -> None:
+        self.ready = False
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+        if self.log is not None:
+            await asyncio.to_thread(self.log.close)
+
+    # -- auth --------------------------------------------------------------
+    def authorized(self, scope: Scope) -> bool:
+        if self.key is None or scope.get("path") in _OPEN_PATHS:
+            return True
+        provided = b""
+        for name, value in scope.get("headers", ()):
+            if name == b"authorization" and value[:7].lower() == b"bearer ":
+                provided = value[7:].strip()
+                break
+            if name == b"x-api-key":
+                provided = value.strip()
+                break
+        return hmac.compare_digest(provided, self.key)
+
+    # -- scoring -----------------------------------------------------------
+    async def handle(self, route: str, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        arrived = time.time()
+        content_type = length = given_id = None
+        for name, value in scope.get("headers", ()):
+            if name == b"content-type":
+                content_type = value
+            elif name == b"content-length":
+                length = value
+            elif name == b"x-request-id":
+                given_id = value
+        request_id = uuid.uuid4().hex
+        if given_id is not None:
+            text = given_id.decode("latin-1")
+            if _REQUEST_ID.match(text):
+                request_id = text
+        try:
+            if scope.get("method") != "POST":
+                raise _HTTPError(405, "use POST with a JSON body", [(b"allow", b"POST")])
+            if not self.ready:
+                raise _HTTPError(503, "the model is still loading; retry shortly")
+            if content_type is not None and not _is_json(content_type):
+                raise _HTTPError(
+                    415,
+                    f"content type {content_type.decode('latin-1')!r} is not accepted; send JSON "
+                    "with 'Content-Type: application/json'",
+                )
+            limit = self.config.max_body_bytes
+            if length is not None:
+                try:
+                    declared = int(length)
+                except ValueError:
+                    raise _HTTPError(400, "the Content-Length header is not a number") from None
+                if declared > limit:
+                    raise _HTTPError(
+                        413,
+                        f"the body is {declared} bytes; the limit is {limit}. Send fewer "
+                        "records per request",
+                        [(b"connection", b"close")],
+                    )
+            body = await _read_body(receive, limit)
+            payload = _parse_json(body)
+            records = _records_of(route, payload)
+            if len(records) > self.config.max_rows:
+                raise _HTTPError(
+                    413,
+                    f"{len(records)} records in one request; the limit is "
+                    f"{self.config.max_rows}. Split the batch",
+                )
+            answer, entries = await self._score(records)
+        except _HTTPError as error:
+            await self._reject(send, route, request_id, error, started, arrived)
+            return
+        except Exception:
+            _logger.exception("request %s failed", request_id)
+            failure = _HTTPError(500, f"internal error while scoring; request id {request_id}")
+            await self._reject(send, route, request_id, failure, started, arrived)
+            return
+        answer["request_id"] = request_id
+        if route == "invocations":
+            answer = _as_mlflow(answer, entries)
+        body_out = orjson.dumps(answer, option=_JSON_OPTIONS)
+        latency = time.perf_counter() - started
+        await _send(send, 200, body_out, request_id)
+        self.metrics.request(route, 200, latency)
+        if self.log is not None:
+            for entry in entries:
+                entry.request_id = request_id
+                entry.ts = arrived
+                entry.latency_ms = latency * 1000.0
+                self.log.write(entry)
+        if self.shadow is not None:
+            await self._shadow(records, request_id, arrived)
+
+    async def _predict(self, arm: Arm, records: Sequence[Any]) -> tuple[Prediction, float]:
+        started = time.perf_counter()
+        if arm.model.blocking:
+            prediction = await asyncio.to_thread(arm.model.predict, records)
+        else:
+            prediction = arm.model.predict(records)
+        return prediction, time.perf_counter() - started
+
+    async def _score(self, records: list[Any]) -> tuple[dict[str, Any], list[LogEntry]]:
+        assignment = self.router.assign(records)
+        if isinstance(assignment, int):
+            groups = {assignment: list(range(len(records)))}
+        else:
+            groups = {}
+            for position, arm_index in enumerate(assignment):
+                groups.setdefault(arm_index, []).append(position)
+        results: dict[int, Prediction] = {}
+        problems: list[RecordProblem] = []
+        entries: list[LogEntry] = []
+        for arm_index, positions in groups.items():
+            arm = self.arms[arm_index]
+            subset = records if len(groups) == 1 else [records[p] for p in positions]
+            try:
+                prediction, seconds = await self._predict(arm, subset)
+            except RecordsError as error:
+                problems.extend(
+                    RecordProblem(
+                        positions[p.record] if p.record is not None else None,
+                        p.column,
+                        p.message,
+                        p.kind,
+                    )
+                    for p in error.problems
+                )
+                continue
+            results[arm_index] = prediction
+            self._observe(arm, prediction, seconds)
+            entries.append(
+                LogEntry(
+                    request_id="",
+                    ts=0.0,
+                    model=arm.model.name,
+                    version=arm.model.version,
+                    arm=arm.name,
+                    records=subset,
+                    labels=prediction.labels,
+                    probabilities=prediction.probabilities,
+                    classes=arm.model.class_strings,
+                    latency_ms=0.0,
+                    rows=positions,
+                )
+            )
+        if problems:
+            problems.sort(key=lambda p: p.record if p.record is not None else -1)
+            raise _HTTPError(422, [p.to_dict() for p in problems])
+        return self._answer(records, groups, results), entries
+
+    def _observe(self, arm: Arm, prediction: Prediction, seconds: float) -> None:
+        if prediction.probabilities is not None and prediction.probabilities.size:
+            values = prediction.probabilities[:, -1].tolist()
+            labels: Sequence[Any] = prediction.labels
+        else:
+            values = [float(v) for v in prediction.labels]
+            labels = ()
+        arm.stats.observe(seconds, len(prediction.labels), labels, values)
+        for warning in prediction.warnings:
+            if warning.get("column") and warning.get("message", "").startswith("category unseen"):
+                self.metrics.unseen.labels(arm.model.name, warning["column"]).inc()
+
+    def _answer(
+        self, records: list[Any], groups: dict[int, list[int]], results: dict[int, Prediction]
+    ) -> dict[str, Any]:
+        n = len(records)
+        champion = self.arms[min(groups)].model if groups else self.arms[0].model
+        if len(groups) == 1:
+            (arm_index,) = groups
+            prediction = results[arm_index]
+            labels = prediction.labels
+            proba_rows = prediction.probabilities
+            warnings = prediction.warnings
+            arms_used = None
+        else:
+            labels = [None] * n
+            proba_rows = None
+            warnings = []
+            arms_used = [""] * n
+            width = len(self.arms[0].model.class_strings)
+            if self.arms[0].model.task == "classification":
+                proba_rows = np.zeros((n, width))
+            for arm_index, positions in groups.items():
+                prediction = results[arm_index]
+                for k, p in enumerate(positions):
+                    labels[p] = prediction.labels[k]
+                    arms_used[p] = self.arms[arm_index].name
+                    if proba_rows is not None and prediction.probabilities is not None:
+                        proba_rows[p] = prediction.probabilities[k]
+                for warning in prediction.warnings:
+                    record = warning.get("record")
+                    warnings.append(
+                        {**warning, "record": positions[record] if record is not None else None}
+                    )
+        first = self.arms[min(groups)] if groups else self.arms[0]
+        answer: dict[str, Any] = {"predictions": labels}
+        if champion.task == "classification" and proba_rows is not None:
+            classes = champion.class_strings
+            answer["probabilities"] = [
+                dict(zip(classes, row, strict=True)) for row in proba_rows.tolist()
+            ]
+        answer["model"] = {
+            "name": first.model.name,
+            "version": first.model.version,
+            "arm": first.name,
+        }
+        if arms_used is not None:
+            answer["arms"] = arms_used
+        if warnings:
+            answer["warnings"] = warnings
+        return answer
+
+    async def _shadow(self, records: list[Any], request_id: str, arrived: float) -> None:
+        shadow = self.shadow
+        assert shadow is not None
+        try:
+            prediction, seconds = await self._predict(shadow, records)
+        except RecordsError:
+            self.metrics.shadow_errors.labels(shadow.model.name, shadow.model.version).inc()
+            return
+        except Exception:
+            _logger.exception("shadow model failed on request %s", request_id)
+            self.metrics.shadow_errors.labels(shadow.model.name, shadow.model.version).inc()
+            return
+        self._observe(shadow, prediction, seconds)
+        if self.log is not None:
+            self.log.write(
+                LogEntry(
+                    request_id=request_id,
+                    ts=arrived,
+                    model=shadow.model.name,
+                    version=shadow.model.version,
+                    arm=shadow.name,
+                    records=records,
+                    labels=prediction.labels,
+                    probabilities=prediction.probabilities,
+                    classes=shadow.model.class_strings,
+                    latency_ms=seconds * 1000.0,
+                )
+            )
+
+    async def _reject(
+        self,
+        send: Send,
+        route: str,
+        request_id: str,
+        error: _HTTPError,
+        started: float,
+        arrived: float,
+    ) -> None:
+        body = orjson.dumps(
+            {"detail": error.detail, "request_id": request_id}, option=_JSON_OPTIONS
+        )
+        await _send(send, error.status, body, request_id, error.headers)
+        self.metrics.request(route, error.status, time.perf_counter() - started)
+        if self.log is not None:
+            detail = error.detail if isinstance(error.detail, str) else json.dumps(error.detail)
+            self.log.reject(request_id, arrived, route, error.status, detail)
+
+
+def _as_mlflow(answer: dict[str, Any], entries: Sequence[LogEntry]) -> dict[str, Any]:
+    """MLflow's answer for a pyfunc returning a frame: one object per row."""
+    rows = []
+    probabilities = answer.get("probabilities")
+    for k, label in enumerate(answer["predictions"]):
+        row: dict[str, Any] = {"prediction": label}
+        if probabilities is not None:
+            for cls, p in probabilities[k].items():
+                row[f"proba_{cls}"] = p
+        rows.append(row)
+    return {"predictions": rows}
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _HTTPError(400, "the client disconnected before sending the whole body")
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise _HTTPError(
+                    413,
+                    f"the body is over the limit of {limit} bytes. Send fewer records per request",
+                    [(b"connection", b"close")],
+                )
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def _send(
+    send: Send,
+    status: int,
+    body: bytes,
+    request_id: str,
+    headers: Sequence[tuple[bytes, bytes]] = (),
+) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"x-request-id", request_id.encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class _FastPath:
+    """ASGI layer: API key check for every route, and the scoring routes themselves."""
+
+    def __init__(self, app: Any, service: _Service) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if not self.service.authorized(scope):
+            body = orjson.dumps(
+                {
+                    "detail": "missing or wrong API key; send 'Authorization: Bearer KEY' "
+                    "or 'X-API-Key: KEY'"
+                }
+            )
+            await _send(send, 401, body, uuid.uuid4().hex, [(b"www-authenticate", b"Bearer")])
+            route = _FAST_ROUTES.get(scope["path"])
+            if route is not None:
+                self.service.metrics.request(route, 401, 0.0)
+            return
+        route = _FAST_ROUTES.get(scope["path"])
+        if route is None:
+            await self.app(scope, receive, send)
+            return
+        await self.service.handle(route, scope, receive, send)
+
+
+# ---------------------------------------------------------------------------
+# OpenAPI
+# ---------------------------------------------------------------------------
+
+
+def _column_schema(model: ServedModel, name: str) -> dict[str, Any]:
+    column = model.schema[name]
+    ranges = model.serving.get("input_ranges") or {}
+    out: dict[str, Any]
+    if column.role == Role.NUMERIC:
+        out = {"type": ["number", "null"]}
+        if name in ranges:
+            low, high = ranges[name]
+            out["description"] = f"numeric; training values mostly within [{low:g}, {high:g}]"
+        else:
+            out["description"] = "numeric"
+    elif column.role == Role.DATETIME:
+        fmt = (model.schema.metadata.get("datetime_formats") or {}).get(name)
+        out = {"type": ["string", "null"], "description": f"date-time ({fmt or 'ISO 8601'})"}
+    elif column.dtype == "bool":
+        out = {"type": ["boolean", "null"], "description": "boolean (true/false, yes/no, 1/0)"}
+    elif column.role == Role.TEXT:
+        out = {"type": ["string", "null"], "description": "free text"}
+    else:
+        categories = list(column.categories or ())
+        shown = ", ".join(repr(c) for c in categories[:20])
+        more = f" and {len(categories) - 20} more" if len(categories) > 20 else ""
+        out = {
+            "type": ["string", "number", "boolean", "null"],
+            "description": f"{column.role}; known categories: {shown}{more}. "
+            "Unseen categories are scored and flagged in 'warnings'",
+        }
+        if categories:
+            out["x-categories"] = categories
+            out["examples"] = categories[:3]
+    if column.is_feature:
+        out["description"] += ". Required; null when unknown"
+    else:
+        out["description"] = f"{column.role} column, not used by the model; optional"
+    return out
+
+
+def _record_schema(model: ServedModel) -> dict[str, Any]:
+    properties = {c.name: _column_schema(model, c.name) for c in model.schema.columns}
+    return {
+        "type": "object",
+        "title": "Record",
+        "description": "One row: every required column, in any order; extra keys are ignored "
+        "(and named in 'warnings')",
+        "properties": properties,
+        "required": model.features,
+        "additionalProperties": True,
+        "example": model.example_record(),
+    }
+
+
+def _error_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "detail": {
+                "anyOf": [
+                    {"type": "string"},
+                    {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "loc": {"type": "array", "items": {"type": ["string", "integer"]}},
+                                "msg": {"type": "string"},
+                                "type": {"type": "string"},
+                            },
+                            "required": ["loc", "msg", "type"],
+                        },
+                    },
+                ]
+            },
+            "request_id": {"type": "string"},
+        },
+        "required": ["detail"],
+    }
+
+
+def _errors(*codes: int) -> dict[int | str, Any]:
+    text = {
+        400: "The body is not valid JSON",
+        401: "Missing or wrong API key",
+        405: "Method not allowed",
+        413: "Body or record count over the limit",
+        415: "The body is not JSON",
+        422: "A record misses a column or holds a value of the wrong type",
+        500: "Unexpected failure (the request id is in the server log)",
+        503: "The model is still loading",
+    }
+    return {
+        str(code): {
+            "description": text[code],
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+        for code in codes
+    }
+
+
+def _openapi_paths(service: _Service) -> tuple[dict[str, Any], dict[str, Any]]:
+    model = service.arms[0].model
+    record = {"$ref": "#/components/schemas/Record"}
+    max_rows = service.config.max_rows
+    classification = model.task == "classification"
+    label_schema: dict[str, Any] = (
+        {"description": f"class label, one of {model.classes}"}
+        if classification
+        else {"type": ["number", "null"]}
+    )
+    answer: dict[str, Any] = {
+        "type": "object",
+        "properties": {
+            "predictions": {"type": "array", "items": label_schema},
+            "model": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string"},
+                    "version": {"type": "string"},
+                    "arm": {"type": "string"},
+                },
+                "required": ["name", "version", "arm"],
+            },
+            "request_id": {"type": "string"},
+            "arms": {"type": "array", "items": {"type": "string"}},
+            "warnings": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "record": {"type": ["integer", "null"]},
+                        "column": {"type": ["string", "null"]},
+                        "message": {"type": "string"},
+                    },
+                },
+            },
+        },
+        "required": ["predictions", "model", "request_id"],
+    }
+    if classification:
+        answer["properties"]["probabilities"] = {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": {"type": ["number", "null"]},
+                "description": "probability per class label",
+            },
+        }
+        answer["required"].append("probabilities")
+    codes = (400, 401, 405, 413, 415, 422, 500, 503)
+    predict = {
+        "post": {
+            "summary": "Score records",
+            "operationId": "predict",
+            "description": f"Up to {max_rows} records per request, "
+            f"{service.config.max_body_bytes} bytes per body.",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                "records": {"type": "array", "items": record, "maxItems": max_rows}
+                            },
+                            "required": ["records"],
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": {
+                    "description": "One prediction per record, in order",
+                    "content": {"application/json": {"schema": answer}},
+                },
+                **_errors(*codes),
+            },
+        }
+    }
+    mlflow_row: dict[str, Any] = {"type": "object", "properties": {"prediction": label_schema}}
+    invocations = {
+        "post": {
+            "summary": "Score records sent the way MLflow clients send them",
+            "operationId": "invocations",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "oneOf": [
+                                {
+                                    "type": "object",
+                                    "properties": {
+                                        "dataframe_records": {
+                                            "type": "array",
+                                            "items": record,
+                                            "maxItems": max_rows,
+                                        }
+                                    },
+                                    "required": ["dataframe_records"],
+                                },
+                                {
+                                    "type": "object",
+                                    "properties": {
+                                        "dataframe_split": {
+                                            "type": "object",
+                                            "properties": {
+                                                "columns": {
+                                                    "type": "array",
+                                                    "items": {"type": "string"},
+                                                },
+                                                "data": {
+                                                    "type": "array",
+                                                    "items": {"type": "array"},
+                                                    "maxItems": max_rows,
+                                                },
+                                            },
+                                            "required": ["columns", "data"],
+                                        }
+                                    },
+                                    "required": ["dataframe_split"],
+                                },
+                            ]
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": {
+                    "description": "One object per row: prediction, proba_<class>",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "predictions": {"type": "array", "items": mlflow_row}
+                                },
+                                "required": ["predictions"],
+                            }
+                        }
+                    },
+                },
+                **_errors(*codes),
+            },
+        }
+    }
+    schemas = {"Record": _record_schema(model), "Error": _error_schema()}
+    return {"/predict": predict, "/invocations": invocations}, schemas
+
+
+# ---------------------------------------------------------------------------
+# the app
+# ---------------------------------------------------------------------------
+
+
+def _served(model: ServedModel | str | Path, tracking_uri: str | None, engine: str) -> ServedModel:
+    if isinstance(model, ServedModel):
+        return model
+    return load_served_model(model, tracking_uri=tracking_uri, engine=engine)
+
+
+def create_app(
+    champion: ServedModel | str | Path,
+    *,
+    challenger: ServedModel | str | Path | None = None,
+    split: float = 0.1,
+    shadow: ServedModel | str | Path | None = None,
+    config: ServingConfig | None = None,
+    tracking_uri: str | None = None,
+    engine: str = "auto",
+) -> Any:
+    """A FastAPI app serving ``champion`` (and optionally A/B and shadow models).
+
+    Args:
+        champion: bundle folder, registry URI or loaded model.
+        challenger: gets ``split`` of the traffic (per request, or per entity
+            when ``config.entity_key`` is set).
+        split: the challenger's share, in [0, 1].
+        shadow: scored on every request after the answer is sent; logged only.
+        config: limits, API key, entity key and log file.
+        tracking_uri: MLflow store for registry URIs.
+        engine: "auto", "onnx" or "native".
+
+    Raises:
+        ServingError: a bad split, or a model that cannot be loaded.
+    """
+    from fastapi import FastAPI
+    from fastapi.openapi.utils import get_openapi
+    from fastapi.responses import JSONResponse, Response
+
+    config = config or ServingConfig()
+    if challenger is not None and not 0.0 <= split <= 1.0:
+        raise ServingError(f"--split {split} is not a share between 0 and 1")
+    arms = [Arm("champion", _served(champion, tracking_uri, engine), 1.0)]
+    if challenger is not None:
+        arms[0].share = 1.0 - split
+        arms.append(Arm("challenger", _served(challenger, tracking_uri, engine), split))
+    shadow_arm = Arm("shadow", _served(shadow, tracking_uri, engine), 0.0) if shadow else None
+    if config.entity_key is not None and config.entity_key not in arms[0].model.schema:
+        raise ServingError(
+            f"entity key {config.entity_key!r} is not a column of the model's schema; "
+            f"columns: {', '.join(arms[0].model.schema.names[:30])}"
+        )
+    service = _Service(arms, shadow_arm, config)
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> Any:
+        await asyncio.to_thread(service.start)
+        try:
+            yield
+        finally:
+            await service.stop()
+
+    champion_model = arms[0].model
+    app = FastAPI(
+        title=f"cairn: {champion_model.name}",
+        version=champion_model.version,
+        description=f"Predictions of {champion_model.name} ({champion_model.task}) "
+        f"served by cairn with the {champion_model.engine} engine.",
+        lifespan=lifespan,
+        docs_url="/docs" if config.docs else None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if config.docs else None,
+    )
+    app.state.service = service
+    unauthorized = _errors(401)
+
+    @app.get("/health", summary="The process is alive")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get(
+        "/ready",
+        summary="Models loaded and warmed",
+        responses={503: {"description": "Still loading"}},
+    )
+    async def ready() -> Any:
+        if service.ready:
+            return {"ready": True, "arms": [a.name for a in service.arms]}
+        return JSONResponse({"ready": False, "detail": "loading"}, status_code=503)
+
+    @app.get("/metadata", summary="Schema, metrics, version and engine", responses=unauthorized)
+    async def metadata() -> Any:
+        body = service.arms[0].model.describe()
+        body["arms"] = [
+            {
+                "arm": arm.name,
+                "name": arm.model.name,
+                "version": arm.model.version,
+                "engine": arm.model.engine,
+                "share": arm.share,
+            }
+            for arm in [*service.arms, *([service.shadow] if service.shadow else [])]
+        ]
+        body["entity_key"] = config.entity_key
+        body["limits"] = {"max_body_bytes": config.max_body_bytes, "max_rows": config.max_rows}
+        body["log"] = str(config.log_path) if config.log_path else None
+        return Response(orjson.dumps(body, option=_JSON_OPTIONS), media_type="application/json")
+
+    @app.get(
+        "/metrics",
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {}}}, **unauthorized},
+    )
+    async def metrics() -> Response:
+        return Response(service.metrics.render(), media_type=CONTENT_TYPE)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            paths, schemas = _openapi_paths(service)
+            document.setdefault("paths", {}).update(paths)
+            document.setdefault("components", {}).setdefault("schemas", {}).update(schemas)
+            if config.api_key:
+                document["components"]["securitySchemes"] = {
+                    "bearer": {"type": "http", "scheme": "bearer"},
+                    "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                }
+                document["security"] = [{"bearer": []}, {"apiKey": []}]
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    app.add_middleware(_FastPath, service=service)
+    return app

@@ -1,0 +1,393 @@
+"""The serving commands: ``cairn serve``, ``cairn loadtest``, ``cairn logs
+export`` and ``cairn abtest report``.
+
+They are added to the main ``cairn`` command by :mod:`cairn.cli`. Only typer
+is imported here; FastAPI, ONNX Runtime and pandas load inside the commands.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from cairn.spec import ProjectSpec
+
+logs_app = typer.Typer(help="Work with the prediction log.", no_args_is_help=True)
+abtest_app = typer.Typer(
+    help="Compare A/B and shadow arms on logged outcomes.", no_args_is_help=True
+)
+
+
+def _console() -> Any:
+    from cairn.cli import console
+
+    return console
+
+
+def _user_errors() -> Any:
+    from cairn.cli import _user_errors as handler
+
+    return handler()
+
+
+def _project(spec: Path | None) -> ProjectSpec | None:
+    """The spec named, else ./cairn.toml when there is one."""
+    from cairn.spec import load_spec
+
+    if spec is not None:
+        return load_spec(spec)
+    if Path("cairn.toml").exists():
+        return load_spec("cairn.toml")
+    return None
+
+
+def _log_path(project: ProjectSpec | None, given: Path | None) -> Path:
+    from cairn.serving.log import default_log_path
+
+    if given is not None:
+        return given
+    if project is not None:
+        configured = project.serving.log_path
+        if configured is not None:
+            return project.resolve(configured)
+        return default_log_path(project.project_dir)
+    return default_log_path()
+
+
+def serve_command(
+    model: Annotated[
+        str | None,
+        typer.Argument(
+            help="Bundle folder or models:/NAME@ALIAS (default: the project's champion)."
+        ),
+    ] = None,
+    host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
+    spec: Annotated[
+        Path | None, typer.Option(help="Project spec for defaults (default: ./cairn.toml).")
+    ] = None,
+    champion: Annotated[
+        str | None, typer.Option(help="The champion model (same as MODEL).")
+    ] = None,
+    challenger: Annotated[
+        str | None, typer.Option(help="A/B: a second model getting --split of the traffic.")
+    ] = None,
+    split: Annotated[float, typer.Option(help="The challenger's share of traffic.")] = 0.1,
+    shadow: Annotated[
+        str | None, typer.Option(help="Score every request with this model too; log only.")
+    ] = None,
+    entity_key: Annotated[
+        str | None, typer.Option(help="Input column keeping an entity on one A/B arm.")
+    ] = None,
+    api_key_file: Annotated[
+        Path | None, typer.Option(help="File holding the API key (mode 600).")
+    ] = None,
+    api_key_env: Annotated[
+        str | None, typer.Option(help="Environment variable holding the API key.")
+    ] = None,
+    log: Annotated[
+        Path | None, typer.Option(help="Prediction log (default .cairn/predictions.db).")
+    ] = None,
+    no_log: Annotated[bool, typer.Option("--no-log", help="Do not log predictions.")] = False,
+    max_rows: Annotated[
+        int | None, typer.Option(help="Records per request (default 10000).")
+    ] = None,
+    max_body_bytes: Annotated[
+        int | None, typer.Option(help="Bytes per request body (default 10 MB).")
+    ] = None,
+    engine: Annotated[
+        str, typer.Option(help="auto (ONNX when verified), onnx or native.")
+    ] = "auto",
+    tracking_uri: Annotated[
+        str | None, typer.Option(help="MLflow store for models:/ URIs.")
+    ] = None,
+) -> None:
+    """Serve a model as a JSON API: /predict, /invocations, /health, /ready, /metadata, /metrics."""
+    with _user_errors():
+        from cairn.exceptions import ServingError
+        from cairn.serving.app import ServingConfig, create_app
+        from cairn.serving.server import check_bind, read_api_key, serve
+
+        project = _project(spec)
+        settings = project.serving if project is not None else None
+        if model is not None and champion is not None and model != champion:
+            raise ServingError("give the champion once: as MODEL or as --champion")
+        reference = model or champion
+        store = tracking_uri
+        if project is not None and store is None:
+            from cairn.tracking import tracking_uri as project_store
+
+            store = project_store(project.project_dir, project.tracking.uri)
+        if reference is None:
+            if project is None:
+                raise ServingError(
+                    "no model given: pass a bundle folder or models:/NAME@champion, or run "
+                    "from a project folder holding cairn.toml"
+                )
+            reference = f"models:/{project.project.name}@champion"
+        bind = host or (settings.host if settings else "127.0.0.1")
+        chosen_port = port if port is not None else (settings.port if settings else 8000)
+        env_name = api_key_env or (settings.api_key_env if settings else "CAIRN_API_KEY")
+        key_file = api_key_file
+        if key_file is None and settings is not None and settings.api_key_file is not None:
+            key_file = project.resolve(settings.api_key_file) if project else None
+        api_key = read_api_key(env=env_name, file=key_file)
+        log_path: Path | None
+        if no_log or (log is None and settings is not None and not settings.log):
+            log_path = None
+        else:
+            log_path = _log_path(project, log)
+        config = ServingConfig(
+            api_key=api_key,
+            max_body_bytes=max_body_bytes or (settings.max_body_bytes if settings else 10_000_000),
+            max_rows=max_rows or (settings.max_rows if settings else 10_000),
+            entity_key=entity_key or (settings.entity_key if settings else None),
+            log_path=log_path,
+        )
+        check_bind(bind, api_key, env_name)  # before loading any model
+        app = create_app(
+            reference,
+            challenger=challenger,
+            split=split,
+            shadow=shadow,
+            config=config,
+            tracking_uri=store,
+            engine=engine,
+        )
+        service = app.state.service
+        console = _console()
+        for arm in [*service.arms, *([service.shadow] if service.shadow else [])]:
+            share = (
+                f", {arm.share:.0%} of traffic"
+                if len(service.arms) > 1 and arm.name != "shadow"
+                else ""
+            )
+            reason = f" ({arm.model.engine_reason})" if arm.model.engine_reason else ""
+            console.print(
+                f"{arm.name:<11} {arm.model.name} v{arm.model.version}: "
+                f"{arm.model.engine} engine{reason}{share}",
+                highlight=False,
+                soft_wrap=True,
+            )
+        shown = f"[{bind}]" if ":" in bind else bind
+        console.print(
+            f"listening on http://{shown}:{chosen_port} (docs at /docs); "
+            f"log: {log_path or 'off'}; API key: {'required' if api_key else 'off'}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        serve(app, host=bind, port=chosen_port, api_key=api_key, api_key_env=env_name)
+
+
+def loadtest_command(
+    url: Annotated[str, typer.Argument(help="Endpoint, e.g. http://127.0.0.1:8000/predict.")],
+    concurrency: Annotated[int, typer.Option("--concurrency", "-c", help="Connections.")] = 1,
+    duration: Annotated[float, typer.Option("--duration", "-d", help="Seconds measured.")] = 10.0,
+    rps: Annotated[
+        float | None, typer.Option(help="Send at this rate (open loop) instead of flat out.")
+    ] = None,
+    requests: Annotated[int | None, typer.Option(help="Stop after this many requests.")] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Rows to send (CSV, Parquet...); default: drawn from /metadata."),
+    ] = None,
+    drop: Annotated[
+        list[str] | None,
+        typer.Option(help="Column of --data not to send (repeatable), e.g. the target."),
+    ] = None,
+    rows: Annotated[int, typer.Option(help="Records per request.")] = 1,
+    body_format: Annotated[
+        str, typer.Option("--format", help="auto, records, dataframe_records or dataframe_split.")
+    ] = "auto",
+    warmup: Annotated[float, typer.Option(help="Seconds sent before measuring.")] = 1.0,
+    objective: Annotated[
+        list[str] | None,
+        typer.Option(help="Latency objective to check, e.g. 'latency_p99_ms < 3' (repeatable)."),
+    ] = None,
+    spec: Annotated[
+        Path | None,
+        typer.Option(help="Take latency objectives from this spec (default ./cairn.toml)."),
+    ] = None,
+    api_key_env: Annotated[
+        str, typer.Option(help="Environment variable holding the API key, sent when set.")
+    ] = "CAIRN_API_KEY",
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the result as JSON.")
+    ] = None,
+) -> None:
+    """Load an endpoint and report p50/p95/p99 latency, throughput and errors.
+
+    Exits with status 2 when a latency objective is not met.
+    """
+    with _user_errors():
+        from cairn.serving.loadtest import (
+            body_format_for,
+            check_latency,
+            load_test,
+            payloads_from_frame,
+            payloads_from_metadata,
+        )
+        from cairn.spec import Objective
+
+        fmt = body_format_for(url) if body_format == "auto" else body_format
+        headers = {}
+        key = os.environ.get(api_key_env, "").strip()
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        if data is not None:
+            from cairn.data.sources import read_table
+
+            frame = read_table(data)
+            payloads = payloads_from_frame(
+                frame, rows_per_request=rows, body_format=fmt, drop=drop or ()
+            )
+        else:
+            payloads = payloads_from_metadata(
+                url, rows_per_request=rows, body_format=fmt, headers=headers
+            )
+        objectives = [Objective.parse(text) for text in objective or ()]
+        if not objectives:
+            try:
+                project = _project(spec)
+            except Exception:
+                project = None
+            if project is not None:
+                objectives = project.problem.parsed_objectives
+        console = _console()
+        with console.status(f"loading {url} for {duration:g}s", spinner="dots"):
+            result = load_test(
+                url,
+                payloads,
+                concurrency=concurrency,
+                duration=duration,
+                rps=rps,
+                max_requests=requests,
+                warmup=warmup,
+                headers=headers,
+                rows_per_request=rows,
+            )
+        console.print(result.summary(), highlight=False, soft_wrap=True)
+        if result.statuses:
+            console.print(
+                "statuses: "
+                + ", ".join(f"{k or 'connection error'}: {v}" for k, v in result.statuses.items()),
+                highlight=False,
+            )
+        checks = check_latency(result, objectives)
+        for check in checks:
+            mark = "[green]met[/]" if check["met"] else "[red]NOT met[/]"
+            console.print(f"  {check['objective']:<28} {check['value']:>10.3f}  {mark}")
+        if json_out is not None:
+            payload = {**result.to_dict(), "objectives": checks}
+            tmp = json_out.with_name(f".{json_out.name}.tmp")
+            tmp.write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
+            tmp.replace(json_out)
+        if any(not c["met"] for c in checks):
+            raise typer.Exit(2)
+
+
+@logs_app.command("export")
+def logs_export(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Parquet or CSV file to write.")],
+    log: Annotated[
+        Path | None, typer.Option(help="The log (default .cairn/predictions.db).")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="From this time: ISO date-time, or a duration ago (24h, 7d).")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="Before this time (same forms).")] = None,
+    arm: Annotated[str | None, typer.Option(help="Only champion, challenger or shadow.")] = None,
+    model: Annotated[str | None, typer.Option(help="Only this model name.")] = None,
+    spec: Annotated[Path | None, typer.Option(help="Project spec (default ./cairn.toml).")] = None,
+) -> None:
+    """Write logged predictions (inputs, outputs, arm, latency) to a file."""
+    with _user_errors():
+        from cairn.serving.log import export_log
+
+        path = _log_path(_project(spec), log)
+        count = export_log(path, output, since=since, until=until, arm=arm, model=model)
+        _console().print(f"wrote {count} logged prediction(s) to {output}", highlight=False)
+
+
+@abtest_app.command("report")
+def abtest_report(
+    labels: Annotated[Path, typer.Option(help="Outcomes: a key column and the true label.")],
+    log: Annotated[
+        Path | None, typer.Option(help="The log (default .cairn/predictions.db).")
+    ] = None,
+    on: Annotated[
+        list[str] | None,
+        typer.Option(help="Join key(s): request_id (default, plus row) or an input column."),
+    ] = None,
+    label_column: Annotated[
+        str | None, typer.Option(help="Column of --labels holding the outcome.")
+    ] = None,
+    since: Annotated[str | None, typer.Option(help="Log window start.")] = None,
+    until: Annotated[str | None, typer.Option(help="Log window end.")] = None,
+    alpha: Annotated[float, typer.Option(help="Significance level.")] = 0.05,
+    power: Annotated[float, typer.Option(help="Power for the rows-needed estimate.")] = 0.8,
+    spec: Annotated[Path | None, typer.Option(help="Project spec (default ./cairn.toml).")] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the report as JSON.")
+    ] = None,
+) -> None:
+    """Compare the arms on outcomes joined to the log, with significance and rows needed."""
+    with _user_errors():
+        from rich.table import Table
+
+        from cairn.data.sources import read_table
+        from cairn.serving.abtest import compare_arms, join_outcomes
+        from cairn.serving.log import read_log
+
+        frame = read_log(_log_path(_project(spec), log), since=since, until=until)
+        joined = join_outcomes(frame, read_table(labels), on=on, label_column=label_column)
+        report = compare_arms(joined, alpha=alpha, power=power)
+        console = _console()
+        table = Table(
+            title=f"Arms on {report.labelled} labelled rows ({report.unlabelled} unlabelled)"
+        )
+        for column in ("arm", "model", "version", "rows", report.metric, "95% interval"):
+            table.add_column(
+                column, justify="right" if column in ("rows", report.metric) else "left"
+            )
+        for arm in report.arms:
+            table.add_row(
+                arm.arm,
+                arm.model,
+                arm.version,
+                str(arm.n),
+                f"{arm.value:.4g}",
+                f"[{arm.ci_low:.4g}, {arm.ci_high:.4g}]",
+            )
+        console.print(table)
+        for c in report.comparisons:
+            verdict = "not significant"
+            if c.significant:
+                verdict = "[green]better[/]" if c.better else "[red]worse[/]"
+            needed = (
+                "∞" if c.rows_needed_per_arm == float("inf") else f"{c.rows_needed_per_arm:,.0f}"
+            )
+            console.print(
+                f"{c.arm} vs {c.baseline} ({c.test}, n={c.n}): difference {c.difference:+.4g} "
+                f"[{c.ci_low:+.4g}, {c.ci_high:+.4g}], p = {c.p_value:.3g}: {verdict}; "
+                f"rows per arm to detect this difference: {needed}",
+                highlight=False,
+                soft_wrap=True,
+            )
+        if json_out is not None:
+            tmp = json_out.with_name(f".{json_out.name}.tmp")
+            tmp.write_text(json.dumps(report.to_dict(), indent=2, default=str), encoding="utf-8")
+            tmp.replace(json_out)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the serving commands to the ``cairn`` command."""
+    app.command("serve")(serve_command)
+    app.command("loadtest")(loadtest_command)
+    app.add_typer(logs_app, name="logs")
+    app.add_typer(abtest_app, name="abtest")

@@ -1,0 +1,434 @@
+"""A load generator that stays out of the way of what it measures.
+
+:func:`load_test` keeps ``concurrency`` HTTP/1.1 keep-alive connections busy
+(closed loop) or sends requests on a fixed schedule (``rps``, open loop: a
+request's latency counts from when it was due, so a slow server cannot hide
+its queueing), for a bounded time and count. The client is plain asyncio
+streams on uvloop when installed: a few microseconds per request, so a
+millisecond server is measured, not the client.
+
+Payloads are real: rows of a data file (:func:`payloads_from_frame`), or
+records drawn from the model's schema as ``/metadata`` describes it
+(:func:`payloads_from_metadata`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import ssl
+import time
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from cairn.exceptions import ServingError
+
+__all__ = [
+    "LoadTestResult",
+    "body_format_for",
+    "check_latency",
+    "load_test",
+    "payloads_from_frame",
+    "payloads_from_metadata",
+]
+
+_MAX_REQUESTS = 10_000_000
+_LATENCY_QUANTITIES = {"latency_p50_ms": "p50", "latency_p95_ms": "p95", "latency_p99_ms": "p99"}
+
+
+@dataclass
+class LoadTestResult:
+    """What a load test measured (warm-up excluded).
+
+    Attributes:
+        latency_ms: p50, p95, p99, max and mean of successful requests.
+        throughput_rps: successful requests per second.
+        errors: requests that failed (non-2xx status or connection error).
+        statuses: count per HTTP status (0 for connection errors).
+    """
+
+    url: str
+    concurrency: int
+    duration_s: float
+    requests: int
+    errors: int
+    throughput_rps: float
+    latency_ms: dict[str, float]
+    statuses: dict[int, int] = field(default_factory=dict)
+    target_rps: float | None = None
+    rows_per_request: int = 1
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.requests if self.requests else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["error_rate"] = self.error_rate
+        data["statuses"] = {str(k): v for k, v in self.statuses.items()}
+        return data
+
+    def summary(self) -> str:
+        lat = self.latency_ms
+        return (
+            f"{self.requests} requests in {self.duration_s:.1f}s at concurrency "
+            f"{self.concurrency}: {self.throughput_rps:.0f} req/s, p50 {lat['p50']:.2f} ms, "
+            f"p95 {lat['p95']:.2f} ms, p99 {lat['p99']:.2f} ms, max {lat['max']:.2f} ms, "
+            f"errors {self.errors} ({self.error_rate:.2%})"
+        )
+
+
+def check_latency(result: LoadTestResult, objectives: Sequence[Any]) -> list[dict[str, Any]]:
+    """Latency objectives (``latency_p99_ms < 3`` ...) checked against a load test.
+
+    Objectives on other quantities are skipped. A run with errors fails every
+    latency objective: a fast error is not a fast answer.
+    """
+    out = []
+    for objective in objectives:
+        key = _LATENCY_QUANTITIES.get(objective.quantity)
+        if key is None:
+            continue
+        value = result.latency_ms[key]
+        met = bool(objective.met_by(value)) and result.errors == 0 and result.requests > 0
+        out.append(
+            {
+                "objective": str(objective),
+                "quantity": objective.quantity,
+                "value": value,
+                "met": met,
+                "how": f"HTTP load test, concurrency {result.concurrency}, "
+                f"{result.requests} requests, {result.errors} errors",
+            }
+        )
+    return out
+
+
+def body_format_for(url: str) -> str:
+    """``dataframe_records`` for MLflow's /invocations, else cairn's ``records``."""
+    return (
+        "dataframe_records" if urlsplit(url).path.rstrip("/").endswith("invocations") else "records"
+    )
+
+
+def _wrap(records: list[dict[str, Any]], body_format: str) -> bytes:
+    if body_format == "records":
+        body: Any = {"records": records}
+    elif body_format == "dataframe_records":
+        body = {"dataframe_records": records}
+    elif body_format == "dataframe_split":
+        columns = list(records[0]) if records else []
+        body = {
+            "dataframe_split": {
+                "columns": columns,
+                "data": [[r.get(c) for c in columns] for r in records],
+            }
+        }
+    else:
+        raise ServingError(
+            f"unknown body format {body_format!r}; "
+            "use records, dataframe_records or dataframe_split"
+        )
+    return json.dumps(body, allow_nan=False).encode()
+
+
+def payloads_from_frame(
+    frame: Any,
+    *,
+    rows_per_request: int = 1,
+    body_format: str = "records",
+    count: int = 1000,
+    seed: int = 0,
+    drop: Sequence[str] = (),
+) -> list[bytes]:
+    """Request bodies made of rows sampled from a DataFrame."""
+    from cairn.onnx_export import to_records
+
+    columns = [c for c in frame.columns if str(c) not in set(drop)]
+    records = to_records(frame[columns])
+    if not records:
+        raise ServingError("the data file has no rows to send")
+    rng = np.random.default_rng(seed)
+    bodies = []
+    for _ in range(min(count, max(1, len(records) // rows_per_request) * 4)):
+        picks = rng.integers(len(records), size=rows_per_request)
+        bodies.append(_wrap([records[int(i)] for i in picks], body_format))
+    return bodies
+
+
+def _synthetic(column: Mapping[str, Any], rng: np.random.Generator) -> Any:
+    role, dtype = column.get("role"), column.get("dtype")
+    if rng.random() < 0.02:
+        return None
+    if role == "numeric":
+        low, high = column.get("range_p1_p99") or (0.0, 1.0)
+        value = float(rng.uniform(low, high))
+        return round(value) if dtype == "int" else value
+    if role == "datetime":
+        day = int(rng.integers(18000, 20000))
+        return time.strftime("%Y-%m-%d", time.gmtime(day * 86400))
+    if dtype == "bool":
+        return bool(rng.random() < 0.5)
+    categories = column.get("categories") or []
+    if categories:
+        value = categories[int(rng.integers(len(categories)))]
+        if dtype in ("int", "float"):
+            try:
+                return float(value) if dtype == "float" else int(float(value))
+            except ValueError:
+                return value
+        return value
+    if role == "text":
+        return " ".join(rng.choice(["good", "plain", "short", "text", "sample"], size=5))
+    return None
+
+
+def payloads_from_metadata(
+    url: str,
+    *,
+    rows_per_request: int = 1,
+    body_format: str = "records",
+    count: int = 500,
+    seed: int = 0,
+    headers: Mapping[str, str] | None = None,
+) -> list[bytes]:
+    """Request bodies drawn from the schema a cairn server publishes at /metadata.
+
+    Raises:
+        ServingError: /metadata cannot be read (not a cairn server?).
+    """
+    parts = urlsplit(url)
+    meta_url = f"{parts.scheme}://{parts.netloc}/metadata"
+    try:
+        request = urllib.request.Request(meta_url, headers=dict(headers or {}))
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            metadata = json.loads(answer.read())
+    except (OSError, ValueError) as error:
+        raise ServingError(
+            f"cannot read {meta_url} ({error}); pass --data FILE with rows to send instead"
+        ) from None
+    columns = [c for c in metadata.get("schema", {}).get("columns", []) if c.get("required")]
+    rng = np.random.default_rng(seed)
+    bodies = []
+    for _ in range(count):
+        records = [
+            {c["name"]: _synthetic(c, rng) for c in columns} for _ in range(rows_per_request)
+        ]
+        bodies.append(_wrap(records, body_format))
+    return bodies
+
+
+# ---------------------------------------------------------------------------
+# the client
+# ---------------------------------------------------------------------------
+
+
+class _Connection:
+    """One keep-alive HTTP/1.1 connection."""
+
+    def __init__(self, host: str, port: int, tls: bool) -> None:
+        self.host, self.port, self.tls = host, port, tls
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def open(self) -> None:
+        context = ssl.create_default_context() if self.tls else None
+        self.reader, self.writer = await asyncio.open_connection(
+            self.host, self.port, ssl=context, server_hostname=self.host if self.tls else None
+        )
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+    async def request(self, head: bytes, body: bytes) -> int:
+        if self.writer is None:
+            await self.open()
+        assert self.reader is not None and self.writer is not None
+        self.writer.write(head + str(len(body)).encode() + b"\r\n\r\n" + body)
+        reader = self.reader
+        header = await reader.readuntil(b"\r\n\r\n")
+        status = int(header[9:12])
+        lower = header.lower()
+        length = -1
+        at = lower.find(b"\r\ncontent-length:")
+        if at >= 0:
+            end = lower.index(b"\r\n", at + 2)
+            length = int(lower[at + 17 : end])
+        if length >= 0:
+            await reader.readexactly(length)
+        elif b"transfer-encoding: chunked" in lower:
+            while True:
+                size_line = await reader.readuntil(b"\r\n")
+                size = int(size_line.split(b";")[0], 16)
+                await reader.readexactly(size + 2)
+                if size == 0:
+                    break
+        else:  # body until close
+            await reader.read()
+            self.close()
+            return status
+        if b"\r\nconnection: close" in lower:
+            self.close()
+        return status
+
+
+def _head(url: str, headers: Mapping[str, str]) -> tuple[str, int, bool, bytes]:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise ServingError(f"{url}: use an http:// or https:// URL")
+    tls = parts.scheme == "https"
+    host = parts.hostname or "127.0.0.1"
+    port = parts.port or (443 if tls else 80)
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    lines = [f"POST {path} HTTP/1.1", f"Host: {parts.netloc}", "Content-Type: application/json"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    return host, port, tls, ("\r\n".join(lines) + "\r\nContent-Length: ").encode()
+
+
+async def _run(
+    url: str,
+    payloads: Sequence[bytes],
+    concurrency: int,
+    duration: float,
+    rps: float | None,
+    max_requests: int,
+    warmup: float,
+    timeout: float,
+    headers: Mapping[str, str],
+) -> tuple[list[float], dict[int, int], float, int]:
+    host, port, tls, head = _head(url, headers)
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    counter = 0
+    start = time.perf_counter()
+    measure_from = start + warmup
+    stop_at = measure_from + duration
+    connections: asyncio.Queue[_Connection] = asyncio.Queue()
+    for _ in range(concurrency):
+        connections.put_nowait(_Connection(host, port, tls))
+
+    async def one(body: bytes, due: float) -> None:
+        connection = await connections.get()
+        status = 0
+        try:
+            status = await asyncio.wait_for(connection.request(head, body), timeout)
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError):
+            connection.close()
+        finally:
+            connections.put_nowait(connection)
+        finished = time.perf_counter()
+        if due >= measure_from and finished <= stop_at + timeout:
+            statuses[status] = statuses.get(status, 0) + 1
+            if 200 <= status < 300:
+                latencies.append(finished - due)
+
+    if rps is None:
+
+        async def worker(offset: int) -> None:
+            nonlocal counter
+            k = offset
+            while counter < max_requests:
+                now = time.perf_counter()
+                if now >= stop_at:
+                    return
+                counter += 1
+                await one(payloads[k % len(payloads)], now)
+                k += concurrency
+
+        await asyncio.gather(*(worker(i) for i in range(concurrency)))
+    else:
+        interval = 1.0 / rps
+        tasks = []
+        k = 0
+        while counter < max_requests:
+            due = start + k * interval
+            if due >= stop_at:
+                break
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            counter += 1
+            tasks.append(asyncio.ensure_future(one(payloads[k % len(payloads)], due)))
+            k += 1
+        await asyncio.gather(*tasks)
+    while not connections.empty():
+        connections.get_nowait().close()
+    elapsed = min(time.perf_counter(), stop_at) - measure_from
+    return latencies, statuses, max(elapsed, 1e-9), counter
+
+
+def load_test(
+    url: str,
+    payloads: Sequence[bytes],
+    *,
+    concurrency: int = 1,
+    duration: float = 10.0,
+    rps: float | None = None,
+    max_requests: int | None = None,
+    warmup: float = 1.0,
+    timeout: float = 10.0,
+    headers: Mapping[str, str] | None = None,
+    rows_per_request: int = 1,
+) -> LoadTestResult:
+    """Load ``url`` with POST requests and measure latency and throughput.
+
+    Args:
+        payloads: request bodies, sent in turn.
+        concurrency: connections kept busy (or, with ``rps``, the most in flight).
+        duration: seconds measured, after ``warmup`` seconds not measured.
+        rps: send at this rate instead of as fast as answers come.
+        max_requests: stop after this many requests, whatever the time.
+        timeout: seconds before a request counts as an error.
+
+    Raises:
+        ServingError: bad arguments or URL.
+    """
+    if not payloads:
+        raise ServingError("no payloads to send")
+    if concurrency < 1 or duration <= 0 or (rps is not None and rps <= 0):
+        raise ServingError("concurrency, duration and rps must be positive")
+    limit = min(max_requests or _MAX_REQUESTS, _MAX_REQUESTS)
+    try:
+        import uvloop
+
+        runner: Any = uvloop.run
+    except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
+        runner = asyncio.run
+    latencies, statuses, elapsed, _ = runner(
+        _run(url, payloads, concurrency, duration, rps, limit, warmup, timeout, dict(headers or {}))
+    )
+    values = np.asarray(latencies, dtype=float) * 1000.0
+    measured = sum(statuses.values())
+    ok = len(values)
+
+    def pct(q: float) -> float:
+        return float(np.percentile(values, q)) if ok else math.nan
+
+    return LoadTestResult(
+        url=url,
+        concurrency=concurrency,
+        duration_s=elapsed,
+        requests=measured,
+        errors=measured - ok,
+        throughput_rps=ok / elapsed,
+        latency_ms={
+            "p50": pct(50),
+            "p95": pct(95),
+            "p99": pct(99),
+            "max": float(values.max()) if ok else math.nan,
+            "mean": float(values.mean()) if ok else math.nan,
+        },
+        statuses=dict(sorted(statuses.items())),
+        target_rps=rps,
+        rows_per_request=rows_per_request,
+    )

@@ -1,0 +1,69 @@
+"""The model card, in Markdown and HTML, from real runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from cairn.evaluation.card import model_card, write_model_card
+from cairn.evaluation.report import analyse_run
+from cairn.evaluation.run_folder import load_run
+
+SECTIONS = (
+    "Model details",
+    "Intended use",
+    "Data",
+    "Features",
+    "Metrics",
+    "Objectives",
+    "Limitations",
+    "Training cost",
+    "Versions",
+)
+
+
+def test_card_written_by_the_run_has_every_section(finished_run: Callable[[str], Path]) -> None:
+    folder = finished_run("telco_churn")
+    markdown = (folder / "model_card.md").read_text(encoding="utf-8")
+    html = (folder / "model_card.html").read_text(encoding="utf-8")
+    for title in SECTIONS:
+        assert f"\n## {title}\n" in markdown
+        assert f">{title}</a></h2>" in html
+    run = load_run(folder)
+    assert run.metadata["data_fingerprint"] in markdown
+    assert "data.csv" in markdown  # the source
+    assert "95% CI" in markdown and "| roc_auc |" in markdown
+    for package, version in run.metadata["versions"].items():
+        assert f"| {package} | {version} |" in markdown
+    assert "| customerID | id |" in markdown and "not used (id)" in markdown
+
+
+def test_intervals_and_limitations(finished_run: Callable[[str], Path], tmp_path: Path) -> None:
+    analysis = analyse_run(finished_run("ames_house_prices"), resamples=300)
+    card = model_card(analysis)
+    assert card.verdict is False
+    markdown = card.markdown()
+    interval = analysis.intervals["rmse"]
+    assert interval.low < interval.value < interval.high
+    limitations = next(s for s in card.sections if s.title == "Limitations")
+    items = limitations.blocks[0][1]
+    assert any("is not met" in item for item in items)
+    assert any(item.startswith("Small test set") for item in items)  # 292 test rows
+    assert any(item.startswith("Input 'LotFrontage' was missing") for item in items) or any(
+        "missing in" in item for item in items
+    )
+    assert "**Objectives: NOT all met.**" in markdown
+    md, html = write_model_card(analysis, tmp_path)
+    assert md.read_text(encoding="utf-8") == markdown
+    assert "Test metrics with confidence intervals" in html.read_text(encoding="utf-8") or (
+        "r2" in markdown
+    )
+
+
+def test_multiclass_card_names_classes(finished_run: Callable[[str], Path]) -> None:
+    card = model_card(analyse_run(finished_run("car_evaluation"), resamples=100))
+    markdown = card.markdown()
+    assert "| classes | acc, good, unacc, vgood |" in markdown
+    limitations = next(s for s in card.sections if s.title == "Limitations").blocks[0][1]
+    # 'good' and 'vgood' are rare: their test rows are few.
+    assert any("Class 'good'" in item or "Class 'vgood'" in item for item in limitations)

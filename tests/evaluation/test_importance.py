@@ -1,0 +1,87 @@
+"""Permutation importance and tree SHAP on real trained models."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cairn.bundle import load_bundle
+from cairn.evaluation.importance import _explainable, permutation_importance, tree_shap
+from cairn.evaluation.run_folder import load_run
+
+
+def test_permutation_importance_finds_what_the_model_uses(
+    finished_run: Callable[[str], Path],
+) -> None:
+    run = load_run(finished_run("car_evaluation"))
+    model = load_bundle(run.bundle_path).pipeline
+    result = permutation_importance(
+        model, run.features, run.y_codes, task=run.task, metric="accuracy", repeats=3
+    )
+    assert set(result.features) == set(run.features.columns)
+    assert result.mean == sorted(result.mean, reverse=True)
+    # Car acceptability hinges on safety and seats; the door count barely matters.
+    assert result.features[0] in {"safety", "nunber_of_persons"}
+    ranks = {name: i for i, name in enumerate(result.features)}
+    assert ranks["number_of_doors"] > ranks["safety"]
+    assert result.mean[0] > 0.05
+    assert result.baseline == pytest.approx(
+        float(np.mean(run.proba.argmax(axis=1) == run.y_codes)), abs=1e-9
+    )
+
+
+def test_time_budget_reduces_rows(finished_run: Callable[[str], Path]) -> None:
+    run = load_run(finished_run("car_evaluation"))
+    model = load_bundle(run.bundle_path).pipeline
+    result = permutation_importance(
+        model, run.features, run.y_codes, task=run.task, metric="accuracy", time_budget=1e-6
+    )
+    assert result.rows == 200
+
+
+def _lightgbm_pipeline(model: object) -> object:
+    for _, _, pipelines in _explainable(model):
+        pipeline = pipelines[0]
+        if type(pipeline.named_steps["model"]).__module__.startswith("lightgbm"):
+            return pipeline
+    pytest.skip("the run chose no LightGBM model")
+
+
+def test_tree_shap_adds_up_to_the_model_output(finished_run: Callable[[str], Path]) -> None:
+    run = load_run(finished_run("ames_house_prices"))
+    model = load_bundle(run.bundle_path).pipeline
+    pipeline = _lightgbm_pipeline(model)
+    rows = run.features.head(50)
+    summary = tree_shap(pipeline, rows, task="regression")
+    assert summary is not None and summary.rows == 50
+    prep, estimator = pipeline.named_steps["prep"], pipeline.named_steps["model"]
+    transformed = pd.DataFrame(np.asarray(prep.transform(rows), dtype=float))
+    raw = estimator.predict(transformed.to_numpy(), pred_contrib=True)
+    # Summing back to input columns keeps each row's total contribution.
+    np.testing.assert_allclose(summary.values.sum(axis=1), raw[:, :-1].sum(axis=1), rtol=1e-6)
+    np.testing.assert_allclose(
+        summary.values.sum(axis=1) + raw[:, -1], pipeline.predict(rows), rtol=1e-6
+    )
+    assert summary.features[0] in {"OverallQual", "GrLivArea"}
+    assert set(summary.features) <= set(run.features.columns)
+
+
+def test_tree_shap_for_classification_and_none_for_other_models(
+    finished_run: Callable[[str], Path],
+) -> None:
+    run = load_run(finished_run("telco_churn"))
+    model = load_bundle(run.bundle_path).pipeline
+    summary = tree_shap(model, run.features, task="classification", classes=run.classes)
+    if _explainable(model):
+        assert summary is not None and summary.class_label == "Yes"
+        assert summary.units == "log-odds"
+        assert summary.values.shape == (len(run.features), len(summary.features))
+    else:
+        assert summary is None
+    from sklearn.linear_model import LogisticRegression
+
+    assert tree_shap(LogisticRegression(), run.features, task="classification") is None
