@@ -35,6 +35,7 @@ typecheck: $(VENV)/.installed-test
 
 pytest: $(VENV)/.installed-test
 	-bash scripts/ensure-postgres.sh
+	-bash scripts/ensure-chromium.sh
 	$(BIN)/pytest
 
 test: lint typecheck pytest

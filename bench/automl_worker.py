@@ -101,8 +101,10 @@ def fit_predict(
         test_h2o = h2o.H2OFrame(
             X_test, column_types={c: train_h2o.types[c] for c in X_test.columns}
         )
+        levels: list[str] = []
         if classification:
             train_h2o[args.target] = train_h2o[args.target].asfactor()
+            levels = list(train_h2o[args.target].levels()[0])
         sort_metric = {"roc_auc": "AUC", "log_loss": "logloss", "rmse": "RMSE"}[metric]
         automl = H2OAutoML(
             max_runtime_secs=int(args.budget),
@@ -115,8 +117,10 @@ def fit_predict(
         version = h2o.__version__
         h2o.cluster().shutdown()
         if classification:
+            # Probability columns follow the factor's levels (named p0, p1 for
+            # numeric levels), so name them by level.
             proba = predicted.drop(columns=["predict"])
-            proba.columns = [f"proba::{c}" for c in proba.columns]
+            proba.columns = [f"proba::{level}" for level in levels]
             return proba, version
         return pd.DataFrame({"prediction": predicted["predict"].to_numpy()}), version
     raise SystemExit(f"unknown tool {args.tool}")

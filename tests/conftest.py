@@ -84,38 +84,45 @@ def make_project(tmp_path: Path) -> MakeProject:
 
 
 # Short real runs shared by the report tests (evaluation report, model card,
-# browser checks): dataset -> (rows kept, [problem] keys, [data] keys).
-_REPORT_RUNS: dict[str, tuple[int | None, dict[str, object], dict[str, object]]] = {
-    "telco_churn": (2500, {"target": "Churn"}, {"id_columns": ["customerID"]}),
-    "car_evaluation": (None, {"target": "decision"}, {}),
+# browser checks): dataset -> (rows kept, [problem] keys, [data] keys, families).
+_REPORT_RUNS: dict[str, tuple[int | None, dict[str, object], dict[str, object], list[str]]] = {
+    "telco_churn": (
+        2500,
+        {"target": "Churn"},
+        {"id_columns": ["customerID"]},
+        ["lightgbm", "linear"],
+    ),
+    "car_evaluation": (None, {"target": "decision"}, {}, ["lightgbm", "linear"]),
     "ames_house_prices": (
         None,
         {"target": "SalePrice", "objectives": ["mape < 0.05"]},
         {"id_columns": ["Id"]},
+        ["lightgbm"],
     ),
 }
 
 
 @pytest.fixture(scope="session")
 def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
-    """Run folder of a short ``cairn.run`` (LightGBM and linear, 8 s budget,
-    no registry) on a shared dataset, made once per session:
+    """Run folder of a short ``cairn.run`` (8 s budget, no registry) on a
+    shared dataset, made once per session:
     ``telco_churn`` (binary), ``car_evaluation`` (multiclass),
-    ``ames_house_prices`` (regression, with an objective it misses)."""
+    ``ames_house_prices`` (regression, LightGBM only, with an objective it
+    misses)."""
     made: dict[str, Path] = {}
 
     def get(name: str) -> Path:
         if name not in made:
             import cairn
 
-            rows, problem, data = _REPORT_RUNS[name]
+            rows, problem, data, families = _REPORT_RUNS[name]
             root = tmp_path_factory.mktemp(f"run-{name}")
             load_dataset(name, rows=rows, seed=1).to_csv(root / "data.csv", index=False)
             lines = ["[project]", f'name = "{name.replace("_", "-")}"', "", "[data]"]
             lines.append('sources = [{ path = "data.csv" }]')
             lines += [f"{k} = {_toml_value(v)}" for k, v in data.items()]
             lines += ["", "[problem]"] + [f"{k} = {_toml_value(v)}" for k, v in problem.items()]
-            lines += ["", "[train]", "time_budget = 8", 'include = ["lightgbm", "linear"]']
+            lines += ["", "[train]", "time_budget = 8", f"include = {_toml_value(families)}"]
             (root / "cairn.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
             result = cairn.run(root / "cairn.toml", register=False)
             made[name] = result.bundle_path.parent

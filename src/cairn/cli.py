@@ -158,7 +158,13 @@ def _print_result(result: Any) -> None:
                 objective.met
             ]
             console.print(f"  {objective.objective:<28} {_fmt(objective.value):>10}  {mark}")
-    lines = {"findings": result.quality.summary(), "bundle": str(result.bundle_path)}
+    metadata = result.model.metadata
+    lines = {"model": str(metadata.get("model_label", metadata.get("model", "?")))}
+    search = metadata.get("search") or {}
+    if search:
+        phases = ", ".join(f"{k} {v:.1f}s" for k, v in search.get("phases_s", {}).items())
+        lines["search"] = f"{search.get('trials', 0)} tuning trials; {phases}"
+    lines.update({"findings": result.quality.summary(), "bundle": str(result.bundle_path)})
     lines.update({name: str(path) for name, path in result.reports.items()})
     if result.model_uri:
         alias = f" (alias @{result.alias})" if result.alias else ""

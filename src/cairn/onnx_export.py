@@ -1234,8 +1234,8 @@ def export_serving(
         **extras,
     }
     try:
+        import onnx  # noqa: F401
         import onnxruntime  # noqa: F401
-        import skl2onnx  # noqa: F401
     except ImportError as error:
         return _native_result(spec, f"ONNX tools not installed ({error.name})")
     try:
@@ -1267,7 +1267,13 @@ def export_serving(
             report,
         )
     spec.update(
-        {"engine": "onnx", "graph_file": GRAPH_FILE, "inputs": inputs, "verification": report}
+        {
+            "engine": "onnx",
+            "graph_file": GRAPH_FILE,
+            "inputs": inputs,
+            "output": inputs["output"],
+            "verification": report,
+        }
     )
     files = {GRAPH_FILE: graph, SERVING_FILE: _dump(spec)}
     return ExportResult(files, "onnx", "", report)

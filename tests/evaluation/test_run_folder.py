@@ -29,9 +29,7 @@ def test_run_found_by_path_id_prefix_and_latest(finished_run: Callable[[str], Pa
     assert set(run.y_codes) <= {0, 1, 2, 3}
 
 
-def test_missing_runs_are_clear_errors(
-    finished_run: Callable[[str], Path], tmp_path: Path
-) -> None:
+def test_missing_runs_are_clear_errors(finished_run: Callable[[str], Path], tmp_path: Path) -> None:
     folder = finished_run("car_evaluation")
     with pytest.raises(BundleError, match="no runs under"):
         find_run("latest", project_dir=tmp_path)
@@ -42,5 +40,5 @@ def test_missing_runs_are_clear_errors(
     copy = tmp_path / "copy"
     shutil.copytree(folder, copy)
     (copy / "test_predictions.parquet").unlink()
-    with pytest.raises(BundleError, match="test_predictions.parquet is missing"):
+    with pytest.raises(BundleError, match=r"test_predictions\.parquet is missing"):
         load_run(copy)

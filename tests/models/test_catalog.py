@@ -33,13 +33,13 @@ def test_default_choice_is_everything_cheapest_first() -> None:
     assert sorted(names(chosen)) == sorted(ALL)
     costs = [learner.cost for learner in chosen]
     assert costs == sorted(costs)
-    assert chosen[0].name == "linear"
+    assert chosen[0].name == "lightgbm"
     assert chosen[-1].name == "catboost"
 
 
 def test_include_is_reordered_by_cost() -> None:
-    chosen = choose_learners(n_rows=1_000, include=["catboost", "random_forest", "linear"])
-    assert names(chosen) == ["linear", "random_forest", "catboost"]
+    chosen = choose_learners(n_rows=1_000, include=["catboost", "random_forest", "lightgbm"])
+    assert names(chosen) == ["lightgbm", "random_forest", "catboost"]
 
 
 def test_exclude_removes_families() -> None:

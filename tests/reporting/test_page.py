@@ -103,10 +103,8 @@ def test_fmt_helpers() -> None:
 
 
 def test_table_formats_numbers_and_keeps_raw_html() -> None:
-    html = rp.table(
-        [{"n": 1234.5, "link": rp.Raw('<a href="#x">x</a>'), "t": "<b>"}], max_rows=1
-    )
-    assert 'class=num' in html and "1,234.5" in html
+    html = rp.table([{"n": 1234.5, "link": rp.Raw('<a href="#x">x</a>'), "t": "<b>"}], max_rows=1)
+    assert "class=num" in html and "1,234.5" in html
     assert '<a href="#x">x</a>' in html and "&lt;b&gt;" in html
 
 

@@ -39,10 +39,14 @@ def test_layout_merges_over_defaults() -> None:
 
 
 def test_stacked_and_boxes() -> None:
-    stacked = _spec(rp.stacked_bars(["a", "b"], {"yes": [0.2, 0.5], "no": [0.8, 0.5]}, percent=True))
+    stacked = _spec(
+        rp.stacked_bars(["a", "b"], {"yes": [0.2, 0.5], "no": [0.8, 0.5]}, percent=True)
+    )
     assert len(stacked["data"]) == 2 and stacked["layout"]["barmode"] == "stack"
     boxes = _spec(
-        rp.boxes(["g1"], {"q1": [1], "median": [2], "q3": [3], "lowerfence": [0], "upperfence": [4]})
+        rp.boxes(
+            ["g1"], {"q1": [1], "median": [2], "q3": [3], "lowerfence": [0], "upperfence": [4]}
+        )
     )
     assert boxes["data"][0]["median"] == [2]
 

@@ -186,38 +186,35 @@ def weighted_histogram(values: np.ndarray, weights: np.ndarray) -> Histogram:
 
 def pairwise_pearson(matrix: np.ndarray) -> np.ndarray:
     """Pearson correlation of the columns of ``matrix`` over the rows where
-    both values are finite (pairwise-complete), NaN where undefined."""
+    both values are finite (pairwise-complete), NaN where undefined.
+
+    Missing values are handled with a few matrix products over all rows
+    rather than a masked copy per pair; columns are centred first so the
+    sums stay accurate.
+    """
     k = matrix.shape[1]
     finite = np.isfinite(matrix)
-    out = np.full((k, k), np.nan)
-    if finite.all():
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out = np.corrcoef(matrix, rowvar=False)
-        out = np.atleast_2d(out)
-    else:
-        complete = finite.all(axis=0)
-        for i in range(k):
-            for j in range(i, k):
-                if complete[i] and complete[j]:
-                    x, y = matrix[:, i], matrix[:, j]
-                else:
-                    mask = finite[:, i] & finite[:, j]
-                    x, y = matrix[mask, i], matrix[mask, j]
-                out[i, j] = out[j, i] = _corr(x, y)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if finite.all():
+            out = np.atleast_2d(np.corrcoef(matrix, rowvar=False)).astype(float)
+        else:
+            counts = finite.astype(float)
+            means = np.array(
+                [matrix[finite[:, j], j].mean() if finite[:, j].any() else 0.0 for j in range(k)]
+            )
+            x = np.where(finite, matrix - means, 0.0)
+            n = counts.T @ counts
+            sx = x.T @ counts
+            sxx = (x * x).T @ counts
+            sxy = x.T @ x
+            numerator = n * sxy - sx * sx.T
+            spread = (n * sxx - sx**2) * (n * sxx.T - sx.T**2)
+            out = np.where((spread > 0) & (n >= 3), numerator / np.sqrt(spread), np.nan)
+    out = np.clip(out, -1.0, 1.0)
     for i in range(k):
-        out[i, i] = 1.0 if np.nanstd(matrix[:, i]) > 0 else np.nan
+        column = matrix[finite[:, i], i]
+        out[i, i] = 1.0 if column.size > 1 and column.std() > 0 else np.nan
     return out
-
-
-def _corr(x: np.ndarray, y: np.ndarray) -> float:
-    if x.size < 3:
-        return float("nan")
-    xc = x - x.mean()
-    yc = y - y.mean()
-    denominator = math.sqrt(float(np.dot(xc, xc)) * float(np.dot(yc, yc)))
-    if denominator == 0:
-        return float("nan")
-    return float(np.dot(xc, yc) / denominator)
 
 
 def ranks(values: np.ndarray) -> np.ndarray:
@@ -268,61 +265,41 @@ def cramers_v(a: np.ndarray, la: int, b: np.ndarray, lb: int) -> float:
 
 def correlation_ratio(values: np.ndarray, codes: np.ndarray, levels: int) -> float:
     """η: the share of a number's spread explained by a category (0..1)."""
-    if codes.min(initial=0) < 0 or not np.isfinite(values).all():
-        mask = np.isfinite(values) & (codes >= 0)
-        values, codes = values[mask], codes[mask]
-    if values.size < 3:
-        return float("nan")
-    centred = values - values.mean()
-    return eta_centred(centred, float(np.dot(centred, centred)), codes, levels)
+    return float(eta_by_category(values[:, None], codes, levels)[0])
 
 
-def eta_centred(centred: np.ndarray, total: float, codes: np.ndarray, levels: int) -> float:
-    """η from values already centred on their mean and their total sum of
-    squares; every value present, ``codes`` (intp) without missing."""
-    if total == 0 or centred.size < 3:
-        return float("nan")
-    counts = np.bincount(codes, minlength=levels)
-    sums = np.bincount(codes, weights=centred, minlength=levels)
-    present = counts > 0
-    between = float((sums[present] ** 2 / counts[present]).sum())
-    return float(math.sqrt(min(max(between / total, 0.0), 1.0)))
-
-
-class EtaCache:
-    """Correlation ratios for many (number, category) pairs over all rows,
-    with each column's preparation done once."""
-
-    def __init__(self) -> None:
-        self._numbers: dict[str, tuple[np.ndarray, np.ndarray | None, float]] = {}
-        self._codes: dict[str, tuple[np.ndarray, int, np.ndarray | None]] = {}
-
-    def add_number(self, name: str, values: np.ndarray) -> None:
-        finite = np.isfinite(values)
-        mask = None if finite.all() else finite
-        present = values if mask is None else values[mask]
-        centred = present - present.mean() if present.size else present
-        self._numbers[name] = (centred, mask, float(np.dot(centred, centred)))
-
-    def add_category(self, name: str, codes: np.ndarray, levels: int) -> None:
-        missing = codes < 0
-        mask = ~missing if missing.any() else None
-        self._codes[name] = (codes.astype(np.intp), levels, mask)
-
-    def eta(self, number: str, category: str) -> float:
-        centred, nmask, total = self._numbers[number]
-        codes, levels, cmask = self._codes[category]
-        if nmask is None and cmask is None:
-            return eta_centred(centred, total, codes, levels)
-        both = cmask if nmask is None else nmask if cmask is None else nmask & cmask
-        full = np.zeros(len(codes)) if nmask is not None else None
-        if full is not None:
-            full[nmask] = centred
-            values = full[both]
-        else:
-            values = centred[both]
-        values = values - values.mean() if values.size else values
-        return eta_centred(values, float(np.dot(values, values)), codes[both], levels)
+def eta_by_category(matrix: np.ndarray, codes: np.ndarray, levels: int) -> np.ndarray:
+    """η of every column of ``matrix`` (numbers, NaN = missing) against one
+    coded category (codes -1 = missing), over the rows where both are
+    present: one sort of the codes, then group sums for all columns at once."""
+    finite = np.isfinite(matrix)
+    present = codes >= 0
+    if not present.all():
+        matrix, finite, codes = matrix[present], finite[present], codes[present]
+    k = matrix.shape[1]
+    if len(codes) == 0:
+        return np.full(k, np.nan)
+    means = np.array(
+        [matrix[finite[:, j], j].mean() if finite[:, j].any() else 0.0 for j in range(k)]
+    )
+    x = np.where(finite, matrix - means, 0.0)
+    order = np.argsort(codes, kind="stable")
+    grouped = codes[order]
+    starts = np.flatnonzero(np.concatenate([[True], grouped[1:] != grouped[:-1]]))
+    xs = x[order]
+    sums = np.add.reduceat(xs, starts, axis=0)
+    squares = np.add.reduceat(xs * xs, starts, axis=0)
+    counts = np.add.reduceat(finite[order].astype(float), starts, axis=0)
+    total_sum = sums.sum(axis=0)
+    total_n = counts.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        correction = np.where(total_n > 0, total_sum**2 / np.maximum(total_n, 1), 0.0)
+        between = (sums**2 / np.where(counts > 0, counts, 1)).sum(axis=0) - correction
+        total = squares.sum(axis=0) - correction
+        eta = np.sqrt(np.clip(between / total, 0.0, 1.0))
+    return np.where(
+        (total > 1e-12 * np.maximum(squares.sum(axis=0), 1e-300)) & (total_n >= 3), eta, np.nan
+    )
 
 
 def capped_codes(codes: np.ndarray, counts: np.ndarray, limit: int) -> tuple[np.ndarray, int]:

@@ -46,7 +46,7 @@ from cairn.reporting import fmt_short
 
 #: Tables with more rows than this get their roles and quality checks from a
 #: random sample of this many rows (statistics always use every row).
-QUALITY_ROWS = 40_000
+QUALITY_ROWS = 10_000
 #: Values shown in a column's top-values table and bar chart.
 TOP_VALUES = 10
 #: Category levels kept for Cramér's V and target plots; rarer ones are merged.
@@ -617,6 +617,13 @@ def profile(
         facts[name] = fact
         missing = int((fact.codes < 0).sum())
         count = n_rows - missing
+        forced = name in (roles or {}) or name in id_columns or name == time_column
+        if quality_n < n_rows and role not in ("target", "unknown") and not forced:
+            corrected = _role_over_all_rows(Role(role), series, len(fact.uniques), count)
+            if corrected is not None:
+                role, reason = str(corrected[0]), corrected[1]
+                kind = _kind_for(corrected[0], series)
+                schema = schema.with_role(name, corrected[0], reason)
         top, other = _top(fact)
         column = ColumnProfile(
             name=name,
@@ -684,6 +691,24 @@ def profile(
         alerts=alerts,
         timings=timings,
     )
+
+
+def _role_over_all_rows(
+    role: Role, series: pd.Series, n_unique: int, count: int
+) -> tuple[Role, str] | None:
+    """A role inferred on a sample, corrected where every row says otherwise
+    (a column unique in the sample but not overall is no identifier)."""
+    numeric = pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(
+        series.dtype
+    )
+    fallback = Role.NUMERIC if numeric else Role.CATEGORICAL
+    if role == Role.ID and count and n_unique / count < 0.95:
+        return fallback, f"{n_unique:,} distinct values over {count:,} rows (not unique per row)"
+    if role == Role.CONSTANT and n_unique > 1:
+        return fallback, f"{n_unique:,} distinct values over all rows"
+    if role == Role.BOOLEAN and n_unique > 2:
+        return Role.CATEGORICAL, f"{n_unique:,} distinct values over all rows"
+    return None
 
 
 def _describe(
@@ -811,12 +836,11 @@ def _correlations(
                     pairs.append((a, cat_names[j], "Cramér's V", float(v[i, j])))
         out.cramers_v = pd.DataFrame(v, index=cat_names, columns=cat_names)
     names = [c.name for c in columns if c.name in numeric or c.name in categorical]
-    etas = _stats.EtaCache()
+    etas: dict[str, np.ndarray] = {}
     if numeric and categorical:
-        for name in numeric:
-            etas.add_number(name, numbers[name])
+        block = np.column_stack([numbers[name] for name in numeric])
         for name, (codes, levels) in categorical.items():
-            etas.add_category(name, codes, levels)
+            etas[name] = _stats.eta_by_category(block, codes, levels)
     if len(names) >= 2:
         mixed = pd.DataFrame(np.eye(len(names)), index=names, columns=names)
         for i, a in enumerate(names):
@@ -830,7 +854,7 @@ def _correlations(
                     value = float(out.cramers_v.to_numpy()[cat_names.index(a), cat_names.index(b)])
                 else:
                     num, cat = (a, b) if a in numeric else (b, a)
-                    value = etas.eta(num, cat)
+                    value = float(etas[cat][numeric.index(num)])
                     if np.isfinite(value):
                         pairs.append((num, cat, "correlation ratio η", value))
                 mixed.iloc[i, j] = mixed.iloc[j, i] = value
@@ -870,6 +894,20 @@ def _target_profile(
             y = np.where(y >= MAX_CLASSES_SHOWN - 1, MAX_CLASSES_SHOWN - 1, y)
             k = MAX_CLASSES_SHOWN
         y_codes = y.astype(np.int32)
+        measured = [c.name for c in features if c.name not in categorical]
+        etas = (
+            dict(
+                zip(
+                    measured,
+                    _stats.eta_by_category(
+                        np.column_stack([numbers[n] for n in measured]), y_codes, k
+                    ),
+                    strict=True,
+                )
+            )
+            if measured
+            else {}
+        )
         for column in features:
             name = column.name
             if name in categorical:
@@ -895,7 +933,7 @@ def _target_profile(
                 table = np.bincount(
                     y_codes[mask].astype(np.int64) * n_bins + bins[mask], minlength=k * n_bins
                 ).reshape(k, n_bins)
-                association = _stats.correlation_ratio(values, y_codes, k)
+                association = float(etas[name])
                 labels = [f"{fmt_short(lo)} – {fmt_short(hi)}" for lo, hi in pairwise(edges)]
                 relations.append(
                     TargetRelation(

@@ -197,6 +197,9 @@ def _one_line(column: ColumnProfile) -> str:
         )
     if column.kind == "datetime" and column.datetime:
         return f"{column.datetime['min'][:10]} – {column.datetime['max'][:10]}"
+    if column.kind == "id":
+        repeated = column.count - column.n_unique
+        return "identifier, unique per row" if not repeated else f"identifier, {repeated:,} repeats"
     if column.top:
         value, count = column.top[0]
         return f"most frequent {value!r} ({rp.fmt_percent(count / max(column.count, 1))})"

@@ -192,8 +192,8 @@ def _intended_use(run: RunFolder, n_features: int) -> CardSection:
             (
                 "p",
                 f"Predicts {target} for one row described by the {n_features} input columns "
-                "listed under Features. No description was given in the spec (add "
-                "`description` under `[project]` in cairn.toml to state the intended use here).",
+                "listed under Features. The spec gives no description: set description under "
+                "[project] in cairn.toml to state the intended use here.",
             )
         )
     period = meta.get("period")

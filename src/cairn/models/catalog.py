@@ -186,7 +186,8 @@ class Learner:
             than one-hot columns.
         early_stopping: boosting; stops on the fold's validation rows.
         max_rows: above this many training rows the family is not tried.
-        cost: rough relative training cost; cheaper families run first.
+        cost: rough relative cost for the value it brings; lower runs first
+            (LightGBM leads: the strongest family per second on tabular data).
     """
 
     name: str
@@ -224,7 +225,7 @@ LEARNERS: dict[str, Learner] = {
             portfolio=({}, {"C": 0.1, "alpha": 10.0}),
             grid={"C": [0.01, 0.1, 1.0, 10.0], "penalty": ["l2"], "alpha": [0.1, 1.0, 10.0, 100.0]},
             needs_scaling=True,
-            cost=1,
+            cost=2,
         ),
         Learner(
             "lightgbm",
@@ -259,7 +260,7 @@ LEARNERS: dict[str, Learner] = {
             },
             ordinal_categories=True,
             early_stopping=True,
-            cost=2,
+            cost=1,
         ),
         Learner(
             "knn",
@@ -270,7 +271,7 @@ LEARNERS: dict[str, Learner] = {
             grid={"n_neighbors": [5, 15, 40], "weights": ["uniform", "distance"]},
             needs_scaling=True,
             max_rows=50_000,
-            cost=2,
+            cost=3,
         ),
         Learner(
             "extra_trees",

@@ -2,10 +2,24 @@
 prediction drift, performance once labels arrive, and the health and
 retraining policy.
 
-Nothing here imports training code, so the model server can use it.
+Nothing here imports training code, so the model server can use it::
+
+    from cairn.monitoring import check
+
+    report = check(new_rows, model, labels=new_rows["Churn"])
+    report.healthy, report.drift.drifted, report.write_html("report.html")
 """
 
 from cairn.monitoring.drift import DriftReport, FeatureDrift, Finding, correct_p_values, drift
+from cairn.monitoring.monitor import MonitorReport, check, log_frames, model_outputs
+from cairn.monitoring.performance import (
+    JoinStats,
+    PerformanceReport,
+    encode_labels,
+    join_labels,
+    performance,
+)
+from cairn.monitoring.policy import HealthCheck, RetrainAdvice, health_checks, retrain_advice
 from cairn.monitoring.reference import (
     REFERENCE_FILE,
     CategoricalProfile,
@@ -23,12 +37,25 @@ __all__ = [
     "DriftReport",
     "FeatureDrift",
     "Finding",
+    "HealthCheck",
+    "JoinStats",
+    "MonitorReport",
     "NumericProfile",
+    "PerformanceReport",
     "ReferenceProfile",
+    "RetrainAdvice",
     "build_reference",
+    "check",
     "correct_p_values",
     "drift",
+    "encode_labels",
     "feature_sensitivity",
+    "health_checks",
+    "join_labels",
     "load_reference",
+    "log_frames",
+    "model_outputs",
     "output_frame",
+    "performance",
+    "retrain_advice",
 ]

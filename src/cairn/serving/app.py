@@ -638,8 +638,14 @@ def _column_schema(model: ServedModel, name: str) -> dict[str, Any]:
         categories = list(column.categories or ())
         shown = ", ".join(repr(c) for c in categories[:20])
         more = f" and {len(categories) - 20} more" if len(categories) > 20 else ""
+        # a category column coded as numbers (0/1 flags) takes numbers only
+        kinds = (
+            ["number", "boolean", "null"]
+            if column.dtype in ("int", "float")
+            else ["string", "number", "boolean", "null"]
+        )
         out = {
-            "type": ["string", "number", "boolean", "null"],
+            "type": kinds,
             "description": f"{column.role}; known categories: {shown}{more}. "
             "Unseen categories are scored and flagged in 'warnings'",
         }
@@ -977,9 +983,10 @@ def create_app(
         "/metrics",
         summary="Prometheus metrics",
         response_class=Response,
+        response_model=None,
         responses={200: {"content": {"text/plain": {}}}, **unauthorized},
     )
-    async def metrics() -> Response:
+    async def metrics() -> Any:
         return Response(service.metrics.render(), media_type=CONTENT_TYPE)
 
     def openapi() -> dict[str, Any]:

@@ -1,0 +1,190 @@
+"""cairn's HTML reports opened in a real headless Chromium.
+
+For real datasets (adult, ames_house_prices, car_evaluation, telco_churn)
+the EDA report, and for real runs the evaluation report and the model card,
+are opened from disk: no console errors, every plot present and drawn,
+nothing fetched from the network (one test runs with the network off), and
+a screenshot of each saved under ``tests/artifacts/`` (git-ignored).
+
+Uses Debian's ``chromium`` (installed by ``scripts/ensure-chromium.sh``,
+which ``make test`` runs) driven by Playwright; no browser is downloaded.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cairn.eda.profile import profile
+from cairn.eda.report import write_profile_report
+from tests.conftest import load_dataset
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+LAUNCH_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+if not CHROMIUM.exists() or shutil.which(str(CHROMIUM)) is None:
+    pytest.skip(
+        f"{CHROMIUM} not found: install Debian's chromium (scripts/ensure-chromium.sh, run by "
+        "'make test' as root) to open the reports in a browser",
+        allow_module_level=True,
+    )
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="the playwright package drives Chromium (pip install playwright)"
+)
+
+EDA_CASES = [
+    ("adult", "class", 8000),
+    ("ames_house_prices", "SalePrice", None),
+    ("car_evaluation", "decision", None),
+    ("telco_churn", "Churn", None),
+]
+RUNS = ["telco_churn", "car_evaluation", "ames_house_prices"]
+
+# Runs in the page: every plot's state and the size of what plotly.js drew.
+_CHECK_PLOTS = """
+async () => {
+  const count = await window.cairnRenderAll();
+  return Array.from(document.querySelectorAll('.cairn-plot')).map((el) => {
+    const area = el.querySelector('.plot-area');
+    const svg = area.querySelector('svg.main-svg');
+    const box = svg ? svg.getBoundingClientRect() : {width: 0, height: 0};
+    // Drawn marks: bar, line, marker and box paths with a shape, heatmap images.
+    const drawn = area.querySelectorAll('g.trace path, g.hm image, g.heatmaplayer image');
+    const marks = Array.from(drawn)
+      .filter((node) => node.tagName === 'image' || (node.getAttribute('d') || '').length > 2)
+      .length;
+    return {
+      title: (el.querySelector('.plot-title') || {}).textContent || '',
+      state: el.dataset.state,
+      width: box.width, height: box.height,
+      traces: (area._fullData || []).length,
+      marks: marks, count: count,
+    };
+  });
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture(scope="module")
+def report_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("reports")
+
+
+def _open(
+    browser: Any, path: Path, shot: str, *, offline: bool = False
+) -> tuple[list[dict[str, Any]], list[str], list[str]]:
+    """Open a report; returns the plot checks, console errors and network requests."""
+    context = browser.new_context(
+        viewport={"width": 1440, "height": 900}, offline=offline, device_scale_factor=1
+    )
+    requests: list[str] = []
+
+    def route(route: Any) -> None:
+        if route.request.url.startswith("file://"):
+            route.continue_()
+        else:
+            requests.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", route)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(path.as_uri(), wait_until="load")
+    plots = page.evaluate(_CHECK_PLOTS)
+    page.evaluate("window.scrollTo(0, 0)")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    screenshot = ARTIFACTS / f"{shot}.png"
+    page.screenshot(path=str(screenshot))
+    print(f"screenshot: {screenshot}")
+    context.close()
+    return plots, errors, requests
+
+
+def _assert_drawn(plots: list[dict[str, Any]], expected_at_least: int) -> None:
+    assert len(plots) >= expected_at_least
+    for plot in plots:
+        where = plot["title"] or "untitled plot"
+        assert plot["state"] == "drawn", f"{where}: not drawn ({plot['state']})"
+        assert plot["width"] > 150 and plot["height"] > 100, f"{where}: drawn at no size"
+        assert plot["traces"] >= 1 and plot["marks"] >= 1, f"{where}: nothing drawn"
+
+
+@pytest.mark.parametrize(("name", "target", "rows"), EDA_CASES)
+def test_eda_report_in_chromium(
+    browser: Any, report_dir: Path, name: str, target: str, rows: int | None
+) -> None:
+    result = profile(load_dataset(name, rows=rows), target=target, source=name)
+    path = write_profile_report(result, report_dir / f"eda_{name}.html")
+    plots, errors, requests = _open(browser, path, f"eda_{name}")
+    assert errors == []
+    assert requests == []
+    _assert_drawn(plots, expected_at_least=len([c for c in result.columns if c.count]) + 2)
+
+
+@pytest.mark.parametrize("name", RUNS)
+def test_evaluation_report_and_card_in_chromium(
+    browser: Any, finished_run: Callable[[str], Path], name: str
+) -> None:
+    folder = finished_run(name)
+    plots, errors, requests = _open(browser, folder / "evaluation.html", f"evaluation_{name}")
+    assert errors == [] and requests == []
+    _assert_drawn(plots, expected_at_least=5)
+    titles = {p["title"] for p in plots}
+    assert "Permutation importance (test set)" in titles
+    plots, errors, requests = _open(browser, folder / "model_card.html", f"model_card_{name}")
+    assert errors == [] and requests == []
+    _assert_drawn(plots, expected_at_least=0)
+
+
+def test_reports_open_with_the_network_off(
+    browser: Any, report_dir: Path, finished_run: Callable[[str], Path]
+) -> None:
+    result = profile(load_dataset("telco_churn"), target="Churn", source="telco_churn")
+    eda = write_profile_report(result, report_dir / "offline_eda.html")
+    for path, shot in (
+        (eda, "offline_eda_telco_churn"),
+        (finished_run("telco_churn") / "evaluation.html", "offline_evaluation_telco_churn"),
+    ):
+        plots, errors, requests = _open(browser, path, shot, offline=True)
+        assert requests == [], f"{path.name} tried to reach the network: {requests}"
+        assert errors == []
+        _assert_drawn(plots, expected_at_least=5)
+
+
+def test_the_checks_catch_broken_pages(browser: Any, report_dir: Path) -> None:
+    from cairn import reporting as rp
+
+    broken = rp.Figure([{"type": "bar", "x": [], "y": []}], title="broken")
+    page = rp.render_page("broken", [rp.Section("s", str(broken) + str(rp.bar(["a"], [1])))])
+    page = page.replace("</body>", "<script>window.undefinedFunction();</script></body>")
+    path = rp.write_report(report_dir / "broken.html", page)
+    plots, errors, _ = _open(browser, path, "broken_page_check")
+    assert errors and "undefinedFunction" in errors[0]
+    with pytest.raises(AssertionError, match="broken: nothing drawn"):
+        _assert_drawn(plots, expected_at_least=2)

@@ -1,0 +1,78 @@
+"""From ``cairn run`` to a served champion: the latency gate decides the alias,
+``cairn serve models:/NAME@champion`` serves it in its own process, and a
+clean stop leaves every answered record in the prediction log."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import cairn
+from cairn.serving.loadtest import load_test, payloads_from_frame
+from cairn.serving.log import read_log
+from cairn.serving.server import start_process, stop_process
+from tests.conftest import MakeProject, load_dataset
+
+pytestmark = pytest.mark.slow
+
+
+def _project(make_project: MakeProject, objective: str, folder: Path) -> Path:
+    return make_project(
+        load_dataset("telco_churn", rows=1500, seed=2),
+        name="churn-served",
+        problem={"target": "Churn", "objectives": ["roc_auc >= 0.6", objective]},
+        train={"time_budget": 8, "include": ["lightgbm"], "max_trials": 2, "ensemble": "none"},
+        data={"id_columns": ["customerID"]},
+        folder=folder,
+    )
+
+
+def test_gate_promotes_and_the_champion_serves_and_logs(make_project: MakeProject, tmp_path: Path) -> None:
+    spec = _project(make_project, "latency_p99_ms < 500", tmp_path / "ok")
+    result = cairn.run(spec)
+    assert result.alias == "champion"
+    metadata = json.loads((result.bundle_path / "metadata.json").read_text())
+    gate = metadata["serving_gate"]
+    assert gate["passed"] and gate["measured"]["requests"] > 100 and gate["measured"]["errors"] == 0
+    latency = next(o for o in result.evaluation.objectives if o.quantity == "latency_p99_ms")
+    assert latency.how.startswith("HTTP load test") and latency.met
+    assert latency.value == pytest.approx(gate["measured"]["latency_p99_ms"])
+    assert metadata["serving"]["engine"] == "onnx"
+
+    project = spec.parent
+    server = start_process("models:/churn-served@champion", cwd=project)
+    try:
+        with httpx.Client(base_url=server.url) as client:
+            meta = client.get("/metadata").json()
+            assert meta["version"] == "1" and meta["engine"]["name"] == "onnx"
+            record = load_dataset("telco_churn", rows=3, seed=9).drop(columns=["Churn"])
+            from cairn.onnx_export import to_records
+
+            answer = client.post("/predict", json={"records": to_records(record)})
+            assert answer.status_code == 200 and len(answer.json()["predictions"]) == 3
+        frame = load_dataset("telco_churn", rows=300, seed=4).drop(columns=["Churn"])
+        payloads = payloads_from_frame(frame, rows_per_request=2, count=200)
+        loaded = load_test(f"{server.url}/predict", payloads, concurrency=4, duration=1.5, warmup=0.0)
+        assert loaded.errors == 0
+    finally:
+        code = stop_process(server)
+    assert code == 0  # a clean stop
+    logged = read_log(project / ".cairn" / "predictions.db")
+    assert len(logged) == 3 + 2 * loaded.requests  # count in = count logged
+    assert logged["version"].eq("1").all() and logged["arm"].eq("champion").all()
+
+
+def test_a_missed_latency_objective_keeps_the_champion_alias_free(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    spec = _project(make_project, "latency_p99_ms < 0.0001", tmp_path / "slow")
+    result = cairn.run(spec)
+    assert result.model_uri is not None and result.alias is None
+    latency = next(o for o in result.evaluation.objectives if o.quantity == "latency_p99_ms")
+    assert latency.met is False and latency.how.startswith("HTTP load test")
+    evaluation: dict[str, Any] = json.loads(result.reports["evaluation"].read_text())
+    assert evaluation["objectives_met"] is False

@@ -1,0 +1,195 @@
+"""Reading JSON records: the same values as the library's own conform, and
+clear problems with record and column."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cairn.data.schema import ColumnSchema, Role, Schema, coerce_column
+from cairn.exceptions import SchemaMismatchError
+from cairn.serving.adapter import (
+    DATE_PARTS,
+    FIRST_CODE,
+    MISSING,
+    UNSEEN,
+    UNSEEN_TRUE,
+    RecordAdapter,
+    RecordsError,
+    canonical_string,
+)
+
+NUMERIC = ColumnSchema("x", Role.NUMERIC, "float")
+INTEGER = ColumnSchema("n", Role.NUMERIC, "int")
+CATEGORY = ColumnSchema("c", Role.CATEGORICAL, "string", categories=("a", "b", "3"), n_unique=3)
+FLAG = ColumnSchema("f", Role.BOOLEAN, "bool", categories=("True", "False"), n_unique=2)
+SEX = ColumnSchema("s", Role.BOOLEAN, "string", categories=("male", "female"), n_unique=2)
+WHEN = ColumnSchema("d", Role.DATETIME, "datetime")
+IDENT = ColumnSchema("id", Role.ID, "int")
+SCHEMA = Schema((NUMERIC, INTEGER, CATEGORY, FLAG, SEX, WHEN, IDENT), target="y", task="regression")
+SPEC = {
+    "num": ["x", "n"],
+    "cat": ["c", "f", "s"],
+    "dt": ["d"],
+    "text": [],
+    "codes": {
+        "c": {"strings": ["3", "a", "b"]},
+        "f": {"strings": ["False", "True"], "true_words": ["true", "yes"], "false_words": ["no"]},
+        "s": {"strings": ["female", "male"], "true_words": ["yes"], "false_words": ["no"]},
+    },
+}
+
+
+def record(**values: Any) -> dict[str, Any]:
+    base = {"x": 1.5, "n": 2, "c": "a", "f": True, "s": "male", "d": "2024-03-01"}
+    base.update(values)
+    return base
+
+
+def test_canonical_strings_follow_the_schema_convention() -> None:
+    assert canonical_string(None) is None
+    assert canonical_string("  a ") == "a"
+    assert canonical_string("?") is None and canonical_string(" NA ") is None
+    assert canonical_string(3) == "3" and canonical_string(3.0) == "3"
+    assert canonical_string(2.5) == "2.5"
+    assert canonical_string(True) == "True"
+    assert canonical_string(float("nan")) is None
+
+
+def test_encodes_values_codes_and_dates() -> None:
+    adapter = RecordAdapter(SCHEMA, SPEC)
+    encoded = adapter.encode([record(), record(x=None, c="zzz", f="no", s=None, d=None)])
+    num, cat, dt = encoded.feeds["num"], encoded.feeds["cat"], encoded.feeds["dt"]
+    assert num[0].tolist() == [1.5, 2.0]
+    assert math.isnan(num[1, 0])
+    assert cat[0].tolist() == [FIRST_CODE + 1, FIRST_CODE + 1, FIRST_CODE + 1]
+    assert cat[1].tolist() == [UNSEEN, FIRST_CODE + 0, MISSING]
+    parts = dict(zip(DATE_PARTS, dt[0], strict=True))
+    assert (parts["year"], parts["month"], parts["day"], parts["dayofweek"]) == (2024, 3, 1, 4)
+    assert parts["epoch_days"] == pytest.approx(19783.0)
+    assert np.isnan(dt[1]).all()
+    assert encoded.unseen == [[], ["c"]]
+    assert encoded.warnings == [
+        {"record": 1, "column": "c", "message": "category unseen in training"}
+    ]
+
+
+def test_unseen_boolean_words_get_their_own_code() -> None:
+    adapter = RecordAdapter(SCHEMA, SPEC)
+    encoded = adapter.encode([record(s="Yes")])
+    assert encoded.feeds["cat"][0, 2] == UNSEEN_TRUE
+
+
+def test_problems_name_record_and_column() -> None:
+    adapter = RecordAdapter(SCHEMA, SPEC)
+    bad = [record(), {"x": 1.0}, record(x="abc"), record(f="maybe"), record(x=[1]), "row"]
+    with pytest.raises(RecordsError) as caught:
+        adapter.encode(bad)
+    problems = {(p.record, p.column, p.kind) for p in caught.value.problems}
+    assert (1, "n", "missing") in problems and (1, "d", "missing") in problems
+    assert (2, "x", "value_error") in problems
+    assert (3, "f", "value_error") in problems
+    assert (4, "x", "type_error") in problems
+    assert (5, None, "type") in problems
+    assert not any(p.record == 0 for p in caught.value.problems)
+    assert isinstance(caught.value, SchemaMismatchError)
+    first = caught.value.problems[0].to_dict()
+    assert first["loc"][:2] == ["body", "records"]
+
+
+def test_infinity_is_refused_and_nan_is_missing() -> None:
+    adapter = RecordAdapter(SCHEMA, SPEC)
+    with pytest.raises(RecordsError, match="not a finite number"):
+        adapter.encode([record(x=float("inf"))])
+    encoded = adapter.encode([record(x=float("nan"), c=float("nan"))])
+    assert math.isnan(encoded.feeds["num"][0, 0])
+    assert encoded.feeds["cat"][0, 0] == MISSING
+
+
+def test_extra_columns_are_ignored_with_a_warning_and_ids_are_optional() -> None:
+    adapter = RecordAdapter(SCHEMA, SPEC)
+    encoded = adapter.encode([{**record(), "unknown": 1, "id": 5}, record()])
+    assert encoded.warnings[0]["message"] == "ignored extra column(s): unknown"
+
+
+def test_validation_only_adapter_checks_every_feature() -> None:
+    adapter = RecordAdapter(SCHEMA)
+    assert adapter.encode([record()]).feeds == {}
+    with pytest.raises(RecordsError):
+        adapter.encode([record(n="seven")])
+
+
+def test_numbers_as_text_and_odd_dates_take_the_library_path() -> None:
+    adapter = RecordAdapter(SCHEMA, SPEC)
+    encoded = adapter.encode([record(x=" 2.5e1 ", n="7", d="2024-03-01T10:30:00+02:00")])
+    assert encoded.feeds["num"][0].tolist() == [25.0, 7.0]
+    hour = encoded.feeds["dt"][0, DATE_PARTS.index("hour")]
+    assert hour == 8.0  # converted to UTC
+
+
+# --- the fast path reads values exactly as conform does ----------------------
+
+json_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**12), max_value=10**12),
+    st.floats(allow_nan=False, allow_infinity=False, width=64),
+    st.sampled_from(["", " ", "?", "NA", "null", "nan", "a", " b ", "3", "3.0", "1e3", "-2"]),
+    st.text(max_size=8),
+)
+
+
+def _conformed(value: Any, column: ColumnSchema) -> tuple[bool, Any]:
+    values, bad = coerce_column(pd.Series([value], dtype=object), column)
+    out = values.iloc[0]
+    missing = out is None or out is pd.NA or (isinstance(out, float) and math.isnan(out))
+    return bool(bad.iloc[0]), None if missing else out
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=json_scalars)
+def test_numbers_match_conform(value: Any) -> None:
+    adapter = RecordAdapter(SCHEMA, SPEC)
+    column = adapter.columns["x"]
+    bad, expected = _conformed(value, NUMERIC)
+    if bad:
+        with pytest.raises((TypeError, ValueError)):
+            column.number(value)
+        return
+    if expected is not None and math.isinf(float(expected)):
+        with pytest.raises(ValueError):
+            column.number(value)
+        return
+    got = column.number(value)
+    if expected is None:
+        assert math.isnan(got)
+    else:
+        assert got == float(expected)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=json_scalars)
+def test_categories_match_conform(value: Any) -> None:
+    adapter = RecordAdapter(SCHEMA, SPEC)
+    _, expected = _conformed(value, CATEGORY)
+    assert adapter.columns["c"].category(value) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=json_scalars)
+def test_boolean_words_match_conform(value: Any) -> None:
+    adapter = RecordAdapter(SCHEMA, SPEC)
+    bad, expected = _conformed(value, FLAG)
+    column = adapter.columns["f"]
+    if bad:
+        with pytest.raises(ValueError):
+            column.category(value)
+        return
+    got = column.category(value)
+    assert got == (None if expected is None else str(bool(expected)))

@@ -1,0 +1,205 @@
+"""Retrain, promote or keep, roll back: with a real registry, real data and
+the commands a user runs.
+
+One project is trained once (adult rows of people under 40) and registered;
+the tests then run in order against its registry, as a user would: a batch
+that changes nothing, a shifted batch that earns a promotion, a strict policy
+that keeps the champion, and rollbacks.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import cairn
+from cairn.cli import app
+from cairn.exceptions import DataError, RegistryError
+from cairn.maintenance import retrain, rollback
+from cairn.spec import ProjectSpec, load_spec
+from cairn.tracking import CHAMPION, alias_version, list_decisions, list_versions, tracking_uri
+from tests.conftest import load_dataset
+
+pytestmark = pytest.mark.slow
+
+FAST_TRAIN = {
+    "time_budget": 10,
+    "include": ["lightgbm"],
+    "max_trials": 0,
+    "ensemble": "none",
+    "select_features": False,
+}
+
+
+class Project:
+    def __init__(self, spec_path: Path, adult: pd.DataFrame) -> None:
+        self.spec_path = spec_path
+        self.spec = load_spec(spec_path)
+        self.uri = tracking_uri(self.spec.project_dir)
+        young = adult[adult.age < 40].sample(frac=1.0, random_state=0).reset_index(drop=True)
+        self.young = young.iloc[3000:4500].reset_index(drop=True)
+        self.old = adult[adult.age >= 40].sample(2000, random_state=1).reset_index(drop=True)
+
+    def champion(self) -> str | None:
+        return alias_version("adult", CHAMPION, tracking_uri=self.uri)
+
+    def variant(self, **maintenance: object) -> ProjectSpec:
+        """The same spec with other [maintenance] settings."""
+        changed = self.spec.model_copy(
+            update={"maintenance": self.spec.maintenance.model_copy(update=maintenance)}
+        )
+        changed._root = self.spec.root
+        return changed
+
+
+@pytest.fixture(scope="module")
+def project(registered_spec: Path) -> Project:
+    return Project(registered_spec, load_dataset("adult"))
+
+
+@pytest.fixture(scope="module")
+def registered_spec(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    adult = load_dataset("adult")
+    young = adult[adult.age < 40].sample(frac=1.0, random_state=0).reset_index(drop=True)
+    root = tmp_path_factory.mktemp("maintained")
+    young.iloc[:3000].to_csv(root / "train.csv", index=False)
+    train = "\n".join(f"{k} = {json.dumps(v)}" for k, v in FAST_TRAIN.items())
+    (root / "cairn.toml").write_text(
+        f"""
+[project]
+name = "adult"
+
+[data]
+sources = [{{ path = "train.csv" }}]
+
+[problem]
+target = "class"
+objectives = ["roc_auc >= 0.8"]
+
+[split]
+folds = 3
+
+[train]
+{train}
+
+[monitoring]
+bootstrap = 50
+
+[maintenance]
+holdout = 0.3
+min_holdout_rows = 100
+""",
+        encoding="utf-8",
+    )
+    result = cairn.run(root / "cairn.toml")
+    assert result.alias == CHAMPION
+    return root / "cairn.toml"
+
+
+def test_nothing_due_on_a_familiar_batch(project: Project) -> None:
+    result = retrain(project.spec, project.young, only_if_due=True)
+    assert result.decision == "skipped"
+    assert not result.advice.due
+    assert [v.version for v in list_versions("adult", tracking_uri=project.uri)] == ["1"]
+
+
+def test_shifted_batch_earns_a_promotion(project: Project) -> None:
+    messages: list[str] = []
+    result = retrain(project.spec, project.old, only_if_due=True, progress=messages.append)
+    assert result.advice.due and "drift" in result.advice.triggers
+    assert result.decision == "promoted", result.summary()
+    assert (result.champion_version, result.challenger_version) == ("1", "2")
+    assert project.champion() == "2"
+    comparison = result.comparison
+    assert comparison is not None and comparison.metric == "roc_auc"
+    assert comparison.n == 600  # the most recent 30% of the 2,000 new rows
+    assert comparison.improvement > 0 and comparison.low is not None
+    assert result.data["holdout_rows"] == 600 and result.data["new_rows"] == 1400
+    assert all(o.met is not False for o in result.objectives)
+    # The evidence is in the registry: tags on the version and a decision run.
+    version = list_versions("adult", tracking_uri=project.uri)[-1]
+    assert version.tags["cairn.decision"] == "promoted"
+    assert version.tags["cairn.previous_champion"] == "1"
+    assert set(version.aliases) == {"champion", "challenger"}
+    decision = list_decisions("adult", tracking_uri=project.uri)[0]
+    assert decision["run_id"] == result.decision_run_id
+    evidence = decision["evidence"]
+    assert evidence["decision"] == "promoted" and evidence["challenger_version"] == "2"
+    assert evidence["comparison"]["champion"] == result.champion_metrics["roc_auc"]
+    assert result.evidence_path is not None and result.evidence_path.exists()
+    assert any("comparing champion and challenger" in m for m in messages)
+
+
+def test_strict_policy_keeps_the_champion_and_says_why(project: Project) -> None:
+    strict = project.variant(
+        promotion_margin=0.5, data="sliding_window", window_rows=2000, holdout=0.25
+    )
+    strict = strict.model_copy(
+        update={"problem": strict.problem.model_copy(update={"objectives": ["roc_auc >= 0.999"]})}
+    )
+    strict._root = project.spec.root
+    result = retrain(strict, project.old)
+    assert result.decision == "kept"
+    assert project.champion() == "2"
+    text = " ".join(result.reasons)
+    assert "misses objective" in text and "roc_auc >= 0.999" in text
+    assert "does not beat" in text and "margin 0.5" in text
+    assert result.data["training_rows"] == 2000  # the sliding window
+    version = list_versions("adult", tracking_uri=project.uri)[-1]
+    assert version.version == "3" and version.tags["cairn.decision"] == "kept"
+    assert "challenger" in version.aliases
+
+
+def test_rollback_walks_back_the_promotions(project: Project) -> None:
+    result = rollback(project.spec, reason="complaints from sales")
+    assert (result.from_version, result.to_version) == ("2", "1")
+    assert project.champion() == "1"
+    rolled = list_versions("adult", tracking_uri=project.uri)[1]
+    assert rolled.tags["cairn.rollback_reason"] == "complaints from sales"
+    decision = list_decisions("adult", tracking_uri=project.uri)[0]
+    assert decision["decision"] == "rollback" and decision["evidence"]["from_version"] == "2"
+    with pytest.raises(RegistryError, match="first version"):
+        rollback(project.spec)
+    assert rollback(project.spec, to_version=3).to_version == "3"
+    with pytest.raises(RegistryError, match="no version 9"):
+        rollback(project.spec, to_version=9)
+    with pytest.raises(RegistryError, match="already the champion"):
+        rollback(project.spec, to_version="3")
+
+
+def test_cli_versions_rollback_and_retrain(project: Project) -> None:
+    runner = CliRunner()
+    spec = str(project.spec_path)
+    done = runner.invoke(app, ["rollback", spec, "--to", "2", "--reason", "back to 2"])
+    assert done.exit_code == 0, done.output
+    assert "from version 3 to 2" in done.output
+    done = runner.invoke(app, ["versions", spec])
+    assert done.exit_code == 0, done.output
+    assert "champion" in done.output and "promoted" in done.output and "rollback" in done.output
+    data = project.spec.project_dir / "recent.csv"
+    project.young.to_csv(data, index=False)
+    done = runner.invoke(app, ["retrain", spec, "--data", str(data), "--if-due"])
+    assert done.exit_code == 0, done.output
+    assert "retraining not due" in done.output
+    done = runner.invoke(app, ["retrain", spec, "--data", str(data.with_name("nope.csv"))])
+    assert done.exit_code == 1 and "error:" in done.output
+
+
+def test_retrain_needs_labels_and_enough_rows(project: Project) -> None:
+    with pytest.raises(DataError, match="no target column 'class'"):
+        retrain(project.spec, project.old.drop(columns="class"))
+    with pytest.raises(DataError, match="min_holdout_rows = 100"):
+        retrain(project.spec, project.old.iloc[:200])
+
+
+def test_retrain_needs_a_champion(tmp_path: Path, make_project: object) -> None:
+    frame = load_dataset("adult", rows=300)
+    spec = make_project(frame, name="fresh", problem={"target": "class"})  # type: ignore[operator]
+    with pytest.raises(RegistryError, match="no champion"):
+        retrain(spec, frame)
+    with pytest.raises(RegistryError, match="no champion"):
+        rollback(spec)
