@@ -173,6 +173,9 @@ def run_one(tool: str, name: str, budget: int, seed: int) -> dict[str, object]:
         "MKL_NUM_THREADS": "2",
         "OPENBLAS_NUM_THREADS": "2",
     }
+    if tool == "cairn" and os.environ.get("BENCH_CAIRN_SRC"):
+        # Benchmark a fixed checkout of cairn while the working tree changes.
+        env["PYTHONPATH"] = os.environ["BENCH_CAIRN_SRC"]
     started = time.perf_counter()
     try:
         done = subprocess.run(
