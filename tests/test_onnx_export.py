@@ -27,7 +27,9 @@ from cairn.serving.adapter import RecordAdapter
 from tests.conftest import load_dataset
 
 
-def _prepare(frame: pd.DataFrame, target: str, task: str) -> tuple[pd.DataFrame, np.ndarray, Schema]:
+def _prepare(
+    frame: pd.DataFrame, target: str, task: str
+) -> tuple[pd.DataFrame, np.ndarray, Schema]:
     schema = infer_schema(frame, target=target, task=task)
     X = frame.drop(columns=[target])
     if task == "regression":
@@ -61,7 +63,9 @@ def _independent_check(result: Any, estimator: Any, schema: Schema, X_test: pd.D
         result.files[onnx_export.GRAPH_FILE], providers=["CPUExecutionProvider"]
     )
     records = to_records(X_test)
-    fast = session.run([spec["output"]], RecordAdapter(schema, spec["inputs"]).encode(records).feeds)
+    fast = session.run(
+        [spec["output"]], RecordAdapter(schema, spec["inputs"]).encode(records).feeds
+    )
     model = Model(estimator, schema)
     frame = pd.DataFrame.from_records(records, columns=list(X_test.columns))
     native = (
@@ -126,7 +130,9 @@ def test_forests_and_catboost(titanic: tuple[Any, ...], housing: tuple[Any, ...]
     import catboost as cb
 
     X, y, X_test, schema = titanic
-    forest = _pipeline(schema, RandomForestClassifier(n_estimators=25, random_state=0), ordinal=True)
+    forest = _pipeline(
+        schema, RandomForestClassifier(n_estimators=25, random_state=0), ordinal=True
+    )
     _assert_exported(forest.fit(X, y), schema, X_test)
     boost = _pipeline(
         schema,
@@ -154,10 +160,14 @@ def test_multiclass(iris: tuple[Any, ...]) -> None:
         RandomForestClassifier(n_estimators=10, random_state=0),
         LogisticRegression(max_iter=2000),
     ):
-        _assert_exported(_pipeline(schema, model, ordinal=True, scale=True).fit(X, y), schema, X_test)
+        _assert_exported(
+            _pipeline(schema, model, ordinal=True, scale=True).fit(X, y), schema, X_test
+        )
 
 
-def test_bags_weighted_and_stacked_ensembles(housing: tuple[Any, ...], titanic: tuple[Any, ...]) -> None:
+def test_bags_weighted_and_stacked_ensembles(
+    housing: tuple[Any, ...], titanic: tuple[Any, ...]
+) -> None:
     import lightgbm as lgb
 
     X, y, X_test, schema = housing

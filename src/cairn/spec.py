@@ -246,6 +246,10 @@ class TrainSection(_Section):
     max_trials: int | None = Field(default=None, ge=0, description="cap, for reproducible runs")
     ensemble: Literal["greedy", "stacking", "none"] = "greedy"
     select_features: bool = True
+    pca: bool = False
+    # "auto": bag the fold models instead of refitting when data is small
+    # (<= 2,000 rows) and no latency objective is set.
+    bagging: Literal["auto", "always", "never"] = "auto"
 
     @model_validator(mode="after")
     def _not_everything_excluded(self) -> TrainSection:

@@ -43,6 +43,8 @@ Progress = Callable[[str], None]
 _RESERVE_SHARE = 0.12
 _FIXED_OVERHEAD_S = 4.0
 _REGISTER_OVERHEAD_S = 3.0
+# With train.bagging = "auto", fold models are bagged up to this many rows.
+_AUTO_BAG_MAX_ROWS = 2_000
 
 
 @dataclass
@@ -222,6 +224,7 @@ def run(
         max_trials=spec.train.max_trials,
         ensemble=spec.train.ensemble,
         select_features=spec.train.select_features,
+        pca=spec.train.pca,
         progress=say,
     )
     t = lap("search", t)
@@ -236,6 +239,7 @@ def run(
         seed=spec.train.seed,
         n_jobs=spec.train.n_jobs,
         deadline=started + budget * 0.92 - overhead,
+        bag_max_rows=_bag_max_rows(spec.train.bagging, problem.parsed_objectives),
     )
     pipeline = final.estimator
     t = lap("final_model", t)
@@ -367,6 +371,15 @@ def run(
     timings["total"] = round(time.monotonic() - started, 3)
     _write_json(run_dir / "timings.json", timings)
     return result
+
+
+def _bag_max_rows(bagging: str, objectives: list[Any]) -> int:
+    """Up to how many rows the final members are bags of fold models."""
+    if bagging == "always":
+        return 2**62
+    if bagging == "never" or any(o.quantity.startswith("latency") for o in objectives):
+        return 0
+    return _AUTO_BAG_MAX_ROWS
 
 
 def _period(frame: pd.DataFrame, column: str | None) -> dict[str, str] | None:

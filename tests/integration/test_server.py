@@ -31,7 +31,9 @@ def _project(make_project: MakeProject, objective: str, folder: Path) -> Path:
     )
 
 
-def test_gate_promotes_and_the_champion_serves_and_logs(make_project: MakeProject, tmp_path: Path) -> None:
+def test_gate_promotes_and_the_champion_serves_and_logs(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
     spec = _project(make_project, "latency_p99_ms < 500", tmp_path / "ok")
     result = cairn.run(spec)
     assert result.alias == "champion"
@@ -56,11 +58,14 @@ def test_gate_promotes_and_the_champion_serves_and_logs(make_project: MakeProjec
             assert answer.status_code == 200 and len(answer.json()["predictions"]) == 3
         frame = load_dataset("telco_churn", rows=300, seed=4).drop(columns=["Churn"])
         payloads = payloads_from_frame(frame, rows_per_request=2, count=200)
-        loaded = load_test(f"{server.url}/predict", payloads, concurrency=4, duration=1.5, warmup=0.0)
+        loaded = load_test(
+            f"{server.url}/predict", payloads, concurrency=4, duration=1.5, warmup=0.0
+        )
         assert loaded.errors == 0
     finally:
         code = stop_process(server)
-    assert code == 0  # a clean stop
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises it for the parent to see
+    assert code in (0, -15)
     logged = read_log(project / ".cairn" / "predictions.db")
     assert len(logged) == 3 + 2 * loaded.requests  # count in = count logged
     assert logged["version"].eq("1").all() and logged["arm"].eq("champion").all()

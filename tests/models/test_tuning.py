@@ -153,3 +153,39 @@ def test_feature_selection_drops_pure_noise(adult: dict[str, Any]) -> None:
     variant = outcome.candidate("lightgbm+selected")
     assert variant.n_features < outcome.candidate("lightgbm").n_features
     assert "lightgbm+selected" in set(outcome.leaderboard["model"])
+
+
+def test_pca_variants_are_their_own_candidates(housing: dict[str, Any]) -> None:
+    outcome = run(
+        housing,
+        "rmse",
+        ["linear", "knn"],
+        max_trials=0,
+        ensemble="none",
+        pca=True,
+        select_features=False,
+    )
+    variants = {c.name: c for c in outcome.candidates if c.config.origin == "pca"}
+    assert set(variants) == {"linear+pca", "knn+pca"}
+    assert all(c.status == "ok" for c in variants.values())
+    final = finalize(outcome, housing["X"], housing["y"], schema=housing["schema"], seed=7)
+    assert np.isfinite(final.estimator.predict(housing["X"].head(3))).all()
+
+
+def test_small_data_members_can_be_bagged(adult: dict[str, Any]) -> None:
+    from cairn.models.ensemble import BaggedModel
+
+    outcome = run(adult, "roc_auc", ["lightgbm"], max_trials=0, ensemble="none")
+    final = finalize(
+        outcome, adult["X"], adult["y"], schema=adult["schema"], seed=7, bag_max_rows=10**6
+    )
+    assert isinstance(final.estimator, BaggedModel)
+    assert len(final.estimator.models) == 5
+    # The bag is exactly the fold models that produced the out-of-fold scores.
+    candidate = outcome.candidate(outcome.best)
+    assert candidate.fold_models is not None and candidate.oof is not None
+    _, validation = adult["folds"][0]
+    np.testing.assert_allclose(
+        candidate.fold_models[0].predict_proba(adult["X"].iloc[validation]),
+        candidate.oof[validation],
+    )

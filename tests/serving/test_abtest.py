@@ -20,8 +20,16 @@ def _log(n: int, accuracy: dict[str, float], seed: int = 0) -> tuple[pd.DataFram
         for name in (arm, "shadow"):
             right = rng.random() < accuracy[name]
             rows.append(
-                {"request_id": f"r{i}", "row": 0, "arm": name, "model": "m", "version": name,
-                 "prediction": truth if right else 1 - truth, "proba_1": 0.5, "customer": f"c{i}"}
+                {
+                    "request_id": f"r{i}",
+                    "row": 0,
+                    "arm": name,
+                    "model": "m",
+                    "version": name,
+                    "prediction": truth if right else 1 - truth,
+                    "proba_1": 0.5,
+                    "customer": f"c{i}",
+                }
             )
         labels.append({"request_id": f"r{i}", "row": 0, "label": truth})
     return pd.DataFrame(rows), pd.DataFrame(labels)
@@ -48,8 +56,17 @@ def test_no_difference_is_not_significant_and_says_how_many_rows_it_would_take()
         arm = "champion" if i < 200 else "challenger"
         k = i % 200
         right = k < (150 if arm == "champion" else 154)
-        rows.append({"request_id": f"r{i}", "row": 0, "arm": arm, "model": "m", "version": "1",
-                     "prediction": 1 if right else 0, "proba_1": 0.5})
+        rows.append(
+            {
+                "request_id": f"r{i}",
+                "row": 0,
+                "arm": arm,
+                "model": "m",
+                "version": "1",
+                "prediction": 1 if right else 0,
+                "proba_1": 0.5,
+            }
+        )
         labels.append({"request_id": f"r{i}", "row": 0, "label": 1})
     report = compare_arms(join_outcomes(pd.DataFrame(rows), pd.DataFrame(labels)))
     (challenger,) = report.comparisons
@@ -66,8 +83,16 @@ def test_regression_uses_errors() -> None:
         y = float(rng.normal(100, 10))
         arm = "champion" if i % 2 else "challenger"
         noise = 5.0 if arm == "champion" else 2.0
-        rows.append({"request_id": str(i), "row": 0, "arm": arm, "model": "m", "version": "1",
-                     "prediction": y + float(rng.normal(0, noise))})
+        rows.append(
+            {
+                "request_id": str(i),
+                "row": 0,
+                "arm": arm,
+                "model": "m",
+                "version": "1",
+                "prediction": y + float(rng.normal(0, noise)),
+            }
+        )
         labels.append({"request_id": i, "row": 0, "y": y})
     joined = join_outcomes(pd.DataFrame(rows), pd.DataFrame(labels), label_column="y")
     report = compare_arms(joined)

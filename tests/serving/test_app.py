@@ -58,7 +58,9 @@ def test_predict_answers_every_record_in_order(client: httpx.Client, churn: Any)
     assert answer.headers["x-request-id"] == body["request_id"]
     expected = churn.model.predict(__import__("pandas").DataFrame(records))
     assert body["predictions"] == list(expected)
-    given_id = client.post("/predict", json={"records": records[:1]}, headers={"X-Request-ID": "abc-1"})
+    given_id = client.post(
+        "/predict", json={"records": records[:1]}, headers={"X-Request-ID": "abc-1"}
+    )
     assert given_id.json()["request_id"] == "abc-1"
 
 
@@ -66,7 +68,9 @@ def test_invocations_takes_mlflow_bodies(client: httpx.Client, churn: Any) -> No
     records = records_of(churn, 4)
     ours = client.post("/predict", json={"records": records}).json()
     columns = list(records[0])
-    split = {"dataframe_split": {"columns": columns, "data": [[r[c] for c in columns] for r in records]}}
+    split = {
+        "dataframe_split": {"columns": columns, "data": [[r[c] for c in columns] for r in records]}
+    }
     for body in (split, {"dataframe_records": records}):
         answer = client.post("/invocations", json=body)
         assert answer.status_code == 200, answer.text
@@ -114,13 +118,20 @@ def test_missing_and_wrong_typed_columns_name_record_and_column(
 
 @pytest.mark.parametrize(
     "content_type",
-    ["text/plain", "application/octet-stream", "application/python-pickle",
-     "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"],
+    [
+        "text/plain",
+        "application/octet-stream",
+        "application/python-pickle",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+    ],
 )
 def test_non_json_bodies_are_refused(client: httpx.Client, content_type: str) -> None:
     import pickle
 
-    answer = _bad(client, content=pickle.dumps({"records": []}), headers={"content-type": content_type})
+    answer = _bad(
+        client, content=pickle.dumps({"records": []}), headers={"content-type": content_type}
+    )
     assert answer.status_code == 415
 
 
@@ -152,8 +163,13 @@ def test_json_edge_cases(client: httpx.Client, churn: Any) -> None:
     assert answer.status_code == 422 and "finite" in answer.text
     nulls = {k: None for k in record}
     assert _bad(client, json={"records": [nulls]}).status_code == 200
-    assert _bad(client, content=b"{not json", headers={"content-type": "application/json"}).status_code == 400
-    assert _bad(client, content=b"", headers={"content-type": "application/json"}).status_code == 400
+    assert (
+        _bad(client, content=b"{not json", headers={"content-type": "application/json"}).status_code
+        == 400
+    )
+    assert (
+        _bad(client, content=b"", headers={"content-type": "application/json"}).status_code == 400
+    )
     assert client.get("/predict").status_code == 405
     empty = _bad(client, json={"records": []})
     assert empty.status_code == 200 and empty.json()["predictions"] == []
@@ -174,7 +190,9 @@ def test_metrics_per_model(client: httpx.Client, churn: Any) -> None:
     assert 'cairn_requests_total{route="predict",status="200"}' in text
     assert 'cairn_request_errors_total{route="predict",status="422"}' in text
     assert "cairn_request_duration_seconds_bucket" in text
-    assert f'cairn_predictions_total{{arm="champion",model="churn",version="{churn.run_id}"}}' in text
+    assert (
+        f'cairn_predictions_total{{arm="champion",model="churn",version="{churn.run_id}"}}' in text
+    )
     assert "cairn_model_duration_seconds_bucket" in text
     assert "cairn_prediction_value_bucket" in text
     assert 'cairn_predicted_class_total{arm="champion",class="No"' in text
@@ -195,7 +213,9 @@ def test_openapi_request_model_comes_from_the_schema(client: httpx.Client, churn
 
 
 def test_requests_are_logged(client: httpx.Client, server: Any, churn: Any) -> None:
-    answer = client.post("/predict", json={"records": records_of(churn, 3)}, headers={"X-Request-ID": "logged-1"})
+    answer = client.post(
+        "/predict", json={"records": records_of(churn, 3)}, headers={"X-Request-ID": "logged-1"}
+    )
     assert answer.status_code == 200
     client.post("/predict", json={"records": [{}]}, headers={"X-Request-ID": "rejected-1"})
     server.app.state.service.log.close()  # flush what is queued (the writer restarts below)
@@ -253,9 +273,17 @@ def test_any_record_the_schema_accepts_is_scored_in_any_column_order(
     check()
 
 
+def _fuzz(operation: Any, url: str, excluded: list[Any]) -> None:
+    @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(case=operation.as_strategy())
+    def check(case: Any) -> None:
+        case.call_and_validate(base_url=url, excluded_checks=excluded)
+
+    check()
+
+
 def test_schemathesis_finds_no_server_error(server: Any) -> None:
     import schemathesis
-
     from schemathesis.checks import positive_data_acceptance
 
     schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
@@ -265,13 +293,7 @@ def test_schemathesis_finds_no_server_error(server: Any) -> None:
         # JSON Schema cannot say that a dataframe_split row has one value per
         # column, so a schema-valid split body may still (rightly) get 422 there.
         excluded = [positive_data_acceptance] if operation.path == "/invocations" else []
-
-        @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
-        @given(case=operation.as_strategy())
-        def check(case: Any) -> None:
-            case.call_and_validate(base_url=server.url, excluded_checks=excluded)
-
-        check()
+        _fuzz(operation, server.url, excluded)
         checked += 1
     assert checked >= 6  # predict, invocations, health, ready, metadata, metrics
 
@@ -291,7 +313,10 @@ def test_api_key_is_required_and_compared(churn: Any) -> None:
         assert c.get("/openapi.json").status_code == 401
         wrong = c.post("/predict", json=record, headers={"Authorization": "Bearer " + "x" * 32})
         assert wrong.status_code == 401 and wrong.headers["www-authenticate"] == "Bearer"
-        assert c.post("/predict", json=record, headers={"Authorization": f"Bearer {key}"}).status_code == 200
+        assert (
+            c.post("/predict", json=record, headers={"Authorization": f"Bearer {key}"}).status_code
+            == 200
+        )
         assert c.post("/predict", json=record, headers={"X-API-Key": key}).status_code == 200
         assert c.get("/metrics", headers={"X-API-Key": key}).status_code == 200
 
@@ -303,7 +328,10 @@ def test_ab_split_ratio(churn: Any, tmp_path: Path) -> None:
     champion = load_served_model(churn.bundle_path)
     challenger = load_served_model(churn.bundle_path)
     app = create_app(
-        champion, challenger=challenger, split=0.3, config=ServingConfig(log_path=tmp_path / "ab.db")
+        champion,
+        challenger=challenger,
+        split=0.3,
+        config=ServingConfig(log_path=tmp_path / "ab.db"),
     )
     record = {"records": records_of(churn, 1)}
     arms = {"champion": 0, "challenger": 0}
@@ -346,7 +374,7 @@ def test_shadow_is_scored_logged_and_never_returned(churn: Any, tmp_path: Path) 
     )
     ids = []
     with run_in_thread(app) as running, httpx.Client(base_url=running.url) as c:
-        for k in range(20):
+        for _ in range(20):
             body = c.post("/predict", json={"records": records_of(churn, 2)}).json()
             assert body["model"]["arm"] == "champion"
             ids.append(body["request_id"])

@@ -50,8 +50,14 @@ def test_loadtest_checks_objectives(served: Any, churn: Any, tmp_path: Path) -> 
     held_out(churn).to_csv(data, index=False)
     url = f"{served.url}/predict"
     common = ["loadtest", url, "-d", "0.5", "--warmup", "0.1", "--data", str(data)]
-    ok = cli(*common, "--objective", "latency_p99_ms < 100000", "--json", str(tmp_path / "r.json"),
-             cwd=tmp_path)
+    ok = cli(
+        *common,
+        "--objective",
+        "latency_p99_ms < 100000",
+        "--json",
+        str(tmp_path / "r.json"),
+        cwd=tmp_path,
+    )
     assert ok.returncode == 0, ok.stderr
     assert "req/s" in ok.stdout and "met" in ok.stdout
     result = json.loads((tmp_path / "r.json").read_text())
@@ -66,7 +72,9 @@ def test_logs_export_and_abtest_report(served: Any, churn: Any, tmp_path: Path) 
     ids = []
     with httpx.Client(base_url=served.url) as c:
         for _ in range(30):
-            ids.append(c.post("/predict", json={"records": records_of(churn, 2)}).json()["request_id"])
+            ids.append(
+                c.post("/predict", json={"records": records_of(churn, 2)}).json()["request_id"]
+            )
     out = tmp_path / "log.parquet"
     # the log is written in the background: poll until the rows are there
     for _ in range(100):
@@ -78,11 +86,22 @@ def test_logs_export_and_abtest_report(served: Any, churn: Any, tmp_path: Path) 
     assert set(ids) <= set(frame["request_id"])
     labels = frame[["request_id", "row"]].assign(Churn=frame["prediction"])
     labels.to_csv(tmp_path / "labels.csv", index=False)
-    report = cli("abtest", "report", "--log", str(served.log), "--labels", str(tmp_path / "labels.csv"),
-                 "--json", str(tmp_path / "ab.json"), cwd=tmp_path)
+    report = cli(
+        "abtest",
+        "report",
+        "--log",
+        str(served.log),
+        "--labels",
+        str(tmp_path / "labels.csv"),
+        "--json",
+        str(tmp_path / "ab.json"),
+        cwd=tmp_path,
+    )
     assert report.returncode == 0, report.stderr
     assert "champion" in report.stdout
     body = json.loads((tmp_path / "ab.json").read_text())
     assert body["arms"][0]["value"] == 1.0  # labels equal to the predictions
-    bad = cli("logs", "export", "--log", str(served.log), "-o", str(tmp_path / "x.xlsx"), cwd=tmp_path)
+    bad = cli(
+        "logs", "export", "--log", str(served.log), "-o", str(tmp_path / "x.xlsx"), cwd=tmp_path
+    )
     assert bad.returncode == 1 and "parquet or .csv" in bad.stderr

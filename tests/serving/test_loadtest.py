@@ -56,8 +56,14 @@ def test_errors_are_counted(url: str) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         closed = probe.getsockname()[1]
-    refused = load_test(f"http://127.0.0.1:{closed}/predict", bad, duration=0.3, warmup=0.0,
-                        max_requests=5, timeout=1.0)
+    refused = load_test(
+        f"http://127.0.0.1:{closed}/predict",
+        bad,
+        duration=0.3,
+        warmup=0.0,
+        max_requests=5,
+        timeout=1.0,
+    )
     assert refused.statuses == {0: 5}
 
 
@@ -77,11 +83,15 @@ def test_objectives_are_checked() -> None:
     )
     checks = check_latency(
         result,
-        [Objective.parse("latency_p99_ms < 3"), Objective.parse("latency_p50_ms < 0.5"),
-         Objective.parse("rmse < 3")],
+        [
+            Objective.parse("latency_p99_ms < 3"),
+            Objective.parse("latency_p50_ms < 0.5"),
+            Objective.parse("rmse < 3"),
+        ],
     )
     assert [(c["quantity"], c["met"]) for c in checks] == [
-        ("latency_p99_ms", True), ("latency_p50_ms", False)
+        ("latency_p99_ms", True),
+        ("latency_p50_ms", False),
     ]
     result.errors = 1
     assert not check_latency(result, [Objective.parse("latency_p99_ms < 3")])[0]["met"]

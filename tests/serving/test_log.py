@@ -43,7 +43,9 @@ def entry(request_id: str, ts: float, arm: str = "champion", rows: int = 2) -> L
 def test_everything_queued_is_written_on_close(log_file: Path) -> None:
     log = PredictionLog(log_file).start()
     threads = [
-        threading.Thread(target=lambda k=k: [log.write(entry(f"{k}-{i}", 1e9 + i)) for i in range(250)])
+        threading.Thread(
+            target=lambda k=k: [log.write(entry(f"{k}-{i}", 1e9 + i)) for i in range(250)]
+        )
         for k in range(4)
     ]
     for thread in threads:
@@ -100,7 +102,7 @@ def test_export_parquet_and_csv(log_file: Path, tmp_path: Path) -> None:
     assert len(pd.read_parquet(tmp_path / "out.parquet")) == 2
     assert export_log(log_file, tmp_path / "out.csv") == 2
     assert "proba_Yes" in pd.read_csv(tmp_path / "out.csv").columns
-    with pytest.raises(DataError, match="parquet or .csv"):
+    with pytest.raises(DataError, match=r"parquet or \.csv"):
         export_log(log_file, tmp_path / "out.xlsx")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -28,14 +27,14 @@ def test_public_addresses_need_a_long_key() -> None:
 def test_keys_from_files_and_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     key_file = tmp_path / "key"
     key_file.write_text("  secret-key-0123456789  \n")
-    os.chmod(key_file, 0o644)
+    key_file.chmod(0o644)
     with pytest.raises(ServingError, match="chmod 600"):
         read_api_key(file=key_file)
-    os.chmod(key_file, 0o600)
+    key_file.chmod(0o600)
     assert read_api_key(file=key_file) == "secret-key-0123456789"
     empty = tmp_path / "empty"
     empty.write_text("\n")
-    os.chmod(empty, 0o600)
+    empty.chmod(0o600)
     with pytest.raises(ServingError, match="empty"):
         read_api_key(file=empty)
     with pytest.raises(ServingError, match="cannot read"):

@@ -265,41 +265,55 @@ def cramers_v(a: np.ndarray, la: int, b: np.ndarray, lb: int) -> float:
 
 def correlation_ratio(values: np.ndarray, codes: np.ndarray, levels: int) -> float:
     """η: the share of a number's spread explained by a category (0..1)."""
-    return float(eta_by_category(values[:, None], codes, levels)[0])
+    return float(eta_matrix(values[:, None], [(codes, levels)])[0, 0])
 
 
-def eta_by_category(matrix: np.ndarray, codes: np.ndarray, levels: int) -> np.ndarray:
-    """η of every column of ``matrix`` (numbers, NaN = missing) against one
-    coded category (codes -1 = missing), over the rows where both are
-    present: one sort of the codes, then group sums for all columns at once."""
+def eta_matrix(matrix: np.ndarray, categories: list[tuple[np.ndarray, int]]) -> np.ndarray:
+    """η of every column of ``matrix`` (numbers, NaN = missing) against every
+    coded category (codes -1 = missing), each pair over the rows where both
+    are present. Returns categories × columns.
+
+    All group sums come from one sparse product: the categories' indicator
+    columns side by side, times [x, x², present] for every number.
+    """
+    from scipy import sparse
+
+    n, k = matrix.shape
+    if not categories or n == 0:
+        return np.full((len(categories), k), np.nan)
     finite = np.isfinite(matrix)
-    present = codes >= 0
-    if not present.all():
-        matrix, finite, codes = matrix[present], finite[present], codes[present]
-    k = matrix.shape[1]
-    if len(codes) == 0:
-        return np.full(k, np.nan)
     means = np.array(
         [matrix[finite[:, j], j].mean() if finite[:, j].any() else 0.0 for j in range(k)]
     )
     x = np.where(finite, matrix - means, 0.0)
-    order = np.argsort(codes, kind="stable")
-    grouped = codes[order]
-    starts = np.flatnonzero(np.concatenate([[True], grouped[1:] != grouped[:-1]]))
-    xs = x[order]
-    sums = np.add.reduceat(xs, starts, axis=0)
-    squares = np.add.reduceat(xs * xs, starts, axis=0)
-    counts = np.add.reduceat(finite[order].astype(float), starts, axis=0)
-    total_sum = sums.sum(axis=0)
-    total_n = counts.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        correction = np.where(total_n > 0, total_sum**2 / np.maximum(total_n, 1), 0.0)
-        between = (sums**2 / np.where(counts > 0, counts, 1)).sum(axis=0) - correction
-        total = squares.sum(axis=0) - correction
-        eta = np.sqrt(np.clip(between / total, 0.0, 1.0))
-    return np.where(
-        (total > 1e-12 * np.maximum(squares.sum(axis=0), 1e-300)) & (total_n >= 3), eta, np.nan
+    dense = np.hstack([x, x * x, finite.astype(float)])
+    # One extra level per category collects its missing rows, then is ignored.
+    widths = [levels + 1 for _, levels in categories]
+    offsets = np.concatenate([[0], np.cumsum(widths)[:-1]])
+    indices = np.column_stack(
+        [
+            np.where(codes >= 0, codes, levels) + offset
+            for (codes, levels), offset in zip(categories, offsets, strict=True)
+        ]
+    ).astype(np.int64)
+    indicator = sparse.csr_matrix(
+        (np.ones(indices.size), indices.ravel(), np.arange(0, indices.size + 1, len(categories))),
+        shape=(n, int(sum(widths))),
     )
+    grouped = np.asarray(indicator.T @ dense)
+    out = np.full((len(categories), k), np.nan)
+    for position, ((_, levels), offset) in enumerate(zip(categories, offsets, strict=True)):
+        block = grouped[offset : offset + levels]
+        sums, squares, counts = block[:, :k], block[:, k : 2 * k], block[:, 2 * k :]
+        total_sum, total_n = sums.sum(axis=0), counts.sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            correction = np.where(total_n > 0, total_sum**2 / np.maximum(total_n, 1), 0.0)
+            between = (sums**2 / np.where(counts > 0, counts, 1)).sum(axis=0) - correction
+            total = squares.sum(axis=0) - correction
+            eta = np.sqrt(np.clip(between / total, 0.0, 1.0))
+        usable = (total > 1e-12 * squares.sum(axis=0)) & (total_n >= 3)
+        out[position] = np.where(usable, eta, np.nan)
+    return out
 
 
 def capped_codes(codes: np.ndarray, counts: np.ndarray, limit: int) -> tuple[np.ndarray, int]:

@@ -839,8 +839,8 @@ def _correlations(
     etas: dict[str, np.ndarray] = {}
     if numeric and categorical:
         block = np.column_stack([numbers[name] for name in numeric])
-        for name, (codes, levels) in categorical.items():
-            etas[name] = _stats.eta_by_category(block, codes, levels)
+        matrix = _stats.eta_matrix(block, list(categorical.values()))
+        etas = {name: matrix[i] for i, name in enumerate(categorical)}
     if len(names) >= 2:
         mixed = pd.DataFrame(np.eye(len(names)), index=names, columns=names)
         for i, a in enumerate(names):
@@ -899,9 +899,9 @@ def _target_profile(
             dict(
                 zip(
                     measured,
-                    _stats.eta_by_category(
-                        np.column_stack([numbers[n] for n in measured]), y_codes, k
-                    ),
+                    _stats.eta_matrix(
+                        np.column_stack([numbers[n] for n in measured]), [(y_codes, k)]
+                    )[0],
                     strict=True,
                 )
             )

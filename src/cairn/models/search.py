@@ -105,13 +105,22 @@ def build_pipeline(
     n_jobs: int = 1,
     params: Mapping[str, Any] | None = None,
 ) -> Pipeline:
-    """Preprocessing built from the schema, then the learner."""
-    preprocessor = build_preprocessor(
+    """Preprocessing built from the schema, then the learner.
+
+    ``params["pca"]`` (a variance share, e.g. 0.95) adds a PCA projection
+    after the preprocessing; the learner ignores the key.
+    """
+    preprocessor: Any = build_preprocessor(
         schema,
         scale=learner.needs_scaling,
         native_categorical=learner.ordinal_categories,
         seed=seed,
     )
+    if params and params.get("pca"):
+        from sklearn.decomposition import PCA
+
+        projection = PCA(n_components=float(params["pca"]), random_state=seed)
+        preprocessor = Pipeline([("columns", preprocessor), ("pca", projection)])
     model = learner.make(task, n_rows=n_rows, seed=seed, n_jobs=n_jobs, params=params)
     return Pipeline([("prep", preprocessor), ("model", model)])
 
@@ -586,6 +595,7 @@ def search(
     max_trials: int | None = None,
     ensemble: EnsembleMethod = "greedy",
     select_features: bool = True,
+    pca: bool = False,
     progress: Progress | None = None,
 ) -> SearchResult:
     """Find the best configuration (and ensemble) within ``time_budget`` seconds.
@@ -597,6 +607,8 @@ def search(
             finishes its current batch of folds (boosting stops at once);
             nothing new starts, except that the first family always runs.
         max_trials: cap on tuning trials, for reproducible runs.
+        pca: also try the scale-sensitive families (linear, k-NN) on a PCA
+            projection keeping 95 % of the variance, as their own candidates.
 
     Raises:
         TrainingError: every candidate failed.
@@ -634,6 +646,11 @@ def search(
             continue
         say(f"cross-validating {learner.label} ({max(0.0, state.left()):.0f}s left)")
         state.evaluate(learner.name, Config(learner.name))
+    if pca:
+        for learner in learners:
+            if learner.needs_scaling and learner.name in state.cv_seconds and state.left() > 0:
+                say(f"cross-validating {learner.label} on a PCA projection")
+                state.evaluate(f"{learner.name}+pca", Config(learner.name, {"pca": 0.95}, "pca"))
     phases["defaults"] = time.monotonic() - t
     if not state.ranked():
         reasons = "; ".join(f"{c.name}: {c.error}" for c in state.candidates)

@@ -36,6 +36,7 @@ __all__ = [
     "load_test",
     "payloads_from_frame",
     "payloads_from_metadata",
+    "request_body",
 ]
 
 _MAX_REQUESTS = 10_000_000
@@ -117,7 +118,7 @@ def body_format_for(url: str) -> str:
     )
 
 
-def _wrap(records: list[dict[str, Any]], body_format: str) -> bytes:
+def request_body(records: list[dict[str, Any]], body_format: str) -> bytes:
     if body_format == "records":
         body: Any = {"records": records}
     elif body_format == "dataframe_records":
@@ -158,7 +159,7 @@ def payloads_from_frame(
     bodies = []
     for _ in range(min(count, max(1, len(records) // rows_per_request) * 4)):
         picks = rng.integers(len(records), size=rows_per_request)
-        bodies.append(_wrap([records[int(i)] for i in picks], body_format))
+        bodies.append(request_body([records[int(i)] for i in picks], body_format))
     return bodies
 
 
@@ -220,7 +221,7 @@ def payloads_from_metadata(
         records = [
             {c["name"]: _synthetic(c, rng) for c in columns} for _ in range(rows_per_request)
         ]
-        bodies.append(_wrap(records, body_format))
+        bodies.append(request_body(records, body_format))
     return bodies
 
 
