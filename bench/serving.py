@@ -318,6 +318,9 @@ def _write(rows: list[dict[str, Any]], args: argparse.Namespace, bundle: Path) -
         f"(graph checked on {serving.get('rows')} rows, largest difference "
         f"{serving.get('max_abs_diff', float('nan')):.2g}).",
         "",
+        f"Load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs "
+        "(anything near or above the CPU count means other work competed for the cores).",
+        "",
         "One real row per request, keep-alive connections, same client for every server "
         f"(cairn's load generator, {args.warmup:g} s warm-up then {args.duration:g} s measured). "
         "The server and the client share the machine's cores; the machine was shared with "

@@ -189,6 +189,22 @@ def test_cli_versions_rollback_and_retrain(project: Project) -> None:
     assert done.exit_code == 1 and "error:" in done.output
 
 
+def test_cli_monitor_retrains_when_the_policy_says_so(project: Project) -> None:
+    adult = load_dataset("adult")
+    seniors = adult[adult.age >= 60].sample(600, random_state=2)
+    batch = project.spec.project_dir / "seniors.csv"
+    seniors.to_csv(batch, index=False)  # with labels: the target column is there
+    before = len(list_versions("adult", tracking_uri=project.uri))
+    done = CliRunner().invoke(
+        app, ["monitor", str(batch), "--spec", str(project.spec_path), "--retrain"]
+    )
+    assert done.exit_code == 2, done.output  # the monitored champion was unhealthy
+    assert "retraining due" in done.output.lower()
+    assert "promoted version" in done.output or "kept version" in done.output
+    assert len(list_versions("adult", tracking_uri=project.uri)) == before + 1
+    assert list((project.spec.project_dir / ".cairn" / "monitoring").glob("*/report.html"))
+
+
 def test_retrain_needs_labels_and_enough_rows(project: Project) -> None:
     with pytest.raises(DataError, match="no target column 'class'"):
         retrain(project.spec, project.old.drop(columns="class"))

@@ -112,7 +112,9 @@ def test_lightgbm_on_text_boolean_categorical_and_numbers(titanic: tuple[Any, ..
     X, y, X_test, schema = titanic
     roles = {c.name: c.role for c in schema.columns}
     assert {"text", "boolean", "categorical", "numeric"} <= set(roles.values())
-    pipe = _pipeline(schema, lgb.LGBMClassifier(n_estimators=60, verbose=-1), ordinal=True)
+    pipe = _pipeline(
+        schema, lgb.LGBMClassifier(n_estimators=60, verbose=-1, n_jobs=1), ordinal=True
+    )
     result = _assert_exported(pipe.fit(X, y), schema, X_test)
     assert result.verification["max_abs_diff"] < 1e-9  # float64 thresholds: exact splits
 
@@ -156,7 +158,7 @@ def test_multiclass(iris: tuple[Any, ...]) -> None:
 
     X, y, X_test, schema = iris
     for model in (
-        lgb.LGBMClassifier(n_estimators=30, verbose=-1, min_child_samples=5),
+        lgb.LGBMClassifier(n_estimators=30, verbose=-1, min_child_samples=5, n_jobs=1),
         RandomForestClassifier(n_estimators=10, random_state=0),
         LogisticRegression(max_iter=2000),
     ):
@@ -174,7 +176,9 @@ def test_bags_weighted_and_stacked_ensembles(
     folds = np.array_split(np.arange(len(X)), 3)
     bag = BaggedModel(
         [
-            _pipeline(schema, lgb.LGBMRegressor(n_estimators=40, verbose=-1), ordinal=True).fit(
+            _pipeline(
+                schema, lgb.LGBMRegressor(n_estimators=40, verbose=-1, n_jobs=1), ordinal=True
+            ).fit(
                 X.iloc[np.setdiff1d(np.arange(len(X)), fold)],
                 y[np.setdiff1d(np.arange(len(X)), fold)],
             )
@@ -187,7 +191,9 @@ def test_bags_weighted_and_stacked_ensembles(
 
     X, y, X_test, schema = titanic
     members = [
-        _pipeline(schema, lgb.LGBMClassifier(n_estimators=30, verbose=-1), ordinal=True).fit(X, y),
+        _pipeline(
+            schema, lgb.LGBMClassifier(n_estimators=30, verbose=-1, n_jobs=1), ordinal=True
+        ).fit(X, y),
         _pipeline(schema, LogisticRegression(max_iter=2000), ordinal=False, scale=True).fit(X, y),
     ]
     outputs = [m.predict_proba(X) for m in members]
@@ -213,7 +219,7 @@ def test_datetime_columns() -> None:
     assert schema["when"].role == "datetime" and schema["day"].role == "datetime"
     import lightgbm as lgb
 
-    pipe = _pipeline(schema, lgb.LGBMRegressor(n_estimators=50, verbose=-1), ordinal=True)
+    pipe = _pipeline(schema, lgb.LGBMRegressor(n_estimators=50, verbose=-1, n_jobs=1), ordinal=True)
     pipe.fit(X.iloc[:450], y[:450])
     _assert_exported(pipe, schema, X.iloc[450:].reset_index(drop=True))
 
@@ -241,7 +247,9 @@ def test_a_graph_that_disagrees_is_not_used(
     import lightgbm as lgb
 
     X, y, X_test, schema = titanic
-    pipe = _pipeline(schema, lgb.LGBMClassifier(n_estimators=20, verbose=-1), ordinal=True)
+    pipe = _pipeline(
+        schema, lgb.LGBMClassifier(n_estimators=20, verbose=-1, n_jobs=1), ordinal=True
+    )
     pipe.fit(X, y)
     monkeypatch.setattr(onnx_export, "ATOL", -1.0)  # nothing can agree within a negative margin
     result = export_serving(pipe, schema, X_test)

@@ -290,6 +290,15 @@ DriftCheck = Literal[
 ]
 
 
+# Failed checks that make `cairn monitor` exit non-zero unless the spec says otherwise.
+_UNHEALTHY_BY_DEFAULT: tuple[DriftCheck, ...] = (
+    "drift",
+    "prediction_drift",
+    "schema",
+    "objectives",
+)
+
+
 class MonitoringSection(_Section):
     """How ``cairn monitor`` tests drift and judges health."""
 
@@ -314,9 +323,7 @@ class MonitoringSection(_Section):
     confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
     bootstrap: int = Field(default=200, ge=0, le=10_000)
     min_window_rows: int = Field(default=30, ge=1)
-    unhealthy_on: list[DriftCheck] = Field(
-        default_factory=lambda: ["drift", "prediction_drift", "schema", "objectives"]
-    )
+    unhealthy_on: list[DriftCheck] = Field(default_factory=lambda: list(_UNHEALTHY_BY_DEFAULT))
 
     @field_validator("window")
     @classmethod

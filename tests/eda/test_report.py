@@ -49,8 +49,9 @@ def test_report_has_every_part(name: str, target: str, rows: int | None, tmp_pat
 
 def test_report_says_when_checks_were_sampled() -> None:
     frame = load_dataset("adult", rows=6000)
-    page = render_profile(profile(frame, target="class", quality_rows=1000))
-    assert "random sample of 1,000 of 6,000 rows" in page
+    result = profile(frame, target="class", quality_rows=1000)
+    page = render_profile(result)
+    assert f"random sample of {result.quality_rows:,} of 6,000 rows" in page
 
 
 def test_report_without_target_or_missing_values() -> None:

@@ -56,9 +56,7 @@ def test_shifted_batch_exits_two_with_report(
     assert (tmp_path / "report.html").read_text().startswith("<!DOCTYPE html>")
 
 
-def test_current_rows_from_a_sql_query(
-    trained: Trained, runner: CliRunner, tmp_path: Path
-) -> None:
+def test_current_rows_from_a_sql_query(trained: Trained, runner: CliRunner, tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "shop.db") as connection:
         trained.young.drop(columns="class").to_sql("people", connection, index=False)
     done = runner.invoke(

@@ -14,8 +14,10 @@ from cairn.bundle import Model
 from cairn.exceptions import BundleError
 from cairn.monitoring import load_reference
 from cairn.monitoring.monitor import check, log_frames, model_outputs
-from cairn.spec import MaintenanceSection
+from cairn.spec import MaintenanceSection, MonitoringSection
 from tests.monitoring.conftest import Trained
+
+FAST = MonitoringSection(bootstrap=30)
 
 
 def test_bundle_carries_a_reference_profile(trained: Trained) -> None:
@@ -30,7 +32,9 @@ def test_bundle_carries_a_reference_profile(trained: Trained) -> None:
 
 def test_similar_rows_are_healthy(trained: Trained) -> None:
     batch = trained.young.drop(columns="class")
-    report = check(batch, trained.model, labels=trained.young["class"], source="young")
+    report = check(
+        batch, trained.model, labels=trained.young["class"], source="young", settings=FAST
+    )
     assert report.healthy, report.summary()
     assert report.drift is not None and not report.drift.dataset_drift
     assert not report.drift.prediction_drift
@@ -48,6 +52,7 @@ def test_shifted_population_is_unhealthy_and_due_for_retraining(trained: Trained
         trained.model,
         labels=trained.old["class"],
         maintenance=MaintenanceSection(),
+        settings=FAST,
     )
     assert not report.healthy
     failed = {c.name for c in report.failed if c.counts}
@@ -78,8 +83,8 @@ def test_logged_outputs_are_used_as_given(trained: Trained) -> None:
     flipped = outputs.copy()
     flipped["proba_>50K"], flipped["proba_<=50K"] = outputs["proba_<=50K"], outputs["proba_>50K"]
     labels = trained.young["class"].iloc[:300]
-    honest = check(inputs, trained.model, outputs=outputs, labels=labels)
-    broken = check(inputs, trained.model, outputs=flipped, labels=labels)
+    honest = check(inputs, trained.model, outputs=outputs, labels=labels, settings=FAST)
+    broken = check(inputs, trained.model, outputs=flipped, labels=labels, settings=FAST)
     assert honest.performance is not None and broken.performance is not None
     assert honest.performance.score == pytest.approx(1 - broken.performance.score)
 

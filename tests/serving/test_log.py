@@ -20,6 +20,7 @@ from cairn.serving.log import (
     export_log,
     log_counts,
     parse_time,
+    prune_log,
     read_log,
     read_rejected,
 )
@@ -86,9 +87,11 @@ def test_time_windows(log_file: Path) -> None:
     log.write(entry("new", (now - timedelta(minutes=5)).timestamp()))
     log.close()
     assert set(read_log(log_file, since="1h")["request_id"]) == {"new"}
-    assert set(read_log(log_file, until="1d")["request_id"]) == {"old"}
+    assert prune_log(log_file, "2d") == 2
+    assert set(read_log(log_file)["request_id"]) == {"new"}
+    assert read_log(log_file, until="1h").empty
     start = (now - timedelta(days=4)).date().isoformat()
-    assert len(read_log(log_file, since=start)) == 4
+    assert len(read_log(log_file, since=start)) == 2
     with pytest.raises(DataError, match="neither an ISO"):
         read_log(log_file, since="yesterday")
     assert parse_time("2026-03-01") == datetime(2026, 3, 1, tzinfo=UTC)

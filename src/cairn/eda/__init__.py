@@ -1,0 +1,10 @@
+"""Exploratory data analysis.
+
+* :mod:`cairn.eda.profile` — :func:`~cairn.eda.profile.profile`: fast
+  statistics over every row of a table.
+* :mod:`cairn.eda.report` — :func:`~cairn.eda.report.write_profile_report`:
+  the profile as a self-contained HTML page.
+
+The function ``profile`` is not re-exported here, so that
+``cairn.eda.profile`` always names the module.
+"""

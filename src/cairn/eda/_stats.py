@@ -192,17 +192,16 @@ def pairwise_pearson(matrix: np.ndarray) -> np.ndarray:
     rather than a masked copy per pair; columns are centred first so the
     sums stay accurate.
     """
-    k = matrix.shape[1]
     finite = np.isfinite(matrix)
     with np.errstate(invalid="ignore", divide="ignore"):
         if finite.all():
             out = np.atleast_2d(np.corrcoef(matrix, rowvar=False)).astype(float)
+            spread_diag = np.diag(out)
         else:
             counts = finite.astype(float)
-            means = np.array(
-                [matrix[finite[:, j], j].mean() if finite[:, j].any() else 0.0 for j in range(k)]
-            )
-            x = np.where(finite, matrix - means, 0.0)
+            x = np.where(finite, matrix, 0.0)
+            x -= x.sum(axis=0) / np.maximum(counts.sum(axis=0), 1)
+            x[~finite] = 0.0
             n = counts.T @ counts
             sx = x.T @ counts
             sxx = (x * x).T @ counts
@@ -210,10 +209,19 @@ def pairwise_pearson(matrix: np.ndarray) -> np.ndarray:
             numerator = n * sxy - sx * sx.T
             spread = (n * sxx - sx**2) * (n * sxx.T - sx.T**2)
             out = np.where((spread > 0) & (n >= 3), numerator / np.sqrt(spread), np.nan)
+            spread_diag = np.diag(spread)
     out = np.clip(out, -1.0, 1.0)
-    for i in range(k):
-        column = matrix[finite[:, i], i]
-        out[i, i] = 1.0 if column.size > 1 and column.std() > 0 else np.nan
+    # A column correlates perfectly with itself unless it is constant.
+    np.fill_diagonal(out, np.where(np.isfinite(spread_diag) & (spread_diag > 0), 1.0, np.nan))
+    return out
+
+
+def stack_columns(columns: list[np.ndarray]) -> np.ndarray:
+    """Columns side by side as one float matrix (column-major, so each
+    column is written and read contiguously)."""
+    out = np.empty((len(columns[0]) if columns else 0, len(columns)), order="F")
+    for position, column in enumerate(columns):
+        out[:, position] = column
     return out
 
 
@@ -225,7 +233,7 @@ def ranks(values: np.ndarray) -> np.ndarray:
 def ranks_from_codes(codes: np.ndarray, uniques: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Average ranks from a factorized numeric column: one sort of the
     distinct values instead of all rows (missing values stay NaN)."""
-    order = np.argsort(np.asarray(uniques, dtype=float), kind="stable")
+    order = np.argsort(np.asarray(uniques, dtype=float))  # distinct values: any sort will do
     sorted_counts = counts[order]
     ends = np.cumsum(sorted_counts, dtype=np.float64)
     average = ends - (sorted_counts - 1) / 2.0
@@ -244,7 +252,7 @@ def cramers_v(a: np.ndarray, la: int, b: np.ndarray, lb: int) -> float:
     n = int(a.size)
     if n < 2:
         return float("nan")
-    table = np.bincount(a.astype(np.int64) * lb + b, minlength=la * lb).reshape(la, lb)
+    table = np.bincount(a * lb + b, minlength=la * lb).reshape(la, lb)
     table = table[table.sum(axis=1) > 0][:, table.sum(axis=0) > 0]
     r, c = table.shape
     if r < 2 or c < 2:
@@ -286,25 +294,29 @@ def eta_matrix(matrix: np.ndarray, categories: list[tuple[np.ndarray, int]]) -> 
         [matrix[finite[:, j], j].mean() if finite[:, j].any() else 0.0 for j in range(k)]
     )
     x = np.where(finite, matrix - means, 0.0)
-    dense = np.hstack([x, x * x, finite.astype(float)])
     # One extra level per category collects its missing rows, then is ignored.
     widths = [levels + 1 for _, levels in categories]
     offsets = np.concatenate([[0], np.cumsum(widths)[:-1]])
-    indices = np.column_stack(
-        [
-            np.where(codes >= 0, codes, levels) + offset
-            for (codes, levels), offset in zip(categories, offsets, strict=True)
-        ]
-    ).astype(np.int64)
+    index_type = np.int32 if sum(widths) < 2**31 and n * len(categories) < 2**31 else np.int64
+    indices = np.empty((n, len(categories)), dtype=index_type)
+    for position, ((codes, levels), offset) in enumerate(zip(categories, offsets, strict=True)):
+        indices[:, position] = np.where(codes >= 0, codes, levels) + offset
     indicator = sparse.csr_matrix(
-        (np.ones(indices.size), indices.ravel(), np.arange(0, indices.size + 1, len(categories))),
+        (
+            np.ones(indices.size),
+            indices.ravel(),
+            np.arange(0, indices.size + 1, len(categories), dtype=index_type),
+        ),
         shape=(n, int(sum(widths))),
     )
-    grouped = np.asarray(indicator.T @ dense)
+    by_group = indicator.T  # CSC, no copy: products read it column by column
+    all_sums = np.asarray(by_group @ x)
+    all_squares = np.asarray(by_group @ (x * x))
+    all_counts = np.asarray(by_group @ finite.astype(float))
     out = np.full((len(categories), k), np.nan)
     for position, ((_, levels), offset) in enumerate(zip(categories, offsets, strict=True)):
-        block = grouped[offset : offset + levels]
-        sums, squares, counts = block[:, :k], block[:, k : 2 * k], block[:, 2 * k :]
+        rows = slice(offset, offset + levels)
+        sums, squares, counts = all_sums[rows], all_squares[rows], all_counts[rows]
         total_sum, total_n = sums.sum(axis=0), counts.sum(axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
             correction = np.where(total_n > 0, total_sum**2 / np.maximum(total_n, 1), 0.0)

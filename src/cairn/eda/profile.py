@@ -46,7 +46,7 @@ from cairn.reporting import fmt_short
 
 #: Tables with more rows than this get their roles and quality checks from a
 #: random sample of this many rows (statistics always use every row).
-QUALITY_ROWS = 10_000
+QUALITY_ROWS = 5_000
 #: Values shown in a column's top-values table and bar chart.
 TOP_VALUES = 10
 #: Category levels kept for Cramér's V and target plots; rarer ones are merged.
@@ -462,17 +462,30 @@ def _roles_and_quality(
     sample = n > quality_rows
     rows = quality_rows if sample else n
     if sample:
-        index = np.sort(np.random.default_rng(seed).choice(n, size=quality_rows, replace=False))
-        part_original = original.iloc[index].reset_index(drop=True)
-        part_repaired = repaired.iloc[index].reset_index(drop=True)
+        rng = np.random.default_rng(seed)
+        index = rng.choice(n, size=quality_rows, replace=False)
+        if target is not None:
+            # Keep a few rows of every class, so a rare class is not mistaken
+            # for a missing or single-row one.
+            codes = pd.factorize(repaired[target], use_na_sentinel=True)[0]
+            counts = np.bincount(codes[codes >= 0])
+            if 0 < len(counts) <= 200:
+                order = np.argsort(codes, kind="stable")[int((codes < 0).sum()) :]
+                groups = np.split(order, np.cumsum(counts)[:-1])
+                extra = [rng.choice(g, size=min(len(g), 20), replace=False) for g in groups]
+                index = np.unique(np.concatenate([index, *extra]))
+                rows = len(index)
+        part_repaired = repaired.iloc[np.sort(index)].reset_index(drop=True)
     else:
-        part_original, part_repaired = original, repaired
+        part_repaired = repaired
     findings: list[Finding] = []
     schema: Schema | None = None
     if target is not None:
         try:
+            # The sample is already repaired (the repair is idempotent), which
+            # spares check_and_clean its own value-by-value pass.
             cleaned = check_and_clean(
-                part_original,
+                part_repaired,
                 target=target,
                 task=task,
                 roles=roles,
@@ -542,6 +555,40 @@ def profile(
         DataError: the table has no rows or columns, a column name repeats,
             or the target is not a column.
     """
+    from threadpoolctl import threadpool_limits
+
+    # The matrix products here are tall and thin: one BLAS thread does them
+    # at full speed, and spares the start-up and spinning of a thread pool.
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _profile(
+            frame,
+            target=target,
+            task=task,
+            roles=roles,
+            id_columns=id_columns,
+            time_column=time_column,
+            schema=schema,
+            quality=quality,
+            source=source,
+            quality_rows=quality_rows,
+            seed=seed,
+        )
+
+
+def _profile(
+    frame: pd.DataFrame,
+    *,
+    target: str | None,
+    task: str | None,
+    roles: Mapping[str, str] | None,
+    id_columns: Sequence[str],
+    time_column: str | None,
+    schema: Schema | None,
+    quality: QualityReport | None,
+    source: str,
+    quality_rows: int,
+    seed: int,
+) -> Profile:
     clock = time.perf_counter()
     timings: dict[str, float] = {}
 
@@ -788,7 +835,9 @@ def _categorical_codes(
     for column in columns:
         if column.kind == "categorical" and column.n_unique >= 2:
             fact = facts[column.name]
-            out[column.name] = _stats.capped_codes(fact.codes, fact.counts, limit)
+            codes, levels = _stats.capped_codes(fact.codes, fact.counts, limit)
+            # intp once here: bincount would convert on every call otherwise.
+            out[column.name] = (codes.astype(np.intp, copy=False), levels)
     return out
 
 
@@ -806,10 +855,11 @@ def _correlations(
     categorical = _categorical_codes(columns, facts, MAX_LEVELS)
     out = Correlations()
     pairs: list[tuple[str, str, str, float]] = []
+    matrix = _stats.stack_columns([numbers[name] for name in numeric]) if numeric else None
     if len(numeric) >= 2:
-        matrix = np.column_stack([numbers[name] for name in numeric])
+        assert matrix is not None
         pearson = _stats.pairwise_pearson(matrix)
-        ranked = np.column_stack(
+        ranked = _stats.stack_columns(
             [
                 _stats.ranks_from_codes(facts[name].codes, facts[name].uniques, facts[name].counts)
                 if facts[name].uniques.dtype.kind in "biuf"
@@ -838,9 +888,9 @@ def _correlations(
     names = [c.name for c in columns if c.name in numeric or c.name in categorical]
     etas: dict[str, np.ndarray] = {}
     if numeric and categorical:
-        block = np.column_stack([numbers[name] for name in numeric])
-        matrix = _stats.eta_matrix(block, list(categorical.values()))
-        etas = {name: matrix[i] for i, name in enumerate(categorical)}
+        assert matrix is not None
+        by_category = _stats.eta_matrix(matrix, list(categorical.values()))
+        etas = {name: by_category[i] for i, name in enumerate(categorical)}
     if len(names) >= 2:
         mixed = pd.DataFrame(np.eye(len(names)), index=names, columns=names)
         for i, a in enumerate(names):

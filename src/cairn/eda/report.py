@@ -476,26 +476,25 @@ def _missing(profile: Profile) -> rp.Section:
     )
     parts = [str(bar), str(per_row)]
     nullity = profile.missingness.nullity
+    together = ""
     if nullity is not None:
-        parts.append(
-            str(
-                rp.heatmap(
-                    nullity.to_numpy(),
-                    list(nullity.columns),
-                    list(nullity.index),
-                    zmin=-1,
-                    zmax=1,
-                    colorscale=rp.DIVERGING,
-                    title="Missing together",
-                    caption="Correlation between the columns' missing-value indicators: 1 means "
-                    "always missing together, −1 never.",
-                    hover="%{y} & %{x}: %{z:.2f}<extra></extra>",
-                )
+        together = str(
+            rp.heatmap(
+                nullity.to_numpy(),
+                list(nullity.columns),
+                list(nullity.index),
+                zmin=-1,
+                zmax=1,
+                colorscale=rp.DIVERGING,
+                title="Missing together",
+                caption="Correlation between the columns' missing-value indicators: 1 means "
+                "always missing together, −1 never.",
+                hover="%{y} & %{x}: %{z:.2f}<extra></extra>",
             )
         )
     return rp.Section(
         "Missing values",
-        rp.grid(*parts, min_width=420),
+        rp.grid(*parts, min_width=420) + together,
         id="missing",
         lead=f"{len(missing)} of {profile.n_columns} columns have missing values; "
         f"{profile.missingness.rows_with_missing:,} rows "

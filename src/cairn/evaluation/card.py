@@ -313,36 +313,36 @@ def _metrics(analysis: RunAnalysis) -> CardSection:
     bounded = [
         i for i in analysis.intervals.values() if 0 <= i.value <= 1 and i.metric != "log_loss"
     ]
-    plot = ""
-    if len(bounded) >= 2:
-        plot = str(
-            rp.Figure(
-                [
-                    {
-                        "type": "scatter",
-                        "mode": "markers",
-                        "y": [i.metric for i in bounded],
-                        "x": np.array([i.value for i in bounded]),
-                        "error_x": {
-                            "type": "data",
-                            "symmetric": False,
-                            "array": np.array([i.high - i.value for i in bounded]),
-                            "arrayminus": np.array([i.value - i.low for i in bounded]),
-                            "color": rp.PALETTE[0],
-                        },
-                        "marker": {"size": 9, "color": rp.PALETTE[0]},
-                        "hovertemplate": "%{y}: %{x:.4f}<extra></extra>",
-                    }
-                ],
-                {
-                    "yaxis": {"type": "category", "autorange": "reversed"},
-                    "xaxis": {"title": {"text": "test value with 95% CI"}},
-                },
-                title="Test metrics with confidence intervals",
-                height=max(200, 30 * len(bounded) + 90),
-            )
-        )
+    plot = _interval_chart(bounded) if len(bounded) >= 2 else ""
     return CardSection("Metrics", blocks, plot=plot)
+
+
+def _interval_chart(intervals: list[Any]) -> str:
+    """Metrics in [0, 1] with their intervals, drawn with CSS alone so the
+    card stays a small page without scripts."""
+    rows = []
+    for interval in intervals:
+        low, high = max(0.0, interval.low), min(1.0, interval.high)
+        rows.append(
+            f'<div class="ci-row"><span class="ci-name">{rp.escape(interval.metric)}</span>'
+            f'<span class="ci-track" title="{interval.value:.4f} '
+            f'({interval.low:.4f} – {interval.high:.4f})">'
+            f'<span class="ci-range" style="left:{low * 100:.2f}%;'
+            f'width:{max(high - low, 0.002) * 100:.2f}%"></span>'
+            f'<span class="ci-dot" style="left:{interval.value * 100:.2f}%"></span></span>'
+            f'<span class="ci-value">{interval.value:.3f}</span></div>'
+        )
+    axis = '<div class="ci-row ci-axis"><span class="ci-name"></span><span class="ci-track">'
+    axis += "".join(
+        f'<span class="ci-tick" style="left:{t * 100:.0f}%">{t:g}</span>' for t in (0, 0.5, 1)
+    )
+    axis += '</span><span class="ci-value"></span></div>'
+    return (
+        '<div class="ci-chart"><p class="plot-title">Test metrics with 95% intervals</p>'
+        + "".join(rows)
+        + axis
+        + "</div>"
+    )
 
 
 def _objectives(objectives: list[dict[str, Any]]) -> CardSection:

@@ -264,7 +264,8 @@ def check(
             notes.append(f"the model could not score the data: {error}")
             outputs = None
     target = model.schema.target
-    extra = [*expected_extra, *([target] if target else [])]
+    # Ids and other columns the model was trained beside are not news either.
+    extra = [*expected_extra, *([target] if target else []), *model.schema.names]
     drift_report = drift(
         current, reference, settings=settings, outputs=outputs, expected_extra=extra
     )

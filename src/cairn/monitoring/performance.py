@@ -35,6 +35,7 @@ __all__ = [
 
 _AUTO_WINDOWS = ("1h", "6h", "1d", "7d", "30d")
 _MAX_WINDOWS = 12
+_FULL_BOOTSTRAP_ROWS = 10_000
 _LATENCY_QUANTILES = {"latency_p50_ms": 50, "latency_p95_ms": 95, "latency_p99_ms": 99}
 
 
@@ -392,7 +393,11 @@ def performance(
     objective_metrics = [o.quantity for o in objectives if o.quantity not in _LATENCY_QUANTILES]
     overall_values = _all_metrics(task, y, output)
     focus = [metric, *[m for m in objective_metrics if m != metric and m in overall_values]]
-    intervals = _bootstrap(focus, task, y, output, rounds=bootstrap, confidence=confidence, rng=rng)
+    # Every metric gets an interval while that stays cheap; the main ones always do.
+    judged = list(overall_values) if len(y) <= _FULL_BOOTSTRAP_ROWS else focus
+    intervals = _bootstrap(
+        judged, task, y, output, rounds=bootstrap, confidence=confidence, rng=rng
+    )
     overall = {
         name: Estimate(value, *(intervals.get(name) or (None, None)))
         for name, value in overall_values.items()

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from cairn import reporting as rp
 from cairn.monitoring.drift import DriftReport, FeatureDrift
-from cairn.monitoring.performance import PerformanceReport
+from cairn.monitoring.performance import Estimate, PerformanceReport
 
 if TYPE_CHECKING:
     from cairn.monitoring.monitor import MonitorReport
@@ -317,9 +317,7 @@ def _performance_section(perf: PerformanceReport) -> rp.Section:
                 "production": estimate.value,
                 f"{perf.confidence:.0%} interval": interval,
                 "test set": test if test is not None else "—",
-                "status": rp.Raw(
-                    rp.badge("degraded", "bad") if name in perf.degraded else rp.badge("ok", "good")
-                ),
+                "status": rp.Raw(_degradation_badge(name, estimate, test, perf)),
             }
         )
     body = rp.table(rows, caption="Intervals by bootstrap over the labelled rows.")
@@ -367,6 +365,16 @@ def _performance_section(perf: PerformanceReport) -> rp.Section:
         lead=perf.summary(),
         badge=rp.badge("objective missed", "bad") if perf.failed_objectives else "",
     )
+
+
+def _degradation_badge(
+    name: str, estimate: Estimate, test: float | None, perf: PerformanceReport
+) -> str:
+    if name in perf.degraded:
+        return rp.badge("degraded", "bad")
+    if test is None or estimate.low is None:
+        return rp.badge("not judged", "muted")
+    return rp.badge("in line", "good")
 
 
 def _metric_over_time(perf: PerformanceReport) -> rp.Figure:

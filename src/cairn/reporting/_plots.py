@@ -517,9 +517,9 @@ def heatmap(
         "colorbar": {"thickness": 12, "title": {"text": colorbar_title, "side": "right"}},
         "hovertemplate": hover or "%{y} × %{x}: %{z:.3f}<extra></extra>",
     }
-    if text_format and len(xs) * len(ys) <= 900:
+    if text_format and len(xs) <= 16 and len(ys) <= 16:
         trace["texttemplate"] = "%{z:" + text_format + "}"
-        trace["textfont"] = {"size": 10 if len(xs) > 12 else 12}
+        trace["textfont"] = {"size": 10 if len(xs) > 10 else 12}
     layout = _axis_titles(x_title, y_title)
     layout["xaxis"] = {**layout["xaxis"], "type": "category", "showgrid": False, "ticks": ""}
     layout["yaxis"] = {
@@ -530,7 +530,13 @@ def heatmap(
         "ticks": "",
     }
     layout["plot_bgcolor"] = "#f6f7f9"
-    size = height or min(900, max(260, 26 * len(ys) + 120))
+    if len(ys) > 25 or len(xs) > 25:
+        # Large matrices: every label, in a smaller font, one thin row each.
+        small = {"dtick": 1, "tickfont": {"size": 9}}
+        layout["xaxis"] = {**layout["xaxis"], **small}
+        layout["yaxis"] = {**layout["yaxis"], **small}
+    row = 26 if len(ys) <= 25 else 14
+    size = height or min(1500, max(260, row * len(ys) + 140))
     return Figure([trace], layout, title=title, caption=caption, height=size)
 
 

@@ -1,6 +1,78 @@
 """Serving: a fast, safe JSON API for a model bundle, with a prediction log,
-A/B and shadow routing, and a load-test client.
+A/B and shadow routing, a load-test client and an A/B report.
 
-Heavy modules (FastAPI, ONNX Runtime) load on first use, so importing this
-package stays cheap.
+::
+
+    from cairn.serving import ServingConfig, create_app, read_log
+
+    app = create_app("models:/churn@champion", config=ServingConfig(log_path=path))
+    frame = read_log(path, since="24h")
+
+Submodules: ``app`` (routes), ``engine`` (loading, ONNX or native),
+``adapter`` (JSON records to arrays), ``log`` (prediction log: format and
+reader), ``metrics`` (Prometheus), ``server`` (running it), ``loadtest``,
+``gate`` (the latency gate of ``cairn run``), ``abtest``, ``commands`` (CLI).
+
+Names load on first use, so importing this package stays cheap (the CLI
+imports it to register its commands).
 """
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+__all__ = [
+    "LoadTestResult",
+    "PredictionLog",
+    "ServedModel",
+    "ServingConfig",
+    "compare_arms",
+    "create_app",
+    "default_log_path",
+    "export_log",
+    "join_outcomes",
+    "latency_gate",
+    "load_served_model",
+    "load_test",
+    "read_log",
+    "run_in_thread",
+    "serve",
+]
+
+_LAZY = {
+    "LoadTestResult": "cairn.serving.loadtest",
+    "PredictionLog": "cairn.serving.log",
+    "ServedModel": "cairn.serving.engine",
+    "ServingConfig": "cairn.serving.app",
+    "compare_arms": "cairn.serving.abtest",
+    "create_app": "cairn.serving.app",
+    "default_log_path": "cairn.serving.log",
+    "export_log": "cairn.serving.log",
+    "join_outcomes": "cairn.serving.abtest",
+    "latency_gate": "cairn.serving.gate",
+    "load_served_model": "cairn.serving.engine",
+    "load_test": "cairn.serving.loadtest",
+    "read_log": "cairn.serving.log",
+    "run_in_thread": "cairn.serving.server",
+    "serve": "cairn.serving.server",
+}
+
+if TYPE_CHECKING:
+    from cairn.serving.abtest import compare_arms, join_outcomes
+    from cairn.serving.app import ServingConfig, create_app
+    from cairn.serving.engine import ServedModel, load_served_model
+    from cairn.serving.gate import latency_gate
+    from cairn.serving.loadtest import LoadTestResult, load_test
+    from cairn.serving.log import PredictionLog, default_log_path, export_log, read_log
+    from cairn.serving.server import run_in_thread, serve
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'cairn.serving' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

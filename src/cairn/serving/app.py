@@ -28,10 +28,13 @@ unexpected gets 500 with the request id, and the server keeps running.
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import hmac
+import itertools
 import json
 import logging
+import os
 import random
 import re
 import time
@@ -251,7 +254,9 @@ class _Service:
             )
         self.ready = False
         self.key = config.api_key.encode() if config.api_key else None
-        self._background: set[asyncio.Task[Any]] = set()
+        # unique ids without a system call per request: a random prefix and a counter
+        self._id_prefix = os.urandom(6).hex()
+        self._ids = itertools.count(1)
 
     # -- lifecycle ---------------------------------------------------------
     def start(self) -> None:
@@ -259,12 +264,13 @@ class _Service:
             self.log.start()
         for arm in [*self.arms, *([self.shadow] if self.shadow else [])]:
             arm.model.warm()
+        # what is loaded now lives as long as the server: keep it out of GC passes
+        gc.collect()
+        gc.freeze()
         self.ready = True
 
     async def stop(self) -> None:
         self.ready = False
-        if self._background:
-            await asyncio.gather(*self._background, return_exceptions=True)
         if self.log is not None:
             await asyncio.to_thread(self.log.close)
 
@@ -294,7 +300,7 @@ class _Service:
                 length = value
             elif name == b"x-request-id":
                 given_id = value
-        request_id = uuid.uuid4().hex
+        request_id = f"{self._id_prefix}{next(self._ids):010x}"
         if given_id is not None:
             text = given_id.decode("latin-1")
             if _REQUEST_ID.match(text):
@@ -333,6 +339,10 @@ class _Service:
                     f"{self.config.max_rows}. Split the batch",
                 )
             answer, entries = await self._score(records)
+            answer["request_id"] = request_id
+            if route == "invocations":
+                answer = _as_mlflow(answer, entries)
+            body_out = orjson.dumps(answer, option=_JSON_OPTIONS)
         except _HTTPError as error:
             await self._reject(send, route, request_id, error, started, arrived)
             return
@@ -341,10 +351,6 @@ class _Service:
             failure = _HTTPError(500, f"internal error while scoring; request id {request_id}")
             await self._reject(send, route, request_id, failure, started, arrived)
             return
-        answer["request_id"] = request_id
-        if route == "invocations":
-            answer = _as_mlflow(answer, entries)
-        body_out = orjson.dumps(answer, option=_JSON_OPTIONS)
         latency = time.perf_counter() - started
         await _send(send, 200, body_out, request_id)
         self.metrics.request(route, 200, latency)
@@ -374,6 +380,7 @@ class _Service:
             for position, arm_index in enumerate(assignment):
                 groups.setdefault(arm_index, []).append(position)
         results: dict[int, Prediction] = {}
+        timings: dict[int, float] = {}
         problems: list[RecordProblem] = []
         entries: list[LogEntry] = []
         for arm_index, positions in groups.items():
@@ -393,7 +400,7 @@ class _Service:
                 )
                 continue
             results[arm_index] = prediction
-            self._observe(arm, prediction, seconds)
+            timings[arm_index] = seconds
             entries.append(
                 LogEntry(
                     request_id="",
@@ -412,6 +419,8 @@ class _Service:
         if problems:
             problems.sort(key=lambda p: p.record if p.record is not None else -1)
             raise _HTTPError(422, [p.to_dict() for p in problems])
+        for arm_index, prediction in results.items():  # only answered requests count
+            self._observe(self.arms[arm_index], prediction, timings[arm_index])
         return self._answer(records, groups, results), entries
 
     def _observe(self, arm: Arm, prediction: Prediction, seconds: float) -> None:

@@ -161,27 +161,37 @@ def serve_command(
         )
         service = app.state.service
         console = _console()
-        for arm in [*service.arms, *([service.shadow] if service.shadow else [])]:
-            share = (
-                f", {arm.share:.0%} of traffic"
-                if len(service.arms) > 1 and arm.name != "shadow"
-                else ""
-            )
-            reason = f" ({arm.model.engine_reason})" if arm.model.engine_reason else ""
+
+        def announce() -> None:
+            for arm in [*service.arms, *([service.shadow] if service.shadow else [])]:
+                share = (
+                    f", {arm.share:.0%} of traffic"
+                    if len(service.arms) > 1 and arm.name != "shadow"
+                    else ""
+                )
+                reason = f" ({arm.model.engine_reason})" if arm.model.engine_reason else ""
+                console.print(
+                    f"{arm.name:<11} {arm.model.name} v{arm.model.version}: "
+                    f"{arm.model.engine} engine{reason}{share}",
+                    highlight=False,
+                    soft_wrap=True,
+                )
+            shown = f"[{bind}]" if ":" in bind else bind
             console.print(
-                f"{arm.name:<11} {arm.model.name} v{arm.model.version}: "
-                f"{arm.model.engine} engine{reason}{share}",
+                f"listening on http://{shown}:{chosen_port} (docs at /docs); "
+                f"log: {log_path or 'off'}; API key: {'required' if api_key else 'off'}",
                 highlight=False,
                 soft_wrap=True,
             )
-        shown = f"[{bind}]" if ":" in bind else bind
-        console.print(
-            f"listening on http://{shown}:{chosen_port} (docs at /docs); "
-            f"log: {log_path or 'off'}; API key: {'required' if api_key else 'off'}",
-            highlight=False,
-            soft_wrap=True,
+
+        serve(
+            app,
+            host=bind,
+            port=chosen_port,
+            api_key=api_key,
+            api_key_env=env_name,
+            announce=announce,
         )
-        serve(app, host=bind, port=chosen_port, api_key=api_key, api_key_env=env_name)
 
 
 def loadtest_command(
@@ -312,6 +322,25 @@ def logs_export(
         path = _log_path(_project(spec), log)
         count = export_log(path, output, since=since, until=until, arm=arm, model=model)
         _console().print(f"wrote {count} logged prediction(s) to {output}", highlight=False)
+
+
+@logs_app.command("prune")
+def logs_prune(
+    before: Annotated[
+        str, typer.Option(help="Delete rows older than this: ISO date-time or a duration (30d).")
+    ],
+    log: Annotated[
+        Path | None, typer.Option(help="The log (default .cairn/predictions.db).")
+    ] = None,
+    spec: Annotated[Path | None, typer.Option(help="Project spec (default ./cairn.toml).")] = None,
+) -> None:
+    """Delete old rows from the prediction log (export them first if you need them)."""
+    with _user_errors():
+        from cairn.serving.log import prune_log
+
+        path = _log_path(_project(spec), log)
+        deleted = prune_log(path, before)
+        _console().print(f"deleted {deleted} logged prediction(s) from {path}", highlight=False)
 
 
 @abtest_app.command("report")

@@ -67,11 +67,11 @@ def latency_gate(
     wanted = [o for o in objectives if o.quantity in LATENCY_QUANTITIES]
     if not wanted:
         return GateResult(True)
-    payloads = payloads_from_frame(rows, count=500)
     # the child must not require a key the load test does not send
     env = {k: v for k, v in os.environ.items() if k != "CAIRN_API_KEY"}
     server = None
     try:
+        payloads = payloads_from_frame(rows, count=500)
         server = start_process(
             Path(bundle),
             extra_args=["--no-log", "--engine", "auto"],

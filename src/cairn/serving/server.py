@@ -14,7 +14,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -119,10 +119,12 @@ def serve(
     port: int = 8000,
     api_key: str | None = None,
     api_key_env: str | None = DEFAULT_API_KEY_ENV,
+    announce: Callable[[], None] | None = None,
 ) -> None:
     """Serve ``app`` (from :func:`cairn.serving.create_app`) until interrupted.
 
     Binding to anything but a loopback address needs the app to have an API key.
+    ``announce`` is called once the port is bound.
 
     Raises:
         ServingError: no API key for a public address, or the port is taken.
@@ -130,6 +132,8 @@ def serve(
     import uvicorn
 
     check_bind(host, api_key, api_key_env)
+    # the log writer thread must not hold the GIL for long while a request waits
+    sys.setswitchinterval(0.001)
     server = uvicorn.Server(_uvicorn_config(app, host, port))
     try:
         sock = _bind(host, port)
@@ -137,6 +141,8 @@ def serve(
         raise ServingError(
             f"cannot listen on {host}:{port} ({error.strerror}); pick another --port"
         ) from None
+    if announce is not None:
+        announce()
     server.run(sockets=[sock])
 
 
@@ -244,7 +250,9 @@ def start_process(
 ) -> RunningServer:
     """Start ``cairn serve MODEL`` in a child process on a loopback port and wait until ready.
 
-    Stop it with :func:`stop_process`.
+    ``env`` replaces the child's environment (default: this process's);
+    ``extra_args`` are further ``cairn serve`` options. Stop it with
+    :func:`stop_process`.
 
     Raises:
         ServingError: it did not become ready in time.
