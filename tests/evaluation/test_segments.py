@@ -51,3 +51,26 @@ def test_regression_segments_by_quintile(finished_run: Callable[[str], Path]) ->
     assert all(np.isfinite(s.value) for s in area.segments)
     worst = area.worst
     assert worst is not None and worst.gap == max(s.gap for s in area.segments)
+
+
+def test_categories_with_missing_values() -> None:
+    from cairn.data.schema import infer_schema
+    from tests.conftest import load_dataset
+
+    frame = load_dataset("titanic")
+    schema = infer_schema(frame.drop(columns=["Survived"]))
+    y = frame["Survived"].to_numpy()
+    proba = np.column_stack([1 - y * 0.8 - 0.1, y * 0.8 + 0.1])
+    tables = segment_performance(
+        frame,
+        y,
+        task="classification",
+        metric="roc_auc",
+        schema=schema,
+        proba=proba,
+        columns=["Embarked", "Sex", "Age"],
+    )
+    age = next(t for t in tables if t.column == "Age")
+    assert any(s.label == "(missing)" for s in age.segments)  # 177 rows without an age
+    embarked = next(t for t in tables if t.column == "Embarked")
+    assert sum(s.rows for s in embarked.segments) == frame["Embarked"].notna().sum()

@@ -163,16 +163,14 @@ def test_evaluation_report_and_card_in_chromium(
     assert errors == [] and requests == [] and plots == []
     assert "<script" not in card.read_text(encoding="utf-8")
     # The card's interval chart is drawn with CSS: each range has a width.
-    with sync_api.sync_playwright() as playwright:
-        page = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        try:
-            tab = page.new_page(viewport={"width": 1440, "height": 900})
-            tab.goto(card.as_uri())
-            widths = tab.eval_on_selector_all(
-                ".ci-range", "nodes => nodes.map(n => n.getBoundingClientRect().width)"
-            )
-        finally:
-            page.close()
+    tab = browser.new_page(viewport={"width": 1440, "height": 900})
+    try:
+        tab.goto(card.as_uri())
+        widths = tab.eval_on_selector_all(
+            ".ci-range", "nodes => nodes.map(n => n.getBoundingClientRect().width)"
+        )
+    finally:
+        tab.close()
     assert len(widths) >= 2 and all(w > 0 for w in widths)
 
 

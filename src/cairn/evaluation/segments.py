@@ -94,9 +94,11 @@ def segment_performance(
         series = X[name]
         groups: list[tuple[str, np.ndarray]] = []
         if role in (Role.CATEGORICAL, Role.BOOLEAN):
-            counts = series.astype("string").value_counts()
+            strings = series.astype("string")
+            counts = strings.value_counts()
             for level in counts.index[:MAX_LEVELS]:
-                groups.append((str(level), (series.astype("string") == level).to_numpy(bool)))
+                mask = strings.eq(level).to_numpy(dtype=bool, na_value=False)
+                groups.append((str(level), mask))
         elif role == Role.NUMERIC:
             values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
             finite = values[np.isfinite(values)]
