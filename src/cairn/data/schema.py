@@ -251,8 +251,9 @@ def normalize_missing(series: pd.Series) -> pd.Series:
     return out
 
 
-def _format_value(value: Any) -> Any:
-    """One value as the string cairn uses for categories and class labels."""
+def category_string(value: Any) -> Any:
+    """One value as the string cairn uses for categories and class labels
+    (NaN for a missing value)."""
     if value is None or (isinstance(value, float | np.floating) and np.isnan(value)):
         return np.nan
     if value is pd.NA or value is pd.NaT:
@@ -279,7 +280,7 @@ def as_strings(series: pd.Series) -> pd.Series:
     dtype = series.dtype
     if isinstance(dtype, pd.StringDtype) or pd.api.types.is_integer_dtype(dtype):
         return series.astype("str").str.strip()
-    values = [_format_value(v) for v in series.to_numpy(dtype=object)]
+    values = [category_string(v) for v in series.to_numpy(dtype=object)]
     return pd.Series(values, index=series.index, name=series.name, dtype="str")
 
 
@@ -375,7 +376,7 @@ def class_labels(target: pd.Series) -> tuple[str, ...]:
     values = normalize_missing(target).dropna()
     if _is_numeric_dtype(values):
         unique = np.sort(values.unique())
-        return tuple(str(_format_value(v)) for v in unique)
+        return tuple(str(category_string(v)) for v in unique)
     strings = as_strings(values).dropna()
     return tuple(sorted(str(v) for v in strings.unique()))
 
@@ -421,7 +422,7 @@ def _observe(series: pd.Series, *, sniff_dates: bool) -> _Observed:
 
 
 def _preview(values: Sequence[Any], limit: int = 3) -> str:
-    shown = ", ".join(repr(_format_value(v)) for v in list(values)[:limit])
+    shown = ", ".join(repr(category_string(v)) for v in list(values)[:limit])
     return shown + (", ..." if len(values) > limit else "")
 
 
@@ -429,7 +430,7 @@ def _auto_role(name: str, seen: _Observed, n_unique: int) -> tuple[Role, str]:
     if seen.count == 0:
         return Role.CONSTANT, "all values missing"
     if n_unique == 1:
-        only = _format_value(seen.values.iloc[0])
+        only = category_string(seen.values.iloc[0])
         extra = f" ({seen.n_rows - seen.count} missing)" if seen.count < seen.n_rows else ""
         return Role.CONSTANT, f"single value {only!r}{extra}"
     if seen.kind == "datetime":

@@ -52,7 +52,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from cairn.data.schema import ColumnSchema, Role, Schema
+from cairn.data.schema import ColumnSchema, Role, Schema, category_string
 from cairn.exceptions import DataError
 
 __all__ = [
@@ -98,28 +98,12 @@ def _is_missing(value: Any) -> bool:
 
 
 def _category_string(value: Any) -> str:
-    """Canonical string for one category value.
-
-    Same convention as the schema's categories (:func:`cairn.data.schema.as_strings`):
-    text is stripped, integral numbers lose their ``.0`` (so ``1.0`` in training
-    and ``1`` at scoring time are one category), booleans read ``True``/``False``.
-    """
+    """Canonical string for one category value: the schema's convention
+    (:func:`cairn.data.schema.category_string`), with missing values as
+    :data:`MISSING_CATEGORY`."""
     if _is_missing(value):
         return MISSING_CATEGORY
-    if isinstance(value, str):
-        return value.strip()
-    if isinstance(value, bool | np.bool_):
-        return "True" if value else "False"
-    if isinstance(value, int | np.integer):
-        return str(int(value))
-    if isinstance(value, float | np.floating):
-        number = float(value)
-        if number.is_integer() and abs(number) < 1e15:
-            return str(int(number))
-        return repr(number)
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    return str(value).strip()
+    return str(category_string(value))
 
 
 def _as_frame(X: Any) -> pd.DataFrame:
