@@ -58,12 +58,12 @@ class Project:
 
 @pytest.fixture(scope="module")
 def project(registered_spec: Path) -> Project:
-    return Project(registered_spec, load_dataset("adult").dropna())
+    return Project(registered_spec, load_dataset("adult"))
 
 
 @pytest.fixture(scope="module")
 def registered_spec(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    adult = load_dataset("adult").dropna()  # complete rows; missing values: test_drift.py
+    adult = load_dataset("adult")
     young = adult[adult.age < 40].sample(frac=1.0, random_state=0).reset_index(drop=True)
     root = tmp_path_factory.mktemp("maintained")
     young.iloc[:800].to_csv(root / "train.csv", index=False)
@@ -95,8 +95,12 @@ min_holdout_rows = 100
 """,
         encoding="utf-8",
     )
-    result = cairn.run(root / "cairn.toml")
+    with pytest.MonkeyPatch.context() as patch:
+        # Module fixtures run before the per-test isolation of the tracking store.
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        result = cairn.run(root / "cairn.toml")
     assert result.alias == CHAMPION
+    assert alias_version("adult", CHAMPION, tracking_uri=tracking_uri(root)) == "1"
     return root / "cairn.toml"
 
 
@@ -190,7 +194,7 @@ def test_cli_versions_rollback_and_retrain(project: Project) -> None:
 
 
 def test_cli_monitor_retrains_when_the_policy_says_so(project: Project) -> None:
-    adult = load_dataset("adult").dropna()  # complete rows; missing values: test_drift.py
+    adult = load_dataset("adult")
     seniors = adult[adult.age >= 60].sample(600, random_state=2)
     batch = project.spec.project_dir / "seniors.csv"
     seniors.to_csv(batch, index=False)  # with labels: the target column is there

@@ -46,6 +46,23 @@ def tracking_uri(project_dir: Path, configured: str | None = None) -> str:
     return f"sqlite:///{state / 'mlflow.db'}"
 
 
+def _use_store(uri: str) -> None:
+    """Point MLflow at ``uri`` for this process. MLflow also copies the URI
+    into MLFLOW_TRACKING_URI, where :func:`tracking_uri` would take it for the
+    user's choice and send the next project's runs to this store; the
+    environment is put back as it was."""
+    import mlflow
+
+    saved = {name: os.environ.get(name) for name in (_URI_ENV, "MLFLOW_REGISTRY_URI")}
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 def _quiet_mlflow() -> None:
     """Silence MLflow's and alembic's INFO chatter; errors still surface."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -97,8 +114,7 @@ def record_run(
 
     uri = tracking_uri(project_dir, configured_uri)
     try:
-        mlflow.set_tracking_uri(uri)
-        mlflow.set_registry_uri(uri)
+        _use_store(uri)
         experiment_id = _experiment_id(project, project_dir, configured_uri, uri)
         with mlflow.start_run(experiment_id=experiment_id, tags=dict(tags or {})) as run:
             mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
@@ -180,8 +196,7 @@ def download_bundle(uri: str, *, tracking_uri: str | None = None) -> Path:
 
     store = tracking_uri or globals_uri()
     try:
-        mlflow.set_tracking_uri(store)
-        mlflow.set_registry_uri(store)
+        _use_store(store)
         target = Path(tempfile.mkdtemp(prefix="cairn-model-"))
         local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(target))
     except Exception as error:
@@ -252,11 +267,9 @@ class ModelVersion:
 
 def _client(uri: str) -> Any:
     _quiet_mlflow()
-    import mlflow
     from mlflow.tracking import MlflowClient
 
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
+    _use_store(uri)
     return MlflowClient(uri)
 
 
@@ -369,8 +382,7 @@ def record_decision(
         if evidence.get(key) is not None:
             tags[f"cairn.{key}"] = str(evidence[key])
     try:
-        mlflow.set_tracking_uri(uri)
-        mlflow.set_registry_uri(uri)
+        _use_store(uri)
         experiment_id = _experiment_id(project, project_dir, configured_uri, uri)
         with mlflow.start_run(experiment_id=experiment_id, tags=tags) as run:
             finite = {k: float(v) for k, v in (metrics or {}).items() if v is not None and v == v}

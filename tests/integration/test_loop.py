@@ -93,7 +93,7 @@ def wait_ready(base: str, server: subprocess.Popen[str], timeout: float = 90) ->
 
 
 def test_train_serve_monitor_retrain_rollback(tmp_path: Path) -> None:
-    adult = load_dataset("adult").dropna()  # complete rows; missing values: test_drift.py
+    adult = load_dataset("adult")
     young = adult[adult.age < 40].sample(frac=1.0, random_state=0).reset_index(drop=True)
     old = adult[adult.age >= 40].sample(1500, random_state=1).reset_index(drop=True)
     young.iloc[:800].to_csv(tmp_path / "train.csv", index=False)

@@ -32,7 +32,7 @@ class Trained:
 
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
-    adult = load_dataset("adult").dropna()  # complete rows; missing values: test_drift.py
+    adult = load_dataset("adult")
     young = adult[adult.age < 40].sample(frac=1.0, random_state=0).reset_index(drop=True)
     old = adult[adult.age >= 40].sample(2000, random_state=0).reset_index(drop=True)
     root = tmp_path_factory.mktemp("monitored")
