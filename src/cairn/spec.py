@@ -248,7 +248,7 @@ class TrainSection(_Section):
     select_features: bool = True
     pca: bool = False
     # "auto": bag the fold models instead of refitting when data is small
-    # (<= 2,000 rows) and no latency objective is set.
+    # (<= 500 training rows) and no latency objective is set.
     bagging: Literal["auto", "always", "never"] = "auto"
 
     @model_validator(mode="after")

@@ -44,7 +44,9 @@ _RESERVE_SHARE = 0.12
 _FIXED_OVERHEAD_S = 4.0
 _REGISTER_OVERHEAD_S = 3.0
 # With train.bagging = "auto", fold models are bagged up to this many rows.
-_AUTO_BAG_MAX_ROWS = 2_000
+# Bags multiply the cost of everything after the search (evaluation, export,
+# reports, serving) by the number of folds, so "auto" keeps them for tiny data.
+_AUTO_BAG_MAX_ROWS = 500
 
 
 @dataclass

@@ -65,6 +65,7 @@ BAG_MAX_ROWS = 0
 _KEEP_FOLD_MODELS = 12
 _EARLY_STOPPING_ROUNDS = 50
 _TUNING_SHARES = (0.5, 0.3, 0.2)
+_MAX_MEMBERS = 3
 
 
 def _n_workers(n_jobs: int) -> int:
@@ -815,11 +816,21 @@ def _ensemble(state: _Search, outcome: SearchResult, method: EnsembleMethod) -> 
             outcome.ensemble_scores = scores
             outcome.stacker = fit_stacker(member_oofs, state.y, state.task, state.seed)
         return
+    # Every member is paid for again after the search (refit, export, reports,
+    # serving), so keep the heaviest few and renormalise.
+    top = sorted(chosen.items(), key=lambda item: -item[1])[:_MAX_MEMBERS]
+    total = sum(weight for _, weight in top)
+    chosen = {name: weight / total for name, weight in top}
     if len(chosen) < 2:
         return
-    output = sum(
-        w * c.oof for c, w in zip(pool, weights, strict=True) if w > 0 and c.oof is not None
+    by_name = {c.name: c for c in pool}
+    output = np.sum(
+        [w * np.asarray(by_name[name].oof, dtype=float) for name, w in chosen.items()], axis=0
     )
+    if state.sign * combined_score(np.asarray(output)) < state.sign * combined_score(
+        np.asarray(pool[0].oof)
+    ):
+        return
     scores = _fold_scores(state, np.asarray(output))
     outcome.ensemble = chosen
     outcome.ensemble_method = "greedy"
