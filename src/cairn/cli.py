@@ -170,8 +170,9 @@ def _print_result(result: Any) -> None:
         alias = f" (alias @{result.alias})" if result.alias else ""
         lines["registry"] = f"{result.model_uri}{alias}"
     lines["time"] = f"{result.timings.get('total', 0):.1f}s"
+    width = max(len(name) for name in lines) + 2
     for name, text in lines.items():
-        console.print(f"{name + ':':<12}{text}", highlight=False, soft_wrap=True)
+        console.print(f"{name + ':':<{width}}{text}", highlight=False, soft_wrap=True)
 
 
 @app.command()
