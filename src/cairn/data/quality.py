@@ -20,11 +20,9 @@ import pandas as pd
 
 from cairn.data.schema import (
     DROPPED_ROLES,
-    MISSING_SENTINELS,
     Role,
     Schema,
     _is_numeric_dtype,
-    _is_text_dtype,
     as_strings,
     coerce_column,
     infer_schema,
@@ -146,56 +144,6 @@ def _examples(values: Sequence[Any], limit: int = 3) -> str:
     return ", ".join(repr(v) for v in list(values)[:limit])
 
 
-def _strip_and_blank(series: pd.Series) -> tuple[pd.Series, int, int, list[str]]:
-    """Strings stripped and sentinels set to NaN.
-
-    Returns the new series, the number of values stripped, the number of
-    sentinels and a few sentinel examples.
-    """
-    if isinstance(series.dtype, pd.CategoricalDtype):
-        series = series.astype(object)
-    values = series.to_numpy(dtype=object, copy=True)
-    is_str = np.fromiter((isinstance(v, str) for v in values), dtype=bool, count=len(values))
-    if not is_str.any():
-        return series, 0, 0, []
-    original = pd.Series(values[is_str], dtype=object)
-    stripped = original.str.strip()
-    sentinel = stripped.str.lower().isin(MISSING_SENTINELS).to_numpy()
-    n_stripped = int(((stripped != original).to_numpy() & ~sentinel).sum())
-    examples = list(dict.fromkeys(original[sentinel].tolist()))
-    new_values = stripped.to_numpy(dtype=object, copy=True)
-    new_values[sentinel] = np.nan
-    values[is_str] = new_values
-    if pd.api.types.is_object_dtype(series.dtype):
-        out = pd.Series(values, index=series.index, name=series.name, dtype=object)
-    else:
-        out = pd.Series(values, index=series.index, name=series.name, dtype=series.dtype)
-    return out, n_stripped, int(sentinel.sum()), examples
-
-
-def _harmonise(series: pd.Series) -> tuple[pd.Series, int, dict[str, str]]:
-    """Spellings that differ only by case or spacing merged into the most
-    frequent one. Returns the series, values changed and the mapping used."""
-    strings = series[series.map(lambda v: isinstance(v, str), na_action="ignore").fillna(False)]
-    if strings.empty:
-        return series, 0, {}
-    counts = strings.value_counts()
-    frame = pd.DataFrame({"value": counts.index.astype(str), "count": counts.to_numpy()})
-    frame["key"] = [_SPACES.sub(" ", v).casefold() for v in frame["value"]]
-    frame = frame.sort_values(["count", "value"], ascending=[False, True], kind="stable")
-    mapping: dict[str, str] = {}
-    for _, group in frame.groupby("key", sort=False):
-        if len(group) > 1:
-            canonical = str(group["value"].iloc[0])
-            for other in group["value"].iloc[1:]:
-                mapping[str(other)] = canonical
-    if not mapping:
-        return series, 0, {}
-    changed = int(strings.isin(list(mapping)).sum())
-    replaced = series.map(lambda v: mapping.get(v, v) if isinstance(v, str) else v)
-    return replaced.astype(series.dtype), changed, mapping
-
-
 def repair_types(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[Finding]]:
     """Repair text columns.
 
@@ -207,93 +155,11 @@ def repair_types(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[Finding]]:
 
     Returns the repaired copy and one finding per repair made.
     """
-    out = frame.copy()
-    findings: list[Finding] = []
-    for label in frame.columns:
-        name = str(label)
-        series = frame[label]
-        if not _is_text_dtype(series) or _is_numeric_dtype(series):
-            continue
-        cleaned, n_stripped, n_sentinel, examples = _strip_and_blank(series)
-        if n_stripped:
-            findings.append(
-                Finding(
-                    "whitespace",
-                    "info",
-                    name,
-                    n_stripped,
-                    f"column {name!r}: {n_stripped} value(s) had leading or trailing spaces",
-                    "stripped",
-                    True,
-                )
-            )
-        if n_sentinel:
-            findings.append(
-                Finding(
-                    "missing_sentinels",
-                    "info",
-                    name,
-                    n_sentinel,
-                    f"column {name!r}: {n_sentinel} value(s) such as {_examples(examples)} "
-                    "stand for missing values",
-                    "set to missing",
-                    True,
-                )
-            )
-        present = cleaned.dropna()
-        if len(present) and not present.map(lambda v: isinstance(v, bool)).all():
-            numbers = pd.to_numeric(present.astype(str), errors="coerce")
-            share = float(numbers.notna().mean())
-            codes = present.astype(str).str.match(_LEADING_ZERO).any()
-            if share >= NUMERIC_TEXT_SHARE and not codes:
-                bad = present[numbers.isna()]
-                converted = pd.Series(np.nan, index=cleaned.index, dtype="float64")
-                converted.loc[numbers.index] = numbers.astype("float64")
-                if not converted.isna().any() and converted.mod(1.0).eq(0.0).all():
-                    out[label] = converted.astype("int64")
-                else:
-                    out[label] = converted
-                message = f"column {name!r} holds numbers stored as text"
-                if len(bad):
-                    message += (
-                        f"; {len(bad)} value(s) that are not numbers, such as "
-                        f"{_examples(list(dict.fromkeys(bad.tolist())))}, set to missing"
-                    )
-                findings.append(
-                    Finding(
-                        "numeric_text",
-                        "warning" if len(bad) else "info",
-                        name,
-                        len(bad) if len(bad) else len(present),
-                        message,
-                        "converted to numbers",
-                        True,
-                    )
-                )
-                continue
-        harmonised, changed, mapping = _harmonise(cleaned)
-        if changed:
-            groups: dict[str, list[str]] = {}
-            for other, canonical in mapping.items():
-                groups.setdefault(canonical, []).append(other)
-            shown = "; ".join(
-                f"{_examples(others)} -> {canonical!r}"
-                for canonical, others in list(groups.items())[:3]
-            )
-            findings.append(
-                Finding(
-                    "inconsistent_labels",
-                    "warning",
-                    name,
-                    changed,
-                    f"column {name!r}: {changed} value(s) differ from another label only "
-                    f"by case or spacing ({shown})",
-                    "merged into the most frequent spelling",
-                    True,
-                )
-            )
-        out[label] = harmonised
-    return out, findings
+    # Decided once per distinct value (see cairn.data._repair), not per row.
+    from cairn.data._repair import repair_frame
+
+    repaired, findings, _ = repair_frame(frame)
+    return repaired, findings
 
 
 # ---------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cairn.data._repair import Factorized, factorize, repair_frame
 from cairn.data.quality import (
     HIGH_CARDINALITY_LEVELS,
     HIGH_CARDINALITY_SHARE,
@@ -39,7 +40,6 @@ from cairn.data.quality import (
 )
 from cairn.data.schema import Role, Schema, infer_schema, infer_task, missing_column_message
 from cairn.eda import _stats
-from cairn.eda._repair import Factorized, factorize, repair_frame
 from cairn.eda._stats import GroupStats, Histogram, NumericSummary
 from cairn.exceptions import DataError
 from cairn.reporting import fmt_short

@@ -1,13 +1,13 @@
-"""Type repair on distinct values matches the row-by-row repair of the
-quality stage, on real data and on messy values."""
+"""Type repair on real data and on messy values: the repairs the quality
+stage relies on, and that a second pass finds nothing left to repair."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
+from cairn.data._repair import repair_frame
 from cairn.data.quality import repair_types
-from cairn.eda._repair import repair_frame
 from tests.conftest import load_dataset
 
 
@@ -18,11 +18,22 @@ def _same(frame: pd.DataFrame) -> None:
     assert [(f.check, f.column, f.count, f.message) for f in findings] == [
         (f.check, f.column, f.count, f.message) for f in expected_findings
     ]
+    # Repair is idempotent: the repaired frame needs no further repair.
+    again, more = repair_types(repaired)
+    pd.testing.assert_frame_equal(again, repaired)
+    assert more == []
 
 
 @pytest.mark.parametrize("name", ["telco_churn", "adult", "ames_house_prices", "titanic"])
 def test_matches_quality_repair_on_real_data(name: str) -> None:
     _same(load_dataset(name))
+
+
+def test_telco_total_charges_becomes_numbers() -> None:
+    repaired, findings = repair_types(load_dataset("telco_churn"))
+    assert repaired["TotalCharges"].dtype == "float64"
+    assert int(repaired["TotalCharges"].isna().sum()) == 11
+    assert any(f.check == "numeric_text" and f.column == "TotalCharges" for f in findings)
 
 
 def test_matches_quality_repair_on_messy_values() -> None:

@@ -1,6 +1,7 @@
-"""Type repair on distinct values, for profiling large tables.
+"""Type repair on distinct values: the implementation behind
+:func:`cairn.data.quality.repair_types`, also used by the profiler.
 
-Applies the rules of :func:`cairn.data.quality.repair_types` (strip text,
+Applies the repair rules (strip text,
 sentinels to missing, numbers stored as text to numbers, labels differing by
 case or spacing merged into the most frequent spelling), but decides once per
 distinct value and maps the decision back to every row through the
