@@ -227,6 +227,9 @@ class ProblemSection(_Section):
 class SplitSection(_Section):
     test_size: float = Field(default=0.2, gt=0.0, lt=0.9)
     folds: int = Field(default=5, ge=2, le=20)
+    # None: automatic, 3 shuffled partitions up to 1,000 training rows, 2 up
+    # to 2,500, else 1 (small data scores noisily on a single partition).
+    repeats: int | None = Field(default=None, ge=1, le=10)
     validation_size: float | None = Field(default=None, gt=0.0, lt=0.9)
     stratify: bool = True
     group_column: str | None = None

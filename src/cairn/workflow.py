@@ -194,6 +194,7 @@ def run(
         time_column=spec.data.time_column,
         time_ordered=spec.split.time_ordered,
         seed=spec.train.seed,
+        repeats=spec.split.repeats,
     )
     y_train = parts.train.pop("__y").to_numpy()
     y_test = parts.test.pop("__y").to_numpy()
@@ -539,7 +540,7 @@ def fit(
     Raises:
         DataError, SpecError, TrainingError.
     """
-    from cairn.data.split import make_folds
+    from cairn.data.split import auto_repeats, make_folds
 
     started = time.monotonic()
     cleaned = check_and_clean(frame, target=target, task=task, folds=folds)
@@ -556,6 +557,7 @@ def fit(
         group_column=None,
         time_ordered=False,
         seed=seed,
+        repeats=auto_repeats(len(X)),
     )
     found = search(
         X,

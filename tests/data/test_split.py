@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cairn.data.split import SplitResult, split
+from cairn.data.split import SplitResult, auto_repeats, split
 from cairn.exceptions import DataError
 
 DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"
@@ -36,7 +36,7 @@ def ratings() -> pd.DataFrame:
 
 def assert_folds_partition(result: SplitResult, *, holdout: bool = False) -> None:
     """Fit and validate never overlap and cover the training part; in CV each
-    training row is validated exactly once."""
+    training row is validated once per repeat of the partition."""
     n = len(result.train)
     counts = np.zeros(n, dtype=int)
     for fit_idx, val_idx in result.folds:
@@ -45,7 +45,7 @@ def assert_folds_partition(result: SplitResult, *, holdout: bool = False) -> Non
         assert set(fit_idx) | set(val_idx) == set(range(n))
         counts[val_idx] += 1
     if not holdout:
-        assert (counts == 1).all()
+        assert counts.min() >= 1 and (counts == counts[0]).all()
 
 
 def assert_groups_apart(result: SplitResult, column: str) -> None:
@@ -80,12 +80,28 @@ def test_stratified_split_keeps_class_ratio(titanic: pd.DataFrame) -> None:
 
 
 def test_stratified_folds_partition_train(titanic: pd.DataFrame) -> None:
-    result = split(titanic, target="Survived", task="classification", folds=5, seed=0)
+    result = split(titanic, target="Survived", task="classification", folds=5, seed=0, repeats=1)
     assert len(result.folds) == 5
     assert_folds_partition(result)
     overall = result.train["Survived"].mean()
     for _, val_idx in result.folds:
         assert abs(result.train["Survived"].iloc[val_idx].mean() - overall) < 0.03
+
+
+def test_small_data_repeats_the_partition(titanic: pd.DataFrame) -> None:
+    result = split(titanic, target="Survived", task="classification", folds=5, seed=0)
+    assert auto_repeats(len(result.train)) == 3
+    assert len(result.folds) == 15
+    assert result.strategy.endswith("5-fold CV repeated 3 times")
+    for repeat in range(3):
+        validated = np.concatenate([val for _, val in result.folds[5 * repeat : 5 * repeat + 5]])
+        assert sorted(validated) == list(range(len(result.train)))
+    # Each repeat shuffles differently.
+    assert not np.array_equal(result.folds[0][1], result.folds[5][1])
+
+
+def test_repeats_shrink_as_data_grows() -> None:
+    assert [auto_repeats(n) for n in (100, 1_000, 1_001, 2_500, 2_501, 10**6)] == [3, 3, 2, 2, 1, 1]
 
 
 @pytest.mark.parametrize("test_size", [0.1, 0.3])
@@ -95,7 +111,9 @@ def test_test_size_is_respected(titanic: pd.DataFrame, test_size: float) -> None
 
 
 def test_unstratified_split_is_random(titanic: pd.DataFrame) -> None:
-    result = split(titanic, target="Survived", task="classification", stratify=False, folds=4)
+    result = split(
+        titanic, target="Survived", task="classification", stratify=False, folds=4, repeats=1
+    )
     assert result.strategy.startswith("random")
     assert len(result.folds) == 4
     assert_folds_partition(result)
@@ -103,7 +121,7 @@ def test_unstratified_split_is_random(titanic: pd.DataFrame) -> None:
 
 def test_regression_split_uses_kfold(titanic: pd.DataFrame) -> None:
     frame = titanic.dropna(subset=["Age"])
-    result = split(frame, target="Age", task="regression", folds=3, seed=0)
+    result = split(frame, target="Age", task="regression", folds=3, seed=0, repeats=1)
     assert result.strategy.startswith("random")
     assert len(result.folds) == 3
     assert_folds_partition(result)
@@ -253,7 +271,7 @@ def test_too_few_rows(titanic: pd.DataFrame) -> None:
 
 def test_enough_rows_for_small_data(titanic: pd.DataFrame) -> None:
     result = split(titanic.head(40), target="Survived", task="classification", folds=3)
-    assert len(result.folds) == 3
+    assert len(result.folds) == 3 * 3  # three repeats on tiny data
     assert_folds_partition(result)
 
 

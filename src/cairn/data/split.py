@@ -25,6 +25,19 @@ from cairn.exceptions import DataError
 
 Fold = tuple[np.ndarray, np.ndarray]
 
+# On small data one k-fold partition scores configurations with a lot of
+# noise, and the search then chases that noise; repeating the partition with
+# other shuffles averages it out at a cost the small data can afford.
+_REPEATS_BY_ROWS = ((1_000, 3), (2_500, 2))
+
+
+def auto_repeats(n_rows: int) -> int:
+    """How many shuffled k-fold partitions to use for ``n_rows`` training rows."""
+    for limit, repeats in _REPEATS_BY_ROWS:
+        if n_rows <= limit:
+            return repeats
+    return 1
+
 
 @dataclass
 class SplitResult:
@@ -56,8 +69,12 @@ def split(
     time_column: str | None = None,
     time_ordered: bool = False,
     seed: int = 42,
+    repeats: int | None = None,
 ) -> SplitResult:
     """Hold out a test set and make CV folds (or one validation fold) on the rest.
+
+    ``repeats`` shuffled k-fold partitions (None: :func:`auto_repeats`); only
+    plain and stratified k-fold repeat, grouped and time-ordered folds do not.
 
     Raises:
         DataError: too few rows or groups for the requested split.
@@ -121,8 +138,12 @@ def split(
         group_column=group_column,
         time_ordered=time_ordered,
         seed=seed,
+        repeats=auto_repeats(len(train)) if repeats is None else repeats,
     )
-    shape = "holdout validation" if validation_size is not None else f"{len(fold_list)}-fold CV"
+    n_repeats = len(fold_list) // folds if validation_size is None else 1
+    shape = "holdout validation" if validation_size is not None else f"{folds}-fold CV"
+    if n_repeats > 1:
+        shape += f" repeated {n_repeats} times"
     return SplitResult(train=train, test=test, folds=fold_list, strategy=f"{strategy}, {shape}")
 
 
@@ -137,7 +158,11 @@ def make_folds(
     group_column: str | None,
     time_ordered: bool,
     seed: int,
+    repeats: int = 1,
 ) -> list[Fold]:
+    """(fit, validate) positions; plain and stratified k-fold repeat
+    ``repeats`` times with different shuffles, so a row is validated once
+    per repeat."""
     y = train[target]
     positions = np.arange(len(train))
     if validation_size is not None:
@@ -169,9 +194,12 @@ def make_folds(
             splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
             return list(splitter.split(positions, y, groups))
         return list(GroupKFold(n_splits=folds).split(positions, y, groups))
-    if task == "classification" and stratify:
-        smallest = int(y.value_counts().min())
-        if smallest >= folds:
-            skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-            return list(skf.split(positions, y))
-    return list(KFold(n_splits=folds, shuffle=True, random_state=seed).split(positions))
+    splitter: StratifiedKFold | KFold
+    result: list[Fold] = []
+    for repeat in range(max(1, repeats)):
+        if task == "classification" and stratify and int(y.value_counts().min()) >= folds:
+            splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed + repeat)
+        else:
+            splitter = KFold(n_splits=folds, shuffle=True, random_state=seed + repeat)
+        result.extend(splitter.split(positions, y))
+    return result

@@ -222,7 +222,12 @@ LEARNERS: dict[str, Learner] = {
             "Linear / logistic",
             _linear,
             _linear_space,
-            portfolio=({}, {"C": 0.1, "alpha": 10.0}),
+            portfolio=(
+                {},
+                {"C": 10.0, "penalty": "l2", "alpha": 0.1},
+                {"C": 0.1, "penalty": "l2", "alpha": 10.0},
+                {"C": 100.0, "penalty": "l2", "alpha": 0.01},
+            ),
             grid={"C": [0.01, 0.1, 1.0, 10.0], "penalty": ["l2"], "alpha": [0.1, 1.0, 10.0, 100.0]},
             needs_scaling=True,
             cost=2,

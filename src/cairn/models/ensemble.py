@@ -103,12 +103,15 @@ def greedy_selection(
     *,
     greater_is_better: bool,
     max_rounds: int = 40,
+    max_members: int | None = None,
 ) -> np.ndarray:
     """Caruana's ensemble selection with replacement over out-of-fold outputs.
 
     Args:
         oofs: one out-of-fold output per candidate (same shape each).
         score: metric of a combined output.
+        max_members: at most this many distinct candidates; once reached,
+            later rounds only re-weight the ones chosen.
 
     Returns:
         Weights, one per candidate, summing to 1.
@@ -122,7 +125,11 @@ def greedy_selection(
     current = singles[best]
     for _ in range(max_rounds):
         n = counts.sum()
-        trial_scores = [sign * score((total + oof) / (n + 1)) for oof in oofs]
+        full = max_members is not None and np.count_nonzero(counts) >= max_members
+        trial_scores = [
+            sign * score((total + oof) / (n + 1)) if counts[k] or not full else -np.inf
+            for k, oof in enumerate(oofs)
+        ]
         pick = int(np.argmax(trial_scores))
         if trial_scores[pick] <= current + 1e-12:
             break

@@ -421,7 +421,9 @@ class _Search:
         )
         self.candidates.append(result)
         shape = (len(self.y), self.n_classes) if self.n_classes else (len(self.y),)
-        oof = np.full(shape, np.nan)
+        # Repeated partitions validate a row once per repeat: average them.
+        oof_sum = np.zeros(shape)
+        seen = np.zeros(len(self.y))
         fold_models: list[Any] = []
         fit_total = predict_total = 0.0
         rows_predicted = 0
@@ -439,7 +441,8 @@ class _Search:
                     batch, outputs, strict=True
                 ):
                     result.fold_scores.append(fold_score)
-                    oof[fold[1]] = output
+                    oof_sum[fold[1]] += output
+                    seen[fold[1]] += 1
                     fit_total += fit_t
                     predict_total += predict_t
                     rows_predicted += len(fold[1])
@@ -465,7 +468,9 @@ class _Search:
             result.error = "the metric could not be computed on some folds"
         result.fit_time_s = fit_total / max(1, len(result.fold_scores))
         result.predict_ms_per_row = 1000.0 * predict_total / max(1, rows_predicted)
-        result.oof = oof
+        with np.errstate(invalid="ignore", divide="ignore"):
+            counts = seen.reshape((-1,) + (1,) * (oof_sum.ndim - 1))
+            result.oof = np.where(counts > 0, oof_sum / np.maximum(counts, 1), np.nan)
         if result.status == "ok":
             result.fold_models = fold_models
             self.cv_seconds.setdefault(config.family, time.monotonic() - started)
@@ -473,13 +478,25 @@ class _Search:
         return result
 
     def _evict_fold_models(self) -> None:
-        kept = sorted(
-            (c for c in self.candidates if c.fold_models is not None),
-            key=lambda c: self.sign * c.cv_mean,
-            reverse=True,
-        )
-        for candidate in kept[_KEEP_FOLD_MODELS:]:
-            candidate.fold_models = None
+        held = [c for c in self.candidates if c.fold_models is not None]
+        keep = {id(c) for c in self.ensemble_pool(held, _KEEP_FOLD_MODELS)}
+        for candidate in held:
+            if id(candidate) not in keep:
+                candidate.fold_models = None
+
+    def ensemble_pool(
+        self, candidates: Sequence[CandidateResult], size: int
+    ) -> list[CandidateResult]:
+        """The best candidate of each family, then the best of the rest, up to
+        ``size``: diverse members make better ensembles than near-copies of
+        the leader."""
+        ranked = sorted(candidates, key=lambda c: self.sign * c.cv_mean, reverse=True)
+        leaders: dict[str, CandidateResult] = {}
+        for c in ranked:
+            leaders.setdefault(c.family, c)
+        pool = list(leaders.values())[:size]
+        pool += [c for c in ranked if c not in pool][: size - len(pool)]
+        return sorted(pool, key=lambda c: self.sign * c.cv_mean, reverse=True)
 
     def ranked(self, *, complete_only: bool = False) -> list[CandidateResult]:
         usable = [
@@ -560,6 +577,7 @@ def _study_for(
 def _space_keys(learner: Learner, task: str) -> set[str]:
     import optuna
 
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     probe = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     return set(learner.space(probe.ask(), task, 1000).keys())
 
@@ -692,19 +710,29 @@ def search(
     trial_count = 0
     step = 0
     tuning_families = [lr for lr in learners if lr.name in state.cv_seconds]
+    # Every family's known-good configurations come before any exploration
+    # (they are the first trials its study asks for), best family first.
+    portfolio_queue = (
+        []
+        if tuner == "grid"
+        else [
+            lr
+            for lr in _by_family_score(state, tuning_families)
+            for _ in range(_n_portfolio_trials(lr, task))
+        ]
+    )
     while tuning_families and (max_trials is None or trial_count < max_trials):
-        family_best: dict[str, float] = {}
-        for c in state.ranked():
-            family_best.setdefault(c.family, state.sign * c.cv_mean)
-        order = sorted(
-            (lr for lr in tuning_families if lr.name not in exhausted),
-            key=lambda lr: family_best.get(lr.name, -np.inf),
-            reverse=True,
-        )[: len(_TUNING_SHARES)]
+        order = [lr for lr in _by_family_score(state, tuning_families) if lr.name not in exhausted]
+        order = order[: len(_TUNING_SHARES)]
         if not order:
             break
-        learner = order[_pick_share(step, len(order))]
-        step += 1
+        if portfolio_queue:
+            learner = portfolio_queue.pop(0)
+            if learner.name in exhausted:
+                continue
+        else:
+            learner = order[_pick_share(step, len(order))]
+            step += 1
         expected = state.cv_seconds.get(learner.name, 0.0) * 1.5
         if state.left() <= max(expected, 0.5):
             if all(state.left() <= state.cv_seconds.get(lr.name, 0.0) * 1.5 for lr in order):
@@ -758,6 +786,20 @@ def search(
     return outcome
 
 
+def _by_family_score(state: _Search, learners: Sequence[Learner]) -> list[Learner]:
+    """``learners`` ordered by the best score each family has reached so far."""
+    family_best: dict[str, float] = {}
+    for c in state.ranked():
+        family_best.setdefault(c.family, state.sign * c.cv_mean)
+    return sorted(learners, key=lambda lr: family_best.get(lr.name, -np.inf), reverse=True)
+
+
+def _n_portfolio_trials(learner: Learner, task: str) -> int:
+    """How many portfolio configurations the family's study has enqueued."""
+    keys = _space_keys(learner, task)
+    return sum(1 for config in learner.portfolio[1:] if any(k in keys for k in config))
+
+
 def _expected_seconds(state: _Search, learner: Learner, learners: Sequence[Learner]) -> float:
     """A rough guess of one default CV of ``learner``: the slowest family
     measured so far, scaled by relative cost. Zero before any measurement."""
@@ -783,7 +825,8 @@ def _fold_scores(state: _Search, output: np.ndarray) -> list[float]:
 
 
 def _ensemble(state: _Search, outcome: SearchResult, method: EnsembleMethod) -> None:
-    pool = [c for c in state.ranked(complete_only=True) if c.fold_models is not None][:10]
+    complete = [c for c in state.ranked(complete_only=True) if c.fold_models is not None]
+    pool = state.ensemble_pool(complete, 10)
     if len(pool) < 2:
         return
     oofs = [c.oof for c in pool if c.oof is not None]
@@ -792,7 +835,11 @@ def _ensemble(state: _Search, outcome: SearchResult, method: EnsembleMethod) -> 
         return score_output(state.metric, state.task, state.y, output)
 
     weights = greedy_selection(
-        oofs, combined_score, greater_is_better=state.sign > 0, max_rounds=40
+        oofs,
+        combined_score,
+        greater_is_better=state.sign > 0,
+        max_rounds=40,
+        max_members=_MAX_MEMBERS,
     )
     chosen = {c.name: float(w) for c, w in zip(pool, weights, strict=True) if w > 0}
     if method == "stacking":
@@ -817,10 +864,7 @@ def _ensemble(state: _Search, outcome: SearchResult, method: EnsembleMethod) -> 
             outcome.stacker = fit_stacker(member_oofs, state.y, state.task, state.seed)
         return
     # Every member is paid for again after the search (refit, export, reports,
-    # serving), so keep the heaviest few and renormalise.
-    top = sorted(chosen.items(), key=lambda item: -item[1])[:_MAX_MEMBERS]
-    total = sum(weight for _, weight in top)
-    chosen = {name: weight / total for name, weight in top}
+    # serving), hence the cap on distinct members above.
     if len(chosen) < 2:
         return
     by_name = {c.name: c for c in pool}
