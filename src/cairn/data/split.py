@@ -194,12 +194,12 @@ def make_folds(
             splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
             return list(splitter.split(positions, y, groups))
         return list(GroupKFold(n_splits=folds).split(positions, y, groups))
-    splitter: StratifiedKFold | KFold
+    partition: StratifiedKFold | KFold
     result: list[Fold] = []
     for repeat in range(max(1, repeats)):
         if task == "classification" and stratify and int(y.value_counts().min()) >= folds:
-            splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed + repeat)
+            partition = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed + repeat)
         else:
-            splitter = KFold(n_splits=folds, shuffle=True, random_state=seed + repeat)
-        result.extend(splitter.split(positions, y))
+            partition = KFold(n_splits=folds, shuffle=True, random_state=seed + repeat)
+        result.extend(partition.split(positions, y))
     return result
