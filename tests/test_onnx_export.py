@@ -256,3 +256,49 @@ def test_a_graph_that_disagrees_is_not_used(
     assert result.engine == "native"
     assert result.reason.startswith("verification failed")
     assert result.verification["values_outside_tolerance"] > 0
+
+
+def test_log_scale_regressor_exports(housing: tuple[Any, ...]) -> None:
+    from cairn.models.catalog import LEARNERS
+    from cairn.models.search import fit_pipeline
+
+    X, y, X_test, schema = housing
+    pipe, _ = fit_pipeline(
+        LEARNERS["lightgbm"],
+        schema,
+        X,
+        y,
+        task="regression",
+        seed=0,
+        params={"log_target": True, "n_estimators": 60},
+    )
+    _assert_exported(pipe, schema, X_test)
+
+
+def test_clipped_linear_model_exports_and_clips(housing: tuple[Any, ...]) -> None:
+    X, y, X_test, schema = housing
+    pipe = _pipeline(schema, Ridge(), ordinal=False, scale=True).fit(X, y)
+    # Rows far outside the training range: the graph clips like the pipeline.
+    extreme = X_test.head(20).assign(median_income=X["median_income"].max() * 50)
+    _assert_exported(pipe, schema, extreme)
+    capped = extreme.assign(median_income=X["median_income"].max())
+    np.testing.assert_allclose(pipe.predict(extreme), pipe.predict(capped))
+
+
+def test_catboost_with_native_categories_serves_natively(titanic: tuple[Any, ...]) -> None:
+    from cairn.models.catalog import LEARNERS
+    from cairn.models.search import fit_pipeline
+
+    X, y, X_test, schema = titanic
+    pipe, _ = fit_pipeline(
+        LEARNERS["catboost"],
+        schema,
+        X,
+        y,
+        task="classification",
+        seed=0,
+        params={"n_estimators": 30, "native_categories": True},
+    )
+    result = export_serving(pipe, schema, X_test)
+    assert result.engine == "native"
+    assert "native categories" in result.reason

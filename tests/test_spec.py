@@ -57,6 +57,7 @@ def test_valid_spec_with_defaults(tmp_path: Path) -> None:
     # Defaults for split and train.
     assert spec.split.test_size == 0.2
     assert spec.split.folds == 5
+    assert spec.split.repeats is None  # automatic: more on small data
     assert spec.split.validation_size is None
     assert spec.split.stratify is True
     assert spec.split.group_column is None
@@ -302,6 +303,7 @@ def test_unknown_model_name(tmp_path: Path) -> None:
     [
         ("[split]\ntest_size = 1.5\n", "split.test_size"),
         ("[split]\nfolds = 1\n", "split.folds"),
+        ("[split]\nrepeats = 0\n", "split.repeats"),
         ("[train]\ntime_budget = 0\n", "train.time_budget"),
         ('[train]\ntime_budget = "fast"\n', "train.time_budget"),
     ],

@@ -164,6 +164,8 @@ def _print_result(result: Any) -> None:
     if search:
         phases = ", ".join(f"{k} {v:.1f}s" for k, v in search.get("phases_s", {}).items())
         lines["search"] = f"{search.get('trials', 0)} tuning trials; {phases}"
+        if search.get("target_transform"):
+            lines["search"] += f"; target learned as {search['target_transform']}"
     lines.update({"findings": result.quality.summary(), "bundle": str(result.bundle_path)})
     lines.update({name: str(path) for name, path in result.reports.items()})
     if result.model_uri:

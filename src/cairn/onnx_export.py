@@ -49,6 +49,7 @@ import numpy as np
 import pandas as pd
 
 from cairn.data.schema import Role, Schema
+from cairn.models.target import LogTargetRegressor
 from cairn.serving.adapter import (
     DATE_PARTS,
     FIRST_CODE,
@@ -265,6 +266,10 @@ def _pipelines(estimator: Any) -> list[Any]:
     if isinstance(estimator, BaggedModel):
         return [p for member in estimator.models for p in _pipelines(member)]
     if isinstance(estimator, Pipeline) and "prep" in estimator.named_steps:
+        from cairn.features.preprocess import CategoryCodes
+
+        if isinstance(estimator.named_steps["prep"], CategoryCodes):
+            raise _UnsupportedError("CatBoost with native categories (target statistics)")
         return [estimator]
     raise _UnsupportedError(f"{type(estimator).__name__} is not a cairn pipeline, bag or ensemble")
 
@@ -657,7 +662,7 @@ class _Builder:
         from sklearn.impute import SimpleImputer
         from sklearn.preprocessing import StandardScaler
 
-        from cairn.features.preprocess import DatetimeFeatures, TextVectorizer
+        from cairn.features.preprocess import DatetimeFeatures, RangeClipper, TextVectorizer
 
         steps = _steps(transformer)
         tensor: str | None = None
@@ -674,6 +679,12 @@ class _Builder:
         for step in steps[index:]:
             if isinstance(step, SimpleImputer):
                 tensor = self._impute(step, tensor)
+            elif isinstance(step, RangeClipper):
+                lower = np.where(np.isnan(step.lower_), -np.inf, step.lower_)[None, :]
+                upper = np.where(np.isnan(step.upper_), np.inf, step.upper_)[None, :]
+                tensor = self.g.op(
+                    "Max", [self.g.op("Min", [tensor, self.g.const(upper)]), self.g.const(lower)]
+                )
             elif isinstance(step, StandardScaler):
                 if step.with_mean:
                     tensor = self.g.op("Sub", [tensor, self.g.const(step.mean_[None, :])])
@@ -810,6 +821,9 @@ class _Builder:
 
     def learner(self, model: Any, features: str, n_features: int) -> str:
         """The model's output: probabilities (rows, classes) or values (rows, 1), double."""
+        if isinstance(model, LogTargetRegressor):
+            logged = self.learner(model.regressor, features, n_features)
+            return self.g.op("Sub", [self.g.op("Exp", [logged]), self.g.const(np.asarray(1.0))])
         module = type(model).__module__
         if module.startswith("lightgbm"):
             return self._lightgbm(model, features)

@@ -283,6 +283,7 @@ def run(
             "tuner": spec.train.tuner,
             "dropped_features": found.dropped_features,
             "features_selected": found.selected_features is not None,
+            "target_transform": found.target_transform,
         },
         "classes": list(schema.classes or ()),
         "spec_sha256": spec.fingerprint(),
@@ -585,6 +586,10 @@ def fit(
             "metric": chosen_metric,
             "mean": float(found.leaderboard.iloc[0][f"cv_{chosen_metric}_mean"]),
         },
-        "search": {"trials": found.n_trials, "phases_s": found.phases},
+        "search": {
+            "trials": found.n_trials,
+            "phases_s": found.phases,
+            "target_transform": found.target_transform,
+        },
     }
     return Model(final.estimator, schema, metadata)

@@ -32,7 +32,9 @@ from cairn.features import DatetimeFeatures, build_preprocessor
 from cairn.features.preprocess import (
     MISSING_CATEGORY,
     BooleanEncoder,
+    CategoryCodes,
     FrequencyEncoder,
+    RangeClipper,
     to_category_strings,
     to_float_frame,
 )
@@ -576,7 +578,7 @@ def test_datetime_features_estimator_contract() -> None:
 # scikit-learn's generic estimator checks (numeric arrays, object arrays, NaN,
 # pickling, cloning, fit idempotence, feature-name handling ...) all apply:
 # date-time parsing accepts any 2-D input.
-@parametrize_with_checks([DatetimeFeatures(), BooleanEncoder(), FrequencyEncoder()])
+@parametrize_with_checks([DatetimeFeatures(), BooleanEncoder(), FrequencyEncoder(), RangeClipper()])
 def test_sklearn_estimator_checks(estimator: Any, check: Any) -> None:
     check(estimator)
 
@@ -767,3 +769,52 @@ def test_no_deprecation_or_future_warnings() -> None:
                 prep.fit_transform(X, y)
                 prep.transform(X)
                 prep.get_feature_names_out()
+
+
+# --------------------------------------------------------------------------
+# range clipping and category codes
+# --------------------------------------------------------------------------
+
+
+def test_range_clipper_keeps_values_inside_the_training_range() -> None:
+    housing = read_dataset("california_housing.csv").head(500)
+    columns = ["median_income", "housing_median_age"]
+    clipper = RangeClipper().fit(housing[columns])
+    far = pd.DataFrame({"median_income": [1e6, -1e6, np.nan], "housing_median_age": [5.0] * 3})
+    out = clipper.transform(far)
+    assert out[0, 0] == housing["median_income"].max()
+    assert out[1, 0] == housing["median_income"].min()
+    assert np.isnan(out[2, 0])  # missing values are the imputer's business
+    assert (out[:, 1] == 5.0).all()
+    inside = clipper.transform(housing[columns])
+    np.testing.assert_array_equal(inside, housing[columns].to_numpy(dtype=float))
+
+
+def test_scaled_numbers_are_clipped_before_scaling(
+    titanic: tuple[pd.DataFrame, pd.Series, Schema],
+) -> None:
+    X, y, schema = titanic
+    prep = build_preprocessor(schema, scale=True).fit(X, y)
+    steps = dict(prep.named_transformers_["num"].steps)
+    assert isinstance(steps["clip"], RangeClipper)
+    extreme = X.head(3).assign(Fare=1e9)
+    names = list(prep.get_feature_names_out())
+    fare = prep.transform(extreme)[:, names.index("num__Fare")]
+    assert fare.max() == pytest.approx(prep.transform(X)[:, names.index("num__Fare")].max())
+
+
+def test_category_codes_give_integer_category_columns(
+    titanic: tuple[pd.DataFrame, pd.Series, Schema],
+) -> None:
+    X, y, schema = titanic
+    categorical = [n for n in schema.feature_names if schema[n].role == Role.CATEGORICAL]
+    assert categorical
+    columns = [f"cat_ordinal__{name}" for name in categorical]
+    codes = CategoryCodes(build_preprocessor(schema, native_categorical=True), columns)
+    frame = codes.fit_transform(X, y)
+    assert list(frame.columns) == list(codes.get_feature_names_out())
+    for name in columns:
+        assert frame[name].dtype == np.int64
+        assert frame[name].min() >= -1
+    unseen = X.head(5).assign(**{categorical[0]: "never seen in training"})
+    assert (codes.transform(unseen)[columns[0]] == -1).all()

@@ -189,3 +189,57 @@ def test_small_data_members_can_be_bagged(adult: dict[str, Any]) -> None:
         candidate.fold_models[0].predict_proba(adult["X"].iloc[validation]),
         candidate.oof[validation],
     )
+
+
+def test_greedy_selection_keeps_at_most_the_allowed_members(adult: dict[str, Any]) -> None:
+    from cairn.models.ensemble import greedy_selection
+
+    outcome = run(adult, "roc_auc", ["linear", "lightgbm", "knn", "extra_trees"], max_trials=0)
+    oofs = [c.oof for c in outcome.candidates if c.complete and c.oof is not None]
+    assert len(oofs) >= 4
+
+    def auc(output: np.ndarray) -> float:
+        return score("roc_auc", adult["y"], proba=output)
+
+    free = greedy_selection(oofs, auc, greater_is_better=True, max_rounds=40)
+    capped = greedy_selection(oofs, auc, greater_is_better=True, max_rounds=40, max_members=2)
+    assert np.count_nonzero(capped) <= 2
+    assert capped.sum() == pytest.approx(1.0)
+    best_single = max(auc(o) for o in oofs)
+    combined = auc(np.tensordot(capped, np.stack(oofs), axes=1))
+    assert best_single <= combined <= auc(np.tensordot(free, np.stack(oofs), axes=1)) + 1e-9
+
+
+def test_ensemble_pool_holds_each_family_leader(adult: dict[str, Any]) -> None:
+    outcome = run(adult, "roc_auc", ["lightgbm", "linear", "knn"], max_trials=8)
+    families = {c.family for c in outcome.candidates if c.complete}
+    # Many lightgbm trials, but each family's best keeps its fold models.
+    for family in families:
+        leader = max(
+            (c for c in outcome.candidates if c.family == family and c.complete),
+            key=lambda c: c.cv_mean,
+        )
+        assert leader.fold_models is not None, family
+
+
+def test_every_family_tries_its_portfolio_before_exploring(adult: dict[str, Any]) -> None:
+    outcome = run(adult, "roc_auc", ["lightgbm", "linear"], max_trials=5)
+    tuned = [c for c in outcome.candidates if c.config.origin == "tpe"]
+    # Two more lightgbm and three more linear portfolio entries come first.
+    assert len(tuned) == 5
+    linear_c = sorted(c.config.params.get("C") for c in tuned if c.family == "linear")
+    assert linear_c == [0.1, 10.0, 100.0]
+
+
+def test_catboost_tries_native_categories_and_plain_codes() -> None:
+    from cairn.features.preprocess import CategoryCodes
+
+    frame = load_dataset("german_credit")
+    data = prepare(frame, "default", "classification")
+    outcome = run(data, "roc_auc", ["catboost"], max_trials=2, select_features=False)
+    default = outcome.candidate("catboost")
+    assert default.fold_models is not None
+    assert isinstance(default.fold_models[0].named_steps["prep"], CategoryCodes)
+    natives = {c.config.params.get("native_categories", True) for c in outcome.candidates}
+    assert natives == {True, False}
+    assert all(c.status == "ok" for c in outcome.candidates)

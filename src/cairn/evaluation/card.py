@@ -271,10 +271,19 @@ def _features(run: RunFolder) -> CardSection:
                 "use": use,
             }
         )
-    return CardSection(
-        "Features",
-        [("table", (["column", "role", "type", "missing in training", "distinct", "use"], rows))],
-    )
+    blocks: list[tuple[str, Any]] = [
+        ("table", (["column", "role", "type", "missing in training", "distinct", "use"], rows))
+    ]
+    if (run.metadata.get("search") or {}).get("target_transform") == "log1p":
+        blocks.append(
+            (
+                "p",
+                f"The target {run.metadata.get('target')!r} is learned on a log scale "
+                "(log(1 + y)) and predictions are transformed back; cross-validation "
+                "chose it over the original scale.",
+            )
+        )
+    return CardSection("Features", blocks)
 
 
 def _metrics(analysis: RunAnalysis) -> CardSection:

@@ -58,8 +58,10 @@ from cairn.exceptions import DataError
 __all__ = [
     "MISSING_CATEGORY",
     "BooleanEncoder",
+    "CategoryCodes",
     "DatetimeFeatures",
     "FrequencyEncoder",
+    "RangeClipper",
     "TextVectorizer",
     "build_preprocessor",
     "to_category_strings",
@@ -310,6 +312,84 @@ class FrequencyEncoder(TransformerMixin, BaseEstimator):
         tags.input_tags.allow_nan = True
         tags.input_tags.string = True
         return tags
+
+
+class RangeClipper(TransformerMixin, BaseEstimator):
+    """Clip each numeric column to the range seen in training.
+
+    For models that extrapolate linearly (linear, k-NN distances): one row
+    far outside the training range otherwise gets a wild prediction, which
+    dominates squared-error metrics and surprises users. Trees already
+    treat out-of-range values like the nearest training value.
+    """
+
+    def fit(self, X: Any, y: Any = None) -> RangeClipper:
+        values = validate_data(self, X, dtype="float64", ensure_all_finite="allow-nan")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-missing columns
+            self.lower_ = np.nanmin(values, axis=0)
+            self.upper_ = np.nanmax(values, axis=0)
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        check_is_fitted(self)
+        values = validate_data(self, X, dtype="float64", ensure_all_finite="allow-nan", reset=False)
+        lower = np.where(np.isnan(self.lower_), -np.inf, self.lower_)
+        upper = np.where(np.isnan(self.upper_), np.inf, self.upper_)
+        return np.asarray(np.clip(values, lower, upper))  # NaN stays NaN
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        check_is_fitted(self)
+        return np.asarray(_check_feature_names_in(self, input_features), dtype=object)
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+
+class CategoryCodes(TransformerMixin, BaseEstimator):
+    """Run the column encoder, then hand its output on as a frame whose
+    ordinal category columns are integers, for learners that handle
+    categories natively (CatBoost's target statistics need integer or
+    string category values).
+
+    Args:
+        encoder: the (unfitted) column transformer of :func:`build_preprocessor`.
+        columns: its output names (``cat_ordinal__<column>``) holding category codes.
+    """
+
+    def __init__(self, encoder: Any = None, columns: Iterable[str] = ()) -> None:
+        self.encoder = encoder
+        self.columns = columns
+
+    def fit(self, X: Any, y: Any = None) -> CategoryCodes:
+        self.fit_transform(X, y)
+        return self
+
+    def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> pd.DataFrame:
+        encoded = self.encoder.fit_transform(X, y)
+        self.names_ = [str(name) for name in self.encoder.get_feature_names_out()]
+        return self._frame(encoded)
+
+    def transform(self, X: Any) -> pd.DataFrame:
+        check_is_fitted(self)
+        return self._frame(self.encoder.transform(X))
+
+    def _frame(self, encoded: Any) -> pd.DataFrame:
+        frame = pd.DataFrame(_dense_array(encoded), columns=self.names_)
+        for name in self.columns:
+            codes = np.nan_to_num(frame[name].to_numpy(dtype="float64"), nan=-1)
+            frame[name] = codes.astype("int64")
+        return frame
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        check_is_fitted(self)
+        return np.asarray(self.names_, dtype=object)
+
+
+def _dense_array(values: Any) -> np.ndarray:
+    return np.asarray(values.toarray() if sp.issparse(values) else values, dtype="float64")
 
 
 _DATE_PARTS: tuple[str, ...] = ("year", "month", "day", "dayofweek", "hour", "dayofyear")
@@ -575,6 +655,7 @@ def build_preprocessor(
             ),
         ]
         if scale:
+            steps.append(("clip", RangeClipper()))
             steps.append(("scale", StandardScaler()))
         transformers.append(("num", Pipeline(steps), numeric))
 

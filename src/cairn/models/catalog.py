@@ -135,6 +135,8 @@ def _catboost(task: str, n_rows: int, seed: int, n_jobs: int, params: Mapping[st
         "verbose": 0,
         "allow_writing_files": False,
     }
+    if params.get("cat_features"):
+        kwargs["cat_features"] = list(params["cat_features"])
     if task == "classification":
         return cb.CatBoostClassifier(**kwargs)
     return cb.CatBoostRegressor(**kwargs)
@@ -146,6 +148,8 @@ def _catboost_space(trial: Any, task: str, n_rows: int) -> Params:
         "depth": trial.suggest_int("depth", 3, 9),
         "l2_leaf_reg": trial.suggest_float("l2_leaf_reg", 0.5, 30.0, log=True),
         "random_strength": trial.suggest_float("random_strength", 0.1, 5.0, log=True),
+        # Target statistics on categories (CatBoost's strength) or plain codes.
+        "native_categories": trial.suggest_categorical("native_categories", [True, False]),
     }
 
 
@@ -303,12 +307,17 @@ LEARNERS: dict[str, Learner] = {
             "CatBoost",
             _catboost,
             _catboost_space,
-            portfolio=({}, {"depth": 8, "learning_rate": 0.05, "l2_leaf_reg": 5.0}),
+            portfolio=(
+                {},
+                {"depth": 8, "learning_rate": 0.05, "l2_leaf_reg": 5.0, "native_categories": True},
+                {"depth": 4, "learning_rate": 0.08, "native_categories": False},
+            ),
             grid={
                 "depth": [4, 6, 8],
                 "learning_rate": [0.05, 0.1],
                 "l2_leaf_reg": [3.0],
                 "random_strength": [1.0],
+                "native_categories": [True],
             },
             ordinal_categories=True,
             early_stopping=True,

@@ -45,6 +45,7 @@ from cairn.data.split import Fold
 from cairn.evaluation.metrics import greater_is_better, score
 from cairn.exceptions import TrainingError
 from cairn.features import build_preprocessor
+from cairn.features.preprocess import CategoryCodes
 from cairn.models.catalog import LEARNERS, MAX_BOOSTING_ROUNDS, Learner, Params
 from cairn.models.ensemble import (
     BaggedModel,
@@ -53,6 +54,7 @@ from cairn.models.ensemble import (
     greedy_selection,
     stack_features,
 )
+from cairn.models.target import LogTargetRegressor, log_target_worth_trying
 
 Progress = Callable[[str], None]
 Tuner = Literal["tpe", "random", "grid"]
@@ -117,6 +119,16 @@ def build_pipeline(
         native_categorical=learner.ordinal_categories,
         seed=seed,
     )
+    categories = [
+        f"cat_ordinal__{name}"
+        for name in schema.feature_names
+        if schema[name].role == Role.CATEGORICAL
+    ]
+    native = learner.name == "catboost" and (params or {}).get("native_categories", True)
+    if native and categories and not (params and params.get("pca")):
+        # CatBoost's ordered target statistics on the category codes.
+        preprocessor = CategoryCodes(preprocessor, categories)
+        params = {**(params or {}), "cat_features": categories}
     if params and params.get("pca"):
         from sklearn.decomposition import PCA
 
@@ -166,6 +178,10 @@ def fit_pipeline(
     from sklearn.exceptions import ConvergenceWarning
 
     params = dict(params or {})
+    log_target = bool(params.pop("log_target", False))
+    if log_target:
+        y = np.log1p(y)
+        y_val = None if y_val is None else np.log1p(y_val)
     early = learner.early_stopping and X_val is not None and y_val is not None
     if early:
         params["n_estimators"] = MAX_BOOSTING_ROUNDS
@@ -205,6 +221,8 @@ def fit_pipeline(
             model.fit(features, y, **fit_kwargs)
             best = model.get_best_iteration() if early else None
             rounds = int(best) + 1 if best is not None else int(model.tree_count_)
+    if log_target:
+        pipeline.steps[-1] = ("model", LogTargetRegressor(model))
     return pipeline, rounds
 
 
@@ -254,6 +272,8 @@ class SearchResult:
         ensemble_scores: per-fold scores of that ensemble.
         phases: seconds spent per phase.
         selected_features: the feature set tuning used, when selection won.
+        target_transform: "log1p" when regression models learn a log-scale
+            target (chosen because it scored better), else None.
     """
 
     metric: str
@@ -268,6 +288,7 @@ class SearchResult:
     phases: dict[str, float] = field(default_factory=dict)
     selected_features: list[str] | None = None
     dropped_features: list[str] = field(default_factory=list)
+    target_transform: str | None = None
 
     def candidate(self, name: str) -> CandidateResult:
         for candidate in self.candidates:
@@ -378,6 +399,8 @@ class _Search:
         self.n_classes = int(y.max()) + 1 if task == "classification" else 0
         self.candidates: list[CandidateResult] = []
         self.cv_seconds: dict[str, float] = {}  # family -> seconds for one full CV
+        # Decided early and applied to every later configuration (log target).
+        self.shared_params: Params = {}
 
     def left(self) -> float:
         return self.deadline - time.monotonic()
@@ -664,7 +687,9 @@ def search(
             )
             continue
         say(f"cross-validating {learner.label} ({max(0.0, state.left()):.0f}s left)")
-        state.evaluate(learner.name, Config(learner.name))
+        first = state.evaluate(learner.name, Config(learner.name, dict(state.shared_params)))
+        if first is state.candidates[0] and task == "regression" and log_target_worth_trying(y):
+            _try_log_target(state, learner, first)
     if pca:
         for learner in learners:
             if learner.needs_scaling and learner.name in state.cv_seconds and state.left() > 0:
@@ -747,7 +772,7 @@ def search(
             exhausted.add(learner.name)
             continue
         trial = study.ask()
-        params = learner.space(trial, task, len(X))
+        params = {**learner.space(trial, task, len(X)), **state.shared_params}
         trial_count += 1
         name = f"{learner.name}#{trial.number + 1}"
         say(
@@ -777,6 +802,7 @@ def search(
         elapsed_s=0.0,
         selected_features=selected_schema.feature_names if selected_schema else None,
         dropped_features=dropped,
+        target_transform="log1p" if state.shared_params.get("log_target") else None,
     )
     if ensemble != "none":
         _ensemble(state, outcome, ensemble)
@@ -784,6 +810,21 @@ def search(
     outcome.phases = {k: round(v, 3) for k, v in phases.items()}
     outcome.elapsed_s = time.monotonic() - started
     return outcome
+
+
+def _try_log_target(state: _Search, learner: Learner, plain: CandidateResult) -> None:
+    """Score ``learner`` on a log-scale target; keep the log scale for every
+    later configuration when it wins on the original scale."""
+    state.progress(f"cross-validating {learner.label} on a log-scale target")
+    logged = state.evaluate(
+        f"{learner.name}+log", Config(learner.name, {"log_target": True}, "log_target")
+    )
+    if (
+        logged.status == "ok"
+        and plain.status == "ok"
+        and state.sign * logged.cv_mean > state.sign * plain.cv_mean
+    ):
+        state.shared_params["log_target"] = True
 
 
 def _by_family_score(state: _Search, learners: Sequence[Learner]) -> list[Learner]:
@@ -978,6 +1019,8 @@ def _single_threaded(models: Sequence[Any]) -> None:
         inner = model.models if isinstance(model, BaggedModel) else [model]
         for pipeline in inner:
             estimator = pipeline.named_steps["model"]
+            if isinstance(estimator, LogTargetRegressor):
+                estimator = estimator.regressor
             params = estimator.get_params()
             for key in ("n_jobs", "thread_count"):
                 if key in params:

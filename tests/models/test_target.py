@@ -1,0 +1,91 @@
+"""Tests for cairn.models.target: the log-scale target for skewed regression."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.linear_model import Ridge
+from sklearn.model_selection import KFold
+from sklearn.pipeline import Pipeline
+
+from cairn.data.schema import infer_schema
+from cairn.models.catalog import LEARNERS
+from cairn.models.search import fit_pipeline, search
+from cairn.models.target import LogTargetRegressor, log_target_worth_trying
+from tests.conftest import load_dataset
+
+
+def test_skewed_non_negative_targets_qualify() -> None:
+    assert log_target_worth_trying(load_dataset("ames_house_prices")["SalePrice"].to_numpy())
+    assert log_target_worth_trying(load_dataset("insurance")["charges"].to_numpy())
+    # Symmetric, negative or constant targets do not.
+    rng = np.random.default_rng(0)
+    assert not log_target_worth_trying(rng.normal(100.0, 1.0, 500))
+    assert not log_target_worth_trying(rng.lognormal(size=500) - 0.5)
+    assert not log_target_worth_trying(np.full(100, 3.0))
+    assert not log_target_worth_trying(np.array([1.0, 2.0, np.nan] * 10))
+
+
+def test_regressor_learns_the_log_and_predicts_the_original_scale() -> None:
+    frame = load_dataset("insurance")
+    X = frame[["age", "bmi", "children"]].to_numpy(dtype=float)
+    y = frame["charges"].to_numpy(dtype=float)
+    model = Pipeline([("model", LogTargetRegressor(Ridge(alpha=1.0)))]).fit(X, y)
+    inner = model.named_steps["model"].regressor
+    np.testing.assert_allclose(model.predict(X[:10]), np.expm1(inner.predict(X[:10])))
+    assert model.named_steps["model"].n_features_in_ == 3
+    assert (model.predict(X) > 0).all()  # a log-scale model never predicts a negative charge
+
+
+def test_search_keeps_the_log_scale_only_when_it_scores_better() -> None:
+    frame = load_dataset("ames_house_prices", rows=600, seed=3)
+    schema = infer_schema(frame, target="SalePrice", task="regression")
+    X = frame.drop(columns=["SalePrice"])
+    y = frame["SalePrice"].to_numpy(dtype=float)
+    folds = list(KFold(4, shuffle=True, random_state=0).split(X))
+    outcome = search(
+        X,
+        y,
+        schema=schema,
+        folds=folds,
+        task="regression",
+        metric="rmse",
+        learners=[LEARNERS["lightgbm"], LEARNERS["linear"]],
+        time_budget=600,
+        seed=0,
+        n_jobs=2,
+        max_trials=3,
+        select_features=False,
+    )
+    plain, logged = outcome.candidate("lightgbm"), outcome.candidate("lightgbm+log")
+    assert logged.config.origin == "log_target"
+    assert logged.config.params == {"log_target": True}
+    chose_log = logged.cv_mean < plain.cv_mean
+    assert outcome.target_transform == ("log1p" if chose_log else None)
+    later = [c for c in outcome.candidates if c.name not in ("lightgbm", "lightgbm+log")]
+    assert later
+    assert all(bool(c.config.params.get("log_target")) == chose_log for c in later)
+    # Out-of-fold predictions are on the original scale either way.
+    assert np.nanmedian(logged.oof) == pytest.approx(np.median(y), rel=0.3)
+
+
+def test_fit_pipeline_early_stops_on_the_log_scale() -> None:
+    frame = load_dataset("insurance")
+    schema = infer_schema(frame, target="charges", task="regression")
+    X = frame.drop(columns=["charges"])
+    y = frame["charges"].to_numpy(dtype=float)
+    pipeline, rounds = fit_pipeline(
+        LEARNERS["lightgbm"],
+        schema,
+        X.iloc[:900],
+        y[:900],
+        task="regression",
+        seed=0,
+        params={"log_target": True},
+        X_val=X.iloc[900:],
+        y_val=y[900:],
+    )
+    assert isinstance(pipeline.named_steps["model"], LogTargetRegressor)
+    assert rounds is not None and 10 < rounds < 3000
+    error = np.sqrt(np.mean((pipeline.predict(X.iloc[900:]) - y[900:]) ** 2))
+    assert error < 0.5 * np.std(y[900:])
