@@ -42,7 +42,7 @@ Progress = Callable[[str], None]
 # and the seconds that reports and registration take whatever the budget.
 _RESERVE_SHARE = 0.12
 _FIXED_OVERHEAD_S = 4.0
-_REGISTER_OVERHEAD_S = 3.0
+_REGISTER_OVERHEAD_S = 5.0
 # With train.bagging = "auto", fold models are bagged up to this many rows.
 # Bags multiply the cost of everything after the search (evaluation, export,
 # reports, serving) by the number of folds, so "auto" keeps them for tiny data.
@@ -228,6 +228,8 @@ def run(
         ensemble=spec.train.ensemble,
         select_features=spec.train.select_features,
         pca=spec.train.pca,
+        # A latency objective wants the compiled serving graph.
+        exportable_only=any(o.quantity.startswith("latency_") for o in problem.parsed_objectives),
         progress=say,
     )
     t = lap("search", t)
@@ -255,7 +257,7 @@ def run(
         task=task,
         metric=metric,
         objectives=problem.parsed_objectives,
-        latency_seconds=min(3.0, max(0.5, 0.04 * budget)),
+        latency_seconds=min(3.0, max(0.5, 0.02 * budget)),
     )
     t = lap("evaluate", t)
 

@@ -243,3 +243,20 @@ def test_catboost_tries_native_categories_and_plain_codes() -> None:
     natives = {c.config.params.get("native_categories", True) for c in outcome.candidates}
     assert natives == {True, False}
     assert all(c.status == "ok" for c in outcome.candidates)
+
+
+def test_latency_objective_keeps_to_exportable_configurations() -> None:
+    frame = load_dataset("german_credit")
+    data = prepare(frame, "default", "classification")
+    outcome = run(
+        data,
+        "roc_auc",
+        ["catboost", "knn", "linear"],
+        max_trials=2,
+        select_features=False,
+        exportable_only=True,
+    )
+    assert "knn" not in {c.family for c in outcome.candidates}
+    boosted = [c for c in outcome.candidates if c.family == "catboost"]
+    assert boosted
+    assert all(c.config.params.get("native_categories") is False for c in boosted)

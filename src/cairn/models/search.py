@@ -31,7 +31,7 @@ import os
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -68,6 +68,10 @@ _KEEP_FOLD_MODELS = 12
 _EARLY_STOPPING_ROUNDS = 50
 _TUNING_SHARES = (0.5, 0.3, 0.2)
 _MAX_MEMBERS = 3
+_NATIVE_CATEGORIES_MAX_COLUMNS = 20
+# A refit sees all training rows, a fold fit (k-1)/k of them, and boosting
+# refits 10 % more rounds than early stopping found.
+_REFIT_FACTOR = 1.5
 
 
 def _n_workers(n_jobs: int) -> int:
@@ -124,7 +128,11 @@ def build_pipeline(
         for name in schema.feature_names
         if schema[name].role == Role.CATEGORICAL
     ]
-    native = learner.name == "catboost" and (params or {}).get("native_categories", True)
+    # Target statistics cost CatBoost time per round for every categorical
+    # column: on wide categorical data the default keeps plain codes, and the
+    # portfolio and the search space still try the native handling.
+    default_native = len(categories) <= _NATIVE_CATEGORIES_MAX_COLUMNS
+    native = learner.name == "catboost" and (params or {}).get("native_categories", default_native)
     if native and categories and not (params and params.get("pca")):
         # CatBoost's ordered target statistics on the category codes.
         preprocessor = CategoryCodes(preprocessor, categories)
@@ -390,10 +398,15 @@ class _Search:
         workers: int,
         progress: Progress,
         learners: Sequence[Learner] = (),
+        fixed_params: Mapping[str, Params] | None = None,
     ) -> None:
         self.X, self.y, self.schema, self.folds = X, y, schema, list(folds)
+        self.fixed_params = dict(fixed_params or {})  # family -> params forced on
         self.learners = {**LEARNERS, **{learner.name: learner for learner in learners}}
-        self.task, self.metric, self.deadline, self.seed = task, metric, deadline, seed
+        self.task, self.metric, self.seed = task, metric, seed
+        # The search ends early enough to refit its leader on all rows within
+        # the budget; the deadline moves as the leader changes.
+        self.end, self.deadline = deadline, deadline
         self.workers, self.progress = workers, progress
         self.sign = 1.0 if greater_is_better(metric) else -1.0
         self.n_classes = int(y.max()) + 1 if task == "classification" else 0
@@ -438,6 +451,9 @@ class _Search:
         batch and the trial is pruned when the pruner says so.
         """
         learner = self.learners[config.family]
+        fixed = self.fixed_params.get(config.family)
+        if fixed:
+            config = replace(config, params={**config.params, **fixed})
         schema = config.schema or self.schema
         result = CandidateResult(
             name=name, config=config, label=learner.label, n_features=len(schema.feature_names)
@@ -498,6 +514,9 @@ class _Search:
             result.fold_models = fold_models
             self.cv_seconds.setdefault(config.family, time.monotonic() - started)
             self._evict_fold_models()
+            leader = self.ranked(complete_only=True)
+            if leader:
+                self.deadline = self.end - _REFIT_FACTOR * leader[0].fit_time_s
         return result
 
     def _evict_fold_models(self) -> None:
@@ -638,6 +657,7 @@ def search(
     ensemble: EnsembleMethod = "greedy",
     select_features: bool = True,
     pca: bool = False,
+    exportable_only: bool = False,
     progress: Progress | None = None,
 ) -> SearchResult:
     """Find the best configuration (and ensemble) within ``time_budget`` seconds.
@@ -651,12 +671,17 @@ def search(
         max_trials: cap on tuning trials, for reproducible runs.
         pca: also try the scale-sensitive families (linear, k-NN) on a PCA
             projection keeping 95 % of the variance, as their own candidates.
+        exportable_only: only configurations the ONNX serving graph can
+            express (CatBoost on plain category codes, no k-NN unless it is
+            the only family): for specs with a latency objective.
 
     Raises:
         TrainingError: every candidate failed.
     """
     started = time.monotonic()
     say = progress or (lambda message: None)
+    if exportable_only and len(learners) > 1:
+        learners = [learner for learner in learners if learner.name != "knn"]
     state = _Search(
         X,
         y,
@@ -669,6 +694,7 @@ def search(
         workers=_n_workers(n_jobs),
         progress=say,
         learners=learners,
+        fixed_params={"catboost": {"native_categories": False}} if exportable_only else None,
     )
     phases: dict[str, float] = {}
 
@@ -962,8 +988,7 @@ def finalize(
     for name in members:
         candidate = outcome.candidate(name)
         learner = LEARNERS[candidate.family]
-        # A refit sees all rows, a fold fit (k-1)/k of them: allow for that.
-        expected = candidate.fit_time_s * 1.5
+        expected = candidate.fit_time_s * _REFIT_FACTOR
         # The leading member is always refitted: a bag predicts k times slower.
         in_time = not fitted or deadline is None or time.monotonic() + expected <= deadline
         if (bag or not in_time) and candidate.fold_models:
