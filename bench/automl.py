@@ -102,12 +102,16 @@ def prepare(name: str, seed: int) -> tuple[Path, Path]:
     return train_path, test_path
 
 
-def score(name: str, test: pd.DataFrame, predictions: pd.DataFrame) -> float:
+def score(
+    name: str, test: pd.DataFrame, predictions: pd.DataFrame, labels: list[str] | None = None
+) -> float:
+    """The suite metric; ``labels`` (default: the classes in ``test``) fixes
+    the class set when ``test`` is a resample that may miss a class."""
     target, task = SUITE[name]
     y = test[target]
     if task == "regression":
         return float(np.sqrt(np.mean((y.to_numpy(dtype=float) - predictions["prediction"]) ** 2)))
-    labels = sorted(y.astype(str).unique(), key=_label_key)
+    labels = labels or sorted(y.astype(str).unique(), key=_label_key)
     columns = {str(c).removeprefix("proba::"): c for c in predictions.columns}
     columns = {_normalise(k): v for k, v in columns.items()}
     proba = np.column_stack([predictions[columns[_normalise(label)]] for label in labels])
@@ -117,6 +121,36 @@ def score(name: str, test: pd.DataFrame, predictions: pd.DataFrame) -> float:
     if task == "binary":
         return float(roc_auc_score(truth == _normalise(labels[1]), proba[:, 1]))
     return float(log_loss(truth, proba, labels=[_normalise(label) for label in labels]))
+
+
+def gap_interval(
+    name: str, budget: int, peer: str, *, resamples: int = 1000
+) -> tuple[float, float] | None:
+    """95 % interval of cairn's relative gap behind ``peer`` (positive: cairn
+    is worse) over bootstrap resamples of the test rows, both tools scored on
+    the same resampled rows. None when a prediction file is missing."""
+    runs = WORK / "runs" / str(budget) / name
+    paths = [runs / tool / "predictions.csv" for tool in ("cairn", peer)]
+    test_path = WORK / "data" / name / "test.csv"
+    if not all(path.exists() for path in (*paths, test_path)):
+        return None
+    test = pd.read_csv(test_path)
+    ours, theirs = (pd.read_csv(path) for path in paths)
+    target, task = SUITE[name]
+    labels = sorted(test[target].astype(str).unique(), key=_label_key)
+    rng = np.random.default_rng(0)
+    gaps = []
+    for _ in range(resamples):
+        rows = rng.integers(0, len(test), len(test))
+        sample = test.iloc[rows].reset_index(drop=True)
+        try:
+            a = score(name, sample, ours.iloc[rows].reset_index(drop=True), labels)
+            b = score(name, sample, theirs.iloc[rows].reset_index(drop=True), labels)
+        except ValueError:  # a resample with one class: no ROC-AUC
+            continue
+        gaps.append((b - a) / abs(b) if task == "binary" else (a - b) / abs(b))
+    low, high = np.percentile(gaps, [2.5, 97.5])
+    return float(low), float(high)
 
 
 def _normalise(label: str) -> str:
@@ -223,7 +257,7 @@ def table(records: list[dict[str, object]], budgets: list[int], tools: list[str]
         lines += [header, "|" + "---|" * (len(tools) + 3)]
         ranks: dict[str, list[float]] = {t: [] for t in tools}
         beats_flaml = compared_flaml = 0
-        gaps: list[tuple[str, float]] = []
+        gaps: list[tuple[str, float, str]] = []
         for name, (_, task) in SUITE.items():
             by_tool = {
                 r["tool"]: r for r in records if r["dataset"] == name and r["budget"] == budget
@@ -265,28 +299,41 @@ def table(records: list[dict[str, object]], budgets: list[int], tools: list[str]
                     else scored["cairn"] <= scored["flaml"]
                 )
                 beats_flaml += int(better)
-            peers = [scored[t] for t in scored if t != "cairn"]
+            peers = {t: scored[t] for t in scored if t != "cairn"}
             if "cairn" in scored and peers:
-                best_peer = max(peers) if higher else min(peers)
+                leader = max(peers, key=lambda t: peers[t] if higher else -peers[t])
+                best_peer = peers[leader]
                 gap = (
                     (best_peer - scored["cairn"]) / abs(best_peer)
                     if higher
                     else (scored["cairn"] - best_peer) / abs(best_peer)
                 )
-                gaps.append((name, gap))
+                gaps.append((name, gap, leader))
         mean_ranks = " | ".join(f"{np.mean(ranks[t]):.2f}" if ranks[t] else "–" for t in tools)
         lines += [f"| **mean rank** | | {mean_ranks} | |", ""]
+        covered = len({r["dataset"] for r in records if r["budget"] == budget})
+        if covered < len(SUITE):
+            lines.append(f"- Run on {covered} of the {len(SUITE)} datasets at this budget.")
         if compared_flaml:
             lines.append(
                 f"- cairn matches or beats FLAML on {beats_flaml} of {compared_flaml} datasets."
             )
         if gaps:
             worst = max(gaps, key=lambda item: item[1])
-            behind = [f"{n} ({g:+.1%})" for n, g in gaps if g > 0.01]
+            behind = [f"{n} ({g:+.1%})" for n, g, _ in gaps if g > 0.01]
             lines.append(
                 f"- Largest relative gap behind the best peer: {worst[0]} ({worst[1]:+.2%}); "
                 f"more than 1 % behind on: {', '.join(behind) or 'none'}."
             )
+            for n, g, leader in gaps:
+                interval = gap_interval(n, budget, leader) if g > 0.01 else None
+                if interval is not None:
+                    lines.append(
+                        f"  - {n}: gap behind {LABELS[leader]} {g:+.1%}; 95 % interval over "
+                        f"1,000 bootstrap resamples of the {n} test rows: "
+                        f"{interval[0]:+.1%} to {interval[1]:+.1%}"
+                        + (" (includes no gap)" if interval[0] <= 0 else "")
+                    )
         failed = [
             f"{LABELS[str(r['tool'])]} on {r['dataset']}: {str(r['error'])[:120]}"
             for r in records
@@ -296,6 +343,11 @@ def table(records: list[dict[str, object]], budgets: list[int], tools: list[str]
             lines.append("- Failures: " + "; ".join(failed))
         lines.append("")
     return "\n".join(lines)
+
+
+def cached_budgets() -> list[int]:
+    runs = WORK / "runs"
+    return [int(p.name) for p in runs.iterdir() if p.name.isdigit()] if runs.exists() else []
 
 
 def main() -> None:
@@ -320,7 +372,16 @@ def main() -> None:
                 shown = f"{record['score']:.4f}" if "score" in record else record.get("error", "")
                 print(f"{budget:>4}s {name:<22} {tool:<10} {shown}", flush=True)
                 records.append(record)
-    report = table(records, args.budgets, args.tools)
+    # The report holds every result run so far (cached per budget, dataset
+    # and tool), so a partial run at one budget keeps the others' tables.
+    budgets = sorted({*args.budgets, *cached_budgets()})
+    records = [
+        json.loads(path.read_text())
+        for budget in budgets
+        for path in sorted((WORK / "runs" / str(budget)).glob("*/*/record.json"))
+        if path.parent.name in args.tools and path.parent.parent.name in SUITE
+    ]
+    report = table(records, budgets, args.tools)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "automl.md").write_text(report + "\n")
     print(report)

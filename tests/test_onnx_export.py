@@ -258,21 +258,19 @@ def test_a_graph_that_disagrees_is_not_used(
     assert result.verification["values_outside_tolerance"] > 0
 
 
-def test_log_scale_regressor_exports(housing: tuple[Any, ...]) -> None:
+def _search_pipeline(family: str, data: tuple[Any, ...], **params: Any) -> Pipeline:
+    """A pipeline as the search builds it (cairn's own learner settings)."""
     from cairn.models.catalog import LEARNERS
     from cairn.models.search import fit_pipeline
 
-    X, y, X_test, schema = housing
-    pipe, _ = fit_pipeline(
-        LEARNERS["lightgbm"],
-        schema,
-        X,
-        y,
-        task="regression",
-        seed=0,
-        params={"log_target": True, "n_estimators": 60},
-    )
-    _assert_exported(pipe, schema, X_test)
+    X, y, _, schema = data
+    pipe, _ = fit_pipeline(LEARNERS[family], schema, X, y, task=schema.task, seed=0, params=params)
+    return pipe
+
+
+def test_log_scale_regressor_exports(housing: tuple[Any, ...]) -> None:
+    pipe = _search_pipeline("lightgbm", housing, log_target=True, n_estimators=60)
+    _assert_exported(pipe, housing[3], housing[2])
 
 
 def test_clipped_linear_model_exports_and_clips(housing: tuple[Any, ...]) -> None:
@@ -286,19 +284,7 @@ def test_clipped_linear_model_exports_and_clips(housing: tuple[Any, ...]) -> Non
 
 
 def test_catboost_with_native_categories_serves_natively(titanic: tuple[Any, ...]) -> None:
-    from cairn.models.catalog import LEARNERS
-    from cairn.models.search import fit_pipeline
-
-    X, y, X_test, schema = titanic
-    pipe, _ = fit_pipeline(
-        LEARNERS["catboost"],
-        schema,
-        X,
-        y,
-        task="classification",
-        seed=0,
-        params={"n_estimators": 30, "native_categories": True},
-    )
-    result = export_serving(pipe, schema, X_test)
+    pipe = _search_pipeline("catboost", titanic, n_estimators=30, native_categories=True)
+    result = export_serving(pipe, titanic[3], titanic[2])
     assert result.engine == "native"
     assert "native categories" in result.reason

@@ -38,6 +38,7 @@ objectives = []                 # e.g. [{objective_example}, "latency_p99_ms < 1
 [split]
 test_size = 0.2                 # held-out test share
 folds = 5                       # cross-validation folds on the rest
+# repeats = 3                   # shuffled partitions; default 3 up to 1,000 rows, 2 up to 2,500
 stratify = {stratify}
 # group_column = "customer"     # keep each group on one side
 # time_ordered = true           # needs data.time_column

@@ -720,7 +720,10 @@ def search(
         for learner in learners:
             if learner.needs_scaling and learner.name in state.cv_seconds and state.left() > 0:
                 say(f"cross-validating {learner.label} on a PCA projection")
-                state.evaluate(f"{learner.name}+pca", Config(learner.name, {"pca": 0.95}, "pca"))
+                state.evaluate(
+                    f"{learner.name}+pca",
+                    Config(learner.name, {**state.shared_params, "pca": 0.95}, "pca"),
+                )
     phases["defaults"] = time.monotonic() - t
     if not state.ranked():
         reasons = "; ".join(f"{c.name}: {c.error}" for c in state.candidates)
@@ -973,9 +976,9 @@ def finalize(
     """Turn the search outcome into one fitted estimator.
 
     Each member is refitted on all training rows (boosting with the rounds
-    found in CV). The leading member always is; a further member whose refit
-    would overrun the deadline becomes the bag of its fold models instead
-    (exactly the models whose out-of-fold predictions were scored). ``bag_max_rows``
+    found in CV). A member whose refit would overrun the deadline becomes the
+    bag of its fold models instead (exactly the models whose out-of-fold
+    predictions were scored). ``bag_max_rows``
     forces bags on data up to that size (AutoGluon-style bagging), trading
     prediction time for a little accuracy.
     """
@@ -989,8 +992,9 @@ def finalize(
         candidate = outcome.candidate(name)
         learner = LEARNERS[candidate.family]
         expected = candidate.fit_time_s * _REFIT_FACTOR
-        # The leading member is always refitted: a bag predicts k times slower.
-        in_time = not fitted or deadline is None or time.monotonic() + expected <= deadline
+        # A refit that would overrun the budget becomes the bag of the fold
+        # models (k times slower to predict, but exactly what was scored).
+        in_time = deadline is None or time.monotonic() + expected <= deadline
         if (bag or not in_time) and candidate.fold_models:
             fitted.append(BaggedModel(candidate.fold_models, outcome.task))
             how.append("bag")
