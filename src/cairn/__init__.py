@@ -11,9 +11,9 @@ Heavy modules load on first use, so ``import cairn`` stays cheap.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from cairn._lazy import lazy_exports as _lazy_exports
 from cairn.exceptions import (
     BundleError,
     CairnError,
@@ -62,11 +62,4 @@ if TYPE_CHECKING:
     from cairn.workflow import RunResult, fit, run
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'cairn' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = _lazy_exports("cairn", _LAZY, __all__)

@@ -223,6 +223,11 @@ class ProblemSection(_Section):
     def parsed_objectives(self) -> list[Objective]:
         return [Objective.parse(text) for text in self.objectives]
 
+    @property
+    def has_latency_objective(self) -> bool:
+        """A latency objective asks for fast serving (the ONNX graph, no bags)."""
+        return any(o.quantity.startswith("latency_") for o in self.parsed_objectives)
+
 
 class SplitSection(_Section):
     test_size: float = Field(default=0.2, gt=0.0, lt=0.9)

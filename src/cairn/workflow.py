@@ -229,7 +229,7 @@ def run(
         select_features=spec.train.select_features,
         pca=spec.train.pca,
         # A latency objective wants the compiled serving graph.
-        exportable_only=any(o.quantity.startswith("latency_") for o in problem.parsed_objectives),
+        exportable_only=problem.has_latency_objective,
         progress=say,
     )
     t = lap("search", t)
@@ -244,7 +244,7 @@ def run(
         seed=spec.train.seed,
         n_jobs=spec.train.n_jobs,
         deadline=started + budget * 0.92 - overhead,
-        bag_max_rows=_bag_max_rows(spec.train.bagging, problem.parsed_objectives),
+        bag_max_rows=_bag_max_rows(spec.train.bagging, problem.has_latency_objective),
     )
     pipeline = final.estimator
     t = lap("final_model", t)
@@ -309,7 +309,7 @@ def run(
     bundle_files.update(exported.files)
     bundle_path = save_bundle(run_dir / "bundle", pipeline, schema, metadata, files=bundle_files)
     gate = None
-    if any(o.quantity.startswith("latency_") for o in problem.parsed_objectives):
+    if problem.has_latency_objective:
         say("load-testing the served model against the latency objectives")
         from cairn.serving.gate import apply_gate, latency_gate
 
@@ -379,11 +379,11 @@ def run(
     return result
 
 
-def _bag_max_rows(bagging: str, objectives: list[Any]) -> int:
+def _bag_max_rows(bagging: str, latency_objective: bool) -> int:
     """Up to how many rows the final members are bags of fold models."""
     if bagging == "always":
         return 2**62
-    if bagging == "never" or any(o.quantity.startswith("latency") for o in objectives):
+    if bagging == "never" or latency_objective:
         return 0
     return _AUTO_BAG_MAX_ROWS
 
@@ -543,7 +543,7 @@ def fit(
     Raises:
         DataError, SpecError, TrainingError.
     """
-    from cairn.data.split import auto_repeats, make_folds
+    from cairn.data.split import make_folds
 
     started = time.monotonic()
     cleaned = check_and_clean(frame, target=target, task=task, folds=folds)
@@ -560,7 +560,6 @@ def fit(
         group_column=None,
         time_ordered=False,
         seed=seed,
-        repeats=auto_repeats(len(X)),
     )
     found = search(
         X,

@@ -85,3 +85,30 @@ def test_tree_shap_for_classification_and_none_for_other_models(
     from sklearn.linear_model import LogisticRegression
 
     assert tree_shap(LogisticRegression(), run.features, task="classification") is None
+
+
+def test_tree_shap_for_catboost_on_category_codes() -> None:
+    from cairn.data.schema import infer_schema
+    from cairn.features.preprocess import CategoryCodes
+    from cairn.models.catalog import LEARNERS
+    from cairn.models.search import fit_pipeline
+    from tests.conftest import load_dataset
+
+    frame = load_dataset("german_credit")
+    schema = infer_schema(frame, target="default", task="classification")
+    X = frame.drop(columns=["default"])
+    y = pd.Categorical(frame["default"].astype(str)).codes.astype(int)
+    pipeline, _ = fit_pipeline(
+        LEARNERS["catboost"],
+        schema,
+        X,
+        y,
+        task="classification",
+        seed=0,
+        params={"n_estimators": 40, "native_categories": True},
+    )
+    assert isinstance(pipeline.named_steps["prep"], CategoryCodes)
+    summary = tree_shap(pipeline, X.head(40), task="classification", classes=["1", "2"])
+    assert summary is not None and summary.rows == 40
+    assert np.isfinite(summary.values).all()
+    assert set(summary.features) <= set(X.columns)

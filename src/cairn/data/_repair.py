@@ -18,10 +18,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cairn.data.quality import NUMERIC_TEXT_SHARE, Finding
-from cairn.data.schema import MISSING_SENTINELS
+from cairn.data.quality import NUMERIC_TEXT_SHARE, Finding, _examples
+from cairn.data.schema import _LEADING_ZERO, MISSING_SENTINELS, _is_text_dtype
 
-_LEADING_ZERO = re.compile(r"^-?0\d")
 _SPACES = re.compile(r"\s+")
 
 
@@ -48,25 +47,10 @@ def factorize(series: pd.Series) -> Factorized:
     return Factorized(codes=codes, uniques=values, counts=counts)
 
 
-def _is_text(series: pd.Series) -> bool:
-    dtype = series.dtype
-    if pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
-        return False
-    return (
-        pd.api.types.is_object_dtype(dtype)
-        or isinstance(dtype, pd.CategoricalDtype | pd.StringDtype)
-        or pd.api.types.is_string_dtype(dtype)
-    )
-
-
-def _examples(values: list[Any], limit: int = 3) -> str:
-    return ", ".join(repr(v) for v in values[:limit])
-
-
 def repair_column(series: pd.Series) -> tuple[pd.Series, list[Finding], Factorized | None]:
     """One column repaired as ``repair_types`` would, with the findings and,
     for text that stays text, the factorized result (reused by the profile)."""
-    if not _is_text(series):
+    if not _is_text_dtype(series):
         return series, [], None
     name = str(series.name)
     if isinstance(series.dtype, pd.CategoricalDtype):

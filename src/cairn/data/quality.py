@@ -10,7 +10,6 @@ what is wrong, where, and what to do.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
@@ -46,9 +45,6 @@ LEAKAGE_SAMPLE = 20_000
 LEAKAGE_BINS = 20
 IMBALANCE_SHARE = 0.10  # binary: minority class below this share
 MANY_CLASSES = 20  # numeric target with more classes than this: regression?
-
-_LEADING_ZERO = re.compile(r"^-?0\d")
-_SPACES = re.compile(r"\s+")
 
 
 @dataclass(frozen=True)

@@ -138,7 +138,7 @@ def split(
         group_column=group_column,
         time_ordered=time_ordered,
         seed=seed,
-        repeats=auto_repeats(len(train)) if repeats is None else repeats,
+        repeats=repeats,
     )
     n_repeats = len(fold_list) // folds if validation_size is None else 1
     shape = "holdout validation" if validation_size is not None else f"{folds}-fold CV"
@@ -158,12 +158,13 @@ def make_folds(
     group_column: str | None,
     time_ordered: bool,
     seed: int,
-    repeats: int = 1,
+    repeats: int | None = None,
 ) -> list[Fold]:
     """(fit, validate) positions; plain and stratified k-fold repeat
-    ``repeats`` times with different shuffles, so a row is validated once
-    per repeat."""
+    ``repeats`` times (None: :func:`auto_repeats`) with different shuffles,
+    so a row is validated once per repeat."""
     y = train[target]
+    repeats = auto_repeats(len(train)) if repeats is None else repeats
     positions = np.arange(len(train))
     if validation_size is not None:
         if time_ordered:
@@ -196,7 +197,7 @@ def make_folds(
         return list(GroupKFold(n_splits=folds).split(positions, y, groups))
     partition: StratifiedKFold | KFold
     result: list[Fold] = []
-    for repeat in range(max(1, repeats)):
+    for repeat in range(repeats):
         if task == "classification" and stratify and int(y.value_counts().min()) >= folds:
             partition = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed + repeat)
         else:

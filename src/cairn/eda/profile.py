@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from cairn.data._repair import Factorized, factorize, repair_frame
 from cairn.data.quality import (
@@ -522,6 +523,9 @@ def _roles_and_quality(
     return schema, report, task, rows
 
 
+# The matrix products here are tall and thin: one BLAS thread does them at
+# full speed, and spares the start-up and spinning of a thread pool.
+@threadpool_limits.wrap(limits=1, user_api="blas")
 def profile(
     frame: pd.DataFrame,
     *,
@@ -555,40 +559,6 @@ def profile(
         DataError: the table has no rows or columns, a column name repeats,
             or the target is not a column.
     """
-    from threadpoolctl import threadpool_limits
-
-    # The matrix products here are tall and thin: one BLAS thread does them
-    # at full speed, and spares the start-up and spinning of a thread pool.
-    with threadpool_limits(limits=1, user_api="blas"):
-        return _profile(
-            frame,
-            target=target,
-            task=task,
-            roles=roles,
-            id_columns=id_columns,
-            time_column=time_column,
-            schema=schema,
-            quality=quality,
-            source=source,
-            quality_rows=quality_rows,
-            seed=seed,
-        )
-
-
-def _profile(
-    frame: pd.DataFrame,
-    *,
-    target: str | None,
-    task: str | None,
-    roles: Mapping[str, str] | None,
-    id_columns: Sequence[str],
-    time_column: str | None,
-    schema: Schema | None,
-    quality: QualityReport | None,
-    source: str,
-    quality_rows: int,
-    seed: int,
-) -> Profile:
     clock = time.perf_counter()
     timings: dict[str, float] = {}
 

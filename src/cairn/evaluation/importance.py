@@ -231,7 +231,11 @@ def _contributions(pipeline: Any, X: pd.DataFrame) -> tuple[np.ndarray, list[str
         return raw.reshape(len(matrix), n_classes, k + 1)[:, :, :k], names, matrix
     from catboost import Pool
 
-    raw = np.asarray(estimator.get_feature_importance(Pool(matrix), type="ShapValues"))
+    if isinstance(transformed, pd.DataFrame):  # integer category codes for target statistics
+        pool = Pool(transformed, cat_features=estimator.get_cat_feature_indices())
+    else:
+        pool = Pool(matrix)
+    raw = np.asarray(estimator.get_feature_importance(pool, type="ShapValues"))
     if raw.ndim == 3:  # rows × classes × (features + 1)
         return raw[:, :, :k], names, matrix
     return raw[:, :k], names, matrix

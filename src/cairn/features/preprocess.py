@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import sklearn
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.impute import SimpleImputer
@@ -191,7 +191,7 @@ def _text_values(X: Any) -> list[str]:
 # --------------------------------------------------------------------------
 
 
-class BooleanEncoder(TransformerMixin, BaseEstimator):
+class BooleanEncoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Map two-valued columns to 0.0 / 1.0, anything else to NaN.
 
     Values are compared as strings (see :func:`to_category_strings`). Columns
@@ -233,10 +233,6 @@ class BooleanEncoder(TransformerMixin, BaseEstimator):
             for i, value in enumerate(strings[:, j]):
                 out[i, j] = _boolean_value(value, mapping)
         return out
-
-    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        check_is_fitted(self)
-        return np.asarray(_check_feature_names_in(self, input_features), dtype=object)
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -314,7 +310,7 @@ class FrequencyEncoder(TransformerMixin, BaseEstimator):
         return tags
 
 
-class RangeClipper(TransformerMixin, BaseEstimator):
+class RangeClipper(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Clip each numeric column to the range seen in training.
 
     For models that extrapolate linearly (linear, k-NN distances): one row
@@ -337,10 +333,6 @@ class RangeClipper(TransformerMixin, BaseEstimator):
         lower = np.where(np.isnan(self.lower_), -np.inf, self.lower_)
         upper = np.where(np.isnan(self.upper_), np.inf, self.upper_)
         return np.asarray(np.clip(values, lower, upper))  # NaN stays NaN
-
-    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        check_is_fitted(self)
-        return np.asarray(_check_feature_names_in(self, input_features), dtype=object)
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()

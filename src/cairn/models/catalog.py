@@ -193,6 +193,11 @@ class Learner:
         ordinal_categories: encode categories as integer codes (trees) rather
             than one-hot columns.
         early_stopping: boosting; stops on the fold's validation rows.
+        category_statistics: can learn target statistics of categorical
+            columns itself (CatBoost); the search passes it the category codes
+            as integers, under the ``native_categories`` parameter. The ONNX
+            serving graph cannot express those statistics.
+        exportable: the ONNX serving graph can express the fitted model.
         max_rows: above this many training rows the family is not tried.
         cost: rough relative cost for the value it brings; lower runs first
             (LightGBM leads: the strongest family per second on tabular data).
@@ -207,6 +212,8 @@ class Learner:
     needs_scaling: bool = False
     ordinal_categories: bool = False
     early_stopping: bool = False
+    category_statistics: bool = False
+    exportable: bool = True
     max_rows: int | None = None
     cost: int = 1
 
@@ -284,6 +291,7 @@ LEARNERS: dict[str, Learner] = {
             grid={"n_neighbors": [5, 15, 40], "weights": ["uniform", "distance"]},
             needs_scaling=True,
             max_rows=50_000,
+            exportable=False,  # its ONNX conversion misses the agreement check
             cost=3,
         ),
         Learner(
@@ -332,6 +340,7 @@ LEARNERS: dict[str, Learner] = {
             },
             ordinal_categories=True,
             early_stopping=True,
+            category_statistics=True,
             cost=5,
         ),
     )

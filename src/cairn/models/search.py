@@ -69,9 +69,13 @@ _EARLY_STOPPING_ROUNDS = 50
 _TUNING_SHARES = (0.5, 0.3, 0.2)
 _MAX_MEMBERS = 3
 _NATIVE_CATEGORIES_MAX_COLUMNS = 20
+# Larger data starts from plain codes too: target statistics make every
+# prediction after the search (evaluation, reports, serving) several times slower.
+_NATIVE_CATEGORIES_MAX_ROWS = 5_000
 # A refit sees all training rows, a fold fit (k-1)/k of them, and boosting
 # refits 10 % more rounds than early stopping found.
 _REFIT_FACTOR = 1.5
+_CHEAP_REFIT_S = 2.0
 
 
 def _n_workers(n_jobs: int) -> int:
@@ -129,10 +133,10 @@ def build_pipeline(
         if schema[name].role == Role.CATEGORICAL
     ]
     # Target statistics cost CatBoost time per round for every categorical
-    # column: on wide categorical data the default keeps plain codes, and the
+    # column: on wide or large data the default keeps plain codes, and the
     # portfolio and the search space still try the native handling.
     default_native = len(categories) <= _NATIVE_CATEGORIES_MAX_COLUMNS
-    native = learner.name == "catboost" and (params or {}).get("native_categories", default_native)
+    native = learner.category_statistics and (params or {}).get("native_categories", default_native)
     if native and categories and not (params and params.get("pca")):
         # CatBoost's ordered target statistics on the category codes.
         preprocessor = CategoryCodes(preprocessor, categories)
@@ -401,7 +405,7 @@ class _Search:
         fixed_params: Mapping[str, Params] | None = None,
     ) -> None:
         self.X, self.y, self.schema, self.folds = X, y, schema, list(folds)
-        self.fixed_params = dict(fixed_params or {})  # family -> params forced on
+        self.fixed_params = dict(fixed_params or {})  # family -> params forced on it
         self.learners = {**LEARNERS, **{learner.name: learner for learner in learners}}
         self.task, self.metric, self.seed = task, metric, seed
         # The search ends early enough to refit its leader on all rows within
@@ -412,7 +416,7 @@ class _Search:
         self.n_classes = int(y.max()) + 1 if task == "classification" else 0
         self.candidates: list[CandidateResult] = []
         self.cv_seconds: dict[str, float] = {}  # family -> seconds for one full CV
-        # Decided early and applied to every later configuration (log target).
+        # Decided early and forced on every later configuration (log target).
         self.shared_params: Params = {}
 
     def left(self) -> float:
@@ -451,9 +455,13 @@ class _Search:
         batch and the trial is pruned when the pruner says so.
         """
         learner = self.learners[config.family]
-        fixed = self.fixed_params.get(config.family)
-        if fixed:
-            config = replace(config, params={**config.params, **fixed})
+        # Every phase's configurations pass here: forced settings apply once.
+        forced = {**self.shared_params, **self.fixed_params.get(config.family, {})}
+        if learner.category_statistics and "native_categories" not in config.params:
+            # Decided on all training rows, recorded, so the refit matches the folds.
+            forced.setdefault("native_categories", len(self.X) <= _NATIVE_CATEGORIES_MAX_ROWS)
+        if forced:
+            config = replace(config, params={**config.params, **forced})
         schema = config.schema or self.schema
         result = CandidateResult(
             name=name, config=config, label=learner.label, n_features=len(schema.feature_names)
@@ -672,16 +680,19 @@ def search(
         pca: also try the scale-sensitive families (linear, k-NN) on a PCA
             projection keeping 95 % of the variance, as their own candidates.
         exportable_only: only configurations the ONNX serving graph can
-            express (CatBoost on plain category codes, no k-NN unless it is
-            the only family): for specs with a latency objective.
+            express (no target statistics on categories; families without
+            an ONNX form only when nothing else is allowed): for specs with a
+            latency objective.
 
     Raises:
         TrainingError: every candidate failed.
     """
     started = time.monotonic()
     say = progress or (lambda message: None)
-    if exportable_only and len(learners) > 1:
-        learners = [learner for learner in learners if learner.name != "knn"]
+    fixed: dict[str, Params] = {}
+    if exportable_only:
+        learners = [lr for lr in learners if lr.exportable] or list(learners)
+        fixed = {lr.name: {"native_categories": False} for lr in learners if lr.category_statistics}
     state = _Search(
         X,
         y,
@@ -694,7 +705,7 @@ def search(
         workers=_n_workers(n_jobs),
         progress=say,
         learners=learners,
-        fixed_params={"catboost": {"native_categories": False}} if exportable_only else None,
+        fixed_params=fixed,
     )
     phases: dict[str, float] = {}
 
@@ -713,17 +724,14 @@ def search(
             )
             continue
         say(f"cross-validating {learner.label} ({max(0.0, state.left()):.0f}s left)")
-        first = state.evaluate(learner.name, Config(learner.name, dict(state.shared_params)))
+        first = state.evaluate(learner.name, Config(learner.name))
         if first is state.candidates[0] and task == "regression" and log_target_worth_trying(y):
             _try_log_target(state, learner, first)
     if pca:
         for learner in learners:
             if learner.needs_scaling and learner.name in state.cv_seconds and state.left() > 0:
                 say(f"cross-validating {learner.label} on a PCA projection")
-                state.evaluate(
-                    f"{learner.name}+pca",
-                    Config(learner.name, {**state.shared_params, "pca": 0.95}, "pca"),
-                )
+                state.evaluate(f"{learner.name}+pca", Config(learner.name, {"pca": 0.95}, "pca"))
     phases["defaults"] = time.monotonic() - t
     if not state.ranked():
         reasons = "; ".join(f"{c.name}: {c.error}" for c in state.candidates)
@@ -801,7 +809,7 @@ def search(
             exhausted.add(learner.name)
             continue
         trial = study.ask()
-        params = {**learner.space(trial, task, len(X)), **state.shared_params}
+        params = learner.space(trial, task, len(X))
         trial_count += 1
         name = f"{learner.name}#{trial.number + 1}"
         say(
@@ -994,7 +1002,13 @@ def finalize(
         expected = candidate.fit_time_s * _REFIT_FACTOR
         # A refit that would overrun the budget becomes the bag of the fold
         # models (k times slower to predict, but exactly what was scored).
-        in_time = deadline is None or time.monotonic() + expected <= deadline
+        # A cheap refit of the leader is always done: its bag would cost more
+        # in every prediction after the search (evaluation, reports, export).
+        in_time = (
+            deadline is None
+            or time.monotonic() + expected <= deadline
+            or (not fitted and expected <= _CHEAP_REFIT_S)
+        )
         if (bag or not in_time) and candidate.fold_models:
             fitted.append(BaggedModel(candidate.fold_models, outcome.task))
             how.append("bag")

@@ -19,8 +19,9 @@ imports it to register its commands).
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from cairn._lazy import lazy_exports as _lazy_exports
 
 __all__ = [
     "LoadTestResult",
@@ -68,11 +69,4 @@ if TYPE_CHECKING:
     from cairn.serving.server import run_in_thread, serve
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'cairn.serving' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = _lazy_exports("cairn.serving", _LAZY, __all__)

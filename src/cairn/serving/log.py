@@ -530,7 +530,8 @@ def export_log(
 
 def prune_log(path: str | Path, before: str | datetime) -> int:
     """Delete logged predictions and rejections older than ``before``
-    (ISO time or a duration ago such as ``"30d"``); returns the rows deleted.
+    (ISO time or a duration ago such as ``"30d"``); returns how many
+    predictions were deleted.
 
     Safe while a server writes: SQLite serialises the writers.
 
