@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -77,8 +78,106 @@ def test_invocations_takes_mlflow_bodies(client: httpx.Client, churn: Any) -> No
         rows = answer.json()["predictions"]
         assert [r["prediction"] for r in rows] == ours["predictions"]
         assert rows[0]["proba_Yes"] == pytest.approx(ours["probabilities"][0]["Yes"])
-    tensor = client.post("/invocations", json={"instances": [[1, 2]]})
-    assert tensor.status_code == 422 and "dataframe_split" in tensor.text
+    # what `mlflow models serve` takes besides: instances / inputs, as rows or as columns
+    by_columns = {c: [r[c] for r in records] for c in columns}
+    for body in (
+        {"instances": records},
+        {"inputs": records},
+        {"inputs": by_columns},
+        {"instances": by_columns, "params": {}},
+    ):
+        answer = client.post("/invocations", json=body)
+        assert answer.status_code == 200, (list(body), answer.text)
+        assert [r["prediction"] for r in answer.json()["predictions"]] == ours["predictions"]
+    one = client.post("/invocations", json={"inputs": records[0]})
+    assert [r["prediction"] for r in one.json()["predictions"]] == ours["predictions"][:1]
+    # text/csv, as pandas writes it
+    frame = pd.DataFrame(records)
+    csv = frame.to_csv(index=False).encode()
+    answer = client.post("/invocations", content=csv, headers={"content-type": "text/csv"})
+    assert answer.status_code == 200, answer.text
+    assert [r["prediction"] for r in answer.json()["predictions"]] == ours["predictions"]
+    assert answer.json()["predictions"][0]["proba_Yes"] == pytest.approx(
+        ours["probabilities"][0]["Yes"]
+    )
+
+
+def _mlflow_error(answer: httpx.Response, status: int, code: str) -> str:
+    assert answer.status_code == status, answer.text
+    body = answer.json()
+    assert body["error_code"] == code, body
+    assert isinstance(body["message"], str) and body["message"]
+    return str(body["message"])
+
+
+def test_invocations_errors_have_mlflow_shape(client: httpx.Client, churn: Any) -> None:
+    def post(**kwargs: Any) -> httpx.Response:
+        return client.post("/invocations", **kwargs)
+
+    json_type = {"content-type": "application/json"}
+    _mlflow_error(post(content=b"{not json", headers=json_type), 400, "INVALID_PARAMETER_VALUE")
+    listed = _mlflow_error(post(json=[1, 2]), 400, "INVALID_PARAMETER_VALUE")
+    assert "exactly one of the input fields" in listed
+    records = records_of(churn, 2)
+    both = post(json={"dataframe_records": records, "inputs": records})
+    assert "dataframe_records" in _mlflow_error(both, 400, "BAD_REQUEST")
+    _mlflow_error(post(json={"records": records}), 400, "BAD_REQUEST")
+    tensor = _mlflow_error(post(json={"instances": [[1, 2]]}), 400, "BAD_REQUEST")
+    assert "tensor" in tensor
+    ragged = post(json={"inputs": {"tenure": [1, 2], "Contract": ["One year"]}})
+    assert "same length" in _mlflow_error(ragged, 400, "BAD_REQUEST")
+    del records[1]["tenure"]
+    missing = post(json={"dataframe_records": records})
+    assert "records/1/tenure" in _mlflow_error(missing, 400, "INVALID_PARAMETER_VALUE")
+    assert ["body", "records", 1, "tenure"] in [p["loc"] for p in missing.json()["detail"]]
+    bad_csv = post(content=b'a,b\n"1,2\n', headers={"content-type": "text/csv"})
+    _mlflow_error(bad_csv, 400, "BAD_REQUEST")
+    _mlflow_error(post(content=b"x", headers={"content-type": "text/plain"}), 415, "BAD_REQUEST")
+    wrong_method = client.get("/invocations")
+    _mlflow_error(wrong_method, 405, "BAD_REQUEST")
+    # /predict keeps its own shape
+    assert "detail" in client.post("/predict", json=[1]).json()
+
+
+def test_docs_are_served_without_network(client: httpx.Client) -> None:
+    import re
+
+    page = client.get("/docs")
+    assert page.status_code == 200 and "SwaggerUIBundle" in page.text
+    assert not re.search(r"https?://", page.text), "the docs page must not load from the web"
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert len(assets) >= 3
+    for asset in assets:
+        answer = client.get(asset)
+        assert answer.status_code == 200 and len(answer.content) > 1000, asset
+    assert client.get("/docs/secret.txt").status_code == 404
+    assert client.get("/openapi.json").json()["paths"]["/predict"]
+
+
+def test_lenient_json_is_parsed_off_the_event_loop(
+    client: httpx.Client, churn: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    import cairn.serving.app as app_module
+
+    original = app_module._parse_lenient
+    loops: list[bool] = []
+
+    def watched(body: bytes) -> Any:
+        try:
+            asyncio.get_running_loop()
+            loops.append(True)
+        except RuntimeError:  # no event loop here: a worker thread
+            loops.append(False)
+        return original(body)
+
+    monkeypatch.setattr(app_module, "_parse_lenient", watched)
+    record = records_of(churn, 1)[0]
+    body = json.dumps({"records": [{**record, "tenure": float("nan")}]})
+    answer = client.post("/predict", content=body, headers={"content-type": "application/json"})
+    assert answer.status_code == 200
+    assert loops == [False]
 
 
 def test_health_ready_metadata(client: httpx.Client, churn: Any) -> None:

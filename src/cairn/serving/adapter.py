@@ -20,7 +20,11 @@ rarer (numbers as text, dates in a non-ISO format) goes through
 :func:`~cairn.data.schema.coerce_column` itself, so both paths agree.
 
 Problems are collected per record and column and raised together as
-:class:`RecordsError` (the server answers 422 with each location).
+:class:`RecordsError` (the server answers 422 with each location). A boolean
+sent for a number column is read as 1 or 0 and noted in the warnings, since
+that changes what the value says. :meth:`RecordAdapter.typed` gives a record
+back with each value in its column's type, as the model read it (what the
+prediction log stores).
 """
 
 from __future__ import annotations
@@ -233,6 +237,25 @@ class _Column:
         # a boolean column holding numbers (e.g. 0/1): numeric, then as a category
         return canonical_string(self.number(value))
 
+    def typed(self, value: Any) -> Any:
+        """The value in the column's type (int, float, bool or str), None when missing."""
+        if value is None:
+            return None
+        dtype = self.dtype
+        if dtype in ("int", "float"):
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value if dtype == "int" else float(value)
+            number = self.number(value)
+            if math.isnan(number):
+                return None
+            return int(number) if dtype == "int" and number.is_integer() else number
+        if isinstance(value, dict | list):
+            raise TypeError(f"expected a single value, got {_json_type(value)}")
+        if dtype == "bool":
+            text = self.category(value)
+            return None if text is None else text == "True"
+        return canonical_string(value)
+
     def code(self, text: str | None) -> int:
         if text is None:
             return MISSING
@@ -339,8 +362,11 @@ class RecordAdapter:
         inputs = dict(spec or {})
         codes = inputs.get("codes") or {}
         self.columns: dict[str, _Column] = {}
+        # columns the model does not use (ids, ...): typed for the log only
+        self.others: dict[str, _Column] = {}
         for column in schema.columns:
             if not column.is_feature:
+                self.others[column.name] = _Column(column, date_format=formats.get(column.name))
                 continue
             coded = codes.get(column.name) or {}
             strings = list(coded.get("strings", ()))
@@ -368,6 +394,10 @@ class RecordAdapter:
         )
         self.num = [self.columns[n] for n in inputs.get("num", ())]
         self.cat = [self.columns[n] for n in inputs.get("cat", ())]
+        # category columns coded as numbers: a boolean there becomes 1 or 0
+        self.numeric_cat = frozenset(
+            c.name for c in self.columns.values() if c.dtype in ("int", "float")
+        )
         self.dt = [self.columns[n] for n in inputs.get("dt", ())]
         self.text = [
             (self.columns[item["column"]], _TextColumn(item)) for item in inputs.get("text", ())
@@ -392,6 +422,8 @@ class RecordAdapter:
         texts = [np.zeros((n, len(t.vocabulary)), dtype=np.float64) for _, t in self.text]
         unseen: list[list[str]] = [[] for _ in range(n)]
         extra: set[str] = set()
+        as_numbers: list[tuple[int, str]] = []
+        numeric_cat = self.numeric_cat
 
         def fail(index: int, column: str | None, error: Exception | str, kind: str) -> None:
             if len(problems) < _MAX_PROBLEMS:
@@ -409,13 +441,19 @@ class RecordAdapter:
                     continue
                 extra.update(str(k) for k in record if k not in self.known_names)
             for j, col in enumerate(self.num):
+                value = record[col.name]
+                if value.__class__ is bool:
+                    as_numbers.append((i, col.name))
                 try:
-                    num[i, j] = col.number(record[col.name])
+                    num[i, j] = col.number(value)
                 except (TypeError, ValueError) as error:
                     fail(i, col.name, error, _kind(error))
             for j, col in enumerate(self.cat):
+                value = record[col.name]
+                if value.__class__ is bool and col.name in numeric_cat:
+                    as_numbers.append((i, col.name))
                 try:
-                    text = col.category(record[col.name])
+                    text = col.category(value)
                 except (TypeError, ValueError) as error:
                     fail(i, col.name, error, _kind(error))
                     continue
@@ -435,8 +473,11 @@ class RecordAdapter:
                 except (TypeError, ValueError) as error:
                     fail(i, col.name, error, _kind(error))
             for col in self.checked_only:
+                value = record[col.name]
+                if value.__class__ is bool and col.name in numeric_cat:
+                    as_numbers.append((i, col.name))
                 try:
-                    self._check(col, record[col.name], unseen[i])
+                    self._check(col, value, unseen[i])
                 except (TypeError, ValueError) as error:
                     fail(i, col.name, error, _kind(error))
         if problems:
@@ -452,6 +493,15 @@ class RecordAdapter:
                 warnings.append(
                     {"record": i, "column": name, "message": "category unseen in training"}
                 )
+        for i, name in as_numbers:
+            warnings.append(
+                {
+                    "record": i,
+                    "column": name,
+                    "message": f"boolean read as a number ({self.columns[name].dtype} column): "
+                    "true is 1, false is 0; send the number",
+                }
+            )
         feeds: dict[str, np.ndarray] = {}
         if self.has_graph:
             if self.num:
@@ -463,6 +513,23 @@ class RecordAdapter:
             for k, out in enumerate(texts):
                 feeds[f"text_{k}"] = out
         return Encoded(feeds=feeds, warnings=warnings, unseen=unseen)
+
+    def typed(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """``record`` with each schema column's value in the column's type, as
+        the model read it (``"12"`` → 12, ``true`` → 1 in an int column);
+        other keys and values that cannot be read stay as sent."""
+        out: dict[str, Any] = {}
+        columns, others = self.columns, self.others
+        for key, value in record.items():
+            col = columns.get(key) or others.get(key)
+            if col is None:
+                out[key] = value
+                continue
+            try:
+                out[key] = col.typed(value)
+            except (TypeError, ValueError, OverflowError):
+                out[key] = value
+        return out
 
     @staticmethod
     def _check(col: _Column, value: Any, unseen: list[str]) -> None:

@@ -3,11 +3,14 @@
 Routes::
 
     POST /predict       {"records": [{...}, ...]} -> predictions, probabilities, model, request_id
-    POST /invocations   MLflow's dataframe_split / dataframe_records -> {"predictions": [...]}
+    POST /invocations   what ``mlflow models serve`` takes: text/csv, or JSON with
+                        dataframe_split, dataframe_records, instances or inputs
+                        -> {"predictions": [...]}; errors as {"error_code", "message"}
     GET  /health        the process is alive
-    GET  /ready         the models are loaded and warmed (503 until then)
+    GET  /ready         the models are loaded and warmed (503 until then), log health
     GET  /metadata      schema, metrics, version, engine, arms, limits
     GET  /metrics       Prometheus text
+    GET  /docs          Swagger UI, served from the package (no network needed)
 
 ``/predict`` and ``/invocations`` are answered by :class:`_FastPath`, an ASGI
 layer in front of the FastAPI router: the body is read with a size limit,
@@ -19,10 +22,17 @@ model's schema.
 Safety: requests carry an API key (``Authorization: Bearer KEY`` or
 ``X-API-Key: KEY``) when one is configured, compared in constant time;
 ``/health`` and ``/ready`` stay open for probes. Bodies must be JSON (415
-otherwise, so pickles and forms never reach the model), at most
-``max_body_bytes`` (413, chunked bodies included) and ``max_rows`` records
-(413). Bad records get 422 naming the record and column; anything
-unexpected gets 500 with the request id, and the server keeps running.
+otherwise, so pickles and forms never reach the model; /invocations also
+takes CSV), at most ``max_body_bytes`` (413, chunked bodies included) and
+``max_rows`` records (413). Bad records get 422 naming the record and
+column; anything unexpected gets 500 with the request id, and the server
+keeps running. Bodies that need more than orjson (NaN, Infinity, lone
+surrogates) and CSV bodies are parsed in a worker thread, never on the
+event loop.
+
+Requests with the header ``X-Cairn-Synthetic: 1`` (``cairn loadtest`` sends
+it) are scored as usual and logged as synthetic, so monitoring, A/B reports
+and exports leave them out.
 """
 
 from __future__ import annotations
@@ -52,7 +62,7 @@ from cairn.data.schema import Role
 from cairn.exceptions import ServingError
 from cairn.serving.adapter import RecordProblem, RecordsError, canonical_string
 from cairn.serving.engine import Prediction, ServedModel, load_served_model
-from cairn.serving.log import LogEntry, PredictionLog
+from cairn.serving.log import LogEntry, PredictionLog, escape_text
 from cairn.serving.metrics import CONTENT_TYPE, ServingMetrics
 
 __all__ = ["Arm", "ServingConfig", "create_app"]
@@ -62,6 +72,26 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 _OPEN_PATHS = frozenset({"/health", "/ready"})
 _FAST_ROUTES = {"/predict": "predict", "/invocations": "invocations"}
 _JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+_SYNTHETIC_VALUES = frozenset({b"1", b"true", b"yes"})
+#: MLflow's input fields on /invocations (mlflow.pyfunc.scoring_server).
+_MLFLOW_FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+#: MLflow error codes for our statuses on /invocations, and the status MLflow answers with.
+_MLFLOW_CODES = {
+    400: ("BAD_REQUEST", 400),
+    401: ("UNAUTHENTICATED", 401),
+    405: ("BAD_REQUEST", 405),
+    413: ("BAD_REQUEST", 413),
+    415: ("BAD_REQUEST", 415),
+    422: ("INVALID_PARAMETER_VALUE", 400),
+    500: ("INTERNAL_ERROR", 500),
+    503: ("TEMPORARILY_UNAVAILABLE", 503),
+}
+#: Swagger UI's files, shipped by the fastapi-offline package.
+_DOCS_ASSETS = {
+    "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
+    "swagger-ui.css": "text/css; charset=utf-8",
+    "favicon.png": "image/png",
+}
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -99,11 +129,21 @@ class Arm:
 
 
 class _HTTPError(Exception):
-    def __init__(self, status: int, detail: Any, headers: Sequence[tuple[bytes, bytes]] = ()):
+    """An answer other than 200; ``code`` is MLflow's error code when it is not
+    the one :data:`_MLFLOW_CODES` gives for the status."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: Any,
+        headers: Sequence[tuple[bytes, bytes]] = (),
+        code: str | None = None,
+    ):
         super().__init__(str(detail))
         self.status = status
         self.detail = detail
         self.headers = list(headers)
+        self.code = code
 
 
 class _Router:
@@ -135,23 +175,96 @@ class _Router:
         ]
 
 
+def _media(content_type: bytes) -> bytes:
+    return content_type.split(b";", 1)[0].strip().lower()
+
+
 def _is_json(content_type: bytes) -> bool:
-    media = content_type.split(b";", 1)[0].strip().lower()
+    media = _media(content_type)
     return media == b"application/json" or (
         media.startswith(b"application/") and media.endswith(b"+json")
     )
 
 
-def _parse_json(body: bytes) -> Any:
+async def _parse_json(body: bytes) -> tuple[Any, list[dict[str, Any]]]:
+    """The body's JSON value, and warnings about what had to be repaired."""
     try:
-        return orjson.loads(body)
+        return orjson.loads(body), []
     except orjson.JSONDecodeError:
         pass
-    # NaN and Infinity are not JSON, but Python and pandas clients send them
+    # NaN and Infinity are not JSON, but Python and pandas clients send them;
+    # the standard parser is slow, so it runs in a worker thread
+    return await asyncio.to_thread(_parse_lenient, body)
+
+
+def _parse_lenient(body: bytes) -> tuple[Any, list[dict[str, Any]]]:
     try:
-        return json.loads(body)
+        payload = json.loads(body)
     except (ValueError, RecursionError) as error:
-        raise _HTTPError(400, f"the body is not valid JSON: {error}") from None
+        raise _HTTPError(
+            400, f"the body is not valid JSON: {error}", code="INVALID_PARAMETER_VALUE"
+        ) from None
+    # orjson refuses lone surrogates ("\ud800"); the standard parser lets them through
+    escaped: list[str] = []
+    try:
+        payload = _valid_unicode(payload, ["body"], escaped)
+    except RecursionError:
+        raise _HTTPError(400, "the body is nested too deeply") from None
+    if not escaped:
+        return payload, []
+    shown = ", ".join(escaped[:5]) + (f" and {len(escaped) - 5} more" if len(escaped) > 5 else "")
+    note = (
+        "text with a lone surrogate (not valid Unicode) was read with it escaped as \\uXXXX, "
+        f"at {shown}"
+    )
+    return payload, [{"record": None, "column": None, "message": note}]
+
+
+def _valid_unicode(value: Any, path: list[Any], escaped: list[str]) -> Any:
+    """``value`` with lone surrogates in text escaped; one in a key is refused."""
+    if isinstance(value, str):
+        fixed = escape_text(value)
+        if fixed is not value:
+            escaped.append("/".join(str(p) for p in path))
+        return fixed
+    if isinstance(value, list):
+        return [_valid_unicode(v, [*path, i], escaped) for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            name = escape_text(key)
+            if name is not key:
+                raise _HTTPError(
+                    422,
+                    [
+                        _problem(
+                            [*path, name],
+                            f"the name {name!r} holds a lone surrogate and is not valid "
+                            "Unicode; send column names as UTF-8 text",
+                        )
+                    ],
+                )
+            out[key] = _valid_unicode(item, [*path, key], escaped)
+        return out
+    return value
+
+
+def _csv_records(body: bytes, text_columns: Sequence[str]) -> list[dict[str, Any]]:
+    """Records from a CSV body (header row first), as MLflow reads ``text/csv``."""
+    import io
+
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(io.BytesIO(body), dtype=dict.fromkeys(text_columns, str))
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as error:
+        raise _HTTPError(
+            400,
+            "Failed to parse input as a Pandas DataFrame. Ensure that the input is a valid "
+            f"CSV-formatted Pandas DataFrame produced using `DataFrame.to_csv()`. Error: '{error}'",
+        ) from None
+    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    return [{str(k): v for k, v in record.items()} for record in records]
 
 
 def _problem(loc: list[Any], message: str, kind: str = "value_error") -> dict[str, Any]:
@@ -172,9 +285,20 @@ def _records_of(route: str, payload: Any) -> list[Any]:
         return records
     if not isinstance(payload, dict):
         raise _HTTPError(
-            422,
-            [_problem(["body"], "expected an object with dataframe_split or dataframe_records")],
+            400,
+            "The input must be a JSON dictionary with exactly one of the input fields "
+            f"{list(_MLFLOW_FORMATS)}. Received {_json_kind(payload)}.",
+            code="INVALID_PARAMETER_VALUE",
         )
+    given = [key for key in _MLFLOW_FORMATS if key in payload]
+    if len(given) != 1:
+        raise _HTTPError(
+            400,
+            "The input must be a JSON dictionary with exactly one of the input fields "
+            f"{list(_MLFLOW_FORMATS)}. Received dictionary with input fields: {list(payload)}.",
+        )
+    if given[0] in ("instances", "inputs"):
+        return _tensor_style_records(given[0], payload[given[0]])
     if "dataframe_records" in payload:
         records = payload["dataframe_records"]
         if not isinstance(records, list):
@@ -212,19 +336,43 @@ def _records_of(route: str, payload: Any) -> list[Any]:
                 )
             out.append(dict(zip(columns, row, strict=True)))
         return out
-    if any(key in payload for key in ("instances", "inputs")):
+    raise AssertionError("unreachable: one input field was found")
+
+
+def _json_kind(value: Any) -> str:
+    return "a list" if isinstance(value, list) else f"a {type(value).__name__}"
+
+
+def _tensor_style_records(key: str, value: Any) -> list[Any]:
+    """``instances`` / ``inputs`` as MLflow reads them for a table: a list of
+    objects (one per row), or an object of columns (equal-length lists, or
+    single values for one row)."""
+    if isinstance(value, list):
+        if all(isinstance(row, dict) for row in value):
+            return value
         raise _HTTPError(
-            422,
-            [
-                _problem(
-                    ["body"],
-                    "tensor inputs are not supported: this model takes a table; "
-                    "send dataframe_split or dataframe_records",
-                )
-            ],
+            400,
+            f"{key}: tensor inputs (lists of values) are not supported: this model takes a "
+            f'table; send a list of objects ({{"{key}": [{{"column": value, ...}}]}}) or an '
+            f'object of columns ({{"{key}": {{"column": [values]}}}})',
         )
+    if isinstance(value, dict):
+        if not any(isinstance(v, list) for v in value.values()):
+            return [value]
+        lengths = {len(v) if isinstance(v, list) else -1 for v in value.values()}
+        if len(lengths) != 1 or -1 in lengths:
+            raise _HTTPError(
+                400,
+                f"{key}: every column must be a list of the same length; lengths: "
+                + ", ".join(
+                    f"{name}={len(v) if isinstance(v, list) else 'not a list'}"
+                    for name, v in list(value.items())[:20]
+                ),
+            )
+        names = list(value)
+        return [dict(zip(names, row, strict=True)) for row in zip(*value.values(), strict=True)]
     raise _HTTPError(
-        422, [_problem(["body"], "expected dataframe_split or dataframe_records", "missing")]
+        400, f"{key}: expected a list of objects or an object of columns, got {_json_kind(value)}"
     )
 
 
@@ -249,9 +397,11 @@ class _Service:
         )
         if self.log is not None:
             log = self.log
-            self.metrics.watch_log(
-                lambda: float(log.accepted), lambda: float(log.written), lambda: float(log.failed)
-            )
+            self.metrics.watch_log(log.counts, lambda: float(log.healthy))
+        # CSV bodies on /invocations: text columns stay text ("007" is not 7)
+        self.text_columns = [
+            c.name for c in champion.schema.columns if c.dtype in ("string", "datetime")
+        ]
         self.ready = False
         self.key = config.api_key.encode() if config.api_key else None
         # unique ids without a system call per request: a random prefix and a counter
@@ -293,6 +443,7 @@ class _Service:
         started = time.perf_counter()
         arrived = time.time()
         content_type = length = given_id = None
+        synthetic = False
         for name, value in scope.get("headers", ()):
             if name == b"content-type":
                 content_type = value
@@ -300,22 +451,33 @@ class _Service:
                 length = value
             elif name == b"x-request-id":
                 given_id = value
+            elif name == b"x-cairn-synthetic":
+                synthetic = value.strip().lower() in _SYNTHETIC_VALUES
         request_id = f"{self._id_prefix}{next(self._ids):010x}"
         if given_id is not None:
             text = given_id.decode("latin-1")
             if _REQUEST_ID.match(text):
                 request_id = text
+        body = b""
         try:
             if scope.get("method") != "POST":
                 raise _HTTPError(405, "use POST with a JSON body", [(b"allow", b"POST")])
             if not self.ready:
                 raise _HTTPError(503, "the model is still loading; retry shortly")
+            csv = False
             if content_type is not None and not _is_json(content_type):
-                raise _HTTPError(
-                    415,
-                    f"content type {content_type.decode('latin-1')!r} is not accepted; send JSON "
-                    "with 'Content-Type: application/json'",
-                )
+                csv = route == "invocations" and _media(content_type) == b"text/csv"
+                if not csv:
+                    accepted = (
+                        "JSON ('Content-Type: application/json') or CSV ('text/csv')"
+                        if route == "invocations"
+                        else "JSON with 'Content-Type: application/json'"
+                    )
+                    raise _HTTPError(
+                        415,
+                        f"content type {content_type.decode('latin-1')!r} is not accepted; "
+                        f"send {accepted}",
+                    )
             limit = self.config.max_body_bytes
             if length is not None:
                 try:
@@ -330,8 +492,12 @@ class _Service:
                         [(b"connection", b"close")],
                     )
             body = await _read_body(receive, limit)
-            payload = _parse_json(body)
-            records = _records_of(route, payload)
+            if csv:
+                records = await asyncio.to_thread(_csv_records, body, self.text_columns)
+                notes: list[dict[str, Any]] = []
+            else:
+                payload, notes = await _parse_json(body)
+                records = _records_of(route, payload)
             if len(records) > self.config.max_rows:
                 raise _HTTPError(
                     413,
@@ -339,17 +505,19 @@ class _Service:
                     f"{self.config.max_rows}. Split the batch",
                 )
             answer, entries = await self._score(records)
+            if notes:
+                answer["warnings"] = [*notes, *answer.get("warnings", ())]
             answer["request_id"] = request_id
             if route == "invocations":
                 answer = _as_mlflow(answer, entries)
             body_out = orjson.dumps(answer, option=_JSON_OPTIONS)
         except _HTTPError as error:
-            await self._reject(send, route, request_id, error, started, arrived)
+            await self._reject(send, route, request_id, error, started, arrived, body, synthetic)
             return
         except Exception:
             _logger.exception("request %s failed", request_id)
             failure = _HTTPError(500, f"internal error while scoring; request id {request_id}")
-            await self._reject(send, route, request_id, failure, started, arrived)
+            await self._reject(send, route, request_id, failure, started, arrived, body, synthetic)
             return
         latency = time.perf_counter() - started
         await _send(send, 200, body_out, request_id)
@@ -359,9 +527,10 @@ class _Service:
                 entry.request_id = request_id
                 entry.ts = arrived
                 entry.latency_ms = latency * 1000.0
+                entry.synthetic = synthetic
                 self.log.write(entry)
         if self.shadow is not None:
-            await self._shadow(records, request_id, arrived)
+            await self._shadow(records, request_id, arrived, synthetic)
 
     async def _predict(self, arm: Arm, records: Sequence[Any]) -> tuple[Prediction, float]:
         started = time.perf_counter()
@@ -414,6 +583,7 @@ class _Service:
                     classes=arm.model.class_strings,
                     latency_ms=0.0,
                     rows=positions,
+                    typed=arm.model.adapter.typed,
                 )
             )
         if problems:
@@ -485,7 +655,9 @@ class _Service:
             answer["warnings"] = warnings
         return answer
 
-    async def _shadow(self, records: list[Any], request_id: str, arrived: float) -> None:
+    async def _shadow(
+        self, records: list[Any], request_id: str, arrived: float, synthetic: bool
+    ) -> None:
         shadow = self.shadow
         assert shadow is not None
         try:
@@ -511,6 +683,8 @@ class _Service:
                     probabilities=prediction.probabilities,
                     classes=shadow.model.class_strings,
                     latency_ms=seconds * 1000.0,
+                    typed=shadow.model.adapter.typed,
+                    synthetic=synthetic,
                 )
             )
 
@@ -522,15 +696,52 @@ class _Service:
         error: _HTTPError,
         started: float,
         arrived: float,
+        received: bytes = b"",
+        synthetic: bool = False,
     ) -> None:
-        body = orjson.dumps(
-            {"detail": error.detail, "request_id": request_id}, option=_JSON_OPTIONS
-        )
-        await _send(send, error.status, body, request_id, error.headers)
-        self.metrics.request(route, error.status, time.perf_counter() - started)
+        status = error.status
+        if route == "invocations":
+            status, answer = _mlflow_error(error, request_id)
+        else:
+            answer = {"detail": error.detail, "request_id": request_id}
+        await _send(send, status, _dumps(answer), request_id, error.headers)
+        self.metrics.request(route, status, time.perf_counter() - started)
         if self.log is not None:
             detail = error.detail if isinstance(error.detail, str) else json.dumps(error.detail)
-            self.log.reject(request_id, arrived, route, error.status, detail)
+            self.log.reject(
+                request_id, arrived, route, status, detail, body=received, synthetic=synthetic
+            )
+
+
+def _dumps(answer: Any) -> bytes:
+    try:
+        return orjson.dumps(answer, option=_JSON_OPTIONS)
+    except TypeError:  # text that is not valid Unicode: escape it rather than fail
+        return json.dumps(answer, default=str).encode()
+
+
+def _message(detail: Any) -> str:
+    if isinstance(detail, str):
+        return detail
+    parts = []
+    for problem in detail[:20]:
+        where = "/".join(str(p) for p in problem.get("loc", ()))
+        parts.append(f"{where}: {problem.get('msg')}" if where else str(problem.get("msg")))
+    more = f" (and {len(detail) - 20} more)" if len(detail) > 20 else ""
+    return "; ".join(parts) + more
+
+
+def _mlflow_error(error: _HTTPError, request_id: str) -> tuple[int, dict[str, Any]]:
+    """MLflow's error answer ({"error_code", "message"}) and its status."""
+    code, status = _MLFLOW_CODES.get(error.status, ("INTERNAL_ERROR", error.status))
+    answer: dict[str, Any] = {
+        "error_code": error.code or code,
+        "message": _message(error.detail),
+        "request_id": request_id,
+    }
+    if not isinstance(error.detail, str):
+        answer["detail"] = error.detail  # each location, as /predict gives them
+    return status, answer
 
 
 def _as_mlflow(answer: dict[str, Any], entries: Sequence[LogEntry]) -> dict[str, Any]:
@@ -602,14 +813,22 @@ class _FastPath:
             await self.app(scope, receive, send)
             return
         if not self.service.authorized(scope):
-            body = orjson.dumps(
-                {
-                    "detail": "missing or wrong API key; send 'Authorization: Bearer KEY' "
-                    "or 'X-API-Key: KEY'"
-                }
-            )
-            await _send(send, 401, body, uuid.uuid4().hex, [(b"www-authenticate", b"Bearer")])
             route = _FAST_ROUTES.get(scope["path"])
+            message = (
+                "missing or wrong API key; send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'"
+            )
+            answer: dict[str, Any] = (
+                {"error_code": "UNAUTHENTICATED", "message": message}
+                if route == "invocations"
+                else {"detail": message}
+            )
+            await _send(
+                send,
+                401,
+                orjson.dumps(answer),
+                uuid.uuid4().hex,
+                [(b"www-authenticate", b"Bearer")],
+            )
             if route is not None:
                 self.service.metrics.request(route, 401, 0.0)
             return
@@ -884,6 +1103,18 @@ def _openapi_paths(service: _Service) -> tuple[dict[str, Any], dict[str, Any]]:
 # ---------------------------------------------------------------------------
 
 
+def _docs_assets() -> Path | None:
+    """The folder holding Swagger UI's files, or None when they are not installed."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("fastapi_offline")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        static = Path(folder) / "static"
+        if all((static / name).is_file() for name in _DOCS_ASSETS):
+            return static
+    return None
+
+
 def _served(model: ServedModel | str | Path, tracking_uri: str | None, engine: str) -> ServedModel:
     if isinstance(model, ServedModel):
         return model
@@ -916,8 +1147,9 @@ def create_app(
         ServingError: a bad split, or a model that cannot be loaded.
     """
     from fastapi import FastAPI
+    from fastapi.openapi.docs import get_swagger_ui_html
     from fastapi.openapi.utils import get_openapi
-    from fastapi.responses import JSONResponse, Response
+    from fastapi.responses import FileResponse, JSONResponse, Response
 
     config = config or ServingConfig()
     if challenger is not None and not 0.0 <= split <= 1.0:
@@ -949,7 +1181,7 @@ def create_app(
         description=f"Predictions of {champion_model.name} ({champion_model.task}) "
         f"served by cairn with the {champion_model.engine} engine.",
         lifespan=lifespan,
-        docs_url="/docs" if config.docs else None,
+        docs_url=None,  # served below from local files: FastAPI's page loads a CDN
         redoc_url=None,
         openapi_url="/openapi.json" if config.docs else None,
     )
@@ -966,9 +1198,16 @@ def create_app(
         responses={503: {"description": "Still loading"}},
     )
     async def ready() -> Any:
-        if service.ready:
-            return {"ready": True, "arms": [a.name for a in service.arms]}
-        return JSONResponse({"ready": False, "detail": "loading"}, status_code=503)
+        log = service.log.status() if service.log is not None else None
+        if not service.ready:
+            return JSONResponse({"ready": False, "detail": "loading"}, status_code=503)
+        if log is not None and log["writer"] != "running":
+            # predictions would be answered but no longer recorded
+            return JSONResponse(
+                {"ready": False, "detail": f"prediction log: {log['last_error']}", "log": log},
+                status_code=503,
+            )
+        return {"ready": True, "arms": [a.name for a in service.arms], "log": log}
 
     @app.get("/metadata", summary="Schema, metrics, version and engine", responses=unauthorized)
     async def metadata() -> Any:
@@ -1019,5 +1258,31 @@ def create_app(
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    if config.docs:
+        assets = _docs_assets()
+
+        @app.get("/docs", include_in_schema=False)
+        async def docs() -> Any:
+            if assets is None:
+                return Response(
+                    "Swagger UI's files are not installed: pip install fastapi-offline",
+                    status_code=503,
+                    media_type="text/plain",
+                )
+            return get_swagger_ui_html(
+                openapi_url="/openapi.json",
+                title=f"{app.title} - docs",
+                swagger_js_url="/docs/swagger-ui-bundle.js",
+                swagger_css_url="/docs/swagger-ui.css",
+                swagger_favicon_url="/docs/favicon.png",
+                swagger_ui_parameters={"validatorUrl": None},
+            )
+
+        @app.get("/docs/{name}", include_in_schema=False)
+        async def docs_asset(name: str) -> Any:
+            if assets is None or name not in _DOCS_ASSETS:
+                return Response("not found", status_code=404, media_type="text/plain")
+            return FileResponse(assets / name, media_type=_DOCS_ASSETS[name])
+
     app.add_middleware(_FastPath, service=service)
     return app

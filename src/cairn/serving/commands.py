@@ -232,18 +232,22 @@ def loadtest_command(
 ) -> None:
     """Load an endpoint and report p50/p95/p99 latency, throughput and errors.
 
-    Exits with status 2 when a latency objective is not met.
+    Requests carry 'X-Cairn-Synthetic: 1': the server logs them as synthetic,
+    out of monitoring, A/B reports and exports. Exits with status 2 when a
+    latency objective is not met.
     """
     with _user_errors():
         from cairn.serving.loadtest import (
             body_format_for,
             check_latency,
+            endpoint_url,
             load_test,
             payloads_from_frame,
             payloads_from_metadata,
         )
         from cairn.spec import Objective
 
+        url = endpoint_url(url)
         fmt = body_format_for(url) if body_format == "auto" else body_format
         headers = {}
         key = os.environ.get(api_key_env, "").strip()
@@ -258,7 +262,11 @@ def loadtest_command(
             )
         else:
             payloads = payloads_from_metadata(
-                url, rows_per_request=rows, body_format=fmt, headers=headers
+                url,
+                rows_per_request=rows,
+                body_format=fmt,
+                headers=headers,
+                api_key_env=api_key_env,
             )
         objectives = [Objective.parse(text) for text in objective or ()]
         if not objectives:
@@ -288,6 +296,10 @@ def loadtest_command(
                 + ", ".join(f"{k or 'connection error'}: {v}" for k, v in result.statuses.items()),
                 highlight=False,
             )
+        if result.statuses.get(401):
+            from cairn.serving.loadtest import api_key_hint
+
+            console.print(f"401 answers: {api_key_hint(api_key_env)}", highlight=False)
         checks = check_latency(result, objectives)
         for check in checks:
             mark = "[green]met[/]" if check["met"] else "[red]NOT met[/]"
@@ -313,15 +325,43 @@ def logs_export(
     until: Annotated[str | None, typer.Option(help="Before this time (same forms).")] = None,
     arm: Annotated[str | None, typer.Option(help="Only champion, challenger or shadow.")] = None,
     model: Annotated[str | None, typer.Option(help="Only this model name.")] = None,
+    include_synthetic: Annotated[
+        bool,
+        typer.Option(
+            "--include-synthetic",
+            help="Keep load-test traffic (X-Cairn-Synthetic: 1), with a 'synthetic' column.",
+        ),
+    ] = False,
+    rejected: Annotated[
+        bool,
+        typer.Option(
+            "--rejected",
+            help="Export the rejected requests instead: request_id, ts, route, status, "
+            "detail (the reason), body (its first 1000 bytes).",
+        ),
+    ] = False,
     spec: Annotated[Path | None, typer.Option(help="Project spec (default ./cairn.toml).")] = None,
 ) -> None:
     """Write logged predictions (inputs, outputs, arm, latency) to a file."""
     with _user_errors():
+        from cairn.exceptions import DataError
         from cairn.serving.log import export_log
 
+        if rejected and (arm is not None or model is not None):
+            raise DataError("--rejected takes no --arm or --model: rejected requests have none")
         path = _log_path(_project(spec), log)
-        count = export_log(path, output, since=since, until=until, arm=arm, model=model)
-        _console().print(f"wrote {count} logged prediction(s) to {output}", highlight=False)
+        count = export_log(
+            path,
+            output,
+            since=since,
+            until=until,
+            arm=arm,
+            model=model,
+            include_synthetic=include_synthetic,
+            rejected=rejected,
+        )
+        what = "rejected request(s)" if rejected else "logged prediction(s)"
+        _console().print(f"wrote {count} {what} to {output}", highlight=False)
 
 
 @logs_app.command("prune")

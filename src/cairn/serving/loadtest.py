@@ -9,7 +9,9 @@ millisecond server is measured, not the client.
 
 Payloads are real: rows of a data file (:func:`payloads_from_frame`), or
 records drawn from the model's schema as ``/metadata`` describes it
-(:func:`payloads_from_metadata`).
+(:func:`payloads_from_metadata`). Every request carries the header
+``X-Cairn-Synthetic: 1``, so a cairn server logs it as synthetic and keeps it
+out of monitoring, A/B reports and exports.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import json
 import math
 import ssl
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -30,9 +33,12 @@ import numpy as np
 from cairn.exceptions import ServingError
 
 __all__ = [
+    "SYNTHETIC_HEADER",
     "LoadTestResult",
+    "api_key_hint",
     "body_format_for",
     "check_latency",
+    "endpoint_url",
     "load_test",
     "payloads_from_frame",
     "payloads_from_metadata",
@@ -40,6 +46,8 @@ __all__ = [
 ]
 
 _MAX_REQUESTS = 10_000_000
+#: Sent with every load-test request; the server logs such traffic as synthetic.
+SYNTHETIC_HEADER = ("X-Cairn-Synthetic", "1")
 _LATENCY_QUANTITIES = {"latency_p50_ms": "p50", "latency_p95_ms": "p95", "latency_p99_ms": "p99"}
 
 
@@ -109,6 +117,32 @@ def check_latency(result: LoadTestResult, objectives: Sequence[Any]) -> list[dic
             }
         )
     return out
+
+
+def endpoint_url(url: str) -> str:
+    """``url`` with ``http://`` when no scheme is given and ``/predict`` when no path is.
+
+    Raises:
+        ServingError: a scheme other than http or https.
+    """
+    text = url.strip()
+    if "://" not in text:
+        text = f"http://{text}"
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https"):
+        raise ServingError(f"{url}: use an http:// or https:// URL, e.g. http://{parts.netloc}")
+    if not parts.netloc:
+        raise ServingError(f"{url}: no host; use e.g. http://127.0.0.1:8000/predict")
+    if parts.path in ("", "/"):
+        text = f"{parts.scheme}://{parts.netloc}/predict"
+    return text
+
+
+def api_key_hint(api_key_env: str) -> str:
+    return (
+        f"the server wants an API key: set it in the environment variable {api_key_env} "
+        "(or name another variable with --api-key-env)"
+    )
 
 
 def body_format_for(url: str) -> str:
@@ -198,11 +232,15 @@ def payloads_from_metadata(
     count: int = 500,
     seed: int = 0,
     headers: Mapping[str, str] | None = None,
+    api_key_env: str = "CAIRN_API_KEY",
 ) -> list[bytes]:
     """Request bodies drawn from the schema a cairn server publishes at /metadata.
 
+    Args:
+        api_key_env: named in the error when the server asks for a key.
+
     Raises:
-        ServingError: /metadata cannot be read (not a cairn server?).
+        ServingError: /metadata cannot be read (not a cairn server, or a key is needed).
     """
     parts = urlsplit(url)
     meta_url = f"{parts.scheme}://{parts.netloc}/metadata"
@@ -210,6 +248,15 @@ def payloads_from_metadata(
         request = urllib.request.Request(meta_url, headers=dict(headers or {}))
         with urllib.request.urlopen(request, timeout=10) as answer:
             metadata = json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        if error.code == 401:
+            sent = "was refused" if headers and "Authorization" in headers else "is missing"
+            raise ServingError(
+                f"{meta_url} answered 401 (the API key {sent}): {api_key_hint(api_key_env)}"
+            ) from None
+        raise ServingError(
+            f"cannot read {meta_url} ({error}); pass --data FILE with rows to send instead"
+        ) from None
     except (OSError, ValueError) as error:
         raise ServingError(
             f"cannot read {meta_url} ({error}); pass --data FILE with rows to send instead"
@@ -380,11 +427,14 @@ def load_test(
     timeout: float = 10.0,
     headers: Mapping[str, str] | None = None,
     rows_per_request: int = 1,
+    synthetic: bool = True,
 ) -> LoadTestResult:
     """Load ``url`` with POST requests and measure latency and throughput.
 
     Args:
         payloads: request bodies, sent in turn.
+        synthetic: send ``X-Cairn-Synthetic: 1`` so the server logs the
+            traffic as synthetic (kept out of monitoring and exports).
         concurrency: connections kept busy (or, with ``rps``, the most in flight).
         duration: seconds measured, after ``warmup`` seconds not measured.
         rps: send at this rate instead of as fast as answers come.
@@ -405,8 +455,11 @@ def load_test(
         runner: Any = uvloop.run
     except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
         runner = asyncio.run
+    sent = dict(headers or {})
+    if synthetic:
+        sent.setdefault(*SYNTHETIC_HEADER)
     latencies, statuses, elapsed, _ = runner(
-        _run(url, payloads, concurrency, duration, rps, limit, warmup, timeout, dict(headers or {}))
+        _run(url, payloads, concurrency, duration, rps, limit, warmup, timeout, sent)
     )
     values = np.asarray(latencies, dtype=float) * 1000.0
     measured = sum(statuses.values())

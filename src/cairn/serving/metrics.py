@@ -12,7 +12,9 @@ process never share counters).
 ``cairn_predicted_class_total``        predicted labels, by model, version, arm and class
 ``cairn_unseen_categories_total``      values unseen in training, by model and column
 ``cairn_shadow_errors_total``          shadow requests that failed, by model and version
-``cairn_log_records``                  prediction-log records accepted / written / failed
+``cairn_log_records``                  prediction-log records accepted / written / failed /
+                                       dropped (queue full) / pending
+``cairn_log_writer_up``                 1 while the prediction-log writer runs, else 0
 ``cairn_model_info``                   1 per arm, with model, version and engine labels
 =====================================  =========================================
 """
@@ -147,6 +149,9 @@ class ServingMetrics:
         self.log_records = Gauge(
             "cairn_log_records", "Prediction-log records by state", ["state"], registry=r
         )
+        self.log_writer_up = Gauge(
+            "cairn_log_writer_up", "1 while the prediction-log writer runs", registry=r
+        )
         self._route_children: dict[tuple[str, int], tuple[Any, Any | None]] = {}
         self._durations: dict[str, Any] = {}
 
@@ -154,15 +159,11 @@ class ServingMetrics:
         self.info.labels(model, version, arm, engine).set(1)
         return _Arm(self, model, version, arm)
 
-    def watch_log(
-        self,
-        accepted: Callable[[], float],
-        written: Callable[[], float],
-        failed: Callable[[], float],
-    ) -> None:
-        self.log_records.labels("accepted").set_function(accepted)
-        self.log_records.labels("written").set_function(written)
-        self.log_records.labels("failed").set_function(failed)
+    def watch_log(self, counts: Callable[[], dict[str, float]], up: Callable[[], float]) -> None:
+        """Read the log's record counts (by state) and writer health at each scrape."""
+        for state in ("accepted", "written", "failed", "dropped", "pending"):
+            self.log_records.labels(state).set_function(_reader(counts, state))
+        self.log_writer_up.set_function(up)
 
     def request(self, route: str, status: int, seconds: float) -> None:
         key = (route, status)
@@ -182,3 +183,7 @@ class ServingMetrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def _reader(counts: Callable[[], dict[str, float]], state: str) -> Callable[[], float]:
+    return lambda: counts()[state]
