@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -120,3 +122,114 @@ def test_missing_or_foreign_files_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(ServingError, match="cannot open the prediction log"):
         PredictionLog(tmp_path / "text.db")
     assert default_log_path(tmp_path) == tmp_path / ".cairn" / "predictions.db"
+
+
+def test_the_writer_survives_any_record(log_file: Path) -> None:
+    log = PredictionLog(log_file).start()
+    bad_text = entry("surrogate", 1e9)
+    bad_text.records = [{"tenure": 1, "Contract": "A\ud800", "\udfff": 2, "big": 10**30}] * 2
+    broken = entry("broken", 1e9)
+    broken.classes = ["only-one"]  # probabilities no longer match the classes
+
+    def failing(record: Any) -> Any:
+        raise RuntimeError("cannot type this record")
+
+    untyped = entry("untyped", 1e9)
+    untyped.typed = failing
+    log.write(bad_text)
+    log.write(broken)
+    log.write(untyped)
+    log.reject("bad-\ud800", 1e9, "predict", 422, "column '\ud800'", body=b"\xff\xfe{")
+    for i in range(5):
+        log.write(entry(f"after-{i}", 1e9 + i))
+    for _ in range(100):  # the writer is live: rows appear without a close
+        if log.written >= 2 + 2 + 10:
+            break
+        time.sleep(0.05)
+    assert log.healthy and log.written == 14 and log.failed == 2
+    status = log.status()
+    assert status["ok"] is False and status["failed"] == 2 and "broken" in status["last_error"]
+    log.close()
+    frame = read_log(log_file)
+    assert set(frame["request_id"]) == {"surrogate", "untyped"} | {f"after-{i}" for i in range(5)}
+    escaped = frame[frame["request_id"] == "surrogate"]
+    assert escaped["Contract"].tolist() == ["A\\ud800"] * 2
+    assert escaped["\\udfff"].tolist() == [2, 2]
+    rejected = read_rejected(log_file)
+    reasons = dict(zip(rejected["request_id"], rejected["detail"], strict=True))
+    assert "not logged" in reasons["broken"]
+    assert reasons["bad-\\ud800"] == "column '\\ud800'"
+
+
+def test_the_queue_is_bounded_and_drops_are_counted(log_file: Path) -> None:
+    log = PredictionLog(log_file, max_pending=5)  # not started: nothing leaves the queue
+    assert log.write(entry("a", 1e9)) and log.write(entry("b", 1e9))
+    assert not log.write(entry("c", 1e9))  # 6 records would be over 5
+    assert log.accepted == 4 and log.dropped == 2 and log.pending == 4
+    assert log.status()["ok"] is False and log.counts()["dropped"] == 2
+    log.start()
+    log.close()
+    assert set(read_log(log_file)["request_id"]) == {"a", "b"}
+
+
+def test_synthetic_rows_are_left_out_unless_asked(log_file: Path, tmp_path: Path) -> None:
+    log = PredictionLog(log_file).start()
+    log.write(entry("real", 1e9))
+    load = entry("load", 1e9)
+    load.synthetic = True
+    log.write(load)
+    log.reject("load-bad", 1e9, "predict", 422, "missing", synthetic=True)
+    log.reject("real-bad", 1e9, "predict", 422, "missing", body=b'{"records": [{}]}')
+    log.close()
+    assert set(read_log(log_file)["request_id"]) == {"real"}
+    assert "synthetic" not in read_log(log_file).columns
+    everything = read_log(log_file, include_synthetic=True)
+    assert dict(zip(everything["request_id"], everything["synthetic"], strict=False)) == {
+        "real": False,
+        "load": True,
+    }
+    assert export_log(log_file, tmp_path / "real.csv") == 2
+    assert export_log(log_file, tmp_path / "all.csv", include_synthetic=True) == 4
+    assert export_log(log_file, tmp_path / "rejected.csv", rejected=True) == 1
+    rejected = pd.read_csv(tmp_path / "rejected.csv")
+    assert rejected["request_id"].tolist() == ["real-bad"]
+    assert rejected["body"].tolist() == ['{"records": [{}]}']
+    assert len(read_rejected(log_file, include_synthetic=True)) == 2
+
+
+def test_rejected_requests_are_bounded(log_file: Path) -> None:
+    log = PredictionLog(log_file, max_rejected=3).start()
+    for i in range(7):
+        log.reject(f"bad-{i}", 1e9 + i, "predict", 400, "not JSON", body=b"x" * 5000)
+    log.close()
+    rejected = read_rejected(log_file)
+    assert rejected["request_id"].tolist() == ["bad-4", "bad-5", "bad-6"]
+    assert rejected["body"].str.len().max() < 1100 and "5000 bytes" in rejected["body"][0]
+
+
+def test_logs_of_the_first_format_are_read_and_extended(log_file: Path) -> None:
+    connection = sqlite3.connect(log_file)
+    connection.executescript(
+        """
+        CREATE TABLE predictions (id INTEGER PRIMARY KEY, request_id TEXT NOT NULL,
+            row INTEGER NOT NULL, ts REAL NOT NULL, model TEXT NOT NULL, version TEXT NOT NULL,
+            arm TEXT NOT NULL, inputs TEXT NOT NULL, prediction TEXT, probabilities TEXT,
+            latency_ms REAL);
+        CREATE TABLE rejected (id INTEGER PRIMARY KEY, request_id TEXT NOT NULL, ts REAL NOT NULL,
+            route TEXT NOT NULL, status INTEGER NOT NULL, detail TEXT);
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT INTO meta VALUES ('format', '1');
+        INSERT INTO predictions (request_id, row, ts, model, version, arm, inputs, prediction)
+            VALUES ('old', 0, 1e9, 'churn', '1', 'champion', '{"tenure": 3}', '"No"');
+        INSERT INTO rejected (request_id, ts, route, status, detail)
+            VALUES ('old-bad', 1e9, 'predict', 400, 'not JSON');
+        """
+    )
+    connection.commit()
+    connection.close()
+    assert read_log(log_file)["request_id"].tolist() == ["old"]  # read as it is
+    assert read_rejected(log_file)["body"].isna().all()
+    log = PredictionLog(log_file).start()  # the writer adds the new columns
+    log.write(entry("new", 1e9))
+    log.close()
+    assert read_log(log_file)["request_id"].tolist() == ["old", "new", "new"]
