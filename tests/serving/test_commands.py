@@ -105,3 +105,57 @@ def test_logs_export_and_abtest_report(served: Any, churn: Any, tmp_path: Path) 
         "logs", "export", "--log", str(served.log), "-o", str(tmp_path / "x.xlsx"), cwd=tmp_path
     )
     assert bad.returncode == 1 and "parquet or .csv" in bad.stderr
+
+
+def test_loadtest_takes_a_bare_address_and_its_traffic_stays_out_of_exports(
+    served: Any, churn: Any, tmp_path: Path
+) -> None:
+    with httpx.Client(base_url=served.url) as c:
+        real = c.post("/predict", json={"records": records_of(churn, 1)}).json()["request_id"]
+        c.post("/predict", json={"records": [{"tenure": 1}]})  # rejected: columns missing
+    address = served.url.removeprefix("http://")  # 127.0.0.1:PORT
+    done = cli("loadtest", address, "-d", "0.3", "--warmup", "0", "--json", "r.json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert result["url"] == f"{served.url}/predict" and result["errors"] == 0
+    sent = result["requests"]
+    log = ["--log", str(served.log)]
+    for _ in range(100):  # the log is written in the background
+        everything = cli(
+            "logs", "export", *log, "-o", "all.csv", "--include-synthetic", cwd=tmp_path
+        )
+        assert everything.returncode == 0, everything.stderr
+        frame = pd.read_csv(tmp_path / "all.csv")
+        if frame["synthetic"].sum() >= sent and real in set(frame["request_id"]):
+            break
+    real_only = cli("logs", "export", *log, "-o", "real.csv", cwd=tmp_path)
+    assert real_only.returncode == 0, real_only.stderr
+    exported = pd.read_csv(tmp_path / "real.csv")
+    assert real in set(exported["request_id"]) and "synthetic" not in exported.columns
+    assert len(exported) == len(frame) - frame["synthetic"].sum() >= 1
+    rejected = cli("logs", "export", *log, "-o", "rejected.csv", "--rejected", cwd=tmp_path)
+    assert rejected.returncode == 0 and "rejected request(s)" in rejected.stdout
+    refused = pd.read_csv(tmp_path / "rejected.csv")
+    row = refused[refused["body"].str.contains('"tenure"', na=False)].iloc[0]
+    assert row["status"] == 422 and "missing" in row["detail"]
+    wrong = cli("loadtest", "ftp://127.0.0.1:1/predict", "-d", "0.1", cwd=tmp_path)
+    assert wrong.returncode == 1 and "http://" in wrong.stderr and "Traceback" not in wrong.stderr
+
+
+def test_loadtest_on_a_keyed_server_says_to_set_the_key(churn: Any, tmp_path: Path) -> None:
+    import os
+
+    key = "k" * 40
+    app = create_app(churn.bundle_path, config=ServingConfig(api_key=key))
+    env = {k: v for k, v in os.environ.items() if k != "CAIRN_API_KEY"}
+    data = tmp_path / "rows.csv"
+    held_out(churn).head(20).to_csv(data, index=False)
+    with run_in_thread(app) as running:
+        url = f"{running.url}/predict"
+        drawn = cli("loadtest", url, "-d", "0.2", cwd=tmp_path, env=env)
+        assert drawn.returncode == 1 and "Traceback" not in drawn.stderr
+        assert "CAIRN_API_KEY" in drawn.stderr and "--data" not in drawn.stderr
+        replayed = cli("loadtest", url, "-d", "0.2", "--data", str(data), cwd=tmp_path, env=env)
+        assert "401" in replayed.stdout and "CAIRN_API_KEY" in replayed.stdout
+        keyed = cli("loadtest", url, "-d", "0.2", cwd=tmp_path, env={**env, "CAIRN_API_KEY": key})
+        assert keyed.returncode == 0 and "errors 0 " in keyed.stdout

@@ -14,6 +14,7 @@ from cairn.serving.app import create_app
 from cairn.serving.loadtest import (
     body_format_for,
     check_latency,
+    endpoint_url,
     load_test,
     payloads_from_frame,
     payloads_from_metadata,
@@ -108,3 +109,14 @@ def test_bad_arguments() -> None:
         load_test("http://127.0.0.1:1/predict", [b"{}"], concurrency=0)
     with pytest.raises(ServingError, match="cannot read"):
         payloads_from_metadata("http://127.0.0.1:1/predict")
+
+
+def test_addresses_without_a_scheme_or_path() -> None:
+    assert endpoint_url("localhost:8199") == "http://localhost:8199/predict"
+    assert endpoint_url("localhost:8199/invocations") == "http://localhost:8199/invocations"
+    assert endpoint_url("https://h:1/") == "https://h:1/predict"
+    assert endpoint_url("http://h/predict") == "http://h/predict"
+    with pytest.raises(ServingError, match=r"http:// or https://"):
+        endpoint_url("ftp://h/predict")
+    with pytest.raises(ServingError, match="no host"):
+        endpoint_url("http:///predict")
