@@ -56,18 +56,36 @@ def test_gate_promotes_and_the_champion_serves_and_logs(
 
             answer = client.post("/predict", json={"records": to_records(record)})
             assert answer.status_code == 200 and len(answer.json()["predictions"]) == 3
+            # a lone surrogate is scored and logged escaped; the log goes on for later requests
+            odd = {**to_records(record)[0], "Contract": "A\ud800"}
+            scored = client.post(
+                "/predict",
+                content=json.dumps({"records": [odd]}).encode(),
+                headers={"content-type": "application/json"},
+            )
+            assert scored.status_code == 200, scored.text
         frame = load_dataset("telco_churn", rows=300, seed=4).drop(columns=["Churn"])
         payloads = payloads_from_frame(frame, rows_per_request=2, count=200)
         loaded = load_test(
             f"{server.url}/predict", payloads, concurrency=4, duration=1.5, warmup=0.0
         )
         assert loaded.errors == 0
+        with httpx.Client(base_url=server.url) as client:
+            after = client.post("/predict", json={"records": to_records(record)})
+            assert after.status_code == 200
+            ready = client.get("/ready").json()
+            assert ready["log"]["writer"] == "running" and ready["log"]["failed"] == 0
     finally:
         code = stop_process(server)
     # uvicorn shuts down gracefully on SIGTERM, then re-raises it for the parent to see
     assert code in (0, -15)
-    logged = read_log(project / ".cairn" / "predictions.db")
-    assert len(logged) == 3 + 2 * loaded.requests  # count in = count logged
+    log_file = project / ".cairn" / "predictions.db"
+    everything = read_log(log_file, include_synthetic=True)
+    assert len(everything) == 3 + 1 + 2 * loaded.requests + 3  # count in = count logged
+    assert everything["synthetic"].sum() == 2 * loaded.requests  # the load test's rows
+    logged = read_log(log_file)  # real traffic only
+    assert len(logged) == 3 + 1 + 3
+    assert "A\\ud800" in set(logged["Contract"])
     assert logged["version"].eq("1").all() and logged["arm"].eq("champion").all()
 
 
