@@ -928,13 +928,27 @@ def _error_schema() -> dict[str, Any]:
     }
 
 
-def _errors(*codes: int) -> dict[int | str, Any]:
+def _mlflow_error_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": "MLflow's error answer",
+        "properties": {
+            "error_code": {"type": "string", "examples": ["BAD_REQUEST"]},
+            "message": {"type": "string"},
+            "request_id": {"type": "string"},
+            "detail": {"type": "array", "items": {"type": "object"}},
+        },
+        "required": ["error_code", "message"],
+    }
+
+
+def _errors(*codes: int, schema: str = "Error") -> dict[int | str, Any]:
     text = {
-        400: "The body is not valid JSON",
+        400: "The body is not valid JSON (/invocations: nor a table in MLflow's formats)",
         401: "Missing or wrong API key",
         405: "Method not allowed",
         413: "Body or record count over the limit",
-        415: "The body is not JSON",
+        415: "The body is not JSON (/invocations: nor CSV)",
         422: "A record misses a column or holds a value of the wrong type",
         500: "Unexpected failure (the request id is in the server log)",
         503: "The model is still loading",
@@ -942,7 +956,7 @@ def _errors(*codes: int) -> dict[int | str, Any]:
     return {
         str(code): {
             "description": text[code],
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
         }
         for code in codes
     }
@@ -1070,9 +1084,31 @@ def _openapi_paths(service: _Service) -> tuple[dict[str, Any], dict[str, Any]]:
                                     },
                                     "required": ["dataframe_split"],
                                 },
+                                *(
+                                    {
+                                        "type": "object",
+                                        "description": "rows as objects (or columns as an "
+                                        "object of equal-length lists)",
+                                        "properties": {
+                                            key: {
+                                                "type": "array",
+                                                "items": record,
+                                                "maxItems": max_rows,
+                                            }
+                                        },
+                                        "required": [key],
+                                    }
+                                    for key in ("instances", "inputs")
+                                ),
                             ]
                         }
-                    }
+                    },
+                    "text/csv": {
+                        "schema": {
+                            "type": "string",
+                            "description": "a header row of column names, then one line per row",
+                        }
+                    },
                 },
             },
             "responses": {
@@ -1090,11 +1126,15 @@ def _openapi_paths(service: _Service) -> tuple[dict[str, Any], dict[str, Any]]:
                         }
                     },
                 },
-                **_errors(*codes),
+                **_errors(400, 401, 405, 413, 415, 500, 503, schema="MlflowError"),
             },
         }
     }
-    schemas = {"Record": _record_schema(model), "Error": _error_schema()}
+    schemas = {
+        "Record": _record_schema(model),
+        "Error": _error_schema(),
+        "MlflowError": _mlflow_error_schema(),
+    }
     return {"/predict": predict, "/invocations": invocations}, schemas
 
 
