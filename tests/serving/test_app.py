@@ -400,9 +400,11 @@ def test_schemathesis_finds_no_server_error(server: Any) -> None:
 # --- API keys ------------------------------------------------------------------
 
 
-def test_api_key_is_required_and_compared(churn: Any) -> None:
+def test_api_key_is_required_and_compared(churn: Any, tmp_path: Path) -> None:
     key = "k" * 32
-    app = create_app(load_served_model(churn.bundle_path), config=ServingConfig(api_key=key))
+    log = tmp_path / "predictions.db"
+    config = ServingConfig(api_key=key, log_path=log)
+    app = create_app(load_served_model(churn.bundle_path), config=config)
     with run_in_thread(app) as running, httpx.Client(base_url=running.url) as c:
         record = {"records": records_of(churn, 1)}
         assert c.get("/health").status_code == 200
@@ -418,6 +420,11 @@ def test_api_key_is_required_and_compared(churn: Any) -> None:
         )
         assert c.post("/predict", json=record, headers={"X-API-Key": key}).status_code == 200
         assert c.get("/metrics", headers={"X-API-Key": key}).status_code == 200
+        mlflow = c.post("/invocations", json={"dataframe_records": record["records"]})
+        assert mlflow.status_code == 401 and mlflow.json()["error_code"] == "UNAUTHENTICATED"
+    refused = read_rejected(log)  # the server has stopped: everything is written
+    assert refused["status"].tolist() == [401, 401, 401]
+    assert refused["route"].tolist() == ["predict", "predict", "invocations"]
 
 
 # --- A/B and shadow --------------------------------------------------------------

@@ -63,6 +63,12 @@ def test_a_lone_surrogate_neither_stops_the_log_nor_is_lost(server: Any, churn: 
         refused = client.post("/predict", content=_body([named]), headers=JSON)
         assert refused.status_code == 422, refused.text
         assert "surrogate" in refused.json()["detail"][0]["msg"]
+        split = {"dataframe_split": {"columns": ["\ud800"], "data": [[1]]}}
+        mlflow = client.post("/invocations", content=json.dumps(split).encode(), headers=JSON)
+        assert (
+            mlflow.status_code == 400 and mlflow.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+        )
+        assert "surrogate" in mlflow.json()["message"]
         ready = client.get("/ready").json()
         assert ready["ready"] is True and ready["log"]["writer"] == "running"
         metrics = client.get("/metrics").text

@@ -233,3 +233,14 @@ def test_logs_of_the_first_format_are_read_and_extended(log_file: Path) -> None:
     log.write(entry("new", 1e9))
     log.close()
     assert read_log(log_file)["request_id"].tolist() == ["old", "new", "new"]
+
+
+def test_rejections_count_against_the_bound(log_file: Path) -> None:
+    log = PredictionLog(log_file, max_pending=3)
+    for i in range(5):
+        log.reject(f"bad-{i}", 1e9, "predict", 400, "not JSON")
+    assert log.dropped == 2 and not log.write(entry("a", 1e9, rows=1))
+    log.start()
+    log.close()
+    assert len(read_rejected(log_file)) == 3
+    assert log.write(entry("b", 1e9, rows=1))  # room again once written

@@ -221,10 +221,13 @@ def _parse_lenient(body: bytes) -> tuple[Any, list[dict[str, Any]]]:
 
 
 def _valid_unicode(value: Any, path: list[Any], escaped: list[str]) -> Any:
-    """``value`` with lone surrogates in text escaped; one in a key is refused."""
+    """``value`` with lone surrogates in text escaped; one in a column name
+    (a key, or an entry of dataframe_split's ``columns``) is refused."""
     if isinstance(value, str):
         fixed = escape_text(value)
         if fixed is not value:
+            if len(path) > 1 and path[-2] == "columns":
+                raise _bad_name(path, fixed)
             escaped.append("/".join(str(p) for p in path))
         return fixed
     if isinstance(value, list):
@@ -234,19 +237,18 @@ def _valid_unicode(value: Any, path: list[Any], escaped: list[str]) -> Any:
         for key, item in value.items():
             name = escape_text(key)
             if name is not key:
-                raise _HTTPError(
-                    422,
-                    [
-                        _problem(
-                            [*path, name],
-                            f"the name {name!r} holds a lone surrogate and is not valid "
-                            "Unicode; send column names as UTF-8 text",
-                        )
-                    ],
-                )
+                raise _bad_name([*path, name], name)
             out[key] = _valid_unicode(item, [*path, key], escaped)
         return out
     return value
+
+
+def _bad_name(loc: list[Any], name: str) -> _HTTPError:
+    message = (
+        f"the column name {name!r} holds a lone surrogate and is not valid Unicode; "
+        "send column names as UTF-8 text"
+    )
+    return _HTTPError(422, [_problem(loc, message)])
 
 
 def _csv_records(body: bytes, text_columns: Sequence[str]) -> list[dict[str, Any]]:
@@ -822,15 +824,14 @@ class _FastPath:
                 if route == "invocations"
                 else {"detail": message}
             )
+            request_id = uuid.uuid4().hex
             await _send(
-                send,
-                401,
-                orjson.dumps(answer),
-                uuid.uuid4().hex,
-                [(b"www-authenticate", b"Bearer")],
+                send, 401, orjson.dumps(answer), request_id, [(b"www-authenticate", b"Bearer")]
             )
             if route is not None:
                 self.service.metrics.request(route, 401, 0.0)
+                if self.service.log is not None:
+                    self.service.log.reject(request_id, time.time(), route, 401, message)
             return
         route = _FAST_ROUTES.get(scope["path"])
         if route is None:

@@ -229,8 +229,8 @@ class PredictionLog:
 
     Attributes:
         accepted, written, failed, dropped: record counts; ``failed`` are
-            records the writer could not store, ``dropped`` those refused
-            because the queue was full.
+            records the writer could not store, ``dropped`` those (and
+            rejected requests) refused because the queue was full.
         last_error: the writer's latest failure, or None.
 
     Raises:
@@ -280,6 +280,7 @@ class PredictionLog:
         self.last_error: str | None = None
         self._lock = threading.Lock()
         self._warned_full = 0.0
+        self._rejections_queued = 0
 
     # -- producer side (request path) -------------------------------------
     def start(self) -> PredictionLog:
@@ -292,20 +293,26 @@ class PredictionLog:
         """Queue an entry; never blocks. False when the queue is full and the
         entry was dropped (counted in ``dropped``)."""
         n = len(entry.records)
-        if self.pending + n > self.max_pending:
-            self.dropped += n
-            now = time.monotonic()
-            if now - self._warned_full > 10.0:  # one line per 10 s, not one per request
-                self._warned_full = now
-                _logger.error(
-                    "prediction log: %d records waiting for the disk; dropping new ones "
-                    "(%d dropped so far)",
-                    self.pending,
-                    self.dropped,
-                )
+        if self._full(n):
             return False
         self.accepted += n
         self._queue.put(entry)
+        return True
+
+    def _full(self, n: int) -> bool:
+        """True (and ``n`` counted as dropped) when ``n`` more would overfill the queue."""
+        if self.pending + self._rejections_queued + n <= self.max_pending:
+            return False
+        self.dropped += n
+        now = time.monotonic()
+        if now - self._warned_full > 10.0:  # one line per 10 s, not one per request
+            self._warned_full = now
+            _logger.error(
+                "prediction log: %d entries waiting for the disk; dropping new ones "
+                "(%d dropped so far)",
+                self.pending + self._rejections_queued,
+                self.dropped,
+            )
         return True
 
     def reject(
@@ -323,11 +330,15 @@ class PredictionLog:
 
         ``body``: its first bytes are kept with the reason.
         """
+        if self._full(1):
+            return
         excerpt = None
         if body:
             excerpt = body[:_BODY_CHARS].decode("utf-8", "backslashreplace")
             if len(body) > _BODY_CHARS:
                 excerpt += f"... ({len(body)} bytes)"
+        with self._lock:
+            self._rejections_queued += 1
         self._queue.put(
             _Rejected(request_id, ts, route, status, detail[:_DETAIL_CHARS], excerpt, synthetic)
         )
@@ -421,6 +432,9 @@ class PredictionLog:
         rows: list[tuple[Any, ...]] = []
         rejected: list[tuple[Any, ...]] = []
         count = 0
+        taken = sum(isinstance(item, _Rejected) for item in batch)
+        with self._lock:
+            self._rejections_queued -= taken
         for k, item in enumerate(batch):
             if isinstance(item, _Rejected):
                 rejected.append(
