@@ -193,3 +193,35 @@ def test_boolean_words_match_conform(value: Any) -> None:
         return
     got = column.category(value)
     assert got == (None if expected is None else str(bool(expected)))
+
+
+def test_records_are_typed_as_the_model_reads_them() -> None:
+    adapter = RecordAdapter(SCHEMA, SPEC)
+    sent = record(x=2, n="12", c=3, f="yes", s="male", d="2024-03-01", id="7", extra=[1])
+    assert adapter.typed(sent) == {
+        "x": 2.0,
+        "n": 12,
+        "c": "3",
+        "f": True,
+        "s": "male",
+        "d": "2024-03-01",
+        "id": 7,
+        "extra": [1],
+    }
+    typed = adapter.typed(record(x="?", n=3.0, f=0, id="not a number"))
+    assert typed["x"] is None and typed["n"] == 3 and isinstance(typed["n"], int)
+    assert typed["f"] is False and typed["id"] == "not a number"  # unreadable: as sent
+
+
+def test_a_boolean_for_a_number_is_read_as_one_and_flagged() -> None:
+    flags = ColumnSchema("senior", Role.BOOLEAN, "int", categories=("0", "1"), n_unique=2)
+    schema = Schema((INTEGER, flags), target="y", task="regression")
+    spec = {"num": ["n"], "cat": ["senior"], "codes": {"senior": {"strings": ["0", "1"]}}}
+    encoded = RecordAdapter(schema, spec).encode(
+        [{"n": True, "senior": 1}, {"n": 1, "senior": False}, {"n": 1, "senior": 1}]
+    )
+    assert encoded.feeds["num"][:, 0].tolist() == [1.0, 1.0, 1.0]
+    assert encoded.feeds["cat"][:, 0].tolist() == [FIRST_CODE + 1, FIRST_CODE, FIRST_CODE + 1]
+    flagged = [(w["record"], w["column"]) for w in encoded.warnings if "boolean" in w["message"]]
+    assert flagged == [(0, "n"), (1, "senior")]
+    assert not RecordAdapter(SCHEMA, SPEC).encode([record(f=True)]).warnings  # a real flag

@@ -79,6 +79,7 @@ _SCHEMA_TRUE = frozenset({"true", "t", "yes", "y", "1"})
 _SCHEMA_FALSE = frozenset({"false", "f", "no", "n", "0"})
 _ISO_NAIVE = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?$")
 _DAY_NS = 86_400 * 10**9
+_PYTHON_TYPES: dict[str, type] = {"int": int, "float": float, "bool": bool}
 _EPOCH = datetime(1970, 1, 1)
 
 
@@ -188,6 +189,8 @@ class _Column:
         self.true_words = true_words
         self.false_words = false_words
         self.known = known
+        # values already of this type are logged as sent (the common case, kept cheap)
+        self.pytype: type = _PYTHON_TYPES.get(column.dtype, str)
 
     # -- slow path: the library's own coercion, for rare value forms -------
     def _coerce(self, value: Any) -> Any:
@@ -522,7 +525,7 @@ class RecordAdapter:
         columns, others = self.columns, self.others
         for key, value in record.items():
             col = columns.get(key) or others.get(key)
-            if col is None:
+            if col is None or value is None or value.__class__ is col.pytype:
                 out[key] = value
                 continue
             try:
