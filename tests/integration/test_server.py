@@ -5,6 +5,8 @@ clean stop leaves every answered record in the prediction log."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,7 @@ import httpx
 import pytest
 
 import cairn
-from cairn.serving.loadtest import load_test, payloads_from_frame
+from cairn.serving.loadtest import load_test, payloads_from_frame, payloads_from_metadata
 from cairn.serving.log import read_log
 from cairn.serving.server import start_process, stop_process
 from tests.conftest import MakeProject, load_dataset
@@ -70,9 +72,15 @@ def test_gate_promotes_and_the_champion_serves_and_logs(
             f"{server.url}/predict", payloads, concurrency=4, duration=1.5, warmup=0.0
         )
         assert loaded.errors == 0
-        with httpx.Client(base_url=server.url) as client:
+        # rows drawn from /metadata look nothing like real traffic: they must not reach monitoring
+        drawn = payloads_from_metadata(f"{server.url}/predict", count=50)
+        synthetic = load_test(f"{server.url}/predict", drawn, duration=0.5, warmup=0.0)
+        assert synthetic.errors == 0
+        with httpx.Client(base_url=server.url, timeout=60) as client:
             after = client.post("/predict", json={"records": to_records(record)})
             assert after.status_code == 200
+            real = client.post("/predict", json={"records": to_records(frame)})
+            assert real.status_code == 200
             ready = client.get("/ready").json()
             assert ready["log"]["writer"] == "running" and ready["log"]["failed"] == 0
     finally:
@@ -81,12 +89,25 @@ def test_gate_promotes_and_the_champion_serves_and_logs(
     assert code in (0, -15)
     log_file = project / ".cairn" / "predictions.db"
     everything = read_log(log_file, include_synthetic=True)
-    assert len(everything) == 3 + 1 + 2 * loaded.requests + 3  # count in = count logged
-    assert everything["synthetic"].sum() == 2 * loaded.requests  # the load test's rows
+    real_rows = 3 + 1 + 3 + len(frame)
+    load_rows = 2 * loaded.requests + synthetic.requests
+    assert len(everything) == real_rows + load_rows  # count in = count logged
+    assert everything["synthetic"].sum() == load_rows  # the load tests' rows
     logged = read_log(log_file)  # real traffic only
-    assert len(logged) == 3 + 1 + 3
+    assert len(logged) == real_rows
     assert "A\\ud800" in set(logged["Contract"])
     assert logged["version"].eq("1").all() and logged["arm"].eq("champion").all()
+    monitored = subprocess.run(
+        [sys.executable, "-m", "cairn", "monitor", "--log", "--json", "monitor.json"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert monitored.returncode in (0, 2), monitored.stderr
+    drift = json.loads((project / "monitor.json").read_text())["drift"]
+    assert drift["n_current"] == real_rows
+    assert len(drift["drifted_features"]) <= 2, drift["drifted_features"]
 
 
 def test_a_missed_latency_objective_keeps_the_champion_alias_free(
