@@ -4,9 +4,11 @@ OpenAPI document."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import json
 import random
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -178,6 +180,23 @@ def test_lenient_json_is_parsed_off_the_event_loop(
     answer = client.post("/predict", content=body, headers={"content-type": "application/json"})
     assert answer.status_code == 200
     assert loops == [False]
+
+    # a parse that takes two seconds holds up no other request
+    def slow(body: bytes) -> Any:
+        time.sleep(2.0)
+        return original(body)
+
+    monkeypatch.setattr(app_module, "_parse_lenient", slow)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(
+            client.post, "/predict", content=body, headers={"content-type": "application/json"}
+        )
+        time.sleep(0.2)  # the slow body is being parsed now
+        started = time.perf_counter()
+        assert client.post("/predict", json={"records": [record]}).status_code == 200
+        waited = time.perf_counter() - started
+        assert not pending.done() and waited < 1.5
+        assert pending.result().status_code == 200
 
 
 def test_health_ready_metadata(client: httpx.Client, churn: Any) -> None:
