@@ -134,6 +134,10 @@ def test_invocations_errors_have_mlflow_shape(client: httpx.Client, churn: Any) 
     assert ["body", "records", 1, "tenure"] in [p["loc"] for p in missing.json()["detail"]]
     bad_csv = post(content=b'a,b\n"1,2\n', headers={"content-type": "text/csv"})
     _mlflow_error(bad_csv, 400, "BAD_REQUEST")
+    long_row = post(
+        content=b"tenure,Contract\n1,One year,3\n", headers={"content-type": "text/csv"}
+    )
+    assert "header" in _mlflow_error(long_row, 400, "BAD_REQUEST")
     _mlflow_error(post(content=b"x", headers={"content-type": "text/plain"}), 415, "BAD_REQUEST")
     wrong_method = client.get("/invocations")
     _mlflow_error(wrong_method, 405, "BAD_REQUEST")

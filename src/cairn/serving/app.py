@@ -254,12 +254,23 @@ def _bad_name(loc: list[Any], name: str) -> _HTTPError:
 def _csv_records(body: bytes, text_columns: Sequence[str]) -> list[dict[str, Any]]:
     """Records from a CSV body (header row first), as MLflow reads ``text/csv``."""
     import io
+    import warnings
 
     import pandas as pd
 
     try:
-        frame = pd.read_csv(io.BytesIO(body), dtype=dict.fromkeys(text_columns, str))
-    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as error:
+        with warnings.catch_warnings():
+            # a row longer than the header: pandas would take the extra values as an index
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(
+                io.BytesIO(body), dtype=dict.fromkeys(text_columns, str), index_col=False
+            )
+    except (
+        ValueError,
+        UnicodeDecodeError,
+        pd.errors.ParserError,
+        pd.errors.ParserWarning,
+    ) as error:
         raise _HTTPError(
             400,
             "Failed to parse input as a Pandas DataFrame. Ensure that the input is a valid "
