@@ -106,6 +106,13 @@ def serve_command(
     tracking_uri: Annotated[
         str | None, typer.Option(help="MLflow store for models:/ URIs.")
     ] = None,
+    trust: Annotated[
+        bool,
+        typer.Option(
+            "--trust",
+            help="Serve unsigned bundles, or ones signed with another key.",
+        ),
+    ] = False,
 ) -> None:
     """Serve a model as a JSON API: /predict, /invocations, /health, /ready, /metadata, /metrics."""
     with _user_errors():
@@ -150,11 +157,18 @@ def serve_command(
             log_path=log_path,
         )
         check_bind(bind, api_key, env_name)  # before loading any model
+        from cairn.serving.engine import load_served_model
+
+        def load(ref: str | None) -> Any:
+            if ref is None:
+                return None
+            return load_served_model(ref, tracking_uri=store, engine=engine, trust=trust)
+
         app = create_app(
-            reference,
-            challenger=challenger,
+            load(reference),
+            challenger=load(challenger),
             split=split,
-            shadow=shadow,
+            shadow=load(shadow),
             config=config,
             tracking_uri=store,
             engine=engine,
