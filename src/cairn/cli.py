@@ -148,8 +148,11 @@ def _print_result(result: Any) -> None:
     metrics.add_column("value", justify="right")
     for key, value in result.evaluation.metrics.items():
         metrics.add_row(key, _fmt(value))
+    # served latency (serving gate, over HTTP): the figure objectives are judged on
     for key, value in result.evaluation.latency_ms.items():
-        metrics.add_row(key, _fmt(value))
+        metrics.add_row(f"{key} (served)", _fmt(value))
+    for key, value in result.evaluation.native_latency_ms.items():
+        metrics.add_row(f"{key} (in-process pipeline)", _fmt(value))
     console.print(metrics)
     if result.evaluation.objectives:
         console.print("[bold]Objectives[/]")
