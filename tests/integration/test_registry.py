@@ -55,12 +55,17 @@ def test_run_is_registered_as_champion(registered: RunResult) -> None:
 def test_registry_bundle_predicts_identically(registered: RunResult) -> None:
     frame = load_dataset("titanic").drop(columns=["Survived"])
     uri = tracking_uri(registered.spec.project_dir)
-    from_registry = cairn.load_model("models:/titanic@champion", tracking_uri=uri)
-    from_disk = cairn.load_model(registered.bundle_path)
+    from_registry = cairn.load_model(
+        "models:/titanic@champion", tracking_uri=uri, engine="native"
+    )
+    from_disk = cairn.load_model(registered.bundle_path, engine="native")
     expected = registered.model.predict_proba(frame)
     np.testing.assert_array_equal(from_registry.predict_proba(frame).to_numpy(), expected)
     np.testing.assert_array_equal(from_disk.predict_proba(frame).to_numpy(), expected)
     assert (from_registry.predict(frame) == registered.model.predict(frame)).all()
+    # the registry copy carries the signed manifest, and its graph serves by default
+    served = cairn.load_model("models:/titanic@champion", tracking_uri=uri)
+    np.testing.assert_allclose(served.predict_proba(frame).to_numpy(), expected, atol=1e-5)
 
 
 def test_second_run_adds_a_version_and_keeps_champion(registered: RunResult) -> None:

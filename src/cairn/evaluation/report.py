@@ -100,7 +100,7 @@ def analyse_run(
         if model is None:
             from cairn.bundle import load_bundle
 
-            model = load_bundle(folder.bundle_path).pipeline
+            model = load_bundle(folder.bundle_path, engine="native").pipeline
         result.importance = permutation_importance(
             model, folder.features, y, task=task, metric=folder.metric, features=features, seed=seed
         )
