@@ -334,8 +334,9 @@ def verify_bundle(path: str | Path, *, trust: bool = False) -> VerifiedBundle:
             with _inside(folder, name).open("rb") as handle:
                 actual = hashlib.file_digest(handle, "sha256").hexdigest()
         except FileNotFoundError:
+            what = "model file" if name == model_file else "file"
             raise BundleError(
-                f"{folder / name}: missing from the bundle; restore the bundle"
+                f"{folder / name}: {what} is missing from the bundle; restore the bundle"
             ) from None
         except OSError as error:
             raise BundleError(f"{folder / name}: cannot read the bundle file ({error})") from None

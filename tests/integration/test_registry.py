@@ -55,9 +55,7 @@ def test_run_is_registered_as_champion(registered: RunResult) -> None:
 def test_registry_bundle_predicts_identically(registered: RunResult) -> None:
     frame = load_dataset("titanic").drop(columns=["Survived"])
     uri = tracking_uri(registered.spec.project_dir)
-    from_registry = cairn.load_model(
-        "models:/titanic@champion", tracking_uri=uri, engine="native"
-    )
+    from_registry = cairn.load_model("models:/titanic@champion", tracking_uri=uri, engine="native")
     from_disk = cairn.load_model(registered.bundle_path, engine="native")
     expected = registered.model.predict_proba(frame)
     np.testing.assert_array_equal(from_registry.predict_proba(frame).to_numpy(), expected)
