@@ -162,7 +162,16 @@ def serve_command(
         def load(ref: str | None) -> Any:
             if ref is None:
                 return None
-            return load_served_model(ref, tracking_uri=store, engine=engine, trust=trust)
+            import warnings
+
+            from cairn.cli import errors
+
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                served = load_served_model(ref, tracking_uri=store, engine=engine, trust=trust)
+            for warning in caught:
+                errors.print(f"[yellow]warning:[/] {warning.message}", highlight=False)
+            return served
 
         app = create_app(
             load(reference),
