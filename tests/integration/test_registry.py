@@ -3,6 +3,7 @@ the bundle reloaded from the registry predicts exactly like the in-memory one.""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -106,3 +107,25 @@ def test_mlflow_pyfunc_loads_the_model(registered: RunResult) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "prediction" in done.stdout and "proba_1" in done.stdout
+
+
+def test_a_tampered_registry_copy_is_refused(registered: RunResult) -> None:
+    uri = tracking_uri(registered.spec.project_dir)
+    stored = [
+        path
+        for path in (registered.spec.state_dir / "artifacts").rglob("metadata.json")
+        if path.parent.name == "bundle"
+    ]
+    assert stored, "no bundle in the artifact store"
+    originals = {path: path.read_bytes() for path in stored}
+    try:
+        for path, content in originals.items():
+            meta = json.loads(content)
+            meta["metrics"] = {"roc_auc": 1.0}
+            path.write_text(json.dumps(meta), encoding="utf-8")
+        with pytest.raises(BundleError, match=r"metadata\.json: sha256 .* does not match"):
+            cairn.load_model("models:/titanic@champion", tracking_uri=uri)
+    finally:
+        for path, content in originals.items():
+            path.write_bytes(content)
+    assert cairn.load_model("models:/titanic@champion", tracking_uri=uri).metadata["metrics"]
