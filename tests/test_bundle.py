@@ -219,8 +219,10 @@ def test_update_metadata_signs_again_and_never_launders_a_change(
     iris: tuple[Path, pd.DataFrame],
 ) -> None:
     bundle, _ = iris
+    (bundle / "dropped-in.joblib").write_bytes(b"not ours")
     update_metadata(bundle, {"serving_gate": {"passed": True}})
     assert load_bundle(bundle).metadata["serving_gate"] == {"passed": True}
+    assert "dropped-in.joblib" not in json.loads((bundle / MANIFEST_FILE).read_text())["files"]
     with (bundle / MODEL_FILE).open("ab") as handle:
         handle.write(b"\0")
     with pytest.raises(BundleError, match="does not match"):

@@ -37,7 +37,7 @@ import shutil
 import stat
 import tempfile
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
@@ -117,17 +117,23 @@ def signing_key(*, create: bool = False) -> bytes | None:
             )
         return given.encode("utf-8")
     path = key_path()
-    if not path.exists():
-        if not create:
-            return None
-        _create_key(path)
-    mode = path.stat().st_mode
+    try:
+        if not path.exists():
+            if not create:
+                return None
+            _create_key(path)
+        mode = path.stat().st_mode
+        key = path.read_bytes().strip()
+    except OSError as error:
+        raise BundleError(
+            f"{path}: cannot read or create the bundle signing key ({error}); "
+            f"set {KEY_ENV} to a secret of at least {_MIN_KEY_CHARS} characters instead"
+        ) from None
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise BundleError(
             f"{path}: the bundle signing key is open to other users (mode {stat.S_IMODE(mode):o}); "
             f"run 'chmod 600 {path}'"
         )
-    key = path.read_bytes().strip()
     if len(key) < _MIN_KEY_CHARS:
         raise BundleError(f"{path}: the bundle signing key is empty or too short; delete it")
     return key
@@ -164,16 +170,19 @@ def _signature(body: Mapping[str, Any], key: bytes) -> str:
     return hmac.new(key, canonical, hashlib.sha256).hexdigest()
 
 
-def _sign(folder: Path, key: bytes) -> None:
-    """Write manifest.json: the sha256 of every file of ``folder``, signed."""
-    names = sorted(
-        entry.name
-        for entry in folder.iterdir()
-        if entry.is_file()
-        and not entry.is_symlink()
-        and entry.name != MANIFEST_FILE
-        and not entry.name.startswith(".")
-    )
+def _sign(folder: Path, key: bytes, names: Sequence[str] | None = None) -> None:
+    """Write manifest.json: the sha256 of ``names`` (default: every file of
+    ``folder``), signed."""
+    if names is None:
+        names = [
+            entry.name
+            for entry in folder.iterdir()
+            if entry.is_file()
+            and not entry.is_symlink()
+            and entry.name != MANIFEST_FILE
+            and not entry.name.startswith(".")
+        ]
+    names = sorted(names)
     body = {
         "format_version": 1,
         "algorithm": "hmac-sha256",
@@ -651,7 +660,8 @@ def update_metadata(path: str | Path, updates: Mapping[str, Any]) -> dict[str, A
     tmp = bundle.folder / f".{METADATA_FILE}.tmp"
     tmp.write_text(json.dumps(data, indent=2, default=_json_default), encoding="utf-8")
     os.replace(tmp, bundle.folder / METADATA_FILE)
-    _sign(bundle.folder, _own_key())
+    # only the files already vouched for: nothing dropped in later gets signed
+    _sign(bundle.folder, _own_key(), sorted(set(bundle.hashes) - bundle.missing))
     return data
 
 
