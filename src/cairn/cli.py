@@ -151,6 +151,8 @@ def _print_result(result: Any) -> None:
     # served latency (serving gate, over HTTP): the figure objectives are judged on
     for key, value in result.evaluation.latency_ms.items():
         metrics.add_row(f"{key} (served)", _fmt(value))
+    if not result.evaluation.latency_ms:
+        metrics.add_row("latency (served)", "not measured: no latency objective")
     for key, value in result.evaluation.native_latency_ms.items():
         metrics.add_row(f"{key} (in-process pipeline)", _fmt(value))
     console.print(metrics)
