@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,6 +11,11 @@ import pandas as pd
 import pytest
 
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+
+# Bundles made by the tests are signed with this key, never with the user's
+# own ~/.cairn/bundle.key; set before any fixture, and inherited by the
+# servers and commands the tests start.
+os.environ["CAIRN_BUNDLE_KEY"] = "cairn-test-suite-bundle-signing-key"
 
 
 def dataset_path(name: str) -> Path:

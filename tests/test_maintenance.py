@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -223,3 +224,56 @@ def test_retrain_needs_a_champion(tmp_path: Path, make_project: object) -> None:
         retrain(spec, frame)
     with pytest.raises(RegistryError, match="no champion"):
         rollback(spec)
+
+
+def test_retrain_judges_latency_on_the_served_figure_as_run_does(project: Project) -> None:
+    """With ``latency_p99_ms < 20``, a challenger served in 3.9 ms over HTTP
+    (its run's gate: met) passes, whatever its in-process pipeline takes."""
+    from types import SimpleNamespace
+
+    from cairn.evaluation.evaluate import Evaluation, ObjectiveResult
+    from cairn.maintenance import _compare
+    from cairn.monitoring.policy import RetrainAdvice
+
+    problem = project.spec.problem.model_copy(
+        update={"objectives": ["roc_auc >= 0.5", "latency_p99_ms < 20"]}
+    )
+    spec = project.spec.model_copy(update={"problem": problem})
+    spec._root = project.spec.root
+    champion = cairn.load_model("models:/adult@champion", tracking_uri=project.uri)
+    gate_how = "HTTP load test, concurrency 1, 700 requests, 0 errors"
+
+    def challenger(value: float | None, met: bool) -> SimpleNamespace:
+        evaluation = Evaluation(
+            task="classification",
+            metric="roc_auc",
+            metrics={},
+            latency_ms={} if value is None else {"latency_p99_ms": value},
+            objectives=[
+                ObjectiveResult("latency_p99_ms < 20", "latency_p99_ms", value, met, gate_how)
+            ],
+            native_latency_ms={"native_latency_p99_ms": 26.55},
+        )
+        return SimpleNamespace(model=champion, evaluation=evaluation)
+
+    def latency_verdict(run: SimpleNamespace) -> tuple[Any, list[str]]:
+        result = _compare(
+            spec,
+            champion,
+            run,  # type: ignore[arg-type]
+            project.old.head(300),
+            champion_version="1",
+            challenger_version="2",
+            advice=RetrainAdvice(due=True),
+            data={},
+        )
+        [latency] = [o for o in result.objectives if o.quantity == "latency_p99_ms"]
+        return latency, result.reasons
+
+    latency, reasons = latency_verdict(challenger(3.9, True))
+    assert (latency.value, latency.met, latency.how) == (3.9, True, gate_how)
+    assert not any("latency" in reason for reason in reasons)
+    # a gate that could not measure fails closed, and says so
+    latency, reasons = latency_verdict(challenger(None, False))
+    assert latency.met is False
+    assert any("latency_p99_ms < 20 (HTTP load test" in reason for reason in reasons)

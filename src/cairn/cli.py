@@ -148,8 +148,13 @@ def _print_result(result: Any) -> None:
     metrics.add_column("value", justify="right")
     for key, value in result.evaluation.metrics.items():
         metrics.add_row(key, _fmt(value))
+    # served latency (serving gate, over HTTP): the figure objectives are judged on
     for key, value in result.evaluation.latency_ms.items():
-        metrics.add_row(key, _fmt(value))
+        metrics.add_row(f"{key} (served)", _fmt(value))
+    if not result.evaluation.latency_ms:
+        metrics.add_row("latency (served)", "not measured: no latency objective")
+    for key, value in result.evaluation.native_latency_ms.items():
+        metrics.add_row(f"{key} (in-process pipeline)", _fmt(value))
     console.print(metrics)
     if result.evaluation.objectives:
         console.print("[bold]Objectives[/]")
@@ -182,18 +187,30 @@ def predict(
     model: Annotated[str, typer.Argument(help="Bundle folder or models:/NAME@ALIAS.")],
     data: Annotated[Path, typer.Argument(help="Data file to score.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="CSV or Parquet to write.")],
+    engine: Annotated[
+        str, typer.Option(help="auto (the verified ONNX graph, as served), onnx or native.")
+    ] = "auto",
+    trust: Annotated[
+        bool,
+        typer.Option(
+            "--trust",
+            help="Load an unsigned bundle, or one signed with another key.",
+        ),
+    ] = False,
 ) -> None:
     """Score DATA with MODEL and write the predictions (with the input columns) to OUTPUT."""
     with _user_errors():
         import warnings
 
-        from cairn.bundle import SchemaWarning, load_model
+        from cairn.bundle import BundleWarning, SchemaWarning, load_model
         from cairn.data.sources import read_table
         from cairn.exceptions import DataError
 
-        loaded = load_model(model)
-        frame = read_table(data)
         with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", BundleWarning)
+            loaded = load_model(model, trust=trust, engine=engine)
+        frame = read_table(data)
+        with warnings.catch_warnings(record=True) as more:
             warnings.simplefilter("always", SchemaWarning)
             predictions = loaded.predict(frame)
             out = frame.copy()
@@ -202,6 +219,7 @@ def predict(
                 proba = loaded.predict_proba(frame)
                 for label in proba.columns:
                     out[f"proba_{label}"] = proba[label].to_numpy()
+        caught += more
         for warning in caught:
             errors.print(f"[yellow]warning:[/] {warning.message}", highlight=False)
         suffix = output.suffix.lower()

@@ -48,6 +48,7 @@ from cairn.monitoring.drift import drift
 from cairn.monitoring.performance import encode_labels, performance
 from cairn.monitoring.policy import RetrainAdvice, retrain_advice
 from cairn.monitoring.reference import load_reference
+from cairn.serving.gate import LATENCY_QUANTITIES
 from cairn.spec import LOWER_IS_BETTER, ProjectSpec, SourceSpec, default_metric, load_spec
 from cairn.tracking import (
     CHAMPION,
@@ -495,6 +496,23 @@ def _advice(
     )
 
 
+def _challenger_objectives(
+    spec: ProjectSpec, measured: dict[str, float], from_run: Sequence[ObjectiveResult]
+) -> list[ObjectiveResult]:
+    """The spec's objectives for the challenger: quality on the recent rows;
+    latency exactly as its ``cairn run`` judged it, on the served engine over
+    HTTP (the serving gate), never on the in-process pipeline."""
+    served = {o.objective: o for o in from_run if o.quantity in LATENCY_QUANTITIES}
+    checked = []
+    for result in check_objectives(spec.problem.parsed_objectives, measured):
+        if result.quantity in LATENCY_QUANTITIES:
+            result = served.get(result.objective, result)
+        elif result.how == "held-out test set":
+            result = replace(result, how="recent held-out rows")
+        checked.append(result)
+    return checked
+
+
 def _compare(
     spec: ProjectSpec,
     champion: Model,
@@ -536,11 +554,7 @@ def _compare(
     size = challenger.metadata.get("model_size_mb")
     if size is not None:
         measured["model_size_mb"] = float(size)
-    objectives = check_objectives(spec.problem.parsed_objectives, measured)
-    objectives = [
-        replace(o, how="recent held-out rows") if o.how == "held-out test set" else o
-        for o in objectives
-    ]
+    objectives = _challenger_objectives(spec, measured, challenger_run.evaluation.objectives)
     failed = [o for o in objectives if o.met is False]
     sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
     new_score = challenger_metrics[metric]
@@ -568,7 +582,12 @@ def _compare(
     if failed:
         reasons.append(
             "the challenger misses objective(s) on the recent rows: "
-            + ", ".join(f"{o.objective} (got {o.value:.4g})" for o in failed)
+            + ", ".join(
+                f"{o.objective} (got {o.value:.4g})"
+                if o.value is not None
+                else f"{o.objective} ({o.how})"
+                for o in failed
+            )
         )
     if old_score is not None:
         verb = "beats" if beats else "does not beat"

@@ -294,6 +294,7 @@ def run(
         "split": parts.strategy,
         "metrics": evaluation.metrics,
         "latency_ms": evaluation.latency_ms,
+        "native_latency_ms": evaluation.native_latency_ms,
         "objectives": [o.__dict__ for o in evaluation.objectives],
         "objectives_met": evaluation.objectives_met,
         "cv": {"metric": metric, "mean": float(leaderboard.iloc[0][f"cv_{metric}_mean"])},
@@ -513,7 +514,8 @@ def _run_params(
 
 def _run_metrics(candidates: Any, metric: str, evaluation: Evaluation) -> dict[str, float]:
     out: dict[str, float] = {f"test_{k}": v for k, v in evaluation.metrics.items()}
-    out.update({k: v for k, v in evaluation.latency_ms.items()})
+    out.update(evaluation.latency_ms)
+    out.update(evaluation.native_latency_ms)
     for candidate in candidates:
         if candidate.fold_scores:
             out[f"cv_{metric}_{candidate.name}"] = candidate.cv_mean

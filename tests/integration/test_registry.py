@@ -3,6 +3,7 @@ the bundle reloaded from the registry predicts exactly like the in-memory one.""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -55,12 +56,15 @@ def test_run_is_registered_as_champion(registered: RunResult) -> None:
 def test_registry_bundle_predicts_identically(registered: RunResult) -> None:
     frame = load_dataset("titanic").drop(columns=["Survived"])
     uri = tracking_uri(registered.spec.project_dir)
-    from_registry = cairn.load_model("models:/titanic@champion", tracking_uri=uri)
-    from_disk = cairn.load_model(registered.bundle_path)
+    from_registry = cairn.load_model("models:/titanic@champion", tracking_uri=uri, engine="native")
+    from_disk = cairn.load_model(registered.bundle_path, engine="native")
     expected = registered.model.predict_proba(frame)
     np.testing.assert_array_equal(from_registry.predict_proba(frame).to_numpy(), expected)
     np.testing.assert_array_equal(from_disk.predict_proba(frame).to_numpy(), expected)
     assert (from_registry.predict(frame) == registered.model.predict(frame)).all()
+    # the registry copy carries the signed manifest, and its graph serves by default
+    served = cairn.load_model("models:/titanic@champion", tracking_uri=uri)
+    np.testing.assert_allclose(served.predict_proba(frame).to_numpy(), expected, atol=1e-5)
 
 
 def test_second_run_adds_a_version_and_keeps_champion(registered: RunResult) -> None:
@@ -103,3 +107,25 @@ def test_mlflow_pyfunc_loads_the_model(registered: RunResult) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "prediction" in done.stdout and "proba_1" in done.stdout
+
+
+def test_a_tampered_registry_copy_is_refused(registered: RunResult) -> None:
+    uri = tracking_uri(registered.spec.project_dir)
+    stored = [
+        path
+        for path in (registered.spec.state_dir / "artifacts").rglob("metadata.json")
+        if path.parent.name == "bundle"
+    ]
+    assert stored, "no bundle in the artifact store"
+    originals = {path: path.read_bytes() for path in stored}
+    try:
+        for path, content in originals.items():
+            meta = json.loads(content)
+            meta["metrics"] = {"roc_auc": 1.0}
+            path.write_text(json.dumps(meta), encoding="utf-8")
+        with pytest.raises(BundleError, match=r"metadata\.json: sha256 .* does not match"):
+            cairn.load_model("models:/titanic@champion", tracking_uri=uri)
+    finally:
+        for path, content in originals.items():
+            path.write_bytes(content)
+    assert cairn.load_model("models:/titanic@champion", tracking_uri=uri).metadata["metrics"]

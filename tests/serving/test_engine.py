@@ -3,16 +3,17 @@ same answers as the library."""
 
 from __future__ import annotations
 
-import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from cairn.bundle import load_bundle, read_metadata
-from cairn.exceptions import BundleError, ServingError
+from cairn.bundle import BundleWarning, load_bundle, load_model, read_metadata
+from cairn.exceptions import BundleError, SchemaMismatchError, ServingError
 from cairn.serving.adapter import RecordsError
 from cairn.serving.engine import load_served_model
 from tests.serving.conftest import held_out, records_of
@@ -24,7 +25,7 @@ def test_onnx_engine_agrees_with_the_library(churn: Any) -> None:
     assert served.version == read_metadata(churn.bundle_path)["run_id"]
     frame = held_out(churn)
     prediction = served.predict(records_of(churn))
-    native = load_bundle(churn.bundle_path)
+    native = load_bundle(churn.bundle_path, engine="native")
     expected = native.predict_proba(frame).to_numpy()
     assert prediction.probabilities is not None
     np.testing.assert_allclose(prediction.probabilities, expected, rtol=1e-5, atol=1e-5)
@@ -55,20 +56,66 @@ def test_a_tampered_graph_is_refused(churn: Any, tmp_path: Path) -> None:
         load_served_model(copy)
 
 
-def test_a_bundle_without_a_graph_serves_natively(churn: Any, tmp_path: Path) -> None:
+def test_a_missing_graph_falls_back_to_the_native_model(churn: Any, tmp_path: Path) -> None:
     copy = tmp_path / "bundle"
     shutil.copytree(churn.bundle_path, copy)
     (copy / "model.onnx").unlink()
-    meta = json.loads((copy / "metadata.json").read_text())
-    del meta["files"]["model.onnx"]
-    (copy / "metadata.json").write_text(json.dumps(meta))
-    served = load_served_model(copy)
-    assert served.engine == "native"
-    assert served.predict(records_of(churn, 3)).labels
-    with pytest.raises(ServingError, match="cannot serve with ONNX"):
+    with pytest.warns(BundleWarning, match="model.onnx is missing"):
+        served = load_served_model(copy)
+    assert served.engine == "native" and "missing" in served.engine_reason
+    frame = held_out(churn).head(20)
+    expected = load_bundle(churn.bundle_path, engine="native").predict_proba(frame).to_numpy()
+    prediction = served.predict(records_of(churn, 20))
+    assert prediction.probabilities is not None
+    np.testing.assert_allclose(prediction.probabilities, expected, rtol=1e-9)
+    with pytest.raises(ServingError, match="cannot serve with ONNX"), pytest.warns(BundleWarning):
         load_served_model(copy, engine="onnx")
     with pytest.raises(ServingError, match="not one of"):
         load_served_model(copy, engine="fast")
+    with pytest.warns(BundleWarning, match="model.onnx is missing"):
+        assert load_model(copy).engine == "native"
+
+
+def test_serving_checks_the_model_file_even_when_the_graph_serves(
+    churn: Any, tmp_path: Path
+) -> None:
+    copy = tmp_path / "bundle"
+    shutil.copytree(churn.bundle_path, copy)
+    with (copy / "model.joblib").open("ab") as handle:
+        handle.write(b"\0")
+    with pytest.raises(BundleError, match=r"model\.joblib: sha256 .* does not match"):
+        load_served_model(copy)
+    done = subprocess.run(
+        [sys.executable, "-m", "cairn", "serve", str(copy), "--port", "0", "--no-log"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "model.joblib" in done.stderr and "does not match" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_load_model_predicts_with_the_served_graph(churn: Any, housing: Any) -> None:
+    frame = held_out(churn)
+    fast = load_model(churn.bundle_path)
+    slow = load_model(churn.bundle_path, engine="native")
+    assert (fast.engine, slow.engine) == ("onnx", "native")
+    np.testing.assert_allclose(
+        fast.predict_proba(frame).to_numpy(), slow.predict_proba(frame).to_numpy(), atol=1e-5
+    )
+    assert list(fast.predict(frame)) == list(slow.predict(frame))
+    assert list(fast.predict_proba(frame).index) == list(frame.index)
+    served = load_served_model(churn.bundle_path).predict(records_of(churn))
+    np.testing.assert_array_equal(fast.predict_proba(frame).to_numpy(), served.probabilities)
+    houses = held_out(housing)
+    np.testing.assert_allclose(
+        load_model(housing.bundle_path).predict(houses),
+        load_model(housing.bundle_path, engine="native").predict(houses),
+        rtol=1e-5,
+    )
+    with pytest.raises(SchemaMismatchError, match="Contract"):
+        fast.predict(frame.drop(columns=["Contract"]))
 
 
 def test_describe_says_which_engine_and_why(churn: Any) -> None:

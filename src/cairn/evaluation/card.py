@@ -16,7 +16,7 @@ import numpy as np
 from cairn import reporting as rp
 from cairn.data.schema import DROPPED_ROLES, Role
 from cairn.evaluation.metrics import greater_is_better
-from cairn.evaluation.report import RunAnalysis, analyse_run, objectives_banner
+from cairn.evaluation.report import LATENCY_NOTE, RunAnalysis, analyse_run, objectives_banner
 from cairn.evaluation.run_folder import RunFolder
 
 #: A segment is a limitation when its metric is worse than overall by this share.
@@ -307,7 +307,11 @@ def _metrics(analysis: RunAnalysis) -> CardSection:
             ),
         }
         rows.append(row)
-    for name, value in (run.evaluation.get("latency_ms") or {}).items():
+    latency = {
+        **(run.evaluation.get("latency_ms") or {}),
+        **(run.evaluation.get("native_latency_ms") or {}),
+    }
+    for name, value in latency.items():
         rows.append({"metric": name, "test": value, "95% CI": "—", "cross-validation": "—"})
     resamples = next(iter(analysis.intervals.values())).resamples if analysis.intervals else 0
     blocks: list[tuple[str, Any]] = [
@@ -316,7 +320,7 @@ def _metrics(analysis: RunAnalysis) -> CardSection:
             "p",
             f"Confidence intervals: percentile bootstrap, {resamples:,} resamples of the "
             f"{len(run.predictions):,} test rows. Cross-validation: mean ± standard deviation "
-            "over the training folds. Latency: one row per call, in-process.",
+            f"over the training folds. {LATENCY_NOTE}",
         ),
     ]
     bounded = [
@@ -446,9 +450,16 @@ def _limitations(analysis: RunAnalysis) -> CardSection:
     if run.metadata.get("period"):
         period = run.metadata["period"]
         items.append(f"Trained on data up to {period['end']}; later data may have drifted.")
-    items.append(
-        "Latency was measured in-process, one row per call; an HTTP server adds its own overhead."
-    )
+    if (run.evaluation.get("latency_ms") or {}).get("latency_p99_ms") is None:
+        items.append(
+            "The served latency was not measured (the spec has no latency objective); "
+            "'cairn loadtest' measures it against a running server."
+        )
+    else:
+        items.append(
+            "Latency was measured over HTTP on a loopback port, one record per request; "
+            "a network between client and server adds its own delay."
+        )
     return CardSection("Limitations", [("ul", items)])
 
 

@@ -106,6 +106,13 @@ def serve_command(
     tracking_uri: Annotated[
         str | None, typer.Option(help="MLflow store for models:/ URIs.")
     ] = None,
+    trust: Annotated[
+        bool,
+        typer.Option(
+            "--trust",
+            help="Serve unsigned bundles, or ones signed with another key.",
+        ),
+    ] = False,
 ) -> None:
     """Serve a model as a JSON API: /predict, /invocations, /health, /ready, /metadata, /metrics."""
     with _user_errors():
@@ -150,11 +157,27 @@ def serve_command(
             log_path=log_path,
         )
         check_bind(bind, api_key, env_name)  # before loading any model
+        from cairn.serving.engine import load_served_model
+
+        def load(ref: str | None) -> Any:
+            if ref is None:
+                return None
+            import warnings
+
+            from cairn.cli import errors
+
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                served = load_served_model(ref, tracking_uri=store, engine=engine, trust=trust)
+            for warning in caught:
+                errors.print(f"[yellow]warning:[/] {warning.message}", highlight=False)
+            return served
+
         app = create_app(
-            reference,
-            challenger=challenger,
+            load(reference),
+            challenger=load(challenger),
             split=split,
-            shadow=shadow,
+            shadow=load(shadow),
             config=config,
             tracking_uri=store,
             engine=engine,

@@ -1,13 +1,15 @@
 """A model bundle made ready to answer requests.
 
 :func:`load_served_model` resolves a bundle folder or a registry URI, checks
-every file it reads against the hashes recorded in the bundle, and picks the
-engine:
+the bundle's signature and every file's hash exactly as
+:func:`cairn.bundle.load_bundle` does (without unpickling anything when the
+graph serves), and picks the engine:
 
 ``onnx``    the bundle holds a graph verified at packaging time
             (:mod:`cairn.onnx_export`) and ONNX Runtime is installed: records
             go from JSON straight to arrays and through one graph call;
-``native``  otherwise: the pickled scikit-learn pipeline, through pandas.
+``native``  otherwise: the pickled scikit-learn pipeline, through pandas
+            (also, with a warning, when the bundle's graph file is missing).
 
 Both engines read records with the same
 :class:`~cairn.serving.adapter.RecordAdapter`, so bad input gets the same
@@ -26,20 +28,20 @@ from typing import Any
 import numpy as np
 
 from cairn.bundle import (
-    METADATA_FILE,
+    GRAPH_FILE,
     SCHEMA_FILE,
+    SERVING_FILE,
+    BundleWarning,
+    VerifiedBundle,
     load_bundle,
-    read_metadata,
-    read_verified,
+    verify_bundle,
 )
 from cairn.data.schema import Role, Schema
 from cairn.exceptions import BundleError, ServingError
 from cairn.serving.adapter import RecordAdapter
 
-__all__ = ["Engine", "Prediction", "ServedModel", "load_served_model"]
+__all__ = ["Engine", "GraphScorer", "Prediction", "ServedModel", "load_served_model", "open_graph"]
 
-GRAPH_FILE = "model.onnx"
-SERVING_FILE = "serving.json"
 Engine = str  # "auto", "onnx" or "native"
 
 
@@ -249,8 +251,69 @@ def _session(graph: bytes) -> Any:
     return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
 
 
+class GraphScorer:
+    """A verified ONNX graph with the adapter that turns records into its inputs."""
+
+    def __init__(self, graph: bytes, serving: dict[str, Any], schema: Schema) -> None:
+        self.session = _session(graph)
+        self.adapter = RecordAdapter(schema, serving.get("inputs"))
+        self.output_name = str(serving.get("output") or serving["inputs"]["output"])
+
+    def output(self, records: Sequence[Any]) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        """The graph's output (probabilities or values) for JSON records, and
+        the adapter's notes (unseen categories, ignored columns).
+
+        Raises:
+            RecordsError: a record misses a model input or holds an unreadable value.
+        """
+        encoded = self.adapter.encode(records)
+        output = np.asarray(self.session.run([self.output_name], encoded.feeds)[0])
+        return output, encoded.warnings
+
+
+def read_serving(bundle: VerifiedBundle) -> dict[str, Any]:
+    """The bundle's serving.json (empty when it has none)."""
+    if not bundle.has(SERVING_FILE):
+        return {}
+    try:
+        serving = json.loads(bundle.read(SERVING_FILE))
+    except ValueError as error:
+        raise BundleError(f"{bundle.folder / SERVING_FILE}: unreadable ({error})") from None
+    return serving if isinstance(serving, dict) else {}
+
+
+def open_graph(
+    bundle: VerifiedBundle, schema: Schema, serving: dict[str, Any] | None = None
+) -> tuple[GraphScorer | None, str]:
+    """The bundle's verified graph ready to score, or None and why not.
+
+    A graph file that the bundle lists but lacks is warned about: the
+    native pipeline answers instead, correctly but slower.
+    """
+    serving = read_serving(bundle) if serving is None else serving
+    if serving.get("engine") != "onnx":
+        return None, str(serving.get("reason", "")) or "the bundle has no ONNX graph"
+    if GRAPH_FILE in bundle.missing:
+        reason = f"{GRAPH_FILE} is missing from the bundle; the native model answers instead"
+        warnings.warn(f"{bundle.folder}: {reason}", BundleWarning, stacklevel=2)
+        return None, reason
+    if not bundle.has(GRAPH_FILE):
+        return None, "the bundle has no ONNX graph"
+    graph = bundle.read(GRAPH_FILE)
+    try:
+        return GraphScorer(graph, serving, schema), ""
+    except ImportError:
+        return None, "onnxruntime is not installed (pip install onnxruntime)"
+    except Exception as error:  # a graph this runtime cannot load: the pipeline answers
+        return None, f"ONNX Runtime cannot load the graph: {error}"
+
+
 def load_served_model(
-    reference: str | Path, *, tracking_uri: str | None = None, engine: Engine = "auto"
+    reference: str | Path,
+    *,
+    tracking_uri: str | None = None,
+    engine: Engine = "auto",
+    trust: bool = False,
 ) -> ServedModel:
     """Load a bundle folder or ``models:/NAME@ALIAS`` for serving.
 
@@ -259,58 +322,41 @@ def load_served_model(
         tracking_uri: MLflow store for registry URIs.
         engine: "auto" (ONNX when verified and installed, else native),
             "onnx" (fail if unavailable) or "native".
+        trust: serve an unsigned bundle, or one signed with another key.
 
     Raises:
-        BundleError: missing files or a hash mismatch.
+        BundleError: missing files, a bad signature or a hash mismatch.
         RegistryError: the registry URI cannot be resolved.
         ServingError: ``engine="onnx"`` but the bundle has no usable graph.
     """
     if engine not in ("auto", "onnx", "native"):
         raise ServingError(f"engine {engine!r} is not one of auto, onnx, native")
     folder, version, source = _resolve(reference, tracking_uri)
-    metadata = read_metadata(folder)
-    files = metadata.get("files") or {}
-    if SCHEMA_FILE in files:
-        schema = Schema.from_json(read_verified(folder, SCHEMA_FILE, metadata).decode("utf-8"))
-    else:
-        schema = None
-    serving: dict[str, Any] = {}
-    if SERVING_FILE in files:
-        try:
-            serving = json.loads(read_verified(folder, SERVING_FILE, metadata))
-        except ValueError as error:
-            raise BundleError(f"{folder / SERVING_FILE}: unreadable ({error})") from None
-    reason = str(serving.get("reason", "")) or "the bundle has no ONNX graph"
-    session = None
-    if engine != "native" and serving.get("engine") == "onnx" and GRAPH_FILE in files:
-        try:
-            graph = read_verified(folder, GRAPH_FILE, metadata)
-            session = _session(graph)
-        except ImportError:
-            reason = "onnxruntime is not installed (pip install onnxruntime)"
-        except BundleError:
-            raise
-        except Exception as error:  # a graph this runtime cannot load: serve natively
-            reason = f"ONNX Runtime cannot load the graph: {error}"
-    elif engine == "native":
+    # the whole bundle, model file included, is checked before serving either engine
+    bundle = verify_bundle(folder, trust=trust)
+    try:
+        schema = Schema.from_json(bundle.read(SCHEMA_FILE).decode("utf-8"))
+    except (ValueError, KeyError) as error:
+        raise BundleError(f"{bundle.folder / SCHEMA_FILE}: unreadable schema ({error})") from None
+    serving = read_serving(bundle)
+    scorer: GraphScorer | None = None
+    if engine == "native":
         reason = "native engine requested"
-    if session is None and engine == "onnx":
-        raise ServingError(f"{folder}: cannot serve with ONNX: {reason}")
+    else:
+        scorer, reason = open_graph(bundle, schema, serving)
+    if scorer is None and engine == "onnx":
+        raise ServingError(f"{bundle.folder}: cannot serve with ONNX: {reason}")
     native = None
-    if session is None or schema is None:
-        model = load_bundle(folder)
-        schema = model.schema
-        native = model
-    if schema is None:  # pragma: no cover - load_bundle always sets it
-        raise BundleError(f"{folder / METADATA_FILE}: no schema")
+    if scorer is None:
+        native = load_bundle(bundle.folder, trust=trust, engine="native")
     return ServedModel(
-        path=folder,
-        metadata=metadata,
+        path=bundle.folder,
+        metadata=bundle.metadata,
         schema=schema,
         serving=serving,
-        session=session,
-        native=native if session is None else None,
-        engine_reason="" if session is not None else reason,
+        session=scorer.session if scorer is not None else None,
+        native=native,
+        engine_reason=reason if scorer is None else "",
         version=version,
         source=source,
     )

@@ -117,8 +117,8 @@ def latency_gate(
 
 
 def apply_gate(evaluation: Any, gate: GateResult, bundle: str | Path | None = None) -> None:
-    """Put the served latency in place of the in-process one in ``evaluation``'s
-    objectives, and record the gate in the bundle's metadata."""
+    """Record the served latency in ``evaluation`` (its ``latency_ms`` and its
+    latency objectives), and the gate in the bundle's metadata."""
     served = {check["objective"]: check for check in gate.objectives}
     updated = []
     for result in evaluation.objectives:
@@ -136,6 +136,9 @@ def apply_gate(evaluation: Any, gate: GateResult, bundle: str | Path | None = No
             )
         )
     evaluation.objectives = updated
+    evaluation.latency_ms = {
+        name: gate.measured[name] for name in sorted(LATENCY_QUANTITIES) if name in gate.measured
+    }
     if bundle is not None:
         from cairn.bundle import update_metadata
 
@@ -143,6 +146,7 @@ def apply_gate(evaluation: Any, gate: GateResult, bundle: str | Path | None = No
             bundle,
             {
                 "objectives": [dict(vars(o)) for o in updated],
+                "latency_ms": evaluation.latency_ms,
                 "objectives_met": evaluation.objectives_met,
                 "serving_gate": gate.to_dict(),
             },
