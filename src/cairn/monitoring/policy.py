@@ -42,6 +42,26 @@ class HealthCheck:
     counts: bool
     message: str
 
+    @property
+    def status(self) -> str:
+        """The one word every view shows: ``pass``, ``fail`` (a failure
+        that decides health), ``warn`` (one that does not) or ``not
+        checked``."""
+        if self.ok is None:
+            return "not checked"
+        if self.ok:
+            return "pass"
+        return "fail" if self.counts else "warn"
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "status": self.status,
+            "ok": self.ok,
+            "counts": self.counts,
+            "message": self.message,
+        }
+
 
 @dataclass(frozen=True)
 class RetrainAdvice:
@@ -110,14 +130,33 @@ def health_checks(
                 if failed
                 else f"all {len(measured)} measured objective(s) met",
             )
-        add(
-            "degradation",
-            not performance.degraded,
-            "worse than on the test set: " + ", ".join(performance.degraded)
-            if performance.degraded
-            else "in line with the test set",
-        )
+        add("degradation", *_degradation(performance))
     return checks
+
+
+def _degradation(performance: PerformanceReport) -> tuple[bool | None, str]:
+    gaps = performance.gaps
+    if not gaps:
+        return None, "no test-set figure with an interval to compare with"
+    level = f"{performance.confidence:.0%}"
+
+    def describe(name: str) -> str:
+        gap = gaps[name]
+        return (
+            f"{name} {gap.production.value:.3g} vs {gap.test.value:.3g} on the test set "
+            f"(difference {gap.difference.value:+.3g}, {level} interval "
+            f"{gap.difference.low:+.3g} to {gap.difference.high:+.3g})"
+        )
+
+    if performance.degraded:
+        return False, "significantly worse than on the test set: " + "; ".join(
+            describe(name) for name in performance.degraded
+        )
+    main = performance.metric if performance.metric in gaps else next(iter(gaps))
+    return True, (
+        f"every difference from the test set lies within its {level} interval; "
+        + describe(main)
+    )
 
 
 def is_healthy(checks: list[HealthCheck]) -> bool:
@@ -152,7 +191,8 @@ def retrain_advice(
         triggers.append("drift")
         reasons.append(
             f"dataset drift: {len(drift.drifted)} features drifted "
-            f"({drift.drift_share:.0%} by importance)"
+            f"({drift.drift_share:.0%} of the importance, severity-weighted "
+            f"{drift.drift_score:.2f})"
         )
     if policy.retrain_on_objective_miss and performance is not None:
         failed = performance.failed_objectives
