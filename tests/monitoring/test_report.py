@@ -31,7 +31,7 @@ def test_unhealthy_report_shows_verdict_features_and_performance(
     )
     page = render_html(report)
     assert page.startswith("<!DOCTYPE html>")
-    assert "Unhealthy: drift" in page
+    assert "UNHEALTHY (drift" in page and rp.escape(report.summary()) in page
     for section in ("Data drift", "Prediction drift", "Column checks", "Performance", "Settings"):
         assert f">{section}</a>" in page
     for feature in trained.model.schema.feature_names:
@@ -48,5 +48,6 @@ def test_unhealthy_report_shows_verdict_features_and_performance(
 def test_healthy_report_has_a_good_banner(trained: Trained) -> None:
     report = check(trained.young.drop(columns="class"), trained.model)
     page = render_html(report)
-    assert "Healthy" in page and "Unhealthy" not in page
+    assert report.verdict.startswith("healthy")
+    assert rp.escape(report.summary()) in page and "UNHEALTHY" not in page
     assert "Performance</a>" not in page  # no labels, no performance section

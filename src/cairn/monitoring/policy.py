@@ -154,8 +154,7 @@ def _degradation(performance: PerformanceReport) -> tuple[bool | None, str]:
         )
     main = performance.metric if performance.metric in gaps else next(iter(gaps))
     return True, (
-        f"every difference from the test set lies within its {level} interval; "
-        + describe(main)
+        f"every difference from the test set lies within its {level} interval; " + describe(main)
     )
 
 
