@@ -11,9 +11,12 @@ test set at training time. Both figures are estimates: the production one
 from the labelled rows, the test one from the test rows. The interval of
 their difference combines the two bootstrap intervals (half-widths added in
 quadrature, each side on its own), and the metric is degraded only when that
-whole interval lies on the worse side of zero. The test-set interval is
-stored in the bundle; for older bundles it is estimated from the production
-interval scaled by the square root of the ratio of rows.
+whole interval lies on the worse side of zero. With several metrics compared
+at once the intervals are widened (Bonferroni), so that an unchanged model
+is called degraded on any of them with a chance of at most one minus the
+confidence. The test-set interval is stored in the bundle; for older
+bundles it is estimated from the production interval scaled by the square
+root of the ratio of rows.
 """
 
 from __future__ import annotations
@@ -185,8 +188,11 @@ class PerformanceReport:
         text = f"{self.metric} {main.value:.4g}" if main else "no metric"
         if main and main.low is not None and main.high is not None:
             text += f" [{main.low:.4g}, {main.high:.4g}]"
+        gap = self.gaps.get(self.metric)
         test = self.test_metrics.get(self.metric)
-        if test is not None:
+        if gap is not None and gap.test.low is not None and gap.test.high is not None:
+            text += f" (test set {gap.test.value:.4g} [{gap.test.low:.4g}, {gap.test.high:.4g}])"
+        elif test is not None:
             text += f" (test set {test:.4g})"
         text += f" on {self.n} labelled rows"
         failed = self.failed_objectives
@@ -469,21 +475,24 @@ def performance(
             latency = {k: float(np.percentile(lat, q)) for k, q in _LATENCY_QUANTILES.items()}
     checks = _check_objectives(objectives, overall, latency)
     tests = {k: float(v) for k, v in (test_metrics or {}).items() if v is not None}
-    gaps = {
-        name: gap
-        for name, reference in tests.items()
-        if (
-            gap := _gap(
-                name,
-                overall.get(name),
-                reference,
-                (test_intervals or {}).get(name),
-                test_rows,
-                len(y),
-            )
+    # Every metric compared at once: widen each interval (Bonferroni) so that
+    # the chance of calling any of them degraded by luck stays 1 - confidence.
+    compared = [n for n in tests if (e := overall.get(n)) is not None and e.low is not None]
+    widen = _bonferroni_widening(confidence, len(compared))
+    gaps = {}
+    for name in compared:
+        gap = _gap(
+            name,
+            overall[name],
+            tests[name],
+            (test_intervals or {}).get(name),
+            test_rows,
+            len(y),
+            widen=widen,
+            together=len(compared),
         )
-        is not None
-    }
+        if gap is not None:
+            gaps[name] = gap
     return PerformanceReport(
         task=task,
         metric=metric,
@@ -508,6 +517,9 @@ def _gap(
     test_interval: Sequence[float] | None,
     test_rows: int | None,
     rows: int,
+    *,
+    widen: float = 1.0,
+    together: int = 1,
 ) -> Gap | None:
     """Production against test set, judged on the interval of the difference."""
     if production is None or production.low is None or production.high is None:
@@ -527,12 +539,24 @@ def _gap(
     else:
         test_low = test_high = test_value
         basis = "production interval only (the test set's size is unknown)"
+    if together > 1:
+        basis += f", widened for {together} metrics compared at once"
     gap = production.value - test_value
-    low = gap - float(np.hypot(below, test_high - test_value))
-    high = gap + float(np.hypot(above, test_value - test_low))
+    low = gap - widen * float(np.hypot(below, test_high - test_value))
+    high = gap + widen * float(np.hypot(above, test_value - test_low))
     worse = high < 0 if _greater_is_better(name) else low > 0
     test = Estimate(test_value, test_low, test_high)
     return Gap(name, production, test, Estimate(gap, low, high), bool(worse), basis)
+
+
+def _bonferroni_widening(confidence: float, comparisons: int) -> float:
+    """How much wider an interval must be to hold for ``comparisons`` at once."""
+    from scipy.stats import norm
+
+    if comparisons <= 1:
+        return 1.0
+    tail = (1 - confidence) / 2
+    return float(norm.ppf(1 - tail / comparisons) / norm.ppf(1 - tail))
 
 
 def _windows(

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from cairn.monitoring.drift import DriftReport
-from cairn.monitoring.performance import PerformanceReport
+from cairn.monitoring.performance import ObjectiveCheck, PerformanceReport
 from cairn.spec import MaintenanceSection, MonitoringSection, duration_seconds
 
 __all__ = ["HealthCheck", "RetrainAdvice", "health_checks", "retrain_advice"]
@@ -126,12 +126,23 @@ def health_checks(
             add(
                 "objectives",
                 not failed,
-                "missed: " + ", ".join(f"{c.objective} (got {c.value:.4g})" for c in failed)
+                "missed: " + ", ".join(_missed(c, performance.confidence) for c in failed)
                 if failed
                 else f"all {len(measured)} measured objective(s) met",
             )
         add("degradation", *_degradation(performance))
     return checks
+
+
+def _missed(check: ObjectiveCheck, confidence: float) -> str:
+    """A missed objective with its interval, so that a miss by the point
+    value alone is not mistaken for a certain one."""
+    text = f"{check.objective} (got {check.value:.4g}"
+    if check.low is not None and check.high is not None:
+        text += f", {confidence:.0%} interval {check.low:.4g} to {check.high:.4g}: " + (
+            "missed even at its best end" if check.significant else "could still be met"
+        )
+    return text + ")"
 
 
 def _degradation(performance: PerformanceReport) -> tuple[bool | None, str]:

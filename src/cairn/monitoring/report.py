@@ -93,7 +93,10 @@ def _overview(report: MonitorReport) -> rp.Section:
                 f"{rp.fmt_percent(drift.drift_share)} of the importance; "
                 f"severity-weighted {drift.drift_score:.2f}",
             ),
-            ("prediction drift", "yes" if drift.prediction_drift else "no"),
+            (
+                "prediction drift",
+                ("yes" if drift.prediction_drift else "no") if drift.outputs else "not checked",
+            ),
             ("check time", rp.fmt_duration(drift.seconds)),
         ]
     perf = report.performance
@@ -456,6 +459,12 @@ def _hline(y: float, colour: str, label: str) -> dict[str, Any]:
 def _settings_section(drift: DriftReport) -> rp.Section:
     return rp.Section(
         "Settings",
-        rp.key_values({k: str(v) for k, v in drift.settings.items()}, compact=True),
+        rp.key_values({k: _setting(v) for k, v in drift.settings.items()}, compact=True),
         lead="The [monitoring] section in effect (defaults where the spec is silent).",
     )
+
+
+def _setting(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) if value else "none"
+    return str(value)
