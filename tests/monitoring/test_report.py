@@ -51,3 +51,14 @@ def test_healthy_report_has_a_good_banner(trained: Trained) -> None:
     assert report.verdict.startswith("healthy")
     assert rp.escape(report.summary()) in page and "UNHEALTHY" not in page
     assert "Performance</a>" not in page  # no labels, no performance section
+
+
+def test_unscored_batch_says_prediction_drift_was_not_checked(trained: Trained) -> None:
+    """Without model outputs the overview and the check agree: not checked."""
+    report = check(trained.young.drop(columns=["class", "education_num"]), trained.model)
+    assert {c.name: c.status for c in report.checks}["prediction_drift"] == "not checked"
+    page = render_html(report)
+    assert (
+        '<span class="label">prediction drift</span><span class="value">not checked</span>' in page
+    )
+    assert '<td>prediction_drift</td><td><span class="badge muted">not checked</span>' in page
