@@ -149,7 +149,8 @@ def _degradation(performance: PerformanceReport) -> tuple[bool | None, str]:
     gaps = performance.gaps
     if not gaps:
         return None, "no test-set figure with an interval to compare with"
-    level = f"{performance.confidence:.0%}"
+    # With several metrics the intervals hold for all of them at once.
+    level = f"{performance.confidence:.0%}" + (" simultaneous" if len(gaps) > 1 else "")
 
     def describe(name: str) -> str:
         gap = gaps[name]
