@@ -390,6 +390,77 @@ class _Arm:
     score: np.ndarray  # correct (bool) or absolute error
 
 
+def _collect_arms(
+    labelled: pd.DataFrame, task: str, proba_columns: Sequence[str], needs_proba: bool
+) -> dict[str, _Arm]:
+    """Each arm's labelled records: true values, outputs and per-record score."""
+    classes = [str(c)[len("proba_") :] for c in proba_columns]
+    arms: dict[str, _Arm] = {}
+    output: np.ndarray
+    for name, rows in labelled.groupby("arm", sort=False):
+        if task == "classification":
+            # The metric and accuracy are measured on the same records.
+            rows = rows[rows[list(proba_columns)].notna().all(axis=1)] if needs_proba else rows
+            y = _class_codes(rows["label"], classes) if needs_proba else np.zeros(len(rows))
+            output = rows[list(proba_columns)].to_numpy(dtype=float)
+            score = np.asarray(
+                [
+                    _label_key(p) == _label_key(t)
+                    for p, t in zip(rows["prediction"], rows["label"], strict=True)
+                ],
+                dtype=bool,
+            )
+        else:
+            y = pd.to_numeric(rows["label"], errors="coerce").to_numpy(dtype=float)
+            output = pd.to_numeric(rows["prediction"], errors="coerce").to_numpy(dtype=float)
+            keep = np.isfinite(y) & np.isfinite(output)
+            rows, y, output = rows[keep], y[keep], output[keep]
+            score = np.abs(output - y)
+        if not rows.empty:
+            arms[str(name)] = _Arm(str(name), rows, y, output, score)
+    return arms
+
+
+def _arm_result(
+    arm: _Arm, metrics: Sequence[str], task: str, *, alpha: float, resamples: int, seed: int
+) -> ArmResult:
+    """The arm's metrics with their intervals: Wilson (accuracy), t (mean
+    absolute error) or percentile bootstrap (any other metric)."""
+    from cairn.evaluation.bootstrap import bootstrap_intervals
+
+    values: dict[str, MetricValue] = {}
+    if task == "classification":
+        low, high = _wilson(int(arm.score.sum()), len(arm.score), _z(1 - alpha / 2))
+        values["accuracy"] = MetricValue(float(arm.score.mean()), low, high)
+    else:
+        low, high = _mean_ci(arm.score.astype(float), alpha)
+        values["mae"] = MetricValue(float(arm.score.mean()), low, high)
+    rest = [name for name in metrics if name not in values]
+    if rest and len(arm.y) >= 2:
+        classification = task == "classification"
+        found = bootstrap_intervals(
+            task,
+            arm.y,
+            proba=arm.output if classification else None,
+            y_pred=None if classification else arm.output,
+            metrics=rest,
+            resamples=resamples,
+            level=1 - alpha,
+            seed=seed,
+        )
+        for name in rest:
+            if name not in found:
+                raise DataError(f"metric {name!r} is not one cairn computes for {task}")
+            values[name] = MetricValue(found[name].value, found[name].low, found[name].high)
+    return ArmResult(
+        arm.name,
+        str(arm.rows["model"].iloc[0]),
+        str(arm.rows["version"].iloc[0]),
+        len(arm.rows),
+        {name: values[name] for name in metrics if name in values},
+    )
+
+
 def compare_arms(
     joined: pd.DataFrame,
     *,
@@ -414,7 +485,6 @@ def compare_arms(
         DataError: no labelled rows, no champion rows to compare with, or a
             label that is not one of the logged classes.
     """
-    from cairn.evaluation.bootstrap import bootstrap_intervals, metric_statistics
     from cairn.spec import LOWER_IS_BETTER, default_metric
 
     if "label" not in joined.columns:
@@ -422,8 +492,7 @@ def compare_arms(
     proba_columns = [c for c in joined.columns if str(c).startswith("proba_")]
     if task is None:
         task = "classification" if proba_columns else "regression"
-    classes = [str(c)[len("proba_") :] for c in proba_columns]
-    metric = metric or default_metric(task, len(classes))
+    metric = metric or default_metric(task, len(proba_columns))
     keys = _record_keys(joined)
     has_label = joined["label"].notna()
     labelled = joined[has_label]
@@ -449,64 +518,12 @@ def compare_arms(
             f"the log holds no class probabilities, so {metric} cannot be computed; "
             "compare on accuracy instead (--metric accuracy)"
         )
-    arms: dict[str, _Arm] = {}
-    output: np.ndarray
-    for name, rows in labelled.groupby("arm", sort=False):
-        if task == "classification":
-            # The metric and accuracy are measured on the same records.
-            rows = rows[rows[proba_columns].notna().all(axis=1)] if needs_proba else rows
-            y = _class_codes(rows["label"], classes) if needs_proba else np.zeros(len(rows))
-            output = rows[proba_columns].to_numpy(dtype=float)
-            score = np.asarray(
-                [
-                    _label_key(p) == _label_key(t)
-                    for p, t in zip(rows["prediction"], rows["label"], strict=True)
-                ],
-                dtype=bool,
-            )
-        else:
-            y = pd.to_numeric(rows["label"], errors="coerce").to_numpy(dtype=float)
-            output = pd.to_numeric(rows["prediction"], errors="coerce").to_numpy(dtype=float)
-            keep = np.isfinite(y) & np.isfinite(output)
-            rows, y, output = rows[keep], y[keep], output[keep]
-            score = np.abs(output - y)
-        if rows.empty:
-            continue
-        arms[str(name)] = _Arm(str(name), rows, y, output, score)
+    arms = _collect_arms(labelled, task, proba_columns, needs_proba)
     if "champion" not in arms:
         raise DataError("no labelled champion rows to compare the other arms with")
-    z = _z(1 - alpha / 2)
     for arm in arms.values():
-        values: dict[str, MetricValue] = {}
-        if task == "classification":
-            low, high = _wilson(int(arm.score.sum()), len(arm.score), z)
-            values["accuracy"] = MetricValue(float(arm.score.mean()), low, high)
-        else:
-            low, high = _mean_ci(arm.score.astype(float), alpha)
-            values["mae"] = MetricValue(float(arm.score.mean()), low, high)
-        if metric not in values and len(arm.y) >= 2:
-            found = bootstrap_intervals(
-                task,
-                arm.y,
-                proba=arm.output if task == "classification" else None,
-                y_pred=None if task == "classification" else arm.output,
-                metrics=[metric],
-                resamples=resamples,
-                level=1 - alpha,
-                seed=seed,
-            )
-            if metric not in found:
-                raise DataError(f"metric {metric!r} is not one cairn computes for {task}")
-            interval = found[metric]
-            values[metric] = MetricValue(interval.value, interval.low, interval.high)
         report.arms.append(
-            ArmResult(
-                arm.name,
-                str(arm.rows["model"].iloc[0]),
-                str(arm.rows["version"].iloc[0]),
-                len(arm.rows),
-                {name: values[name] for name in report.metrics if name in values},
-            )
+            _arm_result(arm, report.metrics, task, alpha=alpha, resamples=resamples, seed=seed)
         )
     champion = arms["champion"]
     for arm in [a for a in arms.values() if a.name != "champion"]:
@@ -514,7 +531,7 @@ def compare_arms(
         for name in report.metrics:
             found_comparison = _compare(
                 champion, arm, name, task=task, paired=paired, alpha=alpha, power=power,
-                resamples=resamples, seed=seed, metric_statistics=metric_statistics,
+                resamples=resamples, seed=seed,
             )  # fmt: skip
             if found_comparison is None:
                 continue
@@ -556,10 +573,11 @@ def _compare(
     power: float,
     resamples: int,
     seed: int,
-    metric_statistics: Callable[..., dict[str, Callable[[np.ndarray], np.ndarray]]],
 ) -> tuple[str, int, int, float, float, float, float, float] | None:
     """The test suited to the metric and the design; None when an arm has
     fewer than two records."""
+    from cairn.evaluation.bootstrap import metric_statistics
+
     a, b = champion, arm
     if paired:
         both = pd.DataFrame({"key": _record_keys(a.rows).to_numpy(), "i": np.arange(len(a.rows))})
