@@ -135,7 +135,8 @@ def _checks(report: MonitorReport) -> rp.Section:
     return rp.Section(
         "Health checks",
         body,
-        lead="Checks listed in [monitoring] unhealthy_on decide the exit status.",
+        lead="Checks listed in [monitoring] unhealthy_on decide health and the exit status: "
+        "such a check that fails says fail; any other check that fails says warn.",
     )
 
 
