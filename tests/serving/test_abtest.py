@@ -272,3 +272,45 @@ def test_other_metrics_use_a_bootstrap_of_the_difference(shadowed: dict[str, Any
     assert shadow.ci_low < shadow.difference < shadow.ci_high
     assert shadow.significant and shadow.better is False  # higher log loss is worse
     assert tests["challenger", "log_loss"].test == "bootstrap, unpaired"
+
+
+def test_verdict_and_interval_never_disagree(shadowed: dict[str, Any]) -> None:
+    """At a significance level just above or just below a comparison's
+    p-value, the verdict flips exactly when the interval stops or starts to
+    cover zero (z-test, Welch's t-test and DeLong's test share one error)."""
+    from cairn.serving.log import read_log
+
+    joined = join_outcomes(
+        read_log(shadowed["root"] / "predictions.db"),
+        pd.read_csv(shadowed["root"] / "labels.csv"),
+    )
+    first = compare_arms(joined, metric="roc_auc")
+    tests = {(c.arm, c.metric): c for c in first.comparisons}
+    for key in (("challenger", "accuracy"), ("challenger", "roc_auc"), ("shadow", "roc_auc")):
+        for factor in (0.98, 1.02):
+            alpha = min(0.9, tests[key].p_value * factor)
+            again = compare_arms(joined, metric="roc_auc", alpha=alpha)
+            c = {(c.arm, c.metric): c for c in again.comparisons}[key]
+            assert c.significant == (c.ci_low > 0 or c.ci_high < 0), (key, factor, c)
+    # Regression: Welch's t-test on absolute errors, on the same records.
+    live = shadowed["live"]
+    values = live["hours_per_week"].to_numpy(dtype=float)
+    rng = np.random.default_rng(4)
+    rows = pd.DataFrame(
+        {
+            "request_id": [f"r{i}" for i in range(len(live))], "row": 0,
+            "arm": np.where(np.arange(len(live)) % 2 == 0, "champion", "challenger"),
+            "model": "m", "version": "1",
+            "prediction": values + rng.normal(0, 8, len(live)) * (1 + np.arange(len(live)) % 2 / 9),
+            "label": values,
+        }
+    )  # fmt: skip
+    welch = compare_arms(rows, task="regression", metric="mae")
+    (comparison,) = welch.comparisons
+    for factor in (0.98, 1.02):
+        again = compare_arms(
+            rows, task="regression", metric="mae", alpha=min(0.9, comparison.p_value * factor)
+        )
+        (c,) = again.comparisons
+        assert c.test == "Welch t-test"
+        assert c.significant == (c.ci_low > 0 or c.ci_high < 0), (factor, c)

@@ -131,6 +131,14 @@ def _z(q: float) -> float:
     return float(norm.ppf(q))
 
 
+def _z_two_sided(alpha: float) -> float:
+    """The normal quantile that leaves ``alpha / 2`` above it (exact even for
+    a tiny ``alpha``, where ``1 - alpha / 2`` rounds to 1)."""
+    from scipy.stats import norm
+
+    return float(norm.isf(alpha / 2))
+
+
 def _label_key(value: Any) -> str:
     """Labels and predictions compared as canonical strings (1 == 1.0 == "1")."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -219,11 +227,11 @@ def _two_proportions(
     n1, n2 = len(a), len(b)
     p1, p2 = float(a.mean()), float(b.mean())
     diff = p2 - p1
-    pooled = (a.sum() + b.sum()) / (n1 + n2)
-    se0 = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
-    p_value = float(2 * norm.sf(abs(diff) / se0)) if se0 > 0 else (1.0 if diff == 0 else 0.0)
+    # The p-value and the interval rest on the same standard error, so the
+    # verdict and the interval never disagree.
     se = math.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
-    z = _z(1 - alpha / 2)
+    p_value = float(2 * norm.sf(abs(diff) / se)) if se > 0 else (1.0 if diff == 0 else 0.0)
+    z = _z_two_sided(alpha)
     needed = math.inf
     if diff != 0:
         mean = (p1 + p2) / 2
@@ -247,7 +255,7 @@ def _mcnemar(
     discordant = only_a + only_b
     p_value = float(binomtest(only_b, discordant, 0.5).pvalue) if discordant else 1.0
     share = discordant / n
-    z = _z(1 - alpha / 2)
+    z = _z_two_sided(alpha)
     se = math.sqrt(max(share - diff * diff, 0.0) / n)
     needed = math.inf
     if diff != 0:
@@ -262,7 +270,7 @@ def _welch(
 ) -> tuple[float, float, float, float, float]:
     from scipy.stats import t, ttest_ind, ttest_rel
 
-    z = _z(1 - alpha / 2)
+    z = _z_two_sided(alpha)
     if paired:
         d = b - a
         diff = float(d.mean())
@@ -277,10 +285,13 @@ def _welch(
         return diff, diff - half, diff + half, p_value, needed
     diff = float(b.mean() - a.mean())
     va, vb = float(a.var(ddof=1)), float(b.var(ddof=1))
-    p_value = float(ttest_ind(b, a, equal_var=False).pvalue) if va + vb > 0 else 1.0
-    se = math.sqrt(va / len(a) + vb / len(b))
     needed = (z + _z(power)) ** 2 * (va + vb) / diff**2 if diff else math.inf
-    return diff, diff - z * se, diff + z * se, p_value, needed
+    if va + vb == 0:
+        return diff, diff, diff, 1.0 if diff == 0 else 0.0, needed
+    # Welch's t on its own degrees of freedom, for the p-value and the interval alike.
+    welch = ttest_ind(b, a, equal_var=False)
+    interval = welch.confidence_interval(1 - alpha)
+    return diff, float(interval.low), float(interval.high), float(welch.pvalue), needed
 
 
 def _delong(
@@ -356,7 +367,7 @@ def _needed(se: float, n: int, diff: float, alpha: float, power: float) -> float
     """Records per arm to detect ``diff`` when ``n`` records give ``se``."""
     if not diff or not math.isfinite(se) or not math.isfinite(diff):
         return math.inf
-    return n * ((_z(1 - alpha / 2) + _z(power)) * se / diff) ** 2
+    return n * ((_z_two_sided(alpha) + _z(power)) * se / diff) ** 2
 
 
 def _record_keys(frame: pd.DataFrame) -> pd.Series:
@@ -430,7 +441,7 @@ def _arm_result(
 
     values: dict[str, MetricValue] = {}
     if task == "classification":
-        low, high = _wilson(int(arm.score.sum()), len(arm.score), _z(1 - alpha / 2))
+        low, high = _wilson(int(arm.score.sum()), len(arm.score), _z_two_sided(alpha))
         values["accuracy"] = MetricValue(float(arm.score.mean()), low, high)
     else:
         low, high = _mean_ci(arm.score.astype(float), alpha)
@@ -589,7 +600,7 @@ def _compare(
     n_a, n_b = len(a.y), len(b.y)
     if n_a < 2 or n_b < 2:
         return None
-    z = _z(1 - alpha / 2)
+    z = _z_two_sided(alpha)
     if metric == "accuracy" and task == "classification":
         test = "McNemar exact" if paired else "two-proportion z-test"
         method = _mcnemar if paired else _two_proportions
