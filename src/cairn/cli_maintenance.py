@@ -83,10 +83,39 @@ def _load(model: str | None, spec: ProjectSpec | None) -> tuple[Model, dict[str,
                 "name": described["name"],
                 "version": str(described["version"]),
                 "alias": ", ".join(described.get("aliases") or []) or None,
+                # The registry copy was downloaded to a temporary folder that
+                # does not outlive the command: name the run's own bundle.
+                "path": _persisted_bundle(loaded, spec),
             }
         )
         return loaded, info
-    return load_model(model), info
+    loaded = load_model(model)
+    info["path"] = str(loaded.path.resolve()) if loaded.path else None
+    return loaded, info
+
+
+def _persisted_bundle(model: Model, spec: ProjectSpec | None) -> str | None:
+    """The bundle in the project's run folder that a registry model was
+    downloaded from, when it is there."""
+    run_id = model.metadata.get("run_id")
+    if spec is None or not run_id:
+        return None
+    bundle = spec.state_dir / "runs" / str(run_id) / "bundle"
+    return str(bundle.resolve()) if (bundle / "metadata.json").is_file() else None
+
+
+def _discard_download(model: Model, info: dict[str, Any]) -> None:
+    """Delete the temporary copy of a registry model once the check is done."""
+    import shutil
+    import tempfile
+
+    if not str(info.get("uri", "")).startswith("models:/") or model.path is None:
+        return
+    temp = Path(tempfile.gettempdir()).resolve()
+    for folder in model.path.resolve().parents:
+        if folder.parent == temp and folder.name.startswith("cairn-model-"):
+            shutil.rmtree(folder, ignore_errors=True)
+            return
 
 
 def _read(current: str, *, query: str | None, table: str | None, spec: ProjectSpec | None) -> Any:
@@ -137,19 +166,24 @@ def _print_report(report: MonitorReport, *, top: int = 12) -> None:
     checks.add_column("check")
     checks.add_column("status")
     checks.add_column("finding", overflow="fold")
+    colours = {"pass": "green", "fail": "bold red", "warn": "yellow", "not checked": "dim"}
     for check in report.checks:
-        if check.ok is None:
-            status = "[dim]not checked[/]"
-        elif check.ok:
-            status = "[green]pass[/]"
-        else:
-            status = "[red]FAIL[/]" if check.counts else "[yellow]warn[/]"
-        checks.add_row(check.name, status, check.message)
+        checks.add_row(check.name, f"[{colours[check.status]}]{check.status}[/]", check.message)
     console.print(checks)
     drift = report.drift
     if drift is not None and drift.features:
         table = Table(title=f"Drift ({drift.n_current:,} rows vs {drift.n_reference:,})")
-        for name in ("feature", "test", "value", "threshold", "p adj.", "importance", "drift"):
+        columns = (
+            "feature",
+            "test",
+            "value",
+            "threshold",
+            "p adj.",
+            "importance",
+            "weight",
+            "drift",
+        )
+        for name in columns:
             table.add_column(name, justify="left" if name in ("feature", "test") else "right")
         for item in drift.features[:top]:
             table.add_row(
@@ -159,6 +193,7 @@ def _print_report(report: MonitorReport, *, top: int = 12) -> None:
                 f"{item.threshold:.4g}",
                 "-" if item.p_adjusted is None else f"{item.p_adjusted:.2g}",
                 f"{item.importance:.1%}",
+                f"{item.weight:.2f}",
                 "[red]yes[/]" if item.drifted else "no",
             )
         console.print(table)
@@ -172,7 +207,7 @@ def _print_report(report: MonitorReport, *, top: int = 12) -> None:
         console.print(f"[bold]Retraining[/] {text}", highlight=False)
     for note in report.notes:
         console.print(f"[yellow]note:[/] {note}", highlight=False)
-    colour = "green" if report.healthy else "red"
+    colour = {"unhealthy": "red", "healthy, with warnings": "yellow"}.get(report.verdict, "green")
     console.print(f"[bold {colour}]{report.summary()}[/]", highlight=False)
 
 
@@ -274,61 +309,68 @@ def _monitor(
 
     project = _find_spec(spec_path)
     loaded, info = _load(model, project)
-    target = loaded.schema.target or (project.problem.target if project else None)
-    outputs = timestamps = latency = None
-    extra: list[str] = []
-    if log:
-        if current is not None:
-            raise DataError("give either CURRENT or --log, not both")
-        frame, outputs, source = _read_log(project, log_path, since, until, info, loaded)
-        timestamps, latency = frame.get("ts"), frame.get("latency_ms")
-        extra = list(_LOG_COLUMNS)
-    elif current is None:
-        raise DataError("give the current data (a file or a database URL), or --log")
-    else:
-        frame = _read(current, query=query, table=table, spec=project)
-        source = current if query is None and table is None else f"{current} ({query or table})"
-        time_column = project.data.time_column if project else None
-        if time_column and time_column in frame.columns:
-            timestamps = frame[time_column]
-    label_values = None
-    join = None
-    if labels is not None:
-        if target is None:
-            raise DataError("the model has no target, so labels cannot be matched")
-        truth = read_table(labels)
-        # Every row counts for drift; the labelled ones for performance.
-        frame, join = join_labels(
-            frame, truth, key=_key(key, project, frame, truth), target=target, how="left"
+    try:
+        target = loaded.schema.target or (project.problem.target if project else None)
+        outputs = timestamps = latency = None
+        extra: list[str] = []
+        if log:
+            if current is not None:
+                raise DataError("give either CURRENT or --log, not both")
+            frame, outputs, source = _read_log(project, log_path, since, until, info, loaded)
+            timestamps, latency = frame.get("ts"), frame.get("latency_ms")
+            extra = list(_LOG_COLUMNS)
+        elif current is None:
+            raise DataError("give the current data (a file or a database URL), or --log")
+        else:
+            frame = _read(current, query=query, table=table, spec=project)
+            if query is None and table is None:
+                local = Path(current)
+                source = str(local.resolve()) if local.exists() else current
+            else:
+                source = f"{current} ({query or table})"
+            time_column = project.data.time_column if project else None
+            if time_column and time_column in frame.columns:
+                timestamps = frame[time_column]
+        label_values = None
+        join = None
+        if labels is not None:
+            if target is None:
+                raise DataError("the model has no target, so labels cannot be matched")
+            truth = read_table(labels)
+            # Every row counts for drift; the labelled ones for performance.
+            frame, join = join_labels(
+                frame, truth, key=_key(key, project, frame, truth), target=target, how="left"
+            )
+            label_values = frame.pop("__label")
+            extra += list(join.key)
+        elif target is not None and target in frame.columns:
+            label_values = frame[target]
+        labelled = None
+        if label_values is not None and target is not None:
+            labelled = frame.assign(**{target: label_values.to_numpy()})
+            labelled = labelled[labelled[target].notna()]
+        last = None
+        if project is not None and project.maintenance.schedule is not None:
+            last = last_retrain_time(project)
+        report = check(
+            frame,
+            loaded,
+            settings=project.monitoring if project else None,
+            maintenance=project.maintenance if project else None,
+            objectives=project.problem.parsed_objectives if project else None,
+            outputs=outputs,
+            labels=None if label_values is None else pd.Series(label_values).reset_index(drop=True),
+            timestamps=timestamps,
+            latency_ms=latency,
+            join=join,
+            source=source,
+            model_info=info,
+            expected_extra=extra,
+            last_retrain=last,
         )
-        label_values = frame.pop("__label")
-        extra += list(join.key)
-    elif target is not None and target in frame.columns:
-        label_values = frame[target]
-    labelled = None
-    if label_values is not None and target is not None:
-        labelled = frame.assign(**{target: label_values.to_numpy()})
-        labelled = labelled[labelled[target].notna()]
-    last = None
-    if project is not None and project.maintenance.schedule is not None:
-        last = last_retrain_time(project)
-    report = check(
-        frame,
-        loaded,
-        settings=project.monitoring if project else None,
-        maintenance=project.maintenance if project else None,
-        objectives=project.problem.parsed_objectives if project else None,
-        outputs=outputs,
-        labels=None if label_values is None else pd.Series(label_values).reset_index(drop=True),
-        timestamps=timestamps,
-        latency_ms=latency,
-        join=join,
-        source=source,
-        model_info=info,
-        expected_extra=extra,
-        last_retrain=last,
-    )
-    return report, labelled, project
+        return report, labelled, project
+    finally:
+        _discard_download(loaded, info)
 
 
 def _read_log(

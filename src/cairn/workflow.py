@@ -293,6 +293,7 @@ def run(
         "rows": {"raw": len(raw), "clean": len(frame), "train": len(X_train), "test": len(X_test)},
         "split": parts.strategy,
         "metrics": evaluation.metrics,
+        "metric_intervals": _test_intervals(pipeline, X_test, y_test, task, seed=spec.train.seed),
         "latency_ms": evaluation.latency_ms,
         "native_latency_ms": evaluation.native_latency_ms,
         "objectives": [o.__dict__ for o in evaluation.objectives],
@@ -462,6 +463,32 @@ def _reference_profile(
         importance=importance,
         importance_method="prediction sensitivity to shuffling each feature",
     )
+
+
+def _test_intervals(
+    pipeline: Any, X_test: pd.DataFrame, y_test: np.ndarray, task: str, *, seed: int
+) -> dict[str, list[float]]:
+    """95 % bootstrap intervals of the test-set metrics, kept in the bundle so
+    that monitoring weighs production figures against the test figures'
+    own uncertainty."""
+    from cairn.evaluation.bootstrap import bootstrap_intervals
+    from cairn.models.search import predict_output
+
+    if len(X_test) < 2:
+        return {}
+    output = predict_output(pipeline, X_test, task)
+    classification = task == "classification"
+    found = bootstrap_intervals(
+        task,
+        y_test,
+        proba=output if classification else None,
+        y_pred=None if classification else output,
+        resamples=200,
+        seed=seed,
+    )
+    return {
+        name: [i.low, i.high] for name, i in found.items() if np.isfinite([i.low, i.high]).all()
+    }
 
 
 def _write_test_predictions(

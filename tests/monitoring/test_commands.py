@@ -3,9 +3,14 @@ when not, 1 on a user mistake; the report and the JSON result are written."""
 
 from __future__ import annotations
 
+import html
 import json
+import re
+import shutil
 import sqlite3
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -32,6 +37,10 @@ def test_healthy_batch_exits_zero(trained: Trained, runner: CliRunner, tmp_path:
     assert result["healthy"] is True
     # The target column came with the rows, so performance was measured too.
     assert result["performance"]["n"] == len(trained.young)
+    # An i.i.d. batch: no metric is called worse than on the test set.
+    assert result["performance"]["degraded"] == []
+    assert {c["name"]: c["status"] for c in result["checks"]}["degradation"] == "pass"
+    _assert_paths_exist(result)
 
 
 def test_shifted_batch_exits_two_with_report(
@@ -53,7 +62,46 @@ def test_shifted_batch_exits_two_with_report(
     assert result["drift"]["n_current"] == len(batch)  # drift on every row
     assert result["performance"]["n"] == 800  # performance on the labelled ones
     assert result["performance"]["join"]["unmatched_predictions"] == len(batch) - 800
-    assert (tmp_path / "report.html").read_text().startswith("<!DOCTYPE html>")
+    page = (tmp_path / "report.html").read_text()
+    assert page.startswith("<!DOCTYPE html>")
+    # One verdict per check, the same word in the terminal, the page and the JSON.
+    printed = dict(re.findall(r"│ (\w+) +│ (pass|fail|warn|not checked) +│", done.output))
+    shown = dict(re.findall(r'<tr><td>(\w+)</td><td><span class="badge \w+">([^<]+)</span>', page))
+    stored = {c["name"]: c["status"] for c in result["checks"]}
+    assert printed == shown == stored and len(stored) == 6
+    assert stored["drift"] == "fail" and "warn" in stored.values()  # data_quality only warns
+    assert result["verdict"] == "unhealthy" and html.escape(result["summary"]) in page
+    assert result["summary"] in " ".join(done.output.split())
+    # The key given on the command line is the key reported.
+    assert result["drift"]["settings"]["key"] == ["customer"]
+    assert '<th scope="row">key</th><td>customer</td>' in page
+    _assert_paths_exist(result)
+
+
+def _assert_paths_exist(result: dict[str, Any]) -> None:
+    assert result["model"]["path"] and Path(result["model"]["path"]).is_dir()
+    assert Path(result["source"]).is_absolute() and Path(result["source"]).is_file()
+
+
+def test_a_registry_model_is_reported_at_its_persisted_bundle(
+    trained: Trained, tmp_path: Path
+) -> None:
+    """A registry model is checked from a temporary download; the result
+    names the run's own bundle, and the download is removed."""
+    from cairn.bundle import load_model
+    from cairn.cli_maintenance import _discard_download, _persisted_bundle
+    from cairn.spec import load_spec
+
+    download = Path(tempfile.mkdtemp(prefix="cairn-model-")) / "artifacts" / "bundle"
+    shutil.copytree(trained.bundle, download)
+    copy = load_model(download)
+    project = load_spec(trained.bundle.parents[3] / "cairn.toml")
+    assert _persisted_bundle(copy, project) == str(trained.bundle.resolve())
+    assert _persisted_bundle(copy, None) is None
+    _discard_download(copy, {"uri": "models:/adult-young@champion"})
+    assert not download.parents[1].exists()
+    _discard_download(trained.model, {"uri": "models:/adult-young@champion"})
+    assert trained.bundle.is_dir()  # never outside a temporary download
 
 
 def test_current_rows_from_a_sql_query(trained: Trained, runner: CliRunner, tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from scipy.spatial.distance import jensenshannon
 from cairn.data.schema import Schema, infer_schema
 from cairn.exceptions import DataError
 from cairn.monitoring import build_reference, correct_p_values, drift
+from cairn.monitoring.drift import SEVERITY_CAP
 from cairn.spec import MonitoringSection
 from tests.conftest import load_dataset
 
@@ -222,3 +223,32 @@ def test_report_to_dict_is_json_ready(housing: tuple[pd.DataFrame, Schema]) -> N
     assert data["n_current"] == 300
     assert {f["name"] for f in data["features"]} == set(schema.feature_names)
     assert "drift" in report.summary()
+
+
+def test_one_heavily_drifted_important_feature_fails_the_dataset(
+    housing: tuple[pd.DataFrame, Schema],
+) -> None:
+    """A feature with 28% of the importance moving 0.78 of a standard
+    deviation (7.8 times the Wasserstein threshold) is dataset drift, though
+    it is less than half of the importance; a mild move of it is not."""
+    frame, schema = housing
+    frame = frame.sample(frac=1.0, random_state=1).reset_index(drop=True)
+    reference_rows, current = frame.iloc[:10000], frame.iloc[10000:13000].copy()
+    others = [name for name in schema.feature_names if name != "median_income"]
+    weights = {name: 0.72 / len(others) for name in others}
+    weights["median_income"] = 0.28
+    reference = build_reference(reference_rows, schema, importance=weights, importance_method="t")
+    std = reference_rows["median_income"].std(ddof=0)
+    assert not drift(current, reference).dataset_drift  # an i.i.d. batch
+
+    heavy = drift(current.assign(median_income=current["median_income"] + 0.78 * std), reference)
+    income = heavy.feature("median_income")
+    assert income.statistic == pytest.approx(0.78, abs=0.03)  # normed Wasserstein
+    assert heavy.drifted == ["median_income"] and heavy.drift_share == pytest.approx(0.28)
+    assert income.weight == pytest.approx(0.28 * SEVERITY_CAP)
+    assert heavy.dataset_drift and heavy.drift_score >= MonitoringSection().drift_share
+    assert "dataset drift" in heavy.summary()
+
+    mild = drift(current.assign(median_income=current["median_income"] + 0.15 * std), reference)
+    assert mild.drifted == ["median_income"]
+    assert 0.28 <= mild.drift_score < 0.5 and not mild.dataset_drift

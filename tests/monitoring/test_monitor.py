@@ -44,6 +44,16 @@ def test_similar_rows_are_healthy(trained: Trained) -> None:
     assert (
         report.performance.test_metrics["roc_auc"] == trained.model.metadata["metrics"]["roc_auc"]
     )
+    # The bundle keeps the test-set intervals; weighed with them, nothing degraded.
+    intervals = trained.model.metadata["metric_intervals"]
+    low, high = intervals["roc_auc"]
+    assert low < trained.model.metadata["metrics"]["roc_auc"] < high
+    assert report.performance.degraded == []
+    gap = report.performance.gaps["roc_auc"]
+    assert (gap.test.low, gap.test.high) == (low, high)
+    assert gap.basis.startswith("bootstrap intervals of both figures")
+    assert {c.name: c.status for c in report.checks}["degradation"] == "pass"
+    assert report.verdict == "healthy" and report.summary() == "healthy"
 
 
 def test_shifted_population_is_unhealthy_and_due_for_retraining(trained: Trained) -> None:
@@ -60,6 +70,9 @@ def test_shifted_population_is_unhealthy_and_due_for_retraining(trained: Trained
     assert report.drift is not None and report.drift.features[0].name == "age"
     assert report.retrain is not None and report.retrain.due and "drift" in report.retrain.triggers
     assert "UNHEALTHY" in report.summary()
+    assert report.verdict == "unhealthy"
+    assert report.performance is not None and report.performance.degraded
+    assert {c.name: c.status for c in report.checks}["degradation"] == "warn"
 
 
 def test_a_missing_input_is_reported_not_raised(trained: Trained) -> None:

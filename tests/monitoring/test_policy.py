@@ -131,3 +131,25 @@ def test_spec_sections_have_defaults_and_reject_unknown_keys() -> None:
         parse_spec(_spec(monitoring={"numeric_test": "t-test"}))
     with pytest.raises(SpecError, match=r"monitoring\.window"):
         parse_spec(_spec(monitoring={"window": "a while"}))
+
+
+def test_a_missed_objective_says_whether_its_interval_could_still_meet_it() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.normal(100, 10, size=500)
+    prediction = y + rng.normal(0, 5, size=500)
+    rmse = float(np.sqrt(np.mean((prediction - y) ** 2)))
+    near = performance(
+        y, prediction, task="regression", metric="rmse", bootstrap=100,
+        objectives=[Objective.parse(f"rmse < {rmse - 0.01:.4f}")],
+    )  # fmt: skip
+    far = performance(
+        y, prediction, task="regression", metric="rmse", bootstrap=100,
+        objectives=[Objective.parse("rmse < 3")],
+    )  # fmt: skip
+    messages = {
+        name: {c.name: c.message for c in health_checks(None, perf, MonitoringSection())}
+        for name, perf in (("near", near), ("far", far))
+    }
+    assert "could still be met" in messages["near"]["objectives"]
+    assert "missed even at its best end" in messages["far"]["objectives"]
+    assert "95% interval" in messages["far"]["objectives"]

@@ -31,7 +31,7 @@ def test_unhealthy_report_shows_verdict_features_and_performance(
     )
     page = render_html(report)
     assert page.startswith("<!DOCTYPE html>")
-    assert "Unhealthy: drift" in page
+    assert "UNHEALTHY (drift" in page and rp.escape(report.summary()) in page
     for section in ("Data drift", "Prediction drift", "Column checks", "Performance", "Settings"):
         assert f">{section}</a>" in page
     for feature in trained.model.schema.feature_names:
@@ -48,5 +48,17 @@ def test_unhealthy_report_shows_verdict_features_and_performance(
 def test_healthy_report_has_a_good_banner(trained: Trained) -> None:
     report = check(trained.young.drop(columns="class"), trained.model)
     page = render_html(report)
-    assert "Healthy" in page and "Unhealthy" not in page
+    assert report.verdict.startswith("healthy")
+    assert rp.escape(report.summary()) in page and "UNHEALTHY" not in page
     assert "Performance</a>" not in page  # no labels, no performance section
+
+
+def test_unscored_batch_says_prediction_drift_was_not_checked(trained: Trained) -> None:
+    """Without model outputs the overview and the check agree: not checked."""
+    report = check(trained.young.drop(columns=["class", "education_num"]), trained.model)
+    assert {c.name: c.status for c in report.checks}["prediction_drift"] == "not checked"
+    page = render_html(report)
+    assert (
+        '<span class="label">prediction drift</span><span class="value">not checked</span>' in page
+    )
+    assert '<td>prediction_drift</td><td><span class="badge muted">not checked</span>' in page

@@ -100,7 +100,8 @@ def test_logs_export_and_abtest_report(served: Any, churn: Any, tmp_path: Path) 
     assert report.returncode == 0, report.stderr
     assert "champion" in report.stdout
     body = json.loads((tmp_path / "ab.json").read_text())
-    assert body["arms"][0]["value"] == 1.0  # labels equal to the predictions
+    # labels equal to the predictions
+    assert body["arms"][0]["metrics"]["accuracy"]["value"] == 1.0
     bad = cli(
         "logs", "export", "--log", str(served.log), "-o", str(tmp_path / "x.xlsx"), cwd=tmp_path
     )

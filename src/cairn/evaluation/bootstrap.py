@@ -255,3 +255,27 @@ def bootstrap_intervals(
         )
         out[name] = Interval(name, float(point), low, high, level, resamples)
     return out
+
+
+def metric_statistics(
+    task: str,
+    y_true: np.ndarray,
+    *,
+    proba: np.ndarray | None = None,
+    y_pred: np.ndarray | None = None,
+) -> dict[str, Stat]:
+    """Every metric of the task as a function of resampling counts
+    (``B × n`` row counts to one value per resample), for resampling two
+    models on the same rows (paired) or on different rows."""
+    if task == "classification":
+        if proba is None:
+            raise ValueError("classification needs proba")
+        return _classification_stats(np.asarray(y_true).astype(int), np.asarray(proba, dtype=float))
+    if y_pred is None:
+        raise ValueError("regression needs y_pred")
+    return _regression_stats(np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float))
+
+
+def resample_counts(n: int, resamples: int, seed: int) -> Iterator[np.ndarray]:
+    """Bootstrap resamples of ``n`` rows as row counts, in batches of ``B × n``."""
+    return _count_batches(n, resamples, seed)

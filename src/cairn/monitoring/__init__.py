@@ -10,9 +10,17 @@ Nothing here imports training code, so the model server can use it::
     report.healthy, report.drift.drifted, report.write_html("report.html")
 """
 
-from cairn.monitoring.drift import DriftReport, FeatureDrift, Finding, correct_p_values, drift
+from cairn.monitoring.drift import (
+    SEVERITY_CAP,
+    DriftReport,
+    FeatureDrift,
+    Finding,
+    correct_p_values,
+    drift,
+)
 from cairn.monitoring.monitor import MonitorReport, check, log_frames, model_outputs
 from cairn.monitoring.performance import (
+    Gap,
     JoinStats,
     PerformanceReport,
     encode_labels,
@@ -33,10 +41,12 @@ from cairn.monitoring.reference import (
 
 __all__ = [
     "REFERENCE_FILE",
+    "SEVERITY_CAP",
     "CategoricalProfile",
     "DriftReport",
     "FeatureDrift",
     "Finding",
+    "Gap",
     "HealthCheck",
     "JoinStats",
     "MonitorReport",

@@ -26,10 +26,18 @@ computed and reported for every column whatever the choice.
 
 Besides distribution drift, each column is checked on its own for schema
 changes (missing, or no longer readable as its type), a missing-rate jump,
-values outside the training range and new categories. The dataset verdict is
-the share of tested features that drifted, weighted by their importance to
-the model, compared with ``drift_share``; drift of the model's outputs is
-tested the same way and reported separately.
+values outside the training range and new categories.
+
+The dataset verdict weighs each drifted feature by its importance to the
+model and by how far it moved: a drifted feature counts its importance
+times its *severity*, the distance (normed Wasserstein for numbers,
+Jensen–Shannon for categories) divided by that distance's threshold, at
+least 1 and at most ``SEVERITY_CAP``. The dataset drifted when the sum,
+divided by the total importance, reaches ``drift_share``. So half the
+importance drifting just past the threshold fails it, and so does one
+feature with an eighth of the importance drifting four thresholds or more.
+Drift of the model's outputs is tested like the features and reported
+separately.
 """
 
 from __future__ import annotations
@@ -56,7 +64,17 @@ from cairn.monitoring.reference import (
 )
 from cairn.spec import MonitoringSection
 
-__all__ = ["DriftReport", "FeatureDrift", "Finding", "correct_p_values", "drift"]
+__all__ = [
+    "SEVERITY_CAP",
+    "DriftReport",
+    "FeatureDrift",
+    "Finding",
+    "correct_p_values",
+    "drift",
+]
+
+#: The most a drifted feature's importance is multiplied by in the verdict.
+SEVERITY_CAP = 4.0
 
 Severity = Literal["info", "warning", "error"]
 _PSI_FLOOR = 1e-4  # share used for empty bins in PSI, so log(0) never occurs
@@ -101,7 +119,12 @@ class FeatureDrift:
         p_adjusted: p-value after the multiple-testing correction.
         threshold: significance level or distance threshold.
         scores: every statistic computed for the column.
-        importance: the column's weight in the dataset verdict.
+        importance: the column's share of the model's sensitivity.
+        severity: how far it moved: the distance divided by the distance's
+            threshold (normed Wasserstein or Jensen–Shannon, whatever the
+            deciding test).
+        weight: what it adds to the dataset verdict: importance times
+            severity (between 1 and ``SEVERITY_CAP``) when drifted, else 0.
         bins, reference_share, current_share: the two distributions on
             the same bins (for plots).
     """
@@ -115,6 +138,7 @@ class FeatureDrift:
     p_value: float | None = None
     p_adjusted: float | None = None
     importance: float = 0.0
+    severity: float = 0.0
     n_reference: int = 0
     n_current: int = 0
     missing_reference: float = 0.0
@@ -126,8 +150,14 @@ class FeatureDrift:
     reference_mean: float | None = None
     current_mean: float | None = None
 
+    @property
+    def weight(self) -> float:
+        if not self.drifted:
+            return 0.0
+        return self.importance * float(np.clip(self.severity, 1.0, SEVERITY_CAP))
+
     def to_dict(self) -> dict[str, Any]:
-        return _json_ready(asdict(self))
+        return _json_ready({**asdict(self), "weight": self.weight})
 
 
 @dataclass
@@ -139,7 +169,10 @@ class DriftReport:
         outputs: tests of the model's outputs (prediction drift).
         findings: schema changes and per-column checks.
         drift_share: importance-weighted share of drifted features.
-        dataset_drift: ``drift_share`` reached the configured share.
+        drift_score: the verdict's figure: drifted features' importance
+            times severity, over the total importance (see the module).
+        dataset_drift: ``drift_score`` reached the configured
+            ``drift_share``.
         prediction_drift: any model output drifted.
     """
 
@@ -150,6 +183,7 @@ class DriftReport:
     findings: list[Finding]
     drift_share: float
     drift_share_unweighted: float
+    drift_score: float
     dataset_drift: bool
     prediction_drift: bool
     weighting: str
@@ -174,8 +208,9 @@ class DriftReport:
         tested = len(self.features)
         verdict = "dataset drift" if self.dataset_drift else "no dataset drift"
         text = (
-            f"{verdict}: {len(self.drifted)} of {tested} features drifted "
-            f"({self.drift_share:.0%} by importance, threshold {self.settings['drift_share']:.0%})"
+            f"{verdict}: {len(self.drifted)} of {tested} features drifted, "
+            f"{self.drift_share:.0%} of the importance (severity-weighted "
+            f"{self.drift_score:.2f}, threshold {self.settings['drift_share']:g})"
         )
         if self.outputs:
             text += "; prediction drift" if self.prediction_drift else "; predictions stable"
@@ -191,6 +226,7 @@ class DriftReport:
                 "dataset_drift": self.dataset_drift,
                 "drift_share": self.drift_share,
                 "drift_share_unweighted": self.drift_share_unweighted,
+                "drift_score": self.drift_score,
                 "prediction_drift": self.prediction_drift,
                 "drifted_features": self.drifted,
                 "weighting": self.weighting,
@@ -576,6 +612,13 @@ def _decide(results: list[FeatureDrift], settings: MonitoringSection) -> None:
     for result in results:
         if result.test not in _P_VALUE_TESTS:
             result.drifted = bool(result.statistic > result.threshold)
+        distance = "wasserstein" if result.kind == "numeric" else "jensenshannon"
+        if result.test in (distance, "psi"):
+            result.severity = result.statistic / result.threshold
+        elif distance in result.scores:
+            result.severity = result.scores[distance] / _threshold(distance, settings)
+        else:  # no usable current value
+            result.severity = float("inf")
 
 
 def _unreadable_finding(name: str, unreadable: int, total: int, findings: list[Finding]) -> None:
@@ -699,6 +742,7 @@ def drift(
             for result in features:
                 if result.name == finding.column:
                     result.drifted = True
+                    result.severity = float("inf")
     output_results: list[FeatureDrift] = []
     if outputs is not None and reference.outputs:
         output_findings: list[Finding] = []
@@ -713,8 +757,9 @@ def drift(
     total_weight = sum(r.importance for r in features)
     drifted_weight = sum(r.importance for r in features if r.drifted)
     share = drifted_weight / total_weight if total_weight > 0 else 0.0
+    score = sum(r.weight for r in features) / total_weight if total_weight > 0 else 0.0
     unweighted = sum(r.drifted for r in features) / len(features) if features else 0.0
-    features.sort(key=lambda r: (not r.drifted, -_severity(r)))
+    features.sort(key=lambda r: (not r.drifted, -_past_threshold(r)))
     return DriftReport(
         n_reference=reference.n_rows,
         n_current=len(current),
@@ -723,7 +768,8 @@ def drift(
         findings=findings,
         drift_share=float(share),
         drift_share_unweighted=float(unweighted),
-        dataset_drift=bool(features) and share >= settings.drift_share,
+        drift_score=float(score),
+        dataset_drift=bool(features) and score >= settings.drift_share,
         prediction_drift=any(r.drifted for r in output_results),
         weighting=weighting,
         settings=settings.model_dump(mode="json"),
@@ -731,7 +777,7 @@ def drift(
     )
 
 
-def _severity(result: FeatureDrift) -> float:
+def _past_threshold(result: FeatureDrift) -> float:
     """How far past its threshold a column is, comparable across tests."""
     if result.p_adjusted is not None:
         return -np.log10(max(result.p_adjusted, 1e-300))

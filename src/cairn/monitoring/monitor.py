@@ -73,10 +73,23 @@ class MonitorReport:
     def failed(self) -> list[HealthCheck]:
         return [c for c in self.checks if c.ok is False]
 
+    @property
+    def verdict(self) -> str:
+        """``unhealthy``, ``healthy, with warnings`` (a check that does not
+        decide health failed, or the model could not score) or ``healthy``;
+        the CLI, the HTML report and the JSON result all show this one."""
+        if not self.healthy:
+            return "unhealthy"
+        if self.failed or self.notes:
+            return "healthy, with warnings"
+        return "healthy"
+
     def summary(self) -> str:
-        verdict = "healthy" if self.healthy else "UNHEALTHY"
-        failing = [c.name for c in self.failed if c.counts]
-        text = verdict + (f" ({', '.join(failing)})" if failing else "")
+        verdict = self.verdict
+        named = [c.name for c in self.failed if c.counts == (verdict == "unhealthy")]
+        text = ("UNHEALTHY" if verdict == "unhealthy" else verdict) + (
+            f" ({', '.join(named)})" if named else ""
+        )
         if self.retrain is not None and self.retrain.due:
             text += "; retraining due: " + ", ".join(self.retrain.triggers)
         return text
@@ -84,11 +97,12 @@ class MonitorReport:
     def to_dict(self) -> dict[str, Any]:
         return {
             "healthy": self.healthy,
+            "verdict": self.verdict,
             "summary": self.summary(),
             "created_at": self.created_at,
             "model": self.model,
             "source": self.source,
-            "checks": [c.__dict__ for c in self.checks],
+            "checks": [c.to_dict() for c in self.checks],
             "retrain": (
                 {
                     "due": self.retrain.due,
@@ -249,6 +263,9 @@ def check(
         DataError: the batch is empty, or labels cannot be used.
     """
     settings = settings or MonitoringSection()
+    if join is not None and list(join.key) != settings.key:
+        # The report shows the settings in effect: the key the labels were joined on.
+        settings = settings.model_copy(update={"key": list(join.key)})
     if reference is None:
         if model.path is None:
             raise BundleError(
@@ -290,6 +307,8 @@ def check(
                 timestamps=timestamps,
                 objectives=_objectives(model, objectives),
                 test_metrics=model.metadata.get("metrics") or {},
+                test_intervals=model.metadata.get("metric_intervals") or {},
+                test_rows=(model.metadata.get("rows") or {}).get("test"),
                 window=settings.window,
                 confidence=settings.confidence,
                 bootstrap=settings.bootstrap,

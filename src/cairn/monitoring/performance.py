@@ -4,9 +4,19 @@ against the objectives and against the test-set figures of the model.
 
 Labels join predictions by request id (the prediction log's
 ``request_id``) or by an entity key (``[monitoring] key``). A metric misses
-an objective when its value on all labelled rows misses it; it is
-*degraded* when its whole confidence interval lies on the wrong side of the
-figure measured on the held-out test set at training time.
+an objective when its value on all labelled rows misses it.
+
+A metric is *degraded* when it is significantly worse than on the held-out
+test set at training time. Both figures are estimates: the production one
+from the labelled rows, the test one from the test rows. The interval of
+their difference combines the two bootstrap intervals (half-widths added in
+quadrature, each side on its own), and the metric is degraded only when that
+whole interval lies on the worse side of zero. With several metrics compared
+at once the intervals are widened (Bonferroni), so that an unchanged model
+is called degraded on any of them with a chance of at most one minus the
+confidence. The test-set interval is stored in the bundle; for older
+bundles it is estimated from the production interval scaled by the square
+root of the ratio of rows.
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ from cairn.spec import LOWER_IS_BETTER, Objective, duration_seconds
 
 __all__ = [
     "Estimate",
+    "Gap",
     "JoinStats",
     "ObjectiveCheck",
     "PerformanceReport",
@@ -35,7 +46,7 @@ __all__ = [
 
 _AUTO_WINDOWS = ("1h", "6h", "1d", "7d", "30d")
 _MAX_WINDOWS = 12
-_FULL_BOOTSTRAP_ROWS = 10_000
+_FULL_BOOTSTRAP_ROWS = 100_000
 _LATENCY_QUANTILES = {"latency_p50_ms": 50, "latency_p95_ms": 95, "latency_p99_ms": 99}
 
 
@@ -49,6 +60,38 @@ class Estimate:
 
     def to_dict(self) -> dict[str, float | None]:
         return {"value": _finite(self.value), "low": _finite(self.low), "high": _finite(self.high)}
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A production metric against the same metric on the test set.
+
+    Attributes:
+        metric: the metric's name.
+        production: its value and interval on the labelled production rows.
+        test: its value and interval on the held-out test set.
+        difference: production minus test, with the interval that combines
+            both intervals.
+        degraded: the whole interval of the difference is on the worse side.
+        basis: where the test-set interval came from.
+    """
+
+    metric: str
+    production: Estimate
+    test: Estimate
+    difference: Estimate
+    degraded: bool
+    basis: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "production": self.production.to_dict(),
+            "test": self.test.to_dict(),
+            "difference": self.difference.to_dict(),
+            "degraded": self.degraded,
+            "basis": self.basis,
+        }
 
 
 @dataclass
@@ -109,6 +152,8 @@ class PerformanceReport:
         windows: the main metrics per time window, oldest first.
         objectives: the spec's objectives checked on these rows.
         test_metrics: the model's figures on its held-out test set.
+        gaps: each metric against its test-set figure, with the interval
+            of the difference.
         degraded: metrics significantly worse than on the test set.
     """
 
@@ -124,6 +169,7 @@ class PerformanceReport:
     confidence: float
     join: JoinStats | None = None
     latency_ms: dict[str, float] = field(default_factory=dict)
+    gaps: dict[str, Gap] = field(default_factory=dict)
 
     @property
     def objectives_met(self) -> bool:
@@ -142,8 +188,11 @@ class PerformanceReport:
         text = f"{self.metric} {main.value:.4g}" if main else "no metric"
         if main and main.low is not None and main.high is not None:
             text += f" [{main.low:.4g}, {main.high:.4g}]"
+        gap = self.gaps.get(self.metric)
         test = self.test_metrics.get(self.metric)
-        if test is not None:
+        if gap is not None and gap.test.low is not None and gap.test.high is not None:
+            text += f" (test set {gap.test.value:.4g} [{gap.test.low:.4g}, {gap.test.high:.4g}])"
+        elif test is not None:
             text += f" (test set {test:.4g})"
         text += f" on {self.n} labelled rows"
         failed = self.failed_objectives
@@ -175,6 +224,7 @@ class PerformanceReport:
             "objectives_met": self.objectives_met,
             "test_metrics": self.test_metrics,
             "degraded": self.degraded,
+            "gaps": {k: v.to_dict() for k, v in self.gaps.items()},
             "latency_ms": self.latency_ms,
             "join": (
                 {
@@ -318,23 +368,25 @@ def _bootstrap(
     rng: np.random.Generator,
 ) -> dict[str, tuple[float, float] | None]:
     """Percentile bootstrap intervals, resampling rows."""
+    from cairn.evaluation.bootstrap import bootstrap_intervals
+
     if rounds == 0 or len(y) < 2:
         return {m: None for m in metrics}
-    values: dict[str, list[float]] = {m: [] for m in metrics}
-    n = len(y)
-    for _ in range(rounds):
-        rows = rng.integers(0, n, size=n)
-        for metric in metrics:
-            values[metric].append(_one_metric(metric, task, y[rows], output[rows]))
-    tail = (1 - confidence) / 2 * 100
+    found = bootstrap_intervals(
+        task,
+        y,
+        proba=output if task == "classification" else None,
+        y_pred=None if task == "classification" else output,
+        metrics=list(metrics),
+        resamples=rounds,
+        level=confidence,
+        seed=int(rng.integers(2**31)),
+    )
     out: dict[str, tuple[float, float] | None] = {}
-    for metric, samples in values.items():
-        finite = np.asarray(samples)[np.isfinite(samples)]
-        if len(finite) < rounds / 2:
-            out[metric] = None
-        else:
-            low, high = np.percentile(finite, [tail, 100 - tail])
-            out[metric] = (float(low), float(high))
+    for metric in metrics:
+        interval = found.get(metric)
+        finite = interval is not None and np.isfinite([interval.low, interval.high]).all()
+        out[metric] = (interval.low, interval.high) if interval is not None and finite else None
     return out
 
 
@@ -357,6 +409,8 @@ def performance(
     timestamps: pd.Series | None = None,
     objectives: Sequence[Objective] = (),
     test_metrics: Mapping[str, float] | None = None,
+    test_intervals: Mapping[str, Sequence[float]] | None = None,
+    test_rows: int | None = None,
     window: str = "auto",
     confidence: float = 0.95,
     bootstrap: int = 200,
@@ -376,6 +430,9 @@ def performance(
         timestamps: when each row was scored; one window when omitted.
         objectives: the spec's objectives (task metrics and latency).
         test_metrics: the model's test-set figures, for the degradation check.
+        test_intervals: their bootstrap intervals (``[low, high]`` per metric).
+        test_rows: the size of the test set, to estimate an interval that
+            ``test_intervals`` lacks.
         window: "auto" or a duration such as "1d".
         bootstrap: resamples for the confidence intervals (0: none).
         latency_ms: per-request latency from the prediction log.
@@ -417,15 +474,25 @@ def performance(
         if len(lat):
             latency = {k: float(np.percentile(lat, q)) for k, q in _LATENCY_QUANTILES.items()}
     checks = _check_objectives(objectives, overall, latency)
-    tests = dict(test_metrics or {})
-    degraded = []
-    for name, reference in tests.items():
-        estimate = overall.get(name)
-        if estimate is None or estimate.low is None or estimate.high is None:
-            continue
-        worse = estimate.high < reference if _greater_is_better(name) else estimate.low > reference
-        if worse:
-            degraded.append(name)
+    tests = {k: float(v) for k, v in (test_metrics or {}).items() if v is not None}
+    # Every metric compared at once: widen each interval (Bonferroni) so that
+    # the chance of calling any of them degraded by luck stays 1 - confidence.
+    compared = [n for n in tests if (e := overall.get(n)) is not None and e.low is not None]
+    widen = _bonferroni_widening(confidence, len(compared))
+    gaps = {}
+    for name in compared:
+        gap = _gap(
+            name,
+            overall[name],
+            tests[name],
+            (test_intervals or {}).get(name),
+            test_rows,
+            len(y),
+            widen=widen,
+            together=len(compared),
+        )
+        if gap is not None:
+            gaps[name] = gap
     return PerformanceReport(
         task=task,
         metric=metric,
@@ -433,13 +500,63 @@ def performance(
         overall=overall,
         windows=windows,
         objectives=checks,
-        test_metrics={k: float(v) for k, v in tests.items() if v is not None},
-        degraded=degraded,
+        test_metrics=tests,
+        degraded=[name for name, gap in gaps.items() if gap.degraded],
         window=length,
         confidence=confidence,
         join=join,
         latency_ms=latency,
+        gaps=gaps,
     )
+
+
+def _gap(
+    name: str,
+    production: Estimate | None,
+    test_value: float,
+    test_interval: Sequence[float] | None,
+    test_rows: int | None,
+    rows: int,
+    *,
+    widen: float = 1.0,
+    together: int = 1,
+) -> Gap | None:
+    """Production against test set, judged on the interval of the difference."""
+    if production is None or production.low is None or production.high is None:
+        return None
+    if not (np.isfinite(production.value) and np.isfinite(test_value)):
+        return None
+    below = production.value - production.low
+    above = production.high - production.value
+    if test_interval is not None and len(test_interval) == 2 and np.isfinite(test_interval).all():
+        test_low, test_high = float(test_interval[0]), float(test_interval[1])
+        basis = "bootstrap intervals of both figures"
+    elif test_rows:
+        # The spread of a metric shrinks with the square root of the rows.
+        scale = float(np.sqrt(rows / test_rows))
+        test_low, test_high = test_value - below * scale, test_value + above * scale
+        basis = f"production interval and a test-set interval estimated from its {test_rows} rows"
+    else:
+        test_low = test_high = test_value
+        basis = "production interval only (the test set's size is unknown)"
+    if together > 1:
+        basis += f", widened for {together} metrics compared at once"
+    gap = production.value - test_value
+    low = gap - widen * float(np.hypot(below, test_high - test_value))
+    high = gap + widen * float(np.hypot(above, test_value - test_low))
+    worse = high < 0 if _greater_is_better(name) else low > 0
+    test = Estimate(test_value, test_low, test_high)
+    return Gap(name, production, test, Estimate(gap, low, high), bool(worse), basis)
+
+
+def _bonferroni_widening(confidence: float, comparisons: int) -> float:
+    """How much wider an interval must be to hold for ``comparisons`` at once."""
+    from scipy.stats import norm
+
+    if comparisons <= 1:
+        return 1.0
+    tail = (1 - confidence) / 2
+    return float(norm.ppf(1 - tail / comparisons) / norm.ppf(1 - tail))
 
 
 def _windows(

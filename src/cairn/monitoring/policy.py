@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from cairn.monitoring.drift import DriftReport
-from cairn.monitoring.performance import PerformanceReport
+from cairn.monitoring.performance import ObjectiveCheck, PerformanceReport
 from cairn.spec import MaintenanceSection, MonitoringSection, duration_seconds
 
 __all__ = ["HealthCheck", "RetrainAdvice", "health_checks", "retrain_advice"]
@@ -41,6 +41,26 @@ class HealthCheck:
     ok: bool | None
     counts: bool
     message: str
+
+    @property
+    def status(self) -> str:
+        """The one word every view shows: ``pass``, ``fail`` (a failure
+        that decides health), ``warn`` (one that does not) or ``not
+        checked``."""
+        if self.ok is None:
+            return "not checked"
+        if self.ok:
+            return "pass"
+        return "fail" if self.counts else "warn"
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "status": self.status,
+            "ok": self.ok,
+            "counts": self.counts,
+            "message": self.message,
+        }
 
 
 @dataclass(frozen=True)
@@ -106,18 +126,48 @@ def health_checks(
             add(
                 "objectives",
                 not failed,
-                "missed: " + ", ".join(f"{c.objective} (got {c.value:.4g})" for c in failed)
+                "missed: " + ", ".join(_missed(c, performance.confidence) for c in failed)
                 if failed
                 else f"all {len(measured)} measured objective(s) met",
             )
-        add(
-            "degradation",
-            not performance.degraded,
-            "worse than on the test set: " + ", ".join(performance.degraded)
-            if performance.degraded
-            else "in line with the test set",
-        )
+        add("degradation", *_degradation(performance))
     return checks
+
+
+def _missed(check: ObjectiveCheck, confidence: float) -> str:
+    """A missed objective with its interval, so that a miss by the point
+    value alone is not mistaken for a certain one."""
+    text = f"{check.objective} (got {check.value:.4g}"
+    if check.low is not None and check.high is not None:
+        text += f", {confidence:.0%} interval {check.low:.4g} to {check.high:.4g}: " + (
+            "missed even at its best end" if check.significant else "could still be met"
+        )
+    return text + ")"
+
+
+def _degradation(performance: PerformanceReport) -> tuple[bool | None, str]:
+    gaps = performance.gaps
+    if not gaps:
+        return None, "no test-set figure with an interval to compare with"
+    # With several metrics the intervals hold for all of them at once.
+    level = f"{performance.confidence:.0%}" + (" simultaneous" if len(gaps) > 1 else "")
+
+    def describe(name: str) -> str:
+        gap = gaps[name]
+        return (
+            f"{name} {gap.production.value:.3g} vs {gap.test.value:.3g} on the test set "
+            f"(difference {gap.difference.value:+.3g}, {level} interval "
+            f"{gap.difference.low:+.3g} to {gap.difference.high:+.3g})"
+        )
+
+    if performance.degraded:
+        return False, "significantly worse than on the test set: " + "; ".join(
+            describe(name) for name in performance.degraded
+        )
+    main = performance.metric if performance.metric in gaps else next(iter(gaps))
+    return True, (
+        f"every difference from the test set lies within its {level} interval; " + describe(main)
+    )
 
 
 def is_healthy(checks: list[HealthCheck]) -> bool:
@@ -152,7 +202,8 @@ def retrain_advice(
         triggers.append("drift")
         reasons.append(
             f"dataset drift: {len(drift.drifted)} features drifted "
-            f"({drift.drift_share:.0%} by importance)"
+            f"({drift.drift_share:.0%} of the importance, severity-weighted "
+            f"{drift.drift_score:.2f})"
         )
     if policy.retrain_on_objective_miss and performance is not None:
         failed = performance.failed_objectives

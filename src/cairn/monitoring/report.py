@@ -8,8 +8,8 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from cairn import reporting as rp
-from cairn.monitoring.drift import DriftReport, FeatureDrift
-from cairn.monitoring.performance import Estimate, PerformanceReport
+from cairn.monitoring.drift import SEVERITY_CAP, DriftReport, FeatureDrift
+from cairn.monitoring.performance import PerformanceReport
 
 if TYPE_CHECKING:
     from cairn.monitoring.monitor import MonitorReport
@@ -60,21 +60,24 @@ def render_html(report: MonitorReport) -> str:
     )
 
 
+_STATUS_TONE = {"pass": "good", "fail": "bad", "warn": "warn", "not checked": "muted"}
+_VERDICT_TONE = {"unhealthy": "bad", "healthy, with warnings": "warn", "healthy": "good"}
+
+
 def _banner(report: MonitorReport) -> str:
-    failing = [c for c in report.checks if c.ok is False and c.counts]
-    warnings = [c for c in report.checks if c.ok is False and not c.counts]
-    items = [f"<li>{rp.escape(c.name)}: {rp.escape(c.message)}</li>" for c in failing + warnings]
+    shown = [c for c in report.checks if c.status == "fail"]
+    shown += [c for c in report.checks if c.status == "warn"]
+    items = [f"<li>{rp.escape(c.name)} ({c.status}): {rp.escape(c.message)}</li>" for c in shown]
     if report.retrain is not None and report.retrain.due:
         items.append(
             "<li>retraining due: " + rp.escape("; ".join(report.retrain.reasons)) + "</li>"
         )
     items += [f"<li>{rp.escape(note)}</li>" for note in report.notes]
     details = f"<ul>{''.join(items)}</ul>" if items else ""
-    if failing:
-        return rp.banner("Unhealthy: " + ", ".join(c.name for c in failing), "bad", details)
-    if warnings or report.notes or (report.retrain and report.retrain.due):
-        return rp.banner("Healthy, with warnings", "warn", details)
-    return rp.banner("Healthy: no drift, no failed check", "good", details)
+    tone = _VERDICT_TONE[report.verdict]
+    if tone == "good" and report.retrain is not None and report.retrain.due:
+        tone = "warn"
+    return rp.banner(report.summary(), tone, details)
 
 
 def _overview(report: MonitorReport) -> rp.Section:
@@ -87,9 +90,13 @@ def _overview(report: MonitorReport) -> rp.Section:
             (
                 "drifted features",
                 f"{len(drift.drifted)} of {len(drift.features)}",
-                f"{rp.fmt_percent(drift.drift_share)} by importance",
+                f"{rp.fmt_percent(drift.drift_share)} of the importance; "
+                f"severity-weighted {drift.drift_score:.2f}",
             ),
-            ("prediction drift", "yes" if drift.prediction_drift else "no"),
+            (
+                "prediction drift",
+                ("yes" if drift.prediction_drift else "no") if drift.outputs else "not checked",
+            ),
             ("check time", rp.fmt_duration(drift.seconds)),
         ]
     perf = report.performance
@@ -107,12 +114,7 @@ def _overview(report: MonitorReport) -> rp.Section:
 def _checks(report: MonitorReport) -> rp.Section:
     rows = []
     for check in report.checks:
-        if check.ok is None:
-            status = rp.badge("not checked", "muted")
-        elif check.ok:
-            status = rp.badge("pass", "good")
-        else:
-            status = rp.badge("fail", "bad" if check.counts else "warn")
+        status = rp.badge(check.status, _STATUS_TONE[check.status])
         rows.append(
             {
                 "check": check.name,
@@ -133,7 +135,8 @@ def _checks(report: MonitorReport) -> rp.Section:
     return rp.Section(
         "Health checks",
         body,
-        lead="Checks listed in [monitoring] unhealthy_on decide the exit status.",
+        lead="Checks listed in [monitoring] unhealthy_on decide health and the exit status: "
+        "such a check that fails says fail; any other check that fails says warn.",
     )
 
 
@@ -153,6 +156,7 @@ def _feature_rows(results: list[FeatureDrift]) -> list[dict[str, Any]]:
                 "threshold": r.threshold,
                 "p (adjusted)": r.p_adjusted if r.p_adjusted is not None else "—",
                 "importance": rp.fmt_percent(r.importance),
+                "verdict weight": r.weight,
                 "missing ref → cur": (
                     f"{rp.fmt_percent(r.missing_reference)} → {rp.fmt_percent(r.missing_current)}"
                 ),
@@ -254,9 +258,11 @@ def _drift_section(drift: DriftReport) -> rp.Section:
             "in the table and in the JSON result."
         )
     lead = (
-        f"{len(drift.drifted)} of {len(features)} features drifted; weighted {drift.weighting}, "
-        f"that is {rp.fmt_percent(drift.drift_share)} against a threshold of "
-        f"{rp.fmt_percent(drift.settings['drift_share'])}."
+        f"{len(drift.drifted)} of {len(features)} features drifted, "
+        f"{rp.fmt_percent(drift.drift_share)} of the importance ({drift.weighting}). "
+        "Each drifted feature weighs its importance times its severity (distance ÷ "
+        f"threshold, from 1 up to {SEVERITY_CAP:g}); together "
+        f"{drift.drift_score:.2f} against a threshold of {drift.settings['drift_share']:g}."
     )
     return rp.Section(
         "Data drift",
@@ -271,6 +277,7 @@ def _prediction_section(drift: DriftReport) -> rp.Section:
     rows = _feature_rows(drift.outputs)
     for row in rows:
         row.pop("importance", None)
+        row.pop("verdict weight", None)
     body = rp.table(rows)
     plots = [str(_distribution(r, title=r.name)) for r in drift.outputs[:6]]
     body += rp.grid(*plots)
@@ -311,16 +318,28 @@ def _performance_section(perf: PerformanceReport) -> rp.Section:
         if estimate.low is not None and estimate.high is not None:
             interval = f"{rp.fmt_number(estimate.low)} – {rp.fmt_number(estimate.high)}"
         test = perf.test_metrics.get(name)
+        gap = perf.gaps.get(name)
         rows.append(
             {
                 "metric": name,
                 "production": estimate.value,
                 f"{perf.confidence:.0%} interval": interval,
                 "test set": test if test is not None else "—",
-                "status": rp.Raw(_degradation_badge(name, estimate, test, perf)),
+                "difference": (
+                    f"{gap.difference.value:+.3g} ({gap.difference.low:+.3g} to "
+                    f"{gap.difference.high:+.3g})"
+                    if gap is not None
+                    else "—"
+                ),
+                "status": rp.Raw(_degradation_badge(name, perf)),
             }
         )
-    body = rp.table(rows, caption="Intervals by bootstrap over the labelled rows.")
+    body = rp.table(
+        rows,
+        caption="Intervals by bootstrap over the labelled rows. A metric is degraded when "
+        "the interval of its difference from the test set, combining the intervals of "
+        "both figures, lies wholly on the worse side of zero.",
+    )
     if perf.objectives:
         objective_rows = [
             {
@@ -367,14 +386,11 @@ def _performance_section(perf: PerformanceReport) -> rp.Section:
     )
 
 
-def _degradation_badge(
-    name: str, estimate: Estimate, test: float | None, perf: PerformanceReport
-) -> str:
-    if name in perf.degraded:
-        return rp.badge("degraded", "bad")
-    if test is None or estimate.low is None:
+def _degradation_badge(name: str, perf: PerformanceReport) -> str:
+    gap = perf.gaps.get(name)
+    if gap is None:
         return rp.badge("not judged", "muted")
-    return rp.badge("in line", "good")
+    return rp.badge("degraded", "bad") if gap.degraded else rp.badge("in line", "good")
 
 
 def _metric_over_time(perf: PerformanceReport) -> rp.Figure:
@@ -444,6 +460,12 @@ def _hline(y: float, colour: str, label: str) -> dict[str, Any]:
 def _settings_section(drift: DriftReport) -> rp.Section:
     return rp.Section(
         "Settings",
-        rp.key_values({k: str(v) for k, v in drift.settings.items()}, compact=True),
+        rp.key_values({k: _setting(v) for k, v in drift.settings.items()}, compact=True),
         lead="The [monitoring] section in effect (defaults where the spec is silent).",
     )
+
+
+def _setting(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) if value else "none"
+    return str(value)

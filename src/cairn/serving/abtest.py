@@ -2,28 +2,34 @@
 
 Labels (the true outcomes, known later) are joined to the logged predictions
 on the request id and row, or on an input column such as a customer id.
-Then, per arm, the share of correct predictions (classification) or the
-mean absolute error (regression) with a 95 % interval, and for each arm
-against the champion:
+Each labelled record counts once: a record that a shadow model also scored
+appears twice in the log (once per arm) but is one record.
 
-=================  ==============================  ===============================
-comparison         classification                   regression
-=================  ==============================  ===============================
-challenger (A/B:   two-proportion z-test            Welch's t-test on absolute
-different rows)                                     errors
-shadow (paired:    McNemar's exact test on the      paired t-test on the difference
-same rows)         rows where the arms disagree     of absolute errors
-=================  ==============================  ===============================
+Per arm, the project's metric (the spec's ``metric``: ROC-AUC, log loss,
+RMSE, ...) with a bootstrap interval, and the share of correct predictions
+(classification) or the mean absolute error (regression) beside it. For
+each arm against the champion, on each of these metrics:
 
-Each comparison states the rows per arm needed to detect the observed
+=====================  =================================  ===============================
+metric                 challenger (A/B: different rows)   shadow (paired: same records)
+=====================  =================================  ===============================
+ROC-AUC (binary)       DeLong's test, unpaired            DeLong's test, paired
+accuracy               two-proportion z-test              McNemar's exact test on the
+                                                          records where the arms disagree
+mean absolute error    Welch's t-test on absolute errors  paired t-test
+any other metric       bootstrap of the difference,       bootstrap of the difference,
+                       each arm resampled on its own      both arms on the same resamples
+=====================  =================================  ===============================
+
+Each comparison states the records per arm needed to detect the observed
 difference at the chosen significance level and power, so "not significant
-yet" comes with "how many more rows".
+yet" comes with "how many more records".
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -32,46 +38,77 @@ import pandas as pd
 
 from cairn.exceptions import DataError
 
-__all__ = ["ABTestReport", "ArmResult", "Comparison", "compare_arms"]
+__all__ = [
+    "ABTestReport",
+    "ArmResult",
+    "Comparison",
+    "MetricValue",
+    "compare_arms",
+    "join_outcomes",
+]
 
 _META = ("request_id", "row", "ts", "model", "version", "arm", "latency_ms", "prediction")
 
 
-@dataclass
-class ArmResult:
-    """One arm's outcome on the labelled rows."""
+@dataclass(frozen=True)
+class MetricValue:
+    """A metric on one arm's labelled records, with its interval."""
 
-    arm: str
-    model: str
-    version: str
-    n: int
-    metric: str
     value: float
     ci_low: float
     ci_high: float
 
 
 @dataclass
+class ArmResult:
+    """One arm's outcome on its labelled records."""
+
+    arm: str
+    model: str
+    version: str
+    n: int  # labelled records this arm scored
+    metrics: dict[str, MetricValue] = field(default_factory=dict)
+
+
+@dataclass
 class Comparison:
-    """One arm against the champion."""
+    """One arm against the champion on one metric."""
 
     arm: str
     baseline: str
+    metric: str
     test: str
     paired: bool
-    n: int
+    n: int  # paired: records both arms scored; unpaired: the smaller arm's records
+    n_baseline: int
+    n_arm: int
     difference: float  # arm minus baseline, in the metric's unit
     ci_low: float
     ci_high: float
     p_value: float
     significant: bool
     better: bool | None  # None when not significant
-    rows_needed_per_arm: float  # to detect the observed difference
+    rows_needed_per_arm: float  # records per arm to detect the observed difference
+
+    def describe_sample(self) -> str:
+        if self.paired:
+            return f"on the {self.n:,} labelled records both arms scored"
+        return (
+            f"on {self.n_baseline:,} {self.baseline} records and {self.n_arm:,} {self.arm} records"
+        )
 
 
 @dataclass
 class ABTestReport:
-    """Arms and their comparisons with the champion."""
+    """Arms and their comparisons with the champion.
+
+    Attributes:
+        metric: the project's metric; ``metrics`` lists it first, then
+            accuracy (classification) or mae (regression).
+        labelled: labelled records (each counted once, whatever the arms).
+        unlabelled: logged records without a label.
+        logged: labelled log rows (a shadowed record is one row per arm).
+    """
 
     task: str
     metric: str
@@ -79,6 +116,8 @@ class ABTestReport:
     power: float
     labelled: int
     unlabelled: int
+    logged: int = 0
+    metrics: list[str] = field(default_factory=list)
     arms: list[ArmResult] = field(default_factory=list)
     comparisons: list[Comparison] = field(default_factory=list)
 
@@ -90,6 +129,14 @@ def _z(q: float) -> float:
     from scipy.stats import norm
 
     return float(norm.ppf(q))
+
+
+def _z_two_sided(alpha: float) -> float:
+    """The normal quantile that leaves ``alpha / 2`` above it (exact even for
+    a tiny ``alpha``, where ``1 - alpha / 2`` rounds to 1)."""
+    from scipy.stats import norm
+
+    return float(norm.isf(alpha / 2))
 
 
 def _label_key(value: Any) -> str:
@@ -180,11 +227,11 @@ def _two_proportions(
     n1, n2 = len(a), len(b)
     p1, p2 = float(a.mean()), float(b.mean())
     diff = p2 - p1
-    pooled = (a.sum() + b.sum()) / (n1 + n2)
-    se0 = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
-    p_value = float(2 * norm.sf(abs(diff) / se0)) if se0 > 0 else (1.0 if diff == 0 else 0.0)
+    # The p-value and the interval rest on the same standard error, so the
+    # verdict and the interval never disagree.
     se = math.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
-    z = _z(1 - alpha / 2)
+    p_value = float(2 * norm.sf(abs(diff) / se)) if se > 0 else (1.0 if diff == 0 else 0.0)
+    z = _z_two_sided(alpha)
     needed = math.inf
     if diff != 0:
         mean = (p1 + p2) / 2
@@ -208,7 +255,7 @@ def _mcnemar(
     discordant = only_a + only_b
     p_value = float(binomtest(only_b, discordant, 0.5).pvalue) if discordant else 1.0
     share = discordant / n
-    z = _z(1 - alpha / 2)
+    z = _z_two_sided(alpha)
     se = math.sqrt(max(share - diff * diff, 0.0) / n)
     needed = math.inf
     if diff != 0:
@@ -223,7 +270,7 @@ def _welch(
 ) -> tuple[float, float, float, float, float]:
     from scipy.stats import t, ttest_ind, ttest_rel
 
-    z = _z(1 - alpha / 2)
+    z = _z_two_sided(alpha)
     if paired:
         d = b - a
         diff = float(d.mean())
@@ -238,18 +285,202 @@ def _welch(
         return diff, diff - half, diff + half, p_value, needed
     diff = float(b.mean() - a.mean())
     va, vb = float(a.var(ddof=1)), float(b.var(ddof=1))
-    p_value = float(ttest_ind(b, a, equal_var=False).pvalue) if va + vb > 0 else 1.0
-    se = math.sqrt(va / len(a) + vb / len(b))
     needed = (z + _z(power)) ** 2 * (va + vb) / diff**2 if diff else math.inf
-    return diff, diff - z * se, diff + z * se, p_value, needed
+    if va + vb == 0:
+        return diff, diff, diff, 1.0 if diff == 0 else 0.0, needed
+    # Welch's t on its own degrees of freedom, for the p-value and the interval alike.
+    welch = ttest_ind(b, a, equal_var=False)
+    interval = welch.confidence_interval(1 - alpha)
+    return diff, float(interval.low), float(interval.high), float(welch.pvalue), needed
+
+
+def _delong(
+    a: np.ndarray, b: np.ndarray, positive_a: np.ndarray, positive_b: np.ndarray, paired: bool
+) -> tuple[float, float, float]:
+    """ROC-AUC of b minus that of a, its standard error (DeLong) and the
+    two-sided p-value. ``a`` and ``b`` are the positive-class scores."""
+    from scipy.stats import norm, rankdata
+
+    def components(
+        scores: np.ndarray, positive: np.ndarray
+    ) -> tuple[float, np.ndarray, np.ndarray]:
+        pos, neg = scores[positive], scores[~positive]
+        m, n = len(pos), len(neg)
+        ranks = rankdata(np.concatenate([pos, neg]))
+        v10 = (ranks[:m] - rankdata(pos)) / n  # per positive: share of negatives below
+        v01 = 1.0 - (ranks[m:] - rankdata(neg)) / m  # per negative: share of positives above
+        return float(v10.mean()), v10, v01
+
+    auc_a, v10_a, v01_a = components(a, positive_a)
+    auc_b, v10_b, v01_b = components(b, positive_b)
+    if paired:
+        variance = float(np.var(v10_b - v10_a, ddof=1) / len(v10_a)) + float(
+            np.var(v01_b - v01_a, ddof=1) / len(v01_a)
+        )
+    else:
+        variance = sum(float(np.var(v, ddof=1) / len(v)) for v in (v10_a, v01_a, v10_b, v01_b))
+    diff = auc_b - auc_a
+    se = math.sqrt(max(variance, 0.0))
+    p_value = float(2 * norm.sf(abs(diff) / se)) if se > 0 else (1.0 if diff == 0 else 0.0)
+    return diff, se, p_value
+
+
+def _bootstrap_gap(
+    stat_a: Callable[[np.ndarray], np.ndarray],
+    stat_b: Callable[[np.ndarray], np.ndarray],
+    n_a: int,
+    n_b: int,
+    *,
+    paired: bool,
+    resamples: int,
+    alpha: float,
+    seed: int,
+) -> tuple[float, float, float, float]:
+    """Bootstrap of b minus a: interval, standard error and two-sided p-value.
+    Paired arms share every resample of the records; unpaired arms are
+    resampled independently."""
+    from cairn.evaluation.bootstrap import resample_counts
+
+    drawn: list[np.ndarray] = []
+    if paired:
+        for counts in resample_counts(n_a, resamples, seed):
+            drawn.append(stat_b(counts) - stat_a(counts))
+    else:
+        batches = zip(
+            resample_counts(n_a, resamples, seed),
+            resample_counts(n_b, resamples, seed + 1),
+            strict=True,
+        )
+        for counts_a, counts_b in batches:
+            drawn.append(stat_b(counts_b) - stat_a(counts_a))
+    gaps = np.concatenate(drawn)
+    gaps = gaps[np.isfinite(gaps)]
+    if gaps.size < 2:
+        return math.nan, math.nan, math.nan, 1.0
+    low, high = np.quantile(gaps, [alpha / 2, 1 - alpha / 2])
+    tail = min(float(np.mean(gaps <= 0)), float(np.mean(gaps >= 0)))
+    p_value = min(1.0, max(2 * tail, 1.0 / gaps.size))
+    return float(low), float(high), float(np.std(gaps, ddof=1)), p_value
+
+
+def _needed(se: float, n: int, diff: float, alpha: float, power: float) -> float:
+    """Records per arm to detect ``diff`` when ``n`` records give ``se``."""
+    if not diff or not math.isfinite(se) or not math.isfinite(diff):
+        return math.inf
+    return n * ((_z_two_sided(alpha) + _z(power)) * se / diff) ** 2
+
+
+def _record_keys(frame: pd.DataFrame) -> pd.Series:
+    """One key per scored record (a shadowed record has a row per arm)."""
+    if "request_id" in frame.columns:
+        row = frame["row"].map(_label_key) if "row" in frame.columns else ""
+        return frame["request_id"].map(_label_key) + "\x1f" + row
+    return pd.Series(frame.index.astype(str), index=frame.index)
+
+
+def _class_codes(labels: pd.Series, classes: Sequence[str]) -> np.ndarray:
+    index = {_label_key(c): i for i, c in enumerate(classes)}
+    codes = labels.map(lambda v: index.get(_label_key(v), -1)).to_numpy(dtype=int)
+    if (codes < 0).any():
+        unknown = sorted({_label_key(v) for v, c in zip(labels, codes, strict=True) if c < 0})
+        raise DataError(
+            f"labels {', '.join(map(repr, unknown[:5]))} are not classes the logged "
+            f"probabilities name ({', '.join(classes)}); check the labels file"
+        )
+    return codes
+
+
+@dataclass
+class _Arm:
+    """One arm's labelled records as the statistics need them."""
+
+    name: str
+    rows: pd.DataFrame
+    y: np.ndarray  # class codes or values
+    output: np.ndarray  # probabilities or predicted values
+    score: np.ndarray  # correct (bool) or absolute error
+
+
+def _collect_arms(
+    labelled: pd.DataFrame, task: str, proba_columns: Sequence[str], needs_proba: bool
+) -> dict[str, _Arm]:
+    """Each arm's labelled records: true values, outputs and per-record score."""
+    classes = [str(c)[len("proba_") :] for c in proba_columns]
+    arms: dict[str, _Arm] = {}
+    output: np.ndarray
+    for name, rows in labelled.groupby("arm", sort=False):
+        if task == "classification":
+            # The metric and accuracy are measured on the same records.
+            rows = rows[rows[list(proba_columns)].notna().all(axis=1)] if needs_proba else rows
+            y = _class_codes(rows["label"], classes) if needs_proba else np.zeros(len(rows))
+            output = rows[list(proba_columns)].to_numpy(dtype=float)
+            score = np.asarray(
+                [
+                    _label_key(p) == _label_key(t)
+                    for p, t in zip(rows["prediction"], rows["label"], strict=True)
+                ],
+                dtype=bool,
+            )
+        else:
+            y = pd.to_numeric(rows["label"], errors="coerce").to_numpy(dtype=float)
+            output = pd.to_numeric(rows["prediction"], errors="coerce").to_numpy(dtype=float)
+            keep = np.isfinite(y) & np.isfinite(output)
+            rows, y, output = rows[keep], y[keep], output[keep]
+            score = np.abs(output - y)
+        if not rows.empty:
+            arms[str(name)] = _Arm(str(name), rows, y, output, score)
+    return arms
+
+
+def _arm_result(
+    arm: _Arm, metrics: Sequence[str], task: str, *, alpha: float, resamples: int, seed: int
+) -> ArmResult:
+    """The arm's metrics with their intervals: Wilson (accuracy), t (mean
+    absolute error) or percentile bootstrap (any other metric)."""
+    from cairn.evaluation.bootstrap import bootstrap_intervals
+
+    values: dict[str, MetricValue] = {}
+    if task == "classification":
+        low, high = _wilson(int(arm.score.sum()), len(arm.score), _z_two_sided(alpha))
+        values["accuracy"] = MetricValue(float(arm.score.mean()), low, high)
+    else:
+        low, high = _mean_ci(arm.score.astype(float), alpha)
+        values["mae"] = MetricValue(float(arm.score.mean()), low, high)
+    rest = [name for name in metrics if name not in values]
+    if rest and len(arm.y) >= 2:
+        classification = task == "classification"
+        found = bootstrap_intervals(
+            task,
+            arm.y,
+            proba=arm.output if classification else None,
+            y_pred=None if classification else arm.output,
+            metrics=rest,
+            resamples=resamples,
+            level=1 - alpha,
+            seed=seed,
+        )
+        for name in rest:
+            if name not in found:
+                raise DataError(f"metric {name!r} is not one cairn computes for {task}")
+            values[name] = MetricValue(found[name].value, found[name].low, found[name].high)
+    return ArmResult(
+        arm.name,
+        str(arm.rows["model"].iloc[0]),
+        str(arm.rows["version"].iloc[0]),
+        len(arm.rows),
+        {name: values[name] for name in metrics if name in values},
+    )
 
 
 def compare_arms(
     joined: pd.DataFrame,
     *,
     task: str | None = None,
+    metric: str | None = None,
     alpha: float = 0.05,
     power: float = 0.8,
+    resamples: int = 1000,
+    seed: int = 0,
 ) -> ABTestReport:
     """Compare the arms of a log joined to outcomes (see :func:`join_outcomes`).
 
@@ -257,105 +488,172 @@ def compare_arms(
         joined: log rows with a ``label`` column (missing where unknown).
         task: "classification" or "regression"; inferred from the log when omitted
             (probability columns mean classification).
+        metric: the project's metric; the task's default when omitted.
+        resamples: bootstrap resamples for intervals and for metrics
+            without a closed-form test.
 
     Raises:
-        DataError: no labelled rows, or no champion rows to compare with.
+        DataError: no labelled rows, no champion rows to compare with, or a
+            label that is not one of the logged classes.
     """
+    from cairn.spec import LOWER_IS_BETTER, default_metric
+
     if "label" not in joined.columns:
         raise DataError("join labels to the log first (a 'label' column is needed)")
+    proba_columns = [c for c in joined.columns if str(c).startswith("proba_")]
     if task is None:
-        task = (
-            "classification"
-            if any(str(c).startswith("proba_") for c in joined.columns)
-            else "regression"
-        )
-    labelled = joined[joined["label"].notna()]
-    unlabelled = len(joined) - len(labelled)
+        task = "classification" if proba_columns else "regression"
+    metric = metric or default_metric(task, len(proba_columns))
+    keys = _record_keys(joined)
+    has_label = joined["label"].notna()
+    labelled = joined[has_label]
     if labelled.empty:
         raise DataError(
             "no logged prediction has a label; check the join key (request_id, row or an "
             "entity column) and the labels file"
         )
-    z = _z(1 - alpha / 2)
-    if task == "classification":
-        metric = "accuracy"
-        score = np.asarray(
-            [
-                _label_key(p) == _label_key(y)
-                for p, y in zip(labelled["prediction"], labelled["label"], strict=True)
-            ],
-            dtype=bool,
+    second = "accuracy" if task == "classification" else "mae"
+    report = ABTestReport(
+        task,
+        metric,
+        alpha,
+        power,
+        labelled=int(keys[has_label].nunique()),
+        unlabelled=int(keys[~has_label].nunique()),
+        logged=len(labelled),
+        metrics=list(dict.fromkeys([metric, second])),
+    )
+    needs_proba = task == "classification" and metric != "accuracy"
+    if needs_proba and not proba_columns:
+        raise DataError(
+            f"the log holds no class probabilities, so {metric} cannot be computed; "
+            "compare on accuracy instead (--metric accuracy)"
         )
-    else:
-        metric = "mae"
-        score = np.abs(
-            pd.to_numeric(labelled["prediction"], errors="coerce").to_numpy(dtype=float)
-            - pd.to_numeric(labelled["label"], errors="coerce").to_numpy(dtype=float)
-        )
-    frame = labelled.assign(__score=score)
-    report = ABTestReport(task, metric, alpha, power, len(labelled), unlabelled)
-    for arm, rows in frame.groupby("arm", sort=False):
-        values = rows["__score"].to_numpy()
-        if task == "classification":
-            low, high = _wilson(int(values.sum()), len(values), z)
-            value = float(values.mean())
-        else:
-            low, high = _mean_ci(values.astype(float), alpha)
-            value = float(np.nanmean(values))
-        report.arms.append(
-            ArmResult(
-                str(arm),
-                str(rows["model"].iloc[0]),
-                str(rows["version"].iloc[0]),
-                len(values),
-                metric,
-                value,
-                low,
-                high,
-            )
-        )
-    if "champion" not in set(frame["arm"]):
+    arms = _collect_arms(labelled, task, proba_columns, needs_proba)
+    if "champion" not in arms:
         raise DataError("no labelled champion rows to compare the other arms with")
-    champion = frame[frame["arm"] == "champion"]
-    for arm in [a.arm for a in report.arms if a.arm != "champion"]:
-        rows = frame[frame["arm"] == arm]
-        paired = arm == "shadow"
-        if paired:
-            both = champion.merge(rows, on=["request_id", "row"], suffixes=("_a", "_b"))
-            a, b = both["__score_a"].to_numpy(), both["__score_b"].to_numpy()
-        else:
-            a, b = champion["__score"].to_numpy(), rows["__score"].to_numpy()
-        if len(a) < 2 or len(b) < 2:
-            continue
-        if task == "classification":
-            test = "McNemar exact" if paired else "two-proportion z-test"
-            stats = (_mcnemar if paired else _two_proportions)(
-                a.astype(bool), b.astype(bool), alpha, power
-            )
-            higher_is_better = True
-        else:
-            test = "paired t-test" if paired else "Welch t-test"
-            stats = _welch(a.astype(float), b.astype(float), alpha, power, paired)
-            higher_is_better = False
-        diff, low, high, p_value, needed = stats
-        significant = p_value < alpha
-        better = None
-        if significant:
-            better = diff > 0 if higher_is_better else diff < 0
-        report.comparisons.append(
-            Comparison(
-                arm=arm,
-                baseline="champion",
-                test=test,
-                paired=paired,
-                n=int(min(len(a), len(b))),
-                difference=diff,
-                ci_low=low,
-                ci_high=high,
-                p_value=p_value,
-                significant=significant,
-                better=better,
-                rows_needed_per_arm=math.ceil(needed) if math.isfinite(needed) else math.inf,
-            )
+    for arm in arms.values():
+        report.arms.append(
+            _arm_result(arm, report.metrics, task, alpha=alpha, resamples=resamples, seed=seed)
         )
+    champion = arms["champion"]
+    for arm in [a for a in arms.values() if a.name != "champion"]:
+        paired = arm.name == "shadow"
+        for name in report.metrics:
+            found_comparison = _compare(
+                champion, arm, name, task=task, paired=paired, alpha=alpha, power=power,
+                resamples=resamples, seed=seed,
+            )  # fmt: skip
+            if found_comparison is None:
+                continue
+            test, n_a, n_b, diff, low, high, p_value, needed = found_comparison
+            significant = p_value < alpha
+            better = None
+            if significant:
+                better = diff < 0 if name in LOWER_IS_BETTER else diff > 0
+            report.comparisons.append(
+                Comparison(
+                    arm=arm.name,
+                    baseline="champion",
+                    metric=name,
+                    test=test,
+                    paired=paired,
+                    n=int(min(n_a, n_b)),
+                    n_baseline=int(n_a),
+                    n_arm=int(n_b),
+                    difference=diff,
+                    ci_low=low,
+                    ci_high=high,
+                    p_value=p_value,
+                    significant=significant,
+                    better=better,
+                    rows_needed_per_arm=math.ceil(needed) if math.isfinite(needed) else math.inf,
+                )
+            )
     return report
+
+
+def _compare(
+    champion: _Arm,
+    arm: _Arm,
+    metric: str,
+    *,
+    task: str,
+    paired: bool,
+    alpha: float,
+    power: float,
+    resamples: int,
+    seed: int,
+) -> tuple[str, int, int, float, float, float, float, float] | None:
+    """The test suited to the metric and the design; None when an arm has
+    fewer than two records."""
+    from cairn.evaluation.bootstrap import metric_statistics
+
+    a, b = champion, arm
+    if paired:
+        both = pd.DataFrame({"key": _record_keys(a.rows).to_numpy(), "i": np.arange(len(a.rows))})
+        other = pd.DataFrame({"key": _record_keys(b.rows).to_numpy(), "j": np.arange(len(b.rows))})
+        matched = both.merge(other, on="key")
+        ia, ib = matched["i"].to_numpy(), matched["j"].to_numpy()
+        a = _Arm(a.name, a.rows.iloc[ia], a.y[ia], a.output[ia], a.score[ia])
+        b = _Arm(b.name, b.rows.iloc[ib], b.y[ib], b.output[ib], b.score[ib])
+    n_a, n_b = len(a.y), len(b.y)
+    if n_a < 2 or n_b < 2:
+        return None
+    z = _z_two_sided(alpha)
+    if metric == "accuracy" and task == "classification":
+        test = "McNemar exact" if paired else "two-proportion z-test"
+        method = _mcnemar if paired else _two_proportions
+        diff, low, high, p_value, needed = method(
+            a.score.astype(bool), b.score.astype(bool), alpha, power
+        )
+        return test, n_a, n_b, diff, low, high, p_value, needed
+    if metric == "mae" and task == "regression":
+        test = "paired t-test" if paired else "Welch t-test"
+        diff, low, high, p_value, needed = _welch(
+            a.score.astype(float), b.score.astype(float), alpha, power, paired
+        )
+        return test, n_a, n_b, diff, low, high, p_value, needed
+    binary = task == "classification" and a.output.shape[1] == 2
+    if metric == "roc_auc" and binary:
+        positive_a, positive_b = a.y == 1, b.y == 1
+        if positive_a.all() or not positive_a.any() or positive_b.all() or not positive_b.any():
+            return None  # ROC-AUC needs both classes in each arm
+        diff, se, p_value = _delong(a.output[:, 1], b.output[:, 1], positive_a, positive_b, paired)
+        test = "DeLong, paired" if paired else "DeLong, unpaired"
+        return (
+            test,
+            n_a,
+            n_b,
+            diff,
+            diff - z * se,
+            diff + z * se,
+            p_value,
+            _needed(se, min(n_a, n_b), diff, alpha, power),
+        )
+    classification = task == "classification"
+    stats_a = metric_statistics(
+        task, a.y, proba=a.output if classification else None,
+        y_pred=None if classification else a.output,
+    )  # fmt: skip
+    stats_b = metric_statistics(
+        task, b.y, proba=b.output if classification else None,
+        y_pred=None if classification else b.output,
+    )  # fmt: skip
+    if metric not in stats_a:
+        return None
+    low, high, se, p_value = _bootstrap_gap(
+        stats_a[metric], stats_b[metric], n_a, n_b, paired=paired, resamples=resamples,
+        alpha=alpha, seed=seed,
+    )  # fmt: skip
+    diff = _metric_value(metric, task, b) - _metric_value(metric, task, a)
+    test = "bootstrap, paired" if paired else "bootstrap, unpaired"
+    return test, n_a, n_b, diff, low, high, p_value, _needed(se, min(n_a, n_b), diff, alpha, power)
+
+
+def _metric_value(metric: str, task: str, arm: _Arm) -> float:
+    from cairn.evaluation.metrics import score
+
+    if task == "classification":
+        return float(score(metric, arm.y, proba=arm.output))
+    return float(score(metric, arm.y, y_pred=arm.output))

@@ -427,54 +427,68 @@ def abtest_report(
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Write the report as JSON.")
     ] = None,
+    metric: Annotated[
+        str | None, typer.Option(help="Metric to compare (default: the spec's metric).")
+    ] = None,
 ) -> None:
-    """Compare the arms on outcomes joined to the log, with significance and rows needed."""
+    """Compare the arms on outcomes joined to the log, in the project's metric and in
+    accuracy (or mean absolute error), with significance and records needed."""
     with _user_errors():
-        from rich.table import Table
-
         from cairn.data.sources import read_table
         from cairn.serving.abtest import compare_arms, join_outcomes
         from cairn.serving.log import read_log
 
-        frame = read_log(_log_path(_project(spec), log), since=since, until=until)
+        project = _project(spec)
+        frame = read_log(_log_path(project, log), since=since, until=until)
         joined = join_outcomes(frame, read_table(labels), on=on, label_column=label_column)
-        report = compare_arms(joined, alpha=alpha, power=power)
-        console = _console()
-        table = Table(
-            title=f"Arms on {report.labelled} labelled rows ({report.unlabelled} unlabelled)"
-        )
-        for column in ("arm", "model", "version", "rows", report.metric, "95% interval"):
-            table.add_column(
-                column, justify="right" if column in ("rows", report.metric) else "left"
-            )
-        for arm in report.arms:
-            table.add_row(
-                arm.arm,
-                arm.model,
-                arm.version,
-                str(arm.n),
-                f"{arm.value:.4g}",
-                f"[{arm.ci_low:.4g}, {arm.ci_high:.4g}]",
-            )
-        console.print(table)
-        for c in report.comparisons:
-            verdict = "not significant"
-            if c.significant:
-                verdict = "[green]better[/]" if c.better else "[red]worse[/]"
-            needed = (
-                "∞" if c.rows_needed_per_arm == float("inf") else f"{c.rows_needed_per_arm:,.0f}"
-            )
-            console.print(
-                f"{c.arm} vs {c.baseline} ({c.test}, n={c.n}): difference {c.difference:+.4g} "
-                f"[{c.ci_low:+.4g}, {c.ci_high:+.4g}], p = {c.p_value:.3g}: {verdict}; "
-                f"rows per arm to detect this difference: {needed}",
-                highlight=False,
-                soft_wrap=True,
-            )
+        chosen = metric or (project.problem.metric if project is not None else None)
+        task = project.problem.task if project is not None else None
+        report = compare_arms(joined, task=task, metric=chosen, alpha=alpha, power=power)
+        _print_abtest(report)
         if json_out is not None:
             tmp = json_out.with_name(f".{json_out.name}.tmp")
             tmp.write_text(json.dumps(report.to_dict(), indent=2, default=str), encoding="utf-8")
             tmp.replace(json_out)
+
+
+def _print_abtest(report: Any) -> None:
+    from rich.table import Table
+
+    console = _console()
+    level = f"{1 - report.alpha:.0%}"
+    table = Table(
+        title=f"Arms on {report.labelled:,} labelled records "
+        f"({report.logged:,} logged predictions, one per arm that scored a record; "
+        f"{report.unlabelled:,} records without a label)"
+    )
+    for column in ("arm", "model", "version", "labelled records"):
+        table.add_column(column, justify="right" if column == "labelled records" else "left")
+    for name in report.metrics:
+        table.add_column(f"{name} [{level} interval]", justify="right")
+    for arm in report.arms:
+        cells = []
+        for name in report.metrics:
+            value = arm.metrics.get(name)
+            cells.append(
+                "-"
+                if value is None
+                else f"{value.value:.4g} [{value.ci_low:.4g}, {value.ci_high:.4g}]"
+            )
+        table.add_row(arm.arm, arm.model, arm.version, f"{arm.n:,}", *cells)
+    console.print(table)
+    for c in report.comparisons:
+        verdict = "not significant"
+        if c.significant:
+            verdict = "[green]better[/]" if c.better else "[red]worse[/]"
+        needed = "∞" if c.rows_needed_per_arm == float("inf") else f"{c.rows_needed_per_arm:,.0f}"
+        console.print(
+            f"{c.arm} vs {c.baseline}, {c.metric}: difference {c.difference:+.4g} "
+            f"({level} interval {c.ci_low:+.4g} to {c.ci_high:+.4g}), {c.test}, "
+            f"{c.describe_sample()}; p = {c.p_value:.3g}: {verdict}; "
+            f"records per arm to detect this difference: {needed}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def register(app: typer.Typer) -> None:
