@@ -122,6 +122,9 @@ def open_store(uri: str) -> Any:
         raise moved_error(uri, *moved)
     try:
         with store_lock(uri):
+            database = sqlite_file(uri)
+            if database is not None and not database.exists():
+                _create_sqlite_store(database)
             _use_store(uri)
             client = MlflowClient(uri)
             client.search_experiments(max_results=1)
@@ -131,6 +134,23 @@ def open_store(uri: str) -> Any:
     except Exception as error:
         raise _registry_error("open the store", uri, error) from error
     return client
+
+
+def _create_sqlite_store(database: Path) -> None:
+    """Create a new SQLite store's tables under a temporary name and rename
+    it into place, so a process killed while setting it up leaves no
+    half-built store behind."""
+    from mlflow.tracking import MlflowClient
+
+    # Left by set-ups that were killed; the caller holds the lock, so none runs now.
+    for stale in database.parent.glob(f".{database.name}.*.new"):
+        stale.unlink(missing_ok=True)
+    staging = database.with_name(f".{database.name}.{os.getpid()}.new")
+    try:
+        MlflowClient(f"sqlite:///{staging}").search_experiments(max_results=1)
+        staging.replace(database)
+    finally:
+        staging.unlink(missing_ok=True)
 
 
 def record_run(
