@@ -193,7 +193,7 @@ def record_run(
 
     uri = tracking_uri(project_dir, configured_uri)
     client = open_store(uri)
-    signature, example = _signature(examples)
+    signature, example = _signature(examples, bundle_dir)
     try:
         with store_lock(uri):
             experiment_id = _experiment_id(project, project_dir, configured_uri, uri)
@@ -272,37 +272,57 @@ def _alias_of(client: Any, name: str, alias: str) -> str | None:
         return None
 
 
-def _signature(examples: Path | None) -> tuple[Any, Any]:
+def _signature(examples: Path | None, bundle_dir: Path) -> tuple[Any, Any]:
     """The model's signature and input example, from the held-out rows and
-    the outputs the model gave them (as the pyfunc returns them)."""
+    the outputs the model gave them (as the pyfunc returns them).
+
+    Column types come from the columns' dtypes as pandas reads the source
+    (whole numbers with gaps are read as floats): MLflow's own inference
+    gives up on a whole frame (one untyped input) as soon as one column
+    puzzles it. The model's features are required; other columns (ids,
+    dropped columns) are optional.
+    """
     if examples is None or not examples.exists():
         return None, None
     import pandas as pd
-    from mlflow.models import infer_signature
+    from mlflow.models import ModelSignature
     from mlflow.types.schema import ColSpec, Schema
 
     frame = pd.read_parquet(examples).head(5)
-    inputs = frame[[c for c in frame.columns if not str(c).startswith("__")]]
+    inputs = frame[[c for c in frame.columns if not str(c).startswith("__")]].copy()
     outputs = pd.DataFrame({"prediction": frame["__prediction"]})
     for column in frame.columns:
         if str(column).startswith("__proba_"):
             outputs[f"proba_{str(column).removeprefix('__proba_')}"] = frame[column]
-    signature = infer_signature(inputs, outputs)
-    # Columns may be absent or empty in a request (cairn fills them as
-    # missing), and whole numbers may arrive as floats with gaps.
-    signature.inputs = Schema(
-        [
-            ColSpec(
-                "double" if str(spec.type) in ("long", "integer") else spec.type,
-                spec.name,
-                required=False,
-            )
-            for spec in signature.inputs.inputs
-        ]
+
+    def kind(values: pd.Series) -> str:
+        if pd.api.types.is_bool_dtype(values):
+            return "boolean"
+        if pd.api.types.is_integer_dtype(values):
+            return "long"
+        if pd.api.types.is_numeric_dtype(values):
+            return "double"
+        if pd.api.types.is_datetime64_any_dtype(values):
+            return "datetime"
+        return "string"
+
+    specs = {str(c): kind(inputs[c]) for c in inputs.columns}
+    for column, spec in specs.items():
+        if spec == "string":
+            text = [None if pd.isna(v) else str(v) for v in inputs[column]]
+            inputs[column] = pd.Series(text, index=inputs.index, dtype=object)
+    from cairn.bundle import SCHEMA_FILE
+    from cairn.data.schema import Schema as InputSchema
+
+    saved = json.loads((bundle_dir / SCHEMA_FILE).read_text(encoding="utf-8"))
+    features = set(InputSchema.from_dict(saved).feature_names)
+    signature = ModelSignature(
+        inputs=Schema(
+            [ColSpec(spec, name, required=name in features) for name, spec in specs.items()]
+        ),
+        outputs=Schema([ColSpec(kind(outputs[c]), str(c)) for c in outputs.columns]),
     )
-    whole = [c for c in inputs.columns if pd.api.types.is_integer_dtype(inputs[c])]
-    example = inputs.astype(dict.fromkeys(whole, "float64"))
-    return signature, example
+    return signature, inputs
 
 
 def fail_interrupted_runs(client: Any, experiment_id: str) -> list[str]:

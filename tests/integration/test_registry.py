@@ -157,6 +157,9 @@ def test_registered_model_has_a_signature_and_input_example(registered: RunResul
     assert info.signature is not None
     inputs = info.signature.inputs.input_names()
     assert {"Age", "Sex", "Pclass", "Fare"} <= set(inputs) and "Survived" not in inputs
+    required = {spec.name for spec in info.signature.inputs.inputs if spec.required}
+    assert {"Age", "Sex", "Pclass", "Fare"} <= required
+    assert "PassengerId" not in required  # an id column: the model does not need it
     outputs = info.signature.outputs.input_names()
     assert outputs == ["prediction", "proba_0", "proba_1"]
     assert info.saved_input_example_info is not None
