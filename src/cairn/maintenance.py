@@ -19,9 +19,10 @@ champion, and roll back.
    in the registry: an MLflow run tagged ``cairn.kind = decision`` with
    ``decision.json``, and ``cairn.*`` tags on the challenger's version.
 
-:func:`rollback` moves ``champion`` back to the version it replaced (or to a
-given one) and records that too. This module chains stages, so it lives at
-the workflow level, beside :mod:`cairn.workflow`.
+:func:`rollback` (back to the version it replaced, or to a given one) and
+:func:`promote` move ``champion`` by hand and record that too; they live in
+:mod:`cairn.registry`, which imports no training library. This module chains
+stages, so it lives at the workflow level, beside :mod:`cairn.workflow`.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from cairn.monitoring.drift import drift
 from cairn.monitoring.performance import encode_labels, performance
 from cairn.monitoring.policy import RetrainAdvice, retrain_advice
 from cairn.monitoring.reference import load_reference
-from cairn.registry import RollbackResult, rollback
+from cairn.registry import ChampionMove, promote, rollback
 from cairn.spec import LOWER_IS_BETTER, ProjectSpec, SourceSpec, default_metric, load_spec
 from cairn.tracking import (
     CHAMPION,
@@ -64,10 +65,11 @@ from cairn.workflow import RunResult, run
 
 __all__ = [
     "CHALLENGER",
+    "ChampionMove",
     "Comparison",
     "RetrainResult",
-    "RollbackResult",
     "last_retrain_time",
+    "promote",
     "retrain",
     "rollback",
 ]

@@ -24,7 +24,7 @@ from cairn.tracking import (
 )
 from cairn.tracking_store import store_lock
 
-__all__ = ["ChampionMove", "RollbackResult", "promote", "rollback"]
+__all__ = ["ChampionMove", "promote", "rollback"]
 
 
 @dataclass(frozen=True)
@@ -49,10 +49,6 @@ class ChampionMove:
             if self.from_version
             else f"champion {verb}: version {self.to_version} ({self.reason})"
         )
-
-
-#: The earlier name of :class:`ChampionMove`.
-RollbackResult = ChampionMove
 
 
 def _spec(spec_or_path: ProjectSpec | str | Path) -> ProjectSpec:

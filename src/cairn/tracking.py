@@ -404,7 +404,7 @@ def download_bundle(uri: str, *, tracking_uri: str | None = None) -> Path:
                 shutil.rmtree(partial, ignore_errors=True)
     except Exception as error:
         raise RegistryError(
-            f"cannot resolve {uri} in the registry at {store}: {error}. "
+            f"cannot resolve {uri} in the registry at {store}: {_reason(error)}. "
             "Check the name and alias (e.g. models:/NAME@champion) and the tracking store"
         ) from None
     bundle = cached / "artifacts" / BUNDLE_ARTIFACT
