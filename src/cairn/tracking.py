@@ -104,6 +104,10 @@ class TrackedRun:
     note: str | None = None
 
 
+# Stores already opened (and checked) by this process.
+_opened: dict[str, Any] = {}
+
+
 def open_store(uri: str) -> Any:
     """An MlflowClient on ``uri`` whose tables exist.
 
@@ -114,6 +118,11 @@ def open_store(uri: str) -> Any:
         RegistryError: the store is damaged, belongs to a moved project, or
             cannot be reached.
     """
+    database = sqlite_file(uri)
+    opened = _opened.get(uri)
+    if opened is not None and (database is None or database.is_file()):
+        _use_store(uri)
+        return opened
     _quiet_mlflow()
     from mlflow.tracking import MlflowClient
 
@@ -122,7 +131,6 @@ def open_store(uri: str) -> Any:
         raise moved_error(uri, *moved)
     try:
         with store_lock(uri):
-            database = sqlite_file(uri)
             if database is not None and not database.exists():
                 _create_sqlite_store(database)
             _use_store(uri)
@@ -133,6 +141,7 @@ def open_store(uri: str) -> Any:
         raise
     except Exception as error:
         raise _registry_error("open the store", uri, error) from error
+    _opened[uri] = client
     return client
 
 
