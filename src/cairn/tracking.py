@@ -519,7 +519,7 @@ def _sqlite_view(uri: str) -> Iterator[SqliteStore | None]:
     except sqlite3.Error:
         store = None
     try:
-        yield store
+        yield None if store is None or store.migration_leftovers else store
     finally:
         if store is not None:
             store.close()

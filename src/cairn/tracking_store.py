@@ -229,8 +229,9 @@ class StoredRun:
 class SqliteStore:
     """Read-only queries on a local SQLite MLflow store.
 
-    Raises ``sqlite3.Error`` when the tables are not what it expects (the
-    caller then asks MLflow), and :class:`RegistryError` for a damaged store.
+    Raises ``sqlite3.Error`` when the tables are not what it expects; the
+    caller then asks MLflow, as it does when ``migration_leftovers`` is not
+    empty.
     """
 
     def __init__(self, database: Path, uri: str) -> None:
@@ -239,13 +240,15 @@ class SqliteStore:
         self._connection = sqlite3.connect(
             f"{database.resolve().as_uri()}?mode=ro", uri=True, timeout=30
         )
-        leftovers = self._connection.execute(
-            "SELECT name FROM sqlite_master WHERE name LIKE '\\_alembic\\_tmp%' ESCAPE '\\'"
-        ).fetchall()
-        if leftovers:
-            error = damaged_store_error(uri, RuntimeError(f"leftover table {leftovers[0][0]}"))
-            assert error is not None
-            raise error
+        # Tables an interrupted schema migration leaves behind: harmless when
+        # the migration finished, fatal when it did not, and only MLflow
+        # knows which schema is current; such a store is left to MLflow.
+        self.migration_leftovers = [
+            str(row[0])
+            for row in self._connection.execute(
+                "SELECT name FROM sqlite_master WHERE name LIKE '\\_alembic\\_tmp%' ESCAPE '\\'"
+            )
+        ]
 
     @classmethod
     def open(cls, uri: str) -> SqliteStore | None:
