@@ -24,11 +24,11 @@ import shutil
 import sqlite3
 import tempfile
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from cairn.exceptions import RegistryError
 from cairn.tracking_store import (
@@ -43,6 +43,7 @@ from cairn.tracking_store import (
 )
 
 CHAMPION = "champion"
+_T = TypeVar("_T")
 BUNDLE_ARTIFACT = "bundle"
 _URI_ENV = "MLFLOW_TRACKING_URI"
 
@@ -525,6 +526,22 @@ def _sqlite_view(uri: str) -> Iterator[SqliteStore | None]:
             store.close()
 
 
+def _sqlite_read(uri: str, read: Callable[[SqliteStore], list[_T]]) -> list[_T] | None:
+    """``read`` answered by the local SQLite view of ``uri``; empty when the
+    store file does not exist yet; None when MLflow must answer (another
+    kind of store, or tables the view does not expect)."""
+    database = sqlite_file(uri)
+    if database is not None and not database.is_file():
+        return []
+    with _sqlite_view(uri) as view:
+        if view is None:
+            return None
+        try:
+            return read(view)
+        except sqlite3.Error:
+            return None
+
+
 def _no_versions(name: str, uri: str) -> RegistryError:
     return RegistryError(
         f"no registered versions of model {name!r} in {uri}; "
@@ -539,29 +556,21 @@ def list_versions(name: str, *, tracking_uri: str) -> list[ModelVersion]:
     Raises:
         RegistryError: the model is not registered or the store is unreachable.
     """
-    database = sqlite_file(tracking_uri)
-    if database is not None and not database.is_file():
-        raise _no_versions(name, tracking_uri)
-    with _sqlite_view(tracking_uri) as view:
-        if view is not None:
-            try:
-                stored = view.versions(name)
-            except sqlite3.Error:
-                stored = None
-            if stored is not None:
-                if not stored:
-                    raise _no_versions(name, tracking_uri)
-                return [
-                    ModelVersion(
-                        name=name,
-                        version=v.version,
-                        run_id=v.run_id,
-                        created_at=datetime.fromtimestamp(v.created_ms / 1000, tz=UTC),
-                        aliases=v.aliases,
-                        tags=v.tags,
-                    )
-                    for v in stored
-                ]
+    stored = _sqlite_read(tracking_uri, lambda view: view.versions(name))
+    if stored is not None:
+        if not stored:
+            raise _no_versions(name, tracking_uri)
+        return [
+            ModelVersion(
+                name=name,
+                version=v.version,
+                run_id=v.run_id,
+                created_at=datetime.fromtimestamp(v.created_ms / 1000, tz=UTC),
+                aliases=v.aliases,
+                tags=v.tags,
+            )
+            for v in stored
+        ]
     client = _client(tracking_uri)
     try:
         found = client.search_model_versions(f"name='{name}'")
@@ -759,16 +768,10 @@ def list_tracking_runs(project: str, *, tracking_uri: str, limit: int = 50) -> l
     Raises:
         RegistryError: the store cannot be read.
     """
-    database = sqlite_file(tracking_uri)
-    if database is not None and not database.is_file():
-        return []
-    rows: list[tuple[str, str, int | None, dict[str, str]]] | None = None
-    with _sqlite_view(tracking_uri) as view:
-        if view is not None:
-            try:
-                rows = [(r.run_id, r.status, r.start_ms, r.tags) for r in view.runs(project)]
-            except sqlite3.Error:
-                rows = None
+    rows = _sqlite_read(
+        tracking_uri,
+        lambda view: [(r.run_id, r.status, r.start_ms, r.tags) for r in view.runs(project)],
+    )
     if rows is None:
         client = _client(tracking_uri)
         try:
@@ -821,26 +824,18 @@ def recent_decisions(project: str, *, tracking_uri: str, limit: int = 10) -> lis
     Raises:
         RegistryError: the store cannot be read.
     """
-    database = sqlite_file(tracking_uri)
-    if database is not None and not database.is_file():
-        return []
-    with _sqlite_view(tracking_uri) as view:
-        if view is not None:
-            try:
-                runs = view.runs(project)
-            except sqlite3.Error:
-                runs = None
-            if runs is not None:
-                return [
-                    {
-                        "run_id": run.run_id,
-                        "time": datetime.fromtimestamp((run.start_ms or 0) / 1000, tz=UTC),
-                        "decision": run.tags.get("cairn.decision"),
-                        "version": run.tags.get("cairn.version", ""),
-                    }
-                    for run in runs
-                    if run.tags.get("cairn.kind") == "decision"
-                ][:limit]
+    runs = _sqlite_read(tracking_uri, lambda view: view.runs(project))
+    if runs is not None:
+        return [
+            {
+                "run_id": run.run_id,
+                "time": datetime.fromtimestamp((run.start_ms or 0) / 1000, tz=UTC),
+                "decision": run.tags.get("cairn.decision"),
+                "version": run.tags.get("cairn.version", ""),
+            }
+            for run in runs
+            if run.tags.get("cairn.kind") == "decision"
+        ][:limit]
     return [
         {**item, "version": str(item["evidence"].get("version", ""))}
         for item in list_decisions(project, tracking_uri=tracking_uri, limit=limit)
