@@ -127,9 +127,6 @@ def open_store(uri: str) -> Any:
     _quiet_mlflow()
     from mlflow.tracking import MlflowClient
 
-    moved = moved_artifacts(uri)
-    if moved is not None:
-        raise moved_error(uri, *moved)
     try:
         with store_lock(uri):
             if database is not None and not database.exists():
@@ -142,6 +139,10 @@ def open_store(uri: str) -> Any:
         raise
     except Exception as error:
         raise _registry_error("open the store", uri, error) from error
+    # After MLflow's own checks: a damaged store is the first thing to say.
+    moved = moved_artifacts(uri)
+    if moved is not None:
+        raise moved_error(uri, *moved)
     _opened[uri] = client
     return client
 
