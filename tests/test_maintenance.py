@@ -156,7 +156,10 @@ def test_strict_policy_keeps_the_champion_and_says_why(project: Project) -> None
     assert result.data["training_rows"] == 2000  # the sliding window
     version = list_versions("adult", tracking_uri=project.uri)[-1]
     assert version.version == "3" and version.tags["cairn.decision"] == "kept"
-    assert "challenger" in version.aliases
+    # The losing challenger loses the alias; its version says why it lost.
+    assert "challenger" not in version.aliases
+    assert alias_version("adult", "challenger", tracking_uri=project.uri) is None
+    assert "does not beat" in version.tags["cairn.decision_reason"]
 
 
 def test_rollback_walks_back_the_promotions(project: Project) -> None:
@@ -181,7 +184,7 @@ def test_cli_versions_rollback_and_retrain(project: Project) -> None:
     spec = str(project.spec_path)
     done = runner.invoke(app, ["rollback", spec, "--to", "1", "--reason", "back to 1"])
     assert done.exit_code == 0, done.output
-    assert "from version 3 to 1" in done.output
+    assert "champion rolled back: version 3 to 1 (back to 1)" in done.output
     done = runner.invoke(app, ["versions", spec])
     assert done.exit_code == 0, done.output
     assert "champion" in done.output and "promoted" in done.output and "rollback" in done.output

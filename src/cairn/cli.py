@@ -176,6 +176,8 @@ def _print_result(result: Any) -> None:
     if result.model_uri:
         alias = f" (alias @{result.alias})" if result.alias else ""
         lines["registry"] = f"{result.model_uri}{alias}"
+        if getattr(result, "registry_note", None):
+            lines["champion"] = str(result.registry_note)
     lines["time"] = f"{result.timings.get('total', 0):.1f}s"
     width = max(len(name) for name in lines) + 2
     for name, text in lines.items():

@@ -1,5 +1,6 @@
 """The monitoring and maintenance commands: ``cairn monitor``, ``cairn
-retrain``, ``cairn rollback`` and ``cairn versions``.
+retrain``, ``cairn promote``, ``cairn rollback``, ``cairn versions``,
+``cairn runs`` and ``cairn relocate``.
 
 They are merged into the main ``cairn`` command (see :mod:`cairn.cli`).
 Everything heavy is imported inside the commands, so ``cairn --help`` stays
@@ -521,6 +522,23 @@ def retrain_command(
 
 
 @app.command()
+def promote(
+    version: Annotated[str, typer.Argument(help="The version to make champion.")],
+    spec: Annotated[Path, typer.Argument(help="The project spec.")] = Path("cairn.toml"),
+    reason: Annotated[str, typer.Option(help="Why, recorded with the decision.")] = (
+        "manual promotion"
+    ),
+) -> None:
+    """Make VERSION the champion (the alias 'cairn serve' and monitoring use)."""
+    with _user_errors():
+        from cairn.registry import promote as make_champion
+
+        result = make_champion(spec, version, reason=reason)
+        _console().print(f"[bold]{result.summary()}[/]", highlight=False)
+        _console().print(f"recorded as MLflow run {result.decision_run_id}", highlight=False)
+
+
+@app.command()
 def rollback(
     spec: Annotated[Path, typer.Argument(help="The project spec.")] = Path("cairn.toml"),
     to: Annotated[
@@ -532,7 +550,7 @@ def rollback(
 ) -> None:
     """Move the champion alias back to the previous champion (or --to VERSION)."""
     with _user_errors():
-        from cairn.maintenance import rollback as roll_back
+        from cairn.registry import rollback as roll_back
 
         result = roll_back(spec, to_version=to, reason=reason)
         _console().print(f"[bold]{result.summary()}[/]", highlight=False)
@@ -547,7 +565,7 @@ def versions(
     """List the registered versions, their aliases and the latest decisions."""
     with _user_errors():
         from cairn.spec import load_spec
-        from cairn.tracking import list_decisions, list_versions
+        from cairn.tracking import list_versions, recent_decisions
 
         project = load_spec(spec)
         store = _store(project)
@@ -556,28 +574,95 @@ def versions(
         for column in ("version", "aliases", "created", "decision", "note"):
             table.add_column(column)
         for version in list_versions(project.project.name, tracking_uri=store):
-            note = version.tags.get("cairn.rollback_reason") or version.tags.get(
-                "cairn.decision_reason", ""
+            note = version.tags.get("cairn.decision_reason") or version.tags.get(
+                "cairn.rollback_reason", ""
             )
             table.add_row(
                 version.version,
                 ", ".join(version.aliases),
                 version.created_at.strftime("%Y-%m-%d %H:%M"),
                 version.tags.get("cairn.decision", ""),
-                note[:80],
+                note,
             )
         console.print(table)
-        recent = list_decisions(project.project.name, tracking_uri=store, limit=decisions)
+        recent = recent_decisions(project.project.name, tracking_uri=store, limit=decisions)
         if recent:
             log = Table(title="Decisions, newest first")
             for column in ("time", "decision", "version", "run"):
                 log.add_column(column)
             for item in recent:
-                evidence = item["evidence"]
                 log.add_row(
                     item["time"].strftime("%Y-%m-%d %H:%M:%S"),
                     str(item["decision"]),
-                    str(evidence.get("version", "")),
+                    str(item["version"]),
                     item["run_id"],
                 )
             console.print(log)
+
+
+@app.command()
+def runs(
+    spec: Annotated[Path, typer.Argument(help="The project spec.")] = Path("cairn.toml"),
+    limit: Annotated[int, typer.Option(help="How many MLflow runs to show.")] = 20,
+    clean: Annotated[
+        bool, typer.Option("--clean", help="Delete the folders of interrupted runs.")
+    ] = False,
+) -> None:
+    """List the run folders and the MLflow runs, showing interrupted ones as such."""
+    with _user_errors():
+        from cairn.evaluation.run_state import list_run_folders, remove_interrupted
+        from cairn.spec import load_spec
+        from cairn.tracking import list_tracking_runs
+
+        project = load_spec(spec)
+        console = _console()
+        if clean:
+            for path in remove_interrupted(project.project_dir):
+                console.print(f"removed {path}", highlight=False)
+        colours = {"complete": "green", "in progress": "cyan"}
+        folders = Table(title=f"Run folders in {project.state_dir / 'runs'}")
+        for column in ("run", "state", "size MB", "missing"):
+            folders.add_column(column)
+        for folder in list_run_folders(project.project_dir):
+            colour = colours.get(folder.state, "red")
+            folders.add_row(
+                folder.run_id,
+                f"[{colour}]{folder.state}[/]",
+                f"{folder.size_mb:.1f}",
+                ", ".join(folder.missing),
+            )
+        console.print(folders)
+        tracked = list_tracking_runs(
+            project.project.name, tracking_uri=_store(project), limit=limit
+        )
+        table = Table(title="MLflow runs, newest first")
+        for column in ("MLflow run", "kind", "status", "started", "cairn run", "note"):
+            table.add_column(column)
+        for run in tracked:
+            colour = {"FINISHED": "green", "RUNNING": "cyan"}.get(run.status, "red")
+            table.add_row(
+                run.run_id,
+                run.kind,
+                f"[{colour}]{run.status}[/]",
+                run.started.strftime("%Y-%m-%d %H:%M:%S") if run.started else "",
+                run.cairn_run or "",
+                run.note,
+            )
+        console.print(table)
+
+
+@app.command()
+def relocate(
+    spec: Annotated[Path, typer.Argument(help="The project spec.")] = Path("cairn.toml"),
+) -> None:
+    """Point a copied or moved project's MLflow store at this folder's artifacts."""
+    with _user_errors():
+        from cairn.spec import load_spec
+        from cairn.tracking_store import relocate as repoint
+
+        project = load_spec(spec)
+        moved = repoint(_store(project))
+        if moved is None:
+            _console().print("the store already points at this project's artifacts")
+        else:
+            _console().print(f"artifact locations moved from {moved[0]} to {moved[1]}")

@@ -19,9 +19,10 @@ champion, and roll back.
    in the registry: an MLflow run tagged ``cairn.kind = decision`` with
    ``decision.json``, and ``cairn.*`` tags on the challenger's version.
 
-:func:`rollback` moves ``champion`` back to the version it replaced (or to a
-given one) and records that too. This module chains stages, so it lives at
-the workflow level, beside :mod:`cairn.workflow`.
+:func:`rollback` (back to the version it replaced, or to a given one) and
+:func:`promote` move ``champion`` by hand and record that too; they live in
+:mod:`cairn.registry`, which imports no training library. This module chains
+stages, so it lives at the workflow level, beside :mod:`cairn.workflow`.
 """
 
 from __future__ import annotations
@@ -48,14 +49,15 @@ from cairn.monitoring.drift import drift
 from cairn.monitoring.performance import encode_labels, performance
 from cairn.monitoring.policy import RetrainAdvice, retrain_advice
 from cairn.monitoring.reference import load_reference
+from cairn.registry import ChampionMove, promote, rollback
 from cairn.serving.gate import LATENCY_QUANTITIES
 from cairn.spec import LOWER_IS_BETTER, ProjectSpec, SourceSpec, default_metric, load_spec
 from cairn.tracking import (
     CHAMPION,
     alias_version,
     list_decisions,
-    list_versions,
     record_decision,
+    remove_alias,
     set_alias,
     tag_version,
     tracking_uri,
@@ -64,10 +66,11 @@ from cairn.workflow import RunResult, run
 
 __all__ = [
     "CHALLENGER",
+    "ChampionMove",
     "Comparison",
     "RetrainResult",
-    "RollbackResult",
     "last_retrain_time",
+    "promote",
     "retrain",
     "rollback",
 ]
@@ -161,22 +164,6 @@ class RetrainResult:
                 "challenger_run": self.run.run_id if self.run else None,
                 "time": datetime.now(UTC).isoformat(timespec="seconds"),
             }
-        )
-
-
-@dataclass(frozen=True)
-class RollbackResult:
-    """What :func:`rollback` did."""
-
-    from_version: str
-    to_version: str
-    reason: str
-    decision_run_id: str
-
-    def summary(self) -> str:
-        return (
-            f"champion moved back from version {self.from_version} to {self.to_version} "
-            f"({self.reason})"
         )
 
 
@@ -427,6 +414,9 @@ def retrain(
     )
     if result.promoted:
         set_alias(name, CHAMPION, challenger_version, tracking_uri=uri)
+    else:
+        # A challenger that lost is no longer one; its version stays, tagged why.
+        remove_alias(name, CHALLENGER, tracking_uri=uri)
     evidence = result.evidence()
     result.evidence_path = folder / "decision.json"
     result.evidence_path.write_text(json.dumps(evidence, indent=2), encoding="utf-8")
@@ -612,78 +602,6 @@ def _compare(
         run=challenger_run,
         data=data,
     )
-
-
-# ------------------------------------------------------------------- rollback
-
-
-def rollback(
-    spec_or_path: ProjectSpec | str | Path = "cairn.toml",
-    *,
-    to_version: str | int | None = None,
-    reason: str = "manual rollback",
-) -> RollbackResult:
-    """Move the ``champion`` alias back to the version it replaced, or to
-    ``to_version``, and record the decision.
-
-    Raises:
-        RegistryError: no champion, no earlier version, or an unknown version.
-    """
-    spec = _spec(spec_or_path)
-    name = spec.project.name
-    uri = tracking_uri(spec.project_dir, spec.tracking.uri)
-    current = alias_version(name, CHAMPION, tracking_uri=uri)
-    if current is None:
-        raise RegistryError(f"model {name!r} has no champion in {uri}; nothing to roll back")
-    versions = {v.version: v for v in list_versions(name, tracking_uri=uri)}
-    if to_version is not None:
-        target = str(to_version)
-        if target not in versions:
-            raise RegistryError(
-                f"model {name!r} has no version {target}; versions: {', '.join(versions)}"
-            )
-        if target == current:
-            raise RegistryError(f"version {target} is already the champion of {name!r}")
-    else:
-        previous = versions[current].tags.get("cairn.previous_champion")
-        if previous and previous in versions:
-            target = previous
-        else:
-            older = [v for v in versions if int(v) < int(current)]
-            if not older:
-                raise RegistryError(
-                    f"version {current} is the first version of {name!r}; there is no earlier "
-                    "champion to roll back to"
-                )
-            target = max(older, key=int)
-    set_alias(name, CHAMPION, target, tracking_uri=uri)
-    moment = datetime.now(UTC).isoformat(timespec="seconds")
-    evidence = {
-        "decision": "rollback",
-        "version": target,
-        "from_version": current,
-        "to_version": target,
-        "reason": reason,
-        "time": moment,
-    }
-    run_id = record_decision(
-        project=name,
-        project_dir=spec.project_dir,
-        configured_uri=spec.tracking.uri,
-        decision="rollback",
-        evidence=evidence,
-    )
-    tag_version(
-        name,
-        current,
-        {
-            "cairn.rolled_back_at": moment,
-            "cairn.rollback_reason": reason,
-            "cairn.rollback_run": run_id,
-        },
-        tracking_uri=uri,
-    )
-    return RollbackResult(current, target, reason, run_id)
 
 
 def _jsonable(value: Any) -> Any:

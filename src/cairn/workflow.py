@@ -24,6 +24,7 @@ from cairn.data.schema import Schema
 from cairn.data.sources import collect
 from cairn.data.split import split
 from cairn.evaluation.evaluate import Evaluation, evaluate
+from cairn.evaluation.run_state import finish_run_folder, start_run_folder
 from cairn.exceptions import SpecError
 from cairn.models.catalog import LEARNERS, choose_learners
 from cairn.models.search import finalize, search
@@ -59,6 +60,7 @@ class RunResult:
         quality: findings of the data-quality stage and the fixes applied.
         bundle_path: the saved model bundle folder.
         model_uri: the registry URI (``models:/NAME/VERSION``), if registered.
+        registry_note: why the registered version did not become champion.
         reports: paths of the files written for this run, by name.
         timings: seconds spent per stage.
     """
@@ -72,6 +74,7 @@ class RunResult:
     model: Model
     model_uri: str | None = None
     alias: str | None = None
+    registry_note: str | None = None
     reports: dict[str, Path] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -262,8 +265,9 @@ def run(
     t = lap("evaluate", t)
 
     run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
-    run_dir = spec.state_dir / "runs" / run_id
-    run_dir.mkdir(parents=True, exist_ok=True)
+    # Written as <run id>.partial and renamed when complete, so a killed
+    # run never leaves a folder that looks finished.
+    run_dir = start_run_folder(spec.state_dir / "runs", run_id)
     leaderboard = found.leaderboard
     say("packaging the model bundle")
     metadata = {
@@ -345,6 +349,11 @@ def run(
         )
     )
     t = lap("reports", t)
+    timings["total"] = round(time.monotonic() - started, 3)
+    _write_json(run_dir / "timings.json", timings)
+    partial_dir, run_dir = run_dir, finish_run_folder(run_dir)
+    bundle_path = run_dir / bundle_path.relative_to(partial_dir)
+    reports = {name: run_dir / path.relative_to(partial_dir) for name, path in reports.items()}
 
     model = Model(pipeline, schema, {**metadata}, path=bundle_path)
     result = RunResult(
@@ -372,12 +381,15 @@ def run(
             bundle_dir=bundle_path,
             tags={"cairn.run_id": run_id, "cairn.model": best.name},
             promote=gate is None or gate.passed,
+            hold_reason="the served model missed its latency objectives",
+            examples=reports["test_predictions"],
         )
         result.model_uri = tracked.model_uri
         result.alias = tracked.alias
+        result.registry_note = tracked.note
         lap("track", t)
-    timings["total"] = round(time.monotonic() - started, 3)
-    _write_json(run_dir / "timings.json", timings)
+        timings["total"] = round(time.monotonic() - started, 3)
+        _write_json(run_dir / "timings.json", timings)
     return result
 
 

@@ -4,18 +4,23 @@ the bundle reloaded from the registry predicts exactly like the in-memory one.""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import sqlite3
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 import cairn
 from cairn.bundle import MODEL_FILE, load_bundle
+from cairn.cli import app
 from cairn.exceptions import BundleError, RegistryError
-from cairn.tracking import tracking_uri
+from cairn.tracking import CHAMPION, alias_version, list_versions, tracking_uri
 from cairn.workflow import RunResult
 from tests.conftest import load_dataset
 
@@ -71,12 +76,189 @@ def test_second_run_adds_a_version_and_keeps_champion(registered: RunResult) -> 
     again = cairn.run(registered.spec, time_budget=20)
     assert again.model_uri == "models:/titanic/2"
     assert again.alias is None  # the champion stays on version 1 until promoted
+    assert again.registry_note is not None
+    assert "version 1 is the champion" in again.registry_note
+    assert "cairn promote 2" in again.registry_note
+    uri = tracking_uri(registered.spec.project_dir)
+    first, second = list_versions("titanic", tracking_uri=uri)
+    assert first.tags["cairn.decision"] == "champion"
+    assert second.tags["cairn.decision"] == "registered"
+    assert second.tags["cairn.decision_reason"] == again.registry_note
+
+
+def test_promote_moves_the_champion_and_records_why(registered: RunResult) -> None:
+    spec = str(registered.spec.root / "cairn.toml")
+    uri = tracking_uri(registered.spec.project_dir)
+    runner = CliRunner()
+    done = runner.invoke(app, ["promote", "2", spec, "--reason", "better on March data"])
+    assert done.exit_code == 0, done.output
+    assert "champion promoted: version 1 to 2 (better on March data)" in done.output
+    assert alias_version("titanic", CHAMPION, tracking_uri=uri) == "2"
+    first, second = list_versions("titanic", tracking_uri=uri)
+    assert second.tags["cairn.decision"] == "promote"
+    assert "better on March data" in second.tags["cairn.decision_reason"]
+    assert first.tags["cairn.decision"] == "replaced"
+    again = runner.invoke(app, ["promote", "2", spec])
+    assert again.exit_code == 1 and "already the champion" in again.output
+    unknown = runner.invoke(app, ["promote", "9", spec])
+    assert unknown.exit_code == 1 and "no version 9" in unknown.output
+    back = runner.invoke(app, ["rollback", spec])
+    assert back.exit_code == 0, back.output
+    assert "champion rolled back: version 2 to 1" in back.output
+    assert alias_version("titanic", CHAMPION, tracking_uri=uri) == "1"
+    listing = runner.invoke(app, ["versions", spec])
+    assert listing.exit_code == 0, listing.output
+    assert "promote" in listing.output and "rollback" in listing.output
+
+
+def test_versions_answers_without_importing_mlflow(registered: RunResult) -> None:
+    spec = str(registered.spec.root / "cairn.toml")
+    code = (
+        "import sys, time\n"
+        "from typer.testing import CliRunner\n"
+        "from cairn.cli import app\n"
+        "started = time.perf_counter()\n"
+        f"done = CliRunner().invoke(app, ['versions', {spec!r}])\n"
+        "print(done.exit_code, round(time.perf_counter() - started, 3))\n"
+        "print('mlflow' in sys.modules, 'sklearn' in sys.modules)\n"
+        "print(done.output)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    status, *_ = out.stdout.split()
+    assert status == "0", out.stdout + out.stderr
+    assert out.stdout.splitlines()[1] == "False False"
+    assert "champion" in out.stdout
 
 
 def test_unknown_alias_is_a_registry_error(registered: RunResult) -> None:
     uri = tracking_uri(registered.spec.project_dir)
-    with pytest.raises(RegistryError, match="models:/titanic@nope"):
+    with pytest.raises(RegistryError, match="models:/titanic@nope") as caught:
         cairn.load_model("models:/titanic@nope", tracking_uri=uri)
+    assert ".." not in str(caught.value)
+
+
+def test_registry_loads_leave_nothing_in_the_temp_folder(
+    registered: RunResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    uri = tracking_uri(registered.spec.project_dir)
+    first = cairn.load_model("models:/titanic/1", tracking_uri=uri)
+    second = cairn.load_model("models:/titanic/1", tracking_uri=uri)
+    assert first.path == second.path  # fetched once, then read from the cache
+    cache = registered.spec.state_dir / "model-cache" / "titanic"
+    assert first.path is not None and cache in first.path.parents
+    assert sorted(p.name for p in cache.iterdir() if not p.name.startswith(".")) == ["1"]
+    assert list(temp.iterdir()) == []
+
+
+def test_registered_model_has_a_signature_and_input_example(registered: RunResult) -> None:
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri(registered.spec.project_dir))
+    info = mlflow.models.get_model_info("models:/titanic/1")
+    assert info.signature is not None
+    inputs = info.signature.inputs.input_names()
+    assert {"Age", "Sex", "Pclass", "Fare"} <= set(inputs) and "Survived" not in inputs
+    required = {spec.name for spec in info.signature.inputs.inputs if spec.required}
+    assert {"Age", "Sex", "Pclass", "Fare"} <= required
+    assert "PassengerId" not in required  # an id column: the model does not need it
+    outputs = info.signature.outputs.input_names()
+    assert outputs == ["prediction", "proba_0", "proba_1"]
+    assert info.saved_input_example_info is not None
+
+
+def test_copied_project_is_detected_and_relocated(registered: RunResult, tmp_path: Path) -> None:
+    copy = tmp_path / "copied"
+    shutil.copytree(registered.spec.project_dir, copy, ignore=shutil.ignore_patterns("*.lock"))
+    uri = tracking_uri(copy)
+    with pytest.raises(RegistryError, match="cairn relocate") as caught:
+        cairn.load_model("models:/titanic/1", tracking_uri=uri)
+    assert str(registered.spec.project_dir) in str(caught.value)
+    done = CliRunner().invoke(app, ["relocate", str(copy / "cairn.toml")])
+    assert done.exit_code == 0, done.output
+    assert "artifact locations moved" in done.output
+    loaded = cairn.load_model("models:/titanic/1", tracking_uri=uri)
+    assert loaded.path is not None and copy in loaded.path.parents
+    with sqlite3.connect(copy / ".cairn" / "mlflow.db") as connection:
+        locations = [
+            row[0]
+            for table, column in (("runs", "artifact_uri"), ("logged_models", "artifact_location"))
+            for row in connection.execute(f"SELECT {column} FROM {table}")
+        ]
+    assert locations and all(str(copy) in location for location in locations)
+    again = CliRunner().invoke(app, ["relocate", str(copy / "cairn.toml")])
+    assert "already points" in again.output
+
+
+def test_damaged_store_is_one_line_with_the_way_out(registered: RunResult, tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    (broken / ".cairn").mkdir(parents=True)
+    shutil.copy(registered.spec.root / "cairn.toml", broken / "cairn.toml")
+    database = broken / ".cairn" / "mlflow.db"
+    shutil.copy(registered.spec.state_dir / "mlflow.db", database)
+    with sqlite3.connect(database) as connection:
+        # What two stores set up at once leave: a half-done migration.
+        connection.execute("CREATE TABLE _alembic_tmp_tags (key VARCHAR(250))")
+        connection.execute("UPDATE alembic_version SET version_num = '0584bdc529eb'")
+    for command in (["versions"], ["runs"], ["promote", "1"], ["rollback"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "cairn", *command, str(broken / "cairn.toml")],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 1, (command, done.stdout, done.stderr)
+        assert "Traceback" not in done.stderr
+        message = done.stderr.strip()
+        assert message.startswith("error: the MLflow store") and "is damaged" in message, message
+        assert "mlflow db upgrade" in message and "mlflow.db.broken" in message
+
+
+def test_two_runs_at_once_on_a_new_project(tmp_path: Path) -> None:
+    """Both train, then both reach the new store together: both register,
+    version 1 (the first registered) is the champion, version 2 says why not."""
+    load_dataset("iris").to_csv(tmp_path / "data.csv", index=False)
+    spec = tmp_path / "cairn.toml"
+    spec.write_text(
+        '[project]\nname = "iris"\n\n[data]\nsources = [{ path = "data.csv" }]\n\n'
+        '[problem]\ntarget = "species"\n\n[train]\ninclude = ["linear"]\n',
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    command = [sys.executable, "-m", "cairn", "run", str(spec), "--time-budget", "8"]
+    runs = [
+        subprocess.Popen(
+            command,
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [run.communicate(timeout=600) for run in runs]
+    for run, (out, err) in zip(runs, outputs, strict=True):
+        assert run.returncode == 0, out[-2000:] + err[-2000:]
+    uri = tracking_uri(tmp_path)
+    versions = list_versions("iris", tracking_uri=uri)
+    assert [v.version for v in versions] == ["1", "2"]
+    assert alias_version("iris", CHAMPION, tracking_uri=uri) == "1"
+    assert versions[1].tags["cairn.decision"] == "registered"
+    joined = "".join(out for out, _ in outputs)
+    assert joined.count("(alias @champion)") == 1
+    assert "not made champion: version 1 is the champion" in joined
+    listing = subprocess.run(
+        [sys.executable, "-m", "cairn", "versions", str(spec)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert listing.returncode == 0 and "Traceback" not in listing.stderr, listing.stderr
+    assert "champion" in listing.stdout
 
 
 def test_tampered_bundle_is_refused(registered: RunResult, tmp_path: Path) -> None:

@@ -5,6 +5,9 @@ A run folder holds the model bundle (``bundle/``), ``leaderboard.csv``,
 with their true and predicted values (``test_predictions.parquet``), which is
 enough to rebuild the evaluation report and the model card without the
 original data.
+
+A run writes its folder under a temporary name and renames it when complete
+(see :mod:`cairn.evaluation.run_state`); ``.partial`` folders are skipped here.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from cairn.data.schema import Schema
+from cairn.evaluation.run_state import PARTIAL_SUFFIX
 from cairn.exceptions import BundleError
 
 TARGET = "__target"
@@ -137,7 +141,11 @@ def find_run(run: str | Path, *, project_dir: str | Path | None = None) -> Path:
         raise BundleError(
             f"no runs under {runs_dir}: run 'cairn run' first, or pass the run folder's path"
         )
-    runs = sorted(p for p in runs_dir.iterdir() if p.is_dir() and (p / "bundle").is_dir())
+    runs = sorted(
+        p
+        for p in runs_dir.iterdir()
+        if p.is_dir() and (p / "bundle").is_dir() and not p.name.endswith(PARTIAL_SUFFIX)
+    )
     if not runs:
         raise BundleError(f"no finished runs under {runs_dir}; run 'cairn run' first")
     text = str(run)
