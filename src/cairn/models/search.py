@@ -239,11 +239,18 @@ def fit_pipeline(
             callbacks: list[Any] = [_DeadlineCallback(deadline)]
             fit_kwargs: dict[str, Any] = {}
             if early:
-                assert X_val is not None
+                assert X_val is not None and y_val is not None
                 callbacks.append(lgb.early_stopping(_EARLY_STOPPING_ROUNDS, verbose=False))
                 val_features = prep.transform(X_val)
                 if "eval_X" in inspect.signature(model.fit).parameters:  # LightGBM >= 4.6
-                    fit_kwargs.update(eval_X=(val_features,), eval_y=(y_val,))
+                    watched = y_val
+                    if task == "classification":
+                        # LGBMClassifier codes classes as their position among
+                        # the fitted ones but passes eval_y on uncoded: a fold
+                        # missing a class would hand the booster an out-of-range
+                        # label (a crash in native code).
+                        watched = np.searchsorted(np.unique(y), y_val)
+                    fit_kwargs.update(eval_X=(val_features,), eval_y=(watched,))
                 else:
                     fit_kwargs["eval_set"] = [(val_features, y_val)]
             model.fit(features, y, callbacks=callbacks, **fit_kwargs)
@@ -564,6 +571,11 @@ class _Search:
         with np.errstate(invalid="ignore", divide="ignore"):
             counts = seen.reshape((-1,) + (1,) * (oof_sum.ndim - 1))
             result.oof = np.where(counts > 0, oof_sum / np.maximum(counts, 1), np.nan)
+        if result.status == "partial":
+            # Cut short by the budget: its fold models may be all the time
+            # left allows for a final model (a bag instead of a refit).
+            result.fold_models = fold_models
+            self._evict_fold_models()
         if result.status == "ok":
             result.fold_models = fold_models
             self.cv_seconds.setdefault(config.family, time.monotonic() - started)
