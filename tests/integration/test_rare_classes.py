@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 import cairn
+from cairn.cli import _print_result
 from tests.conftest import MakeProject, load_dataset
 
 pytestmark = pytest.mark.slow
@@ -28,7 +29,9 @@ def _assert_every_family_trained(board: pd.DataFrame, metric: str) -> None:
     assert np.isfinite(board[f"cv_{metric}_mean"].iloc[0])
 
 
-def test_wine_quality_with_a_two_row_class_runs(make_project: MakeProject) -> None:
+def test_wine_quality_with_a_two_row_class_runs(
+    make_project: MakeProject, capsys: pytest.CaptureFixture[str]
+) -> None:
     # The best wines (quality 8) thinned to 2 rows: fewer than the folds.
     frame = _thin(load_dataset("wine_quality_red"), "quality", 8, keep=2)
     spec = make_project(
@@ -47,8 +50,11 @@ def test_wine_quality_with_a_two_row_class_runs(make_project: MakeProject) -> No
     assert np.allclose(proba.sum(axis=1), 1.0)
     # The two quality-8 wines were seen in training: the model gives them a chance.
     assert (proba.loc[frame["quality"] == 8, 8] > 0).any()
-    # The failed-row reason column travels with the leaderboard.
+    # The reason column travels with the leaderboard and is printed.
     assert "error" in result.leaderboard.columns
+    _print_result(result)
+    printed = capsys.readouterr().out
+    assert "reason" in printed and "Leaderboard" in printed
 
 
 def test_wine_quality_with_a_one_row_class_runs(make_project: MakeProject) -> None:
