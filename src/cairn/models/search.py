@@ -571,11 +571,6 @@ class _Search:
         with np.errstate(invalid="ignore", divide="ignore"):
             counts = seen.reshape((-1,) + (1,) * (oof_sum.ndim - 1))
             result.oof = np.where(counts > 0, oof_sum / np.maximum(counts, 1), np.nan)
-        if result.status == "partial":
-            # Cut short by the budget: its fold models may be all the time
-            # left allows for a final model (a bag instead of a refit).
-            result.fold_models = fold_models
-            self._evict_fold_models()
         if result.status == "ok":
             result.fold_models = fold_models
             self.cv_seconds.setdefault(config.family, time.monotonic() - started)
