@@ -45,3 +45,14 @@ def test_infinite_values_become_missing_with_a_finding() -> None:
     assert not np.isinf(result.frame.select_dtypes("number").to_numpy()).any()
     assert result.frame["alcohol"].isna().sum() == 3
     assert len(result.frame) < len(frame)
+
+
+def test_fit_trains_through_infinite_values() -> None:
+    import cairn
+
+    frame = load_dataset("sonar")
+    frame.loc[[0, 5, 9], "f1"] = np.inf
+    frame.loc[4, "f2"] = -np.inf
+    model = cairn.fit(frame, "label", time_budget=8, include=("linear", "lightgbm"))
+    proba = model.predict_proba(frame.drop(columns=["label"]).iloc[20:30])
+    assert proba.shape == (10, 2)
