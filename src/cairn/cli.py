@@ -133,6 +133,7 @@ def _print_result(result: Any) -> None:
     table.add_column("CV std", justify="right")
     table.add_column("fit s/fold", justify="right")
     table.add_column("predict ms/row", justify="right")
+    table.add_column("reason")  # why a row is partial, pruned, skipped or failed
     for _, row in board.iterrows():
         table.add_row(
             str(row["model"]),
@@ -141,6 +142,7 @@ def _print_result(result: Any) -> None:
             _fmt(row[f"cv_{metric}_std"]),
             _fmt(row["fit_time_s"]),
             _fmt(row["predict_ms_per_row"]),
+            str(row.get("error") or ""),
         )
     console.print(table)
     metrics = Table(title=f"Test set ({result.evaluation.n_test} rows)")

@@ -372,11 +372,13 @@ def test_error_single_class() -> None:
         check_and_clean(frame, target="y")
 
 
-def test_error_class_with_one_example() -> None:
+def test_class_with_one_example_is_kept_with_a_warning() -> None:
     frame = synthetic()
     frame.loc[0, "y"] = "maybe"
-    with pytest.raises(DataError, match=r"'maybe' \(1\).*fewer than 2 examples"):
-        check_and_clean(frame, target="y")
+    result = check_and_clean(frame, target="y")
+    finding = next(f for f in result.report.findings if f.check == "rare_class")
+    assert "'maybe' (1)" in finding.message
+    assert (result.frame["y"] == "maybe").sum() == 1
 
 
 def test_error_fewer_rows_than_folds() -> None:

@@ -292,3 +292,38 @@ def test_different_seed_different_split(titanic: pd.DataFrame) -> None:
     # Same training rows, different folds too.
     same_train = split(titanic, target="Survived", task="classification", seed=12)
     assert not np.array_equal(first.folds[0][1], same_train.folds[0][1])
+
+
+@pytest.fixture(scope="module")
+def wine() -> pd.DataFrame:
+    path = DATASETS / "wine_quality_red.csv"
+    if not path.is_file():
+        pytest.skip(f"dataset wine_quality_red.csv not found in {DATASETS}")
+    return pd.read_csv(path, sep=";")
+
+
+def _thinned(wine: pd.DataFrame, label: int, keep: int) -> pd.DataFrame:
+    rows = wine.index[wine["quality"] == label]
+    return wine.drop(index=rows[keep:]).reset_index(drop=True)
+
+
+def test_one_row_class_stays_in_training(wine: pd.DataFrame) -> None:
+    frame = _thinned(wine, 8, keep=1)
+    result = split(frame, target="quality", task="classification", folds=5, repeats=1)
+    assert (result.train["quality"] == 8).sum() == 1
+    assert result.strategy.startswith("stratified")
+    # The other classes keep their shares on both sides.
+    share = frame["quality"].value_counts(normalize=True)
+    test_share = result.test["quality"].value_counts(normalize=True)
+    assert abs(test_share[5] - share[5]) < 0.02
+
+
+def test_class_rarer_than_folds_is_spread_over_folds(wine: pd.DataFrame) -> None:
+    frame = _thinned(wine, 8, keep=3)
+    result = split(frame, target="quality", task="classification", folds=5, repeats=1)
+    y = result.train["quality"].to_numpy()
+    rare_folds = [i for i, (_, val) in enumerate(result.folds) if (y[val] == 8).any()]
+    # Each rare row is validated in its own fold, so most folds train on it.
+    assert len(rare_folds) == (y == 8).sum()
+    for _, val in result.folds:  # the others stay stratified
+        assert abs((y[val] == 5).mean() - (y == 5).mean()) < 0.03

@@ -115,11 +115,14 @@ def test_multiclass_metrics_match_sklearn() -> None:
     assert out["f1_macro"] != pytest.approx(out["f1_weighted"])
 
 
-def test_multiclass_roc_auc_nan_when_a_class_is_absent() -> None:
-    # Class 1 neither occurs nor is predicted; the probabilities still have 3 columns.
+def test_multiclass_roc_auc_over_present_classes_when_a_class_is_absent() -> None:
+    # Class 1 neither occurs nor is predicted; the probabilities still have 3
+    # columns. The AUC is that of the classes present (here two: 0 against 2).
     keep = (Y_MULTI != 1) & (PRED_MULTI != 1)
     out = classification_metrics(Y_MULTI[keep], PROBA_MULTI[keep])
-    assert math.isnan(out["roc_auc"])
+    present = PROBA_MULTI[keep][:, [0, 2]]
+    expected = skm.roc_auc_score(Y_MULTI[keep] == 2, present[:, 1] / present.sum(axis=1))
+    assert out["roc_auc"] == pytest.approx(expected)
     assert out["log_loss"] == pytest.approx(
         skm.log_loss(Y_MULTI[keep], PROBA_MULTI[keep], labels=[0, 1, 2])
     )

@@ -345,3 +345,45 @@ def test_budget_running_out_mid_candidate_is_partial(cancer: dict[str, Any]) -> 
     assert np.isnan(slow.oof).any()
     assert linear.status == "skipped"
     assert result.best == "slow"
+
+
+def test_candidate_failing_after_good_folds_ranks_below_the_winner(
+    cancer: dict[str, Any],
+) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    fits = iter(range(1000))
+
+    class BreaksOnThirdFold(LogisticRegression):
+        def fit(self, X: Any, y: Any, sample_weight: Any = None) -> Any:
+            if next(fits) == 2:
+                raise ValueError("y_true contains values not belonging to the passed labels")
+            return super().fit(X, y, sample_weight)
+
+    def factory(task: str, n_rows: int, seed: int, n_jobs: int, params: Any) -> Any:
+        return BreaksOnThirdFold(max_iter=2000)
+
+    flaky = Learner("flaky", "Flaky", factory, lambda trial, task, n: {}, needs_scaling=True)
+    result = search(
+        cancer["X"],
+        cancer["y"],
+        schema=cancer["schema"],
+        folds=cancer["folds"],
+        task="classification",
+        metric="roc_auc",
+        learners=[flaky, fake_learner("prior")],
+        time_budget=600,
+        max_trials=0,
+        ensemble="none",
+        select_features=False,
+        n_jobs=1,
+    )
+    failed = result.candidate("flaky")
+    assert failed.status == "failed" and len(failed.fold_scores) == 2
+    assert failed.cv_mean > 0.9  # its good folds are kept in the record ...
+    assert result.best == "prior"
+    board = result.leaderboard
+    # ... but the leaderboard shows no score for it, its reason, and puts it last.
+    assert board["model"].tolist() == ["prior", "flaky"]
+    assert np.isnan(board["cv_roc_auc_mean"].iloc[1])
+    assert "passed labels" in board["error"].iloc[1]

@@ -302,19 +302,76 @@ def _leakage_findings(frame: pd.DataFrame, schema: Schema, task: str) -> list[Fi
     return findings
 
 
+def _refuse_unlearnable_classes(counts: pd.Series, target: str, source: str, folds: int) -> None:
+    """Refuse a target whose classes are mostly too small to learn or check.
+
+    A few rare classes are kept (the split and the folds cope, and the
+    rare-class warning says so); a target where most rows are in classes of
+    one row, or with many classes and fewer than ``2 * folds`` rows per class
+    on average (a test split and ``folds`` folds leave almost nothing per
+    class, and boosting trains a tree per class and round), is refused.
+    """
+    n_rows, n_classes = int(counts.sum()), len(counts)
+    singles = counts[counts < 2]
+    fix = (
+        "merge rare classes into an 'other' class or a coarser grouping of the target, "
+        "drop them, or add data"
+    )
+    if int(singles.sum()) * 2 > n_rows:
+        raise DataError(
+            f"target {target!r} in {source}: {int(singles.sum())} of {n_rows} rows are in "
+            f"classes with a single row ({len(singles)} such classes); nothing can be learned "
+            f"or checked for them: {fix}"
+        )
+    if n_classes > MANY_CLASSES and n_rows < 2 * folds * n_classes:
+        raise DataError(
+            f"target {target!r} in {source} has {n_classes} classes for {n_rows} rows "
+            f"({n_rows / n_classes:.1f} per class on average); training and {folds}-fold "
+            f"cross-validation need at least {2 * folds} per class on average: {fix}"
+        )
+
+
+def _infinite_to_missing(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, list[Finding]]:
+    """Infinite numbers (a division by zero upstream, usually) become missing
+    values: imputed in a feature, the row dropped in the target."""
+    findings: list[Finding] = []
+    replaced: dict[str, pd.Series] = {}
+    for name in frame.columns:
+        column = frame[name]
+        if not pd.api.types.is_float_dtype(column.dtype):
+            continue
+        infinite = np.isinf(column.to_numpy(dtype=float, na_value=np.nan))
+        count = int(infinite.sum())
+        if not count:
+            continue
+        replaced[name] = column.mask(infinite)
+        role = "the target" if name == target else "a feature"
+        findings.append(
+            Finding(
+                "infinite_values",
+                "warning",
+                str(name),
+                count,
+                f"column {name!r} ({role}) has {count} infinite value(s) (inf or -inf)",
+                "treated as missing"
+                + (" (rows dropped)" if name == target else " (imputed like other gaps)")
+                + "; fix the computation that produced them if they are errors",
+                True,
+            )
+        )
+    if replaced:
+        frame = frame.copy()
+        for name, column in replaced.items():
+            frame[name] = column
+    return frame, findings
+
+
 def _class_findings(
     labels: pd.Series, target: str, source: str, folds: int, numeric: bool
 ) -> list[Finding]:
     counts = labels.value_counts()
     findings: list[Finding] = []
-    too_few = counts[counts < 2]
-    if len(too_few):
-        shown = ", ".join(f"{k!r} ({v})" for k, v in too_few.items())
-        raise DataError(
-            f"target {target!r} in {source}: class(es) {shown} have fewer than 2 examples; "
-            "cross-validation needs at least 2 per class (ideally as many as folds). "
-            "Drop those rows, merge the class into another, or add data"
-        )
+    _refuse_unlearnable_classes(counts, target, source, folds)
     rare = counts[counts < folds]
     if len(rare):
         shown = ", ".join(f"{k!r} ({v})" for k, v in rare.items())
@@ -325,7 +382,9 @@ def _class_findings(
                 target,
                 int(rare.sum()),
                 f"target {target!r}: class(es) {shown} have fewer examples than folds ({folds})",
-                "set split.folds lower, or drop or merge those classes",
+                "kept: their rows are spread over different folds (a class of one row "
+                "stays in training); for steadier scores set split.folds lower, or drop "
+                "or merge those classes",
                 False,
             )
         )
@@ -525,6 +584,8 @@ def check_and_clean(
         )
     rows_in, columns_in = len(frame), len(frame.columns)
     data, findings = repair_types(frame)
+    data, infinite_findings = _infinite_to_missing(data, target)
+    findings += infinite_findings
 
     missing_target = data[target].isna()
     n_missing = int(missing_target.sum())

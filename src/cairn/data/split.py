@@ -7,6 +7,7 @@ puts the most recent rows in the test set and uses forward-chaining folds.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -105,8 +106,6 @@ def split(
         )
     y = frame[target]
     stratify_labels = y if (task == "classification" and stratify) else None
-    if stratify_labels is not None and y.value_counts().min() < 2:
-        stratify_labels = None
 
     if time_ordered:
         assert time_column is not None
@@ -121,10 +120,11 @@ def split(
         train, test = frame.iloc[train_idx], frame.iloc[test_idx]
         strategy = f"grouped by {group_column}"
     else:
-        train, test = train_test_split(
-            frame, test_size=test_size, random_state=seed, stratify=stratify_labels
+        train_idx, test_idx, stratified = _holdout(
+            np.arange(len(frame)), stratify_labels, test_size=test_size, seed=seed
         )
-        strategy = "stratified" if stratify_labels is not None else "random"
+        train, test = frame.iloc[train_idx], frame.iloc[test_idx]
+        strategy = "stratified" if stratified else "random"
     train = train.reset_index(drop=True)
     test = test.reset_index(drop=True)
 
@@ -174,11 +174,8 @@ def make_folds(
             splitter = GroupShuffleSplit(n_splits=1, test_size=validation_size, random_state=seed)
             fit_idx, val_idx = next(splitter.split(positions, groups=train[group_column]))
             return [(np.sort(fit_idx), np.sort(val_idx))]
-        fit_idx, val_idx = train_test_split(
-            positions,
-            test_size=validation_size,
-            random_state=seed,
-            stratify=y if stratify and y.value_counts().min() >= 2 else None,
+        fit_idx, val_idx, _ = _holdout(
+            positions, y if stratify else None, test_size=validation_size, seed=seed
         )
         return [(np.sort(fit_idx), np.sort(val_idx))]
     if time_ordered:
@@ -197,10 +194,44 @@ def make_folds(
         return list(GroupKFold(n_splits=folds).split(positions, y, groups))
     partition: StratifiedKFold | KFold
     result: list[Fold] = []
+    # Stratified as far as the counts allow: a class with fewer rows than
+    # folds has its rows spread over different validation folds (the quality
+    # report warns about it), so most folds train on it.
+    stratified = task == "classification" and stratify and int(y.value_counts().max()) >= folds
     for repeat in range(repeats):
-        if task == "classification" and stratify and int(y.value_counts().min()) >= folds:
+        if stratified:
             partition = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed + repeat)
         else:
             partition = KFold(n_splits=folds, shuffle=True, random_state=seed + repeat)
-        result.extend(partition.split(positions, y))
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The least populated class in y has only")
+            result.extend(partition.split(positions, y))
     return result
+
+
+def _holdout(
+    positions: np.ndarray, labels: pd.Series | None, *, test_size: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Split ``positions`` into (kept, held out, stratified?).
+
+    With ``labels``, the split is stratified; a class with a single row
+    cannot be on both sides, so its row stays on the kept side (a model can
+    learn it; a test score of one row says little). When stratifying is
+    impossible (more classes than held-out rows) the split is random.
+    """
+    if labels is None:
+        kept, held = train_test_split(positions, test_size=test_size, random_state=seed)
+        return kept, held, False
+    values = labels.to_numpy()
+    counts = labels.value_counts()
+    single = np.isin(values, counts[counts < 2].index.to_numpy())
+    splittable = positions[~single]
+    try:
+        kept, held = train_test_split(
+            splittable, test_size=test_size, random_state=seed, stratify=values[~single]
+        )
+        stratified = True
+    except ValueError:  # e.g. fewer held-out rows than classes
+        kept, held = train_test_split(splittable, test_size=test_size, random_state=seed)
+        stratified = False
+    return np.concatenate([kept, positions[single]]), held, stratified

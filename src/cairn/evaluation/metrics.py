@@ -7,6 +7,8 @@ Classification labels are integer codes ``0..k-1`` (the order of
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from sklearn import metrics as skm
 
@@ -66,7 +68,16 @@ def score(
                 return float(skm.roc_auc_score(y_true, proba[:, 1]))
             present = np.unique(y_true)
             if len(present) < n_classes:
-                return float("nan")
+                # A rare class absent from these rows has no ROC curve: the
+                # macro average runs over the classes present.
+                subset = proba[:, present] / proba[:, present].sum(axis=1, keepdims=True)
+                if len(present) == 2:
+                    return float(skm.roc_auc_score(y_true == present[1], subset[:, 1]))
+                return float(
+                    skm.roc_auc_score(
+                        y_true, subset, multi_class="ovr", average="macro", labels=present
+                    )
+                )
             return float(skm.roc_auc_score(y_true, proba, multi_class="ovr", average="macro"))
         if metric == "log_loss":
             return float(skm.log_loss(y_true, proba, labels=labels))
@@ -78,7 +89,11 @@ def score(
     if metric == "accuracy":
         return float(skm.accuracy_score(y_true, y_pred))
     if metric == "balanced_accuracy":
-        return float(skm.balanced_accuracy_score(y_true, y_pred))
+        with warnings.catch_warnings():
+            # Predicted classes absent from y_true (rare classes in a small
+            # fold) are left out of the average; sklearn warns each time.
+            warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
+            return float(skm.balanced_accuracy_score(y_true, y_pred))
     if metric == "f1":
         return float(skm.f1_score(y_true, y_pred, average=average, zero_division=0))
     if metric == "f1_macro":

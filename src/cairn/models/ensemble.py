@@ -145,7 +145,15 @@ def fit_stacker(oofs: Sequence[np.ndarray], y: np.ndarray, task: str, seed: int)
     if task == "classification":
         from sklearn.linear_model import LogisticRegression
 
-        return LogisticRegression(C=1.0, max_iter=2000, random_state=seed).fit(features, y)
+        from cairn.models.target import ClassAlignedClassifier, missing_classes
+
+        stacker = LogisticRegression(C=1.0, max_iter=2000, random_state=seed).fit(features, y)
+        # The members answer for every class; so must the stacker, also when
+        # a rare class is absent from the rows it is fitted on.
+        n_classes = oofs[0].shape[1]
+        if missing_classes(stacker, n_classes):
+            return ClassAlignedClassifier(stacker, n_classes)
+        return stacker
     from sklearn.linear_model import RidgeCV
 
     return RidgeCV(alphas=np.logspace(-3, 3, 13)).fit(features, y)

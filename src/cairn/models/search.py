@@ -54,7 +54,12 @@ from cairn.models.ensemble import (
     greedy_selection,
     stack_features,
 )
-from cairn.models.target import LogTargetRegressor, log_target_worth_trying
+from cairn.models.target import (
+    ClassAlignedClassifier,
+    LogTargetRegressor,
+    log_target_worth_trying,
+    missing_classes,
+)
 
 Progress = Callable[[str], None]
 Tuner = Literal["tpe", "random", "grid"]
@@ -81,6 +86,12 @@ _CHEAP_REFIT_S = 2.0
 def _n_workers(n_jobs: int) -> int:
     cores = os.cpu_count() or 1
     return cores if n_jobs == -1 else max(1, min(n_jobs, cores))
+
+
+def n_classes_of(schema: Schema, y: np.ndarray) -> int:
+    """Size of the class set: the schema's classes (some may be absent from
+    ``y``, e.g. a class whose only rows are in the test set), else the codes."""
+    return max(len(schema.classes or ()), int(np.max(y)) + 1 if len(y) else 0)
 
 
 def predict_output(model: Any, frame: pd.DataFrame, task: str) -> np.ndarray:
@@ -181,8 +192,13 @@ def fit_pipeline(
     X_val: pd.DataFrame | None = None,
     y_val: np.ndarray | None = None,
     deadline: float | None = None,
+    n_classes: int | None = None,
 ) -> tuple[Pipeline, int | None]:
     """Fit preprocessing + learner; boosting early-stops on (X_val, y_val).
+
+    For classification, ``n_classes`` is the size of the whole class set: a
+    model whose rows miss some classes still answers with one probability
+    column per class (see :class:`ClassAlignedClassifier`).
 
     Returns:
         The fitted pipeline and, for boosting, the number of rounds used.
@@ -194,6 +210,15 @@ def fit_pipeline(
     if log_target:
         y = np.log1p(y)
         y_val = None if y_val is None else np.log1p(y_val)
+    if task == "classification" and X_val is not None and y_val is not None:
+        # Boosting cannot be evaluated on classes it has not seen (CatBoost
+        # refuses them): early stopping watches the validation rows of the
+        # classes present in the fitting rows.
+        known = np.isin(y_val, np.unique(y))
+        if not known.all():
+            X_val, y_val = X_val.iloc[np.flatnonzero(known)], y_val[known]
+        if not len(y_val):
+            X_val = y_val = None
     early = learner.early_stopping and X_val is not None and y_val is not None
     if early:
         params["n_estimators"] = MAX_BOOSTING_ROUNDS
@@ -214,11 +239,18 @@ def fit_pipeline(
             callbacks: list[Any] = [_DeadlineCallback(deadline)]
             fit_kwargs: dict[str, Any] = {}
             if early:
-                assert X_val is not None
+                assert X_val is not None and y_val is not None
                 callbacks.append(lgb.early_stopping(_EARLY_STOPPING_ROUNDS, verbose=False))
                 val_features = prep.transform(X_val)
                 if "eval_X" in inspect.signature(model.fit).parameters:  # LightGBM >= 4.6
-                    fit_kwargs.update(eval_X=(val_features,), eval_y=(y_val,))
+                    watched = y_val
+                    if task == "classification":
+                        # LGBMClassifier codes classes as their position among
+                        # the fitted ones but passes eval_y on uncoded: a fold
+                        # missing a class would hand the booster an out-of-range
+                        # label (a crash in native code).
+                        watched = np.searchsorted(np.unique(y), y_val)
+                    fit_kwargs.update(eval_X=(val_features,), eval_y=(watched,))
                 else:
                     fit_kwargs["eval_set"] = [(val_features, y_val)]
             model.fit(features, y, callbacks=callbacks, **fit_kwargs)
@@ -235,6 +267,8 @@ def fit_pipeline(
             rounds = int(best) + 1 if best is not None else int(model.tree_count_)
     if log_target:
         pipeline.steps[-1] = ("model", LogTargetRegressor(model))
+    elif task == "classification" and n_classes and missing_classes(model, n_classes):
+        pipeline.steps[-1] = ("model", ClassAlignedClassifier(model, n_classes))
     return pipeline, rounds
 
 
@@ -313,14 +347,17 @@ class SearchResult:
         return sum(1 for c in self.candidates if c.config.origin in ("tpe", "random", "grid"))
 
     def _row(self, c: CandidateResult) -> dict[str, Any]:
+        # A failed candidate's scores on the folds it got through are not
+        # comparable with complete ones: shown as missing, with the reason.
+        scored = c.status != "failed"
         return {
             "model": c.name,
             "family": c.family,
             "label": c.label,
             "origin": c.config.origin,
             "status": c.status,
-            f"cv_{self.metric}_mean": c.cv_mean,
-            f"cv_{self.metric}_std": c.cv_std,
+            f"cv_{self.metric}_mean": c.cv_mean if scored else float("nan"),
+            f"cv_{self.metric}_std": c.cv_std if scored else float("nan"),
             "folds": len(c.fold_scores),
             "fit_time_s": round(c.fit_time_s, 3),
             "predict_ms_per_row": c.predict_ms_per_row,
@@ -413,7 +450,7 @@ class _Search:
         self.end, self.deadline = deadline, deadline
         self.workers, self.progress = workers, progress
         self.sign = 1.0 if greater_is_better(metric) else -1.0
-        self.n_classes = int(y.max()) + 1 if task == "classification" else 0
+        self.n_classes = n_classes_of(schema, y) if task == "classification" else 0
         self.candidates: list[CandidateResult] = []
         self.cv_seconds: dict[str, float] = {}  # family -> seconds for one full CV
         # Decided early and forced on every later configuration (log target).
@@ -440,6 +477,7 @@ class _Search:
             X_val=X_val,
             y_val=y_val,
             deadline=self.deadline,
+            n_classes=self.n_classes,
         )
         fit_time = time.perf_counter() - started
         started = time.perf_counter()
@@ -447,6 +485,18 @@ class _Search:
         predict_time = time.perf_counter() - started
         fold_score = score_output(self.metric, self.task, y_val, output)
         return fold_score, output, fit_time, predict_time, rounds, pipeline
+
+    def _fit_fold_or_error(
+        self, learner: Learner, config: Config, fold: Fold
+    ) -> tuple[float, np.ndarray, float, float, int | None, Any] | Exception:
+        # An error is returned, not raised: a raise would end the parallel
+        # batch while the other folds still train in their threads, and a
+        # native library (CatBoost) still running there at interpreter exit
+        # crashes the process.
+        try:
+            return self._fit_fold(learner, config, fold)
+        except Exception as error:
+            return error
 
     def evaluate(self, name: str, config: Config, trial: Any = None) -> CandidateResult:
         """Cross-validate one configuration; folds run in parallel batches.
@@ -482,8 +532,11 @@ class _Search:
                 # them oversubscribe the cores (30x slower logistic fits seen).
                 with threadpool_limits(limits=1):
                     outputs = Parallel(n_jobs=len(batch), backend="threading")(
-                        delayed(self._fit_fold)(learner, config, fold) for fold in batch
+                        delayed(self._fit_fold_or_error)(learner, config, fold) for fold in batch
                     )
+                failures = [output for output in outputs if isinstance(output, Exception)]
+                if failures:
+                    raise failures[0]
                 for fold, (fold_score, output, fit_t, predict_t, rounds, model) in zip(
                     batch, outputs, strict=True
                 ):
@@ -1025,6 +1078,7 @@ def finalize(
                     task=outcome.task,
                     seed=seed,
                     params=params,
+                    n_classes=n_classes_of(schema, y) if outcome.task == "classification" else None,
                     # OpenMP threads cost more than they save on small data, and
                     # spin badly when the machine is busy.
                     n_jobs=_n_workers(n_jobs) if len(X) >= 50_000 else 1,
@@ -1064,6 +1118,8 @@ def _single_threaded(models: Sequence[Any]) -> None:
             estimator = pipeline.named_steps["model"]
             if isinstance(estimator, LogTargetRegressor):
                 estimator = estimator.regressor
+            elif isinstance(estimator, ClassAlignedClassifier):
+                estimator = estimator.classifier
             params = estimator.get_params()
             for key in ("n_jobs", "thread_count"):
                 if key in params:
