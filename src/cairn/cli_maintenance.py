@@ -105,20 +105,6 @@ def _persisted_bundle(model: Model, spec: ProjectSpec | None) -> str | None:
     return str(bundle.resolve()) if (bundle / "metadata.json").is_file() else None
 
 
-def _discard_download(model: Model, info: dict[str, Any]) -> None:
-    """Delete the temporary copy of a registry model once the check is done."""
-    import shutil
-    import tempfile
-
-    if not str(info.get("uri", "")).startswith("models:/") or model.path is None:
-        return
-    temp = Path(tempfile.gettempdir()).resolve()
-    for folder in model.path.resolve().parents:
-        if folder.parent == temp and folder.name.startswith("cairn-model-"):
-            shutil.rmtree(folder, ignore_errors=True)
-            return
-
-
 def _read(current: str, *, query: str | None, table: str | None, spec: ProjectSpec | None) -> Any:
     """A file, a URL, or a SQL table/query (CURRENT a SQLAlchemy URL)."""
     from cairn.data.sources import read_source, read_table
@@ -310,68 +296,65 @@ def _monitor(
 
     project = _find_spec(spec_path)
     loaded, info = _load(model, project)
-    try:
-        target = loaded.schema.target or (project.problem.target if project else None)
-        outputs = timestamps = latency = None
-        extra: list[str] = []
-        if log:
-            if current is not None:
-                raise DataError("give either CURRENT or --log, not both")
-            frame, outputs, source = _read_log(project, log_path, since, until, info, loaded)
-            timestamps, latency = frame.get("ts"), frame.get("latency_ms")
-            extra = list(_LOG_COLUMNS)
-        elif current is None:
-            raise DataError("give the current data (a file or a database URL), or --log")
+    target = loaded.schema.target or (project.problem.target if project else None)
+    outputs = timestamps = latency = None
+    extra: list[str] = []
+    if log:
+        if current is not None:
+            raise DataError("give either CURRENT or --log, not both")
+        frame, outputs, source = _read_log(project, log_path, since, until, info, loaded)
+        timestamps, latency = frame.get("ts"), frame.get("latency_ms")
+        extra = list(_LOG_COLUMNS)
+    elif current is None:
+        raise DataError("give the current data (a file or a database URL), or --log")
+    else:
+        frame = _read(current, query=query, table=table, spec=project)
+        if query is None and table is None:
+            local = Path(current)
+            source = str(local.resolve()) if local.exists() else current
         else:
-            frame = _read(current, query=query, table=table, spec=project)
-            if query is None and table is None:
-                local = Path(current)
-                source = str(local.resolve()) if local.exists() else current
-            else:
-                source = f"{current} ({query or table})"
-            time_column = project.data.time_column if project else None
-            if time_column and time_column in frame.columns:
-                timestamps = frame[time_column]
-        label_values = None
-        join = None
-        if labels is not None:
-            if target is None:
-                raise DataError("the model has no target, so labels cannot be matched")
-            truth = read_table(labels)
-            # Every row counts for drift; the labelled ones for performance.
-            frame, join = join_labels(
-                frame, truth, key=_key(key, project, frame, truth), target=target, how="left"
-            )
-            label_values = frame.pop("__label")
-            extra += list(join.key)
-        elif target is not None and target in frame.columns:
-            label_values = frame[target]
-        labelled = None
-        if label_values is not None and target is not None:
-            labelled = frame.assign(**{target: label_values.to_numpy()})
-            labelled = labelled[labelled[target].notna()]
-        last = None
-        if project is not None and project.maintenance.schedule is not None:
-            last = last_retrain_time(project)
-        report = check(
-            frame,
-            loaded,
-            settings=project.monitoring if project else None,
-            maintenance=project.maintenance if project else None,
-            objectives=project.problem.parsed_objectives if project else None,
-            outputs=outputs,
-            labels=None if label_values is None else pd.Series(label_values).reset_index(drop=True),
-            timestamps=timestamps,
-            latency_ms=latency,
-            join=join,
-            source=source,
-            model_info=info,
-            expected_extra=extra,
-            last_retrain=last,
+            source = f"{current} ({query or table})"
+        time_column = project.data.time_column if project else None
+        if time_column and time_column in frame.columns:
+            timestamps = frame[time_column]
+    label_values = None
+    join = None
+    if labels is not None:
+        if target is None:
+            raise DataError("the model has no target, so labels cannot be matched")
+        truth = read_table(labels)
+        # Every row counts for drift; the labelled ones for performance.
+        frame, join = join_labels(
+            frame, truth, key=_key(key, project, frame, truth), target=target, how="left"
         )
-        return report, labelled, project
-    finally:
-        _discard_download(loaded, info)
+        label_values = frame.pop("__label")
+        extra += list(join.key)
+    elif target is not None and target in frame.columns:
+        label_values = frame[target]
+    labelled = None
+    if label_values is not None and target is not None:
+        labelled = frame.assign(**{target: label_values.to_numpy()})
+        labelled = labelled[labelled[target].notna()]
+    last = None
+    if project is not None and project.maintenance.schedule is not None:
+        last = last_retrain_time(project)
+    report = check(
+        frame,
+        loaded,
+        settings=project.monitoring if project else None,
+        maintenance=project.maintenance if project else None,
+        objectives=project.problem.parsed_objectives if project else None,
+        outputs=outputs,
+        labels=None if label_values is None else pd.Series(label_values).reset_index(drop=True),
+        timestamps=timestamps,
+        latency_ms=latency,
+        join=join,
+        source=source,
+        model_info=info,
+        expected_extra=extra,
+        last_retrain=last,
+    )
+    return report, labelled, project
 
 
 def _read_log(

@@ -295,9 +295,11 @@ def test_a_tampered_registry_copy_is_refused(registered: RunResult) -> None:
     uri = tracking_uri(registered.spec.project_dir)
     stored = [
         path
-        for path in (registered.spec.state_dir / "artifacts").rglob("metadata.json")
-        if path.parent.name == "bundle"
+        for path in registered.spec.state_dir.rglob("metadata.json")
+        if path.parent.name == "bundle" or "model-cache" in path.parts
     ]
+    # Both the artifact store and the per-version cache copy are altered: whichever
+    # copy a models:/ load reads must be refused.
     assert stored, "no bundle in the artifact store"
     originals = {path: path.read_bytes() for path in stored}
     try:
