@@ -135,3 +135,29 @@ def test_bad_spec_key_names_file_and_key(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "problem.task" in done.stderr and "cairn.toml" in done.stderr
     assert "classification" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("problem", "expected"),
+    [
+        ('task = "classification"\nobjectives = ["rmse < 3"]', "is not measured on"),
+        ('objectives = ["rmse < 3"]', "inferred as classification"),
+        ('metric = "mae"', "'mae' is not a classification metric"),
+    ],
+)
+def test_objective_or_metric_of_other_task_stops_the_run(
+    tmp_path: Path, problem: str, expected: str
+) -> None:
+    spec = tmp_path / "cairn.toml"
+    spec.write_text(
+        f'[project]\nname = "x"\n[data]\nsources = [{{ path = "{dataset_path("titanic")}" }}]\n'
+        f'[problem]\ntarget = "Survived"\n{problem}\n'
+    )
+    done = cairn_cli("run", str(spec), "--strict", "--no-register", "--time-budget", "5")
+    assert done.returncode == 1, done.stdout
+    assert expected in done.stderr
+    assert "accuracy" in done.stderr  # the allowed quantities are listed
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / ".cairn" / "runs").exists() or not any(
+        (tmp_path / ".cairn" / "runs").iterdir()
+    )

@@ -175,6 +175,7 @@ def run(
         source=", ".join(source.label for source in spec.data.sources),
     )
     task = cleaned.task
+    spec.check_task(task)
     frame = cleaned.frame
     y_all, schema = _encode_target(frame, cleaned.schema)
     n_classes = len(schema.classes or ()) or None
