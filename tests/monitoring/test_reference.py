@@ -213,7 +213,7 @@ def test_sensitivity_of_a_wide_table_is_bounded() -> None:
 
     # Every feature measured on the minimum of rows: the one the model reads wins.
     weights = feature_sensitivity(predict, frame, list(frame.columns), max_scored_rows=12_000)
-    assert sum(n for n, _ in calls[1:]) == 20 * len(frame.columns) <= 12_000
+    assert 20 * len(frame.columns) <= sum(n for n, _ in calls[1:]) <= 12_000
     assert all(n * width <= SENSITIVITY_CHUNK_CELLS for n, width in calls)
     assert weights[used] == pytest.approx(1.0)
     # Fewer rows allowed than features x minimum rows: a subset is measured,
