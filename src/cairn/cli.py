@@ -27,8 +27,30 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(log_path=False)
-errors = Console(stderr=True)
+# Output that goes to a file or a pipe is not cut to a terminal's width.
+_UNBOUNDED_WIDTH = 100_000
+
+
+class _PlainLogConsole(Console):
+    """A console for output that is not a terminal: tables at their full
+    width ("MonthlyCharges", not "MonthlyCha…") and log lines without the
+    padding to the console's width."""
+
+    def log(self, *objects: Any, **kwargs: Any) -> None:
+        stamp = time.strftime("[%H:%M:%S]")
+        self.print(stamp, *objects, highlight=kwargs.get("highlight"), soft_wrap=True)
+
+
+def make_console(*, stderr: bool = False) -> Console:
+    """The CLI's console: rich in a terminal, plain and full width otherwise."""
+    terminal = Console(stderr=stderr, log_path=False)
+    if terminal.is_terminal:
+        return terminal
+    return _PlainLogConsole(stderr=stderr, log_path=False, width=_UNBOUNDED_WIDTH, soft_wrap=True)
+
+
+console = make_console()
+errors = make_console(stderr=True)
 
 
 @contextlib.contextmanager
