@@ -69,6 +69,7 @@ DEFAULT_MAX_CATEGORIES = 1000
 # per measured feature, and about this many cells per predict call: the cost
 # stays linear in the number of columns and the memory bounded.
 SENSITIVITY_MAX_SCORED_ROWS = 40_000
+SENSITIVITY_MAX_CELLS = 10_000_000
 SENSITIVITY_MIN_ROWS = 20
 SENSITIVITY_CHUNK_CELLS = 2_000_000
 
@@ -614,7 +615,7 @@ def feature_sensitivity(
     *,
     rows: int = 200,
     seed: int = 0,
-    max_scored_rows: int = SENSITIVITY_MAX_SCORED_ROWS,
+    max_scored_rows: int | None = None,
 ) -> dict[str, float]:
     """How much the model's output moves when one feature is shuffled.
 
@@ -625,7 +626,9 @@ def feature_sensitivity(
     regression). Needs no labels, so it describes the packaged model as it is.
 
     The work is capped so that it grows linearly with the number of columns:
-    at most ``max_scored_rows`` shuffled rows are scored in all. A wide table
+    at most ``max_scored_rows`` shuffled rows are scored in all (by default
+    ``SENSITIVITY_MAX_SCORED_ROWS``, fewer when rows x columns would pass
+    ``SENSITIVITY_MAX_CELLS``). A wide table
     gets fewer rows per feature (down to ``SENSITIVITY_MIN_ROWS``); beyond
     that a seeded random subset of features is measured and every other
     feature gets the median weight of the measured ones.
@@ -637,6 +640,9 @@ def feature_sensitivity(
     if not features:
         return {}
     rng = np.random.default_rng(seed)
+    if max_scored_rows is None:
+        by_cells = SENSITIVITY_MAX_CELLS // max(1, frame.shape[1])
+        max_scored_rows = min(SENSITIVITY_MAX_SCORED_ROWS, by_cells)
     per_feature = max(SENSITIVITY_MIN_ROWS, max_scored_rows // len(features))
     n = min(rows, len(frame), per_feature)
     sample = frame.sample(n=n, random_state=seed).reset_index(drop=True)
