@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from cairn import __version__
@@ -59,7 +60,8 @@ def _user_errors() -> Iterator[None]:
     try:
         yield
     except CairnError as error:
-        errors.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        # Escaped: a message may quote "[data]" or other bracketed text.
+        errors.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         errors.print("interrupted")
@@ -213,6 +215,17 @@ def predict(
         from cairn.data.sources import read_table
         from cairn.exceptions import DataError
 
+        suffix = output.suffix.lower()
+        if suffix not in (".csv", ".parquet", ".pq"):
+            raise DataError(f"--output {output}: use a .csv or .parquet file name")
+        if output.exists() and data.exists() and output.samefile(data):
+            raise DataError(
+                f"--output {output} is the input file; write the predictions to another file"
+            )
+        if not output.parent.is_dir():
+            raise DataError(
+                f"--output {output}: folder {output.parent} does not exist; create it first"
+            )
         loaded = load_model(model)
         frame = read_table(data)
         with warnings.catch_warnings(record=True) as caught:
@@ -225,11 +238,7 @@ def predict(
                 for label in proba.columns:
                     out[f"proba_{label}"] = proba[label].to_numpy()
         for warning in caught:
-            errors.print(f"[yellow]warning:[/] {warning.message}", highlight=False)
-        suffix = output.suffix.lower()
-        if suffix not in (".csv", ".parquet", ".pq"):
-            raise DataError(f"--output {output}: use a .csv or .parquet file name")
-        output.parent.mkdir(parents=True, exist_ok=True)
+            errors.print(f"[yellow]warning:[/] {escape(str(warning.message))}", highlight=False)
         tmp = output.with_name(f".{output.name}.tmp")
         if suffix == ".csv":
             out.to_csv(tmp, index=False)

@@ -527,6 +527,17 @@ def _column_list(columns: Sequence[Any], limit: int = 30) -> str:
 def missing_column_message(what: str, name: str, columns: Sequence[Any], source: str) -> str:
     """ "{what} 'x' not found in {source}; did you mean 'X'? Columns: ..."."""
     message = f"{what} {name!r} not found in {source}"
+    if len(columns) == 1:
+        # The whole header in one column: the file was split on the wrong character.
+        header = str(columns[0])
+        counts = {sep: header.count(sep) for sep in ",;\t|"}
+        separator = max(counts, key=lambda sep: counts[sep])
+        if counts[separator]:
+            shown = "\\t" if separator == "\t" else separator
+            return (
+                f"{message}: the header {header!r} looks like '{shown}'-separated: "
+                f"set separator = '{shown}' in [data]"
+            )
     matches = _close_matches(name, [str(c) for c in columns])
     if matches:
         message += "; did you mean " + " or ".join(repr(m) for m in matches) + "?"
