@@ -69,7 +69,7 @@ DEFAULT_MAX_CATEGORIES = 1000
 # per measured feature, and about this many cells per predict call: the cost
 # stays linear in the number of columns and the memory bounded.
 SENSITIVITY_MAX_SCORED_ROWS = 40_000
-SENSITIVITY_MAX_CELLS = 10_000_000
+SENSITIVITY_MAX_CELLS = 4_000_000
 SENSITIVITY_MIN_ROWS = 20
 SENSITIVITY_CHUNK_CELLS = 2_000_000
 
@@ -657,12 +657,14 @@ def feature_sensitivity(
     changes: dict[str, float] = {}
     for start in range(0, len(measured), per_call):
         chunk = measured[start : start + per_call]
-        copies = []
-        for name in chunk:
-            shuffled = sample.copy()
-            shuffled[name] = sample[name].to_numpy()[rng.permutation(n)]
-            copies.append(shuffled)
-        moved = np.asarray(predict(pd.concat(copies, ignore_index=True)), dtype=float)
+        # One copy of the sample per feature, stacked; then each feature's
+        # values shuffled within its own copy.
+        block = sample.iloc[np.tile(np.arange(n), len(chunk))].reset_index(drop=True)
+        for copy, name in enumerate(chunk):
+            column = list(sample.columns).index(name)
+            shuffled = sample[name].to_numpy()[rng.permutation(n)]
+            block.iloc[copy * n : (copy + 1) * n, column] = shuffled
+        moved = np.asarray(predict(block), dtype=float)
         change = np.abs(moved.reshape(len(chunk), n, -1) - base[None]).sum(axis=2).mean(axis=1)
         changes.update(zip(chunk, change / scale, strict=True))
     if len(measured) < len(features):
