@@ -655,15 +655,15 @@ def feature_sensitivity(
     # Features per predict call, so one call holds about SENSITIVITY_CHUNK_CELLS cells.
     per_call = max(1, SENSITIVITY_CHUNK_CELLS // max(1, n * sample.shape[1]))
     changes: dict[str, float] = {}
+    position = {name: index for index, name in enumerate(sample.columns)}
     for start in range(0, len(measured), per_call):
         chunk = measured[start : start + per_call]
         # One copy of the sample per feature, stacked; then each feature's
         # values shuffled within its own copy.
         block = sample.iloc[np.tile(np.arange(n), len(chunk))].reset_index(drop=True)
         for copy, name in enumerate(chunk):
-            column = list(sample.columns).index(name)
             shuffled = sample[name].to_numpy()[rng.permutation(n)]
-            block.iloc[copy * n : (copy + 1) * n, column] = shuffled
+            block.iloc[copy * n : (copy + 1) * n, position[name]] = shuffled
         moved = np.asarray(predict(block), dtype=float)
         change = np.abs(moved.reshape(len(chunk), n, -1) - base[None]).sum(axis=2).mean(axis=1)
         changes.update(zip(chunk, change / scale, strict=True))
