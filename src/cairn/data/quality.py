@@ -457,7 +457,7 @@ def _column_findings(frame: pd.DataFrame, schema: Schema) -> list[Finding]:
 def _coerce_features(frame: pd.DataFrame, schema: Schema) -> tuple[pd.DataFrame, list[Finding]]:
     """Feature columns converted as :func:`~cairn.data.schema.conform` will
     convert scoring data, so that training and scoring see the same types."""
-    out = frame.copy()
+    converted: dict[str, pd.Series] = {}
     findings: list[Finding] = []
     formats = schema.metadata.get("datetime_formats") or {}
     for column in schema.columns:
@@ -465,7 +465,7 @@ def _coerce_features(frame: pd.DataFrame, schema: Schema) -> tuple[pd.DataFrame,
             continue
         original = frame[column.name]
         values, bad = coerce_column(original, column, date_format=formats.get(column.name))
-        out[column.name] = values
+        converted[column.name] = values
         n_bad = int(bad.sum())
         if n_bad:
             examples = list(dict.fromkeys(original[bad].tolist()))
@@ -481,6 +481,10 @@ def _coerce_features(frame: pd.DataFrame, schema: Schema) -> tuple[pd.DataFrame,
                     True,
                 )
             )
+    # Built in one go: setting a wide table's columns one by one fragments it.
+    out = pd.DataFrame(
+        {name: converted.get(name, frame[name]) for name in frame.columns}, index=frame.index
+    )
     return out, findings
 
 
