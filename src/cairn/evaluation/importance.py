@@ -26,7 +26,7 @@ PERMUTATION_ROWS = 2_000
 SHAP_ROWS = 2_000
 #: Cells (rows x input columns) of shuffled copies scored in all, and per
 #: model call: the cost stays linear in the number of columns, the memory bounded.
-PERMUTATION_MAX_CELLS = 10_000_000
+PERMUTATION_MAX_CELLS = 4_000_000
 PERMUTATION_BATCH_CELLS = 2_000_000
 #: Fewest rows a shuffle is scored on.
 PERMUTATION_MIN_ROWS = 50
@@ -140,15 +140,16 @@ def permutation_importance(
             baseline = _score(task, metric, _predict(model, X, task), y)
     permutations = {job: rng.permutation(n) for job in jobs}
     drops: dict[str, list[float]] = {name: [] for name in names}
+    position_of = {name: index for index, name in enumerate(X.columns)}
     per_batch = max(1, min(batch_rows // max(n, 1), PERMUTATION_BATCH_CELLS // (n * width or 1)))
     for start in range(0, len(jobs), per_batch):
         batch = jobs[start : start + per_batch]
-        copies = []
-        for name, r in batch:
-            copy = X.copy()
-            copy[name] = X[name].to_numpy()[permutations[(name, r)]]
-            copies.append(copy)
-        output = _predict(model, pd.concat(copies, ignore_index=True), task)
+        # One stacked copy of the rows per job, each shuffling its own column.
+        block = X.iloc[np.tile(np.arange(n), len(batch))].reset_index(drop=True)
+        for copy, (name, r) in enumerate(batch):
+            shuffled = X[name].to_numpy()[permutations[(name, r)]]
+            block.iloc[copy * n : (copy + 1) * n, position_of[name]] = shuffled
+        output = _predict(model, block, task)
         for position, (name, _) in enumerate(batch):
             part = output[position * n : (position + 1) * n]
             permuted = _score(task, metric, part, y)
