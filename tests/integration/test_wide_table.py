@@ -16,9 +16,9 @@ from tests.conftest import MakeProject, wide_frame
 pytestmark = pytest.mark.slow
 
 BUDGET_S = 15
-# Stages after the search (final model, evaluation, bundle, drift reference,
-# reports) do fixed work per column; on two shared cores they need this on top.
-SLACK_S = 120
+# Stages outside the search (quality checks, final model, evaluation, ONNX export,
+# drift reference, reports) do work per column that the budget does not yet bound.
+SLACK_S = 300
 MEMORY_LIMIT = 4 * 2**30
 
 RUN = """
@@ -29,7 +29,8 @@ started = time.monotonic()
 result = cairn.run(sys.argv[1], time_budget={budget}, register=False)
 peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({{"wall": time.monotonic() - started, "peak_kb": peak_kb,
-                  "bundle": str(result.bundle_path), "reports": len(result.reports)}}))
+                  "bundle": str(result.bundle_path), "reports": len(result.reports),
+                  "stages": result.timings}}))
 """
 
 
@@ -45,6 +46,7 @@ def test_wide_table_stays_within_budget_and_memory(make_project: MakeProject) ->
     )
     assert done.returncode == 0, done.stderr[-3000:]
     figures = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"wide table: {figures['wall']:.1f}s, peak RSS {figures['peak_kb'] / 2**20:.2f} GiB")
     assert figures["wall"] <= BUDGET_S + SLACK_S, figures
     assert time.monotonic() - started < BUDGET_S + SLACK_S + 60
     bundle = Path(figures["bundle"])
