@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -141,3 +142,28 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Pa
 def _isolated_tracking(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never write to a tracking store outside their temporary folders."""
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+
+def wide_frame(name: str, target: str, *, columns: int, rows: int, seed: int = 0) -> pd.DataFrame:
+    """A wide table made from a real dataset: its feature columns repeated,
+    each copy with noise (numbers) or a tenth of its values reshuffled
+    (categories), until there are ``columns`` features; the target is kept."""
+    source = load_dataset(name, rows=rows, seed=seed)
+    y = source.pop(target)
+    rng = np.random.default_rng(seed)
+    out: dict[str, pd.Series] = {}
+    copy = 0
+    while len(out) < columns:
+        for column in source.columns:
+            if len(out) == columns:
+                break
+            values = source[column]
+            if pd.api.types.is_numeric_dtype(values):
+                spread = float(values.std()) or 1.0
+                values = values + rng.normal(0.0, 0.1 * spread, len(values))
+            else:
+                shuffled = values.sample(frac=1.0, random_state=copy).to_numpy()
+                values = values.where(rng.random(len(values)) > 0.1, shuffled)
+            out[f"{column}_{copy}"] = values
+        copy += 1
+    return pd.DataFrame(out).assign(**{target: y})

@@ -98,6 +98,16 @@ def test_run_then_predict(tmp_path: Path) -> None:
     assert bad.returncode == 1
     assert "petal_width" in bad.stderr
     assert "Traceback" not in bad.stderr
+    # The input file is never overwritten; a missing output folder is not created.
+    before = (tmp_path / "new.csv").read_bytes()
+    same = cairn_cli("predict", str(bundle), "new.csv", "-o", "./new.csv", cwd=tmp_path)
+    assert same.returncode == 1 and "is the input file" in same.stderr
+    assert (tmp_path / "new.csv").read_bytes() == before
+    nowhere = tmp_path / "nonexistent" / "x.csv"
+    missing = cairn_cli("predict", str(bundle), str(tmp_path / "new.csv"), "-o", str(nowhere))
+    assert missing.returncode == 1
+    assert f"folder {nowhere.parent} does not exist" in missing.stderr
+    assert not nowhere.parent.exists()
 
 
 @pytest.mark.parametrize(
@@ -135,3 +145,54 @@ def test_bad_spec_key_names_file_and_key(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "problem.task" in done.stderr and "cairn.toml" in done.stderr
     assert "classification" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("problem", "expected"),
+    [
+        ('task = "classification"\nobjectives = ["rmse < 3"]', "is not measured on"),
+        ('objectives = ["rmse < 3"]', "inferred as classification"),
+        ('metric = "mae"', "'mae' is not a classification metric"),
+    ],
+)
+def test_objective_or_metric_of_other_task_stops_the_run(
+    tmp_path: Path, problem: str, expected: str
+) -> None:
+    spec = tmp_path / "cairn.toml"
+    spec.write_text(
+        f'[project]\nname = "x"\n[data]\nsources = [{{ path = "{dataset_path("titanic")}" }}]\n'
+        f'[problem]\ntarget = "Survived"\n{problem}\n'
+    )
+    done = cairn_cli("run", str(spec), "--strict", "--no-register", "--time-budget", "5")
+    assert done.returncode == 1, done.stdout
+    assert expected in done.stderr
+    assert "accuracy" in done.stderr  # the allowed quantities are listed
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / ".cairn" / "runs").exists() or not any(
+        (tmp_path / ".cairn" / "runs").iterdir()
+    )
+
+
+def test_predict_output_checked_before_any_work(tmp_path: Path) -> None:
+    data = tmp_path / "titanic.csv"
+    data.write_bytes(dataset_path("titanic").read_bytes())
+    same = cairn_cli("predict", "no-such-bundle", "titanic.csv", "-o", "titanic.csv", cwd=tmp_path)
+    assert same.returncode == 1
+    assert "--output titanic.csv is the input file" in same.stderr
+    assert data.read_bytes() == dataset_path("titanic").read_bytes()
+    done = cairn_cli("predict", "no-such-bundle", "titanic.csv", "-o", "/nonexistent/x.csv")
+    assert done.returncode == 1
+    assert "folder /nonexistent does not exist" in done.stderr
+    assert not Path("/nonexistent").exists()
+
+
+def test_wrong_separator_run_names_the_separator(tmp_path: Path) -> None:
+    spec = tmp_path / "cairn.toml"
+    spec.write_text(
+        f'[project]\nname = "x"\n[data]\nsources = [{{ path = "{dataset_path("wine_quality_red")}",'
+        ' separator = "," }]\n[problem]\ntarget = "quality"\n'
+    )
+    done = cairn_cli("run", str(spec), "--no-register")
+    assert done.returncode == 1
+    assert "set separator = ';' in [data]" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -430,3 +430,54 @@ def test_fingerprint_stable_and_sensitive(tmp_path: Path) -> None:
     assert changed.fingerprint() != first
     retargeted = load_spec(write(tmp_path, text.replace('"y"', '"z"'), "c.toml"))
     assert retargeted.fingerprint() != first
+
+
+# ---------------------------------------------------------------------------
+# Objectives and metric must belong to the task
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("task", "objective", "allowed"),
+    [
+        ("classification", "rmse < 3", CLASSIFICATION_METRICS),
+        ("regression", "roc_auc > 0.8", REGRESSION_METRICS),
+    ],
+)
+def test_objective_of_other_task_rejected(
+    tmp_path: Path, task: str, objective: str, allowed: tuple[str, ...]
+) -> None:
+    text = (
+        PROJECT + DATA + f'[problem]\ntarget = "y"\ntask = "{task}"\nobjectives = ["{objective}"]\n'
+    )
+    message = spec_error(tmp_path, text)
+    assert "\n" not in message
+    assert f"a {task} model is not measured on" in message
+    assert ", ".join(allowed) in message
+    assert "latency_p99_ms" in message
+
+
+def test_objectives_of_two_tasks_rejected_without_task(tmp_path: Path) -> None:
+    text = PROJECT + DATA + '[problem]\ntarget = "y"\nobjectives = ["rmse < 3", "f1 > 0.5"]\n'
+    message = spec_error(tmp_path, text)
+    assert "mix quantities of different tasks (rmse, f1)" in message
+
+
+def test_metric_and_objective_of_two_tasks_rejected(tmp_path: Path) -> None:
+    text = (
+        PROJECT + DATA + '[problem]\ntarget = "y"\nmetric = "roc_auc"\nobjectives = ["mae < 3"]\n'
+    )
+    assert "roc_auc, mae" in spec_error(tmp_path, text)
+
+
+def test_check_task_after_inference(tmp_path: Path) -> None:
+    text = PROJECT + DATA + '[problem]\ntarget = "y"\nobjectives = ["rmse < 3"]\n'
+    spec = load_text(tmp_path, text)
+    spec.check_task("regression")
+    with pytest.raises(SpecError, match="inferred as classification") as caught:
+        spec.check_task("classification")
+    assert "cairn.toml" in str(caught.value)
+    assert "'rmse < 3'" in str(caught.value)
+    metric_only = load_text(tmp_path, PROJECT + DATA + '[problem]\ntarget = "y"\nmetric = "mae"\n')
+    with pytest.raises(SpecError, match="'mae' is not a classification metric"):
+        metric_only.check_task("classification")

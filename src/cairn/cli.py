@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from cairn import __version__
@@ -27,8 +28,30 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(log_path=False)
-errors = Console(stderr=True)
+# Output that goes to a file or a pipe is not cut to a terminal's width.
+_UNBOUNDED_WIDTH = 100_000
+
+
+class _PlainLogConsole(Console):
+    """A console for output that is not a terminal: tables at their full
+    width ("MonthlyCharges", not "MonthlyCha…") and log lines without the
+    padding to the console's width."""
+
+    def log(self, *objects: Any, **kwargs: Any) -> None:
+        stamp = time.strftime("[%H:%M:%S]")
+        self.print(stamp, *objects, highlight=kwargs.get("highlight"), soft_wrap=True)
+
+
+def make_console(*, stderr: bool = False) -> Console:
+    """The CLI's console: rich in a terminal, plain and full width otherwise."""
+    terminal = Console(stderr=stderr, log_path=False)
+    if terminal.is_terminal:
+        return terminal
+    return _PlainLogConsole(stderr=stderr, log_path=False, width=_UNBOUNDED_WIDTH, soft_wrap=True)
+
+
+console = make_console()
+errors = make_console(stderr=True)
 
 
 @contextlib.contextmanager
@@ -37,7 +60,8 @@ def _user_errors() -> Iterator[None]:
     try:
         yield
     except CairnError as error:
-        errors.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        # Escaped: a message may quote "[data]" or other bracketed text.
+        errors.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         errors.print("interrupted")
@@ -210,6 +234,17 @@ def predict(
         from cairn.data.sources import read_table
         from cairn.exceptions import DataError
 
+        suffix = output.suffix.lower()
+        if suffix not in (".csv", ".parquet", ".pq"):
+            raise DataError(f"--output {output}: use a .csv or .parquet file name")
+        if output.exists() and data.exists() and output.samefile(data):
+            raise DataError(
+                f"--output {output} is the input file; write the predictions to another file"
+            )
+        if not output.parent.is_dir():
+            raise DataError(
+                f"--output {output}: folder {output.parent} does not exist; create it first"
+            )
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", BundleWarning)
             loaded = load_model(model, trust=trust, engine=engine)
@@ -225,11 +260,7 @@ def predict(
                     out[f"proba_{label}"] = proba[label].to_numpy()
         caught += more
         for warning in caught:
-            errors.print(f"[yellow]warning:[/] {warning.message}", highlight=False)
-        suffix = output.suffix.lower()
-        if suffix not in (".csv", ".parquet", ".pq"):
-            raise DataError(f"--output {output}: use a .csv or .parquet file name")
-        output.parent.mkdir(parents=True, exist_ok=True)
+            errors.print(f"[yellow]warning:[/] {escape(str(warning.message))}", highlight=False)
         tmp = output.with_name(f".{output.name}.tmp")
         if suffix == ".csv":
             out.to_csv(tmp, index=False)

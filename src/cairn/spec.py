@@ -114,6 +114,44 @@ class Objective(BaseModel):
         return f"{self.quantity} {self.op} {self.threshold:g}"
 
 
+def task_metrics(task: str) -> tuple[str, ...]:
+    """The metrics a task is scored on."""
+    return REGRESSION_METRICS if task == "regression" else CLASSIFICATION_METRICS
+
+
+def task_quantities(task: str) -> tuple[str, ...]:
+    """What an objective may name for a task: its metrics and the
+    operational quantities."""
+    return (*task_metrics(task), *OPERATIONAL_QUANTITIES)
+
+
+def _misfits(problem: ProblemSection, task: str) -> list[str]:
+    """The metric and objective quantities of ``problem`` that ``task`` has not."""
+    allowed = task_quantities(task)
+    named = [problem.metric] if problem.metric else []
+    named += [objective.quantity for objective in problem.parsed_objectives]
+    return [quantity for quantity in named if quantity not in allowed]
+
+
+def check_fits_task(problem: ProblemSection, task: str) -> None:
+    """Raise ValueError when the metric or an objective does not belong to ``task``.
+
+    An objective on a quantity the task never measures could never be
+    checked, so it would silently count as met.
+    """
+    if problem.metric and problem.metric not in task_metrics(task):
+        raise ValueError(
+            f"metric {problem.metric!r} is not a {task} metric; "
+            f"allowed: {', '.join(task_metrics(task))}"
+        )
+    for objective in problem.parsed_objectives:
+        if objective.quantity not in task_quantities(task):
+            raise ValueError(
+                f"objective '{objective}' names {objective.quantity!r}, which a {task} "
+                f"model is not measured on; allowed: {', '.join(task_quantities(task))}"
+            )
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -203,19 +241,17 @@ class ProblemSection(_Section):
 
     @model_validator(mode="after")
     def _metric_fits_task(self) -> ProblemSection:
-        if self.metric and self.task == "regression" and self.metric not in REGRESSION_METRICS:
+        if self.task in SUPPORTED_TASKS:
+            check_fits_task(self, self.task)
+            return self
+        # Task inferred from the data later: the metric and the objectives
+        # must at least agree on one task (checked again once it is known).
+        fits = [task for task in SUPPORTED_TASKS if not _misfits(self, task)]
+        if not fits:
+            named = [q for q in (self.metric, *(o.quantity for o in self.parsed_objectives)) if q]
             raise ValueError(
-                f"metric {self.metric!r} is not a regression metric; "
-                f"allowed: {', '.join(REGRESSION_METRICS)}"
-            )
-        if (
-            self.metric
-            and self.task == "classification"
-            and self.metric not in CLASSIFICATION_METRICS
-        ):
-            raise ValueError(
-                f"metric {self.metric!r} is not a classification metric; "
-                f"allowed: {', '.join(CLASSIFICATION_METRICS)}"
+                f"metric and objectives mix quantities of different tasks ({', '.join(named)}); "
+                "set problem.task and use quantities of that task"
             )
         return self
 
@@ -399,10 +435,25 @@ class ProjectSpec(_Section):
     serving: ServingSection = Field(default_factory=ServingSection)
     # Folder against which relative paths resolve; set by load_spec.
     _root: Path = PrivateAttr(default_factory=Path.cwd)
+    _source: str = PrivateAttr(default="spec")
 
     @property
     def root(self) -> Path:
         return self._root
+
+    def check_task(self, task: str) -> None:
+        """Check the metric and objectives against the task inferred from the data.
+
+        Raises:
+            SpecError: one of them is not measured for ``task``.
+        """
+        try:
+            check_fits_task(self.problem, task)
+        except ValueError as error:
+            raise SpecError(
+                f"{self._source}: invalid value for 'problem': {error} "
+                f"(the task was inferred as {task}; set problem.task to override)"
+            ) from None
 
     @model_validator(mode="after")
     def _time_order_needs_time_column(self) -> ProjectSpec:
@@ -473,6 +524,7 @@ def parse_spec(
         raise SpecError(_format_validation_error(error, source)) from None
     if root is not None:
         spec._root = root
+    spec._source = source
     return spec
 
 

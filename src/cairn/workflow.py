@@ -178,6 +178,7 @@ def run(
         source=", ".join(source.label for source in spec.data.sources),
     )
     task = cleaned.task
+    spec.check_task(task)
     frame = cleaned.frame
     y_all, schema = _encode_target(frame, cleaned.schema)
     n_classes = len(schema.classes or ()) or None
@@ -185,9 +186,10 @@ def run(
     t = lap("quality", t)
 
     say("splitting train / test")
+    label = _free_name("__y", frame.columns)
     parts = split(
-        frame.assign(__y=y_all),
-        target="__y",
+        frame.assign(**{label: y_all}),
+        target=label,
         task=task,
         test_size=spec.split.test_size,
         folds=spec.split.folds,
@@ -199,8 +201,8 @@ def run(
         seed=spec.train.seed,
         repeats=spec.split.repeats,
     )
-    y_train = parts.train.pop("__y").to_numpy()
-    y_test = parts.test.pop("__y").to_numpy()
+    y_train = parts.train.pop(label).to_numpy()
+    y_test = parts.test.pop(label).to_numpy()
     X_train = parts.train.drop(columns=[problem.target])
     X_test = parts.test.drop(columns=[problem.target])
     t = lap("split", t)
@@ -391,6 +393,13 @@ def run(
         timings["total"] = round(time.monotonic() - started, 3)
         _write_json(run_dir / "timings.json", timings)
     return result
+
+
+def _free_name(name: str, taken: Any) -> str:
+    """``name``, lengthened until no column of the data has it."""
+    while name in set(taken):
+        name += "_"
+    return name
 
 
 def _bag_max_rows(bagging: str, latency_objective: bool) -> int:
@@ -591,9 +600,10 @@ def fit(
     y, schema = _encode_target(cleaned.frame, cleaned.schema)
     chosen_metric = metric or default_metric(cleaned.task, len(schema.classes or ()) or None)
     X = cleaned.frame.drop(columns=[target])
+    label = _free_name("__y", cleaned.frame.columns)
     fold_list = make_folds(
-        cleaned.frame.assign(__y=y),
-        target="__y",
+        cleaned.frame.assign(**{label: y}),
+        target=label,
         task=cleaned.task,
         folds=folds,
         validation_size=None,

@@ -23,6 +23,7 @@ from cairn.data import sources
 from cairn.data.sources import collect, read_source, read_table
 from cairn.exceptions import DataError
 from cairn.spec import ProjectSpec, SourceSpec, parse_spec
+from tests.conftest import dataset_path, load_dataset
 
 
 def make_spec(root: Path, source_list: list[dict[str, Any]], **data: Any) -> ProjectSpec:
@@ -660,3 +661,61 @@ def test_import_does_not_load_sqlalchemy():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert done.stdout.strip() == "False"
+
+
+# ---------------------------------------------------------------------------
+# Silent changes refused: mixed encodings, repeated header names, separator
+# ---------------------------------------------------------------------------
+
+
+def _titanic_lines(rows: int = 80) -> list[str]:
+    return load_dataset("titanic").head(rows).to_csv(index=False).splitlines()
+
+
+def test_mostly_utf8_file_with_cp1252_lines_names_them(tmp_path: Path) -> None:
+    lines = _titanic_lines()
+    body = []
+    for number, line in enumerate(lines, start=1):
+        line = line.replace("Braund", "Zoë Müller").replace("Allen", "Zoë Müller")
+        line = line.replace("Heikkinen", "Björk").replace("Futrelle", "Åsa")
+        body.append(line.encode("cp1252" if number in (4, 6) else "utf-8"))
+    path = tmp_path / "mixed.csv"
+    path.write_bytes(b"\n".join(body) + b"\n")
+    with pytest.raises(DataError) as caught:
+        read_table(path)
+    message = str(caught.value)
+    assert "mixes encodings" in message and "line(s) 4, 6 are not" in message
+    assert str(path) in message and "encoding" in message
+    # Told the encoding, the file is read as asked (cp1252 throughout).
+    assert len(read_table(path, encoding="cp1252")) == len(lines) - 1
+
+
+def test_cp1252_file_is_still_read_as_cp1252(tmp_path: Path) -> None:
+    text = "\n".join(_titanic_lines()).replace("Braund", "Zoë Müller") + "\n"
+    path = tmp_path / "western.csv"
+    path.write_bytes(text.encode("cp1252"))
+    frame = read_table(path)
+    assert frame["Name"].str.contains("Zoë Müller").any()
+
+
+def test_repeated_header_name_is_an_error(tmp_path: Path) -> None:
+    lines = _titanic_lines()
+    lines[0] = lines[0].replace("Fare", "Age")
+    path = tmp_path / "twice.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(
+        DataError, match=r"names a column more than once \('Age' in columns 6, 10\)"
+    ):
+        read_table(path)
+
+
+def test_wrong_separator_suggests_the_right_one(tmp_path: Path) -> None:
+    path = dataset_path("wine_quality_red")  # ';'-separated
+    spec = make_spec(tmp_path, [{"path": str(path), "separator": ","}])
+    frame = collect(spec)
+    from cairn.data.quality import check_and_clean
+
+    with pytest.raises(DataError) as caught:
+        check_and_clean(frame, target="quality", source=str(path))
+    message = str(caught.value)
+    assert "looks like ';'-separated: set separator = ';' in [data]" in message

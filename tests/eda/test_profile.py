@@ -8,9 +8,9 @@ import pytest
 from scipy import stats as sps
 
 from cairn.data.quality import check_and_clean, repair_types
-from cairn.eda.profile import QUALITY_ROWS, Profile, profile
+from cairn.eda.profile import MAX_PAIRWISE_COLUMNS, QUALITY_ROWS, Profile, profile
 from cairn.exceptions import DataError
-from tests.conftest import load_dataset
+from tests.conftest import load_dataset, wide_frame
 
 
 @pytest.fixture(scope="module")
@@ -222,3 +222,18 @@ def test_correlations_with_missing_values_are_pairwise_complete() -> None:
     between = (grouped.count() * (grouped.mean() - mean) ** 2).sum()
     total = ((pair["LotFrontage"] - mean) ** 2).sum()
     assert corr.mixed.loc["LotFrontage", "GarageType"] == pytest.approx(np.sqrt(between / total))
+
+
+def test_wide_table_caps_the_pairwise_views() -> None:
+    frame = wide_frame("adult", "class", columns=MAX_PAIRWISE_COLUMNS + 70, rows=400)
+    result = profile(frame, target="class")
+    corr = result.correlations
+    assert corr.mixed is not None
+    assert len(corr.mixed) == MAX_PAIRWISE_COLUMNS
+    assert corr.columns_left_out == frame.shape[1] - MAX_PAIRWISE_COLUMNS
+    assert result.target is not None
+    strongest = [r.feature for r in result.target.relations[: MAX_PAIRWISE_COLUMNS - 1]]
+    assert set(corr.mixed.index) == {"class", *strongest}
+    # Every column still gets its own statistics and target relation.
+    assert len(result.columns) == frame.shape[1]
+    assert len(result.target.relations) == frame.shape[1] - 1

@@ -10,8 +10,15 @@ import pandas as pd
 import pytest
 
 from cairn.bundle import load_bundle
-from cairn.evaluation.importance import _explainable, permutation_importance, tree_shap
+from cairn.evaluation.importance import (
+    PERMUTATION_BATCH_CELLS,
+    PERMUTATION_MIN_ROWS,
+    _explainable,
+    permutation_importance,
+    tree_shap,
+)
 from cairn.evaluation.run_folder import load_run
+from tests.conftest import wide_frame
 
 
 def test_permutation_importance_finds_what_the_model_uses(
@@ -112,3 +119,25 @@ def test_tree_shap_for_catboost_on_category_codes() -> None:
     assert summary is not None and summary.rows == 40
     assert np.isfinite(summary.values).all()
     assert set(summary.features) <= set(X.columns)
+
+
+def test_permutation_importance_of_a_wide_table_is_bounded() -> None:
+    frame = wide_frame("california_housing", "median_house_value", columns=400, rows=300)
+    y = frame.pop("median_house_value").to_numpy(dtype=float)
+    X = frame.select_dtypes("number").fillna(0.0)
+    used = str(X.columns[0])
+    calls: list[tuple[int, int]] = []
+
+    class Reads:
+        def predict(self, rows: pd.DataFrame) -> np.ndarray:
+            calls.append(rows.shape)
+            return rows[used].to_numpy(dtype=float) * 100.0
+
+    result = permutation_importance(
+        Reads(), X, y, task="regression", metric="rmse", max_cells=2_000_000, time_budget=None
+    )
+    width = X.shape[1]
+    assert sum(n for n, _ in calls) * width <= 2_000_000 + 2 * 300 * width  # + baselines
+    assert all(n * width <= PERMUTATION_BATCH_CELLS for n, _ in calls[2:])
+    assert result.repeats == 1 and result.rows == PERMUTATION_MIN_ROWS
+    assert result.not_measured == width - len(result.features) > 0

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 import shutil
 import sqlite3
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -126,3 +129,20 @@ def test_user_mistakes_exit_one(trained: Trained, runner: CliRunner) -> None:
     assert done.exit_code == 1 and "no model to monitor" in done.output
     done = runner.invoke(app, ["monitor", "sqlite:///x.db", "--model", str(trained.bundle)])
     assert done.exit_code == 1 and "--query or --table" in done.output
+
+
+def test_tables_are_not_cut_when_output_is_piped(trained: Trained, tmp_path: Path) -> None:
+    trained.old.drop(columns="class").to_csv(tmp_path / "old.csv", index=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "cairn.cli", "monitor", "old.csv", "--model", str(trained.bundle)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "COLUMNS": "60"},
+    )
+    assert done.returncode == 2, done.stderr
+    cut = [line for line in done.stdout.splitlines() if "…" in line and "more features" not in line]
+    assert not cut, cut
+    for name in ("marital_status", "native_country", "hours_per_week", "education_num"):
+        assert name in done.stdout
+    assert not any(line.endswith(" ") for line in done.stdout.splitlines())

@@ -25,8 +25,13 @@ from cairn.monitoring import (
     load_reference,
     output_frame,
 )
-from cairn.monitoring.reference import UntestedProfile, category_counts, numeric_values
-from tests.conftest import load_dataset
+from cairn.monitoring.reference import (
+    SENSITIVITY_CHUNK_CELLS,
+    UntestedProfile,
+    category_counts,
+    numeric_values,
+)
+from tests.conftest import load_dataset, wide_frame
 
 
 @pytest.fixture(scope="module")
@@ -194,3 +199,27 @@ def test_unreadable_profile_file_is_a_bundle_error(tmp_path: Path) -> None:
     path.write_text('{"format": "something else"}')
     with pytest.raises(BundleError, match="unreadable reference profile"):
         load_reference(path)
+
+
+def test_sensitivity_of_a_wide_table_is_bounded() -> None:
+    frame = wide_frame("california_housing", "median_house_value", columns=600, rows=300)
+    frame = frame.drop(columns=["median_house_value"]).select_dtypes("number").fillna(0.0)
+    used = str(frame.columns[0])
+    calls: list[tuple[int, int]] = []
+
+    def predict(rows: pd.DataFrame) -> np.ndarray:
+        calls.append(rows.shape)
+        return rows[used].to_numpy(dtype=float)
+
+    # Every feature measured on the minimum of rows: the one the model reads wins.
+    weights = feature_sensitivity(predict, frame, list(frame.columns), max_scored_rows=12_000)
+    assert 20 * len(frame.columns) <= sum(n for n, _ in calls[1:]) <= 12_000
+    assert all(n * width <= SENSITIVITY_CHUNK_CELLS for n, width in calls)
+    assert weights[used] == pytest.approx(1.0)
+    # Fewer rows allowed than features x minimum rows: a subset is measured,
+    # every feature still gets a weight, and the scored rows stay capped.
+    calls.clear()
+    weights = feature_sensitivity(predict, frame, list(frame.columns), max_scored_rows=4_000)
+    assert sum(n for n, _ in calls[1:]) <= 4_000
+    assert len(weights) == len(frame.columns)
+    assert sum(weights.values()) == pytest.approx(1.0)

@@ -181,11 +181,10 @@ def _conflicting_labels(frame: pd.DataFrame, features: list[str], target: str) -
 def _leakage_key(series: pd.Series, role: Role) -> pd.Series:
     """A grouping key for one feature: its values, or quantile bins of numbers."""
     if role == Role.NUMERIC and _is_numeric_dtype(series):
-        ranks = series.rank(pct=True, method="average")
-        bins = np.floor(ranks.to_numpy(dtype=float) * LEAKAGE_BINS)
-        bins = np.clip(bins, 0, LEAKAGE_BINS - 1)
-        keys = pd.Series(bins, index=series.index).map(lambda b: f"bin{int(b)}", na_action="ignore")
-        return keys.fillna("<missing>").astype(str)
+        ranks = series.rank(pct=True, method="average").to_numpy(dtype=float)
+        bins = np.clip(np.floor(ranks * LEAKAGE_BINS), 0, LEAKAGE_BINS - 1)
+        # Missing values form a key of their own.
+        return pd.Series(np.where(np.isnan(bins), -1, bins).astype(np.int64), index=series.index)
     return as_strings(series).fillna("<missing>").astype(str)
 
 
@@ -225,15 +224,20 @@ def _leakage_findings(frame: pd.DataFrame, schema: Schema, task: str) -> list[Fi
         baseline = float(labels.value_counts(normalize=True).iloc[0])
         if baseline >= LEAKAGE_MAX_BASELINE:
             return []
-        majority = str(labels.iloc[fit_rows].value_counts().index[0])
-        y_fit = labels.iloc[fit_rows].to_numpy()
-        y_eval = labels.iloc[eval_rows].to_numpy()
+        y_codes, _ = pd.factorize(labels)
+        y_fit, y_eval = y_codes[fit_rows], y_codes[eval_rows]
+        n_labels = int(y_codes.max()) + 1
+        majority = int(np.bincount(y_fit, minlength=n_labels).argmax())
         for column in candidates:
-            key = _leakage_key(sample[column.name], column.role).to_numpy()
-            pairs = pd.DataFrame({"key": key[fit_rows], "label": y_fit}).value_counts()
-            best = pairs.reset_index().drop_duplicates("key")
-            mapping = dict(zip(best["key"], best["label"], strict=True))
-            predicted = np.array([mapping.get(k, majority) for k in key[eval_rows]])
+            # Each key (value or bin) predicts its most frequent label among
+            # the fit rows; unseen keys predict the majority class.
+            key, _ = pd.factorize(_leakage_key(sample[column.name], column.role))
+            n_keys = int(key.max()) + 1
+            table = np.bincount(
+                key[fit_rows] * n_labels + y_fit, minlength=n_keys * n_labels
+            ).reshape(n_keys, n_labels)
+            best = np.where(table.sum(axis=1) > 0, table.argmax(axis=1), majority)
+            predicted = best[key[eval_rows]]
             accuracy = float(np.mean(predicted == y_eval))
             if column.role == Role.NUMERIC and _is_numeric_dtype(sample[column.name]):
                 # Bins blur a sharp threshold; the nearest training value does not.
@@ -512,7 +516,7 @@ def _column_findings(frame: pd.DataFrame, schema: Schema) -> list[Finding]:
 def _coerce_features(frame: pd.DataFrame, schema: Schema) -> tuple[pd.DataFrame, list[Finding]]:
     """Feature columns converted as :func:`~cairn.data.schema.conform` will
     convert scoring data, so that training and scoring see the same types."""
-    out = frame.copy()
+    converted: dict[str, pd.Series] = {}
     findings: list[Finding] = []
     formats = schema.metadata.get("datetime_formats") or {}
     for column in schema.columns:
@@ -520,7 +524,7 @@ def _coerce_features(frame: pd.DataFrame, schema: Schema) -> tuple[pd.DataFrame,
             continue
         original = frame[column.name]
         values, bad = coerce_column(original, column, date_format=formats.get(column.name))
-        out[column.name] = values
+        converted[column.name] = values
         n_bad = int(bad.sum())
         if n_bad:
             examples = list(dict.fromkeys(original[bad].tolist()))
@@ -536,6 +540,10 @@ def _coerce_features(frame: pd.DataFrame, schema: Schema) -> tuple[pd.DataFrame,
                     True,
                 )
             )
+    # Built in one go: setting a wide table's columns one by one fragments it.
+    out = pd.DataFrame(
+        {name: converted.get(name, frame[name]) for name in frame.columns}, index=frame.index
+    )
     return out, findings
 
 

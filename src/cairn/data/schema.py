@@ -437,8 +437,8 @@ def _auto_role(name: str, seen: _Observed, n_unique: int) -> tuple[Role, str]:
         if seen.date_format:
             return Role.DATETIME, f"dates stored as text ({seen.date_format})"
         return Role.DATETIME, "datetime values"
-    top = _ranked_categories(as_strings(seen.values))
     if seen.kind == "bool" or n_unique == 2:
+        top = _ranked_categories(as_strings(seen.values))
         return Role.BOOLEAN, f"two distinct values ({_preview(top)})"
     if seen.kind in ("int", "float"):
         values = seen.values
@@ -485,11 +485,18 @@ def _infer_column(
 ) -> tuple[ColumnSchema, str | None]:
     sniff = forced is None or forced[0] == Role.DATETIME
     seen = _observe(series, sniff_dates=sniff)
-    strings = as_strings(seen.values)
-    n_unique = int(strings.nunique())
+    strings: pd.Series | None = None
+    if seen.kind in ("int", "float") and not seen.from_text:
+        # Distinct numbers are distinct strings too; no per-value conversion needed.
+        n_unique = int(seen.values.nunique())
+    else:
+        strings = as_strings(seen.values)
+        n_unique = int(strings.nunique())
     role, reason = forced if forced is not None else _auto_role(name, seen, n_unique)
     dtype = _dtype_for(role, seen.kind)
-    categories = _ranked_categories(strings) if role in (Role.CATEGORICAL, Role.BOOLEAN) else None
+    categories = None
+    if role in (Role.CATEGORICAL, Role.BOOLEAN):
+        categories = _ranked_categories(as_strings(seen.values) if strings is None else strings)
     n_rows = seen.n_rows
     column = ColumnSchema(
         name=name,
@@ -520,6 +527,17 @@ def _column_list(columns: Sequence[Any], limit: int = 30) -> str:
 def missing_column_message(what: str, name: str, columns: Sequence[Any], source: str) -> str:
     """ "{what} 'x' not found in {source}; did you mean 'X'? Columns: ..."."""
     message = f"{what} {name!r} not found in {source}"
+    if len(columns) == 1:
+        # The whole header in one column: the file was split on the wrong character.
+        header = str(columns[0])
+        counts = {sep: header.count(sep) for sep in ",;\t|"}
+        separator = max(counts, key=lambda sep: counts[sep])
+        if counts[separator]:
+            shown = "\\t" if separator == "\t" else separator
+            return (
+                f"{message}: the header {header!r} looks like '{shown}'-separated: "
+                f"set separator = '{shown}' in [data]"
+            )
     matches = _close_matches(name, [str(c) for c in columns])
     if matches:
         message += "; did you mean " + " or ".join(repr(m) for m in matches) + "?"

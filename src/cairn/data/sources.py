@@ -467,12 +467,17 @@ def _read_delimited(
         encodings += [e for e in ("cp1252", "latin-1") if e != chosen]
     last_error: UnicodeDecodeError | None = None
     for attempt in encodings:
+        if guessed and not attempt.startswith("utf-8"):
+            # Reading a mostly-UTF-8 file as cp1252 would garble every
+            # UTF-8 name ("ZoÃ« MÃ¼ller"); stop and say which lines differ.
+            _refuse_mixed_encoding(path, compression, where=where)
         try:
+            fast = None
             if use_pyarrow and attempt == chosen:
-                frame = _read_csv_pyarrow(path, separator, compression)
-                if frame is not None:
-                    return frame
-            return _read_csv_pandas(path, separator, attempt, compression)
+                fast = _read_csv_pyarrow(path, separator, compression)
+            if fast is None:
+                fast = _read_csv_pandas(path, separator, attempt, compression)
+            frame: pd.DataFrame = fast
         except UnicodeDecodeError as error:
             last_error = error
         except pd.errors.EmptyDataError:
@@ -486,10 +491,60 @@ def _read_delimited(
             ) from None
         except _DECOMPRESSION_ERRORS as error:
             raise DataError(f"{where}: cannot be read ({error}); the file may be corrupt") from None
+        return _check_header(frame, sample.decode(attempt, "replace"), separator, where)
     raise DataError(
         f"{where}: cannot be decoded as {chosen} ({last_error}); set `encoding` "
         "(e.g. 'utf-8', 'cp1252', 'latin-1')"
     )
+
+
+def _refuse_mixed_encoding(path: Path, compression: str | None, *, where: str) -> None:
+    """Raise when most lines with non-ASCII bytes are UTF-8 but some are not."""
+    utf8, other = 0, []
+    with _open_binary(path, compression) as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.isascii():
+                continue
+            try:
+                line.decode("utf-8")
+                utf8 += 1
+            except UnicodeDecodeError:
+                other.append(number)
+    if other and utf8 >= len(other):
+        shown = ", ".join(str(n) for n in other[:10])
+        more = f" and {len(other) - 10} more" if len(other) > 10 else ""
+        raise DataError(
+            f"{where}: mixes encodings: {utf8} line(s) are UTF-8 but line(s) {shown}{more} "
+            "are not; re-save those lines as UTF-8, or set `encoding` (e.g. 'cp1252') "
+            "to read the whole file in one encoding"
+        )
+
+
+def _check_header(frame: pd.DataFrame, text: str, separator: str, where: str) -> pd.DataFrame:
+    """Refuse a header that names a column twice (pandas would rename the
+    second one 'Age.1' without a word)."""
+    if len(separator) != 1:
+        return frame
+    try:
+        header = next(csv.reader(io.StringIO(text), delimiter=separator))
+    except (csv.Error, StopIteration):
+        return frame
+    names = [name.replace("\ufeff", "").strip() for name in header]
+    if "\n" not in text and "\r" not in text:
+        names = names[:-1]  # the sample ends inside the header: its last name may be cut
+    positions: dict[str, list[int]] = {}
+    for index, name in enumerate(names, start=1):
+        positions.setdefault(name, []).append(index)
+    repeated = {name: where_ for name, where_ in positions.items() if len(where_) > 1}
+    if repeated:
+        described = "; ".join(
+            f"{name!r} in columns {', '.join(map(str, at))}" for name, at in repeated.items()
+        )
+        raise DataError(
+            f"{where}: the header names a column more than once ({described}); "
+            "give each column a unique name"
+        )
+    return frame
 
 
 def _read_csv_pandas(

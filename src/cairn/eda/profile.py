@@ -52,6 +52,8 @@ QUALITY_ROWS = 5_000
 TOP_VALUES = 10
 #: Category levels kept for Cramér's V and target plots; rarer ones are merged.
 MAX_LEVELS = 50
+#: Columns covered by the pairwise views (see _pairwise_columns).
+MAX_PAIRWISE_COLUMNS = 50
 TARGET_PLOT_LEVELS = 15
 MAX_CLASSES_SHOWN = 10
 #: Alert thresholds.
@@ -158,6 +160,7 @@ class Correlations:
     cramers_v: pd.DataFrame | None = None
     mixed: pd.DataFrame | None = None
     top_pairs: list[tuple[str, str, str, float]] = field(default_factory=list)
+    columns_left_out: int = 0
 
 
 @dataclass
@@ -168,7 +171,8 @@ class Missingness:
         by_column: missing share per column (all columns).
         rows_by_count: ``rows_by_count[k]`` rows miss exactly k values.
         nullity: correlation between the missing-value indicators of columns
-            that have missing values (1: always missing together).
+            that have missing values (1: always missing together); in a wide
+            table only the ``MAX_PAIRWISE_COLUMNS`` columns missing most.
     """
 
     by_column: dict[str, float]
@@ -666,12 +670,16 @@ def profile(
     lap("duplicates")
     missingness = _missingness(columns, facts, n_rows)
     lap("missingness")
-    correlations = _correlations(columns, facts, numbers, target)
-    lap("correlations")
     target_profile = None
     if target is not None and task in ("classification", "regression"):
-        target_profile = _target_profile(target, task, columns, facts, numbers, correlations)
+        target_profile = _target_profile(target, task, columns, facts, numbers)
     lap("target relationships")
+    pairwise_columns = _pairwise_columns(columns, target, target_profile)
+    correlations = _correlations(
+        [c for c in columns if c.name in pairwise_columns], facts, numbers, target
+    )
+    correlations.columns_left_out = len(columns) - len(pairwise_columns)
+    lap("correlations")
 
     alerts = [alert for column in columns for alert in column.alerts]
     if duplicate_rows:
@@ -782,6 +790,10 @@ def _missingness(
 ) -> Missingness:
     by_column = {c.name: c.missing_share for c in columns}
     with_missing = [c.name for c in columns if 0 < c.missing < n_rows]
+    if len(with_missing) > MAX_PAIRWISE_COLUMNS:
+        # Pairwise again: keep the columns that miss the most values.
+        most = sorted(with_missing, key=lambda name: -by_column[name])[:MAX_PAIRWISE_COLUMNS]
+        with_missing = [name for name in with_missing if name in set(most)]
     row_counts = np.zeros(n_rows, dtype=np.int32)
     for column in columns:
         if column.missing:
@@ -809,6 +821,24 @@ def _categorical_codes(
             # intp once here: bincount would convert on every call otherwise.
             out[column.name] = (codes.astype(np.intp, copy=False), levels)
     return out
+
+
+def _pairwise_columns(
+    columns: list[ColumnProfile], target: str | None, target_profile: TargetProfile | None
+) -> set[str]:
+    """The columns the pairwise views (correlation matrices, strongly
+    associated pairs) cover: every column of a table up to
+    ``MAX_PAIRWISE_COLUMNS`` columns; in a wider one, the target and the
+    columns most associated with it, or the first ones when there is no
+    target. Pairwise work grows with the square of the columns, so it is
+    capped to keep the profile linear in the width of the table."""
+    names = [c.name for c in columns]
+    if len(names) <= MAX_PAIRWISE_COLUMNS:
+        return set(names)
+    if target_profile is None or target is None:
+        return set(names[:MAX_PAIRWISE_COLUMNS])
+    ranked = [relation.feature for relation in target_profile.relations]  # strongest first
+    return {target, *ranked[: MAX_PAIRWISE_COLUMNS - 1]}
 
 
 def _correlations(
@@ -862,7 +892,7 @@ def _correlations(
         by_category = _stats.eta_matrix(matrix, list(categorical.values()))
         etas = {name: by_category[i] for i, name in enumerate(categorical)}
     if len(names) >= 2:
-        mixed = pd.DataFrame(np.eye(len(names)), index=names, columns=names)
+        mixed = np.eye(len(names))
         for i, a in enumerate(names):
             for j in range(i + 1, len(names)):
                 b = names[j]
@@ -877,8 +907,8 @@ def _correlations(
                     value = float(etas[cat][numeric.index(num)])
                     if np.isfinite(value):
                         pairs.append((num, cat, "correlation ratio η", value))
-                mixed.iloc[i, j] = mixed.iloc[j, i] = value
-        out.mixed = mixed
+                mixed[i, j] = mixed[j, i] = value
+        out.mixed = pd.DataFrame(mixed, index=names, columns=names)
     pairs.sort(key=lambda p: -p[3])
     out.top_pairs = pairs[:30]
     return out
@@ -890,7 +920,6 @@ def _target_profile(
     columns: list[ColumnProfile],
     facts: dict[str, Factorized],
     numbers: dict[str, np.ndarray],
-    correlations: Correlations,
 ) -> TargetProfile:
     target_fact = facts[target]
     features = [
@@ -982,6 +1011,7 @@ def _target_profile(
     finite = np.isfinite(y)
     order = np.argsort(np.where(finite, y, np.inf), kind="stable")[: int(finite.sum())]
     y_sorted = y[order]
+    y_ranks = _stats.ranks(y)
     for column in features:
         name = column.name
         if name in categorical:
@@ -1007,18 +1037,8 @@ def _target_profile(
             bins = np.where(np.isfinite(values), bins, -1).astype(np.int16)
             groups = bins[order]
             n_groups = len(qs) - 1
-            spearman = correlations.spearman
-            association = (
-                abs(
-                    float(
-                        spearman.to_numpy()[list(spearman.index).index(name)][
-                            list(spearman.columns).index(target)
-                        ]
-                    )
-                )
-                if spearman is not None and name in spearman.index and target in spearman.columns
-                else float("nan")
-            )
+            ranked = np.column_stack([_stats.ranks(values), y_ranks])
+            association = abs(float(_stats.pairwise_pearson(ranked)[0, 1]))
             measure, kind, edges_out = "|Spearman ρ|", "numeric", [float(e) for e in qs]
         stats = _stats.group_quantiles(y_sorted, groups, n_groups)
         keep = stats["count"] > 0

@@ -590,13 +590,15 @@ def _correlations(profile: Profile) -> rp.Section:
             )
         )
     body = "" if parts else rp.note("Fewer than two numeric or categorical columns.", "muted")
-    return rp.Section(
-        "Correlations",
-        body,
-        id="correlations",
-        lead="Association between columns, over all rows.",
-        children=parts,
-    )
+    lead = "Association between columns, over all rows."
+    if corr.columns_left_out:
+        covered = profile.n_columns - corr.columns_left_out
+        lead += (
+            f" This wide table's pairwise views cover {covered} of its {profile.n_columns} "
+            "columns: the target and the columns most associated with it (the first "
+            "columns when there is no target)."
+        )
+    return rp.Section("Correlations", body, id="correlations", lead=lead, children=parts)
 
 
 # ----------------------------------------------------------------- target

@@ -24,6 +24,12 @@ from cairn.evaluation.metrics import greater_is_better, score
 PERMUTATION_ROWS = 2_000
 #: Rows whose SHAP values are computed (a random subset above this).
 SHAP_ROWS = 2_000
+#: Cells (rows x input columns) of shuffled copies scored in all, and per
+#: model call: the cost stays linear in the number of columns, the memory bounded.
+PERMUTATION_MAX_CELLS = 4_000_000
+PERMUTATION_BATCH_CELLS = 2_000_000
+#: Fewest rows a shuffle is scored on.
+PERMUTATION_MIN_ROWS = 50
 
 
 @dataclass
@@ -44,6 +50,7 @@ class Importance:
     rows: int
     repeats: int
     baseline: float
+    not_measured: int = 0
 
 
 def _score(task: str, metric: str, model_output: np.ndarray, y: np.ndarray) -> float:
@@ -71,6 +78,7 @@ def permutation_importance(
     seed: int = 0,
     batch_rows: int = 200_000,
     time_budget: float | None = 6.0,
+    max_cells: int = PERMUTATION_MAX_CELLS,
 ) -> Importance:
     """Drop in the test score when each input column is shuffled.
 
@@ -89,6 +97,10 @@ def permutation_importance(
         time_budget: seconds; when scoring every shuffle on all rows would
             take longer (judged from the unshuffled call), fewer rows are used
             (never fewer than 200).
+        max_cells: cap on rows x columns scored in all. A wide table gets
+            fewer rows per shuffle (down to ``PERMUTATION_MIN_ROWS``), then one
+            shuffle per column, then a seeded random subset of its columns
+            (``Importance.not_measured`` says how many were left out).
     """
     y = np.asarray(y)
     rng = np.random.default_rng(seed)
@@ -102,6 +114,22 @@ def permutation_importance(
     started = time.perf_counter()
     baseline = _score(task, metric, _predict(model, X, task), y)
     elapsed = time.perf_counter() - started
+    width = max(1, X.shape[1])
+    affordable = max_cells // width  # shuffled rows the cell cap allows
+    if len(names) * repeats * min(n, 200) > affordable:
+        keep_rows = max(PERMUTATION_MIN_ROWS, affordable // max(1, len(names) * repeats))
+        if keep_rows * len(names) * repeats > affordable:
+            repeats = 1
+            keep_rows = max(PERMUTATION_MIN_ROWS, affordable // len(names))
+        if keep_rows < n:
+            index = np.sort(rng.choice(n, size=keep_rows, replace=False))
+            X, y = X.iloc[index].reset_index(drop=True), y[index]
+            n = keep_rows
+            baseline = _score(task, metric, _predict(model, X, task), y)
+    measured_all = len(names)
+    if len(names) * n > affordable:
+        chosen = rng.choice(len(names), size=max(1, affordable // n), replace=False)
+        names = [names[i] for i in sorted(chosen)]
     jobs = [(name, r) for name in names for r in range(repeats)]
     if time_budget is not None and elapsed * len(jobs) > time_budget and n > 200:
         keep = max(200, int(n * time_budget / (elapsed * len(jobs))))
@@ -112,15 +140,16 @@ def permutation_importance(
             baseline = _score(task, metric, _predict(model, X, task), y)
     permutations = {job: rng.permutation(n) for job in jobs}
     drops: dict[str, list[float]] = {name: [] for name in names}
-    per_batch = max(1, batch_rows // max(n, 1))
+    position_of = {name: index for index, name in enumerate(X.columns)}
+    per_batch = max(1, min(batch_rows // max(n, 1), PERMUTATION_BATCH_CELLS // (n * width or 1)))
     for start in range(0, len(jobs), per_batch):
         batch = jobs[start : start + per_batch]
-        copies = []
-        for name, r in batch:
-            copy = X.copy()
-            copy[name] = X[name].to_numpy()[permutations[(name, r)]]
-            copies.append(copy)
-        output = _predict(model, pd.concat(copies, ignore_index=True), task)
+        # One stacked copy of the rows per job, each shuffling its own column.
+        block = X.iloc[np.tile(np.arange(n), len(batch))].reset_index(drop=True)
+        for copy, (name, r) in enumerate(batch):
+            shuffled = X[name].to_numpy()[permutations[(name, r)]]
+            block.iloc[copy * n : (copy + 1) * n, position_of[name]] = shuffled
+        output = _predict(model, block, task)
         for position, (name, _) in enumerate(batch):
             part = output[position * n : (position + 1) * n]
             permuted = _score(task, metric, part, y)
@@ -136,6 +165,7 @@ def permutation_importance(
         rows=n,
         repeats=repeats,
         baseline=float(baseline),
+        not_measured=measured_all - len(names),
     )
 
 

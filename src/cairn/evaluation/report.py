@@ -725,7 +725,13 @@ def _importance(analysis: RunAnalysis) -> rp.Section | None:
             },
             title="Permutation importance (test set)",
             caption=f"Mean ± std over {imp.repeats} shuffles of each input on "
-            f"{imp.rows:,} test rows; baseline {imp.metric} {imp.baseline:.4g}.",
+            f"{imp.rows:,} test rows; baseline {imp.metric} {imp.baseline:.4g}."
+            + (
+                f" The table is wide: {imp.not_measured:,} inputs, chosen at random, "
+                "were not shuffled."
+                if imp.not_measured
+                else ""
+            ),
             height=max(220, 24 * top + 90),
         )
         parts.append(str(fig))

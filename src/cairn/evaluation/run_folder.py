@@ -77,8 +77,12 @@ class RunFolder:
 
     @property
     def features(self) -> pd.DataFrame:
-        """The held-out rows' input columns (as the model received them)."""
-        return self.predictions[[c for c in self.predictions.columns if not c.startswith("__")]]
+        """The held-out rows' input columns (as the model received them).
+
+        Every column but the target, prediction and probability columns: a
+        feature may itself be named like ``__fare``."""
+        reserved = {TARGET, PREDICTION, *(f"{PROBA_PREFIX}{label}" for label in self.classes)}
+        return self.predictions[[c for c in self.predictions.columns if c not in reserved]]
 
     @property
     def y_true(self) -> np.ndarray:
