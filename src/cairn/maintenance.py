@@ -425,6 +425,18 @@ def retrain(
         data=data_info,
     )
     if result.promoted:
+        # The version names the champion it replaces before it replaces it: if
+        # retraining dies between the two, rollback still finds the way back
+        # instead of taking the highest older version (maybe a killed run's).
+        tag_version(
+            name,
+            challenger_version,
+            {
+                "cairn.previous_champion": champion_version,
+                "cairn.promoted_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            },
+            tracking_uri=uri,
+        )
         set_alias(name, CHAMPION, challenger_version, tracking_uri=uri)
     evidence = result.evidence()
     result.evidence_path = folder / "decision.json"
@@ -446,9 +458,6 @@ def retrain(
         "cairn.decision_run": result.decision_run_id,
         "cairn.compared_with": champion_version,
     }
-    if result.promoted:
-        tags["cairn.previous_champion"] = champion_version
-        tags["cairn.promoted_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     tag_version(name, challenger_version, tags, tracking_uri=uri)
     return result
 
