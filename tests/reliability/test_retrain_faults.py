@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from cairn.bundle import load_model
-from cairn.tracking import CHAMPION, alias_version, tracking_uri
+from cairn.tracking import CHAMPION, alias_version, list_decisions, tracking_uri
 from tests.conftest import load_dataset
 from tests.reliability._faults_serving import (
     Child,
@@ -30,6 +30,7 @@ SCENARIOS = [
     "retrain SIGKILL: registering",
     "retrain SIGKILL: version registered",
     "retrain SIGKILL: champion moved",
+    "retrain SIGKILL: recording decision",
 ]
 
 
@@ -143,6 +144,39 @@ def test_a_retrain_killed_as_it_promotes_can_be_rolled_back(project: Path) -> No
     rolled = Child(["rollback", "cairn.toml", "--reason", "killed while promoting"], project)
     assert rolled.finish(timeout=120) == 0, rolled.output
     assert _champion_serves(project) == before, rolled.output
+    record.recovered += 1
+
+
+def _decision_runs(root: Path) -> int:
+    connection = sqlite3.connect(str(root / ".cairn" / "mlflow.db"), timeout=30.0)
+    try:
+        found = connection.execute(
+            "SELECT COUNT(*) FROM tags WHERE key = 'cairn.kind' AND value = 'decision'"
+        ).fetchone()
+    finally:
+        connection.close()
+    return int(found[0])
+
+
+def test_a_retrain_killed_while_recording_its_decision(project: Path) -> None:
+    """Killed as the decision run opens, before its evidence is written: the
+    versions and decisions still list, and the champion serves."""
+    record = tally("retrain SIGKILL: recording decision")
+    before = _champion_serves(project)
+    known = _decision_runs(project)
+    child = _retrain(project)
+    opened = child.wait_for(lambda: _decision_runs(project) > known, timeout=300)
+    assert opened, child.output[-3000:]
+    code = child.kill()
+    assert code == -9, f"it ended on its own ({code}) before the fault:\n{child.output[-2000:]}"
+    record.injected += 1
+    assert integrity(project / ".cairn" / "mlflow.db") == "ok"
+    listed = Child(["versions", "cairn.toml"], project)
+    assert listed.finish(timeout=120) == 0, listed.output
+    assert "champion" in listed.output
+    decisions = list_decisions(NAME, tracking_uri=tracking_uri(project))
+    assert decisions and all(d["evidence"]["decision"] for d in decisions)
+    assert _champion_serves(project) in {before, *(v for v, _ in _versions(project))}
     record.recovered += 1
 
 
