@@ -413,6 +413,18 @@ def retrain(
         data=data_info,
     )
     if result.promoted:
+        # The version names the champion it replaces before it replaces it: if
+        # retraining dies between the two, rollback still finds the way back
+        # instead of taking the highest older version (maybe a killed run's).
+        tag_version(
+            name,
+            challenger_version,
+            {
+                "cairn.previous_champion": champion_version,
+                "cairn.promoted_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            },
+            tracking_uri=uri,
+        )
         set_alias(name, CHAMPION, challenger_version, tracking_uri=uri)
     else:
         # A challenger that lost is no longer one; its version stays, tagged why.
@@ -437,9 +449,6 @@ def retrain(
         "cairn.decision_run": result.decision_run_id,
         "cairn.compared_with": champion_version,
     }
-    if result.promoted:
-        tags["cairn.previous_champion"] = champion_version
-        tags["cairn.promoted_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     tag_version(name, challenger_version, tags, tracking_uri=uri)
     return result
 

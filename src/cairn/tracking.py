@@ -696,7 +696,8 @@ def record_decision(
 
 def list_decisions(project: str, *, tracking_uri: str, limit: int = 50) -> list[dict[str, Any]]:
     """The latest maintenance decisions of a project, newest first, each with
-    its run id, time and evidence.
+    its run id, time and evidence. Runs that did not finish (a retrain killed
+    while recording its decision) are left out.
 
     Raises:
         RegistryError: the store cannot be read.
@@ -714,6 +715,10 @@ def list_decisions(project: str, *, tracking_uri: str, limit: int = 50) -> list[
         )
         out = []
         for run in runs:
+            if run.info.status != "FINISHED":
+                # still being written, or its writer died before the evidence:
+                # not a decision (yet)
+                continue
             out.append(
                 {
                     "run_id": run.info.run_id,
