@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 
 if TYPE_CHECKING:
     from cairn.spec import ProjectSpec
@@ -164,13 +165,17 @@ def serve_command(
                 return None
             import warnings
 
+            from cairn.bundle import BundleWarning
             from cairn.cli import errors
 
             with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
+                # Only cairn's own load warnings are for the user; libraries'
+                # deprecation notices (SQLAlchemy under MLflow) are not.
+                warnings.simplefilter("ignore")
+                warnings.simplefilter("always", BundleWarning)
                 served = load_served_model(ref, tracking_uri=store, engine=engine, trust=trust)
             for warning in caught:
-                errors.print(f"[yellow]warning:[/] {warning.message}", highlight=False)
+                errors.print(f"[yellow]warning:[/] {escape(str(warning.message))}", highlight=False)
             return served
 
         app = create_app(
