@@ -44,6 +44,10 @@ Progress = Callable[[str], None]
 _RESERVE_SHARE = 0.12
 _FIXED_OVERHEAD_S = 4.0
 _REGISTER_OVERHEAD_S = 5.0
+# Post-search seconds per training cell (rows x columns x classes), and the
+# share of the post-search reserve given to permutation importance and SHAP.
+_SECONDS_PER_CELL = 6e-6
+_EXPLAIN_SHARE = 0.3
 # With train.bagging = "auto", fold models are bagged up to this many rows.
 # Bags multiply the cost of everything after the search (evaluation, export,
 # reports, serving) by the number of folds, so "auto" keeps them for tiny data.
@@ -212,10 +216,11 @@ def run(
     )
     elapsed = time.monotonic() - started
     registering = register if register is not None else spec.tracking.register_model
-    # After the search: final model, evaluation, reports and, when
-    # registering, MLflow; their cost is mostly fixed, so reserve a share
-    # of the budget plus a few seconds.
-    overhead = _FIXED_OVERHEAD_S + (_REGISTER_OVERHEAD_S if registering else 0.0)
+    # After the search: final model, evaluation, export, reports and, when
+    # registering, MLflow; reserve a share of the budget plus an estimate
+    # that grows with rows, columns and classes.
+    post_search = _post_search_seconds(len(X_train), X_train.shape[1], n_classes, budget)
+    overhead = post_search + (_REGISTER_OVERHEAD_S if registering else 0.0)
     search_budget = max(1.0, budget * (1 - _RESERVE_SHARE) - elapsed - overhead)
     found = search(
         X_train,
@@ -347,7 +352,13 @@ def run(
     say("writing reports: data profile, evaluation, model card")
     reports.update(
         _write_reports(
-            run_dir, raw=raw, cleaned=cleaned, spec=spec, model=pipeline, timings=timings
+            run_dir,
+            raw=raw,
+            cleaned=cleaned,
+            spec=spec,
+            model=pipeline,
+            timings=timings,
+            explain_seconds=max(3.0, _EXPLAIN_SHARE * post_search),
         )
     )
     t = lap("reports", t)
@@ -402,6 +413,14 @@ def _free_name(name: str, taken: Any) -> str:
     return name
 
 
+def _post_search_seconds(rows: int, columns: int, classes: int | None, budget: float) -> float:
+    """Seconds kept back for the stages after the search: a fixed part plus
+    one proportional to rows x columns x classes (what prediction, export and
+    explanation cost), at most half the budget."""
+    cells = rows * max(1, columns) * max(1, classes or 1)
+    return min(0.5 * budget, _FIXED_OVERHEAD_S + _SECONDS_PER_CELL * cells)
+
+
 def _bag_max_rows(bagging: str, latency_objective: bool) -> int:
     """Up to how many rows the final members are bags of fold models."""
     if bagging == "always":
@@ -431,6 +450,7 @@ def _write_reports(
     spec: ProjectSpec,
     model: Any,
     timings: dict[str, float],
+    explain_seconds: float,
 ) -> dict[str, Path]:
     """The data profile (EDA), the evaluation report and the model card,
     written into the run folder."""
@@ -450,7 +470,7 @@ def _write_reports(
     )
     folder = load_run(run_dir)
     folder.timings = dict(timings)
-    analysis = analyse_run(folder, model=model, seed=spec.train.seed)
+    analysis = analyse_run(folder, model=model, seed=spec.train.seed, time_budget=explain_seconds)
     card, card_html = write_model_card(analysis)
     return {
         "eda": write_profile_report(data, run_dir / "eda.html"),

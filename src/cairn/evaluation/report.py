@@ -66,6 +66,7 @@ def analyse_run(
     importance: bool = True,
     resamples: int = 1000,
     seed: int = 0,
+    time_budget: float | None = None,
 ) -> RunAnalysis:
     """Bootstrap intervals, importance and segment performance for a run.
 
@@ -76,6 +77,8 @@ def analyse_run(
         importance: compute permutation importance and SHAP values (needs the
             model).
         resamples: bootstrap resamples.
+        time_budget: seconds for permutation importance and SHAP together;
+            each works on fewer rows to fit its half (the report says so).
     """
     folder = run if isinstance(run, RunFolder) else load_run(run)
     seconds: dict[str, float] = {}
@@ -102,12 +105,24 @@ def analyse_run(
 
             model = load_bundle(folder.bundle_path, engine="native").pipeline
         result.importance = permutation_importance(
-            model, folder.features, y, task=task, metric=folder.metric, features=features, seed=seed
+            model,
+            folder.features,
+            y,
+            task=task,
+            metric=folder.metric,
+            features=features,
+            seed=seed,
+            time_budget=6.0 if time_budget is None else time_budget / 2,
         )
         seconds["permutation importance"] = time.perf_counter() - clock
         clock = time.perf_counter()
         result.shap = tree_shap(
-            model, folder.features, task=task, classes=folder.classes, seed=seed
+            model,
+            folder.features,
+            task=task,
+            classes=folder.classes,
+            seed=seed,
+            time_budget=None if time_budget is None else time_budget / 2,
         )
         if result.shap is None:
             notes.append(
