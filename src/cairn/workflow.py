@@ -260,6 +260,11 @@ def run(
     t = lap("final_model", t)
 
     say("evaluating on the held-out test set")
+    from cairn.models.search import predict_output
+
+    # Predicted once: evaluation, intervals, drift reference and the test
+    # predictions file all use these.
+    test_output = predict_output(pipeline, X_test, task)
     evaluation = evaluate(
         pipeline,
         X_test,
@@ -268,6 +273,7 @@ def run(
         metric=metric,
         objectives=problem.parsed_objectives,
         latency_seconds=min(3.0, max(0.5, 0.02 * budget)),
+        output=test_output,
     )
     t = lap("evaluate", t)
 
@@ -304,7 +310,7 @@ def run(
         "rows": {"raw": len(raw), "clean": len(frame), "train": len(X_train), "test": len(X_test)},
         "split": parts.strategy,
         "metrics": evaluation.metrics,
-        "metric_intervals": _test_intervals(pipeline, X_test, y_test, task, seed=spec.train.seed),
+        "metric_intervals": _test_intervals(test_output, y_test, task, seed=spec.train.seed),
         "latency_ms": evaluation.latency_ms,
         "native_latency_ms": evaluation.native_latency_ms,
         "objectives": [o.__dict__ for o in evaluation.objectives],
@@ -312,7 +318,9 @@ def run(
         "cv": {"metric": metric, "mean": float(leaderboard.iloc[0][f"cv_{metric}_mean"])},
     }
     say("profiling the training data for drift checks")
-    reference = _reference_profile(pipeline, schema, X_train, X_test, seed=spec.train.seed)
+    reference = _reference_profile(
+        pipeline, schema, X_train, X_test, test_output, seed=spec.train.seed
+    )
     bundle_files = {REFERENCE_FILE: reference.to_json().encode("utf-8")}
     say("exporting the serving graph (ONNX) and checking it on the test set")
     from cairn.onnx_export import export_serving
@@ -338,7 +346,7 @@ def run(
     reports = {
         "test_predictions": _write_test_predictions(
             run_dir / "test_predictions.parquet",
-            model_pipeline=pipeline,
+            output=test_output,
             schema=schema,
             X_test=X_test,
             y_test=y_test,
@@ -481,7 +489,13 @@ def _write_reports(
 
 
 def _reference_profile(
-    pipeline: Any, schema: Schema, X_train: pd.DataFrame, X_test: pd.DataFrame, *, seed: int
+    pipeline: Any,
+    schema: Schema,
+    X_train: pd.DataFrame,
+    X_test: pd.DataFrame,
+    test_output: np.ndarray,
+    *,
+    seed: int,
 ) -> ReferenceProfile:
     """The bundle's drift reference: the training rows, the model's outputs
     on held-out rows (what it produces on unseen data from the same
@@ -493,10 +507,8 @@ def _reference_profile(
     importance = feature_sensitivity(
         lambda frame: predict_output(pipeline, frame, task), X_train, features, seed=seed
     )
-    held_out = X_test if len(X_test) else X_train
-    outputs = output_frame(
-        predict_output(pipeline, held_out, task), task=task, classes=schema.classes
-    )
+    held_out = test_output if len(X_test) else predict_output(pipeline, X_train, task)
+    outputs = output_frame(held_out, task=task, classes=schema.classes)
     return build_reference(
         X_train,
         schema,
@@ -507,17 +519,15 @@ def _reference_profile(
 
 
 def _test_intervals(
-    pipeline: Any, X_test: pd.DataFrame, y_test: np.ndarray, task: str, *, seed: int
+    output: np.ndarray, y_test: np.ndarray, task: str, *, seed: int
 ) -> dict[str, list[float]]:
     """95 % bootstrap intervals of the test-set metrics, kept in the bundle so
     that monitoring weighs production figures against the test figures'
     own uncertainty."""
     from cairn.evaluation.bootstrap import bootstrap_intervals
-    from cairn.models.search import predict_output
 
-    if len(X_test) < 2:
+    if len(output) < 2:
         return {}
-    output = predict_output(pipeline, X_test, task)
     classification = task == "classification"
     found = bootstrap_intervals(
         task,
@@ -533,7 +543,7 @@ def _test_intervals(
 
 
 def _write_test_predictions(
-    path: Path, *, model_pipeline: Any, schema: Schema, X_test: pd.DataFrame, y_test: np.ndarray
+    path: Path, *, output: np.ndarray, schema: Schema, X_test: pd.DataFrame, y_test: np.ndarray
 ) -> Path:
     """The held-out rows with their true and predicted values, so reports and
     later comparisons can be made from the run folder alone. Columns
@@ -542,14 +552,14 @@ def _write_test_predictions(
     out = X_test.reset_index(drop=True).copy()
     if schema.task == "classification":
         labels = np.asarray(schema.classes, dtype=object)
-        proba = np.asarray(model_pipeline.predict_proba(X_test), dtype=float)
+        proba = np.asarray(output, dtype=float)
         out["__target"] = labels[y_test]
         out["__prediction"] = labels[proba.argmax(axis=1)]
         for index, label in enumerate(labels):
             out[f"__proba_{label}"] = proba[:, index]
     else:
         out["__target"] = y_test
-        out["__prediction"] = np.asarray(model_pipeline.predict(X_test), dtype=float)
+        out["__prediction"] = np.asarray(output, dtype=float)
     tmp = path.with_suffix(".tmp")
     out.to_parquet(tmp, index=False)
     tmp.replace(path)

@@ -97,7 +97,9 @@ def analyse_run(
         )
     seconds["bootstrap"] = time.perf_counter() - clock
     result = RunAnalysis(folder, intervals, notes=notes, seconds=seconds)
-    features = [f for f in folder.schema.feature_names if f in folder.features.columns]
+    X = folder.features  # a property that slices the predictions frame: take it once
+    present = set(X.columns)
+    features = [f for f in folder.schema.feature_names if f in present]
     if importance:
         clock = time.perf_counter()
         if model is None:
@@ -106,7 +108,7 @@ def analyse_run(
             model = load_bundle(folder.bundle_path, engine="native").pipeline
         result.importance = permutation_importance(
             model,
-            folder.features,
+            X,
             y,
             task=task,
             metric=folder.metric,
@@ -118,7 +120,7 @@ def analyse_run(
         clock = time.perf_counter()
         result.shap = tree_shap(
             model,
-            folder.features,
+            X,
             task=task,
             classes=folder.classes,
             seed=seed,
@@ -132,7 +134,7 @@ def analyse_run(
     clock = time.perf_counter()
     ranked = result.importance.features if result.importance else features
     result.segments = segment_performance(
-        folder.features,
+        X,
         y,
         task=task,
         metric=folder.metric,
