@@ -46,8 +46,10 @@ _FIXED_OVERHEAD_S = 4.0
 _REGISTER_OVERHEAD_S = 5.0
 # Post-search seconds per training cell (rows x columns x classes), and the
 # share of the post-search reserve given to permutation importance and SHAP.
-_SECONDS_PER_CELL = 6e-6
-_EXPLAIN_SHARE = 0.3
+_SECONDS_PER_CELL = 1.2e-5
+_EXPLAIN_SHARE = 0.2
+# Post-search seconds per fold model when the final model is a bag of them.
+_SECONDS_PER_BAGGED_MODEL = 0.8
 # With train.bagging = "auto", fold models are bagged up to this many rows.
 # Bags multiply the cost of everything after the search (evaluation, export,
 # reports, serving) by the number of folds, so "auto" keeps them for tiny data.
@@ -219,7 +221,11 @@ def run(
     # After the search: final model, evaluation, export, reports and, when
     # registering, MLflow; reserve a share of the budget plus an estimate
     # that grows with rows, columns and classes.
-    post_search = _post_search_seconds(len(X_train), X_train.shape[1], n_classes, budget)
+    bag_max_rows = _bag_max_rows(spec.train.bagging, problem.has_latency_objective)
+    bagged = len(parts.folds) if len(X_train) <= bag_max_rows else 1
+    post_search = _post_search_seconds(
+        len(X_train), X_train.shape[1], n_classes, budget, bagged=bagged
+    )
     overhead = post_search + (_REGISTER_OVERHEAD_S if registering else 0.0)
     search_budget = max(1.0, budget * (1 - _RESERVE_SHARE) - elapsed - overhead)
     found = search(
@@ -254,7 +260,7 @@ def run(
         seed=spec.train.seed,
         n_jobs=spec.train.n_jobs,
         deadline=started + budget * 0.92 - overhead,
-        bag_max_rows=_bag_max_rows(spec.train.bagging, problem.has_latency_objective),
+        bag_max_rows=bag_max_rows,
     )
     pipeline = final.estimator
     t = lap("final_model", t)
@@ -421,12 +427,16 @@ def _free_name(name: str, taken: Any) -> str:
     return name
 
 
-def _post_search_seconds(rows: int, columns: int, classes: int | None, budget: float) -> float:
-    """Seconds kept back for the stages after the search: a fixed part plus
-    one proportional to rows x columns x classes (what prediction, export and
-    explanation cost), at most half the budget."""
+def _post_search_seconds(
+    rows: int, columns: int, classes: int | None, budget: float, *, bagged: int = 1
+) -> float:
+    """Seconds kept back for the stages after the search: a fixed part, one
+    proportional to rows x columns x classes (what prediction, export and
+    explanation cost) and one per fold model of a bag (every prediction calls
+    each), at most half the budget."""
     cells = rows * max(1, columns) * max(1, classes or 1)
-    return min(0.5 * budget, _FIXED_OVERHEAD_S + _SECONDS_PER_CELL * cells)
+    per_bag = _SECONDS_PER_BAGGED_MODEL * bagged if bagged > 1 else 0.0
+    return min(0.5 * budget, _FIXED_OVERHEAD_S + _SECONDS_PER_CELL * cells + per_bag)
 
 
 def _bag_max_rows(bagging: str, latency_objective: bool) -> int:
