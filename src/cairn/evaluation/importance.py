@@ -24,8 +24,10 @@ from cairn.evaluation.metrics import greater_is_better, score
 PERMUTATION_ROWS = 2_000
 #: Rows whose SHAP values are computed (a random subset above this).
 SHAP_ROWS = 2_000
-#: Fewest rows explained when a time budget cuts the sample.
-SHAP_MIN_ROWS = 100
+#: Fewest rows explained when a time budget cuts the sample, and the rows
+#: timed to judge the cost per row.
+SHAP_MIN_ROWS = 50
+SHAP_PROBE_ROWS = 20
 #: Cells (rows x input columns) of shuffled copies scored in all, and per
 #: model call: the cost stays linear in the number of columns, the memory bounded.
 PERMUTATION_MAX_CELLS = 4_000_000
@@ -306,7 +308,7 @@ def tree_shap(
     available = len(X)
     if time_budget is not None and len(X) > SHAP_MIN_ROWS:
         # Multiclass boosters cost rows x classes x trees: time a probe, keep what fits.
-        probe = X.iloc[:SHAP_MIN_ROWS]
+        probe = X.iloc[:SHAP_PROBE_ROWS]
         started = time.perf_counter()
         _contributions(pipelines[0], probe)
         per_row = (time.perf_counter() - started) * len(pipelines) / len(probe)
