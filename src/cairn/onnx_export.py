@@ -87,7 +87,7 @@ _MAX_CHECK_ROWS = 2000
 _MAX_PROBE_CELLS = 100_000
 _MIN_PROBES = 20
 # Larger graphs are served natively: they take seconds to load and gigabytes to run.
-_MAX_GRAPH_BYTES = 256 * 2**20
+_MAX_GRAPH_BYTES = 64 * 2**20
 _UNSEEN_TEXT = "\x00cairn-unseen"
 # Words cairn's BooleanEncoder reads as true / false for values it has no mapping for.
 _BOOLEAN_TRUE = ("true", "t", "yes", "y", "1", "1.0", "on")
