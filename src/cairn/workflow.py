@@ -372,7 +372,7 @@ def run(
             spec=spec,
             model=pipeline,
             timings=timings,
-            explain_seconds=max(3.0, _EXPLAIN_SHARE * post_search),
+            explain_seconds=max(3.0, _EXPLAIN_SHARE * post_search, 0.05 * budget),
         )
     )
     t = lap("reports", t)
