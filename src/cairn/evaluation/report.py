@@ -59,6 +59,11 @@ class RunAnalysis:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
+# With a time budget: resamples x test rows x classes stays under this.
+_BOOTSTRAP_CELLS = 40_000_000
+_MIN_RESAMPLES = 200
+
+
 def analyse_run(
     run: RunFolder | str | Path,
     *,
@@ -79,12 +84,20 @@ def analyse_run(
         resamples: bootstrap resamples.
         time_budget: seconds for permutation importance and SHAP together;
             each works on fewer rows to fit its half (the report says so).
+            Also bounds the bootstrap: fewer resamples (at least 200) when
+            test rows x classes is large.
     """
     folder = run if isinstance(run, RunFolder) else load_run(run)
     seconds: dict[str, float] = {}
     notes: list[str] = []
     clock = time.perf_counter()
     task = folder.task
+    if time_budget is not None:
+        # Macro metrics cost resamples x rows x classes: fewer resamples for
+        # large many-class test sets (the report states how many).
+        width = len(folder.classes) if task == "classification" else 1
+        cells = max(1, len(folder.predictions) * max(1, width))
+        resamples = min(resamples, max(_MIN_RESAMPLES, _BOOTSTRAP_CELLS // cells))
     if task == "classification":
         y = folder.y_codes
         proba = folder.proba
