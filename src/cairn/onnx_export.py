@@ -83,6 +83,11 @@ _MAX_TREE_NODES = 3_000_000
 _MAX_TABLE_CELLS = 20_000_000
 _MAX_PROBES = 200
 _MAX_CHECK_ROWS = 2000
+# Verification cost is per cell: wide tables get fewer probe rows (never under 20).
+_MAX_PROBE_CELLS = 100_000
+_MIN_PROBES = 20
+# Larger graphs are served natively: they take seconds to load and gigabytes to run.
+_MAX_GRAPH_BYTES = 64 * 2**20
 _UNSEEN_TEXT = "\x00cairn-unseen"
 # Words cairn's BooleanEncoder reads as true / false for values it has no mapping for.
 _BOOLEAN_TRUE = ("true", "t", "yes", "y", "1", "1.0", "on")
@@ -1100,7 +1105,8 @@ def _probe_records(records: list[dict[str, Any]], schema: Schema, seed: int) -> 
     rng = np.random.default_rng(seed)
     features = [c for c in schema.columns if c.is_feature]
     probes: list[dict[str, Any]] = [{c.name: None for c in features}]
-    for _ in range(_MAX_PROBES - 1):
+    width = max(1, len(features))
+    for _ in range(max(_MIN_PROBES, min(_MAX_PROBES, _MAX_PROBE_CELLS // width)) - 1):
         row = dict(records[int(rng.integers(len(records)))])
         for column in features:
             draw = rng.random()
@@ -1245,6 +1251,12 @@ def export_serving(
         return _native_result(spec, f"not convertible: {error}")
     except Exception as error:
         return _native_result(spec, f"conversion failed: {type(error).__name__}: {error}")
+    if len(graph) > _MAX_GRAPH_BYTES:
+        return _native_result(
+            spec,
+            f"the serving graph is {len(graph) / 2**20:.0f} MiB, over the "
+            f"{_MAX_GRAPH_BYTES / 2**20:.0f} MiB that cairn serves with ONNX",
+        )
     probes = _probe_records(records, schema, seed)
     try:
         probe_native = _native_output(estimator, schema, _records_frame(probes, schema))

@@ -44,6 +44,12 @@ Progress = Callable[[str], None]
 _RESERVE_SHARE = 0.12
 _FIXED_OVERHEAD_S = 4.0
 _REGISTER_OVERHEAD_S = 5.0
+# Post-search seconds per training cell (rows x columns x classes), and the
+# share of the post-search reserve given to permutation importance and SHAP.
+_SECONDS_PER_CELL = 1.2e-5
+_EXPLAIN_SHARE = 0.2
+# Post-search seconds per fold model when the final model is a bag of them.
+_SECONDS_PER_BAGGED_MODEL = 0.8
 # With train.bagging = "auto", fold models are bagged up to this many rows.
 # Bags multiply the cost of everything after the search (evaluation, export,
 # reports, serving) by the number of folds, so "auto" keeps them for tiny data.
@@ -212,10 +218,15 @@ def run(
     )
     elapsed = time.monotonic() - started
     registering = register if register is not None else spec.tracking.register_model
-    # After the search: final model, evaluation, reports and, when
-    # registering, MLflow; their cost is mostly fixed, so reserve a share
-    # of the budget plus a few seconds.
-    overhead = _FIXED_OVERHEAD_S + (_REGISTER_OVERHEAD_S if registering else 0.0)
+    # After the search: final model, evaluation, export, reports and, when
+    # registering, MLflow; reserve a share of the budget plus an estimate
+    # that grows with rows, columns and classes.
+    bag_max_rows = _bag_max_rows(spec.train.bagging, problem.has_latency_objective)
+    bagged = len(parts.folds) if len(X_train) <= bag_max_rows else 1
+    post_search = _post_search_seconds(
+        len(X_train), X_train.shape[1], n_classes, budget, bagged=bagged
+    )
+    overhead = post_search + (_REGISTER_OVERHEAD_S if registering else 0.0)
     search_budget = max(1.0, budget * (1 - _RESERVE_SHARE) - elapsed - overhead)
     found = search(
         X_train,
@@ -249,12 +260,17 @@ def run(
         seed=spec.train.seed,
         n_jobs=spec.train.n_jobs,
         deadline=started + budget * 0.92 - overhead,
-        bag_max_rows=_bag_max_rows(spec.train.bagging, problem.has_latency_objective),
+        bag_max_rows=bag_max_rows,
     )
     pipeline = final.estimator
     t = lap("final_model", t)
 
     say("evaluating on the held-out test set")
+    from cairn.models.search import predict_output
+
+    # Predicted once: evaluation, intervals, drift reference and the test
+    # predictions file all use these.
+    test_output = predict_output(pipeline, X_test, task)
     evaluation = evaluate(
         pipeline,
         X_test,
@@ -263,6 +279,7 @@ def run(
         metric=metric,
         objectives=problem.parsed_objectives,
         latency_seconds=min(3.0, max(0.5, 0.02 * budget)),
+        output=test_output,
     )
     t = lap("evaluate", t)
 
@@ -299,7 +316,7 @@ def run(
         "rows": {"raw": len(raw), "clean": len(frame), "train": len(X_train), "test": len(X_test)},
         "split": parts.strategy,
         "metrics": evaluation.metrics,
-        "metric_intervals": _test_intervals(pipeline, X_test, y_test, task, seed=spec.train.seed),
+        "metric_intervals": _test_intervals(test_output, y_test, task, seed=spec.train.seed),
         "latency_ms": evaluation.latency_ms,
         "native_latency_ms": evaluation.native_latency_ms,
         "objectives": [o.__dict__ for o in evaluation.objectives],
@@ -307,7 +324,9 @@ def run(
         "cv": {"metric": metric, "mean": float(leaderboard.iloc[0][f"cv_{metric}_mean"])},
     }
     say("profiling the training data for drift checks")
-    reference = _reference_profile(pipeline, schema, X_train, X_test, seed=spec.train.seed)
+    reference = _reference_profile(
+        pipeline, schema, X_train, X_test, test_output, seed=spec.train.seed
+    )
     bundle_files = {REFERENCE_FILE: reference.to_json().encode("utf-8")}
     say("exporting the serving graph (ONNX) and checking it on the test set")
     from cairn.onnx_export import export_serving
@@ -333,7 +352,7 @@ def run(
     reports = {
         "test_predictions": _write_test_predictions(
             run_dir / "test_predictions.parquet",
-            model_pipeline=pipeline,
+            output=test_output,
             schema=schema,
             X_test=X_test,
             y_test=y_test,
@@ -347,7 +366,13 @@ def run(
     say("writing reports: data profile, evaluation, model card")
     reports.update(
         _write_reports(
-            run_dir, raw=raw, cleaned=cleaned, spec=spec, model=pipeline, timings=timings
+            run_dir,
+            raw=raw,
+            cleaned=cleaned,
+            spec=spec,
+            model=pipeline,
+            timings=timings,
+            explain_seconds=max(3.0, _EXPLAIN_SHARE * post_search, 0.05 * budget),
         )
     )
     t = lap("reports", t)
@@ -402,6 +427,18 @@ def _free_name(name: str, taken: Any) -> str:
     return name
 
 
+def _post_search_seconds(
+    rows: int, columns: int, classes: int | None, budget: float, *, bagged: int = 1
+) -> float:
+    """Seconds kept back for the stages after the search: a fixed part, one
+    proportional to rows x columns x classes (what prediction, export and
+    explanation cost) and one per fold model of a bag (every prediction calls
+    each), at most half the budget."""
+    cells = rows * max(1, columns) * max(1, classes or 1)
+    per_bag = _SECONDS_PER_BAGGED_MODEL * bagged if bagged > 1 else 0.0
+    return min(0.5 * budget, _FIXED_OVERHEAD_S + _SECONDS_PER_CELL * cells + per_bag)
+
+
 def _bag_max_rows(bagging: str, latency_objective: bool) -> int:
     """Up to how many rows the final members are bags of fold models."""
     if bagging == "always":
@@ -431,6 +468,7 @@ def _write_reports(
     spec: ProjectSpec,
     model: Any,
     timings: dict[str, float],
+    explain_seconds: float,
 ) -> dict[str, Path]:
     """The data profile (EDA), the evaluation report and the model card,
     written into the run folder."""
@@ -450,7 +488,7 @@ def _write_reports(
     )
     folder = load_run(run_dir)
     folder.timings = dict(timings)
-    analysis = analyse_run(folder, model=model, seed=spec.train.seed)
+    analysis = analyse_run(folder, model=model, seed=spec.train.seed, time_budget=explain_seconds)
     card, card_html = write_model_card(analysis)
     return {
         "eda": write_profile_report(data, run_dir / "eda.html"),
@@ -461,7 +499,13 @@ def _write_reports(
 
 
 def _reference_profile(
-    pipeline: Any, schema: Schema, X_train: pd.DataFrame, X_test: pd.DataFrame, *, seed: int
+    pipeline: Any,
+    schema: Schema,
+    X_train: pd.DataFrame,
+    X_test: pd.DataFrame,
+    test_output: np.ndarray,
+    *,
+    seed: int,
 ) -> ReferenceProfile:
     """The bundle's drift reference: the training rows, the model's outputs
     on held-out rows (what it produces on unseen data from the same
@@ -473,10 +517,8 @@ def _reference_profile(
     importance = feature_sensitivity(
         lambda frame: predict_output(pipeline, frame, task), X_train, features, seed=seed
     )
-    held_out = X_test if len(X_test) else X_train
-    outputs = output_frame(
-        predict_output(pipeline, held_out, task), task=task, classes=schema.classes
-    )
+    held_out = test_output if len(X_test) else predict_output(pipeline, X_train, task)
+    outputs = output_frame(held_out, task=task, classes=schema.classes)
     return build_reference(
         X_train,
         schema,
@@ -487,17 +529,15 @@ def _reference_profile(
 
 
 def _test_intervals(
-    pipeline: Any, X_test: pd.DataFrame, y_test: np.ndarray, task: str, *, seed: int
+    output: np.ndarray, y_test: np.ndarray, task: str, *, seed: int
 ) -> dict[str, list[float]]:
     """95 % bootstrap intervals of the test-set metrics, kept in the bundle so
     that monitoring weighs production figures against the test figures'
     own uncertainty."""
     from cairn.evaluation.bootstrap import bootstrap_intervals
-    from cairn.models.search import predict_output
 
-    if len(X_test) < 2:
+    if len(output) < 2:
         return {}
-    output = predict_output(pipeline, X_test, task)
     classification = task == "classification"
     found = bootstrap_intervals(
         task,
@@ -513,7 +553,7 @@ def _test_intervals(
 
 
 def _write_test_predictions(
-    path: Path, *, model_pipeline: Any, schema: Schema, X_test: pd.DataFrame, y_test: np.ndarray
+    path: Path, *, output: np.ndarray, schema: Schema, X_test: pd.DataFrame, y_test: np.ndarray
 ) -> Path:
     """The held-out rows with their true and predicted values, so reports and
     later comparisons can be made from the run folder alone. Columns
@@ -522,14 +562,14 @@ def _write_test_predictions(
     out = X_test.reset_index(drop=True).copy()
     if schema.task == "classification":
         labels = np.asarray(schema.classes, dtype=object)
-        proba = np.asarray(model_pipeline.predict_proba(X_test), dtype=float)
+        proba = np.asarray(output, dtype=float)
         out["__target"] = labels[y_test]
         out["__prediction"] = labels[proba.argmax(axis=1)]
         for index, label in enumerate(labels):
             out[f"__proba_{label}"] = proba[:, index]
     else:
         out["__target"] = y_test
-        out["__prediction"] = np.asarray(model_pipeline.predict(X_test), dtype=float)
+        out["__prediction"] = np.asarray(output, dtype=float)
     tmp = path.with_suffix(".tmp")
     out.to_parquet(tmp, index=False)
     tmp.replace(path)

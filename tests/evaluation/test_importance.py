@@ -13,6 +13,7 @@ from cairn.bundle import load_bundle
 from cairn.evaluation.importance import (
     PERMUTATION_BATCH_CELLS,
     PERMUTATION_MIN_ROWS,
+    SHAP_MIN_ROWS,
     _explainable,
     permutation_importance,
     tree_shap,
@@ -141,3 +142,23 @@ def test_permutation_importance_of_a_wide_table_is_bounded() -> None:
     assert all(n * width <= PERMUTATION_BATCH_CELLS for n, _ in calls[2:])
     assert result.repeats == 1 and result.rows == PERMUTATION_MIN_ROWS
     assert result.not_measured == width - len(result.features) > 0
+
+
+def test_tree_shap_cuts_its_rows_to_the_time_budget_and_says_so(
+    finished_run: Callable[[str], Path],
+) -> None:
+    run = load_run(finished_run("car_evaluation"))
+    model = load_bundle(run.bundle_path).pipeline
+    if not _explainable(model):
+        pytest.skip("the search picked a model without tree SHAP")
+    assert len(run.features) > SHAP_MIN_ROWS
+    full = tree_shap(model, run.features, task="classification", classes=run.classes)
+    assert full is not None and full.rows == len(run.features)
+    assert not any("sample" in note for note in full.notes)
+    cut = tree_shap(
+        model, run.features, task="classification", classes=run.classes, time_budget=1e-6
+    )
+    assert cut is not None and cut.rows == SHAP_MIN_ROWS
+    assert f"sample of {SHAP_MIN_ROWS:,} of the {len(run.features):,} test rows" in " ".join(
+        cut.notes
+    )

@@ -350,3 +350,17 @@ def test_evaluate_regressor_on_diabetes() -> None:
     assert [r.met for r in evaluation.objectives] == [True, None]
     assert evaluation.objectives[1].how == "not measured"
     assert evaluation.objectives_met is True
+
+
+def test_measure_latency_takes_few_rows_when_each_is_slow() -> None:
+    calls = []
+
+    def slow_predict(frame: pd.DataFrame) -> np.ndarray:
+        calls.append(len(frame))
+        time.sleep(0.02)
+        return np.zeros(len(frame))
+
+    frame = pd.DataFrame({"x": np.arange(100.0)})
+    measure_latency(slow_predict, frame, rows=100, max_seconds=0.01)
+    # warm-up plus the 3-row floor: 20 rows would be 0.4 s against 0.01 s allowed
+    assert 4 <= len(calls) <= 5

@@ -16,9 +16,10 @@ from tests.conftest import MakeProject, wide_frame
 pytestmark = pytest.mark.slow
 
 BUDGET_S = 15
-# Stages outside the search (quality checks, final model, evaluation, ONNX export,
-# drift reference, reports) do work per column that the budget does not yet bound.
-SLACK_S = 300
+# Quality checks run before the search and take longer than this budget on 2,000
+# columns; the later stages are reserved for (about 75 s in all on a busy 2-core
+# machine), with room for a slower CI machine.
+SLACK_S = 150
 MEMORY_LIMIT = 4 * 2**30
 
 RUN = """
@@ -54,3 +55,6 @@ def test_wide_table_stays_within_budget_and_memory(make_project: MakeProject) ->
     assert reference.stat().st_size < 20 * 2**20  # a few MB for 2,000 columns
     assert len(json.loads(reference.read_text())["features"]) == 2_000
     assert figures["reports"] >= 5
+    serving = json.loads((bundle / "serving.json").read_text())
+    # the graph of 2,000 one-hot and numeric inputs is over the ONNX size cap
+    assert serving["engine"] == "native" and "MiB" in serving["reason"], serving

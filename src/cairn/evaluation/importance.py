@@ -24,6 +24,10 @@ from cairn.evaluation.metrics import greater_is_better, score
 PERMUTATION_ROWS = 2_000
 #: Rows whose SHAP values are computed (a random subset above this).
 SHAP_ROWS = 2_000
+#: Fewest rows explained when a time budget cuts the sample, and the rows
+#: timed to judge the cost per row.
+SHAP_MIN_ROWS = 50
+SHAP_PROBE_ROWS = 20
 #: Cells (rows x input columns) of shuffled copies scored in all, and per
 #: model call: the cost stays linear in the number of columns, the memory bounded.
 PERMUTATION_MAX_CELLS = 4_000_000
@@ -131,6 +135,10 @@ def permutation_importance(
         chosen = rng.choice(len(names), size=max(1, affordable // n), replace=False)
         names = [names[i] for i in sorted(chosen)]
     jobs = [(name, r) for name in names for r in range(repeats)]
+    if time_budget is not None and elapsed * len(jobs) > time_budget and repeats > 1:
+        # Over budget: one shuffle per column before fewer rows per shuffle.
+        repeats = 1
+        jobs = [(name, 0) for name in names]
     if time_budget is not None and elapsed * len(jobs) > time_budget and n > 200:
         keep = max(200, int(n * time_budget / (elapsed * len(jobs))))
         if keep < n:
@@ -279,9 +287,14 @@ def tree_shap(
     classes: Sequence[str] = (),
     max_rows: int = SHAP_ROWS,
     seed: int = 0,
+    time_budget: float | None = None,
 ) -> ShapSummary | None:
     """SHAP summary for LightGBM / CatBoost models (or the largest such member
-    of an ensemble); None when the model holds no such tree model."""
+    of an ensemble); None when the model holds no such tree model.
+
+    ``time_budget`` (seconds): the cost per row is timed on a small probe and
+    the rows explained are cut so that all of them fit (never fewer than
+    ``SHAP_MIN_ROWS``); the summary's notes say so."""
     found = _explainable(model)
     if not found:
         return None
@@ -292,9 +305,21 @@ def tree_shap(
             f"The model is an ensemble; SHAP values shown are those of its member {name} "
             f"(weight {weight:.2f}), the largest tree-model member."
         )
+    available = len(X)
+    if time_budget is not None and len(X) > SHAP_MIN_ROWS:
+        # Multiclass boosters cost rows x classes x trees: time a probe, keep what fits.
+        probe = X.iloc[:SHAP_PROBE_ROWS]
+        started = time.perf_counter()
+        _contributions(pipelines[0], probe)
+        per_row = (time.perf_counter() - started) * len(pipelines) / len(probe)
+        max_rows = max(SHAP_MIN_ROWS, min(max_rows, int(time_budget / max(per_row, 1e-9))))
     if len(X) > max_rows:
         index = np.sort(np.random.default_rng(seed).choice(len(X), size=max_rows, replace=False))
         X = X.iloc[index]
+        notes.append(
+            f"SHAP values are computed on a random sample of {max_rows:,} of the "
+            f"{available:,} test rows."
+        )
     X = X.reset_index(drop=True)
     inputs = [str(c) for c in X.columns]
     per_input: dict[str, np.ndarray] = {}

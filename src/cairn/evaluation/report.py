@@ -59,6 +59,11 @@ class RunAnalysis:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
+# With a time budget: resamples x test rows x classes stays under this.
+_BOOTSTRAP_CELLS = 40_000_000
+_MIN_RESAMPLES = 200
+
+
 def analyse_run(
     run: RunFolder | str | Path,
     *,
@@ -66,6 +71,7 @@ def analyse_run(
     importance: bool = True,
     resamples: int = 1000,
     seed: int = 0,
+    time_budget: float | None = None,
 ) -> RunAnalysis:
     """Bootstrap intervals, importance and segment performance for a run.
 
@@ -76,12 +82,22 @@ def analyse_run(
         importance: compute permutation importance and SHAP values (needs the
             model).
         resamples: bootstrap resamples.
+        time_budget: seconds for permutation importance and SHAP together;
+            each works on fewer rows to fit its half (the report says so).
+            Also bounds the bootstrap: fewer resamples (at least 200) when
+            test rows x classes is large.
     """
     folder = run if isinstance(run, RunFolder) else load_run(run)
     seconds: dict[str, float] = {}
     notes: list[str] = []
     clock = time.perf_counter()
     task = folder.task
+    if time_budget is not None:
+        # Macro metrics cost resamples x rows x classes: fewer resamples for
+        # large many-class test sets (the report states how many).
+        width = len(folder.classes) if task == "classification" else 1
+        cells = max(1, len(folder.predictions) * max(1, width))
+        resamples = min(resamples, max(_MIN_RESAMPLES, _BOOTSTRAP_CELLS // cells))
     if task == "classification":
         y = folder.y_codes
         proba = folder.proba
@@ -94,7 +110,9 @@ def analyse_run(
         )
     seconds["bootstrap"] = time.perf_counter() - clock
     result = RunAnalysis(folder, intervals, notes=notes, seconds=seconds)
-    features = [f for f in folder.schema.feature_names if f in folder.features.columns]
+    X = folder.features  # a property that slices the predictions frame: take it once
+    present = set(X.columns)
+    features = [f for f in folder.schema.feature_names if f in present]
     if importance:
         clock = time.perf_counter()
         if model is None:
@@ -102,12 +120,24 @@ def analyse_run(
 
             model = load_bundle(folder.bundle_path, engine="native").pipeline
         result.importance = permutation_importance(
-            model, folder.features, y, task=task, metric=folder.metric, features=features, seed=seed
+            model,
+            X,
+            y,
+            task=task,
+            metric=folder.metric,
+            features=features,
+            seed=seed,
+            time_budget=6.0 if time_budget is None else time_budget / 2,
         )
         seconds["permutation importance"] = time.perf_counter() - clock
         clock = time.perf_counter()
         result.shap = tree_shap(
-            model, folder.features, task=task, classes=folder.classes, seed=seed
+            model,
+            X,
+            task=task,
+            classes=folder.classes,
+            seed=seed,
+            time_budget=None if time_budget is None else time_budget / 2,
         )
         if result.shap is None:
             notes.append(
@@ -117,7 +147,7 @@ def analyse_run(
     clock = time.perf_counter()
     ranked = result.importance.features if result.importance else features
     result.segments = segment_performance(
-        folder.features,
+        X,
         y,
         task=task,
         metric=folder.metric,
