@@ -408,3 +408,16 @@ def test_conform_numeric_categories_written_like_training() -> None:
     out, notes = conform(pd.DataFrame({"zone": [1.0, "2", 3]}), schema)
     assert out["zone"].tolist() == ["1", "2", "3"]
     assert notes == []
+
+
+def test_conform_reads_infinite_values_as_missing_like_training() -> None:
+    from tests.conftest import load_dataset
+
+    wine = load_dataset("wine_quality_red")
+    schema = infer_schema(wine, target="quality")
+    scoring = wine.drop(columns="quality").head(5).astype({"alcohol": float})
+    scoring.loc[scoring.index[1], "alcohol"] = np.inf
+    scoring.loc[scoring.index[3], "alcohol"] = -np.inf
+    out, notes = conform(scoring, schema)
+    assert out["alcohol"].isna().tolist() == [False, True, False, True, False]
+    assert notes == ["column 'alcohol': 2 infinite value(s) read as missing, as in training"]

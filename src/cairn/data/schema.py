@@ -754,6 +754,16 @@ def conform(frame: pd.DataFrame, schema: Schema) -> tuple[pd.DataFrame, list[str
                 f"cannot be read as {column.dtype} ({int(bad.sum())} such value(s)); "
                 f"fix or blank out the value(s), or retrain if the column changed type"
             )
+        if pd.api.types.is_float_dtype(values.dtype):
+            # Training reads inf and -inf as missing (a quality finding); scoring
+            # does the same instead of failing inside the imputer.
+            infinite = np.isinf(values.to_numpy(dtype=float, na_value=np.nan))
+            if infinite.any():
+                values = values.mask(infinite)
+                notes.append(
+                    f"column {column.name!r}: {int(infinite.sum())} infinite value(s) "
+                    "read as missing, as in training"
+                )
         unseen = unseen_categories(values, column)
         if len(unseen):
             notes.append(
