@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from cairn._lazy import lazy_exports as _lazy_exports
+from cairn._version import __version__
 from cairn.exceptions import (
     BundleError,
     CairnError,
@@ -24,8 +25,6 @@ from cairn.exceptions import (
     SpecError,
     TrainingError,
 )
-
-__version__ = "0.1.0"
 
 __all__ = [
     "BundleError",

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from cairn import __version__
+from cairn._version import __version__
 from cairn.exceptions import CairnError
 
 app = typer.Typer(

@@ -147,7 +147,7 @@ def render_page(
             f"<div><dt>{escape(k)}</dt><dd>{escape(v)}</dd></div>" for k, v in meta.items()
         )
         meta_html += "</dl>"
-    from cairn import __version__
+    from cairn._version import __version__
 
     scripts = plot_scripts() if has_plots else ""
     return (
