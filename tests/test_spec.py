@@ -7,9 +7,8 @@ from pathlib import Path
 import pytest
 
 from cairn.exceptions import SpecError
+from cairn.tasks import ALL_METRICS, get_task
 from cairn.spec import (
-    CLASSIFICATION_METRICS,
-    REGRESSION_METRICS,
     Objective,
     ProjectSpec,
     default_metric,
@@ -188,15 +187,15 @@ def test_unknown_metric_lists_allowed(tmp_path: Path) -> None:
     message = spec_error(tmp_path, text)
     assert "'problem.metric'" in message
     assert "'auc'" in message
-    for metric in (*CLASSIFICATION_METRICS, *REGRESSION_METRICS):
+    for metric in ALL_METRICS:
         assert metric in message
 
 
 @pytest.mark.parametrize(
     ("task", "metric", "allowed"),
     [
-        ("regression", "roc_auc", REGRESSION_METRICS),
-        ("classification", "rmse", CLASSIFICATION_METRICS),
+        ("regression", "roc_auc", get_task("regression").metrics),
+        ("classification", "rmse", get_task("classification").metrics),
     ],
 )
 def test_metric_must_fit_task(tmp_path: Path, task: str, metric: str, allowed) -> None:
@@ -440,8 +439,8 @@ def test_fingerprint_stable_and_sensitive(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("task", "objective", "allowed"),
     [
-        ("classification", "rmse < 3", CLASSIFICATION_METRICS),
-        ("regression", "roc_auc > 0.8", REGRESSION_METRICS),
+        ("classification", "rmse < 3", get_task("classification").metrics),
+        ("regression", "roc_auc > 0.8", get_task("regression").metrics),
     ],
 )
 def test_objective_of_other_task_rejected(

@@ -28,44 +28,17 @@ from pydantic import (
 )
 
 from cairn.exceptions import SpecError
+from cairn.tasks import ALL_METRICS, OPERATIONAL_QUANTITIES, get_task, task_names
 
 Task = Literal["classification", "regression", "clustering", "recommendation"]
-SUPPORTED_TASKS: tuple[str, ...] = ("classification", "regression")
+# The tasks cairn can train; the others are accepted names with no module yet.
+SUPPORTED_TASKS: tuple[str, ...] = task_names()
 ColumnRole = Literal["numeric", "categorical", "boolean", "datetime", "text", "id", "ignore"]
-
-# Metrics a spec may name, per task; the first is the default.
-CLASSIFICATION_METRICS: tuple[str, ...] = (
-    "roc_auc",
-    "accuracy",
-    "balanced_accuracy",
-    "f1",
-    "f1_macro",
-    "f1_weighted",
-    "precision",
-    "recall",
-    "log_loss",
-)
-REGRESSION_METRICS: tuple[str, ...] = ("rmse", "mae", "mse", "r2", "mape")
-# Objectives may also name operational quantities measured outside the metrics.
-OPERATIONAL_QUANTITIES: tuple[str, ...] = (
-    "latency_p50_ms",
-    "latency_p95_ms",
-    "latency_p99_ms",
-    "model_size_mb",
-)
-LOWER_IS_BETTER: frozenset[str] = frozenset(
-    {"rmse", "mae", "mse", "mape", "log_loss", *OPERATIONAL_QUANTITIES}
-)
 
 
 def default_metric(task: str, n_classes: int | None = None) -> str:
-    """The metric used when the spec names none: ROC-AUC for binary, log loss
-    for multiclass, RMSE for regression (as in the AutoML Benchmark)."""
-    if task == "regression":
-        return "rmse"
-    if n_classes is not None and n_classes > 2:
-        return "log_loss"
-    return "roc_auc"
+    """The metric used when the spec names none (the task decides)."""
+    return get_task(task).default_metric(n_classes)
 
 
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {
@@ -99,7 +72,7 @@ class Objective(BaseModel):
                 "with OP one of <, <=, >, >= (e.g. 'rmse < 25000')"
             )
         quantity, op, _ = match.groups()
-        known = (*CLASSIFICATION_METRICS, *REGRESSION_METRICS, *OPERATIONAL_QUANTITIES)
+        known = (*ALL_METRICS, *OPERATIONAL_QUANTITIES)
         if quantity not in known:
             raise ValueError(
                 f"objective {text!r} names unknown quantity {quantity!r}; "
@@ -114,23 +87,10 @@ class Objective(BaseModel):
         return f"{self.quantity} {self.op} {self.threshold:g}"
 
 
-def task_metrics(task: str) -> tuple[str, ...]:
-    """The metrics a task is scored on."""
-    return REGRESSION_METRICS if task == "regression" else CLASSIFICATION_METRICS
-
-
-def task_quantities(task: str) -> tuple[str, ...]:
-    """What an objective may name for a task: its metrics and the
-    operational quantities."""
-    return (*task_metrics(task), *OPERATIONAL_QUANTITIES)
-
-
 def _misfits(problem: ProblemSection, task: str) -> list[str]:
     """The metric and objective quantities of ``problem`` that ``task`` has not."""
-    allowed = task_quantities(task)
-    named = [problem.metric] if problem.metric else []
-    named += [objective.quantity for objective in problem.parsed_objectives]
-    return [quantity for quantity in named if quantity not in allowed]
+    quantities = [objective.quantity for objective in problem.parsed_objectives]
+    return get_task(task).misfits(problem.metric, quantities)
 
 
 def check_fits_task(problem: ProblemSection, task: str) -> None:
@@ -139,16 +99,16 @@ def check_fits_task(problem: ProblemSection, task: str) -> None:
     An objective on a quantity the task never measures could never be
     checked, so it would silently count as met.
     """
-    if problem.metric and problem.metric not in task_metrics(task):
+    kind = get_task(task)
+    if problem.metric and problem.metric not in kind.metrics:
         raise ValueError(
-            f"metric {problem.metric!r} is not a {task} metric; "
-            f"allowed: {', '.join(task_metrics(task))}"
+            f"metric {problem.metric!r} is not a {task} metric; allowed: {', '.join(kind.metrics)}"
         )
     for objective in problem.parsed_objectives:
-        if objective.quantity not in task_quantities(task):
+        if objective.quantity not in kind.quantities():
             raise ValueError(
                 f"objective '{objective}' names {objective.quantity!r}, which a {task} "
-                f"model is not measured on; allowed: {', '.join(task_quantities(task))}"
+                f"model is not measured on; allowed: {', '.join(kind.quantities())}"
             )
 
 
@@ -234,7 +194,7 @@ class ProblemSection(_Section):
     @field_validator("metric")
     @classmethod
     def _known_metric(cls, value: str | None) -> str | None:
-        allowed = (*CLASSIFICATION_METRICS, *REGRESSION_METRICS)
+        allowed = ALL_METRICS
         if value is not None and value not in allowed:
             raise ValueError(f"unknown metric {value!r}; allowed: {', '.join(allowed)}")
         return value

@@ -1,4 +1,4 @@
-"""Task metrics, computed from encoded labels and predicted probabilities.
+"""The one metric dispatch: every task metric, from encoded labels and outputs.
 
 Classification labels are integer codes ``0..k-1`` (the order of
 ``Schema.classes``); probabilities have one column per class. Binary metrics
@@ -12,11 +12,7 @@ import warnings
 import numpy as np
 from sklearn import metrics as skm
 
-from cairn.spec import LOWER_IS_BETTER
-
-
-def greater_is_better(metric: str) -> bool:
-    return metric not in LOWER_IS_BETTER
+__all__ = ["classification_metrics", "mape", "regression_metrics", "score"]
 
 
 def _clip_proba(proba: np.ndarray) -> np.ndarray:

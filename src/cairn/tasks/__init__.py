@@ -1,0 +1,56 @@
+"""The tasks cairn solves, each one module answering what the stages ask.
+
+``get_task(name)`` returns the registered :class:`Task`. Adding a task means
+adding a module with a :class:`Task` subclass and registering it in
+``_REGISTRY`` below (see the README's developer section).
+"""
+
+from __future__ import annotations
+
+from cairn.tasks.base import OPERATIONAL_QUANTITIES, Output, Task
+from cairn.tasks.classification import Classification
+from cairn.tasks.regression import Regression
+
+__all__ = [
+    "ALL_METRICS",
+    "LOWER_IS_BETTER",
+    "OPERATIONAL_QUANTITIES",
+    "Output",
+    "Task",
+    "get_task",
+    "greater_is_better",
+    "task_names",
+]
+
+_REGISTRY: dict[str, Task] = {task.name: task for task in (Classification(), Regression())}
+
+#: every metric of every registered task
+ALL_METRICS: tuple[str, ...] = tuple(
+    dict.fromkeys(metric for task in _REGISTRY.values() for metric in task.metrics)
+)
+#: metrics and quantities for which smaller is better, whatever the task
+LOWER_IS_BETTER: frozenset[str] = frozenset().union(
+    *(task.lower_is_better for task in _REGISTRY.values())
+)
+
+
+def task_names() -> tuple[str, ...]:
+    """The tasks cairn can train, in registration order."""
+    return tuple(_REGISTRY)
+
+
+def get_task(name: str | None) -> Task:
+    """The task registered under ``name``.
+
+    Raises:
+        KeyError: no task of that name is registered (the spec rejects such
+            names before any stage asks).
+    """
+    if name is None or name not in _REGISTRY:
+        raise KeyError(f"no task {name!r}; known: {', '.join(_REGISTRY)}")
+    return _REGISTRY[name]
+
+
+def greater_is_better(metric: str) -> bool:
+    """Direction of a metric or quantity, whichever task measures it."""
+    return metric not in LOWER_IS_BETTER
