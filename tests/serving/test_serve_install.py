@@ -1,0 +1,119 @@
+"""``pip install 'cairn[serve]'`` serves a bundle with no training library.
+
+Builds that environment for real (uv when it is there, pip otherwise), checks
+that scikit-learn, LightGBM, CatBoost, Optuna and MLflow are absent from it, and
+serves a bundle trained by the full install through ``cairn serve`` from it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.serving.conftest import records_of
+
+ROOT = Path(__file__).resolve().parents[2]
+TRAINING = ("sklearn", "lightgbm", "catboost", "optuna", "mlflow", "scipy", "skl2onnx")
+
+
+def _build_serving_env(folder: Path) -> Path:
+    """A fresh virtual environment holding ``cairn[serve]`` only."""
+    uv = shutil.which("uv") or str(Path(sys.executable).with_name("uv"))
+    python = folder / "bin" / "python"
+    if Path(uv).exists():
+        made = subprocess.run(
+            [uv, "venv", "-q", "-p", sys.executable, str(folder)], capture_output=True, text=True
+        )
+        installed = made.returncode == 0 and (
+            subprocess.run(
+                [uv, "pip", "install", "-q", "-p", str(python), f"{ROOT}[serve]"],
+                capture_output=True,
+                text=True,
+            ).returncode
+            == 0
+        )
+        if installed:
+            return python
+        shutil.rmtree(folder, ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True)
+    done = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", f"{ROOT}[serve]"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return python
+
+
+@pytest.fixture(scope="module")
+def serving_env(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _build_serving_env(tmp_path_factory.mktemp("serve-env") / "venv")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _post(url: str, body: dict[str, Any]) -> dict[str, Any]:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return dict(json.loads(response.read()))
+
+
+def test_serving_install_has_no_training_library(serving_env: Path) -> None:
+    probe = f"import importlib.util as u; print([m for m in {TRAINING!r} if u.find_spec(m)])"
+    found = subprocess.run(
+        [str(serving_env), "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert found == "[]", f"the serving install holds training libraries: {found}"
+
+
+def test_serving_install_serves_an_onnx_bundle(serving_env: Path, churn: Any) -> None:
+    port = _free_port()
+    cairn = serving_env.with_name("cairn")
+    env = {**os.environ, "PYTHONPATH": ""}
+    server = subprocess.Popen(
+        [str(cairn), "serve", str(churn.bundle_path), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=serving_env.parent,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, server.stdout.read() if server.stdout else ""
+            try:
+                with urllib.request.urlopen(f"{base}/ready", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "the server did not become ready in 60 s"
+            time.sleep(0.3)
+        answer = _post(f"{base}/predict", {"records": records_of(churn, 5)})
+        assert len(answer["predictions"]) == 5
+        assert set(answer["predictions"]) <= {"Yes", "No"}
+        assert len(answer["probabilities"]) == 5
+        with urllib.request.urlopen(f"{base}/metadata", timeout=5) as response:
+            metadata = json.loads(response.read())
+        assert metadata["engine"]["name"] == "onnx"
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
