@@ -45,6 +45,8 @@ class Task(ABC):
     name: ClassVar[str]
     #: the spec must name a target column
     needs_target: ClassVar[bool] = True
+    #: the ``[problem]`` fields this task reads, beside task, metric, objectives
+    spec_fields: ClassVar[tuple[str, ...]] = ("target",)
     #: what the model's raw output is (see :class:`Output`)
     output: ClassVar[str]
     #: metrics a spec may name; the first is the default unless
@@ -87,6 +89,12 @@ class Task(ABC):
 
     def greater_is_better(self, metric: str) -> bool:
         return metric not in self.lower_is_better
+
+    def example_objective(self, metric: str) -> str:
+        """An objective on ``metric`` that ``cairn init`` writes as an example."""
+        if self.greater_is_better(metric):
+            return f"{metric} >= 0.8"
+        return f"{metric} < 1000"
 
     # --------------------------------------------------------------- scoring
 

@@ -15,6 +15,7 @@ __all__ = ["Classification"]
 class Classification(Task):
     name: ClassVar[str] = "classification"
     output: ClassVar[str] = Output.PROBABILITIES
+    spec_fields: ClassVar[tuple[str, ...]] = ("target", "positive_class")
     metrics: ClassVar[tuple[str, ...]] = (
         "roc_auc",
         "accuracy",
@@ -44,6 +45,9 @@ class Classification(Task):
         if n_classes is not None and n_classes > 2:
             return "log_loss"
         return "roc_auc"
+
+    def example_objective(self, metric: str) -> str:
+        return "roc_auc >= 0.85"
 
     def score(self, metric: str, y_true: np.ndarray, output: np.ndarray) -> float:
         from cairn.tasks.metrics import score
