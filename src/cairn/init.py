@@ -7,6 +7,7 @@ import os
 import re
 from pathlib import Path
 
+from cairn._io import atomic_write_text
 from cairn.data.quality import check_and_clean
 from cairn.data.schema import Role
 from cairn.data.sources import read_table
@@ -120,10 +121,7 @@ def write_spec(
 
     # The written spec must load: validate before it reaches the disk.
     parse_spec(tomllib.loads(text), root=output.resolve().parent, source=str(output))
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(f".{output.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(output)
+    atomic_write_text(output, text)
     return output
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import cairn
-from cairn.cli import _print_result
+from cairn.cli.project import _print_result
 from tests.conftest import MakeProject, load_dataset
 
 pytestmark = pytest.mark.slow

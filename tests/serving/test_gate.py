@@ -58,7 +58,8 @@ def test_a_run_shows_one_latency_the_served_one(tmp_path: Path) -> None:
     and the model card is the one the latency objective was judged on."""
     import cairn
     from cairn.bundle import read_metadata
-    from cairn.cli import _print_result, console
+    from cairn.cli._common import console
+    from cairn.cli.project import _print_result
     from cairn.reporting import fmt_number
 
     load_dataset("penguins").to_csv(tmp_path / "data.csv", index=False)

@@ -18,7 +18,7 @@ def test_public_names_are_complete_sorted_and_importable() -> None:
 def test_importing_the_commands_loads_no_heavy_library() -> None:
     code = (
         "import sys\n"
-        "import cairn.serving.commands\n"
+        "import cairn.cli.serving\n"
         "heavy = [m for m in ('fastapi', 'onnxruntime', 'sklearn', 'lightgbm', 'pandas', "
         "'mlflow') if m in sys.modules]\n"
         "print('HEAVY', heavy)\n"

@@ -1,14 +1,13 @@
-"""The monitoring and maintenance commands: ``cairn monitor``, ``cairn
-retrain``, ``cairn promote``, ``cairn rollback``, ``cairn versions``,
-``cairn runs`` and ``cairn relocate``.
+"""The monitoring and maintenance commands: ``cairn monitor``, ``retrain``,
+``promote``, ``rollback`` and ``versions``.
 
-They are merged into the main ``cairn`` command (see :mod:`cairn.cli`).
 Everything heavy is imported inside the commands, so ``cairn --help`` stays
 fast.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -16,48 +15,28 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
+from cairn.cli._common import (
+    OBJECTIVE_MARKS,
+    console,
+    find_spec,
+    label_key,
+    progress_status,
+    read_prediction_log,
+    tracking_store,
+    user_errors,
+)
+
 if TYPE_CHECKING:
     import pandas as pd
 
     from cairn.bundle import Model
     from cairn.monitoring.monitor import MonitorReport
+    from cairn.monitoring.performance import JoinStats
     from cairn.spec import ProjectSpec
-
-app = typer.Typer()
 
 #: Exit status when the policy says the model is unhealthy.
 UNHEALTHY_EXIT = 2
 _LOG_COLUMNS = ("request_id", "row", "ts", "model", "version", "arm", "latency_ms")
-
-
-def _console() -> Any:
-    from cairn.cli import console
-
-    return console
-
-
-def _user_errors() -> Any:
-    from cairn.cli import _user_errors as handler
-
-    return handler()
-
-
-def _find_spec(spec: Path | None) -> ProjectSpec | None:
-    """The spec named, or ./cairn.toml when present; None when neither."""
-    from cairn.spec import load_spec
-
-    if spec is not None:
-        return load_spec(spec)
-    default = Path("cairn.toml")
-    return load_spec(default) if default.exists() else None
-
-
-def _store(spec: ProjectSpec | None) -> str:
-    from cairn.tracking import globals_uri, tracking_uri
-
-    if spec is None:
-        return globals_uri()
-    return tracking_uri(spec.project_dir, spec.tracking.uri)
 
 
 def _load(model: str | None, spec: ProjectSpec | None) -> tuple[Model, dict[str, Any]]:
@@ -76,7 +55,7 @@ def _load(model: str | None, spec: ProjectSpec | None) -> tuple[Model, dict[str,
         model = f"models:/{spec.project.name}@champion"
     info: dict[str, Any] = {"uri": model}
     if model.startswith("models:/"):
-        store = _store(spec)
+        store = tracking_store(spec)
         loaded = load_model(model, tracking_uri=store)
         described = describe_version(model, tracking_uri=store)
         info.update(
@@ -124,31 +103,7 @@ def _read(current: str, *, query: str | None, table: str | None, spec: ProjectSp
     return read_table(current)
 
 
-def _key(
-    key: list[str] | None, spec: ProjectSpec | None, left: pd.DataFrame, right: pd.DataFrame
-) -> list[str]:
-    from cairn.exceptions import DataError
-
-    if key:
-        return key
-    if spec is not None and spec.monitoring.key:
-        return list(spec.monitoring.key)
-    if "request_id" in left.columns and "request_id" in right.columns:
-        # A request may score several records: their position tells them apart.
-        both_rows = "row" in left.columns and "row" in right.columns
-        return ["request_id", "row"] if both_rows else ["request_id"]
-    shared = [c for c in right.columns if c in left.columns]
-    ids = [c for c in (spec.data.id_columns if spec else []) if c in shared]
-    if ids:
-        return ids
-    raise DataError(
-        "cannot tell how to join the labels to the predictions: pass --key COLUMN (or set "
-        "[monitoring] key); columns in both: " + (", ".join(map(str, shared[:20])) or "none")
-    )
-
-
 def _print_report(report: MonitorReport, *, top: int = 12) -> None:
-    console = _console()
     checks = Table(title="Health checks")
     checks.add_column("check")
     checks.add_column("status")
@@ -198,7 +153,6 @@ def _print_report(report: MonitorReport, *, top: int = 12) -> None:
     console.print(f"[bold {colour}]{report.summary()}[/]", highlight=False)
 
 
-@app.command()
 def monitor(
     current: Annotated[
         str | None,
@@ -242,7 +196,7 @@ def monitor(
 
     Exit status: 0 healthy, 2 unhealthy (per [monitoring] unhealthy_on), 1 on errors.
     """
-    with _user_errors():
+    with user_errors():
         report, labelled, project = _monitor(
             current=current,
             model=model,
@@ -257,7 +211,6 @@ def monitor(
             until=until,
         )
         _print_report(report)
-        console = _console()
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         if output is None and json_path is None and project is not None:
             folder = project.state_dir / "monitoring" / stamp
@@ -270,6 +223,19 @@ def monitor(
             _retrain_now(project, labelled)
         if not report.healthy:
             raise typer.Exit(UNHEALTHY_EXIT)
+
+
+@dataclass
+class _Rows:
+    """The rows to check and what came with them."""
+
+    frame: pd.DataFrame
+    source: str
+    outputs: pd.DataFrame | None = None
+    timestamps: pd.Series | None = None
+    latency: pd.Series | None = None
+    #: Columns besides the model's inputs that the rows may carry.
+    extra: list[str] = field(default_factory=list)
 
 
 def _monitor(
@@ -286,122 +252,136 @@ def _monitor(
     since: str | None,
     until: str | None,
 ) -> tuple[MonitorReport, pd.DataFrame | None, ProjectSpec | None]:
-    import pandas as pd
-
-    from cairn.data.sources import read_table
-    from cairn.exceptions import DataError
-    from cairn.maintenance import last_retrain_time
-    from cairn.monitoring.monitor import check
-    from cairn.monitoring.performance import join_labels
-
-    project = _find_spec(spec_path)
+    """Check the model on the current rows: load the model, read the rows,
+    attach the labels, run the checks. Returns the report, the labelled rows
+    (for retraining) and the project spec."""
+    project = find_spec(spec_path)
     loaded, info = _load(model, project)
     target = loaded.schema.target or (project.problem.target if project else None)
-    outputs = timestamps = latency = None
-    extra: list[str] = []
     if log:
-        if current is not None:
-            raise DataError("give either CURRENT or --log, not both")
-        frame, outputs, source = _read_log(project, log_path, since, until, info, loaded)
-        timestamps, latency = frame.get("ts"), frame.get("latency_ms")
-        extra = list(_LOG_COLUMNS)
-    elif current is None:
-        raise DataError("give the current data (a file or a database URL), or --log")
+        rows = _logged_rows(current, project, log_path, since, until, info, loaded)
     else:
-        frame = _read(current, query=query, table=table, spec=project)
-        if query is None and table is None:
-            local = Path(current)
-            source = str(local.resolve()) if local.exists() else current
-        else:
-            source = f"{current} ({query or table})"
-        time_column = project.data.time_column if project else None
-        if time_column and time_column in frame.columns:
-            timestamps = frame[time_column]
-    label_values = None
-    join = None
-    if labels is not None:
-        if target is None:
-            raise DataError("the model has no target, so labels cannot be matched")
-        truth = read_table(labels)
-        # Every row counts for drift; the labelled ones for performance.
-        frame, join = join_labels(
-            frame, truth, key=_key(key, project, frame, truth), target=target, how="left"
-        )
-        label_values = frame.pop("__label")
-        extra += list(join.key)
-    elif target is not None and target in frame.columns:
-        label_values = frame[target]
+        rows = _current_rows(current, query=query, table=table, project=project)
+    label_values, join = _label_values(rows, labels, key, target, project)
     labelled = None
     if label_values is not None and target is not None:
-        labelled = frame.assign(**{target: label_values.to_numpy()})
+        labelled = rows.frame.assign(**{target: label_values.to_numpy()})
         labelled = labelled[labelled[target].notna()]
-    last = None
-    if project is not None and project.maintenance.schedule is not None:
-        last = last_retrain_time(project)
-    report = check(
-        frame,
-        loaded,
-        settings=project.monitoring if project else None,
-        maintenance=project.maintenance if project else None,
-        objectives=project.problem.parsed_objectives if project else None,
-        outputs=outputs,
-        labels=None if label_values is None else pd.Series(label_values).reset_index(drop=True),
-        timestamps=timestamps,
-        latency_ms=latency,
-        join=join,
-        source=source,
-        model_info=info,
-        expected_extra=extra,
-        last_retrain=last,
-    )
+    report = _check(rows, loaded, info, label_values, join, project)
     return report, labelled, project
 
 
-def _read_log(
+def _logged_rows(
+    current: str | None,
     project: ProjectSpec | None,
     log_path: Path | None,
     since: str | None,
     until: str | None,
     info: dict[str, Any],
-    model: Model | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame | None, str]:
-    """Rows of the prediction log in a time window: the inputs (with
-    ``request_id``, ``row``, ``ts`` and ``latency_ms``), the outputs served,
-    and a description. With ``model``, only rows that model version served."""
+    model: Model,
+) -> _Rows:
     from cairn.exceptions import DataError
-    from cairn.monitoring.monitor import log_frames
-    from cairn.serving.log import default_log_path, read_log
 
-    if log_path is not None:
-        path = log_path
-    elif project is not None:
-        configured = getattr(getattr(project, "serving", None), "log_path", None)
-        path = project.resolve(configured) if configured else default_log_path(project.project_dir)
+    if current is not None:
+        raise DataError("give either CURRENT or --log, not both")
+    frame, outputs, source = read_prediction_log(project, log_path, since, until, info, model)
+    return _Rows(
+        frame,
+        source,
+        outputs=outputs,
+        timestamps=frame.get("ts"),
+        latency=frame.get("latency_ms"),
+        extra=list(_LOG_COLUMNS),
+    )
+
+
+def _current_rows(
+    current: str | None, *, query: str | None, table: str | None, project: ProjectSpec | None
+) -> _Rows:
+    from cairn.exceptions import DataError
+
+    if current is None:
+        raise DataError("give the current data (a file or a database URL), or --log")
+    frame = _read(current, query=query, table=table, spec=project)
+    if query is None and table is None:
+        local = Path(current)
+        source = str(local.resolve()) if local.exists() else current
     else:
-        path = default_log_path()
-    version = None
-    if model is not None:
-        version = info.get("version") or model.metadata.get("run_id")
-    frame = read_log(path, since=since, until=until, version=version)
-    frame = frame[frame["arm"] != "shadow"] if "arm" in frame.columns else frame
-    window = f"{since or 'start'} to {until or 'now'}"
-    if frame.empty:
-        everything = read_log(path, since=since, until=until)
-        versions = sorted(set(map(str, everything.get("version", []))))
-        raise DataError(
-            f"{path}: no logged predictions"
-            + (f" of version {version}" if version else "")
-            + f" from {window}"
-            + (f"; versions in that window: {', '.join(versions)}" if versions else "")
-            + ". Widen --since/--until, or pick the model with --model"
+        source = f"{current} ({query or table})"
+    rows = _Rows(frame, source)
+    time_column = project.data.time_column if project else None
+    if time_column and time_column in frame.columns:
+        rows.timestamps = frame[time_column]
+    return rows
+
+
+def _label_values(
+    rows: _Rows,
+    labels: Path | None,
+    key: list[str] | None,
+    target: str | None,
+    project: ProjectSpec | None,
+) -> tuple[pd.Series | None, JoinStats | None]:
+    """The true values of the rows (joined from LABELS, or the target column
+    they carry), if any, and how the join went. LABELS are joined in place."""
+    from cairn.data.sources import read_table
+    from cairn.exceptions import DataError
+    from cairn.monitoring.performance import join_labels
+
+    if labels is not None:
+        if target is None:
+            raise DataError("the model has no target, so labels cannot be matched")
+        truth = read_table(labels)
+        # Every row counts for drift; the labelled ones for performance.
+        rows.frame, join = join_labels(
+            rows.frame,
+            truth,
+            key=label_key(key, project, rows.frame, truth),
+            target=target,
+            how="left",
         )
-    schema = model.schema if model is not None else None
-    inputs, outputs = log_frames(frame, schema)
-    return inputs, outputs, f"prediction log {path} ({window}, {len(inputs):,} rows)"
+        rows.extra += list(join.key)
+        return rows.frame.pop("__label"), join
+    if target is not None and target in rows.frame.columns:
+        return rows.frame[target], None
+    return None, None
+
+
+def _check(
+    rows: _Rows,
+    model: Model,
+    info: dict[str, Any],
+    label_values: pd.Series | None,
+    join: JoinStats | None,
+    project: ProjectSpec | None,
+) -> MonitorReport:
+    import pandas as pd
+
+    from cairn.maintenance import last_retrain_time
+    from cairn.monitoring.monitor import check
+
+    last = None
+    if project is not None and project.maintenance.schedule is not None:
+        last = last_retrain_time(project)
+    return check(
+        rows.frame,
+        model,
+        settings=project.monitoring if project else None,
+        maintenance=project.maintenance if project else None,
+        objectives=project.problem.parsed_objectives if project else None,
+        outputs=rows.outputs,
+        labels=None if label_values is None else pd.Series(label_values).reset_index(drop=True),
+        timestamps=rows.timestamps,
+        latency_ms=rows.latency,
+        join=join,
+        source=rows.source,
+        model_info=info,
+        expected_extra=rows.extra,
+        last_retrain=last,
+    )
 
 
 def _retrain_now(project: ProjectSpec | None, labelled: pd.DataFrame | None) -> None:
-    console = _console()
     if project is None:
         console.print("[yellow]retraining needs the project spec (--spec)[/]")
         return
@@ -415,7 +395,6 @@ def _retrain_now(project: ProjectSpec | None, labelled: pd.DataFrame | None) -> 
 
 
 def _print_retrain(result: Any) -> None:
-    console = _console()
     if result.comparison is not None:
         comparison = result.comparison
         table = Table(title=f"Champion vs challenger on {comparison.n} recent rows")
@@ -427,15 +406,13 @@ def _print_retrain(result: Any) -> None:
             table.add_row(name, "-" if old is None else f"{old:.4g}", f"{value:.4g}")
         console.print(table)
         for objective in result.objectives:
-            mark = {True: "[green]met[/]", False: "[red]NOT met[/]", None: "[yellow]n/a[/]"}
-            console.print(f"  {objective.objective:<28} {mark[objective.met]}")
+            console.print(f"  {objective.objective:<28} {OBJECTIVE_MARKS[objective.met]}")
     colour = {"promoted": "green", "kept": "yellow", "skipped": "dim"}[result.decision]
     console.print(f"[bold {colour}]{result.summary()}[/]", highlight=False)
     if result.evidence_path is not None:
         console.print(f"evidence:   {result.evidence_path}", highlight=False)
 
 
-@app.command("retrain")
 def retrain_command(
     spec: Annotated[Path, typer.Argument(help="The project spec.")] = Path("cairn.toml"),
     data: Annotated[
@@ -462,9 +439,7 @@ def retrain_command(
     ] = None,
 ) -> None:
     """Train a challenger with the same spec and promote it only if it wins."""
-    with _user_errors():
-        import time
-
+    with user_errors():
         from cairn.data.sources import read_table
         from cairn.exceptions import DataError
         from cairn.maintenance import retrain
@@ -474,7 +449,7 @@ def retrain_command(
         project = load_spec(spec)
         target = project.problem.target
         if log:
-            frame, _, _ = _read_log(project, log_path, since, until, {})
+            frame, _, _ = read_prediction_log(project, log_path, since, until, {})
         elif data is not None:
             frame = read_table(data)
         else:
@@ -482,29 +457,21 @@ def retrain_command(
         if labels is not None:
             truth = read_table(labels)
             joined, stats = join_labels(
-                frame, truth, key=_key(key, project, frame, truth), target=target
+                frame, truth, key=label_key(key, project, frame, truth), target=target
             )
             frame = joined.drop(columns=[c for c in (target,) if c in joined.columns])
             frame = frame.rename(columns={"__label": target})
-            _console().print(
+            console.print(
                 f"labels joined on {', '.join(stats.key)}: {stats.matched:,} matched",
                 highlight=False,
             )
-        console = _console()
-        started = time.monotonic()
-        with console.status("retraining", spinner="dots") as status:
-
-            def progress(message: str) -> None:
-                status.update(f"[{time.monotonic() - started:5.0f}s] {message}")
-                console.log(message, highlight=False)
-
+        with progress_status("retraining") as progress:
             result = retrain(
                 project, frame, only_if_due=if_due, time_budget=time_budget, progress=progress
             )
         _print_retrain(result)
 
 
-@app.command()
 def promote(
     version: Annotated[str, typer.Argument(help="The version to make champion.")],
     spec: Annotated[Path, typer.Argument(help="The project spec.")] = Path("cairn.toml"),
@@ -513,15 +480,14 @@ def promote(
     ),
 ) -> None:
     """Make VERSION the champion (the alias 'cairn serve' and monitoring use)."""
-    with _user_errors():
+    with user_errors():
         from cairn.registry import promote as make_champion
 
         result = make_champion(spec, version, reason=reason)
-        _console().print(f"[bold]{result.summary()}[/]", highlight=False)
-        _console().print(f"recorded as MLflow run {result.decision_run_id}", highlight=False)
+        console.print(f"[bold]{result.summary()}[/]", highlight=False)
+        console.print(f"recorded as MLflow run {result.decision_run_id}", highlight=False)
 
 
-@app.command()
 def rollback(
     spec: Annotated[Path, typer.Argument(help="The project spec.")] = Path("cairn.toml"),
     to: Annotated[
@@ -532,27 +498,25 @@ def rollback(
     ),
 ) -> None:
     """Move the champion alias back to the previous champion (or --to VERSION)."""
-    with _user_errors():
+    with user_errors():
         from cairn.registry import rollback as roll_back
 
         result = roll_back(spec, to_version=to, reason=reason)
-        _console().print(f"[bold]{result.summary()}[/]", highlight=False)
-        _console().print(f"recorded as MLflow run {result.decision_run_id}", highlight=False)
+        console.print(f"[bold]{result.summary()}[/]", highlight=False)
+        console.print(f"recorded as MLflow run {result.decision_run_id}", highlight=False)
 
 
-@app.command()
 def versions(
     spec: Annotated[Path, typer.Argument(help="The project spec.")] = Path("cairn.toml"),
     decisions: Annotated[int, typer.Option(help="How many recent decisions to show.")] = 10,
 ) -> None:
     """List the registered versions, their aliases and the latest decisions."""
-    with _user_errors():
+    with user_errors():
         from cairn.spec import load_spec
         from cairn.tracking import list_versions, recent_decisions
 
         project = load_spec(spec)
-        store = _store(project)
-        console = _console()
+        store = tracking_store(project)
         table = Table(title=f"Versions of {project.project.name}")
         for column in ("version", "aliases", "created", "decision", "note"):
             table.add_column(column)
@@ -581,71 +545,3 @@ def versions(
                     item["run_id"],
                 )
             console.print(log)
-
-
-@app.command()
-def runs(
-    spec: Annotated[Path, typer.Argument(help="The project spec.")] = Path("cairn.toml"),
-    limit: Annotated[int, typer.Option(help="How many MLflow runs to show.")] = 20,
-    clean: Annotated[
-        bool, typer.Option("--clean", help="Delete the folders of interrupted runs.")
-    ] = False,
-) -> None:
-    """List the run folders and the MLflow runs, showing interrupted ones as such."""
-    with _user_errors():
-        from cairn.evaluation.run_state import list_run_folders, remove_interrupted
-        from cairn.spec import load_spec
-        from cairn.tracking import list_tracking_runs
-
-        project = load_spec(spec)
-        console = _console()
-        if clean:
-            for path in remove_interrupted(project.project_dir):
-                console.print(f"removed {path}", highlight=False)
-        colours = {"complete": "green", "in progress": "cyan"}
-        folders = Table(title=f"Run folders in {project.state_dir / 'runs'}")
-        for column in ("run", "state", "size MB", "missing"):
-            folders.add_column(column)
-        for folder in list_run_folders(project.project_dir):
-            colour = colours.get(folder.state, "red")
-            folders.add_row(
-                folder.run_id,
-                f"[{colour}]{folder.state}[/]",
-                f"{folder.size_mb:.1f}",
-                ", ".join(folder.missing),
-            )
-        console.print(folders)
-        tracked = list_tracking_runs(
-            project.project.name, tracking_uri=_store(project), limit=limit
-        )
-        table = Table(title="MLflow runs, newest first")
-        for column in ("MLflow run", "kind", "status", "started", "cairn run", "note"):
-            table.add_column(column)
-        for run in tracked:
-            colour = {"FINISHED": "green", "RUNNING": "cyan"}.get(run.status, "red")
-            table.add_row(
-                run.run_id,
-                run.kind,
-                f"[{colour}]{run.status}[/]",
-                run.started.strftime("%Y-%m-%d %H:%M:%S") if run.started else "",
-                run.cairn_run or "",
-                run.note,
-            )
-        console.print(table)
-
-
-@app.command()
-def relocate(
-    spec: Annotated[Path, typer.Argument(help="The project spec.")] = Path("cairn.toml"),
-) -> None:
-    """Point a copied or moved project's MLflow store at this folder's artifacts."""
-    with _user_errors():
-        from cairn.spec import load_spec
-        from cairn.tracking_store import relocate as repoint
-
-        project = load_spec(spec)
-        moved = repoint(_store(project))
-        if moved is None:
-            _console().print("the store already points at this project's artifacts")
-        else:
-            _console().print(f"artifact locations moved from {moved[0]} to {moved[1]}")

@@ -1,90 +1,35 @@
-"""The ``cairn`` command line.
+"""The project commands: ``cairn init``, ``run``, ``predict``, ``profile``,
+``report``, ``runs`` and ``relocate``.
 
 Heavy libraries (scikit-learn, LightGBM, MLflow) are imported inside the
-commands, so ``cairn --help`` starts fast. A user mistake (any CairnError)
-prints one line and exits with status 1, never a traceback.
+commands, so ``cairn --help`` starts fast.
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
-from cairn._version import __version__
-from cairn.exceptions import CairnError
-
-app = typer.Typer(
-    name="cairn",
-    help="From a tabular problem statement to a monitored model in production.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
+from cairn.cli._common import (
+    OBJECTIVE_MARKS,
+    check_table_output,
+    console,
+    print_warnings,
+    progress_status,
+    tracking_store,
+    user_errors,
 )
-# Output that goes to a file or a pipe is not cut to a terminal's width.
-_UNBOUNDED_WIDTH = 100_000
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from cairn.bundle import Model
 
 
-class _PlainLogConsole(Console):
-    """A console for output that is not a terminal: tables at their full
-    width ("MonthlyCharges", not "MonthlyCha…") and log lines without the
-    padding to the console's width."""
-
-    def log(self, *objects: Any, **kwargs: Any) -> None:
-        stamp = time.strftime("[%H:%M:%S]")
-        self.print(stamp, *objects, highlight=kwargs.get("highlight"), soft_wrap=True)
-
-
-def make_console(*, stderr: bool = False) -> Console:
-    """The CLI's console: rich in a terminal, plain and full width otherwise."""
-    terminal = Console(stderr=stderr, log_path=False)
-    if terminal.is_terminal:
-        return terminal
-    return _PlainLogConsole(stderr=stderr, log_path=False, width=_UNBOUNDED_WIDTH, soft_wrap=True)
-
-
-console = make_console()
-errors = make_console(stderr=True)
-
-
-@contextlib.contextmanager
-def _user_errors() -> Iterator[None]:
-    """Turn a CairnError into one line on stderr and exit status 1."""
-    try:
-        yield
-    except CairnError as error:
-        # Escaped: a message may quote "[data]" or other bracketed text.
-        errors.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
-    except KeyboardInterrupt:
-        errors.print("interrupted")
-        raise typer.Exit(130) from None
-
-
-def _version(value: bool) -> None:
-    if value:
-        console.print(f"cairn {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    version: Annotated[
-        bool,
-        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
-    ] = False,
-) -> None:
-    """cairn: one spec from data to a monitored model."""
-
-
-@app.command()
 def init(
     data: Annotated[Path, typer.Argument(help="Data file (CSV, Parquet, Excel, JSON...).")],
     target: Annotated[str, typer.Option("--target", "-t", help="Column to predict.")],
@@ -98,14 +43,13 @@ def init(
     force: Annotated[bool, typer.Option(help="Overwrite an existing spec.")] = False,
 ) -> None:
     """Write a commented cairn.toml for DATA, with the task, metric and roles inferred."""
-    with _user_errors():
+    with user_errors():
         from cairn.init import write_spec
 
         written = write_spec(data, target=target, task=task, name=name, output=output, force=force)
         console.print(f"wrote {written}; edit it, then run [bold]cairn run[/]")
 
 
-@app.command("run")
 def run_command(
     spec: Annotated[Path, typer.Argument(help="The project spec.")] = Path("cairn.toml"),
     time_budget: Annotated[
@@ -119,17 +63,10 @@ def run_command(
     ] = False,
 ) -> None:
     """Ingest, check, train, evaluate, package and register the model for SPEC."""
-    with _user_errors():
+    with user_errors():
         from cairn.workflow import run
 
-        started = time.monotonic()
-        with console.status("starting", spinner="dots") as status:
-
-            def progress(message: str) -> None:
-                elapsed = time.monotonic() - started
-                status.update(f"[{elapsed:5.0f}s] {message}")
-                console.log(message, highlight=False)
-
+        with progress_status("starting") as progress:
             result = run(
                 spec,
                 time_budget=time_budget,
@@ -148,6 +85,18 @@ def _fmt(value: Any) -> str:
 
 
 def _print_result(result: Any) -> None:
+    """The leaderboard, the test-set figures, the objectives and where things went."""
+    _print_leaderboard(result)
+    _print_test_metrics(result)
+    if result.evaluation.objectives:
+        console.print("[bold]Objectives[/]")
+        for objective in result.evaluation.objectives:
+            mark = OBJECTIVE_MARKS[objective.met]
+            console.print(f"  {objective.objective:<28} {_fmt(objective.value):>10}  {mark}")
+    _print_outcome(result)
+
+
+def _print_leaderboard(result: Any) -> None:
     board = result.leaderboard
     metric = result.evaluation.metric
     table = Table(title=f"Leaderboard: cross-validated {metric}, best first")
@@ -169,6 +118,9 @@ def _print_result(result: Any) -> None:
             str(row.get("error") or ""),
         )
     console.print(table)
+
+
+def _print_test_metrics(result: Any) -> None:
     metrics = Table(title=f"Test set ({result.evaluation.n_test} rows)")
     metrics.add_column("metric")
     metrics.add_column("value", justify="right")
@@ -182,13 +134,10 @@ def _print_result(result: Any) -> None:
     for key, value in result.evaluation.native_latency_ms.items():
         metrics.add_row(f"{key} (in-process pipeline)", _fmt(value))
     console.print(metrics)
-    if result.evaluation.objectives:
-        console.print("[bold]Objectives[/]")
-        for objective in result.evaluation.objectives:
-            mark = {True: "[green]met[/]", False: "[red]NOT met[/]", None: "[yellow]n/a[/]"}[
-                objective.met
-            ]
-            console.print(f"  {objective.objective:<28} {_fmt(objective.value):>10}  {mark}")
+
+
+def _print_outcome(result: Any) -> None:
+    """The model chosen, the search, the findings and the files and registry entry made."""
     metadata = result.model.metadata
     lines = {"model": str(metadata.get("model_label", metadata.get("model", "?")))}
     search = metadata.get("search") or {}
@@ -210,7 +159,6 @@ def _print_result(result: Any) -> None:
         console.print(f"{name + ':':<{width}}{text}", highlight=False, soft_wrap=True)
 
 
-@app.command()
 def predict(
     model: Annotated[str, typer.Argument(help="Bundle folder or models:/NAME@ALIAS.")],
     data: Annotated[Path, typer.Argument(help="Data file to score.")],
@@ -227,61 +175,51 @@ def predict(
     ] = False,
 ) -> None:
     """Score DATA with MODEL and write the predictions (with the input columns) to OUTPUT."""
-    with _user_errors():
+    with user_errors():
         import warnings
 
-        from cairn.bundle import BundleWarning, SchemaWarning, load_model
+        from cairn.bundle import BundleWarning, load_model
         from cairn.data.sources import read_table
-        from cairn.exceptions import DataError
 
-        suffix = output.suffix.lower()
-        if suffix not in (".csv", ".parquet", ".pq"):
-            raise DataError(f"--output {output}: use a .csv or .parquet file name")
-        if output.exists() and data.exists() and output.samefile(data):
-            raise DataError(
-                f"--output {output} is the input file; write the predictions to another file"
-            )
-        if not output.parent.is_dir():
-            raise DataError(
-                f"--output {output}: folder {output.parent} does not exist; create it first"
-            )
+        suffix = check_table_output(output, source=data)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", BundleWarning)
             loaded = load_model(model, trust=trust, engine=engine)
         frame = read_table(data)
-        with warnings.catch_warnings(record=True) as more:
-            warnings.simplefilter("always", SchemaWarning)
-            predictions = loaded.predict(frame)
-            out = frame.copy()
-            out["prediction"] = predictions
-            if loaded.task == "classification":
-                proba = loaded.predict_proba(frame)
-                for label in proba.columns:
-                    out[f"proba_{label}"] = proba[label].to_numpy()
-        caught += more
-        for warning in caught:
-            errors.print(f"[yellow]warning:[/] {escape(str(warning.message))}", highlight=False)
-        tmp = output.with_name(f".{output.name}.tmp")
-        if suffix == ".csv":
-            out.to_csv(tmp, index=False)
-        else:
-            out.to_parquet(tmp, index=False)
-        tmp.replace(output)
+        out, more = _score(loaded, frame)
+        print_warnings([*caught, *more])
+        _write_table(out, output, suffix)
         console.print(f"wrote {len(out)} predictions to {output}")
 
 
-# monitor, retrain, rollback, versions (kept in their own module).
-from cairn.cli_maintenance import app as _maintenance_app  # noqa: E402
+def _score(model: Model, frame: pd.DataFrame) -> tuple[pd.DataFrame, list[Any]]:
+    """FRAME with the prediction (and each class's probability) added, and the
+    schema warnings scoring raised."""
+    import warnings
 
-app.add_typer(_maintenance_app)
+    from cairn.bundle import SchemaWarning
 
-# serve, loadtest, logs export, abtest report (kept in their own module).
-from cairn.serving.commands import register as _register_serving  # noqa: E402
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SchemaWarning)
+        predictions = model.predict(frame)
+        out = frame.copy()
+        out["prediction"] = predictions
+        if model.task == "classification":
+            proba = model.predict_proba(frame)
+            for label in proba.columns:
+                out[f"proba_{label}"] = proba[label].to_numpy()
+    return out, caught
 
-_register_serving(app)
+
+def _write_table(frame: pd.DataFrame, output: Path, suffix: str) -> None:
+    from cairn._io import atomic_write_bytes, atomic_write_text
+
+    if suffix == ".csv":
+        atomic_write_text(output, frame.to_csv(index=False))
+    else:
+        atomic_write_bytes(output, frame.to_parquet(index=False))
 
 
-@app.command()
 def profile(
     data: Annotated[str, typer.Argument(help="Data file or http(s) URL (CSV, Parquet, ...).")],
     target: Annotated[
@@ -298,7 +236,7 @@ def profile(
 ) -> None:
     """Write an EDA report of DATA: statistics, distributions, missing values,
     correlations, target relationships and data-quality findings."""
-    with _user_errors():
+    with user_errors():
         from cairn.data.sources import read_table
         from cairn.eda.profile import profile as make_profile
         from cairn.eda.report import write_profile_report
@@ -319,7 +257,6 @@ def profile(
         )
 
 
-@app.command()
 def report(
     run: Annotated[
         str, typer.Argument(help="Run folder, run id (or prefix) or 'latest'.")
@@ -335,7 +272,7 @@ def report(
     ] = True,
 ) -> None:
     """Rebuild the evaluation report and the model card of a finished run."""
-    with _user_errors():
+    with user_errors():
         from cairn.evaluation.card import write_model_card
         from cairn.evaluation.report import analyse_run, write_evaluation_report
         from cairn.evaluation.run_folder import load_run
@@ -355,10 +292,66 @@ def report(
             console.print(f"{label + ':':<12}{path}", highlight=False, soft_wrap=True)
 
 
-def main() -> None:
-    """Console-script entry point."""
-    app()
+def runs(
+    spec: Annotated[Path, typer.Argument(help="The project spec.")] = Path("cairn.toml"),
+    limit: Annotated[int, typer.Option(help="How many MLflow runs to show.")] = 20,
+    clean: Annotated[
+        bool, typer.Option("--clean", help="Delete the folders of interrupted runs.")
+    ] = False,
+) -> None:
+    """List the run folders and the MLflow runs, showing interrupted ones as such."""
+    with user_errors():
+        from cairn.evaluation.run_state import list_run_folders, remove_interrupted
+        from cairn.spec import load_spec
+        from cairn.tracking import list_tracking_runs
+
+        project = load_spec(spec)
+        if clean:
+            for path in remove_interrupted(project.project_dir):
+                console.print(f"removed {path}", highlight=False)
+        colours = {"complete": "green", "in progress": "cyan"}
+        folders = Table(title=f"Run folders in {project.state_dir / 'runs'}")
+        for column in ("run", "state", "size MB", "missing"):
+            folders.add_column(column)
+        for folder in list_run_folders(project.project_dir):
+            colour = colours.get(folder.state, "red")
+            folders.add_row(
+                folder.run_id,
+                f"[{colour}]{folder.state}[/]",
+                f"{folder.size_mb:.1f}",
+                ", ".join(folder.missing),
+            )
+        console.print(folders)
+        tracked = list_tracking_runs(
+            project.project.name, tracking_uri=tracking_store(project), limit=limit
+        )
+        table = Table(title="MLflow runs, newest first")
+        for column in ("MLflow run", "kind", "status", "started", "cairn run", "note"):
+            table.add_column(column)
+        for run in tracked:
+            colour = {"FINISHED": "green", "RUNNING": "cyan"}.get(run.status, "red")
+            table.add_row(
+                run.run_id,
+                run.kind,
+                f"[{colour}]{run.status}[/]",
+                run.started.strftime("%Y-%m-%d %H:%M:%S") if run.started else "",
+                run.cairn_run or "",
+                run.note,
+            )
+        console.print(table)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    main()
+def relocate(
+    spec: Annotated[Path, typer.Argument(help="The project spec.")] = Path("cairn.toml"),
+) -> None:
+    """Point a copied or moved project's MLflow store at this folder's artifacts."""
+    with user_errors():
+        from cairn.spec import load_spec
+        from cairn.tracking_store import relocate as repoint
+
+        project = load_spec(spec)
+        moved = repoint(tracking_store(project))
+        if moved is None:
+            console.print("the store already points at this project's artifacts")
+        else:
+            console.print(f"artifact locations moved from {moved[0]} to {moved[1]}")

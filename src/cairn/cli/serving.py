@@ -1,63 +1,32 @@
 """The serving commands: ``cairn serve``, ``cairn loadtest``, ``cairn logs
-export`` and ``cairn abtest report``.
+export``, ``cairn logs prune`` and ``cairn abtest report``.
 
-They are added to the main ``cairn`` command by :mod:`cairn.cli`. Only typer
-is imported here; FastAPI, ONNX Runtime and pandas load inside the commands.
+Only typer is imported here; FastAPI, ONNX Runtime and pandas load inside the
+commands.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
+
+from cairn.cli._common import console, find_spec, prediction_log_path, print_warnings, user_errors
 
 if TYPE_CHECKING:
-    from cairn.spec import ProjectSpec
+    from cairn.serving.app import ServingConfig
+    from cairn.serving.loadtest import LoadTestResult
+    from cairn.spec import Objective, ProjectSpec
 
 logs_app = typer.Typer(help="Work with the prediction log.", no_args_is_help=True)
 abtest_app = typer.Typer(
     help="Compare A/B and shadow arms on logged outcomes.", no_args_is_help=True
 )
-
-
-def _console() -> Any:
-    from cairn.cli import console
-
-    return console
-
-
-def _user_errors() -> Any:
-    from cairn.cli import _user_errors as handler
-
-    return handler()
-
-
-def _project(spec: Path | None) -> ProjectSpec | None:
-    """The spec named, else ./cairn.toml when there is one."""
-    from cairn.spec import load_spec
-
-    if spec is not None:
-        return load_spec(spec)
-    if Path("cairn.toml").exists():
-        return load_spec("cairn.toml")
-    return None
-
-
-def _log_path(project: ProjectSpec | None, given: Path | None) -> Path:
-    from cairn.serving.log import default_log_path
-
-    if given is not None:
-        return given
-    if project is not None:
-        configured = project.serving.log_path
-        if configured is not None:
-            return project.resolve(configured)
-        return default_log_path(project.project_dir)
-    return default_log_path()
 
 
 def serve_command(
@@ -116,110 +85,177 @@ def serve_command(
     ] = False,
 ) -> None:
     """Serve a model as a JSON API: /predict, /invocations, /health, /ready, /metadata, /metrics."""
-    with _user_errors():
-        from cairn.exceptions import ServingError
-        from cairn.serving.app import ServingConfig, create_app
-        from cairn.serving.server import check_bind, read_api_key, serve
+    with user_errors():
+        from cairn.serving.server import check_bind, serve
 
-        project = _project(spec)
-        settings = project.serving if project is not None else None
-        if model is not None and champion is not None and model != champion:
-            raise ServingError("give the champion once: as MODEL or as --champion")
-        reference = model or champion
-        store = tracking_uri
-        if project is not None and store is None:
-            from cairn.tracking import tracking_uri as project_store
-
-            store = project_store(project.project_dir, project.tracking.uri)
-        if reference is None:
-            if project is None:
-                raise ServingError(
-                    "no model given: pass a bundle folder or models:/NAME@champion, or run "
-                    "from a project folder holding cairn.toml"
-                )
-            reference = f"models:/{project.project.name}@champion"
-        bind = host or (settings.host if settings else "127.0.0.1")
-        chosen_port = port if port is not None else (settings.port if settings else 8000)
-        env_name = api_key_env or (settings.api_key_env if settings else "CAIRN_API_KEY")
-        key_file = api_key_file
-        if key_file is None and settings is not None and settings.api_key_file is not None:
-            key_file = project.resolve(settings.api_key_file) if project else None
-        api_key = read_api_key(env=env_name, file=key_file)
-        log_path: Path | None
-        if no_log or (log is None and settings is not None and not settings.log):
-            log_path = None
-        else:
-            log_path = _log_path(project, log)
-        config = ServingConfig(
-            api_key=api_key,
-            max_body_bytes=max_body_bytes or (settings.max_body_bytes if settings else 10_000_000),
-            max_rows=max_rows or (settings.max_rows if settings else 10_000),
-            entity_key=entity_key or (settings.entity_key if settings else None),
-            log_path=log_path,
+        project = find_spec(spec)
+        reference, store = _model_and_store(project, model, champion, tracking_uri)
+        address = _address(project, host, port, api_key_env, api_key_file)
+        config = _serving_config(
+            project, address.api_key, log, no_log, max_rows, max_body_bytes, entity_key
         )
-        check_bind(bind, api_key, env_name)  # before loading any model
-        from cairn.serving.engine import load_served_model
-
-        def load(ref: str | None) -> Any:
-            if ref is None:
-                return None
-            import warnings
-
-            from cairn.bundle import BundleWarning
-            from cairn.cli import errors
-
-            with warnings.catch_warnings(record=True) as caught:
-                # Only cairn's own load warnings are for the user; libraries'
-                # deprecation notices (SQLAlchemy under MLflow) are not.
-                warnings.simplefilter("ignore")
-                warnings.simplefilter("always", BundleWarning)
-                served = load_served_model(ref, tracking_uri=store, engine=engine, trust=trust)
-            for warning in caught:
-                errors.print(f"[yellow]warning:[/] {escape(str(warning.message))}", highlight=False)
-            return served
-
-        app = create_app(
-            load(reference),
-            challenger=load(challenger),
-            split=split,
-            shadow=load(shadow),
-            config=config,
-            tracking_uri=store,
-            engine=engine,
+        check_bind(address.host, address.api_key, address.api_key_env)  # before loading any model
+        app = _create_app(reference, challenger, shadow, split, config, store, engine, trust)
+        serve(
+            app,
+            host=address.host,
+            port=address.port,
+            api_key=address.api_key,
+            api_key_env=address.api_key_env,
+            announce=_announcer(app.state.service, address, config.log_path),
         )
-        service = app.state.service
-        console = _console()
 
-        def announce() -> None:
-            for arm in [*service.arms, *([service.shadow] if service.shadow else [])]:
-                share = (
-                    f", {arm.share:.0%} of traffic"
-                    if len(service.arms) > 1 and arm.name != "shadow"
-                    else ""
-                )
-                reason = f" ({arm.model.engine_reason})" if arm.model.engine_reason else ""
-                console.print(
-                    f"{arm.name:<11} {arm.model.name} v{arm.model.version}: "
-                    f"{arm.model.engine} engine{reason}{share}",
-                    highlight=False,
-                    soft_wrap=True,
-                )
-            shown = f"[{bind}]" if ":" in bind else bind
+
+@dataclass(frozen=True)
+class _Address:
+    """Where the server listens and the key it asks for."""
+
+    host: str
+    port: int
+    api_key: str | None
+    api_key_env: str
+
+
+def _model_and_store(
+    project: ProjectSpec | None, model: str | None, champion: str | None, tracking_uri: str | None
+) -> tuple[str, str | None]:
+    """The champion to serve (MODEL, --champion or the project's champion
+    alias) and the MLflow store that resolves models:/ URIs."""
+    from cairn.exceptions import ServingError
+
+    if model is not None and champion is not None and model != champion:
+        raise ServingError("give the champion once: as MODEL or as --champion")
+    reference = model or champion
+    store = tracking_uri
+    if project is not None and store is None:
+        from cairn.tracking import tracking_uri as project_store
+
+        store = project_store(project.project_dir, project.tracking.uri)
+    if reference is None:
+        if project is None:
+            raise ServingError(
+                "no model given: pass a bundle folder or models:/NAME@champion, or run "
+                "from a project folder holding cairn.toml"
+            )
+        reference = f"models:/{project.project.name}@champion"
+    return reference, store
+
+
+def _address(
+    project: ProjectSpec | None,
+    host: str | None,
+    port: int | None,
+    api_key_env: str | None,
+    api_key_file: Path | None,
+) -> _Address:
+    """The options given, else the spec's [serving] settings, else the defaults."""
+    from cairn.serving.server import read_api_key
+
+    settings = project.serving if project is not None else None
+    bind = host or (settings.host if settings else "127.0.0.1")
+    chosen_port = port if port is not None else (settings.port if settings else 8000)
+    env_name = api_key_env or (settings.api_key_env if settings else "CAIRN_API_KEY")
+    key_file = api_key_file
+    if key_file is None and settings is not None and settings.api_key_file is not None:
+        key_file = project.resolve(settings.api_key_file) if project else None
+    api_key = read_api_key(env=env_name, file=key_file)
+    return _Address(bind, chosen_port, api_key, env_name)
+
+
+def _serving_config(
+    project: ProjectSpec | None,
+    api_key: str | None,
+    log: Path | None,
+    no_log: bool,
+    max_rows: int | None,
+    max_body_bytes: int | None,
+    entity_key: str | None,
+) -> ServingConfig:
+    from cairn.serving.app import ServingConfig
+
+    settings = project.serving if project is not None else None
+    log_path: Path | None
+    if no_log or (log is None and settings is not None and not settings.log):
+        log_path = None
+    else:
+        log_path = prediction_log_path(project, log)
+    return ServingConfig(
+        api_key=api_key,
+        max_body_bytes=max_body_bytes or (settings.max_body_bytes if settings else 10_000_000),
+        max_rows=max_rows or (settings.max_rows if settings else 10_000),
+        entity_key=entity_key or (settings.entity_key if settings else None),
+        log_path=log_path,
+    )
+
+
+def _create_app(
+    reference: str,
+    challenger: str | None,
+    shadow: str | None,
+    split: float,
+    config: ServingConfig,
+    store: str | None,
+    engine: str,
+    trust: bool,
+) -> Any:
+    """Load the champion (and the challenger and shadow, when given) and build the app."""
+    from cairn.serving.app import create_app
+    from cairn.serving.engine import load_served_model
+
+    def load(ref: str | None) -> Any:
+        if ref is None:
+            return None
+        import warnings
+
+        from cairn.bundle import BundleWarning
+
+        with warnings.catch_warnings(record=True) as caught:
+            # Only cairn's own load warnings are for the user; libraries'
+            # deprecation notices (SQLAlchemy under MLflow) are not.
+            warnings.simplefilter("ignore")
+            warnings.simplefilter("always", BundleWarning)
+            served = load_served_model(ref, tracking_uri=store, engine=engine, trust=trust)
+        print_warnings(caught)
+        return served
+
+    return create_app(
+        load(reference),
+        challenger=load(challenger),
+        split=split,
+        shadow=load(shadow),
+        config=config,
+        tracking_uri=store,
+        engine=engine,
+    )
+
+
+def _announcer(service: Any, address: _Address, log_path: Path | None) -> Callable[[], None]:
+    """What the server prints once it listens: each arm's model and engine, the address."""
+
+    def announce() -> None:
+        for arm in [*service.arms, *([service.shadow] if service.shadow else [])]:
+            share = (
+                f", {arm.share:.0%} of traffic"
+                if len(service.arms) > 1 and arm.name != "shadow"
+                else ""
+            )
+            reason = f" ({arm.model.engine_reason})" if arm.model.engine_reason else ""
             console.print(
-                f"listening on http://{shown}:{chosen_port} (docs at /docs); "
-                f"log: {log_path or 'off'}; API key: {'required' if api_key else 'off'}",
+                f"{arm.name:<11} {arm.model.name} v{arm.model.version}: "
+                f"{arm.model.engine} engine{reason}{share}",
                 highlight=False,
                 soft_wrap=True,
             )
-
-        serve(
-            app,
-            host=bind,
-            port=chosen_port,
-            api_key=api_key,
-            api_key_env=env_name,
-            announce=announce,
+        bind = address.host
+        shown = f"[{bind}]" if ":" in bind else bind
+        console.print(
+            f"listening on http://{shown}:{address.port} (docs at /docs); "
+            f"log: {log_path or 'off'}; API key: {'required' if address.api_key else 'off'}",
+            highlight=False,
+            soft_wrap=True,
         )
+
+    return announce
 
 
 def loadtest_command(
@@ -264,16 +300,8 @@ def loadtest_command(
     out of monitoring, A/B reports and exports. Exits with status 2 when a
     latency objective is not met.
     """
-    with _user_errors():
-        from cairn.serving.loadtest import (
-            body_format_for,
-            check_latency,
-            endpoint_url,
-            load_test,
-            payloads_from_frame,
-            payloads_from_metadata,
-        )
-        from cairn.spec import Objective
+    with user_errors():
+        from cairn.serving.loadtest import body_format_for, check_latency, endpoint_url, load_test
 
         url = endpoint_url(url)
         fmt = body_format_for(url) if body_format == "auto" else body_format
@@ -281,30 +309,8 @@ def loadtest_command(
         key = os.environ.get(api_key_env, "").strip()
         if key:
             headers["Authorization"] = f"Bearer {key}"
-        if data is not None:
-            from cairn.data.sources import read_table
-
-            frame = read_table(data)
-            payloads = payloads_from_frame(
-                frame, rows_per_request=rows, body_format=fmt, drop=drop or ()
-            )
-        else:
-            payloads = payloads_from_metadata(
-                url,
-                rows_per_request=rows,
-                body_format=fmt,
-                headers=headers,
-                api_key_env=api_key_env,
-            )
-        objectives = [Objective.parse(text) for text in objective or ()]
-        if not objectives:
-            try:
-                project = _project(spec)
-            except Exception:
-                project = None
-            if project is not None:
-                objectives = project.problem.parsed_objectives
-        console = _console()
+        payloads = _payloads(url, data, drop, rows, fmt, headers, api_key_env)
+        objectives = _objectives(objective, spec)
         with console.status(f"loading {url} for {duration:g}s", spinner="dots"):
             result = load_test(
                 url,
@@ -317,28 +323,80 @@ def loadtest_command(
                 headers=headers,
                 rows_per_request=rows,
             )
-        console.print(result.summary(), highlight=False, soft_wrap=True)
-        if result.statuses:
-            console.print(
-                "statuses: "
-                + ", ".join(f"{k or 'connection error'}: {v}" for k, v in result.statuses.items()),
-                highlight=False,
-            )
-        if result.statuses.get(401):
-            from cairn.serving.loadtest import api_key_hint
-
-            console.print(f"401 answers: {api_key_hint(api_key_env)}", highlight=False)
         checks = check_latency(result, objectives)
-        for check in checks:
-            mark = "[green]met[/]" if check["met"] else "[red]NOT met[/]"
-            console.print(f"  {check['objective']:<28} {check['value']:>10.3f}  {mark}")
+        _print_load_test(result, checks, api_key_env)
         if json_out is not None:
-            payload = {**result.to_dict(), "objectives": checks}
-            tmp = json_out.with_name(f".{json_out.name}.tmp")
-            tmp.write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
-            tmp.replace(json_out)
+            _write_json(json_out, {**result.to_dict(), "objectives": checks})
         if any(not c["met"] for c in checks):
             raise typer.Exit(2)
+
+
+def _payloads(
+    url: str,
+    data: Path | None,
+    drop: list[str] | None,
+    rows: int,
+    fmt: str,
+    headers: dict[str, str],
+    api_key_env: str,
+) -> Any:
+    """Request bodies from the rows of DATA, or drawn from the endpoint's /metadata."""
+    from cairn.serving.loadtest import payloads_from_frame, payloads_from_metadata
+
+    if data is not None:
+        from cairn.data.sources import read_table
+
+        frame = read_table(data)
+        return payloads_from_frame(frame, rows_per_request=rows, body_format=fmt, drop=drop or ())
+    return payloads_from_metadata(
+        url,
+        rows_per_request=rows,
+        body_format=fmt,
+        headers=headers,
+        api_key_env=api_key_env,
+    )
+
+
+def _objectives(given: list[str] | None, spec: Path | None) -> list[Objective]:
+    """The --objective options, else the objectives of the project's spec, if it loads."""
+    from cairn.spec import Objective
+
+    objectives = [Objective.parse(text) for text in given or ()]
+    if not objectives:
+        try:
+            project = find_spec(spec)
+        except Exception:
+            project = None
+        if project is not None:
+            objectives = project.problem.parsed_objectives
+    return objectives
+
+
+def _print_load_test(
+    result: LoadTestResult, checks: list[dict[str, Any]], api_key_env: str
+) -> None:
+    console.print(result.summary(), highlight=False, soft_wrap=True)
+    if result.statuses:
+        console.print(
+            "statuses: "
+            + ", ".join(f"{k or 'connection error'}: {v}" for k, v in result.statuses.items()),
+            highlight=False,
+        )
+    if result.statuses.get(401):
+        from cairn.serving.loadtest import api_key_hint
+
+        console.print(f"401 answers: {api_key_hint(api_key_env)}", highlight=False)
+    for check in checks:
+        mark = "[green]met[/]" if check["met"] else "[red]NOT met[/]"
+        console.print(f"  {check['objective']:<28} {check['value']:>10.3f}  {mark}")
+
+
+def _write_json(path: Path, payload: Any) -> None:
+    # Not cairn._io.write_json: these files have always rendered unknown values
+    # with str() and kept NaN and infinities as JSON's NaN and Infinity.
+    from cairn._io import atomic_write_text
+
+    atomic_write_text(path, json.dumps(payload, indent=2, default=str))
 
 
 @logs_app.command("export")
@@ -371,13 +429,13 @@ def logs_export(
     spec: Annotated[Path | None, typer.Option(help="Project spec (default ./cairn.toml).")] = None,
 ) -> None:
     """Write logged predictions (inputs, outputs, arm, latency) to a file."""
-    with _user_errors():
+    with user_errors():
         from cairn.exceptions import DataError
         from cairn.serving.log import export_log
 
         if rejected and (arm is not None or model is not None):
             raise DataError("--rejected takes no --arm or --model: rejected requests have none")
-        path = _log_path(_project(spec), log)
+        path = prediction_log_path(find_spec(spec), log)
         count = export_log(
             path,
             output,
@@ -389,7 +447,7 @@ def logs_export(
             rejected=rejected,
         )
         what = "rejected request(s)" if rejected else "logged prediction(s)"
-        _console().print(f"wrote {count} {what} to {output}", highlight=False)
+        console.print(f"wrote {count} {what} to {output}", highlight=False)
 
 
 @logs_app.command("prune")
@@ -403,12 +461,12 @@ def logs_prune(
     spec: Annotated[Path | None, typer.Option(help="Project spec (default ./cairn.toml).")] = None,
 ) -> None:
     """Delete old rows from the prediction log (export them first if you need them)."""
-    with _user_errors():
+    with user_errors():
         from cairn.serving.log import prune_log
 
-        path = _log_path(_project(spec), log)
+        path = prediction_log_path(find_spec(spec), log)
         deleted = prune_log(path, before)
-        _console().print(f"deleted {deleted} logged prediction(s) from {path}", highlight=False)
+        console.print(f"deleted {deleted} logged prediction(s) from {path}", highlight=False)
 
 
 @abtest_app.command("report")
@@ -438,28 +496,25 @@ def abtest_report(
 ) -> None:
     """Compare the arms on outcomes joined to the log, in the project's metric and in
     accuracy (or mean absolute error), with significance and records needed."""
-    with _user_errors():
+    with user_errors():
         from cairn.data.sources import read_table
         from cairn.serving.abtest import compare_arms, join_outcomes
         from cairn.serving.log import read_log
 
-        project = _project(spec)
-        frame = read_log(_log_path(project, log), since=since, until=until)
+        project = find_spec(spec)
+        frame = read_log(prediction_log_path(project, log), since=since, until=until)
         joined = join_outcomes(frame, read_table(labels), on=on, label_column=label_column)
         chosen = metric or (project.problem.metric if project is not None else None)
         task = project.problem.task if project is not None else None
         report = compare_arms(joined, task=task, metric=chosen, alpha=alpha, power=power)
         _print_abtest(report)
         if json_out is not None:
-            tmp = json_out.with_name(f".{json_out.name}.tmp")
-            tmp.write_text(json.dumps(report.to_dict(), indent=2, default=str), encoding="utf-8")
-            tmp.replace(json_out)
+            _write_json(json_out, report.to_dict())
 
 
 def _print_abtest(report: Any) -> None:
     from rich.table import Table
 
-    console = _console()
     level = f"{1 - report.alpha:.0%}"
     table = Table(
         title=f"Arms on {report.labelled:,} labelled records "
@@ -494,11 +549,3 @@ def _print_abtest(report: Any) -> None:
             highlight=False,
             soft_wrap=True,
         )
-
-
-def register(app: typer.Typer) -> None:
-    """Add the serving commands to the ``cairn`` command."""
-    app.command("serve")(serve_command)
-    app.command("loadtest")(loadtest_command)
-    app.add_typer(logs_app, name="logs")
-    app.add_typer(abtest_app, name="abtest")

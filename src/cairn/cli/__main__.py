@@ -1,0 +1,5 @@
+"""python -m cairn.cli"""
+
+from cairn.cli import main
+
+main()

@@ -1,0 +1,65 @@
+"""The ``cairn`` command: the Typer app and its commands, in the order
+``cairn --help`` lists them.
+
+The command modules import only typer, rich and :mod:`cairn.cli._common`;
+each command imports its heavy libraries (scikit-learn, LightGBM, MLflow)
+when it runs, so ``cairn --help`` starts fast. A user mistake (any CairnError)
+prints one line and exits with status 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from cairn._version import __version__
+from cairn.cli import maintenance, project, serving
+from cairn.cli._common import console
+
+app = typer.Typer(
+    name="cairn",
+    help="From a tabular problem statement to a monitored model in production.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"cairn {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """cairn: one spec from data to a monitored model."""
+
+
+app.command()(project.init)
+app.command("run")(project.run_command)
+app.command()(project.predict)
+app.command("serve")(serving.serve_command)
+app.command("loadtest")(serving.loadtest_command)
+app.command()(project.profile)
+app.command()(project.report)
+app.command()(maintenance.monitor)
+app.command("retrain")(maintenance.retrain_command)
+app.command()(maintenance.promote)
+app.command()(maintenance.rollback)
+app.command()(maintenance.versions)
+app.command()(project.runs)
+app.command()(project.relocate)
+app.add_typer(serving.logs_app, name="logs")
+app.add_typer(serving.abtest_app, name="abtest")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
