@@ -12,7 +12,8 @@ from cairn.data.quality import check_and_clean
 from cairn.data.schema import Role
 from cairn.data.sources import read_table
 from cairn.exceptions import SpecError
-from cairn.spec import CLASSIFICATION_METRICS, REGRESSION_METRICS, default_metric, parse_spec
+from cairn.spec import parse_spec
+from cairn.tasks import get_task, task_names
 
 _TEMPLATE = """\
 # cairn project spec. Reference: README.md, section "The spec".
@@ -78,14 +79,15 @@ def write_spec(
     """
     if output.exists() and not force:
         raise SpecError(f"{output} already exists; pass --force to overwrite it")
-    if task is not None and task not in ("classification", "regression"):
-        raise SpecError(f"--task {task!r}: use classification or regression")
+    if task is not None and task not in task_names():
+        raise SpecError(f"--task {task!r}: use {' or '.join(task_names())}")
     frame = read_table(data)
     cleaned = check_and_clean(frame, target=target, task=task, source=str(data))
     schema = cleaned.schema
     inferred_task = cleaned.task
-    n_classes = int(frame[target].nunique()) if inferred_task == "classification" else None
-    metric = default_metric(inferred_task, n_classes)
+    kind = get_task(inferred_task)
+    n_classes = int(frame[target].nunique()) if kind.has_classes else None
+    metric = kind.default_metric(n_classes)
     ids = schema.by_role(Role.ID)
     role_lines = [
         f"# {_toml_string(column.name)} = {_toml_string(str(column.role))}"
@@ -98,8 +100,6 @@ def write_spec(
         + "\n"
     )
     relative = os.path.relpath(data.resolve(), output.resolve().parent)
-    choices = CLASSIFICATION_METRICS if inferred_task == "classification" else REGRESSION_METRICS
-    example = '"roc_auc >= 0.85"' if inferred_task == "classification" else f'"{metric} < 1000"'
     text = _TEMPLATE.format(
         name=_toml_string(name or _project_name(data)),
         path=_toml_string(Path(relative).as_posix()),
@@ -113,9 +113,9 @@ def write_spec(
         task=_toml_string(inferred_task),
         task_reason="given" if task else _task_reason(inferred_task, n_classes),
         metric=_toml_string(metric),
-        metric_choices="one of: " + ", ".join(choices),
-        objective_example=example,
-        stratify="true" if inferred_task == "classification" else "false",
+        metric_choices="one of: " + ", ".join(kind.metrics),
+        objective_example=f'"{kind.example_objective(metric)}"',
+        stratify="true" if kind.stratify else "false",
     )
     import tomllib
 
@@ -126,6 +126,6 @@ def write_spec(
 
 
 def _task_reason(task: str, n_classes: int | None) -> str:
-    if task == "classification":
+    if get_task(task).has_classes:
         return f"{n_classes} classes"
     return "numeric target with many values"
