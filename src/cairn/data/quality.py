@@ -11,12 +11,13 @@ what is wrong, where, and what to do.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Literal
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from cairn.data.findings import Finding, QualityReport, quoted_examples
+from cairn.data.repair import repair_frame
 from cairn.data.schema import (
     DROPPED_ROLES,
     Role,
@@ -31,10 +32,7 @@ from cairn.data.schema import (
 from cairn.exceptions import DataError
 from cairn.spec import SUPPORTED_TASKS
 
-Severity = Literal["info", "warning", "error"]
-
 # Thresholds, named so that reports and tests can refer to them.
-NUMERIC_TEXT_SHARE = 0.95  # share of values that must parse for text -> numbers
 NEAR_CONSTANT_SHARE = 0.995  # one value in at least this share of rows
 HIGH_CARDINALITY_LEVELS = 50  # more levels than this ...
 HIGH_CARDINALITY_SHARE = 0.05  # ... and more than this share of rows
@@ -45,80 +43,6 @@ LEAKAGE_SAMPLE = 20_000
 LEAKAGE_BINS = 20
 IMBALANCE_SHARE = 0.10  # binary: minority class below this share
 MANY_CLASSES = 20  # numeric target with more classes than this: regression?
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One thing the checks noticed.
-
-    Attributes:
-        check: short name of the check, e.g. "duplicate_rows".
-        severity: "info", "warning" or "error".
-        column: the column concerned, or None for the whole table.
-        count: rows (or values) concerned.
-        message: what was seen, for people.
-        action: what cairn did, or suggests when ``applied`` is False.
-        applied: whether the action was applied to the cleaned data or schema.
-    """
-
-    check: str
-    severity: Severity
-    column: str | None
-    count: int
-    message: str
-    action: str
-    applied: bool
-
-
-@dataclass
-class QualityReport:
-    """Every finding of :func:`check_and_clean`, with row and column counts.
-
-    ``columns_in`` counts the input columns (target included); ``columns_out``
-    counts the columns that reach the learner plus the target.
-    """
-
-    findings: list[Finding] = field(default_factory=list)
-    rows_in: int = 0
-    rows_out: int = 0
-    columns_in: int = 0
-    columns_out: int = 0
-
-    def __len__(self) -> int:
-        return len(self.findings)
-
-    def by_check(self, name: str) -> list[Finding]:
-        return [finding for finding in self.findings if finding.check == name]
-
-    def by_severity(self, severity: Severity) -> list[Finding]:
-        return [finding for finding in self.findings if finding.severity == severity]
-
-    @property
-    def warnings(self) -> list[Finding]:
-        return self.by_severity("warning")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "rows_in": self.rows_in,
-            "rows_out": self.rows_out,
-            "columns_in": self.columns_in,
-            "columns_out": self.columns_out,
-            "findings": [asdict(finding) for finding in self.findings],
-        }
-
-    def to_frame(self) -> pd.DataFrame:
-        names = [f.name for f in fields(Finding)]
-        return pd.DataFrame([asdict(finding) for finding in self.findings], columns=names)
-
-    def summary(self) -> str:
-        severities: tuple[Severity, ...] = ("error", "warning", "info")
-        counts = {s: len(self.by_severity(s)) for s in severities}
-        return (
-            f"{self.rows_in} rows in, {self.rows_out} kept; "
-            f"{self.columns_in} columns in, {self.columns_out} used (target included); "
-            f"{counts['error']} error(s), {counts['warning']} warning(s), "
-            f"{counts['info']} note(s)"
-        )
 
 
 @dataclass
@@ -136,10 +60,6 @@ class CleanResult:
 # ---------------------------------------------------------------------------
 
 
-def _examples(values: Sequence[Any], limit: int = 3) -> str:
-    return ", ".join(repr(v) for v in list(values)[:limit])
-
-
 def repair_types(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[Finding]]:
     """Repair text columns.
 
@@ -151,9 +71,7 @@ def repair_types(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[Finding]]:
 
     Returns the repaired copy and one finding per repair made.
     """
-    # Decided once per distinct value (see cairn.data._repair), not per row.
-    from cairn.data._repair import repair_frame
-
+    # Decided once per distinct value (see cairn.data.repair), not per row.
     repaired, findings, _ = repair_frame(frame)
     return repaired, findings
 
@@ -534,7 +452,7 @@ def _coerce_features(frame: pd.DataFrame, schema: Schema) -> tuple[pd.DataFrame,
                     "warning",
                     column.name,
                     n_bad,
-                    f"column {column.name!r}: {n_bad} value(s) such as {_examples(examples)} "
+                    f"column {column.name!r}: {n_bad} value(s) such as {quoted_examples(examples)} "
                     f"cannot be read as {column.dtype}",
                     "set to missing",
                     True,

@@ -1,5 +1,6 @@
 """Type repair on distinct values: the implementation behind
-:func:`cairn.data.quality.repair_types`, also used by the profiler.
+:func:`cairn.data.quality.repair_types`, also used by the profiler
+(:mod:`cairn.eda.profile`).
 
 Applies the repair rules (strip text,
 sentinels to missing, numbers stored as text to numbers, labels differing by
@@ -18,9 +19,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cairn.data.quality import NUMERIC_TEXT_SHARE, Finding, _examples
+from cairn.data.findings import Finding, quoted_examples
 from cairn.data.schema import _LEADING_ZERO, MISSING_SENTINELS, _is_text_dtype
 
+NUMERIC_TEXT_SHARE = 0.95  # share of values that must parse for text -> numbers
 _SPACES = re.compile(r"\s+")
 
 
@@ -91,7 +93,7 @@ def repair_column(series: pd.Series) -> tuple[pd.Series, list[Finding], Factoriz
                 "info",
                 name,
                 n_sentinel,
-                f"column {name!r}: {n_sentinel} value(s) such as {_examples(examples)} "
+                f"column {name!r}: {n_sentinel} value(s) such as {quoted_examples(examples)} "
                 "stand for missing values",
                 "set to missing",
                 True,
@@ -125,7 +127,7 @@ def repair_column(series: pd.Series) -> tuple[pd.Series, list[Finding], Factoriz
                 bad_values = list(dict.fromkeys(new[bad_mask].tolist()))
                 message += (
                     f"; {n_bad} value(s) that are not numbers, such as "
-                    f"{_examples(bad_values)}, set to missing"
+                    f"{quoted_examples(bad_values)}, set to missing"
                 )
             findings.append(
                 Finding(
@@ -152,7 +154,7 @@ def repair_column(series: pd.Series) -> tuple[pd.Series, list[Finding], Factoriz
             n_changed += int(counts[source])
         order = sorted(groups, key=lambda t: (-totals[t], t))
         shown = "; ".join(
-            f"{_examples(sorted(groups[c], key=lambda t: (-totals[t], t)))} -> {c!r}"
+            f"{quoted_examples(sorted(groups[c], key=lambda t: (-totals[t], t)))} -> {c!r}"
             for c in order[:3]
         )
         findings.append(
