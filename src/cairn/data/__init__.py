@@ -70,13 +70,13 @@ _LAZY = {
     "auto_repeats": "cairn.data.split",
     "category_string": "cairn.data.values",
     "check_and_clean": "cairn.data.quality",
-    "class_labels": "cairn.data.schema",
+    "class_labels": "cairn.data.values",
     "coerce_column": "cairn.data.schema",
     "collect": "cairn.data.sources",
     "conform": "cairn.data.schema",
     "factorize": "cairn.data.repair",
     "infer_schema": "cairn.data.schema",
-    "infer_task": "cairn.data.schema",
+    "infer_task": "cairn.data.values",
     "make_folds": "cairn.data.split",
     "normalize_missing": "cairn.data.values",
     "read_source": "cairn.data.sources",
@@ -96,16 +96,21 @@ if TYPE_CHECKING:
         ColumnSchema,
         Role,
         Schema,
-        class_labels,
         coerce_column,
         conform,
         infer_schema,
-        infer_task,
         unseen_categories,
     )
     from cairn.data.sources import collect, read_source, read_table
     from cairn.data.split import Fold, SplitResult, auto_repeats, make_folds
-    from cairn.data.values import MISSING_SENTINELS, as_strings, category_string, normalize_missing
+    from cairn.data.values import (
+        MISSING_SENTINELS,
+        as_strings,
+        category_string,
+        class_labels,
+        infer_task,
+        normalize_missing,
+    )
 
 
 __getattr__, __dir__ = _lazy_exports("cairn.data", _LAZY, __all__)

@@ -22,12 +22,15 @@ import pandas as pd
 
 from cairn.data.values import (
     MISSING_SENTINELS,
+    Observed,
     as_strings,
     category_string,
+    class_labels,
+    infer_task,
+    integral,
     is_numeric_dtype,
-    is_text_dtype,
     normalize_missing,
-    numeric_from_text,
+    observe,
     parse_dates,
     sniff_date_format,
 )
@@ -195,7 +198,6 @@ _TRUE_STRINGS = frozenset({"true", "t", "yes", "y", "1"})
 _FALSE_STRINGS = frozenset({"false", "f", "no", "n", "0"})
 
 _MAX_CATEGORIES = 1000
-_MAX_CLASSIFICATION_LEVELS = 10
 
 # "id", "ID", "Id", "customer_id", "customer id", "uuid", ... (any case) ...
 _ID_NAME_SEPARATED = re.compile(r"(?:^|[\s_.\-])(?:id|uuid|guid)$|^(?:id|uuid|guid)[\s_.\-]", re.I)
@@ -210,98 +212,10 @@ def _looks_like_id_name(name: str) -> bool:
     return bool(_ID_NAME_SEPARATED.search(name) or _ID_NAME_CAMEL.search(name))
 
 
-def _all_bools(values: pd.Series) -> bool:
-    return len(values) > 0 and all(isinstance(v, bool | np.bool_) for v in values.to_numpy())
-
-
 def _ranked_categories(strings: pd.Series) -> tuple[str, ...]:
     counts = strings.dropna().value_counts()
     ordered = sorted(counts.items(), key=lambda item: (-int(item[1]), str(item[0])))
     return tuple(str(value) for value, _ in ordered[:_MAX_CATEGORIES])
-
-
-def _integral(values: pd.Series) -> bool:
-    array = values.to_numpy(dtype=float)
-    finite = array[np.isfinite(array)]
-    return bool(np.all(np.mod(finite, 1.0) == 0.0))
-
-
-def infer_task(target: pd.Series) -> str:
-    """ "classification" or "regression" for a target column.
-
-    Text and booleans are classes; numbers are classes when there are at most
-    two distinct values, or at most ten integer values (wine quality 3..8,
-    labels 1/2); other numbers are a regression target.
-    """
-    values = normalize_missing(target).dropna()
-    if values.empty:
-        raise DataError(
-            f"target column {target.name!r} has no values (all missing); "
-            "check the column name and the file"
-        )
-    if pd.api.types.is_bool_dtype(values.dtype) or _all_bools(values):
-        return "classification"
-    if not is_numeric_dtype(values):
-        numbers = numeric_from_text(values) if is_text_dtype(values) else None
-        if numbers is None:
-            return "classification"
-        values = numbers
-    n_unique = values.nunique()
-    if n_unique <= 2:
-        return "classification"
-    if n_unique <= _MAX_CLASSIFICATION_LEVELS and _integral(values):
-        return "classification"
-    return "regression"
-
-
-def class_labels(target: pd.Series) -> tuple[str, ...]:
-    """Distinct target values as strings, sorted by value (numbers numerically)."""
-    values = normalize_missing(target).dropna()
-    if is_numeric_dtype(values):
-        unique = np.sort(values.unique())
-        return tuple(str(category_string(v)) for v in unique)
-    strings = as_strings(values).dropna()
-    return tuple(sorted(str(v) for v in strings.unique()))
-
-
-@dataclass
-class _Observed:
-    """What one column holds, ready for choosing a role."""
-
-    kind: str  # "bool", "int", "float", "datetime", "string"
-    values: pd.Series  # non-missing values, parsed when kind came from text
-    n_rows: int
-    from_text: bool = False
-    date_format: str | None = None
-
-    @property
-    def count(self) -> int:
-        return len(self.values)
-
-
-def _observe(series: pd.Series, *, sniff_dates: bool) -> _Observed:
-    cleaned = normalize_missing(series)
-    values = cleaned.dropna()
-    n_rows = len(series)
-    if pd.api.types.is_bool_dtype(values.dtype) or (
-        pd.api.types.is_object_dtype(values.dtype) and _all_bools(values)
-    ):
-        return _Observed("bool", values, n_rows)
-    if is_numeric_dtype(values):
-        kind = "int" if pd.api.types.is_integer_dtype(values.dtype) else "float"
-        return _Observed(kind, values, n_rows)
-    if pd.api.types.is_datetime64_any_dtype(values.dtype):
-        return _Observed("datetime", values, n_rows)
-    numbers = numeric_from_text(values)
-    if numbers is not None:
-        kind = "int" if _integral(numbers) else "float"
-        return _Observed(kind, numbers, n_rows, from_text=True)
-    strings = as_strings(values)
-    if sniff_dates:
-        fmt = sniff_date_format(strings)
-        if fmt is not None:
-            return _Observed("datetime", strings, n_rows, from_text=True, date_format=fmt)
-    return _Observed("string", strings, n_rows)
 
 
 def _preview(values: Sequence[Any], limit: int = 3) -> str:
@@ -309,7 +223,7 @@ def _preview(values: Sequence[Any], limit: int = 3) -> str:
     return shown + (", ..." if len(values) > limit else "")
 
 
-def _auto_role(name: str, seen: _Observed, n_unique: int) -> tuple[Role, str]:
+def _auto_role(name: str, seen: Observed, n_unique: int) -> tuple[Role, str]:
     if seen.count == 0:
         return Role.CONSTANT, "all values missing"
     if n_unique == 1:
@@ -326,7 +240,7 @@ def _auto_role(name: str, seen: _Observed, n_unique: int) -> tuple[Role, str]:
     if seen.kind in ("int", "float"):
         values = seen.values
         unique_per_row = n_unique == seen.count
-        if unique_per_row and _integral(values):
+        if unique_per_row and integral(values):
             if _looks_like_id_name(name):
                 return Role.ID, "integer, unique per row, named like an id"
             diffs = np.diff(values.to_numpy(dtype=float))
@@ -367,7 +281,7 @@ def _infer_column(
     name: str, series: pd.Series, *, forced: tuple[Role, str] | None
 ) -> tuple[ColumnSchema, str | None]:
     sniff = forced is None or forced[0] == Role.DATETIME
-    seen = _observe(series, sniff_dates=sniff)
+    seen = observe(series, sniff_dates=sniff)
     strings: pd.Series | None = None
     if seen.kind in ("int", "float") and not seen.from_text:
         # Distinct numbers are distinct strings too; no per-value conversion needed.
@@ -539,7 +453,7 @@ def coerce_column(
             )
             numbers = pd.to_numeric(source, errors="coerce").astype("float64")
         bad = present & numbers.isna()
-        if dtype == "int" and not numbers.isna().any() and _integral(numbers):
+        if dtype == "int" and not numbers.isna().any() and integral(numbers):
             return numbers.astype("int64"), bad
         return numbers, bad
     if dtype == "bool":

@@ -1,26 +1,38 @@
-"""How cairn reads single values, the same way in training, scoring and
-monitoring: missing-value sentinels, the canonical string of a category or
-class label, and numbers or dates stored as text.
+"""How cairn reads values, the same way in training, scoring and monitoring:
+missing-value sentinels, the canonical string of a category or class label,
+numbers or dates stored as text, what kind of values a column holds
+(:func:`observe`) and what a target's values suggest (:func:`infer_task`,
+:func:`class_labels`). Column roles are decided from these in
+:mod:`cairn.data.schema`.
 """
 
 from __future__ import annotations
 
 import re
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from cairn.exceptions import DataError
+
 __all__ = [
     "LEADING_ZERO",
     "MISSING_SENTINELS",
+    "Observed",
+    "all_bools",
     "as_strings",
     "category_string",
+    "class_labels",
+    "infer_task",
+    "integral",
     "is_numeric_dtype",
     "is_text_dtype",
     "normalize_missing",
     "numeric_from_text",
+    "observe",
     "parse_dates",
     "sniff_date_format",
 ]
@@ -49,6 +61,9 @@ _DATE_FORMATS: tuple[str, ...] = (
 )
 _DATE_SNIFF_SAMPLE = 500
 _DATE_MIN_SHARE = 0.95
+# Targets with at most this many integer values are read as classes.
+_MAX_CLASSIFICATION_LEVELS = 10
+
 # Numbers written with a leading zero ("02134") are codes, not numbers.
 LEADING_ZERO = re.compile(r"^-?0\d")
 
@@ -175,3 +190,91 @@ def sniff_date_format(values: pd.Series) -> str | None:
             if share == 1.0:
                 break
     return best[1] if best else None
+
+
+def all_bools(values: pd.Series) -> bool:
+    return len(values) > 0 and all(isinstance(v, bool | np.bool_) for v in values.to_numpy())
+
+
+def integral(values: pd.Series) -> bool:
+    array = values.to_numpy(dtype=float)
+    finite = array[np.isfinite(array)]
+    return bool(np.all(np.mod(finite, 1.0) == 0.0))
+
+
+def infer_task(target: pd.Series) -> str:
+    """ "classification" or "regression" for a target column.
+
+    Text and booleans are classes; numbers are classes when there are at most
+    two distinct values, or at most ten integer values (wine quality 3..8,
+    labels 1/2); other numbers are a regression target.
+    """
+    values = normalize_missing(target).dropna()
+    if values.empty:
+        raise DataError(
+            f"target column {target.name!r} has no values (all missing); "
+            "check the column name and the file"
+        )
+    if pd.api.types.is_bool_dtype(values.dtype) or all_bools(values):
+        return "classification"
+    if not is_numeric_dtype(values):
+        numbers = numeric_from_text(values) if is_text_dtype(values) else None
+        if numbers is None:
+            return "classification"
+        values = numbers
+    n_unique = values.nunique()
+    if n_unique <= 2:
+        return "classification"
+    if n_unique <= _MAX_CLASSIFICATION_LEVELS and integral(values):
+        return "classification"
+    return "regression"
+
+
+def class_labels(target: pd.Series) -> tuple[str, ...]:
+    """Distinct target values as strings, sorted by value (numbers numerically)."""
+    values = normalize_missing(target).dropna()
+    if is_numeric_dtype(values):
+        unique = np.sort(values.unique())
+        return tuple(str(category_string(v)) for v in unique)
+    strings = as_strings(values).dropna()
+    return tuple(sorted(str(v) for v in strings.unique()))
+
+
+@dataclass
+class Observed:
+    """What one column holds, ready for choosing a role (see :func:`observe`)."""
+
+    kind: str  # "bool", "int", "float", "datetime", "string"
+    values: pd.Series  # non-missing values, parsed when kind came from text
+    n_rows: int
+    from_text: bool = False
+    date_format: str | None = None
+
+    @property
+    def count(self) -> int:
+        return len(self.values)
+
+
+def observe(series: pd.Series, *, sniff_dates: bool) -> Observed:
+    cleaned = normalize_missing(series)
+    values = cleaned.dropna()
+    n_rows = len(series)
+    if pd.api.types.is_bool_dtype(values.dtype) or (
+        pd.api.types.is_object_dtype(values.dtype) and all_bools(values)
+    ):
+        return Observed("bool", values, n_rows)
+    if is_numeric_dtype(values):
+        kind = "int" if pd.api.types.is_integer_dtype(values.dtype) else "float"
+        return Observed(kind, values, n_rows)
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        return Observed("datetime", values, n_rows)
+    numbers = numeric_from_text(values)
+    if numbers is not None:
+        kind = "int" if integral(numbers) else "float"
+        return Observed(kind, numbers, n_rows, from_text=True)
+    strings = as_strings(values)
+    if sniff_dates:
+        fmt = sniff_date_format(strings)
+        if fmt is not None:
+            return Observed("datetime", strings, n_rows, from_text=True, date_format=fmt)
+    return Observed("string", strings, n_rows)
