@@ -6,8 +6,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from cairn.data._repair import repair_frame
 from cairn.data.quality import repair_types
+from cairn.data.repair import repair_frame
 from tests.conftest import load_dataset
 
 

@@ -11,114 +11,34 @@ what is wrong, where, and what to do.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Literal
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from cairn.data._leakage import leakage_findings
+from cairn.data.findings import Finding, QualityReport, Severity, quoted_examples
+from cairn.data.repair import repair_frame
 from cairn.data.schema import (
     DROPPED_ROLES,
+    ColumnSchema,
     Role,
     Schema,
-    _is_numeric_dtype,
-    as_strings,
     coerce_column,
     infer_schema,
     infer_task,
     missing_column_message,
 )
+from cairn.data.values import as_strings, is_numeric_dtype
 from cairn.exceptions import DataError
 from cairn.spec import SUPPORTED_TASKS
 
-Severity = Literal["info", "warning", "error"]
-
 # Thresholds, named so that reports and tests can refer to them.
-NUMERIC_TEXT_SHARE = 0.95  # share of values that must parse for text -> numbers
 NEAR_CONSTANT_SHARE = 0.995  # one value in at least this share of rows
 HIGH_CARDINALITY_LEVELS = 50  # more levels than this ...
 HIGH_CARDINALITY_SHARE = 0.05  # ... and more than this share of rows
-LEAKAGE_ACCURACY = 0.99  # one feature alone predicts the class this well ...
-LEAKAGE_MAX_BASELINE = 0.95  # ... while the majority class is below this
-LEAKAGE_SPEARMAN = 0.99  # |rank correlation| with a regression target
-LEAKAGE_SAMPLE = 20_000
-LEAKAGE_BINS = 20
 IMBALANCE_SHARE = 0.10  # binary: minority class below this share
 MANY_CLASSES = 20  # numeric target with more classes than this: regression?
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One thing the checks noticed.
-
-    Attributes:
-        check: short name of the check, e.g. "duplicate_rows".
-        severity: "info", "warning" or "error".
-        column: the column concerned, or None for the whole table.
-        count: rows (or values) concerned.
-        message: what was seen, for people.
-        action: what cairn did, or suggests when ``applied`` is False.
-        applied: whether the action was applied to the cleaned data or schema.
-    """
-
-    check: str
-    severity: Severity
-    column: str | None
-    count: int
-    message: str
-    action: str
-    applied: bool
-
-
-@dataclass
-class QualityReport:
-    """Every finding of :func:`check_and_clean`, with row and column counts.
-
-    ``columns_in`` counts the input columns (target included); ``columns_out``
-    counts the columns that reach the learner plus the target.
-    """
-
-    findings: list[Finding] = field(default_factory=list)
-    rows_in: int = 0
-    rows_out: int = 0
-    columns_in: int = 0
-    columns_out: int = 0
-
-    def __len__(self) -> int:
-        return len(self.findings)
-
-    def by_check(self, name: str) -> list[Finding]:
-        return [finding for finding in self.findings if finding.check == name]
-
-    def by_severity(self, severity: Severity) -> list[Finding]:
-        return [finding for finding in self.findings if finding.severity == severity]
-
-    @property
-    def warnings(self) -> list[Finding]:
-        return self.by_severity("warning")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "rows_in": self.rows_in,
-            "rows_out": self.rows_out,
-            "columns_in": self.columns_in,
-            "columns_out": self.columns_out,
-            "findings": [asdict(finding) for finding in self.findings],
-        }
-
-    def to_frame(self) -> pd.DataFrame:
-        names = [f.name for f in fields(Finding)]
-        return pd.DataFrame([asdict(finding) for finding in self.findings], columns=names)
-
-    def summary(self) -> str:
-        severities: tuple[Severity, ...] = ("error", "warning", "info")
-        counts = {s: len(self.by_severity(s)) for s in severities}
-        return (
-            f"{self.rows_in} rows in, {self.rows_out} kept; "
-            f"{self.columns_in} columns in, {self.columns_out} used (target included); "
-            f"{counts['error']} error(s), {counts['warning']} warning(s), "
-            f"{counts['info']} note(s)"
-        )
 
 
 @dataclass
@@ -136,10 +56,6 @@ class CleanResult:
 # ---------------------------------------------------------------------------
 
 
-def _examples(values: Sequence[Any], limit: int = 3) -> str:
-    return ", ".join(repr(v) for v in list(values)[:limit])
-
-
 def repair_types(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[Finding]]:
     """Repair text columns.
 
@@ -151,9 +67,7 @@ def repair_types(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[Finding]]:
 
     Returns the repaired copy and one finding per repair made.
     """
-    # Decided once per distinct value (see cairn.data._repair), not per row.
-    from cairn.data._repair import repair_frame
-
+    # Decided once per distinct value (see cairn.data.repair), not per row.
     repaired, findings, _ = repair_frame(frame)
     return repaired, findings
 
@@ -176,134 +90,6 @@ def _conflicting_labels(frame: pd.DataFrame, features: list[str], target: str) -
     per_key = repeated.groupby("key")["label"].nunique()
     conflicted = per_key[per_key > 1].index
     return int(repeated["key"].isin(conflicted).sum()), len(conflicted)
-
-
-def _leakage_key(series: pd.Series, role: Role) -> pd.Series:
-    """A grouping key for one feature: its values, or quantile bins of numbers."""
-    if role == Role.NUMERIC and _is_numeric_dtype(series):
-        ranks = series.rank(pct=True, method="average").to_numpy(dtype=float)
-        bins = np.clip(np.floor(ranks * LEAKAGE_BINS), 0, LEAKAGE_BINS - 1)
-        # Missing values form a key of their own.
-        return pd.Series(np.where(np.isnan(bins), -1, bins).astype(np.int64), index=series.index)
-    return as_strings(series).fillna("<missing>").astype(str)
-
-
-def _nearest_labels(x_fit: np.ndarray, y_fit: np.ndarray, x_eval: np.ndarray) -> np.ndarray:
-    """For each of ``x_eval``, the label of the nearest value in ``x_fit``
-    (1-nearest-neighbour on one feature); missing values are skipped."""
-    known = ~np.isnan(x_fit)
-    if not known.any():
-        return np.full(len(x_eval), None, dtype=object)
-    order = np.argsort(x_fit[known], kind="stable")
-    xs, ys = x_fit[known][order], y_fit[known][order]
-    position = np.searchsorted(xs, np.nan_to_num(x_eval))
-    left = np.clip(position - 1, 0, len(xs) - 1)
-    right = np.clip(position, 0, len(xs) - 1)
-    with np.errstate(invalid="ignore"):
-        use_left = np.abs(x_eval - xs[left]) <= np.abs(xs[right] - x_eval)
-    return np.asarray(ys[np.where(use_left, left, right)], dtype=object)
-
-
-def _leakage_findings(frame: pd.DataFrame, schema: Schema, task: str) -> list[Finding]:
-    """Single features that alone nearly determine the target (held-out check)."""
-    target = schema.target
-    assert target is not None
-    candidates = [
-        c for c in schema.columns if c.role in (Role.NUMERIC, Role.CATEGORICAL, Role.BOOLEAN)
-    ]
-    if not candidates or len(frame) < 20:
-        return []
-    sample = frame
-    if len(frame) > LEAKAGE_SAMPLE:
-        sample = frame.sample(n=LEAKAGE_SAMPLE, random_state=0)
-    order = np.random.default_rng(0).permutation(len(sample))
-    fit_rows, eval_rows = order[: len(order) // 2], order[len(order) // 2 :]
-    findings: list[Finding] = []
-    if task == "classification":
-        labels = as_strings(sample[target]).astype(str)
-        baseline = float(labels.value_counts(normalize=True).iloc[0])
-        if baseline >= LEAKAGE_MAX_BASELINE:
-            return []
-        y_codes, _ = pd.factorize(labels)
-        y_fit, y_eval = y_codes[fit_rows], y_codes[eval_rows]
-        n_labels = int(y_codes.max()) + 1
-        majority = int(np.bincount(y_fit, minlength=n_labels).argmax())
-        for column in candidates:
-            # Each key (value or bin) predicts its most frequent label among
-            # the fit rows; unseen keys predict the majority class.
-            key, _ = pd.factorize(_leakage_key(sample[column.name], column.role))
-            n_keys = int(key.max()) + 1
-            table = np.bincount(
-                key[fit_rows] * n_labels + y_fit, minlength=n_keys * n_labels
-            ).reshape(n_keys, n_labels)
-            best = np.where(table.sum(axis=1) > 0, table.argmax(axis=1), majority)
-            predicted = best[key[eval_rows]]
-            accuracy = float(np.mean(predicted == y_eval))
-            if column.role == Role.NUMERIC and _is_numeric_dtype(sample[column.name]):
-                # Bins blur a sharp threshold; the nearest training value does not.
-                x = sample[column.name].to_numpy(dtype=float)
-                nearest = _nearest_labels(x[fit_rows], y_fit, x[eval_rows])
-                nearest = np.where(np.isnan(x[eval_rows]), predicted, nearest)
-                accuracy = max(accuracy, float(np.mean(nearest == y_eval)))
-            if accuracy >= LEAKAGE_ACCURACY:
-                findings.append(
-                    Finding(
-                        "target_leakage",
-                        "warning",
-                        column.name,
-                        len(frame),
-                        f"possible target leakage: column {column.name!r} alone predicts "
-                        f"{target!r} with {accuracy:.1%} accuracy on held-out rows "
-                        f"(majority class: {baseline:.1%})",
-                        f"kept; check that {column.name!r} is known at prediction time, "
-                        "or set its role to 'ignore'",
-                        False,
-                    )
-                )
-        return findings
-    y = pd.to_numeric(sample[target], errors="coerce").astype("float64")
-    y_rank = y.rank()
-    for column in candidates:
-        values = sample[column.name]
-        if _is_numeric_dtype(values):
-            numbers = values.astype("float64")
-            both = numbers.notna() & y.notna()
-            if both.sum() < 10:
-                continue
-            rx, ry = numbers[both].rank().to_numpy(), y_rank[both].to_numpy()
-            if np.std(rx) == 0 or np.std(ry) == 0:
-                continue
-            score = abs(float(np.corrcoef(rx, ry)[0, 1]))
-            what = f"|Spearman correlation| {score:.3f}"
-        else:
-            groups = _leakage_key(values, column.role)
-            fit = pd.DataFrame(
-                {"key": groups.iloc[fit_rows].to_numpy(), "y": y.iloc[fit_rows].to_numpy()}
-            )
-            means = fit.dropna().groupby("key")["y"].mean()
-            truth = y.iloc[eval_rows].to_numpy()
-            guess = groups.iloc[eval_rows].map(means).fillna(fit["y"].mean()).to_numpy(dtype=float)
-            ok = ~np.isnan(truth)
-            total = float(np.sum((truth[ok] - truth[ok].mean()) ** 2))
-            if total == 0.0:
-                continue
-            score = 1.0 - float(np.sum((truth[ok] - guess[ok]) ** 2)) / total
-            what = f"held-out R² {score:.3f}"
-        if score >= LEAKAGE_SPEARMAN:
-            findings.append(
-                Finding(
-                    "target_leakage",
-                    "warning",
-                    column.name,
-                    len(frame),
-                    f"possible target leakage: column {column.name!r} alone tracks "
-                    f"{target!r} ({what})",
-                    f"kept; check that {column.name!r} is known at prediction time, "
-                    "or set its role to 'ignore'",
-                    False,
-                )
-            )
-    return findings
 
 
 def _refuse_unlearnable_classes(counts: pd.Series, target: str, source: str, folds: int) -> None:
@@ -427,84 +213,82 @@ def _class_findings(
 
 def _column_findings(frame: pd.DataFrame, schema: Schema) -> list[Finding]:
     findings: list[Finding] = []
-    n_rows = len(frame)
     for column in schema.columns:
-        name = column.name
-        series = frame[name]
-        if column.role == Role.ID:
-            findings.append(
-                Finding(
-                    "id_column",
-                    "info",
-                    name,
-                    column.n_unique,
-                    f"column {name!r} is an identifier: {column.reason}",
-                    "excluded from features",
-                    True,
-                )
+        if column.role in (Role.ID, Role.CONSTANT):
+            findings.append(_excluded_column(column, len(frame)))
+        elif column.role != Role.IGNORE:
+            findings += _feature_findings(column, frame[column.name])
+    return findings
+
+
+def _excluded_column(column: ColumnSchema, n_rows: int) -> Finding:
+    """The note for an identifier or constant column kept out of the features."""
+    severity: Severity
+    if column.role == Role.ID:
+        check, severity, count, what = "id_column", "info", column.n_unique, "an identifier"
+    else:
+        check, severity, count, what = "constant_column", "warning", n_rows, "constant"
+    return Finding(
+        check,
+        severity,
+        column.name,
+        count,
+        f"column {column.name!r} is {what}: {column.reason}",
+        "excluded from features",
+        True,
+    )
+
+
+def _feature_findings(column: ColumnSchema, series: pd.Series) -> list[Finding]:
+    """Near-constant values, many levels and missing values in one feature."""
+    findings: list[Finding] = []
+    name, n_rows = column.name, len(series)
+    top_share = float(series.value_counts(dropna=False, normalize=True).iloc[0])
+    if top_share >= NEAR_CONSTANT_SHARE:
+        top = series.value_counts(dropna=False).index[0]
+        shown = "missing" if pd.isna(top) else repr(as_strings(pd.Series([top])).iloc[0])
+        findings.append(
+            Finding(
+                "near_constant",
+                "warning",
+                name,
+                int(round((1.0 - top_share) * n_rows)),
+                f"column {name!r} is nearly constant: {top_share:.1%} of rows are {shown}",
+                "kept; consider removing it (set its role to 'ignore')",
+                False,
             )
-            continue
-        if column.role == Role.CONSTANT:
-            findings.append(
-                Finding(
-                    "constant_column",
-                    "warning",
-                    name,
-                    n_rows,
-                    f"column {name!r} is constant: {column.reason}",
-                    "excluded from features",
-                    True,
-                )
+        )
+    if (
+        column.role == Role.CATEGORICAL
+        and column.n_unique > HIGH_CARDINALITY_LEVELS
+        and column.n_unique > HIGH_CARDINALITY_SHARE * n_rows
+    ):
+        findings.append(
+            Finding(
+                "high_cardinality",
+                "info",
+                name,
+                column.n_unique,
+                f"column {name!r} has {column.n_unique} levels "
+                f"({column.n_unique / max(n_rows, 1):.1%} of rows)",
+                "target-encoded",
+                False,
             )
-            continue
-        if column.role == Role.IGNORE:
-            continue
-        top_share = float(series.value_counts(dropna=False, normalize=True).iloc[0])
-        if top_share >= NEAR_CONSTANT_SHARE:
-            top = series.value_counts(dropna=False).index[0]
-            shown = "missing" if pd.isna(top) else repr(as_strings(pd.Series([top])).iloc[0])
-            findings.append(
-                Finding(
-                    "near_constant",
-                    "warning",
-                    name,
-                    int(round((1.0 - top_share) * n_rows)),
-                    f"column {name!r} is nearly constant: {top_share:.1%} of rows are {shown}",
-                    "kept; consider removing it (set its role to 'ignore')",
-                    False,
-                )
+        )
+    missing = int(series.isna().sum())
+    if missing:
+        share = missing / n_rows
+        findings.append(
+            Finding(
+                "missing_values",
+                "warning" if share >= 0.5 else "info",
+                name,
+                missing,
+                f"column {name!r}: {missing} missing value(s) ({share:.1%} of rows)",
+                "imputed in the feature pipeline",
+                False,
             )
-        if (
-            column.role == Role.CATEGORICAL
-            and column.n_unique > HIGH_CARDINALITY_LEVELS
-            and column.n_unique > HIGH_CARDINALITY_SHARE * n_rows
-        ):
-            findings.append(
-                Finding(
-                    "high_cardinality",
-                    "info",
-                    name,
-                    column.n_unique,
-                    f"column {name!r} has {column.n_unique} levels "
-                    f"({column.n_unique / max(n_rows, 1):.1%} of rows)",
-                    "target-encoded",
-                    False,
-                )
-            )
-        missing = int(series.isna().sum())
-        if missing:
-            share = missing / n_rows
-            findings.append(
-                Finding(
-                    "missing_values",
-                    "warning" if share >= 0.5 else "info",
-                    name,
-                    missing,
-                    f"column {name!r}: {missing} missing value(s) ({share:.1%} of rows)",
-                    "imputed in the feature pipeline",
-                    False,
-                )
-            )
+        )
     return findings
 
 
@@ -534,7 +318,7 @@ def _coerce_features(frame: pd.DataFrame, schema: Schema) -> tuple[pd.DataFrame,
                     "warning",
                     column.name,
                     n_bad,
-                    f"column {column.name!r}: {n_bad} value(s) such as {_examples(examples)} "
+                    f"column {column.name!r}: {n_bad} value(s) such as {quoted_examples(examples)} "
                     f"cannot be read as {column.dtype}",
                     "set to missing",
                     True,
@@ -572,6 +356,55 @@ def check_and_clean(
             constant or with a single class, a class with fewer than 2 rows,
             or fewer rows than ``2 * folds``.
     """
+    _check_table(frame, target=target, task=task, source=source)
+    rows_in, columns_in = len(frame), len(frame.columns)
+    data, findings = repair_types(frame)
+    data, infinite_findings = _infinite_to_missing(data, target)
+    findings += infinite_findings
+    data, dropped = _drop_unusable_rows(data, target, source)
+    findings += dropped
+
+    if task is None:
+        task = infer_task(data[target])
+    y = data[target]
+    _check_target(y, target=target, task=task, source=source)
+    if len(data) < 2 * folds:
+        raise DataError(
+            f"{source} has only {len(data)} usable row(s) after cleaning, fewer than "
+            f"2 x folds = {2 * folds} ({folds} folds); add rows or set split.folds lower"
+        )
+    if task == "classification":
+        findings += _class_findings(
+            as_strings(y), target, source, folds, numeric=is_numeric_dtype(y)
+        )
+
+    schema = infer_schema(
+        data,
+        target=target,
+        task=task,
+        roles=roles,
+        id_columns=id_columns,
+        time_column=time_column,
+    )
+    data, coerce_findings = _coerce_features(data, schema)
+    findings += coerce_findings
+    findings += _conflict_findings(data, schema, target, task)
+    findings += _column_findings(data, schema)
+    findings += leakage_findings(data, schema, task)
+
+    report = QualityReport(
+        findings=findings,
+        rows_in=rows_in,
+        rows_out=len(data),
+        columns_in=columns_in,
+        columns_out=len([c for c in schema.columns if c.role not in DROPPED_ROLES]) + 1,
+    )
+    return CleanResult(frame=data, schema=schema, report=report, task=task)
+
+
+def _check_table(frame: pd.DataFrame, *, target: str, task: str | None, source: str) -> None:
+    """Refuse a table that cannot be checked at all: no rows or columns, a
+    repeated column name, no target column or an unknown task."""
     if len(frame) == 0:
         raise DataError(f"{source} has no rows; check the file, its separator and its header")
     if len(frame.columns) == 0:
@@ -590,11 +423,13 @@ def check_and_clean(
         raise DataError(
             f"task {task!r} is not supported for training; use one of {', '.join(SUPPORTED_TASKS)}"
         )
-    rows_in, columns_in = len(frame), len(frame.columns)
-    data, findings = repair_types(frame)
-    data, infinite_findings = _infinite_to_missing(data, target)
-    findings += infinite_findings
 
+
+def _drop_unusable_rows(
+    data: pd.DataFrame, target: str, source: str
+) -> tuple[pd.DataFrame, list[Finding]]:
+    """Rows without a target and exact duplicate rows dropped; the index reset."""
+    findings: list[Finding] = []
     missing_target = data[target].isna()
     n_missing = int(missing_target.sum())
     if n_missing == len(data):
@@ -631,13 +466,13 @@ def check_and_clean(
                 True,
             )
         )
-    data = data.reset_index(drop=True)
+    return data.reset_index(drop=True), findings
 
-    if task is None:
-        task = infer_task(data[target])
-    y = data[target]
+
+def _check_target(y: pd.Series, *, target: str, task: str, source: str) -> None:
+    """Refuse a target there is nothing to learn from for ``task``."""
     if task == "regression":
-        if not _is_numeric_dtype(y):
+        if not is_numeric_dtype(y):
             example = y[pd.to_numeric(y, errors="coerce").isna()].iloc[0]
             raise DataError(
                 f"target {target!r} in {source} is not numeric (e.g. {example!r}) but the "
@@ -656,49 +491,22 @@ def check_and_clean(
                 f"all {len(labels)} rows; classification needs at least two classes. "
                 "Check the target column or the filter that produced the data"
             )
-    if len(data) < 2 * folds:
-        raise DataError(
-            f"{source} has only {len(data)} usable row(s) after cleaning, fewer than "
-            f"2 x folds = {2 * folds} ({folds} folds); add rows or set split.folds lower"
-        )
-    if task == "classification":
-        findings += _class_findings(
-            as_strings(y), target, source, folds, numeric=_is_numeric_dtype(y)
-        )
 
-    schema = infer_schema(
-        data,
-        target=target,
-        task=task,
-        roles=roles,
-        id_columns=id_columns,
-        time_column=time_column,
-    )
-    data, coerce_findings = _coerce_features(data, schema)
-    findings += coerce_findings
 
+def _conflict_findings(data: pd.DataFrame, schema: Schema, target: str, task: str) -> list[Finding]:
+    """Rows with identical features but different targets."""
     n_conflicts, n_groups = _conflicting_labels(data, schema.feature_names, target)
-    if n_conflicts:
-        findings.append(
-            Finding(
-                "conflicting_labels",
-                "warning" if task == "classification" else "info",
-                target,
-                n_conflicts,
-                f"{n_conflicts} row(s) in {n_groups} group(s) have identical features "
-                f"but different values of {target!r}",
-                "kept; check the labelling, or add a feature that tells them apart",
-                False,
-            )
+    if not n_conflicts:
+        return []
+    return [
+        Finding(
+            "conflicting_labels",
+            "warning" if task == "classification" else "info",
+            target,
+            n_conflicts,
+            f"{n_conflicts} row(s) in {n_groups} group(s) have identical features "
+            f"but different values of {target!r}",
+            "kept; check the labelling, or add a feature that tells them apart",
+            False,
         )
-    findings += _column_findings(data, schema)
-    findings += _leakage_findings(data, schema, task)
-
-    report = QualityReport(
-        findings=findings,
-        rows_in=rows_in,
-        rows_out=len(data),
-        columns_in=columns_in,
-        columns_out=len([c for c in schema.columns if c.role not in DROPPED_ROLES]) + 1,
-    )
-    return CleanResult(frame=data, schema=schema, report=report, task=task)
+    ]

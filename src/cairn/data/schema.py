@@ -12,7 +12,6 @@ from __future__ import annotations
 import difflib
 import json
 import re
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
@@ -21,7 +20,42 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cairn.data.values import (
+    MISSING_SENTINELS,
+    Observed,
+    as_strings,
+    category_string,
+    class_labels,
+    infer_task,
+    integral,
+    is_numeric_dtype,
+    normalize_missing,
+    observe,
+    parse_dates,
+    sniff_date_format,
+)
 from cairn.exceptions import DataError, SchemaMismatchError
+
+# The value rules (cairn.data.values) are part of what a schema applies, so
+# they are exported here too for code that reads values against a schema.
+__all__ = [
+    "DROPPED_ROLES",
+    "MISSING_SENTINELS",
+    "ColumnSchema",
+    "Role",
+    "Schema",
+    "as_strings",
+    "category_string",
+    "class_labels",
+    "coerce_column",
+    "conform",
+    "infer_schema",
+    "infer_task",
+    "missing_column_message",
+    "normalize_missing",
+    "sniff_date_format",
+    "unseen_categories",
+]
 
 
 class Role(StrEnum):
@@ -159,41 +193,16 @@ class Schema:
 # Inference and conformance
 # ---------------------------------------------------------------------------
 
-# Strings read as missing, compared after stripping and lower-casing.
-MISSING_SENTINELS: frozenset[str] = frozenset({"", "?", "na", "n/a", "null", "nan"})
-
 # Values accepted for a "bool" column, compared after stripping and lower-casing.
 _TRUE_STRINGS = frozenset({"true", "t", "yes", "y", "1"})
 _FALSE_STRINGS = frozenset({"false", "f", "no", "n", "0"})
 
-# Candidate formats tried, in order, when sniffing dates stored as text.
-_DATE_FORMATS: tuple[str, ...] = (
-    "ISO8601",
-    "%d/%m/%Y",
-    "%m/%d/%Y",
-    "%Y/%m/%d",
-    "%d.%m.%Y",
-    "%d-%m-%Y",
-    "%m-%d-%Y",
-    "%d/%m/%Y %H:%M",
-    "%m/%d/%Y %H:%M",
-    "%d/%m/%Y %H:%M:%S",
-    "%m/%d/%Y %H:%M:%S",
-    "%d %b %Y",
-    "%b %d, %Y",
-    "%d %B %Y",
-    "%B %d, %Y",
-)
-_DATE_SNIFF_SAMPLE = 500
-_DATE_MIN_SHARE = 0.95
 _MAX_CATEGORIES = 1000
-_MAX_CLASSIFICATION_LEVELS = 10
 
 # "id", "ID", "Id", "customer_id", "customer id", "uuid", ... (any case) ...
 _ID_NAME_SEPARATED = re.compile(r"(?:^|[\s_.\-])(?:id|uuid|guid)$|^(?:id|uuid|guid)[\s_.\-]", re.I)
 # ... and camelCase "PassengerId", "customerID", "userId" (case-sensitive).
 _ID_NAME_CAMEL = re.compile(r"[a-z0-9](?:Id|ID)$")
-_LEADING_ZERO = re.compile(r"^-?0\d")
 _USER_ROLES: frozenset[str] = frozenset(
     {"numeric", "categorical", "boolean", "datetime", "text", "id", "ignore"}
 )
@@ -203,222 +212,10 @@ def _looks_like_id_name(name: str) -> bool:
     return bool(_ID_NAME_SEPARATED.search(name) or _ID_NAME_CAMEL.search(name))
 
 
-def _is_text_dtype(series: pd.Series) -> bool:
-    """Strings (pandas "str"/"string"), object or categorical columns."""
-    dtype = series.dtype
-    return (
-        pd.api.types.is_object_dtype(dtype)
-        or isinstance(dtype, pd.CategoricalDtype | pd.StringDtype)
-        or pd.api.types.is_string_dtype(dtype)
-    )
-
-
-def _is_numeric_dtype(series: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(
-        series.dtype
-    )
-
-
-def _all_bools(values: pd.Series) -> bool:
-    return len(values) > 0 and all(isinstance(v, bool | np.bool_) for v in values.to_numpy())
-
-
-def normalize_missing(series: pd.Series) -> pd.Series:
-    """Strings stripped of surrounding whitespace, and missing-value sentinels
-    ('?', 'NA', 'N/A', 'null', blank, ...) replaced by NaN.
-
-    Non-text columns are returned unchanged; non-string values inside object
-    columns are left alone.
-    """
-    if not _is_text_dtype(series):
-        return series
-    if isinstance(series.dtype, pd.CategoricalDtype):
-        series = series.astype(object)
-    values = series.to_numpy(dtype=object)
-    is_str = np.fromiter((isinstance(v, str) for v in values), dtype=bool, count=len(values))
-    if not is_str.any():
-        return series
-    out = series.copy()
-    stripped = pd.Series(values[is_str], dtype=object).str.strip()
-    sentinel = stripped.str.lower().isin(MISSING_SENTINELS).to_numpy()
-    new_values = stripped.to_numpy(dtype=object, copy=True)
-    new_values[sentinel] = np.nan
-    if pd.api.types.is_object_dtype(out.dtype):
-        out_values = out.to_numpy(dtype=object).copy()
-        out_values[is_str] = new_values
-        return pd.Series(out_values, index=series.index, name=series.name, dtype=object)
-    out.loc[is_str] = new_values
-    return out
-
-
-def category_string(value: Any) -> Any:
-    """One value as the string cairn uses for categories and class labels
-    (NaN for a missing value)."""
-    if value is None or (isinstance(value, float | np.floating) and np.isnan(value)):
-        return np.nan
-    if value is pd.NA or value is pd.NaT:
-        return np.nan
-    if isinstance(value, str):
-        return value.strip()
-    if isinstance(value, bool | np.bool_):
-        return "True" if value else "False"
-    if isinstance(value, int | np.integer):
-        return str(int(value))
-    if isinstance(value, float | np.floating):
-        number = float(value)
-        if number.is_integer() and abs(number) < 1e15:
-            return str(int(number))
-        return repr(number)
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    return str(value).strip()
-
-
-def as_strings(series: pd.Series) -> pd.Series:
-    """Values as strings (pandas "str" dtype, NaN kept): integral numbers
-    without a trailing ".0", booleans as "True"/"False", text stripped."""
-    dtype = series.dtype
-    if isinstance(dtype, pd.StringDtype) or pd.api.types.is_integer_dtype(dtype):
-        return series.astype("str").str.strip()
-    values = [category_string(v) for v in series.to_numpy(dtype=object)]
-    return pd.Series(values, index=series.index, name=series.name, dtype="str")
-
-
 def _ranked_categories(strings: pd.Series) -> tuple[str, ...]:
     counts = strings.dropna().value_counts()
     ordered = sorted(counts.items(), key=lambda item: (-int(item[1]), str(item[0])))
     return tuple(str(value) for value, _ in ordered[:_MAX_CATEGORIES])
-
-
-def _integral(values: pd.Series) -> bool:
-    array = values.to_numpy(dtype=float)
-    finite = array[np.isfinite(array)]
-    return bool(np.all(np.mod(finite, 1.0) == 0.0))
-
-
-def _numeric_from_text(values: pd.Series) -> pd.Series | None:
-    """``values`` (non-missing text) as numbers if every one parses and none
-    looks like a code with a leading zero ("02134"); else None."""
-    if values.empty:
-        return None
-    strings = values.astype(str)
-    if strings.str.match(_LEADING_ZERO).any():
-        return None
-    parsed = pd.to_numeric(strings, errors="coerce")
-    if parsed.isna().any():
-        return None
-    return parsed.astype("float64")
-
-
-def _parse_dates(values: pd.Series, fmt: str | None) -> pd.Series:
-    """Text as datetimes (NaT where unreadable), without pandas warnings."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            return pd.to_datetime(values, format=fmt or "mixed", errors="coerce")
-        except (ValueError, TypeError, OverflowError):
-            try:
-                return pd.to_datetime(values, format=fmt or "mixed", errors="coerce", utc=True)
-            except (ValueError, TypeError, OverflowError):
-                return pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
-
-
-def sniff_date_format(values: pd.Series) -> str | None:
-    """The first of a few common formats that reads more than 95% of a sample
-    of ``values`` (non-missing text) as dates, or None."""
-    sample = values.dropna().astype(str)
-    if sample.empty:
-        return None
-    unique = pd.Series(sample.unique()[:_DATE_SNIFF_SAMPLE], dtype=object)
-    # Dates hold digits and are not plain numbers.
-    if not unique.str.contains(r"\d", regex=True).mean() >= _DATE_MIN_SHARE:
-        return None
-    best: tuple[float, str] | None = None
-    for fmt in _DATE_FORMATS:
-        share = float(_parse_dates(unique, fmt).notna().mean())
-        if share > _DATE_MIN_SHARE and (best is None or share > best[0]):
-            best = (share, fmt)
-            if share == 1.0:
-                break
-    return best[1] if best else None
-
-
-def infer_task(target: pd.Series) -> str:
-    """ "classification" or "regression" for a target column.
-
-    Text and booleans are classes; numbers are classes when there are at most
-    two distinct values, or at most ten integer values (wine quality 3..8,
-    labels 1/2); other numbers are a regression target.
-    """
-    values = normalize_missing(target).dropna()
-    if values.empty:
-        raise DataError(
-            f"target column {target.name!r} has no values (all missing); "
-            "check the column name and the file"
-        )
-    if pd.api.types.is_bool_dtype(values.dtype) or _all_bools(values):
-        return "classification"
-    if not _is_numeric_dtype(values):
-        numbers = _numeric_from_text(values) if _is_text_dtype(values) else None
-        if numbers is None:
-            return "classification"
-        values = numbers
-    n_unique = values.nunique()
-    if n_unique <= 2:
-        return "classification"
-    if n_unique <= _MAX_CLASSIFICATION_LEVELS and _integral(values):
-        return "classification"
-    return "regression"
-
-
-def class_labels(target: pd.Series) -> tuple[str, ...]:
-    """Distinct target values as strings, sorted by value (numbers numerically)."""
-    values = normalize_missing(target).dropna()
-    if _is_numeric_dtype(values):
-        unique = np.sort(values.unique())
-        return tuple(str(category_string(v)) for v in unique)
-    strings = as_strings(values).dropna()
-    return tuple(sorted(str(v) for v in strings.unique()))
-
-
-@dataclass
-class _Observed:
-    """What one column holds, ready for choosing a role."""
-
-    kind: str  # "bool", "int", "float", "datetime", "string"
-    values: pd.Series  # non-missing values, parsed when kind came from text
-    n_rows: int
-    from_text: bool = False
-    date_format: str | None = None
-
-    @property
-    def count(self) -> int:
-        return len(self.values)
-
-
-def _observe(series: pd.Series, *, sniff_dates: bool) -> _Observed:
-    cleaned = normalize_missing(series)
-    values = cleaned.dropna()
-    n_rows = len(series)
-    if pd.api.types.is_bool_dtype(values.dtype) or (
-        pd.api.types.is_object_dtype(values.dtype) and _all_bools(values)
-    ):
-        return _Observed("bool", values, n_rows)
-    if _is_numeric_dtype(values):
-        kind = "int" if pd.api.types.is_integer_dtype(values.dtype) else "float"
-        return _Observed(kind, values, n_rows)
-    if pd.api.types.is_datetime64_any_dtype(values.dtype):
-        return _Observed("datetime", values, n_rows)
-    numbers = _numeric_from_text(values)
-    if numbers is not None:
-        kind = "int" if _integral(numbers) else "float"
-        return _Observed(kind, numbers, n_rows, from_text=True)
-    strings = as_strings(values)
-    if sniff_dates:
-        fmt = sniff_date_format(strings)
-        if fmt is not None:
-            return _Observed("datetime", strings, n_rows, from_text=True, date_format=fmt)
-    return _Observed("string", strings, n_rows)
 
 
 def _preview(values: Sequence[Any], limit: int = 3) -> str:
@@ -426,7 +223,7 @@ def _preview(values: Sequence[Any], limit: int = 3) -> str:
     return shown + (", ..." if len(values) > limit else "")
 
 
-def _auto_role(name: str, seen: _Observed, n_unique: int) -> tuple[Role, str]:
+def _auto_role(name: str, seen: Observed, n_unique: int) -> tuple[Role, str]:
     if seen.count == 0:
         return Role.CONSTANT, "all values missing"
     if n_unique == 1:
@@ -443,7 +240,7 @@ def _auto_role(name: str, seen: _Observed, n_unique: int) -> tuple[Role, str]:
     if seen.kind in ("int", "float"):
         values = seen.values
         unique_per_row = n_unique == seen.count
-        if unique_per_row and _integral(values):
+        if unique_per_row and integral(values):
             if _looks_like_id_name(name):
                 return Role.ID, "integer, unique per row, named like an id"
             diffs = np.diff(values.to_numpy(dtype=float))
@@ -484,7 +281,7 @@ def _infer_column(
     name: str, series: pd.Series, *, forced: tuple[Role, str] | None
 ) -> tuple[ColumnSchema, str | None]:
     sniff = forced is None or forced[0] == Role.DATETIME
-    seen = _observe(series, sniff_dates=sniff)
+    seen = observe(series, sniff_dates=sniff)
     strings: pd.Series | None = None
     if seen.kind in ("int", "float") and not seen.from_text:
         # Distinct numbers are distinct strings too; no per-value conversion needed.
@@ -648,7 +445,7 @@ def coerce_column(
     present = cleaned.notna()
     dtype = column.dtype
     if dtype in ("float", "int"):
-        if pd.api.types.is_bool_dtype(cleaned.dtype) or _is_numeric_dtype(cleaned):
+        if pd.api.types.is_bool_dtype(cleaned.dtype) or is_numeric_dtype(cleaned):
             numbers = cleaned.astype("float64")
         else:
             source = cleaned.map(
@@ -656,7 +453,7 @@ def coerce_column(
             )
             numbers = pd.to_numeric(source, errors="coerce").astype("float64")
         bad = present & numbers.isna()
-        if dtype == "int" and not numbers.isna().any() and _integral(numbers):
+        if dtype == "int" and not numbers.isna().any() and integral(numbers):
             return numbers.astype("int64"), bad
         return numbers, bad
     if dtype == "bool":
@@ -672,7 +469,7 @@ def coerce_column(
     if dtype == "datetime":
         if pd.api.types.is_datetime64_any_dtype(cleaned.dtype):
             return cleaned, present & cleaned.isna()
-        dates = _parse_dates(as_strings(cleaned), date_format)
+        dates = parse_dates(as_strings(cleaned), date_format)
         dates.index = series.index
         return dates, present & dates.isna()
     strings = as_strings(cleaned)

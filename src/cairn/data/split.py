@@ -80,6 +80,53 @@ def split(
     Raises:
         DataError: too few rows or groups for the requested split.
     """
+    _check_request(
+        frame,
+        folds=folds,
+        validation_size=validation_size,
+        group_column=group_column,
+        time_column=time_column,
+        time_ordered=time_ordered,
+    )
+    y = frame[target]
+    stratify_labels = y if (task == "classification" and stratify) else None
+    train, test, strategy = _hold_out_test(
+        frame,
+        stratify_labels,
+        test_size=test_size,
+        group_column=group_column,
+        time_column=time_column if time_ordered else None,
+        seed=seed,
+    )
+    fold_list = make_folds(
+        train,
+        target=target,
+        task=task,
+        folds=folds,
+        validation_size=validation_size,
+        stratify=stratify_labels is not None,
+        group_column=group_column,
+        time_ordered=time_ordered,
+        seed=seed,
+        repeats=repeats,
+    )
+    n_repeats = len(fold_list) // folds if validation_size is None else 1
+    shape = "holdout validation" if validation_size is not None else f"{folds}-fold CV"
+    if n_repeats > 1:
+        shape += f" repeated {n_repeats} times"
+    return SplitResult(train=train, test=test, folds=fold_list, strategy=f"{strategy}, {shape}")
+
+
+def _check_request(
+    frame: pd.DataFrame,
+    *,
+    folds: int,
+    validation_size: float | None,
+    group_column: str | None,
+    time_column: str | None,
+    time_ordered: bool,
+) -> None:
+    """Refuse a split the data cannot give: unknown or incomplete columns, too few rows."""
     if group_column is not None and group_column not in frame.columns:
         raise DataError(
             f"split.group_column {group_column!r} is not a column of the data; "
@@ -104,11 +151,20 @@ def split(
             + f"; provide at least {min_rows} rows"
             + ("" if validation_size is not None else " or lower split.folds")
         )
-    y = frame[target]
-    stratify_labels = y if (task == "classification" and stratify) else None
 
-    if time_ordered:
-        assert time_column is not None
+
+def _hold_out_test(
+    frame: pd.DataFrame,
+    stratify_labels: pd.Series | None,
+    *,
+    test_size: float,
+    group_column: str | None,
+    time_column: str | None,
+    seed: int,
+) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """(train, test, strategy): the latest rows when ``time_column`` is given,
+    whole groups when ``group_column`` is, else a (stratified) random share."""
+    if time_column is not None:
         ordered = frame.assign(_order=pd.to_datetime(frame[time_column], errors="coerce"))
         ordered = ordered.sort_values("_order", kind="stable").drop(columns="_order")
         cut = int(round(len(ordered) * (1 - test_size)))
@@ -125,26 +181,7 @@ def split(
         )
         train, test = frame.iloc[train_idx], frame.iloc[test_idx]
         strategy = "stratified" if stratified else "random"
-    train = train.reset_index(drop=True)
-    test = test.reset_index(drop=True)
-
-    fold_list = make_folds(
-        train,
-        target=target,
-        task=task,
-        folds=folds,
-        validation_size=validation_size,
-        stratify=stratify_labels is not None,
-        group_column=group_column,
-        time_ordered=time_ordered,
-        seed=seed,
-        repeats=repeats,
-    )
-    n_repeats = len(fold_list) // folds if validation_size is None else 1
-    shape = "holdout validation" if validation_size is not None else f"{folds}-fold CV"
-    if n_repeats > 1:
-        shape += f" repeated {n_repeats} times"
-    return SplitResult(train=train, test=test, folds=fold_list, strategy=f"{strategy}, {shape}")
+    return train.reset_index(drop=True), test.reset_index(drop=True), strategy
 
 
 def make_folds(

@@ -30,7 +30,6 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from cairn.data._repair import Factorized, factorize, repair_frame
 from cairn.data.quality import (
     HIGH_CARDINALITY_LEVELS,
     HIGH_CARDINALITY_SHARE,
@@ -39,6 +38,7 @@ from cairn.data.quality import (
     QualityReport,
     check_and_clean,
 )
+from cairn.data.repair import Factorized, factorize, repair_frame
 from cairn.data.schema import Role, Schema, infer_schema, infer_task, missing_column_message
 from cairn.eda import _stats
 from cairn.eda._stats import GroupStats, Histogram, NumericSummary

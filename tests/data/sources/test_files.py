@@ -1,40 +1,19 @@
-"""Tests for cairn.data.sources: files, URLs, SQL and combining sources."""
+"""Reading local files: CSV/TSV (encoding and separator sniffing), Parquet, Excel, JSON."""
 
 from __future__ import annotations
 
-import functools
 import gzip
-import http.server
-import importlib.util
 import json
-import sqlite3
-import subprocess
-import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from cairn.data import sources
-from cairn.data.sources import collect, read_source, read_table
+from cairn.data.sources import _delimited, read_table
 from cairn.exceptions import DataError
-from cairn.spec import ProjectSpec, SourceSpec, parse_spec
-from tests.conftest import dataset_path, load_dataset
-
-
-def make_spec(root: Path, source_list: list[dict[str, Any]], **data: Any) -> ProjectSpec:
-    return parse_spec(
-        {
-            "project": {"name": "t"},
-            "data": {"sources": source_list, **data},
-            "problem": {"target": "Survived"},
-        },
-        root=root,
-    )
+from tests.conftest import load_dataset
 
 
 def has_carriage_return(frame: pd.DataFrame) -> bool:
@@ -43,11 +22,6 @@ def has_carriage_return(frame: pd.DataFrame) -> bool:
         frame[c].astype("str").str.contains("\r", regex=False).any() for c in text_columns
     )
     return in_values or any("\r" in str(c) for c in frame.columns)
-
-
-@pytest.fixture
-def titanic(dataset) -> pd.DataFrame:
-    return read_table(dataset("titanic.csv"))
 
 
 # --------------------------------------------------------------------------- real datasets
@@ -179,15 +153,15 @@ def test_pyarrow_engine_for_large_files_matches_c_engine(tmp_path, monkeypatch, 
     dated = titanic.assign(when=pd.date_range("2020-01-01", periods=len(titanic)).astype("str"))
     dated.to_csv(path, index=False)
     expected = read_table(path)
-    monkeypatch.setattr(sources, "_PYARROW_MIN_BYTES", 0)
+    monkeypatch.setattr(_delimited, "_PYARROW_MIN_BYTES", 0)
     seen: list[str] = []
-    original = sources._read_csv_pyarrow
+    original = _delimited._read_csv_pyarrow
 
     def spy(*args: Any, **kwargs: Any) -> Any:
         seen.append("pyarrow")
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(sources, "_read_csv_pyarrow", spy)
+    monkeypatch.setattr(_delimited, "_read_csv_pyarrow", spy)
     frame = read_table(path)
     assert seen == ["pyarrow"]
     assert frame["when"][0] == "2020-01-01"  # dates stay as their text
@@ -368,301 +342,6 @@ def test_unknown_extension_lists_formats(tmp_path):
     assert "Set `format`" in message
 
 
-# --------------------------------------------------------------------------- URLs
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    extensions_map: ClassVar[dict[str, str]] = {
-        **http.server.SimpleHTTPRequestHandler.extensions_map,
-        "": "text/csv",
-    }
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def http_root(tmp_path, monkeypatch) -> Iterator[tuple[str, Path]]:
-    """A static file server on 127.0.0.1 (loopback only) serving a folder."""
-    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    folder = tmp_path / "www"
-    folder.mkdir()
-    handler = functools.partial(_QuietHandler, directory=str(folder))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", folder
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-
-
-def test_read_csv_over_http(http_root, titanic):
-    base, folder = http_root
-    titanic.to_csv(folder / "titanic.csv", index=False)
-    frame = read_table(f"{base}/titanic.csv?raw=1")
-    pd.testing.assert_frame_equal(frame, titanic)
-    titanic.to_parquet(folder / "titanic.parquet")
-    assert read_table(f"{base}/titanic.parquet").shape == titanic.shape
-
-
-def test_url_format_from_content_type(http_root):
-    base, folder = http_root
-    (folder / "export").write_text("a;b\n1;2\n")
-    assert read_table(f"{base}/export").shape == (1, 2)
-
-
-def test_url_errors_name_the_url(http_root):
-    base, folder = http_root
-    with pytest.raises(DataError, match=rf"{base}/missing\.csv: download failed with HTTP 404"):
-        read_table(f"{base}/missing.csv")
-    (folder / "blob.bin").write_bytes(b"\x00\x01")
-    with pytest.raises(DataError, match=rf"{base}/blob\.bin: cannot tell the format"):
-        read_table(f"{base}/blob.bin")
-    (folder / "empty.csv").write_bytes(b"")
-    with pytest.raises(DataError, match=rf"{base}/empty\.csv: is empty"):
-        read_table(f"{base}/empty.csv")
-
-
-def test_url_connection_refused():
-    with pytest.raises(DataError, match=r"http://127\.0\.0\.1:9/x\.csv: cannot be downloaded"):
-        read_table("http://127.0.0.1:9/x.csv")
-
-
-def test_url_source(http_root, tmp_path):
-    base, folder = http_root
-    (folder / "t.csv").write_text("a,b\n1,2\n")
-    frame = read_source(SourceSpec(url=f"{base}/t.csv"), root=tmp_path)
-    assert frame.shape == (1, 2)
-
-
-# --------------------------------------------------------------------------- SQL
-
-
-@pytest.fixture
-def sqlite_db(tmp_path, titanic) -> Path:
-    path = tmp_path / "titanic.db"
-    with sqlite3.connect(path) as connection:
-        titanic.to_sql("titanic", connection, index=False)
-        connection.execute("CREATE TABLE passengers_empty (id INTEGER)")
-    return path
-
-
-def test_sqlite_table(sqlite_db, titanic):
-    frame = read_source(SourceSpec(sql=f"sqlite:///{sqlite_db}", table="titanic"), root=Path())
-    assert frame.shape == titanic.shape
-    assert list(frame.columns) == list(titanic.columns)
-    assert frame["Age"].isna().sum() == 177
-
-
-def test_sqlite_query_and_relative_path(sqlite_db):
-    source = SourceSpec(
-        sql="sqlite:///titanic.db", query="SELECT * FROM titanic WHERE Sex = 'female'"
-    )
-    frame = read_source(source, root=sqlite_db.parent)
-    assert len(frame) == 314
-    assert set(frame["Sex"]) == {"female"}
-
-
-def test_sqlite_unknown_table_lists_tables(sqlite_db):
-    source = SourceSpec(sql=f"sqlite:///{sqlite_db}", table="titanik")
-    with pytest.raises(DataError) as info:
-        read_source(source, root=Path())
-    message = str(info.value)
-    assert "table 'titanik' not found" in message
-    assert "tables there: passengers_empty, titanic" in message
-    assert "did you mean 'titanic'" in message
-
-
-def test_sqlite_empty_table_and_bad_query(sqlite_db):
-    url = f"sqlite:///{sqlite_db}"
-    with pytest.raises(DataError, match=r"table 'passengers_empty' .* is empty"):
-        read_source(SourceSpec(sql=url, table="passengers_empty"), root=Path())
-    with pytest.raises(DataError, match=r"the SQL failed .*no such column"):
-        read_source(SourceSpec(sql=url, query="SELECT nope FROM titanic"), root=Path())
-
-
-def test_sqlite_missing_database_file(tmp_path):
-    (tmp_path / "titanic.db").write_bytes(b"")
-    source = SourceSpec(sql="sqlite:///titanc.db", table="titanic")
-    with pytest.raises(DataError, match=r"SQLite database .*titanc.db: file not found; did you"):
-        read_source(source, root=tmp_path)
-    assert not (tmp_path / "titanc.db").exists()
-
-
-def test_sql_bad_urls(tmp_path):
-    with pytest.raises(DataError, match="not a SQLAlchemy database URL"):
-        read_source(SourceSpec(sql="not a url", table="t"), root=tmp_path)
-    with pytest.raises(DataError, match=r"no dialect 'nosuchdb'.*SQLite.*PostgreSQL"):
-        read_source(SourceSpec(sql="nosuchdb://host/db", table="t"), root=tmp_path)
-
-
-@pytest.mark.skipif(
-    importlib.util.find_spec("psycopg2") is not None, reason="psycopg2 is installed"
-)
-def test_missing_postgres_driver_says_what_to_install(tmp_path):
-    source = SourceSpec(sql="postgresql+psycopg2://user:secret@127.0.0.1/db", table="t")
-    with pytest.raises(DataError) as info:
-        read_source(source, root=tmp_path)
-    message = str(info.value)
-    assert "pip install 'cairn[postgres]'" in message
-    assert "secret" not in message
-
-
-@pytest.mark.postgres
-def test_postgres_table_and_query(postgres_server):
-    frame = read_source(
-        SourceSpec(sql=postgres_server.url, table=postgres_server.table), root=Path()
-    )
-    assert frame.shape == (postgres_server.rows, 12)
-    assert frame["Age"].isna().sum() == 177
-    query = 'SELECT "PassengerId", "Sex" FROM titanic WHERE "Sex" = \'female\''
-    frame = read_source(SourceSpec(sql=postgres_server.url, query=query), root=Path())
-    assert frame.shape == (314, 2)
-    with pytest.raises(DataError, match=r"table 'nope' not found .*tables there: titanic"):
-        read_source(SourceSpec(sql=postgres_server.url, table="nope"), root=Path())
-
-
-@pytest.mark.postgres
-def test_postgres_connection_refused(postgres_server):
-    url = postgres_server.url.rsplit(":", 1)[0] + ":9/postgres"
-    with pytest.raises(DataError, match=r"cannot query .*check that the server is running"):
-        read_source(SourceSpec(sql=url, table="titanic"), root=Path())
-
-
-# --------------------------------------------------------------------------- sources
-
-
-def test_read_source_resolves_relative_paths_and_names_errors(tmp_path):
-    (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "t.csv").write_text("a,b\n1,2\n")
-    assert read_source(SourceSpec(path=Path("data/t.csv")), root=tmp_path).shape == (1, 2)
-    with pytest.raises(DataError, match=r"source 'train': .*t2\.csv: file not found"):
-        read_source(SourceSpec(path=Path("data/t2.csv"), name="train"), root=tmp_path)
-
-
-# --------------------------------------------------------------------------- collect
-
-
-def test_append_overlapping_halves_removes_duplicates(tmp_path, titanic):
-    titanic.iloc[:600].to_csv(tmp_path / "first.csv", index=False)
-    titanic.iloc[400:].to_csv(tmp_path / "second.csv", index=False)
-    spec = make_spec(tmp_path, [{"path": "first.csv"}, {"path": "second.csv"}])
-    frame = collect(spec)
-    pd.testing.assert_frame_equal(frame, titanic)
-    info = frame.attrs["cairn_collect"]
-    assert info["duplicates_removed"] == 200
-    assert info["combine"] == "append"
-    assert [(s["label"], s["rows"]) for s in info["sources"]] == [
-        ("first.csv", 600),
-        ("second.csv", 491),
-    ]
-    assert info["rows"] == 891
-
-
-def test_append_keeps_duplicates_within_one_source(tmp_path):
-    (tmp_path / "a.csv").write_text("x,y\n1,a\n1,a\n2,b\n")
-    (tmp_path / "b.csv").write_text("x,y\n2,b\n3,c\n")
-    frame = collect(make_spec(tmp_path, [{"path": "a.csv"}, {"path": "b.csv"}]))
-    assert frame["x"].tolist() == [1, 1, 2, 3]
-    assert frame.attrs["cairn_collect"]["duplicates_removed"] == 1
-
-
-def test_append_aligns_columns_and_reconciles_dtypes(tmp_path):
-    (tmp_path / "a.csv").write_text("id,amount,code,flag\n1,10,7,true\n2,20,8,false\n")
-    (tmp_path / "b.csv").write_text("code,id,amount,extra\nx9,3,30.5,hello\n")
-    spec = make_spec(tmp_path, [{"path": "a.csv", "name": "a"}, {"path": "b.csv"}])
-    frame = collect(spec)
-    assert list(frame.columns) == ["id", "amount", "code", "flag", "extra"]
-    assert frame["id"].dtype == np.int64
-    assert frame["amount"].dtype == np.float64  # int + float -> float
-    assert frame["amount"].tolist() == [10.0, 20.0, 30.5]
-    assert pd.api.types.is_string_dtype(frame["code"])  # int + text -> text
-    assert frame["code"].tolist() == ["7", "8", "x9"]
-    assert frame["flag"].tolist()[:2] == [True, False]
-    assert pd.isna(frame["flag"][2])
-    assert frame["extra"].isna().tolist() == [True, True, False]
-    assert frame.attrs["cairn_collect"]["sources"][0]["label"] == "a"
-
-
-def test_single_source_collect(tmp_path):
-    (tmp_path / "a.csv").write_text("x\n1\n1\n")
-    frame = collect(make_spec(tmp_path, [{"path": "a.csv"}]))
-    assert len(frame) == 2
-    assert frame.attrs["cairn_collect"]["duplicates_removed"] == 0
-
-
-def test_join_on_key(tmp_path, titanic):
-    titanic[["PassengerId", "Name", "Age"]].to_csv(tmp_path / "people.csv", index=False)
-    tickets = titanic[["PassengerId", "Fare", "Age"]].iloc[::-1]
-    tickets.to_parquet(tmp_path / "tickets.parquet", index=False)
-    spec = make_spec(
-        tmp_path,
-        [{"path": "people.csv"}, {"path": "tickets.parquet"}],
-        combine="join",
-        join_on=["PassengerId"],
-        join_how="left",
-    )
-    frame = collect(spec)
-    assert list(frame.columns) == ["PassengerId", "Name", "Age", "Fare", "Age_tickets"]
-    assert len(frame) == 891
-    assert frame["Fare"].tolist() == titanic["Fare"].tolist()
-    info = frame.attrs["cairn_collect"]
-    assert info["renamed"] == {"tickets.parquet": {"Age": "Age_tickets"}}
-    assert info["combine"] == "join"
-
-
-def test_join_reconciles_key_dtypes(tmp_path):
-    (tmp_path / "a.csv").write_text("key,x\n1,a\n2,b\nz,c\n")
-    (tmp_path / "b.csv").write_text("key,y\n1,10\n2,20\n")
-    spec = make_spec(
-        tmp_path, [{"path": "a.csv"}, {"path": "b.csv"}], combine="join", join_on=["key"]
-    )
-    frame = collect(spec)
-    assert frame["key"].tolist() == ["1", "2"]
-    assert frame["y"].tolist() == [10, 20]
-
-
-def test_join_missing_key_names_source_and_column(tmp_path):
-    (tmp_path / "a.csv").write_text("PassengerId,x\n1,a\n")
-    (tmp_path / "b.csv").write_text("passenger_id,y\n1,10\n")
-    spec = make_spec(
-        tmp_path,
-        [{"path": "a.csv"}, {"path": "b.csv", "name": "fares"}],
-        combine="join",
-        join_on=["PassengerId"],
-    )
-    with pytest.raises(
-        DataError, match=r"source 'fares': has no join key column 'PassengerId'.*passenger_id"
-    ):
-        collect(spec)
-
-
-def test_join_without_matches_is_an_error(tmp_path):
-    (tmp_path / "a.csv").write_text("k,x\n1,a\n")
-    (tmp_path / "b.csv").write_text("k,y\n2,b\n")
-    spec = make_spec(
-        tmp_path, [{"path": "a.csv"}, {"path": "b.csv"}], combine="join", join_on=["k"]
-    )
-    with pytest.raises(DataError, match=r"source 'b\.csv': joining on k \(inner\) left no rows"):
-        collect(spec)
-
-
-# --------------------------------------------------------------------------- import cost
-
-
-def test_import_does_not_load_sqlalchemy():
-    code = "import sys, cairn.data.sources; print('sqlalchemy' in sys.modules)"
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
-    )
-    assert done.stdout.strip() == "False"
-
-
 # ---------------------------------------------------------------------------
 # Silent changes refused: mixed encodings, repeated header names, separator
 # ---------------------------------------------------------------------------
@@ -707,15 +386,3 @@ def test_repeated_header_name_is_an_error(tmp_path: Path) -> None:
         DataError, match=r"names a column more than once \('Age' in columns 6, 10\)"
     ):
         read_table(path)
-
-
-def test_wrong_separator_suggests_the_right_one(tmp_path: Path) -> None:
-    path = dataset_path("wine_quality_red")  # ';'-separated
-    spec = make_spec(tmp_path, [{"path": str(path), "separator": ","}])
-    frame = collect(spec)
-    from cairn.data.quality import check_and_clean
-
-    with pytest.raises(DataError) as caught:
-        check_and_clean(frame, target="quality", source=str(path))
-    message = str(caught.value)
-    assert "looks like ';'-separated: set separator = ';' in [data]" in message

@@ -1,5 +1,6 @@
 """Type repair on distinct values: the implementation behind
-:func:`cairn.data.quality.repair_types`, also used by the profiler.
+:func:`cairn.data.quality.repair_types`, also used by the profiler
+(:mod:`cairn.eda.profile`).
 
 Applies the repair rules (strip text,
 sentinels to missing, numbers stored as text to numbers, labels differing by
@@ -18,9 +19,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cairn.data.quality import NUMERIC_TEXT_SHARE, Finding, _examples
-from cairn.data.schema import _LEADING_ZERO, MISSING_SENTINELS, _is_text_dtype
+from cairn.data.findings import Finding, quoted_examples
+from cairn.data.values import LEADING_ZERO, MISSING_SENTINELS, is_text_dtype
 
+NUMERIC_TEXT_SHARE = 0.95  # share of values that must parse for text -> numbers
 _SPACES = re.compile(r"\s+")
 
 
@@ -50,16 +52,35 @@ def factorize(series: pd.Series) -> Factorized:
 def repair_column(series: pd.Series) -> tuple[pd.Series, list[Finding], Factorized | None]:
     """One column repaired as ``repair_types`` would, with the findings and,
     for text that stays text, the factorized result (reused by the profile)."""
-    if not _is_text_dtype(series):
+    if not is_text_dtype(series):
         return series, [], None
     name = str(series.name)
     if isinstance(series.dtype, pd.CategoricalDtype):
         series = series.astype(object)
     fact = factorize(series)
-    uniques, counts, codes = fact.uniques, fact.counts, fact.codes
+    uniques = fact.uniques
     is_str = np.fromiter((isinstance(v, str) for v in uniques), dtype=bool, count=len(uniques))
     if not is_str.any():
         return series, [], fact
+    new, sentinel, findings = _strip_and_blank(name, fact, is_str)
+    present = ~sentinel
+    numbers = _as_numbers(series, fact, new, present)
+    if numbers is not None:
+        return numbers[0], [*findings, numbers[1]], None
+    merged = _merge_variants(name, new, fact.counts, present & is_str)
+    if merged is not None:
+        findings.append(merged)
+    if not findings:
+        return series, [], fact
+    return _rebuild(series, fact.codes, new, missing=sentinel), findings, None
+
+
+def _strip_and_blank(
+    name: str, fact: Factorized, is_str: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, list[Finding]]:
+    """Distinct values stripped of surrounding spaces, the missing-value
+    sentinels among them (as a mask) and a finding for each kind of change."""
+    uniques, counts = fact.uniques, fact.counts
     findings: list[Finding] = []
     new = uniques.copy()
     stripped = np.array([v.strip() if isinstance(v, str) else v for v in uniques], dtype=object)
@@ -91,89 +112,105 @@ def repair_column(series: pd.Series) -> tuple[pd.Series, list[Finding], Factoriz
                 "info",
                 name,
                 n_sentinel,
-                f"column {name!r}: {n_sentinel} value(s) such as {_examples(examples)} "
+                f"column {name!r}: {n_sentinel} value(s) such as {quoted_examples(examples)} "
                 "stand for missing values",
                 "set to missing",
                 True,
             )
         )
     new[is_str] = stripped[is_str]
-    present = ~sentinel
-    # Codes of rows that become missing: sentinels now, unreadable numbers later.
-    missing_code = sentinel.copy()
+    return new, sentinel, findings
+
+
+def _as_numbers(
+    series: pd.Series, fact: Factorized, new: np.ndarray, present: np.ndarray
+) -> tuple[pd.Series, Finding] | None:
+    """The column as numbers with a finding, when enough of its distinct
+    values parse and none looks like a code with leading zeros; else None."""
+    counts, codes = fact.counts, fact.codes
     all_bools = bool(
         all(isinstance(v, bool | np.bool_) for v in new[present]) if present.any() else False
     )
-    if present.any() and not all_bools:
-        texts = pd.Series([str(v) for v in new[present]], dtype=object)
-        numbers = pd.to_numeric(texts, errors="coerce").to_numpy(dtype=float)
-        weights = counts[present]
-        share = float(weights[~np.isnan(numbers)].sum() / max(weights.sum(), 1))
-        codes_like = bool(texts.str.match(_LEADING_ZERO).any())
-        if share >= NUMERIC_TEXT_SHARE and not codes_like:
-            by_code = np.full(len(uniques), np.nan)
-            by_code[present] = numbers
-            values = np.where(codes >= 0, by_code[np.maximum(codes, 0)], np.nan)
-            bad_mask = present & np.isnan(by_code)
-            n_bad = int(counts[bad_mask].sum())
-            if not np.isnan(values).any() and np.all(np.mod(values, 1.0) == 0.0):
-                out = pd.Series(values.astype("int64"), index=series.index, name=series.name)
-            else:
-                out = pd.Series(values, index=series.index, name=series.name, dtype="float64")
-            message = f"column {name!r} holds numbers stored as text"
-            if n_bad:
-                bad_values = list(dict.fromkeys(new[bad_mask].tolist()))
-                message += (
-                    f"; {n_bad} value(s) that are not numbers, such as "
-                    f"{_examples(bad_values)}, set to missing"
-                )
-            findings.append(
-                Finding(
-                    "numeric_text",
-                    "warning" if n_bad else "info",
-                    name,
-                    n_bad if n_bad else int(weights.sum()),
-                    message,
-                    "converted to numbers",
-                    True,
-                )
-            )
-            return out, findings, None
-    # Case and spacing variants merged into the most frequent spelling.
-    merged = _harmonise(new, counts, present & is_str)
-    if merged:
-        totals: dict[str, int] = {}
-        for position in np.flatnonzero(present & is_str).tolist():
-            totals[str(new[position])] = totals.get(str(new[position]), 0) + int(counts[position])
-        groups: dict[str, set[str]] = {}
-        n_changed = 0
-        for source, canonical in merged.items():
-            groups.setdefault(str(new[canonical]), set()).add(str(new[source]))
-            n_changed += int(counts[source])
-        order = sorted(groups, key=lambda t: (-totals[t], t))
-        shown = "; ".join(
-            f"{_examples(sorted(groups[c], key=lambda t: (-totals[t], t)))} -> {c!r}"
-            for c in order[:3]
+    if not present.any() or all_bools:
+        return None
+    texts = pd.Series([str(v) for v in new[present]], dtype=object)
+    numbers = pd.to_numeric(texts, errors="coerce").to_numpy(dtype=float)
+    weights = counts[present]
+    share = float(weights[~np.isnan(numbers)].sum() / max(weights.sum(), 1))
+    codes_like = bool(texts.str.match(LEADING_ZERO).any())
+    if share < NUMERIC_TEXT_SHARE or codes_like:
+        return None
+    by_code = np.full(len(fact.uniques), np.nan)
+    by_code[present] = numbers
+    values = np.where(codes >= 0, by_code[np.maximum(codes, 0)], np.nan)
+    bad_mask = present & np.isnan(by_code)
+    n_bad = int(counts[bad_mask].sum())
+    if not np.isnan(values).any() and np.all(np.mod(values, 1.0) == 0.0):
+        out = pd.Series(values.astype("int64"), index=series.index, name=series.name)
+    else:
+        out = pd.Series(values, index=series.index, name=series.name, dtype="float64")
+    name = str(series.name)
+    message = f"column {name!r} holds numbers stored as text"
+    if n_bad:
+        bad_values = list(dict.fromkeys(new[bad_mask].tolist()))
+        message += (
+            f"; {n_bad} value(s) that are not numbers, such as "
+            f"{quoted_examples(bad_values)}, set to missing"
         )
-        findings.append(
-            Finding(
-                "inconsistent_labels",
-                "warning",
-                name,
-                n_changed,
-                f"column {name!r}: {n_changed} value(s) differ from another label only "
-                f"by case or spacing ({shown})",
-                "merged into the most frequent spelling",
-                True,
-            )
-        )
-        for source, canonical in merged.items():
-            new[source] = new[canonical]
-    if not findings:
-        return series, [], fact
-    # Rebuild: distinct values may now coincide (stripped, merged, missing).
+    finding = Finding(
+        "numeric_text",
+        "warning" if n_bad else "info",
+        name,
+        n_bad if n_bad else int(weights.sum()),
+        message,
+        "converted to numbers",
+        True,
+    )
+    return out, finding
+
+
+def _merge_variants(
+    name: str, new: np.ndarray, counts: np.ndarray, usable: np.ndarray
+) -> Finding | None:
+    """Case and spacing variants merged (in ``new``) into the most frequent
+    spelling; the finding, or None when no two labels differ that way."""
+    merged = _harmonise(new, counts, usable)
+    if not merged:
+        return None
+    totals: dict[str, int] = {}
+    for position in np.flatnonzero(usable).tolist():
+        totals[str(new[position])] = totals.get(str(new[position]), 0) + int(counts[position])
+    groups: dict[str, set[str]] = {}
+    n_changed = 0
+    for source, canonical in merged.items():
+        groups.setdefault(str(new[canonical]), set()).add(str(new[source]))
+        n_changed += int(counts[source])
+    order = sorted(groups, key=lambda t: (-totals[t], t))
+    shown = "; ".join(
+        f"{quoted_examples(sorted(groups[c], key=lambda t: (-totals[t], t)))} -> {c!r}"
+        for c in order[:3]
+    )
+    for source, canonical in merged.items():
+        new[source] = new[canonical]
+    return Finding(
+        "inconsistent_labels",
+        "warning",
+        name,
+        n_changed,
+        f"column {name!r}: {n_changed} value(s) differ from another label only "
+        f"by case or spacing ({shown})",
+        "merged into the most frequent spelling",
+        True,
+    )
+
+
+def _rebuild(
+    series: pd.Series, codes: np.ndarray, new: np.ndarray, *, missing: np.ndarray
+) -> pd.Series:
+    """Every row mapped to its repaired distinct value (distinct values may
+    now coincide: stripped, merged, missing)."""
     mapped = new.astype(object)
-    mapped[missing_code] = None
+    mapped[missing] = None
     out_values = np.empty(len(codes), dtype=object)
     valid = codes >= 0
     out_values[valid] = mapped[codes[valid]]
@@ -185,7 +222,7 @@ def repair_column(series: pd.Series) -> tuple[pd.Series, list[Finding], Factoriz
         out = pd.Series(out_values, index=series.index, name=series.name, dtype=object)
     if dtype is object:
         out = out.where(out.notna(), np.nan)
-    return out, findings, None
+    return out
 
 
 def _harmonise(values: np.ndarray, counts: np.ndarray, usable: np.ndarray) -> dict[int, int]:

@@ -1,0 +1,24 @@
+"""Reading the tables a project names in ``[[data.sources]]``.
+
+A source is a local file, an ``http(s)`` URL or a SQL database reached through
+SQLAlchemy. :func:`read_table` reads one file or URL, :func:`read_source` one
+:class:`~cairn.spec.SourceSpec`, and :func:`collect` every source of a spec,
+appended or joined into one frame.
+
+Values are kept as read: pandas infers numbers and booleans, text stays text,
+and no column role is decided here. Missing values are pandas' default NA
+strings plus ``"?"``. Every failure is a :class:`~cairn.exceptions.DataError`
+saying what went wrong, where (file, URL, source, column) and what to do.
+
+Modules: ``_formats`` (format names and extensions), ``_detect`` (compression,
+encoding and separator sniffing), ``_delimited``, ``_json`` and ``_files``
+(readers), ``_http`` (downloads), ``_sql`` (databases), ``_read`` (one table
+or source) and ``_combine`` (append or join). pandas, pyarrow and SQLAlchemy
+are imported only when a table is read.
+"""
+
+from cairn.data.sources._combine import collect
+from cairn.data.sources._formats import EXTRA_NA_VALUES, FORMATS
+from cairn.data.sources._read import read_source, read_table
+
+__all__ = ["EXTRA_NA_VALUES", "FORMATS", "collect", "read_source", "read_table"]
