@@ -206,22 +206,7 @@ class Service:
                 continue
             results[arm_index] = prediction
             timings[arm_index] = seconds
-            entries.append(
-                LogEntry(
-                    request_id="",
-                    ts=0.0,
-                    model=arm.model.name,
-                    version=arm.model.version,
-                    arm=arm.name,
-                    records=subset,
-                    labels=prediction.labels,
-                    probabilities=prediction.probabilities,
-                    classes=arm.model.class_strings,
-                    latency_ms=0.0,
-                    rows=positions,
-                    typed=arm.model.adapter.typed,
-                )
-            )
+            entries.append(_log_entry(arm, subset, prediction, rows=positions))
         if problems:
             problems.sort(key=lambda p: p.record if p.record is not None else -1)
             raise RecordsError(problems)
@@ -307,19 +292,32 @@ class Service:
             return
         self._observe(shadow, prediction, seconds)
         if self.log is not None:
-            self.log.write(
-                LogEntry(
-                    request_id=request_id,
-                    ts=arrived,
-                    model=shadow.model.name,
-                    version=shadow.model.version,
-                    arm=shadow.name,
-                    records=records,
-                    labels=prediction.labels,
-                    probabilities=prediction.probabilities,
-                    classes=shadow.model.class_strings,
-                    latency_ms=seconds * 1000.0,
-                    typed=shadow.model.adapter.typed,
-                    synthetic=synthetic,
-                )
-            )
+            entry = _log_entry(shadow, records, prediction, latency_ms=seconds * 1000.0)
+            entry.request_id, entry.ts, entry.synthetic = request_id, arrived, synthetic
+            self.log.write(entry)
+
+
+def _log_entry(
+    arm: Arm,
+    records: Sequence[Any],
+    prediction: Prediction,
+    *,
+    rows: Sequence[int] | None = None,
+    latency_ms: float = 0.0,
+) -> LogEntry:
+    """The log entry of an arm's prediction; the request's id, time and kind
+    are set once it is answered."""
+    return LogEntry(
+        request_id="",
+        ts=0.0,
+        model=arm.model.name,
+        version=arm.model.version,
+        arm=arm.name,
+        records=records,
+        labels=prediction.labels,
+        probabilities=prediction.probabilities,
+        classes=arm.model.class_strings,
+        latency_ms=latency_ms,
+        rows=rows,
+        typed=arm.model.adapter.typed,
+    )
