@@ -236,14 +236,15 @@ def test_report_is_in_the_project_metric_and_counts_records_once(
 
 def test_delong_agrees_with_the_paired_bootstrap(shadowed: dict[str, Any]) -> None:
     from cairn.evaluation.bootstrap import metric_statistics
-    from cairn.serving.abtest import _bootstrap_gap, _delong
+    from cairn.serving._abtest_metrics import bootstrap_gap
+    from cairn.serving._abtest_stats import delong
 
     live, proba = shadowed["live"], shadowed["proba"]
     y = (live["class"] == ">50K").to_numpy()
     strong, weak = proba["strong"], proba["weak"]
     for paired in (True, False):
-        diff, se, p_value = _delong(strong[:, 1], weak[:, 1], y, y, paired)
-        low, high, boot_se, _ = _bootstrap_gap(
+        diff, se, p_value = delong(strong[:, 1], weak[:, 1], y, y, paired)
+        low, high, boot_se, _ = bootstrap_gap(
             metric_statistics("classification", y, proba=strong)["roc_auc"],
             metric_statistics("classification", y, proba=weak)["roc_auc"],
             len(y), len(y), paired=paired, resamples=1000, alpha=0.05, seed=0,
@@ -252,8 +253,8 @@ def test_delong_agrees_with_the_paired_bootstrap(shadowed: dict[str, Any]) -> No
         assert low < diff < high and p_value < 1e-6
     # Pairing removes the shared variation: the paired error is the smaller.
     assert (
-        _delong(strong[:, 1], weak[:, 1], y, y, True)[1]
-        < _delong(strong[:, 1], weak[:, 1], y, y, False)[1]
+        delong(strong[:, 1], weak[:, 1], y, y, True)[1]
+        < delong(strong[:, 1], weak[:, 1], y, y, False)[1]
     )
 
 

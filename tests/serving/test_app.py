@@ -165,7 +165,7 @@ def test_lenient_json_is_parsed_off_the_event_loop(
 ) -> None:
     import asyncio
 
-    import cairn.serving.app as app_module
+    import cairn.serving._asgi as app_module
 
     original = app_module._parse_lenient
     loops: list[bool] = []

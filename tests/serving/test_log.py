@@ -111,6 +111,22 @@ def test_export_parquet_and_csv(log_file: Path, tmp_path: Path) -> None:
         export_log(log_file, tmp_path / "out.xlsx")
 
 
+def test_export_replaces_the_file_whole_and_leaves_no_temporary(
+    log_file: Path, tmp_path: Path
+) -> None:
+    log = PredictionLog(log_file).start()
+    log.write(entry("a", 1e9))
+    log.write(entry("b", 1e9 + 1, rows=3))
+    log.close()
+    out = tmp_path / "exports" / "out.csv"
+    out.parent.mkdir()
+    out.write_text("an older export\n")
+    assert export_log(log_file, out) == 5
+    assert out.read_text() == read_log(log_file).to_csv(index=False)
+    assert export_log(log_file, out.with_suffix(".parquet")) == 5
+    assert sorted(p.name for p in out.parent.iterdir()) == ["out.csv", "out.parquet"]
+
+
 def test_missing_or_foreign_files_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no prediction log here"):
         read_log(tmp_path / "none.db")

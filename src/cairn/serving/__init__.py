@@ -8,10 +8,12 @@ A/B and shadow routing, a load-test client and an A/B report.
     app = create_app("models:/churn@champion", config=ServingConfig(log_path=path))
     frame = read_log(path, since="24h")
 
-Submodules: ``app`` (routes), ``engine`` (loading, ONNX or native),
-``adapter`` (JSON records to arrays), ``log`` (prediction log: format and
-reader), ``metrics`` (Prometheus), ``server`` (running it), ``loadtest``,
-``gate`` (the latency gate of ``cairn run``), ``abtest``, ``commands`` (CLI).
+Submodules: ``app`` (routes; the scoring path in ``_asgi``, the models
+behind it in ``_service``, the OpenAPI document in ``_openapi``), ``engine``
+(loading, ONNX or native), ``adapter`` (JSON records to arrays), ``log``
+(prediction log: format, writer and reader), ``metrics`` (Prometheus),
+``server`` (running it), ``loadtest``, ``gate`` (the latency gate of ``cairn
+run``), ``abtest``, ``commands`` (CLI).
 
 Names load on first use, so importing this package stays cheap (the CLI
 imports it to register its commands).
@@ -24,10 +26,13 @@ from typing import TYPE_CHECKING
 from cairn._lazy import lazy_exports as _lazy_exports
 
 __all__ = [
+    "ABTestReport",
+    "Arm",
     "LoadTestResult",
     "PredictionLog",
     "ServedModel",
     "ServingConfig",
+    "apply_gate",
     "compare_arms",
     "create_app",
     "default_log_path",
@@ -36,16 +41,21 @@ __all__ = [
     "latency_gate",
     "load_served_model",
     "load_test",
+    "prune_log",
     "read_log",
+    "read_rejected",
     "run_in_thread",
     "serve",
 ]
 
 _LAZY = {
+    "ABTestReport": "cairn.serving.abtest",
+    "Arm": "cairn.serving.app",
     "LoadTestResult": "cairn.serving.loadtest",
     "PredictionLog": "cairn.serving.log",
     "ServedModel": "cairn.serving.engine",
     "ServingConfig": "cairn.serving.app",
+    "apply_gate": "cairn.serving.gate",
     "compare_arms": "cairn.serving.abtest",
     "create_app": "cairn.serving.app",
     "default_log_path": "cairn.serving.log",
@@ -54,18 +64,27 @@ _LAZY = {
     "latency_gate": "cairn.serving.gate",
     "load_served_model": "cairn.serving.engine",
     "load_test": "cairn.serving.loadtest",
+    "prune_log": "cairn.serving.log",
     "read_log": "cairn.serving.log",
+    "read_rejected": "cairn.serving.log",
     "run_in_thread": "cairn.serving.server",
     "serve": "cairn.serving.server",
 }
 
 if TYPE_CHECKING:
-    from cairn.serving.abtest import compare_arms, join_outcomes
-    from cairn.serving.app import ServingConfig, create_app
+    from cairn.serving.abtest import ABTestReport, compare_arms, join_outcomes
+    from cairn.serving.app import Arm, ServingConfig, create_app
     from cairn.serving.engine import ServedModel, load_served_model
-    from cairn.serving.gate import latency_gate
+    from cairn.serving.gate import apply_gate, latency_gate
     from cairn.serving.loadtest import LoadTestResult, load_test
-    from cairn.serving.log import PredictionLog, default_log_path, export_log, read_log
+    from cairn.serving.log import (
+        PredictionLog,
+        default_log_path,
+        export_log,
+        prune_log,
+        read_log,
+        read_rejected,
+    )
     from cairn.serving.server import run_in_thread, serve
 
 

@@ -29,7 +29,7 @@ yet" comes with "how many more records".
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -37,6 +37,22 @@ import numpy as np
 import pandas as pd
 
 from cairn.exceptions import DataError
+from cairn.serving._abtest_metrics import (
+    bootstrap_gap,
+    metric_intervals,
+    metric_statistics,
+    metric_value,
+)
+from cairn.serving._abtest_stats import (
+    delong,
+    mcnemar,
+    mean_ci,
+    rows_needed,
+    two_proportions,
+    welch,
+    wilson,
+    z_two_sided,
+)
 
 __all__ = [
     "ABTestReport",
@@ -125,20 +141,6 @@ class ABTestReport:
         return asdict(self)
 
 
-def _z(q: float) -> float:
-    from scipy.stats import norm
-
-    return float(norm.ppf(q))
-
-
-def _z_two_sided(alpha: float) -> float:
-    """The normal quantile that leaves ``alpha / 2`` above it (exact even for
-    a tiny ``alpha``, where ``1 - alpha / 2`` rounds to 1)."""
-    from scipy.stats import norm
-
-    return float(norm.isf(alpha / 2))
-
-
 def _label_key(value: Any) -> str:
     """Labels and predictions compared as canonical strings (1 == 1.0 == "1")."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -151,27 +153,6 @@ def _label_key(value: Any) -> str:
         number = float(value)
         return str(int(number)) if number.is_integer() else repr(number)
     return str(value).strip()
-
-
-def _wilson(successes: int, n: int, z: float) -> tuple[float, float]:
-    if n == 0:
-        return (math.nan, math.nan)
-    p = successes / n
-    denominator = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denominator
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    return (centre - half, centre + half)
-
-
-def _mean_ci(values: np.ndarray, alpha: float) -> tuple[float, float]:
-    from scipy.stats import t
-
-    n = len(values)
-    if n < 2:
-        return (math.nan, math.nan)
-    half = float(t.ppf(1 - alpha / 2, n - 1)) * float(values.std(ddof=1)) / math.sqrt(n)
-    mean = float(values.mean())
-    return (mean - half, mean + half)
 
 
 def join_outcomes(
@@ -216,158 +197,6 @@ def join_outcomes(
         left[key] = left[key].map(_label_key)
         truth[key] = truth[key].map(_label_key)
     return left.merge(truth, on=keys, how="left").rename(columns={"__label": "label"})
-
-
-def _two_proportions(
-    a: np.ndarray, b: np.ndarray, alpha: float, power: float
-) -> tuple[float, float, float, float, float]:
-    """Difference b - a of success rates, its CI, p-value and rows per arm needed."""
-    from scipy.stats import norm
-
-    n1, n2 = len(a), len(b)
-    p1, p2 = float(a.mean()), float(b.mean())
-    diff = p2 - p1
-    # The p-value and the interval rest on the same standard error, so the
-    # verdict and the interval never disagree.
-    se = math.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
-    p_value = float(2 * norm.sf(abs(diff) / se)) if se > 0 else (1.0 if diff == 0 else 0.0)
-    z = _z_two_sided(alpha)
-    needed = math.inf
-    if diff != 0:
-        mean = (p1 + p2) / 2
-        needed = (
-            z * math.sqrt(2 * mean * (1 - mean))
-            + _z(power) * math.sqrt(p1 * (1 - p1) + p2 * (1 - p2))
-        ) ** 2 / diff**2
-    return diff, diff - z * se, diff + z * se, p_value, needed
-
-
-def _mcnemar(
-    a: np.ndarray, b: np.ndarray, alpha: float, power: float
-) -> tuple[float, float, float, float, float]:
-    """Paired success indicators: exact McNemar test on the discordant pairs."""
-    from scipy.stats import binomtest
-
-    n = len(a)
-    only_a = int((a & ~b).sum())
-    only_b = int((b & ~a).sum())
-    diff = (only_b - only_a) / n
-    discordant = only_a + only_b
-    p_value = float(binomtest(only_b, discordant, 0.5).pvalue) if discordant else 1.0
-    share = discordant / n
-    z = _z_two_sided(alpha)
-    se = math.sqrt(max(share - diff * diff, 0.0) / n)
-    needed = math.inf
-    if diff != 0:
-        needed = (z * math.sqrt(share) + _z(power) * math.sqrt(max(share - diff**2, 0.0))) ** 2 / (
-            diff**2
-        )
-    return diff, diff - z * se, diff + z * se, p_value, needed
-
-
-def _welch(
-    a: np.ndarray, b: np.ndarray, alpha: float, power: float, paired: bool
-) -> tuple[float, float, float, float, float]:
-    from scipy.stats import t, ttest_ind, ttest_rel
-
-    z = _z_two_sided(alpha)
-    if paired:
-        d = b - a
-        diff = float(d.mean())
-        sd = float(d.std(ddof=1)) if len(d) > 1 else math.nan
-        p_value = float(ttest_rel(b, a).pvalue) if len(d) > 1 and sd > 0 else 1.0
-        half = (
-            float(t.ppf(1 - alpha / 2, len(d) - 1)) * sd / math.sqrt(len(d))
-            if len(d) > 1
-            else math.nan
-        )
-        needed = (z + _z(power)) ** 2 * sd**2 / diff**2 if diff else math.inf
-        return diff, diff - half, diff + half, p_value, needed
-    diff = float(b.mean() - a.mean())
-    va, vb = float(a.var(ddof=1)), float(b.var(ddof=1))
-    needed = (z + _z(power)) ** 2 * (va + vb) / diff**2 if diff else math.inf
-    if va + vb == 0:
-        return diff, diff, diff, 1.0 if diff == 0 else 0.0, needed
-    # Welch's t on its own degrees of freedom, for the p-value and the interval alike.
-    welch = ttest_ind(b, a, equal_var=False)
-    interval = welch.confidence_interval(1 - alpha)
-    return diff, float(interval.low), float(interval.high), float(welch.pvalue), needed
-
-
-def _delong(
-    a: np.ndarray, b: np.ndarray, positive_a: np.ndarray, positive_b: np.ndarray, paired: bool
-) -> tuple[float, float, float]:
-    """ROC-AUC of b minus that of a, its standard error (DeLong) and the
-    two-sided p-value. ``a`` and ``b`` are the positive-class scores."""
-    from scipy.stats import norm, rankdata
-
-    def components(
-        scores: np.ndarray, positive: np.ndarray
-    ) -> tuple[float, np.ndarray, np.ndarray]:
-        pos, neg = scores[positive], scores[~positive]
-        m, n = len(pos), len(neg)
-        ranks = rankdata(np.concatenate([pos, neg]))
-        v10 = (ranks[:m] - rankdata(pos)) / n  # per positive: share of negatives below
-        v01 = 1.0 - (ranks[m:] - rankdata(neg)) / m  # per negative: share of positives above
-        return float(v10.mean()), v10, v01
-
-    auc_a, v10_a, v01_a = components(a, positive_a)
-    auc_b, v10_b, v01_b = components(b, positive_b)
-    if paired:
-        variance = float(np.var(v10_b - v10_a, ddof=1) / len(v10_a)) + float(
-            np.var(v01_b - v01_a, ddof=1) / len(v01_a)
-        )
-    else:
-        variance = sum(float(np.var(v, ddof=1) / len(v)) for v in (v10_a, v01_a, v10_b, v01_b))
-    diff = auc_b - auc_a
-    se = math.sqrt(max(variance, 0.0))
-    p_value = float(2 * norm.sf(abs(diff) / se)) if se > 0 else (1.0 if diff == 0 else 0.0)
-    return diff, se, p_value
-
-
-def _bootstrap_gap(
-    stat_a: Callable[[np.ndarray], np.ndarray],
-    stat_b: Callable[[np.ndarray], np.ndarray],
-    n_a: int,
-    n_b: int,
-    *,
-    paired: bool,
-    resamples: int,
-    alpha: float,
-    seed: int,
-) -> tuple[float, float, float, float]:
-    """Bootstrap of b minus a: interval, standard error and two-sided p-value.
-    Paired arms share every resample of the records; unpaired arms are
-    resampled independently."""
-    from cairn.evaluation.bootstrap import resample_counts
-
-    drawn: list[np.ndarray] = []
-    if paired:
-        for counts in resample_counts(n_a, resamples, seed):
-            drawn.append(stat_b(counts) - stat_a(counts))
-    else:
-        batches = zip(
-            resample_counts(n_a, resamples, seed),
-            resample_counts(n_b, resamples, seed + 1),
-            strict=True,
-        )
-        for counts_a, counts_b in batches:
-            drawn.append(stat_b(counts_b) - stat_a(counts_a))
-    gaps = np.concatenate(drawn)
-    gaps = gaps[np.isfinite(gaps)]
-    if gaps.size < 2:
-        return math.nan, math.nan, math.nan, 1.0
-    low, high = np.quantile(gaps, [alpha / 2, 1 - alpha / 2])
-    tail = min(float(np.mean(gaps <= 0)), float(np.mean(gaps >= 0)))
-    p_value = min(1.0, max(2 * tail, 1.0 / gaps.size))
-    return float(low), float(high), float(np.std(gaps, ddof=1)), p_value
-
-
-def _needed(se: float, n: int, diff: float, alpha: float, power: float) -> float:
-    """Records per arm to detect ``diff`` when ``n`` records give ``se``."""
-    if not diff or not math.isfinite(se) or not math.isfinite(diff):
-        return math.inf
-    return n * ((_z_two_sided(alpha) + _z(power)) * se / diff) ** 2
 
 
 def _record_keys(frame: pd.DataFrame) -> pd.Series:
@@ -437,27 +266,17 @@ def _arm_result(
 ) -> ArmResult:
     """The arm's metrics with their intervals: Wilson (accuracy), t (mean
     absolute error) or percentile bootstrap (any other metric)."""
-    from cairn.evaluation.bootstrap import bootstrap_intervals
-
     values: dict[str, MetricValue] = {}
     if task == "classification":
-        low, high = _wilson(int(arm.score.sum()), len(arm.score), _z_two_sided(alpha))
+        low, high = wilson(int(arm.score.sum()), len(arm.score), z_two_sided(alpha))
         values["accuracy"] = MetricValue(float(arm.score.mean()), low, high)
     else:
-        low, high = _mean_ci(arm.score.astype(float), alpha)
+        low, high = mean_ci(arm.score.astype(float), alpha)
         values["mae"] = MetricValue(float(arm.score.mean()), low, high)
     rest = [name for name in metrics if name not in values]
     if rest and len(arm.y) >= 2:
-        classification = task == "classification"
-        found = bootstrap_intervals(
-            task,
-            arm.y,
-            proba=arm.output if classification else None,
-            y_pred=None if classification else arm.output,
-            metrics=rest,
-            resamples=resamples,
-            level=1 - alpha,
-            seed=seed,
+        found = metric_intervals(
+            task, arm.y, arm.output, rest, resamples=resamples, level=1 - alpha, seed=seed
         )
         for name in rest:
             if name not in found:
@@ -496,7 +315,7 @@ def compare_arms(
         DataError: no labelled rows, no champion rows to compare with, or a
             label that is not one of the logged classes.
     """
-    from cairn.spec import LOWER_IS_BETTER, default_metric
+    from cairn.spec import default_metric
 
     if "label" not in joined.columns:
         raise DataError("join labels to the log first (a 'label' column is needed)")
@@ -504,6 +323,32 @@ def compare_arms(
     if task is None:
         task = "classification" if proba_columns else "regression"
     metric = metric or default_metric(task, len(proba_columns))
+    report, labelled = _empty_report(joined, task, metric, alpha, power)
+    needs_proba = task == "classification" and metric != "accuracy"
+    if needs_proba and not proba_columns:
+        raise DataError(
+            f"the log holds no class probabilities, so {metric} cannot be computed; "
+            "compare on accuracy instead (--metric accuracy)"
+        )
+    arms = _collect_arms(labelled, task, proba_columns, needs_proba)
+    if "champion" not in arms:
+        raise DataError("no labelled champion rows to compare the other arms with")
+    for arm in arms.values():
+        report.arms.append(
+            _arm_result(arm, report.metrics, task, alpha=alpha, resamples=resamples, seed=seed)
+        )
+    champion = arms["champion"]
+    for arm in [a for a in arms.values() if a.name != "champion"]:
+        report.comparisons.extend(
+            _comparisons(champion, arm, report, resamples=resamples, seed=seed)
+        )
+    return report
+
+
+def _empty_report(
+    joined: pd.DataFrame, task: str, metric: str, alpha: float, power: float
+) -> tuple[ABTestReport, pd.DataFrame]:
+    """The report's counts and metrics, before any arm; and the labelled rows."""
     keys = _record_keys(joined)
     has_label = joined["label"].notna()
     labelled = joined[has_label]
@@ -523,54 +368,50 @@ def compare_arms(
         logged=len(labelled),
         metrics=list(dict.fromkeys([metric, second])),
     )
-    needs_proba = task == "classification" and metric != "accuracy"
-    if needs_proba and not proba_columns:
-        raise DataError(
-            f"the log holds no class probabilities, so {metric} cannot be computed; "
-            "compare on accuracy instead (--metric accuracy)"
-        )
-    arms = _collect_arms(labelled, task, proba_columns, needs_proba)
-    if "champion" not in arms:
-        raise DataError("no labelled champion rows to compare the other arms with")
-    for arm in arms.values():
-        report.arms.append(
-            _arm_result(arm, report.metrics, task, alpha=alpha, resamples=resamples, seed=seed)
-        )
-    champion = arms["champion"]
-    for arm in [a for a in arms.values() if a.name != "champion"]:
-        paired = arm.name == "shadow"
-        for name in report.metrics:
-            found_comparison = _compare(
-                champion, arm, name, task=task, paired=paired, alpha=alpha, power=power,
-                resamples=resamples, seed=seed,
-            )  # fmt: skip
-            if found_comparison is None:
-                continue
-            test, n_a, n_b, diff, low, high, p_value, needed = found_comparison
-            significant = p_value < alpha
-            better = None
-            if significant:
-                better = diff < 0 if name in LOWER_IS_BETTER else diff > 0
-            report.comparisons.append(
-                Comparison(
-                    arm=arm.name,
-                    baseline="champion",
-                    metric=name,
-                    test=test,
-                    paired=paired,
-                    n=int(min(n_a, n_b)),
-                    n_baseline=int(n_a),
-                    n_arm=int(n_b),
-                    difference=diff,
-                    ci_low=low,
-                    ci_high=high,
-                    p_value=p_value,
-                    significant=significant,
-                    better=better,
-                    rows_needed_per_arm=math.ceil(needed) if math.isfinite(needed) else math.inf,
-                )
+    return report, labelled
+
+
+def _comparisons(
+    champion: _Arm, arm: _Arm, report: ABTestReport, *, resamples: int, seed: int
+) -> list[Comparison]:
+    """``arm`` against the champion on each of the report's metrics."""
+    from cairn.spec import LOWER_IS_BETTER
+
+    alpha, power, task = report.alpha, report.power, report.task
+    paired = arm.name == "shadow"
+    out = []
+    for name in report.metrics:
+        found_comparison = _compare(
+            champion, arm, name, task=task, paired=paired, alpha=alpha, power=power,
+            resamples=resamples, seed=seed,
+        )  # fmt: skip
+        if found_comparison is None:
+            continue
+        test, n_a, n_b, diff, low, high, p_value, needed = found_comparison
+        significant = p_value < alpha
+        better = None
+        if significant:
+            better = diff < 0 if name in LOWER_IS_BETTER else diff > 0
+        out.append(
+            Comparison(
+                arm=arm.name,
+                baseline="champion",
+                metric=name,
+                test=test,
+                paired=paired,
+                n=int(min(n_a, n_b)),
+                n_baseline=int(n_a),
+                n_arm=int(n_b),
+                difference=diff,
+                ci_low=low,
+                ci_high=high,
+                p_value=p_value,
+                significant=significant,
+                better=better,
+                rows_needed_per_arm=math.ceil(needed) if math.isfinite(needed) else math.inf,
             )
-    return report
+        )
+    return out
 
 
 def _compare(
@@ -587,8 +428,6 @@ def _compare(
 ) -> tuple[str, int, int, float, float, float, float, float] | None:
     """The test suited to the metric and the design; None when an arm has
     fewer than two records."""
-    from cairn.evaluation.bootstrap import metric_statistics
-
     a, b = champion, arm
     if paired:
         both = pd.DataFrame({"key": _record_keys(a.rows).to_numpy(), "i": np.arange(len(a.rows))})
@@ -600,17 +439,17 @@ def _compare(
     n_a, n_b = len(a.y), len(b.y)
     if n_a < 2 or n_b < 2:
         return None
-    z = _z_two_sided(alpha)
+    z = z_two_sided(alpha)
     if metric == "accuracy" and task == "classification":
         test = "McNemar exact" if paired else "two-proportion z-test"
-        method = _mcnemar if paired else _two_proportions
+        method = mcnemar if paired else two_proportions
         diff, low, high, p_value, needed = method(
             a.score.astype(bool), b.score.astype(bool), alpha, power
         )
         return test, n_a, n_b, diff, low, high, p_value, needed
     if metric == "mae" and task == "regression":
         test = "paired t-test" if paired else "Welch t-test"
-        diff, low, high, p_value, needed = _welch(
+        diff, low, high, p_value, needed = welch(
             a.score.astype(float), b.score.astype(float), alpha, power, paired
         )
         return test, n_a, n_b, diff, low, high, p_value, needed
@@ -619,7 +458,7 @@ def _compare(
         positive_a, positive_b = a.y == 1, b.y == 1
         if positive_a.all() or not positive_a.any() or positive_b.all() or not positive_b.any():
             return None  # ROC-AUC needs both classes in each arm
-        diff, se, p_value = _delong(a.output[:, 1], b.output[:, 1], positive_a, positive_b, paired)
+        diff, se, p_value = delong(a.output[:, 1], b.output[:, 1], positive_a, positive_b, paired)
         test = "DeLong, paired" if paired else "DeLong, unpaired"
         return (
             test,
@@ -629,31 +468,25 @@ def _compare(
             diff - z * se,
             diff + z * se,
             p_value,
-            _needed(se, min(n_a, n_b), diff, alpha, power),
+            rows_needed(se, min(n_a, n_b), diff, alpha, power),
         )
-    classification = task == "classification"
-    stats_a = metric_statistics(
-        task, a.y, proba=a.output if classification else None,
-        y_pred=None if classification else a.output,
-    )  # fmt: skip
-    stats_b = metric_statistics(
-        task, b.y, proba=b.output if classification else None,
-        y_pred=None if classification else b.output,
-    )  # fmt: skip
+    stats_a = metric_statistics(task, a.y, a.output)
+    stats_b = metric_statistics(task, b.y, b.output)
     if metric not in stats_a:
         return None
-    low, high, se, p_value = _bootstrap_gap(
+    low, high, se, p_value = bootstrap_gap(
         stats_a[metric], stats_b[metric], n_a, n_b, paired=paired, resamples=resamples,
         alpha=alpha, seed=seed,
     )  # fmt: skip
-    diff = _metric_value(metric, task, b) - _metric_value(metric, task, a)
+    diff = metric_value(metric, task, b.y, b.output) - metric_value(metric, task, a.y, a.output)
     test = "bootstrap, paired" if paired else "bootstrap, unpaired"
-    return test, n_a, n_b, diff, low, high, p_value, _needed(se, min(n_a, n_b), diff, alpha, power)
-
-
-def _metric_value(metric: str, task: str, arm: _Arm) -> float:
-    from cairn.evaluation.metrics import score
-
-    if task == "classification":
-        return float(score(metric, arm.y, proba=arm.output))
-    return float(score(metric, arm.y, y_pred=arm.output))
+    return (
+        test,
+        n_a,
+        n_b,
+        diff,
+        low,
+        high,
+        p_value,
+        rows_needed(se, min(n_a, n_b), diff, alpha, power),
+    )

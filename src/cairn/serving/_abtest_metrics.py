@@ -1,0 +1,102 @@
+"""What an A/B report takes from :mod:`cairn.evaluation`: metric values,
+bootstrap intervals and the bootstrap of a difference between arms.
+
+Every use of the evaluation package by the A/B report goes through here; the
+imports stay inside the functions so that serving loads none of it until a
+report is asked for.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = ["bootstrap_gap", "metric_intervals", "metric_statistics", "metric_value"]
+
+
+def metric_intervals(
+    task: str,
+    y: np.ndarray,
+    output: np.ndarray,
+    metrics: Sequence[str],
+    *,
+    resamples: int,
+    level: float,
+    seed: int,
+) -> dict[str, Any]:
+    """Percentile bootstrap intervals of ``metrics`` on one arm's records."""
+    from cairn.evaluation.bootstrap import bootstrap_intervals
+
+    classification = task == "classification"
+    return bootstrap_intervals(
+        task,
+        y,
+        proba=output if classification else None,
+        y_pred=None if classification else output,
+        metrics=list(metrics),
+        resamples=resamples,
+        level=level,
+        seed=seed,
+    )
+
+
+def metric_statistics(
+    task: str, y: np.ndarray, output: np.ndarray
+) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+    """Each metric as a function of resample counts, for :func:`bootstrap_gap`."""
+    from cairn.evaluation.bootstrap import metric_statistics as statistics
+
+    classification = task == "classification"
+    return statistics(
+        task, y, proba=output if classification else None,
+        y_pred=None if classification else output,
+    )  # fmt: skip
+
+
+def metric_value(metric: str, task: str, y: np.ndarray, output: np.ndarray) -> float:
+    from cairn.evaluation.metrics import score
+
+    if task == "classification":
+        return float(score(metric, y, proba=output))
+    return float(score(metric, y, y_pred=output))
+
+
+def bootstrap_gap(
+    stat_a: Callable[[np.ndarray], np.ndarray],
+    stat_b: Callable[[np.ndarray], np.ndarray],
+    n_a: int,
+    n_b: int,
+    *,
+    paired: bool,
+    resamples: int,
+    alpha: float,
+    seed: int,
+) -> tuple[float, float, float, float]:
+    """Bootstrap of b minus a: interval, standard error and two-sided p-value.
+    Paired arms share every resample of the records; unpaired arms are
+    resampled independently."""
+    from cairn.evaluation.bootstrap import resample_counts
+
+    drawn: list[np.ndarray] = []
+    if paired:
+        for counts in resample_counts(n_a, resamples, seed):
+            drawn.append(stat_b(counts) - stat_a(counts))
+    else:
+        batches = zip(
+            resample_counts(n_a, resamples, seed),
+            resample_counts(n_b, resamples, seed + 1),
+            strict=True,
+        )
+        for counts_a, counts_b in batches:
+            drawn.append(stat_b(counts_b) - stat_a(counts_a))
+    gaps = np.concatenate(drawn)
+    gaps = gaps[np.isfinite(gaps)]
+    if gaps.size < 2:
+        return math.nan, math.nan, math.nan, 1.0
+    low, high = np.quantile(gaps, [alpha / 2, 1 - alpha / 2])
+    tail = min(float(np.mean(gaps <= 0)), float(np.mean(gaps >= 0)))
+    p_value = min(1.0, max(2 * tail, 1.0 / gaps.size))
+    return float(low), float(high), float(np.std(gaps, ddof=1)), p_value

@@ -1,0 +1,323 @@
+"""The model service behind the scoring routes: the arms and how traffic is
+split between them, scoring, and the prediction log's entries.
+
+Nothing here speaks HTTP: records that do not fit the schema come back as
+:class:`~cairn.serving.adapter.RecordsError`, and :mod:`cairn.serving._asgi`
+turns them into answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import hashlib
+import itertools
+import logging
+import os
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cairn.serving.adapter import RecordProblem, RecordsError, canonical_string
+from cairn.serving.engine import Prediction, ServedModel
+from cairn.serving.log import LogEntry, PredictionLog
+from cairn.serving.metrics import ServingMetrics
+
+__all__ = ["Arm", "ServingConfig"]
+
+_logger = logging.getLogger("cairn.serving")
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    """How the server guards and records itself.
+
+    Attributes:
+        api_key: required on every route but /health and /ready when set.
+        max_body_bytes: larger bodies get 413 (default 10 MB).
+        max_rows: more records in one request get 413.
+        entity_key: input column whose value keeps an entity on one A/B arm.
+        log_path: the prediction log (SQLite); None logs nothing.
+        docs: serve /docs and /openapi.json.
+    """
+
+    api_key: str | None = None
+    max_body_bytes: int = 10_000_000
+    max_rows: int = 10_000
+    entity_key: str | None = None
+    log_path: Path | None = None
+    docs: bool = True
+
+
+@dataclass
+class Arm:
+    """A model and the share of traffic it gets."""
+
+    name: str  # champion, challenger or shadow
+    model: ServedModel
+    share: float = 1.0
+    stats: Any = field(default=None, repr=False)
+
+
+class _Router:
+    """Chooses the arm for each record: sticky by entity key when one is set."""
+
+    def __init__(self, challenger_share: float, entity_key: str | None, salt: str) -> None:
+        self.share = challenger_share
+        self.entity_key = entity_key
+        self.salt = salt.encode()
+        self._random = random.Random()
+
+    def _by_entity(self, value: Any) -> int:
+        text = canonical_string(value) if not isinstance(value, dict | list) else None
+        if text is None:
+            return 1 if self._random.random() < self.share else 0
+        digest = hashlib.blake2b(text.encode(), digest_size=8, key=self.salt[:64]).digest()
+        return 1 if int.from_bytes(digest, "big") / 2**64 < self.share else 0
+
+    def assign(self, records: Sequence[Any]) -> list[int] | int:
+        """0 (champion) or 1 (challenger): one for the whole request, or one per record."""
+        if self.share <= 0.0:
+            return 0
+        if self.entity_key is None:
+            return 1 if self._random.random() < self.share else 0
+        key = self.entity_key
+        return [
+            self._by_entity(record.get(key)) if isinstance(record, dict) else 0
+            for record in records
+        ]
+
+
+class Service:
+    """Everything a scoring request needs: arms, router, limits, log, metrics."""
+
+    def __init__(self, arms: list[Arm], shadow: Arm | None, config: ServingConfig) -> None:
+        self.arms = arms
+        self.shadow = shadow
+        self.config = config
+        champion = arms[0].model
+        self.metrics = ServingMetrics(champion.serving.get("prediction_buckets") or ())
+        for arm in [*arms, *([shadow] if shadow else [])]:
+            arm.stats = self.metrics.arm(
+                arm.model.name, arm.model.version, arm.name, arm.model.engine
+            )
+        share = arms[1].share if len(arms) > 1 else 0.0
+        salt = f"{arms[1].model.name}:{arms[1].model.version}" if len(arms) > 1 else ""
+        self.router = _Router(share, config.entity_key, salt)
+        self.log: PredictionLog | None = (
+            PredictionLog(config.log_path) if config.log_path is not None else None
+        )
+        if self.log is not None:
+            log = self.log
+            self.metrics.watch_log(log.counts, lambda: float(log.healthy))
+        # CSV bodies on /invocations: text columns stay text ("007" is not 7)
+        self.text_columns = [
+            c.name for c in champion.schema.columns if c.dtype in ("string", "datetime")
+        ]
+        self.ready = False
+        self.key = config.api_key.encode() if config.api_key else None
+        # unique ids without a system call per request: a random prefix and a counter
+        self._id_prefix = os.urandom(6).hex()
+        self._ids = itertools.count(1)
+
+    # -- lifecycle ---------------------------------------------------------
+    def start(self) -> None:
+        if self.log is not None:
+            self.log.start()
+        for arm in [*self.arms, *([self.shadow] if self.shadow else [])]:
+            arm.model.warm()
+        # what is loaded now lives as long as the server: keep it out of GC passes
+        gc.collect()
+        gc.freeze()
+        self.ready = True
+
+    async def stop(self) -> None:
+        self.ready = False
+        if self.log is not None:
+            await asyncio.to_thread(self.log.close)
+
+    def next_request_id(self) -> str:
+        return f"{self._id_prefix}{next(self._ids):010x}"
+
+    def record(
+        self,
+        entries: Sequence[LogEntry],
+        request_id: str,
+        arrived: float,
+        latency: float,
+        synthetic: bool,
+    ) -> None:
+        """Log an answered request's entries (nothing without a log)."""
+        if self.log is None:
+            return
+        for entry in entries:
+            entry.request_id = request_id
+            entry.ts = arrived
+            entry.latency_ms = latency * 1000.0
+            entry.synthetic = synthetic
+            self.log.write(entry)
+
+    # -- scoring -----------------------------------------------------------
+    async def _predict(self, arm: Arm, records: Sequence[Any]) -> tuple[Prediction, float]:
+        started = time.perf_counter()
+        if arm.model.blocking:
+            prediction = await asyncio.to_thread(arm.model.predict, records)
+        else:
+            prediction = arm.model.predict(records)
+        return prediction, time.perf_counter() - started
+
+    async def score(self, records: list[Any]) -> tuple[dict[str, Any], list[LogEntry]]:
+        """The answer for ``records`` and the log entries, one per arm used.
+
+        Raises:
+            RecordsError: every problem of every arm, numbered as in ``records``.
+        """
+        assignment = self.router.assign(records)
+        if isinstance(assignment, int):
+            groups = {assignment: list(range(len(records)))}
+        else:
+            groups = {}
+            for position, arm_index in enumerate(assignment):
+                groups.setdefault(arm_index, []).append(position)
+        results: dict[int, Prediction] = {}
+        timings: dict[int, float] = {}
+        problems: list[RecordProblem] = []
+        entries: list[LogEntry] = []
+        for arm_index, positions in groups.items():
+            arm = self.arms[arm_index]
+            subset = records if len(groups) == 1 else [records[p] for p in positions]
+            try:
+                prediction, seconds = await self._predict(arm, subset)
+            except RecordsError as error:
+                problems.extend(
+                    RecordProblem(
+                        positions[p.record] if p.record is not None else None,
+                        p.column,
+                        p.message,
+                        p.kind,
+                    )
+                    for p in error.problems
+                )
+                continue
+            results[arm_index] = prediction
+            timings[arm_index] = seconds
+            entries.append(_log_entry(arm, subset, prediction, rows=positions))
+        if problems:
+            problems.sort(key=lambda p: p.record if p.record is not None else -1)
+            raise RecordsError(problems)
+        for arm_index, prediction in results.items():  # only answered requests count
+            self._observe(self.arms[arm_index], prediction, timings[arm_index])
+        return self._answer(records, groups, results), entries
+
+    def _observe(self, arm: Arm, prediction: Prediction, seconds: float) -> None:
+        if prediction.probabilities is not None and prediction.probabilities.size:
+            values = prediction.probabilities[:, -1].tolist()
+            labels: Sequence[Any] = prediction.labels
+        else:
+            values = [float(v) for v in prediction.labels]
+            labels = ()
+        arm.stats.observe(seconds, len(prediction.labels), labels, values)
+        for warning in prediction.warnings:
+            if warning.get("column") and warning.get("message", "").startswith("category unseen"):
+                self.metrics.unseen.labels(arm.model.name, warning["column"]).inc()
+
+    def _answer(
+        self, records: list[Any], groups: dict[int, list[int]], results: dict[int, Prediction]
+    ) -> dict[str, Any]:
+        n = len(records)
+        champion = self.arms[min(groups)].model if groups else self.arms[0].model
+        if len(groups) == 1:
+            (arm_index,) = groups
+            prediction = results[arm_index]
+            labels = prediction.labels
+            proba_rows = prediction.probabilities
+            warnings = prediction.warnings
+            arms_used = None
+        else:
+            labels = [None] * n
+            proba_rows = None
+            warnings = []
+            arms_used = [""] * n
+            width = len(self.arms[0].model.class_strings)
+            if self.arms[0].model.task == "classification":
+                proba_rows = np.zeros((n, width))
+            for arm_index, positions in groups.items():
+                prediction = results[arm_index]
+                for k, p in enumerate(positions):
+                    labels[p] = prediction.labels[k]
+                    arms_used[p] = self.arms[arm_index].name
+                    if proba_rows is not None and prediction.probabilities is not None:
+                        proba_rows[p] = prediction.probabilities[k]
+                for warning in prediction.warnings:
+                    record = warning.get("record")
+                    warnings.append(
+                        {**warning, "record": positions[record] if record is not None else None}
+                    )
+        first = self.arms[min(groups)] if groups else self.arms[0]
+        answer: dict[str, Any] = {"predictions": labels}
+        if champion.task == "classification" and proba_rows is not None:
+            classes = champion.class_strings
+            answer["probabilities"] = [
+                dict(zip(classes, row, strict=True)) for row in proba_rows.tolist()
+            ]
+        answer["model"] = {
+            "name": first.model.name,
+            "version": first.model.version,
+            "arm": first.name,
+        }
+        if arms_used is not None:
+            answer["arms"] = arms_used
+        if warnings:
+            answer["warnings"] = warnings
+        return answer
+
+    async def score_shadow(
+        self, records: list[Any], request_id: str, arrived: float, synthetic: bool
+    ) -> None:
+        shadow = self.shadow
+        assert shadow is not None
+        try:
+            prediction, seconds = await self._predict(shadow, records)
+        except RecordsError:
+            self.metrics.shadow_errors.labels(shadow.model.name, shadow.model.version).inc()
+            return
+        except Exception:
+            _logger.exception("shadow model failed on request %s", request_id)
+            self.metrics.shadow_errors.labels(shadow.model.name, shadow.model.version).inc()
+            return
+        self._observe(shadow, prediction, seconds)
+        if self.log is not None:
+            entry = _log_entry(shadow, records, prediction, latency_ms=seconds * 1000.0)
+            entry.request_id, entry.ts, entry.synthetic = request_id, arrived, synthetic
+            self.log.write(entry)
+
+
+def _log_entry(
+    arm: Arm,
+    records: Sequence[Any],
+    prediction: Prediction,
+    *,
+    rows: Sequence[int] | None = None,
+    latency_ms: float = 0.0,
+) -> LogEntry:
+    """The log entry of an arm's prediction; the request's id, time and kind
+    are set once it is answered."""
+    return LogEntry(
+        request_id="",
+        ts=0.0,
+        model=arm.model.name,
+        version=arm.model.version,
+        arm=arm.name,
+        records=records,
+        labels=prediction.labels,
+        probabilities=prediction.probabilities,
+        classes=arm.model.class_strings,
+        latency_ms=latency_ms,
+        rows=rows,
+        typed=arm.model.adapter.typed,
+    )
