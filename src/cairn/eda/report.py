@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from cairn import reporting as rp
+import cairn.reporting as rp
 from cairn.data.quality import Finding
 from cairn.eda.profile import Alert, ColumnProfile, Profile, TargetRelation
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from cairn import reporting as rp
+import cairn.reporting as rp
 from cairn.data.schema import DROPPED_ROLES, Role
 from cairn.evaluation.metrics import greater_is_better
 from cairn.evaluation.report import LATENCY_NOTE, RunAnalysis, analyse_run, objectives_banner

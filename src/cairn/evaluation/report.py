@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cairn import reporting as rp
+import cairn.reporting as rp
 from cairn.evaluation.bootstrap import Interval, bootstrap_intervals
 from cairn.evaluation.importance import Importance, ShapSummary, permutation_importance, tree_shap
 from cairn.evaluation.metrics import greater_is_better
