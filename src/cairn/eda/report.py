@@ -10,23 +10,12 @@ from typing import Any
 import numpy as np
 
 import cairn.reporting as rp
-from cairn.data.quality import Finding
+from cairn.eda._column_report import column_id, column_section, role_badge, share_cell
 from cairn.eda.profile import Alert, ColumnProfile, Profile, TargetRelation
 
 #: Target-relationship plots drawn (strongest associations first); the rest
 #: are listed in a table.
 TARGET_PLOTS = 24
-_ROLE_TONE = {
-    "target": "bad",
-    "numeric": "info",
-    "categorical": "good",
-    "boolean": "good",
-    "datetime": "warn",
-    "text": "warn",
-    "id": "muted",
-    "constant": "muted",
-    "ignore": "muted",
-}
 
 
 def render_profile(profile: Profile, *, title: str | None = None) -> str:
@@ -84,14 +73,6 @@ def _alert_line(alert: Alert) -> str:
     return f"{alert.column}: {alert.message}" if alert.column else alert.message
 
 
-def _column_id(name: str) -> str:
-    return "col-" + rp.slug(name)
-
-
-def _role_badge(role: str) -> str:
-    return rp.badge(role, _ROLE_TONE.get(role, "info"))
-
-
 # ----------------------------------------------------------------- overview
 
 
@@ -117,7 +98,7 @@ def _overview(profile: Profile) -> rp.Section:
         ]
     )
     role_counts = " ".join(
-        f"{_role_badge(role)}&nbsp;{count}" for role, count in sorted(roles.items())
+        f"{role_badge(role)}&nbsp;{count}" for role, count in sorted(roles.items())
     )
     rows = []
     for column in profile.columns:
@@ -126,11 +107,11 @@ def _overview(profile: Profile) -> rp.Section:
         rows.append(
             {
                 "column": rp.Raw(
-                    f'<a href="#{_column_id(column.name)}">{rp.escape(column.name)}</a>'
+                    f'<a href="#{column_id(column.name)}">{rp.escape(column.name)}</a>'
                 ),
-                "role": rp.Raw(_role_badge(column.role)),
+                "role": rp.Raw(role_badge(column.role)),
                 "type": column.dtype,
-                "missing": rp.Raw(_share_cell(column.missing, column.rows)),
+                "missing": rp.Raw(share_cell(column.missing, column.rows)),
                 "distinct": column.n_unique,
                 "summary": _one_line(column),
                 "alerts": rp.Raw(rp.badge(str(alerts), "warn" if warn else "muted"))
@@ -142,7 +123,7 @@ def _overview(profile: Profile) -> rp.Section:
         {
             "severity": rp.Raw(rp.badge(a.severity, "warn" if a.severity == "warning" else "info")),
             "column": rp.Raw(
-                f'<a href="#{_column_id(a.column)}">{rp.escape(a.column)}</a>' if a.column else "—"
+                f'<a href="#{column_id(a.column)}">{rp.escape(a.column)}</a>' if a.column else "—"
             ),
             "alert": a.kind.replace("_", " "),
             "what": a.message,
@@ -181,13 +162,6 @@ def _overview(profile: Profile) -> rp.Section:
     )
 
 
-def _share_cell(count: int, total: int) -> str:
-    if not count:
-        return '<span class="note muted">0</span>'
-    share = count / total if total else 0.0
-    return f"{count:,} <span class='note muted'>({rp.fmt_percent(share)})</span>"
-
-
 def _one_line(column: ColumnProfile) -> str:
     stats = column.numeric
     if column.kind == "numeric" and stats is not None:
@@ -217,7 +191,7 @@ def _quality(profile: Profile) -> rp.Section:
             "severity": rp.Raw(rp.badge(f.severity, tone.get(f.severity, "info"))),
             "check": f.check.replace("_", " "),
             "column": rp.Raw(
-                f'<a href="#{_column_id(f.column)}">{rp.escape(f.column)}</a>'
+                f'<a href="#{column_id(f.column)}">{rp.escape(f.column)}</a>'
                 if f.column and any(c.name == f.column for c in profile.columns)
                 else rp.escape(f.column or "—")
             ),
@@ -257,7 +231,7 @@ def _quality(profile: Profile) -> rp.Section:
 
 
 def _columns(profile: Profile) -> rp.Section:
-    children = [_column_section(profile, column) for column in profile.columns]
+    children = [column_section(column) for column in profile.columns]
     return rp.Section(
         "Columns",
         "",
@@ -265,181 +239,6 @@ def _columns(profile: Profile) -> rp.Section:
         lead="One part per column: statistics, distribution, most frequent values, outliers "
         "and alerts.",
         children=children,
-    )
-
-
-def _column_section(profile: Profile, column: ColumnProfile) -> rp.Section:
-    facts: list[tuple[str, Any]] = [
-        ("role", rp.Raw(_role_badge(column.role) + " " + rp.escape(column.reason))),
-        ("type", column.dtype),
-        ("values", column.count),
-        ("missing", rp.Raw(_share_cell(column.missing, column.rows))),
-        ("distinct", rp.Raw(_share_cell(column.n_unique, column.count))),
-        ("memory", rp.fmt_bytes(column.memory_bytes)),
-    ]
-    stats = column.numeric
-    plot = ""
-    extra = ""
-    numbers: list[tuple[str, Any]] = []
-    if (
-        stats is not None
-        and column.kind in ("numeric", "id", "categorical")
-        and (column.kind == "numeric" or column.n_unique > 12)
-    ):
-        numbers = [
-            ("mean", stats.mean),
-            ("std", stats.std),
-            ("min", stats.min),
-            *[(f"{label} percentile", value) for label, value in stats.quantiles.items()],
-            ("max", stats.max),
-            ("IQR", stats.iqr),
-            ("skewness", stats.skew),
-            ("excess kurtosis", stats.kurtosis),
-        ]
-        facts += [
-            ("zeros", rp.Raw(_share_cell(stats.zeros, stats.count))),
-            ("negative", rp.Raw(_share_cell(stats.negatives, stats.count))),
-            (
-                "outliers (IQR)",
-                rp.Raw(
-                    _share_cell(stats.outliers_iqr, stats.count)
-                    + f" <span class='note muted'>outside [{rp.fmt_number(stats.iqr_low)}, "
-                    f"{rp.fmt_number(stats.iqr_high)}]</span>"
-                ),
-            ),
-            ("outliers (|z| > 3)", rp.Raw(_share_cell(stats.outliers_z, stats.count))),
-        ]
-        if stats.infinite:
-            facts.append(("infinite", stats.infinite))
-        hist = stats.histogram
-        plot = str(
-            rp.histogram(
-                hist.edges,
-                hist.counts,
-                title="Distribution",
-                x_title=column.name,
-                markers={"mean": stats.mean, "median": stats.median},
-                log_toggle=abs(stats.skew) >= 2,
-                caption=f"All {stats.count:,} values"
-                + ("; one bar per value." if hist.discrete else f"; {len(hist.counts)} bins."),
-            )
-        )
-    elif column.kind == "datetime" and column.datetime:
-        info = column.datetime
-        facts += [
-            ("first", info["min"]),
-            ("last", info["max"]),
-            ("span", f"{info['span_days']:,.1f} days"),
-        ]
-        if info["unreadable"]:
-            facts.append(("unreadable as dates", info["unreadable"]))
-        edges = info["edges"]
-        plot = str(
-            rp.Figure(
-                [
-                    {
-                        "type": "bar",
-                        "x": edges[:-1],
-                        "y": info["counts"],
-                        "marker": {"color": rp.PALETTE[0]},
-                        "hovertemplate": "%{x}<br>%{y:,} rows<extra></extra>",
-                    }
-                ],
-                {"xaxis": {"type": "date"}, "yaxis": {"title": {"text": "rows"}}, "bargap": 0.02},
-                title="Rows over time",
-                caption=f"All {column.count:,} dates, {len(info['counts'])} equal periods.",
-                height=260,
-            )
-        )
-    if column.kind in ("categorical", "text", "id") or (
-        column.kind == "numeric" and column.n_unique <= 12
-    ):
-        if column.top and column.kind != "id":
-            labels = [value for value, _ in column.top]
-            counts = [count for _, count in column.top]
-            if column.other_count:
-                labels.append(f"other ({column.n_unique - len(column.top):,} values)")
-                counts.append(column.other_count)
-            shares = [rp.fmt_percent(c / max(column.count, 1)) for c in counts]
-            bar = rp.bar(
-                labels,
-                counts,
-                horizontal=True,
-                title="Most frequent values",
-                x_title="rows",
-                text=shares,
-                hover="%{y}: %{x:,} rows",
-                color=[rp.PALETTE[0]] * len(column.top) + [rp.MUTED] * bool(column.other_count),
-            )
-            plot = plot + str(bar) if column.kind == "categorical" and plot else str(bar)
-        if column.lengths:
-            facts += [
-                ("length (chars)", _range_text(column.lengths)),
-            ]
-            if column.words:
-                facts.append(("words per value", _range_text(column.words)))
-            if column.kind in ("text", "id") and column.length_histogram is not None:
-                lh = column.length_histogram
-                extra = str(
-                    rp.histogram(
-                        lh.edges,
-                        lh.counts,
-                        title="Length in characters",
-                        x_title="characters",
-                        height=220,
-                    )
-                )
-        if column.kind in ("text", "id") and column.top:
-            extra += rp.table(
-                [
-                    {"value": value, "rows": count, "share": rp.fmt_percent(count / column.count)}
-                    for value, count in column.top
-                ],
-                caption=f"{'Examples' if column.kind == 'id' else 'Most frequent values'} "
-                f"({column.n_unique:,} distinct)",
-            )
-    if column.kind == "empty":
-        plot = rp.note("No values to plot: every value is missing.", "warn")
-    elif column.n_unique == 1 and column.top:
-        plot = rp.note(f"Every value is {column.top[0][0]!r}.", "muted")
-    alerts = ""
-    if column.alerts or column.findings:
-        items = [
-            f"<li>{rp.badge(a.kind.replace('_', ' '), _alert_tone(a))} {rp.escape(a.message)}</li>"
-            for a in column.alerts
-        ]
-        items += [
-            f"<li>{rp.badge(f.check.replace('_', ' '), _finding_tone(f))} {rp.escape(f.message)}"
-            f" — <em>{rp.escape(f.action)}</em></li>"
-            for f in column.findings
-        ]
-        alerts = f'<ul class="alerts">{"".join(items)}</ul>'
-    badge = _role_badge(column.role)
-    if column.alerts:
-        n_warn = sum(a.severity == "warning" for a in column.alerts)
-        if n_warn:
-            badge += " " + rp.badge(f"{n_warn} warning{'s' if n_warn > 1 else ''}", "warn")
-    tables = [rp.key_values(facts, compact=True)]
-    if numbers:
-        tables.append(rp.key_values(numbers, compact=True))
-    body = alerts + rp.row(*tables, plot, widths=[1] * len(tables) + [2 if numbers else 1.6])
-    if extra:
-        body += rp.grid(extra, min_width=340)
-    return rp.Section(column.name, body, id=_column_id(column.name), badge=badge)
-
-
-def _alert_tone(alert: Alert) -> str:
-    return "warn" if alert.severity == "warning" else "info"
-
-
-def _finding_tone(finding: Finding) -> str:
-    return {"error": "bad", "warning": "warn"}.get(finding.severity, "info")
-
-
-def _range_text(summary: dict[str, float]) -> str:
-    return (
-        f"mean {summary['mean']:.1f}, median {summary['50%']:.0f}, "
-        f"{summary['min']:.0f} – {summary['max']:.0f}"
     )
 
 
