@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 import cairn.reporting as rp
 from cairn.eda._column_report import column_id, column_section, role_badge, share_cell
 from cairn.eda._target_report import target_section
@@ -332,21 +334,26 @@ def _mixed_matrix(corr: Correlations) -> rp.Section | None:
         return None
     return rp.Section(
         "All columns (mixed)",
-        str(
-            rp.heatmap(
-                corr.mixed.to_numpy(),
-                list(corr.mixed.columns),
-                list(corr.mixed.index),
-                zmin=0,
-                zmax=1,
-                text_format=".2f" if len(corr.mixed) <= 20 else None,
-                hover="%{y} & %{x}: %{z:.2f}<extra></extra>",
-            )
-        ),
+        _strength_heatmap(corr.mixed, hover="%{y} & %{x}: %{z:.2f}<extra></extra>"),
         lead="Strength of association in [0, 1]: |Spearman ρ| between numbers, "
         "Cramér's V between categories, correlation ratio η between a number and a "
         "category.",
         nav=False,
+    )
+
+
+def _strength_heatmap(matrix: pd.DataFrame, **options: Any) -> str:
+    """An association matrix on [0, 1], its values written in when it is small."""
+    return str(
+        rp.heatmap(
+            matrix.to_numpy(),
+            list(matrix.columns),
+            list(matrix.index),
+            zmin=0,
+            zmax=1,
+            text_format=".2f" if len(matrix) <= 20 else None,
+            **options,
+        )
     )
 
 
@@ -386,16 +393,7 @@ def _cramers_matrix(corr: Correlations) -> rp.Section | None:
         return None
     return rp.Section(
         "Categories: Cramér's V",
-        str(
-            rp.heatmap(
-                corr.cramers_v.to_numpy(),
-                list(corr.cramers_v.columns),
-                list(corr.cramers_v.index),
-                zmin=0,
-                zmax=1,
-                text_format=".2f" if len(corr.cramers_v) <= 20 else None,
-            )
-        ),
+        _strength_heatmap(corr.cramers_v),
         lead="Bias-corrected Cramér's V; categories beyond the 50 most frequent are "
         "merged into one level.",
         nav=False,
