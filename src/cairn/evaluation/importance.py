@@ -142,14 +142,10 @@ def permutation_importance(
     permuted = _score_shuffles(
         model, X, y, jobs, rng, task=task, metric=metric, batch_rows=batch_rows
     )
-    drops: dict[str, list[float]] = {name: [] for name in names}
-    for (name, _), shuffled_score in zip(jobs, permuted, strict=True):
-        drops[name].append(
-            sign * (baseline - shuffled_score) if np.isfinite(shuffled_score) else 0.0
-        )
     return _ranked(
         names,
-        drops,
+        [sign * (baseline - p) if np.isfinite(p) else 0.0 for p in permuted],
+        jobs,
         metric=metric,
         rows=n,
         repeats=repeats,
@@ -160,7 +156,8 @@ def permutation_importance(
 
 def _ranked(
     names: list[str],
-    drops: dict[str, list[float]],
+    job_drops: list[float],
+    jobs: list[tuple[str, int]],
     *,
     metric: str,
     rows: int,
@@ -169,6 +166,9 @@ def _ranked(
     not_measured: int,
 ) -> Importance:
     """Mean and spread of each column's score drop, largest mean first."""
+    drops: dict[str, list[float]] = {name: [] for name in names}
+    for (name, _), drop in zip(jobs, job_drops, strict=True):
+        drops[name].append(drop)
     means = [float(np.mean(drops[name])) for name in names]
     stds = [float(np.std(drops[name])) for name in names]
     order = np.argsort(-np.asarray(means), kind="stable")
@@ -385,6 +385,33 @@ def tree_shap(
             f"{available:,} test rows."
         )
     X = X.reset_index(drop=True)
+    per_input, colours = _per_input_contributions(pipelines, X, classes)
+    features = sorted(per_input, key=lambda f: -float(np.mean(np.abs(per_input[f]))))
+    multiclass = task == "classification" and len(classes) > 2
+    return ShapSummary(
+        source=name,
+        features=features,
+        mean_abs=[float(np.mean(np.abs(per_input[f]))) for f in features],
+        values=np.column_stack([per_input[f] for f in features]),
+        colour=np.column_stack([colours.get(f, np.full(len(X), np.nan)) for f in features]),
+        rows=len(X),
+        units="log-odds" if task == "classification" else "target units",
+        class_label=(classes[1] if len(classes) == 2 else None),
+        notes=notes
+        + (
+            ["Multiclass: each value is the sum of |SHAP| over the classes (size, not sign)."]
+            if multiclass
+            else []
+        ),
+    )
+
+
+def _per_input_contributions(
+    pipelines: list[Any], X: pd.DataFrame, classes: Sequence[str]
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """SHAP values per raw input (the transformed columns of an input summed,
+    averaged over the pipelines) and each input's value as a percentile rank
+    for colouring."""
     inputs = [str(c) for c in X.columns]
     per_input: dict[str, np.ndarray] = {}
     colours: dict[str, np.ndarray] = {}
@@ -408,21 +435,4 @@ def tree_shap(
             per_input[key] = per_input.get(key, 0.0) + value / len(pipelines)
         total = len(pipelines)
     assert total is not None
-    features = sorted(per_input, key=lambda f: -float(np.mean(np.abs(per_input[f]))))
-    multiclass = task == "classification" and len(classes) > 2
-    return ShapSummary(
-        source=name,
-        features=features,
-        mean_abs=[float(np.mean(np.abs(per_input[f]))) for f in features],
-        values=np.column_stack([per_input[f] for f in features]),
-        colour=np.column_stack([colours.get(f, np.full(len(X), np.nan)) for f in features]),
-        rows=len(X),
-        units="log-odds" if task == "classification" else "target units",
-        class_label=(classes[1] if len(classes) == 2 else None),
-        notes=notes
-        + (
-            ["Multiclass: each value is the sum of |SHAP| over the classes (size, not sign)."]
-            if multiclass
-            else []
-        ),
-    )
+    return per_input, colours
