@@ -98,6 +98,7 @@ def _roles_and_quality(
     original: pd.DataFrame,
     repairs: list[Finding],
     *,
+    given: tuple[Schema | None, QualityReport | None],
     target: str | None,
     task: str | None,
     roles: Mapping[str, str] | None,
@@ -107,26 +108,13 @@ def _roles_and_quality(
     quality_rows: int,
     seed: int,
 ) -> tuple[Schema, QualityReport, str | None, int]:
+    """Column roles and data-quality findings, with the task and the number of
+    rows the checks ran on; a run's own schema and report when ``given``."""
     n = len(original)
-    sample = n > quality_rows
-    rows = quality_rows if sample else n
-    if sample:
-        rng = np.random.default_rng(seed)
-        index = rng.choice(n, size=quality_rows, replace=False)
-        if target is not None:
-            # Keep a few rows of every class, so a rare class is not mistaken
-            # for a missing or single-row one.
-            codes = pd.factorize(repaired[target], use_na_sentinel=True)[0]
-            counts = np.bincount(codes[codes >= 0])
-            if 0 < len(counts) <= 200:
-                order = np.argsort(codes, kind="stable")[int((codes < 0).sum()) :]
-                groups = np.split(order, np.cumsum(counts)[:-1])
-                extra = [rng.choice(g, size=min(len(g), 20), replace=False) for g in groups]
-                index = np.unique(np.concatenate([index, *extra]))
-                rows = len(index)
-        part_repaired = repaired.iloc[np.sort(index)].reset_index(drop=True)
-    else:
-        part_repaired = repaired
+    if given[0] is not None and given[1] is not None:
+        return given[0], given[1], task or given[0].task, n
+    part_repaired = _quality_sample(repaired, target, quality_rows, seed)
+    rows = len(part_repaired)
     findings: list[Finding] = []
     schema: Schema | None = None
     if target is not None:
@@ -169,6 +157,30 @@ def _roles_and_quality(
         columns_out=len(schema.feature_names) + (1 if target is not None else 0),
     )
     return schema, report, task, rows
+
+
+def _quality_sample(
+    repaired: pd.DataFrame, target: str | None, quality_rows: int, seed: int
+) -> pd.DataFrame:
+    """The rows the value-by-value checks read: all of them up to
+    ``quality_rows``, else a seeded random sample of that size plus up to 20
+    rows of each class."""
+    n = len(repaired)
+    if n <= quality_rows:
+        return repaired
+    rng = np.random.default_rng(seed)
+    index = rng.choice(n, size=quality_rows, replace=False)
+    if target is not None:
+        # Keep a few rows of every class, so a rare class is not mistaken
+        # for a missing or single-row one.
+        codes = pd.factorize(repaired[target], use_na_sentinel=True)[0]
+        counts = np.bincount(codes[codes >= 0])
+        if 0 < len(counts) <= 200:
+            order = np.argsort(codes, kind="stable")[int((codes < 0).sum()) :]
+            groups = np.split(order, np.cumsum(counts)[:-1])
+            extra = [rng.choice(g, size=min(len(g), 20), replace=False) for g in groups]
+            index = np.unique(np.concatenate([index, *extra]))
+    return repaired.iloc[np.sort(index)].reset_index(drop=True)
 
 
 # The matrix products here are tall and thin: one BLAS thread does them at
@@ -217,22 +229,20 @@ def profile(
 
     repaired, repairs, cache = repair_frame(frame)
     watch.lap("type repair")
-    if schema is None or quality is None:
-        schema, quality, task, quality_n = _roles_and_quality(
-            repaired,
-            frame,
-            repairs,
-            target=target,
-            task=task,
-            roles=roles,
-            id_columns=id_columns,
-            time_column=time_column,
-            source=source,
-            quality_rows=quality_rows,
-            seed=seed,
-        )
-    else:
-        quality_n, task = n_rows, task or schema.task
+    schema, quality, task, quality_n = _roles_and_quality(
+        repaired,
+        frame,
+        repairs,
+        given=(schema, quality),
+        target=target,
+        task=task,
+        roles=roles,
+        id_columns=id_columns,
+        time_column=time_column,
+        source=source,
+        quality_rows=quality_rows,
+        seed=seed,
+    )
     watch.lap("roles and quality checks")
 
     forced = {*(roles or {}), *id_columns, *([time_column] if time_column else [])}
@@ -241,16 +251,9 @@ def profile(
     )
     watch.lap("column statistics")
 
-    duplicate_rows = count_duplicate_rows(frame)
-    watch.lap("duplicates")
-    missingness = measure_missingness(columns, facts, n_rows)
-    watch.lap("missingness")
-    target_profile = None
-    if target is not None and task in ("classification", "regression"):
-        target_profile = relate_to_target(target, task, columns, facts, numbers)
-    watch.lap("target relationships")
-    correlations = _pairwise(columns, facts, numbers, target, target_profile)
-    watch.lap("correlations")
+    duplicate_rows, missingness, target_profile, correlations = _across_columns(
+        frame, columns, facts, numbers, target, task, watch
+    )
 
     return Profile(
         source=source,
@@ -286,6 +289,30 @@ def _pairwise(
     )
     correlations.columns_left_out = len(columns) - len(covered)
     return correlations
+
+
+def _across_columns(
+    frame: pd.DataFrame,
+    columns: list[ColumnProfile],
+    facts: dict[str, Factorized],
+    numbers: dict[str, np.ndarray],
+    target: str | None,
+    task: str | None,
+    watch: _Stopwatch,
+) -> tuple[int, Missingness, TargetProfile | None, Correlations]:
+    """Duplicate rows, missingness, the target's relationships and the
+    associations between columns, each step timed."""
+    duplicate_rows = count_duplicate_rows(frame)
+    watch.lap("duplicates")
+    missingness = measure_missingness(columns, facts, len(frame))
+    watch.lap("missingness")
+    target_profile = None
+    if target is not None and task in ("classification", "regression"):
+        target_profile = relate_to_target(target, task, columns, facts, numbers)
+    watch.lap("target relationships")
+    correlations = _pairwise(columns, facts, numbers, target, target_profile)
+    watch.lap("correlations")
+    return duplicate_rows, missingness, target_profile, correlations
 
 
 class _Stopwatch:
