@@ -99,13 +99,13 @@ def test_report_without_importance_needs_no_model(
 def test_time_budget_cuts_bootstrap_resamples_for_large_test_sets(
     finished_run: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import cairn.evaluation.report as report
+    import cairn.evaluation._analysis as analysis
 
     run = finished_run("car_evaluation")
     unbounded = analyse_run(run, importance=False)
     assert {i.resamples for i in unbounded.intervals.values()} == {1000}
     # as if the test set had millions of rows x classes
-    monkeypatch.setattr(report, "_BOOTSTRAP_CELLS", 1)
+    monkeypatch.setattr(analysis, "_BOOTSTRAP_CELLS", 1)
     bounded = analyse_run(run, importance=False, time_budget=5.0)
-    assert {i.resamples for i in bounded.intervals.values()} == {report._MIN_RESAMPLES}
+    assert {i.resamples for i in bounded.intervals.values()} == {analysis._MIN_RESAMPLES}
     assert "over 200 resamples" in render_evaluation(bounded)

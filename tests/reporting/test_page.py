@@ -109,11 +109,11 @@ def test_table_formats_numbers_and_keeps_raw_html() -> None:
 
 
 def test_public_names_are_listed() -> None:
-    from cairn.reporting import _page, _plots
+    from cairn.reporting import _figure, _format, _page, _plots
 
     assert len(set(rp.__all__)) == len(rp.__all__)
     assert all(hasattr(rp, name) for name in rp.__all__)
-    for module in (_page, _plots):
+    for module in (_figure, _format, _page, _plots):
         public = {
             name
             for name, value in vars(module).items()

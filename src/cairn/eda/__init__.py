@@ -6,5 +6,8 @@
   the profile as a self-contained HTML page.
 
 The function ``profile`` is not re-exported here, so that
-``cairn.eda.profile`` always names the module.
+``cairn.eda.profile`` always names the module; ``__all__`` lists the two
+modules, which load on first use.
 """
+
+__all__ = ["profile", "report"]

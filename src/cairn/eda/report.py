@@ -3,30 +3,15 @@ self-contained HTML page (see :mod:`cairn.reporting`)."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+import pandas as pd
 
-from cairn import reporting as rp
-from cairn.data.quality import Finding
-from cairn.eda.profile import Alert, ColumnProfile, Profile, TargetRelation
-
-#: Target-relationship plots drawn (strongest associations first); the rest
-#: are listed in a table.
-TARGET_PLOTS = 24
-_ROLE_TONE = {
-    "target": "bad",
-    "numeric": "info",
-    "categorical": "good",
-    "boolean": "good",
-    "datetime": "warn",
-    "text": "warn",
-    "id": "muted",
-    "constant": "muted",
-    "ignore": "muted",
-}
+import cairn.reporting as rp
+from cairn.eda._column_report import column_id, column_section, role_badge, share_cell
+from cairn.eda._target_report import target_section
+from cairn.eda.profile import Alert, ColumnProfile, Correlations, Profile
 
 
 def render_profile(profile: Profile, *, title: str | None = None) -> str:
@@ -39,7 +24,7 @@ def render_profile(profile: Profile, *, title: str | None = None) -> str:
         _correlations(profile),
     ]
     if profile.target is not None:
-        sections.append(_target(profile))
+        sections.append(target_section(profile))
     meta: dict[str, Any] = {
         "rows": f"{profile.n_rows:,}",
         "columns": f"{profile.n_columns:,}",
@@ -84,71 +69,20 @@ def _alert_line(alert: Alert) -> str:
     return f"{alert.column}: {alert.message}" if alert.column else alert.message
 
 
-def _column_id(name: str) -> str:
-    return "col-" + rp.slug(name)
-
-
-def _role_badge(role: str) -> str:
-    return rp.badge(role, _ROLE_TONE.get(role, "info"))
-
-
 # ----------------------------------------------------------------- overview
 
 
 def _overview(profile: Profile) -> rp.Section:
     n = profile.n_rows
-    cells = n * profile.n_columns
     roles: dict[str, int] = {}
     for column in profile.columns:
         roles[column.role] = roles.get(column.role, 0) + 1
-    tiles = rp.tiles(
-        [
-            ("rows", n),
-            ("columns", profile.n_columns),
-            ("memory", rp.fmt_bytes(profile.memory_bytes)),
-            ("duplicate rows", profile.duplicate_rows, rp.fmt_percent(profile.duplicate_rows / n)),
-            ("missing cells", profile.missing_cells, rp.fmt_percent(profile.missing_cells / cells)),
-            (
-                "rows with missing",
-                profile.missingness.rows_with_missing,
-                rp.fmt_percent(profile.missingness.rows_with_missing / n),
-            ),
-            ("alerts", len(profile.alerts)),
-        ]
-    )
+    tiles = _overview_tiles(profile)
     role_counts = " ".join(
-        f"{_role_badge(role)}&nbsp;{count}" for role, count in sorted(roles.items())
+        f"{role_badge(role)}&nbsp;{count}" for role, count in sorted(roles.items())
     )
-    rows = []
-    for column in profile.columns:
-        alerts = len(column.alerts)
-        warn = any(a.severity == "warning" for a in column.alerts)
-        rows.append(
-            {
-                "column": rp.Raw(
-                    f'<a href="#{_column_id(column.name)}">{rp.escape(column.name)}</a>'
-                ),
-                "role": rp.Raw(_role_badge(column.role)),
-                "type": column.dtype,
-                "missing": rp.Raw(_share_cell(column.missing, column.rows)),
-                "distinct": column.n_unique,
-                "summary": _one_line(column),
-                "alerts": rp.Raw(rp.badge(str(alerts), "warn" if warn else "muted"))
-                if alerts
-                else "",
-            }
-        )
-    alert_rows = [
-        {
-            "severity": rp.Raw(rp.badge(a.severity, "warn" if a.severity == "warning" else "info")),
-            "column": rp.Raw(
-                f'<a href="#{_column_id(a.column)}">{rp.escape(a.column)}</a>' if a.column else "—"
-            ),
-            "alert": a.kind.replace("_", " "),
-            "what": a.message,
-        }
-        for a in sorted(profile.alerts, key=lambda a: (a.severity != "warning", a.column or ""))
-    ]
+    rows = [_overview_row(column) for column in profile.columns]
+    alert_rows = _alert_rows(profile)
     body = (
         tiles
         + f'<p class="note muted">Roles: {role_counts}</p>'
@@ -181,11 +115,53 @@ def _overview(profile: Profile) -> rp.Section:
     )
 
 
-def _share_cell(count: int, total: int) -> str:
-    if not count:
-        return '<span class="note muted">0</span>'
-    share = count / total if total else 0.0
-    return f"{count:,} <span class='note muted'>({rp.fmt_percent(share)})</span>"
+def _overview_tiles(profile: Profile) -> str:
+    n = profile.n_rows
+    cells = n * profile.n_columns
+    return rp.tiles(
+        [
+            ("rows", n),
+            ("columns", profile.n_columns),
+            ("memory", rp.fmt_bytes(profile.memory_bytes)),
+            ("duplicate rows", profile.duplicate_rows, rp.fmt_percent(profile.duplicate_rows / n)),
+            ("missing cells", profile.missing_cells, rp.fmt_percent(profile.missing_cells / cells)),
+            (
+                "rows with missing",
+                profile.missingness.rows_with_missing,
+                rp.fmt_percent(profile.missingness.rows_with_missing / n),
+            ),
+            ("alerts", len(profile.alerts)),
+        ]
+    )
+
+
+def _overview_row(column: ColumnProfile) -> dict[str, Any]:
+    """The column's line in the overview table."""
+    alerts = len(column.alerts)
+    warn = any(a.severity == "warning" for a in column.alerts)
+    return {
+        "column": rp.Raw(f'<a href="#{column_id(column.name)}">{rp.escape(column.name)}</a>'),
+        "role": rp.Raw(role_badge(column.role)),
+        "type": column.dtype,
+        "missing": rp.Raw(share_cell(column.missing, column.rows)),
+        "distinct": column.n_unique,
+        "summary": _one_line(column),
+        "alerts": rp.Raw(rp.badge(str(alerts), "warn" if warn else "muted")) if alerts else "",
+    }
+
+
+def _alert_rows(profile: Profile) -> list[dict[str, Any]]:
+    return [
+        {
+            "severity": rp.Raw(rp.badge(a.severity, "warn" if a.severity == "warning" else "info")),
+            "column": rp.Raw(
+                f'<a href="#{column_id(a.column)}">{rp.escape(a.column)}</a>' if a.column else "—"
+            ),
+            "alert": a.kind.replace("_", " "),
+            "what": a.message,
+        }
+        for a in sorted(profile.alerts, key=lambda a: (a.severity != "warning", a.column or ""))
+    ]
 
 
 def _one_line(column: ColumnProfile) -> str:
@@ -217,7 +193,7 @@ def _quality(profile: Profile) -> rp.Section:
             "severity": rp.Raw(rp.badge(f.severity, tone.get(f.severity, "info"))),
             "check": f.check.replace("_", " "),
             "column": rp.Raw(
-                f'<a href="#{_column_id(f.column)}">{rp.escape(f.column)}</a>'
+                f'<a href="#{column_id(f.column)}">{rp.escape(f.column)}</a>'
                 if f.column and any(c.name == f.column for c in profile.columns)
                 else rp.escape(f.column or "—")
             ),
@@ -257,7 +233,7 @@ def _quality(profile: Profile) -> rp.Section:
 
 
 def _columns(profile: Profile) -> rp.Section:
-    children = [_column_section(profile, column) for column in profile.columns]
+    children = [column_section(column) for column in profile.columns]
     return rp.Section(
         "Columns",
         "",
@@ -265,181 +241,6 @@ def _columns(profile: Profile) -> rp.Section:
         lead="One part per column: statistics, distribution, most frequent values, outliers "
         "and alerts.",
         children=children,
-    )
-
-
-def _column_section(profile: Profile, column: ColumnProfile) -> rp.Section:
-    facts: list[tuple[str, Any]] = [
-        ("role", rp.Raw(_role_badge(column.role) + " " + rp.escape(column.reason))),
-        ("type", column.dtype),
-        ("values", column.count),
-        ("missing", rp.Raw(_share_cell(column.missing, column.rows))),
-        ("distinct", rp.Raw(_share_cell(column.n_unique, column.count))),
-        ("memory", rp.fmt_bytes(column.memory_bytes)),
-    ]
-    stats = column.numeric
-    plot = ""
-    extra = ""
-    numbers: list[tuple[str, Any]] = []
-    if (
-        stats is not None
-        and column.kind in ("numeric", "id", "categorical")
-        and (column.kind == "numeric" or column.n_unique > 12)
-    ):
-        numbers = [
-            ("mean", stats.mean),
-            ("std", stats.std),
-            ("min", stats.min),
-            *[(f"{label} percentile", value) for label, value in stats.quantiles.items()],
-            ("max", stats.max),
-            ("IQR", stats.iqr),
-            ("skewness", stats.skew),
-            ("excess kurtosis", stats.kurtosis),
-        ]
-        facts += [
-            ("zeros", rp.Raw(_share_cell(stats.zeros, stats.count))),
-            ("negative", rp.Raw(_share_cell(stats.negatives, stats.count))),
-            (
-                "outliers (IQR)",
-                rp.Raw(
-                    _share_cell(stats.outliers_iqr, stats.count)
-                    + f" <span class='note muted'>outside [{rp.fmt_number(stats.iqr_low)}, "
-                    f"{rp.fmt_number(stats.iqr_high)}]</span>"
-                ),
-            ),
-            ("outliers (|z| > 3)", rp.Raw(_share_cell(stats.outliers_z, stats.count))),
-        ]
-        if stats.infinite:
-            facts.append(("infinite", stats.infinite))
-        hist = stats.histogram
-        plot = str(
-            rp.histogram(
-                hist.edges,
-                hist.counts,
-                title="Distribution",
-                x_title=column.name,
-                markers={"mean": stats.mean, "median": stats.median},
-                log_toggle=abs(stats.skew) >= 2,
-                caption=f"All {stats.count:,} values"
-                + ("; one bar per value." if hist.discrete else f"; {len(hist.counts)} bins."),
-            )
-        )
-    elif column.kind == "datetime" and column.datetime:
-        info = column.datetime
-        facts += [
-            ("first", info["min"]),
-            ("last", info["max"]),
-            ("span", f"{info['span_days']:,.1f} days"),
-        ]
-        if info["unreadable"]:
-            facts.append(("unreadable as dates", info["unreadable"]))
-        edges = info["edges"]
-        plot = str(
-            rp.Figure(
-                [
-                    {
-                        "type": "bar",
-                        "x": edges[:-1],
-                        "y": info["counts"],
-                        "marker": {"color": rp.PALETTE[0]},
-                        "hovertemplate": "%{x}<br>%{y:,} rows<extra></extra>",
-                    }
-                ],
-                {"xaxis": {"type": "date"}, "yaxis": {"title": {"text": "rows"}}, "bargap": 0.02},
-                title="Rows over time",
-                caption=f"All {column.count:,} dates, {len(info['counts'])} equal periods.",
-                height=260,
-            )
-        )
-    if column.kind in ("categorical", "text", "id") or (
-        column.kind == "numeric" and column.n_unique <= 12
-    ):
-        if column.top and column.kind != "id":
-            labels = [value for value, _ in column.top]
-            counts = [count for _, count in column.top]
-            if column.other_count:
-                labels.append(f"other ({column.n_unique - len(column.top):,} values)")
-                counts.append(column.other_count)
-            shares = [rp.fmt_percent(c / max(column.count, 1)) for c in counts]
-            bar = rp.bar(
-                labels,
-                counts,
-                horizontal=True,
-                title="Most frequent values",
-                x_title="rows",
-                text=shares,
-                hover="%{y}: %{x:,} rows",
-                color=[rp.PALETTE[0]] * len(column.top) + [rp.MUTED] * bool(column.other_count),
-            )
-            plot = plot + str(bar) if column.kind == "categorical" and plot else str(bar)
-        if column.lengths:
-            facts += [
-                ("length (chars)", _range_text(column.lengths)),
-            ]
-            if column.words:
-                facts.append(("words per value", _range_text(column.words)))
-            if column.kind in ("text", "id") and column.length_histogram is not None:
-                lh = column.length_histogram
-                extra = str(
-                    rp.histogram(
-                        lh.edges,
-                        lh.counts,
-                        title="Length in characters",
-                        x_title="characters",
-                        height=220,
-                    )
-                )
-        if column.kind in ("text", "id") and column.top:
-            extra += rp.table(
-                [
-                    {"value": value, "rows": count, "share": rp.fmt_percent(count / column.count)}
-                    for value, count in column.top
-                ],
-                caption=f"{'Examples' if column.kind == 'id' else 'Most frequent values'} "
-                f"({column.n_unique:,} distinct)",
-            )
-    if column.kind == "empty":
-        plot = rp.note("No values to plot: every value is missing.", "warn")
-    elif column.n_unique == 1 and column.top:
-        plot = rp.note(f"Every value is {column.top[0][0]!r}.", "muted")
-    alerts = ""
-    if column.alerts or column.findings:
-        items = [
-            f"<li>{rp.badge(a.kind.replace('_', ' '), _alert_tone(a))} {rp.escape(a.message)}</li>"
-            for a in column.alerts
-        ]
-        items += [
-            f"<li>{rp.badge(f.check.replace('_', ' '), _finding_tone(f))} {rp.escape(f.message)}"
-            f" — <em>{rp.escape(f.action)}</em></li>"
-            for f in column.findings
-        ]
-        alerts = f'<ul class="alerts">{"".join(items)}</ul>'
-    badge = _role_badge(column.role)
-    if column.alerts:
-        n_warn = sum(a.severity == "warning" for a in column.alerts)
-        if n_warn:
-            badge += " " + rp.badge(f"{n_warn} warning{'s' if n_warn > 1 else ''}", "warn")
-    tables = [rp.key_values(facts, compact=True)]
-    if numbers:
-        tables.append(rp.key_values(numbers, compact=True))
-    body = alerts + rp.row(*tables, plot, widths=[1] * len(tables) + [2 if numbers else 1.6])
-    if extra:
-        body += rp.grid(extra, min_width=340)
-    return rp.Section(column.name, body, id=_column_id(column.name), badge=badge)
-
-
-def _alert_tone(alert: Alert) -> str:
-    return "warn" if alert.severity == "warning" else "info"
-
-
-def _finding_tone(finding: Finding) -> str:
-    return {"error": "bad", "warning": "warn"}.get(finding.severity, "info")
-
-
-def _range_text(summary: dict[str, float]) -> str:
-    return (
-        f"mean {summary['mean']:.1f}, median {summary['50%']:.0f}, "
-        f"{summary['min']:.0f} – {summary['max']:.0f}"
     )
 
 
@@ -508,28 +309,56 @@ def _missing(profile: Profile) -> rp.Section:
 
 def _correlations(profile: Profile) -> rp.Section:
     corr = profile.correlations
-    parts: list[rp.Section] = []
-    if corr.mixed is not None:
-        parts.append(
-            rp.Section(
-                "All columns (mixed)",
-                str(
-                    rp.heatmap(
-                        corr.mixed.to_numpy(),
-                        list(corr.mixed.columns),
-                        list(corr.mixed.index),
-                        zmin=0,
-                        zmax=1,
-                        text_format=".2f" if len(corr.mixed) <= 20 else None,
-                        hover="%{y} & %{x}: %{z:.2f}<extra></extra>",
-                    )
-                ),
-                lead="Strength of association in [0, 1]: |Spearman ρ| between numbers, "
-                "Cramér's V between categories, correlation ratio η between a number and a "
-                "category.",
-                nav=False,
-            )
+    views = (
+        _mixed_matrix(corr),
+        _numeric_matrices(corr),
+        _cramers_matrix(corr),
+        _strongest_pairs(corr),
+    )
+    parts = [view for view in views if view is not None]
+    body = "" if parts else rp.note("Fewer than two numeric or categorical columns.", "muted")
+    lead = "Association between columns, over all rows."
+    if corr.columns_left_out:
+        covered = profile.n_columns - corr.columns_left_out
+        lead += (
+            f" This wide table's pairwise views cover {covered} of its {profile.n_columns} "
+            "columns: the target and the columns most associated with it (the first "
+            "columns when there is no target)."
         )
+    return rp.Section("Correlations", body, id="correlations", lead=lead, children=parts)
+
+
+def _mixed_matrix(corr: Correlations) -> rp.Section | None:
+    """Every kind of association between all columns, on one scale."""
+    if corr.mixed is None:
+        return None
+    return rp.Section(
+        "All columns (mixed)",
+        _strength_heatmap(corr.mixed, hover="%{y} & %{x}: %{z:.2f}<extra></extra>"),
+        lead="Strength of association in [0, 1]: |Spearman ρ| between numbers, "
+        "Cramér's V between categories, correlation ratio η between a number and a "
+        "category.",
+        nav=False,
+    )
+
+
+def _strength_heatmap(matrix: pd.DataFrame, **options: Any) -> str:
+    """An association matrix on [0, 1], its values written in when it is small."""
+    return str(
+        rp.heatmap(
+            matrix.to_numpy(),
+            list(matrix.columns),
+            list(matrix.index),
+            zmin=0,
+            zmax=1,
+            text_format=".2f" if len(matrix) <= 20 else None,
+            **options,
+        )
+    )
+
+
+def _numeric_matrices(corr: Correlations) -> rp.Section | None:
+    """Pearson and Spearman correlation between numbers, side by side."""
     numeric_plots = []
     for label, matrix in (("Pearson r", corr.pearson), ("Spearman ρ", corr.spearman)):
         if matrix is not None:
@@ -547,217 +376,41 @@ def _correlations(profile: Profile) -> rp.Section:
                     )
                 )
             )
-    if numeric_plots:
-        parts.append(
-            rp.Section(
-                "Numbers: Pearson and Spearman",
-                rp.grid(*numeric_plots, min_width=440),
-                lead="Linear (Pearson) and rank (Spearman) correlation over the rows where "
-                "both values are present.",
-                nav=False,
-            )
-        )
-    if corr.cramers_v is not None:
-        parts.append(
-            rp.Section(
-                "Categories: Cramér's V",
-                str(
-                    rp.heatmap(
-                        corr.cramers_v.to_numpy(),
-                        list(corr.cramers_v.columns),
-                        list(corr.cramers_v.index),
-                        zmin=0,
-                        zmax=1,
-                        text_format=".2f" if len(corr.cramers_v) <= 20 else None,
-                    )
-                ),
-                lead="Bias-corrected Cramér's V; categories beyond the 50 most frequent are "
-                "merged into one level.",
-                nav=False,
-            )
-        )
-    if corr.top_pairs:
-        parts.append(
-            rp.Section(
-                "Strongest pairs",
-                rp.table(
-                    [
-                        {"column": a, "with": b, "measure": m, "strength": round(v, 3)}
-                        for a, b, m, v in corr.top_pairs[:15]
-                    ]
-                ),
-                nav=False,
-            )
-        )
-    body = "" if parts else rp.note("Fewer than two numeric or categorical columns.", "muted")
-    lead = "Association between columns, over all rows."
-    if corr.columns_left_out:
-        covered = profile.n_columns - corr.columns_left_out
-        lead += (
-            f" This wide table's pairwise views cover {covered} of its {profile.n_columns} "
-            "columns: the target and the columns most associated with it (the first "
-            "columns when there is no target)."
-        )
-    return rp.Section("Correlations", body, id="correlations", lead=lead, children=parts)
-
-
-# ----------------------------------------------------------------- target
-
-
-def _target(profile: Profile) -> rp.Section:
-    target = profile.target
-    assert target is not None
-    parts = []
-    column = profile[target.name]
-    if target.task == "classification" and target.classes:
-        labels = [c for c, _ in target.classes]
-        counts = [n for _, n in target.classes]
-        total = max(sum(counts), 1)
-        parts.append(
-            str(
-                rp.bar(
-                    labels,
-                    counts,
-                    title=f"Classes of {target.name}",
-                    y_title="rows",
-                    text=[rp.fmt_percent(c / total) for c in counts],
-                    color=[rp.PALETTE[i % len(rp.PALETTE)] for i in range(len(labels))],
-                )
-            )
-        )
-    elif column.numeric is not None:
-        hist = column.numeric.histogram
-        parts.append(
-            str(
-                rp.histogram(
-                    hist.edges,
-                    hist.counts,
-                    title=f"Distribution of {target.name}",
-                    x_title=target.name,
-                    markers={"mean": column.numeric.mean, "median": column.numeric.median},
-                )
-            )
-        )
-    relations = [r for r in target.relations if math.isfinite(r.association)]
-    if relations:
-        ranking = relations[:40]
-        parts.append(
-            str(
-                rp.bar(
-                    [r.feature for r in ranking],
-                    [r.association for r in ranking],
-                    horizontal=True,
-                    title="Association with the target",
-                    x_title="strength (0 – 1)",
-                    text=[f"{r.association:.2f}" for r in ranking],
-                    hover="%{y}: %{x:.3f}",
-                    caption="Cramér's V for categories, correlation ratio η or |Spearman ρ| "
-                    "for numbers.",
-                )
-            )
-        )
-    plots = [
-        f'<div id="target-{rp.slug(relation.feature)}">'
-        + _relation_plot(target.name, target.task, relation, target.classes or [])
-        + "</div>"
-        for relation in target.relations[:TARGET_PLOTS]
-    ]
-    children = []
-    if plots:
-        children.append(
-            rp.Section(
-                "By feature",
-                rp.grid(*plots, min_width=460),
-                id="target-by-feature",
-                nav=False,
-            )
-        )
-    rest = target.relations[TARGET_PLOTS:]
-    body = rp.grid(*parts, min_width=420)
-    if rest:
-        body += rp.note(
-            f"Plots below show the {TARGET_PLOTS} features most associated with the target; "
-            f"the other {len(rest)}: "
-            + ", ".join(f"{r.feature} ({r.association:.2f})" for r in rest),
-            "muted",
-        )
-    what = (
-        "how each class is spread over each feature's values"
-        if target.task == "classification"
-        else "how the target's distribution moves with each feature"
-    )
+    if not numeric_plots:
+        return None
     return rp.Section(
-        f"Target: {target.name}",
-        body,
-        id="target",
-        lead=f"{target.task.capitalize()} target; the plots show {what}, strongest "
-        "association first. All rows.",
-        children=children,
+        "Numbers: Pearson and Spearman",
+        rp.grid(*numeric_plots, min_width=440),
+        lead="Linear (Pearson) and rank (Spearman) correlation over the rows where "
+        "both values are present.",
+        nav=False,
     )
 
 
-def _relation_plot(
-    target: str, task: str, relation: TargetRelation, classes: list[tuple[str, int]]
-) -> str:
-    caption = f"{relation.measure} = {relation.association:.3f}"
-    if task == "classification" and relation.class_counts is not None:
-        table = np.asarray(relation.class_counts, dtype=float)
-        names = [c for c, _ in classes][: table.shape[0]]
-        if relation.feature_kind == "categorical":
-            totals = table.sum(axis=0)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                shares = np.where(totals > 0, table / np.maximum(totals, 1), 0.0)
-            fig = rp.stacked_bars(
-                relation.labels,
-                {name: shares[i] for i, name in enumerate(names)},
-                horizontal=True,
-                percent=True,
-                title=f"{relation.feature}: share of each class of {target}",
-                caption=caption
-                + "; rows per category: "
-                + ", ".join(
-                    f"{lab} {int(t):,}"
-                    for lab, t in list(zip(relation.labels, totals, strict=True))[:8]
-                )
-                + (" …" if len(relation.labels) > 8 else ""),
-            )
-            return str(fig)
-        edges = np.asarray(relation.edges or [], dtype=float)
-        centres = (edges[:-1] + edges[1:]) / 2 if len(edges) > 1 else np.arange(table.shape[1])
-        per_class = table.sum(axis=1, keepdims=True)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            density = np.where(per_class > 0, table / np.maximum(per_class, 1), 0.0)
-        fig = rp.lines(
-            {name: (centres, density[i]) for i, name in enumerate(names)},
-            title=f"{relation.feature}: distribution within each class of {target}",
-            x_title=relation.feature,
-            y_title="share of the class's rows",
-            markers=True,
-            caption=caption + "; the outer bins include values beyond the 1st and 99th "
-            "percentiles.",
-            height=300,
-        )
-        fig.layout["yaxis"] = {**fig.layout["yaxis"], "tickformat": ".0%"}
-        return str(fig)
-    groups = relation.groups
-    if groups is None:
-        return ""
-    fig = rp.boxes(
-        groups.labels,
-        {
-            "q1": groups.q1,
-            "median": groups.median,
-            "q3": groups.q3,
-            "lowerfence": groups.low,
-            "upperfence": groups.high,
-            "mean": groups.mean,
-        },
-        horizontal=relation.feature_kind == "categorical",
-        title=f"{target} by {relation.feature}"
-        + (" (deciles)" if relation.feature_kind == "numeric" else ""),
-        x_title=relation.feature if relation.feature_kind == "numeric" else target,
-        y_title=target if relation.feature_kind == "numeric" else "",
-        caption=caption + "; boxes span the quartiles, whiskers the 5th to 95th percentiles, "
-        "the dashed line is the mean.",
+def _cramers_matrix(corr: Correlations) -> rp.Section | None:
+    """Cramér's V between categories."""
+    if corr.cramers_v is None:
+        return None
+    return rp.Section(
+        "Categories: Cramér's V",
+        _strength_heatmap(corr.cramers_v),
+        lead="Bias-corrected Cramér's V; categories beyond the 50 most frequent are "
+        "merged into one level.",
+        nav=False,
     )
-    return str(fig)
+
+
+def _strongest_pairs(corr: Correlations) -> rp.Section | None:
+    """The most strongly associated pairs of columns."""
+    if not corr.top_pairs:
+        return None
+    return rp.Section(
+        "Strongest pairs",
+        rp.table(
+            [
+                {"column": a, "with": b, "measure": m, "strength": round(v, 3)}
+                for a, b, m, v in corr.top_pairs[:15]
+            ]
+        ),
+        nav=False,
+    )

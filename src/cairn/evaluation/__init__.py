@@ -1,0 +1,133 @@
+"""Evaluation of a trained model on its held-out rows.
+
+::
+
+    from cairn.evaluation import analyse_run, write_evaluation_report, write_model_card
+
+    analysis = analyse_run(".cairn/runs/latest")
+    write_evaluation_report(analysis)
+    write_model_card(analysis)
+
+Submodules: ``evaluate`` (test metrics and objectives during a run),
+``metrics`` (metric functions), ``bootstrap`` (confidence intervals),
+``importance`` (permutation importance, SHAP), ``segments`` (the metric per
+segment), ``report`` (the evaluation page), ``card`` (the model card),
+``run_folder`` and ``run_state`` (run folders read back and their life cycle).
+
+Names load on first use, so importing this package stays cheap (serving
+imports its bootstrap without any training library).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from cairn._lazy import lazy_exports as _lazy_exports
+
+__all__ = [
+    "CardSection",
+    "Evaluation",
+    "Importance",
+    "Interval",
+    "ModelCard",
+    "ObjectiveResult",
+    "RunAnalysis",
+    "RunFolder",
+    "RunFolderState",
+    "Segment",
+    "SegmentTable",
+    "ShapSummary",
+    "analyse_run",
+    "bootstrap_intervals",
+    "check_objectives",
+    "find_run",
+    "finish_run_folder",
+    "frame_of_intervals",
+    "list_run_folders",
+    "load_run",
+    "measure_latency",
+    "metric_statistics",
+    "model_card",
+    "permutation_importance",
+    "remove_interrupted",
+    "render_evaluation",
+    "resample_counts",
+    "segment_performance",
+    "start_run_folder",
+    "tree_shap",
+    "write_evaluation_report",
+    "write_model_card",
+]
+
+_LAZY = {
+    "CardSection": "cairn.evaluation.card",
+    "Evaluation": "cairn.evaluation.evaluate",
+    "Importance": "cairn.evaluation.importance",
+    "Interval": "cairn.evaluation.bootstrap",
+    "ModelCard": "cairn.evaluation.card",
+    "ObjectiveResult": "cairn.evaluation.evaluate",
+    "RunAnalysis": "cairn.evaluation._analysis",
+    "RunFolder": "cairn.evaluation.run_folder",
+    "RunFolderState": "cairn.evaluation.run_state",
+    "Segment": "cairn.evaluation.segments",
+    "SegmentTable": "cairn.evaluation.segments",
+    "ShapSummary": "cairn.evaluation.importance",
+    "analyse_run": "cairn.evaluation._analysis",
+    "bootstrap_intervals": "cairn.evaluation.bootstrap",
+    "check_objectives": "cairn.evaluation.evaluate",
+    "find_run": "cairn.evaluation.run_folder",
+    "finish_run_folder": "cairn.evaluation.run_state",
+    "frame_of_intervals": "cairn.evaluation.report",
+    "list_run_folders": "cairn.evaluation.run_state",
+    "load_run": "cairn.evaluation.run_folder",
+    "measure_latency": "cairn.evaluation.evaluate",
+    "metric_statistics": "cairn.evaluation.bootstrap",
+    "model_card": "cairn.evaluation.card",
+    "permutation_importance": "cairn.evaluation.importance",
+    "remove_interrupted": "cairn.evaluation.run_state",
+    "render_evaluation": "cairn.evaluation.report",
+    "resample_counts": "cairn.evaluation.bootstrap",
+    "segment_performance": "cairn.evaluation.segments",
+    "start_run_folder": "cairn.evaluation.run_state",
+    "tree_shap": "cairn.evaluation.importance",
+    "write_evaluation_report": "cairn.evaluation.report",
+    "write_model_card": "cairn.evaluation.card",
+}
+
+if TYPE_CHECKING:
+    from cairn.evaluation._analysis import RunAnalysis, analyse_run
+    from cairn.evaluation.bootstrap import (
+        Interval,
+        bootstrap_intervals,
+        metric_statistics,
+        resample_counts,
+    )
+    from cairn.evaluation.card import CardSection, ModelCard, model_card, write_model_card
+    from cairn.evaluation.evaluate import (
+        Evaluation,
+        ObjectiveResult,
+        check_objectives,
+        measure_latency,
+    )
+    from cairn.evaluation.importance import (
+        Importance,
+        ShapSummary,
+        permutation_importance,
+        tree_shap,
+    )
+    from cairn.evaluation.report import (
+        frame_of_intervals,
+        render_evaluation,
+        write_evaluation_report,
+    )
+    from cairn.evaluation.run_folder import RunFolder, find_run, load_run
+    from cairn.evaluation.run_state import (
+        RunFolderState,
+        finish_run_folder,
+        list_run_folders,
+        remove_interrupted,
+        start_run_folder,
+    )
+    from cairn.evaluation.segments import Segment, SegmentTable, segment_performance
+
+__getattr__, __dir__ = _lazy_exports("cairn.evaluation", _LAZY, __all__)

@@ -62,19 +62,8 @@ def _classification_stats(y: np.ndarray, proba: np.ndarray) -> dict[str, Stat]:
     clipped = clipped / clipped.sum(axis=1, keepdims=True)
     pred = clipped.argmax(axis=1)
     correct = (pred == y).astype(float)
-    onehot_true = np.eye(n_classes)[y]
-    onehot_pred = np.eye(n_classes)[pred]
+    per_class = _PerClass(np.eye(n_classes)[y], np.eye(n_classes)[pred])
     losses = -np.log(clipped[np.arange(len(y)), y])
-
-    def safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(b > 0, a / np.where(b > 0, b, 1), 0.0)
-
-    def per_class(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        tp = counts @ (onehot_true * onehot_pred)
-        support = counts @ onehot_true
-        predicted = counts @ onehot_pred
-        return tp, support, predicted
 
     def accuracy(counts: np.ndarray) -> np.ndarray:
         return (counts @ correct) / counts.sum(axis=1)
@@ -82,7 +71,7 @@ def _classification_stats(y: np.ndarray, proba: np.ndarray) -> dict[str, Stat]:
     def balanced(counts: np.ndarray) -> np.ndarray:
         tp, support, _ = per_class(counts)
         present = support > 0
-        recall = safe_div(tp, support)
+        recall = _safe_div(tp, support)
         return (recall * present).sum(axis=1) / np.maximum(present.sum(axis=1), 1)
 
     def log_loss(counts: np.ndarray) -> np.ndarray:
@@ -94,52 +83,80 @@ def _classification_stats(y: np.ndarray, proba: np.ndarray) -> dict[str, Stat]:
         "log_loss": log_loss,
     }
     if n_classes == 2:
-
-        def binary(kind: str) -> Stat:
-            def stat(counts: np.ndarray) -> np.ndarray:
-                tp, support, predicted = per_class(counts)
-                precision = safe_div(tp[:, 1], predicted[:, 1])
-                recall = safe_div(tp[:, 1], support[:, 1])
-                if kind == "precision":
-                    return precision
-                if kind == "recall":
-                    return recall
-                return safe_div(2 * precision * recall, precision + recall)
-
-            return stat
-
-        for kind in ("precision", "recall", "f1"):
-            stats[kind] = binary(kind)
-        stats["roc_auc"] = _auc_stat(clipped[:, 1], y == 1)
+        stats.update(_binary_stats(per_class, clipped, y))
     else:
+        stats.update(_multiclass_stats(per_class, clipped, y))
+    return stats
 
-        def macro(kind: str) -> Stat:
-            def stat(counts: np.ndarray) -> np.ndarray:
-                tp, support, predicted = per_class(counts)
-                precision = safe_div(tp, predicted)
-                recall = safe_div(tp, support)
-                if kind == "precision":
-                    values = precision
-                elif kind == "recall":
-                    values = recall
-                else:
-                    values = safe_div(2 * precision * recall, precision + recall)
-                # scikit-learn's macro average runs over the classes present in
-                # the true or predicted labels of the sample.
-                present = (support > 0) | (predicted > 0)
-                return (values * present).sum(axis=1) / np.maximum(present.sum(axis=1), 1)
 
-            return stat
+def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(b > 0, a / np.where(b > 0, b, 1), 0.0)
 
-        for kind in ("precision", "recall", "f1"):
-            stats[kind] = macro(kind)
-        stats["f1_macro"] = stats["f1"]
-        aucs = [_auc_stat(clipped[:, c], y == c) for c in range(n_classes)]
 
-        def macro_auc(counts: np.ndarray) -> np.ndarray:
-            return np.mean([auc(counts) for auc in aucs], axis=0)
+class _PerClass:
+    """True positives, support and predicted counts per class under
+    resampling weights (one row of ``counts`` per resample)."""
 
-        stats["roc_auc"] = macro_auc
+    def __init__(self, onehot_true: np.ndarray, onehot_pred: np.ndarray) -> None:
+        self.onehot_true = onehot_true
+        self.onehot_pred = onehot_pred
+        self.hits = onehot_true * onehot_pred
+
+    def __call__(self, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return counts @ self.hits, counts @ self.onehot_true, counts @ self.onehot_pred
+
+
+def _binary_stats(per_class: _PerClass, clipped: np.ndarray, y: np.ndarray) -> dict[str, Stat]:
+    """Precision, recall and F1 of the positive class (index 1), and ROC-AUC."""
+
+    def binary(kind: str) -> Stat:
+        def stat(counts: np.ndarray) -> np.ndarray:
+            tp, support, predicted = per_class(counts)
+            precision = _safe_div(tp[:, 1], predicted[:, 1])
+            recall = _safe_div(tp[:, 1], support[:, 1])
+            if kind == "precision":
+                return precision
+            if kind == "recall":
+                return recall
+            return _safe_div(2 * precision * recall, precision + recall)
+
+        return stat
+
+    stats: dict[str, Stat] = {kind: binary(kind) for kind in ("precision", "recall", "f1")}
+    stats["roc_auc"] = _auc_stat(clipped[:, 1], y == 1)
+    return stats
+
+
+def _multiclass_stats(per_class: _PerClass, clipped: np.ndarray, y: np.ndarray) -> dict[str, Stat]:
+    """Macro precision, recall and F1, and one-against-rest macro ROC-AUC."""
+
+    def macro(kind: str) -> Stat:
+        def stat(counts: np.ndarray) -> np.ndarray:
+            tp, support, predicted = per_class(counts)
+            precision = _safe_div(tp, predicted)
+            recall = _safe_div(tp, support)
+            if kind == "precision":
+                values = precision
+            elif kind == "recall":
+                values = recall
+            else:
+                values = _safe_div(2 * precision * recall, precision + recall)
+            # scikit-learn's macro average runs over the classes present in
+            # the true or predicted labels of the sample.
+            present = (support > 0) | (predicted > 0)
+            return (values * present).sum(axis=1) / np.maximum(present.sum(axis=1), 1)
+
+        return stat
+
+    stats: dict[str, Stat] = {kind: macro(kind) for kind in ("precision", "recall", "f1")}
+    stats["f1_macro"] = stats["f1"]
+    aucs = [_auc_stat(clipped[:, c], y == c) for c in range(clipped.shape[1])]
+
+    def macro_auc(counts: np.ndarray) -> np.ndarray:
+        return np.mean([auc(counts) for auc in aucs], axis=0)
+
+    stats["roc_auc"] = macro_auc
     return stats
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from cairn import reporting as rp
+import cairn.reporting as rp
 from cairn.data.schema import DROPPED_ROLES, Role
 from cairn.evaluation.metrics import greater_is_better
 from cairn.evaluation.report import LATENCY_NOTE, RunAnalysis, analyse_run, objectives_banner
@@ -379,6 +379,19 @@ def _objectives(objectives: list[dict[str, Any]]) -> CardSection:
 
 def _limitations(analysis: RunAnalysis) -> CardSection:
     run = analysis.run
+    items = [
+        *_unmet_objectives(run),
+        *_weak_segments(analysis),
+        *_class_limits(run),
+        *_test_set_limits(run),
+        *_input_limits(run),
+        *_context_limits(run),
+    ]
+    return CardSection("Limitations", [("ul", items)])
+
+
+def _unmet_objectives(run: RunFolder) -> list[str]:
+    """Objectives the model misses."""
     items: list[str] = []
     for objective in run.evaluation.get("objectives") or []:
         if objective.get("met") is False:
@@ -386,6 +399,12 @@ def _limitations(analysis: RunAnalysis) -> CardSection:
                 f"Objective {objective.get('objective')} is not met "
                 f"(measured {rp.fmt_number(objective.get('value'))})."
             )
+    return items
+
+
+def _weak_segments(analysis: RunAnalysis) -> list[str]:
+    """Segments whose metric falls well short of the overall figure."""
+    items: list[str] = []
     for table in analysis.segments:
         worst = table.worst
         if worst is None or not math.isfinite(worst.value):
@@ -398,7 +417,12 @@ def _limitations(analysis: RunAnalysis) -> CardSection:
                 f"{rp.fmt_number(worst.value)} ({direction} than {rp.fmt_number(table.overall)} "
                 f"overall; {worst.rows:,} test rows)."
             )
-    n_test = len(run.predictions)
+    return items
+
+
+def _class_limits(run: RunFolder) -> list[str]:
+    """Classes too rare to measure, and imbalance."""
+    items: list[str] = []
     if run.task == "classification":
         y = run.y_true
         for label in run.classes:
@@ -413,6 +437,13 @@ def _limitations(analysis: RunAnalysis) -> CardSection:
                 f"Imbalanced classes: the smallest is {min(shares):.1%} of test rows; accuracy "
                 "overstates performance on it (see recall and balanced accuracy)."
             )
+    return items
+
+
+def _test_set_limits(run: RunFolder) -> list[str]:
+    """A small test set, or one that disagrees with cross-validation."""
+    items: list[str] = []
+    n_test = len(run.predictions)
     if n_test < SMALL_TEST_ROWS:
         items.append(
             f"Small test set ({n_test} rows): the confidence intervals are wide; "
@@ -435,6 +466,12 @@ def _limitations(analysis: RunAnalysis) -> CardSection:
                 f"({rp.fmt_number(cv)} ± {rp.fmt_number(std)}) by more than two standard "
                 "deviations: the test rows may differ from the training rows."
             )
+    return items
+
+
+def _input_limits(run: RunFolder) -> list[str]:
+    """Inputs mostly missing in training, free text, and suspected leakage."""
+    items: list[str] = []
     for column in run.schema.columns:
         if column.role not in DROPPED_ROLES and column.missing_rate >= HIGH_MISSING:
             items.append(
@@ -447,6 +484,12 @@ def _limitations(analysis: RunAnalysis) -> CardSection:
         for finding in run.quality.get("findings", []):
             if finding.get("check") in ("possible_leakage", "target_leakage", "leakage"):
                 items.append(f"{finding.get('message')}.")
+    return items
+
+
+def _context_limits(run: RunFolder) -> list[str]:
+    """When the training data ends, and how latency was measured."""
+    items: list[str] = []
     if run.metadata.get("period"):
         period = run.metadata["period"]
         items.append(f"Trained on data up to {period['end']}; later data may have drifted.")
@@ -460,7 +503,7 @@ def _limitations(analysis: RunAnalysis) -> CardSection:
             "Latency was measured over HTTP on a loopback port, one record per request; "
             "a network between client and server adds its own delay."
         )
-    return CardSection("Limitations", [("ul", items)])
+    return items
 
 
 def _cost(run: RunFolder) -> CardSection:

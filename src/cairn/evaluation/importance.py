@@ -121,15 +121,10 @@ def permutation_importance(
     width = max(1, X.shape[1])
     affordable = max_cells // width  # shuffled rows the cell cap allows
     if len(names) * repeats * min(n, 200) > affordable:
-        keep_rows = max(PERMUTATION_MIN_ROWS, affordable // max(1, len(names) * repeats))
-        if keep_rows * len(names) * repeats > affordable:
-            repeats = 1
-            keep_rows = max(PERMUTATION_MIN_ROWS, affordable // len(names))
+        keep_rows, repeats = _cell_plan(len(names), repeats, affordable)
         if keep_rows < n:
-            index = np.sort(rng.choice(n, size=keep_rows, replace=False))
-            X, y = X.iloc[index].reset_index(drop=True), y[index]
+            X, y, baseline = _rescored_subset(model, X, y, keep_rows, rng, task, metric)
             n = keep_rows
-            baseline = _score(task, metric, _predict(model, X, task), y)
     measured_all = len(names)
     if len(names) * n > affordable:
         chosen = rng.choice(len(names), size=max(1, affordable // n), replace=False)
@@ -142,26 +137,38 @@ def permutation_importance(
     if time_budget is not None and elapsed * len(jobs) > time_budget and n > 200:
         keep = max(200, int(n * time_budget / (elapsed * len(jobs))))
         if keep < n:
-            index = np.sort(rng.choice(n, size=keep, replace=False))
-            X, y = X.iloc[index].reset_index(drop=True), y[index]
+            X, y, baseline = _rescored_subset(model, X, y, keep, rng, task, metric)
             n = keep
-            baseline = _score(task, metric, _predict(model, X, task), y)
-    permutations = {job: rng.permutation(n) for job in jobs}
+    permuted = _score_shuffles(
+        model, X, y, jobs, rng, task=task, metric=metric, batch_rows=batch_rows
+    )
+    return _ranked(
+        names,
+        [sign * (baseline - p) if np.isfinite(p) else 0.0 for p in permuted],
+        jobs,
+        metric=metric,
+        rows=n,
+        repeats=repeats,
+        baseline=baseline,
+        not_measured=measured_all - len(names),
+    )
+
+
+def _ranked(
+    names: list[str],
+    job_drops: list[float],
+    jobs: list[tuple[str, int]],
+    *,
+    metric: str,
+    rows: int,
+    repeats: int,
+    baseline: float,
+    not_measured: int,
+) -> Importance:
+    """Mean and spread of each column's score drop, largest mean first."""
     drops: dict[str, list[float]] = {name: [] for name in names}
-    position_of = {name: index for index, name in enumerate(X.columns)}
-    per_batch = max(1, min(batch_rows // max(n, 1), PERMUTATION_BATCH_CELLS // (n * width or 1)))
-    for start in range(0, len(jobs), per_batch):
-        batch = jobs[start : start + per_batch]
-        # One stacked copy of the rows per job, each shuffling its own column.
-        block = X.iloc[np.tile(np.arange(n), len(batch))].reset_index(drop=True)
-        for copy, (name, r) in enumerate(batch):
-            shuffled = X[name].to_numpy()[permutations[(name, r)]]
-            block.iloc[copy * n : (copy + 1) * n, position_of[name]] = shuffled
-        output = _predict(model, block, task)
-        for position, (name, _) in enumerate(batch):
-            part = output[position * n : (position + 1) * n]
-            permuted = _score(task, metric, part, y)
-            drops[name].append(sign * (baseline - permuted) if np.isfinite(permuted) else 0.0)
+    for (name, _), drop in zip(jobs, job_drops, strict=True):
+        drops[name].append(drop)
     means = [float(np.mean(drops[name])) for name in names]
     stds = [float(np.std(drops[name])) for name in names]
     order = np.argsort(-np.asarray(means), kind="stable")
@@ -170,11 +177,68 @@ def permutation_importance(
         features=[names[i] for i in order],
         mean=[means[i] for i in order],
         std=[stds[i] for i in order],
-        rows=n,
+        rows=rows,
         repeats=repeats,
         baseline=float(baseline),
-        not_measured=measured_all - len(names),
+        not_measured=not_measured,
     )
+
+
+def _cell_plan(n_features: int, repeats: int, affordable: int) -> tuple[int, int]:
+    """Rows per shuffle and shuffles per column within ``affordable`` shuffled rows:
+    fewer rows first (down to ``PERMUTATION_MIN_ROWS``), then one shuffle per column."""
+    keep_rows = max(PERMUTATION_MIN_ROWS, affordable // max(1, n_features * repeats))
+    if keep_rows * n_features * repeats > affordable:
+        repeats = 1
+        keep_rows = max(PERMUTATION_MIN_ROWS, affordable // n_features)
+    return keep_rows, repeats
+
+
+def _rescored_subset(
+    model: Any,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    size: int,
+    rng: np.random.Generator,
+    task: str,
+    metric: str,
+) -> tuple[pd.DataFrame, np.ndarray, float]:
+    """A seeded random subset of the rows, with the model's score on it."""
+    index = np.sort(rng.choice(len(X), size=size, replace=False))
+    X, y = X.iloc[index].reset_index(drop=True), y[index]
+    return X, y, _score(task, metric, _predict(model, X, task), y)
+
+
+def _score_shuffles(
+    model: Any,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    jobs: list[tuple[str, int]],
+    rng: np.random.Generator,
+    *,
+    task: str,
+    metric: str,
+    batch_rows: int,
+) -> list[float]:
+    """The score with each job's column shuffled, in job order; shuffled copies
+    are stacked and predicted in batches."""
+    n, width = len(X), max(1, X.shape[1])
+    permutations = {job: rng.permutation(n) for job in jobs}
+    position_of = {name: index for index, name in enumerate(X.columns)}
+    per_batch = max(1, min(batch_rows // max(n, 1), PERMUTATION_BATCH_CELLS // (n * width or 1)))
+    scores: list[float] = []
+    for start in range(0, len(jobs), per_batch):
+        batch = jobs[start : start + per_batch]
+        # One stacked copy of the rows per job, each shuffling its own column.
+        block = X.iloc[np.tile(np.arange(n), len(batch))].reset_index(drop=True)
+        for copy, (name, r) in enumerate(batch):
+            shuffled = X[name].to_numpy()[permutations[(name, r)]]
+            block.iloc[copy * n : (copy + 1) * n, position_of[name]] = shuffled
+        output = _predict(model, block, task)
+        for position in range(len(batch)):
+            part = output[position * n : (position + 1) * n]
+            scores.append(_score(task, metric, part, y))
+    return scores
 
 
 @dataclass
@@ -321,6 +385,33 @@ def tree_shap(
             f"{available:,} test rows."
         )
     X = X.reset_index(drop=True)
+    per_input, colours = _per_input_contributions(pipelines, X, classes)
+    features = sorted(per_input, key=lambda f: -float(np.mean(np.abs(per_input[f]))))
+    multiclass = task == "classification" and len(classes) > 2
+    return ShapSummary(
+        source=name,
+        features=features,
+        mean_abs=[float(np.mean(np.abs(per_input[f]))) for f in features],
+        values=np.column_stack([per_input[f] for f in features]),
+        colour=np.column_stack([colours.get(f, np.full(len(X), np.nan)) for f in features]),
+        rows=len(X),
+        units="log-odds" if task == "classification" else "target units",
+        class_label=(classes[1] if len(classes) == 2 else None),
+        notes=notes
+        + (
+            ["Multiclass: each value is the sum of |SHAP| over the classes (size, not sign)."]
+            if multiclass
+            else []
+        ),
+    )
+
+
+def _per_input_contributions(
+    pipelines: list[Any], X: pd.DataFrame, classes: Sequence[str]
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """SHAP values per raw input (the transformed columns of an input summed,
+    averaged over the pipelines) and each input's value as a percentile rank
+    for colouring."""
     inputs = [str(c) for c in X.columns]
     per_input: dict[str, np.ndarray] = {}
     colours: dict[str, np.ndarray] = {}
@@ -344,21 +435,4 @@ def tree_shap(
             per_input[key] = per_input.get(key, 0.0) + value / len(pipelines)
         total = len(pipelines)
     assert total is not None
-    features = sorted(per_input, key=lambda f: -float(np.mean(np.abs(per_input[f]))))
-    multiclass = task == "classification" and len(classes) > 2
-    return ShapSummary(
-        source=name,
-        features=features,
-        mean_abs=[float(np.mean(np.abs(per_input[f]))) for f in features],
-        values=np.column_stack([per_input[f] for f in features]),
-        colour=np.column_stack([colours.get(f, np.full(len(X), np.nan)) for f in features]),
-        rows=len(X),
-        units="log-odds" if task == "classification" else "target units",
-        class_label=(classes[1] if len(classes) == 2 else None),
-        notes=notes
-        + (
-            ["Multiclass: each value is the sum of |SHAP| over the classes (size, not sign)."]
-            if multiclass
-            else []
-        ),
-    )
+    return per_input, colours

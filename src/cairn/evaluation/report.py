@@ -11,154 +11,21 @@ permutation importance and SHAP values).
 from __future__ import annotations
 
 import math
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from cairn import reporting as rp
-from cairn.evaluation.bootstrap import Interval, bootstrap_intervals
-from cairn.evaluation.importance import Importance, ShapSummary, permutation_importance, tree_shap
+import cairn.reporting as rp
+from cairn.evaluation._analysis import RunAnalysis, analyse_run
+from cairn.evaluation._classification_report import classification_sections
+from cairn.evaluation._plot_data import BEESWARM_ROWS, sample_rows
+from cairn.evaluation._regression_report import regression_sections
+from cairn.evaluation.bootstrap import Interval
+from cairn.evaluation.importance import ShapSummary
 from cairn.evaluation.metrics import greater_is_better
-from cairn.evaluation.run_folder import RunFolder, load_run
-from cairn.evaluation.segments import SegmentTable, segment_performance
-
-#: Points drawn in scatter plots (a random sample above this; statistics use all rows).
-SCATTER_POINTS = 3_000
-#: Rows drawn per feature in the SHAP beeswarm.
-BEESWARM_ROWS = 400
-CURVE_POINTS = 400
-_SEGMENT_COLUMNS = 6
-
-
-@dataclass
-class RunAnalysis:
-    """What the evaluation report and the model card show, computed once.
-
-    Attributes:
-        run: the run folder read back.
-        intervals: bootstrap intervals of the test metrics.
-        importance: permutation importance (None if the model could not be
-            loaded or scored).
-        shap: tree SHAP summary (None for models without a LightGBM or
-            CatBoost part).
-        segments: the metric per segment of the most important inputs.
-        notes: things that could not be computed, and why.
-        seconds: time spent per part.
-    """
-
-    run: RunFolder
-    intervals: dict[str, Interval]
-    importance: Importance | None = None
-    shap: ShapSummary | None = None
-    segments: list[SegmentTable] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    seconds: dict[str, float] = field(default_factory=dict)
-
-
-# With a time budget: resamples x test rows x classes stays under this.
-_BOOTSTRAP_CELLS = 40_000_000
-_MIN_RESAMPLES = 200
-
-
-def analyse_run(
-    run: RunFolder | str | Path,
-    *,
-    model: Any = None,
-    importance: bool = True,
-    resamples: int = 1000,
-    seed: int = 0,
-    time_budget: float | None = None,
-) -> RunAnalysis:
-    """Bootstrap intervals, importance and segment performance for a run.
-
-    Args:
-        run: a :class:`RunFolder`, or a run folder / run id for :func:`load_run`.
-        model: the fitted estimator (``Model.pipeline``); loaded from the
-            run's bundle (hash-checked) when omitted and ``importance`` is on.
-        importance: compute permutation importance and SHAP values (needs the
-            model).
-        resamples: bootstrap resamples.
-        time_budget: seconds for permutation importance and SHAP together;
-            each works on fewer rows to fit its half (the report says so).
-            Also bounds the bootstrap: fewer resamples (at least 200) when
-            test rows x classes is large.
-    """
-    folder = run if isinstance(run, RunFolder) else load_run(run)
-    seconds: dict[str, float] = {}
-    notes: list[str] = []
-    clock = time.perf_counter()
-    task = folder.task
-    if time_budget is not None:
-        # Macro metrics cost resamples x rows x classes: fewer resamples for
-        # large many-class test sets (the report states how many).
-        width = len(folder.classes) if task == "classification" else 1
-        cells = max(1, len(folder.predictions) * max(1, width))
-        resamples = min(resamples, max(_MIN_RESAMPLES, _BOOTSTRAP_CELLS // cells))
-    if task == "classification":
-        y = folder.y_codes
-        proba = folder.proba
-        intervals = bootstrap_intervals(task, y, proba=proba, resamples=resamples, seed=seed)
-    else:
-        y = folder.y_true
-        proba = None
-        intervals = bootstrap_intervals(
-            task, y, y_pred=folder.y_pred, resamples=resamples, seed=seed
-        )
-    seconds["bootstrap"] = time.perf_counter() - clock
-    result = RunAnalysis(folder, intervals, notes=notes, seconds=seconds)
-    X = folder.features  # a property that slices the predictions frame: take it once
-    present = set(X.columns)
-    features = [f for f in folder.schema.feature_names if f in present]
-    if importance:
-        clock = time.perf_counter()
-        if model is None:
-            from cairn.bundle import load_bundle
-
-            model = load_bundle(folder.bundle_path, engine="native").pipeline
-        result.importance = permutation_importance(
-            model,
-            X,
-            y,
-            task=task,
-            metric=folder.metric,
-            features=features,
-            seed=seed,
-            time_budget=6.0 if time_budget is None else time_budget / 2,
-        )
-        seconds["permutation importance"] = time.perf_counter() - clock
-        clock = time.perf_counter()
-        result.shap = tree_shap(
-            model,
-            X,
-            task=task,
-            classes=folder.classes,
-            seed=seed,
-            time_budget=None if time_budget is None else time_budget / 2,
-        )
-        if result.shap is None:
-            notes.append(
-                "SHAP values are computed for LightGBM and CatBoost models; this model has none."
-            )
-        seconds["shap"] = time.perf_counter() - clock
-    clock = time.perf_counter()
-    ranked = result.importance.features if result.importance else features
-    result.segments = segment_performance(
-        X,
-        y,
-        task=task,
-        metric=folder.metric,
-        schema=folder.schema,
-        proba=proba,
-        y_pred=None if task == "classification" else folder.y_pred,
-        columns=ranked[:_SEGMENT_COLUMNS],
-    )
-    seconds["segments"] = time.perf_counter() - clock
-    return result
-
+from cairn.evaluation.run_folder import RunFolder
 
 # ---------------------------------------------------------------- rendering
 
@@ -301,42 +168,7 @@ def _leaderboard(run: RunFolder) -> rp.Section:
     )
     ok = board[board["status"] == "ok"] if "status" in board.columns else board
     ok = ok.dropna(subset=[mean_col]).head(20) if mean_col in ok.columns else ok.head(0)
-    parts = []
-    if len(ok):
-        colours = [rp.PALETTE[1] if i == 0 else rp.PALETTE[0] for i in range(len(ok))]
-        fig = rp.Figure(
-            [
-                {
-                    "type": "bar",
-                    "orientation": "h",
-                    "y": [str(m) for m in ok["model"]],
-                    "x": ok[mean_col].to_numpy(dtype=float),
-                    "error_x": {
-                        "type": "data",
-                        "array": ok[std_col].fillna(0).to_numpy(dtype=float)
-                        if std_col in ok.columns
-                        else [],
-                        "visible": True,
-                        "color": "#5b6475",
-                        "thickness": 1.2,
-                    },
-                    "marker": {"color": colours},
-                    "hovertemplate": "%{y}: %{x:.4f}<extra></extra>",
-                }
-            ],
-            {
-                "yaxis": {"autorange": "reversed", "type": "category"},
-                "xaxis": {"title": {"text": f"CV {metric} (mean ± std across folds)"}},
-            },
-            title="Cross-validated score per candidate",
-            caption="The first bar is the chosen model; error bars show the spread across folds.",
-            height=max(200, 26 * len(ok) + 80),
-        )
-        lo = float(np.nanmin(ok[mean_col] - ok.get(std_col, 0)))
-        hi = float(np.nanmax(ok[mean_col] + ok.get(std_col, 0)))
-        pad = (hi - lo) * 0.15 or 0.01
-        fig.layout["xaxis"]["range"] = [lo - pad, hi + pad]
-        parts.append(str(fig))
+    parts = [_leaderboard_plot(ok, metric)] if len(ok) else []
     body = rp.table(renamed, highlight_first=True) + rp.grid(*parts, min_width=500)
     if len(board) > 25:
         body += rp.note(f"{len(board) - 25} more candidates in leaderboard.csv.", "muted")
@@ -349,328 +181,43 @@ def _leaderboard(run: RunFolder) -> rp.Section:
     )
 
 
-def _thin(x: np.ndarray, y: np.ndarray, *others: np.ndarray) -> tuple[np.ndarray, ...]:
-    if len(x) <= CURVE_POINTS:
-        return (x, y, *others)
-    index = np.unique(np.linspace(0, len(x) - 1, CURVE_POINTS).astype(int))
-    return (x[index], y[index], *(o[index] for o in others))
-
-
-def _classification(analysis: RunAnalysis) -> list[rp.Section]:
-    from sklearn.calibration import calibration_curve
-    from sklearn.metrics import (
-        average_precision_score,
-        confusion_matrix,
-        precision_recall_curve,
-        precision_recall_fscore_support,
-        roc_auc_score,
-        roc_curve,
-    )
-
-    run = analysis.run
-    classes = run.classes
-    y = run.y_codes
-    proba = run.proba
-    pred = proba.argmax(axis=1)
-    k = len(classes)
-    sections = []
-
-    matrix = confusion_matrix(y, pred, labels=list(range(k)))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
-    text = [[f"{matrix[i, j]:,}<br>{shares[i, j]:.0%}" for j in range(k)] for i in range(k)]
-    confusion = rp.heatmap(
-        shares,
-        [f"{c}" for c in classes],
-        [f"{c}" for c in classes],
-        zmin=0,
-        zmax=1,
-        x_title="predicted",
-        y_title="actual",
-        text_format=None,
-        title="Confusion matrix",
-        caption="Cells: rows and share of the actual class; predictions are the most probable "
-        "class.",
-        hover="actual %{y}, predicted %{x}: %{z:.1%} of the class<extra></extra>",
-        height=min(620, 70 * k + 160),
-    )
-    confusion.data[0]["text"] = text
-    confusion.data[0]["texttemplate"] = "%{text}"
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y, pred, labels=list(range(k)), zero_division=0
-    )
-    per_class = rp.table(
+def _leaderboard_plot(ok: pd.DataFrame, metric: str) -> str:
+    """Each scored candidate's CV mean with its spread across folds, best first."""
+    mean_col, std_col = f"cv_{metric}_mean", f"cv_{metric}_std"
+    colours = [rp.PALETTE[1] if i == 0 else rp.PALETTE[0] for i in range(len(ok))]
+    fig = rp.Figure(
         [
             {
-                "class": label,
-                "precision": round(float(precision[i]), 4),
-                "recall": round(float(recall[i]), 4),
-                "F1": round(float(f1[i]), 4),
-                "test rows": int(support[i]),
+                "type": "bar",
+                "orientation": "h",
+                "y": [str(m) for m in ok["model"]],
+                "x": ok[mean_col].to_numpy(dtype=float),
+                "error_x": {
+                    "type": "data",
+                    "array": ok[std_col].fillna(0).to_numpy(dtype=float)
+                    if std_col in ok.columns
+                    else [],
+                    "visible": True,
+                    "color": "#5b6475",
+                    "thickness": 1.2,
+                },
+                "marker": {"color": colours},
+                "hovertemplate": "%{y}: %{x:.4f}<extra></extra>",
             }
-            for i, label in enumerate(classes)
-        ]
-    )
-    sections.append(
-        rp.Section(
-            "Confusion matrix",
-            rp.grid(str(confusion), per_class, min_width=420),
-            id="confusion",
-            lead="Where the model's predictions land, per actual class.",
-        )
-    )
-
-    shown = list(range(k)) if k > 2 else [1]
-    roc: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    pr: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for c in shown[:10]:
-        positive = (y == c).astype(int)
-        if positive.min() == positive.max():
-            continue
-        fpr, tpr, _ = roc_curve(positive, proba[:, c])
-        auc = roc_auc_score(positive, proba[:, c])
-        fpr, tpr = _thin(fpr, tpr)
-        roc[f"{classes[c]} (AUC {auc:.3f})"] = (fpr, tpr)
-        prec, rec, _ = precision_recall_curve(positive, proba[:, c])
-        ap = average_precision_score(positive, proba[:, c])
-        rec, prec = _thin(rec[::-1], prec[::-1])
-        pr[f"{classes[c]} (AP {ap:.3f})"] = (rec, prec)
-    roc_fig = rp.lines(
-        roc,
-        title="ROC curve" + (" (one class against the rest)" if k > 2 else ""),
-        x_title="false positive rate",
-        y_title="true positive rate",
-        diagonal=True,
-        x_range=(0, 1),
-        y_range=(0, 1.02),
-        height=360,
-    )
-    pr_fig = rp.lines(
-        pr,
-        title="Precision–recall curve",
-        x_title="recall",
-        y_title="precision",
-        x_range=(0, 1),
-        y_range=(0, 1.02),
-        height=360,
-        caption=f"Positive class: {classes[1]}; a random model's precision is its share, "
-        f"{np.mean(y == 1):.1%}."
-        if k == 2
-        else "",
-    )
-    sections.append(
-        rp.Section(
-            "ROC and precision–recall",
-            rp.grid(str(roc_fig), str(pr_fig), min_width=420),
-            id="curves",
-            lead="How well the predicted probabilities rank the classes, at every threshold.",
-        )
-    )
-
-    if k == 2:
-        positive = (y == 1).astype(int)
-        scores = proba[:, 1]
-        bins = min(10, max(3, len(y) // 50))
-        frac, mean_pred = calibration_curve(positive, scores, n_bins=bins, strategy="quantile")
-        calibration = rp.lines(
-            {"model": (mean_pred, frac)},
-            title="Calibration (reliability)",
-            x_title=f"mean predicted probability of {classes[1]}",
-            y_title=f"observed share of {classes[1]}",
-            diagonal=True,
-            markers=True,
-            x_range=(0, 1),
-            y_range=(0, 1.02),
-            caption=f"{bins} bins of equal size; on the dashed line a predicted 30 % happens 30 % "
-            "of the time. Brier score "
-            f"{np.mean((scores - positive) ** 2):.4f}.",
-            height=340,
-        )
-        counts, edges = np.histogram(scores, bins=20, range=(0, 1))
-        spread = rp.histogram(
-            edges,
-            counts,
-            title="Predicted probabilities",
-            x_title=f"predicted probability of {classes[1]}",
-            height=340,
-        )
-        thresholds = np.linspace(0.01, 0.99, 99)
-        predicted = scores[None, :] >= thresholds[:, None]
-        tp = (predicted & (positive[None, :] == 1)).sum(axis=1)
-        fp = (predicted & (positive[None, :] == 0)).sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            p_t = np.where(tp + fp > 0, tp / np.maximum(tp + fp, 1), np.nan)
-            r_t = tp / max(positive.sum(), 1)
-            f_t = np.where(p_t + r_t > 0, 2 * p_t * r_t / (p_t + r_t), 0.0)
-        best = float(thresholds[int(np.nanargmax(f_t))])
-        threshold = rp.lines(
-            {
-                "precision": (thresholds, p_t),
-                "recall": (thresholds, r_t),
-                "F1": (thresholds, f_t),
-                "share predicted positive": (thresholds, predicted.mean(axis=1)),
-            },
-            title="Precision, recall and F1 by threshold",
-            x_title=f"threshold on the probability of {classes[1]}",
-            y_title="value",
-            x_range=(0, 1),
-            y_range=(0, 1.02),
-            vlines={"0.5 (used)": 0.5, f"best F1 {best:.2f}": best},
-            caption=f"cairn predicts {classes[1]} above 0.5; the best F1 on the test set is at "
-            f"{best:.2f}.",
-            height=360,
-        )
-        sections.append(
-            rp.Section(
-                "Calibration and thresholds",
-                rp.grid(str(calibration), str(spread), min_width=420) + str(threshold),
-                id="calibration",
-                lead="Whether probabilities can be read as frequencies, and what each decision "
-                "threshold trades.",
-            )
-        )
-    else:
-        confidence = proba.max(axis=1)
-        correct = (pred == y).astype(float)
-        bins = min(10, max(3, len(y) // 50))
-        order = np.argsort(confidence)
-        groups = np.array_split(order, bins)
-        mean_conf = np.array([confidence[g].mean() for g in groups])
-        accuracy = np.array([correct[g].mean() for g in groups])
-        calibration = rp.lines(
-            {"model": (mean_conf, accuracy)},
-            title="Calibration of the top class",
-            x_title="mean probability of the predicted class",
-            y_title="share predicted correctly",
-            diagonal=True,
-            markers=True,
-            x_range=(0, 1),
-            y_range=(0, 1.02),
-            caption=f"{bins} bins of equal size by confidence.",
-            height=340,
-        )
-        thresholds = np.linspace(0.0, 0.99, 100)
-        kept = confidence[None, :] >= thresholds[:, None]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            acc_t = np.where(
-                kept.sum(axis=1) > 0, (kept * correct).sum(axis=1) / kept.sum(axis=1), np.nan
-            )
-        threshold = rp.lines(
-            {
-                "accuracy of kept rows": (thresholds, acc_t),
-                "share of rows kept": (thresholds, kept.mean(axis=1)),
-            },
-            title="Accuracy and coverage by confidence threshold",
-            x_title="minimum probability of the predicted class",
-            y_title="value",
-            x_range=(0, 1),
-            y_range=(0, 1.02),
-            caption="Answering only when the model is at least this confident: how accurate "
-            "those answers are and how many rows get one.",
-            height=340,
-        )
-        sections.append(
-            rp.Section(
-                "Calibration and thresholds",
-                rp.grid(str(calibration), str(threshold), min_width=420),
-                id="calibration",
-                lead="Whether the predicted class's probability can be read as a frequency.",
-            )
-        )
-    return sections
-
-
-def _sample(n: int, size: int, seed: int = 0) -> np.ndarray:
-    if n <= size:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
-
-
-def _regression(analysis: RunAnalysis) -> list[rp.Section]:
-    run = analysis.run
-    y = run.y_true
-    pred = run.y_pred
-    residual = y - pred
-    index = _sample(len(y), SCATTER_POINTS)
-    sampled = len(index) < len(y)
-    note = f"; {len(index):,} of {len(y):,} rows drawn at random" if sampled else ""
-    target = str(run.metadata.get("target", "target"))
-    scatter = rp.scatter(
-        pred[index],
-        y[index],
-        title="Predicted vs actual",
-        x_title=f"predicted {target}",
-        y_title=f"actual {target}",
-        diagonal=True,
-        caption="On the dashed line predictions are exact" + note + ".",
-        height=380,
-    )
-    residuals = rp.scatter(
-        pred[index],
-        residual[index],
-        title="Residuals vs predicted",
-        x_title=f"predicted {target}",
-        y_title="actual − predicted",
-        hline=0.0,
-        caption="A pattern (funnel, curve) means the errors depend on the prediction" + note + ".",
-        height=380,
-    )
-    counts, edges = np.histogram(residual, bins=40)
-    spread = rp.histogram(
-        edges,
-        counts,
-        title="Residual distribution",
-        x_title="actual − predicted",
-        markers={"0": 0.0, "mean": float(residual.mean())},
-        caption=f"All {len(y):,} test rows; mean {rp.fmt_number(residual.mean())}, "
-        f"std {rp.fmt_number(residual.std())}.",
-        height=300,
-    )
-    quantiles = np.unique(np.quantile(y, np.linspace(0, 1, 11)))
-    bins = np.clip(np.searchsorted(quantiles, y, side="right") - 1, 0, len(quantiles) - 2)
-    labels, mae, bias = [], [], []
-    for b in range(len(quantiles) - 1):
-        mask = bins == b
-        if mask.any():
-            labels.append(f"{rp.fmt_short(quantiles[b])} – {rp.fmt_short(quantiles[b + 1])}")
-            mae.append(float(np.abs(residual[mask]).mean()))
-            bias.append(float(residual[mask].mean()))
-    by_value = rp.Figure(
-        [
-            {
-                "type": "bar",
-                "name": "mean absolute error",
-                "x": labels,
-                "y": mae,
-                "marker": {"color": rp.PALETTE[0]},
-            },
-            {
-                "type": "bar",
-                "name": "mean error (bias)",
-                "x": labels,
-                "y": bias,
-                "marker": {"color": rp.PALETTE[1]},
-            },
         ],
         {
-            "barmode": "group",
-            "showlegend": True,
-            "xaxis": {"type": "category", "title": {"text": f"actual {target} (deciles)"}},
-            "yaxis": {"title": {"text": "error"}},
+            "yaxis": {"autorange": "reversed", "type": "category"},
+            "xaxis": {"title": {"text": f"CV {metric} (mean ± std across folds)"}},
         },
-        title="Error by decile of the actual value",
-        caption="Bias above zero: the model predicts too low there.",
-        height=320,
+        title="Cross-validated score per candidate",
+        caption="The first bar is the chosen model; error bars show the spread across folds.",
+        height=max(200, 26 * len(ok) + 80),
     )
-    return [
-        rp.Section(
-            "Predictions and residuals",
-            rp.grid(str(scatter), str(residuals), min_width=420)
-            + rp.grid(str(spread), str(by_value), min_width=420),
-            id="residuals",
-            lead="How far predictions are from the truth, and where.",
-        )
-    ]
+    lo = float(np.nanmin(ok[mean_col] - ok.get(std_col, 0)))
+    hi = float(np.nanmax(ok[mean_col] + ok.get(std_col, 0)))
+    pad = (hi - lo) * 0.15 or 0.01
+    fig.layout["xaxis"]["range"] = [lo - pad, hi + pad]
+    return str(fig)
 
 
 def _segments(analysis: RunAnalysis) -> rp.Section | None:
@@ -783,7 +330,7 @@ def _importance(analysis: RunAnalysis) -> rp.Section | None:
 
 def _beeswarm(shap: ShapSummary) -> str:
     top = min(len(shap.features), 15)
-    rows = _sample(shap.values.shape[0], BEESWARM_ROWS, seed=1)
+    rows = sample_rows(shap.values.shape[0], BEESWARM_ROWS, seed=1)
     rng = np.random.default_rng(2)
     xs, ys, cs, gx, gy = [], [], [], [], []
     for j in range(top):
@@ -868,9 +415,9 @@ def render_evaluation(analysis: RunAnalysis) -> str:
     meta = run.metadata
     sections = [_summary(analysis), _leaderboard(run)]
     if run.task == "classification":
-        sections += _classification(analysis)
+        sections += classification_sections(analysis)
     else:
-        sections += _regression(analysis)
+        sections += regression_sections(analysis)
     for extra in (_segments(analysis), _importance(analysis)):
         if extra is not None:
             sections.append(extra)

@@ -4,7 +4,7 @@ every cairn report (EDA, evaluation, model card, drift and monitoring).
 Build a page from :class:`Section` objects whose bodies are made with the
 helpers here, then write it::
 
-    from cairn import reporting as rp
+    import cairn.reporting as rp
 
     fig = rp.histogram(edges, counts, title="age", x_title="years")
     page = rp.render_page(
@@ -21,30 +21,7 @@ Plotly's JavaScript is inlined once per page, only when the page has plots,
 so every report opens offline.
 """
 
-from cairn.reporting._page import (
-    CSS,
-    Raw,
-    Section,
-    badge,
-    banner,
-    details,
-    escape,
-    fmt_bytes,
-    fmt_duration,
-    fmt_number,
-    fmt_percent,
-    fmt_short,
-    grid,
-    key_values,
-    note,
-    render_page,
-    row,
-    slug,
-    table,
-    tiles,
-    write_report,
-)
-from cairn.reporting._plots import (
+from cairn.reporting._figure import (
     BAD,
     DIVERGING,
     GOOD,
@@ -53,13 +30,40 @@ from cairn.reporting._plots import (
     PLOT_CLASS,
     SEQUENTIAL,
     Figure,
+    plot_scripts,
+    plotly_js,
+)
+from cairn.reporting._format import (
+    escape,
+    fmt_bytes,
+    fmt_duration,
+    fmt_number,
+    fmt_percent,
+    fmt_short,
+    slug,
+)
+from cairn.reporting._page import (
+    CSS,
+    Raw,
+    Section,
+    badge,
+    banner,
+    details,
+    grid,
+    key_values,
+    note,
+    render_page,
+    row,
+    table,
+    tiles,
+    write_report,
+)
+from cairn.reporting._plots import (
     bar,
     boxes,
     heatmap,
     histogram,
     lines,
-    plot_scripts,
-    plotly_js,
     scatter,
     stacked_bars,
 )
