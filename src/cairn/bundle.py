@@ -478,7 +478,7 @@ class Model:
     def _graph_output(self, frame: pd.DataFrame) -> np.ndarray:
         # The graph's record adapter checks and coerces values itself (the
         # same code the server runs), so the frame is not conformed first.
-        from cairn.onnx_export import to_records
+        from cairn.records import to_records
 
         if any(name not in frame.columns for name in self._graph.adapter.required):
             self.prepare(frame.iloc[:0])  # the schema's own error, naming the columns

@@ -14,7 +14,7 @@ import pytest
 
 from cairn.bundle import BundleWarning, load_bundle, load_model, read_metadata
 from cairn.exceptions import BundleError, SchemaMismatchError, ServingError
-from cairn.serving.adapter import RecordsError
+from cairn.records import RecordsError
 from cairn.serving.engine import load_served_model
 from tests.serving.conftest import held_out, records_of
 

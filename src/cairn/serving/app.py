@@ -60,7 +60,7 @@ import orjson
 
 from cairn.data.schema import Role
 from cairn.exceptions import ServingError
-from cairn.serving.adapter import RecordProblem, RecordsError, canonical_string
+from cairn.records import RecordProblem, RecordsError, canonical_string
 from cairn.serving.engine import Prediction, ServedModel, load_served_model
 from cairn.serving.log import LogEntry, PredictionLog, escape_text
 from cairn.serving.metrics import CONTENT_TYPE, ServingMetrics

@@ -38,7 +38,7 @@ from cairn.bundle import (
 )
 from cairn.data.schema import Role, Schema
 from cairn.exceptions import BundleError, ServingError
-from cairn.serving.adapter import RecordAdapter
+from cairn.records import RecordAdapter
 
 __all__ = ["Engine", "GraphScorer", "Prediction", "ServedModel", "load_served_model", "open_graph"]
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from cairn.data.schema import ColumnSchema, Role, Schema, coerce_column
 from cairn.exceptions import SchemaMismatchError
-from cairn.serving.adapter import (
+from cairn.records import (
     DATE_PARTS,
     FIRST_CODE,
     MISSING,

@@ -1,8 +1,11 @@
-"""JSON records → input arrays, without a DataFrame on the common path.
+"""JSON records ↔ arrays, shared by export and serving.
+
+:func:`to_records` turns a frame into JSON-ready records; :func:`restore_label`
+turns a class label stored as text back into the target's type.
 
 A :class:`RecordAdapter` checks each record (a JSON object) against the
 model's :class:`~cairn.data.schema.Schema` and turns a list of them into the
-arrays the serving graph takes (see :mod:`cairn.onnx_export`):
+arrays the serving graph takes (see :mod:`cairn.export`):
 
 ``num``   float64 (rows, numeric columns): the value, NaN when missing.
 ``cat``   int64 (rows, categorical and boolean columns): a code per value,
@@ -50,6 +53,7 @@ from cairn.exceptions import SchemaMismatchError
 
 __all__ = [
     "DATE_PARTS",
+    "FIRST_CODE",
     "MISSING",
     "UNSEEN",
     "UNSEEN_FALSE",
@@ -59,6 +63,8 @@ __all__ = [
     "RecordProblem",
     "RecordsError",
     "canonical_string",
+    "restore_label",
+    "to_records",
 ]
 
 #: Reserved codes in the ``cat`` input; known strings start at FIRST_CODE.
@@ -81,6 +87,46 @@ _ISO_NAIVE = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1
 _DAY_NS = 86_400 * 10**9
 _PYTHON_TYPES: dict[str, type] = {"int": int, "float": float, "bool": bool}
 _EPOCH = datetime(1970, 1, 1)
+
+
+def to_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as JSON-ready dicts: NaN → None, numpy scalars → Python, times → ISO text."""
+    columns = [str(c) for c in frame.columns]
+    out: list[dict[str, Any]] = []
+    for row in frame.itertuples(index=False, name=None):
+        out.append({name: _json_value(value) for name, value in zip(columns, row, strict=True)})
+    return out
+
+
+def _json_value(value: Any) -> Any:
+    # Not cairn._io.json_safe: a record holds scalars only, and a cell must read
+    # back as the column's value: datetime64 becomes ISO text (json_safe gives
+    # nanoseconds), anything else (lists, timedeltas) its str().
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float | np.floating):
+        number = float(value)
+        return None if math.isnan(number) or math.isinf(number) else number
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, np.datetime64):
+        return pd.Timestamp(value).isoformat()
+    return value if isinstance(value, str) else str(value)
+
+
+def restore_label(label: str, target_dtype: str | None) -> Any:
+    """A class label stored as text, back in the target's type."""
+    if target_dtype == "int":
+        return int(label)
+    if target_dtype == "float":
+        return float(label)
+    if target_dtype == "bool":
+        return label == "True"
+    return label
 
 
 @dataclass(frozen=True)
