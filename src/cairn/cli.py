@@ -230,9 +230,10 @@ def predict(
     with _user_errors():
         import warnings
 
-        from cairn.bundle import BundleWarning, SchemaWarning, load_model
+        from cairn.bundle import BundleWarning, SchemaWarning
         from cairn.data.sources import read_table
         from cairn.exceptions import DataError
+        from cairn.tracking import load_model
 
         suffix = output.suffix.lower()
         if suffix not in (".csv", ".parquet", ".pq"):

@@ -63,9 +63,8 @@ def _store(spec: ProjectSpec | None) -> str:
 def _load(model: str | None, spec: ProjectSpec | None) -> tuple[Model, dict[str, Any]]:
     """The model to monitor and what to call it: ``--model``, else the
     project's champion."""
-    from cairn.bundle import load_model
     from cairn.exceptions import SpecError
-    from cairn.tracking import describe_version
+    from cairn.tracking import describe_version, load_model
 
     if model is None:
         if spec is None:

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cairn.bundle import Model, onnx_session
 from cairn.data.schema import Role, Schema
 from cairn.export._common import ATOL, MAX_PROBE_CELLS, MAX_PROBES, MIN_PROBES, RTOL
 from cairn.records import (
@@ -49,7 +50,6 @@ def probe_records(records: list[dict[str, Any]], schema: Schema, seed: int) -> l
 
 
 def native_output(estimator: Any, schema: Schema, frame: pd.DataFrame) -> np.ndarray:
-    from cairn.bundle import Model
 
     model = Model(estimator, schema)
     with warnings.catch_warnings():
@@ -57,16 +57,6 @@ def native_output(estimator: Any, schema: Schema, frame: pd.DataFrame) -> np.nda
         if model.task == "classification":
             return np.asarray(model.predict_proba(frame), dtype=np.float64)
         return np.asarray(model.predict(frame), dtype=np.float64)
-
-
-def _session(graph: bytes) -> Any:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
 
 
 def records_frame(records: list[dict[str, Any]], schema: Schema) -> pd.DataFrame:
@@ -77,7 +67,7 @@ def records_frame(records: list[dict[str, Any]], schema: Schema) -> pd.DataFrame
 def verify(
     graph: bytes, spec: Mapping[str, Any], schema: Schema, records: list[dict], native: np.ndarray
 ) -> dict[str, Any]:
-    session = _session(graph)
+    session = onnx_session(graph)
     adapter = RecordAdapter(schema, spec)
     fast = np.asarray(session.run([spec["output"]], adapter.encode(records).feeds)[0])
     fast = fast.reshape(native.shape)
