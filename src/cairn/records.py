@@ -99,9 +99,10 @@ def to_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _json_value(value: Any) -> Any:
-    # Not cairn._io.json_safe: a record holds scalars only, and a cell must read
-    # back as the column's value: datetime64 becomes ISO text (json_safe gives
-    # nanoseconds), anything else (lists, timedeltas) its str().
+    # Not cairn._io.json_safe: a record cell is one scalar the adapter reads as
+    # conform reads a column, so anything that is not a JSON scalar (durations,
+    # lists, decimals) becomes its str(); json_safe would give ISO durations and
+    # nested lists, and nanoseconds for a numpy datetime64.
     if value is None or value is pd.NA or value is pd.NaT:
         return None
     if isinstance(value, float | np.floating):
@@ -531,6 +532,17 @@ class RecordAdapter:
                     fail(i, col.name, error, _kind(error))
         if problems:
             raise RecordsError(problems)
+        return Encoded(
+            feeds=self._feeds(num, cat, dt, texts),
+            warnings=self._notes(extra, unseen, as_numbers),
+            unseen=unseen,
+        )
+
+    def _notes(
+        self, extra: set[str], unseen: list[list[str]], as_numbers: list[tuple[int, str]]
+    ) -> list[dict[str, Any]]:
+        """Warnings for a batch that was read: ignored columns, unseen
+        categories, booleans read as numbers."""
         warnings: list[dict[str, Any]] = []
         if extra:
             shown = ", ".join(sorted(extra)[:20])
@@ -551,6 +563,12 @@ class RecordAdapter:
                     "true is 1, false is 0; send the number",
                 }
             )
+        return warnings
+
+    def _feeds(
+        self, num: np.ndarray, cat: np.ndarray, dt: np.ndarray, texts: list[np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        """The graph inputs by name; none when the adapter has no graph spec."""
         feeds: dict[str, np.ndarray] = {}
         if self.has_graph:
             if self.num:
@@ -561,7 +579,7 @@ class RecordAdapter:
                 feeds["dt"] = dt
             for k, out in enumerate(texts):
                 feeds[f"text_{k}"] = out
-        return Encoded(feeds=feeds, warnings=warnings, unseen=unseen)
+        return feeds
 
     def typed(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """``record`` with each schema column's value in the column's type, as
