@@ -259,7 +259,7 @@ def main() -> None:
 
     import pandas as pd
 
-    from cairn.onnx_export import to_records
+    from cairn.records import to_records
     from cairn.serving.loadtest import load_test, request_body
 
     WORK.mkdir(parents=True, exist_ok=True)

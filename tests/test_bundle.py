@@ -22,13 +22,13 @@ from cairn.bundle import (
     MODEL_FILE,
     BundleWarning,
     load_bundle,
-    load_model,
     save_bundle,
     update_metadata,
     verify_bundle,
 )
 from cairn.data.schema import infer_schema
 from cairn.exceptions import BundleError
+from cairn.tracking import load_model
 from tests.conftest import load_dataset
 
 CAIRN = [sys.executable, "-m", "cairn"]
@@ -157,9 +157,9 @@ def test_a_re_signed_manifest_needs_the_key(
     marker = tmp_path / "code-ran"
     _plant(bundle / MODEL_FILE, marker)
     # the attacker rebuilds the manifest and signs it with a key of their own
-    from cairn.bundle import _sign
+    from cairn.bundle._signing import sign_folder
 
-    _sign(bundle, b"an-attackers-own-key-0123456789")
+    sign_folder(bundle, b"an-attackers-own-key-0123456789")
     with pytest.raises(BundleError, match="signed with another key"):
         load_bundle(bundle)
     assert not marker.exists()

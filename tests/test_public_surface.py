@@ -56,6 +56,4 @@ def test_package_all_is_sorted_complete_and_resolves(package: str) -> None:
 
 
 def test_every_package_is_checked() -> None:
-    assert {"cairn", "cairn.data", "cairn.eda", "cairn.evaluation", "cairn.models"} <= set(
-        PACKAGES
-    )
+    assert {"cairn", "cairn.data", "cairn.eda", "cairn.evaluation", "cairn.models"} <= set(PACKAGES)

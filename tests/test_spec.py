@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 
 from cairn.exceptions import SpecError
-from cairn.tasks import ALL_METRICS, get_task
 from cairn.spec import (
     Objective,
     ProjectSpec,
     default_metric,
     load_spec,
 )
+from cairn.tasks import ALL_METRICS, get_task
 
 PROJECT = '[project]\nname = "demo"\n'
 DATA = '[data]\nsources = [{ path = "data/train.csv" }]\n'

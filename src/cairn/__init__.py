@@ -49,15 +49,16 @@ _LAZY = {
     "run": "cairn.workflow",
     "fit": "cairn.workflow",
     "RunResult": "cairn.workflow",
-    "load_model": "cairn.bundle",
+    "load_model": "cairn.tracking",
     "Model": "cairn.bundle",
     "load_spec": "cairn.spec",
     "ProjectSpec": "cairn.spec",
 }
 
 if TYPE_CHECKING:
-    from cairn.bundle import Model, load_model
+    from cairn.bundle import Model
     from cairn.spec import ProjectSpec, load_spec
+    from cairn.tracking import load_model
     from cairn.workflow import RunResult, fit, run
 
 

@@ -40,7 +40,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from cairn.bundle import Model, SchemaWarning, load_model
+from cairn.bundle import Model, SchemaWarning
 from cairn.data.sources import collect
 from cairn.evaluation.evaluate import ObjectiveResult, check_objectives
 from cairn.evaluation.metrics import classification_metrics, regression_metrics, score
@@ -56,6 +56,7 @@ from cairn.tracking import (
     CHAMPION,
     alias_version,
     list_decisions,
+    load_model,
     record_decision,
     remove_alias,
     set_alias,

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from cairn.exceptions import RegistryError
 from cairn.tracking_store import (
@@ -41,6 +41,9 @@ from cairn.tracking_store import (
     sqlite_file,
     store_lock,
 )
+
+if TYPE_CHECKING:
+    from cairn.bundle import Model
 
 CHAMPION = "champion"
 _T = TypeVar("_T")
@@ -846,3 +849,33 @@ def recent_decisions(project: str, *, tracking_uri: str, limit: int = 10) -> lis
         {**item, "version": str(item["evidence"].get("version", ""))}
         for item in list_decisions(project, tracking_uri=tracking_uri, limit=limit)
     ]
+
+
+def load_model(
+    path_or_uri: str | Path,
+    *,
+    tracking_uri: str | None = None,
+    trust: bool = False,
+    engine: str = "auto",
+) -> Model:
+    """Load a model from a bundle folder or a registry URI.
+
+    Args:
+        path_or_uri: a bundle folder, or ``models:/NAME@ALIAS`` /
+            ``models:/NAME/VERSION`` resolved in the MLflow registry.
+        tracking_uri: the MLflow store for registry URIs; defaults to
+            ``MLFLOW_TRACKING_URI`` or the project store in ``./.cairn``.
+        trust: load an unsigned bundle, or one signed with another key.
+        engine: "auto" (the verified ONNX graph the server uses, when there
+            is one), "native" (the scikit-learn pipeline) or "onnx".
+
+    Raises:
+        BundleError: the bundle is missing or fails verification.
+        RegistryError: the registry URI cannot be resolved.
+    """
+    from cairn.bundle import load_bundle
+
+    text = str(path_or_uri)
+    if text.startswith("models:/"):
+        text = str(download_bundle(text, tracking_uri=tracking_uri))
+    return load_bundle(Path(text), trust=trust, engine=engine)

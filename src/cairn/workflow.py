@@ -329,7 +329,7 @@ def run(
     )
     bundle_files = {REFERENCE_FILE: reference.to_json().encode("utf-8")}
     say("exporting the serving graph (ONNX) and checking it on the test set")
-    from cairn.onnx_export import export_serving
+    from cairn.export import export_serving
 
     exported = export_serving(pipeline, schema, X_test, seed=spec.train.seed)
     metadata["serving"] = exported.summary()

@@ -54,7 +54,7 @@ def test_gate_promotes_and_the_champion_serves_and_logs(
             meta = client.get("/metadata").json()
             assert meta["version"] == "1" and meta["engine"]["name"] == "onnx"
             record = load_dataset("telco_churn", rows=3, seed=9).drop(columns=["Churn"])
-            from cairn.onnx_export import to_records
+            from cairn.records import to_records
 
             answer = client.post("/predict", json={"records": to_records(record)})
             assert answer.status_code == 200 and len(answer.json()["predictions"]) == 3

@@ -91,9 +91,9 @@ def test_a_registry_model_is_reported_at_its_persisted_bundle(
 ) -> None:
     """A registry model is checked from a cached copy; the result names the
     run's own bundle."""
-    from cairn.bundle import load_model
     from cairn.cli.maintenance import _persisted_bundle
     from cairn.spec import load_spec
+    from cairn.tracking import load_model
 
     download = Path(tempfile.mkdtemp(prefix="cairn-model-")) / "artifacts" / "bundle"
     shutil.copytree(trained.bundle, download)

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cairn.bundle import load_model
-from cairn.tracking import CHAMPION, alias_version, list_decisions, tracking_uri
+from cairn.tracking import CHAMPION, alias_version, list_decisions, load_model, tracking_uri
 from tests.conftest import load_dataset
 from tests.reliability._faults_serving import (
     Child,

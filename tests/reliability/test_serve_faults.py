@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from cairn.onnx_export import to_records
+from cairn.records import to_records
 from cairn.serving.log import MAX_PENDING
 from cairn.serving.server import RunningServer, start_process, stop_process
 from tests.conftest import load_dataset

@@ -70,7 +70,7 @@ def held_out(result: Any) -> pd.DataFrame:
 
 
 def records_of(result: Any, n: int | None = None) -> list[dict[str, Any]]:
-    from cairn.onnx_export import to_records
+    from cairn.records import to_records
 
     frame = held_out(result)
     return to_records(frame if n is None else frame.head(n))

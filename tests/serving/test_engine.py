@@ -12,10 +12,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from cairn.bundle import BundleWarning, load_bundle, load_model, read_metadata
+from cairn.bundle import BundleWarning, load_bundle, read_metadata
 from cairn.exceptions import BundleError, SchemaMismatchError, ServingError
-from cairn.serving.adapter import RecordsError
+from cairn.records import RecordsError
 from cairn.serving.engine import load_served_model
+from cairn.tracking import load_model
 from tests.serving.conftest import held_out, records_of
 
 

@@ -42,9 +42,8 @@ _LOG_COLUMNS = ("request_id", "row", "ts", "model", "version", "arm", "latency_m
 def _load(model: str | None, spec: ProjectSpec | None) -> tuple[Model, dict[str, Any]]:
     """The model to monitor and what to call it: ``--model``, else the
     project's champion."""
-    from cairn.bundle import load_model
     from cairn.exceptions import SpecError
-    from cairn.tracking import describe_version
+    from cairn.tracking import describe_version, load_model
 
     if model is None:
         if spec is None:

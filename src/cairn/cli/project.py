@@ -178,8 +178,9 @@ def predict(
     with user_errors():
         import warnings
 
-        from cairn.bundle import BundleWarning, load_model
+        from cairn.bundle import BundleWarning
         from cairn.data.sources import read_table
+        from cairn.tracking import load_model
 
         suffix = check_table_output(output, source=data)
         with warnings.catch_warnings(record=True) as caught:

@@ -36,8 +36,8 @@ from typing import Any
 
 import orjson
 
+from cairn.records import RecordsError
 from cairn.serving._service import Service
-from cairn.serving.adapter import RecordsError
 from cairn.serving.log import LogEntry, escape_text
 
 __all__ = ["JSON_OPTIONS", "FastPath"]

@@ -2,7 +2,7 @@
 split between them, scoring, and the prediction log's entries.
 
 Nothing here speaks HTTP: records that do not fit the schema come back as
-:class:`~cairn.serving.adapter.RecordsError`, and :mod:`cairn.serving._asgi`
+:class:`~cairn.records.RecordsError`, and :mod:`cairn.serving._asgi`
 turns them into answers.
 """
 
@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from cairn.serving.adapter import RecordProblem, RecordsError, canonical_string
+from cairn.records import RecordProblem, RecordsError, canonical_string
 from cairn.serving.engine import Prediction, ServedModel
 from cairn.serving.log import LogEntry, PredictionLog
 from cairn.serving.metrics import ServingMetrics

@@ -6,19 +6,18 @@ the bundle's signature and every file's hash exactly as
 graph serves), and picks the engine:
 
 ``onnx``    the bundle holds a graph verified at packaging time
-            (:mod:`cairn.onnx_export`) and ONNX Runtime is installed: records
+            (:mod:`cairn.export`) and ONNX Runtime is installed: records
             go from JSON straight to arrays and through one graph call;
 ``native``  otherwise: the pickled scikit-learn pipeline, through pandas
             (also, with a warning, when the bundle's graph file is missing).
 
 Both engines read records with the same
-:class:`~cairn.serving.adapter.RecordAdapter`, so bad input gets the same
+:class:`~cairn.records.RecordAdapter`, so bad input gets the same
 answer whichever engine serves.
 """
 
 from __future__ import annotations
 
-import json
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,17 +27,16 @@ from typing import Any
 import numpy as np
 
 from cairn.bundle import (
-    GRAPH_FILE,
     SCHEMA_FILE,
-    SERVING_FILE,
-    BundleWarning,
-    VerifiedBundle,
+    GraphScorer,
     load_bundle,
+    open_graph,
+    read_serving,
     verify_bundle,
 )
 from cairn.data.schema import Role, Schema
 from cairn.exceptions import BundleError, ServingError
-from cairn.serving.adapter import RecordAdapter
+from cairn.records import RecordAdapter, restore_label
 
 __all__ = ["Engine", "GraphScorer", "Prediction", "ServedModel", "load_served_model", "open_graph"]
 
@@ -58,16 +56,6 @@ class Prediction:
     labels: list[Any]
     probabilities: np.ndarray | None
     warnings: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _restore(label: str, target_dtype: str | None) -> Any:
-    if target_dtype == "int":
-        return int(label)
-    if target_dtype == "float":
-        return float(label)
-    if target_dtype == "bool":
-        return label == "True"
-    return label
 
 
 class ServedModel:
@@ -106,7 +94,7 @@ class ServedModel:
         self.task = schema.task or "regression"
         target_dtype = schema.metadata.get("target_dtype")
         self.class_strings = list(schema.classes or ())
-        self.classes = [_restore(c, target_dtype) for c in self.class_strings]
+        self.classes = [restore_label(c, target_dtype) for c in self.class_strings]
         self._session = session
         self._native = native
         self.engine = "onnx" if session is not None else "native"
@@ -237,75 +225,6 @@ def _resolve(reference: str | Path, tracking_uri: str | None) -> tuple[Path, str
             version = None
         return folder, version, text
     return Path(text), None, text
-
-
-def _session(graph: bytes) -> Any:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    # one request is one small batch: threads cost more than they give
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.log_severity_level = 3
-    return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
-
-
-class GraphScorer:
-    """A verified ONNX graph with the adapter that turns records into its inputs."""
-
-    def __init__(self, graph: bytes, serving: dict[str, Any], schema: Schema) -> None:
-        self.session = _session(graph)
-        self.adapter = RecordAdapter(schema, serving.get("inputs"))
-        self.output_name = str(serving.get("output") or serving["inputs"]["output"])
-
-    def output(self, records: Sequence[Any]) -> tuple[np.ndarray, list[dict[str, Any]]]:
-        """The graph's output (probabilities or values) for JSON records, and
-        the adapter's notes (unseen categories, ignored columns).
-
-        Raises:
-            RecordsError: a record misses a model input or holds an unreadable value.
-        """
-        encoded = self.adapter.encode(records)
-        output = np.asarray(self.session.run([self.output_name], encoded.feeds)[0])
-        return output, encoded.warnings
-
-
-def read_serving(bundle: VerifiedBundle) -> dict[str, Any]:
-    """The bundle's serving.json (empty when it has none)."""
-    if not bundle.has(SERVING_FILE):
-        return {}
-    try:
-        serving = json.loads(bundle.read(SERVING_FILE))
-    except ValueError as error:
-        raise BundleError(f"{bundle.folder / SERVING_FILE}: unreadable ({error})") from None
-    return serving if isinstance(serving, dict) else {}
-
-
-def open_graph(
-    bundle: VerifiedBundle, schema: Schema, serving: dict[str, Any] | None = None
-) -> tuple[GraphScorer | None, str]:
-    """The bundle's verified graph ready to score, or None and why not.
-
-    A graph file that the bundle lists but lacks is warned about: the
-    native pipeline answers instead, correctly but slower.
-    """
-    serving = read_serving(bundle) if serving is None else serving
-    if serving.get("engine") != "onnx":
-        return None, str(serving.get("reason", "")) or "the bundle has no ONNX graph"
-    if GRAPH_FILE in bundle.missing:
-        reason = f"{GRAPH_FILE} is missing from the bundle; the native model answers instead"
-        warnings.warn(f"{bundle.folder}: {reason}", BundleWarning, stacklevel=2)
-        return None, reason
-    if not bundle.has(GRAPH_FILE):
-        return None, "the bundle has no ONNX graph"
-    graph = bundle.read(GRAPH_FILE)
-    try:
-        return GraphScorer(graph, serving, schema), ""
-    except ImportError:
-        return None, "onnxruntime is not installed (pip install onnxruntime)"
-    except Exception as error:  # a graph this runtime cannot load: the pipeline answers
-        return None, f"ONNX Runtime cannot load the graph: {error}"
 
 
 def load_served_model(

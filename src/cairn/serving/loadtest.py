@@ -183,7 +183,7 @@ def payloads_from_frame(
     drop: Sequence[str] = (),
 ) -> list[bytes]:
     """Request bodies made of rows sampled from a DataFrame."""
-    from cairn.onnx_export import to_records
+    from cairn.records import to_records
 
     columns = [c for c in frame.columns if str(c) not in set(drop)]
     records = to_records(frame[columns])

@@ -17,13 +17,13 @@ from sklearn.ensemble import (
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 
-from cairn import onnx_export
+from cairn import export
 from cairn.bundle import Model
 from cairn.data.schema import Schema, infer_schema
+from cairn.export import ATOL, RTOL, _verify, export_serving
 from cairn.features.preprocess import build_preprocessor
 from cairn.models.ensemble import BaggedModel, EnsembleModel, fit_stacker
-from cairn.onnx_export import ATOL, RTOL, export_serving, to_records
-from cairn.serving.adapter import RecordAdapter
+from cairn.records import RecordAdapter, to_records
 from tests.conftest import load_dataset
 
 
@@ -58,9 +58,9 @@ def _independent_check(result: Any, estimator: Any, schema: Schema, X_test: pd.D
     """Score the stored graph ourselves and compare with the native pipeline."""
     import onnxruntime as ort
 
-    spec = json.loads(result.files[onnx_export.SERVING_FILE])
+    spec = json.loads(result.files[export.SERVING_FILE])
     session = ort.InferenceSession(
-        result.files[onnx_export.GRAPH_FILE], providers=["CPUExecutionProvider"]
+        result.files[export.GRAPH_FILE], providers=["CPUExecutionProvider"]
     )
     records = to_records(X_test)
     fast = session.run(
@@ -86,7 +86,7 @@ def _assert_exported(estimator: Any, schema: Schema, X_test: pd.DataFrame) -> An
     assert report["rows"] > len(X_test)  # held-out rows plus probes
     assert report["values_outside_tolerance"] == 0
     assert report["label_mismatches"] == 0
-    assert set(result.files) == {onnx_export.GRAPH_FILE, onnx_export.SERVING_FILE}
+    assert set(result.files) == {export.GRAPH_FILE, export.SERVING_FILE}
     _independent_check(result, estimator, schema, X_test)
     return result
 
@@ -235,8 +235,8 @@ def test_unconvertible_steps_fall_back_to_native(housing: tuple[Any, ...]) -> No
     result = export_serving(pipe, schema, X_test.fillna(0))
     assert result.engine == "native"
     assert "StandardScaler" in result.reason
-    assert set(result.files) == {onnx_export.SERVING_FILE}
-    spec = json.loads(result.files[onnx_export.SERVING_FILE])
+    assert set(result.files) == {export.SERVING_FILE}
+    spec = json.loads(result.files[export.SERVING_FILE])
     assert spec["engine"] == "native" and spec["reason"] == result.reason
     assert spec["input_ranges"]  # still useful to the server without a graph
 
@@ -251,7 +251,7 @@ def test_a_graph_that_disagrees_is_not_used(
         schema, lgb.LGBMClassifier(n_estimators=20, verbose=-1, n_jobs=1), ordinal=True
     )
     pipe.fit(X, y)
-    monkeypatch.setattr(onnx_export, "ATOL", -1.0)  # nothing can agree within a negative margin
+    monkeypatch.setattr(_verify, "ATOL", -1.0)  # nothing can agree within a negative margin
     result = export_serving(pipe, schema, X_test)
     assert result.engine == "native"
     assert result.reason.startswith("verification failed")

@@ -1,8 +1,11 @@
-"""JSON records → input arrays, without a DataFrame on the common path.
+"""JSON records ↔ arrays, shared by export and serving.
+
+:func:`to_records` turns a frame into JSON-ready records; :func:`restore_label`
+turns a class label stored as text back into the target's type.
 
 A :class:`RecordAdapter` checks each record (a JSON object) against the
 model's :class:`~cairn.data.schema.Schema` and turns a list of them into the
-arrays the serving graph takes (see :mod:`cairn.onnx_export`):
+arrays the serving graph takes (see :mod:`cairn.export`):
 
 ``num``   float64 (rows, numeric columns): the value, NaN when missing.
 ``cat``   int64 (rows, categorical and boolean columns): a code per value,
@@ -50,6 +53,7 @@ from cairn.exceptions import SchemaMismatchError
 
 __all__ = [
     "DATE_PARTS",
+    "FIRST_CODE",
     "MISSING",
     "UNSEEN",
     "UNSEEN_FALSE",
@@ -59,6 +63,8 @@ __all__ = [
     "RecordProblem",
     "RecordsError",
     "canonical_string",
+    "restore_label",
+    "to_records",
 ]
 
 #: Reserved codes in the ``cat`` input; known strings start at FIRST_CODE.
@@ -81,6 +87,47 @@ _ISO_NAIVE = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1
 _DAY_NS = 86_400 * 10**9
 _PYTHON_TYPES: dict[str, type] = {"int": int, "float": float, "bool": bool}
 _EPOCH = datetime(1970, 1, 1)
+
+
+def to_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as JSON-ready dicts: NaN → None, numpy scalars → Python, times → ISO text."""
+    columns = [str(c) for c in frame.columns]
+    out: list[dict[str, Any]] = []
+    for row in frame.itertuples(index=False, name=None):
+        out.append({name: _json_value(value) for name, value in zip(columns, row, strict=True)})
+    return out
+
+
+def _json_value(value: Any) -> Any:
+    # Not cairn._io.json_safe: a record cell is one scalar the adapter reads as
+    # conform reads a column, so anything that is not a JSON scalar (durations,
+    # lists, decimals) becomes its str(); json_safe would give ISO durations and
+    # nested lists, and nanoseconds for a numpy datetime64.
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float | np.floating):
+        number = float(value)
+        return None if math.isnan(number) or math.isinf(number) else number
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, np.datetime64):
+        return pd.Timestamp(value).isoformat()
+    return value if isinstance(value, str) else str(value)
+
+
+def restore_label(label: str, target_dtype: str | None) -> Any:
+    """A class label stored as text, back in the target's type."""
+    if target_dtype == "int":
+        return int(label)
+    if target_dtype == "float":
+        return float(label)
+    if target_dtype == "bool":
+        return label == "True"
+    return label
 
 
 @dataclass(frozen=True)
@@ -485,6 +532,17 @@ class RecordAdapter:
                     fail(i, col.name, error, _kind(error))
         if problems:
             raise RecordsError(problems)
+        return Encoded(
+            feeds=self._feeds(num, cat, dt, texts),
+            warnings=self._notes(extra, unseen, as_numbers),
+            unseen=unseen,
+        )
+
+    def _notes(
+        self, extra: set[str], unseen: list[list[str]], as_numbers: list[tuple[int, str]]
+    ) -> list[dict[str, Any]]:
+        """Warnings for a batch that was read: ignored columns, unseen
+        categories, booleans read as numbers."""
         warnings: list[dict[str, Any]] = []
         if extra:
             shown = ", ".join(sorted(extra)[:20])
@@ -505,6 +563,12 @@ class RecordAdapter:
                     "true is 1, false is 0; send the number",
                 }
             )
+        return warnings
+
+    def _feeds(
+        self, num: np.ndarray, cat: np.ndarray, dt: np.ndarray, texts: list[np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        """The graph inputs by name; none when the adapter has no graph spec."""
         feeds: dict[str, np.ndarray] = {}
         if self.has_graph:
             if self.num:
@@ -515,7 +579,7 @@ class RecordAdapter:
                 feeds["dt"] = dt
             for k, out in enumerate(texts):
                 feeds[f"text_{k}"] = out
-        return Encoded(feeds=feeds, warnings=warnings, unseen=unseen)
+        return feeds
 
     def typed(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """``record`` with each schema column's value in the column's type, as

@@ -3,6 +3,7 @@ clear problems with record and column."""
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 
 from cairn.data.schema import ColumnSchema, Role, Schema, coerce_column
 from cairn.exceptions import SchemaMismatchError
-from cairn.serving.adapter import (
+from cairn.records import (
     DATE_PARTS,
     FIRST_CODE,
     MISSING,
@@ -23,7 +24,10 @@ from cairn.serving.adapter import (
     RecordAdapter,
     RecordsError,
     canonical_string,
+    restore_label,
+    to_records,
 )
+from tests.conftest import load_dataset
 
 NUMERIC = ColumnSchema("x", Role.NUMERIC, "float")
 INTEGER = ColumnSchema("n", Role.NUMERIC, "int")
@@ -225,3 +229,48 @@ def test_a_boolean_for_a_number_is_read_as_one_and_flagged() -> None:
     flagged = [(w["record"], w["column"]) for w in encoded.warnings if "boolean" in w["message"]]
     assert flagged == [(0, "n"), (1, "senior")]
     assert not RecordAdapter(SCHEMA, SPEC).encode([record(f=True)]).warnings  # a real flag
+
+
+def test_to_records_gives_plain_json_values_on_titanic() -> None:
+    frame = load_dataset("titanic")
+    records = to_records(frame)
+    assert len(records) == len(frame)
+    json.dumps(records, allow_nan=False)  # NaN would not be valid JSON
+    missing_age = int(frame["Age"].isna().idxmax())
+    assert records[missing_age]["Age"] is None
+    assert type(records[0]["Pclass"]) is int and type(records[0]["Fare"]) is float
+    assert records[0]["Name"] == frame.loc[0, "Name"]
+
+
+def test_to_records_writes_times_as_iso_text() -> None:
+    ratings = load_dataset("movielens_small_ratings", rows=50)
+    frame = pd.DataFrame({"when": pd.to_datetime(ratings["timestamp"], unit="s")})
+    frame.loc[3, "when"] = pd.NaT
+    records = to_records(frame)
+    first = pd.Timestamp(int(ratings.loc[0, "timestamp"]), unit="s")
+    assert records[0]["when"] == first.isoformat()
+    assert records[3]["when"] is None
+    # a cell is one scalar: a duration is its text, as pandas prints it
+    waits = pd.DataFrame({"wait": frame["when"].diff()})
+    assert to_records(waits)[1]["wait"] == str(waits.loc[1, "wait"])
+
+
+@pytest.mark.parametrize(
+    ("dataset", "target", "dtype", "kind"),
+    [("titanic", "Survived", "int", int), ("iris", None, "string", str)],
+)
+def test_restore_label_gives_the_targets_own_type(
+    dataset: str, target: str | None, dtype: str, kind: type
+) -> None:
+    frame = load_dataset(dataset)
+    column = frame[target] if target else frame.iloc[:, -1]
+    labels = sorted({str(v) for v in column})
+    restored = [restore_label(label, dtype) for label in labels]
+    assert all(type(value) is kind for value in restored)
+    assert set(restored) == set(column)
+
+
+def test_restore_label_reads_booleans_and_floats_and_leaves_unknown_types() -> None:
+    assert restore_label("True", "bool") is True and restore_label("False", "bool") is False
+    assert restore_label("2.5", "float") == 2.5
+    assert restore_label("3", None) == "3"

@@ -1,0 +1,114 @@
+"""Verification: the graph and the record adapter against the native pipeline,
+on held-out rows and probe rows bent into the cases a server meets."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cairn.bundle import Model, onnx_session
+from cairn.data.schema import Role, Schema
+from cairn.export._common import ATOL, MAX_PROBE_CELLS, MAX_PROBES, MIN_PROBES, RTOL
+from cairn.records import (
+    RecordAdapter,
+)
+
+
+def probe_records(records: list[dict[str, Any]], schema: Schema, seed: int) -> list[dict]:
+    """Held-out rows bent into the cases a server meets: missing values, unseen
+    categories, boolean words, numbers at the edges."""
+    if not records:
+        return []
+    rng = np.random.default_rng(seed)
+    features = [c for c in schema.columns if c.is_feature]
+    probes: list[dict[str, Any]] = [{c.name: None for c in features}]
+    width = max(1, len(features))
+    for _ in range(max(MIN_PROBES, min(MAX_PROBES, MAX_PROBE_CELLS // width)) - 1):
+        row = dict(records[int(rng.integers(len(records)))])
+        for column in features:
+            draw = rng.random()
+            if draw < 0.15:
+                row[column.name] = None
+            elif draw < 0.3 and column.role in (Role.CATEGORICAL, Role.BOOLEAN, Role.TEXT):
+                if column.role == Role.BOOLEAN and column.dtype == "bool":
+                    row[column.name] = str(rng.choice(["YES", "no", "T", "0", "true"]))
+                elif column.role == Role.BOOLEAN and column.dtype in ("int", "float"):
+                    row[column.name] = [0, 1, 2, 1.0][int(rng.integers(4))]
+                elif column.role == Role.BOOLEAN:
+                    row[column.name] = str(rng.choice(["Yes", "off", "unseen-value", " "]))
+                else:
+                    row[column.name] = f"unseen-{int(rng.integers(1000))}"
+            elif draw < 0.35 and column.role == Role.NUMERIC and row[column.name] is not None:
+                row[column.name] = float(row[column.name]) * float(rng.choice([-10.0, 10.0]))
+        probes.append(row)
+    return probes
+
+
+def native_output(estimator: Any, schema: Schema, frame: pd.DataFrame) -> np.ndarray:
+
+    model = Model(estimator, schema)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if model.task == "classification":
+            return np.asarray(model.predict_proba(frame), dtype=np.float64)
+        return np.asarray(model.predict(frame), dtype=np.float64)
+
+
+def records_frame(records: list[dict[str, Any]], schema: Schema) -> pd.DataFrame:
+    names = [n for n in schema.names if any(n in r for r in records[:1])]
+    return pd.DataFrame.from_records(records, columns=names)
+
+
+def verify(
+    graph: bytes, spec: Mapping[str, Any], schema: Schema, records: list[dict], native: np.ndarray
+) -> dict[str, Any]:
+    session = onnx_session(graph)
+    adapter = RecordAdapter(schema, spec)
+    fast = np.asarray(session.run([spec["output"]], adapter.encode(records).feeds)[0])
+    fast = fast.reshape(native.shape)
+    diff = np.abs(fast - native)
+    allowed = ATOL + RTOL * np.abs(native)
+    bad = diff > allowed
+    report: dict[str, Any] = {
+        "rows": len(records),
+        "max_abs_diff": float(diff.max()) if diff.size else 0.0,
+        "values_outside_tolerance": int(bad.sum()),
+        "rtol": RTOL,
+        "atol": ATOL,
+    }
+    if schema.task == "classification" and native.size:
+        report["label_mismatches"] = int((fast.argmax(axis=1) != native.argmax(axis=1)).sum())
+    else:
+        report["label_mismatches"] = 0
+    # one record per call, as a server sees them
+    timings = []
+    for record in records[:50]:
+        started = time.perf_counter()
+        session.run([spec["output"]], adapter.encode([record]).feeds)
+        timings.append(time.perf_counter() - started)
+    report["onnx_ms_per_row_p50"] = round(float(np.median(timings)) * 1000, 4) if timings else None
+    return report
+
+
+def serving_extras(schema: Schema, frame: pd.DataFrame, native: np.ndarray) -> dict[str, Any]:
+    """Ranges for generating example payloads and bucket edges for prediction histograms."""
+    ranges: dict[str, list[float]] = {}
+    for column in schema.columns:
+        if column.is_feature and column.role == Role.NUMERIC and column.name in frame:
+            values = pd.to_numeric(frame[column.name], errors="coerce").dropna()
+            if len(values):
+                low, high = np.percentile(values.to_numpy(dtype=float), [1, 99])
+                ranges[column.name] = [float(low), float(high)]
+    if schema.task == "classification":
+        buckets = [round(x, 2) for x in np.linspace(0.05, 1.0, 20)]
+    elif native.size:
+        edges = np.unique(np.percentile(native, np.linspace(2, 98, 17)))
+        buckets = [float(f"{edge:.6g}") for edge in edges]
+    else:
+        buckets = []
+    return {"input_ranges": ranges, "prediction_buckets": buckets}
