@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cairn.evaluation.metrics import score
 from cairn.evaluation.run_folder import load_run
 from cairn.evaluation.segments import segment_performance
+from cairn.tasks.metrics import score
 
 
 def test_segment_metric_is_the_metric_on_those_rows(finished_run: Callable[[str], Path]) -> None:

@@ -235,9 +235,9 @@ def test_report_is_in_the_project_metric_and_counts_records_once(
 
 
 def test_delong_agrees_with_the_paired_bootstrap(shadowed: dict[str, Any]) -> None:
-    from cairn.evaluation.bootstrap import metric_statistics
     from cairn.serving._abtest_metrics import bootstrap_gap
     from cairn.serving._abtest_stats import delong
+    from cairn.tasks.bootstrap import metric_statistics
 
     live, proba = shadowed["live"], shadowed["proba"]
     y = (live["class"] == ">50K").to_numpy()

@@ -63,7 +63,7 @@ _LAZY = {
     "CardSection": "cairn.evaluation.card",
     "Evaluation": "cairn.evaluation.evaluate",
     "Importance": "cairn.evaluation.importance",
-    "Interval": "cairn.evaluation.bootstrap",
+    "Interval": "cairn.tasks.bootstrap",
     "ModelCard": "cairn.evaluation.card",
     "ObjectiveResult": "cairn.evaluation.evaluate",
     "RunAnalysis": "cairn.evaluation._analysis",
@@ -73,7 +73,7 @@ _LAZY = {
     "SegmentTable": "cairn.evaluation.segments",
     "ShapSummary": "cairn.evaluation.importance",
     "analyse_run": "cairn.evaluation._analysis",
-    "bootstrap_intervals": "cairn.evaluation.bootstrap",
+    "bootstrap_intervals": "cairn.tasks.bootstrap",
     "check_objectives": "cairn.evaluation.evaluate",
     "find_run": "cairn.evaluation.run_folder",
     "finish_run_folder": "cairn.evaluation.run_state",
@@ -81,12 +81,12 @@ _LAZY = {
     "list_run_folders": "cairn.evaluation.run_state",
     "load_run": "cairn.evaluation.run_folder",
     "measure_latency": "cairn.evaluation.evaluate",
-    "metric_statistics": "cairn.evaluation.bootstrap",
+    "metric_statistics": "cairn.tasks.bootstrap",
     "model_card": "cairn.evaluation.card",
     "permutation_importance": "cairn.evaluation.importance",
     "remove_interrupted": "cairn.evaluation.run_state",
     "render_evaluation": "cairn.evaluation.report",
-    "resample_counts": "cairn.evaluation.bootstrap",
+    "resample_counts": "cairn.tasks.bootstrap",
     "segment_performance": "cairn.evaluation.segments",
     "start_run_folder": "cairn.evaluation.run_state",
     "tree_shap": "cairn.evaluation.importance",
@@ -96,12 +96,6 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from cairn.evaluation._analysis import RunAnalysis, analyse_run
-    from cairn.evaluation.bootstrap import (
-        Interval,
-        bootstrap_intervals,
-        metric_statistics,
-        resample_counts,
-    )
     from cairn.evaluation.card import CardSection, ModelCard, model_card, write_model_card
     from cairn.evaluation.evaluate import (
         Evaluation,
@@ -129,5 +123,11 @@ if TYPE_CHECKING:
         start_run_folder,
     )
     from cairn.evaluation.segments import Segment, SegmentTable, segment_performance
+    from cairn.tasks.bootstrap import (
+        Interval,
+        bootstrap_intervals,
+        metric_statistics,
+        resample_counts,
+    )
 
 __getattr__, __dir__ = _lazy_exports("cairn.evaluation", _LAZY, __all__)

@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cairn.evaluation.bootstrap import Interval, bootstrap_intervals
 from cairn.evaluation.importance import Importance, ShapSummary, permutation_importance, tree_shap
 from cairn.evaluation.run_folder import RunFolder, load_run
 from cairn.evaluation.segments import SegmentTable, segment_performance
+from cairn.tasks.bootstrap import Interval, bootstrap_intervals
 
 _SEGMENT_COLUMNS = 6
 

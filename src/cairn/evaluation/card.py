@@ -15,9 +15,9 @@ import numpy as np
 
 import cairn.reporting as rp
 from cairn.data.schema import DROPPED_ROLES, Role
-from cairn.evaluation.metrics import greater_is_better
 from cairn.evaluation.report import LATENCY_NOTE, RunAnalysis, analyse_run, objectives_banner
 from cairn.evaluation.run_folder import RunFolder
+from cairn.tasks import greater_is_better
 
 #: A segment is a limitation when its metric is worse than overall by this share.
 SEGMENT_GAP_SHARE = 0.05

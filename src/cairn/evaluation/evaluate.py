@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cairn.evaluation.metrics import classification_metrics, regression_metrics
 from cairn.spec import Objective
+from cairn.tasks.metrics import classification_metrics, regression_metrics
 
 
 @dataclass(frozen=True)

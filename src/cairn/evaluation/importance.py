@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cairn.evaluation.metrics import greater_is_better, score
+from cairn.tasks import greater_is_better
+from cairn.tasks.metrics import score
 
 #: Test rows used for permutation importance (a random subset above this).
 PERMUTATION_ROWS = 2_000

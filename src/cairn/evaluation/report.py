@@ -22,10 +22,10 @@ from cairn.evaluation._analysis import RunAnalysis, analyse_run
 from cairn.evaluation._classification_report import classification_sections
 from cairn.evaluation._plot_data import BEESWARM_ROWS, sample_rows
 from cairn.evaluation._regression_report import regression_sections
-from cairn.evaluation.bootstrap import Interval
 from cairn.evaluation.importance import ShapSummary
-from cairn.evaluation.metrics import greater_is_better
 from cairn.evaluation.run_folder import RunFolder
+from cairn.tasks import greater_is_better
+from cairn.tasks.bootstrap import Interval
 
 # ---------------------------------------------------------------- rendering
 

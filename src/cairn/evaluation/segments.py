@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 
 from cairn.data.schema import Role, Schema
-from cairn.evaluation.metrics import greater_is_better, score
 from cairn.reporting import fmt_short
+from cairn.tasks import greater_is_better
+from cairn.tasks.metrics import score
 
 #: Segments with fewer test rows than this are not scored (too noisy).
 MIN_ROWS = 30

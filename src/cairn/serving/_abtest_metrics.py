@@ -28,7 +28,7 @@ def metric_intervals(
     seed: int,
 ) -> dict[str, Any]:
     """Percentile bootstrap intervals of ``metrics`` on one arm's records."""
-    from cairn.evaluation.bootstrap import bootstrap_intervals
+    from cairn.tasks.bootstrap import bootstrap_intervals
 
     classification = task == "classification"
     return bootstrap_intervals(
@@ -47,7 +47,7 @@ def metric_statistics(
     task: str, y: np.ndarray, output: np.ndarray
 ) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
     """Each metric as a function of resample counts, for :func:`bootstrap_gap`."""
-    from cairn.evaluation.bootstrap import metric_statistics as statistics
+    from cairn.tasks.bootstrap import metric_statistics as statistics
 
     classification = task == "classification"
     return statistics(
@@ -57,7 +57,7 @@ def metric_statistics(
 
 
 def metric_value(metric: str, task: str, y: np.ndarray, output: np.ndarray) -> float:
-    from cairn.evaluation.metrics import score
+    from cairn.tasks.metrics import score
 
     if task == "classification":
         return float(score(metric, y, proba=output))
@@ -78,7 +78,7 @@ def bootstrap_gap(
     """Bootstrap of b minus a: interval, standard error and two-sided p-value.
     Paired arms share every resample of the records; unpaired arms are
     resampled independently."""
-    from cairn.evaluation.bootstrap import resample_counts
+    from cairn.tasks.bootstrap import resample_counts
 
     drawn: list[np.ndarray] = []
     if paired:

@@ -53,6 +53,7 @@ from cairn.serving._abtest_stats import (
     wilson,
     z_two_sided,
 )
+from cairn.tasks import get_task, greater_is_better
 
 __all__ = [
     "ABTestReport",
@@ -315,14 +316,12 @@ def compare_arms(
         DataError: no labelled rows, no champion rows to compare with, or a
             label that is not one of the logged classes.
     """
-    from cairn.spec import default_metric
-
     if "label" not in joined.columns:
         raise DataError("join labels to the log first (a 'label' column is needed)")
     proba_columns = [c for c in joined.columns if str(c).startswith("proba_")]
     if task is None:
         task = "classification" if proba_columns else "regression"
-    metric = metric or default_metric(task, len(proba_columns))
+    metric = metric or get_task(task).default_metric(len(proba_columns))
     report, labelled = _empty_report(joined, task, metric, alpha, power)
     needs_proba = task == "classification" and metric != "accuracy"
     if needs_proba and not proba_columns:
@@ -375,8 +374,6 @@ def _comparisons(
     champion: _Arm, arm: _Arm, report: ABTestReport, *, resamples: int, seed: int
 ) -> list[Comparison]:
     """``arm`` against the champion on each of the report's metrics."""
-    from cairn.spec import LOWER_IS_BETTER
-
     alpha, power, task = report.alpha, report.power, report.task
     paired = arm.name == "shadow"
     out = []
@@ -391,7 +388,7 @@ def _comparisons(
         significant = p_value < alpha
         better = None
         if significant:
-            better = diff < 0 if name in LOWER_IS_BETTER else diff > 0
+            better = diff > 0 if greater_is_better(name) else diff < 0
         out.append(
             Comparison(
                 arm=arm.name,

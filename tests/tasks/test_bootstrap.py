@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cairn.evaluation.bootstrap import _classification_stats, _regression_stats, bootstrap_intervals
-from cairn.evaluation.metrics import classification_metrics, regression_metrics, score
+from cairn.tasks.bootstrap import _classification_stats, _regression_stats, bootstrap_intervals
+from cairn.tasks.metrics import classification_metrics, regression_metrics, score
 from tests.conftest import load_dataset
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cairn.evaluation.metrics import score
+from cairn.tasks.metrics import score
 
 #: Resamples drawn per batch (bounds memory at ``batch × rows`` counts).
 _BATCH = 64
@@ -239,7 +239,7 @@ def bootstrap_intervals(
 
     Returns:
         One :class:`Interval` per metric; ``value`` is the metric on the test
-        set itself (as :func:`cairn.evaluation.metrics.score` computes it).
+        set itself (as :func:`cairn.tasks.metrics.score` computes it).
     """
     y_true = np.asarray(y_true)
     if task == "classification":
