@@ -21,8 +21,9 @@ champion, and roll back.
 
 :func:`rollback` (back to the version it replaced, or to a given one) and
 :func:`promote` move ``champion`` by hand and record that too; they live in
-:mod:`cairn.registry`, which imports no training library. This module chains
-stages, so it lives at the workflow level, beside :mod:`cairn.workflow`.
+:mod:`cairn.registry`, which imports no training library. This package chains
+stages (reusing the steps of :mod:`cairn.workflow`), so it lives at the
+workflow level.
 """
 
 from __future__ import annotations

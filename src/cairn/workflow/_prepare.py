@@ -4,7 +4,7 @@ the schema, encode the target and split train / test (prepare)."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -84,7 +84,7 @@ def clean(
     metric: str | None = None,
     folds: int = 5,
     roles: Mapping[str, str] | None = None,
-    id_columns: Any = (),
+    id_columns: Sequence[str] = (),
     time_column: str | None = None,
     source: str = "data",
 ) -> Prepared:
@@ -100,9 +100,8 @@ def clean(
         source=source,
     )
     y, schema = _encode_target(cleaned.frame, cleaned.schema)
-    prepared = Prepared(cleaned, y, schema, metric="")
-    prepared.metric = metric or default_metric(cleaned.task, prepared.n_classes)
-    return prepared
+    n_classes = len(schema.classes or ()) or None
+    return Prepared(cleaned, y, schema, metric or default_metric(cleaned.task, n_classes))
 
 
 def prepare(spec: ProjectSpec, raw: pd.DataFrame, *, say: Progress, clock: Clock) -> Prepared:
