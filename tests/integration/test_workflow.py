@@ -136,3 +136,68 @@ def test_max_trials_makes_runs_reproducible(make_project: MakeProject) -> None:
     timing = ["fit_time_s", "predict_ms_per_row"]
     assert first.leaderboard.drop(columns=timing).equals(second.leaderboard.drop(columns=timing))
     assert first.evaluation.metrics == second.evaluation.metrics
+
+
+def test_run_steps_report_write_and_time_in_order(make_project: MakeProject) -> None:
+    """The steps run in the documented order: the progress lines, the stages
+    of ``timings.json`` and the run folder's files stay what users rely on."""
+    spec = make_project(
+        load_dataset("german_credit"),
+        problem={"target": "default"},
+        train={
+            "time_budget": 10,
+            "include": ["linear"],
+            "max_trials": 0,
+            "ensemble": "none",
+            "select_features": False,
+        },
+    )
+    said: list[str] = []
+    result = cairn.run(spec, register=False, progress=said.append)
+    assert [m for m in said if not m.startswith("cross-validating")] == [
+        "reading data",
+        "checking data quality",
+        "splitting train / test",
+        "building the final model",
+        "evaluating on the held-out test set",
+        "packaging the model bundle",
+        "profiling the training data for drift checks",
+        "exporting the serving graph (ONNX) and checking it on the test set",
+        "writing reports: data profile, evaluation, model card",
+    ]
+    stages = ["ingest", "quality", "split", "search", "final_model", "evaluate", "package"]
+    assert list(result.timings) == [*stages, "reports", "total"]
+    run_dir = result.bundle_path.parent
+    assert json.loads((run_dir / "timings.json").read_text()) == result.timings
+    assert list(result.reports) == [
+        "test_predictions",
+        "leaderboard",
+        "trials",
+        "quality",
+        "evaluation",
+        "eda",
+        "evaluation_report",
+        "model_card",
+        "model_card_html",
+    ]
+    assert all(path.parent == run_dir and path.exists() for path in result.reports.values())
+    assert not list(run_dir.parent.glob("*.partial")) and not list(run_dir.rglob("*.tmp"))
+    metadata = json.loads((result.bundle_path / "metadata.json").read_text())
+    assert metadata["rows"]["train"] + metadata["rows"]["test"] == metadata["rows"]["clean"]
+    assert metadata["model"] == "linear" and metadata["run_id"] == result.run_id
+
+
+def test_fit_trains_on_every_row_with_the_run_steps() -> None:
+    frame = load_dataset("german_credit", rows=300)
+    said: list[str] = []
+    model = cairn.fit(
+        frame, "default", time_budget=8, include=("linear",), seed=1, progress=said.append
+    )
+    assert model.metadata["task"] == "classification"
+    assert model.metadata["metric"] == "roc_auc"
+    assert model.metadata["model"] == "linear"
+    assert set(model.metadata["search"]) == {"trials", "phases_s", "target_transform"}
+    # fit has no held-out test set, so no run-only progress lines
+    assert "building the final model" not in said and said
+    predictions = model.predict(frame.drop(columns=["default"]).head(20))
+    assert len(predictions) == 20

@@ -14,7 +14,7 @@ from cairn.models.catalog import LEARNERS
 from cairn.models.ensemble import BaggedModel, fit_stacker
 from cairn.models.search import fit_pipeline, predict_output, score_output
 from cairn.models.target import ClassAlignedClassifier
-from cairn.workflow import _encode_target
+from cairn.workflow._prepare import _encode_target
 from tests.conftest import load_dataset
 
 

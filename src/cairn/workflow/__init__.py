@@ -1,0 +1,269 @@
+"""The whole job for a spec, as a list of steps: ingest → prepare (quality,
+schema, split) → train (search, final model) → evaluate → package (bundle,
+serving graph, serving gate, run files) → explore and report (EDA, evaluation
+report, model card) → register. This is the only package that chains stages;
+:func:`fit` and :mod:`cairn.maintenance` reuse its steps."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from cairn._io import write_json
+from cairn.bundle import Model
+from cairn.data.quality import QualityReport
+from cairn.data.split import make_folds
+from cairn.evaluation.evaluate import Evaluation
+from cairn.evaluation.run_state import finish_run_folder, start_run_folder
+from cairn.models.catalog import choose_learners
+from cairn.spec import ProjectSpec, load_spec
+from cairn.workflow import _package
+from cairn.workflow._clock import Clock, Progress, quiet
+from cairn.workflow._package import Packaged, explore, package, register, report
+from cairn.workflow._prepare import Prepared, clean, data_fingerprint, ingest, prepare
+from cairn.workflow._train import (
+    Budget,
+    Tested,
+    Trained,
+    evaluate,
+    fit_model,
+    plan_budget,
+    train,
+)
+
+__all__ = [
+    "Budget",
+    "Clock",
+    "Packaged",
+    "Prepared",
+    "Progress",
+    "RunResult",
+    "Tested",
+    "Trained",
+    "clean",
+    "data_fingerprint",
+    "evaluate",
+    "explore",
+    "fit",
+    "fit_model",
+    "ingest",
+    "package",
+    "plan_budget",
+    "prepare",
+    "register",
+    "report",
+    "run",
+    "train",
+]
+
+
+@dataclass
+class RunResult:
+    """What ``cairn.run`` produced.
+
+    Attributes:
+        leaderboard: every candidate's CV score, spread and timings, best first.
+        evaluation: test-set metrics and the objectives verdict.
+        quality: findings of the data-quality stage and the fixes applied.
+        bundle_path: the saved model bundle folder.
+        model_uri: the registry URI (``models:/NAME/VERSION``), if registered.
+        registry_note: why the registered version did not become champion.
+        reports: paths of the files written for this run, by name.
+        timings: seconds spent per stage.
+    """
+
+    run_id: str
+    spec: ProjectSpec
+    leaderboard: pd.DataFrame
+    evaluation: Evaluation
+    quality: QualityReport
+    bundle_path: Path
+    model: Model
+    model_uri: str | None = None
+    alias: str | None = None
+    registry_note: str | None = None
+    reports: dict[str, Path] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def best_model(self) -> str:
+        return str(self.leaderboard.iloc[0]["model"])
+
+
+def run(
+    spec_or_path: ProjectSpec | str | Path = "cairn.toml",
+    *,
+    time_budget: float | None = None,
+    progress: Progress | None = None,
+    register: bool | None = None,
+) -> RunResult:
+    """Run the whole workflow for a spec.
+
+    Args:
+        spec_or_path: a loaded spec or the path of a ``cairn.toml``.
+        time_budget: seconds; overrides ``train.time_budget``.
+        progress: called with a short message as each stage starts.
+        register: log to MLflow and register the model; defaults to the
+            spec's ``tracking.register_model``.
+
+    Raises:
+        SpecError, DataError, TrainingError, BundleError, RegistryError.
+    """
+    spec = spec_or_path if isinstance(spec_or_path, ProjectSpec) else load_spec(spec_or_path)
+    seconds = float(time_budget if time_budget is not None else spec.train.time_budget)
+    registering = register if register is not None else spec.tracking.register_model
+    say = progress or quiet
+    clock = Clock()
+
+    raw = ingest(spec, say)
+    clock.lap("ingest")
+    prepared = prepare(spec, raw, say=say, clock=clock)
+    budget = plan_budget(spec, prepared, seconds=seconds, registering=registering, clock=clock)
+    trained = train(spec, prepared, budget, say=say, clock=clock)
+    tested = evaluate(spec, prepared, trained, seconds=seconds, say=say, clock=clock)
+
+    run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    # Written as <run id>.partial and renamed when complete, so a killed
+    # run never leaves a folder that looks finished.
+    partial_dir = start_run_folder(spec.state_dir / "runs", run_id)
+    packaged = package(
+        spec,
+        raw,
+        prepared,
+        trained,
+        tested,
+        run_id=run_id,
+        run_dir=partial_dir,
+        say=say,
+        clock=clock,
+    )
+    say("writing reports: data profile, evaluation, model card")
+    reports = dict(packaged.reports)
+    reports["eda"] = explore(spec, raw, prepared, partial_dir)
+    reports.update(
+        report(spec, trained, partial_dir, timings=clock.timings, seconds=budget.explain_seconds)
+    )
+    clock.lap("reports")
+    clock.total()
+    write_json(partial_dir / "timings.json", clock.timings)
+    run_dir = finish_run_folder(partial_dir)
+    bundle_path = run_dir / packaged.bundle_path.relative_to(partial_dir)
+    reports = {name: run_dir / path.relative_to(partial_dir) for name, path in reports.items()}
+
+    result = RunResult(
+        run_id=run_id,
+        spec=spec,
+        leaderboard=trained.found.leaderboard,
+        evaluation=tested.evaluation,
+        quality=prepared.cleaned.report,
+        bundle_path=bundle_path,
+        model=Model(trained.pipeline, prepared.schema, {**packaged.metadata}, path=bundle_path),
+        reports=reports,
+        timings=clock.timings,
+    )
+    if registering:
+        _record(spec, result, trained, packaged, seconds=seconds, say=say, clock=clock)
+    return result
+
+
+def _record(
+    spec: ProjectSpec,
+    result: RunResult,
+    trained: Trained,
+    packaged: Packaged,
+    *,
+    seconds: float,
+    say: Progress,
+    clock: Clock,
+) -> None:
+    """The register step for a finished run folder; its time joins ``timings.json``."""
+    tracked = _package.register(
+        spec,
+        trained,
+        packaged,
+        result.evaluation,
+        run_id=result.run_id,
+        bundle_path=result.bundle_path,
+        reports=result.reports,
+        seconds=seconds,
+        say=say,
+    )
+    result.model_uri = tracked.model_uri
+    result.alias = tracked.alias
+    result.registry_note = tracked.note
+    clock.lap("track")
+    clock.total()
+    write_json(result.bundle_path.parent / "timings.json", clock.timings)
+
+
+def fit(
+    frame: pd.DataFrame,
+    target: str,
+    *,
+    task: str | None = None,
+    metric: str | None = None,
+    time_budget: float = 60.0,
+    folds: int = 5,
+    seed: int = 42,
+    n_jobs: int = -1,
+    include: tuple[str, ...] = (),
+    exclude: tuple[str, ...] = (),
+    progress: Progress | None = None,
+) -> Model:
+    """Search and train on every row of ``frame``, with no held-out test set.
+
+    For notebooks and for comparisons where the caller keeps its own test
+    data; ``run`` is the full workflow (split, evaluation, bundle, registry).
+    The search is the same: cleaning, schema, CV folds, tuning, ensembles.
+
+    Raises:
+        DataError, SpecError, TrainingError.
+    """
+    clock = Clock()
+    prepared = clean(frame, target=target, task=task, metric=metric, folds=folds)
+    coded, label = prepared.with_codes()
+    fold_list = make_folds(
+        coded,
+        target=label,
+        task=prepared.task,
+        folds=folds,
+        validation_size=None,
+        stratify=True,
+        group_column=None,
+        time_ordered=False,
+        seed=seed,
+    )
+    X = prepared.frame.drop(columns=[target])
+    trained = fit_model(
+        X,
+        prepared.y,
+        prepared=prepared,
+        folds=fold_list,
+        learners=choose_learners(n_rows=len(X), include=include, exclude=exclude),
+        search_seconds=max(1.0, time_budget * 0.9 - clock.elapsed()),
+        deadline=clock.started + time_budget,
+        seed=seed,
+        n_jobs=n_jobs,
+        say=progress or quiet,
+        clock=clock,
+        refit_note=None,
+    )
+    found, chosen = trained.found, prepared.metric
+    metadata = {
+        "task": prepared.task,
+        "target": target,
+        "metric": chosen,
+        "model": "ensemble" if found.ensemble else found.candidate(found.best).family,
+        "model_label": trained.final.description,
+        "cv": {"metric": chosen, "mean": float(found.leaderboard.iloc[0][f"cv_{chosen}_mean"])},
+        "search": {
+            "trials": found.n_trials,
+            "phases_s": found.phases,
+            "target_transform": found.target_transform,
+        },
+    }
+    return Model(trained.pipeline, prepared.schema, metadata)

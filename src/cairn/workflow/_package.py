@@ -1,0 +1,229 @@
+"""The last steps: the bundle, serving graph, serving gate and run files
+(package), the data profile (explore), the evaluation report and model card
+(report), and the MLflow record and registry version (register)."""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from cairn._io import write_json
+from cairn.bundle import save_bundle
+from cairn.evaluation.evaluate import Evaluation
+from cairn.monitoring.reference import REFERENCE_FILE
+from cairn.spec import ProjectSpec
+from cairn.workflow import _outputs as outputs
+from cairn.workflow._clock import Clock, Progress
+from cairn.workflow._prepare import Prepared, data_fingerprint
+from cairn.workflow._train import Tested, Trained
+
+if TYPE_CHECKING:
+    from cairn.tracking import TrackedRun
+
+
+@dataclass
+class Packaged:
+    """The saved bundle, its metadata, the serving gate and the run's files."""
+
+    bundle_path: Path
+    metadata: dict[str, Any]
+    reports: dict[str, Path]
+    gate: Any = None
+
+    @property
+    def promotable(self) -> bool:
+        return self.gate is None or bool(self.gate.passed)
+
+
+def package(
+    spec: ProjectSpec,
+    raw: pd.DataFrame,
+    prepared: Prepared,
+    trained: Trained,
+    tested: Tested,
+    *,
+    run_id: str,
+    run_dir: Path,
+    say: Progress,
+    clock: Clock,
+) -> Packaged:
+    """The bundle (model, schema, metadata, drift reference, verified serving
+    graph), the serving gate when there is a latency objective, and the run's
+    tables and JSON files."""
+    say("packaging the model bundle")
+    metadata = _bundle_metadata(spec, raw, prepared, trained, tested, run_id=run_id)
+    X_train, _ = prepared.train_rows
+    X_test, y_test = prepared.test_rows
+    seed = spec.train.seed
+    say("profiling the training data for drift checks")
+    reference = outputs.reference_profile(
+        trained.pipeline, prepared.schema, X_train, X_test, tested.output, seed=seed
+    )
+    files = {REFERENCE_FILE: reference.to_json().encode("utf-8")}
+    say("exporting the serving graph (ONNX) and checking it on the test set")
+    from cairn.export import export_serving
+
+    exported = export_serving(trained.pipeline, prepared.schema, X_test, seed=seed)
+    metadata["serving"] = exported.summary()
+    files.update(exported.files)
+    bundle_path = save_bundle(
+        run_dir / "bundle", trained.pipeline, prepared.schema, metadata, files=files
+    )
+    gate = None
+    if spec.problem.has_latency_objective:
+        say("load-testing the served model against the latency objectives")
+        from cairn.serving.gate import apply_gate, latency_gate
+
+        gate = latency_gate(
+            bundle_path,
+            spec.problem.parsed_objectives,
+            X_test,
+            duration=spec.serving.gate_duration,
+            concurrency=spec.serving.gate_concurrency,
+        )
+        apply_gate(tested.evaluation, gate, bundle_path)
+        clock.lap("serving_gate")
+    reports = {
+        "test_predictions": outputs.write_test_predictions(
+            run_dir / "test_predictions.parquet",
+            output=tested.output,
+            schema=prepared.schema,
+            X_test=X_test,
+            y_test=y_test,
+        ),
+        "leaderboard": outputs.write_csv(run_dir / "leaderboard.csv", trained.found.leaderboard),
+        "trials": outputs.write_csv(run_dir / "trials.csv", trained.found.trials),
+        "quality": write_json(run_dir / "quality.json", prepared.cleaned.report.to_dict()),
+        "evaluation": write_json(run_dir / "evaluation.json", tested.evaluation.to_dict()),
+    }
+    clock.lap("package")
+    return Packaged(bundle_path, metadata, reports, gate)
+
+
+def _bundle_metadata(
+    spec: ProjectSpec,
+    raw: pd.DataFrame,
+    prepared: Prepared,
+    trained: Trained,
+    tested: Tested,
+    *,
+    run_id: str,
+) -> dict[str, Any]:
+    """What the bundle records about its run: data, split, search, test figures."""
+    found, final, evaluation = trained.found, trained.final, tested.evaluation
+    X_train, _ = prepared.train_rows
+    X_test, y_test = prepared.test_rows
+    metric = prepared.metric
+    rows = {"raw": len(raw), "clean": len(prepared.frame), "train": len(X_train)}
+    return {
+        "name": spec.project.name,
+        "description": spec.project.description,
+        "sources": [source.label for source in spec.data.sources],
+        "period": outputs.period(raw, spec.data.time_column),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "run_id": run_id,
+        "task": prepared.task,
+        "target": spec.problem.target,
+        "metric": metric,
+        "model": "ensemble" if found.ensemble else trained.best.name,
+        "model_label": final.description,
+        "ensemble": final.members,
+        "search": {
+            "trials": found.n_trials,
+            "phases_s": found.phases,
+            "tuner": spec.train.tuner,
+            "dropped_features": found.dropped_features,
+            "features_selected": found.selected_features is not None,
+            "target_transform": found.target_transform,
+        },
+        "classes": list(prepared.schema.classes or ()),
+        "spec_sha256": spec.fingerprint(),
+        "data_fingerprint": data_fingerprint(raw),
+        "rows": {**rows, "test": len(X_test)},
+        "split": prepared.strategy,
+        "metrics": evaluation.metrics,
+        "metric_intervals": outputs.metric_intervals(
+            tested.output, y_test, prepared.task, seed=spec.train.seed
+        ),
+        "latency_ms": evaluation.latency_ms,
+        "native_latency_ms": evaluation.native_latency_ms,
+        "objectives": [o.__dict__ for o in evaluation.objectives],
+        "objectives_met": evaluation.objectives_met,
+        "cv": {"metric": metric, "mean": float(found.leaderboard.iloc[0][f"cv_{metric}_mean"])},
+    }
+
+
+def explore(spec: ProjectSpec, raw: pd.DataFrame, prepared: Prepared, run_dir: Path) -> Path:
+    """The data profile (EDA) of the raw table, written into the run folder."""
+    from cairn.eda.profile import profile
+    from cairn.eda.report import write_profile_report
+
+    data = profile(
+        raw,
+        target=spec.problem.target,
+        task=prepared.task,
+        schema=prepared.cleaned.schema,
+        quality=prepared.cleaned.report,
+        source=", ".join(source.label for source in spec.data.sources),
+    )
+    return write_profile_report(data, run_dir / "eda.html")
+
+
+def report(
+    spec: ProjectSpec, trained: Trained, run_dir: Path, *, timings: dict[str, float], seconds: float
+) -> dict[str, Path]:
+    """The evaluation report and the model card, from the run folder."""
+    from cairn.evaluation.card import write_model_card
+    from cairn.evaluation.report import analyse_run, write_evaluation_report
+    from cairn.evaluation.run_folder import load_run
+
+    folder = load_run(run_dir)
+    folder.timings = dict(timings)
+    analysis = analyse_run(
+        folder, model=trained.pipeline, seed=spec.train.seed, time_budget=seconds
+    )
+    card, card_html = write_model_card(analysis)
+    return {
+        "evaluation_report": write_evaluation_report(analysis),
+        "model_card": card,
+        "model_card_html": card_html,
+    }
+
+
+def register(
+    spec: ProjectSpec,
+    trained: Trained,
+    packaged: Packaged,
+    evaluation: Evaluation,
+    *,
+    run_id: str,
+    bundle_path: Path,
+    reports: dict[str, Path],
+    seconds: float,
+    say: Progress,
+) -> TrackedRun:
+    """Record the run in MLflow and register its bundle as a new version; it
+    becomes champion unless the served model missed its latency objectives."""
+    say("recording the run in MLflow and registering the model")
+    from cairn.tracking import record_run
+
+    best = trained.best.name
+    metric = evaluation.metric
+    return record_run(
+        project=spec.project.name,
+        project_dir=spec.project_dir,
+        configured_uri=spec.tracking.uri,
+        params=outputs.run_params(spec, evaluation.task, metric, best, seconds),
+        metrics=outputs.run_metrics(trained.found.candidates, metric, evaluation),
+        reports=list(reports.values()),
+        bundle_dir=bundle_path,
+        tags={"cairn.run_id": run_id, "cairn.model": best},
+        promote=packaged.promotable,
+        hold_reason="the served model missed its latency objectives",
+        examples=reports["test_predictions"],
+    )

@@ -1,0 +1,224 @@
+"""The budget, the search and final model (train), and the held-out
+evaluation (evaluate)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cairn.data.split import Fold
+from cairn.evaluation.evaluate import Evaluation
+from cairn.evaluation.evaluate import evaluate as evaluate_pipeline
+from cairn.models.catalog import LEARNERS, Learner, choose_learners
+from cairn.models.search import FinalModel, SearchResult, finalize, predict_output, search
+from cairn.spec import ProjectSpec
+from cairn.workflow._clock import Clock, Progress
+from cairn.workflow._prepare import Prepared
+
+# Share of the budget kept back for the final model, evaluation and packaging,
+# and the seconds that reports and registration take whatever the budget.
+_RESERVE_SHARE = 0.12
+_FIXED_OVERHEAD_S = 4.0
+_REGISTER_OVERHEAD_S = 5.0
+# Post-search seconds per training cell (rows x columns x classes), and the
+# share of the post-search reserve given to permutation importance and SHAP.
+_SECONDS_PER_CELL = 1.2e-5
+_EXPLAIN_SHARE = 0.2
+# Post-search seconds per fold model when the final model is a bag of them.
+_SECONDS_PER_BAGGED_MODEL = 0.8
+# With train.bagging = "auto", fold models are bagged up to this many rows.
+# Bags multiply the cost of everything after the search (evaluation, export,
+# reports, serving) by the number of folds, so "auto" keeps them for tiny data.
+_AUTO_BAG_MAX_ROWS = 500
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How a run's seconds are shared: the search gets what the stages after
+    it (final model, evaluation, export, reports, registration) leave."""
+
+    seconds: float
+    started: float
+    post_search: float
+    overhead: float
+    search: float
+    bag_max_rows: int
+
+    @property
+    def final_deadline(self) -> float:
+        return self.started + self.seconds * 0.92 - self.overhead
+
+    @property
+    def explain_seconds(self) -> float:
+        return max(3.0, _EXPLAIN_SHARE * self.post_search, 0.05 * self.seconds)
+
+
+@dataclass
+class Trained:
+    """The search and the final model built from its winner."""
+
+    found: SearchResult
+    final: FinalModel
+
+    @property
+    def pipeline(self) -> Any:
+        return self.final.estimator
+
+    @property
+    def best(self) -> Learner:
+        return LEARNERS[self.found.candidate(self.found.best).family]
+
+
+@dataclass
+class Tested:
+    """The held-out evaluation and the model's outputs on the test rows,
+    predicted once for evaluation, intervals, drift reference and files."""
+
+    evaluation: Evaluation
+    output: np.ndarray
+
+
+def plan_budget(
+    spec: ProjectSpec, prepared: Prepared, *, seconds: float, registering: bool, clock: Clock
+) -> Budget:
+    """Seconds for the search: the budget less a reserved share, the time
+    already spent, and an estimate of the stages after the search that grows
+    with rows, columns and classes (plus MLflow when registering)."""
+    X_train, _ = prepared.train_rows
+    bag_max_rows = _bag_max_rows(spec.train.bagging, spec.problem.has_latency_objective)
+    bagged = len(prepared.folds) if len(X_train) <= bag_max_rows else 1
+    post_search = _post_search_seconds(
+        len(X_train), X_train.shape[1], prepared.n_classes, seconds, bagged=bagged
+    )
+    overhead = post_search + (_REGISTER_OVERHEAD_S if registering else 0.0)
+    search_seconds = max(1.0, seconds * (1 - _RESERVE_SHARE) - clock.elapsed() - overhead)
+    return Budget(seconds, clock.started, post_search, overhead, search_seconds, bag_max_rows)
+
+
+def fit_model(
+    X: pd.DataFrame,
+    y: np.ndarray,
+    *,
+    prepared: Prepared,
+    folds: list[Fold],
+    learners: list[Learner],
+    search_seconds: float,
+    deadline: float,
+    seed: int,
+    n_jobs: int,
+    say: Progress,
+    clock: Clock,
+    search_options: Mapping[str, Any] | None = None,
+    bag_max_rows: int | None = None,
+    refit_note: str | None = "building the final model",
+) -> Trained:
+    """Search the candidate families on the CV folds, then build the final
+    model (refit or bag of fold models) from the winner."""
+    found = search(
+        X,
+        y,
+        schema=prepared.schema,
+        folds=folds,
+        task=prepared.task,
+        metric=prepared.metric,
+        learners=learners,
+        time_budget=search_seconds,
+        seed=seed,
+        n_jobs=n_jobs,
+        **dict(search_options or {}),
+        progress=say,
+    )
+    clock.lap("search")
+    if refit_note:
+        say(refit_note)
+    bagging = {} if bag_max_rows is None else {"bag_max_rows": bag_max_rows}
+    final = finalize(
+        found, X, y, schema=prepared.schema, seed=seed, n_jobs=n_jobs, deadline=deadline, **bagging
+    )
+    clock.lap("final_model")
+    return Trained(found, final)
+
+
+def train(
+    spec: ProjectSpec, prepared: Prepared, budget: Budget, *, say: Progress, clock: Clock
+) -> Trained:
+    """The spec's search on the training rows, and the final model."""
+    X_train, y_train = prepared.train_rows
+    options = {
+        "tuner": spec.train.tuner,
+        "max_trials": spec.train.max_trials,
+        "ensemble": spec.train.ensemble,
+        "select_features": spec.train.select_features,
+        "pca": spec.train.pca,
+        # A latency objective wants the compiled serving graph.
+        "exportable_only": spec.problem.has_latency_objective,
+    }
+    return fit_model(
+        X_train,
+        y_train,
+        prepared=prepared,
+        folds=prepared.folds,
+        learners=choose_learners(
+            n_rows=len(X_train), include=spec.train.include, exclude=spec.train.exclude
+        ),
+        search_seconds=budget.search,
+        deadline=budget.final_deadline,
+        seed=spec.train.seed,
+        n_jobs=spec.train.n_jobs,
+        say=say,
+        clock=clock,
+        search_options=options,
+        bag_max_rows=budget.bag_max_rows,
+    )
+
+
+def evaluate(
+    spec: ProjectSpec,
+    prepared: Prepared,
+    trained: Trained,
+    *,
+    seconds: float,
+    say: Progress,
+    clock: Clock,
+) -> Tested:
+    """Test-set metrics, latency and the objectives' verdict."""
+    say("evaluating on the held-out test set")
+    X_test, y_test = prepared.test_rows
+    output = predict_output(trained.pipeline, X_test, prepared.task)
+    evaluation = evaluate_pipeline(
+        trained.pipeline,
+        X_test,
+        y_test,
+        task=prepared.task,
+        metric=prepared.metric,
+        objectives=spec.problem.parsed_objectives,
+        latency_seconds=min(3.0, max(0.5, 0.02 * seconds)),
+        output=output,
+    )
+    clock.lap("evaluate")
+    return Tested(evaluation, output)
+
+
+def _post_search_seconds(
+    rows: int, columns: int, classes: int | None, budget: float, *, bagged: int = 1
+) -> float:
+    """Seconds kept back for the stages after the search: a fixed part, one
+    proportional to rows x columns x classes (what prediction, export and
+    explanation cost) and one per fold model of a bag (every prediction calls
+    each), at most half the budget."""
+    cells = rows * max(1, columns) * max(1, classes or 1)
+    per_bag = _SECONDS_PER_BAGGED_MODEL * bagged if bagged > 1 else 0.0
+    return min(0.5 * budget, _FIXED_OVERHEAD_S + _SECONDS_PER_CELL * cells + per_bag)
+
+
+def _bag_max_rows(bagging: str, latency_objective: bool) -> int:
+    """Up to how many rows the final members are bags of fold models."""
+    if bagging == "always":
+        return 2**62
+    if bagging == "never" or latency_objective:
+        return 0
+    return _AUTO_BAG_MAX_ROWS
