@@ -53,7 +53,8 @@ from cairn.monitoring.performance import encode_labels, performance
 from cairn.monitoring.policy import RetrainAdvice, retrain_advice
 from cairn.monitoring.reference import load_reference
 from cairn.registry import ChampionMove, promote, rollback
-from cairn.spec import ProjectSpec, SourceSpec, default_metric, load_spec
+from cairn.spec import ProjectSpec, SourceSpec, load_spec
+from cairn.tasks import get_task
 from cairn.tracking import (
     CHAMPION,
     alias_version,
@@ -384,7 +385,7 @@ def _advice(
     perf = None
     try:
         output = _aligned_output(champion, labelled, list(champion.schema.classes or ()))
-        if champion.task == "classification":
+        if get_task(champion.task).has_classes:
             y = encode_labels(labelled[spec.problem.target], list(champion.schema.classes or ()))
         else:
             y = pd.to_numeric(labelled[spec.problem.target], errors="coerce").to_numpy()
@@ -392,7 +393,7 @@ def _advice(
             y,
             output,
             task=champion.task,
-            metric=str(champion.metadata.get("metric") or default_metric(champion.task)),
+            metric=str(champion.metadata.get("metric") or get_task(champion.task).default_metric()),
             objectives=spec.problem.parsed_objectives,
             bootstrap=0,
         )

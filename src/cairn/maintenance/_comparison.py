@@ -18,12 +18,12 @@ import pandas as pd
 from cairn._io import json_safe
 from cairn.bundle import Model, SchemaWarning
 from cairn.evaluation.evaluate import ObjectiveResult, check_objectives
-from cairn.evaluation.metrics import classification_metrics, regression_metrics, score
 from cairn.exceptions import CairnError
 from cairn.monitoring.performance import encode_labels
 from cairn.monitoring.policy import RetrainAdvice
 from cairn.serving.gate import LATENCY_QUANTITIES
-from cairn.spec import LOWER_IS_BETTER, ProjectSpec
+from cairn.spec import ProjectSpec
+from cairn.tasks import get_task, greater_is_better
 from cairn.workflow import RunResult
 
 Decision = Literal["promoted", "kept", "skipped"]
@@ -120,23 +120,11 @@ def _aligned_output(model: Model, frame: pd.DataFrame, classes: Sequence[str]) -
     know), or predicted values."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SchemaWarning)
-        if model.task != "classification":
+        if not get_task(model.task).has_classes:
             return np.asarray(model.predict(frame), dtype=float)
         proba = model.predict_proba(frame)
     proba.columns = [str(c) for c in (model.schema.classes or proba.columns)]
     return proba.reindex(columns=list(classes), fill_value=0.0).to_numpy(dtype=float)
-
-
-def _metrics(task: str, y: np.ndarray, output: np.ndarray) -> dict[str, float]:
-    if task == "classification":
-        return classification_metrics(y, output)
-    return regression_metrics(y, output)
-
-
-def _metric(metric: str, task: str, y: np.ndarray, output: np.ndarray) -> float:
-    if task == "classification":
-        return score(metric, y, proba=output)
-    return score(metric, y, y_pred=output)
 
 
 def _paired_interval(
@@ -154,13 +142,13 @@ def _paired_interval(
     rows for both models so their shared noise cancels."""
     if rounds == 0:
         return None, None
-    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
+    sign = 1.0 if greater_is_better(metric) else -1.0
     rng = np.random.default_rng(seed)
     diffs = []
     for _ in range(rounds):
         rows = rng.integers(0, len(y), size=len(y))
-        a = _metric(metric, task, y[rows], challenger[rows])
-        b = _metric(metric, task, y[rows], champion[rows])
+        a = get_task(task).score(metric, y[rows], challenger[rows])
+        b = get_task(task).score(metric, y[rows], champion[rows])
         if math.isfinite(a) and math.isfinite(b):
             diffs.append(sign * (a - b))
     if len(diffs) < rounds / 2:
@@ -247,7 +235,7 @@ def _score_holdout(
 ) -> _Scores:
     task = challenger.task
     classes = [str(c) for c in challenger.schema.classes or ()]
-    if task == "classification":
+    if get_task(task).has_classes:
         known = set(classes)
         extra = [str(c) for c in champion.schema.classes or () if str(c) not in known]
         classes = classes + extra
@@ -260,11 +248,11 @@ def _score_holdout(
     y = y[keep]
     reasons: list[str] = []
     challenger_out = _aligned_output(challenger, features, classes)
-    challenger_metrics = _metrics(task, y, challenger_out)
+    challenger_metrics = get_task(task).all_metrics(y, challenger_out)
     champion_out: np.ndarray | None
     try:
         champion_out = _aligned_output(champion, features, classes)
-        champion_metrics = _metrics(task, y, champion_out)
+        champion_metrics = get_task(task).all_metrics(y, champion_out)
     except CairnError as error:
         champion_out, champion_metrics = None, {}
         reasons.append(f"the champion could not score the recent rows ({error})")
@@ -274,7 +262,7 @@ def _score_holdout(
 def _weigh(spec: ProjectSpec, metric: str, task: str, scores: _Scores) -> Comparison:
     """The challenger's improvement on the main metric and its paired interval;
     an infinite improvement when the champion could not be scored."""
-    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
+    sign = 1.0 if greater_is_better(metric) else -1.0
     new_score = scores.challenger_metrics[metric]
     champion_out = scores.champion_out
     old_score = scores.champion_metrics.get(metric) if champion_out is not None else None

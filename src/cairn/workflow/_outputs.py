@@ -22,6 +22,7 @@ from cairn.monitoring.reference import (
     output_frame,
 )
 from cairn.spec import ProjectSpec
+from cairn.tasks import get_task
 
 
 def period(frame: pd.DataFrame, column: str | None) -> dict[str, str] | None:
@@ -70,11 +71,11 @@ def metric_intervals(
     """95 % bootstrap intervals of the test-set metrics, kept in the bundle so
     that monitoring weighs production figures against the test figures'
     own uncertainty."""
-    from cairn.evaluation.bootstrap import bootstrap_intervals
+    from cairn.tasks.bootstrap import bootstrap_intervals
 
     if len(output) < 2:
         return {}
-    classification = task == "classification"
+    classification = get_task(task).has_classes
     found = bootstrap_intervals(
         task,
         y_test,
@@ -96,7 +97,7 @@ def write_test_predictions(
     ``__target`` and ``__prediction`` hold class labels (classification) or
     values; ``__proba_<label>`` one probability per class."""
     out = X_test.reset_index(drop=True).copy()
-    if schema.task == "classification":
+    if get_task(schema.task).has_classes:
         labels = np.asarray(schema.classes, dtype=object)
         proba = np.asarray(output, dtype=float)
         out["__target"] = labels[y_test]

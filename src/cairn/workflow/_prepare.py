@@ -16,7 +16,8 @@ from cairn.data.schema import Schema
 from cairn.data.sources import collect
 from cairn.data.split import Fold, split
 from cairn.exceptions import SpecError
-from cairn.spec import SUPPORTED_TASKS, ProjectSpec, default_metric
+from cairn.spec import ProjectSpec
+from cairn.tasks import get_task, task_names
 from cairn.workflow._clock import Clock, Progress, quiet
 
 
@@ -67,10 +68,9 @@ class Prepared:
 def ingest(spec: ProjectSpec, say: Progress = quiet) -> pd.DataFrame:
     """The spec's sources read and combined into one raw table."""
     task = spec.problem.task
-    if task is not None and task not in SUPPORTED_TASKS:
+    if task is not None and task not in task_names():
         raise SpecError(
-            f"problem.task = {task!r} is not supported yet; "
-            f"use one of: {', '.join(SUPPORTED_TASKS)}"
+            f"problem.task = {task!r} is not supported yet; use one of: {', '.join(task_names())}"
         )
     say("reading data")
     return collect(spec)
@@ -101,7 +101,7 @@ def clean(
     )
     y, schema = _encode_target(cleaned.frame, cleaned.schema)
     n_classes = len(schema.classes or ()) or None
-    return Prepared(cleaned, y, schema, metric or default_metric(cleaned.task, n_classes))
+    return Prepared(cleaned, y, schema, metric or get_task(cleaned.task).default_metric(n_classes))
 
 
 def prepare(spec: ProjectSpec, raw: pd.DataFrame, *, say: Progress, clock: Clock) -> Prepared:
@@ -160,7 +160,7 @@ def _encode_target(frame: pd.DataFrame, schema: Schema) -> tuple[np.ndarray, Sch
     """Integer codes for classification (order of ``schema.classes``), floats
     for regression; records the target's original type for decoding."""
     target = frame[str(schema.target)]
-    if schema.task != "classification":
+    if not get_task(schema.task).has_classes:
         return target.to_numpy(dtype=float), schema
     if pd.api.types.is_bool_dtype(target):
         target_dtype = "bool"
