@@ -199,13 +199,14 @@ def _score(model: Model, frame: pd.DataFrame) -> tuple[pd.DataFrame, list[Any]]:
     import warnings
 
     from cairn.bundle import SchemaWarning
+    from cairn.tasks import get_task
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SchemaWarning)
         predictions = model.predict(frame)
         out = frame.copy()
         out["prediction"] = predictions
-        if model.task == "classification":
+        if get_task(model.task).has_classes:
             proba = model.predict_proba(frame)
             for label in proba.columns:
                 out[f"proba_{label}"] = proba[label].to_numpy()
