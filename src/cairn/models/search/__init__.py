@@ -109,7 +109,6 @@ def search(
         TrainingError: every candidate failed.
     """
     started = time.monotonic()
-    started = time.monotonic()
     if exportable_only:
         learners = [lr for lr in learners if lr.exportable] or list(learners)
     state = SearchState(
