@@ -1,0 +1,166 @@
+"""Model search under a time budget: defaults, portfolio, tuning, feature
+selection and ensembles, all scored by cross-validation.
+
+The search runs in phases, each leaving its candidates in one list:
+
+1. **defaults** — every family with its default configuration, cheapest
+   first. The first family always runs, however small the budget.
+2. **feature selection** — permutation importance of the best default on its
+   validation folds plus a correlation filter; the reduced feature set is
+   scored as its own candidate and kept for tuning only if it wins.
+3. **tuning** — one Optuna study per family (TPE by default; random or grid
+   from the spec), seeded with the family's portfolio of known-good
+   configurations. Trials go to the leading families (half to the best, then
+   30 %, 20 %); a trial that is behind the median after some folds is pruned,
+   and boosting families early-stop on each fold's validation rows.
+4. **ensemble** — greedy ensemble selection (Caruana et al. 2004) over the
+   candidates' out-of-fold predictions, or a linear stacker.
+
+Each phase has its module; :func:`search` calls them in order. Every
+candidate is a full pipeline (preprocessing + learner) fitted on the
+training folds only, so nothing learned from a validation fold leaks into its
+score. :func:`finalize` turns the outcome into one estimator: bags of the
+fold models where data is small, refits on all training rows otherwise.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from cairn.data.schema import Schema
+from cairn.data.split import Fold
+from cairn.models.catalog import Learner, Params
+from cairn.models.search._defaults import require_a_candidate, run_defaults, run_pca_variants
+from cairn.models.search._ensembling import EnsembleMethod, run_ensemble
+from cairn.models.search._finalize import BAG_MAX_ROWS, FinalModel, finalize
+from cairn.models.search._pipeline import (
+    build_pipeline,
+    fit_pipeline,
+    n_classes_of,
+    n_workers,
+    predict_output,
+    score_output,
+)
+from cairn.models.search._results import CandidateResult, Config, SearchResult
+from cairn.models.search._selection import run_selection
+from cairn.models.search._state import Progress, SearchState, timed
+from cairn.models.search._tuning import Tuner, run_tuning
+
+__all__ = [
+    "BAG_MAX_ROWS",
+    "CandidateResult",
+    "Config",
+    "EnsembleMethod",
+    "FinalModel",
+    "Progress",
+    "SearchResult",
+    "Tuner",
+    "build_pipeline",
+    "finalize",
+    "fit_pipeline",
+    "n_classes_of",
+    "predict_output",
+    "score_output",
+    "search",
+]
+
+
+def search(
+    X: pd.DataFrame,
+    y: np.ndarray,
+    *,
+    schema: Schema,
+    folds: Sequence[Fold],
+    task: str,
+    metric: str,
+    learners: Sequence[Learner],
+    time_budget: float,
+    seed: int = 42,
+    n_jobs: int = -1,
+    tuner: Tuner = "tpe",
+    max_trials: int | None = None,
+    ensemble: EnsembleMethod = "greedy",
+    select_features: bool = True,
+    pca: bool = False,
+    exportable_only: bool = False,
+    progress: Progress | None = None,
+) -> SearchResult:
+    """Find the best configuration (and ensemble) within ``time_budget`` seconds.
+
+    Args:
+        X: training features (target removed).
+        y: training target, integer-coded for classification.
+        time_budget: seconds for the whole search. Work running when it ends
+            finishes its current batch of folds (boosting stops at once);
+            nothing new starts, except that the first family always runs.
+        max_trials: cap on tuning trials, for reproducible runs.
+        pca: also try the scale-sensitive families (linear, k-NN) on a PCA
+            projection keeping 95 % of the variance, as their own candidates.
+        exportable_only: only configurations the ONNX serving graph can
+            express (no target statistics on categories; families without
+            an ONNX form only when nothing else is allowed): for specs with a
+            latency objective.
+
+    Raises:
+        TrainingError: every candidate failed.
+    """
+    started = time.monotonic()
+    if exportable_only:
+        learners = [lr for lr in learners if lr.exportable] or list(learners)
+    state = SearchState(
+        X,
+        y,
+        schema=schema,
+        folds=folds,
+        task=task,
+        metric=metric,
+        deadline=started + time_budget,
+        seed=seed,
+        workers=n_workers(n_jobs),
+        progress=progress or (lambda message: None),
+        learners=learners,
+        fixed_params=_exportable_params(learners) if exportable_only else None,
+    )
+    phases: dict[str, float] = {}
+    with timed(phases, "defaults"):
+        run_defaults(state, learners)
+        if pca:
+            run_pca_variants(state, learners)
+    require_a_candidate(state)
+    selected: Schema | None = None
+    dropped: list[str] = []
+    with timed(phases, "feature_selection"):
+        if select_features:
+            selected, dropped = run_selection(state)
+    with timed(phases, "tuning"):
+        run_tuning(state, learners, tuner=tuner, max_trials=max_trials, schema=selected)
+    with timed(phases, "ensemble"):
+        outcome = _outcome(state, selected, dropped)
+        if ensemble != "none":
+            run_ensemble(state, outcome, ensemble)
+    outcome.phases = {k: round(v, 3) for k, v in phases.items()}
+    outcome.elapsed_s = time.monotonic() - started
+    return outcome
+
+
+def _exportable_params(learners: Sequence[Learner]) -> dict[str, Params]:
+    """Settings that keep every family within what the ONNX graph expresses."""
+    return {lr.name: {"native_categories": False} for lr in learners if lr.category_statistics}
+
+
+def _outcome(state: SearchState, selected: Schema | None, dropped: list[str]) -> SearchResult:
+    """The search's candidates, best first, before any ensemble."""
+    return SearchResult(
+        metric=state.metric,
+        task=state.task,
+        candidates=state.candidates,
+        best=state.ranked()[0].name,
+        elapsed_s=0.0,
+        selected_features=selected.feature_names if selected else None,
+        dropped_features=dropped,
+        target_transform="log1p" if state.shared_params.get("log_target") else None,
+    )

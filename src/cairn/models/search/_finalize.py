@@ -1,0 +1,169 @@
+"""After the search: the outcome becomes one fitted estimator, each member
+refitted on all training rows or kept as the bag of its fold models."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from threadpoolctl import threadpool_limits
+
+from cairn.data.schema import Schema
+from cairn.models.catalog import LEARNERS, Params
+from cairn.models.ensemble import BaggedModel, EnsembleModel
+from cairn.models.search._pipeline import fit_pipeline, n_classes_of, n_workers
+from cairn.models.search._results import CandidateResult, SearchResult
+from cairn.models.search._state import REFIT_FACTOR
+from cairn.models.target import ClassAlignedClassifier, LogTargetRegressor
+
+# Up to this many training rows the final members are the bagged fold models
+# (no refit). Off by default: a bag predicts k times slower than a refit.
+BAG_MAX_ROWS = 0
+_CHEAP_REFIT_S = 2.0
+# Below this many training rows a refit runs on one thread.
+_THREADED_REFIT_ROWS = 50_000
+
+
+@dataclass
+class FinalModel:
+    """The estimator to package, and how it was made."""
+
+    estimator: Any
+    description: str
+    members: dict[str, float]
+    bagged: bool
+    refit_seconds: float
+
+
+def finalize(
+    outcome: SearchResult,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    *,
+    schema: Schema,
+    seed: int,
+    n_jobs: int = -1,
+    deadline: float | None = None,
+    bag_max_rows: int = BAG_MAX_ROWS,
+) -> FinalModel:
+    """Turn the search outcome into one fitted estimator.
+
+    Each member is refitted on all training rows (boosting with the rounds
+    found in CV). A member whose refit would overrun the deadline becomes the
+    bag of its fold models instead (exactly the models whose out-of-fold
+    predictions were scored). ``bag_max_rows``
+    forces bags on data up to that size (AutoGluon-style bagging), trading
+    prediction time for a little accuracy.
+    """
+    started = time.monotonic()
+    members = outcome.ensemble or {outcome.best: 1.0}
+    bag = len(X) <= bag_max_rows
+    fitted: list[Any] = []
+    names: list[str] = []
+    how: list[str] = []
+    for name in members:
+        candidate = outcome.candidate(name)
+        expected = candidate.fit_time_s * REFIT_FACTOR
+        # A refit that would overrun the budget becomes the bag of the fold
+        # models (k times slower to predict, but exactly what was scored).
+        # A cheap refit of the leader is always done: its bag would cost more
+        # in every prediction after the search (evaluation, reports, export).
+        in_time = (
+            deadline is None
+            or time.monotonic() + expected <= deadline
+            or (not fitted and expected <= _CHEAP_REFIT_S)
+        )
+        if (bag or not in_time) and candidate.fold_models:
+            fitted.append(BaggedModel(candidate.fold_models, outcome.task))
+            how.append("bag")
+        else:
+            fitted.append(
+                _refit(candidate, X, y, schema, task=outcome.task, seed=seed, n_jobs=n_jobs)
+            )
+            how.append("refit")
+        names.append(name)
+    _single_threaded(fitted)
+    return _final_model(outcome, fitted, names, how, time.monotonic() - started)
+
+
+def _refit(
+    candidate: CandidateResult,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    schema: Schema,
+    *,
+    task: str,
+    seed: int,
+    n_jobs: int,
+) -> Any:
+    """``candidate`` fitted on all training rows (boosting with the rounds
+    found in cross-validation)."""
+    params: Params = dict(candidate.config.params)
+    if candidate.rounds:
+        params["n_estimators"] = max(10, int(np.mean(candidate.rounds) * 1.1))
+    large = len(X) >= _THREADED_REFIT_ROWS
+    with threadpool_limits(limits=None if large else 1):
+        model, _ = fit_pipeline(
+            LEARNERS[candidate.family],
+            candidate.config.schema or schema,
+            X,
+            y,
+            task=task,
+            seed=seed,
+            params=params,
+            n_classes=n_classes_of(schema, y) if task == "classification" else None,
+            # OpenMP threads cost more than they save on small data, and
+            # spin badly when the machine is busy.
+            n_jobs=n_workers(n_jobs) if large else 1,
+        )
+    return model
+
+
+def _final_model(
+    outcome: SearchResult, fitted: list[Any], names: list[str], how: list[str], seconds: float
+) -> FinalModel:
+    """One fitted member as it is; several as the outcome's ensemble."""
+    members = outcome.ensemble or {outcome.best: 1.0}
+    if len(fitted) == 1:
+        kind = "bagged fold models" if how[0] == "bag" else "refitted on all training rows"
+        return FinalModel(
+            fitted[0], f"{names[0]} ({kind})", dict(members), how[0] == "bag", seconds
+        )
+    estimator = EnsembleModel(
+        fitted,
+        list(members.values()),
+        outcome.task,
+        names=names,
+        stacker=outcome.stacker if outcome.ensemble_method == "stacking" else None,
+    )
+    parts = ", ".join(f"{n} ×{w:.2f} ({h})" for (n, w), h in zip(members.items(), how, strict=True))
+    return FinalModel(
+        estimator,
+        f"{outcome.ensemble_method} ensemble of {parts}",
+        dict(members),
+        all(h == "bag" for h in how),
+        seconds,
+    )
+
+
+def _single_threaded(models: Sequence[Any]) -> None:
+    """Serve on one thread: thread start-up dominates small batches."""
+    for model in models:
+        inner = model.models if isinstance(model, BaggedModel) else [model]
+        for pipeline in inner:
+            estimator = pipeline.named_steps["model"]
+            if isinstance(estimator, LogTargetRegressor):
+                estimator = estimator.regressor
+            elif isinstance(estimator, ClassAlignedClassifier):
+                estimator = estimator.classifier
+            params = estimator.get_params()
+            for key in ("n_jobs", "thread_count"):
+                if key in params:
+                    try:
+                        estimator.set_params(**{key: 1})
+                    except Exception:  # some fitted learners refuse; keep their setting
+                        continue

@@ -1,0 +1,242 @@
+"""One candidate pipeline: preprocessing built from the schema plus a
+learner, fitted with early stopping on a validation fold where the learner
+boosts, and its predictions and scores."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import time
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.pipeline import Pipeline
+
+from cairn.data.schema import Role, Schema
+from cairn.evaluation.metrics import score
+from cairn.features import build_preprocessor, with_pca
+from cairn.features.preprocess import CategoryCodes
+from cairn.models.catalog import MAX_BOOSTING_ROUNDS, Learner
+from cairn.models.target import ClassAlignedClassifier, LogTargetRegressor, missing_classes
+
+_EARLY_STOPPING_ROUNDS = 50
+_NATIVE_CATEGORIES_MAX_COLUMNS = 20
+
+
+def n_workers(n_jobs: int) -> int:
+    """Worker count for ``n_jobs`` (-1: every core), capped at the cores."""
+    cores = os.cpu_count() or 1
+    return cores if n_jobs == -1 else max(1, min(n_jobs, cores))
+
+
+def n_classes_of(schema: Schema, y: np.ndarray) -> int:
+    """Size of the class set: the schema's classes (some may be absent from
+    ``y``, e.g. a class whose only rows are in the test set), else the codes."""
+    return max(len(schema.classes or ()), int(np.max(y)) + 1 if len(y) else 0)
+
+
+def predict_output(model: Any, frame: pd.DataFrame, task: str) -> np.ndarray:
+    """Class probabilities for classification, values for regression."""
+    if task == "classification":
+        return np.asarray(model.predict_proba(frame), dtype=float)
+    return np.asarray(model.predict(frame), dtype=float)
+
+
+def score_output(metric: str, task: str, y_true: np.ndarray, output: np.ndarray) -> float:
+    if task == "classification":
+        return score(metric, y_true, proba=output)
+    return score(metric, y_true, y_pred=output)
+
+
+def build_pipeline(
+    learner: Learner,
+    schema: Schema,
+    *,
+    task: str,
+    n_rows: int,
+    seed: int,
+    n_jobs: int = 1,
+    params: Mapping[str, Any] | None = None,
+) -> Pipeline:
+    """Preprocessing built from the schema, then the learner.
+
+    ``params["pca"]`` (a variance share, e.g. 0.95) adds a PCA projection
+    after the preprocessing; the learner ignores the key.
+    """
+    preprocessor: Any = build_preprocessor(
+        schema,
+        scale=learner.needs_scaling,
+        native_categorical=learner.ordinal_categories,
+        seed=seed,
+    )
+    categories = [
+        f"cat_ordinal__{name}"
+        for name in schema.feature_names
+        if schema[name].role == Role.CATEGORICAL
+    ]
+    # Target statistics cost CatBoost time per round for every categorical
+    # column: on wide or large data the default keeps plain codes, and the
+    # portfolio and the search space still try the native handling.
+    default_native = len(categories) <= _NATIVE_CATEGORIES_MAX_COLUMNS
+    native = learner.category_statistics and (params or {}).get("native_categories", default_native)
+    if native and categories and not (params and params.get("pca")):
+        # CatBoost's ordered target statistics on the category codes.
+        preprocessor = CategoryCodes(preprocessor, categories)
+        params = {**(params or {}), "cat_features": categories}
+    if params and params.get("pca"):
+        preprocessor = with_pca(preprocessor, float(params["pca"]), seed=seed)
+    model = learner.make(task, n_rows=n_rows, seed=seed, n_jobs=n_jobs, params=params)
+    return Pipeline([("prep", preprocessor), ("model", model)])
+
+
+class _DeadlineCallback:
+    """Stops boosting when the search deadline passes (LightGBM and CatBoost)."""
+
+    order = 30  # LightGBM callback ordering
+
+    def __init__(self, deadline: float | None) -> None:
+        self.deadline = deadline
+
+    def __call__(self, env: Any) -> None:  # LightGBM
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            import lightgbm as lgb
+
+            raise lgb.callback.EarlyStopException(env.iteration, env.evaluation_result_list)
+
+    def after_iteration(self, info: Any) -> bool:  # CatBoost: False stops training
+        return self.deadline is None or time.monotonic() <= self.deadline
+
+
+def fit_pipeline(
+    learner: Learner,
+    schema: Schema,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    *,
+    task: str,
+    seed: int,
+    params: Mapping[str, Any] | None = None,
+    n_jobs: int = 1,
+    X_val: pd.DataFrame | None = None,
+    y_val: np.ndarray | None = None,
+    deadline: float | None = None,
+    n_classes: int | None = None,
+) -> tuple[Pipeline, int | None]:
+    """Fit preprocessing + learner; boosting early-stops on (X_val, y_val).
+
+    For classification, ``n_classes`` is the size of the whole class set: a
+    model whose rows miss some classes still answers with one probability
+    column per class (see :class:`ClassAlignedClassifier`).
+
+    Returns:
+        The fitted pipeline and, for boosting, the number of rounds used.
+    """
+    from sklearn.exceptions import ConvergenceWarning
+
+    params = dict(params or {})
+    log_target = bool(params.pop("log_target", False))
+    if log_target:
+        y = np.log1p(y)
+        y_val = None if y_val is None else np.log1p(y_val)
+    if task == "classification" and X_val is not None and y_val is not None:
+        X_val, y_val = _known_classes_only(y, X_val, y_val)
+    early = learner.early_stopping and X_val is not None and y_val is not None
+    if early:
+        params["n_estimators"] = MAX_BOOSTING_ROUNDS
+    pipeline = build_pipeline(
+        learner, schema, task=task, n_rows=len(X), seed=seed, n_jobs=n_jobs, params=params
+    )
+    prep, model = pipeline.named_steps["prep"], pipeline.named_steps["model"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.filterwarnings("ignore", message=".*does not have valid feature names.*")
+        features = prep.fit_transform(X, y)
+        rounds: int | None = None
+        if not learner.early_stopping:
+            model.fit(features, y)
+        else:
+            validation = None
+            if early:
+                assert X_val is not None and y_val is not None
+                validation = (prep.transform(X_val), y_val)
+            if learner.name == "lightgbm":
+                rounds = _fit_lightgbm(model, features, y, validation, task=task, deadline=deadline)
+            else:  # catboost
+                rounds = _fit_catboost(model, features, y, validation, deadline=deadline)
+    if log_target:
+        pipeline.steps[-1] = ("model", LogTargetRegressor(model))
+    elif task == "classification" and n_classes and missing_classes(model, n_classes):
+        pipeline.steps[-1] = ("model", ClassAlignedClassifier(model, n_classes))
+    return pipeline, rounds
+
+
+def _known_classes_only(
+    y: np.ndarray, X_val: pd.DataFrame, y_val: np.ndarray
+) -> tuple[pd.DataFrame | None, np.ndarray | None]:
+    """The validation rows of the classes present in ``y``; None when none is.
+
+    Boosting cannot be evaluated on classes it has not seen (CatBoost refuses
+    them): early stopping watches only these rows.
+    """
+    known = np.isin(y_val, np.unique(y))
+    if not known.all():
+        X_val, y_val = X_val.iloc[np.flatnonzero(known)], y_val[known]
+    if not len(y_val):
+        return None, None
+    return X_val, y_val
+
+
+def _fit_lightgbm(
+    model: Any,
+    features: Any,
+    y: np.ndarray,
+    validation: tuple[Any, np.ndarray] | None,
+    *,
+    task: str,
+    deadline: float | None,
+) -> int:
+    """Fit a LightGBM model, early-stopping on ``validation`` when given;
+    returns the rounds used."""
+    import lightgbm as lgb
+
+    callbacks: list[Any] = [_DeadlineCallback(deadline)]
+    fit_kwargs: dict[str, Any] = {}
+    if validation is not None:
+        val_features, y_val = validation
+        callbacks.append(lgb.early_stopping(_EARLY_STOPPING_ROUNDS, verbose=False))
+        if "eval_X" in inspect.signature(model.fit).parameters:  # LightGBM >= 4.6
+            watched = y_val
+            if task == "classification":
+                # LGBMClassifier codes classes as their position among
+                # the fitted ones but passes eval_y on uncoded: a fold
+                # missing a class would hand the booster an out-of-range
+                # label (a crash in native code).
+                watched = np.searchsorted(np.unique(y), y_val)
+            fit_kwargs.update(eval_X=(val_features,), eval_y=(watched,))
+        else:
+            fit_kwargs["eval_set"] = [(val_features, y_val)]
+    model.fit(features, y, callbacks=callbacks, **fit_kwargs)
+    best = getattr(model, "best_iteration_", None)
+    return int(best) if best else int(model.n_estimators_)
+
+
+def _fit_catboost(
+    model: Any,
+    features: Any,
+    y: np.ndarray,
+    validation: tuple[Any, np.ndarray] | None,
+    *,
+    deadline: float | None,
+) -> int:
+    """Fit a CatBoost model, early-stopping on ``validation`` when given;
+    returns the rounds used."""
+    fit_kwargs: dict[str, Any] = {"callbacks": [_DeadlineCallback(deadline)]}
+    if validation is not None:
+        fit_kwargs["eval_set"] = validation
+        fit_kwargs["early_stopping_rounds"] = _EARLY_STOPPING_ROUNDS
+    model.fit(features, y, **fit_kwargs)
+    best = model.get_best_iteration() if validation is not None else None
+    return int(best) + 1 if best is not None else int(model.tree_count_)

@@ -1,0 +1,177 @@
+"""Phase 3, tuning: one Optuna study per family (TPE by default; random or
+grid from the spec), seeded with the family's portfolio of known-good
+configurations. Trials go to the leading families (half to the best, then
+30 %, 20 %); a trial that is behind the median after some folds is pruned.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+
+from cairn.data.schema import Schema
+from cairn.models.catalog import Learner, Params
+from cairn.models.search._results import CandidateResult, Config
+from cairn.models.search._state import SearchState
+
+Tuner = Literal["tpe", "random", "grid"]
+
+_TUNING_SHARES = (0.5, 0.3, 0.2)
+
+
+def run_tuning(
+    state: SearchState,
+    learners: Sequence[Learner],
+    *,
+    tuner: Tuner,
+    max_trials: int | None,
+    schema: Schema | None,
+) -> None:
+    """Tuning trials on the families that ran, until time or ``max_trials``
+    runs out; ``schema`` is the selected feature set (None: all features)."""
+    task = state.task
+    direction: Literal["minimize", "maximize"] = "maximize" if state.sign > 0 else "minimize"
+    studies: dict[str, Any] = {}
+    exhausted: set[str] = set()
+    trial_count = 0
+    step = 0
+    tuning_families = [lr for lr in learners if lr.name in state.cv_seconds]
+    # Every family's known-good configurations come before any exploration
+    # (they are the first trials its study asks for), best family first.
+    portfolio_queue = (
+        []
+        if tuner == "grid"
+        else [
+            lr
+            for lr in _by_family_score(state, tuning_families)
+            for _ in range(_n_portfolio_trials(lr, task))
+        ]
+    )
+    while tuning_families and (max_trials is None or trial_count < max_trials):
+        order = [lr for lr in _by_family_score(state, tuning_families) if lr.name not in exhausted]
+        order = order[: len(_TUNING_SHARES)]
+        if not order:
+            break
+        if portfolio_queue:
+            learner = portfolio_queue.pop(0)
+            if learner.name in exhausted:
+                continue
+        else:
+            learner = order[_pick_share(step, len(order))]
+            step += 1
+        expected = state.cv_seconds.get(learner.name, 0.0) * 1.5
+        if state.left() <= max(expected, 0.5):
+            if all(state.left() <= state.cv_seconds.get(lr.name, 0.0) * 1.5 for lr in order):
+                break
+            exhausted.add(learner.name)  # too slow for what is left; others may fit
+            continue
+        if learner.name not in studies:
+            studies[learner.name] = _study_for(
+                learner, tuner, task, state.seed + len(studies), direction
+            )
+        study = studies[learner.name]
+        done = study.get_trials(deepcopy=False, states=_finished_states())
+        if tuner == "grid" and len(done) >= _grid_size(learner, task):
+            exhausted.add(learner.name)
+            continue
+        trial_count += 1
+        _run_trial(state, learner, study, tuner, schema)
+
+
+def _run_trial(
+    state: SearchState, learner: Learner, study: Any, tuner: Tuner, schema: Schema | None
+) -> CandidateResult:
+    """Ask ``study`` for one configuration, cross-validate it, tell the result."""
+    import optuna
+
+    trial = study.ask()
+    params = learner.space(trial, state.task, len(state.X))
+    name = f"{learner.name}#{trial.number + 1}"
+    state.progress(
+        f"tuning {learner.label}: trial {trial.number + 1} ({max(0.0, state.left()):.0f}s left)"
+    )
+    result = state.evaluate(name, Config(learner.name, params, tuner, schema), trial=trial)
+    if result.status == "pruned":
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    elif result.status in ("ok", "partial") and np.isfinite(result.cv_mean):
+        study.tell(trial, result.cv_mean)
+    else:
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    return result
+
+
+def _by_family_score(state: SearchState, learners: Sequence[Learner]) -> list[Learner]:
+    """``learners`` ordered by the best score each family has reached so far."""
+    family_best: dict[str, float] = {}
+    for c in state.ranked():
+        family_best.setdefault(c.family, state.sign * c.cv_mean)
+    return sorted(learners, key=lambda lr: family_best.get(lr.name, -np.inf), reverse=True)
+
+
+def _n_portfolio_trials(learner: Learner, task: str) -> int:
+    """How many portfolio configurations the family's study has enqueued."""
+    keys = _space_keys(learner, task)
+    return sum(1 for config in learner.portfolio[1:] if any(k in keys for k in config))
+
+
+def _pick_share(step: int, n: int) -> int:
+    """Deterministic schedule giving leaders 50 %, 30 %, 20 % of the trials."""
+    shares = np.asarray(_TUNING_SHARES[:n]) / sum(_TUNING_SHARES[:n])
+    counts = np.floor(shares * (step + 1) + 1e-9) - np.floor(shares * step + 1e-9)
+    return int(np.argmax(counts)) if counts.max() > 0 else int(np.argmax(shares))
+
+
+def _study_for(
+    learner: Learner, tuner: Tuner, task: str, seed: int, direction: Literal["minimize", "maximize"]
+) -> Any:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler: Any
+    if tuner == "random":
+        sampler = optuna.samplers.RandomSampler(seed=seed)
+    elif tuner == "grid":
+        # Every grid point is enqueued; Optuna's GridSampler would call
+        # Study.stop(), which the ask-and-tell interface does not allow.
+        sampler = optuna.samplers.RandomSampler(seed=seed)
+    else:
+        sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=5)
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1)
+    study = optuna.create_study(direction=direction, sampler=sampler, pruner=pruner)
+    if tuner == "grid":
+        for point in _grid_points(learner, task):
+            study.enqueue_trial(point)
+    else:
+        keys = _space_keys(learner, task)
+        for config in learner.portfolio[1:]:
+            known = {k: v for k, v in config.items() if k in keys}
+            if known:
+                study.enqueue_trial(known, skip_if_exists=True)
+    return study
+
+
+def _space_keys(learner: Learner, task: str) -> set[str]:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    probe = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    return set(learner.space(probe.ask(), task, 1000).keys())
+
+
+def _finished_states() -> tuple[Any, ...]:
+    from optuna.trial import TrialState
+
+    return (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+def _grid_points(learner: Learner, task: str) -> list[Params]:
+    keys = sorted(_space_keys(learner, task) & set(learner.grid))
+    values = [list(learner.grid[k]) for k in keys]
+    return [dict(zip(keys, point, strict=True)) for point in itertools.product(*values)]
+
+
+def _grid_size(learner: Learner, task: str) -> int:
+    return len(_grid_points(learner, task)) if learner.grid else 0
