@@ -12,9 +12,9 @@ from sklearn.datasets import load_breast_cancer
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from cairn.data.schema import infer_schema
-from cairn.evaluation.metrics import score
 from cairn.models.catalog import LEARNERS
 from cairn.models.search import SearchResult, finalize, search
+from cairn.tasks.metrics import score
 from tests.conftest import load_dataset
 
 TIMING_COLUMNS = ["fit_time_s", "predict_ms_per_row"]

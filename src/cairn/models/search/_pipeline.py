@@ -16,11 +16,11 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from cairn.data.schema import Role, Schema
-from cairn.evaluation.metrics import score
 from cairn.features import build_preprocessor, with_pca
 from cairn.features.preprocess import CategoryCodes
 from cairn.models.catalog import MAX_BOOSTING_ROUNDS, Learner
 from cairn.models.target import ClassAlignedClassifier, LogTargetRegressor, missing_classes
+from cairn.tasks.metrics import score
 
 _EARLY_STOPPING_ROUNDS = 50
 _NATIVE_CATEGORIES_MAX_COLUMNS = 20

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from cairn.data.schema import Schema
-from cairn.evaluation.metrics import greater_is_better
+from cairn.tasks import greater_is_better
 
 
 @dataclass(frozen=True)

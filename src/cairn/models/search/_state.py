@@ -16,7 +16,6 @@ from threadpoolctl import threadpool_limits
 
 from cairn.data.schema import Schema
 from cairn.data.split import Fold
-from cairn.evaluation.metrics import greater_is_better
 from cairn.models.catalog import LEARNERS, Learner, Params
 from cairn.models.search._pipeline import (
     fit_pipeline,
@@ -25,6 +24,7 @@ from cairn.models.search._pipeline import (
     score_output,
 )
 from cairn.models.search._results import CandidateResult, Config
+from cairn.tasks import greater_is_better
 
 Progress = Callable[[str], None]
 
