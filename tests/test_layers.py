@@ -20,7 +20,7 @@ def graph() -> grimp.ImportGraph:
 
 
 def _owner(module: str) -> str:
-    """The package a private module belongs to (``cairn.data._repair`` -> ``cairn.data``)."""
+    """The package a private module belongs to (``cairn.eda._stats`` -> ``cairn.eda``)."""
     parts = module.split(".")
     first_private = next(i for i, part in enumerate(parts) if part.startswith("_"))
     return ".".join(parts[:first_private])

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cairn.data._repair import Factorized
+from cairn.data.repair import Factorized
 from cairn.data.quality import (
     HIGH_CARDINALITY_LEVELS,
     HIGH_CARDINALITY_SHARE,

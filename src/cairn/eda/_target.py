@@ -9,7 +9,7 @@ from itertools import pairwise
 
 import numpy as np
 
-from cairn.data._repair import Factorized
+from cairn.data.repair import Factorized
 from cairn.eda import _stats
 from cairn.eda._associations import categorical_codes
 from cairn.eda._columns import display
