@@ -291,8 +291,8 @@ def _monitor(
     from cairn.data.sources import read_table
     from cairn.exceptions import DataError
     from cairn.maintenance import last_retrain_time
+    from cairn.monitoring.labels import join_labels
     from cairn.monitoring.monitor import check
-    from cairn.monitoring.performance import join_labels
 
     project = _find_spec(spec_path)
     loaded, info = _load(model, project)
@@ -468,7 +468,7 @@ def retrain_command(
         from cairn.data.sources import read_table
         from cairn.exceptions import DataError
         from cairn.maintenance import retrain
-        from cairn.monitoring.performance import join_labels
+        from cairn.monitoring.labels import join_labels
         from cairn.spec import load_spec
 
         project = load_spec(spec)

@@ -46,7 +46,8 @@ from cairn.evaluation.evaluate import ObjectiveResult, check_objectives
 from cairn.evaluation.metrics import classification_metrics, regression_metrics, score
 from cairn.exceptions import CairnError, DataError, RegistryError
 from cairn.monitoring.drift import drift
-from cairn.monitoring.performance import encode_labels, performance
+from cairn.monitoring.labels import encode_labels
+from cairn.monitoring.performance import performance
 from cairn.monitoring.policy import RetrainAdvice, retrain_advice
 from cairn.monitoring.reference import load_reference
 from cairn.registry import ChampionMove, promote, rollback

@@ -32,9 +32,9 @@ from cairn.monitoring.reference import (
     REFERENCE_FILE,
     ReferenceProfile,
     build_reference,
-    feature_sensitivity,
     output_frame,
 )
+from cairn.monitoring.sensitivity import feature_sensitivity
 from cairn.spec import SUPPORTED_TASKS, ProjectSpec, default_metric, load_spec
 
 Progress = Callable[[str], None]

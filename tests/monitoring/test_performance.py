@@ -11,7 +11,8 @@ from sklearn import metrics as skm
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
 from cairn.exceptions import DataError
-from cairn.monitoring.performance import encode_labels, join_labels, performance
+from cairn.monitoring.labels import encode_labels, join_labels
+from cairn.monitoring.performance import performance
 from cairn.spec import Objective
 from tests.conftest import load_dataset
 

@@ -25,12 +25,8 @@ from cairn.monitoring import (
     load_reference,
     output_frame,
 )
-from cairn.monitoring.reference import (
-    SENSITIVITY_CHUNK_CELLS,
-    UntestedProfile,
-    category_counts,
-    numeric_values,
-)
+from cairn.monitoring.reference import UntestedProfile, category_counts, numeric_values
+from cairn.monitoring.sensitivity import SENSITIVITY_CHUNK_CELLS
 from tests.conftest import load_dataset, wide_frame
 
 
