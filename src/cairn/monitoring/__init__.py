@@ -22,12 +22,10 @@ from cairn.monitoring.labels import JoinStats, encode_labels, join_labels
 from cairn.monitoring.monitor import MonitorReport, check, log_frames, model_outputs
 from cairn.monitoring.performance import Gap, PerformanceReport, performance
 from cairn.monitoring.policy import HealthCheck, RetrainAdvice, health_checks, retrain_advice
+from cairn.monitoring.profiles import CategoricalProfile, NumericProfile, UntestedProfile
 from cairn.monitoring.reference import (
     REFERENCE_FILE,
-    CategoricalProfile,
-    NumericProfile,
     ReferenceProfile,
-    UntestedProfile,
     build_reference,
     load_reference,
     output_frame,

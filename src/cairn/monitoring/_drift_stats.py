@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import special, stats
 
-from cairn.monitoring.reference import CategoricalProfile, NumericProfile
+from cairn.monitoring.profiles import CategoricalProfile, NumericProfile
 from cairn.spec import MonitoringSection
 
 _PSI_FLOOR = 1e-4  # share used for empty bins in PSI, so log(0) never occurs

@@ -63,15 +63,15 @@ from cairn.monitoring._drift_stats import (
     numeric_stats,
     threshold,
 )
-from cairn.monitoring.reference import (
+from cairn.monitoring.profiles import (
     CategoricalProfile,
     ColumnProfile,
     NumericProfile,
-    ReferenceProfile,
     UntestedProfile,
     category_counts,
     numeric_values,
 )
+from cairn.monitoring.reference import ReferenceProfile
 from cairn.spec import MonitoringSection
 
 __all__ = [
