@@ -184,11 +184,12 @@ def check(
     notes: list[str] = []
     if outputs is None:
         outputs = _score(model, current, notes)
-    target = model.schema.target
-    # Ids and other columns the model was trained beside are not news either.
-    extra = [*expected_extra, *([target] if target else []), *model.schema.names]
     drift_report = drift(
-        current, reference, settings=settings, outputs=outputs, expected_extra=extra
+        current,
+        reference,
+        settings=settings,
+        outputs=outputs,
+        expected_extra=_expected_columns(model, expected_extra),
     )
     perf: PerformanceReport | None = None
     if labels is not None:
@@ -206,9 +207,6 @@ def check(
                 join=join,
             )
     checks = health_checks(drift_report, perf, settings)
-    advice = None
-    if maintenance is not None:
-        advice = _advice(maintenance, model, drift_report, perf, last_retrain)
     return MonitorReport(
         model=_model_info(model, model_info),
         source=source,
@@ -216,18 +214,27 @@ def check(
         performance=perf,
         checks=checks,
         healthy=is_healthy(checks),
-        retrain=advice,
+        retrain=_advice(maintenance, model, drift_report, perf, last_retrain),
         notes=notes,
     )
 
 
+def _expected_columns(model: Model, expected_extra: Sequence[str]) -> list[str]:
+    # Ids and other columns the model was trained beside are not news either.
+    target = model.schema.target
+    return [*expected_extra, *([target] if target else []), *model.schema.names]
+
+
 def _advice(
-    maintenance: MaintenanceSection,
+    maintenance: MaintenanceSection | None,
     model: Model,
     drift_report: DriftReport,
     perf: PerformanceReport | None,
     last_retrain: datetime | None,
-) -> RetrainAdvice:
+) -> RetrainAdvice | None:
+    """The maintenance policy's advice; None without a maintenance policy."""
+    if maintenance is None:
+        return None
     created = model.metadata.get("created_at")
     return retrain_advice(
         maintenance,
