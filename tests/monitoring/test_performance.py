@@ -11,7 +11,8 @@ from sklearn import metrics as skm
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
 from cairn.exceptions import DataError
-from cairn.monitoring.performance import encode_labels, join_labels, performance
+from cairn.monitoring.labels import encode_labels, join_labels
+from cairn.monitoring.performance import performance
 from cairn.spec import Objective
 from tests.conftest import load_dataset
 
@@ -162,7 +163,7 @@ def test_no_labelled_rows_is_an_error() -> None:
 
 
 def _intervals(y: np.ndarray, proba: np.ndarray) -> dict[str, list[float]]:
-    from cairn.evaluation.bootstrap import bootstrap_intervals
+    from cairn.tasks.bootstrap import bootstrap_intervals
 
     found = bootstrap_intervals("classification", y, proba=proba, resamples=200)
     return {name: [i.low, i.high] for name, i in found.items()}

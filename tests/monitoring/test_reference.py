@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.dummy import DummyRegressor
-from sklearn.linear_model import LinearRegression
 
 from cairn.bundle import save_bundle
 from cairn.data.schema import Role, infer_schema
@@ -21,17 +20,11 @@ from cairn.monitoring import (
     NumericProfile,
     ReferenceProfile,
     build_reference,
-    feature_sensitivity,
     load_reference,
     output_frame,
 )
-from cairn.monitoring.reference import (
-    SENSITIVITY_CHUNK_CELLS,
-    UntestedProfile,
-    category_counts,
-    numeric_values,
-)
-from tests.conftest import load_dataset, wide_frame
+from cairn.monitoring.profiles import UntestedProfile, category_counts, numeric_values
+from tests.conftest import load_dataset
 
 
 @pytest.fixture(scope="module")
@@ -143,30 +136,6 @@ def test_binary_outputs_keep_one_probability() -> None:
     assert [o.name for o in profile.outputs] == ["prediction", "proba_yes"]
 
 
-def test_sensitivity_weights_the_features_the_model_uses(housing: pd.DataFrame) -> None:
-    frame = housing[["median_income", "housing_median_age"]].copy()
-    frame["noise"] = np.random.default_rng(0).normal(size=len(frame))
-    # A model that reads income and age, and ignores the noise column.
-    model = LinearRegression().fit(
-        frame[["median_income", "housing_median_age"]], housing["median_house_value"]
-    )
-
-    def predict(rows: pd.DataFrame) -> np.ndarray:
-        return model.predict(rows[["median_income", "housing_median_age"]])
-
-    weights = feature_sensitivity(predict, frame, list(frame.columns), rows=300)
-    assert sum(weights.values()) == pytest.approx(1.0)
-    assert weights["noise"] == 0.0
-    assert weights["median_income"] > weights["housing_median_age"] > 0
-
-
-def test_constant_model_gets_equal_weights(housing: pd.DataFrame) -> None:
-    frame = housing[["median_income", "population"]]
-    model = DummyRegressor().fit(frame, housing["median_house_value"])
-    weights = feature_sensitivity(model.predict, frame, ["median_income", "population"])
-    assert weights == {"median_income": 0.5, "population": 0.5}
-
-
 def _bundle(tmp_path: Path, profile: ReferenceProfile | None, schema: object) -> Path:
     files = {REFERENCE_FILE: profile.to_json().encode()} if profile is not None else None
     return save_bundle(
@@ -199,27 +168,3 @@ def test_unreadable_profile_file_is_a_bundle_error(tmp_path: Path) -> None:
     path.write_text('{"format": "something else"}')
     with pytest.raises(BundleError, match="unreadable reference profile"):
         load_reference(path)
-
-
-def test_sensitivity_of_a_wide_table_is_bounded() -> None:
-    frame = wide_frame("california_housing", "median_house_value", columns=600, rows=300)
-    frame = frame.drop(columns=["median_house_value"]).select_dtypes("number").fillna(0.0)
-    used = str(frame.columns[0])
-    calls: list[tuple[int, int]] = []
-
-    def predict(rows: pd.DataFrame) -> np.ndarray:
-        calls.append(rows.shape)
-        return rows[used].to_numpy(dtype=float)
-
-    # Every feature measured on the minimum of rows: the one the model reads wins.
-    weights = feature_sensitivity(predict, frame, list(frame.columns), max_scored_rows=12_000)
-    assert 20 * len(frame.columns) <= sum(n for n, _ in calls[1:]) <= 12_000
-    assert all(n * width <= SENSITIVITY_CHUNK_CELLS for n, width in calls)
-    assert weights[used] == pytest.approx(1.0)
-    # Fewer rows allowed than features x minimum rows: a subset is measured,
-    # every feature still gets a weight, and the scored rows stay capped.
-    calls.clear()
-    weights = feature_sensitivity(predict, frame, list(frame.columns), max_scored_rows=4_000)
-    assert sum(n for n, _ in calls[1:]) <= 4_000
-    assert len(weights) == len(frame.columns)
-    assert sum(weights.values()) == pytest.approx(1.0)

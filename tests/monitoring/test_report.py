@@ -62,3 +62,22 @@ def test_unscored_batch_says_prediction_drift_was_not_checked(trained: Trained) 
         '<span class="label">prediction drift</span><span class="value">not checked</span>' in page
     )
     assert '<td>prediction_drift</td><td><span class="badge muted">not checked</span>' in page
+
+
+def test_report_writer_needs_only_the_result(trained: Trained, tmp_path: Path) -> None:
+    """The HTML writer works on the result types and never imports the checking
+    module, so the two do not depend on each other."""
+    import ast
+    import inspect
+
+    from cairn.monitoring import report as report_module
+    from cairn.monitoring.report import write_monitoring_report
+
+    tree = ast.parse(inspect.getsource(report_module))
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert "cairn.monitoring.monitor" not in imported
+    result = check(trained.young.drop(columns="class"), trained.model)
+    path = write_monitoring_report(result, tmp_path / "out" / "report.html")
+    page = path.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and rp.escape(result.summary()) in page
+    assert not list(path.parent.glob(".*.tmp"))

@@ -325,7 +325,7 @@ def _label_values(
     they carry), if any, and how the join went. LABELS are joined in place."""
     from cairn.data.sources import read_table
     from cairn.exceptions import DataError
-    from cairn.monitoring.performance import join_labels
+    from cairn.monitoring.labels import join_labels
 
     if labels is not None:
         if target is None:
@@ -442,7 +442,7 @@ def retrain_command(
         from cairn.data.sources import read_table
         from cairn.exceptions import DataError
         from cairn.maintenance import retrain
-        from cairn.monitoring.performance import join_labels
+        from cairn.monitoring.labels import join_labels
         from cairn.spec import load_spec
 
         project = load_spec(spec)

@@ -49,7 +49,8 @@ from cairn.maintenance._comparison import (
     _compare,
 )
 from cairn.monitoring.drift import drift
-from cairn.monitoring.performance import encode_labels, performance
+from cairn.monitoring.labels import encode_labels
+from cairn.monitoring.performance import performance
 from cairn.monitoring.policy import RetrainAdvice, retrain_advice
 from cairn.monitoring.reference import load_reference
 from cairn.registry import ChampionMove, promote, rollback

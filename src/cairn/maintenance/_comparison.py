@@ -19,7 +19,7 @@ from cairn._io import json_safe
 from cairn.bundle import Model, SchemaWarning
 from cairn.evaluation.evaluate import ObjectiveResult, check_objectives
 from cairn.exceptions import CairnError
-from cairn.monitoring.performance import encode_labels
+from cairn.monitoring.labels import encode_labels
 from cairn.monitoring.policy import RetrainAdvice
 from cairn.serving.gate import LATENCY_QUANTITIES
 from cairn.spec import ProjectSpec

@@ -12,48 +12,45 @@ Nothing here imports training code, so the model server can use it::
 
 from cairn.monitoring.drift import (
     SEVERITY_CAP,
+    ColumnChange,
     DriftReport,
     FeatureDrift,
-    Finding,
     correct_p_values,
     drift,
 )
+from cairn.monitoring.labels import JoinStats, encode_labels, join_labels
 from cairn.monitoring.monitor import MonitorReport, check, log_frames, model_outputs
-from cairn.monitoring.performance import (
-    Gap,
-    JoinStats,
-    PerformanceReport,
-    encode_labels,
-    join_labels,
-    performance,
-)
+from cairn.monitoring.performance import Gap, PerformanceReport, performance
 from cairn.monitoring.policy import HealthCheck, RetrainAdvice, health_checks, retrain_advice
+from cairn.monitoring.profiles import CategoricalProfile, NumericProfile, UntestedProfile
 from cairn.monitoring.reference import (
     REFERENCE_FILE,
-    CategoricalProfile,
-    NumericProfile,
     ReferenceProfile,
     build_reference,
-    feature_sensitivity,
     load_reference,
     output_frame,
 )
+from cairn.monitoring.report import write_monitoring_report
+from cairn.monitoring.result import MonitorResult
+from cairn.monitoring.sensitivity import feature_sensitivity
 
 __all__ = [
     "REFERENCE_FILE",
     "SEVERITY_CAP",
     "CategoricalProfile",
+    "ColumnChange",
     "DriftReport",
     "FeatureDrift",
-    "Finding",
     "Gap",
     "HealthCheck",
     "JoinStats",
     "MonitorReport",
+    "MonitorResult",
     "NumericProfile",
     "PerformanceReport",
     "ReferenceProfile",
     "RetrainAdvice",
+    "UntestedProfile",
     "build_reference",
     "check",
     "correct_p_values",
@@ -68,4 +65,5 @@ __all__ = [
     "output_frame",
     "performance",
     "retrain_advice",
+    "write_monitoring_report",
 ]

@@ -6,13 +6,10 @@ as JSON and as an HTML report.
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,21 +18,14 @@ import pandas as pd
 
 from cairn.exceptions import BundleError, CairnError, DataError
 from cairn.monitoring.drift import DriftReport, drift
-from cairn.monitoring.performance import (
-    JoinStats,
-    PerformanceReport,
-    encode_labels,
-    performance,
-)
-from cairn.monitoring.policy import (
-    HealthCheck,
-    RetrainAdvice,
-    health_checks,
-    is_healthy,
-    retrain_advice,
-)
+from cairn.monitoring.labels import JoinStats, encode_labels
+from cairn.monitoring.performance import PerformanceReport, performance
+from cairn.monitoring.policy import RetrainAdvice, health_checks, is_healthy, retrain_advice
 from cairn.monitoring.reference import ReferenceProfile, load_reference, output_frame
-from cairn.spec import MaintenanceSection, MonitoringSection, Objective, default_metric
+from cairn.monitoring.report import write_monitoring_report
+from cairn.monitoring.result import MonitorResult
+from cairn.spec import MaintenanceSection, MonitoringSection, Objective
+from cairn.tasks import get_task
 
 if TYPE_CHECKING:
     from cairn.bundle import Model
@@ -45,87 +35,14 @@ __all__ = ["LOG_COLUMNS", "MonitorReport", "check", "log_frames", "model_outputs
 
 
 @dataclass
-class MonitorReport:
-    """Everything one ``cairn monitor`` run found.
-
-    Attributes:
-        model: name, version, task, metric and creation time of the model.
-        source: where the current data came from.
-        drift: input and prediction drift (None when no rows were given).
-        performance: metrics on labelled rows (None without labels).
-        checks: every health check, passed or not.
-        healthy: no check listed in ``[monitoring] unhealthy_on`` failed.
-        retrain: the maintenance policy's advice.
-        notes: things the user should know (e.g. the model could not score).
-    """
-
-    model: dict[str, Any]
-    source: str
-    drift: DriftReport | None
-    performance: PerformanceReport | None
-    checks: list[HealthCheck]
-    healthy: bool
-    retrain: RetrainAdvice | None = None
-    notes: list[str] = field(default_factory=list)
-    created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
-
-    @property
-    def failed(self) -> list[HealthCheck]:
-        return [c for c in self.checks if c.ok is False]
-
-    @property
-    def verdict(self) -> str:
-        """``unhealthy``, ``healthy, with warnings`` (a check that does not
-        decide health failed, or the model could not score) or ``healthy``;
-        the CLI, the HTML report and the JSON result all show this one."""
-        if not self.healthy:
-            return "unhealthy"
-        if self.failed or self.notes:
-            return "healthy, with warnings"
-        return "healthy"
-
-    def summary(self) -> str:
-        verdict = self.verdict
-        named = [c.name for c in self.failed if c.counts == (verdict == "unhealthy")]
-        text = ("UNHEALTHY" if verdict == "unhealthy" else verdict) + (
-            f" ({', '.join(named)})" if named else ""
-        )
-        if self.retrain is not None and self.retrain.due:
-            text += "; retraining due: " + ", ".join(self.retrain.triggers)
-        return text
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "healthy": self.healthy,
-            "verdict": self.verdict,
-            "summary": self.summary(),
-            "created_at": self.created_at,
-            "model": self.model,
-            "source": self.source,
-            "checks": [c.to_dict() for c in self.checks],
-            "retrain": (
-                {
-                    "due": self.retrain.due,
-                    "triggers": self.retrain.triggers,
-                    "reasons": self.retrain.reasons,
-                }
-                if self.retrain
-                else None
-            ),
-            "notes": self.notes,
-            "drift": self.drift.to_dict() if self.drift else None,
-            "performance": self.performance.to_dict() if self.performance else None,
-        }
-
-    def write_json(self, path: str | Path) -> Path:
-        """Write the machine-readable result, atomically."""
-        return _write_text(path, json.dumps(_json_safe(self.to_dict()), indent=2))
+class MonitorReport(MonitorResult):
+    """Everything one ``cairn monitor`` run found (see
+    :class:`~cairn.monitoring.result.MonitorResult`), able to write its HTML
+    report."""
 
     def write_html(self, path: str | Path) -> Path:
         """Write the HTML report, atomically."""
-        from cairn.monitoring.report import render_html
-
-        return _write_text(path, render_html(self))
+        return write_monitoring_report(self, path)
 
 
 def model_outputs(model: Model, frame: pd.DataFrame) -> pd.DataFrame:
@@ -140,11 +57,9 @@ def model_outputs(model: Model, frame: pd.DataFrame) -> pd.DataFrame:
     with warnings.catch_warnings():
         # Extra columns and unseen categories are reported by the drift check.
         warnings.simplefilter("ignore", SchemaWarning)
-        if model.task == "classification":
+        if get_task(model.task).has_classes:
             proba = model.predict_proba(frame)
-            out = output_frame(
-                proba.to_numpy(), task="classification", classes=model.schema.classes
-            )
+            out = output_frame(proba.to_numpy(), task=model.task, classes=model.schema.classes)
         else:
             out = output_frame(model.predict(frame), task=model.task, classes=None)
     out.index = frame.index
@@ -208,7 +123,7 @@ def _objectives(model: Model, objectives: Sequence[Objective] | None) -> list[Ob
 
 
 def _output_array(model: Model, outputs: pd.DataFrame) -> np.ndarray:
-    if model.task == "classification":
+    if get_task(model.task).has_classes:
         columns = [f"proba_{label}" for label in model.schema.classes or ()]
         absent = [c for c in columns if c not in outputs.columns]
         if absent:
@@ -262,71 +177,35 @@ def check(
         BundleError: the model has no reference profile.
         DataError: the batch is empty, or labels cannot be used.
     """
-    settings = settings or MonitoringSection()
-    if join is not None and list(join.key) != settings.key:
-        # The report shows the settings in effect: the key the labels were joined on.
-        settings = settings.model_copy(update={"key": list(join.key)})
+    settings = _settings_in_effect(settings, join)
     if reference is None:
-        if model.path is None:
-            raise BundleError(
-                "the model was not loaded from a bundle, so it has no reference profile; "
-                "pass reference= or load the model with cairn.load_model"
-            )
-        reference = load_reference(model.path)
+        reference = _bundle_reference(model)
     notes: list[str] = []
     if outputs is None:
-        try:
-            outputs = model_outputs(model, current)
-        except CairnError as error:
-            notes.append(f"the model could not score the data: {error}")
-            outputs = None
-    target = model.schema.target
-    # Ids and other columns the model was trained beside are not news either.
-    extra = [*expected_extra, *([target] if target else []), *model.schema.names]
+        outputs = _score(model, current, notes)
     drift_report = drift(
-        current, reference, settings=settings, outputs=outputs, expected_extra=extra
+        current,
+        reference,
+        settings=settings,
+        outputs=outputs,
+        expected_extra=_expected_columns(model, expected_extra),
     )
     perf: PerformanceReport | None = None
     if labels is not None:
         if outputs is None:
             notes.append("performance not measured: no model outputs for these rows")
         else:
-            metric = str(
-                model.metadata.get("metric")
-                or default_metric(model.task, len(model.schema.classes or ()))
-            )
-            if model.task == "classification":
-                y = encode_labels(labels.reset_index(drop=True), list(model.schema.classes or ()))
-            else:
-                y = pd.to_numeric(labels, errors="coerce").to_numpy(dtype=float)
-            perf = performance(
-                y,
-                _output_array(model, outputs.reset_index(drop=True)),
-                task=model.task,
-                metric=metric,
-                timestamps=timestamps,
+            perf = _labelled_performance(
+                model,
+                labels,
+                outputs,
+                settings=settings,
                 objectives=_objectives(model, objectives),
-                test_metrics=model.metadata.get("metrics") or {},
-                test_intervals=model.metadata.get("metric_intervals") or {},
-                test_rows=(model.metadata.get("rows") or {}).get("test"),
-                window=settings.window,
-                confidence=settings.confidence,
-                bootstrap=settings.bootstrap,
-                min_window_rows=settings.min_window_rows,
-                latency_ms=None if latency_ms is None else latency_ms.to_numpy(dtype=float),
+                timestamps=timestamps,
+                latency_ms=latency_ms,
                 join=join,
             )
     checks = health_checks(drift_report, perf, settings)
-    advice = None
-    if maintenance is not None:
-        created = model.metadata.get("created_at")
-        advice = retrain_advice(
-            maintenance,
-            drift=drift_report,
-            performance=perf,
-            champion_created=datetime.fromisoformat(created) if created else None,
-            last_retrain=last_retrain,
-        )
     return MonitorReport(
         model=_model_info(model, model_info),
         source=source,
@@ -334,34 +213,99 @@ def check(
         performance=perf,
         checks=checks,
         healthy=is_healthy(checks),
-        retrain=advice,
+        retrain=_advice(maintenance, model, drift_report, perf, last_retrain),
         notes=notes,
     )
 
 
-def _write_text(path: str | Path, text: str) -> Path:
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        Path(tmp).replace(target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+def _expected_columns(model: Model, expected_extra: Sequence[str]) -> list[str]:
+    # Ids and other columns the model was trained beside are not news either.
+    target = model.schema.target
+    return [*expected_extra, *([target] if target else []), *model.schema.names]
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
+def _advice(
+    maintenance: MaintenanceSection | None,
+    model: Model,
+    drift_report: DriftReport,
+    perf: PerformanceReport | None,
+    last_retrain: datetime | None,
+) -> RetrainAdvice | None:
+    """The maintenance policy's advice; None without a maintenance policy."""
+    if maintenance is None:
         return None
-    if isinstance(value, datetime | Path):
-        return str(value)
-    return value
+    created = model.metadata.get("created_at")
+    return retrain_advice(
+        maintenance,
+        drift=drift_report,
+        performance=perf,
+        champion_created=datetime.fromisoformat(created) if created else None,
+        last_retrain=last_retrain,
+    )
+
+
+def _settings_in_effect(
+    settings: MonitoringSection | None, join: JoinStats | None
+) -> MonitoringSection:
+    settings = settings or MonitoringSection()
+    if join is not None and list(join.key) != settings.key:
+        # The report shows the settings in effect: the key the labels were joined on.
+        settings = settings.model_copy(update={"key": list(join.key)})
+    return settings
+
+
+def _bundle_reference(model: Model) -> ReferenceProfile:
+    if model.path is None:
+        raise BundleError(
+            "the model was not loaded from a bundle, so it has no reference profile; "
+            "pass reference= or load the model with cairn.load_model"
+        )
+    return load_reference(model.path)
+
+
+def _score(model: Model, current: pd.DataFrame, notes: list[str]) -> pd.DataFrame | None:
+    """The model's outputs on the batch, or None (with a note) when it cannot score."""
+    try:
+        return model_outputs(model, current)
+    except CairnError as error:
+        notes.append(f"the model could not score the data: {error}")
+        return None
+
+
+def _labelled_performance(
+    model: Model,
+    labels: pd.Series,
+    outputs: pd.DataFrame,
+    *,
+    settings: MonitoringSection,
+    objectives: list[Objective],
+    timestamps: pd.Series | None,
+    latency_ms: pd.Series | None,
+    join: JoinStats | None,
+) -> PerformanceReport:
+    """Performance on the labelled rows, against the test figures in the bundle."""
+    metric = str(
+        model.metadata.get("metric")
+        or get_task(model.task).default_metric(len(model.schema.classes or ()))
+    )
+    if get_task(model.task).has_classes:
+        y = encode_labels(labels.reset_index(drop=True), list(model.schema.classes or ()))
+    else:
+        y = pd.to_numeric(labels, errors="coerce").to_numpy(dtype=float)
+    return performance(
+        y,
+        _output_array(model, outputs.reset_index(drop=True)),
+        task=model.task,
+        metric=metric,
+        timestamps=timestamps,
+        objectives=objectives,
+        test_metrics=model.metadata.get("metrics") or {},
+        test_intervals=model.metadata.get("metric_intervals") or {},
+        test_rows=(model.metadata.get("rows") or {}).get("test"),
+        window=settings.window,
+        confidence=settings.confidence,
+        bootstrap=settings.bootstrap,
+        min_window_rows=settings.min_window_rows,
+        latency_ms=None if latency_ms is None else latency_ms.to_numpy(dtype=float),
+        join=join,
+    )

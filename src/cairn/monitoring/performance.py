@@ -2,9 +2,9 @@
 metrics over time windows with bootstrap confidence intervals, checked
 against the objectives and against the test-set figures of the model.
 
-Labels join predictions by request id (the prediction log's
-``request_id``) or by an entity key (``[monitoring] key``). A metric misses
-an objective when its value on all labelled rows misses it.
+Labels join predictions by request id or by an entity key (see
+:mod:`cairn.monitoring.labels`). A metric misses an objective when its value
+on all labelled rows misses it.
 
 A metric is *degraded* when it is significantly worse than on the held-out
 test set at training time. Both figures are estimates: the production one
@@ -23,24 +23,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from cairn.data.schema import as_strings, normalize_missing
 from cairn.exceptions import DataError
-from cairn.spec import LOWER_IS_BETTER, Objective, duration_seconds
+from cairn.monitoring.labels import JoinStats
+from cairn.spec import Objective, duration_seconds
+from cairn.tasks import get_task, greater_is_better
 
 __all__ = [
     "Estimate",
     "Gap",
-    "JoinStats",
     "ObjectiveCheck",
     "PerformanceReport",
     "WindowPerformance",
-    "encode_labels",
-    "join_labels",
     "performance",
 ]
 
@@ -122,24 +120,6 @@ class ObjectiveCheck:
     met: bool | None
     significant: bool = False
     how: str = ""
-
-
-@dataclass(frozen=True)
-class JoinStats:
-    """How labels matched predictions."""
-
-    key: tuple[str, ...]
-    predictions: int
-    labels: int
-    matched: int
-
-    @property
-    def unmatched_predictions(self) -> int:
-        return self.predictions - self.matched
-
-    @property
-    def unmatched_labels(self) -> int:
-        return self.labels - self.matched
 
 
 @dataclass
@@ -238,123 +218,15 @@ class PerformanceReport:
         }
 
 
-# ------------------------------------------------------------------- labels
-
-
-def join_labels(
-    predictions: pd.DataFrame,
-    labels: pd.DataFrame,
-    *,
-    key: Sequence[str],
-    target: str,
-    how: Literal["inner", "left"] = "inner",
-) -> tuple[pd.DataFrame, JoinStats]:
-    """Attach ground truth to predictions by key.
-
-    Args:
-        predictions: rows that were scored (features, outputs, key columns).
-        labels: rows with the key column(s) and the true value in ``target``
-            (or in the only non-key column, whatever its name).
-        key: the column(s) present in both.
-        target: the target's name in the spec.
-        how: ``inner`` keeps the matched rows only; ``left`` keeps every
-            prediction, with a missing label where none matched.
-
-    Returns:
-        The rows with the true value in column ``__label`` (in the order of
-        ``predictions``), and how many rows matched.
-
-    Raises:
-        DataError: a key column is missing, a key is repeated in the labels,
-            or no row matches.
-    """
-    key = list(key)
-    for name, frame in (("predictions", predictions), ("labels", labels)):
-        absent = [k for k in key if k not in frame.columns]
-        if absent:
-            raise DataError(
-                f"the {name} have no column {absent[0]!r} to join on; columns: "
-                f"{', '.join(map(str, frame.columns[:20]))}. Set [monitoring] key (or --key) "
-                "to a column present in both"
-            )
-    value_columns = [c for c in labels.columns if c not in key]
-    if target in labels.columns:
-        label_column = target
-    elif len(value_columns) == 1:
-        label_column = str(value_columns[0])
-    else:
-        raise DataError(
-            f"the labels need the target column {target!r} (or exactly one column besides "
-            f"the key {', '.join(key)}); found: {', '.join(map(str, labels.columns[:20]))}"
-        )
-    slim = labels[[*key, label_column]].copy()
-    slim[key] = slim[key].astype("str")
-    repeated = slim.duplicated(subset=key, keep=False)
-    if repeated.any():
-        first = slim.loc[repeated, key].iloc[0].tolist()
-        raise DataError(
-            f"the labels repeat the key {', '.join(key)} = {', '.join(map(str, first))} "
-            f"({int(repeated.sum())} rows with a repeated key); keep one label per key"
-        )
-    left = predictions.reset_index(drop=True)
-    if "__label" in left.columns:
-        left = left.drop(columns="__label")
-    keys = left[key].astype("str")
-    slim = slim.rename(columns={label_column: "__label"})
-    found = keys.merge(slim, on=key, how="left", validate="many_to_one")["__label"]
-    matched = found.notna().to_numpy()
-    merged = left.assign(__label=found.to_numpy())
-    if how == "inner":
-        merged = merged[matched].reset_index(drop=True)
-    stats = JoinStats(tuple(key), len(predictions), len(labels), int(matched.sum()))
-    if stats.matched == 0:
-        raise DataError(
-            f"no label matched a prediction on {', '.join(key)} ({len(labels)} labels, "
-            f"{len(predictions)} predictions); check that the key values agree"
-        )
-    return merged, stats
-
-
-def encode_labels(values: pd.Series, classes: Sequence[str]) -> np.ndarray:
-    """Class labels as integer codes in ``classes`` order (missing as -1).
-
-    Raises:
-        DataError: a label is not one of the model's classes.
-    """
-    strings = as_strings(normalize_missing(values))
-    index = {str(label): code for code, label in enumerate(classes)}
-    codes = strings.map(index)
-    unknown = strings.notna() & codes.isna()
-    if unknown.any():
-        bad = strings[unknown].unique()[:5]
-        raise DataError(
-            f"labels {', '.join(repr(b) for b in bad)} are not classes the model knows "
-            f"({', '.join(classes)}); retrain to learn new classes"
-        )
-    return codes.fillna(-1).to_numpy(dtype=int)
-
-
 # ------------------------------------------------------------------ metrics
 
 
-def _greater_is_better(metric: str) -> bool:
-    return metric not in LOWER_IS_BETTER
-
-
 def _all_metrics(task: str, y: np.ndarray, output: np.ndarray) -> dict[str, float]:
-    from cairn.evaluation.metrics import classification_metrics, regression_metrics
-
-    if task == "classification":
-        return classification_metrics(y, output)
-    return regression_metrics(y, output)
+    return get_task(task).all_metrics(y, output)
 
 
 def _one_metric(metric: str, task: str, y: np.ndarray, output: np.ndarray) -> float:
-    from cairn.evaluation.metrics import score
-
-    if task == "classification":
-        return score(metric, y, proba=output)
-    return score(metric, y, y_pred=output)
+    return get_task(task).score(metric, y, output)
 
 
 def _bootstrap(
@@ -368,15 +240,15 @@ def _bootstrap(
     rng: np.random.Generator,
 ) -> dict[str, tuple[float, float] | None]:
     """Percentile bootstrap intervals, resampling rows."""
-    from cairn.evaluation.bootstrap import bootstrap_intervals
+    from cairn.tasks.bootstrap import bootstrap_intervals
 
     if rounds == 0 or len(y) < 2:
         return {m: None for m in metrics}
     found = bootstrap_intervals(
         task,
         y,
-        proba=output if task == "classification" else None,
-        y_pred=None if task == "classification" else output,
+        proba=output if get_task(task).has_classes else None,
+        y_pred=None if get_task(task).has_classes else output,
         metrics=list(metrics),
         resamples=rounds,
         level=confidence,
@@ -442,23 +314,12 @@ def performance(
     """
     y = np.asarray(y_true)
     output = np.asarray(output, dtype=float)
-    labelled = (y >= 0) if task == "classification" else np.isfinite(y.astype(float))
+    labelled = (y >= 0) if get_task(task).has_classes else np.isfinite(y.astype(float))
     if not labelled.any():
         raise DataError("no labelled rows to measure performance on")
     y, output = y[labelled], output[labelled]
     rng = np.random.default_rng(seed)
-    objective_metrics = [o.quantity for o in objectives if o.quantity not in _LATENCY_QUANTILES]
-    overall_values = _all_metrics(task, y, output)
-    focus = [metric, *[m for m in objective_metrics if m != metric and m in overall_values]]
-    # Every metric gets an interval while that stays cheap; the main ones always do.
-    judged = list(overall_values) if len(y) <= _FULL_BOOTSTRAP_ROWS else focus
-    intervals = _bootstrap(
-        judged, task, y, output, rounds=bootstrap, confidence=confidence, rng=rng
-    )
-    overall = {
-        name: Estimate(value, *(intervals.get(name) or (None, None)))
-        for name, value in overall_values.items()
-    }
+    overall, focus = _overall(task, y, output, metric, objectives, bootstrap, confidence, rng)
     windows: list[WindowPerformance] = []
     length = "all rows"
     if timestamps is not None:
@@ -467,32 +328,10 @@ def performance(
         windows = _windows(
             times, y, output, task, focus, length, min_window_rows, bootstrap, confidence, rng
         )
-    latency: dict[str, float] = {}
-    if latency_ms is not None and len(latency_ms):
-        lat = np.asarray(latency_ms, dtype=float)
-        lat = lat[np.isfinite(lat)]
-        if len(lat):
-            latency = {k: float(np.percentile(lat, q)) for k, q in _LATENCY_QUANTILES.items()}
+    latency = _latency_quantiles(latency_ms)
     checks = _check_objectives(objectives, overall, latency)
     tests = {k: float(v) for k, v in (test_metrics or {}).items() if v is not None}
-    # Every metric compared at once: widen each interval (Bonferroni) so that
-    # the chance of calling any of them degraded by luck stays 1 - confidence.
-    compared = [n for n in tests if (e := overall.get(n)) is not None and e.low is not None]
-    widen = _bonferroni_widening(confidence, len(compared))
-    gaps = {}
-    for name in compared:
-        gap = _gap(
-            name,
-            overall[name],
-            tests[name],
-            (test_intervals or {}).get(name),
-            test_rows,
-            len(y),
-            widen=widen,
-            together=len(compared),
-        )
-        if gap is not None:
-            gaps[name] = gap
+    gaps = _gaps(overall, tests, test_intervals or {}, test_rows, len(y), confidence)
     return PerformanceReport(
         task=task,
         metric=metric,
@@ -508,6 +347,72 @@ def performance(
         latency_ms=latency,
         gaps=gaps,
     )
+
+
+def _overall(
+    task: str,
+    y: np.ndarray,
+    output: np.ndarray,
+    metric: str,
+    objectives: Sequence[Objective],
+    bootstrap: int,
+    confidence: float,
+    rng: np.random.Generator,
+) -> tuple[dict[str, Estimate], list[str]]:
+    """Every metric on all labelled rows, and the metrics the checks focus on."""
+    objective_metrics = [o.quantity for o in objectives if o.quantity not in _LATENCY_QUANTILES]
+    overall_values = _all_metrics(task, y, output)
+    focus = [metric, *[m for m in objective_metrics if m != metric and m in overall_values]]
+    # Every metric gets an interval while that stays cheap; the main ones always do.
+    judged = list(overall_values) if len(y) <= _FULL_BOOTSTRAP_ROWS else focus
+    intervals = _bootstrap(
+        judged, task, y, output, rounds=bootstrap, confidence=confidence, rng=rng
+    )
+    overall = {
+        name: Estimate(value, *(intervals.get(name) or (None, None)))
+        for name, value in overall_values.items()
+    }
+    return overall, focus
+
+
+def _latency_quantiles(latency_ms: np.ndarray | None) -> dict[str, float]:
+    if latency_ms is None or not len(latency_ms):
+        return {}
+    lat = np.asarray(latency_ms, dtype=float)
+    lat = lat[np.isfinite(lat)]
+    if not len(lat):
+        return {}
+    return {k: float(np.percentile(lat, q)) for k, q in _LATENCY_QUANTILES.items()}
+
+
+def _gaps(
+    overall: Mapping[str, Estimate],
+    tests: Mapping[str, float],
+    test_intervals: Mapping[str, Sequence[float]],
+    test_rows: int | None,
+    rows: int,
+    confidence: float,
+) -> dict[str, Gap]:
+    """Production against test figures, for every metric with an interval."""
+    # Every metric compared at once: widen each interval (Bonferroni) so that
+    # the chance of calling any of them degraded by luck stays 1 - confidence.
+    compared = [n for n in tests if (e := overall.get(n)) is not None and e.low is not None]
+    widen = _bonferroni_widening(confidence, len(compared))
+    gaps = {}
+    for name in compared:
+        gap = _gap(
+            name,
+            overall[name],
+            tests[name],
+            test_intervals.get(name),
+            test_rows,
+            rows,
+            widen=widen,
+            together=len(compared),
+        )
+        if gap is not None:
+            gaps[name] = gap
+    return gaps
 
 
 def _gap(
@@ -544,7 +449,7 @@ def _gap(
     gap = production.value - test_value
     low = gap - widen * float(np.hypot(below, test_high - test_value))
     high = gap + widen * float(np.hypot(above, test_value - test_low))
-    worse = high < 0 if _greater_is_better(name) else low > 0
+    worse = high < 0 if greater_is_better(name) else low > 0
     test = Estimate(test_value, test_low, test_high)
     return Gap(name, production, test, Estimate(gap, low, high), bool(worse), basis)
 
@@ -620,7 +525,7 @@ def _check_objectives(
         significant = False
         if not met and estimate.low is not None and estimate.high is not None:
             # Failing even at the friendliest end of the interval.
-            best = estimate.high if _greater_is_better(quantity) else estimate.low
+            best = estimate.high if greater_is_better(quantity) else estimate.low
             significant = not objective.met_by(best)
         checks.append(
             ObjectiveCheck(
@@ -638,6 +543,8 @@ def _check_objectives(
 
 
 def _finite(value: float | None) -> float | None:
+    # A scalar conversion for the report's figures (a plain float or None),
+    # not a JSON sanitiser: cairn._io.json_safe would keep numpy floats.
     if value is None or not np.isfinite(value):
         return None
     return float(value)

@@ -2,24 +2,10 @@
 model's outputs, stored in the bundle so that drift is computed without the
 training data.
 
-For every numeric feature the profile keeps a fine histogram whose cut points
-are the training quantiles (or every distinct value when there are few), with
-the count *and the sum* of the values in each bin, plus min, max, mean,
-standard deviation and the missing count. That is enough to compute, against
-a new batch binned on the same cut points:
-
-* the Kolmogorov–Smirnov statistic, exactly at every cut point;
-* the Wasserstein-1 distance, exactly up to sign changes of the CDF
-  difference inside one bin (the per-bin sums give each bin's exact integral);
-* PSI, chi-square and Jensen–Shannon on coarse, equal-mass groups of bins;
-* the share of values outside the training range.
-
-Categorical and boolean features keep their category counts (the most
-frequent ``max_categories``, the rest pooled) and the missing count; datetime
-and text features keep their missing count only.
-
-The profile also stores how much each feature moves the model's output
-(``importance``: prediction sensitivity to shuffling the feature), used to
+Each model input and output gets a column profile (see
+:mod:`cairn.monitoring.profiles`). The profile also stores how much each
+feature moves the model's output (``importance``: prediction sensitivity to
+shuffling the feature, see :mod:`cairn.monitoring.sensitivity`), used to
 weight the dataset-level drift verdict.
 
 Profiles are JSON (``reference.json`` in the bundle), hashed like the model
@@ -29,358 +15,41 @@ file, so a modified profile is refused.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from cairn.data.schema import Role, Schema, as_strings, normalize_missing
+from cairn._io import atomic_write_text
+from cairn.data.schema import Role, Schema, normalize_missing
 from cairn.exceptions import BundleError
+from cairn.monitoring.profiles import (
+    DEFAULT_BINS,
+    DEFAULT_MAX_CATEGORIES,
+    CategoricalProfile,
+    ColumnProfile,
+    NumericProfile,
+    UntestedProfile,
+    numeric_values,
+    profile_from_dict,
+)
+from cairn.tasks import get_task
 
 __all__ = [
     "REFERENCE_FILE",
-    "CategoricalProfile",
-    "NumericProfile",
     "ReferenceProfile",
-    "UntestedProfile",
     "build_reference",
-    "category_counts",
-    "feature_sensitivity",
     "load_reference",
-    "numeric_values",
+    "output_frame",
 ]
 
 REFERENCE_FILE = "reference.json"
 FORMAT = "cairn-reference"
 FORMAT_VERSION = 1
-#: Fine bins per numeric feature (quantiles of the training values).
-DEFAULT_BINS = 128
-#: Coarse, equal-mass groups of fine bins used by PSI, chi-square and JS.
-COARSE_GROUPS = 10
-#: Categories kept per categorical feature; the rest are pooled.
-DEFAULT_MAX_CATEGORIES = 1000
-# Shuffled rows scored in all by feature_sensitivity, at least this many rows
-# per measured feature, and about this many cells per predict call: the cost
-# stays linear in the number of columns and the memory bounded.
-SENSITIVITY_MAX_SCORED_ROWS = 40_000
-SENSITIVITY_MAX_CELLS = 4_000_000
-SENSITIVITY_MIN_ROWS = 20
-SENSITIVITY_CHUNK_CELLS = 2_000_000
-
-Kind = Literal["numeric", "categorical", "untested"]
-
-
-# ----------------------------------------------------------------- extraction
-
-
-def numeric_values(series: pd.Series) -> tuple[np.ndarray, int]:
-    """A column as float64 (NaN for missing) and how many present values
-    could not be read as numbers.
-
-    Numbers and booleans are taken as they are; text is read as numbers after
-    missing-value sentinels ("?", "NA", blanks) are blanked.
-    """
-    dtype = series.dtype
-    if pd.api.types.is_bool_dtype(dtype) or (
-        pd.api.types.is_numeric_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype)
-    ):
-        return series.to_numpy(dtype="float64", na_value=np.nan), 0
-    if pd.api.types.is_datetime64_any_dtype(dtype):
-        return np.full(len(series), np.nan), int(series.notna().sum())
-    cleaned = normalize_missing(series)
-    present = cleaned.notna().to_numpy()
-    numbers = pd.to_numeric(cleaned.astype(object), errors="coerce")
-    values = np.asarray(numbers, dtype="float64")
-    unreadable = int((present & np.isnan(values)).sum())
-    return values, unreadable
-
-
-def category_counts(series: pd.Series) -> tuple[dict[str, int], int]:
-    """Counts per category label (as cairn writes categories: stripped text,
-    integral numbers without ".0", booleans as "True"/"False") and the
-    missing count.
-
-    Only the distinct raw values are normalised, so a million rows with a few
-    hundred categories cost one hash pass.
-    """
-    raw = series.value_counts(dropna=False, sort=False)
-    if raw.empty:
-        return {}, 0
-    labels = as_strings(
-        normalize_missing(pd.Series(raw.index.to_numpy(dtype=object), dtype=object))
-    )
-    counts: dict[str, int] = {}
-    missing = 0
-    for label, count in zip(labels.to_numpy(dtype=object), raw.to_numpy(), strict=True):
-        if label is None or (isinstance(label, float) and np.isnan(label)) or label is pd.NA:
-            missing += int(count)
-        else:
-            counts[str(label)] = counts.get(str(label), 0) + int(count)
-    return counts, missing
-
-
-# ------------------------------------------------------------------- profiles
-
-
-@dataclass(frozen=True)
-class NumericProfile:
-    """Binned summary of one numeric column.
-
-    Bins are ``(-inf, cuts[0]], (cuts[0], cuts[1]], ..., (cuts[-1], inf)``.
-    ``cuts[0]`` lies just below the training minimum and ``cuts[-1]`` is the
-    maximum, so the first and last bins hold the values outside the training
-    range (empty in the reference).
-
-    Attributes:
-        name: column name.
-        n: non-missing values.
-        n_missing: missing values.
-        cuts: ascending cut points.
-        counts: values per bin (``len(cuts) + 1``).
-        sums: sum of the values per bin.
-        groups: for each bin, its coarse equal-mass group (PSI, chi-square, JS).
-    """
-
-    name: str
-    n: int
-    n_missing: int
-    cuts: np.ndarray
-    counts: np.ndarray
-    sums: np.ndarray
-    groups: np.ndarray
-    minimum: float
-    maximum: float
-    mean: float
-    std: float
-    role: str = "numeric"
-    kind: Kind = field(default="numeric", init=False)
-
-    @property
-    def missing_rate(self) -> float:
-        total = self.n + self.n_missing
-        return self.n_missing / total if total else 0.0
-
-    @property
-    def n_groups(self) -> int:
-        return int(self.groups.max()) + 1 if len(self.groups) else 0
-
-    def bin_values(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-        """Counts and sums of ``values`` per bin, and the missing count."""
-        # Sorting (vectorised in numpy) and then locating the few cut points is
-        # several times faster than locating every value among the cuts.
-        ordered = np.sort(values)  # NaN sorts last
-        if len(ordered) and np.isinf(ordered[[0, -1]]).any():
-            ordered = np.sort(np.where(np.isinf(values), np.nan, values))  # infinities: missing
-        n_present = len(ordered) - int(np.isnan(ordered).sum())
-        ordered = ordered[:n_present]
-        # Values at or below each cut point: the cumulative count per bin edge.
-        ends = np.concatenate([[0], np.searchsorted(ordered, self.cuts, side="right"), [n_present]])
-        totals = np.concatenate([[0.0], np.cumsum(ordered)])
-        counts = np.diff(ends)
-        sums = np.diff(totals[ends])
-        return counts, sums, len(values) - n_present
-
-    @classmethod
-    def build(
-        cls, name: str, values: np.ndarray, *, bins: int = DEFAULT_BINS, role: str = "numeric"
-    ) -> NumericProfile:
-        finite = values[~np.isnan(values)]
-        n_missing = len(values) - len(finite)
-        if len(finite) == 0:
-            empty = np.zeros(0)
-            return cls(
-                name, 0, n_missing, empty, np.zeros(1, dtype=np.int64), np.zeros(1),
-                np.zeros(1, dtype=np.int64), np.nan, np.nan, np.nan, np.nan, role,
-            )  # fmt: skip
-        distinct = np.unique(finite)
-        if len(distinct) <= bins + 1:
-            points = distinct
-        else:
-            points = np.unique(np.quantile(finite, np.linspace(0.0, 1.0, bins + 1)))
-        lowest = float(points[0])
-        cuts = np.concatenate([[np.nextafter(lowest, -np.inf)], points])
-        profile = cls(
-            name=name,
-            n=len(finite),
-            n_missing=n_missing,
-            cuts=cuts,
-            counts=np.zeros(len(cuts) + 1, dtype=np.int64),
-            sums=np.zeros(len(cuts) + 1),
-            groups=np.zeros(len(cuts) + 1, dtype=np.int64),
-            minimum=lowest,
-            maximum=float(points[-1]),
-            mean=float(finite.mean()),
-            std=float(finite.std()),
-            role=role,
-        )
-        counts, sums, _ = profile.bin_values(finite)
-        groups = _equal_mass_groups(counts, COARSE_GROUPS)
-        return cls(
-            name, profile.n, n_missing, cuts, counts.astype(np.int64), sums, groups,
-            profile.minimum, profile.maximum, profile.mean, profile.std, role,
-        )  # fmt: skip
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "role": self.role,
-            "n": self.n,
-            "n_missing": self.n_missing,
-            "min": _finite_or_none(self.minimum),
-            "max": _finite_or_none(self.maximum),
-            "mean": _finite_or_none(self.mean),
-            "std": _finite_or_none(self.std),
-            "cuts": self.cuts.tolist(),
-            "counts": self.counts.tolist(),
-            "sums": self.sums.tolist(),
-            "groups": self.groups.tolist(),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> NumericProfile:
-        return cls(
-            name=str(data["name"]),
-            n=int(data["n"]),
-            n_missing=int(data["n_missing"]),
-            cuts=np.asarray(data["cuts"], dtype=float),
-            counts=np.asarray(data["counts"], dtype=np.int64),
-            sums=np.asarray(data["sums"], dtype=float),
-            groups=np.asarray(data["groups"], dtype=np.int64),
-            minimum=_float(data.get("min")),
-            maximum=_float(data.get("max")),
-            mean=_float(data.get("mean")),
-            std=_float(data.get("std")),
-            role=str(data.get("role", "numeric")),
-        )
-
-
-@dataclass(frozen=True)
-class CategoricalProfile:
-    """Category counts of one categorical or boolean column.
-
-    Attributes:
-        categories: labels, most frequent first.
-        counts: rows per label.
-        other: rows whose label was pooled (beyond ``max_categories``).
-        n_missing: missing values.
-    """
-
-    name: str
-    categories: tuple[str, ...]
-    counts: np.ndarray
-    other: int
-    n_missing: int
-    role: str = "categorical"
-    kind: Kind = field(default="categorical", init=False)
-
-    @property
-    def n(self) -> int:
-        return int(self.counts.sum()) + self.other
-
-    @property
-    def complete(self) -> bool:
-        """Every training label is listed, so an unlisted label is new."""
-        return self.other == 0
-
-    @property
-    def missing_rate(self) -> float:
-        total = self.n + self.n_missing
-        return self.n_missing / total if total else 0.0
-
-    @classmethod
-    def build(
-        cls,
-        name: str,
-        series: pd.Series,
-        *,
-        max_categories: int = DEFAULT_MAX_CATEGORIES,
-        role: str = "categorical",
-    ) -> CategoricalProfile:
-        counts, missing = category_counts(series)
-        ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-        kept = ranked[:max_categories]
-        other = sum(count for _, count in ranked[max_categories:])
-        return cls(
-            name=name,
-            categories=tuple(label for label, _ in kept),
-            counts=np.asarray([count for _, count in kept], dtype=np.int64),
-            other=int(other),
-            n_missing=missing,
-            role=role,
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "role": self.role,
-            "categories": list(self.categories),
-            "counts": self.counts.tolist(),
-            "other": self.other,
-            "n_missing": self.n_missing,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> CategoricalProfile:
-        return cls(
-            name=str(data["name"]),
-            categories=tuple(str(c) for c in data["categories"]),
-            counts=np.asarray(data["counts"], dtype=np.int64),
-            other=int(data.get("other", 0)),
-            n_missing=int(data["n_missing"]),
-            role=str(data.get("role", "categorical")),
-        )
-
-
-@dataclass(frozen=True)
-class UntestedProfile:
-    """A datetime or text column: only presence and missing rate are tracked
-    (dates are expected to move; free text has no stable distribution)."""
-
-    name: str
-    n: int
-    n_missing: int
-    role: str
-    kind: Kind = field(default="untested", init=False)
-
-    @property
-    def missing_rate(self) -> float:
-        total = self.n + self.n_missing
-        return self.n_missing / total if total else 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "role": self.role,
-            "n": self.n,
-            "n_missing": self.n_missing,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> UntestedProfile:
-        return cls(str(data["name"]), int(data["n"]), int(data["n_missing"]), str(data["role"]))
-
-
-ColumnProfile = NumericProfile | CategoricalProfile | UntestedProfile
-
-
-def _profile_from_dict(data: Mapping[str, Any]) -> ColumnProfile:
-    kind = data.get("kind")
-    if kind == "numeric":
-        return NumericProfile.from_dict(data)
-    if kind == "categorical":
-        return CategoricalProfile.from_dict(data)
-    if kind == "untested":
-        return UntestedProfile.from_dict(data)
-    raise ValueError(f"unknown profile kind {kind!r} for column {data.get('name')!r}")
 
 
 @dataclass(frozen=True)
@@ -444,8 +113,8 @@ class ReferenceProfile:
                 f"reads ({FORMAT_VERSION}); upgrade cairn"
             )
         return cls(
-            features=tuple(_profile_from_dict(p) for p in data["features"]),
-            outputs=tuple(_profile_from_dict(p) for p in data.get("outputs", [])),
+            features=tuple(profile_from_dict(p) for p in data["features"]),
+            outputs=tuple(profile_from_dict(p) for p in data.get("outputs", [])),
             importance={str(k): float(v) for k, v in data.get("importance", {}).items()},
             importance_method=str(data.get("importance_method", "equal weights")),
             n_rows=int(data.get("n_rows", 0)),
@@ -460,17 +129,7 @@ class ReferenceProfile:
 
     def save(self, path: str | Path) -> Path:
         """Write the profile as JSON, atomically."""
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(self.to_json())
-            Path(tmp).replace(target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return target
+        return atomic_write_text(path, self.to_json())
 
 
 def load_reference(bundle: str | Path) -> ReferenceProfile:
@@ -527,7 +186,7 @@ def output_frame(
     """Model outputs as the columns profiles and the prediction log use:
     ``prediction`` (class label or value) and ``proba_<class>`` per class."""
     array = np.asarray(outputs, dtype=float)
-    if task == "classification" and classes is not None and array.ndim == 2:
+    if _has_classes(task) and classes is not None and array.ndim == 2:
         labels = np.asarray([str(c) for c in classes], dtype=object)
         frame = pd.DataFrame({"prediction": labels[array.argmax(axis=1)]})
         for index, label in enumerate(labels):
@@ -535,6 +194,10 @@ def output_frame(
         frame["prediction"] = frame["prediction"].astype("str")
         return frame
     return pd.DataFrame({"prediction": array.reshape(-1)})
+
+
+def _has_classes(task: str | None) -> bool:
+    return task is not None and get_task(task).has_classes
 
 
 def _output_profiles(
@@ -546,7 +209,7 @@ def _output_profiles(
         name = str(column)
         if len(probabilities) == 2 and name == probabilities[0]:
             continue  # binary: one class's probability is the complement of the other's
-        if name == "prediction" and task == "classification":
+        if name == "prediction" and _has_classes(task):
             profiles.append(CategoricalProfile.build(name, outputs[column], role="prediction"))
         else:
             values, _ = numeric_values(outputs[column])
@@ -606,97 +269,3 @@ def build_reference(
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         bins=bins,
     )
-
-
-def feature_sensitivity(
-    predict: Callable[[pd.DataFrame], np.ndarray],
-    frame: pd.DataFrame,
-    features: Sequence[str],
-    *,
-    rows: int = 200,
-    seed: int = 0,
-    max_scored_rows: int | None = None,
-) -> dict[str, float]:
-    """How much the model's output moves when one feature is shuffled.
-
-    A sample of ``rows`` rows is copied once per feature with that feature's
-    values permuted, and the copies are scored in chunks of bounded size. The
-    weight of a feature is the mean absolute change of the output
-    (probabilities for classification, values scaled by their spread for
-    regression). Needs no labels, so it describes the packaged model as it is.
-
-    The work is capped so that it grows linearly with the number of columns:
-    at most ``max_scored_rows`` shuffled rows are scored in all (by default
-    ``SENSITIVITY_MAX_SCORED_ROWS``, fewer when rows x columns would pass
-    ``SENSITIVITY_MAX_CELLS``). A wide table
-    gets fewer rows per feature (down to ``SENSITIVITY_MIN_ROWS``); beyond
-    that a seeded random subset of features is measured and every other
-    feature gets the median weight of the measured ones.
-
-    Returns:
-        Non-negative weight per feature, summing to 1 (equal weights when the
-        output never moves).
-    """
-    if not features:
-        return {}
-    rng = np.random.default_rng(seed)
-    if max_scored_rows is None:
-        by_cells = SENSITIVITY_MAX_CELLS // max(1, frame.shape[1])
-        max_scored_rows = min(SENSITIVITY_MAX_SCORED_ROWS, by_cells)
-    per_feature = max(SENSITIVITY_MIN_ROWS, max_scored_rows // len(features))
-    n = min(rows, len(frame), per_feature)
-    sample = frame.sample(n=n, random_state=seed).reset_index(drop=True)
-    measured = list(features)
-    if len(measured) * n > max_scored_rows:
-        keep = rng.choice(len(measured), size=max(1, max_scored_rows // n), replace=False)
-        measured = [measured[i] for i in sorted(keep)]
-    base = np.asarray(predict(sample), dtype=float).reshape(n, -1)
-    scale = 1.0 if base.shape[1] > 1 else float(np.std(base)) or 1.0
-    # Features per predict call, so one call holds about SENSITIVITY_CHUNK_CELLS cells.
-    per_call = max(1, SENSITIVITY_CHUNK_CELLS // max(1, n * sample.shape[1]))
-    changes: dict[str, float] = {}
-    position = {name: index for index, name in enumerate(sample.columns)}
-    for start in range(0, len(measured), per_call):
-        chunk = measured[start : start + per_call]
-        # One copy of the sample per feature, stacked; then each feature's
-        # values shuffled within its own copy.
-        block = sample.iloc[np.tile(np.arange(n), len(chunk))].reset_index(drop=True)
-        for copy, name in enumerate(chunk):
-            shuffled = sample[name].to_numpy()[rng.permutation(n)]
-            block.iloc[copy * n : (copy + 1) * n, position[name]] = shuffled
-        moved = np.asarray(predict(block), dtype=float)
-        change = np.abs(moved.reshape(len(chunk), n, -1) - base[None]).sum(axis=2).mean(axis=1)
-        changes.update(zip(chunk, change / scale, strict=True))
-    if len(measured) < len(features):
-        typical = float(np.median(list(changes.values())))
-        changes = {name: changes.get(name, typical) for name in features}
-    total = float(sum(changes.values()))
-    if not np.isfinite(total) or total <= 0:
-        return {name: 1.0 / len(features) for name in features}
-    return {name: float(changes[name] / total) for name in features}
-
-
-# ------------------------------------------------------------------ internals
-
-
-def _equal_mass_groups(counts: np.ndarray, n_groups: int) -> np.ndarray:
-    """Assign consecutive bins to about ``n_groups`` groups of equal reference
-    mass; the out-of-range bins join the first and last groups."""
-    total = counts.sum()
-    if total == 0:
-        return np.zeros(len(counts), dtype=np.int64)
-    before = np.concatenate([[0], np.cumsum(counts)[:-1]]) / total
-    groups = np.minimum((before * n_groups).astype(np.int64), n_groups - 1)
-    # Renumber 0..k-1 so that skipped group numbers (one heavy bin) leave no gaps.
-    _, dense = np.unique(groups, return_inverse=True)
-    dense = dense.astype(np.int64)
-    dense[-1] = dense[-2] if len(dense) > 1 else dense[-1]
-    return dense
-
-
-def _finite_or_none(value: float) -> float | None:
-    return float(value) if np.isfinite(value) else None
-
-
-def _float(value: Any) -> float:
-    return float("nan") if value is None else float(value)

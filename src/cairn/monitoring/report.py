@@ -1,20 +1,19 @@
-"""The monitoring report: a :class:`~cairn.monitoring.monitor.MonitorReport`
+"""The monitoring report: a :class:`~cairn.monitoring.result.MonitorResult`
 as one self-contained HTML page, in the style every cairn report shares
 (see :mod:`cairn.reporting`)."""
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 from cairn import reporting as rp
 from cairn.monitoring.drift import SEVERITY_CAP, DriftReport, FeatureDrift
 from cairn.monitoring.performance import PerformanceReport
+from cairn.monitoring.result import MonitorResult
 
-if TYPE_CHECKING:
-    from cairn.monitoring.monitor import MonitorReport
-
-__all__ = ["render_html"]
+__all__ = ["render_html", "write_monitoring_report"]
 
 #: Per-feature distribution plots drawn (drifted and most important first);
 #: the rest are summarised in the table.
@@ -28,7 +27,7 @@ _TEST_NAMES = {
 }
 
 
-def render_html(report: MonitorReport) -> str:
+def render_html(report: MonitorResult) -> str:
     """The report as an HTML page (string)."""
     sections = [_overview(report), _checks(report)]
     if report.drift is not None:
@@ -60,11 +59,16 @@ def render_html(report: MonitorReport) -> str:
     )
 
 
+def write_monitoring_report(report: MonitorResult, path: str | Path) -> Path:
+    """Render the report and write it atomically to ``path``."""
+    return rp.write_report(path, render_html(report))
+
+
 _STATUS_TONE = {"pass": "good", "fail": "bad", "warn": "warn", "not checked": "muted"}
 _VERDICT_TONE = {"unhealthy": "bad", "healthy, with warnings": "warn", "healthy": "good"}
 
 
-def _banner(report: MonitorReport) -> str:
+def _banner(report: MonitorResult) -> str:
     shown = [c for c in report.checks if c.status == "fail"]
     shown += [c for c in report.checks if c.status == "warn"]
     items = [f"<li>{rp.escape(c.name)} ({c.status}): {rp.escape(c.message)}</li>" for c in shown]
@@ -80,7 +84,7 @@ def _banner(report: MonitorReport) -> str:
     return rp.banner(report.summary(), tone, details)
 
 
-def _overview(report: MonitorReport) -> rp.Section:
+def _overview(report: MonitorResult) -> rp.Section:
     items: list[tuple[str, Any] | tuple[str, Any, str]] = []
     drift = report.drift
     if drift is not None:
@@ -111,7 +115,7 @@ def _overview(report: MonitorReport) -> rp.Section:
     return rp.Section("Overview", rp.tiles(items), lead=report.summary())
 
 
-def _checks(report: MonitorReport) -> rp.Section:
+def _checks(report: MonitorResult) -> rp.Section:
     rows = []
     for check in report.checks:
         status = rp.badge(check.status, _STATUS_TONE[check.status])

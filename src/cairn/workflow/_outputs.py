@@ -15,12 +15,8 @@ from cairn._io import atomic_write_bytes, atomic_write_text
 from cairn.data.schema import Schema
 from cairn.evaluation.evaluate import Evaluation
 from cairn.models.search import predict_output
-from cairn.monitoring.reference import (
-    ReferenceProfile,
-    build_reference,
-    feature_sensitivity,
-    output_frame,
-)
+from cairn.monitoring.reference import ReferenceProfile, build_reference, output_frame
+from cairn.monitoring.sensitivity import feature_sensitivity
 from cairn.spec import ProjectSpec
 from cairn.tasks import get_task
 
