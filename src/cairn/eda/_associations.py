@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from cairn.data._repair import Factorized
+from cairn.data.repair import Factorized
 from cairn.eda import _stats
 from cairn.eda._types import (
     MAX_LEVELS,

@@ -8,12 +8,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cairn.data._repair import Factorized
 from cairn.data.quality import (
     HIGH_CARDINALITY_LEVELS,
     HIGH_CARDINALITY_SHARE,
     NEAR_CONSTANT_SHARE,
 )
+from cairn.data.repair import Factorized
 from cairn.data.schema import Role
 from cairn.eda import _stats
 from cairn.eda._stats import Histogram
