@@ -11,9 +11,15 @@ import numpy as np
 import pytest
 
 import cairn.tasks
+from cairn.data.quality import check_and_clean
+from cairn.data.split import split
+from cairn.eda.profile import profile
 from cairn.exceptions import SpecError
 from cairn.spec import load_spec
 from cairn.tasks import Output, Task, get_task, known_metrics, task_names
+from cairn.tasks.classification import Classification
+from cairn.tasks.regression import Regression
+from tests.conftest import load_dataset
 
 SPEC = '[project]\nname = "demo"\n[data]\nsources = [{ path = "data/train.csv" }]\n'
 
@@ -111,3 +117,39 @@ def test_current_tasks_need_a_target(tmp_path: Path) -> None:
         assert get_task(name).needs_target
         with pytest.raises(SpecError, match=r"required key 'problem\.target' is missing"):
             _load(tmp_path, f'task = "{name}"\n')
+
+
+class _Grades(Classification):
+    """Classes under another name: the data stages must follow the task's
+    answers (classes, stratification), not its name."""
+
+    name: ClassVar[str] = "grades"
+
+
+class _Amounts(Regression):
+    name: ClassVar[str] = "amounts"
+
+
+@pytest.fixture
+def renamed(monkeypatch: pytest.MonkeyPatch) -> None:
+    for task in (_Grades(), _Amounts()):
+        monkeypatch.setitem(cairn.tasks._REGISTRY, task.name, task)
+
+
+def test_data_stages_ask_the_task_not_its_name(renamed: None) -> None:
+    wine = load_dataset("wine_quality_red")
+    as_classes = check_and_clean(wine, target="quality", task="grades", folds=3)
+    assert as_classes.schema.classes == ("3", "4", "5", "6", "7", "8")
+    assert any(f.check == "class_imbalance" for f in as_classes.report.findings)
+    as_values = check_and_clean(wine, target="quality", task="amounts", folds=3)
+    assert as_values.schema.classes is None
+    assert not any(f.check == "class_imbalance" for f in as_values.report.findings)
+
+    titanic = load_dataset("titanic")
+    assert split(titanic, target="Survived", task="grades").strategy.startswith("stratified")
+    assert split(titanic, target="Survived", task="amounts").strategy.startswith("random")
+
+    grades = profile(wine, target="quality", task="grades").target
+    amounts = profile(wine, target="quality", task="amounts").target
+    assert grades is not None and grades.classes is not None
+    assert amounts is not None and amounts.classes is None
