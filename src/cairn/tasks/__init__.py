@@ -7,9 +7,9 @@ adding a module with a :class:`Task` subclass and registering it in
 
 from __future__ import annotations
 
+from cairn.tasks import classification as _classification
+from cairn.tasks import regression as _regression
 from cairn.tasks.base import OPERATIONAL_QUANTITIES, Output, Task
-from cairn.tasks.classification import Classification
-from cairn.tasks.regression import Regression
 
 __all__ = [
     "ALL_METRICS",
@@ -23,7 +23,9 @@ __all__ = [
     "task_names",
 ]
 
-_REGISTRY: dict[str, Task] = {task.name: task for task in (Classification(), Regression())}
+_REGISTRY: dict[str, Task] = {
+    task.name: task for task in (_classification.Classification(), _regression.Regression())
+}
 
 
 def known_metrics() -> tuple[str, ...]:
