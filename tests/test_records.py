@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cairn.data.schema import ColumnSchema, Role, Schema, coerce_column
+from cairn.data.values import as_strings, normalize_missing
 from cairn.exceptions import SchemaMismatchError
 from cairn.records import (
     DATE_PARTS,
@@ -64,6 +65,20 @@ def test_canonical_strings_follow_the_schema_convention() -> None:
     assert canonical_string(2.5) == "2.5"
     assert canonical_string(True) == "True"
     assert canonical_string(float("nan")) is None
+    for value in ({"a": 1}, [1, 2], np.int64(3)):
+        with pytest.raises(TypeError):
+            canonical_string(value)
+
+
+def test_canonical_strings_of_records_match_the_training_categories() -> None:
+    # What serving makes of a JSON record is what training made of the column.
+    frame = load_dataset("adult", rows=2000)
+    records = to_records(frame)
+    for name in frame.columns:
+        trained = as_strings(normalize_missing(frame[name]))
+        served = [canonical_string(row[name]) for row in records]
+        expected = [None if pd.isna(text) else text for text in trained]
+        assert served == expected, name
 
 
 def test_encodes_values_codes_and_dates() -> None:

@@ -10,7 +10,6 @@ from cairn.exceptions import SpecError
 from cairn.spec import (
     Objective,
     ProjectSpec,
-    default_metric,
     load_spec,
 )
 from cairn.tasks import ALL_METRICS, get_task
@@ -394,23 +393,8 @@ def test_objective_unknown_quantity() -> None:
 
 
 # ---------------------------------------------------------------------------
-# Default metric and fingerprint
+# Fingerprint
 # ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("task", "n_classes", "expected"),
-    [
-        ("regression", None, "rmse"),
-        ("regression", 5, "rmse"),
-        ("classification", 2, "roc_auc"),
-        ("classification", None, "roc_auc"),
-        ("classification", 3, "log_loss"),
-        ("classification", 10, "log_loss"),
-    ],
-)
-def test_default_metric(task: str, n_classes: int | None, expected: str) -> None:
-    assert default_metric(task, n_classes) == expected
 
 
 def test_fingerprint_stable_and_sensitive(tmp_path: Path) -> None:

@@ -49,6 +49,7 @@ from cairn.data.schema import (
     Schema,
     coerce_column,
 )
+from cairn.data.values import category_string
 from cairn.exceptions import SchemaMismatchError
 
 __all__ = [
@@ -188,22 +189,14 @@ def canonical_string(value: Any) -> str | None:
     as ``"?"`` are missing), integral numbers without ``.0``, booleans as
     ``True``/``False``.
     """
-    if value is None:
+    # JSON scalars only: an object or a list is refused, not written as text.
+    if not isinstance(value, str | bool | int | float | None):
+        raise TypeError(type(value).__name__)
+    text = category_string(value)
+    # category_string gives NaN for None and NaN; only text can be a sentinel.
+    if not isinstance(text, str) or text.lower() in MISSING_SENTINELS:
         return None
-    if isinstance(value, str):
-        text = value.strip()
-        return None if text.lower() in MISSING_SENTINELS else text
-    if isinstance(value, bool):
-        return "True" if value else "False"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return None
-        if value.is_integer() and abs(value) < 1e15:
-            return str(int(value))
-        return repr(value)
-    raise TypeError(type(value).__name__)
+    return text
 
 
 def _json_type(value: Any) -> str:

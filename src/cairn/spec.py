@@ -28,17 +28,12 @@ from pydantic import (
 )
 
 from cairn.exceptions import SpecError
-from cairn.tasks import ALL_METRICS, OPERATIONAL_QUANTITIES, get_task, task_names
+from cairn.tasks import OPERATIONAL_QUANTITIES, get_task, known_metrics, task_names
 
+# Task names a spec may give; those without a registered module (see
+# cairn.tasks.task_names) are accepted here and refused before training.
 Task = Literal["classification", "regression", "clustering", "recommendation"]
-# The tasks cairn can train; the others are accepted names with no module yet.
-SUPPORTED_TASKS: tuple[str, ...] = task_names()
 ColumnRole = Literal["numeric", "categorical", "boolean", "datetime", "text", "id", "ignore"]
-
-
-def default_metric(task: str, n_classes: int | None = None) -> str:
-    """The metric used when the spec names none (the task decides)."""
-    return get_task(task).default_metric(n_classes)
 
 
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {
@@ -72,7 +67,7 @@ class Objective(BaseModel):
                 "with OP one of <, <=, >, >= (e.g. 'rmse < 25000')"
             )
         quantity, op, _ = match.groups()
-        known = (*ALL_METRICS, *OPERATIONAL_QUANTITIES)
+        known = (*known_metrics(), *OPERATIONAL_QUANTITIES)
         if quantity not in known:
             raise ValueError(
                 f"objective {text!r} names unknown quantity {quantity!r}; "
@@ -178,6 +173,7 @@ class DataSection(_Section):
 
 
 class ProblemSection(_Section):
+    # '' when the task learns without a target (the task says whether it needs one)
     target: str
     task: Task | None = None
     metric: str | None = None
@@ -194,19 +190,30 @@ class ProblemSection(_Section):
     @field_validator("metric")
     @classmethod
     def _known_metric(cls, value: str | None) -> str | None:
-        allowed = ALL_METRICS
+        allowed = known_metrics()
         if value is not None and value not in allowed:
             raise ValueError(f"unknown metric {value!r}; allowed: {', '.join(allowed)}")
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _target_if_the_task_needs_one(cls, data: Any) -> Any:
+        # Without a registered task the target is required (it is the column
+        # the task is inferred from), and pydantic says so when it is missing.
+        if isinstance(data, dict) and "target" not in data:
+            name = data.get("task")
+            if isinstance(name, str) and name in task_names() and not get_task(name).needs_target:
+                return {**data, "target": ""}
+        return data
+
     @model_validator(mode="after")
     def _metric_fits_task(self) -> ProblemSection:
-        if self.task in SUPPORTED_TASKS:
+        if self.task in task_names():
             check_fits_task(self, self.task)
             return self
         # Task inferred from the data later: the metric and the objectives
         # must at least agree on one task (checked again once it is known).
-        fits = [task for task in SUPPORTED_TASKS if not _misfits(self, task)]
+        fits = [task for task in task_names() if not _misfits(self, task)]
         if not fits:
             named = [q for q in (self.metric, *(o.quantity for o in self.parsed_objectives)) if q]
             raise ValueError(

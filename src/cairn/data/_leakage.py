@@ -14,6 +14,7 @@ import pandas as pd
 from cairn.data.findings import Finding
 from cairn.data.schema import ColumnSchema, Role, Schema
 from cairn.data.values import as_strings, is_numeric_dtype
+from cairn.tasks import Task
 
 # Thresholds, named so that reports and tests can refer to them.
 LEAKAGE_ACCURACY = 0.99  # one feature alone predicts the class this well ...
@@ -23,7 +24,7 @@ LEAKAGE_SAMPLE = 20_000
 LEAKAGE_BINS = 20
 
 
-def leakage_findings(frame: pd.DataFrame, schema: Schema, task: str) -> list[Finding]:
+def leakage_findings(frame: pd.DataFrame, schema: Schema, task: Task) -> list[Finding]:
     """Single features that alone nearly determine the target (held-out check)."""
     target = schema.target
     assert target is not None
@@ -37,7 +38,7 @@ def leakage_findings(frame: pd.DataFrame, schema: Schema, task: str) -> list[Fin
         sample = frame.sample(n=LEAKAGE_SAMPLE, random_state=0)
     order = np.random.default_rng(0).permutation(len(sample))
     halves = order[: len(order) // 2], order[len(order) // 2 :]
-    if task == "classification":
+    if task.has_classes:
         return _class_leakage(sample, target, candidates, halves, rows=len(frame))
     return _numeric_leakage(sample, target, candidates, halves, rows=len(frame))
 

@@ -31,7 +31,7 @@ from cairn.data.schema import (
 )
 from cairn.data.values import as_strings, is_numeric_dtype
 from cairn.exceptions import DataError
-from cairn.spec import SUPPORTED_TASKS
+from cairn.tasks import Task, get_task, task_names
 
 # Thresholds, named so that reports and tests can refer to them.
 NEAR_CONSTANT_SHARE = 0.995  # one value in at least this share of rows
@@ -366,14 +366,15 @@ def check_and_clean(
 
     if task is None:
         task = infer_task(data[target])
+    kind = get_task(task)
     y = data[target]
-    _check_target(y, target=target, task=task, source=source)
+    _check_target(y, target=target, task=kind, source=source)
     if len(data) < 2 * folds:
         raise DataError(
             f"{source} has only {len(data)} usable row(s) after cleaning, fewer than "
             f"2 x folds = {2 * folds} ({folds} folds); add rows or set split.folds lower"
         )
-    if task == "classification":
+    if kind.has_classes:
         findings += _class_findings(
             as_strings(y), target, source, folds, numeric=is_numeric_dtype(y)
         )
@@ -388,9 +389,9 @@ def check_and_clean(
     )
     data, coerce_findings = _coerce_features(data, schema)
     findings += coerce_findings
-    findings += _conflict_findings(data, schema, target, task)
+    findings += _conflict_findings(data, schema, target, kind)
     findings += _column_findings(data, schema)
-    findings += leakage_findings(data, schema, task)
+    findings += leakage_findings(data, schema, kind)
 
     report = QualityReport(
         findings=findings,
@@ -419,9 +420,9 @@ def _check_table(frame: pd.DataFrame, *, target: str, task: str | None, source: 
         raise DataError(
             missing_column_message("target column", target, list(frame.columns), source)
         )
-    if task is not None and task not in SUPPORTED_TASKS:
+    if task is not None and task not in task_names():
         raise DataError(
-            f"task {task!r} is not supported for training; use one of {', '.join(SUPPORTED_TASKS)}"
+            f"task {task!r} is not supported for training; use one of {', '.join(task_names())}"
         )
 
 
@@ -469,14 +470,14 @@ def _drop_unusable_rows(
     return data.reset_index(drop=True), findings
 
 
-def _check_target(y: pd.Series, *, target: str, task: str, source: str) -> None:
+def _check_target(y: pd.Series, *, target: str, task: Task, source: str) -> None:
     """Refuse a target there is nothing to learn from for ``task``."""
-    if task == "regression":
+    if not task.has_classes:
         if not is_numeric_dtype(y):
             example = y[pd.to_numeric(y, errors="coerce").isna()].iloc[0]
             raise DataError(
                 f"target {target!r} in {source} is not numeric (e.g. {example!r}) but the "
-                "task is regression; set task = 'classification' or fix the values"
+                f"task is {task.name}; set task = 'classification' or fix the values"
             )
         if y.nunique() == 1:
             raise DataError(
@@ -493,7 +494,9 @@ def _check_target(y: pd.Series, *, target: str, task: str, source: str) -> None:
             )
 
 
-def _conflict_findings(data: pd.DataFrame, schema: Schema, target: str, task: str) -> list[Finding]:
+def _conflict_findings(
+    data: pd.DataFrame, schema: Schema, target: str, task: Task
+) -> list[Finding]:
     """Rows with identical features but different targets."""
     n_conflicts, n_groups = _conflicting_labels(data, schema.feature_names, target)
     if not n_conflicts:
@@ -501,7 +504,7 @@ def _conflict_findings(data: pd.DataFrame, schema: Schema, target: str, task: st
     return [
         Finding(
             "conflicting_labels",
-            "warning" if task == "classification" else "info",
+            "warning" if task.has_classes else "info",
             target,
             n_conflicts,
             f"{n_conflicts} row(s) in {n_groups} group(s) have identical features "

@@ -35,6 +35,7 @@ from cairn.data.values import (
     sniff_date_format,
 )
 from cairn.exceptions import DataError, SchemaMismatchError
+from cairn.tasks import get_task, task_names
 
 # The value rules (cairn.data.values) are part of what a schema applies, so
 # they are exported here too for code that reads values against a schema.
@@ -414,7 +415,7 @@ def infer_schema(
     if target is not None:
         if task is None:
             task = infer_task(frame[target])
-        if task == "classification":
+        if task in task_names() and get_task(task).has_classes:
             classes = class_labels(frame[target])
     metadata: dict[str, Any] = {"datetime_formats": formats} if formats else {}
     return Schema(

@@ -1,8 +1,9 @@
 """Train / test split and cross-validation folds.
 
-The test set is held out before anything is fitted. Classification splits are
-stratified, a group column keeps each group on one side, and a time column
-puts the most recent rows in the test set and uses forward-chaining folds.
+The test set is held out before anything is fitted. Splits of a task that
+stratifies (classification) keep each class's share, a group column keeps
+each group on one side, and a time column puts the most recent rows in the
+test set and uses forward-chaining folds.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sklearn.model_selection import (
 )
 
 from cairn.exceptions import DataError
+from cairn.tasks import get_task
 
 Fold = tuple[np.ndarray, np.ndarray]
 
@@ -89,7 +91,7 @@ def split(
         time_ordered=time_ordered,
     )
     y = frame[target]
-    stratify_labels = y if (task == "classification" and stratify) else None
+    stratify_labels = y if (get_task(task).stratify and stratify) else None
     train, test, strategy = _hold_out_test(
         frame,
         stratify_labels,
@@ -201,6 +203,7 @@ def make_folds(
     ``repeats`` times (None: :func:`auto_repeats`) with different shuffles,
     so a row is validated once per repeat."""
     y = train[target]
+    by_class = get_task(task).stratify and stratify
     repeats = auto_repeats(len(train)) if repeats is None else repeats
     positions = np.arange(len(train))
     if validation_size is not None:
@@ -225,7 +228,7 @@ def make_folds(
                 f"split.group_column {group_column!r} has {n_groups} groups in the training "
                 f"part, fewer than split.folds = {folds}; lower folds or choose another column"
             )
-        if task == "classification" and stratify:
+        if by_class:
             splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
             return list(splitter.split(positions, y, groups))
         return list(GroupKFold(n_splits=folds).split(positions, y, groups))
@@ -234,7 +237,7 @@ def make_folds(
     # Stratified as far as the counts allow: a class with fewer rows than
     # folds has its rows spread over different validation folds (the quality
     # report warns about it), so most folds train on it.
-    stratified = task == "classification" and stratify and int(y.value_counts().max()) >= folds
+    stratified = by_class and int(y.value_counts().max()) >= folds
     for repeat in range(repeats):
         if stratified:
             partition = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed + repeat)

@@ -10,4 +10,13 @@ The function ``profile`` is not re-exported here, so that
 modules, which load on first use.
 """
 
+from importlib import import_module as _import_module
+from types import ModuleType as _ModuleType
+
 __all__ = ["profile", "report"]
+
+
+def __getattr__(name: str) -> _ModuleType:
+    if name in __all__:
+        return _import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

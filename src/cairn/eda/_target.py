@@ -22,6 +22,7 @@ from cairn.eda._types import (
     TargetRelation,
 )
 from cairn.reporting import fmt_short
+from cairn.tasks import get_task
 
 
 def relate_to_target(
@@ -41,7 +42,7 @@ def relate_to_target(
         and (c.kind == "categorical" or (c.kind in ("numeric", "datetime") and c.name in numbers))
     ]
     categorical = categorical_codes(features, facts, TARGET_PLOT_LEVELS)
-    if task == "classification":
+    if get_task(task).has_classes:
         class_labels, relations = _relate_to_classes(
             facts[target], features, categorical, facts, numbers
         )

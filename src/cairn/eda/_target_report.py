@@ -9,6 +9,7 @@ import numpy as np
 
 import cairn.reporting as rp
 from cairn.eda._types import ColumnProfile, Profile, TargetProfile, TargetRelation
+from cairn.tasks import get_task
 
 #: Target-relationship plots drawn (strongest associations first); the rest
 #: are listed in a table.
@@ -49,7 +50,7 @@ def target_section(profile: Profile) -> rp.Section:
         )
     what = (
         "how each class is spread over each feature's values"
-        if target.task == "classification"
+        if get_task(target.task).has_classes
         else "how the target's distribution moves with each feature"
     )
     return rp.Section(
@@ -66,7 +67,7 @@ def _relation_plot(
     target: str, task: str, relation: TargetRelation, classes: list[tuple[str, int]]
 ) -> str:
     caption = f"{relation.measure} = {relation.association:.3f}"
-    if task == "classification" and relation.class_counts is not None:
+    if get_task(task).has_classes and relation.class_counts is not None:
         table = np.asarray(relation.class_counts, dtype=float)
         names = [c for c, _ in classes][: table.shape[0]]
         if relation.feature_kind == "categorical":
@@ -131,7 +132,7 @@ def _relation_plot(
 
 def _target_distribution(target: TargetProfile, column: ColumnProfile) -> str:
     """Class counts, or the histogram of a numeric target."""
-    if target.task == "classification" and target.classes:
+    if get_task(target.task).has_classes and target.classes:
         labels = [c for c, _ in target.classes]
         counts = [n for _, n in target.classes]
         total = max(sum(counts), 1)

@@ -68,6 +68,7 @@ from cairn.eda._types import (
     TargetRelation,
 )
 from cairn.exceptions import DataError
+from cairn.tasks import get_task, task_names
 
 __all__ = [
     "HIGH_CORRELATION",
@@ -307,7 +308,7 @@ def _across_columns(
     missingness = measure_missingness(columns, facts, len(frame))
     watch.lap("missingness")
     target_profile = None
-    if target is not None and task in ("classification", "regression"):
+    if target is not None and task in task_names():
         target_profile = relate_to_target(target, task, columns, facts, numbers)
     watch.lap("target relationships")
     correlations = _pairwise(columns, facts, numbers, target, target_profile)
@@ -372,6 +373,8 @@ def _profile_columns(
         if finding.column is not None:
             by_column.setdefault(finding.column, []).append(finding)
     formats = schema.metadata.get("datetime_formats") or {}
+    # A target of a task answering one value per row is profiled as a number.
+    numeric_target = task in task_names() and not get_task(task).has_classes
 
     columns: list[ColumnProfile] = []
     facts: dict[str, Factorized] = {}
@@ -380,7 +383,7 @@ def _profile_columns(
         series = repaired[name]
         if name == target:
             role, reason = "target", f"{task or 'prediction'} target"
-            kind = "numeric" if task == "regression" else "categorical"
+            kind = "numeric" if numeric_target else "categorical"
         elif name in schema:
             spec = schema[name]
             role, reason = str(spec.role), spec.reason

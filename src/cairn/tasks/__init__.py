@@ -7,9 +7,9 @@ adding a module with a :class:`Task` subclass and registering it in
 
 from __future__ import annotations
 
+from cairn.tasks import classification as _classification
+from cairn.tasks import regression as _regression
 from cairn.tasks.base import OPERATIONAL_QUANTITIES, Output, Task
-from cairn.tasks.classification import Classification
-from cairn.tasks.regression import Regression
 
 __all__ = [
     "ALL_METRICS",
@@ -19,15 +19,22 @@ __all__ = [
     "Task",
     "get_task",
     "greater_is_better",
+    "known_metrics",
     "task_names",
 ]
 
-_REGISTRY: dict[str, Task] = {task.name: task for task in (Classification(), Regression())}
+_REGISTRY: dict[str, Task] = {
+    task.name: task for task in (_classification.Classification(), _regression.Regression())
+}
 
-#: every metric of every registered task
-ALL_METRICS: tuple[str, ...] = tuple(
-    dict.fromkeys(metric for task in _REGISTRY.values() for metric in task.metrics)
-)
+
+def known_metrics() -> tuple[str, ...]:
+    """Every metric of every registered task, in registration order."""
+    return tuple(dict.fromkeys(metric for task in _REGISTRY.values() for metric in task.metrics))
+
+
+#: every metric of every task registered at import
+ALL_METRICS: tuple[str, ...] = known_metrics()
 #: metrics and quantities for which smaller is better, whatever the task
 LOWER_IS_BETTER: frozenset[str] = frozenset().union(
     *(task.lower_is_better for task in _REGISTRY.values())
