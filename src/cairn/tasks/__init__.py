@@ -12,8 +12,6 @@ from cairn.tasks import regression as _regression
 from cairn.tasks.base import OPERATIONAL_QUANTITIES, Output, Task
 
 __all__ = [
-    "ALL_METRICS",
-    "LOWER_IS_BETTER",
     "OPERATIONAL_QUANTITIES",
     "Output",
     "Task",
@@ -31,14 +29,6 @@ _REGISTRY: dict[str, Task] = {
 def known_metrics() -> tuple[str, ...]:
     """Every metric of every registered task, in registration order."""
     return tuple(dict.fromkeys(metric for task in _REGISTRY.values() for metric in task.metrics))
-
-
-#: every metric of every task registered at import
-ALL_METRICS: tuple[str, ...] = known_metrics()
-#: metrics and quantities for which smaller is better, whatever the task
-LOWER_IS_BETTER: frozenset[str] = frozenset().union(
-    *(task.lower_is_better for task in _REGISTRY.values())
-)
 
 
 def task_names() -> tuple[str, ...]:
@@ -60,4 +50,4 @@ def get_task(name: str | None) -> Task:
 
 def greater_is_better(metric: str) -> bool:
     """Direction of a metric or quantity, whichever task measures it."""
-    return metric not in LOWER_IS_BETTER
+    return not any(metric in task.lower_is_better for task in _REGISTRY.values())
