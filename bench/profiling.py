@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cairn.eda.profile import QUALITY_ROWS
+from cairn.eda import QUALITY_ROWS
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -53,8 +53,8 @@ import pandas as pd
 tool, mode, data, out, target = sys.argv[1:6]
 frame = pd.read_parquet(data)
 if tool == "cairn":
-    from cairn.eda.profile import profile
-    from cairn.eda.report import write_profile_report
+    from cairn.eda import profile
+    from cairn.eda import write_profile_report
 else:
     from ydata_profiling import ProfileReport
 usage = resource.getrusage(resource.RUSAGE_SELF)

@@ -8,7 +8,7 @@ import pytest
 from scipy import stats as sps
 
 from cairn.data.quality import check_and_clean, repair_types
-from cairn.eda.profile import MAX_PAIRWISE_COLUMNS, QUALITY_ROWS, Profile, profile
+from cairn.eda import MAX_PAIRWISE_COLUMNS, QUALITY_ROWS, Profile, profile
 from cairn.exceptions import DataError
 from tests.conftest import load_dataset, wide_frame
 

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from cairn import reporting as rp
-from cairn.eda.profile import profile
-from cairn.eda.report import render_profile, write_profile_report
+from cairn.eda import profile, render_profile, write_profile_report
 from tests.conftest import load_dataset
 
 CASES = [

@@ -19,8 +19,7 @@ from typing import Any
 
 import pytest
 
-from cairn.eda.profile import profile
-from cairn.eda.report import write_profile_report
+from cairn.eda import profile, write_profile_report
 from tests.conftest import load_dataset
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -13,7 +13,7 @@ import pytest
 import cairn.tasks
 from cairn.data.quality import check_and_clean
 from cairn.data.split import split
-from cairn.eda.profile import profile
+from cairn.eda import profile
 from cairn.exceptions import SpecError
 from cairn.spec import load_spec
 from cairn.tasks import Output, Task, get_task, known_metrics, task_names

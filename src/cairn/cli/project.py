@@ -240,8 +240,8 @@ def profile(
     correlations, target relationships and data-quality findings."""
     with user_errors():
         from cairn.data.sources import read_table
-        from cairn.eda.profile import profile as make_profile
-        from cairn.eda.report import write_profile_report
+        from cairn.eda import profile as make_profile
+        from cairn.eda import write_profile_report
 
         started = time.monotonic()
         with console.status("reading data", spinner="dots") as status:

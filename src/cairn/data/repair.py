@@ -1,6 +1,6 @@
 """Type repair on distinct values: the implementation behind
 :func:`cairn.data.quality.repair_types`, also used by the profiler
-(:mod:`cairn.eda.profile`).
+(:func:`cairn.eda.profile`).
 
 Applies the repair rules (strip text,
 sentinels to missing, numbers stored as text to numbers, labels differing by

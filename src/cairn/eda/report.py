@@ -1,4 +1,4 @@
-"""The EDA report: a :class:`~cairn.eda.profile.Profile` as one
+"""The EDA report: a :class:`~cairn.eda.Profile` as one
 self-contained HTML page (see :mod:`cairn.reporting`)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pandas as pd
 import cairn.reporting as rp
 from cairn.eda._column_report import column_id, column_section, role_badge, share_cell
 from cairn.eda._target_report import target_section
-from cairn.eda.profile import Alert, ColumnProfile, Correlations, Profile
+from cairn.eda._types import Alert, ColumnProfile, Correlations, Profile
 
 
 def render_profile(profile: Profile, *, title: str | None = None) -> str:

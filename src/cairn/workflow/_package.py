@@ -160,8 +160,7 @@ def _bundle_metadata(
 
 def explore(spec: ProjectSpec, raw: pd.DataFrame, prepared: Prepared, run_dir: Path) -> Path:
     """The data profile (EDA) of the raw table, written into the run folder."""
-    from cairn.eda.profile import profile
-    from cairn.eda.report import write_profile_report
+    from cairn.eda import profile, write_profile_report
 
     data = profile(
         raw,
