@@ -117,3 +117,24 @@ def test_serving_install_serves_an_onnx_bundle(serving_env: Path, churn: Any) ->
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+def test_training_on_a_serving_install_says_what_to_install(
+    serving_env: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "data.csv").write_text("x,y\n1,0\n2,1\n3,0\n4,1\n", encoding="utf-8")
+    (tmp_path / "cairn.toml").write_text(
+        '[project]\nname = "p"\n\n[data]\nsources = [{ path = "data.csv" }]\n\n'
+        '[problem]\ntarget = "y"\n',
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [str(serving_env.with_name("cairn")), "run", "cairn.toml"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": ""},
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "pip install 'cairn[train]'" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -67,6 +67,25 @@ def user_errors() -> Iterator[None]:
     except KeyboardInterrupt:
         errors.print("interrupted")
         raise typer.Exit(130) from None
+    except ModuleNotFoundError as error:
+        missing = (error.name or "").split(".")[0]
+        if missing not in TRAINING_LIBRARIES:
+            raise
+        # A serving-only install ('cairn[serve]') has no training stack.
+        errors.print(
+            f"[bold red]error:[/] this command needs {missing}, which a serving-only install "
+            "lacks; install the training extra: pip install 'cairn\\[train]'",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(1) from None
+
+
+# What `pip install 'cairn[train]'` adds to a serving-only install.
+TRAINING_LIBRARIES = frozenset(
+    {"sklearn", "scipy", "lightgbm", "catboost", "mlflow", "optuna", "plotly", "onnx",
+     "skl2onnx", "sqlalchemy", "openpyxl", "joblib", "threadpoolctl"}
+)  # fmt: skip
 
 
 @contextlib.contextmanager
