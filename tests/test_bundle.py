@@ -9,6 +9,7 @@ import pickle
 import stat
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,10 @@ from cairn.bundle import (
     METADATA_FILE,
     MODEL_FILE,
     BundleWarning,
+    Model,
     load_bundle,
     save_bundle,
+    schema_task,
     update_metadata,
     verify_bundle,
 )
@@ -109,6 +112,23 @@ def test_a_signed_bundle_loads_and_predicts(iris: tuple[Path, pd.DataFrame]) -> 
     assert verify_bundle(bundle).signed
     model = load_bundle(bundle)
     assert set(model.predict(features)) <= {"setosa", "versicolor", "virginica"}
+
+
+def test_the_bundle_s_task_answers_what_the_model_outputs(
+    iris: tuple[Path, pd.DataFrame],
+) -> None:
+    bundle, features = iris
+    model = load_bundle(bundle)
+    assert model.task == "classification" and schema_task(model.schema).has_classes
+    proba = model.predict_proba(features.head(4))
+    assert list(proba.columns) == ["setosa", "versicolor", "virginica"]
+    assert list(model.predict(features.head(4))) == list(proba.idxmax(axis=1))
+    # a schema that names no task is scored as one value per row
+    untasked = replace(model.schema, task=None)
+    assert schema_task(untasked).name == "regression"
+    assert not schema_task(untasked).has_classes
+    with pytest.raises(BundleError, match="only available for classification"):
+        Model(model.pipeline, untasked).predict_proba(features)
 
 
 def test_a_path_outside_the_bundle_is_refused_before_unpickling(

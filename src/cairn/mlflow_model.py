@@ -11,6 +11,8 @@ import mlflow
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
+from cairn.tasks import get_task
+
 BUNDLE_ARTIFACT = "bundle"
 
 
@@ -31,7 +33,7 @@ with warnings.catch_warnings():
         def predict(self, context, model_input, params=None):
             frame = pd.DataFrame(model_input)
             out = pd.DataFrame({"prediction": self.model.predict(frame)}, index=frame.index)
-            if self.model.task == "classification":
+            if get_task(self.model.task).has_classes:
                 proba = self.model.predict_proba(frame)
                 for label in proba.columns:
                     out[f"proba_{label}"] = proba[label].to_numpy()

@@ -334,6 +334,28 @@ def test_openapi_request_model_comes_from_the_schema(client: httpx.Client, churn
     assert "/invocations" in document["paths"]
 
 
+def test_predict_answer_schema_names_labels_and_probabilities(client: httpx.Client) -> None:
+    document = client.get("/openapi.json").json()
+    answer = document["paths"]["/predict"]["post"]["responses"]["200"]["content"][
+        "application/json"
+    ]["schema"]
+    assert answer["properties"]["predictions"]["items"] == {
+        "description": "class label, one of ['No', 'Yes']"
+    }
+    assert answer["properties"]["probabilities"] == {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "additionalProperties": {"type": ["number", "null"]},
+            "description": "probability per class label",
+        },
+    }
+    assert list(answer["properties"]) == [
+        "predictions", "model", "request_id", "arms", "warnings", "probabilities"
+    ]  # fmt: skip
+    assert answer["required"] == ["predictions", "model", "request_id", "probabilities"]
+
+
 def test_requests_are_logged(client: httpx.Client, server: Any, churn: Any) -> None:
     answer = client.post(
         "/predict", json={"records": records_of(churn, 3)}, headers={"X-Request-ID": "logged-1"}

@@ -15,6 +15,7 @@ import pytest
 from cairn.bundle import BundleWarning, load_bundle, read_metadata
 from cairn.exceptions import BundleError, SchemaMismatchError, ServingError
 from cairn.records import RecordsError
+from cairn.serving.app import create_app
 from cairn.serving.engine import load_served_model
 from cairn.tracking import load_model
 from tests.serving.conftest import held_out, records_of
@@ -95,6 +96,20 @@ def test_serving_checks_the_model_file_even_when_the_graph_serves(
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "model.joblib" in done.stderr and "does not match" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_a_regression_model_answers_values_without_probabilities(housing: Any) -> None:
+    served = load_served_model(housing.bundle_path)
+    answer = served.predict(records_of(housing, 3))
+    assert answer.probabilities is None and all(isinstance(v, float) for v in answer.labels)
+    assert served.predict([]).probabilities is None
+    assert served.describe()["task"] == "regression" and served.describe()["classes"] is None
+    document = create_app(served).openapi()
+    schema = document["paths"]["/predict"]["post"]["responses"]["200"]["content"]
+    answer_schema = schema["application/json"]["schema"]
+    assert answer_schema["properties"]["predictions"]["items"] == {"type": ["number", "null"]}
+    assert "probabilities" not in answer_schema["properties"]
+    assert answer_schema["required"] == ["predictions", "model", "request_id"]
 
 
 def test_load_model_predicts_with_the_served_graph(churn: Any, housing: Any) -> None:

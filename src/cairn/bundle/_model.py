@@ -17,6 +17,13 @@ from cairn.bundle._verify import verify_bundle
 from cairn.data.schema import Schema, conform
 from cairn.exceptions import BundleError
 from cairn.records import restore_label, to_records
+from cairn.tasks import Task, get_task
+
+
+def schema_task(schema: Schema) -> Task:
+    """The task a schema's model solves. A schema that names none is scored
+    as one value per row, as regression."""
+    return get_task(schema.task or "regression")
 
 
 class Model:
@@ -52,7 +59,7 @@ class Model:
 
     @property
     def task(self) -> str:
-        return self.schema.task or "regression"
+        return schema_task(self.schema).name
 
     @property
     def classes(self) -> list[Any]:
@@ -75,7 +82,7 @@ class Model:
             frame = pd.DataFrame(frame)
         if self._graph is None or not len(frame):
             X = self.prepare(frame)
-            if self.task == "classification":
+            if schema_task(self.schema).has_classes:
                 return np.asarray(self.pipeline.predict_proba(X), dtype=float), X.index
             return np.asarray(self.pipeline.predict(X), dtype=float), X.index
         return self._graph_output(frame), frame.index
@@ -100,7 +107,7 @@ class Model:
                 stacklevel=4,
             )
         output = np.asarray(output, dtype=float)
-        if self.task == "classification":
+        if schema_task(self.schema).has_classes:
             return output.reshape(len(frame), -1)
         return output.reshape(-1)
 
@@ -112,7 +119,7 @@ class Model:
                 that cannot be coerced to its type.
         """
         output, _ = self._output(frame)
-        if self.task == "classification":
+        if schema_task(self.schema).has_classes:
             return np.asarray(self.classes, dtype=object)[output.argmax(axis=1)]
         return output
 
@@ -122,7 +129,7 @@ class Model:
         Raises:
             BundleError: the model is a regression model.
         """
-        if self.task != "classification":
+        if not schema_task(self.schema).has_classes:
             raise BundleError("predict_proba is only available for classification models")
         output, index = self._output(frame)
         return pd.DataFrame(output, columns=self.classes, index=index)

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cairn.bundle import schema_task
 from cairn.data.schema import Role, Schema
 from cairn.export._common import (
     BOOLEAN_FALSE,
@@ -47,12 +48,13 @@ from cairn.records import (
     UNSEEN_FALSE,
     UNSEEN_TRUE,
 )
+from cairn.tasks import Task
 
 
 class Builder:
     """Second pass: the graph for each pipeline, sharing the inputs."""
 
-    def __init__(self, graph: Graph, inputs: Inputs, task: str, n_classes: int) -> None:
+    def __init__(self, graph: Graph, inputs: Inputs, task: Task, n_classes: int) -> None:
         self.g = graph
         self.inputs = inputs
         self.task = task
@@ -284,7 +286,7 @@ class Builder:
         raw = self._trees(trees, features, n_targets)
         if "average_output" in header:
             raise UnsupportedError("LightGBM random-forest mode")
-        if self.task == "regression":
+        if not self.task.has_classes:
             if objective[0] not in LGB_IDENTITY:
                 raise UnsupportedError(f"LightGBM objective {objective[0]!r}")
             return raw
@@ -311,7 +313,7 @@ class Builder:
         feed = self.g.to_double(self.g.op("Cast", [features], to=1))  # float32 like CatBoost
         raw = self._trees(trees, feed, n_targets)
         raw = self.g.op("Add", [raw, self.g.const(np.asarray(bias, dtype=np.float64)[None, :])])
-        if self.task == "regression":
+        if not self.task.has_classes:
             return raw
         if n_targets == 1:
             return self._binary(raw)
@@ -321,7 +323,7 @@ class Builder:
         estimators = [model] if single else list(model.estimators_)
         # scikit-learn trees compare float32 features with float64 thresholds
         feed = self.g.to_double(self.g.op("Cast", [features], to=1))
-        classification = self.task == "classification"
+        classification = self.task.has_classes
         n_classes = self.n_classes if classification else 1
         targets = [1] if classification and n_classes == 2 else list(range(n_classes))
         trees: list[Tree] = []
@@ -353,7 +355,7 @@ class Builder:
                 self.g.const(intercept[None, :]),
             ],
         )
-        if self.task == "regression":
+        if not self.task.has_classes:
             return decision
         if not hasattr(model, "predict_proba"):
             raise UnsupportedError(f"{type(model).__name__} gives no probabilities")
@@ -368,7 +370,7 @@ class Builder:
         except ImportError as error:
             raise UnsupportedError(f"{type(model).__name__} needs skl2onnx") from error
         options: dict[Any, Any] = {}
-        if self.task == "classification":
+        if self.task.has_classes:
             options[id(model)] = {"zipmap": False}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -379,9 +381,9 @@ class Builder:
                 target_opset={"": OPSET, "ai.onnx.ml": ML_OPSET},
             )
         names = [o.name for o in converted.graph.output]
-        output = "probabilities" if self.task == "classification" else names[-1]
+        output = "probabilities" if self.task.has_classes else names[-1]
         out = self.g.to_double(self.g.embed(converted, features, output))
-        if self.task == "regression":
+        if not self.task.has_classes:
             out = self.g.op("Reshape", [out, self.g.const(np.asarray([-1, 1], dtype=np.int64))])
         return out
 
@@ -428,7 +430,7 @@ class Builder:
     def _stack(self, stacker: Any, outputs: Sequence[str]) -> str:
         columns = []
         for out in outputs:
-            if self.task == "classification" and self.n_classes == 2:
+            if self.task.has_classes and self.n_classes == 2:
                 columns.append(self.g.cols(out, [1]))
             else:
                 columns.append(out)
@@ -457,15 +459,16 @@ def build_graph(estimator: Any, schema: Schema) -> tuple[bytes, dict[str, Any]]:
     import onnx
     from onnx import TensorProto, helper
 
-    task = schema.task or "regression"
+    task = schema_task(schema)
     n_classes = len(schema.classes or ())
     pipelines = fitted_pipelines(estimator)
     inputs = collect_inputs(schema, pipelines)
     graph = Graph()
     builder = Builder(graph, inputs, task, n_classes)
     output = builder.estimator(estimator)
-    name = "probabilities" if task == "classification" else "values"
-    if task == "regression":
+    # the graph's output is named for what it holds: "probabilities" or "values"
+    name = task.output
+    if not task.has_classes:
         output = graph.op("Reshape", [output, graph.const(np.asarray([-1], dtype=np.int64))])
     graph.nodes.append(helper.make_node("Identity", [output], [name]))
     declared = []
@@ -489,7 +492,7 @@ def build_graph(estimator: Any, schema: Schema) -> tuple[bytes, dict[str, Any]]:
                 f"text_{k}", TensorProto.DOUBLE, [None, len(inputs.text[column])]
             )
         )
-    shape = [None, n_classes] if task == "classification" else [None]
+    shape = [None, n_classes] if task.has_classes else [None]
     result = helper.make_tensor_value_info(name, TensorProto.DOUBLE, shape)
     onnx_graph = helper.make_graph(
         graph.nodes, "cairn", declared, [result], initializer=graph.initializers

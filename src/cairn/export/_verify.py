@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cairn.bundle import Model, onnx_session
+from cairn.bundle import Model, onnx_session, schema_task
 from cairn.data.schema import Role, Schema
 from cairn.export._common import ATOL, MAX_PROBE_CELLS, MAX_PROBES, MIN_PROBES, RTOL
 from cairn.records import (
@@ -54,7 +54,7 @@ def native_output(estimator: Any, schema: Schema, frame: pd.DataFrame) -> np.nda
     model = Model(estimator, schema)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if model.task == "classification":
+        if schema_task(schema).has_classes:
             return np.asarray(model.predict_proba(frame), dtype=np.float64)
         return np.asarray(model.predict(frame), dtype=np.float64)
 
@@ -81,7 +81,7 @@ def verify(
         "rtol": RTOL,
         "atol": ATOL,
     }
-    if schema.task == "classification" and native.size:
+    if schema_task(schema).has_classes and native.size:
         report["label_mismatches"] = int((fast.argmax(axis=1) != native.argmax(axis=1)).sum())
     else:
         report["label_mismatches"] = 0
@@ -104,7 +104,7 @@ def serving_extras(schema: Schema, frame: pd.DataFrame, native: np.ndarray) -> d
             if len(values):
                 low, high = np.percentile(values.to_numpy(dtype=float), [1, 99])
                 ranges[column.name] = [float(low), float(high)]
-    if schema.task == "classification":
+    if schema_task(schema).has_classes:
         buckets = [round(x, 2) for x in np.linspace(0.05, 1.0, 20)]
     elif native.size:
         edges = np.unique(np.percentile(native, np.linspace(2, 98, 17)))

@@ -1,9 +1,10 @@
-"""What an A/B report takes from :mod:`cairn.evaluation`: metric values,
-bootstrap intervals and the bootstrap of a difference between arms.
+"""What an A/B report takes from the metric dispatch (:mod:`cairn.tasks`):
+metric values, bootstrap intervals and the bootstrap of a difference between
+arms.
 
-Every use of the evaluation package by the A/B report goes through here; the
-imports stay inside the functions so that serving loads none of it until a
-report is asked for.
+Every use of the scikit-learn based metrics by the A/B report goes through
+here; the imports stay inside the functions so that serving loads none of it
+until a report is asked for.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from typing import Any
 
 import numpy as np
 
+from cairn.tasks import Task
+
 __all__ = ["bootstrap_gap", "metric_intervals", "metric_statistics", "metric_value"]
 
 
 def metric_intervals(
-    task: str,
+    task: Task,
     y: np.ndarray,
     output: np.ndarray,
     metrics: Sequence[str],
@@ -30,12 +33,12 @@ def metric_intervals(
     """Percentile bootstrap intervals of ``metrics`` on one arm's records."""
     from cairn.tasks.bootstrap import bootstrap_intervals
 
-    classification = task == "classification"
+    with_proba = task.has_classes
     return bootstrap_intervals(
-        task,
+        task.name,
         y,
-        proba=output if classification else None,
-        y_pred=None if classification else output,
+        proba=output if with_proba else None,
+        y_pred=None if with_proba else output,
         metrics=list(metrics),
         resamples=resamples,
         level=level,
@@ -44,24 +47,19 @@ def metric_intervals(
 
 
 def metric_statistics(
-    task: str, y: np.ndarray, output: np.ndarray
+    task: Task, y: np.ndarray, output: np.ndarray
 ) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
     """Each metric as a function of resample counts, for :func:`bootstrap_gap`."""
     from cairn.tasks.bootstrap import metric_statistics as statistics
 
-    classification = task == "classification"
+    with_proba = task.has_classes
     return statistics(
-        task, y, proba=output if classification else None,
-        y_pred=None if classification else output,
-    )  # fmt: skip
+        task.name, y, proba=output if with_proba else None, y_pred=None if with_proba else output
+    )
 
 
-def metric_value(metric: str, task: str, y: np.ndarray, output: np.ndarray) -> float:
-    from cairn.tasks.metrics import score
-
-    if task == "classification":
-        return float(score(metric, y, proba=output))
-    return float(score(metric, y, y_pred=output))
+def metric_value(metric: str, task: Task, y: np.ndarray, output: np.ndarray) -> float:
+    return float(task.score(metric, y, output))
 
 
 def bootstrap_gap(

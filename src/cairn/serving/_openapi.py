@@ -137,14 +137,9 @@ def openapi_paths(service: Service) -> tuple[dict[str, Any], dict[str, Any]]:
     """The paths of /predict and /invocations, and the component schemas they use."""
     model = service.arms[0].model
     record = {"$ref": "#/components/schemas/Record"}
-    classification = model.task == "classification"
-    label_schema: dict[str, Any] = (
-        {"description": f"class label, one of {model.classes}"}
-        if classification
-        else {"type": ["number", "null"]}
-    )
+    label_schema = model.kind.prediction_schema(model.classes)
     predict = _predict_path(
-        service, record, _answer_schema(label_schema, classification=classification)
+        service, record, _answer_schema(label_schema, model.kind.answer_schema(model.classes))
     )
     invocations = _invocations_path(record, service.config.max_rows, label_schema)
     schemas = {
@@ -155,8 +150,10 @@ def openapi_paths(service: Service) -> tuple[dict[str, Any], dict[str, Any]]:
     return {"/predict": predict, "/invocations": invocations}, schemas
 
 
-def _answer_schema(label_schema: dict[str, Any], *, classification: bool) -> dict[str, Any]:
-    """/predict's answer."""
+def _answer_schema(
+    label_schema: dict[str, Any], extras: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """/predict's answer; ``extras`` are the task's own required properties."""
     answer: dict[str, Any] = {
         "type": "object",
         "properties": {
@@ -186,16 +183,9 @@ def _answer_schema(label_schema: dict[str, Any], *, classification: bool) -> dic
         },
         "required": ["predictions", "model", "request_id"],
     }
-    if classification:
-        answer["properties"]["probabilities"] = {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "additionalProperties": {"type": ["number", "null"]},
-                "description": "probability per class label",
-            },
-        }
-        answer["required"].append("probabilities")
+    for name, schema in extras.items():
+        answer["properties"][name] = schema
+        answer["required"].append(name)
     return answer
 
 

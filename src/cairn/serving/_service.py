@@ -244,7 +244,7 @@ class Service:
             warnings = []
             arms_used = [""] * n
             width = len(self.arms[0].model.class_strings)
-            if self.arms[0].model.task == "classification":
+            if self.arms[0].model.kind.has_classes:
                 proba_rows = np.zeros((n, width))
             for arm_index, positions in groups.items():
                 prediction = results[arm_index]
@@ -260,7 +260,7 @@ class Service:
                     )
         first = self.arms[min(groups)] if groups else self.arms[0]
         answer: dict[str, Any] = {"predictions": labels}
-        if champion.task == "classification" and proba_rows is not None:
+        if champion.kind.has_classes and proba_rows is not None:
             classes = champion.class_strings
             answer["probabilities"] = [
                 dict(zip(classes, row, strict=True)) for row in proba_rows.tolist()

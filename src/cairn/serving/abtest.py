@@ -53,7 +53,7 @@ from cairn.serving._abtest_stats import (
     wilson,
     z_two_sided,
 )
-from cairn.tasks import get_task, greater_is_better
+from cairn.tasks import Output, Task, get_task, task_names
 
 __all__ = [
     "ABTestReport",
@@ -63,6 +63,10 @@ __all__ = [
     "compare_arms",
     "join_outcomes",
 ]
+
+#: per output, the metric scored record by record, which gets a closed-form
+#: test: whether the predicted label is right, or the absolute error
+_RECORD_METRIC = {Output.PROBABILITIES: "accuracy", Output.VALUES: "mae"}
 
 _META = ("request_id", "row", "ts", "model", "version", "arm", "latency_ms", "prediction")
 
@@ -232,14 +236,14 @@ class _Arm:
 
 
 def _collect_arms(
-    labelled: pd.DataFrame, task: str, proba_columns: Sequence[str], needs_proba: bool
+    labelled: pd.DataFrame, task: Task, proba_columns: Sequence[str], needs_proba: bool
 ) -> dict[str, _Arm]:
     """Each arm's labelled records: true values, outputs and per-record score."""
     classes = [str(c)[len("proba_") :] for c in proba_columns]
     arms: dict[str, _Arm] = {}
     output: np.ndarray
     for name, rows in labelled.groupby("arm", sort=False):
-        if task == "classification":
+        if task.has_classes:
             # The metric and accuracy are measured on the same records.
             rows = rows[rows[list(proba_columns)].notna().all(axis=1)] if needs_proba else rows
             y = _class_codes(rows["label"], classes) if needs_proba else np.zeros(len(rows))
@@ -263,17 +267,16 @@ def _collect_arms(
 
 
 def _arm_result(
-    arm: _Arm, metrics: Sequence[str], task: str, *, alpha: float, resamples: int, seed: int
+    arm: _Arm, metrics: Sequence[str], task: Task, *, alpha: float, resamples: int, seed: int
 ) -> ArmResult:
     """The arm's metrics with their intervals: Wilson (accuracy), t (mean
     absolute error) or percentile bootstrap (any other metric)."""
     values: dict[str, MetricValue] = {}
-    if task == "classification":
+    if task.has_classes:
         low, high = wilson(int(arm.score.sum()), len(arm.score), z_two_sided(alpha))
-        values["accuracy"] = MetricValue(float(arm.score.mean()), low, high)
     else:
         low, high = mean_ci(arm.score.astype(float), alpha)
-        values["mae"] = MetricValue(float(arm.score.mean()), low, high)
+    values[_RECORD_METRIC[task.output]] = MetricValue(float(arm.score.mean()), low, high)
     rest = [name for name in metrics if name not in values]
     if rest and len(arm.y) >= 2:
         found = metric_intervals(
@@ -281,7 +284,7 @@ def _arm_result(
         )
         for name in rest:
             if name not in found:
-                raise DataError(f"metric {name!r} is not one cairn computes for {task}")
+                raise DataError(f"metric {name!r} is not one cairn computes for {task.name}")
             values[name] = MetricValue(found[name].value, found[name].low, found[name].high)
     return ArmResult(
         arm.name,
@@ -319,22 +322,21 @@ def compare_arms(
     if "label" not in joined.columns:
         raise DataError("join labels to the log first (a 'label' column is needed)")
     proba_columns = [c for c in joined.columns if str(c).startswith("proba_")]
-    if task is None:
-        task = "classification" if proba_columns else "regression"
-    metric = metric or get_task(task).default_metric(len(proba_columns))
-    report, labelled = _empty_report(joined, task, metric, alpha, power)
-    needs_proba = task == "classification" and metric != "accuracy"
+    kind = get_task(task if task is not None else _task_of_log(proba_columns))
+    metric = metric or kind.default_metric(len(proba_columns))
+    report, labelled = _empty_report(joined, kind, metric, alpha, power)
+    needs_proba = kind.has_classes and metric != "accuracy"
     if needs_proba and not proba_columns:
         raise DataError(
             f"the log holds no class probabilities, so {metric} cannot be computed; "
             "compare on accuracy instead (--metric accuracy)"
         )
-    arms = _collect_arms(labelled, task, proba_columns, needs_proba)
+    arms = _collect_arms(labelled, kind, proba_columns, needs_proba)
     if "champion" not in arms:
         raise DataError("no labelled champion rows to compare the other arms with")
     for arm in arms.values():
         report.arms.append(
-            _arm_result(arm, report.metrics, task, alpha=alpha, resamples=resamples, seed=seed)
+            _arm_result(arm, report.metrics, kind, alpha=alpha, resamples=resamples, seed=seed)
         )
     champion = arms["champion"]
     for arm in [a for a in arms.values() if a.name != "champion"]:
@@ -344,8 +346,15 @@ def compare_arms(
     return report
 
 
+def _task_of_log(proba_columns: Sequence[str]) -> str:
+    """The task whose model output the log holds: probability columns, or
+    one predicted value per record."""
+    output = Output.PROBABILITIES if proba_columns else Output.VALUES
+    return next(name for name in task_names() if get_task(name).output == output)
+
+
 def _empty_report(
-    joined: pd.DataFrame, task: str, metric: str, alpha: float, power: float
+    joined: pd.DataFrame, task: Task, metric: str, alpha: float, power: float
 ) -> tuple[ABTestReport, pd.DataFrame]:
     """The report's counts and metrics, before any arm; and the labelled rows."""
     keys = _record_keys(joined)
@@ -356,9 +365,9 @@ def _empty_report(
             "no logged prediction has a label; check the join key (request_id, row or an "
             "entity column) and the labels file"
         )
-    second = "accuracy" if task == "classification" else "mae"
+    second = _RECORD_METRIC[task.output]
     report = ABTestReport(
-        task,
+        task.name,
         metric,
         alpha,
         power,
@@ -374,7 +383,7 @@ def _comparisons(
     champion: _Arm, arm: _Arm, report: ABTestReport, *, resamples: int, seed: int
 ) -> list[Comparison]:
     """``arm`` against the champion on each of the report's metrics."""
-    alpha, power, task = report.alpha, report.power, report.task
+    alpha, power, task = report.alpha, report.power, get_task(report.task)
     paired = arm.name == "shadow"
     out = []
     for name in report.metrics:
@@ -388,7 +397,7 @@ def _comparisons(
         significant = p_value < alpha
         better = None
         if significant:
-            better = diff > 0 if greater_is_better(name) else diff < 0
+            better = diff > 0 if task.greater_is_better(name) else diff < 0
         out.append(
             Comparison(
                 arm=arm.name,
@@ -416,7 +425,7 @@ def _compare(
     arm: _Arm,
     metric: str,
     *,
-    task: str,
+    task: Task,
     paired: bool,
     alpha: float,
     power: float,
@@ -437,20 +446,20 @@ def _compare(
     if n_a < 2 or n_b < 2:
         return None
     z = z_two_sided(alpha)
-    if metric == "accuracy" and task == "classification":
+    if metric == _RECORD_METRIC[task.output] and task.has_classes:
         test = "McNemar exact" if paired else "two-proportion z-test"
         method = mcnemar if paired else two_proportions
         diff, low, high, p_value, needed = method(
             a.score.astype(bool), b.score.astype(bool), alpha, power
         )
         return test, n_a, n_b, diff, low, high, p_value, needed
-    if metric == "mae" and task == "regression":
+    if metric == _RECORD_METRIC[task.output]:
         test = "paired t-test" if paired else "Welch t-test"
         diff, low, high, p_value, needed = welch(
             a.score.astype(float), b.score.astype(float), alpha, power, paired
         )
         return test, n_a, n_b, diff, low, high, p_value, needed
-    binary = task == "classification" and a.output.shape[1] == 2
+    binary = task.has_classes and a.output.shape[1] == 2
     if metric == "roc_auc" and binary:
         positive_a, positive_b = a.y == 1, b.y == 1
         if positive_a.all() or not positive_a.any() or positive_b.all() or not positive_b.any():

@@ -32,6 +32,7 @@ from cairn.bundle import (
     load_bundle,
     open_graph,
     read_serving,
+    schema_task,
     verify_bundle,
 )
 from cairn.data.schema import Role, Schema
@@ -67,6 +68,7 @@ class ServedModel:
         engine: "onnx" or "native".
         engine_reason: why the native pipeline serves, when it does.
         schema: the input schema.
+        task: the task's name; ``kind``: the task itself.
         metadata: the bundle's metadata.json.
         serving: the bundle's serving.json (empty for older bundles).
     """
@@ -91,7 +93,8 @@ class ServedModel:
         self.name = str(metadata.get("name", path.name))
         self.version = str(version or metadata.get("run_id", "local"))
         self.source = source or str(path)
-        self.task = schema.task or "regression"
+        self.kind = schema_task(schema)
+        self.task = self.kind.name
         target_dtype = schema.metadata.get("target_dtype")
         self.class_strings = list(schema.classes or ())
         self.classes = [restore_label(c, target_dtype) for c in self.class_strings]
@@ -116,20 +119,17 @@ class ServedModel:
             RecordsError: a record misses a model input or holds an unreadable value.
         """
         encoded = self.adapter.encode(records)
+        width = self.kind.output_width(len(self.classes))
         if not records:
-            empty = np.zeros((0, len(self.classes))) if self.task == "classification" else None
-            return Prediction([], empty, encoded.warnings)
-        if self._session is not None:
+            output = np.zeros((0, width))
+        elif self._session is not None:
             output = np.asarray(self._session.run([self._output], encoded.feeds)[0])
         else:
             output = self._native_output(records)
-        if self.task == "classification":
-            proba = output.reshape(len(records), -1)
-            codes = proba.argmax(axis=1)
-            labels = [self.classes[int(c)] for c in codes]
-            return Prediction(labels, proba, encoded.warnings)
-        values = output.reshape(-1)
-        return Prediction([float(v) for v in values], None, encoded.warnings)
+        labels, probabilities = self.kind.predictions(
+            output.reshape(len(records), width), self.classes
+        )
+        return Prediction(labels, probabilities, encoded.warnings)
 
     def _native_output(self, records: Sequence[Any]) -> np.ndarray:
         import pandas as pd
@@ -139,7 +139,7 @@ class ServedModel:
         with warnings.catch_warnings():
             # the adapter already reported what conform would warn about
             warnings.simplefilter("ignore")
-            if self.task == "classification":
+            if self.kind.has_classes:
                 return np.asarray(self._native.predict_proba(frame), dtype=np.float64)
             return np.asarray(self._native.predict(frame), dtype=np.float64)
 
@@ -196,7 +196,7 @@ class ServedModel:
             "source": self.source,
             "task": self.task,
             "target": self.schema.target,
-            "classes": self.classes if self.task == "classification" else None,
+            "classes": self.classes if self.kind.has_classes else None,
             "model": meta.get("model"),
             "model_label": meta.get("model_label"),
             "run_id": meta.get("run_id"),
