@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from cairn.evaluation.card import model_card, write_model_card
+import pytest
+
+from cairn.evaluation.card import TASK_LIMITS, model_card, write_model_card
 from cairn.evaluation.report import analyse_run
 from cairn.evaluation.run_folder import load_run
+from cairn.tasks import get_task, task_names
 
 SECTIONS = (
     "Model details",
@@ -66,3 +69,23 @@ def test_multiclass_card_names_classes(finished_run: Callable[[str], Path]) -> N
     limitations = next(s for s in card.sections if s.title == "Limitations").blocks[0][1]
     # 'good' and 'vgood' are rare: their test rows are few.
     assert any("Class 'good'" in item or "Class 'vgood'" in item for item in limitations)
+
+
+@pytest.mark.parametrize("name", task_names())
+def test_every_task_card_part_is_registered(name: str) -> None:
+    missing = [p for p in get_task(name).card_parts if p not in TASK_LIMITS]
+    assert not missing, f"{name} names card parts nobody writes: {missing}"
+
+
+def test_card_asks_the_task_for_its_parts(
+    finished_run: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    analysis = analyse_run(finished_run("car_evaluation"), importance=False, resamples=100)
+
+    def limitations() -> list[str]:
+        card = model_card(analysis)
+        return next(s for s in card.sections if s.title == "Limitations").blocks[0][1]
+
+    assert any(item.startswith("Imbalanced classes") for item in limitations())
+    monkeypatch.setattr(type(get_task(analysis.run.task)), "card_parts", ())
+    assert not any(item.startswith(("Imbalanced classes", "Class '")) for item in limitations())

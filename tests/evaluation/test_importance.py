@@ -66,6 +66,7 @@ def test_tree_shap_adds_up_to_the_model_output(finished_run: Callable[[str], Pat
     rows = run.features.head(50)
     summary = tree_shap(pipeline, rows, task="regression")
     assert summary is not None and summary.rows == 50
+    assert summary.units == "target units"
     prep, estimator = pipeline.named_steps["prep"], pipeline.named_steps["model"]
     transformed = pd.DataFrame(np.asarray(prep.transform(rows), dtype=float))
     raw = estimator.predict(transformed.to_numpy(), pred_contrib=True)

@@ -9,8 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from cairn.evaluation.report import analyse_run, render_evaluation, write_evaluation_report
+from cairn.evaluation.report import (
+    TASK_SECTIONS,
+    analyse_run,
+    render_evaluation,
+    write_evaluation_report,
+)
 from cairn.evaluation.run_folder import load_run
+from cairn.tasks import get_task, task_names
 
 
 def _plot_titles(page: str) -> list[str]:
@@ -109,3 +115,35 @@ def test_time_budget_cuts_bootstrap_resamples_for_large_test_sets(
     bounded = analyse_run(run, importance=False, time_budget=5.0)
     assert {i.resamples for i in bounded.intervals.values()} == {analysis._MIN_RESAMPLES}
     assert "over 200 resamples" in render_evaluation(bounded)
+
+
+def _section_ids(page: str) -> list[str]:
+    return re.findall(r'<section id="([^"]+)" class="level-2">', page)
+
+
+@pytest.mark.parametrize("name", task_names())
+def test_every_task_section_is_registered(name: str) -> None:
+    missing = [s for s in get_task(name).report_sections if s not in TASK_SECTIONS]
+    assert not missing, f"{name} names report sections nobody draws: {missing}"
+
+
+@pytest.mark.parametrize("dataset", ["car_evaluation", "ames_house_prices"])
+def test_report_draws_the_sections_its_task_names_in_order(
+    dataset: str, finished_run: Callable[[str], Path]
+) -> None:
+    analysis = analyse_run(finished_run(dataset), importance=False, resamples=200)
+    ids = _section_ids(render_evaluation(analysis))
+    sections = get_task(analysis.run.task).report_sections
+    assert ids[2 : 2 + len(sections)] == list(sections)
+    assert ids[:2] == ["results", "leaderboard"]
+
+
+def test_report_asks_the_task_which_sections_to_draw(
+    finished_run: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    analysis = analyse_run(finished_run("car_evaluation"), importance=False, resamples=200)
+    task = type(get_task(analysis.run.task))
+    monkeypatch.setattr(task, "report_sections", ("calibration", "confusion"))
+    ids = _section_ids(render_evaluation(analysis))
+    assert "curves" not in ids
+    assert ids.index("calibration") < ids.index("confusion")

@@ -67,3 +67,11 @@ def test_same_seed_same_interval() -> None:
     first = bootstrap_intervals("classification", y, proba=proba, resamples=100, seed=7)
     second = bootstrap_intervals("classification", y, proba=proba, resamples=100, seed=7)
     assert first == second
+
+
+def test_intervals_need_the_output_their_task_scores() -> None:
+    y = np.array([0, 1, 0, 1])
+    with pytest.raises(ValueError, match="classification needs proba"):
+        bootstrap_intervals("classification", y, y_pred=y.astype(float))
+    with pytest.raises(ValueError, match="regression needs y_pred"):
+        bootstrap_intervals("regression", y, proba=np.eye(2)[y])

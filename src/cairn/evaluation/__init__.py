@@ -9,13 +9,13 @@
     write_model_card(analysis)
 
 Submodules: ``evaluate`` (test metrics and objectives during a run),
-``metrics`` (metric functions), ``bootstrap`` (confidence intervals),
 ``importance`` (permutation importance, SHAP), ``segments`` (the metric per
 segment), ``report`` (the evaluation page), ``card`` (the model card),
 ``run_folder`` and ``run_state`` (run folders read back and their life cycle).
+The metric functions and bootstrap intervals live with the tasks, in
+:mod:`cairn.tasks.metrics` and :mod:`cairn.tasks.bootstrap`.
 
-Names load on first use, so importing this package stays cheap (serving
-imports its bootstrap without any training library).
+Names load on first use, so importing this package stays cheap.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ __all__ = [
     "CardSection",
     "Evaluation",
     "Importance",
-    "Interval",
     "ModelCard",
     "ObjectiveResult",
     "RunAnalysis",
@@ -38,7 +37,6 @@ __all__ = [
     "SegmentTable",
     "ShapSummary",
     "analyse_run",
-    "bootstrap_intervals",
     "check_objectives",
     "find_run",
     "finish_run_folder",
@@ -46,12 +44,10 @@ __all__ = [
     "list_run_folders",
     "load_run",
     "measure_latency",
-    "metric_statistics",
     "model_card",
     "permutation_importance",
     "remove_interrupted",
     "render_evaluation",
-    "resample_counts",
     "segment_performance",
     "start_run_folder",
     "tree_shap",
@@ -63,7 +59,6 @@ _LAZY = {
     "CardSection": "cairn.evaluation.card",
     "Evaluation": "cairn.evaluation.evaluate",
     "Importance": "cairn.evaluation.importance",
-    "Interval": "cairn.tasks.bootstrap",
     "ModelCard": "cairn.evaluation.card",
     "ObjectiveResult": "cairn.evaluation.evaluate",
     "RunAnalysis": "cairn.evaluation._analysis",
@@ -73,7 +68,6 @@ _LAZY = {
     "SegmentTable": "cairn.evaluation.segments",
     "ShapSummary": "cairn.evaluation.importance",
     "analyse_run": "cairn.evaluation._analysis",
-    "bootstrap_intervals": "cairn.tasks.bootstrap",
     "check_objectives": "cairn.evaluation.evaluate",
     "find_run": "cairn.evaluation.run_folder",
     "finish_run_folder": "cairn.evaluation.run_state",
@@ -81,12 +75,10 @@ _LAZY = {
     "list_run_folders": "cairn.evaluation.run_state",
     "load_run": "cairn.evaluation.run_folder",
     "measure_latency": "cairn.evaluation.evaluate",
-    "metric_statistics": "cairn.tasks.bootstrap",
     "model_card": "cairn.evaluation.card",
     "permutation_importance": "cairn.evaluation.importance",
     "remove_interrupted": "cairn.evaluation.run_state",
     "render_evaluation": "cairn.evaluation.report",
-    "resample_counts": "cairn.tasks.bootstrap",
     "segment_performance": "cairn.evaluation.segments",
     "start_run_folder": "cairn.evaluation.run_state",
     "tree_shap": "cairn.evaluation.importance",
@@ -123,11 +115,5 @@ if TYPE_CHECKING:
         start_run_folder,
     )
     from cairn.evaluation.segments import Segment, SegmentTable, segment_performance
-    from cairn.tasks.bootstrap import (
-        Interval,
-        bootstrap_intervals,
-        metric_statistics,
-        resample_counts,
-    )
 
 __getattr__, __dir__ = _lazy_exports("cairn.evaluation", _LAZY, __all__)

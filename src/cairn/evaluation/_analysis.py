@@ -15,6 +15,7 @@ import pandas as pd
 from cairn.evaluation.importance import Importance, ShapSummary, permutation_importance, tree_shap
 from cairn.evaluation.run_folder import RunFolder, load_run
 from cairn.evaluation.segments import SegmentTable, segment_performance
+from cairn.tasks import get_task
 from cairn.tasks.bootstrap import Interval, bootstrap_intervals
 
 _SEGMENT_COLUMNS = 6
@@ -90,14 +91,14 @@ def analyse_run(
 def _bounded_resamples(folder: RunFolder, resamples: int) -> int:
     # Macro metrics cost resamples x rows x classes: fewer resamples for
     # large many-class test sets (the report states how many).
-    width = len(folder.classes) if folder.task == "classification" else 1
+    width = get_task(folder.task).output_width(len(folder.classes))
     cells = max(1, len(folder.predictions) * max(1, width))
     return min(resamples, max(_MIN_RESAMPLES, _BOOTSTRAP_CELLS // cells))
 
 
 def _targets(folder: RunFolder) -> tuple[np.ndarray, np.ndarray | None]:
     """The test target as the metrics read it, and the class probabilities."""
-    if folder.task == "classification":
+    if get_task(folder.task).has_classes:
         return folder.y_codes, folder.proba
     return folder.y_true, None
 
@@ -107,7 +108,7 @@ def _bootstrap(
 ) -> RunAnalysis:
     clock = time.perf_counter()
     task = folder.task
-    if task == "classification":
+    if get_task(task).has_classes:
         intervals = bootstrap_intervals(task, y, proba=proba, resamples=resamples, seed=seed)
     else:
         intervals = bootstrap_intervals(
@@ -180,7 +181,7 @@ def _segment(
         metric=folder.metric,
         schema=folder.schema,
         proba=proba,
-        y_pred=None if task == "classification" else folder.y_pred,
+        y_pred=None if get_task(task).has_classes else folder.y_pred,
         columns=ranked[:_SEGMENT_COLUMNS],
     )
     result.seconds["segments"] = time.perf_counter() - clock

@@ -10,18 +10,24 @@ from cairn.evaluation._analysis import RunAnalysis
 from cairn.evaluation._plot_data import thin_curve
 
 
-def classification_sections(analysis: RunAnalysis) -> list[rp.Section]:
-    """The report sections of a classification run, in page order."""
+def confusion_section(analysis: RunAnalysis) -> rp.Section:
+    """Confusion matrix and per-class precision, recall and F1."""
+    run = analysis.run
+    return _confusion(run.classes, run.y_codes, run.proba)
+
+
+def curves_section(analysis: RunAnalysis) -> rp.Section:
+    """ROC and precision-recall curves."""
+    run = analysis.run
+    return _curves(run.classes, run.y_codes, run.proba)
+
+
+def calibration_section(analysis: RunAnalysis) -> rp.Section:
+    """Calibration and decision thresholds (binary), or of the top class."""
     run = analysis.run
     classes = run.classes
-    y = run.y_codes
-    proba = run.proba
     calibration = _binary_calibration if len(classes) == 2 else _multiclass_calibration
-    return [
-        _confusion(classes, y, proba),
-        _curves(classes, y, proba),
-        calibration(classes, y, proba),
-    ]
+    return calibration(classes, run.y_codes, run.proba)
 
 
 def _confusion(classes: list[str], y: np.ndarray, proba: np.ndarray) -> rp.Section:

@@ -10,8 +10,8 @@ from cairn.evaluation._analysis import RunAnalysis
 from cairn.evaluation._plot_data import SCATTER_POINTS, sample_rows
 
 
-def regression_sections(analysis: RunAnalysis) -> list[rp.Section]:
-    """The report sections of a regression run, in page order."""
+def residuals_section(analysis: RunAnalysis) -> rp.Section:
+    """Predicted against actual values, residuals and the error by decile."""
     run = analysis.run
     y = run.y_true
     pred = run.y_pred
@@ -52,15 +52,13 @@ def regression_sections(analysis: RunAnalysis) -> list[rp.Section]:
         height=300,
     )
     by_value = _error_by_decile(y, residual, target)
-    return [
-        rp.Section(
-            "Predictions and residuals",
-            rp.grid(str(scatter), str(residuals), min_width=420)
-            + rp.grid(str(spread), str(by_value), min_width=420),
-            id="residuals",
-            lead="How far predictions are from the truth, and where.",
-        )
-    ]
+    return rp.Section(
+        "Predictions and residuals",
+        rp.grid(str(scatter), str(residuals), min_width=420)
+        + rp.grid(str(spread), str(by_value), min_width=420),
+        id="residuals",
+        lead="How far predictions are from the truth, and where.",
+    )
 
 
 def _error_by_decile(y: np.ndarray, residual: np.ndarray, target: str) -> rp.Figure:

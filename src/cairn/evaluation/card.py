@@ -7,6 +7,7 @@ same content.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import cairn.reporting as rp
 from cairn.data.schema import DROPPED_ROLES, Role
 from cairn.evaluation.report import LATENCY_NOTE, RunAnalysis, analyse_run, objectives_banner
 from cairn.evaluation.run_folder import RunFolder
-from cairn.tasks import greater_is_better
+from cairn.tasks import get_task, greater_is_better
 
 #: A segment is a limitation when its metric is worse than overall by this share.
 SEGMENT_GAP_SHARE = 0.05
@@ -382,7 +383,7 @@ def _limitations(analysis: RunAnalysis) -> CardSection:
     items = [
         *_unmet_objectives(run),
         *_weak_segments(analysis),
-        *_class_limits(run),
+        *(item for part in get_task(run.task).card_parts for item in TASK_LIMITS[part](run)),
         *_test_set_limits(run),
         *_input_limits(run),
         *_context_limits(run),
@@ -423,21 +424,25 @@ def _weak_segments(analysis: RunAnalysis) -> list[str]:
 def _class_limits(run: RunFolder) -> list[str]:
     """Classes too rare to measure, and imbalance."""
     items: list[str] = []
-    if run.task == "classification":
-        y = run.y_true
-        for label in run.classes:
-            count = int(np.sum(y == label))
-            if count < FEW_CLASS_ROWS:
-                items.append(
-                    f"Class {label!r} has only {count} test row(s): figures for it are uncertain."
-                )
-        shares = [np.mean(y == label) for label in run.classes]
-        if shares and min(shares) < 0.1:
+    y = run.y_true
+    for label in run.classes:
+        count = int(np.sum(y == label))
+        if count < FEW_CLASS_ROWS:
             items.append(
-                f"Imbalanced classes: the smallest is {min(shares):.1%} of test rows; accuracy "
-                "overstates performance on it (see recall and balanced accuracy)."
+                f"Class {label!r} has only {count} test row(s): figures for it are uncertain."
             )
+    shares = [np.mean(y == label) for label in run.classes]
+    if shares and min(shares) < 0.1:
+        items.append(
+            f"Imbalanced classes: the smallest is {min(shares):.1%} of test rows; accuracy "
+            "overstates performance on it (see recall and balanced accuracy)."
+        )
     return items
+
+
+#: The card's task-specific limitation checks, by the names a task lists in
+#: its ``card_parts``; a new task registers the parts it names here.
+TASK_LIMITS: dict[str, Callable[[RunFolder], list[str]]] = {"class_balance": _class_limits}
 
 
 def _test_set_limits(run: RunFolder) -> list[str]:

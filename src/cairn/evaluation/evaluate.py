@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from cairn.spec import Objective
-from cairn.tasks.metrics import classification_metrics, regression_metrics
+from cairn.tasks import get_task
 
 
 @dataclass(frozen=True)
@@ -154,14 +154,11 @@ def evaluate(
         output: the model's probabilities / values on ``X_test`` when the
             caller has them already.
     """
-    if task == "classification":
-        proba = np.asarray(model.predict_proba(X_test) if output is None else output, dtype=float)
-        metrics = classification_metrics(y_test, proba)
-        latency = measure_latency(model.predict_proba, X_test, max_seconds=latency_seconds)
-    else:
-        prediction = np.asarray(model.predict(X_test) if output is None else output, dtype=float)
-        metrics = regression_metrics(y_test, prediction)
-        latency = measure_latency(model.predict, X_test, max_seconds=latency_seconds)
+    kind = get_task(task)
+    predict = model.predict_proba if kind.has_classes else model.predict
+    output = np.asarray(predict(X_test) if output is None else output, dtype=float)
+    metrics = kind.all_metrics(y_test, output)
+    latency = measure_latency(predict, X_test, max_seconds=latency_seconds)
     measured = {**metrics, **(extra or {})}
     return Evaluation(
         task=task,

@@ -18,8 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cairn.tasks import greater_is_better
-from cairn.tasks.metrics import score
+from cairn.tasks import get_task, greater_is_better
 
 #: Test rows used for permutation importance (a random subset above this).
 PERMUTATION_ROWS = 2_000
@@ -59,15 +58,12 @@ class Importance:
 
 
 def _score(task: str, metric: str, model_output: np.ndarray, y: np.ndarray) -> float:
-    if task == "classification":
-        return score(metric, y, proba=model_output)
-    return score(metric, y, y_pred=model_output)
+    return get_task(task).score(metric, y, model_output)
 
 
 def _predict(model: Any, X: pd.DataFrame, task: str) -> np.ndarray:
-    if task == "classification":
-        return np.asarray(model.predict_proba(X), dtype=float)
-    return np.asarray(model.predict(X), dtype=float)
+    predict = model.predict_proba if get_task(task).has_classes else model.predict
+    return np.asarray(predict(X), dtype=float)
 
 
 def permutation_importance(
@@ -254,7 +250,7 @@ class ShapSummary:
         values: SHAP values (rows × features) for the beeswarm plot.
         colour: each row's value of the column (rank-scaled 0..1, NaN when
             not numeric), for colouring the plot.
-        units: "log-odds" (classification) or the target's units.
+        units: the task's ``explanation_units`` ("log-odds", "target units").
         class_label: the class explained (binary: the positive class;
             multiclass: SHAP summed as |values| over classes).
     """
@@ -388,7 +384,8 @@ def tree_shap(
     X = X.reset_index(drop=True)
     per_input, colours = _per_input_contributions(pipelines, X, classes)
     features = sorted(per_input, key=lambda f: -float(np.mean(np.abs(per_input[f]))))
-    multiclass = task == "classification" and len(classes) > 2
+    kind = get_task(task)
+    multiclass = kind.has_classes and len(classes) > 2
     return ShapSummary(
         source=name,
         features=features,
@@ -396,7 +393,7 @@ def tree_shap(
         values=np.column_stack([per_input[f] for f in features]),
         colour=np.column_stack([colours.get(f, np.full(len(X), np.nan)) for f in features]),
         rows=len(X),
-        units="log-odds" if task == "classification" else "target units",
+        units=kind.explanation_units,
         class_label=(classes[1] if len(classes) == 2 else None),
         notes=notes
         + (

@@ -11,6 +11,7 @@ permutation importance and SHAP values).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +20,26 @@ import pandas as pd
 
 import cairn.reporting as rp
 from cairn.evaluation._analysis import RunAnalysis, analyse_run
-from cairn.evaluation._classification_report import classification_sections
+from cairn.evaluation._classification_report import (
+    calibration_section,
+    confusion_section,
+    curves_section,
+)
 from cairn.evaluation._plot_data import BEESWARM_ROWS, sample_rows
-from cairn.evaluation._regression_report import regression_sections
+from cairn.evaluation._regression_report import residuals_section
 from cairn.evaluation.importance import ShapSummary
 from cairn.evaluation.run_folder import RunFolder
-from cairn.tasks import greater_is_better
+from cairn.tasks import get_task, greater_is_better
 from cairn.tasks.bootstrap import Interval
+
+#: The report's task sections, by the names a task lists in its
+#: ``report_sections``; a new task registers the sections it names here.
+TASK_SECTIONS: dict[str, Callable[[RunAnalysis], rp.Section]] = {
+    "confusion": confusion_section,
+    "curves": curves_section,
+    "calibration": calibration_section,
+    "residuals": residuals_section,
+}
 
 # ---------------------------------------------------------------- rendering
 
@@ -414,10 +428,7 @@ def render_evaluation(analysis: RunAnalysis) -> str:
     run = analysis.run
     meta = run.metadata
     sections = [_summary(analysis), _leaderboard(run)]
-    if run.task == "classification":
-        sections += classification_sections(analysis)
-    else:
-        sections += regression_sections(analysis)
+    sections += [TASK_SECTIONS[name](analysis) for name in get_task(run.task).report_sections]
     for extra in (_segments(analysis), _importance(analysis)):
         if extra is not None:
             sections.append(extra)

@@ -23,6 +23,7 @@ import pandas as pd
 from cairn.data.schema import Schema
 from cairn.evaluation.run_state import PARTIAL_SUFFIX
 from cairn.exceptions import BundleError
+from cairn.tasks import get_task
 
 TARGET = "__target"
 PREDICTION = "__prediction"
@@ -88,14 +89,14 @@ class RunFolder:
     def y_true(self) -> np.ndarray:
         """True values: class labels as strings, or floats."""
         values = self.predictions[TARGET]
-        if self.task == "classification":
+        if get_task(self.task).has_classes:
             return values.astype(str).to_numpy(dtype=object)
         return values.to_numpy(dtype=float)
 
     @property
     def y_pred(self) -> np.ndarray:
         values = self.predictions[PREDICTION]
-        if self.task == "classification":
+        if get_task(self.task).has_classes:
             return values.astype(str).to_numpy(dtype=object)
         return values.to_numpy(dtype=float)
 

@@ -12,8 +12,7 @@ import pandas as pd
 
 from cairn.data.schema import Role, Schema
 from cairn.reporting import fmt_short
-from cairn.tasks import greater_is_better
-from cairn.tasks.metrics import score
+from cairn.tasks import get_task, greater_is_better
 
 #: Segments with fewer test rows than this are not scored (too noisy).
 MIN_ROWS = 30
@@ -48,7 +47,7 @@ class SegmentTable:
 
 def _segment_metric(task: str, metric: str) -> str:
     # Ranking metrics are undefined within one-class segments; use accuracy.
-    if task == "classification" and metric in ("roc_auc", "log_loss"):
+    if get_task(task).has_classes and metric in ("roc_auc", "log_loss"):
         return "accuracy"
     return metric
 
@@ -76,15 +75,14 @@ def segment_performance(
     Returns:
         One table per column with at least two scored segments.
     """
+    kind = get_task(task)
     measure = _segment_metric(task, metric)
     sign = 1.0 if greater_is_better(measure) else -1.0
+    output = proba if kind.has_classes else y_pred
+    assert output is not None, f"{task} needs {'proba' if kind.has_classes else 'y_pred'}"
 
     def value(mask: np.ndarray) -> float:
-        if task == "classification":
-            assert proba is not None
-            return score(measure, y[mask], proba=proba[mask])
-        assert y_pred is not None
-        return score(measure, y[mask], y_pred=y_pred[mask])
+        return kind.score(measure, y[mask], output[mask])
 
     overall = value(np.ones(len(y), dtype=bool))
     tables = []

@@ -58,8 +58,13 @@ class Task(ABC):
     stratify: ClassVar[bool] = False
     #: the kind of estimator the catalog builds for each family
     estimator_kind: ClassVar[str]
-    #: the evaluation report's task sections, in order
+    #: the evaluation report's task sections (by section id), in page order;
+    #: each name is drawn by the section registered under it in
+    #: :mod:`cairn.evaluation.report`
     report_sections: ClassVar[tuple[str, ...]]
+    #: the model card's task parts (limitation checks), in order; each name
+    #: is registered in :mod:`cairn.evaluation.card`
+    card_parts: ClassVar[tuple[str, ...]] = ()
     #: the model outputs drift monitoring watches, beside the inputs
     monitored_outputs: ClassVar[tuple[str, ...]]
     #: the unit of explanations (SHAP values) for this task's output

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cairn.tasks import get_task
 from cairn.tasks.metrics import score
 
 #: Resamples drawn per batch (bounds memory at ``batch × rows`` counts).
@@ -230,8 +231,9 @@ def bootstrap_intervals(
     """Percentile bootstrap intervals for test-set metrics.
 
     Args:
-        task: "classification" (``y_true`` integer codes, ``proba`` one
-            column per class) or "regression" (``y_pred`` values).
+        task: a task name; one with classes takes ``y_true`` as integer
+            codes and ``proba`` (one column per class), any other
+            ``y_pred`` values.
         metrics: which metrics; every one cairn computes for the task when
             omitted.
         resamples: bootstrap resamples (all test rows each time).
@@ -242,14 +244,8 @@ def bootstrap_intervals(
         set itself (as :func:`cairn.tasks.metrics.score` computes it).
     """
     y_true = np.asarray(y_true)
-    if task == "classification":
-        if proba is None:
-            raise ValueError("classification needs proba")
-        stats = _classification_stats(y_true.astype(int), np.asarray(proba, dtype=float))
-    else:
-        if y_pred is None:
-            raise ValueError("regression needs y_pred")
-        stats = _regression_stats(y_true.astype(float), np.asarray(y_pred, dtype=float))
+    kind = get_task(task)
+    stats = metric_statistics(task, y_true, proba=proba, y_pred=y_pred)
     names = [m for m in (metrics or list(stats)) if m in stats]
     values: dict[str, list[np.ndarray]] = {name: [] for name in names}
     n = len(y_true)
@@ -261,7 +257,7 @@ def bootstrap_intervals(
     for name in names:
         drawn = np.concatenate(values[name])
         drawn = drawn[np.isfinite(drawn)]
-        if task == "classification":
+        if kind.has_classes:
             point = score(name, y_true.astype(int), proba=proba)
         else:
             point = score(name, y_true.astype(float), y_pred=y_pred)
@@ -284,12 +280,12 @@ def metric_statistics(
     """Every metric of the task as a function of resampling counts
     (``B × n`` row counts to one value per resample), for resampling two
     models on the same rows (paired) or on different rows."""
-    if task == "classification":
+    if get_task(task).has_classes:
         if proba is None:
-            raise ValueError("classification needs proba")
+            raise ValueError(f"{task} needs proba")
         return _classification_stats(np.asarray(y_true).astype(int), np.asarray(proba, dtype=float))
     if y_pred is None:
-        raise ValueError("regression needs y_pred")
+        raise ValueError(f"{task} needs y_pred")
     return _regression_stats(np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float))
 
 

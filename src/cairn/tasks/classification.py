@@ -30,13 +30,8 @@ class Classification(Task):
     lower_is_better: ClassVar[frozenset[str]] = frozenset({"log_loss", *OPERATIONAL_QUANTITIES})
     stratify: ClassVar[bool] = True
     estimator_kind: ClassVar[str] = "classifier"
-    report_sections: ClassVar[tuple[str, ...]] = (
-        "confusion_matrix",
-        "roc",
-        "precision_recall",
-        "calibration",
-        "threshold",
-    )
+    report_sections: ClassVar[tuple[str, ...]] = ("confusion", "curves", "calibration")
+    card_parts: ClassVar[tuple[str, ...]] = ("class_balance",)
     monitored_outputs: ClassVar[tuple[str, ...]] = ("prediction", "probability")
     explanation_units: ClassVar[str] = "log-odds"
 

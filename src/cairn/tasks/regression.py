@@ -20,7 +20,7 @@ class Regression(Task):
         {"rmse", "mae", "mse", "mape", *OPERATIONAL_QUANTITIES}
     )
     estimator_kind: ClassVar[str] = "regressor"
-    report_sections: ClassVar[tuple[str, ...]] = ("predicted_vs_actual", "residuals")
+    report_sections: ClassVar[tuple[str, ...]] = ("residuals",)
     monitored_outputs: ClassVar[tuple[str, ...]] = ("prediction",)
     explanation_units: ClassVar[str] = "target units"
 
