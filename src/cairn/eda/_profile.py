@@ -48,50 +48,16 @@ from cairn.eda._target import relate_to_target
 from cairn.eda._types import (
     _REPAIR_CHECKS,
     HIGH_CORRELATION,
-    IMBALANCE_SHARE,
-    MAX_CLASSES_SHOWN,
-    MAX_LEVELS,
-    MAX_PAIRWISE_COLUMNS,
-    MISSING_WARN_SHARE,
-    OUTLIER_SHARE,
     QUALITY_ROWS,
-    SKEW_LIMIT,
-    TARGET_PLOT_LEVELS,
-    TOP_VALUES,
-    ZEROS_SHARE,
     Alert,
     ColumnProfile,
     Correlations,
     Missingness,
     Profile,
     TargetProfile,
-    TargetRelation,
 )
 from cairn.exceptions import DataError
 from cairn.tasks import get_task, task_names
-
-__all__ = [
-    "HIGH_CORRELATION",
-    "IMBALANCE_SHARE",
-    "MAX_CLASSES_SHOWN",
-    "MAX_LEVELS",
-    "MAX_PAIRWISE_COLUMNS",
-    "MISSING_WARN_SHARE",
-    "OUTLIER_SHARE",
-    "QUALITY_ROWS",
-    "SKEW_LIMIT",
-    "TARGET_PLOT_LEVELS",
-    "TOP_VALUES",
-    "ZEROS_SHARE",
-    "Alert",
-    "ColumnProfile",
-    "Correlations",
-    "Missingness",
-    "Profile",
-    "TargetProfile",
-    "TargetRelation",
-    "profile",
-]
 
 
 def _roles_and_quality(
