@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cairn.data.values import category_string
 from cairn.exceptions import DataError
 from cairn.serving._abtest_metrics import (
     bootstrap_gap,
@@ -147,17 +148,10 @@ class ABTestReport:
 
 
 def _label_key(value: Any) -> str:
-    """Labels and predictions compared as canonical strings (1 == 1.0 == "1")."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    if isinstance(value, bool | np.bool_):
-        return "True" if value else "False"
-    if isinstance(value, int | np.integer):
-        return str(int(value))
-    if isinstance(value, float | np.floating):
-        number = float(value)
-        return str(int(number)) if number.is_integer() else repr(number)
-    return str(value).strip()
+    """Labels and predictions compared as the canonical category strings
+    training uses (1 == 1.0 == "1"); "" for a missing value."""
+    key = category_string(value)
+    return key if isinstance(key, str) else ""
 
 
 def join_outcomes(
