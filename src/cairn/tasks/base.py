@@ -58,6 +58,9 @@ class Task(ABC):
     stratify: ClassVar[bool] = False
     #: the kind of estimator the catalog builds for each family
     estimator_kind: ClassVar[str]
+    #: the target is a number the search may also fit on a log scale (and
+    #: predict back on the original one)
+    transform_target: ClassVar[bool] = False
     #: the evaluation report's task sections, in order
     report_sections: ClassVar[tuple[str, ...]]
     #: the model outputs drift monitoring watches, beside the inputs
