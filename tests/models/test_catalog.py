@@ -150,7 +150,11 @@ def test_every_family_builds_and_searches_for_every_task(name: str, task_name: s
 
 
 def test_a_family_without_the_kind_a_task_asks_for_is_named() -> None:
-    with pytest.raises(TrainingError, match=r"'random_forest' has no ranker estimator"):
+    with pytest.raises(
+        TrainingError,
+        match=r"'random_forest' has no ranker estimator; it builds: classifier, regressor; "
+        r"add 'random_forest' to exclude in \[train\]",
+    ):
         LEARNERS["random_forest"].factory("ranker", 100, 0, 1, {})
     with pytest.raises(TrainingError, match=r"'linear' has no ranker estimator"):
         LEARNERS["linear"].factory("ranker", 100, 0, 1, {})

@@ -36,7 +36,7 @@ def _for_kind(family: str, by_kind: Mapping[str, _T], kind: str) -> _T:
     if kind not in by_kind:
         raise TrainingError(
             f"model family {family!r} has no {kind} estimator; "
-            f"it builds: {', '.join(by_kind)}. Exclude it in [train] exclude"
+            f"it builds: {', '.join(by_kind)}; add {family!r} to exclude in [train]"
         )
     return by_kind[kind]
 
