@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+import sklearn
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression, Ridge
@@ -824,3 +825,25 @@ def test_category_codes_give_integer_category_columns(
         assert frame[name].min() >= -1
     unseen = X.head(5).assign(**{categorical[0]: "never seen in training"})
     assert (codes.transform(unseen)[columns[0]] == -1).all()
+
+
+@pytest.mark.parametrize(
+    ("target", "task", "target_type", "folds"),
+    [
+        ("band", "classification", "auto", StratifiedKFold),
+        ("amount", "regression", "continuous", KFold),
+        ("amount", None, "auto", KFold),
+    ],
+)
+def test_target_encoder_follows_the_task(
+    target: str, task: str | None, target_type: str, folds: type
+) -> None:
+    # Classes keep their shares in every fold of the cross-fitting; a
+    # numeric target is encoded as continuous.
+    frame = _high_cardinality_frame()
+    schema = make_schema(frame, {"city": Role.CATEGORICAL}, target=target, task=task)
+    encoder = build_preprocessor(schema, seed=3).transformers[0][1].named_steps["target"]
+    assert encoder.target_type == target_type
+    if tuple(int(part) for part in sklearn.__version__.split(".")[:2]) >= (1, 9):
+        assert type(encoder.cv) is folds
+        assert encoder.cv.random_state == 3

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from sklearn.base import is_classifier, is_regressor
 
-from cairn.exceptions import SpecError
+from cairn.exceptions import SpecError, TrainingError
 from cairn.models.catalog import LEARNERS, Learner, choose_learners
 from cairn.spec import ModelName
+from cairn.tasks import get_task, task_names
 
 ALL = ["linear", "lightgbm", "knn", "extra_trees", "random_forest", "catboost"]
 
@@ -101,7 +102,7 @@ def small_data() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 @pytest.mark.parametrize("name", ALL)
 def test_make_classifier(name: str, small_data) -> None:
     X, y, _ = small_data
-    model = LEARNERS[name].make("classification", n_rows=len(X), seed=0, n_jobs=1)
+    model = LEARNERS[name].make(get_task("classification"), n_rows=len(X), seed=0, n_jobs=1)
     assert is_classifier(model)
     model.fit(X, y)
     prediction = np.asarray(model.predict(X)).ravel()
@@ -117,7 +118,7 @@ def test_make_classifier(name: str, small_data) -> None:
 @pytest.mark.parametrize("name", ALL)
 def test_make_regressor(name: str, small_data) -> None:
     X, _, y = small_data
-    model = LEARNERS[name].make("regression", n_rows=len(X), seed=0, n_jobs=1)
+    model = LEARNERS[name].make(get_task("regression"), n_rows=len(X), seed=0, n_jobs=1)
     assert is_regressor(model)
     model.fit(X, y)
     prediction = np.asarray(model.predict(X), dtype=float)
@@ -128,16 +129,52 @@ def test_make_regressor(name: str, small_data) -> None:
 
 @pytest.mark.parametrize("name", ["random_forest", "extra_trees", "lightgbm", "linear"])
 def test_seed_is_passed_on(name: str) -> None:
-    model = LEARNERS[name].make("regression", n_rows=100, seed=123, n_jobs=1)
+    model = LEARNERS[name].make(get_task("regression"), n_rows=100, seed=123, n_jobs=1)
     assert model.get_params()["random_state"] == 123
 
 
+@pytest.mark.parametrize("task_name", task_names())
+@pytest.mark.parametrize("name", ALL)
+def test_every_family_builds_and_searches_for_every_task(name: str, task_name: str) -> None:
+    import optuna
+
+    task = get_task(task_name)
+    model = LEARNERS[name].make(task, n_rows=100, seed=0)
+    check = {"classifier": is_classifier, "regressor": is_regressor}[task.estimator_kind]
+    assert check(model)
+    trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
+    params = LEARNERS[name].suggest(trial, task, 100)
+    assert params
+    configured = LEARNERS[name].make(task, n_rows=100, seed=0, params=params)
+    assert check(configured)
+
+
+def test_a_family_without_the_kind_a_task_asks_for_is_named() -> None:
+    with pytest.raises(
+        TrainingError,
+        match=r"'random_forest' has no ranker estimator; it builds: classifier, regressor; "
+        r"add 'random_forest' to exclude in \[train\]",
+    ):
+        LEARNERS["random_forest"].factory("ranker", 100, 0, 1, {})
+    with pytest.raises(TrainingError, match=r"'linear' has no ranker estimator"):
+        LEARNERS["linear"].factory("ranker", 100, 0, 1, {})
+
+
+def test_forest_defaults_follow_the_estimator_kind() -> None:
+    forest = LEARNERS["random_forest"].make(get_task("classification"), n_rows=100, seed=0)
+    assert forest.min_samples_leaf == 1 and forest.max_features == "sqrt"
+    forest = LEARNERS["random_forest"].make(get_task("regression"), n_rows=100, seed=0)
+    assert forest.min_samples_leaf == 2 and forest.max_features == 0.5
+    trees = LEARNERS["extra_trees"].make(get_task("regression"), n_rows=100, seed=0)
+    assert trees.min_samples_leaf == 2 and trees.max_features == 0.7
+
+
 def test_size_dependent_settings() -> None:
-    small = LEARNERS["lightgbm"].make("classification", n_rows=500, seed=0)
-    large = LEARNERS["lightgbm"].make("classification", n_rows=50_000, seed=0)
+    small = LEARNERS["lightgbm"].make(get_task("classification"), n_rows=500, seed=0)
+    large = LEARNERS["lightgbm"].make(get_task("classification"), n_rows=50_000, seed=0)
     assert small.get_params()["num_leaves"] < large.get_params()["num_leaves"]
-    forest_small = LEARNERS["random_forest"].make("regression", n_rows=500, seed=0)
-    forest_large = LEARNERS["random_forest"].make("regression", n_rows=50_000, seed=0)
+    forest_small = LEARNERS["random_forest"].make(get_task("regression"), n_rows=500, seed=0)
+    forest_large = LEARNERS["random_forest"].make(get_task("regression"), n_rows=50_000, seed=0)
     assert forest_small.n_estimators > forest_large.n_estimators
 
 

@@ -12,8 +12,9 @@ import pytest
 from cairn.data.quality import check_and_clean
 from cairn.models.catalog import LEARNERS
 from cairn.models.ensemble import BaggedModel, fit_stacker
-from cairn.models.search import fit_pipeline, predict_output, score_output
+from cairn.models.search import fit_pipeline, predict_output
 from cairn.models.target import ClassAlignedClassifier
+from cairn.tasks import get_task
 from cairn.workflow._prepare import _encode_target
 from tests.conftest import load_dataset
 
@@ -56,7 +57,7 @@ def test_fold_missing_a_middle_class_answers_for_all(
     assert np.all(proba[:, 12] == 0.0)
     # The other letters are still learned: well above chance (1/26).
     assert float((proba.argmax(axis=1) == y[val]).mean()) > 0.25
-    assert np.isfinite(score_output("log_loss", "classification", y[val], proba))
+    assert np.isfinite(get_task("classification").score("log_loss", y[val], proba))
     if family != "linear":
         assert rounds is not None and rounds > 1
     # Fold models of different class subsets average into one bag.

@@ -57,6 +57,7 @@ from cairn.features._values import (
     to_category_strings,
     to_float_frame,
 )
+from cairn.tasks import get_task
 
 __all__ = [
     "MISSING_CATEGORY",
@@ -87,16 +88,19 @@ def _category_cast() -> FunctionTransformer:
 def _target_encoder(task: str | None, seed: int) -> TargetEncoder:
     """A cross-fitted TargetEncoder with shuffled, seeded folds.
 
-    Classification uses stratified folds; regression and unknown tasks plain
-    ones. scikit-learn 1.9 takes the splitter as ``cv`` (and deprecates
+    A target of classes lets scikit-learn infer binary or multiclass; any
+    other target is encoded as continuous. The folds keep each class's share
+    where the task stratifies, plain ones otherwise (and for an unknown task).
+    scikit-learn 1.9 takes the splitter as ``cv`` (and deprecates
     ``shuffle``/``random_state``); older versions only take a fold count.
     """
-    target_type = {"regression": "continuous"}.get(task or "", "auto")
+    known = get_task(task) if task else None
+    target_type = "continuous" if known is not None and not known.has_classes else "auto"
     if _SKLEARN_VERSION < (1, 9):
         return TargetEncoder(
             target_type=target_type, cv=_TARGET_ENCODER_CV, shuffle=True, random_state=seed
         )
-    splitter = StratifiedKFold if task == "classification" else KFold
+    splitter = StratifiedKFold if known is not None and known.stratify else KFold
     cv = splitter(n_splits=_TARGET_ENCODER_CV, shuffle=True, random_state=seed)
     return TargetEncoder(target_type=target_type, cv=cv)
 

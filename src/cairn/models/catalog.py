@@ -13,103 +13,144 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from cairn.exceptions import SpecError
+from cairn.exceptions import SpecError, TrainingError
+from cairn.tasks import Task
 
 Params = dict[str, Any]
+# (estimator kind, n_rows, seed, n_jobs, params) -> unfitted estimator; the
+# kind is the task's ``estimator_kind`` ("classifier", "regressor", ...).
 Factory = Callable[[str, int, int, int, Mapping[str, Any]], Any]
-Space = Callable[[Any, str, int], Params]  # (optuna trial, task, n_rows) -> params
+Space = Callable[[Any, str, int], Params]  # (optuna trial, estimator kind, n_rows) -> params
 
 # Boosting families train up to this many rounds and stop early on the fold's
 # validation rows; the refit uses the rounds found there.
 MAX_BOOSTING_ROUNDS = 3000
 
+_T = TypeVar("_T")
 
-def _linear(task: str, n_rows: int, seed: int, n_jobs: int, params: Mapping[str, Any]) -> Any:
-    from sklearn.linear_model import LogisticRegression, Ridge
 
-    if task == "classification":
-        penalty = params.get("penalty", "l2")
-        return LogisticRegression(
-            C=params.get("C", 1.0),
-            l1_ratio=1.0 if penalty == "l1" else 0.0,
-            solver="saga" if penalty == "l1" else "lbfgs",
-            tol=1e-3 if penalty == "l1" else 1e-4,
-            max_iter=1000 if penalty == "l1" else 2000,
-            random_state=seed,
+def _for_kind(family: str, by_kind: Mapping[str, _T], kind: str) -> _T:
+    """The entry of ``by_kind`` for the estimator kind a task asks for."""
+    if kind not in by_kind:
+        raise TrainingError(
+            f"model family {family!r} has no {kind} estimator; "
+            f"it builds: {', '.join(by_kind)}; add {family!r} to exclude in [train]"
         )
+    return by_kind[kind]
+
+
+def _logistic(n_rows: int, seed: int, n_jobs: int, params: Mapping[str, Any]) -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    penalty = params.get("penalty", "l2")
+    return LogisticRegression(
+        C=params.get("C", 1.0),
+        l1_ratio=1.0 if penalty == "l1" else 0.0,
+        solver="saga" if penalty == "l1" else "lbfgs",
+        tol=1e-3 if penalty == "l1" else 1e-4,
+        max_iter=1000 if penalty == "l1" else 2000,
+        random_state=seed,
+    )
+
+
+def _ridge(n_rows: int, seed: int, n_jobs: int, params: Mapping[str, Any]) -> Any:
+    from sklearn.linear_model import Ridge
+
     return Ridge(alpha=params.get("alpha", 1.0), random_state=seed)
 
 
-def _linear_space(trial: Any, task: str, n_rows: int) -> Params:
-    if task == "classification":
-        return {
-            "C": trial.suggest_float("C", 1e-3, 100.0, log=True),
-            "penalty": trial.suggest_categorical("penalty", ["l2", "l1"]),
-        }
+def _logistic_space(trial: Any, n_rows: int) -> Params:
+    return {
+        "C": trial.suggest_float("C", 1e-3, 100.0, log=True),
+        "penalty": trial.suggest_categorical("penalty", ["l2", "l1"]),
+    }
+
+
+def _ridge_space(trial: Any, n_rows: int) -> Params:
     return {"alpha": trial.suggest_float("alpha", 1e-3, 1000.0, log=True)}
 
 
-def _forest_kwargs(task: str, n_rows: int, params: Mapping[str, Any], default_mf: Any) -> Params:
+_LINEAR = {"classifier": _logistic, "regressor": _ridge}
+_LINEAR_SPACES = {"classifier": _logistic_space, "regressor": _ridge_space}
+
+
+def _linear(kind: str, n_rows: int, seed: int, n_jobs: int, params: Mapping[str, Any]) -> Any:
+    return _for_kind("linear", _LINEAR, kind)(n_rows, seed, n_jobs, params)
+
+
+def _linear_space(trial: Any, kind: str, n_rows: int) -> Params:
+    return _for_kind("linear", _LINEAR_SPACES, kind)(trial, n_rows)
+
+
+# Forest defaults that differ by estimator kind: regression trees need larger
+# leaves and more features per split than classification ones.
+_FOREST_MIN_SAMPLES_LEAF = {"classifier": 1, "regressor": 2}
+_RANDOM_FOREST_MAX_FEATURES: dict[str, Any] = {"classifier": "sqrt", "regressor": 0.5}
+_EXTRA_TREES_MAX_FEATURES: dict[str, Any] = {"classifier": "sqrt", "regressor": 0.7}
+
+
+def _forest_kwargs(kind: str, n_rows: int, params: Mapping[str, Any], default_mf: Any) -> Params:
     return {
         "n_estimators": params.get("n_estimators", 300 if n_rows < 20_000 else 150),
-        "min_samples_leaf": params.get("min_samples_leaf", 1 if task == "classification" else 2),
+        "min_samples_leaf": params.get("min_samples_leaf", _FOREST_MIN_SAMPLES_LEAF[kind]),
         "max_features": params.get("max_features", default_mf),
         "max_depth": params.get("max_depth"),
     }
 
 
 def _random_forest(
-    task: str, n_rows: int, seed: int, n_jobs: int, params: Mapping[str, Any]
+    kind: str, n_rows: int, seed: int, n_jobs: int, params: Mapping[str, Any]
 ) -> Any:
     from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
-    cls = RandomForestClassifier if task == "classification" else RandomForestRegressor
-    default_mf = "sqrt" if task == "classification" else 0.5
-    return cls(**_forest_kwargs(task, n_rows, params, default_mf), n_jobs=n_jobs, random_state=seed)
+    classes = {"classifier": RandomForestClassifier, "regressor": RandomForestRegressor}
+    cls = _for_kind("random_forest", classes, kind)
+    default_mf = _RANDOM_FOREST_MAX_FEATURES[kind]
+    return cls(**_forest_kwargs(kind, n_rows, params, default_mf), n_jobs=n_jobs, random_state=seed)
 
 
-def _extra_trees(task: str, n_rows: int, seed: int, n_jobs: int, params: Mapping[str, Any]) -> Any:
+def _extra_trees(kind: str, n_rows: int, seed: int, n_jobs: int, params: Mapping[str, Any]) -> Any:
     from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor
 
-    cls = ExtraTreesClassifier if task == "classification" else ExtraTreesRegressor
-    default_mf = "sqrt" if task == "classification" else 0.7
-    return cls(**_forest_kwargs(task, n_rows, params, default_mf), n_jobs=n_jobs, random_state=seed)
+    classes = {"classifier": ExtraTreesClassifier, "regressor": ExtraTreesRegressor}
+    cls = _for_kind("extra_trees", classes, kind)
+    default_mf = _EXTRA_TREES_MAX_FEATURES[kind]
+    return cls(**_forest_kwargs(kind, n_rows, params, default_mf), n_jobs=n_jobs, random_state=seed)
 
 
-def _forest_space(trial: Any, task: str, n_rows: int) -> Params:
+def _forest_space(trial: Any, kind: str, n_rows: int) -> Params:
     return {
         "max_features": trial.suggest_float("max_features", 0.1, 1.0),
         "min_samples_leaf": trial.suggest_int("min_samples_leaf", 1, 20, log=True),
     }
 
 
-def _lightgbm(task: str, n_rows: int, seed: int, n_jobs: int, params: Mapping[str, Any]) -> Any:
+def _lightgbm(kind: str, n_rows: int, seed: int, n_jobs: int, params: Mapping[str, Any]) -> Any:
     import lightgbm as lgb
 
+    classes = {"classifier": lgb.LGBMClassifier, "regressor": lgb.LGBMRegressor}
+    cls = _for_kind("lightgbm", classes, kind)
     small = n_rows <= 2_000
-    kwargs: Params = {
-        "n_estimators": params.get("n_estimators", 400),
-        "learning_rate": params.get("learning_rate", 0.05),
-        "num_leaves": params.get("num_leaves", 15 if small else 31),
-        "min_child_samples": params.get("min_child_samples", 5 if small else 20),
-        "subsample": params.get("subsample", 0.8),
-        "subsample_freq": 1,
-        "colsample_bytree": params.get("colsample_bytree", 0.8),
-        "reg_lambda": params.get("reg_lambda", 1.0),
-        "reg_alpha": params.get("reg_alpha", 0.0),
-        "min_split_gain": params.get("min_split_gain", 0.0),
-        "random_state": seed,
-        "n_jobs": n_jobs,
-        "verbose": -1,
-    }
-    if task == "classification":
-        return lgb.LGBMClassifier(**kwargs)
-    return lgb.LGBMRegressor(**kwargs)
+    return cls(
+        n_estimators=params.get("n_estimators", 400),
+        learning_rate=params.get("learning_rate", 0.05),
+        num_leaves=params.get("num_leaves", 15 if small else 31),
+        min_child_samples=params.get("min_child_samples", 5 if small else 20),
+        subsample=params.get("subsample", 0.8),
+        subsample_freq=1,
+        colsample_bytree=params.get("colsample_bytree", 0.8),
+        reg_lambda=params.get("reg_lambda", 1.0),
+        reg_alpha=params.get("reg_alpha", 0.0),
+        min_split_gain=params.get("min_split_gain", 0.0),
+        random_state=seed,
+        n_jobs=n_jobs,
+        verbose=-1,
+    )
 
 
-def _lightgbm_space(trial: Any, task: str, n_rows: int) -> Params:
+def _lightgbm_space(trial: Any, kind: str, n_rows: int) -> Params:
     return {
         "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.2, log=True),
         "num_leaves": trial.suggest_int("num_leaves", 4, 256, log=True),
@@ -121,9 +162,11 @@ def _lightgbm_space(trial: Any, task: str, n_rows: int) -> Params:
     }
 
 
-def _catboost(task: str, n_rows: int, seed: int, n_jobs: int, params: Mapping[str, Any]) -> Any:
+def _catboost(kind: str, n_rows: int, seed: int, n_jobs: int, params: Mapping[str, Any]) -> Any:
     import catboost as cb
 
+    classes = {"classifier": cb.CatBoostClassifier, "regressor": cb.CatBoostRegressor}
+    cls = _for_kind("catboost", classes, kind)
     kwargs: Params = {
         "iterations": params.get("n_estimators", 500 if n_rows < 20_000 else 300),
         "learning_rate": params.get("learning_rate", 0.08),
@@ -140,12 +183,10 @@ def _catboost(task: str, n_rows: int, seed: int, n_jobs: int, params: Mapping[st
         # Combinations of up to this many categories get their own target
         # statistics; CatBoost's 4 costs ~8x the time of 1 on wide data.
         kwargs["max_ctr_complexity"] = params.get("max_ctr_complexity", 2)
-    if task == "classification":
-        return cb.CatBoostClassifier(**kwargs)
-    return cb.CatBoostRegressor(**kwargs)
+    return cls(**kwargs)
 
 
-def _catboost_space(trial: Any, task: str, n_rows: int) -> Params:
+def _catboost_space(trial: Any, kind: str, n_rows: int) -> Params:
     return {
         "learning_rate": trial.suggest_float("learning_rate", 0.02, 0.25, log=True),
         "depth": trial.suggest_int("depth", 3, 9),
@@ -157,10 +198,11 @@ def _catboost_space(trial: Any, task: str, n_rows: int) -> Params:
     }
 
 
-def _knn(task: str, n_rows: int, seed: int, n_jobs: int, params: Mapping[str, Any]) -> Any:
+def _knn(kind: str, n_rows: int, seed: int, n_jobs: int, params: Mapping[str, Any]) -> Any:
     from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 
-    cls = KNeighborsClassifier if task == "classification" else KNeighborsRegressor
+    classes = {"classifier": KNeighborsClassifier, "regressor": KNeighborsRegressor}
+    cls = _for_kind("knn", classes, kind)
     return cls(
         n_neighbors=params.get("n_neighbors", 15),
         weights=params.get("weights", "distance"),
@@ -168,7 +210,7 @@ def _knn(task: str, n_rows: int, seed: int, n_jobs: int, params: Mapping[str, An
     )
 
 
-def _knn_space(trial: Any, task: str, n_rows: int) -> Params:
+def _knn_space(trial: Any, kind: str, n_rows: int) -> Params:
     return {
         "n_neighbors": trial.suggest_int("n_neighbors", 3, 60, log=True),
         "weights": trial.suggest_categorical("weights", ["uniform", "distance"]),
@@ -182,9 +224,10 @@ class Learner:
     Attributes:
         name: key used in the spec's ``train.include`` / ``train.exclude``.
         label: human name for the leaderboard.
-        factory: builds an unfitted estimator from (task, n_rows, seed,
-            n_jobs, params).
-        space: draws a configuration from an Optuna trial.
+        factory: builds an unfitted estimator from (estimator kind, n_rows,
+            seed, n_jobs, params); the kind is the task's ``estimator_kind``.
+        space: draws a configuration from an Optuna trial, for an estimator
+            kind.
         portfolio: known-good configurations, tried first, in order; the
             first is the family's default.
         grid: values per parameter for grid search; it names every
@@ -219,14 +262,19 @@ class Learner:
 
     def make(
         self,
-        task: str,
+        task: Task,
         *,
         n_rows: int,
         seed: int,
         n_jobs: int = 1,
         params: Mapping[str, Any] | None = None,
     ) -> Any:
-        return self.factory(task, n_rows, seed, n_jobs, params or {})
+        """An unfitted estimator of the kind ``task`` asks for."""
+        return self.factory(task.estimator_kind, n_rows, seed, n_jobs, params or {})
+
+    def suggest(self, trial: Any, task: Task, n_rows: int) -> Params:
+        """A configuration for ``task`` drawn from an Optuna trial."""
+        return self.space(trial, task.estimator_kind, n_rows)
 
 
 LEARNERS: dict[str, Learner] = {

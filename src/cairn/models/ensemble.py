@@ -20,11 +20,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cairn.tasks import get_task
+
 Scorer = Callable[[np.ndarray], float]
 
 
 class BaggedModel:
-    """Average of models fitted on different folds of the same data."""
+    """Average of models fitted on different folds of the same data.
+
+    ``task`` is the task's name (fitted bundles pickle it under that
+    attribute); what the model answers is asked of the task.
+    """
 
     def __init__(self, models: Sequence[Any], task: str) -> None:
         self.models = list(models)
@@ -34,7 +40,7 @@ class BaggedModel:
         return np.mean([np.asarray(m.predict_proba(X), dtype=float) for m in self.models], axis=0)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
-        if self.task == "classification":
+        if get_task(self.task).has_classes:
             return self.predict_proba(X).argmax(axis=1)
         return np.mean([np.asarray(m.predict(X), dtype=float) for m in self.models], axis=0)
 
@@ -45,6 +51,8 @@ class EnsembleModel:
     Attributes:
         members: fitted estimators (pipelines or bags) taking the raw frame.
         weights: one per member, summing to 1 (ignored with a stacker).
+        task: the task's name (pickled under this attribute); what the
+            members answer is asked of the task.
         names: the candidate each member came from.
         stacker: optional level-2 model over the members' outputs.
     """
@@ -64,7 +72,7 @@ class EnsembleModel:
         self.stacker = stacker
 
     def _outputs(self, X: pd.DataFrame) -> list[np.ndarray]:
-        if self.task == "classification":
+        if get_task(self.task).has_classes:
             return [np.asarray(m.predict_proba(X), dtype=float) for m in self.members]
         return [np.asarray(m.predict(X), dtype=float) for m in self.members]
 
@@ -75,7 +83,7 @@ class EnsembleModel:
         return np.tensordot(self.weights, np.stack(outputs), axes=1)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
-        if self.task == "classification":
+        if get_task(self.task).has_classes:
             return self.predict_proba(X).argmax(axis=1)
         outputs = self._outputs(X)
         if self.stacker is not None:
@@ -140,20 +148,24 @@ def greedy_selection(
 
 
 def fit_stacker(oofs: Sequence[np.ndarray], y: np.ndarray, task: str, seed: int) -> Any:
-    """A regularised linear level-2 model on the members' OOF outputs."""
+    """A regularised linear level-2 model on the members' OOF outputs:
+    logistic over class probabilities, ridge over values."""
     features = stack_features(oofs)
-    if task == "classification":
-        from sklearn.linear_model import LogisticRegression
-
-        from cairn.models.target import ClassAlignedClassifier, missing_classes
-
-        stacker = LogisticRegression(C=1.0, max_iter=2000, random_state=seed).fit(features, y)
-        # The members answer for every class; so must the stacker, also when
-        # a rare class is absent from the rows it is fitted on.
-        n_classes = oofs[0].shape[1]
-        if missing_classes(stacker, n_classes):
-            return ClassAlignedClassifier(stacker, n_classes)
-        return stacker
+    if get_task(task).has_classes:
+        return _class_stacker(features, y, n_classes=oofs[0].shape[1], seed=seed)
     from sklearn.linear_model import RidgeCV
 
     return RidgeCV(alphas=np.logspace(-3, 3, 13)).fit(features, y)
+
+
+def _class_stacker(features: np.ndarray, y: np.ndarray, *, n_classes: int, seed: int) -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    from cairn.models.target import ClassAlignedClassifier, missing_classes
+
+    stacker = LogisticRegression(C=1.0, max_iter=2000, random_state=seed).fit(features, y)
+    # The members answer for every class; so must the stacker, also when
+    # a rare class is absent from the rows it is fitted on.
+    if missing_classes(stacker, n_classes):
+        return ClassAlignedClassifier(stacker, n_classes)
+    return stacker

@@ -58,6 +58,9 @@ class Task(ABC):
     stratify: ClassVar[bool] = False
     #: the kind of estimator the catalog builds for each family
     estimator_kind: ClassVar[str]
+    #: the target is a number the search may also fit on a log scale (and
+    #: predict back on the original one)
+    transform_target: ClassVar[bool] = False
     #: the evaluation report's task sections (by section id), in page order;
     #: each name is drawn by the section registered under it in
     #: :mod:`cairn.evaluation.report`

@@ -20,6 +20,7 @@ class Regression(Task):
         {"rmse", "mae", "mse", "mape", *OPERATIONAL_QUANTITIES}
     )
     estimator_kind: ClassVar[str] = "regressor"
+    transform_target: ClassVar[bool] = True
     report_sections: ClassVar[tuple[str, ...]] = ("residuals",)
     monitored_outputs: ClassVar[tuple[str, ...]] = ("prediction",)
     explanation_units: ClassVar[str] = "target units"

@@ -16,7 +16,8 @@ from sklearn.pipeline import Pipeline
 from cairn.data.schema import ColumnSchema, Role, Schema
 from cairn.exceptions import TrainingError
 from cairn.models.catalog import LEARNERS, Learner
-from cairn.models.search import SearchResult, build_pipeline, score_output, search
+from cairn.models.search import SearchResult, build_pipeline, search
+from cairn.tasks import get_task
 
 
 def numeric_schema(frame: pd.DataFrame, *, target: str, task: str) -> Schema:
@@ -34,8 +35,8 @@ def kfolds(n_rows: int, n_splits: int = 5) -> list[tuple[np.ndarray, np.ndarray]
 class FakeEstimator(BaseEstimator):
     """Predicts the training prior/mean; can be made slow or broken."""
 
-    def __init__(self, task: str = "classification", delay: float = 0.0, fail: str = "") -> None:
-        self.task = task
+    def __init__(self, kind: str = "classifier", delay: float = 0.0, fail: str = "") -> None:
+        self.kind = kind
         self.delay = delay
         self.fail = fail
 
@@ -44,11 +45,11 @@ class FakeEstimator(BaseEstimator):
             raise RuntimeError(self.fail)
         time.sleep(self.delay)
         y = np.asarray(y)
-        self.center_ = np.bincount(y) / len(y) if self.task == "classification" else y.mean()
+        self.center_ = np.bincount(y) / len(y) if self.kind == "classifier" else y.mean()
         return self
 
     def predict(self, X: Any) -> np.ndarray:
-        if self.task == "classification":
+        if self.kind == "classifier":
             return np.full(len(X), int(np.argmax(self.center_)))
         return np.full(len(X), self.center_)
 
@@ -58,11 +59,11 @@ class FakeEstimator(BaseEstimator):
 
 def fake_learner(name: str, *, delay: float = 0.0, fail: str = "", cost: int = 1) -> Learner:
     def factory(
-        task: str, n_rows: int, seed: int, n_jobs: int, params: Any = None
+        kind: str, n_rows: int, seed: int, n_jobs: int, params: Any = None
     ) -> FakeEstimator:
-        return FakeEstimator(task=task, delay=delay, fail=fail)
+        return FakeEstimator(kind=kind, delay=delay, fail=fail)
 
-    def space(trial: Any, task: str, n_rows: int) -> dict[str, Any]:
+    def space(trial: Any, kind: str, n_rows: int) -> dict[str, Any]:
         return {}
 
     return Learner(name, name.title(), factory, space, cost=cost)
@@ -192,9 +193,8 @@ def test_search_leaderboard(
         assert oof.shape == ((len(y), 2) if data["task"] == "classification" else (len(y),))
         assert np.isfinite(oof).all()
         for (_, val_idx), fold_score in zip(data["folds"], candidate.fold_scores, strict=True):
-            assert score_output(metric, data["task"], y[val_idx], oof[val_idx]) == pytest.approx(
-                fold_score
-            )
+            task = get_task(data["task"])
+            assert task.score(metric, y[val_idx], oof[val_idx]) == pytest.approx(fold_score)
 
 
 def test_search_scores_are_sensible(
@@ -360,10 +360,10 @@ def test_candidate_failing_after_good_folds_ranks_below_the_winner(
                 raise ValueError("y_true contains values not belonging to the passed labels")
             return super().fit(X, y, sample_weight)
 
-    def factory(task: str, n_rows: int, seed: int, n_jobs: int, params: Any) -> Any:
+    def factory(kind: str, n_rows: int, seed: int, n_jobs: int, params: Any) -> Any:
         return BreaksOnThirdFold(max_iter=2000)
 
-    flaky = Learner("flaky", "Flaky", factory, lambda trial, task, n: {}, needs_scaling=True)
+    flaky = Learner("flaky", "Flaky", factory, lambda trial, kind, n: {}, needs_scaling=True)
     result = search(
         cancer["X"],
         cancer["y"],

@@ -43,7 +43,6 @@ from cairn.models.search._pipeline import (
     n_classes_of,
     n_workers,
     predict_output,
-    score_output,
 )
 from cairn.models.search._results import CandidateResult, Config, SearchResult
 from cairn.models.search._selection import run_selection
@@ -64,7 +63,6 @@ __all__ = [
     "fit_pipeline",
     "n_classes_of",
     "predict_output",
-    "score_output",
     "search",
 ]
 
@@ -156,7 +154,7 @@ def _outcome(state: SearchState, selected: Schema | None, dropped: list[str]) ->
     """The search's candidates, best first, before any ensemble."""
     return SearchResult(
         metric=state.metric,
-        task=state.task,
+        task=state.task.name,
         candidates=state.candidates,
         best=state.ranked()[0].name,
         elapsed_s=0.0,

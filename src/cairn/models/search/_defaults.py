@@ -31,7 +31,7 @@ def run_defaults(state: SearchState, learners: Sequence[Learner]) -> None:
         first = state.evaluate(learner.name, Config(learner.name))
         if (
             first is state.candidates[0]
-            and state.task == "regression"
+            and state.task.transform_target
             and log_target_worth_trying(state.y)
         ):
             _try_log_target(state, learner, first)

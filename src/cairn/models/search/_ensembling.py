@@ -8,7 +8,7 @@ from typing import Literal
 import numpy as np
 
 from cairn.models.ensemble import fit_stacker, greedy_selection, stack_features
-from cairn.models.search._pipeline import score_output
+from cairn.models.search._pipeline import predict_output
 from cairn.models.search._results import CandidateResult, SearchResult
 from cairn.models.search._state import SearchState
 
@@ -36,7 +36,7 @@ def _greedy(state: SearchState, outcome: SearchResult, pool: list[CandidateResul
     oofs = [c.oof for c in pool if c.oof is not None]
 
     def combined_score(output: np.ndarray) -> float:
-        return score_output(state.metric, state.task, state.y, output)
+        return state.score(state.y, output)
 
     weights = greedy_selection(
         oofs,
@@ -70,17 +70,13 @@ def _stack(state: SearchState, outcome: SearchResult, pool: list[CandidateResult
     stacked_oof = np.zeros_like(member_oofs[0])
     for fit_idx, val_idx in state.folds:
         stacker = fit_stacker(
-            [o[fit_idx] for o in member_oofs], state.y[fit_idx], state.task, state.seed
+            [o[fit_idx] for o in member_oofs], state.y[fit_idx], state.task.name, state.seed
         )
         features = stack_features([o[val_idx] for o in member_oofs])
-        stacked_oof[val_idx] = (
-            stacker.predict_proba(features)
-            if state.task == "classification"
-            else stacker.predict(features)
-        )
+        stacked_oof[val_idx] = predict_output(stacker, features, state.task.name)
     scores = state.fold_scores(stacked_oof)
     if state.sign * np.mean(scores) > state.sign * pool[0].cv_mean:
         outcome.ensemble = {c.name: 1.0 / len(members) for c in members}
         outcome.ensemble_method = "stacking"
         outcome.ensemble_scores = scores
-        outcome.stacker = fit_stacker(member_oofs, state.y, state.task, state.seed)
+        outcome.stacker = fit_stacker(member_oofs, state.y, state.task.name, state.seed)

@@ -19,6 +19,7 @@ from cairn.models.search._pipeline import fit_pipeline, n_classes_of, n_workers
 from cairn.models.search._results import CandidateResult, SearchResult
 from cairn.models.search._state import REFIT_FACTOR
 from cairn.models.target import ClassAlignedClassifier, LogTargetRegressor
+from cairn.tasks import get_task
 
 # Up to this many training rows the final members are the bagged fold models
 # (no refit). Off by default: a bag predicts k times slower than a refit.
@@ -115,7 +116,7 @@ def _refit(
             task=task,
             seed=seed,
             params=params,
-            n_classes=n_classes_of(schema, y) if task == "classification" else None,
+            n_classes=n_classes_of(schema, y) if get_task(task).has_classes else None,
             # OpenMP threads cost more than they save on small data, and
             # spin badly when the machine is busy.
             n_jobs=n_workers(n_jobs) if large else 1,

@@ -1,6 +1,6 @@
 """One candidate pipeline: preprocessing built from the schema plus a
 learner, fitted with early stopping on a validation fold where the learner
-boosts, and its predictions and scores."""
+boosts, and its predictions."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from cairn.features import build_preprocessor, with_pca
 from cairn.features.preprocess import CategoryCodes
 from cairn.models.catalog import MAX_BOOSTING_ROUNDS, Learner
 from cairn.models.target import ClassAlignedClassifier, LogTargetRegressor, missing_classes
-from cairn.tasks.metrics import score
+from cairn.tasks import get_task
 
 _EARLY_STOPPING_ROUNDS = 50
 _NATIVE_CATEGORIES_MAX_COLUMNS = 20
@@ -38,17 +38,12 @@ def n_classes_of(schema: Schema, y: np.ndarray) -> int:
     return max(len(schema.classes or ()), int(np.max(y)) + 1 if len(y) else 0)
 
 
-def predict_output(model: Any, frame: pd.DataFrame, task: str) -> np.ndarray:
-    """Class probabilities for classification, values for regression."""
-    if task == "classification":
+def predict_output(model: Any, frame: pd.DataFrame | np.ndarray, task: str) -> np.ndarray:
+    """The raw output the task scores: class probabilities for a task with
+    classes, one value per row otherwise."""
+    if get_task(task).has_classes:
         return np.asarray(model.predict_proba(frame), dtype=float)
     return np.asarray(model.predict(frame), dtype=float)
-
-
-def score_output(metric: str, task: str, y_true: np.ndarray, output: np.ndarray) -> float:
-    if task == "classification":
-        return score(metric, y_true, proba=output)
-    return score(metric, y_true, y_pred=output)
 
 
 def build_pipeline(
@@ -88,7 +83,7 @@ def build_pipeline(
         params = {**(params or {}), "cat_features": categories}
     if params and params.get("pca"):
         preprocessor = with_pca(preprocessor, float(params["pca"]), seed=seed)
-    model = learner.make(task, n_rows=n_rows, seed=seed, n_jobs=n_jobs, params=params)
+    model = learner.make(get_task(task), n_rows=n_rows, seed=seed, n_jobs=n_jobs, params=params)
     return Pipeline([("prep", preprocessor), ("model", model)])
 
 
@@ -127,8 +122,8 @@ def fit_pipeline(
 ) -> tuple[Pipeline, int | None]:
     """Fit preprocessing + learner; boosting early-stops on (X_val, y_val).
 
-    For classification, ``n_classes`` is the size of the whole class set: a
-    model whose rows miss some classes still answers with one probability
+    For a task with classes, ``n_classes`` is the size of the whole class
+    set: a model whose rows miss some classes still answers with one probability
     column per class (see :class:`ClassAlignedClassifier`).
 
     Returns:
@@ -136,12 +131,13 @@ def fit_pipeline(
     """
     from sklearn.exceptions import ConvergenceWarning
 
+    has_classes = get_task(task).has_classes
     params = dict(params or {})
     log_target = bool(params.pop("log_target", False))
     if log_target:
         y = np.log1p(y)
         y_val = None if y_val is None else np.log1p(y_val)
-    if task == "classification" and X_val is not None and y_val is not None:
+    if has_classes and X_val is not None and y_val is not None:
         X_val, y_val = _known_classes_only(y, X_val, y_val)
     early = learner.early_stopping and X_val is not None and y_val is not None
     if early:
@@ -163,12 +159,14 @@ def fit_pipeline(
                 assert X_val is not None and y_val is not None
                 validation = (prep.transform(X_val), y_val)
             if learner.name == "lightgbm":
-                rounds = _fit_lightgbm(model, features, y, validation, task=task, deadline=deadline)
+                rounds = _fit_lightgbm(
+                    model, features, y, validation, has_classes=has_classes, deadline=deadline
+                )
             else:  # catboost
                 rounds = _fit_catboost(model, features, y, validation, deadline=deadline)
     if log_target:
         pipeline.steps[-1] = ("model", LogTargetRegressor(model))
-    elif task == "classification" and n_classes and missing_classes(model, n_classes):
+    elif has_classes and n_classes and missing_classes(model, n_classes):
         pipeline.steps[-1] = ("model", ClassAlignedClassifier(model, n_classes))
     return pipeline, rounds
 
@@ -195,7 +193,7 @@ def _fit_lightgbm(
     y: np.ndarray,
     validation: tuple[Any, np.ndarray] | None,
     *,
-    task: str,
+    has_classes: bool,
     deadline: float | None,
 ) -> int:
     """Fit a LightGBM model, early-stopping on ``validation`` when given;
@@ -209,7 +207,7 @@ def _fit_lightgbm(
         callbacks.append(lgb.early_stopping(_EARLY_STOPPING_ROUNDS, verbose=False))
         if "eval_X" in inspect.signature(model.fit).parameters:  # LightGBM >= 4.6
             watched = y_val
-            if task == "classification":
+            if has_classes:
                 # LGBMClassifier codes classes as their position among
                 # the fitted ones but passes eval_y on uncoded: a fold
                 # missing a class would hand the booster an out-of-range

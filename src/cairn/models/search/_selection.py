@@ -12,7 +12,7 @@ import pandas as pd
 
 from cairn.data.schema import Role, Schema
 from cairn.features.selection import useless_features
-from cairn.models.search._pipeline import predict_output, score_output
+from cairn.models.search._pipeline import predict_output
 from cairn.models.search._results import Config
 from cairn.models.search._state import SearchState
 
@@ -40,7 +40,7 @@ def run_selection(state: SearchState) -> tuple[Schema | None, list[str]]:
     state.progress(f"selecting features with {best.label}")
 
     def model_score(model: Any, X: pd.DataFrame, y: np.ndarray) -> float:
-        return score_output(state.metric, state.task, y, predict_output(model, X, state.task))
+        return state.score(y, predict_output(model, X, state.task.name))
 
     dropped = useless_features(
         state.X,

@@ -17,14 +17,9 @@ from threadpoolctl import threadpool_limits
 from cairn.data.schema import Schema
 from cairn.data.split import Fold
 from cairn.models.catalog import LEARNERS, Learner, Params
-from cairn.models.search._pipeline import (
-    fit_pipeline,
-    n_classes_of,
-    predict_output,
-    score_output,
-)
+from cairn.models.search._pipeline import fit_pipeline, n_classes_of, predict_output
 from cairn.models.search._results import CandidateResult, Config
-from cairn.tasks import greater_is_better
+from cairn.tasks import Task, get_task
 
 Progress = Callable[[str], None]
 
@@ -82,13 +77,14 @@ class SearchState:
         self.X, self.y, self.schema, self.folds = X, y, schema, list(folds)
         self.fixed_params = dict(fixed_params or {})  # family -> params forced on it
         self.learners = {**LEARNERS, **{learner.name: learner for learner in learners}}
-        self.task, self.metric, self.seed = task, metric, seed
+        self.task: Task = get_task(task)
+        self.metric, self.seed = metric, seed
         # The search ends early enough to refit its leader on all rows within
         # the budget; the deadline moves as the leader changes.
         self.end, self.deadline = deadline, deadline
         self.workers, self.progress = workers, progress
-        self.sign = 1.0 if greater_is_better(metric) else -1.0
-        self.n_classes = n_classes_of(schema, y) if task == "classification" else 0
+        self.sign = 1.0 if self.task.greater_is_better(metric) else -1.0
+        self.n_classes = n_classes_of(schema, y) if self.task.has_classes else 0
         self.candidates: list[CandidateResult] = []
         self.cv_seconds: dict[str, float] = {}  # family -> seconds for one full CV
         # Decided early and forced on every later configuration (log target).
@@ -109,7 +105,7 @@ class SearchState:
             schema,
             self.X.iloc[fit_idx],
             self.y[fit_idx],
-            task=self.task,
+            task=self.task.name,
             seed=self.seed,
             params=config.params,
             X_val=X_val,
@@ -119,9 +115,9 @@ class SearchState:
         )
         fit_time = time.perf_counter() - started
         started = time.perf_counter()
-        output = predict_output(pipeline, X_val, self.task)
+        output = predict_output(pipeline, X_val, self.task.name)
         predict_time = time.perf_counter() - started
-        fold_score = score_output(self.metric, self.task, y_val, output)
+        fold_score = self.score(y_val, output)
         return fold_score, output, fit_time, predict_time, rounds, pipeline
 
     def _fit_fold_or_error(
@@ -265,8 +261,10 @@ class SearchState:
         ]
         return sorted(usable, key=lambda c: self.sign * c.cv_mean, reverse=True)
 
+    def score(self, y_true: np.ndarray, output: np.ndarray) -> float:
+        """The search's metric of a raw ``output`` against ``y_true``."""
+        return self.task.score(self.metric, y_true, output)
+
     def fold_scores(self, output: np.ndarray) -> list[float]:
         """Scores of out-of-fold ``output`` on each validation fold."""
-        return [
-            score_output(self.metric, self.task, self.y[val], output[val]) for _, val in self.folds
-        ]
+        return [self.score(self.y[val], output[val]) for _, val in self.folds]

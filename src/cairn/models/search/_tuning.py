@@ -16,6 +16,7 @@ from cairn.data.schema import Schema
 from cairn.models.catalog import Learner, Params
 from cairn.models.search._results import CandidateResult, Config
 from cairn.models.search._state import SearchState
+from cairn.tasks import Task
 
 Tuner = Literal["tpe", "random", "grid"]
 
@@ -88,7 +89,7 @@ def _run_trial(
     import optuna
 
     trial = study.ask()
-    params = learner.space(trial, state.task, len(state.X))
+    params = learner.suggest(trial, state.task, len(state.X))
     name = f"{learner.name}#{trial.number + 1}"
     state.progress(
         f"tuning {learner.label}: trial {trial.number + 1} ({max(0.0, state.left()):.0f}s left)"
@@ -111,7 +112,7 @@ def _by_family_score(state: SearchState, learners: Sequence[Learner]) -> list[Le
     return sorted(learners, key=lambda lr: family_best.get(lr.name, -np.inf), reverse=True)
 
 
-def _n_portfolio_trials(learner: Learner, task: str) -> int:
+def _n_portfolio_trials(learner: Learner, task: Task) -> int:
     """How many portfolio configurations the family's study has enqueued."""
     keys = _space_keys(learner, task)
     return sum(1 for config in learner.portfolio[1:] if any(k in keys for k in config))
@@ -125,7 +126,11 @@ def _pick_share(step: int, n: int) -> int:
 
 
 def _study_for(
-    learner: Learner, tuner: Tuner, task: str, seed: int, direction: Literal["minimize", "maximize"]
+    learner: Learner,
+    tuner: Tuner,
+    task: Task,
+    seed: int,
+    direction: Literal["minimize", "maximize"],
 ) -> Any:
     import optuna
 
@@ -153,12 +158,12 @@ def _study_for(
     return study
 
 
-def _space_keys(learner: Learner, task: str) -> set[str]:
+def _space_keys(learner: Learner, task: Task) -> set[str]:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     probe = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    return set(learner.space(probe.ask(), task, 1000).keys())
+    return set(learner.suggest(probe.ask(), task, 1000).keys())
 
 
 def _finished_states() -> tuple[Any, ...]:
@@ -167,11 +172,11 @@ def _finished_states() -> tuple[Any, ...]:
     return (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 
-def _grid_points(learner: Learner, task: str) -> list[Params]:
+def _grid_points(learner: Learner, task: Task) -> list[Params]:
     keys = sorted(_space_keys(learner, task) & set(learner.grid))
     values = [list(learner.grid[k]) for k in keys]
     return [dict(zip(keys, point, strict=True)) for point in itertools.product(*values)]
 
 
-def _grid_size(learner: Learner, task: str) -> int:
+def _grid_size(learner: Learner, task: Task) -> int:
     return len(_grid_points(learner, task)) if learner.grid else 0
