@@ -168,3 +168,23 @@ def test_unreadable_profile_file_is_a_bundle_error(tmp_path: Path) -> None:
     path.write_text('{"format": "something else"}')
     with pytest.raises(BundleError, match="unreadable reference profile"):
         load_reference(path)
+
+
+def test_output_profiles_are_the_outputs_the_task_watches(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from cairn.tasks import get_task
+
+    penguins = load_dataset("penguins").dropna(subset=["species"])
+    schema = infer_schema(penguins, target="species")
+    classes = list(schema.classes or ())
+    rng = np.random.default_rng(0)
+    proba = rng.dirichlet(np.ones(len(classes)), size=len(penguins))
+    outputs = output_frame(proba, task="classification", classes=classes)
+    frame = penguins.drop(columns="species")
+    watched = {p.name for p in build_reference(frame, schema, outputs=outputs).outputs}
+    assert watched == {"prediction", *(f"proba_{c}" for c in classes)}
+    kind = type(get_task("classification"))
+    monkeypatch.setattr(kind, "monitored_outputs", ("prediction",))
+    only = {p.name for p in build_reference(frame, schema, outputs=outputs).outputs}
+    assert only == {"prediction"}

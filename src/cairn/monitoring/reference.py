@@ -203,10 +203,15 @@ def _has_classes(task: str | None) -> bool:
 def _output_profiles(
     outputs: pd.DataFrame, task: str | None, *, bins: int
 ) -> tuple[ColumnProfile, ...]:
+    """Profiles of the outputs the task says monitoring watches."""
+    watched = get_task(task).monitored_outputs if task is not None else ("prediction",)
     profiles: list[ColumnProfile] = []
     probabilities = [str(c) for c in outputs.columns if str(c).startswith("proba_")]
     for column in outputs.columns:
         name = str(column)
+        kind = "probability" if name in probabilities else name
+        if kind not in watched:
+            continue
         if len(probabilities) == 2 and name == probabilities[0]:
             continue  # binary: one class's probability is the complement of the other's
         if name == "prediction" and _has_classes(task):
