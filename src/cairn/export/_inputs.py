@@ -166,9 +166,6 @@ def _known_strings(step: Any, j: int) -> set[str]:
     return set()
 
 
-_TEXT_PARAMS = ("lowercase", "token_pattern", "ngram_range")
-
-
 def _add_vocabulary(inputs: Inputs, name: str, vectorizer: Any) -> None:
     if (
         vectorizer.analyzer != "word"

@@ -204,7 +204,8 @@ def _output_profiles(
     outputs: pd.DataFrame, task: str | None, *, bins: int
 ) -> tuple[ColumnProfile, ...]:
     """Profiles of the outputs the task says monitoring watches."""
-    watched = get_task(task).monitored_outputs if task is not None else ("prediction",)
+    # Without a task (older bundles), every output there is is watched.
+    watched = get_task(task).monitored_outputs if task else ("prediction", "probability")
     profiles: list[ColumnProfile] = []
     probabilities = [str(c) for c in outputs.columns if str(c).startswith("proba_")]
     for column in outputs.columns:

@@ -144,10 +144,6 @@ def _checks(report: MonitorResult) -> rp.Section:
     )
 
 
-def _fmt_stat(result: FeatureDrift) -> str:
-    return rp.fmt_number(result.statistic, 3)
-
-
 def _feature_rows(results: list[FeatureDrift]) -> list[dict[str, Any]]:
     rows = []
     for r in results:

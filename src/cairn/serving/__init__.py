@@ -10,10 +10,10 @@ A/B and shadow routing, a load-test client and an A/B report.
 
 Submodules: ``app`` (routes; the scoring path in ``_asgi``, the models
 behind it in ``_service``, the OpenAPI document in ``_openapi``), ``engine``
-(loading, ONNX or native), ``adapter`` (JSON records to arrays), ``log``
-(prediction log: format, writer and reader), ``metrics`` (Prometheus),
-``server`` (running it), ``loadtest``, ``gate`` (the latency gate of ``cairn
-run``), ``abtest``, ``commands`` (CLI).
+(loading, ONNX or native; JSON records become arrays in :mod:`cairn.records`),
+``log`` (prediction log: format, writer and reader), ``metrics``
+(Prometheus), ``server`` (running it), ``loadtest``, ``gate`` (the latency
+gate of ``cairn run``), ``abtest``. The commands are in :mod:`cairn.cli.serving`.
 
 Names load on first use, so importing this package stays cheap (the CLI
 imports it to register its commands).

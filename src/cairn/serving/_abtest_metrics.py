@@ -17,10 +17,10 @@ import numpy as np
 
 from cairn.tasks import Task
 
-__all__ = ["bootstrap_gap", "metric_intervals", "metric_statistics", "metric_value"]
+__all__ = ["arm_intervals", "arm_statistics", "bootstrap_gap", "metric_value"]
 
 
-def metric_intervals(
+def arm_intervals(
     task: Task,
     y: np.ndarray,
     output: np.ndarray,
@@ -46,14 +46,14 @@ def metric_intervals(
     )
 
 
-def metric_statistics(
+def arm_statistics(
     task: Task, y: np.ndarray, output: np.ndarray
 ) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
     """Each metric as a function of resample counts, for :func:`bootstrap_gap`."""
-    from cairn.tasks.bootstrap import metric_statistics as statistics
+    from cairn.tasks.bootstrap import metric_statistics
 
     with_proba = task.has_classes
-    return statistics(
+    return metric_statistics(
         task.name, y, proba=output if with_proba else None, y_pred=None if with_proba else output
     )
 

@@ -39,9 +39,9 @@ import pandas as pd
 from cairn.data.values import category_string
 from cairn.exceptions import DataError
 from cairn.serving._abtest_metrics import (
+    arm_intervals,
+    arm_statistics,
     bootstrap_gap,
-    metric_intervals,
-    metric_statistics,
     metric_value,
 )
 from cairn.serving._abtest_stats import (
@@ -68,8 +68,6 @@ __all__ = [
 #: per output, the metric scored record by record, which gets a closed-form
 #: test: whether the predicted label is right, or the absolute error
 _RECORD_METRIC = {Output.PROBABILITIES: "accuracy", Output.VALUES: "mae"}
-
-_META = ("request_id", "row", "ts", "model", "version", "arm", "latency_ms", "prediction")
 
 
 @dataclass(frozen=True)
@@ -273,7 +271,7 @@ def _arm_result(
     values[_RECORD_METRIC[task.output]] = MetricValue(float(arm.score.mean()), low, high)
     rest = [name for name in metrics if name not in values]
     if rest and len(arm.y) >= 2:
-        found = metric_intervals(
+        found = arm_intervals(
             task, arm.y, arm.output, rest, resamples=resamples, level=1 - alpha, seed=seed
         )
         for name in rest:
@@ -470,8 +468,8 @@ def _compare(
             p_value,
             rows_needed(se, min(n_a, n_b), diff, alpha, power),
         )
-    stats_a = metric_statistics(task, a.y, a.output)
-    stats_b = metric_statistics(task, b.y, b.output)
+    stats_a = arm_statistics(task, a.y, a.output)
+    stats_b = arm_statistics(task, b.y, b.output)
     if metric not in stats_a:
         return None
     low, high, se, p_value = bootstrap_gap(

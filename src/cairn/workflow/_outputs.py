@@ -61,7 +61,7 @@ def reference_profile(
     )
 
 
-def metric_intervals(
+def test_metric_intervals(
     output: np.ndarray, y_test: np.ndarray, task: str, *, seed: int
 ) -> dict[str, list[float]]:
     """95 % bootstrap intervals of the test-set metrics, kept in the bundle so

@@ -147,7 +147,7 @@ def _bundle_metadata(
         "rows": {**rows, "test": len(X_test)},
         "split": prepared.strategy,
         "metrics": evaluation.metrics,
-        "metric_intervals": outputs.metric_intervals(
+        "metric_intervals": outputs.test_metric_intervals(
             tested.output, y_test, prepared.task, seed=spec.train.seed
         ),
         "latency_ms": evaluation.latency_ms,
