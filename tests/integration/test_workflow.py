@@ -195,7 +195,8 @@ def test_fit_trains_on_every_row_with_the_run_steps() -> None:
     )
     assert model.metadata["task"] == "classification"
     assert model.metadata["metric"] == "roc_auc"
-    assert model.metadata["model"] == "linear"
+    # linear models only; several tuned ones may win as an ensemble
+    assert model.metadata["model"] in {"linear", "ensemble"}
     assert set(model.metadata["search"]) == {"trials", "phases_s", "target_transform"}
     # fit has no held-out test set, so no run-only progress lines
     assert "building the final model" not in said and said
