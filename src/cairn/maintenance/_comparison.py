@@ -143,12 +143,13 @@ def _paired_interval(
     if rounds == 0:
         return None, None
     sign = 1.0 if greater_is_better(metric) else -1.0
+    kind = get_task(task)
     rng = np.random.default_rng(seed)
     diffs = []
     for _ in range(rounds):
         rows = rng.integers(0, len(y), size=len(y))
-        a = get_task(task).score(metric, y[rows], challenger[rows])
-        b = get_task(task).score(metric, y[rows], champion[rows])
+        a = kind.score(metric, y[rows], challenger[rows])
+        b = kind.score(metric, y[rows], champion[rows])
         if math.isfinite(a) and math.isfinite(b):
             diffs.append(sign * (a - b))
     if len(diffs) < rounds / 2:

@@ -60,11 +60,10 @@ class Classification(Task):
     def predictions(
         self, output: np.ndarray, classes: Sequence[Any]
     ) -> tuple[list[Any], np.ndarray | None]:
-        proba = np.asarray(output).reshape(len(output), -1) if len(output) else output
         if not len(output):
             return [], np.zeros((0, len(classes)))
-        codes = proba.argmax(axis=1)
-        return [classes[int(code)] for code in codes], proba
+        proba = np.asarray(output).reshape(len(output), -1)
+        return [classes[int(code)] for code in proba.argmax(axis=1)], proba
 
     def prediction_schema(self, classes: Sequence[Any]) -> dict[str, Any]:
         return {"description": f"class label, one of {list(classes)}"}
