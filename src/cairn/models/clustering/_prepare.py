@@ -86,6 +86,7 @@ class KeepColumns(BaseEstimator, TransformerMixin):
         self.columns = columns
 
     def fit(self, X: np.ndarray, y: Any = None) -> KeepColumns:
+        self.n_features_in_ = np.shape(X)[1]
         return self
 
     def transform(self, X: np.ndarray) -> np.ndarray:
@@ -183,8 +184,8 @@ def prepare(
     # rows with gaps are placed by their imputed values instead.
     names = columns.get_feature_names_out()
     keep = [i for i, name in enumerate(names) if "missingindicator_" not in name]
+    steps: list[tuple[str, Any]] = [("encode", encode), ("keep", KeepColumns(keep).fit(matrix))]
     matrix = matrix[:, keep]
-    steps: list[tuple[str, Any]] = [("encode", encode), ("keep", KeepColumns(keep))]
     if matrix.shape[1] == 0 or not np.any(np.ptp(matrix, axis=0) > 0):
         raise DataError(
             "every feature value is identical across the rows: there is nothing to cluster"

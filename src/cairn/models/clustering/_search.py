@@ -118,34 +118,41 @@ def _fit_candidates(
     seed: int,
     deadline: float,
 ) -> list[Candidate]:
-    """Every algorithm over its grid, cheapest first, until the deadline (one
-    candidate is always fitted)."""
+    """Every algorithm over its grid until the deadline (one candidate is
+    always fitted). The grids are walked side by side, smallest values
+    first, so that a short budget still tries every algorithm."""
     candidates: list[Candidate] = []
-    for algorithm in algorithms:
-        for param in grid(algorithm, k_range, len(matrix)):
-            if candidates and time.monotonic() > deadline:
-                return candidates
-            start = time.perf_counter()
-            labels, estimator, noise = fit_labels(algorithm, param, matrix, seed=seed)
-            seconds = time.perf_counter() - start
-            k = int(labels.max()) + 1
-            if not k_range[0] <= k <= k_range[1]:
-                continue  # HDBSCAN found a count outside the range asked for
-            bic = float(estimator.bic(matrix)) if algorithm == "gaussian_mixture" else None
-            candidates.append(
-                Candidate(
-                    algorithm=algorithm,
-                    param=param,
-                    k=k,
-                    indices=clustering_metrics(labels, features=matrix, seed=seed),
-                    sizes=tuple(int(n) for n in np.bincount(labels, minlength=k)),
-                    fit_seconds=seconds,
-                    noise_share=noise,
-                    bic=bic,
-                    labels=labels,
-                    estimator=estimator,
-                )
+    grids = {algorithm: grid(algorithm, k_range, len(matrix)) for algorithm in algorithms}
+    steps = [
+        (algorithm, values[position])
+        for position in range(max(len(values) for values in grids.values()))
+        for algorithm, values in grids.items()
+        if position < len(values)
+    ]
+    for algorithm, param in steps:
+        if candidates and time.monotonic() > deadline:
+            break
+        start = time.perf_counter()
+        labels, estimator, noise = fit_labels(algorithm, param, matrix, seed=seed)
+        seconds = time.perf_counter() - start
+        k = int(labels.max()) + 1
+        if not k_range[0] <= k <= k_range[1]:
+            continue  # HDBSCAN found a count outside the range asked for
+        bic = float(estimator.bic(matrix)) if algorithm == "gaussian_mixture" else None
+        candidates.append(
+            Candidate(
+                algorithm=algorithm,
+                param=param,
+                k=k,
+                indices=clustering_metrics(labels, features=matrix, seed=seed),
+                sizes=tuple(int(n) for n in np.bincount(labels, minlength=k)),
+                fit_seconds=seconds,
+                noise_share=noise,
+                bic=bic,
+                labels=labels,
+                estimator=estimator,
             )
+        )
     return candidates
 
 
