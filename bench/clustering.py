@@ -63,6 +63,16 @@ CASES: dict[str, tuple[str | None, list[str]]] = {
     "mall_customers": (None, ["CustomerID"]),
 }
 STABILITY_ROWS = 1000
+NOTES = [
+    "## Reading the table",
+    "",
+    "- The synthetic frame (8 well-separated blobs) only measures time: every method that",
+    "  tries k = 8 finds it. cairn's time is bounded by its budget (60 s, of which half for",
+    "  fitting candidates on a 3,000-row sample), not by the rows.",
+    "- Stability is the mean over clusters of each cluster's bootstrap Jaccard; cairn claims",
+    "  a stable solution when it is >= 0.75.",
+    "",
+]
 SEED = 0
 
 
@@ -120,13 +130,14 @@ def score(truth: pd.Series | None, labels: np.ndarray) -> tuple[float, float]:
 
 def run_case(name: str, frame: pd.DataFrame, truth: pd.Series | None) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
-    true_k = int(truth.nunique()) if truth is not None else None
+    true_k = str(truth.nunique()) if truth is not None else None
     base = {"dataset": name, "shape": f"{len(frame)}x{frame.shape[1]}", "true_k": true_k}
 
     start = time.perf_counter()
     result = search_clusters(frame, seed=SEED)
     seconds = time.perf_counter() - start
     ari, nmi = score(truth, result.labels)
+    at_true_k = [c for c in result.leaderboard if true_k is not None and c.k == int(true_k)]
     rows.append(
         {
             **base,
@@ -135,8 +146,15 @@ def run_case(name: str, frame: pd.DataFrame, truth: pd.Series | None) -> list[di
             "ARI": ari,
             "NMI": nmi,
             "stability": result.chosen.stability,
-            "claims_stable": result.stable,
+            "claims_stable": "yes" if result.stable else "no",
             "seconds": seconds,
+            "silhouette": result.chosen.indices["silhouette"],
+            # The leaderboard is best first: its first solution with the true k.
+            "true_k_solution": (
+                f"{at_true_k[0].algorithm}, silhouette {at_true_k[0].indices['silhouette']:.3f}"
+                if at_true_k
+                else "none fitted"
+            ),
         }
     )
 
@@ -196,7 +214,8 @@ def fmt(value: object) -> str:
 
 
 def summary(table: pd.DataFrame, synthetic_name: str) -> list[str]:
-    labelled = table[table["true_k"].notna() & (table["dataset"] != synthetic_name)]
+    labelled = table[table["true_k"].notna() & (table["dataset"] != synthetic_name)].copy()
+    labelled["true_k"] = labelled["true_k"].astype(int)
     lines = ["## Targets", ""]
     means = labelled.groupby("method_kind")["ARI"].mean()
     for kind, value in means.items():
@@ -210,12 +229,17 @@ def summary(table: pd.DataFrame, synthetic_name: str) -> list[str]:
         f"(target >= 3): {'met' if hits >= 3 else 'MISSED'}"
     )
     every = table[table["method_kind"] == "cairn"]
-    claimed = every[every["claims_stable"] == True]  # noqa: E712
+    claimed = every[every["claims_stable"] == "yes"]
     honest = bool((claimed["stability"] >= 0.75).all())
     lines.append(
         f"- cairn claims a stable solution on {len(claimed)} of {len(every)} datasets; "
         f"each claimed one has stability >= 0.75: {'yes' if honest else 'NO'}"
     )
+    for _, row in cairn[cairn["k"] != cairn["true_k"]].iterrows():
+        lines.append(
+            f"  - {row['dataset']}: chose k={row['k']} (silhouette {row['silhouette']:.3f}); "
+            f"the best solution with the true k={row['true_k']}: {row['true_k_solution']}"
+        )
     big = every[every["dataset"] == synthetic_name]
     if len(big):
         seconds = float(big["seconds"].iloc[0])
@@ -241,7 +265,18 @@ def main() -> None:
     print(pd.DataFrame(rows[-3:]).to_string(), flush=True)
     table = pd.DataFrame(rows)
     table["method_kind"] = table["method"].str.replace(r" \(.*\)$", "", regex=True)
-    columns = ["dataset", "shape", "true_k", "method", "k", "ARI", "NMI", "stability", "seconds"]
+    columns = [
+        "dataset",
+        "shape",
+        "true_k",
+        "method",
+        "k",
+        "ARI",
+        "NMI",
+        "stability",
+        "claims_stable",
+        "seconds",
+    ]
     lines = [
         "# Clustering: cairn's automatic choice against KMeans baselines",
         "",
@@ -253,7 +288,7 @@ def main() -> None:
     ]
     for _, row in table.iterrows():
         lines.append("| " + " | ".join(fmt(row[c]) for c in columns) + " |")
-    lines += ["", *summary(table, synthetic_name), ""]
+    lines += ["", *summary(table, synthetic_name), "", *NOTES]
     RESULTS.write_text("\n".join(lines))
     print("\n".join(lines))
 

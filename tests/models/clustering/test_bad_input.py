@@ -69,3 +69,9 @@ def test_bad_options(options: dict[str, object], needle: str) -> None:
     with pytest.raises(SpecError) as error:
         search_clusters(load_dataset("iris"), exclude=["species"], time_budget=5, **options)  # type: ignore[arg-type]
     assert needle in _message(error)
+
+
+def test_an_excluded_column_that_is_not_there() -> None:
+    with pytest.raises(DataError) as error:
+        search_clusters(load_dataset("iris"), exclude=["Species"], time_budget=5)
+    assert "'Species' not found" in _message(error) and "did you mean 'species'" in _message(error)

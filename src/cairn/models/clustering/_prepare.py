@@ -19,7 +19,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.pipeline import Pipeline
 
-from cairn.data.schema import Role, Schema, infer_schema
+from cairn.data.schema import Role, Schema, infer_schema, missing_column_message
 from cairn.exceptions import DataError, SpecError
 from cairn.features import build_preprocessor
 
@@ -161,7 +161,8 @@ def prepare(
         seed: random state of the PCA.
 
     Raises:
-        DataError: fewer than 3 rows, no usable column, or every value the same.
+        DataError: fewer than 3 rows, an excluded column missing, no usable
+            column, or every value the same.
     """
     if len(frame) < 3:
         raise DataError(
@@ -169,7 +170,12 @@ def prepare(
         )
     if pca is not None and not 0 < pca <= 1:
         raise SpecError(f"pca must be a share of the variance in (0, 1], got {pca}")
-    frame = frame.drop(columns=[c for c in exclude if c in frame.columns])
+    for name in exclude:
+        if name not in frame.columns:
+            raise DataError(
+                missing_column_message("excluded column", name, list(frame.columns), "the data")
+            )
+    frame = frame.drop(columns=list(exclude))
     if schema is None:
         schema = infer_schema(frame)
     schema, dropped = _usable_schema(schema)

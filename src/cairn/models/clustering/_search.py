@@ -262,8 +262,9 @@ def search_clusters(
     The columns are prepared (see :func:`prepare`); on a seeded sample of at
     most ``search_rows`` rows every algorithm is fitted over the range of
     cluster counts and scored by every internal index; then the choice is
-    made by ``metric`` and bootstrap stability (see :func:`choose`). About
-    60 % of ``time_budget`` goes to fitting, the rest to stability.
+    made by ``metric`` and bootstrap stability (see :func:`choose`). Half of
+    ``time_budget`` (counted from the call, preparation included) goes to
+    fitting candidates, the next 35 % to stability, the rest to the final fit.
 
     Args:
         frame: the rows to segment.
@@ -306,9 +307,10 @@ def search_clusters(
     rows = np.sort(rng.permutation(len(matrix))[:search_rows])
     searched = matrix[rows]
     candidates = _fit_candidates(
-        searched, k_range, algorithms, seed=seed, deadline=start + 0.6 * time_budget
+        searched, k_range, algorithms, seed=seed, deadline=start + 0.5 * time_budget
     )
-    deadline = start + time_budget
+    # The last 15 % of the budget is left for the final fit on every row.
+    deadline = start + 0.85 * time_budget
 
     def measure(candidate: Candidate) -> None:
         _measure_stability(
