@@ -12,7 +12,7 @@ from sklearn.metrics import adjusted_rand_score
 from cairn.models.clustering import ALGORITHMS, ClusteringResult, search_clusters
 from tests.conftest import load_dataset
 
-FAST = {"time_budget": 20.0, "n_resamples": 8}
+FAST = {"time_budget": 20.0, "n_resamples": 8, "stability_rows": 400}
 
 
 @pytest.fixture(scope="module")
@@ -95,3 +95,13 @@ def test_large_data_is_searched_on_a_sample_and_labelled_whole() -> None:
     assert result.search_rows == 600
     assert len(result.labels) == len(frame)
     assert adjusted_rand_score(frame["species"], result.labels) > 0.5
+
+
+def test_the_fitted_pipeline_survives_pickling(wheat: ClusteringResult) -> None:
+    import pickle
+
+    frame = load_dataset("wheat_seeds")
+    restored = pickle.loads(pickle.dumps(wheat.pipeline))
+    assert (restored.predict(frame) == wheat.labels).all()
+    distances = restored[-1].transform(restored[:-1].transform(frame))
+    assert (distances.argmin(axis=1) == wheat.labels).mean() > 0.9

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -193,7 +193,7 @@ def _measure_stability(
 def choose(
     candidates: list[Candidate],
     metric: str,
-    measure: Any,
+    measure: Callable[[Candidate], None],
     *,
     deadline: float,
 ) -> tuple[Candidate, str]:
