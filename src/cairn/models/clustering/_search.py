@@ -32,9 +32,9 @@ class Candidate:
     """One fitted algorithm and cluster count, with its scores.
 
     ``param`` is the cluster count asked for, or HDBSCAN's smallest cluster
-    size; ``k`` the clusters found. ``stability`` is the mean over clusters
-    of each cluster's bootstrap Jaccard (None: not measured, see
-    :func:`choose`); ``bic`` is GaussianMixture's Bayesian information
+    size; ``k`` the clusters found. ``cluster_stability`` holds each
+    cluster's mean bootstrap Jaccard, ``stability`` their mean (None: not
+    measured, see :func:`choose`); ``bic`` is GaussianMixture's Bayesian information
     criterion (lower is better).
     """
 
@@ -52,8 +52,15 @@ class Candidate:
     estimator: Any = field(default=None, repr=False)
 
     @property
+    def weakest(self) -> float | None:
+        """The least stable cluster's stability (None: not measured)."""
+        return min(self.cluster_stability) if self.stability is not None else None
+
+    @property
     def stable(self) -> bool:
-        return self.stability is not None and self.stability >= STABLE
+        """Every cluster is stable: none below 0.75 (a solution whose mean
+        is high but has a doubtful cluster is not called stable)."""
+        return self.weakest is not None and self.weakest >= STABLE
 
     def row(self) -> dict[str, Any]:
         """The candidate's line of the leaderboard."""
@@ -62,9 +69,7 @@ class Candidate:
             "k": self.k,
             **{name: round(value, 4) for name, value in self.indices.items()},
             "stability": None if self.stability is None else round(self.stability, 3),
-            "weakest_cluster": (
-                round(min(self.cluster_stability), 3) if self.cluster_stability else None
-            ),
+            "weakest_cluster": None if self.weakest is None else round(self.weakest, 3),
             "bic": None if self.bic is None else round(self.bic, 1),
             "noise_share": round(self.noise_share, 3),
             "sizes": list(self.sizes),
@@ -103,7 +108,8 @@ class ClusteringResult:
 
     @property
     def stable(self) -> bool:
-        """The chosen solution is stable (mean cluster Jaccard >= 0.75)."""
+        """Every cluster of the chosen solution is stable (bootstrap Jaccard
+        >= 0.75)."""
         return self.chosen.stable
 
     def leaderboard_frame(self) -> pd.DataFrame:
@@ -200,12 +206,13 @@ def choose(
     """Pick the best ``metric`` among stable solutions.
 
     Candidates are visited best metric first and their stability measured
-    (``measure(candidate)``) on the way; the first one whose stability
-    reaches 0.75 wins, so every candidate with a better metric was measured
-    and found less stable. When time runs out (the best one is always
-    measured) or no candidate is stable, the best metric among the measured
-    candidates at or above 0.6 (doubtful but not dissolving) wins, and
-    failing that the most stable one. The rule in words is returned too.
+    (``measure(candidate)``) on the way; the first one in which every
+    cluster's stability reaches 0.75 wins, so every candidate with a better
+    metric was measured and found less stable. When time runs out (the best
+    one is always measured) or no candidate is stable, the best metric among
+    the measured candidates whose clusters all reach 0.6 (doubtful but not
+    dissolving) wins, and failing that the one with the most stable weakest
+    cluster. The rule in words is returned too.
     """
     ranked = _ranked(candidates, metric)
     for candidate in ranked:
@@ -215,17 +222,18 @@ def choose(
             measure(candidate)
         if candidate.stable:
             return candidate, (
-                f"best {metric} among the solutions with stability >= {STABLE}; "
+                f"best {metric} among the solutions whose every cluster has stability "
+                f">= {STABLE}; "
                 f"{ranked.index(candidate)} with a better {metric} were less stable"
             )
     measured = [c for c in ranked if c.stability is not None]
-    doubtful = [c for c in measured if c.stability is not None and c.stability >= UNSTABLE]
+    doubtful = [c for c in measured if c.weakest is not None and c.weakest >= UNSTABLE]
     if doubtful:
         return doubtful[0], (
             f"no measured solution reached stability {STABLE}: best {metric} among those "
             f">= {UNSTABLE} (doubtful)"
         )
-    best = max(measured, key=lambda c: c.stability or 0.0)
+    best = max(measured, key=lambda c: c.weakest or 0.0)
     return best, f"every measured solution is unstable (< {UNSTABLE}): the most stable one"
 
 
