@@ -32,11 +32,13 @@ OPERATIONAL_QUANTITIES: tuple[str, ...] = (
 class Output:
     """What a model's raw output holds, for the scoring and serving code.
 
-    ``PROBABILITIES``: one column per class; ``VALUES``: one number per row.
+    ``PROBABILITIES``: one column per class; ``VALUES``: one number per row;
+    ``LABELS``: one group id (an integer) per row.
     """
 
     PROBABILITIES = "probabilities"
     VALUES = "values"
+    LABELS = "labels"
 
 
 class Task(ABC):

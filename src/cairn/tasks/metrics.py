@@ -12,7 +12,22 @@ import warnings
 import numpy as np
 from sklearn import metrics as skm
 
-__all__ = ["classification_metrics", "mape", "regression_metrics", "score"]
+__all__ = [
+    "CLUSTER_INDICES",
+    "classification_metrics",
+    "cluster_score",
+    "clustering_metrics",
+    "mape",
+    "regression_metrics",
+    "score",
+]
+
+# Indices of a clustering measured on the features alone, and those that
+# compare the clusters with a ground truth.
+CLUSTER_INDICES: tuple[str, ...] = ("silhouette", "calinski_harabasz", "davies_bouldin")
+_AGREEMENT_INDICES: tuple[str, ...] = ("adjusted_rand", "normalized_mutual_info")
+# Silhouette costs O(n²): above this many rows it is measured on a seeded sample.
+SILHOUETTE_SAMPLE = 3000
 
 
 def _clip_proba(proba: np.ndarray) -> np.ndarray:
@@ -138,4 +153,62 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, floa
     """MSE, RMSE, MAE, R² and MAPE."""
     return {
         name: score(name, y_true, y_pred=y_pred) for name in ("mse", "rmse", "mae", "r2", "mape")
+    }
+
+
+def cluster_score(
+    metric: str,
+    labels: np.ndarray,
+    *,
+    features: np.ndarray | None = None,
+    y_true: np.ndarray | None = None,
+    seed: int = 0,
+) -> float:
+    """One clustering index of ``labels`` (one cluster id per row).
+
+    The internal indices (silhouette, Calinski-Harabasz, Davies-Bouldin) read
+    the ``features`` the clusters were found in; silhouette is measured on a
+    seeded sample of :data:`SILHOUETTE_SAMPLE` rows above that size. The
+    agreement indices (adjusted Rand, normalized mutual information) compare
+    with the ground truth ``y_true``. An internal index of fewer than two
+    clusters (or as many clusters as rows) is undefined: NaN.
+    """
+    labels = np.asarray(labels).reshape(-1)
+    if metric in _AGREEMENT_INDICES:
+        if y_true is None:
+            raise ValueError(f"{metric} compares with a ground truth; none was given")
+        truth = np.asarray(y_true).reshape(-1)
+        if metric == "adjusted_rand":
+            return float(skm.adjusted_rand_score(truth, labels))
+        return float(skm.normalized_mutual_info_score(truth, labels))
+    if metric not in CLUSTER_INDICES:
+        raise ValueError(f"unknown metric {metric!r}")
+    if features is None:
+        raise ValueError(f"{metric} is measured on the features; none were given")
+    n_clusters = len(np.unique(labels))
+    if n_clusters < 2 or n_clusters >= len(labels):
+        return float("nan")
+    if metric == "silhouette":
+        sample = SILHOUETTE_SAMPLE if len(labels) > SILHOUETTE_SAMPLE else None
+        return float(skm.silhouette_score(features, labels, sample_size=sample, random_state=seed))
+    if metric == "calinski_harabasz":
+        return float(skm.calinski_harabasz_score(features, labels))
+    return float(skm.davies_bouldin_score(features, labels))
+
+
+def clustering_metrics(
+    labels: np.ndarray,
+    *,
+    features: np.ndarray | None = None,
+    y_true: np.ndarray | None = None,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Every internal index when ``features`` are given, and the agreement
+    indices when a ground truth ``y_true`` is."""
+    names = (*(CLUSTER_INDICES if features is not None else ()),) + (
+        _AGREEMENT_INDICES if y_true is not None else ()
+    )
+    return {
+        name: cluster_score(name, labels, features=features, y_true=y_true, seed=seed)
+        for name in names
     }
