@@ -8,6 +8,7 @@ adding a module with a :class:`Task` subclass and registering it in
 from __future__ import annotations
 
 from cairn.tasks import classification as _classification
+from cairn.tasks import clustering as _clustering
 from cairn.tasks import regression as _regression
 from cairn.tasks.base import OPERATIONAL_QUANTITIES, Output, Task
 
@@ -22,7 +23,12 @@ __all__ = [
 ]
 
 _REGISTRY: dict[str, Task] = {
-    task.name: task for task in (_classification.Classification(), _regression.Regression())
+    task.name: task
+    for task in (
+        _classification.Classification(),
+        _regression.Regression(),
+        _clustering.Clustering(),
+    )
 }
 
 
