@@ -196,7 +196,7 @@ class Model:
         """
         task = schema_task(self.schema)
         if task.output == Output.LABELS:
-            if not self._is_mixture():
+            if not self.has_memberships:
                 algorithm = getattr(self.pipeline[-1], "algorithm", None) or self.metadata.get(
                     "model", "this"
                 )
@@ -216,7 +216,11 @@ class Model:
         output, index = self._output(frame)
         return pd.DataFrame(output, columns=self.classes, index=index)
 
-    def _is_mixture(self) -> bool:
+    @property
+    def has_memberships(self) -> bool:
+        """A clustering that gives membership probabilities (gaussian_mixture)."""
+        if schema_task(self.schema).output != Output.LABELS:
+            return False
         return hasattr(getattr(self.pipeline, "_final_estimator", None), "predict_proba")
 
     def cluster_distances(self, frame: pd.DataFrame) -> pd.DataFrame:
