@@ -97,6 +97,9 @@ def _print_result(result: Any) -> None:
 
 
 def _print_leaderboard(result: Any) -> None:
+    if result.evaluation.task == "clustering":
+        _print_segmentations(result)
+        return
     board = result.leaderboard
     metric = result.evaluation.metric
     table = Table(title=f"Leaderboard: cross-validated {metric}, best first")
@@ -120,8 +123,36 @@ def _print_leaderboard(result: Any) -> None:
     console.print(table)
 
 
+def _print_segmentations(result: Any) -> None:
+    """The clustering leaderboard: the chosen solution first, then by metric."""
+    board = result.leaderboard
+    rank_by = result.model.metadata.get("clustering", {}).get("ranked_by", "silhouette")
+    table = Table(title=f"Segmentations: chosen first, then by {rank_by}")
+    for name in ("", "algorithm", "k", rank_by, "stability", "weakest", "sizes", "fit s"):
+        table.add_column(name, justify="left" if name in ("", "algorithm", "sizes") else "right")
+    for _, row in board.head(15).iterrows():
+        sizes = list(row["sizes"])
+        shown = ", ".join(str(n) for n in sizes[:8]) + (", ..." if len(sizes) > 8 else "")
+        table.add_row(
+            "chosen" if row["chosen"] else "",
+            str(row["algorithm"]),
+            str(row["k"]),
+            _fmt(row.get(rank_by)),
+            _fmt(row["stability"]) if row["stability"] is not None else "-",
+            _fmt(row["weakest_cluster"]) if row["weakest_cluster"] is not None else "-",
+            shown,
+            _fmt(row["fit_seconds"]),
+        )
+    console.print(table)
+    if len(board) > 15:
+        console.print(f"({len(board) - 15} more in leaderboard.csv)")
+
+
 def _print_test_metrics(result: Any) -> None:
-    metrics = Table(title=f"Test set ({result.evaluation.n_test} rows)")
+    clustering = result.evaluation.task == "clustering"
+    rows = f"{result.evaluation.n_test} rows"
+    title = f"The segmentation on all {rows}" if clustering else f"Test set ({rows})"
+    metrics = Table(title=title)
     metrics.add_column("metric")
     metrics.add_column("value", justify="right")
     for key, value in result.evaluation.metrics.items():
@@ -141,6 +172,8 @@ def _print_outcome(result: Any) -> None:
     metadata = result.model.metadata
     lines = {"model": str(metadata.get("model_label", metadata.get("model", "?")))}
     search = metadata.get("search") or {}
+    if metadata.get("clustering"):
+        lines["chosen because"] = str(metadata["clustering"].get("rule", ""))
     if search:
         phases = ", ".join(f"{k} {v:.1f}s" for k, v in search.get("phases_s", {}).items())
         lines["search"] = f"{search.get('trials', 0)} tuning trials; {phases}"
