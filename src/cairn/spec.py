@@ -304,7 +304,8 @@ class ClusteringSection(_Section):
     time budget and seed are ``train.time_budget`` and ``train.seed``."""
 
     k_min: int = Field(default=2, ge=2)
-    k_max: int = Field(default=10, ge=2, le=100)
+    # None: up to 10, fewer when the rows cannot hold that many.
+    k_max: int | None = Field(default=None, ge=2, le=100)
     algorithms: list[ClusterAlgorithm] = Field(default_factory=lambda: list(_CLUSTER_ALGORITHMS))
     # Put skewed non-negative columns (amounts, counts) on a log scale.
     log_skewed: bool = True
@@ -313,7 +314,7 @@ class ClusteringSection(_Section):
 
     @model_validator(mode="after")
     def _range_and_algorithms(self) -> ClusteringSection:
-        if self.k_min > self.k_max:
+        if self.k_max is not None and self.k_min > self.k_max:
             raise ValueError(f"k_min = {self.k_min} is above k_max = {self.k_max}")
         if not self.algorithms:
             raise ValueError("algorithms is empty; name at least one")

@@ -32,9 +32,17 @@ if TYPE_CHECKING:
 
 def init(
     data: Annotated[Path, typer.Argument(help="Data file (CSV, Parquet, Excel, JSON...).")],
-    target: Annotated[str, typer.Option("--target", "-t", help="Column to predict.")],
+    target: Annotated[str | None, typer.Option("--target", "-t", help="Column to predict.")] = None,
     task: Annotated[
-        str | None, typer.Option(help="classification or regression (inferred if omitted).")
+        str | None,
+        typer.Option(
+            help="classification, regression (inferred from the target if omitted) "
+            "or clustering (no target)."
+        ),
+    ] = None,
+    ground_truth: Annotated[
+        str | None,
+        typer.Option(help="Clustering: a column of known groups, scored but never a feature."),
     ] = None,
     name: Annotated[str | None, typer.Option(help="Project name (default: file stem).")] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="Spec to write.")] = Path(
@@ -46,7 +54,15 @@ def init(
     with user_errors():
         from cairn.init import write_spec
 
-        written = write_spec(data, target=target, task=task, name=name, output=output, force=force)
+        written = write_spec(
+            data,
+            target=target,
+            task=task,
+            ground_truth=ground_truth,
+            name=name,
+            output=output,
+            force=force,
+        )
         console.print(f"wrote {written}; edit it, then run [bold]cairn run[/]")
 
 

@@ -24,6 +24,7 @@ import pandas as pd
 from cairn._io import atomic_write_bytes, write_json
 from cairn.bundle import Model, save_bundle
 from cairn.data.quality import CleanResult, clean_unlabelled
+from cairn.data.schema import Schema
 from cairn.evaluation.evaluate import (
     NATIVE_PREFIX,
     Evaluation,
@@ -32,7 +33,7 @@ from cairn.evaluation.evaluate import (
 )
 from cairn.evaluation.run_state import finish_run_folder, start_run_folder
 from cairn.exceptions import DataError
-from cairn.models.clustering import ClusteringResult, search_clusters
+from cairn.models.clustering import DEFAULT_K_RANGE, ClusteringResult, search_clusters
 from cairn.monitoring.reference import REFERENCE_FILE
 from cairn.spec import ProjectSpec
 from cairn.tasks import get_task
@@ -73,6 +74,7 @@ def cluster(spec: ProjectSpec, raw: pd.DataFrame, *, seconds: float, say: Progre
     spec's metric and objectives."""
     problem, settings = spec.problem, spec.clustering
     truth_column = problem.ground_truth
+    source = ", ".join(item.label for item in spec.data.sources)
     say("checking data quality")
     cleaned = clean_unlabelled(
         raw,
@@ -81,26 +83,44 @@ def cluster(spec: ProjectSpec, raw: pd.DataFrame, *, seconds: float, say: Progre
         id_columns=spec.data.id_columns,
         time_column=spec.data.time_column,
         exclude=[truth_column] if truth_column else [],
-        source=", ".join(source.label for source in spec.data.sources),
+        source=source,
     )
     features = cleaned.frame[[c.name for c in cleaned.schema.columns if c.name != truth_column]]
     metric = problem.metric or get_task("clustering").default_metric()
     rank_by = metric if metric in CLUSTER_INDICES else "silhouette"
-    say(f"searching segmentations ({', '.join(settings.algorithms)}, k {settings.k_min}..")
-    result = search_clusters(
+    say(f"searching segmentations ({', '.join(settings.algorithms)})")
+    try:
+        result = _search(spec, features, cleaned.schema, rank_by, seconds=seconds)
+    except DataError as error:
+        raise DataError(f"{source}: {error}") from None
+    truth = cleaned.frame[truth_column] if truth_column else None
+    evaluation = _measure(spec, result, features, truth, metric)
+    return Segmented(cleaned, result, evaluation, truth)
+
+
+def _search(
+    spec: ProjectSpec, features: pd.DataFrame, schema: Schema, rank_by: str, *, seconds: float
+) -> ClusteringResult:
+    settings = spec.clustering
+    return search_clusters(
         features,
         metric=rank_by,
-        k_range=(settings.k_min, min(settings.k_max, max(settings.k_min, len(features) - 1))),
+        k_range=_k_range(settings.k_min, settings.k_max),
         algorithms=tuple(settings.algorithms),
         time_budget=max(_MIN_SEARCH_SECONDS, seconds * _SEARCH_SHARE),
-        schema=cleaned.schema,
+        schema=schema,
         log_skewed=settings.log_skewed,
         pca=settings.pca,
         seed=spec.train.seed,
     )
-    truth = cleaned.frame[truth_column] if truth_column else None
-    evaluation = _measure(spec, result, features, truth, metric)
-    return Segmented(cleaned, result, evaluation, truth)
+
+
+def _k_range(k_min: int, k_max: int | None) -> tuple[int, int] | None:
+    """The spec's range; without k_max the default (2..10, capped by the
+    rows), or k_min..max(k_min, 10), which must fit the rows."""
+    if k_max is None:
+        return None if k_min == 2 else (k_min, max(k_min, DEFAULT_K_RANGE[1]))
+    return k_min, k_max
 
 
 def _measure(
