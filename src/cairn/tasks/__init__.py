@@ -19,6 +19,7 @@ __all__ = [
     "get_task",
     "greater_is_better",
     "known_metrics",
+    "known_quantities",
     "task_names",
 ]
 
@@ -35,6 +36,13 @@ _REGISTRY: dict[str, Task] = {
 def known_metrics() -> tuple[str, ...]:
     """Every metric of every registered task, in registration order."""
     return tuple(dict.fromkeys(metric for task in _REGISTRY.values() for metric in task.metrics))
+
+
+def known_quantities() -> tuple[str, ...]:
+    """Everything an objective may bound, for any registered task."""
+    return tuple(
+        dict.fromkeys(quantity for task in _REGISTRY.values() for quantity in task.quantities())
+    )
 
 
 def task_names() -> tuple[str, ...]:
