@@ -95,10 +95,13 @@ class Clustering(Task):
     def predictions(
         self, output: np.ndarray, classes: Sequence[Any]
     ) -> tuple[list[Any], np.ndarray | None]:
-        ids, _, _ = split_cluster_output(output)
-        return [int(value) for value in ids], None
+        return [int(value) for value in _ids(output)], None
 
     def answer_details(self, output: np.ndarray, classes: Sequence[Any]) -> dict[str, list[Any]]:
+        """The distances to the centroids and the memberships, by cluster id
+        (none when ``output`` holds the ids only)."""
+        if np.ndim(output) < 2 or np.shape(output)[1] == 1:
+            return {}
         _, distances, probabilities = split_cluster_output(output)
         names = [str(cluster) for cluster in classes] or [
             str(cluster) for cluster in range(distances.shape[1])
