@@ -22,6 +22,7 @@ from cairn.models.clustering._prepare import (
     resolve_k_range,
 )
 from cairn.models.clustering._search import Candidate, ClusteringResult, choose, search_clusters
+from cairn.models.clustering._segmentation import stability_by_cluster, to_segmentation
 from cairn.models.clustering._stability import cluster_jaccard, clusterboot
 
 __all__ = [
@@ -39,4 +40,6 @@ __all__ = [
     "prepare",
     "resolve_k_range",
     "search_clusters",
+    "stability_by_cluster",
+    "to_segmentation",
 ]
