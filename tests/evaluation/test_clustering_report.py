@@ -65,6 +65,9 @@ def test_report_holds_every_section_and_plot_and_opens_offline(
     own = page.replace(rp.plotly_js(), "")
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", own)
     assert "Agreement with the ground truth" not in page  # no ground truth given
+    assert not re.search(r"&lt;/?[a-z]+[ &]", own)  # no markup shown as text
+    first = mall.leaderboard["sizes"].iloc[0]
+    assert ",\u00a0".join(str(n) for n in first) in page
 
 
 def test_summary_shows_the_choice_and_stability_bands(mall: Segmentation) -> None:

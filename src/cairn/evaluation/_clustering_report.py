@@ -239,8 +239,7 @@ def _sizes_cell(sizes: Any) -> Any:
     """Cluster sizes on one line, however many clusters."""
     if not isinstance(sizes, list | tuple | np.ndarray):
         return sizes
-    text = rp.escape(", ".join(str(int(v)) for v in sizes))
-    return rp.Raw(f'<span style="white-space:nowrap">{text}</span>')
+    return ",\u00a0".join(str(int(v)) for v in sizes)  # no-break spaces keep one line
 
 
 def _leaderboard(seg: Segmentation) -> rp.Section:
