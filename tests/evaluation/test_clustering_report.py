@@ -196,3 +196,15 @@ def test_describe_segment_without_a_notable_feature(mall: Segmentation) -> None:
     assert describe_segment(profiles[0], noun="customers").startswith(
         "close to the average on every feature, "
     )
+
+
+def test_a_two_valued_number_is_described_as_a_category() -> None:
+    frame = load_dataset("wholesale_customers")
+    labels = (frame["Grocery"] > frame["Grocery"].median()).astype(int).to_numpy()
+    big_grocers = profile_segments(frame, labels)[1]
+    channel = next(e for e in big_grocers.effects if e.feature == "Channel")
+    # Both channels mirror each other (same |h|): the over-represented one is named.
+    assert channel.kind == "categorical" and channel.effect > 0
+    assert channel.words() == f"Channel mostly {channel.category}"
+    region = next(e for e in big_grocers.effects if e.feature == "Region")
+    assert region.kind == "numeric"  # three values: a number

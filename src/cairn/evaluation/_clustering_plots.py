@@ -11,6 +11,7 @@ import pandas as pd
 
 import cairn.reporting as rp
 from cairn.evaluation._plot_data import SCATTER_POINTS, sample_rows
+from cairn.evaluation._segment_profile import is_numeric
 from cairn.evaluation._segmentation import STABLE, UNSTABLE, Segmentation
 from cairn.tasks.clustering import Clustering
 
@@ -247,7 +248,7 @@ def distribution(seg: Segmentation, feature: str) -> str:
     values = seg.frame[feature].reset_index(drop=True)
     names = ["all rows", *(f"segment {c}" for c in range(seg.n_clusters))]
     groups = [np.ones(len(values), dtype=bool), *(seg.labels == c for c in range(seg.n_clusters))]
-    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+    if is_numeric(values):
         numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
         stats: dict[str, list[float]] = {
             key: [] for key in ("q1", "median", "q3", "lowerfence", "upperfence", "mean")

@@ -4,8 +4,9 @@ the segment differ most from the other rows, with effect sizes on one scale.
 Numbers are compared by Cohen's d (the difference of the segment's mean and
 the other rows' mean, in pooled standard deviations); categories by Cohen's h
 (the difference of the arcsine-transformed shares of one category in the
-segment and in the other rows). Both read the same way: 0.2 small, 0.5
-medium, 0.8 large, so numeric and categorical features rank together.
+segment and in the other rows; a number with two values counts as a
+category). Both read the same way: 0.2 small, 0.5 medium, 0.8 large, so
+numeric and categorical features rank together.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ class FeatureEffect:
         return abs(self.effect)
 
     def words(self) -> str:
-        """The effect in a few words, e.g. "high Age" or "mostly Female"."""
+        """The effect in a few words, e.g. "high Age" or "Genre mostly Female"."""
         if self.kind == "numeric":
             level = "high" if self.effect > 0 else "low"
             very = "very " if self.size >= STRONG_EFFECT else ""
@@ -69,7 +70,7 @@ class FeatureEffect:
             how = "mostly" if self.in_segment >= 0.5 else "more often"
         else:
             how = "rarely" if self.in_segment <= 0.1 else "less often"
-        return f"{how} {self.feature} {self.category}"
+        return f"{self.feature} {how} {self.category}"
 
 
 @dataclass
@@ -145,13 +146,24 @@ def _categorical_effect(name: str, values: pd.Series, member: np.ndarray) -> Fea
         h = _cohens_h(p_in, float(outside.get(category, 0.0))) if len(outside) else 0.0
         candidate = FeatureEffect(name, "categorical", h, p_in, float(overall[category]), category)
         # On a tie (two categories mirror each other) the over-represented one speaks.
-        if best is None or (candidate.size, candidate.effect > 0) > (best.size, best.effect > 0):
+        if best is None or _rank(candidate) > _rank(best):
             best = candidate
     return best
 
 
-def _is_numeric(values: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+def _rank(effect: FeatureEffect) -> tuple[float, bool]:
+    # Rounded so that mirrored categories of a flag tie exactly.
+    return round(effect.size, 9), effect.effect > 0
+
+
+def is_numeric(values: pd.Series) -> bool:
+    """Numbers with more than two values: a two-valued number is a flag (as
+    the schema's boolean role has it), described by its shares."""
+    return (
+        pd.api.types.is_numeric_dtype(values)
+        and not pd.api.types.is_bool_dtype(values)
+        and values.nunique() > 2
+    )
 
 
 def profile_segments(
@@ -196,7 +208,7 @@ def profile_segments(
         effects = []
         for column in columns:
             values = frame[column].reset_index(drop=True)
-            if _is_numeric(values):
+            if is_numeric(values):
                 effect = _numeric_effect(str(column), values, member)
             else:
                 effect = _categorical_effect(str(column), values, member)
