@@ -26,11 +26,11 @@ SETS = {
 }
 
 
-def main(out: Path, datasets: Path) -> list[Path]:
+def main(out: Path, datasets: Path, *, time_budget: float = 10.0) -> list[Path]:
     written = []
     for name, (truth, noun) in SETS.items():
         frame = pd.read_csv(datasets / f"{name}.csv")
-        result = search_clusters(frame, exclude=[truth] if truth else [], time_budget=10.0)
+        result = search_clusters(frame, exclude=[truth] if truth else [], time_budget=time_budget)
         seg = to_segmentation(result, frame, ground_truth=truth, project=name, noun=noun)
         folder = out / name
         written.append(write_clustering_report(seg, folder / "clustering.html"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import runpy
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ from cairn.evaluation import (
 from cairn.evaluation._clustering_report import agreement, contingency
 from cairn.exceptions import DataError
 from cairn.models.clustering import search_clusters, to_segmentation
-from tests.conftest import load_dataset
+from tests.conftest import dataset_path, load_dataset
 
 FAST = {"time_budget": 5.0, "n_resamples": 8, "stability_rows": 400}
 
@@ -208,3 +209,18 @@ def test_a_two_valued_number_is_described_as_a_category() -> None:
     assert channel.words() == f"Channel mostly {channel.category}"
     region = next(e for e in big_grocers.effects if e.feature == "Region")
     assert region.kind == "numeric"  # three values: a number
+
+
+def test_the_example_writes_both_reports_and_cards(tmp_path: Path) -> None:
+    script = Path(__file__).resolve().parents[2] / "examples" / "clustering_reports.py"
+    example = runpy.run_path(str(script))
+    written = example["main"](tmp_path, dataset_path("penguins").parent, time_budget=3.0)
+    names = sorted(str(p.relative_to(tmp_path)) for p in written)
+    assert names == [
+        f"{d}/{f}"
+        for d in ("mall_customers", "penguins")
+        for f in ("clustering.html", "model_card.html", "model_card.md")
+    ]
+    assert "Segments against species" in (tmp_path / "penguins" / "clustering.html").read_text(
+        encoding="utf-8"
+    )
