@@ -141,6 +141,12 @@ def test_ground_truth_contingency_and_agreement(penguins: Segmentation, tmp_path
     page = write_clustering_report(penguins, tmp_path / "p.html").read_text(encoding="utf-8")
     assert 'id="ground-truth"' in page and "Segments against species" in page
     assert "species" not in penguins.frame.columns  # scored only, never a feature
+    card, _ = write_clustering_card(penguins, tmp_path)
+    limits = card.read_text(encoding="utf-8").split("## Limitations")[1]
+    gaps = int(load_dataset("penguins").drop(columns="species").isna().any(axis=1).sum())
+    assert f"{gaps:,} penguins (" in limits and "imputed values" in limits
+    if penguins.n_clusters != 3:
+        assert f"species has 3 groups and the segmentation {penguins.n_clusters}" in limits
 
 
 def test_card_names_each_segment_with_share_and_stability(

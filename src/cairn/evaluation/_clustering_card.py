@@ -151,6 +151,19 @@ def _limitations(seg: Segmentation, profiles: list[SegmentProfile]) -> CardSecti
             )
     for column, reason in (seg.preparation.get("dropped") or {}).items():
         items.append(f"Column {column!r} was left out ({reason}): segments ignore it.")
+    gaps = seg.frame.isna().any(axis=1)
+    if gaps.any():
+        items.append(
+            f"{int(gaps.sum()):,} {seg.noun} ({gaps.mean():.1%}) had missing feature values: "
+            "they were placed in a segment by imputed values."
+        )
+    if seg.ground_truth is not None:
+        groups = seg.ground_truth.nunique()
+        if groups != seg.n_clusters:
+            items.append(
+                f"{seg.ground_truth_name} has {groups} groups and the segmentation "
+                f"{seg.n_clusters} segments: some segments merge or split known groups."
+            )
     adjusted_rand = agreement(seg).get("adjusted_rand")
     if adjusted_rand is not None and adjusted_rand < LOW_AGREEMENT:
         items.append(
