@@ -4,8 +4,10 @@ ground truth) and penguins (species as ground truth, scored only)."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import runpy
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -230,3 +232,23 @@ def test_the_example_writes_both_reports_and_cards(tmp_path: Path) -> None:
     assert "Segments against species" in (tmp_path / "penguins" / "clustering.html").read_text(
         encoding="utf-8"
     )
+
+
+def test_a_clustering_run_writes_the_segmentation_report_and_card(
+    clustering_run: Callable[[str], Path],
+) -> None:
+    run_dir = clustering_run("penguins")
+    metadata = json.loads((run_dir / "bundle" / "metadata.json").read_text(encoding="utf-8"))
+    record = metadata["clustering"]
+    page = (run_dir / "evaluation.html").read_text(encoding="utf-8")
+    assert "Segmentation: penguins" in page and 'id="ground-truth"' in page
+    card = (run_dir / "model_card.md").read_text(encoding="utf-8")
+    lines = [line for line in card.splitlines() if line.startswith("- Segment ")]
+    assert len(lines) == metadata["n_clusters"] == len(record["cluster_stability"])
+    # The card's per-segment stability is the metadata's, in the same (final) ids.
+    for cluster, line in enumerate(lines):
+        value = rp.fmt_number(record["cluster_stability"][cluster])
+        assert line.startswith(f"- Segment {cluster} (") and f"stability {value} (" in line
+    sizes = pd.read_parquet(run_dir / "assignments.parquet")["__cluster"].value_counts()
+    assert [int(sizes[c]) for c in range(len(lines))] == record["sizes"]
+    assert (run_dir / "model_card.html").exists()

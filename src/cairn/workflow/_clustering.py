@@ -33,7 +33,13 @@ from cairn.evaluation.evaluate import (
 )
 from cairn.evaluation.run_state import finish_run_folder, start_run_folder
 from cairn.exceptions import DataError
-from cairn.models.clustering import DEFAULT_K_RANGE, ClusteringResult, search_clusters
+from cairn.models.clustering import (
+    DEFAULT_K_RANGE,
+    ClusteringResult,
+    search_clusters,
+    stability_by_cluster,
+    to_segmentation,
+)
 from cairn.monitoring.reference import REFERENCE_FILE
 from cairn.spec import ProjectSpec
 from cairn.tasks import get_task
@@ -205,7 +211,7 @@ def _metadata(
             "ranked_by": result.metric,
             "rule": result.rule,
             "stability": chosen.stability,
-            "cluster_stability": list(chosen.cluster_stability),
+            "cluster_stability": stability_by_cluster(result),  # in the final ids
             "sizes": [int(n) for n in sizes],
             "shares": [float(n / sizes.sum()) for n in sizes],
             "indices": result.indices,
@@ -323,8 +329,22 @@ def run_clustering(
 
 
 def _reports(spec: ProjectSpec, segmented: Segmented, run_dir: Path) -> dict[str, Path]:
-    """The segmentation report and the model card."""
-    return {}
+    """The segmentation report (``evaluation.html``) and the model card."""
+    from cairn.evaluation import write_clustering_card, write_clustering_report
+
+    seg = to_segmentation(
+        segmented.result,
+        segmented.cleaned.frame,
+        ground_truth=spec.problem.ground_truth,
+        project=spec.project.name,
+        description=spec.project.description or "",
+    )
+    card, card_html = write_clustering_card(seg, run_dir)
+    return {
+        "evaluation_report": write_clustering_report(seg, run_dir / "evaluation.html"),
+        "model_card": card,
+        "model_card_html": card_html,
+    }
 
 
 def _register(
