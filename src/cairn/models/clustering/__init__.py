@@ -16,6 +16,7 @@ from cairn.models.clustering._algorithms import ALGORITHMS, CAN_PREDICT
 from cairn.models.clustering._model import ClusterModel
 from cairn.models.clustering._prepare import (
     DEFAULT_K_RANGE,
+    KeepColumns,
     LogColumns,
     Preparation,
     prepare,
@@ -32,6 +33,7 @@ __all__ = [
     "Candidate",
     "ClusterModel",
     "ClusteringResult",
+    "KeepColumns",
     "LogColumns",
     "Preparation",
     "choose",
