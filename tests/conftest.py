@@ -167,3 +167,37 @@ def wide_frame(name: str, target: str, *, columns: int, rows: int, seed: int = 0
             out[f"{column}_{copy}"] = values
         copy += 1
     return pd.DataFrame(out).assign(**{target: y})
+
+
+# Short real clustering runs shared by the clustering tests (report, card,
+# serving, monitoring): dataset -> ([problem] keys, [data] keys).
+_CLUSTERING_RUNS: dict[str, tuple[dict[str, object], dict[str, object]]] = {
+    "mall_customers": ({"task": "clustering"}, {"id_columns": ["CustomerID"]}),
+    "penguins": ({"task": "clustering", "ground_truth": "species"}, {}),
+}
+
+
+@pytest.fixture(scope="session")
+def clustering_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """Run folder of a short clustering ``cairn.run`` (10 s budget, no
+    registry) on ``mall_customers`` (no ground truth) or ``penguins``
+    (ground truth ``species``), made once per session."""
+    made: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name not in made:
+            import cairn
+
+            problem, data = _CLUSTERING_RUNS[name]
+            root = tmp_path_factory.mktemp(f"clustering-{name}")
+            lines = ["[project]", f'name = "{name.replace("_", "-")}"', "", "[data]"]
+            lines.append(f"sources = [{{ path = {_toml_value(str(dataset_path(name)))} }}]")
+            lines += [f"{k} = {_toml_value(v)}" for k, v in data.items()]
+            lines += ["", "[problem]"] + [f"{k} = {_toml_value(v)}" for k, v in problem.items()]
+            lines += ["", "[train]", "time_budget = 10"]
+            (root / "cairn.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+            result = cairn.run(root / "cairn.toml", register=False)
+            made[name] = result.bundle_path.parent
+        return made[name]
+
+    return get

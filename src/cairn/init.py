@@ -8,8 +8,8 @@ import re
 from pathlib import Path
 
 from cairn._io import atomic_write_text
-from cairn.data.quality import check_and_clean
-from cairn.data.schema import Role
+from cairn.data.quality import check_and_clean, clean_unlabelled
+from cairn.data.schema import Role, Schema
 from cairn.data.sources import read_table
 from cairn.exceptions import SpecError
 from cairn.spec import parse_spec
@@ -53,6 +53,39 @@ n_jobs = -1
 """
 
 
+_CLUSTERING_TEMPLATE = """\
+# cairn project spec. Reference: README.md, section "Clustering".
+
+[project]
+name = {name}
+
+[data]
+# One or more sources: path (CSV, TSV, Parquet, Excel, JSON/JSON lines),
+# url = "https://...", or sql = "sqlite:///file.db" with table = or query = .
+sources = [{{ path = {path} }}]
+{id_line}
+{roles_block}
+[problem]
+task = "clustering"             # segments found without a target
+{ground_truth_line}
+metric = "silhouette"           # one of: {metric_choices}
+# Business objectives: checked on the segmentation, they gate deployment.
+# e.g. ["silhouette >= 0.25", "min_cluster_share >= 0.05", "stability >= 0.75"]
+objectives = []
+
+[clustering]
+k_min = 2                       # cluster counts searched
+# k_max = 10                    # default 10, fewer when the rows cannot hold them
+# algorithms = ["kmeans", "gaussian_mixture", "agglomerative", "birch", "hdbscan"]
+log_skewed = true               # log scale for skewed amounts and counts
+# pca = 0.9                     # keep this share of the variance first
+
+[train]
+time_budget = 120               # seconds for the whole run
+seed = 42
+"""
+
+
 def _toml_string(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
@@ -65,8 +98,9 @@ def _project_name(data: Path) -> str:
 def write_spec(
     data: Path,
     *,
-    target: str,
+    target: str | None = None,
     task: str | None = None,
+    ground_truth: str | None = None,
     name: str | None = None,
     output: Path = Path("cairn.toml"),
     force: bool = False,
@@ -80,7 +114,16 @@ def write_spec(
     if output.exists() and not force:
         raise SpecError(f"{output} already exists; pass --force to overwrite it")
     if task is not None and task not in task_names():
-        raise SpecError(f"--task {task!r}: use {' or '.join(task_names())}")
+        raise SpecError(f"--task {task!r}: use {', '.join(task_names())}")
+    if task is not None and not get_task(task).needs_target:
+        return _write_unsupervised(data, target, task, ground_truth, name, output)
+    if ground_truth is not None:
+        raise SpecError("--ground-truth scores a clustering: pass it with --task clustering")
+    if target is None:
+        raise SpecError(
+            "give the column to predict with --target COLUMN, or --task clustering "
+            "to find segments without one"
+        )
     frame = read_table(data)
     cleaned = check_and_clean(frame, target=target, task=task, source=str(data))
     schema = cleaned.schema
@@ -88,27 +131,12 @@ def write_spec(
     kind = get_task(inferred_task)
     n_classes = int(frame[target].nunique()) if kind.has_classes else None
     metric = kind.default_metric(n_classes)
-    ids = schema.by_role(Role.ID)
-    role_lines = [
-        f"# {_toml_string(column.name)} = {_toml_string(str(column.role))}"
-        f"{' ' * max(1, 28 - len(column.name) - len(str(column.role)))}# {column.reason}"
-        for column in schema.columns
-    ]
-    roles_block = (
-        "[data.roles]\n# Inferred roles; uncomment a line to override it.\n"
-        + "\n".join(role_lines)
-        + "\n"
-    )
     relative = os.path.relpath(data.resolve(), output.resolve().parent)
     text = _TEMPLATE.format(
         name=_toml_string(name or _project_name(data)),
         path=_toml_string(Path(relative).as_posix()),
-        id_line=(
-            f"id_columns = {json.dumps(ids)}"
-            if ids
-            else "# id_columns = []             # columns never used as features"
-        ),
-        roles_block=roles_block,
+        id_line=_id_line(schema.by_role(Role.ID)),
+        roles_block=_role_lines(schema),
         target=_toml_string(target),
         task=_toml_string(inferred_task),
         task_reason="given" if task else _task_reason(inferred_task, n_classes),
@@ -117,12 +145,72 @@ def write_spec(
         objective_example=f'"{kind.example_objective(metric)}"',
         stratify="true" if kind.stratify else "false",
     )
+    return _validated_write(text, output)
+
+
+def _validated_write(text: str, output: Path) -> Path:
     import tomllib
 
     # The written spec must load: validate before it reaches the disk.
     parse_spec(tomllib.loads(text), root=output.resolve().parent, source=str(output))
     atomic_write_text(output, text)
     return output
+
+
+def _role_lines(schema: Schema) -> str:
+    lines = [
+        f"# {_toml_string(column.name)} = {_toml_string(str(column.role))}"
+        f"{' ' * max(1, 28 - len(column.name) - len(str(column.role)))}# {column.reason}"
+        for column in schema.columns
+    ]
+    return (
+        "[data.roles]\n# Inferred roles; uncomment a line to override it.\n"
+        + "\n".join(lines)
+        + "\n"
+    )
+
+
+def _id_line(ids: list[str]) -> str:
+    if ids:
+        return f"id_columns = {json.dumps(ids)}"
+    return "# id_columns = []             # columns never used as features"
+
+
+def _write_unsupervised(
+    data: Path,
+    target: str | None,
+    task: str,
+    ground_truth: str | None,
+    name: str | None,
+    output: Path,
+) -> Path:
+    """The spec of a task without a target: roles inferred (identifiers
+    excluded), the ground truth kept out of the features when given."""
+    if target is not None:
+        raise SpecError(
+            f"--task {task} learns without a target; drop --target {target!r} "
+            f"(a column of known groups is passed as --ground-truth {target!r})"
+        )
+    frame = read_table(data)
+    cleaned = clean_unlabelled(
+        frame, task=task, exclude=[ground_truth] if ground_truth else [], source=str(data)
+    )
+    kind = get_task(task)
+    relative = os.path.relpath(data.resolve(), output.resolve().parent)
+    truth_line = (
+        f"ground_truth = {_toml_string(ground_truth)}  # known groups: scored, never a feature"
+        if ground_truth
+        else '# ground_truth = "column"      # known groups: scored, never a feature'
+    )
+    text = _CLUSTERING_TEMPLATE.format(
+        name=_toml_string(name or _project_name(data)),
+        path=_toml_string(Path(relative).as_posix()),
+        id_line=_id_line(cleaned.schema.by_role(Role.ID)),
+        roles_block=_role_lines(cleaned.schema),
+        ground_truth_line=truth_line,
+        metric_choices=", ".join(kind.metrics),
+    )
+    return _validated_write(text, output)
 
 
 def _task_reason(task: str, n_classes: int | None) -> str:

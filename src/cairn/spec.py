@@ -15,7 +15,7 @@ import re
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -28,7 +28,7 @@ from pydantic import (
 )
 
 from cairn.exceptions import SpecError
-from cairn.tasks import OPERATIONAL_QUANTITIES, get_task, known_metrics, task_names
+from cairn.tasks import get_task, known_metrics, known_quantities, task_names
 
 # Task names a spec may give; those without a registered module (see
 # cairn.tasks.task_names) are accepted here and refused before training.
@@ -67,7 +67,7 @@ class Objective(BaseModel):
                 "with OP one of <, <=, >, >= (e.g. 'rmse < 25000')"
             )
         quantity, op, _ = match.groups()
-        known = (*known_metrics(), *OPERATIONAL_QUANTITIES)
+        known = known_quantities()
         if quantity not in known:
             raise ValueError(
                 f"objective {text!r} names unknown quantity {quantity!r}; "
@@ -105,6 +105,15 @@ def check_fits_task(problem: ProblemSection, task: str) -> None:
                 f"objective '{objective}' names {objective.quantity!r}, which a {task} "
                 f"model is not measured on; allowed: {', '.join(kind.quantities())}"
             )
+
+
+# Clustering quantities that compare the clusters with a ground truth.
+_GROUND_TRUTH_SCORES = ("adjusted_rand", "normalized_mutual_info")
+
+
+def _needs_ground_truth(problem: ProblemSection) -> list[str]:
+    named = [problem.metric, *(o.quantity for o in problem.parsed_objectives)]
+    return sorted({q for q in named if q in _GROUND_TRUTH_SCORES})
 
 
 class _Section(BaseModel):
@@ -179,6 +188,9 @@ class ProblemSection(_Section):
     metric: str | None = None
     objectives: list[str] = Field(default_factory=list)
     positive_class: str | None = None
+    # Clustering: a column that holds known groups, used only to score the
+    # segmentation (adjusted Rand, NMI), never as a feature.
+    ground_truth: str | None = None
 
     @field_validator("objectives")
     @classmethod
@@ -208,6 +220,19 @@ class ProblemSection(_Section):
 
     @model_validator(mode="after")
     def _metric_fits_task(self) -> ProblemSection:
+        if self.ground_truth is not None:
+            fields = get_task(self.task).spec_fields if self.task in task_names() else ()
+            if "ground_truth" not in fields:
+                raise ValueError(
+                    "problem.ground_truth scores a clustering; set problem.task = "
+                    '"clustering", or name the column as problem.target to learn it'
+                )
+        elif (needs := _needs_ground_truth(self)) and self.task == "clustering":
+            raise ValueError(
+                f"{', '.join(needs)} compare the clusters with known groups: "
+                "name that column as problem.ground_truth, or use silhouette, "
+                "calinski_harabasz or davies_bouldin"
+            )
         if self.task in task_names():
             check_fits_task(self, self.task)
             return self
@@ -267,6 +292,32 @@ class TrainSection(_Section):
         both = set(self.include) & set(self.exclude)
         if both:
             raise ValueError(f"models both included and excluded: {', '.join(sorted(both))}")
+        return self
+
+
+ClusterAlgorithm = Literal["kmeans", "gaussian_mixture", "agglomerative", "birch", "hdbscan"]
+_CLUSTER_ALGORITHMS: tuple[ClusterAlgorithm, ...] = get_args(ClusterAlgorithm)
+
+
+class ClusteringSection(_Section):
+    """How a clustering is searched (``problem.task = "clustering"``); the
+    time budget and seed are ``train.time_budget`` and ``train.seed``."""
+
+    k_min: int = Field(default=2, ge=2)
+    # None: up to 10, fewer when the rows cannot hold that many.
+    k_max: int | None = Field(default=None, ge=2, le=100)
+    algorithms: list[ClusterAlgorithm] = Field(default_factory=lambda: list(_CLUSTER_ALGORITHMS))
+    # Put skewed non-negative columns (amounts, counts) on a log scale.
+    log_skewed: bool = True
+    # Keep this share of the variance with a PCA before clustering.
+    pca: float | None = Field(default=None, gt=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _range_and_algorithms(self) -> ClusteringSection:
+        if self.k_max is not None and self.k_min > self.k_max:
+            raise ValueError(f"k_min = {self.k_min} is above k_max = {self.k_max}")
+        if not self.algorithms:
+            raise ValueError("algorithms is empty; name at least one")
         return self
 
 
@@ -407,6 +458,7 @@ class ProjectSpec(_Section):
     problem: ProblemSection
     split: SplitSection = Field(default_factory=SplitSection)
     train: TrainSection = Field(default_factory=TrainSection)
+    clustering: ClusteringSection = Field(default_factory=ClusteringSection)
     tracking: TrackingSection = Field(default_factory=TrackingSection)
     monitoring: MonitoringSection = Field(default_factory=MonitoringSection)
     maintenance: MaintenanceSection = Field(default_factory=MaintenanceSection)

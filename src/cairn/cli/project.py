@@ -32,9 +32,17 @@ if TYPE_CHECKING:
 
 def init(
     data: Annotated[Path, typer.Argument(help="Data file (CSV, Parquet, Excel, JSON...).")],
-    target: Annotated[str, typer.Option("--target", "-t", help="Column to predict.")],
+    target: Annotated[str | None, typer.Option("--target", "-t", help="Column to predict.")] = None,
     task: Annotated[
-        str | None, typer.Option(help="classification or regression (inferred if omitted).")
+        str | None,
+        typer.Option(
+            help="classification, regression (inferred from the target if omitted) "
+            "or clustering (no target)."
+        ),
+    ] = None,
+    ground_truth: Annotated[
+        str | None,
+        typer.Option(help="Clustering: a column of known groups, scored but never a feature."),
     ] = None,
     name: Annotated[str | None, typer.Option(help="Project name (default: file stem).")] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="Spec to write.")] = Path(
@@ -46,7 +54,15 @@ def init(
     with user_errors():
         from cairn.init import write_spec
 
-        written = write_spec(data, target=target, task=task, name=name, output=output, force=force)
+        written = write_spec(
+            data,
+            target=target,
+            task=task,
+            ground_truth=ground_truth,
+            name=name,
+            output=output,
+            force=force,
+        )
         console.print(f"wrote {written}; edit it, then run [bold]cairn run[/]")
 
 
@@ -97,6 +113,9 @@ def _print_result(result: Any) -> None:
 
 
 def _print_leaderboard(result: Any) -> None:
+    if result.evaluation.task == "clustering":
+        _print_segmentations(result)
+        return
     board = result.leaderboard
     metric = result.evaluation.metric
     table = Table(title=f"Leaderboard: cross-validated {metric}, best first")
@@ -120,8 +139,36 @@ def _print_leaderboard(result: Any) -> None:
     console.print(table)
 
 
+def _print_segmentations(result: Any) -> None:
+    """The clustering leaderboard: the chosen solution first, then by metric."""
+    board = result.leaderboard
+    rank_by = result.model.metadata.get("clustering", {}).get("ranked_by", "silhouette")
+    table = Table(title=f"Segmentations: chosen first, then by {rank_by}")
+    for name in ("", "algorithm", "k", rank_by, "stability", "weakest", "sizes", "fit s"):
+        table.add_column(name, justify="left" if name in ("", "algorithm", "sizes") else "right")
+    for _, row in board.head(15).iterrows():
+        sizes = list(row["sizes"])
+        shown = ", ".join(str(n) for n in sizes[:8]) + (", ..." if len(sizes) > 8 else "")
+        table.add_row(
+            "chosen" if row["chosen"] else "",
+            str(row["algorithm"]),
+            str(row["k"]),
+            _fmt(row.get(rank_by)),
+            _fmt(row["stability"]) if row["stability"] is not None else "-",
+            _fmt(row["weakest_cluster"]) if row["weakest_cluster"] is not None else "-",
+            shown,
+            _fmt(row["fit_seconds"]),
+        )
+    console.print(table)
+    if len(board) > 15:
+        console.print(f"({len(board) - 15} more in leaderboard.csv)")
+
+
 def _print_test_metrics(result: Any) -> None:
-    metrics = Table(title=f"Test set ({result.evaluation.n_test} rows)")
+    clustering = result.evaluation.task == "clustering"
+    rows = f"{result.evaluation.n_test} rows"
+    title = f"The segmentation on all {rows}" if clustering else f"Test set ({rows})"
+    metrics = Table(title=title)
     metrics.add_column("metric")
     metrics.add_column("value", justify="right")
     for key, value in result.evaluation.metrics.items():
@@ -141,6 +188,8 @@ def _print_outcome(result: Any) -> None:
     metadata = result.model.metadata
     lines = {"model": str(metadata.get("model_label", metadata.get("model", "?")))}
     search = metadata.get("search") or {}
+    if metadata.get("clustering"):
+        lines["chosen because"] = str(metadata["clustering"].get("rule", ""))
     if search:
         phases = ", ".join(f"{k} {v:.1f}s" for k, v in search.get("phases_s", {}).items())
         lines["search"] = f"{search.get('trials', 0)} tuning trials; {phases}"

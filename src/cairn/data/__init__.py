@@ -38,6 +38,7 @@ __all__ = [
     "category_string",
     "check_and_clean",
     "class_labels",
+    "clean_unlabelled",
     "coerce_column",
     "collect",
     "conform",
@@ -71,6 +72,7 @@ _LAZY = {
     "category_string": "cairn.data.values",
     "check_and_clean": "cairn.data.quality",
     "class_labels": "cairn.data.values",
+    "clean_unlabelled": "cairn.data.quality",
     "coerce_column": "cairn.data.schema",
     "collect": "cairn.data.sources",
     "conform": "cairn.data.schema",
@@ -89,7 +91,7 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from cairn.data.findings import Finding, QualityReport
-    from cairn.data.quality import CleanResult, check_and_clean, repair_types
+    from cairn.data.quality import CleanResult, check_and_clean, clean_unlabelled, repair_types
     from cairn.data.repair import Factorized, factorize, repair_column, repair_frame
     from cairn.data.schema import (
         DROPPED_ROLES,

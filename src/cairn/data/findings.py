@@ -46,7 +46,8 @@ class QualityReport:
     """Every finding of :func:`check_and_clean`, with row and column counts.
 
     ``columns_in`` counts the input columns (target included); ``columns_out``
-    counts the columns that reach the learner plus the target.
+    counts the columns that reach the learner plus the target. A report of
+    a task without a target (``has_target`` False) counts features only.
     """
 
     findings: list[Finding] = field(default_factory=list)
@@ -54,6 +55,7 @@ class QualityReport:
     rows_out: int = 0
     columns_in: int = 0
     columns_out: int = 0
+    has_target: bool = True
 
     def __len__(self) -> int:
         return len(self.findings)
@@ -86,7 +88,8 @@ class QualityReport:
         counts = {s: len(self.by_severity(s)) for s in severities}
         return (
             f"{self.rows_in} rows in, {self.rows_out} kept; "
-            f"{self.columns_in} columns in, {self.columns_out} used (target included); "
+            f"{self.columns_in} columns in, {self.columns_out} used"
+            f"{' (target included)' if self.has_target else ''}; "
             f"{counts['error']} error(s), {counts['warning']} warning(s), "
             f"{counts['info']} note(s)"
         )

@@ -403,6 +403,69 @@ def check_and_clean(
     return CleanResult(frame=data, schema=schema, report=report, task=task)
 
 
+def clean_unlabelled(
+    frame: pd.DataFrame,
+    *,
+    task: str,
+    roles: Mapping[str, str] | None = None,
+    id_columns: Sequence[str] = (),
+    time_column: str | None = None,
+    exclude: Sequence[str] = (),
+    source: str = "data",
+) -> CleanResult:
+    """Check and repair a table for a task without a target (clustering).
+
+    The same repairs as :func:`check_and_clean` on the features (text
+    cleaned, infinite numbers made missing, values converted to their schema
+    types), but every row is kept: a duplicate customer is still a customer,
+    and dropping it would change the segments' shares. ``exclude`` columns
+    (a ground truth) stay in the frame with the role ``ignore``.
+
+    Raises:
+        DataError: no rows or columns, a repeated column name, or an excluded
+            column that is absent.
+    """
+    if len(frame) == 0:
+        raise DataError(f"{source} has no rows; check the file, its separator and its header")
+    if len(frame.columns) == 0:
+        raise DataError(f"{source} has no columns; check the file, its separator and its header")
+    repeated = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+    if repeated:
+        raise DataError(
+            f"{source}: column name(s) repeated: {', '.join(repr(c) for c in repeated)}; "
+            "give each column a unique name"
+        )
+    for name in exclude:
+        if name not in frame.columns:
+            raise DataError(
+                missing_column_message("ground-truth column", name, list(frame.columns), source)
+            )
+    rows_in, columns_in = len(frame), len(frame.columns)
+    data, findings = repair_types(frame)
+    data, infinite_findings = _infinite_to_missing(data, "")
+    findings += infinite_findings
+    data = data.reset_index(drop=True)
+    schema = infer_schema(
+        data,
+        task=task,
+        roles={**dict(roles or {}), **{name: "ignore" for name in exclude}},
+        id_columns=id_columns,
+        time_column=time_column,
+    )
+    data, coerce_findings = _coerce_features(data, schema)
+    findings += coerce_findings
+    findings += _column_findings(data, schema)
+    report = QualityReport(
+        findings=findings,
+        rows_in=rows_in,
+        rows_out=len(data),
+        columns_in=columns_in,
+        columns_out=len([c for c in schema.columns if c.role not in DROPPED_ROLES]),
+        has_target=False,
+    )
+    return CleanResult(frame=data, schema=schema, report=report, task=task)
+
+
 def _check_table(frame: pd.DataFrame, *, target: str, task: str | None, source: str) -> None:
     """Refuse a table that cannot be checked at all: no rows or columns, a
     repeated column name, no target column or an unknown task."""

@@ -8,6 +8,7 @@ adding a module with a :class:`Task` subclass and registering it in
 from __future__ import annotations
 
 from cairn.tasks import classification as _classification
+from cairn.tasks import clustering as _clustering
 from cairn.tasks import regression as _regression
 from cairn.tasks.base import OPERATIONAL_QUANTITIES, Output, Task
 
@@ -18,17 +19,30 @@ __all__ = [
     "get_task",
     "greater_is_better",
     "known_metrics",
+    "known_quantities",
     "task_names",
 ]
 
 _REGISTRY: dict[str, Task] = {
-    task.name: task for task in (_classification.Classification(), _regression.Regression())
+    task.name: task
+    for task in (
+        _classification.Classification(),
+        _regression.Regression(),
+        _clustering.Clustering(),
+    )
 }
 
 
 def known_metrics() -> tuple[str, ...]:
     """Every metric of every registered task, in registration order."""
     return tuple(dict.fromkeys(metric for task in _REGISTRY.values() for metric in task.metrics))
+
+
+def known_quantities() -> tuple[str, ...]:
+    """Everything an objective may bound, for any registered task."""
+    return tuple(
+        dict.fromkeys(quantity for task in _REGISTRY.values() for quantity in task.quantities())
+    )
 
 
 def task_names() -> tuple[str, ...]:

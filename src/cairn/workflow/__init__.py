@@ -7,7 +7,6 @@ report, model card) → register. This is the only package that chains stages;
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,16 +14,16 @@ import pandas as pd
 
 from cairn._io import write_json
 from cairn.bundle import Model
-from cairn.data.quality import QualityReport
 from cairn.data.split import make_folds
-from cairn.evaluation.evaluate import Evaluation
 from cairn.evaluation.run_state import finish_run_folder, start_run_folder
 from cairn.models.catalog import choose_learners
 from cairn.spec import ProjectSpec, load_spec
+from cairn.tasks import get_task
 from cairn.workflow import _package
 from cairn.workflow._clock import Clock, Progress, quiet
 from cairn.workflow._package import Packaged, explore, package, register, report
 from cairn.workflow._prepare import Prepared, clean, data_fingerprint, ingest, prepare
+from cairn.workflow._result import RunResult
 from cairn.workflow._train import (
     Budget,
     Tested,
@@ -61,39 +60,6 @@ __all__ = [
 ]
 
 
-@dataclass
-class RunResult:
-    """What ``cairn.run`` produced.
-
-    Attributes:
-        leaderboard: every candidate's CV score, spread and timings, best first.
-        evaluation: test-set metrics and the objectives verdict.
-        quality: findings of the data-quality stage and the fixes applied.
-        bundle_path: the saved model bundle folder.
-        model_uri: the registry URI (``models:/NAME/VERSION``), if registered.
-        registry_note: why the registered version did not become champion.
-        reports: paths of the files written for this run, by name.
-        timings: seconds spent per stage.
-    """
-
-    run_id: str
-    spec: ProjectSpec
-    leaderboard: pd.DataFrame
-    evaluation: Evaluation
-    quality: QualityReport
-    bundle_path: Path
-    model: Model
-    model_uri: str | None = None
-    alias: str | None = None
-    registry_note: str | None = None
-    reports: dict[str, Path] = field(default_factory=dict)
-    timings: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def best_model(self) -> str:
-        return str(self.leaderboard.iloc[0]["model"])
-
-
 def run(
     spec_or_path: ProjectSpec | str | Path = "cairn.toml",
     *,
@@ -118,6 +84,10 @@ def run(
     registering = register if register is not None else spec.tracking.register_model
     say = progress or quiet
     clock = Clock()
+    if spec.problem.task is not None and not get_task(spec.problem.task).needs_target:
+        from cairn.workflow._clustering import run_clustering
+
+        return run_clustering(spec, seconds=seconds, registering=registering, say=say, clock=clock)
 
     raw = ingest(spec, say)
     clock.lap("ingest")

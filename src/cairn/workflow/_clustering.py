@@ -1,0 +1,361 @@
+"""The whole job for a clustering spec: ingest → clean (no target) → search
+the segmentation on every row → measure it and check the objectives →
+package (bundle, drift reference, serving graph, run files) → explore and
+report → register.
+
+A clustering has no held-out test set: the segmentation is found and
+measured on every row (there is no label to predict on unseen rows), and
+its trustworthiness comes from bootstrap stability instead.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cairn._io import atomic_write_bytes, write_json
+from cairn.bundle import Model, save_bundle
+from cairn.data.quality import CleanResult, clean_unlabelled
+from cairn.data.schema import Schema
+from cairn.evaluation.evaluate import (
+    NATIVE_PREFIX,
+    Evaluation,
+    check_objectives,
+    measure_latency,
+)
+from cairn.evaluation.run_state import finish_run_folder, start_run_folder
+from cairn.exceptions import DataError
+from cairn.models.clustering import DEFAULT_K_RANGE, ClusteringResult, search_clusters
+from cairn.monitoring.reference import REFERENCE_FILE
+from cairn.spec import ProjectSpec
+from cairn.tasks import get_task
+from cairn.tasks.metrics import CLUSTER_INDICES, clustering_metrics
+from cairn.workflow import _outputs as outputs
+from cairn.workflow._clock import Clock, Progress
+from cairn.workflow._prepare import data_fingerprint, ingest
+from cairn.workflow._result import RunResult
+
+__all__ = ["Segmented", "cluster", "run_clustering"]
+
+# Share of the budget the search gets; the rest is for the drift reference,
+# serving graph, reports and registration.
+_SEARCH_SHARE = 0.7
+_MIN_SEARCH_SECONDS = 3.0
+# Assignments file of the run folder: the rows, their cluster and the ground truth.
+ASSIGNMENTS_FILE = "assignments.parquet"
+
+
+@dataclass
+class Segmented:
+    """The cleaned rows, the search's result and what was measured on it."""
+
+    cleaned: CleanResult
+    result: ClusteringResult
+    evaluation: Evaluation
+    ground_truth: pd.Series | None
+
+    @property
+    def features(self) -> pd.DataFrame:
+        """The rows as the model sees them (the ground truth left out)."""
+        names = [c.name for c in self.cleaned.schema.columns]
+        return self.cleaned.frame[names]
+
+
+def cluster(spec: ProjectSpec, raw: pd.DataFrame, *, seconds: float, say: Progress) -> Segmented:
+    """Clean the rows, search the segmentation, measure it against the
+    spec's metric and objectives."""
+    problem, settings = spec.problem, spec.clustering
+    truth_column = problem.ground_truth
+    source = ", ".join(item.label for item in spec.data.sources)
+    say("checking data quality")
+    cleaned = clean_unlabelled(
+        raw,
+        task="clustering",
+        roles=dict(spec.data.roles),
+        id_columns=spec.data.id_columns,
+        time_column=spec.data.time_column,
+        exclude=[truth_column] if truth_column else [],
+        source=source,
+    )
+    features = cleaned.frame[[c.name for c in cleaned.schema.columns if c.name != truth_column]]
+    metric = problem.metric or get_task("clustering").default_metric()
+    rank_by = metric if metric in CLUSTER_INDICES else "silhouette"
+    say(f"searching segmentations ({', '.join(settings.algorithms)})")
+    try:
+        result = _search(spec, features, cleaned.schema, rank_by, seconds=seconds)
+    except DataError as error:
+        raise DataError(f"{source}: {error}") from None
+    truth = cleaned.frame[truth_column] if truth_column else None
+    evaluation = _measure(spec, result, features, truth, metric)
+    return Segmented(cleaned, result, evaluation, truth)
+
+
+def _search(
+    spec: ProjectSpec, features: pd.DataFrame, schema: Schema, rank_by: str, *, seconds: float
+) -> ClusteringResult:
+    settings = spec.clustering
+    return search_clusters(
+        features,
+        metric=rank_by,
+        k_range=_k_range(settings.k_min, settings.k_max),
+        algorithms=tuple(settings.algorithms),
+        time_budget=max(_MIN_SEARCH_SECONDS, seconds * _SEARCH_SHARE),
+        schema=schema,
+        log_skewed=settings.log_skewed,
+        pca=settings.pca,
+        seed=spec.train.seed,
+    )
+
+
+def _k_range(k_min: int, k_max: int | None) -> tuple[int, int] | None:
+    """The spec's range; without k_max the default (2..10, capped by the
+    rows), or k_min..max(k_min, 10), which must fit the rows."""
+    if k_max is None:
+        return None if k_min == 2 else (k_min, max(k_min, DEFAULT_K_RANGE[1]))
+    return k_min, k_max
+
+
+def _measure(
+    spec: ProjectSpec,
+    result: ClusteringResult,
+    features: pd.DataFrame,
+    truth: pd.Series | None,
+    metric: str,
+) -> Evaluation:
+    """Every index of the chosen segmentation on all rows, the agreement with
+    the ground truth, the segmentation's own quantities, and the objectives."""
+    metrics = dict(result.indices)
+    if truth is not None:
+        known = truth.notna().to_numpy()
+        if known.sum() < 2:
+            raise DataError(
+                f"ground-truth column {truth.name!r} has {int(known.sum())} filled value(s); "
+                "fill it or drop problem.ground_truth"
+            )
+        codes = pd.factorize(truth[known].astype(str))[0]
+        metrics.update(clustering_metrics(result.labels[known], y_true=codes))
+    sizes = np.bincount(result.labels, minlength=result.chosen.k)
+    chosen = result.chosen
+    quantities = {
+        "n_clusters": float(chosen.k),
+        "min_cluster_share": float(sizes.min() / sizes.sum()),
+        "stability": float(chosen.stability) if chosen.stability is not None else float("nan"),
+    }
+    latency = measure_latency(result.pipeline.predict, features, max_seconds=1.0)
+    measured = {**metrics, **quantities}
+    return Evaluation(
+        task="clustering",
+        metric=metric,
+        metrics=measured,
+        latency_ms={},
+        objectives=check_objectives(spec.problem.parsed_objectives, measured),
+        n_test=len(features),
+        native_latency_ms={f"{NATIVE_PREFIX}{k}": v for k, v in latency.items()},
+    )
+
+
+def _leaderboard(result: ClusteringResult) -> pd.DataFrame:
+    """Every candidate, the chosen one first and marked, the rest by metric."""
+    board = result.leaderboard_frame()
+    chosen_at = next(i for i, c in enumerate(result.leaderboard) if c is result.chosen)
+    board.insert(0, "chosen", [i == chosen_at for i in range(len(board))])
+    board.insert(1, "model", board["algorithm"])
+    order = [chosen_at, *(i for i in range(len(board)) if i != chosen_at)]
+    return board.iloc[order].reset_index(drop=True)
+
+
+def _metadata(
+    spec: ProjectSpec, raw: pd.DataFrame, segmented: Segmented, *, run_id: str
+) -> dict[str, Any]:
+    result, evaluation = segmented.result, segmented.evaluation
+    chosen, preparation = result.chosen, result.preparation
+    sizes = np.bincount(result.labels, minlength=chosen.k)
+    return {
+        "name": spec.project.name,
+        "description": spec.project.description,
+        "sources": [source.label for source in spec.data.sources],
+        "period": outputs.period(raw, spec.data.time_column),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "run_id": run_id,
+        "task": "clustering",
+        "target": None,
+        "metric": evaluation.metric,
+        "model": chosen.algorithm,
+        "model_label": f"{chosen.algorithm}, {chosen.k} clusters",
+        "n_clusters": chosen.k,
+        "classes": [],
+        "spec_sha256": spec.fingerprint(),
+        "data_fingerprint": data_fingerprint(raw),
+        "rows": {"raw": len(raw), "clean": len(segmented.cleaned.frame)},
+        "metrics": evaluation.metrics,
+        "native_latency_ms": evaluation.native_latency_ms,
+        "objectives": [o.__dict__ for o in evaluation.objectives],
+        "objectives_met": evaluation.objectives_met,
+        "clustering": {
+            "algorithm": chosen.algorithm,
+            "k": chosen.k,
+            "ranked_by": result.metric,
+            "rule": result.rule,
+            "stability": chosen.stability,
+            "cluster_stability": list(chosen.cluster_stability),
+            "sizes": [int(n) for n in sizes],
+            "shares": [float(n / sizes.sum()) for n in sizes],
+            "indices": result.indices,
+            "search_rows": result.search_rows,
+            "search_seconds": round(result.seconds, 3),
+            "ground_truth": spec.problem.ground_truth,
+            "preparation": {
+                "features": list(preparation.features),
+                "dropped": dict(preparation.dropped),
+                "log_columns": list(preparation.log_columns),
+                "pca_components": preparation.pca_components,
+                "n_dimensions": preparation.n_dimensions,
+            },
+        },
+    }
+
+
+def _package(
+    spec: ProjectSpec,
+    raw: pd.DataFrame,
+    segmented: Segmented,
+    *,
+    run_id: str,
+    run_dir: Path,
+    say: Progress,
+) -> tuple[Path, dict[str, Any], dict[str, Path]]:
+    """The bundle (model, schema, metadata, drift reference, serving graph)
+    and the run's tables."""
+    say("packaging the model bundle")
+    result, schema = segmented.result, segmented.cleaned.schema
+    features = segmented.features
+    metadata = _metadata(spec, raw, segmented, run_id=run_id)
+    say("profiling the data for drift checks")
+    reference = outputs.reference_profile(
+        result.pipeline, schema, features, features.iloc[:0], np.zeros(0), seed=spec.train.seed
+    )
+    files = {REFERENCE_FILE: reference.to_json().encode("utf-8")}
+    say("exporting the serving graph (ONNX) and checking it on the rows")
+    from cairn.export import export_serving
+
+    exported = export_serving(result.pipeline, schema, features, seed=spec.train.seed)
+    metadata["serving"] = exported.summary()
+    files.update(exported.files)
+    bundle_path = save_bundle(run_dir / "bundle", result.pipeline, schema, metadata, files=files)
+    # Named like the supervised test predictions' columns, clear of feature names.
+    assignments = features.reset_index(drop=True).assign(__cluster=result.labels)
+    if segmented.ground_truth is not None:
+        assignments["__ground_truth"] = segmented.ground_truth.reset_index(drop=True)
+    reports = {
+        "assignments": atomic_write_bytes(
+            run_dir / ASSIGNMENTS_FILE, assignments.to_parquet(index=False)
+        ),
+        "leaderboard": outputs.write_csv(run_dir / "leaderboard.csv", _leaderboard(result)),
+        "quality": write_json(run_dir / "quality.json", segmented.cleaned.report.to_dict()),
+        "evaluation": write_json(run_dir / "evaluation.json", segmented.evaluation.to_dict()),
+    }
+    return bundle_path, metadata, reports
+
+
+def _explore(spec: ProjectSpec, raw: pd.DataFrame, segmented: Segmented, run_dir: Path) -> Path:
+    from cairn.eda import profile, write_profile_report
+
+    data = profile(
+        raw,
+        task="clustering",
+        schema=segmented.cleaned.schema,
+        quality=segmented.cleaned.report,
+        source=", ".join(source.label for source in spec.data.sources),
+    )
+    return write_profile_report(data, run_dir / "eda.html")
+
+
+def run_clustering(
+    spec: ProjectSpec, *, seconds: float, registering: bool, say: Progress, clock: Clock
+) -> RunResult:
+    """``cairn run`` for a clustering spec; see the module docstring."""
+    raw = ingest(spec, say)
+    clock.lap("ingest")
+    segmented = cluster(spec, raw, seconds=seconds - clock.elapsed(), say=say)
+    clock.lap("search")
+    run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    partial_dir = start_run_folder(spec.state_dir / "runs", run_id)
+    bundle_in_partial, metadata, reports = _package(
+        spec, raw, segmented, run_id=run_id, run_dir=partial_dir, say=say
+    )
+    clock.lap("package")
+    say("writing reports: data profile, segmentation report, model card")
+    reports["eda"] = _explore(spec, raw, segmented, partial_dir)
+    reports.update(_reports(spec, segmented, partial_dir))
+    clock.lap("reports")
+    clock.total()
+    write_json(partial_dir / "timings.json", clock.timings)
+    run_dir = finish_run_folder(partial_dir)
+    bundle_path = run_dir / bundle_in_partial.relative_to(partial_dir)
+    reports = {name: run_dir / path.relative_to(partial_dir) for name, path in reports.items()}
+    result = RunResult(
+        run_id=run_id,
+        spec=spec,
+        leaderboard=_leaderboard(segmented.result),
+        evaluation=segmented.evaluation,
+        quality=segmented.cleaned.report,
+        bundle_path=bundle_path,
+        model=Model(
+            segmented.result.pipeline, segmented.cleaned.schema, metadata, path=bundle_path
+        ),
+        reports=reports,
+        timings=clock.timings,
+    )
+    if registering:
+        _register(spec, result, segmented, seconds=seconds, say=say)
+        clock.lap("track")
+        clock.total()
+        write_json(run_dir / "timings.json", clock.timings)
+    return result
+
+
+def _reports(spec: ProjectSpec, segmented: Segmented, run_dir: Path) -> dict[str, Path]:
+    """The segmentation report and the model card."""
+    return {}
+
+
+def _register(
+    spec: ProjectSpec, result: RunResult, segmented: Segmented, *, seconds: float, say: Progress
+) -> None:
+    say("recording the run in MLflow and registering the model")
+    from cairn.tracking import record_run
+
+    chosen = segmented.result.chosen
+    metrics = {
+        name: float(value)
+        for name, value in result.evaluation.metrics.items()
+        if value is not None and np.isfinite(value)
+    }
+    tracked = record_run(
+        project=spec.project.name,
+        project_dir=spec.project_dir,
+        configured_uri=spec.tracking.uri,
+        params={
+            "task": "clustering",
+            "metric": result.evaluation.metric,
+            "algorithm": chosen.algorithm,
+            "n_clusters": chosen.k,
+            "time_budget": seconds,
+            "seed": spec.train.seed,
+        },
+        metrics=metrics,
+        reports=list(result.reports.values()),
+        bundle_dir=result.bundle_path,
+        tags={"cairn.run_id": result.run_id, "cairn.model": chosen.algorithm},
+    )
+    result.model_uri = tracked.model_uri
+    result.alias = tracked.alias
+    result.registry_note = tracked.note
