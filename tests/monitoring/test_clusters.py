@@ -6,7 +6,7 @@ batch with a silhouette drop, and a plain resample with neither."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,24 +16,14 @@ import pytest
 from sklearn.metrics import silhouette_score
 from typer.testing import CliRunner
 
-import cairn.tasks
 from cairn.bundle import Model, load_bundle, save_bundle
 from cairn.cli import app
 from cairn.data.schema import infer_schema
 from cairn.models.clustering import search_clusters
 from cairn.monitoring import check, cluster_check, load_reference
 from cairn.monitoring.reference import REFERENCE_FILE, ReferenceProfile
-from cairn.tasks.clustering import Clustering
 from cairn.workflow._outputs import cluster_reference_profile
 from tests.conftest import load_dataset
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _clustering_task() -> Iterator[None]:
-    # The task registry may not list clustering yet; these tests need it.
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setitem(cairn.tasks._REGISTRY, "clustering", Clustering())
-        yield
 
 
 @dataclass
@@ -190,3 +180,32 @@ def test_cairn_monitor_reports_the_clusters(
     assert {c["name"]: c["status"] for c in result["checks"]}["cluster_shares"] == "fail"
     page = Path("report.html").read_text()
     assert "Rows per cluster" in page and "silhouette training" in page
+
+
+def test_a_clustering_run_is_monitored_from_its_bundle(
+    clustering_run: Callable[[str], Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_dir = clustering_run("mall_customers")
+    clusters = load_reference(run_dir / "bundle").clusters
+    assert clusters is not None and clusters.silhouette is not None
+    assignments = pd.read_parquet(run_dir / "assignments.parquet")
+    ids = assignments.pop("__cluster").to_numpy()
+    assert list(clusters.counts) == [int((ids == i).sum()) for i in clusters.ids]
+    raw = load_dataset("mall_customers")
+    monkeypatch.chdir(tmp_path)
+    # The largest cluster's customers come three times as often; the rest as before.
+    largest = int(np.argmax(clusters.counts))
+    batch = pd.concat([raw, raw[ids == largest], raw[ids == largest]], ignore_index=True)
+    batch.to_csv("batch.csv", index=False)
+    done = CliRunner().invoke(
+        app, ["monitor", "batch.csv", "--model", str(run_dir / "bundle"), "--json", "out.json"]
+    )
+    assert done.exit_code == 2, done.output
+    result = json.loads(Path("out.json").read_text())
+    assert result["clusters"]["grew"] == [largest]
+    assert largest not in result["clusters"]["shrank"]
+    # The unshifted rows are healthy.
+    raw.to_csv("same.csv", index=False)
+    done = CliRunner().invoke(app, ["monitor", "same.csv", "--model", str(run_dir / "bundle")])
+    assert done.exit_code == 0, done.output
+    assert "cluster shares stable" in done.output
