@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 import cairn
+from cairn.cli.maintenance import _print_retrain
 from cairn.maintenance import retrain
 from cairn.tracking import CHAMPION, alias_version, load_model, tracking_uri
 from tests.conftest import load_dataset
@@ -66,7 +67,10 @@ min_holdout_rows = 20
 
 
 def test_a_retrained_clustering_keeps_the_champions_ids(
-    spec_path: Path, wheat: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+    spec_path: Path,
+    wheat: pd.DataFrame,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     uri = tracking_uri(spec_path.parent)
@@ -98,5 +102,9 @@ def test_a_retrained_clustering_keeps_the_champions_ids(
     assert result.evidence_path is not None
     evidence = json.loads(Path(result.evidence_path).read_text())
     assert evidence["clusters"]["shares"] == clusters["shares"]
+    # What cairn retrain prints: the shares per matched id under both models.
+    _print_retrain(result)
+    shown = capsys.readouterr().out
+    assert "Rows per cluster id" in shown and "silhouette" in shown
     version = alias_version("wheat-segments", CHAMPION, tracking_uri=uri)
     assert version == (result.challenger_version if result.promoted else "1")

@@ -136,6 +136,14 @@ def test_served_ids_are_tested_when_given(segmented: Segmented) -> None:
     assert clusters.silhouette_current == pytest.approx(clusters.silhouette_reference)
 
 
+def test_labels_are_not_scored_for_a_clustering(segmented: Segmented) -> None:
+    truth = load_dataset("wheat_seeds")["variety"]
+    report = check(segmented.frame, segmented.model, labels=truth)
+    assert report.performance is None
+    assert any("labels are not used for a clustering" in note for note in report.notes)
+    assert report.clusters is not None and not report.clusters.shares_drifted
+
+
 def test_noise_drops_the_silhouette_and_is_flagged(segmented: Segmented) -> None:
     rng = np.random.default_rng(0)
     frame = segmented.frame

@@ -223,7 +223,12 @@ def check(
         expected_extra=_expected_columns(model, expected_extra),
     )
     perf: PerformanceReport | None = None
-    if labels is not None:
+    if labels is not None and reference.clusters is not None:
+        notes.append(
+            "labels are not used for a clustering: its health is judged by the cluster "
+            "shares and the silhouette"
+        )
+    elif labels is not None:
         if outputs is None:
             notes.append("performance not measured: no model outputs for these rows")
         else:
