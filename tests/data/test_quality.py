@@ -395,5 +395,7 @@ def test_error_regression_on_text_target() -> None:
 
 
 def test_error_unsupported_task() -> None:
-    with pytest.raises(DataError, match="task 'clustering' is not supported"):
+    with pytest.raises(DataError, match="task 'recommendation' is not supported"):
+        check_and_clean(synthetic(), target="y", task="recommendation")
+    with pytest.raises(DataError, match="task 'clustering' learns without a target"):
         check_and_clean(synthetic(), target="y", task="clustering")

@@ -13,6 +13,7 @@ from cairn.tasks import (
     get_task,
     greater_is_better,
     known_metrics,
+    known_quantities,
     task_names,
 )
 from cairn.tasks.metrics import (
@@ -187,10 +188,19 @@ def test_greater_is_better() -> None:
         "precision",
         "recall",
         "r2",
+        "silhouette",
+        "calinski_harabasz",
+        "adjusted_rand",
+        "normalized_mutual_info",
+        # a segmentation's own quantities: objectives bound them either way
+        "n_clusters",
+        "min_cluster_share",
+        "stability",
     }
-    lower = {"rmse", "mae", "mse", "mape", "log_loss", *OPERATIONAL_QUANTITIES}
+    lower = {"rmse", "mae", "mse", "mape", "log_loss", "davies_bouldin", *OPERATIONAL_QUANTITIES}
     # Every quantity a spec may name is covered by exactly one of the two sets.
-    assert higher | lower == {*known_metrics(), *OPERATIONAL_QUANTITIES}
+    assert higher | lower == {*known_quantities()}
+    assert {*known_metrics(), *OPERATIONAL_QUANTITIES} <= higher | lower
     assert not higher & lower
     for metric in higher:
         assert greater_is_better(metric), metric
@@ -211,9 +221,10 @@ def test_each_task_scores_its_raw_output_through_the_one_dispatch() -> None:
 
 
 def test_registry_knows_the_trainable_tasks_and_refuses_others() -> None:
-    assert task_names() == ("classification", "regression")
-    with pytest.raises(KeyError, match="clustering"):
-        get_task("clustering")
+    assert task_names() == ("classification", "regression", "clustering")
+    with pytest.raises(KeyError, match="recommendation"):
+        get_task("recommendation")
+    assert get_task("clustering").default_metric() == "silhouette"
     assert get_task("classification").default_metric(3) == "log_loss"
     assert get_task("classification").default_metric(2) == "roc_auc"
     assert get_task("regression").default_metric() == "rmse"

@@ -39,19 +39,19 @@ def test_default_metric(task: str, n_classes: int | None, expected: str) -> None
     assert get_task(task).default_metric(n_classes) == expected
 
 
-class _Clustering(Task):
+class _Ranking(Task):
     """A task that learns without a target, scored by its own metric."""
 
-    name: ClassVar[str] = "clustering"
+    name: ClassVar[str] = "recommendation"
     needs_target: ClassVar[bool] = False
     spec_fields: ClassVar[tuple[str, ...]] = ()
     output: ClassVar[str] = Output.VALUES
-    metrics: ClassVar[tuple[str, ...]] = ("silhouette",)
+    metrics: ClassVar[tuple[str, ...]] = ("ndcg_at_10",)
     lower_is_better: ClassVar[frozenset[str]] = frozenset()
     estimator_kind: ClassVar[str] = "clusterer"
     report_sections: ClassVar[tuple[str, ...]] = ()
     monitored_outputs: ClassVar[tuple[str, ...]] = ("prediction",)
-    explanation_units: ClassVar[str] = "cluster"
+    explanation_units: ClassVar[str] = "item"
 
     def score(self, metric: str, y_true: np.ndarray, output: np.ndarray) -> float:
         return 0.0
@@ -72,8 +72,8 @@ class _Clustering(Task):
 
 
 @pytest.fixture
-def clustering(monkeypatch: pytest.MonkeyPatch) -> Task:
-    task = _Clustering()
+def ranking(monkeypatch: pytest.MonkeyPatch) -> Task:
+    task = _Ranking()
     monkeypatch.setitem(cairn.tasks._REGISTRY, task.name, task)
     return task
 
@@ -84,36 +84,36 @@ def _load(folder: Path, problem: str) -> Any:
     return load_spec(path)
 
 
-def test_a_new_task_plugs_into_the_spec(clustering: Task, tmp_path: Path) -> None:
-    assert "clustering" in task_names()
-    assert "silhouette" in known_metrics()
-    spec = _load(tmp_path, 'task = "clustering"\nmetric = "silhouette"\n')
+def test_a_new_task_plugs_into_the_spec(ranking: Task, tmp_path: Path) -> None:
+    assert "recommendation" in task_names()
+    assert "ndcg_at_10" in known_metrics()
+    spec = _load(tmp_path, 'task = "recommendation"\nmetric = "ndcg_at_10"\n')
     # The task needs no target, so the spec does not ask for one.
-    assert spec.problem.task == "clustering" and spec.problem.target == ""
-    assert spec.problem.metric == "silhouette"
-    spec.check_task("clustering")
+    assert spec.problem.task == "recommendation" and spec.problem.target == ""
+    assert spec.problem.metric == "ndcg_at_10"
+    spec.check_task("recommendation")
 
 
-def test_a_new_tasks_metric_is_checked_against_its_own_list(
-    clustering: Task, tmp_path: Path
-) -> None:
-    with pytest.raises(SpecError, match="'rmse' is not a clustering metric; allowed: silhouette"):
-        _load(tmp_path, 'task = "clustering"\nmetric = "rmse"\n')
-    with pytest.raises(SpecError, match="names 'roc_auc', which a clustering model"):
-        _load(tmp_path, 'task = "clustering"\nobjectives = ["roc_auc > 0.8"]\n')
+def test_a_new_tasks_metric_is_checked_against_its_own_list(ranking: Task, tmp_path: Path) -> None:
+    with pytest.raises(
+        SpecError, match="'rmse' is not a recommendation metric; allowed: ndcg_at_10"
+    ):
+        _load(tmp_path, 'task = "recommendation"\nmetric = "rmse"\n')
+    with pytest.raises(SpecError, match="names 'roc_auc', which a recommendation model"):
+        _load(tmp_path, 'task = "recommendation"\nobjectives = ["roc_auc > 0.8"]\n')
 
 
 def test_unregistered_tasks_still_need_a_target(tmp_path: Path) -> None:
-    # Without a module, "clustering" is only a name: the target stays required
+    # Without a module, "recommendation" is only a name: the target stays required
     # and a metric of another task is not refused by that name.
     with pytest.raises(SpecError, match=r"required key 'problem\.target' is missing"):
-        _load(tmp_path, 'task = "clustering"\n')
-    with pytest.raises(SpecError, match="unknown metric 'silhouette'"):
-        _load(tmp_path, 'target = "y"\nmetric = "silhouette"\n')
+        _load(tmp_path, 'task = "recommendation"\n')
+    with pytest.raises(SpecError, match="unknown metric 'ndcg_at_10'"):
+        _load(tmp_path, 'target = "y"\nmetric = "ndcg_at_10"\n')
 
 
-def test_current_tasks_need_a_target(tmp_path: Path) -> None:
-    for name in task_names():
+def test_supervised_tasks_need_a_target(tmp_path: Path) -> None:
+    for name in ("classification", "regression"):
         assert get_task(name).needs_target
         with pytest.raises(SpecError, match=r"required key 'problem\.target' is missing"):
             _load(tmp_path, f'task = "{name}"\n')

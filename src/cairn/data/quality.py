@@ -487,6 +487,11 @@ def _check_table(frame: pd.DataFrame, *, target: str, task: str | None, source: 
         raise DataError(
             f"task {task!r} is not supported for training; use one of {', '.join(task_names())}"
         )
+    if task is not None and not get_task(task).needs_target:
+        raise DataError(
+            f"task {task!r} learns without a target, so {target!r} cannot be one; "
+            "check such a table with clean_unlabelled"
+        )
 
 
 def _drop_unusable_rows(

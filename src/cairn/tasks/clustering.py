@@ -44,7 +44,13 @@ class Clustering(Task):
         {"davies_bouldin", *OPERATIONAL_QUANTITIES}
     )
     estimator_kind: ClassVar[str] = "clusterer"
-    report_sections: ClassVar[tuple[str, ...]] = ()
+    report_sections: ClassVar[tuple[str, ...]] = (
+        "k_selection",
+        "silhouette",
+        "projection",
+        "profiles",
+        "ground_truth",
+    )
     monitored_outputs: ClassVar[tuple[str, ...]] = ("prediction",)
     explanation_units: ClassVar[str] = "cluster"
 
