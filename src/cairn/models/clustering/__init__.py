@@ -13,6 +13,7 @@ cannot predict (nearest training centroid).
 from __future__ import annotations
 
 from cairn.models.clustering._algorithms import ALGORITHMS, CAN_PREDICT
+from cairn.models.clustering._match import ClusterMatch, align_clusters, match_clusters
 from cairn.models.clustering._model import ClusterModel
 from cairn.models.clustering._prepare import (
     DEFAULT_K_RANGE,
@@ -23,6 +24,7 @@ from cairn.models.clustering._prepare import (
     resolve_k_range,
 )
 from cairn.models.clustering._search import Candidate, ClusteringResult, choose, search_clusters
+from cairn.models.clustering._segmentation import stability_by_cluster, to_segmentation
 from cairn.models.clustering._stability import cluster_jaccard, clusterboot
 
 __all__ = [
@@ -30,15 +32,20 @@ __all__ = [
     "CAN_PREDICT",
     "DEFAULT_K_RANGE",
     "Candidate",
+    "ClusterMatch",
     "ClusterModel",
     "ClusteringResult",
     "KeepColumns",
     "LogColumns",
     "Preparation",
+    "align_clusters",
     "choose",
     "cluster_jaccard",
     "clusterboot",
+    "match_clusters",
     "prepare",
     "resolve_k_range",
     "search_clusters",
+    "stability_by_cluster",
+    "to_segmentation",
 ]
