@@ -99,10 +99,10 @@ class Model:
         return [restore_label(label, target_dtype) for label in self.schema.classes or ()]
 
     def _cluster_ids(self) -> list[str]:
-        fitted = getattr(self.pipeline, "_final_estimator", None)
-        k = getattr(fitted, "n_clusters_", None)
-        if k is not None:
-            return [str(cluster) for cluster in range(int(k))]
+        # the fitted clustering's ids (0..k-1, or a retrained model's kept ids)
+        ids = getattr(getattr(self.pipeline, "_final_estimator", None), "ids", None)
+        if ids is not None:
+            return [str(int(cluster)) for cluster in ids]
         return output_classes(self.schema, self.metadata)
 
     def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
