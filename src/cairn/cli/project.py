@@ -337,6 +337,11 @@ def report(
 ) -> None:
     """Rebuild the evaluation report and the model card of a finished run."""
     with user_errors():
+        from cairn.evaluation import is_clustering_run
+
+        if is_clustering_run(run, project_dir=project):
+            _report_segmentation(run, project, output)
+            return
         from cairn.evaluation.card import write_model_card
         from cairn.evaluation.report import analyse_run, write_evaluation_report
         from cairn.evaluation.run_folder import load_run
@@ -354,6 +359,29 @@ def report(
             ("model card", card_html),
         ):
             console.print(f"{label + ':':<12}{path}", highlight=False, soft_wrap=True)
+
+
+def _report_segmentation(run: str, project: Path, output: Path | None) -> None:
+    """``cairn report`` for a clustering run: the segmentation report and card."""
+    from cairn.evaluation import (
+        find_run,
+        load_segmentation,
+        write_clustering_card,
+        write_clustering_report,
+    )
+
+    with console.status("reading the run", spinner="dots"):
+        segmentation = load_segmentation(run, project_dir=project)
+        target = output or find_run(run, project_dir=project)
+        target.mkdir(parents=True, exist_ok=True)
+        report_path = write_clustering_report(segmentation, target / "evaluation.html")
+        card, card_html = write_clustering_card(segmentation, target)
+    for label, path in (
+        ("evaluation", report_path),
+        ("model card", card),
+        ("model card", card_html),
+    ):
+        console.print(f"{label + ':':<12}{path}", highlight=False, soft_wrap=True)
 
 
 def runs(

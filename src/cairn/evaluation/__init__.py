@@ -50,8 +50,10 @@ __all__ = [
     "find_run",
     "finish_run_folder",
     "frame_of_intervals",
+    "is_clustering_run",
     "list_run_folders",
     "load_run",
+    "load_segmentation",
     "measure_latency",
     "model_card",
     "permutation_importance",
@@ -91,7 +93,9 @@ _LAZY = {
     "finish_run_folder": "cairn.evaluation.run_state",
     "frame_of_intervals": "cairn.evaluation.report",
     "list_run_folders": "cairn.evaluation.run_state",
+    "is_clustering_run": "cairn.evaluation._segmentation_run",
     "load_run": "cairn.evaluation.run_folder",
+    "load_segmentation": "cairn.evaluation._segmentation_run",
     "measure_latency": "cairn.evaluation.evaluate",
     "model_card": "cairn.evaluation.card",
     "permutation_importance": "cairn.evaluation.importance",
@@ -122,6 +126,7 @@ if TYPE_CHECKING:
         profile_segments,
     )
     from cairn.evaluation._segmentation import Segmentation
+    from cairn.evaluation._segmentation_run import is_clustering_run, load_segmentation
     from cairn.evaluation.card import CardSection, ModelCard, model_card, write_model_card
     from cairn.evaluation.evaluate import (
         Evaluation,
