@@ -348,7 +348,14 @@ def duration_seconds(text: str) -> float:
 
 
 DriftCheck = Literal[
-    "drift", "prediction_drift", "schema", "objectives", "degradation", "data_quality"
+    "drift",
+    "prediction_drift",
+    "schema",
+    "objectives",
+    "degradation",
+    "data_quality",
+    "cluster_shares",
+    "cluster_quality",
 ]
 
 
@@ -358,6 +365,7 @@ _UNHEALTHY_BY_DEFAULT: tuple[DriftCheck, ...] = (
     "prediction_drift",
     "schema",
     "objectives",
+    "cluster_shares",
 )
 
 
@@ -380,6 +388,9 @@ class MonitoringSection(_Section):
     missing_rate_increase: float = Field(default=0.05, ge=0.0, le=1.0)
     out_of_range_share: float = Field(default=0.01, ge=0.0, le=1.0)
     new_category_share: float = Field(default=0.01, ge=0.0, le=1.0)
+    # A clustering's silhouette on the batch this far below training's (and
+    # significantly so) fails the cluster_quality check.
+    silhouette_drop: float = Field(default=0.1, gt=0.0, le=2.0)
     key: list[str] = Field(default_factory=list)  # joins labels to predictions
     window: str = "auto"  # performance windows: "auto" or a duration ("1d", "12h", "1w")
     confidence: float = Field(default=0.95, gt=0.5, lt=1.0)

@@ -140,6 +140,8 @@ def _print_report(report: MonitorReport, *, top: int = 12) -> None:
         console.print(table)
         if len(drift.features) > top:
             console.print(f"[dim]… and {len(drift.features) - top} more features in the report[/]")
+    if report.clusters is not None:
+        console.print(f"[bold]Clusters[/] {report.clusters.summary()}", highlight=False)
     if report.performance is not None:
         console.print(f"[bold]Performance[/] {report.performance.summary()}", highlight=False)
     if report.retrain is not None:
@@ -406,6 +408,18 @@ def _print_retrain(result: Any) -> None:
         console.print(table)
         for objective in result.objectives:
             console.print(f"  {objective.objective:<28} {OBJECTIVE_MARKS[objective.met]}")
+    if result.clusters is not None:
+        shares = Table(title="Rows per cluster id (ids matched to the champion's)")
+        for name in ("cluster", "champion", "challenger"):
+            shares.add_column(name, justify="right")
+        for row in result.clusters["shares"]:
+            old = row["champion_share"]
+            shares.add_row(
+                str(row["cluster"]),
+                "-" if old is None else f"{old:.1%}",
+                f"{row['challenger_share']:.1%}",
+            )
+        console.print(shares)
     colour = {"promoted": "green", "kept": "yellow", "skipped": "dim"}[result.decision]
     console.print(f"[bold {colour}]{result.summary()}[/]", highlight=False)
     if result.evidence_path is not None:

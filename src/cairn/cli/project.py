@@ -244,18 +244,31 @@ def predict(
 
 def _score(model: Model, frame: pd.DataFrame) -> tuple[pd.DataFrame, list[Any]]:
     """FRAME with the prediction (and each class's probability) added, and the
-    schema warnings scoring raised."""
+    schema warnings scoring raised; for a clustering, the cluster id, the
+    distance to each cluster's centroid and (gaussian_mixture) each
+    cluster's membership probability."""
     import warnings
 
     from cairn.bundle import SchemaWarning
-    from cairn.tasks import get_task
+    from cairn.tasks import Output, get_task
+    from cairn.tasks.clustering import split_cluster_output
 
+    task = get_task(model.task)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SchemaWarning)
-        predictions = model.predict(frame)
         out = frame.copy()
-        out["prediction"] = predictions
-        if get_task(model.task).has_classes:
+        if task.output == Output.LABELS:
+            # one pass of the model gives the ids, distances and memberships
+            ids, distances, memberships = split_cluster_output(model.raw_output(frame))
+            out["cluster"] = ids
+            for k, cluster in enumerate(model.classes):
+                out[f"distance_{cluster}"] = distances[:, k]
+            if memberships is not None:
+                for k, cluster in enumerate(model.classes):
+                    out[f"proba_{cluster}"] = memberships[:, k]
+            return out, caught
+        out["prediction"] = model.predict(frame)
+        if task.has_classes:
             proba = model.predict_proba(frame)
             for label in proba.columns:
                 out[f"proba_{label}"] = proba[label].to_numpy()

@@ -19,6 +19,13 @@ champion, and roll back.
    in the registry: an MLflow run tagged ``cairn.kind = decision`` with
    ``decision.json``, and ``cairn.*`` tags on the challenger's version.
 
+A clustering needs no labels: the new rows are split the same way, the
+challenger keeps the champion's cluster ids (its clusters are matched to
+the champion's by centroid before it is packaged), and both are compared on
+the held-out rows by the silhouette of their own assignment (see
+:mod:`cairn.maintenance._clustering`); the evidence shows each cluster id's
+share of those rows under both models.
+
 :func:`rollback` (back to the version it replaced, or to a given one) and
 :func:`promote` move ``champion`` by hand and record that too; they live in
 :mod:`cairn.registry`, which imports no training library. This package chains
@@ -42,6 +49,7 @@ import pandas as pd
 from cairn._io import atomic_write_bytes, write_json
 from cairn.bundle import Model
 from cairn.exceptions import CairnError, DataError, RegistryError
+from cairn.maintenance._clustering import compare_clusterings
 from cairn.maintenance._comparison import (
     Comparison,
     RetrainResult,
@@ -187,7 +195,8 @@ def retrain(
     Args:
         spec_or_path: the project's spec (the same one that trained the champion).
         new_data: recent labelled rows: the model's inputs and the target
-            column (optionally the spec's time column or the log's ``ts``).
+            column (optionally the spec's time column or the log's ``ts``);
+            for a clustering, recent rows without labels.
         only_if_due: first check the ``[maintenance]`` triggers (drift on
             ``new_data``, objectives missed on it, champion age, schedule) and
             do nothing unless one fires.
@@ -215,9 +224,18 @@ def retrain(
         reasons = ["no trigger fired (drift, objectives, age, schedule)"]
         return RetrainResult("skipped", reasons, advice, champion_version, data=recent.info)
 
-    challenger = _train_challenger(spec, recent, uri, time_budget=time_budget, say=say)
+    clustering = _is_clustering(spec)
+    challenger = _train_challenger(
+        spec,
+        recent,
+        uri,
+        time_budget=time_budget,
+        say=say,
+        previous=champion if clustering else None,
+    )
     say(f"comparing champion and challenger on {len(recent.holdout)} recent rows")
-    result = _compare(
+    compare = compare_clusterings if clustering else _compare
+    result = compare(
         spec,
         champion,
         challenger.run,
@@ -261,8 +279,17 @@ def _champion_version(spec: ProjectSpec, uri: str) -> str:
     return version
 
 
+def _is_clustering(spec: ProjectSpec) -> bool:
+    task = spec.problem.task
+    return task is not None and not get_task(task).needs_target
+
+
 def _labelled_rows(spec: ProjectSpec, new_data: pd.DataFrame | None) -> pd.DataFrame:
     target = spec.problem.target
+    if _is_clustering(spec) or not target:
+        if new_data is None or len(new_data) == 0:
+            raise DataError("no new rows given; retraining a clustering needs recent rows")
+        return new_data
     if new_data is None or len(new_data) == 0:
         raise DataError("no new labelled rows given; retraining needs recent rows with labels")
     if target not in new_data.columns:
@@ -296,10 +323,17 @@ def _hold_out(spec: ProjectSpec, labelled: pd.DataFrame) -> _Recent:
 
 
 def _train_challenger(
-    spec: ProjectSpec, recent: _Recent, uri: str, *, time_budget: float | None, say: Progress
+    spec: ProjectSpec,
+    recent: _Recent,
+    uri: str,
+    *,
+    time_budget: float | None,
+    say: Progress,
+    previous: Model | None = None,
 ) -> _Challenger:
     """The workflow's run on the challenger's training rows, registered as a
-    new version with the ``challenger`` alias."""
+    new version with the ``challenger`` alias; a clustering keeps the
+    cluster ids of ``previous``."""
     policy = spec.maintenance
     training, info = _training_frame(spec, recent.fresh, recent.time_column)
     recent.info.update(info)
@@ -309,7 +343,11 @@ def _train_challenger(
     say(f"training a challenger on {len(training)} rows ({policy.data})")
     budget = time_budget or policy.time_budget or spec.train.time_budget
     challenger_run = run(
-        _challenger_spec(spec, data_path), time_budget=budget, progress=say, register=True
+        _challenger_spec(spec, data_path),
+        time_budget=budget,
+        progress=say,
+        register=True,
+        previous=previous,
     )
     if challenger_run.model_uri is None:
         raise RegistryError("the challenger was not registered; check [tracking] in cairn.toml")
@@ -373,11 +411,12 @@ def _advice(
     spec: ProjectSpec, champion: Model, labelled: pd.DataFrame, uri: str, *, now: datetime | None
 ) -> RetrainAdvice:
     settings = spec.monitoring
+    target = spec.problem.target
     drift_report = None
     if champion.path is not None:
         try:
             drift_report = drift(
-                labelled.drop(columns=[spec.problem.target]),
+                labelled.drop(columns=[target]) if target and target in labelled else labelled,
                 load_reference(champion.path),
                 settings=settings,
             )
@@ -385,6 +424,8 @@ def _advice(
             drift_report = None
     perf = None
     try:
+        if not target:
+            raise DataError("no labels: performance is not measured")
         output = _aligned_output(champion, labelled, list(champion.schema.classes or ()))
         if get_task(champion.task).has_classes:
             y = encode_labels(labelled[spec.problem.target], list(champion.schema.classes or ()))

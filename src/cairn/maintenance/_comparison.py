@@ -63,6 +63,9 @@ class RetrainResult:
         run: the challenger's training run.
         decision_run_id: the MLflow run holding the evidence.
         evidence_path: the evidence, also written in the project folder.
+        clusters: for a clustering, how the challenger's cluster ids were
+            matched to the champion's and each id's share of the recent
+            rows under both models.
     """
 
     decision: Decision
@@ -78,6 +81,7 @@ class RetrainResult:
     decision_run_id: str | None = None
     evidence_path: Path | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    clusters: dict[str, Any] | None = None
 
     @property
     def promoted(self) -> bool:
@@ -109,6 +113,7 @@ class RetrainResult:
                 "challenger_metrics": self.challenger_metrics,
                 "objectives": [asdict(o) for o in self.objectives],
                 "data": self.data,
+                "clusters": self.clusters,
                 "challenger_run": self.run.run_id if self.run else None,
                 "time": datetime.now(UTC).isoformat(timespec="seconds"),
             }

@@ -8,8 +8,12 @@ Nothing here imports training code, so the model server can use it::
 
     report = check(new_rows, model, labels=new_rows["Churn"])
     report.healthy, report.drift.drifted, report.write_html("report.html")
+
+For a clustering, ``report.clusters`` holds the cluster-share drift (which
+clusters grew or shrank) and the silhouette of the batch against training's.
 """
 
+from cairn.monitoring.clusters import ClusterReport, ClusterShare, cluster_check
 from cairn.monitoring.drift import (
     SEVERITY_CAP,
     ColumnChange,
@@ -19,10 +23,21 @@ from cairn.monitoring.drift import (
     drift,
 )
 from cairn.monitoring.labels import JoinStats, encode_labels, join_labels
-from cairn.monitoring.monitor import MonitorReport, check, log_frames, model_outputs
+from cairn.monitoring.monitor import (
+    MonitorReport,
+    check,
+    cluster_matrix,
+    log_frames,
+    model_outputs,
+)
 from cairn.monitoring.performance import Gap, PerformanceReport, performance
 from cairn.monitoring.policy import HealthCheck, RetrainAdvice, health_checks, retrain_advice
-from cairn.monitoring.profiles import CategoricalProfile, NumericProfile, UntestedProfile
+from cairn.monitoring.profiles import (
+    CategoricalProfile,
+    ClusterProfile,
+    NumericProfile,
+    UntestedProfile,
+)
 from cairn.monitoring.reference import (
     REFERENCE_FILE,
     ReferenceProfile,
@@ -38,6 +53,9 @@ __all__ = [
     "REFERENCE_FILE",
     "SEVERITY_CAP",
     "CategoricalProfile",
+    "ClusterProfile",
+    "ClusterReport",
+    "ClusterShare",
     "ColumnChange",
     "DriftReport",
     "FeatureDrift",
@@ -53,6 +71,8 @@ __all__ = [
     "UntestedProfile",
     "build_reference",
     "check",
+    "cluster_check",
+    "cluster_matrix",
     "correct_p_values",
     "drift",
     "encode_labels",

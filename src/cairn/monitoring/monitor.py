@@ -1,7 +1,8 @@
 """One monitoring check of a model on a batch: drift of its inputs and
-outputs, performance when labels are given, the health verdict and the
-retraining advice, gathered in a :class:`MonitorReport` that writes itself
-as JSON and as an HTML report.
+outputs, performance when labels are given, for a clustering its cluster
+shares and silhouette, the health verdict and the retraining advice,
+gathered in a :class:`MonitorReport` that writes itself as JSON and as an
+HTML report.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from cairn.exceptions import BundleError, CairnError, DataError
+from cairn.monitoring.clusters import ClusterReport, cluster_check
 from cairn.monitoring.drift import DriftReport, drift
 from cairn.monitoring.labels import JoinStats, encode_labels
 from cairn.monitoring.performance import PerformanceReport, performance
@@ -31,7 +33,14 @@ if TYPE_CHECKING:
     from cairn.bundle import Model
     from cairn.data.schema import Schema
 
-__all__ = ["LOG_COLUMNS", "MonitorReport", "check", "log_frames", "model_outputs"]
+__all__ = [
+    "LOG_COLUMNS",
+    "MonitorReport",
+    "check",
+    "cluster_matrix",
+    "log_frames",
+    "model_outputs",
+]
 
 
 @dataclass
@@ -64,6 +73,29 @@ def model_outputs(model: Model, frame: pd.DataFrame) -> pd.DataFrame:
             out = output_frame(model.predict(frame), task=model.task, classes=None)
     out.index = frame.index
     return out
+
+
+def cluster_matrix(model: Model, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """A clustering's view of ``frame``: the rows in its prepared space (every
+    pipeline step but the last) and the cluster id the last step gives each.
+
+    Raises:
+        SchemaMismatchError: the frame does not fit the model's schema.
+        BundleError: the model is not a pipeline of steps.
+    """
+    from cairn.bundle import SchemaWarning
+
+    pipeline = model.pipeline
+    if not getattr(pipeline, "steps", None) or len(pipeline.steps) < 2:
+        raise BundleError(
+            "the clustering model is not a pipeline of a preparation and a clustering step, "
+            "so its prepared matrix (for the silhouette) cannot be computed"
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SchemaWarning)
+        rows = model.prepare(frame)
+    matrix = np.asarray(pipeline[:-1].transform(rows), dtype=float)
+    return matrix, np.asarray(pipeline[-1].predict(matrix)).reshape(-1).astype(int)
 
 
 #: Bookkeeping columns of the prediction log (see cairn.serving.log.read_log).
@@ -191,7 +223,12 @@ def check(
         expected_extra=_expected_columns(model, expected_extra),
     )
     perf: PerformanceReport | None = None
-    if labels is not None:
+    if labels is not None and reference.clusters is not None:
+        notes.append(
+            "labels are not used for a clustering: its health is judged by the cluster "
+            "shares and the silhouette"
+        )
+    elif labels is not None:
         if outputs is None:
             notes.append("performance not measured: no model outputs for these rows")
         else:
@@ -205,7 +242,8 @@ def check(
                 latency_ms=latency_ms,
                 join=join,
             )
-    checks = health_checks(drift_report, perf, settings)
+    clusters = _cluster_report(model, current, outputs, reference, settings, notes)
+    checks = health_checks(drift_report, perf, settings, clusters=clusters)
     return MonitorReport(
         model=_model_info(model, model_info),
         source=source,
@@ -215,6 +253,34 @@ def check(
         healthy=is_healthy(checks),
         retrain=_advice(maintenance, model, drift_report, perf, last_retrain),
         notes=notes,
+        clusters=clusters,
+    )
+
+
+def _cluster_report(
+    model: Model,
+    current: pd.DataFrame,
+    outputs: pd.DataFrame | None,
+    reference: ReferenceProfile,
+    settings: MonitoringSection,
+    notes: list[str],
+) -> ClusterReport | None:
+    """A clustering's cluster shares (of the ids served, else of the ids the
+    model gives now) and its silhouette on the batch; None for other models."""
+    if reference.clusters is None:
+        return None
+    matrix = ids = None
+    try:
+        matrix, ids = cluster_matrix(model, current)
+    except (CairnError, ValueError, TypeError) as error:
+        notes.append(f"the silhouette could not be measured: {error}")
+    assigned: Any = ids
+    if outputs is not None and "prediction" in outputs.columns:
+        assigned = pd.to_numeric(outputs["prediction"], errors="coerce").to_numpy(dtype=float)
+    if assigned is None:
+        return None
+    return cluster_check(
+        reference.clusters, assigned, matrix=matrix, matrix_ids=ids, settings=settings
     )
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from cairn.monitoring.clusters import ClusterReport
 from cairn.monitoring.drift import DriftReport
 from cairn.monitoring.performance import ObjectiveCheck, PerformanceReport
 from cairn.spec import MaintenanceSection, MonitoringSection, duration_seconds
@@ -30,7 +31,8 @@ class HealthCheck:
 
     Attributes:
         name: ``drift``, ``prediction_drift``, ``schema``, ``objectives``,
-            ``degradation`` or ``data_quality``.
+            ``degradation``, ``data_quality`` and, for a clustering,
+            ``cluster_shares`` and ``cluster_quality``.
         ok: passed (True), failed (False) or not evaluated (None: no data).
         counts: whether a failure makes the model unhealthy (listed in
             ``[monitoring] unhealthy_on``).
@@ -76,6 +78,8 @@ def health_checks(
     drift: DriftReport | None,
     performance: PerformanceReport | None,
     settings: MonitoringSection,
+    *,
+    clusters: ClusterReport | None = None,
 ) -> list[HealthCheck]:
     """Every health check that the reports allow, in a fixed order."""
     counted = set(settings.unhealthy_on)
@@ -111,6 +115,13 @@ def health_checks(
             + (f" (and {len(quality) - 5} more)" if len(quality) > 5 else "")
             if quality
             else "no missing-rate jump, out-of-range values or new categories",
+        )
+    if clusters is not None:
+        add("cluster_shares", not clusters.shares_drifted, clusters.shares_message())
+        add(
+            "cluster_quality",
+            not clusters.quality_dropped if clusters.silhouette_drop is not None else None,
+            clusters.quality_message(),
         )
     if performance is None:
         add("objectives", None, "no labels")

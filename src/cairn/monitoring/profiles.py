@@ -15,30 +15,40 @@ a new batch binned on the same cut points:
 Categorical and boolean features keep their category counts (the most
 frequent ``max_categories``, the rest pooled) and the missing count; datetime
 and text features keep their missing count only.
+
+A clustering model's assignment is kept as a :class:`ClusterProfile`: rows
+per cluster id and the silhouette of the training rows in the model's
+prepared matrix (see :mod:`cairn.monitoring.clusters`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
+from cairn._io import json_safe
 from cairn.data.schema import as_strings, normalize_missing
 
 __all__ = [
     "COARSE_GROUPS",
     "DEFAULT_BINS",
     "DEFAULT_MAX_CATEGORIES",
+    "SILHOUETTE_SAMPLE",
     "CategoricalProfile",
+    "ClusterProfile",
     "ColumnProfile",
     "NumericProfile",
     "UntestedProfile",
+    "as_cluster_ids",
     "category_counts",
+    "cluster_profile",
     "numeric_values",
     "profile_from_dict",
+    "row_silhouettes",
 ]
 
 #: Fine bins per numeric feature (quantiles of the training values).
@@ -356,6 +366,111 @@ def profile_from_dict(data: Mapping[str, Any]) -> ColumnProfile:
     if kind == "untested":
         return UntestedProfile.from_dict(data)
     raise ValueError(f"unknown profile kind {kind!r} for column {data.get('name')!r}")
+
+
+# ---------------------------------------------------------------- clusterings
+
+
+#: Rows the silhouette is measured on (it costs the square of the rows).
+SILHOUETTE_SAMPLE = 2000
+
+
+def as_cluster_ids(ids: Any) -> np.ndarray:
+    """Cluster ids as integers, missing ones left out."""
+    values = np.asarray(ids, dtype=float).reshape(-1)
+    return values[np.isfinite(values)].astype(int)
+
+
+def row_silhouettes(matrix: np.ndarray, ids: np.ndarray, *, seed: int = 0) -> np.ndarray | None:
+    """The silhouette of each row of a seeded sample of at most
+    :data:`SILHOUETTE_SAMPLE` rows, or None when it is undefined (fewer than
+    two clusters among the rows, or as many clusters as rows)."""
+    from sklearn.metrics import silhouette_samples
+
+    matrix = np.asarray(matrix, dtype=float)
+    ids = np.asarray(ids).reshape(-1).astype(int)
+    if len(ids) > SILHOUETTE_SAMPLE:
+        rows = np.random.default_rng(seed).choice(len(ids), SILHOUETTE_SAMPLE, replace=False)
+        matrix, ids = matrix[rows], ids[rows]
+    n_clusters = len(np.unique(ids))
+    if n_clusters < 2 or n_clusters >= len(ids):
+        return None
+    return np.asarray(silhouette_samples(matrix, ids), dtype=float)
+
+
+@dataclass(frozen=True)
+class ClusterProfile:
+    """What the reference keeps of a clustering's training assignment.
+
+    Attributes:
+        ids: the cluster ids, ascending.
+        counts: training rows per id.
+        silhouette: mean silhouette of the training rows (None: not measured).
+        silhouette_std: spread of the per-row silhouette values.
+        silhouette_rows: rows the silhouette was measured on.
+    """
+
+    ids: tuple[int, ...]
+    counts: tuple[int, ...]
+    silhouette: float | None = None
+    silhouette_std: float | None = None
+    silhouette_rows: int = 0
+
+    @property
+    def n(self) -> int:
+        return int(sum(self.counts))
+
+    @property
+    def shares(self) -> dict[int, float]:
+        total = max(self.n, 1)
+        return {i: c / total for i, c in zip(self.ids, self.counts, strict=True)}
+
+    def to_dict(self) -> dict[str, Any]:
+        return json_safe(asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ClusterProfile:
+        silhouette = data.get("silhouette")
+        spread = data.get("silhouette_std")
+        return cls(
+            ids=tuple(int(i) for i in data["ids"]),
+            counts=tuple(int(c) for c in data["counts"]),
+            silhouette=None if silhouette is None else float(silhouette),
+            silhouette_std=None if spread is None else float(spread),
+            silhouette_rows=int(data.get("silhouette_rows", 0)),
+        )
+
+
+def cluster_profile(
+    ids: Any, matrix: np.ndarray | None = None, *, seed: int = 0, known: Any = None
+) -> ClusterProfile:
+    """The reference's cluster part from the training rows' ids and, for the
+    silhouette, their prepared matrix (the pipeline's steps before the
+    clustering model).
+
+    Args:
+        ids: each training row's cluster id.
+        matrix: the rows in the space the clusters were found in.
+        seed: random state of the silhouette's sample.
+        known: every id the model can give (an id no training row got
+            still counts, with 0 rows); the ids seen when omitted.
+    """
+    values = as_cluster_ids(ids)
+    every = sorted(
+        {
+            *np.unique(values).tolist(),
+            *(as_cluster_ids(known).tolist() if known is not None else []),
+        }
+    )
+    counts = np.bincount(np.searchsorted(every, values), minlength=len(every))
+    silhouettes = None if matrix is None else row_silhouettes(matrix, values, seed=seed)
+    return ClusterProfile(
+        ids=tuple(int(i) for i in every),
+        counts=tuple(int(c) for c in counts),
+        silhouette=None if silhouettes is None else float(silhouettes.mean()),
+        silhouette_std=None if silhouettes is None else float(silhouettes.std(ddof=1)),
+        silhouette_rows=0 if silhouettes is None else len(silhouettes),
+    )
 
 
 # ------------------------------------------------------------------ internals

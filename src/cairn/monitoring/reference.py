@@ -8,6 +8,11 @@ feature moves the model's output (``importance``: prediction sensitivity to
 shuffling the feature, see :mod:`cairn.monitoring.sensitivity`), used to
 weight the dataset-level drift verdict.
 
+For a clustering model the profile also keeps the training rows' count per
+cluster id and their silhouette in the model's prepared matrix
+(``clusters``, a :class:`~cairn.monitoring.profiles.ClusterProfile`), the
+baseline of the cluster-share and cluster-quality checks.
+
 Profiles are JSON (``reference.json`` in the bundle), hashed like the model
 file, so a modified profile is refused.
 """
@@ -31,13 +36,15 @@ from cairn.monitoring.profiles import (
     DEFAULT_BINS,
     DEFAULT_MAX_CATEGORIES,
     CategoricalProfile,
+    ClusterProfile,
     ColumnProfile,
     NumericProfile,
     UntestedProfile,
+    cluster_profile,
     numeric_values,
     profile_from_dict,
 )
-from cairn.tasks import get_task
+from cairn.tasks import Output, get_task
 
 __all__ = [
     "REFERENCE_FILE",
@@ -65,6 +72,7 @@ class ReferenceProfile:
         importance_method: how the weights were obtained.
         n_rows: training rows profiled.
         task: the model's task.
+        clusters: a clustering's training cluster shares and silhouette.
     """
 
     features: tuple[ColumnProfile, ...]
@@ -75,6 +83,7 @@ class ReferenceProfile:
     task: str | None = None
     created_at: str = ""
     bins: int = DEFAULT_BINS
+    clusters: ClusterProfile | None = None
 
     def feature(self, name: str) -> ColumnProfile:
         for profile in self.features:
@@ -98,6 +107,7 @@ class ReferenceProfile:
             "importance": self.importance,
             "features": [p.to_dict() for p in self.features],
             "outputs": [p.to_dict() for p in self.outputs],
+            "clusters": self.clusters.to_dict() if self.clusters else None,
         }
 
     def to_json(self) -> str:
@@ -121,6 +131,7 @@ class ReferenceProfile:
             task=data.get("task"),
             created_at=str(data.get("created_at", "")),
             bins=int(data.get("bins", DEFAULT_BINS)),
+            clusters=ClusterProfile.from_dict(data["clusters"]) if data.get("clusters") else None,
         )
 
     @classmethod
@@ -184,8 +195,11 @@ def output_frame(
     outputs: np.ndarray, *, task: str | None, classes: Sequence[str] | None
 ) -> pd.DataFrame:
     """Model outputs as the columns profiles and the prediction log use:
-    ``prediction`` (class label or value) and ``proba_<class>`` per class."""
+    ``prediction`` (class label, value or cluster id) and ``proba_<class>``
+    per class."""
     array = np.asarray(outputs, dtype=float)
+    if _gives_labels(task):
+        return pd.DataFrame({"prediction": array.reshape(-1).astype(np.int64)})
     if _has_classes(task) and classes is not None and array.ndim == 2:
         labels = np.asarray([str(c) for c in classes], dtype=object)
         frame = pd.DataFrame({"prediction": labels[array.argmax(axis=1)]})
@@ -198,6 +212,11 @@ def output_frame(
 
 def _has_classes(task: str | None) -> bool:
     return task is not None and get_task(task).has_classes
+
+
+def _gives_labels(task: str | None) -> bool:
+    """The model answers one group id per row (a clustering)."""
+    return task is not None and get_task(task).output == Output.LABELS
 
 
 def _output_profiles(
@@ -215,7 +234,7 @@ def _output_profiles(
             continue
         if len(probabilities) == 2 and name == probabilities[0]:
             continue  # binary: one class's probability is the complement of the other's
-        if name == "prediction" and _has_classes(task):
+        if name == "prediction" and (_has_classes(task) or _gives_labels(task)):
             profiles.append(CategoricalProfile.build(name, outputs[column], role="prediction"))
         else:
             values, _ = numeric_values(outputs[column])
@@ -232,16 +251,28 @@ def build_reference(
     importance_method: str = "",
     bins: int = DEFAULT_BINS,
     max_categories: int = DEFAULT_MAX_CATEGORIES,
+    cluster_ids: np.ndarray | None = None,
+    cluster_matrix: np.ndarray | None = None,
+    known_clusters: Sequence[int] | None = None,
+    seed: int = 0,
 ) -> ReferenceProfile:
     """Profile the training rows (and the model's outputs) for drift checks.
 
     Args:
         frame: the training features, as the model sees them.
         schema: the model's input schema; each feature is profiled by role.
-        outputs: model outputs in the shape of :func:`output_frame`.
+        outputs: model outputs in the shape of :func:`output_frame`; for a
+            clustering, made from ``cluster_ids`` when omitted.
         importance: weight per feature (normalised here); equal when omitted.
         bins: fine bins per numeric feature.
         max_categories: categories kept per categorical feature.
+        cluster_ids: a clustering's id for each training row: the cluster
+            shares monitoring compares with.
+        cluster_matrix: the training rows in the clustering's prepared space
+            (``pipeline[:-1].transform(frame)``), for the silhouette.
+        known_clusters: every id the clustering can give (the ids in
+            ``cluster_ids`` when omitted).
+        seed: random state of the silhouette's sample.
     """
     features: list[ColumnProfile] = []
     for column in schema.columns:
@@ -265,6 +296,11 @@ def build_reference(
     else:
         weights = {name: 1.0 / len(tested) for name in tested} if tested else {}
         method = "equal weights"
+    clusters = None
+    if cluster_ids is not None:
+        clusters = cluster_profile(cluster_ids, cluster_matrix, seed=seed, known=known_clusters)
+        if outputs is None:
+            outputs = output_frame(np.asarray(cluster_ids), task=schema.task, classes=None)
     return ReferenceProfile(
         features=tuple(features),
         outputs=_output_profiles(outputs, schema.task, bins=bins) if outputs is not None else (),
@@ -274,4 +310,5 @@ def build_reference(
         task=schema.task,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         bins=bins,
+        clusters=clusters,
     )

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from cairn import reporting as rp
+from cairn.monitoring.clusters import ClusterReport
 from cairn.monitoring.drift import SEVERITY_CAP, DriftReport, FeatureDrift
 from cairn.monitoring.performance import PerformanceReport
 from cairn.monitoring.result import MonitorResult
@@ -34,8 +35,10 @@ def render_html(report: MonitorResult) -> str:
         sections.append(_drift_section(report.drift))
         if report.drift.outputs:
             sections.append(_prediction_section(report.drift))
-        if report.drift.findings:
-            sections.append(_findings_section(report.drift))
+    if report.clusters is not None:
+        sections.append(_clusters_section(report.clusters))
+    if report.drift is not None and report.drift.findings:
+        sections.append(_findings_section(report.drift))
     if report.performance is not None:
         sections.append(_performance_section(report.performance))
     if report.drift is not None:
@@ -103,6 +106,23 @@ def _overview(report: MonitorResult) -> rp.Section:
             ),
             ("check time", rp.fmt_duration(drift.seconds)),
         ]
+    clusters = report.clusters
+    if clusters is not None:
+        items.append(
+            (
+                "cluster shares",
+                "drifted" if clusters.shares_drifted else "stable",
+                clusters.moved_text(),
+            )
+        )
+        if clusters.silhouette_current is not None:
+            items.append(
+                (
+                    "silhouette",
+                    rp.fmt_number(clusters.silhouette_current, 3),
+                    f"training {rp.fmt_number(clusters.silhouette_reference, 3)}",
+                )
+            )
     perf = report.performance
     if perf is not None:
         main = perf.overall.get(perf.metric)
@@ -287,6 +307,96 @@ def _prediction_section(drift: DriftReport) -> rp.Section:
         lead="The model's outputs on the current rows against its outputs on held-out "
         "training data.",
         badge=rp.badge("drift", "bad") if drift.prediction_drift else "",
+    )
+
+
+def _clusters_section(clusters: ClusterReport) -> rp.Section:
+    ids = [str(c.cluster) for c in clusters.clusters]
+    colours = {"grew": rp.BAD, "shrank": rp.PALETTE[3], "": rp.PALETTE[0]}
+    shares = rp.Figure(
+        [
+            {
+                "type": "bar",
+                "name": "training",
+                "x": ids,
+                "y": [c.reference_share for c in clusters.clusters],
+                "marker": {"color": rp.MUTED},
+                "hovertemplate": "training: %{y:.1%}<extra>cluster %{x}</extra>",
+            },
+            {
+                "type": "bar",
+                "name": "current",
+                "x": ids,
+                "y": [c.current_share for c in clusters.clusters],
+                "marker": {"color": [colours[c.change] for c in clusters.clusters]},
+                "hovertemplate": "current: %{y:.1%}<extra>cluster %{x}</extra>",
+            },
+        ],
+        {
+            "barmode": "group",
+            "showlegend": True,
+            "legend": {"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"},
+            "margin": {"t": 28},
+            "xaxis": {"type": "category", "title": {"text": "cluster"}},
+            "yaxis": {"tickformat": ".0%", "title": {"text": "share of rows"}},
+        },
+        title="Rows per cluster",
+        caption="Training: the rows the model was fitted on. Current: the ids served "
+        "(prediction log) or given by the model now.",
+        height=300,
+    )
+    tone = {"grew": "bad", "shrank": "warn"}
+    rows = [
+        {
+            "cluster": c.cluster,
+            "training share": rp.fmt_percent(c.reference_share),
+            "current share": rp.fmt_percent(c.current_share),
+            "change": f"{100 * c.difference:+.1f} pts",
+            "current rows": c.current_rows,
+            "p (adjusted)": c.p_adjusted,
+            "status": rp.Raw(
+                rp.badge(c.change, tone[c.change]) if c.change else rp.badge("ok", "good")
+            ),
+        }
+        for c in clusters.clusters
+    ]
+    facts: dict[str, Any] = {
+        "share test": _TEST_NAMES.get(clusters.test, clusters.test),
+        "value": clusters.statistic,
+    }
+    if clusters.p_value is not None:
+        facts["p-value"] = clusters.p_value
+    else:
+        facts["threshold"] = clusters.threshold
+    facts["rows training / current"] = f"{clusters.n_reference:,} / {clusters.n_current:,}"
+    if clusters.unknown_rows:
+        facts["rows with an unknown id"] = clusters.unknown_rows
+    facts["silhouette training"] = clusters.silhouette_reference
+    facts["silhouette current"] = clusters.silhouette_current
+    if clusters.silhouette_drop is not None:
+        facts["silhouette drop"] = (
+            f"{clusters.silhouette_drop:+.3f} (flagged above {clusters.silhouette_threshold:g})"
+        )
+        facts["p-value of the drop"] = clusters.silhouette_p
+    body = rp.grid(str(shares), rp.key_values(facts, compact=True), min_width=300)
+    body += rp.table(
+        rows,
+        caption="Each cluster's share tested on its own (two-proportion z-test), "
+        "adjusted for multiple testing like the features.",
+    )
+    for finding in clusters.findings:
+        body += rp.note(finding.message, "warn")
+    badges = []
+    if clusters.shares_drifted:
+        badges.append(rp.badge("shares drifted", "bad"))
+    if clusters.quality_dropped:
+        badges.append(rp.badge("silhouette dropped", "warn"))
+    return rp.Section(
+        "Clusters",
+        body,
+        lead=clusters.summary() + ". The silhouette is measured in the model's prepared "
+        "space, on the current rows under the model's own assignment.",
+        badge=" ".join(badges),
     )
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from cairn._io import atomic_write_text, json_safe
+from cairn.monitoring.clusters import ClusterReport
 from cairn.monitoring.drift import DriftReport
 from cairn.monitoring.performance import PerformanceReport
 from cairn.monitoring.policy import HealthCheck, RetrainAdvice
@@ -34,6 +35,8 @@ class MonitorResult:
         healthy: no check listed in ``[monitoring] unhealthy_on`` failed.
         retrain: the maintenance policy's advice.
         notes: things the user should know (e.g. the model could not score).
+        clusters: a clustering's cluster shares and silhouette (None for
+            other models).
     """
 
     model: dict[str, Any]
@@ -44,6 +47,7 @@ class MonitorResult:
     healthy: bool
     retrain: RetrainAdvice | None = None
     notes: list[str] = field(default_factory=list)
+    clusters: ClusterReport | None = None
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     @property
@@ -67,6 +71,8 @@ class MonitorResult:
         text = ("UNHEALTHY" if verdict == "unhealthy" else verdict) + (
             f" ({', '.join(named)})" if named else ""
         )
+        if self.clusters is not None:
+            text += "; " + self.clusters.summary()
         if self.retrain is not None and self.retrain.due:
             text += "; retraining due: " + ", ".join(self.retrain.triggers)
         return text
@@ -92,6 +98,7 @@ class MonitorResult:
             "notes": self.notes,
             "drift": self.drift.to_dict() if self.drift else None,
             "performance": self.performance.to_dict() if self.performance else None,
+            "clusters": self.clusters.to_dict() if self.clusters else None,
         }
 
     def write_json(self, path: str | Path) -> Path:

@@ -66,6 +66,7 @@ def run(
     time_budget: float | None = None,
     progress: Progress | None = None,
     register: bool | None = None,
+    previous: Model | None = None,
 ) -> RunResult:
     """Run the whole workflow for a spec.
 
@@ -75,6 +76,9 @@ def run(
         progress: called with a short message as each stage starts.
         register: log to MLflow and register the model; defaults to the
             spec's ``tracking.register_model``.
+        previous: for a clustering, the model it replaces: the new clusters
+            take the ids of the previous model's nearest ones (unused for
+            other tasks).
 
     Raises:
         SpecError, DataError, TrainingError, BundleError, RegistryError.
@@ -87,7 +91,14 @@ def run(
     if spec.problem.task is not None and not get_task(spec.problem.task).needs_target:
         from cairn.workflow._clustering import run_clustering
 
-        return run_clustering(spec, seconds=seconds, registering=registering, say=say, clock=clock)
+        return run_clustering(
+            spec,
+            seconds=seconds,
+            registering=registering,
+            say=say,
+            clock=clock,
+            previous=previous,
+        )
 
     raw = ingest(spec, say)
     clock.lap("ingest")

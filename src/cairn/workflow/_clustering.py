@@ -6,6 +6,11 @@ report → register.
 A clustering has no held-out test set: the segmentation is found and
 measured on every row (there is no label to predict on unseen rows), and
 its trustworthiness comes from bootstrap stability instead.
+
+A retrained clustering (given the model it replaces) keeps that model's
+cluster ids: before packaging, its clusters are matched to the previous
+model's by centroid (see :func:`cairn.models.clustering.align_clusters`), so
+that "segment 3" means the same segment after a retraining.
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ from __future__ import annotations
 import os
 import platform
 import uuid
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from cairn._io import atomic_write_bytes, write_json
-from cairn.bundle import Model, save_bundle
+from cairn.bundle import Model, SchemaWarning, save_bundle
 from cairn.data.quality import CleanResult, clean_unlabelled
 from cairn.data.schema import Schema
 from cairn.evaluation.evaluate import (
@@ -32,10 +38,12 @@ from cairn.evaluation.evaluate import (
     measure_latency,
 )
 from cairn.evaluation.run_state import finish_run_folder, start_run_folder
-from cairn.exceptions import DataError
+from cairn.exceptions import CairnError, DataError
 from cairn.models.clustering import (
     DEFAULT_K_RANGE,
     ClusteringResult,
+    ClusterMatch,
+    align_clusters,
     search_clusters,
     stability_by_cluster,
     to_segmentation,
@@ -67,6 +75,9 @@ class Segmented:
     result: ClusteringResult
     evaluation: Evaluation
     ground_truth: pd.Series | None
+    match: ClusterMatch | None = None
+    # Each cluster's bootstrap stability, in the ids the search gave (0 = largest).
+    cluster_stability: list[float] = field(default_factory=list)
 
     @property
     def features(self) -> pd.DataFrame:
@@ -101,7 +112,34 @@ def cluster(spec: ProjectSpec, raw: pd.DataFrame, *, seconds: float, say: Progre
         raise DataError(f"{source}: {error}") from None
     truth = cleaned.frame[truth_column] if truth_column else None
     evaluation = _measure(spec, result, features, truth, metric)
-    return Segmented(cleaned, result, evaluation, truth)
+    return Segmented(
+        cleaned, result, evaluation, truth, cluster_stability=stability_by_cluster(result)
+    )
+
+
+def keep_ids(segmented: Segmented, previous: Model, *, say: Progress) -> ClusterMatch:
+    """Renumber the new segmentation so that its clusters take the ids of the
+    previous model's nearest ones; the training labels follow.
+
+    Raises:
+        DataError: the previous model cannot label the rows.
+    """
+    say("matching the cluster ids to the previous model's")
+    features = segmented.features
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SchemaWarning)
+            old_ids = np.asarray(previous.predict(features)).reshape(-1).astype(int)
+    except CairnError as error:
+        raise DataError(
+            f"cannot keep the cluster ids of the previous model: it cannot label the new "
+            f"rows ({error})"
+        ) from None
+    result = segmented.result
+    match = align_clusters(result.pipeline, features, old_ids)
+    result.labels = np.asarray([match.mapping[int(i)] for i in result.labels], dtype=int)
+    segmented.match = match
+    return match
 
 
 def _search(
@@ -183,7 +221,11 @@ def _metadata(
 ) -> dict[str, Any]:
     result, evaluation = segmented.result, segmented.evaluation
     chosen, preparation = result.chosen, result.preparation
-    sizes = np.bincount(result.labels, minlength=chosen.k)
+    # Ids follow size (0 = largest) unless they were matched to a previous model's.
+    mapping = segmented.match.mapping if segmented.match else {}
+    ids = sorted(mapping.get(i, i) for i in range(chosen.k))
+    sizes = np.asarray([int((result.labels == i).sum()) for i in ids])
+    stability = {mapping.get(i, i): s for i, s in enumerate(segmented.cluster_stability)}
     return {
         "name": spec.project.name,
         "description": spec.project.description,
@@ -211,13 +253,15 @@ def _metadata(
             "ranked_by": result.metric,
             "rule": result.rule,
             "stability": chosen.stability,
-            "cluster_stability": stability_by_cluster(result),  # in the final ids
+            "cluster_ids": ids,
+            "cluster_stability": [stability[i] for i in ids if i in stability],
             "sizes": [int(n) for n in sizes],
             "shares": [float(n / sizes.sum()) for n in sizes],
             "indices": result.indices,
             "search_rows": result.search_rows,
             "search_seconds": round(result.seconds, 3),
             "ground_truth": spec.problem.ground_truth,
+            "matched_to": segmented.match.to_dict() if segmented.match else None,
             "preparation": {
                 "features": list(preparation.features),
                 "dropped": dict(preparation.dropped),
@@ -245,8 +289,8 @@ def _package(
     features = segmented.features
     metadata = _metadata(spec, raw, segmented, run_id=run_id)
     say("profiling the data for drift checks")
-    reference = outputs.reference_profile(
-        result.pipeline, schema, features, features.iloc[:0], np.zeros(0), seed=spec.train.seed
+    reference = outputs.cluster_reference_profile(
+        result.pipeline, schema, features, result.labels, seed=spec.train.seed
     )
     files = {REFERENCE_FILE: reference.to_json().encode("utf-8")}
     say("exporting the serving graph (ONNX) and checking it on the rows")
@@ -285,12 +329,24 @@ def _explore(spec: ProjectSpec, raw: pd.DataFrame, segmented: Segmented, run_dir
 
 
 def run_clustering(
-    spec: ProjectSpec, *, seconds: float, registering: bool, say: Progress, clock: Clock
+    spec: ProjectSpec,
+    *,
+    seconds: float,
+    registering: bool,
+    say: Progress,
+    clock: Clock,
+    previous: Model | None = None,
 ) -> RunResult:
-    """``cairn run`` for a clustering spec; see the module docstring."""
+    """``cairn run`` for a clustering spec; see the module docstring.
+
+    Args:
+        previous: the model this one replaces, whose cluster ids it keeps.
+    """
     raw = ingest(spec, say)
     clock.lap("ingest")
     segmented = cluster(spec, raw, seconds=seconds - clock.elapsed(), say=say)
+    if previous is not None:
+        keep_ids(segmented, previous, say=say)
     clock.lap("search")
     run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     partial_dir = start_run_folder(spec.state_dir / "runs", run_id)
@@ -339,6 +395,11 @@ def _reports(spec: ProjectSpec, segmented: Segmented, run_dir: Path) -> dict[str
         project=spec.project.name,
         description=spec.project.description or "",
     )
+    # The search's stabilities follow the ids to a previous model's, if matched.
+    mapping = segmented.match.mapping if segmented.match else {}
+    stability = {mapping.get(i, i): v for i, v in enumerate(segmented.cluster_stability)}
+    top = int(segmented.result.labels.max()) + 1
+    seg.chosen["cluster_stability"] = [stability.get(i, float("nan")) for i in range(top)]
     card, card_html = write_clustering_card(seg, run_dir)
     return {
         "evaluation_report": write_clustering_report(seg, run_dir / "evaluation.html"),

@@ -61,6 +61,42 @@ def reference_profile(
     )
 
 
+def cluster_reference_profile(
+    pipeline: Any, schema: Schema, X: pd.DataFrame, labels: np.ndarray, *, seed: int
+) -> ReferenceProfile:
+    """A clustering bundle's drift reference: the training rows, their cluster
+    shares and silhouette in the prepared matrix, and each feature's weight
+    from the share of rows whose cluster changes when it is shuffled.
+
+    Args:
+        pipeline: preparation steps ending in the clustering model.
+        X: the training rows (all of them: a clustering has no test split).
+        labels: each training row's cluster id.
+    """
+    model = pipeline[-1]
+    known = [int(i) for i in getattr(model, "ids", np.unique(labels))]
+    position = {cluster: index for index, cluster in enumerate(known)}
+
+    def assignment(frame: pd.DataFrame) -> np.ndarray:
+        # One column per cluster, so a row that changes cluster moves by 2
+        # whatever the ids' numbers.
+        ids = np.asarray(pipeline.predict(frame)).reshape(-1).astype(int)
+        return np.eye(len(known))[[position.get(i, 0) for i in ids]]
+
+    features = [name for name in schema.feature_names if name in X.columns]
+    importance = feature_sensitivity(assignment, X, features, seed=seed)
+    return build_reference(
+        X,
+        schema,
+        importance=importance,
+        importance_method="share of rows whose cluster changes when each feature is shuffled",
+        cluster_ids=np.asarray(labels),
+        cluster_matrix=np.asarray(pipeline[:-1].transform(X), dtype=float),
+        known_clusters=known,
+        seed=seed,
+    )
+
+
 def test_metric_intervals(
     output: np.ndarray, y_test: np.ndarray, task: str, *, seed: int
 ) -> dict[str, list[float]]:

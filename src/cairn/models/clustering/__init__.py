@@ -13,9 +13,11 @@ cannot predict (nearest training centroid).
 from __future__ import annotations
 
 from cairn.models.clustering._algorithms import ALGORITHMS, CAN_PREDICT
+from cairn.models.clustering._match import ClusterMatch, align_clusters, match_clusters
 from cairn.models.clustering._model import ClusterModel
 from cairn.models.clustering._prepare import (
     DEFAULT_K_RANGE,
+    KeepColumns,
     LogColumns,
     Preparation,
     prepare,
@@ -30,13 +32,17 @@ __all__ = [
     "CAN_PREDICT",
     "DEFAULT_K_RANGE",
     "Candidate",
+    "ClusterMatch",
     "ClusterModel",
     "ClusteringResult",
+    "KeepColumns",
     "LogColumns",
     "Preparation",
+    "align_clusters",
     "choose",
     "cluster_jaccard",
     "clusterboot",
+    "match_clusters",
     "prepare",
     "resolve_k_range",
     "search_clusters",
