@@ -21,6 +21,7 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 import cairn.reporting as rp
 from cairn.evaluation import (
     Segmentation,
+    clustering_card,
     describe_segment,
     load_segmentation,
     profile_segments,
@@ -182,6 +183,12 @@ def test_card_names_unstable_segments_as_limitations(mall: Segmentation, tmp_pat
     text = markdown.read_text(encoding="utf-8")
     assert "Segment 1 is unstable (stability 0.41)" in text
     assert "Unstable: segment(s) 1" in render_clustering_report(shaky)
+    # A segment without a measured stability is said to be so, and the weakest is still found.
+    stability[0] = float("nan")
+    unmeasured = dataclasses.replace(mall, chosen={**mall.chosen, "cluster_stability": stability})
+    assert unmeasured.cluster_stability()[0] is None and unmeasured.weakest == 0.41
+    lines = clustering_card(unmeasured).markdown()
+    assert "of customers; stability not measured." in lines.split("## Segments")[1]
 
 
 def test_bad_input_says_what_and_how(mall: Segmentation) -> None:
