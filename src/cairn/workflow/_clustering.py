@@ -82,7 +82,8 @@ class Segmented:
     @property
     def features(self) -> pd.DataFrame:
         """The rows as the model sees them (the ground truth left out)."""
-        names = [c.name for c in self.cleaned.schema.columns]
+        truth = None if self.ground_truth is None else self.ground_truth.name
+        names = [c.name for c in self.cleaned.schema.columns if c.name != truth]
         return self.cleaned.frame[names]
 
 
