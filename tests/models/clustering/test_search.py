@@ -29,14 +29,25 @@ def test_every_algorithm_reaches_the_leaderboard(wheat: ClusteringResult) -> Non
     assert (board["sizes"].map(sum) == 210).all()
 
 
-def test_the_choice_is_the_best_silhouette_among_stable_solutions(
+def test_the_choice_is_the_most_clusters_that_are_reproducible(
     wheat: ClusteringResult,
 ) -> None:
-    assert wheat.stable and wheat.chosen.stability is not None
-    measured = [c for c in wheat.leaderboard if c.stability is not None]
-    better = [c for c in measured if c.indices["silhouette"] > wheat.chosen.indices["silhouette"]]
-    assert all(not c.stable for c in better)
-    assert "stability >= 0.75" in wheat.rule
+    chosen = wheat.chosen
+    assert wheat.stable and chosen.prediction_strength is not None
+    assert chosen.prediction_strength >= 0.8
+    assert f"the most clusters ({chosen.k})" in wheat.rule
+    # Every solution with more clusters, or as many and a better silhouette,
+    # was looked at and found not reproducible.
+    before = [
+        c
+        for c in wheat.leaderboard
+        if c.k > chosen.k
+        or (c.k == chosen.k and c.indices["silhouette"] > chosen.indices["silhouette"])
+    ]
+    for candidate in before:
+        assert candidate.prediction_strength is not None
+        assert candidate.prediction_strength < 0.8 or not candidate.stable
+    assert "prediction_strength" in wheat.leaderboard_frame()
 
 
 def test_the_segments_match_the_varieties(wheat: ClusteringResult) -> None:

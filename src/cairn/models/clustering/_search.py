@@ -15,16 +15,26 @@ from sklearn.pipeline import Pipeline
 
 from cairn.data.schema import Schema
 from cairn.exceptions import SpecError
-from cairn.models.clustering._algorithms import ALGORITHMS, fit_labels, grid
+from cairn.models.clustering._algorithms import (
+    ALGORITHMS,
+    CAN_PREDICT,
+    centroids_of,
+    fit_labels,
+    grid,
+    nearest,
+)
 from cairn.models.clustering._model import ClusterModel
 from cairn.models.clustering._prepare import Preparation, prepare, resolve_k_range
-from cairn.models.clustering._stability import clusterboot
+from cairn.models.clustering._stability import clusterboot, prediction_strength
 from cairn.tasks.clustering import STABLE, UNSTABLE, Clustering
 from cairn.tasks.metrics import CLUSTER_INDICES, clustering_metrics
 
 __all__ = ["Candidate", "ClusteringResult", "choose", "search_clusters"]
 
 _TASK = Clustering()
+# Tibshirani & Walther's threshold: from 0.8 on, clusters found on one half of
+# the rows predict those found on the other.
+STRONG = 0.8
 
 
 @dataclass
@@ -34,7 +44,9 @@ class Candidate:
     ``param`` is the cluster count asked for, or HDBSCAN's smallest cluster
     size; ``k`` the clusters found. ``cluster_stability`` holds each
     cluster's mean bootstrap Jaccard, ``stability`` their mean (None: not
-    measured, see :func:`choose`); ``bic`` is GaussianMixture's Bayesian information
+    measured, see :func:`choose`); ``prediction_strength`` how well the
+    clusters found on one half of the rows predict those found on the other
+    (None: not measured); ``bic`` is GaussianMixture's Bayesian information
     criterion (lower is better).
     """
 
@@ -48,6 +60,7 @@ class Candidate:
     bic: float | None = None
     stability: float | None = None
     cluster_stability: tuple[float, ...] = ()
+    prediction_strength: float | None = None
     labels: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int), repr=False)
     estimator: Any = field(default=None, repr=False)
 
@@ -70,6 +83,9 @@ class Candidate:
             **{name: round(value, 4) for name, value in self.indices.items()},
             "stability": None if self.stability is None else round(self.stability, 3),
             "weakest_cluster": None if self.weakest is None else round(self.weakest, 3),
+            "prediction_strength": (
+                None if self.prediction_strength is None else round(self.prediction_strength, 3)
+            ),
             "bic": None if self.bic is None else round(self.bic, 1),
             "noise_share": round(self.noise_share, 3),
             "sizes": list(self.sizes),
@@ -172,6 +188,11 @@ def _ranked(candidates: list[Candidate], metric: str) -> list[Candidate]:
     return sorted(candidates, key=key, reverse=True)
 
 
+def _sample(matrix: np.ndarray, rows: int, seed: int) -> np.ndarray:
+    """A seeded sample of at most ``rows`` row indices."""
+    return np.random.default_rng(seed).permutation(len(matrix))[:rows]
+
+
 def _measure_stability(
     candidate: Candidate,
     matrix: np.ndarray,
@@ -182,8 +203,7 @@ def _measure_stability(
     deadline: float,
 ) -> None:
     """clusterboot on a seeded sample of at most ``rows`` of the search rows."""
-    rng = np.random.default_rng(seed)
-    sample = rng.permutation(len(matrix))[:rows]
+    sample = _sample(matrix, rows, seed)
     _, labels = np.unique(candidate.labels[sample], return_inverse=True)
 
     def refit(resample: np.ndarray) -> np.ndarray:
@@ -196,45 +216,105 @@ def _measure_stability(
     candidate.stability = float(per_cluster.mean())
 
 
+def _measure_strength(candidate: Candidate, matrix: np.ndarray, *, rows: int, seed: int) -> None:
+    """Prediction strength of the candidate's algorithm and parameter on the
+    same seeded sample as its stability."""
+    sample = matrix[_sample(matrix, rows, seed)]
+
+    def fit(half: np.ndarray) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
+        labels, estimator, _ = fit_labels(candidate.algorithm, candidate.param, half, seed=seed)
+        if candidate.algorithm in CAN_PREDICT:
+            return labels, estimator.predict
+        if labels.max() < 0:
+            return labels, lambda rows: np.full(len(rows), -1)  # HDBSCAN found only noise
+        centroids = centroids_of(half, labels, int(labels.max()) + 1)
+        return labels, lambda rows: nearest(rows, centroids)
+
+    candidate.prediction_strength = prediction_strength(fit, sample, seed=seed)
+
+
 def choose(
     candidates: list[Candidate],
     metric: str,
     measure: Callable[[Candidate], None],
     *,
+    strength: Callable[[Candidate], None],
     deadline: float,
 ) -> tuple[Candidate, str]:
-    """Pick the best ``metric`` among stable solutions.
+    """Pick the most clusters the data reproducibly holds, then the best
+    ``metric`` among the solutions with that many.
 
-    Candidates are visited best metric first and their stability measured
-    (``measure(candidate)``) on the way; the first one in which every
-    cluster's stability reaches 0.75 wins, so every candidate with a better
-    metric was measured and found less stable. When time runs out (the best
-    one is always measured) or no candidate is stable, the best metric among
-    the measured candidates whose clusters all reach 0.6 (doubtful but not
-    dissolving) wins, and failing that the one with the most stable weakest
-    cluster. The rule in words is returned too.
+    A solution qualifies when its clusters can be found again: the clusters
+    found on one half of the rows predict those found on the other half
+    (prediction strength >= 0.8, Tibshirani & Walther, 2005), and every
+    cluster survives bootstrap resampling (stability >= 0.75, Hennig, 2007).
+    Among qualifying solutions the largest number of clusters wins (a finer
+    segmentation that is still reproducible says more than a coarser one;
+    internal indices such as the silhouette favour two clusters whenever
+    groups touch), and at that number the best ``metric``.
+
+    Candidates are visited most clusters first, best metric first within a
+    count; ``strength(candidate)`` (cheap) is measured on the way, and
+    ``measure(candidate)`` (stability, dearer) only for those strong enough,
+    so the first one that qualifies is the answer. When time runs out or
+    none qualifies, the choice falls back on stability alone: candidates are
+    measured best metric first (the best one always, the others while time
+    allows) and the first whose clusters are all stable wins; failing that,
+    the best metric among those whose clusters all reach 0.6 (doubtful but
+    not dissolving), and failing that the one with the most stable weakest
+    cluster.
+    The rule in words is returned too.
     """
     ranked = _ranked(candidates, metric)
-    for candidate in ranked:
+    # A stable sort: within one count of clusters the metric order is kept.
+    by_count = sorted(ranked, key=lambda c: c.k, reverse=True)
+    for rejected, candidate in enumerate(by_count):
+        if time.monotonic() > deadline and rejected:
+            break
+        if candidate.prediction_strength is None:
+            strength(candidate)
+        if (candidate.prediction_strength or 0.0) >= STRONG:
+            if candidate.stability is None:
+                measure(candidate)
+            if candidate.stable:
+                more = sum(c.k > candidate.k for c in by_count[:rejected])
+                return candidate, (
+                    f"the most clusters ({candidate.k}) at which a solution is reproducible "
+                    f"(prediction strength >= {STRONG}, every cluster's stability >= "
+                    f"{STABLE}), and the best {metric} among those; {more} solutions with more "
+                    f"clusters and {rejected - more} with a better {metric} were not reproducible"
+                )
+    reason = (
+        "time ran out before a reproducible solution was found"
+        if time.monotonic() > deadline
+        else f"no solution reached prediction strength {STRONG} with every cluster stable"
+    )
+    # Then the best metric among stable solutions, measured best first while
+    # time allows (the best one always).
+    for position, candidate in enumerate(ranked):
         if candidate.stability is None:
-            if time.monotonic() > deadline and ranked[0].stability is not None:
+            if position and time.monotonic() > deadline:
                 break
             measure(candidate)
         if candidate.stable:
-            return candidate, (
-                f"best {metric} among the solutions whose every cluster has stability "
-                f">= {STABLE}; "
-                f"{ranked.index(candidate)} with a better {metric} were less stable"
-            )
+            break
     measured = [c for c in ranked if c.stability is not None]
+    stable = [c for c in measured if c.stable]
+    if stable:
+        return stable[0], (
+            f"{reason}: best {metric} among the measured solutions whose every cluster has "
+            f"stability >= {STABLE}"
+        )
     doubtful = [c for c in measured if c.weakest is not None and c.weakest >= UNSTABLE]
     if doubtful:
         return doubtful[0], (
-            f"no measured solution reached stability {STABLE}: best {metric} among those "
-            f">= {UNSTABLE} (doubtful)"
+            f"{reason}; no measured solution reached stability {STABLE}: best {metric} "
+            f"among those >= {UNSTABLE} (doubtful)"
         )
     best = max(measured, key=lambda c: c.weakest or 0.0)
-    return best, f"every measured solution is unstable (< {UNSTABLE}): the most stable one"
+    return best, (
+        f"{reason}; every measured solution is unstable (< {UNSTABLE}): the most stable one"
+    )
 
 
 def _final_model(
@@ -270,9 +350,10 @@ def search_clusters(
     The columns are prepared (see :func:`prepare`); on a seeded sample of at
     most ``search_rows`` rows every algorithm is fitted over the range of
     cluster counts and scored by every internal index; then the choice is
-    made by ``metric`` and bootstrap stability (see :func:`choose`). Half of
-    ``time_budget`` (counted from the call, preparation included) goes to
-    fitting candidates, the next 35 % to stability, the rest to the final fit.
+    made by prediction strength, bootstrap stability and ``metric`` (see
+    :func:`choose`). Half of ``time_budget`` (counted from the call,
+    preparation included) goes to fitting candidates, the next 35 % to
+    prediction strength and stability, the rest to the final fit.
 
     Args:
         frame: the rows to segment.
@@ -288,7 +369,8 @@ def search_clusters(
         pca: keep this share of the variance with a PCA (None: no PCA).
         seed: random state of sampling, algorithms and resampling.
         search_rows: rows the candidates are fitted on.
-        stability_rows: rows each bootstrap resample draws from.
+        stability_rows: rows each bootstrap resample draws from (and that
+            prediction strength splits in halves).
         n_resamples: bootstrap resamples per stability measurement.
 
     Raises:
@@ -330,7 +412,10 @@ def search_clusters(
             deadline=deadline,
         )
 
-    chosen, rule = choose(candidates, metric, measure, deadline=deadline)
+    def strength(candidate: Candidate) -> None:
+        _measure_strength(candidate, searched, rows=stability_rows, seed=seed)
+
+    chosen, rule = choose(candidates, metric, measure, strength=strength, deadline=deadline)
     model = _final_model(chosen, matrix, searched, seed=seed)
     labels = model.predict(matrix)
     return ClusteringResult(
