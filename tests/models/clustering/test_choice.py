@@ -1,5 +1,5 @@
-"""Tests for the rule that picks a clustering: the most clusters that are
-reproducible (prediction strength and stability), then the best index."""
+"""Tests for the rule that picks a clustering: among stable solutions whose
+index is near the best, the most clusters, then the best index."""
 
 from __future__ import annotations
 
@@ -9,120 +9,101 @@ import pytest
 
 from cairn.models.clustering import Candidate, choose
 
-# The values the measuring functions reveal, by candidate.
-_TRUTH: dict[int, tuple[float, float]] = {}
-
 
 def _candidate(
     k: int,
     silhouette: float,
     stability: float,
-    strength: float,
     algorithm: str = "kmeans",
     davies_bouldin: float = 1.0,
 ) -> Candidate:
-    candidate = Candidate(
+    return Candidate(
         algorithm=algorithm,
         param=k,
         k=k,
         indices={"silhouette": silhouette, "davies_bouldin": davies_bouldin},
         sizes=(1,) * k,
         fit_seconds=0.0,
+        # The true value, revealed by ``measure`` below.
+        cluster_stability=(stability,),
     )
-    _TRUTH[id(candidate)] = (stability, strength)
-    return candidate
-
-
-class Recorder:
-    """Measuring functions that reveal the values and record the calls."""
-
-    def __init__(self) -> None:
-        self.stability: list[tuple[str, int]] = []
-        self.strength: list[tuple[str, int]] = []
-
-    def measure(self, candidate: Candidate) -> None:
-        self.stability.append((candidate.algorithm, candidate.k))
-        value = _TRUTH[id(candidate)][0]
-        candidate.cluster_stability = (value,)
-        candidate.stability = value
-
-    def strong(self, candidate: Candidate) -> None:
-        self.strength.append((candidate.algorithm, candidate.k))
-        candidate.prediction_strength = _TRUTH[id(candidate)][1]
 
 
 def _choose(
     candidates: list[Candidate], metric: str = "silhouette", deadline: float = 60.0
-) -> tuple[Candidate, str, Recorder]:
-    recorder = Recorder()
-    chosen, rule = choose(
-        candidates,
-        metric,
-        recorder.measure,
-        strength=recorder.strong,
-        deadline=time.monotonic() + deadline,
-    )
-    return chosen, rule, recorder
+) -> tuple[Candidate, str, list[tuple[str, int]]]:
+    measured: list[tuple[str, int]] = []
+
+    def measure(candidate: Candidate) -> None:
+        measured.append((candidate.algorithm, candidate.k))
+        candidate.stability = candidate.cluster_stability[0]
+
+    chosen, rule = choose(candidates, metric, measure, deadline=time.monotonic() + deadline)
+    return chosen, rule, measured
 
 
-def test_the_most_clusters_that_are_reproducible_win_over_a_better_silhouette() -> None:
-    """Two touching groups of three: the silhouette prefers k=2, which is
-    stable too, but k=3 is also reproducible and says more."""
+def test_more_clusters_with_a_near_best_index_win_when_stable() -> None:
+    """Touching groups: the silhouette prefers two clusters; three are
+    stable and nearly as good, four are stable but far worse."""
     candidates = [
-        _candidate(2, 0.58, 1.0, 0.99),
-        _candidate(3, 0.46, 0.85, 0.90),
-        _candidate(4, 0.40, 0.70, 0.75),  # splits a group arbitrarily
-        _candidate(5, 0.35, 0.80, 0.60),  # stable, not predictable
+        _candidate(2, 0.58, 1.0),
+        _candidate(3, 0.48, 0.85),  # within 20 % of 0.58
+        _candidate(4, 0.30, 0.90),  # stable, far from the best
+        _candidate(5, 0.50, 0.60),  # near the best, a cluster dissolves
     ]
-    chosen, rule, recorder = _choose(candidates)
+    chosen, rule, measured = _choose(candidates)
     assert chosen.k == 3
-    assert "most clusters (3)" in rule and "prediction strength >= 0.8" in rule
-    assert "2 solutions with more clusters" in rule
-    # Stability is dear: it is only measured where the prediction strength passed.
-    assert ("kmeans", 5) not in recorder.stability
-    assert ("kmeans", 2) not in recorder.stability and ("kmeans", 2) not in recorder.strength
+    assert "the most clusters (3)" in rule and "within 20%" in rule
+    assert "best silhouette at 3 clusters" in rule
+    # Far from the best, four clusters are not even measured.
+    assert ("kmeans", 4) not in measured
+    assert measured == [("kmeans", 2), ("kmeans", 5), ("kmeans", 3)]
 
 
 def test_at_the_chosen_count_the_user_metric_decides() -> None:
     def candidates() -> list[Candidate]:
         return [
-            _candidate(3, 0.40, 0.9, 0.9, "kmeans", davies_bouldin=0.5),
-            _candidate(3, 0.45, 0.9, 0.9, "gaussian_mixture", davies_bouldin=0.7),
-            _candidate(3, 0.50, 0.9, 0.5, "birch"),  # best silhouette, not predictable
-            _candidate(2, 0.60, 0.9, 0.9, davies_bouldin=0.4),
+            _candidate(2, 0.60, 0.9, davies_bouldin=0.50),
+            _candidate(3, 0.50, 0.9, "kmeans", davies_bouldin=0.55),
+            _candidate(3, 0.55, 0.9, "gaussian_mixture", davies_bouldin=0.58),
+            _candidate(3, 0.57, 0.5, "birch", davies_bouldin=0.52),  # unstable
         ]
 
-    chosen, rule, _ = _choose(candidates())
+    chosen, _, _ = _choose(candidates())
     assert (chosen.algorithm, chosen.k) == ("gaussian_mixture", 3)
-    assert "best silhouette among those" in rule and "1 with a better silhouette" in rule
-    # Davies-Bouldin is better lower.
-    chosen, _, _ = _choose(candidates(), metric="davies_bouldin")
+    # Davies-Bouldin is better lower; within 20 % of 0.50 means up to 0.60.
+    chosen, rule, _ = _choose(candidates(), metric="davies_bouldin")
     assert (chosen.algorithm, chosen.k) == ("kmeans", 3)
+    assert "davies_bouldin is within 20%" in rule
+
+
+def test_without_a_stable_finer_solution_the_best_stable_one_stays() -> None:
+    candidates = [_candidate(2, 0.5, 0.5), _candidate(3, 0.6, 0.7), _candidate(4, 0.4, 0.9)]
+    chosen, rule, measured = _choose(candidates)
+    assert chosen.k == 4
+    assert "2 with a better silhouette were less stable" in rule
+    assert "none with more clusters" in rule
+    assert len(measured) == 3
 
 
 @pytest.mark.parametrize(
-    ("values", "expected", "words"),
+    ("pairs", "expected", "words"),
     [
-        # (silhouette, stability, prediction strength) for k = 2, 3, 4
-        ([(0.5, 0.9, 0.5), (0.6, 0.9, 0.6), (0.4, 0.5, 0.9)], 3, "every cluster has stability"),
-        ([(0.5, 0.65, 0.5), (0.6, 0.5, 0.5), (0.4, 0.7, 0.5)], 2, "doubtful"),
-        ([(0.5, 0.3, 0.5), (0.6, 0.2, 0.5), (0.4, 0.5, 0.5)], 4, "unstable"),
+        ([(0.5, 0.65), (0.6, 0.5), (0.4, 0.7)], 2, "doubtful"),
+        ([(0.5, 0.3), (0.6, 0.2), (0.4, 0.5)], 4, "unstable"),
     ],
 )
-def test_without_a_reproducible_solution_the_fallback_is_said(
-    values: list[tuple[float, float, float]], expected: int, words: str
+def test_without_a_stable_solution_the_fallback_is_said(
+    pairs: list[tuple[float, float]], expected: int, words: str
 ) -> None:
-    candidates = [_candidate(k, *v) for k, v in enumerate(values, start=2)]
-    chosen, rule, recorder = _choose(candidates)
-    assert "no solution reached prediction strength 0.8" in rule and words in rule
-    assert chosen.k == expected
-    assert ("kmeans", 3) in recorder.stability  # the best silhouette is always measured
+    candidates = [_candidate(k, *pair) for k, pair in enumerate(pairs, start=2)]
+    chosen, rule, _ = _choose(candidates)
+    assert chosen.k == expected and words in rule
 
 
-def test_past_the_deadline_the_largest_and_the_best_are_measured() -> None:
-    candidates = [_candidate(2, 0.6, 0.9, 0.9), _candidate(3, 0.5, 0.9, 0.5)]
-    chosen, rule, recorder = _choose(candidates, deadline=-1)
-    assert chosen.k == 2 and chosen.stable
-    assert "time ran out" in rule
-    assert recorder.strength == [("kmeans", 3)]
-    assert recorder.stability == [("kmeans", 2)]
+def test_past_the_deadline_only_the_best_is_measured_and_that_is_said() -> None:
+    candidates = [_candidate(2, 0.5, 0.5), _candidate(3, 0.6, 0.9), _candidate(4, 0.55, 0.9)]
+    chosen, rule, measured = _choose(candidates, deadline=-1)
+    assert chosen.k == 3 and chosen.stable
+    assert measured == [("kmeans", 3)]
+    assert "time ran out before 1 with more clusters" in rule

@@ -29,25 +29,23 @@ def test_every_algorithm_reaches_the_leaderboard(wheat: ClusteringResult) -> Non
     assert (board["sizes"].map(sum) == 210).all()
 
 
-def test_the_choice_is_the_most_clusters_that_are_reproducible(
+def test_the_choice_is_the_finest_stable_solution_near_the_best_silhouette(
     wheat: ClusteringResult,
 ) -> None:
-    chosen = wheat.chosen
-    assert wheat.stable and chosen.prediction_strength is not None
-    assert chosen.prediction_strength >= 0.8
-    assert f"the most clusters ({chosen.k})" in wheat.rule
-    # Every solution with more clusters, or as many and a better silhouette,
-    # was looked at and found not reproducible.
-    before = [
-        c
+    assert wheat.stable and wheat.chosen.stability is not None
+    measured = [c for c in wheat.leaderboard if c.stability is not None]
+    best_stable = max(c.indices["silhouette"] for c in measured if c.stable)
+    # Every stable solution with a silhouette near the best has no more clusters.
+    near = [c for c in measured if c.stable and c.indices["silhouette"] >= 0.8 * best_stable]
+    assert wheat.chosen in near
+    assert all(c.k <= wheat.chosen.k for c in near)
+    # Unmeasured solutions with more clusters are not near the best.
+    assert all(
+        c.indices["silhouette"] < 0.8 * best_stable
         for c in wheat.leaderboard
-        if c.k > chosen.k
-        or (c.k == chosen.k and c.indices["silhouette"] > chosen.indices["silhouette"])
-    ]
-    for candidate in before:
-        assert candidate.prediction_strength is not None
-        assert candidate.prediction_strength < 0.8 or not candidate.stable
-    assert "prediction_strength" in wheat.leaderboard_frame()
+        if c.stability is None and c.k > wheat.chosen.k
+    )
+    assert "stability >= 0.75" in wheat.rule
 
 
 def test_the_segments_match_the_varieties(wheat: ClusteringResult) -> None:

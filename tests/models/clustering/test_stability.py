@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import pytest
 
 from cairn.models.clustering import cluster_jaccard, clusterboot, prepare
 from cairn.models.clustering._algorithms import fit_labels
-from cairn.models.clustering._stability import prediction_strength
 from cairn.tasks.clustering import STABLE, UNSTABLE
 from tests.conftest import load_dataset
 
@@ -66,39 +63,3 @@ def test_many_clusters_on_iris_are_less_stable_than_two(iris_matrix: np.ndarray)
         return float(clusterboot(refit, iris_matrix, labels, n_resamples=10, seed=0).mean())
 
     assert stability(9) < stability(2)
-
-
-Fit = Callable[[np.ndarray], tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]]
-
-
-def _kmeans(k: int) -> Fit:
-    def fit(half: np.ndarray) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
-        labels, estimator, _ = fit_labels("kmeans", k, half, seed=0)
-        return labels, estimator.predict
-
-    return fit
-
-
-def test_two_groups_of_iris_predict_each_other_and_six_do_not(iris_matrix: np.ndarray) -> None:
-    """Setosa against the rest is found again from either half of the rows;
-    six clusters cut the two groups arbitrarily."""
-    assert prediction_strength(_kmeans(2), iris_matrix, seed=0) >= 0.8
-    assert prediction_strength(_kmeans(6), iris_matrix, seed=0) < 0.8
-
-
-def test_clusters_that_predict_nothing_have_a_low_prediction_strength(
-    iris_matrix: np.ndarray,
-) -> None:
-    rng = np.random.default_rng(12345)
-
-    def fit(half: np.ndarray) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
-        return rng.integers(0, 3, len(half)), lambda rows: rng.integers(0, 3, len(rows))
-
-    assert prediction_strength(fit, iris_matrix, seed=0) < 0.5
-
-
-def test_a_half_without_any_cluster_has_no_prediction_strength(iris_matrix: np.ndarray) -> None:
-    def fit(half: np.ndarray) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
-        return np.full(len(half), -1), lambda rows: np.zeros(len(rows), dtype=int)
-
-    assert prediction_strength(fit, iris_matrix, seed=0) == 0.0

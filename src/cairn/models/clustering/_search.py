@@ -12,29 +12,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_limits
 
 from cairn.data.schema import Schema
 from cairn.exceptions import SpecError
-from cairn.models.clustering._algorithms import (
-    ALGORITHMS,
-    CAN_PREDICT,
-    centroids_of,
-    fit_labels,
-    grid,
-    nearest,
-)
+from cairn.models.clustering._algorithms import ALGORITHMS, fit_labels, grid
 from cairn.models.clustering._model import ClusterModel
 from cairn.models.clustering._prepare import Preparation, prepare, resolve_k_range
-from cairn.models.clustering._stability import clusterboot, prediction_strength
+from cairn.models.clustering._stability import clusterboot
 from cairn.tasks.clustering import STABLE, UNSTABLE, Clustering
 from cairn.tasks.metrics import CLUSTER_INDICES, clustering_metrics
 
 __all__ = ["Candidate", "ClusteringResult", "choose", "search_clusters"]
 
 _TASK = Clustering()
-# Tibshirani & Walther's threshold: from 0.8 on, clusters found on one half of
-# the rows predict those found on the other.
-STRONG = 0.8
+# A solution whose index is within this share of the best stable one's is
+# as good a description of the data, as far as the index can tell.
+NEAR_BEST = 0.2
 
 
 @dataclass
@@ -44,9 +38,7 @@ class Candidate:
     ``param`` is the cluster count asked for, or HDBSCAN's smallest cluster
     size; ``k`` the clusters found. ``cluster_stability`` holds each
     cluster's mean bootstrap Jaccard, ``stability`` their mean (None: not
-    measured, see :func:`choose`); ``prediction_strength`` how well the
-    clusters found on one half of the rows predict those found on the other
-    (None: not measured); ``bic`` is GaussianMixture's Bayesian information
+    measured, see :func:`choose`); ``bic`` is GaussianMixture's Bayesian information
     criterion (lower is better).
     """
 
@@ -60,7 +52,6 @@ class Candidate:
     bic: float | None = None
     stability: float | None = None
     cluster_stability: tuple[float, ...] = ()
-    prediction_strength: float | None = None
     labels: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int), repr=False)
     estimator: Any = field(default=None, repr=False)
 
@@ -83,9 +74,6 @@ class Candidate:
             **{name: round(value, 4) for name, value in self.indices.items()},
             "stability": None if self.stability is None else round(self.stability, 3),
             "weakest_cluster": None if self.weakest is None else round(self.weakest, 3),
-            "prediction_strength": (
-                None if self.prediction_strength is None else round(self.prediction_strength, 3)
-            ),
             "bic": None if self.bic is None else round(self.bic, 1),
             "noise_share": round(self.noise_share, 3),
             "sizes": list(self.sizes),
@@ -216,21 +204,13 @@ def _measure_stability(
     candidate.stability = float(per_cluster.mean())
 
 
-def _measure_strength(candidate: Candidate, matrix: np.ndarray, *, rows: int, seed: int) -> None:
-    """Prediction strength of the candidate's algorithm and parameter on the
-    same seeded sample as its stability."""
-    sample = matrix[_sample(matrix, rows, seed)]
-
-    def fit(half: np.ndarray) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
-        labels, estimator, _ = fit_labels(candidate.algorithm, candidate.param, half, seed=seed)
-        if candidate.algorithm in CAN_PREDICT:
-            return labels, estimator.predict
-        if labels.max() < 0:
-            return labels, lambda rows: np.full(len(rows), -1)  # HDBSCAN found only noise
-        centroids = centroids_of(half, labels, int(labels.max()) + 1)
-        return labels, lambda rows: nearest(rows, centroids)
-
-    candidate.prediction_strength = prediction_strength(fit, sample, seed=seed)
+def _near(value: float, best: float, metric: str) -> bool:
+    """``value`` is within ``NEAR_BEST`` of ``best`` (relative, in the
+    direction that is worse for ``metric``)."""
+    slack = NEAR_BEST * abs(best)
+    if _TASK.greater_is_better(metric):
+        return value >= best - slack
+    return value <= best + slack
 
 
 def choose(
@@ -238,82 +218,78 @@ def choose(
     metric: str,
     measure: Callable[[Candidate], None],
     *,
-    strength: Callable[[Candidate], None],
     deadline: float,
 ) -> tuple[Candidate, str]:
-    """Pick the most clusters the data reproducibly holds, then the best
-    ``metric`` among the solutions with that many.
+    """Pick the most clusters among stable solutions whose ``metric`` is
+    near the best, and the best ``metric`` at that count.
 
-    A solution qualifies when its clusters can be found again: the clusters
-    found on one half of the rows predict those found on the other half
-    (prediction strength >= 0.8, Tibshirani & Walther, 2005), and every
-    cluster survives bootstrap resampling (stability >= 0.75, Hennig, 2007).
-    Among qualifying solutions the largest number of clusters wins (a finer
-    segmentation that is still reproducible says more than a coarser one;
-    internal indices such as the silhouette favour two clusters whenever
-    groups touch), and at that number the best ``metric``.
-
-    Candidates are visited most clusters first, best metric first within a
-    count; ``strength(candidate)`` (cheap) is measured on the way, and
-    ``measure(candidate)`` (stability, dearer) only for those strong enough,
-    so the first one that qualifies is the answer. When time runs out or
-    none qualifies, the choice falls back on stability alone: candidates are
-    measured best metric first (the best one always, the others while time
-    allows) and the first whose clusters are all stable wins; failing that,
-    the best metric among those whose clusters all reach 0.6 (doubtful but
-    not dissolving), and failing that the one with the most stable weakest
-    cluster.
+    First the best ``metric`` among stable solutions: candidates are visited
+    best metric first and their stability measured (``measure(candidate)``)
+    on the way; the first in which every cluster's stability reaches 0.75 is
+    the reference. Internal indices, the silhouette above all, favour few
+    clusters whenever groups touch, so a solution with more clusters whose
+    index is within 20 % of the reference's describes the data as well and
+    says more (Hennig's advice: among near-best solutions whose clusters are
+    all stable, prefer the finer one). Those are visited most clusters
+    first, best metric first within a count, and the first stable one wins;
+    when time runs out (the best one is always measured) the reference
+    stands. When no candidate is stable, the best metric among the measured
+    candidates whose clusters all reach 0.6 (doubtful but not dissolving)
+    wins, and failing that the one with the most stable weakest cluster.
     The rule in words is returned too.
     """
     ranked = _ranked(candidates, metric)
-    # A stable sort: within one count of clusters the metric order is kept.
-    by_count = sorted(ranked, key=lambda c: c.k, reverse=True)
-    for rejected, candidate in enumerate(by_count):
-        if time.monotonic() > deadline and rejected:
-            break
-        if candidate.prediction_strength is None:
-            strength(candidate)
-        if (candidate.prediction_strength or 0.0) >= STRONG:
-            if candidate.stability is None:
-                measure(candidate)
-            if candidate.stable:
-                more = sum(c.k > candidate.k for c in by_count[:rejected])
-                return candidate, (
-                    f"the most clusters ({candidate.k}) at which a solution is reproducible "
-                    f"(prediction strength >= {STRONG}, every cluster's stability >= "
-                    f"{STABLE}), and the best {metric} among those; {more} solutions with more "
-                    f"clusters and {rejected - more} with a better {metric} were not reproducible"
-                )
-    reason = (
-        "time ran out before a reproducible solution was found"
-        if time.monotonic() > deadline
-        else f"no solution reached prediction strength {STRONG} with every cluster stable"
-    )
-    # Then the best metric among stable solutions, measured best first while
-    # time allows (the best one always).
-    for position, candidate in enumerate(ranked):
+    reference: Candidate | None = None
+    for candidate in ranked:
         if candidate.stability is None:
-            if position and time.monotonic() > deadline:
+            if time.monotonic() > deadline and ranked[0].stability is not None:
                 break
             measure(candidate)
         if candidate.stable:
+            reference = candidate
             break
-    measured = [c for c in ranked if c.stability is not None]
-    stable = [c for c in measured if c.stable]
-    if stable:
-        return stable[0], (
-            f"{reason}: best {metric} among the measured solutions whose every cluster has "
-            f"stability >= {STABLE}"
+    if reference is not None:
+        best = reference.indices[metric]
+        finer = sorted(
+            (c for c in ranked if c.k > reference.k and _near(c.indices[metric], best, metric)),
+            key=lambda c: c.k,
+            reverse=True,  # a stable sort: the metric order is kept within a count
         )
+        unmeasured = 0
+        for candidate in finer:
+            if candidate.stability is None:
+                if time.monotonic() > deadline:
+                    unmeasured = len(finer) - finer.index(candidate)
+                    break
+                measure(candidate)
+            if candidate.stable:
+                return candidate, (
+                    f"the most clusters ({candidate.k}) among the solutions whose every "
+                    f"cluster has stability >= {STABLE} and whose {metric} is within "
+                    f"{NEAR_BEST:.0%} of the best such one ({best:.3f}, {reference.k} clusters); "
+                    f"the best {metric} at {candidate.k} clusters"
+                )
+        finer_said = (
+            f"time ran out before {unmeasured} with more clusters within {NEAR_BEST:.0%} of "
+            f"its {metric} were measured"
+            if unmeasured
+            else f"none with more clusters within {NEAR_BEST:.0%} of its {metric} was stable"
+        )
+        return reference, (
+            f"best {metric} among the solutions whose every cluster has stability "
+            f">= {STABLE}; {ranked.index(reference)} with a better {metric} were less stable, "
+            f"and {finer_said}"
+        )
+    measured = [c for c in ranked if c.stability is not None]
     doubtful = [c for c in measured if c.weakest is not None and c.weakest >= UNSTABLE]
     if doubtful:
         return doubtful[0], (
-            f"{reason}; no measured solution reached stability {STABLE}: best {metric} "
-            f"among those >= {UNSTABLE} (doubtful)"
+            f"no measured solution reached stability {STABLE}: best {metric} among those "
+            f">= {UNSTABLE} (doubtful)"
         )
-    best = max(measured, key=lambda c: c.weakest or 0.0)
-    return best, (
-        f"{reason}; every measured solution is unstable (< {UNSTABLE}): the most stable one"
+    best_weakest = max(measured, key=lambda c: c.weakest or 0.0)
+    return best_weakest, (
+        f"every measured solution is unstable (< {UNSTABLE}): the most stable one"
     )
 
 
@@ -350,10 +326,9 @@ def search_clusters(
     The columns are prepared (see :func:`prepare`); on a seeded sample of at
     most ``search_rows`` rows every algorithm is fitted over the range of
     cluster counts and scored by every internal index; then the choice is
-    made by prediction strength, bootstrap stability and ``metric`` (see
-    :func:`choose`). Half of ``time_budget`` (counted from the call,
-    preparation included) goes to fitting candidates, the next 35 % to
-    prediction strength and stability, the rest to the final fit.
+    made by ``metric`` and bootstrap stability (see :func:`choose`). Half of
+    ``time_budget`` (counted from the call, preparation included) goes to
+    fitting candidates, the next 35 % to stability, the rest to the final fit.
 
     Args:
         frame: the rows to segment.
@@ -369,8 +344,7 @@ def search_clusters(
         pca: keep this share of the variance with a PCA (None: no PCA).
         seed: random state of sampling, algorithms and resampling.
         search_rows: rows the candidates are fitted on.
-        stability_rows: rows each bootstrap resample draws from (and that
-            prediction strength splits in halves).
+        stability_rows: rows each bootstrap resample draws from.
         n_resamples: bootstrap resamples per stability measurement.
 
     Raises:
@@ -396,9 +370,6 @@ def search_clusters(
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.permutation(len(matrix))[:search_rows])
     searched = matrix[rows]
-    candidates = _fit_candidates(
-        searched, k_range, algorithms, seed=seed, deadline=start + 0.5 * time_budget
-    )
     # The last 15 % of the budget is left for the final fit on every row.
     deadline = start + 0.85 * time_budget
 
@@ -412,10 +383,13 @@ def search_clusters(
             deadline=deadline,
         )
 
-    def strength(candidate: Candidate) -> None:
-        _measure_strength(candidate, searched, rows=stability_rows, seed=seed)
-
-    chosen, rule = choose(candidates, metric, measure, strength=strength, deadline=deadline)
+    # Hundreds of small fits: one thread each. Thread start-up and cores
+    # shared with other work would otherwise cost more than the threads gain.
+    with threadpool_limits(1):
+        candidates = _fit_candidates(
+            searched, k_range, algorithms, seed=seed, deadline=start + 0.5 * time_budget
+        )
+        chosen, rule = choose(candidates, metric, measure, deadline=deadline)
     model = _final_model(chosen, matrix, searched, seed=seed)
     labels = model.predict(matrix)
     return ClusteringResult(

@@ -1,5 +1,4 @@
-"""Bootstrap stability of a clustering, after Hennig's ``clusterboot``, and
-Tibshirani & Walther's prediction strength of a clustering method.
+"""Bootstrap stability of a clustering, after Hennig's ``clusterboot``.
 
 The algorithm is refitted on bootstrap resamples of the rows. For each
 cluster of the original solution, its Jaccard similarity with the most
@@ -16,7 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["cluster_jaccard", "clusterboot", "prediction_strength"]
+__all__ = ["cluster_jaccard", "clusterboot"]
 
 
 def cluster_jaccard(original: np.ndarray, refit: np.ndarray, k: int) -> np.ndarray:
@@ -72,61 +71,3 @@ def clusterboot(
         total[seen] += jaccard[seen]
         counted[seen] += 1
     return np.divide(total, counted, out=np.zeros(k), where=counted > 0)
-
-
-def prediction_strength(
-    fit: Callable[[np.ndarray], tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]],
-    matrix: np.ndarray,
-    *,
-    n_splits: int = 2,
-    seed: int = 0,
-) -> float:
-    """Tibshirani & Walther's (2005) prediction strength of a clustering
-    method on ``matrix``: how well clusters found on one half of the rows
-    predict the clusters found on the other half.
-
-    The rows are split in two halves and each half is clustered. For every
-    cluster of one half, the share of its pairs of rows that the other
-    half's clustering (applied to them) also puts together is measured; the
-    prediction strength is that share for the worst cluster, averaged over
-    both directions and ``n_splits`` random splits. From 0.8 on, the clusters
-    are reproducible; a count of clusters beyond what the data holds splits
-    some group arbitrarily and falls well below.
-
-    Args:
-        fit: clusters a matrix and returns its cluster ids (-1: no cluster)
-            and a function that assigns new rows to those clusters.
-        matrix: the rows to split.
-        n_splits: random halvings to average over.
-        seed: random state of the splits.
-    """
-    rng = np.random.default_rng(seed)
-    values: list[float] = []
-    for _ in range(n_splits):
-        order = rng.permutation(len(matrix))
-        halves = [matrix[order[: len(order) // 2]], matrix[order[len(order) // 2 :]]]
-        fitted = [fit(half) for half in halves]
-        for test in (0, 1):
-            test_labels = fitted[test][0]
-            train_labels, assign = fitted[1 - test]
-            if test_labels.max() < 0 or train_labels.max() < 0:
-                values.append(0.0)  # one half held no cluster at all
-                continue
-            predicted = np.asarray(assign(halves[test]), dtype=int)
-            values.append(_worst_pair_share(test_labels, predicted))
-    return float(np.mean(values))
-
-
-def _worst_pair_share(labels: np.ndarray, predicted: np.ndarray) -> float:
-    """For the worst cluster of ``labels``, the share of its pairs of rows
-    that ``predicted`` puts in one cluster (clusters of one row do not count)."""
-    worst = 1.0
-    _, predicted = np.unique(predicted, return_inverse=True)
-    for cluster in np.unique(labels[labels >= 0]):
-        members = predicted[labels == cluster]
-        n = len(members)
-        if n < 2:
-            continue
-        counts = np.bincount(members).astype(float)
-        worst = min(worst, float((counts * (counts - 1)).sum() / (n * (n - 1))))
-    return worst
