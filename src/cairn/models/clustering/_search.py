@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_limits
 
 from cairn.data.schema import Schema
 from cairn.exceptions import SpecError
@@ -25,6 +26,9 @@ from cairn.tasks.metrics import CLUSTER_INDICES, clustering_metrics
 __all__ = ["Candidate", "ClusteringResult", "choose", "search_clusters"]
 
 _TASK = Clustering()
+# A solution whose index is within this share of the best stable one's is
+# as good a description of the data, as far as the index can tell.
+NEAR_BEST = 0.2
 
 
 @dataclass
@@ -172,6 +176,11 @@ def _ranked(candidates: list[Candidate], metric: str) -> list[Candidate]:
     return sorted(candidates, key=key, reverse=True)
 
 
+def _sample(matrix: np.ndarray, rows: int, seed: int) -> np.ndarray:
+    """A seeded sample of at most ``rows`` row indices."""
+    return np.random.default_rng(seed).permutation(len(matrix))[:rows]
+
+
 def _measure_stability(
     candidate: Candidate,
     matrix: np.ndarray,
@@ -182,8 +191,7 @@ def _measure_stability(
     deadline: float,
 ) -> None:
     """clusterboot on a seeded sample of at most ``rows`` of the search rows."""
-    rng = np.random.default_rng(seed)
-    sample = rng.permutation(len(matrix))[:rows]
+    sample = _sample(matrix, rows, seed)
     _, labels = np.unique(candidate.labels[sample], return_inverse=True)
 
     def refit(resample: np.ndarray) -> np.ndarray:
@@ -196,6 +204,15 @@ def _measure_stability(
     candidate.stability = float(per_cluster.mean())
 
 
+def _near(value: float, best: float, metric: str) -> bool:
+    """``value`` is within ``NEAR_BEST`` of ``best`` (relative, in the
+    direction that is worse for ``metric``)."""
+    slack = NEAR_BEST * abs(best)
+    if _TASK.greater_is_better(metric):
+        return value >= best - slack
+    return value <= best + slack
+
+
 def choose(
     candidates: list[Candidate],
     metric: str,
@@ -203,29 +220,66 @@ def choose(
     *,
     deadline: float,
 ) -> tuple[Candidate, str]:
-    """Pick the best ``metric`` among stable solutions.
+    """Pick the most clusters among stable solutions whose ``metric`` is
+    near the best, and the best ``metric`` at that count.
 
-    Candidates are visited best metric first and their stability measured
-    (``measure(candidate)``) on the way; the first one in which every
-    cluster's stability reaches 0.75 wins, so every candidate with a better
-    metric was measured and found less stable. When time runs out (the best
-    one is always measured) or no candidate is stable, the best metric among
-    the measured candidates whose clusters all reach 0.6 (doubtful but not
-    dissolving) wins, and failing that the one with the most stable weakest
-    cluster. The rule in words is returned too.
+    First the best ``metric`` among stable solutions: candidates are visited
+    best metric first and their stability measured (``measure(candidate)``)
+    on the way; the first in which every cluster's stability reaches 0.75 is
+    the reference. Internal indices, the silhouette above all, favour few
+    clusters whenever groups touch, so a solution with more clusters whose
+    index is within 20 % of the reference's describes the data as well and
+    says more (Hennig's advice: among near-best solutions whose clusters are
+    all stable, prefer the finer one). Those are visited most clusters
+    first, best metric first within a count, and the first stable one wins;
+    when time runs out (the best one is always measured) the reference
+    stands. When no candidate is stable, the best metric among the measured
+    candidates whose clusters all reach 0.6 (doubtful but not dissolving)
+    wins, and failing that the one with the most stable weakest cluster.
+    The rule in words is returned too.
     """
     ranked = _ranked(candidates, metric)
+    reference: Candidate | None = None
     for candidate in ranked:
         if candidate.stability is None:
             if time.monotonic() > deadline and ranked[0].stability is not None:
                 break
             measure(candidate)
         if candidate.stable:
-            return candidate, (
-                f"best {metric} among the solutions whose every cluster has stability "
-                f">= {STABLE}; "
-                f"{ranked.index(candidate)} with a better {metric} were less stable"
-            )
+            reference = candidate
+            break
+    if reference is not None:
+        best = reference.indices[metric]
+        finer = sorted(
+            (c for c in ranked if c.k > reference.k and _near(c.indices[metric], best, metric)),
+            key=lambda c: c.k,
+            reverse=True,  # a stable sort: the metric order is kept within a count
+        )
+        unmeasured = 0
+        for candidate in finer:
+            if candidate.stability is None:
+                if time.monotonic() > deadline:
+                    unmeasured = len(finer) - finer.index(candidate)
+                    break
+                measure(candidate)
+            if candidate.stable:
+                return candidate, (
+                    f"the most clusters ({candidate.k}) among the solutions whose every "
+                    f"cluster has stability >= {STABLE} and whose {metric} is within "
+                    f"{NEAR_BEST:.0%} of the best such one ({best:.3f}, {reference.k} clusters); "
+                    f"the best {metric} at {candidate.k} clusters"
+                )
+        finer_said = (
+            f"time ran out before {unmeasured} with more clusters within {NEAR_BEST:.0%} of "
+            f"its {metric} were measured"
+            if unmeasured
+            else f"none with more clusters within {NEAR_BEST:.0%} of its {metric} was stable"
+        )
+        return reference, (
+            f"best {metric} among the solutions whose every cluster has stability "
+            f">= {STABLE}; {ranked.index(reference)} with a better {metric} were less stable, "
+            f"and {finer_said}"
+        )
     measured = [c for c in ranked if c.stability is not None]
     doubtful = [c for c in measured if c.weakest is not None and c.weakest >= UNSTABLE]
     if doubtful:
@@ -233,8 +287,10 @@ def choose(
             f"no measured solution reached stability {STABLE}: best {metric} among those "
             f">= {UNSTABLE} (doubtful)"
         )
-    best = max(measured, key=lambda c: c.weakest or 0.0)
-    return best, f"every measured solution is unstable (< {UNSTABLE}): the most stable one"
+    best_weakest = max(measured, key=lambda c: c.weakest or 0.0)
+    return best_weakest, (
+        f"every measured solution is unstable (< {UNSTABLE}): the most stable one"
+    )
 
 
 def _final_model(
@@ -314,9 +370,6 @@ def search_clusters(
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.permutation(len(matrix))[:search_rows])
     searched = matrix[rows]
-    candidates = _fit_candidates(
-        searched, k_range, algorithms, seed=seed, deadline=start + 0.5 * time_budget
-    )
     # The last 15 % of the budget is left for the final fit on every row.
     deadline = start + 0.85 * time_budget
 
@@ -330,7 +383,13 @@ def search_clusters(
             deadline=deadline,
         )
 
-    chosen, rule = choose(candidates, metric, measure, deadline=deadline)
+    # Hundreds of small fits: one thread each. Thread start-up and cores
+    # shared with other work would otherwise cost more than the threads gain.
+    with threadpool_limits(1):
+        candidates = _fit_candidates(
+            searched, k_range, algorithms, seed=seed, deadline=start + 0.5 * time_budget
+        )
+        chosen, rule = choose(candidates, metric, measure, deadline=deadline)
     model = _final_model(chosen, matrix, searched, seed=seed)
     labels = model.predict(matrix)
     return ClusteringResult(
