@@ -311,6 +311,9 @@ class ClusteringSection(_Section):
     log_skewed: bool = True
     # Keep this share of the variance with a PCA before clustering.
     pca: float | None = Field(default=None, gt=0.0, le=1.0)
+    # Prefer the most clusters among stable solutions whose metric is within
+    # this share of the best stable one's (0: the best stable one).
+    finer_within: float = Field(default=0.0, ge=0.0, lt=1.0)
 
     @model_validator(mode="after")
     def _range_and_algorithms(self) -> ClusteringSection:

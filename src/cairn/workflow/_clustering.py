@@ -156,6 +156,7 @@ def _search(
         schema=schema,
         log_skewed=settings.log_skewed,
         pca=settings.pca,
+        finer_within=settings.finer_within,
         seed=spec.train.seed,
     )
 

@@ -30,7 +30,10 @@ def _candidate(
 
 
 def _choose(
-    candidates: list[Candidate], metric: str = "silhouette", deadline: float = 60.0
+    candidates: list[Candidate],
+    metric: str = "silhouette",
+    deadline: float = 60.0,
+    finer_within: float = 0.2,
 ) -> tuple[Candidate, str, list[tuple[str, int]]]:
     measured: list[tuple[str, int]] = []
 
@@ -38,7 +41,13 @@ def _choose(
         measured.append((candidate.algorithm, candidate.k))
         candidate.stability = candidate.cluster_stability[0]
 
-    chosen, rule = choose(candidates, metric, measure, deadline=time.monotonic() + deadline)
+    chosen, rule = choose(
+        candidates,
+        metric,
+        measure,
+        deadline=time.monotonic() + deadline,
+        finer_within=finer_within,
+    )
     return chosen, rule, measured
 
 
@@ -107,3 +116,16 @@ def test_past_the_deadline_only_the_best_is_measured_and_that_is_said() -> None:
     assert chosen.k == 3 and chosen.stable
     assert measured == [("kmeans", 3)]
     assert "time ran out before 1 with more clusters" in rule
+
+
+def test_by_default_the_best_stable_solution_wins() -> None:
+    candidates = [
+        _candidate(2, 0.58, 1.0),
+        _candidate(3, 0.48, 0.85),  # stable and near, but finer solutions are opt-in
+        _candidate(5, 0.60, 0.60),  # better, but a cluster dissolves
+    ]
+    chosen, rule, measured = _choose(candidates, finer_within=0.0)
+    assert chosen.k == 2
+    assert "best silhouette among the solutions whose every cluster has stability" in rule
+    assert "1 with a better silhouette were less stable" in rule
+    assert measured == [("kmeans", 5), ("kmeans", 2)]

@@ -26,9 +26,6 @@ from cairn.tasks.metrics import CLUSTER_INDICES, clustering_metrics
 __all__ = ["Candidate", "ClusteringResult", "choose", "search_clusters"]
 
 _TASK = Clustering()
-# A solution whose index is within this share of the best stable one's is
-# as good a description of the data, as far as the index can tell.
-NEAR_BEST = 0.2
 
 
 @dataclass
@@ -204,10 +201,10 @@ def _measure_stability(
     candidate.stability = float(per_cluster.mean())
 
 
-def _near(value: float, best: float, metric: str) -> bool:
-    """``value`` is within ``NEAR_BEST`` of ``best`` (relative, in the
+def _near(value: float, best: float, metric: str, within: float) -> bool:
+    """``value`` is within ``within`` of ``best`` (relative, in the
     direction that is worse for ``metric``)."""
-    slack = NEAR_BEST * abs(best)
+    slack = within * abs(best)
     if _TASK.greater_is_better(metric):
         return value >= best - slack
     return value <= best + slack
@@ -219,16 +216,18 @@ def choose(
     measure: Callable[[Candidate], None],
     *,
     deadline: float,
+    finer_within: float = 0.0,
 ) -> tuple[Candidate, str]:
-    """Pick the most clusters among stable solutions whose ``metric`` is
-    near the best, and the best ``metric`` at that count.
+    """Pick the best ``metric`` among stable solutions or, with
+    ``finer_within`` > 0, the most clusters among stable solutions whose
+    ``metric`` is within that share of it, and the best ``metric`` at that count.
 
     First the best ``metric`` among stable solutions: candidates are visited
     best metric first and their stability measured (``measure(candidate)``)
     on the way; the first in which every cluster's stability reaches 0.75 is
     the reference. Internal indices, the silhouette above all, favour few
     clusters whenever groups touch, so a solution with more clusters whose
-    index is within 20 % of the reference's describes the data as well and
+    index is within ``finer_within`` of the reference's describes the data as well and
     says more (Hennig's advice: among near-best solutions whose clusters are
     all stable, prefer the finer one). Those are visited most clusters
     first, best metric first within a count, and the first stable one wins;
@@ -248,10 +247,19 @@ def choose(
         if candidate.stable:
             reference = candidate
             break
+    if reference is not None and finer_within <= 0:
+        return reference, (
+            f"best {metric} among the solutions whose every cluster has stability "
+            f">= {STABLE}; {ranked.index(reference)} with a better {metric} were less stable"
+        )
     if reference is not None:
         best = reference.indices[metric]
         finer = sorted(
-            (c for c in ranked if c.k > reference.k and _near(c.indices[metric], best, metric)),
+            (
+                c
+                for c in ranked
+                if c.k > reference.k and _near(c.indices[metric], best, metric, finer_within)
+            ),
             key=lambda c: c.k,
             reverse=True,  # a stable sort: the metric order is kept within a count
         )
@@ -266,14 +274,15 @@ def choose(
                 return candidate, (
                     f"the most clusters ({candidate.k}) among the solutions whose every "
                     f"cluster has stability >= {STABLE} and whose {metric} is within "
-                    f"{NEAR_BEST:.0%} of the best such one ({best:.3f}, {reference.k} clusters); "
+                    f"{finer_within:.0%} of the best such one ({best:.3f}, "
+                    f"{reference.k} clusters); "
                     f"the best {metric} at {candidate.k} clusters"
                 )
         finer_said = (
-            f"time ran out before {unmeasured} with more clusters within {NEAR_BEST:.0%} of "
+            f"time ran out before {unmeasured} with more clusters within {finer_within:.0%} of "
             f"its {metric} were measured"
             if unmeasured
-            else f"none with more clusters within {NEAR_BEST:.0%} of its {metric} was stable"
+            else f"none with more clusters within {finer_within:.0%} of its {metric} was stable"
         )
         return reference, (
             f"best {metric} among the solutions whose every cluster has stability "
@@ -320,6 +329,7 @@ def search_clusters(
     search_rows: int = 3000,
     stability_rows: int = 1000,
     n_resamples: int = 20,
+    finer_within: float = 0.0,
 ) -> ClusteringResult:
     """Find a segmentation of ``frame`` and justify it.
 
@@ -346,6 +356,9 @@ def search_clusters(
         search_rows: rows the candidates are fitted on.
         stability_rows: rows each bootstrap resample draws from.
         n_resamples: bootstrap resamples per stability measurement.
+        finer_within: prefer the most clusters among stable solutions whose
+            metric is within this share of the best stable one's (0: the best
+            stable one; see :func:`choose`).
 
     Raises:
         SpecError: an unknown metric or algorithm, a bad k range or PCA share.
@@ -389,7 +402,9 @@ def search_clusters(
         candidates = _fit_candidates(
             searched, k_range, algorithms, seed=seed, deadline=start + 0.5 * time_budget
         )
-        chosen, rule = choose(candidates, metric, measure, deadline=deadline)
+        chosen, rule = choose(
+            candidates, metric, measure, deadline=deadline, finer_within=finer_within
+        )
     model = _final_model(chosen, matrix, searched, seed=seed)
     labels = model.predict(matrix)
     return ClusteringResult(
