@@ -22,6 +22,7 @@ from cairn.data.schema import infer_schema
 from cairn.models.clustering import search_clusters
 from cairn.monitoring import check, cluster_check, load_reference
 from cairn.monitoring.reference import REFERENCE_FILE, ReferenceProfile
+from cairn.spec import MaintenanceSection
 from cairn.workflow._outputs import cluster_reference_profile
 from tests.conftest import load_dataset
 
@@ -121,6 +122,20 @@ def test_a_batch_whose_clusters_moved_names_them(
     assert not report.healthy
     assert "cluster_shares" in report.summary()
     assert f"cluster {grows} grew, cluster {shrinks} shrank" in report.summary()
+
+
+def test_moved_clusters_or_a_silhouette_drop_make_retraining_due(segmented: Segmented) -> None:
+    policy = MaintenanceSection()
+    moved = check(_moved(segmented, grows=2, shrinks=0), segmented.model, maintenance=policy)
+    assert moved.retrain is not None and "clusters" in moved.retrain.triggers
+    assert any("cluster 2 grew" in reason for reason in moved.retrain.reasons)
+    rng = np.random.default_rng(0)
+    frame = segmented.frame
+    noisy = frame + rng.normal(0.0, 1.0, frame.shape) * frame.std().to_numpy()
+    blurred = check(noisy, segmented.model, maintenance=policy)
+    assert blurred.retrain is not None and "clusters" in blurred.retrain.triggers
+    same = check(frame, segmented.model, maintenance=policy)
+    assert same.retrain is not None and not same.retrain.due
 
 
 def test_served_ids_are_tested_when_given(segmented: Segmented) -> None:
