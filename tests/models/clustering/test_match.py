@@ -107,6 +107,15 @@ def test_fewer_clusters_leave_an_old_id_unused(
     assert model.transform(challenger.pipeline[:-1].transform(wheat)).shape == (len(wheat), 2)
 
 
+def test_fresh_ids_skip_the_old_models_unseen_ids() -> None:
+    old = np.array([[0.0, 0.0], [10.0, 0.0]])
+    new = np.array([[0.1, 0.0], [9.9, 0.0], [0.0, 10.0]])
+    # The old model also had cluster 4 (no row fell in it): the third new
+    # cluster must not take it.
+    mapping = match_clusters(old, new, old_ids=[0, 2], reserved=[0, 2, 4])
+    assert mapping == {0: 0, 1: 2, 2: 5}
+
+
 def test_relabel_refuses_an_incomplete_or_clashing_mapping(champion: ClusteringResult) -> None:
     model = champion.pipeline[-1]
     with pytest.raises(DataError, match="no new id for cluster"):
