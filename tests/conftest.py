@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -199,5 +201,70 @@ def clustering_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], 
             result = cairn.run(root / "cairn.toml", register=False)
             made[name] = result.bundle_path.parent
         return made[name]
+
+    return get
+
+
+@dataclass
+class ClusteringBundle:
+    """A clustering bundle made by :func:`clustering_bundle`: its folder, the
+    search result, the rows it was found in, and each row's training label
+    (the algorithm's own, numbered as the bundle numbers clusters)."""
+
+    path: Path
+    result: Any
+    frame: pd.DataFrame
+    training_labels: np.ndarray
+
+
+# dataset -> (ground truth or id column left out, cluster count asked for)
+_CLUSTERING_SETS = {"penguins": ("species", 3), "wheat_seeds": ("variety", 3)}
+
+
+@pytest.fixture(scope="session")
+def clustering_bundle(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Callable[..., ClusteringBundle]:
+    """``clustering_bundle(algorithm, dataset="penguins")`` → a signed bundle
+    of ``search_clusters`` (one algorithm, k = 3; HDBSCAN finds its own)
+    with its verified serving graph, made once per session."""
+    made: dict[tuple[str, str], ClusteringBundle] = {}
+
+    def get(algorithm: str, dataset: str = "penguins") -> ClusteringBundle:
+        if (algorithm, dataset) not in made:
+            from cairn.bundle import save_bundle
+            from cairn.data.schema import infer_schema
+            from cairn.export import export_serving
+            from cairn.models.clustering import search_clusters
+
+            left_out, k = _CLUSTERING_SETS[dataset]
+            frame = load_dataset(dataset).drop(columns=[left_out])
+            schema = infer_schema(frame, task="clustering")
+            result = search_clusters(
+                frame,
+                schema=schema,
+                algorithms=[algorithm],
+                k_range=(2, 8) if algorithm == "hdbscan" else (k, k),
+                time_budget=2,
+                n_resamples=5,
+                stability_rows=200,
+            )
+            exported = export_serving(result.pipeline, schema, frame)
+            metadata = {
+                "task": "clustering",
+                "model": algorithm,
+                "n_clusters": result.chosen.k,
+                "serving": exported.summary(),
+            }
+            folder = tmp_path_factory.mktemp(f"clusters-{algorithm}-{dataset}") / "bundle"
+            path = save_bundle(folder, result.pipeline, schema, metadata, files=exported.files)
+            # the algorithm's own labels (every row was searched), renumbered
+            # by size as the bundle numbers its clusters
+            own = result.chosen.labels
+            order = np.argsort(-np.bincount(own), kind="stable")
+            renumber = np.empty(len(order), dtype=int)
+            renumber[order] = np.arange(len(order))
+            made[(algorithm, dataset)] = ClusteringBundle(path, result, frame, renumber[own])
+        return made[(algorithm, dataset)]
 
     return get

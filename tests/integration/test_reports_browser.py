@@ -199,3 +199,21 @@ def test_the_checks_catch_broken_pages(browser: Any, report_dir: Path) -> None:
     assert errors and "undefinedFunction" in errors[0]
     with pytest.raises(AssertionError, match="broken: nothing drawn"):
         _assert_drawn(plots, expected_at_least=2)
+
+
+def test_clustering_report_and_card_in_chromium(browser: Any, report_dir: Path) -> None:
+    from cairn.evaluation import write_clustering_card, write_clustering_report
+    from cairn.models.clustering import search_clusters, to_segmentation
+
+    frame = load_dataset("penguins")
+    result = search_clusters(frame, exclude=["species"], time_budget=5.0, n_resamples=6)
+    seg = to_segmentation(result, frame, ground_truth="species", noun="penguins")
+    path = write_clustering_report(seg, report_dir / "clustering_penguins.html")
+    plots, errors, requests = _open(browser, path, "clustering_penguins", offline=True)
+    assert errors == [] and requests == []
+    _assert_drawn(plots, expected_at_least=6 + seg.n_clusters)
+    titles = {p["title"] for p in plots}
+    assert {"Silhouette of each row, by segment", "Segments against species"} <= titles
+    _, card = write_clustering_card(seg, report_dir / "clustering_card")
+    plots, errors, requests = _open(browser, card, "clustering_card_penguins")
+    assert errors == [] and requests == [] and plots == []

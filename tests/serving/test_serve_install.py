@@ -7,6 +7,7 @@ serves a bundle trained by the full install through ``cairn serve`` from it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -82,12 +84,14 @@ def test_serving_install_has_no_training_library(serving_env: Path) -> None:
     assert found == "[]", f"the serving install holds training libraries: {found}"
 
 
-def test_serving_install_serves_an_onnx_bundle(serving_env: Path, churn: Any) -> None:
+@contextlib.contextmanager
+def _served(serving_env: Path, bundle: Path) -> Iterator[str]:
+    """``cairn serve BUNDLE`` from the serving install; yields its base URL once ready."""
     port = _free_port()
     cairn = serving_env.with_name("cairn")
     env = {**os.environ, "PYTHONPATH": ""}
     server = subprocess.Popen(
-        [str(cairn), "serve", str(churn.bundle_path), "--port", str(port)],
+        [str(cairn), "serve", str(bundle), "--port", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -107,16 +111,36 @@ def test_serving_install_serves_an_onnx_bundle(serving_env: Path, churn: Any) ->
                 pass
             assert time.monotonic() < deadline, "the server did not become ready in 60 s"
             time.sleep(0.3)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def _engine(base: str) -> str:
+    with urllib.request.urlopen(f"{base}/metadata", timeout=5) as response:
+        return str(json.loads(response.read())["engine"]["name"])
+
+
+def test_serving_install_serves_an_onnx_bundle(serving_env: Path, churn: Any) -> None:
+    with _served(serving_env, churn.bundle_path) as base:
         answer = _post(f"{base}/predict", {"records": records_of(churn, 5)})
         assert len(answer["predictions"]) == 5
         assert set(answer["predictions"]) <= {"Yes", "No"}
         assert len(answer["probabilities"]) == 5
-        with urllib.request.urlopen(f"{base}/metadata", timeout=5) as response:
-            metadata = json.loads(response.read())
-        assert metadata["engine"]["name"] == "onnx"
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
+        assert _engine(base) == "onnx"
+
+
+def test_serving_install_serves_a_clustering_bundle(
+    serving_env: Path, clustering_bundle: Callable[..., Any]
+) -> None:
+    made = clustering_bundle("kmeans")
+    records = json.loads(made.frame.head(6).to_json(orient="records"))
+    with _served(serving_env, made.path) as base:
+        answer = _post(f"{base}/predict", {"records": records})
+        assert answer["predictions"] == made.result.labels[:6].tolist()
+        assert all(len(row) == 3 for row in answer["distances"])
+        assert _engine(base) == "onnx"
 
 
 def test_training_on_a_serving_install_says_what_to_install(

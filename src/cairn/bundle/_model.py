@@ -17,13 +17,41 @@ from cairn.bundle._verify import verify_bundle
 from cairn.data.schema import Schema, conform
 from cairn.exceptions import BundleError
 from cairn.records import restore_label, to_records
-from cairn.tasks import Task, get_task
+from cairn.tasks import Output, Task, get_task
+from cairn.tasks.clustering import cluster_output, split_cluster_output
 
 
 def schema_task(schema: Schema) -> Task:
     """The task a schema's model solves. A schema that names none is scored
     as one value per row, as regression."""
     return get_task(schema.task or "regression")
+
+
+def output_classes(
+    schema: Schema, metadata: Mapping[str, Any], serving: Mapping[str, Any] | None = None
+) -> list[str]:
+    """What names the columns of a model's output, as strings: the class
+    labels of a classifier, the cluster ids 0..k-1 of a clustering (from the
+    schema, serving.json or the metadata's ``n_clusters``), none for a
+    regression.
+
+    Raises:
+        BundleError: a clustering bundle that records its number of clusters nowhere.
+    """
+    if schema.classes:
+        return list(schema.classes)
+    if schema_task(schema).output != Output.LABELS:
+        return []
+    recorded = (serving or {}).get("classes")
+    if recorded:
+        return [str(c) for c in recorded]
+    k = metadata.get("n_clusters") or (metadata.get("clustering") or {}).get("k")
+    if not k:
+        raise BundleError(
+            "the clustering bundle records no number of clusters (n_clusters in "
+            "metadata.json); save it again with cairn.bundle.save_bundle"
+        )
+    return [str(cluster) for cluster in range(int(k))]
 
 
 class Model:
@@ -63,9 +91,19 @@ class Model:
 
     @property
     def classes(self) -> list[Any]:
-        """Class labels in their original type, in probability-column order."""
+        """Class labels in their original type, in probability-column order;
+        for a clustering, the cluster ids (ints) in distance-column order."""
+        if schema_task(self.schema).output == Output.LABELS:
+            return [int(c) for c in self._cluster_ids()]
         target_dtype = str(self.schema.metadata.get("target_dtype", "string"))
         return [restore_label(label, target_dtype) for label in self.schema.classes or ()]
+
+    def _cluster_ids(self) -> list[str]:
+        fitted = getattr(self.pipeline, "_final_estimator", None)
+        k = getattr(fitted, "n_clusters_", None)
+        if k is not None:
+            return [str(cluster) for cluster in range(int(k))]
+        return output_classes(self.schema, self.metadata)
 
     def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Check and coerce a frame to the schema; repairable issues warn."""
@@ -76,16 +114,35 @@ class Model:
             warnings.warn(note, SchemaWarning, stacklevel=3)
         return conformed
 
+    def raw_output(self, frame: pd.DataFrame) -> np.ndarray:
+        """The model's output as its task defines it, from either engine:
+        class probabilities (rows, classes), values (rows,), or for a
+        clustering (rows, 1 + 2k): the id, the distance to each centroid and
+        the membership probabilities (NaN but for a mixture)."""
+        return self._output(frame)[0]
+
     def _output(self, frame: pd.DataFrame) -> tuple[np.ndarray, pd.Index]:
-        """Probabilities (classification) or values, and the rows' index."""
+        """The raw output (see :meth:`raw_output`) and the rows' index."""
         if not isinstance(frame, pd.DataFrame):
             frame = pd.DataFrame(frame)
         if self._graph is None or not len(frame):
             X = self.prepare(frame)
-            if schema_task(self.schema).has_classes:
+            task = schema_task(self.schema)
+            if task.has_classes:
                 return np.asarray(self.pipeline.predict_proba(X), dtype=float), X.index
+            if task.output == Output.LABELS:
+                return self._cluster_output(X), X.index
             return np.asarray(self.pipeline.predict(X), dtype=float), X.index
         return self._graph_output(frame), frame.index
+
+    def _cluster_output(self, X: pd.DataFrame) -> np.ndarray:
+        if not len(X):
+            return np.zeros((0, 1 + 2 * len(self._cluster_ids())))
+        # the pipeline's preparation once, then the clustering's three answers
+        matrix = self.pipeline[:-1].transform(X)
+        model = self.pipeline[-1]
+        probabilities = model.predict_proba(matrix) if hasattr(model, "predict_proba") else None
+        return cluster_output(model.predict(matrix), model.transform(matrix), probabilities)
 
     def _graph_output(self, frame: pd.DataFrame) -> np.ndarray:
         # The graph's record adapter checks and coerces values itself (the
@@ -107,32 +164,79 @@ class Model:
                 stacklevel=4,
             )
         output = np.asarray(output, dtype=float)
-        if schema_task(self.schema).has_classes:
+        task = schema_task(self.schema)
+        if task.has_classes or task.output == Output.LABELS:
             return output.reshape(len(frame), -1)
         return output.reshape(-1)
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        """Class labels (classification) or values (regression), one per row.
+        """Class labels (classification), values (regression) or cluster ids
+        (clustering, ints), one per row.
 
         Raises:
             SchemaMismatchError: a required column is missing or holds values
                 that cannot be coerced to its type.
         """
         output, _ = self._output(frame)
-        if schema_task(self.schema).has_classes:
+        task = schema_task(self.schema)
+        if task.has_classes:
             return np.asarray(self.classes, dtype=object)[output.argmax(axis=1)]
+        if task.output == Output.LABELS:
+            return split_cluster_output(output)[0]
         return output
 
     def predict_proba(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Class probabilities, one column per class label.
+        """Class probabilities, one column per class label; for a
+        gaussian_mixture clustering, each cluster's membership probability,
+        one column per cluster id.
 
         Raises:
-            BundleError: the model is a regression model.
+            BundleError: the model is a regression model, or a clustering
+                that assigns by distance (see :meth:`cluster_distances`).
         """
-        if not schema_task(self.schema).has_classes:
+        task = schema_task(self.schema)
+        if task.output == Output.LABELS:
+            if not self.has_memberships:
+                algorithm = getattr(self.pipeline[-1], "algorithm", None) or self.metadata.get(
+                    "model", "this"
+                )
+                raise BundleError(
+                    f"predict_proba is not available for a {algorithm} clustering: it assigns "
+                    "each row to a cluster by distance and has no membership probabilities "
+                    "(only gaussian_mixture has); use cluster_distances(frame) for the "
+                    "distance to each cluster's centroid"
+                )
+            output, index = self._output(frame)
+            _, _, probabilities = split_cluster_output(output)
+            if probabilities is None:  # a mixture scored on no rows
+                probabilities = np.zeros((len(output), len(self.classes)))
+            return pd.DataFrame(probabilities, columns=self.classes, index=index)
+        if not task.has_classes:
             raise BundleError("predict_proba is only available for classification models")
         output, index = self._output(frame)
         return pd.DataFrame(output, columns=self.classes, index=index)
+
+    @property
+    def has_memberships(self) -> bool:
+        """A clustering that gives membership probabilities (gaussian_mixture)."""
+        if schema_task(self.schema).output != Output.LABELS:
+            return False
+        return hasattr(getattr(self.pipeline, "_final_estimator", None), "predict_proba")
+
+    def cluster_distances(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Each row's Euclidean distance to each cluster's centroid (in the
+        prepared, scaled feature space), one column per cluster id.
+
+        Raises:
+            BundleError: the model is not a clustering.
+        """
+        if schema_task(self.schema).output != Output.LABELS:
+            raise BundleError(
+                f"cluster_distances is only available for clustering models, not {self.task}"
+            )
+        output, index = self._output(frame)
+        _, distances, _ = split_cluster_output(output)
+        return pd.DataFrame(distances, columns=self.classes, index=index)
 
     def __repr__(self) -> str:
         name = self.metadata.get("name", "?")

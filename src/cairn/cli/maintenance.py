@@ -141,7 +141,7 @@ def _print_report(report: MonitorReport, *, top: int = 12) -> None:
         if len(drift.features) > top:
             console.print(f"[dim]… and {len(drift.features) - top} more features in the report[/]")
     if report.clusters is not None:
-        console.print(f"[bold]Clusters[/] {report.clusters.summary()}", highlight=False)
+        console.print(f"[bold]Clusters:[/] {report.clusters.summary()}", highlight=False)
     if report.performance is not None:
         console.print(f"[bold]Performance[/] {report.performance.summary()}", highlight=False)
     if report.retrain is not None:

@@ -244,18 +244,31 @@ def predict(
 
 def _score(model: Model, frame: pd.DataFrame) -> tuple[pd.DataFrame, list[Any]]:
     """FRAME with the prediction (and each class's probability) added, and the
-    schema warnings scoring raised."""
+    schema warnings scoring raised; for a clustering, the cluster id, the
+    distance to each cluster's centroid and (gaussian_mixture) each
+    cluster's membership probability."""
     import warnings
 
     from cairn.bundle import SchemaWarning
-    from cairn.tasks import get_task
+    from cairn.tasks import Output, get_task
+    from cairn.tasks.clustering import split_cluster_output
 
+    task = get_task(model.task)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SchemaWarning)
-        predictions = model.predict(frame)
         out = frame.copy()
-        out["prediction"] = predictions
-        if get_task(model.task).has_classes:
+        if task.output == Output.LABELS:
+            # one pass of the model gives the ids, distances and memberships
+            ids, distances, memberships = split_cluster_output(model.raw_output(frame))
+            out["cluster"] = ids
+            for k, cluster in enumerate(model.classes):
+                out[f"distance_{cluster}"] = distances[:, k]
+            if memberships is not None:
+                for k, cluster in enumerate(model.classes):
+                    out[f"proba_{cluster}"] = memberships[:, k]
+            return out, caught
+        out["prediction"] = model.predict(frame)
+        if task.has_classes:
             proba = model.predict_proba(frame)
             for label in proba.columns:
                 out[f"proba_{label}"] = proba[label].to_numpy()
@@ -324,6 +337,11 @@ def report(
 ) -> None:
     """Rebuild the evaluation report and the model card of a finished run."""
     with user_errors():
+        from cairn.evaluation import is_clustering_run
+
+        if is_clustering_run(run, project_dir=project):
+            _report_segmentation(run, project, output)
+            return
         from cairn.evaluation.card import write_model_card
         from cairn.evaluation.report import analyse_run, write_evaluation_report
         from cairn.evaluation.run_folder import load_run
@@ -341,6 +359,29 @@ def report(
             ("model card", card_html),
         ):
             console.print(f"{label + ':':<12}{path}", highlight=False, soft_wrap=True)
+
+
+def _report_segmentation(run: str, project: Path, output: Path | None) -> None:
+    """``cairn report`` for a clustering run: the segmentation report and card."""
+    from cairn.evaluation import (
+        find_run,
+        load_segmentation,
+        write_clustering_card,
+        write_clustering_report,
+    )
+
+    with console.status("reading the run", spinner="dots"):
+        segmentation = load_segmentation(run, project_dir=project)
+        target = output or find_run(run, project_dir=project)
+        target.mkdir(parents=True, exist_ok=True)
+        report_path = write_clustering_report(segmentation, target / "evaluation.html")
+        card, card_html = write_clustering_card(segmentation, target)
+    for label, path in (
+        ("evaluation", report_path),
+        ("model card", card),
+        ("model card", card_html),
+    ):
+        console.print(f"{label + ':':<12}{path}", highlight=False, soft_wrap=True)
 
 
 def runs(

@@ -504,8 +504,10 @@ def abtest_report(
         project = find_spec(spec)
         frame = read_log(prediction_log_path(project, log), since=since, until=until)
         joined = join_outcomes(frame, read_table(labels), on=on, label_column=label_column)
-        chosen = metric or (project.problem.metric if project is not None else None)
         task = project.problem.task if project is not None else None
+        # a clustering's own metric (silhouette, ...) needs features the log lacks
+        spec_metric = project.problem.metric if project and task != "clustering" else None
+        chosen = metric or spec_metric
         report = compare_arms(joined, task=task, metric=chosen, alpha=alpha, power=power)
         _print_abtest(report)
         if json_out is not None:
@@ -548,4 +550,10 @@ def _print_abtest(report: Any) -> None:
             f"records per arm to detect this difference: {needed}",
             highlight=False,
             soft_wrap=True,
+        )
+    for arm, rand in report.agreement.items():
+        console.print(
+            f"{arm} vs champion: cluster ids agree at adjusted Rand {rand:.3f} "
+            "(1: the same segmentation)",
+            highlight=False,
         )

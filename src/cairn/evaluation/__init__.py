@@ -12,6 +12,10 @@ Submodules: ``evaluate`` (test metrics and objectives during a run),
 ``importance`` (permutation importance, SHAP), ``segments`` (the metric per
 segment), ``report`` (the evaluation page), ``card`` (the model card),
 ``run_folder`` and ``run_state`` (run folders read back and their life cycle).
+A clustering run is described by a :class:`Segmentation` (plain data):
+:func:`profile_segments` and :func:`describe_segment` put each segment in
+words, :func:`write_clustering_report` and :func:`write_clustering_card`
+write its report and model card.
 The metric functions and bootstrap intervals live with the tasks, in
 :mod:`cairn.tasks.metrics` and :mod:`cairn.tasks.bootstrap`.
 
@@ -27,6 +31,7 @@ from cairn._lazy import lazy_exports as _lazy_exports
 __all__ = [
     "CardSection",
     "Evaluation",
+    "FeatureEffect",
     "Importance",
     "ModelCard",
     "ObjectiveResult",
@@ -34,23 +39,33 @@ __all__ = [
     "RunFolder",
     "RunFolderState",
     "Segment",
+    "SegmentProfile",
     "SegmentTable",
+    "Segmentation",
     "ShapSummary",
     "analyse_run",
     "check_objectives",
+    "clustering_card",
+    "describe_segment",
     "find_run",
     "finish_run_folder",
     "frame_of_intervals",
+    "is_clustering_run",
     "list_run_folders",
     "load_run",
+    "load_segmentation",
     "measure_latency",
     "model_card",
     "permutation_importance",
+    "profile_segments",
     "remove_interrupted",
+    "render_clustering_report",
     "render_evaluation",
     "segment_performance",
     "start_run_folder",
     "tree_shap",
+    "write_clustering_card",
+    "write_clustering_report",
     "write_evaluation_report",
     "write_model_card",
 ]
@@ -58,6 +73,7 @@ __all__ = [
 _LAZY = {
     "CardSection": "cairn.evaluation.card",
     "Evaluation": "cairn.evaluation.evaluate",
+    "FeatureEffect": "cairn.evaluation._segment_profile",
     "Importance": "cairn.evaluation.importance",
     "ModelCard": "cairn.evaluation.card",
     "ObjectiveResult": "cairn.evaluation.evaluate",
@@ -65,29 +81,52 @@ _LAZY = {
     "RunFolder": "cairn.evaluation.run_folder",
     "RunFolderState": "cairn.evaluation.run_state",
     "Segment": "cairn.evaluation.segments",
+    "SegmentProfile": "cairn.evaluation._segment_profile",
     "SegmentTable": "cairn.evaluation.segments",
+    "Segmentation": "cairn.evaluation._segmentation",
     "ShapSummary": "cairn.evaluation.importance",
     "analyse_run": "cairn.evaluation._analysis",
     "check_objectives": "cairn.evaluation.evaluate",
+    "clustering_card": "cairn.evaluation._clustering_card",
+    "describe_segment": "cairn.evaluation._segment_profile",
     "find_run": "cairn.evaluation.run_folder",
     "finish_run_folder": "cairn.evaluation.run_state",
     "frame_of_intervals": "cairn.evaluation.report",
     "list_run_folders": "cairn.evaluation.run_state",
+    "is_clustering_run": "cairn.evaluation._segmentation_run",
     "load_run": "cairn.evaluation.run_folder",
+    "load_segmentation": "cairn.evaluation._segmentation_run",
     "measure_latency": "cairn.evaluation.evaluate",
     "model_card": "cairn.evaluation.card",
     "permutation_importance": "cairn.evaluation.importance",
+    "profile_segments": "cairn.evaluation._segment_profile",
     "remove_interrupted": "cairn.evaluation.run_state",
+    "render_clustering_report": "cairn.evaluation._clustering_report",
     "render_evaluation": "cairn.evaluation.report",
     "segment_performance": "cairn.evaluation.segments",
     "start_run_folder": "cairn.evaluation.run_state",
     "tree_shap": "cairn.evaluation.importance",
+    "write_clustering_card": "cairn.evaluation._clustering_card",
+    "write_clustering_report": "cairn.evaluation._clustering_report",
     "write_evaluation_report": "cairn.evaluation.report",
     "write_model_card": "cairn.evaluation.card",
 }
 
 if TYPE_CHECKING:
     from cairn.evaluation._analysis import RunAnalysis, analyse_run
+    from cairn.evaluation._clustering_card import clustering_card, write_clustering_card
+    from cairn.evaluation._clustering_report import (
+        render_clustering_report,
+        write_clustering_report,
+    )
+    from cairn.evaluation._segment_profile import (
+        FeatureEffect,
+        SegmentProfile,
+        describe_segment,
+        profile_segments,
+    )
+    from cairn.evaluation._segmentation import Segmentation
+    from cairn.evaluation._segmentation_run import is_clustering_run, load_segmentation
     from cairn.evaluation.card import CardSection, ModelCard, model_card, write_model_card
     from cairn.evaluation.evaluate import (
         Evaluation,

@@ -48,13 +48,19 @@ class ModelCard:
         verdict: True when every objective is met, False when one is not,
             None without objectives.
         sections: the card's parts, in order.
+        run: the run folder the card describes; its objectives make the
+            banner and its metadata the facts under the title.
+        banner: the HTML banner when there is no run folder.
+        meta: the facts under the title when there is no run folder.
     """
 
     title: str
     summary: str
     verdict: bool | None
     sections: list[CardSection]
-    run: RunFolder
+    run: RunFolder | None = None
+    banner: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
 
     def markdown(self) -> str:
         """The card as GitHub-flavoured Markdown."""
@@ -99,17 +105,17 @@ class ModelCard:
             if section.plot:
                 body = rp.grid(body, section.plot, min_width=420)
             sections.append(rp.Section(section.title, body))
-        meta = self.run.metadata
-        return rp.render_page(
-            self.title,
-            sections,
-            subtitle=self.summary,
-            banner=objectives_banner(self.run),
-            meta={
+        banner, facts = self.banner, self.meta
+        if self.run is not None:
+            meta = self.run.metadata
+            banner = objectives_banner(self.run)
+            facts = {
                 "run": self.run.run_id,
                 "model": meta.get("model", "?"),
                 "trained": str(meta.get("created_at", "?")).replace("T", " "),
-            },
+            }
+        return rp.render_page(
+            self.title, sections, subtitle=self.summary, banner=banner, meta=facts
         )
 
 

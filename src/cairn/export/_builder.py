@@ -12,6 +12,7 @@ import pandas as pd
 
 from cairn.bundle import schema_task
 from cairn.data.schema import Role, Schema
+from cairn.export._clusters import cluster_graph, log_scaled
 from cairn.export._common import (
     BOOLEAN_FALSE,
     BOOLEAN_TRUE,
@@ -48,7 +49,7 @@ from cairn.records import (
     UNSEEN_FALSE,
     UNSEEN_TRUE,
 )
-from cairn.tasks import Task
+from cairn.tasks import Output, Task
 
 
 class Builder:
@@ -60,6 +61,8 @@ class Builder:
         self.task = task
         self.n_classes = n_classes
         self.tree_nodes = 0
+        # numeric columns on a log scale before their encoding (clustering)
+        self.log_columns: tuple[str, ...] = ()
 
     # -- inputs ------------------------------------------------------------
     def _num(self, names: Sequence[str]) -> str:
@@ -93,6 +96,12 @@ class Builder:
         first = steps[0]
         if function_name(first) == "to_float_frame":
             tensor, index = self._num(names), 1
+            logged = [name in self.log_columns for name in names]
+            if any(logged):
+                tensor = self.g.op(
+                    "Where",
+                    [self.g.const(np.asarray([logged])), log_scaled(self.g, tensor), tensor],
+                )
         elif isinstance(first, DatetimeFeatures):
             tensor, index = self._dates(first, names), 1
         elif isinstance(first, TextVectorizer):
@@ -238,6 +247,8 @@ class Builder:
 
     # -- learners ----------------------------------------------------------
     def pipeline(self, pipeline: Any) -> str:
+        if self.task.output == Output.LABELS:
+            return cluster_graph(self, pipeline)
         prep, model = pipeline.named_steps["prep"], pipeline.named_steps["model"]
         features = self.features(prep)
         return self.learner(model, features, int(model.n_features_in_))
@@ -455,12 +466,21 @@ def _dense(values: Any) -> Any:
     return values.toarray() if hasattr(values, "toarray") else values
 
 
+def _cluster_count(estimator: Any) -> int:
+    k = getattr(getattr(estimator, "_final_estimator", None), "n_clusters_", None)
+    if k is None:
+        raise UnsupportedError(f"{type(estimator).__name__} is not a fitted clustering pipeline")
+    return int(k)
+
+
 def build_graph(estimator: Any, schema: Schema) -> tuple[bytes, dict[str, Any]]:
     import onnx
     from onnx import TensorProto, helper
 
     task = schema_task(schema)
     n_classes = len(schema.classes or ())
+    if task.output == Output.LABELS:
+        n_classes = _cluster_count(estimator)
     pipelines = fitted_pipelines(estimator)
     inputs = collect_inputs(schema, pipelines)
     graph = Graph()
@@ -468,7 +488,7 @@ def build_graph(estimator: Any, schema: Schema) -> tuple[bytes, dict[str, Any]]:
     output = builder.estimator(estimator)
     # the graph's output is named for what it holds: "probabilities" or "values"
     name = task.output
-    if not task.has_classes:
+    if task.output == Output.VALUES:
         output = graph.op("Reshape", [output, graph.const(np.asarray([-1], dtype=np.int64))])
     graph.nodes.append(helper.make_node("Identity", [output], [name]))
     declared = []
@@ -492,7 +512,10 @@ def build_graph(estimator: Any, schema: Schema) -> tuple[bytes, dict[str, Any]]:
                 f"text_{k}", TensorProto.DOUBLE, [None, len(inputs.text[column])]
             )
         )
-    shape = [None, n_classes] if task.has_classes else [None]
+    shape = {
+        Output.PROBABILITIES: [None, n_classes],
+        Output.LABELS: [None, task.output_width(n_classes)],
+    }.get(task.output, [None])
     result = helper.make_tensor_value_info(name, TensorProto.DOUBLE, shape)
     onnx_graph = helper.make_graph(
         graph.nodes, "cairn", declared, [result], initializer=graph.initializers

@@ -84,6 +84,18 @@ def fitted_pipelines(estimator: Any) -> list[Any]:
     raise UnsupportedError(f"{type(estimator).__name__} is not a cairn pipeline, bag or ensemble")
 
 
+def column_encoder(prep: Any) -> Any:
+    """The ColumnTransformer inside a clustering preparation (the schema's
+    column encoding); ``prep`` itself when it is one."""
+    from sklearn.pipeline import Pipeline
+
+    if isinstance(prep, Pipeline) and "encode" in prep.named_steps:
+        encode = prep.named_steps["encode"]
+        if isinstance(encode, Pipeline) and "columns" in encode.named_steps:
+            return encode.named_steps["columns"]
+    return prep
+
+
 def columns_of(columns: Any) -> list[str]:
     if isinstance(columns, str):
         return [columns]
@@ -107,7 +119,7 @@ def collect_inputs(schema: Schema, pipelines: Sequence[Any]) -> Inputs:
             strings[column.name] = set(column.categories or ())
     used: dict[str, str] = {}
     for pipeline in pipelines:
-        prep = pipeline.named_steps["prep"]
+        prep = column_encoder(pipeline.named_steps["prep"])
         for _, transformer, columns in prep.transformers_:
             if isinstance(transformer, str):
                 if transformer == "drop":

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from cairn._io import json_safe
+from cairn.bundle import Model, schema_task
 from cairn.data.schema import Schema
 from cairn.export._builder import build_graph
 from cairn.export._common import (
@@ -27,6 +28,7 @@ from cairn.export._verify import native_output, probe_records, records_frame, se
 from cairn.records import (
     to_records,
 )
+from cairn.tasks import Output
 
 
 def export_serving(
@@ -55,7 +57,7 @@ def export_serving(
     except Exception as error:  # nothing to compare with: serve natively, say why
         bare: dict[str, Any] = {"format_version": SERVING_FORMAT, "task": schema.task}
         return _native_result(bare, f"the native pipeline fails on held-out rows: {error}")
-    spec = _serving_spec(schema, X_check, native)
+    spec = _serving_spec(schema, X_check, native, _output_classes(estimator, schema))
     try:
         _require_onnx_tools()
         graph, inputs = _convert(estimator, schema)
@@ -78,6 +80,13 @@ def export_serving(
     return ExportResult(files, "onnx", "", report)
 
 
+def _output_classes(estimator: Any, schema: Schema) -> list[str]:
+    """Class labels, or a clustering's cluster ids, naming the output's columns."""
+    if schema_task(schema).output == Output.LABELS:
+        return [str(cluster) for cluster in Model(estimator, schema).classes]
+    return list(schema.classes or ())
+
+
 class _ServeNativelyError(Exception):
     """The graph is not stored: the native pipeline serves, for this reason."""
 
@@ -87,13 +96,18 @@ class _ServeNativelyError(Exception):
         self.report = report
 
 
-def _serving_spec(schema: Schema, X_check: pd.DataFrame, native: np.ndarray) -> dict[str, Any]:
-    probability_or_value = native[:, -1] if native.ndim == 2 else native
-    extras = serving_extras(schema, X_check, probability_or_value)
+def _serving_spec(
+    schema: Schema, X_check: pd.DataFrame, native: np.ndarray, classes: list[str]
+) -> dict[str, Any]:
+    if schema_task(schema).output == Output.LABELS:
+        watched = native[:, 0] if native.ndim == 2 else native  # the cluster ids
+    else:
+        watched = native[:, -1] if native.ndim == 2 else native
+    extras = serving_extras(schema, X_check, watched)
     return {
         "format_version": SERVING_FORMAT,
         "task": schema.task,
-        "classes": list(schema.classes or ()),
+        "classes": classes,
         "target_dtype": schema.metadata.get("target_dtype"),
         **extras,
     }

@@ -15,9 +15,19 @@ from typing import Any
 
 import numpy as np
 
-from cairn.tasks import Task
+from cairn.tasks import Output, Task
 
-__all__ = ["arm_intervals", "arm_statistics", "bootstrap_gap", "metric_value"]
+__all__ = [
+    "AGREEMENT_INDICES",
+    "arm_intervals",
+    "arm_statistics",
+    "bootstrap_gap",
+    "metric_value",
+]
+
+#: A clustering's agreement with labels joined to the log: cluster ids are
+#: arbitrary names, so these indices, which ignore them, compare arms.
+AGREEMENT_INDICES = ("adjusted_rand", "normalized_mutual_info")
 
 
 def arm_intervals(
@@ -31,7 +41,21 @@ def arm_intervals(
     seed: int,
 ) -> dict[str, Any]:
     """Percentile bootstrap intervals of ``metrics`` on one arm's records."""
-    from cairn.tasks.bootstrap import bootstrap_intervals
+    from cairn.tasks.bootstrap import Interval, bootstrap_intervals, resample_counts
+
+    if task.output == Output.LABELS:
+        stats = arm_statistics(task, y, output)
+        found: dict[str, Any] = {}
+        for name in [m for m in metrics if m in stats]:
+            drawn = np.concatenate(
+                [stats[name](counts) for counts in resample_counts(len(y), resamples, seed)]
+            )
+            drawn = drawn[np.isfinite(drawn)]
+            tail = (1.0 - level) / 2.0
+            low, high = np.quantile(drawn, [tail, 1 - tail]) if drawn.size else (np.nan, np.nan)
+            value = metric_value(name, task, y, output)
+            found[name] = Interval(name, value, float(low), float(high), level, resamples)
+        return found
 
     with_proba = task.has_classes
     return bootstrap_intervals(
@@ -52,10 +76,30 @@ def arm_statistics(
     """Each metric as a function of resample counts, for :func:`bootstrap_gap`."""
     from cairn.tasks.bootstrap import metric_statistics
 
+    if task.output == Output.LABELS:
+        return {name: _cluster_statistic(task, name, y, output) for name in AGREEMENT_INDICES}
+
     with_proba = task.has_classes
     return metric_statistics(
         task.name, y, proba=output if with_proba else None, y_pred=None if with_proba else output
     )
+
+
+def _cluster_statistic(
+    task: Task, metric: str, y: np.ndarray, ids: np.ndarray
+) -> Callable[[np.ndarray], np.ndarray]:
+    """An agreement index of cluster ids with labels, on each resample (a
+    row drawn twice counts twice)."""
+    rows = np.arange(len(y))
+
+    def statistic(counts: np.ndarray) -> np.ndarray:
+        values = []
+        for row_counts in counts:
+            drawn = np.repeat(rows, row_counts.astype(int))
+            values.append(task.score(metric, y[drawn], ids[drawn]))
+        return np.asarray(values, dtype=float)
+
+    return statistic
 
 
 def metric_value(metric: str, task: Task, y: np.ndarray, output: np.ndarray) -> float:

@@ -237,12 +237,14 @@ class Service:
             labels = prediction.labels
             proba_rows = prediction.probabilities
             warnings = prediction.warnings
+            details = prediction.details
             arms_used = None
         else:
             labels = [None] * n
             proba_rows = None
             warnings = []
             arms_used = [""] * n
+            details = {name: [None] * n for r in results.values() for name in r.details}
             width = len(self.arms[0].model.class_strings)
             if self.arms[0].model.kind.has_classes:
                 proba_rows = np.zeros((n, width))
@@ -253,6 +255,8 @@ class Service:
                     arms_used[p] = self.arms[arm_index].name
                     if proba_rows is not None and prediction.probabilities is not None:
                         proba_rows[p] = prediction.probabilities[k]
+                    for name, values in prediction.details.items():
+                        details[name][p] = values[k]
                 for warning in prediction.warnings:
                     record = warning.get("record")
                     warnings.append(
@@ -265,6 +269,7 @@ class Service:
             answer["probabilities"] = [
                 dict(zip(classes, row, strict=True)) for row in proba_rows.tolist()
             ]
+        answer.update(details)
         answer["model"] = {
             "name": first.model.name,
             "version": first.model.version,

@@ -24,6 +24,15 @@ any other metric       bootstrap of the difference,       bootstrap of the diffe
 Each comparison states the records per arm needed to detect the observed
 difference at the chosen significance level and power, so "not significant
 yet" comes with "how many more records".
+
+Clusterings name their clusters arbitrarily, so their arms are compared by
+how well each recovers the joined labels (a ground truth): the adjusted
+Rand index and the normalized mutual information, each with a bootstrap
+interval and a bootstrap of the difference. The internal indices
+(silhouette, ...) need the rows' features, which the log does not keep.
+A shadow arm also gets its agreement with the champion: the adjusted Rand
+index between their cluster ids on every record both scored (1: the same
+segmentation, whatever the ids).
 """
 
 from __future__ import annotations
@@ -39,6 +48,7 @@ import pandas as pd
 from cairn.data.values import category_string
 from cairn.exceptions import DataError
 from cairn.serving._abtest_metrics import (
+    AGREEMENT_INDICES,
     arm_intervals,
     arm_statistics,
     bootstrap_gap,
@@ -140,6 +150,9 @@ class ABTestReport:
     metrics: list[str] = field(default_factory=list)
     arms: list[ArmResult] = field(default_factory=list)
     comparisons: list[Comparison] = field(default_factory=list)
+    #: clusterings: each shadow arm's adjusted Rand index with the
+    #: champion's cluster ids, on every record both scored
+    agreement: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -234,8 +247,18 @@ def _collect_arms(
     classes = [str(c)[len("proba_") :] for c in proba_columns]
     arms: dict[str, _Arm] = {}
     output: np.ndarray
+    # a clustering's labels as codes shared by every arm
+    label_codes = {
+        key: code for code, key in enumerate(sorted(set(labelled["label"].map(_label_key))))
+    }
     for name, rows in labelled.groupby("arm", sort=False):
-        if task.has_classes:
+        if task.output == Output.LABELS:
+            output = pd.to_numeric(rows["prediction"], errors="coerce").to_numpy(dtype=float)
+            keep = np.isfinite(output)
+            rows, output = rows[keep], output[keep].astype(int)
+            y = rows["label"].map(lambda v: label_codes[_label_key(v)]).to_numpy(dtype=int)
+            score = np.zeros(len(rows))
+        elif task.has_classes:
             # The metric and accuracy are measured on the same records.
             rows = rows[rows[list(proba_columns)].notna().all(axis=1)] if needs_proba else rows
             y = _class_codes(rows["label"], classes) if needs_proba else np.zeros(len(rows))
@@ -266,9 +289,10 @@ def _arm_result(
     values: dict[str, MetricValue] = {}
     if task.has_classes:
         low, high = wilson(int(arm.score.sum()), len(arm.score), z_two_sided(alpha))
-    else:
+        values[_RECORD_METRIC[task.output]] = MetricValue(float(arm.score.mean()), low, high)
+    elif task.output in _RECORD_METRIC:
         low, high = mean_ci(arm.score.astype(float), alpha)
-    values[_RECORD_METRIC[task.output]] = MetricValue(float(arm.score.mean()), low, high)
+        values[_RECORD_METRIC[task.output]] = MetricValue(float(arm.score.mean()), low, high)
     rest = [name for name in metrics if name not in values]
     if rest and len(arm.y) >= 2:
         found = arm_intervals(
@@ -301,9 +325,11 @@ def compare_arms(
 
     Args:
         joined: log rows with a ``label`` column (missing where unknown).
-        task: "classification" or "regression"; inferred from the log when omitted
-            (probability columns mean classification).
-        metric: the project's metric; the task's default when omitted.
+        task: "classification", "regression" or "clustering"; inferred from the
+            log when omitted (probability columns mean classification, else
+            regression).
+        metric: the project's metric; the task's default when omitted (for a
+            clustering: adjusted_rand, or normalized_mutual_info).
         resamples: bootstrap resamples for intervals and for metrics
             without a closed-form test.
 
@@ -315,6 +341,8 @@ def compare_arms(
         raise DataError("join labels to the log first (a 'label' column is needed)")
     proba_columns = [c for c in joined.columns if str(c).startswith("proba_")]
     kind = get_task(task if task is not None else _task_of_log(proba_columns))
+    if kind.output == Output.LABELS:
+        metric = _agreement_index(metric)
     metric = metric or kind.default_metric(len(proba_columns))
     report, labelled = _empty_report(joined, kind, metric, alpha, power)
     needs_proba = kind.has_classes and metric != "accuracy"
@@ -335,7 +363,42 @@ def compare_arms(
         report.comparisons.extend(
             _comparisons(champion, arm, report, resamples=resamples, seed=seed)
         )
+    if kind.output == Output.LABELS:
+        report.agreement = _shadow_agreement(joined, kind)
     return report
+
+
+def _agreement_index(metric: str | None) -> str:
+    """The index two clusterings are compared by (adjusted Rand unless named)."""
+    if metric is None:
+        return AGREEMENT_INDICES[0]
+    if metric not in AGREEMENT_INDICES:
+        raise DataError(
+            f"clusterings are compared on their agreement with the joined labels "
+            f"({', '.join(AGREEMENT_INDICES)}); {metric!r} needs the rows' features, which "
+            "the prediction log does not keep"
+        )
+    return metric
+
+
+def _shadow_agreement(joined: pd.DataFrame, task: Task) -> dict[str, float]:
+    """Each shadow arm's adjusted Rand index with the champion's cluster ids
+    on every record both scored, labelled or not."""
+    ids = pd.to_numeric(joined["prediction"], errors="coerce")
+    frame = pd.DataFrame({"key": _record_keys(joined), "arm": joined["arm"], "id": ids}).dropna()
+    champion = frame[frame["arm"] == "champion"].drop_duplicates("key")
+    agreement: dict[str, float] = {}
+    for name in sorted(set(frame["arm"]) - {"champion", "challenger"}):
+        shadow = frame[frame["arm"] == name].drop_duplicates("key")
+        both = champion.merge(shadow, on="key", suffixes=("_a", "_b"))
+        if len(both) >= 2:
+            agreement[str(name)] = metric_value(
+                "adjusted_rand",
+                task,
+                both["id_a"].to_numpy(dtype=int),
+                both["id_b"].to_numpy(dtype=int),
+            )
+    return agreement
 
 
 def _task_of_log(proba_columns: Sequence[str]) -> str:
@@ -357,7 +420,10 @@ def _empty_report(
             "no logged prediction has a label; check the join key (request_id, row or an "
             "entity column) and the labels file"
         )
-    second = _RECORD_METRIC[task.output]
+    if task.output == Output.LABELS:
+        second = next(index for index in AGREEMENT_INDICES if index != metric)
+    else:
+        second = _RECORD_METRIC[task.output]
     report = ABTestReport(
         task.name,
         metric,
@@ -438,14 +504,14 @@ def _compare(
     if n_a < 2 or n_b < 2:
         return None
     z = z_two_sided(alpha)
-    if metric == _RECORD_METRIC[task.output] and task.has_classes:
+    if metric == _RECORD_METRIC.get(task.output) and task.has_classes:
         test = "McNemar exact" if paired else "two-proportion z-test"
         method = mcnemar if paired else two_proportions
         diff, low, high, p_value, needed = method(
             a.score.astype(bool), b.score.astype(bool), alpha, power
         )
         return test, n_a, n_b, diff, low, high, p_value, needed
-    if metric == _RECORD_METRIC[task.output]:
+    if metric == _RECORD_METRIC.get(task.output):
         test = "paired t-test" if paired else "Welch t-test"
         diff, low, high, p_value, needed = welch(
             a.score.astype(float), b.score.astype(float), alpha, power, paired

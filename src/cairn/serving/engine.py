@@ -31,6 +31,7 @@ from cairn.bundle import (
     GraphScorer,
     load_bundle,
     open_graph,
+    output_classes,
     read_serving,
     schema_task,
     verify_bundle,
@@ -52,11 +53,14 @@ class Prediction:
         labels: class labels (in their original type) or values, one per record.
         probabilities: (records, classes) for classification, else None.
         warnings: notes per record and column (unseen categories, extra columns).
+        details: the task's other per-record parts of the answer (a
+            clustering's distances and membership probabilities), by name.
     """
 
     labels: list[Any]
     probabilities: np.ndarray | None
     warnings: list[dict[str, Any]] = field(default_factory=list)
+    details: dict[str, list[Any]] = field(default_factory=dict)
 
 
 class ServedModel:
@@ -96,8 +100,13 @@ class ServedModel:
         self.kind = schema_task(schema)
         self.task = self.kind.name
         target_dtype = schema.metadata.get("target_dtype")
-        self.class_strings = list(schema.classes or ())
-        self.classes = [restore_label(c, target_dtype) for c in self.class_strings]
+        # class labels, or a clustering's cluster ids
+        self.class_strings = output_classes(schema, metadata, serving)
+        self.classes: list[Any] = (
+            [restore_label(c, target_dtype) for c in self.class_strings]
+            if self.kind.has_classes
+            else [int(c) for c in self.class_strings]
+        )
         self._session = session
         self._native = native
         self.engine = "onnx" if session is not None else "native"
@@ -126,10 +135,10 @@ class ServedModel:
             output = np.asarray(self._session.run([self._output], encoded.feeds)[0])
         else:
             output = self._native_output(records)
-        labels, probabilities = self.kind.predictions(
-            output.reshape(len(records), width), self.classes
-        )
-        return Prediction(labels, probabilities, encoded.warnings)
+        output = output.reshape(len(records), width)
+        labels, probabilities = self.kind.predictions(output, self.classes)
+        details = self.kind.answer_details(output, self.classes)
+        return Prediction(labels, probabilities, encoded.warnings, details)
 
     def _native_output(self, records: Sequence[Any]) -> np.ndarray:
         import pandas as pd
@@ -139,9 +148,7 @@ class ServedModel:
         with warnings.catch_warnings():
             # the adapter already reported what conform would warn about
             warnings.simplefilter("ignore")
-            if self.kind.has_classes:
-                return np.asarray(self._native.predict_proba(frame), dtype=np.float64)
-            return np.asarray(self._native.predict(frame), dtype=np.float64)
+            return np.asarray(self._native.raw_output(frame), dtype=np.float64)
 
     def example_record(self) -> dict[str, Any]:
         """A plausible record built from the schema (for warm-up and docs)."""
@@ -197,6 +204,7 @@ class ServedModel:
             "task": self.task,
             "target": self.schema.target,
             "classes": self.classes if self.kind.has_classes else None,
+            "clusters": None if self.kind.has_classes else self.classes or None,
             "model": meta.get("model"),
             "model_label": meta.get("model_label"),
             "run_id": meta.get("run_id"),

@@ -133,6 +133,12 @@ class Task(ABC):
     def prediction_schema(self, classes: Sequence[Any]) -> dict[str, Any]:
         """The OpenAPI (JSON Schema) of one item of ``predictions``."""
 
+    def answer_details(self, output: np.ndarray, classes: Sequence[Any]) -> dict[str, list[Any]]:
+        """Per-record parts of a /predict answer beside ``predictions`` and
+        ``probabilities``, one list per property of :meth:`answer_schema`
+        (none by default)."""
+        return {}
+
     def answer_schema(self, classes: Sequence[Any]) -> dict[str, dict[str, Any]]:
         """Extra properties of a /predict answer beside ``predictions``, each
         required, with its JSON Schema."""

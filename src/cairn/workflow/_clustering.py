@@ -19,7 +19,7 @@ import os
 import platform
 import uuid
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,8 @@ from cairn.models.clustering import (
     ClusterMatch,
     align_clusters,
     search_clusters,
+    stability_by_cluster,
+    to_segmentation,
 )
 from cairn.monitoring.reference import REFERENCE_FILE
 from cairn.spec import ProjectSpec
@@ -74,11 +76,14 @@ class Segmented:
     evaluation: Evaluation
     ground_truth: pd.Series | None
     match: ClusterMatch | None = None
+    # Each cluster's bootstrap stability, in the ids the search gave (0 = largest).
+    cluster_stability: list[float] = field(default_factory=list)
 
     @property
     def features(self) -> pd.DataFrame:
         """The rows as the model sees them (the ground truth left out)."""
-        names = [c.name for c in self.cleaned.schema.columns]
+        truth = None if self.ground_truth is None else self.ground_truth.name
+        names = [c.name for c in self.cleaned.schema.columns if c.name != truth]
         return self.cleaned.frame[names]
 
 
@@ -108,7 +113,9 @@ def cluster(spec: ProjectSpec, raw: pd.DataFrame, *, seconds: float, say: Progre
         raise DataError(f"{source}: {error}") from None
     truth = cleaned.frame[truth_column] if truth_column else None
     evaluation = _measure(spec, result, features, truth, metric)
-    return Segmented(cleaned, result, evaluation, truth)
+    return Segmented(
+        cleaned, result, evaluation, truth, cluster_stability=stability_by_cluster(result)
+    )
 
 
 def keep_ids(segmented: Segmented, previous: Model, *, say: Progress) -> ClusterMatch:
@@ -222,7 +229,7 @@ def _metadata(
     mapping = segmented.match.mapping if segmented.match else {}
     ids = sorted(mapping.get(i, i) for i in range(chosen.k))
     sizes = np.asarray([int((result.labels == i).sum()) for i in ids])
-    stability = {mapping.get(i, i): s for i, s in enumerate(chosen.cluster_stability)}
+    stability = {mapping.get(i, i): s for i, s in enumerate(segmented.cluster_stability)}
     return {
         "name": spec.project.name,
         "description": spec.project.description,
@@ -382,8 +389,27 @@ def run_clustering(
 
 
 def _reports(spec: ProjectSpec, segmented: Segmented, run_dir: Path) -> dict[str, Path]:
-    """The segmentation report and the model card."""
-    return {}
+    """The segmentation report (``evaluation.html``) and the model card."""
+    from cairn.evaluation import write_clustering_card, write_clustering_report
+
+    seg = to_segmentation(
+        segmented.result,
+        segmented.cleaned.frame,
+        ground_truth=spec.problem.ground_truth,
+        project=spec.project.name,
+        description=spec.project.description or "",
+    )
+    # The search's stabilities follow the ids to a previous model's, if matched.
+    mapping = segmented.match.mapping if segmented.match else {}
+    stability = {mapping.get(i, i): v for i, v in enumerate(segmented.cluster_stability)}
+    top = int(segmented.result.labels.max()) + 1
+    seg.chosen["cluster_stability"] = [stability.get(i, float("nan")) for i in range(top)]
+    card, card_html = write_clustering_card(seg, run_dir)
+    return {
+        "evaluation_report": write_clustering_report(seg, run_dir / "evaluation.html"),
+        "model_card": card,
+        "model_card_html": card_html,
+    }
 
 
 def _register(

@@ -17,12 +17,14 @@ from cairn.models.clustering._match import ClusterMatch, align_clusters, match_c
 from cairn.models.clustering._model import ClusterModel
 from cairn.models.clustering._prepare import (
     DEFAULT_K_RANGE,
+    KeepColumns,
     LogColumns,
     Preparation,
     prepare,
     resolve_k_range,
 )
 from cairn.models.clustering._search import Candidate, ClusteringResult, choose, search_clusters
+from cairn.models.clustering._segmentation import stability_by_cluster, to_segmentation
 from cairn.models.clustering._stability import cluster_jaccard, clusterboot
 
 __all__ = [
@@ -33,6 +35,7 @@ __all__ = [
     "ClusterMatch",
     "ClusterModel",
     "ClusteringResult",
+    "KeepColumns",
     "LogColumns",
     "Preparation",
     "align_clusters",
@@ -43,4 +46,6 @@ __all__ = [
     "prepare",
     "resolve_k_range",
     "search_clusters",
+    "stability_by_cluster",
+    "to_segmentation",
 ]

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator
+from sklearn.utils.metaestimators import available_if
 
 from cairn.exceptions import DataError
 from cairn.models.clustering._algorithms import CAN_PREDICT, centroids_of, nearest
@@ -69,6 +70,33 @@ class ClusterModel(BaseEstimator):
             own = np.asarray(self.estimator.predict(matrix), dtype=int)
             return np.asarray(self.own_ids_[np.clip(own, 0, len(self.own_ids_) - 1)], dtype=int)
         return np.asarray(self.ids[nearest(matrix, self.centroids_)], dtype=int)
+
+    def component_ids(self) -> np.ndarray:
+        """The cluster id each of the estimator's own labels (KMeans centres,
+        Birch subcluster labels, mixture components) maps to, as
+        :meth:`predict` maps them."""
+        n_own = {
+            "kmeans": lambda e: len(e.cluster_centers_),
+            "gaussian_mixture": lambda e: e.n_components,
+            "birch": lambda e: int(np.max(e.subcluster_labels_)) + 1,
+        }[self.algorithm](self.estimator)
+        return np.asarray(
+            self.own_ids_[np.clip(np.arange(n_own), 0, len(self.own_ids_) - 1)], dtype=int
+        )
+
+    def _is_mixture(self) -> bool:
+        return self.algorithm == "gaussian_mixture"
+
+    @available_if(_is_mixture)
+    def predict_proba(self, matrix: np.ndarray) -> np.ndarray:
+        """Each cluster's membership probability (gaussian_mixture only): the
+        posterior probabilities of the mixture components that make it up."""
+        matrix = np.asarray(matrix, dtype=float)
+        components = np.asarray(self.estimator.predict_proba(matrix), dtype=float)
+        # one column per cluster id: the sum of its components
+        owner = np.zeros((components.shape[1], self.n_clusters_))
+        owner[np.arange(components.shape[1]), self.component_ids()] = 1.0
+        return components @ owner
 
     def transform(self, matrix: np.ndarray) -> np.ndarray:
         """Each row's Euclidean distance to each cluster's training centroid
