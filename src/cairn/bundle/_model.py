@@ -42,7 +42,9 @@ def output_classes(
         return list(schema.classes)
     if schema_task(schema).output != Output.LABELS:
         return []
-    recorded = (serving or {}).get("classes")
+    recorded = (serving or {}).get("classes") or (metadata.get("clustering") or {}).get(
+        "cluster_ids"
+    )
     if recorded:
         return [str(c) for c in recorded]
     k = metadata.get("n_clusters") or (metadata.get("clustering") or {}).get("k")
@@ -100,6 +102,10 @@ class Model:
 
     def _cluster_ids(self) -> list[str]:
         fitted = getattr(self.pipeline, "_final_estimator", None)
+        # A relabelled clustering's ids need not be 0..k-1 (see ClusterModel.ids).
+        ids = getattr(fitted, "ids", None)
+        if ids is not None:
+            return [str(int(cluster)) for cluster in ids]
         k = getattr(fitted, "n_clusters_", None)
         if k is not None:
             return [str(cluster) for cluster in range(int(k))]

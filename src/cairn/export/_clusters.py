@@ -125,7 +125,8 @@ def _cluster_ids(g: Graph, model: Any, matrix: str) -> str:
         return _nearest_then_lookup(g, matrix, centres, table)
     if model.algorithm in ("agglomerative", "hdbscan"):
         centroids = np.asarray(model.centroids_, dtype=np.float64)
-        return _nearest_then_lookup(g, matrix, centroids, np.arange(len(centroids)))
+        # row j of the centroids is cluster ids[j] (not j once relabelled)
+        return _nearest_then_lookup(g, matrix, centroids, model.ids)
     raise UnsupportedError(f"clustering algorithm {model.algorithm!r}")
 
 
@@ -171,7 +172,4 @@ def _mixture_scores(g: Graph, mixture: Any, matrix: str) -> str:
 def _mixture_probabilities(g: Graph, model: Any, scores: str) -> str:
     """(rows, k) membership probabilities: each cluster's components' posteriors."""
     posteriors = g.op("Softmax", [scores], axis=1)
-    components = model.component_ids()
-    owner = np.zeros((len(components), model.n_clusters_))
-    owner[np.arange(len(components)), components] = 1.0
-    return g.op("MatMul", [posteriors, g.const(owner)])
+    return g.op("MatMul", [posteriors, g.const(model.component_owner())])

@@ -93,10 +93,16 @@ class ClusterModel(BaseEstimator):
         posterior probabilities of the mixture components that make it up."""
         matrix = np.asarray(matrix, dtype=float)
         components = np.asarray(self.estimator.predict_proba(matrix), dtype=float)
-        # one column per cluster id: the sum of its components
-        owner = np.zeros((components.shape[1], self.n_clusters_))
-        owner[np.arange(components.shape[1]), self.component_ids()] = 1.0
-        return components @ owner
+        # one column per cluster id (in ``ids`` order): the sum of its components
+        return np.asarray(components @ self.component_owner(), dtype=float)
+
+    def component_owner(self) -> np.ndarray:
+        """(components, clusters) 0/1 matrix: which cluster (column, in
+        ``ids`` order) each of the estimator's own labels belongs to."""
+        components = self.component_ids()
+        owner = np.zeros((len(components), len(self.ids)))
+        owner[np.arange(len(components)), np.searchsorted(self.ids, components)] = 1.0
+        return owner
 
     def transform(self, matrix: np.ndarray) -> np.ndarray:
         """Each row's Euclidean distance to each cluster's training centroid
