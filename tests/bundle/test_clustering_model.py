@@ -3,7 +3,10 @@ centroids, and membership probabilities where the algorithm has them."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -86,3 +89,29 @@ def test_the_cluster_count_comes_from_the_bundle() -> None:
     assert output_classes(schema, {}, {"classes": ["0", "1"]}) == ["0", "1"]
     with pytest.raises(BundleError, match="records no number of clusters"):
         output_classes(schema, {})
+
+
+@pytest.mark.parametrize("algorithm", ["gaussian_mixture", "birch"])
+def test_cairn_predict_writes_ids_distances_and_memberships(
+    clustering_bundle: Callable[..., Any], algorithm: str, tmp_path: Path
+) -> None:
+    made = clustering_bundle(algorithm)
+    made.frame.head(25).to_csv(tmp_path / "new.csv", index=False)
+    out = tmp_path / "segments.csv"
+    done = subprocess.run(
+        [sys.executable, "-m", "cairn", "predict", str(made.path), str(tmp_path / "new.csv"),
+         "-o", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    written = pd.read_csv(out)
+    assert written["cluster"].tolist() == made.result.labels[:25].tolist()
+    distances = written[["distance_0", "distance_1", "distance_2"]].to_numpy()
+    expected = load_bundle(made.path).cluster_distances(made.frame.head(25)).to_numpy()
+    np.testing.assert_allclose(distances, expected, rtol=1e-12)
+    members = [c for c in written.columns if c.startswith("proba_")]
+    if algorithm == "gaussian_mixture":
+        assert members == ["proba_0", "proba_1", "proba_2"]
+        np.testing.assert_allclose(written[members].sum(axis=1), 1.0, atol=1e-9)
+    else:
+        assert members == []

@@ -7,6 +7,9 @@ import dataclasses
 import json
 import re
 import runpy
+import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,15 +21,18 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 import cairn.reporting as rp
 from cairn.evaluation import (
     Segmentation,
+    clustering_card,
     describe_segment,
+    load_segmentation,
     profile_segments,
     render_clustering_report,
     write_clustering_card,
     write_clustering_report,
 )
 from cairn.evaluation._clustering_report import agreement, contingency
-from cairn.exceptions import DataError
+from cairn.exceptions import BundleError, DataError
 from cairn.models.clustering import search_clusters, to_segmentation
+from cairn.tasks.metrics import cluster_score
 from tests.conftest import dataset_path, load_dataset
 
 FAST = {"time_budget": 5.0, "n_resamples": 8, "stability_rows": 400}
@@ -177,6 +183,12 @@ def test_card_names_unstable_segments_as_limitations(mall: Segmentation, tmp_pat
     text = markdown.read_text(encoding="utf-8")
     assert "Segment 1 is unstable (stability 0.41)" in text
     assert "Unstable: segment(s) 1" in render_clustering_report(shaky)
+    # A segment without a measured stability is said to be so, and the weakest is still found.
+    stability[0] = float("nan")
+    unmeasured = dataclasses.replace(mall, chosen={**mall.chosen, "cluster_stability": stability})
+    assert unmeasured.cluster_stability()[0] is None and unmeasured.weakest == 0.41
+    lines = clustering_card(unmeasured).markdown()
+    assert "of customers; stability not measured." in lines.split("## Segments")[1]
 
 
 def test_bad_input_says_what_and_how(mall: Segmentation) -> None:
@@ -252,3 +264,46 @@ def test_a_clustering_run_writes_the_segmentation_report_and_card(
     sizes = pd.read_parquet(run_dir / "assignments.parquet")["__cluster"].value_counts()
     assert [int(sizes[c]) for c in range(len(lines))] == record["sizes"]
     assert (run_dir / "model_card.html").exists()
+
+
+def test_a_clustering_run_is_read_back_and_reported_again(
+    clustering_run: Callable[[str], Path], tmp_path: Path
+) -> None:
+    run_dir = clustering_run("penguins")
+    seg = load_segmentation(run_dir)
+    metadata = json.loads((run_dir / "bundle" / "metadata.json").read_text(encoding="utf-8"))
+    # The matrix rebuilt by the bundle's preparation is the one the indices were measured on.
+    silhouette = cluster_score("silhouette", seg.labels, features=seg.matrix)
+    assert silhouette == pytest.approx(metadata["clustering"]["indices"]["silhouette"], abs=1e-6)
+    assert seg.ground_truth_name == "species" and seg.ground_truth is not None
+    assert isinstance(seg.leaderboard["sizes"].iloc[0], list)
+    # `cairn report` writes the same card the run wrote.
+    done = subprocess.run(
+        [sys.executable, "-m", "cairn", "report", str(run_dir), "-o", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    rebuilt = (tmp_path / "model_card.md").read_text(encoding="utf-8")
+    original = (run_dir / "model_card.md").read_text(encoding="utf-8")
+    assert (
+        rebuilt.split("## Segments")[1].split("## Metrics")[0]
+        == original.split("## Segments")[1].split("## Metrics")[0]
+    )
+    assert "Segments against species" in (tmp_path / "evaluation.html").read_text(encoding="utf-8")
+
+
+def test_reading_back_a_run_that_is_not_a_clustering_says_so(
+    clustering_run: Callable[[str], Path], tmp_path: Path
+) -> None:
+    copy = shutil.copytree(clustering_run("mall_customers"), tmp_path / "run")
+    metadata_path = copy / "bundle" / "metadata.json"
+    metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
+    metadata_path.write_text(json.dumps({**metadata, "task": "regression"}), encoding="utf-8")
+    with pytest.raises(BundleError, match="a regression run, not a clustering"):
+        load_segmentation(copy)
+    metadata_path.write_text(json.dumps(metadata), encoding="utf-8")
+    (copy / "assignments.parquet").unlink()
+    with pytest.raises(BundleError, match=r"assignments.parquet is missing; re-run 'cairn run'"):
+        load_segmentation(copy)

@@ -5,14 +5,16 @@ labels at the rates the README states."""
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from cairn.bundle import load_bundle
+from cairn.bundle import load_bundle, save_bundle
 from cairn.data.schema import infer_schema
 from cairn.export import export_serving
 from cairn.models.clustering import search_clusters
@@ -113,3 +115,40 @@ def test_a_graph_that_disagrees_is_not_stored(
     assert exported.engine == "native"
     assert "verification failed" in exported.reason and "value(s) differ" in exported.reason
     assert "model.onnx" not in exported.files
+
+
+@pytest.mark.parametrize("algorithm", ["gaussian_mixture", "agglomerative", "birch"])
+def test_a_relabelled_clustering_keeps_its_ids_everywhere(
+    clustering_bundle: Callable[..., Any], algorithm: str, tmp_path: Path
+) -> None:
+    """A retrained model given the ids of the one it replaces (not 0..k-1,
+    not by size) answers with those ids from both engines, and names its
+    distance and membership columns by them."""
+    made = clustering_bundle(algorithm)
+    pipeline = copy.deepcopy(made.result.pipeline)
+    mapping = {0: 7, 1: 2, 2: 4}
+    pipeline.named_steps["model"].relabel(mapping)
+    schema = infer_schema(made.frame, task="clustering")
+    exported = export_serving(pipeline, schema, made.frame)
+    assert exported.engine == "onnx", exported.reason
+    path = save_bundle(
+        tmp_path / "bundle", pipeline, schema, {"task": "clustering", "n_clusters": 3},
+        files=exported.files,
+    )  # fmt: skip
+    expected = np.asarray([mapping[int(i)] for i in made.result.labels])
+    for engine in ("onnx", "native"):
+        model = load_bundle(path, engine=engine)
+        assert model.classes == [2, 4, 7]
+        assert (model.predict(made.frame) == expected).all()
+        distances = model.cluster_distances(made.frame)
+        assert list(distances.columns) == [2, 4, 7]
+        if algorithm == "gaussian_mixture":
+            members = model.predict_proba(made.frame)
+            assert list(members.columns) == [2, 4, 7]
+            assert (members.idxmax(axis=1).to_numpy() == expected).all()
+        if algorithm == "agglomerative":
+            assert (distances.idxmin(axis=1).to_numpy() == expected).all()
+    served = load_served_model(path, engine="onnx")
+    answer = served.predict(_records(made.frame.head(3)))
+    assert answer.labels == expected[:3].tolist()
+    assert set(answer.details["distances"][0]) == {"2", "4", "7"}

@@ -115,7 +115,7 @@ def test_a_clustering_run_is_served(clustering_run: Callable[[str], Path]) -> No
     run_dir = clustering_run("mall_customers")
     assignments = pd.read_parquet(run_dir / "assignments.parquet").head(20)
     served = load_served_model(run_dir / "bundle")
-    assert served.task == "clustering"
+    assert served.task == "clustering" and served.engine == "onnx", served.engine_reason
     features = assignments.drop(columns=["__cluster"])
     app = create_app(served)
     with run_in_thread(app) as running, httpx.Client(base_url=running.url, timeout=30) as client:

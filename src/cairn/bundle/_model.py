@@ -42,9 +42,7 @@ def output_classes(
         return list(schema.classes)
     if schema_task(schema).output != Output.LABELS:
         return []
-    recorded = (serving or {}).get("classes") or (metadata.get("clustering") or {}).get(
-        "cluster_ids"
-    )
+    recorded = (serving or {}).get("classes")
     if recorded:
         return [str(c) for c in recorded]
     k = metadata.get("n_clusters") or (metadata.get("clustering") or {}).get("k")
@@ -101,14 +99,10 @@ class Model:
         return [restore_label(label, target_dtype) for label in self.schema.classes or ()]
 
     def _cluster_ids(self) -> list[str]:
-        fitted = getattr(self.pipeline, "_final_estimator", None)
-        # A relabelled clustering's ids need not be 0..k-1 (see ClusterModel.ids).
-        ids = getattr(fitted, "ids", None)
+        # the fitted clustering's ids (0..k-1, or a retrained model's kept ids)
+        ids = getattr(getattr(self.pipeline, "_final_estimator", None), "ids", None)
         if ids is not None:
             return [str(int(cluster)) for cluster in ids]
-        k = getattr(fitted, "n_clusters_", None)
-        if k is not None:
-            return [str(cluster) for cluster in range(int(k))]
         return output_classes(self.schema, self.metadata)
 
     def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:

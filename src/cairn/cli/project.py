@@ -337,22 +337,23 @@ def report(
 ) -> None:
     """Rebuild the evaluation report and the model card of a finished run."""
     with user_errors():
-        from cairn.evaluation import is_clustering_run
-
-        if is_clustering_run(run, project_dir=project):
-            _report_segmentation(run, project, output)
-            return
+        from cairn.evaluation import run_task
         from cairn.evaluation.card import write_model_card
         from cairn.evaluation.report import analyse_run, write_evaluation_report
-        from cairn.evaluation.run_folder import load_run
+        from cairn.evaluation.run_folder import find_run, load_run
 
         with console.status("reading the run", spinner="dots") as status:
-            folder = load_run(run, project_dir=project)
-            status.update("computing intervals and importance")
-            analysis = analyse_run(folder, importance=importance)
-            target = output or folder.path
-            evaluation = write_evaluation_report(analysis, target / "evaluation.html")
-            card, card_html = write_model_card(analysis, target)
+            if run_task(run, project_dir=project) == "clustering":
+                evaluation, card, card_html = _clustering_reports(
+                    find_run(run, project_dir=project), output
+                )
+            else:
+                folder = load_run(run, project_dir=project)
+                status.update("computing intervals and importance")
+                analysis = analyse_run(folder, importance=importance)
+                target = output or folder.path
+                evaluation = write_evaluation_report(analysis, target / "evaluation.html")
+                card, card_html = write_model_card(analysis, target)
         for label, path in (
             ("evaluation", evaluation),
             ("model card", card),
@@ -361,27 +362,14 @@ def report(
             console.print(f"{label + ':':<12}{path}", highlight=False, soft_wrap=True)
 
 
-def _report_segmentation(run: str, project: Path, output: Path | None) -> None:
-    """``cairn report`` for a clustering run: the segmentation report and card."""
-    from cairn.evaluation import (
-        find_run,
-        load_segmentation,
-        write_clustering_card,
-        write_clustering_report,
-    )
+def _clustering_reports(folder: Path, output: Path | None) -> tuple[Path, Path, Path]:
+    """The segmentation report and card of a clustering run folder."""
+    from cairn.evaluation import load_segmentation, write_clustering_card, write_clustering_report
 
-    with console.status("reading the run", spinner="dots"):
-        segmentation = load_segmentation(run, project_dir=project)
-        target = output or find_run(run, project_dir=project)
-        target.mkdir(parents=True, exist_ok=True)
-        report_path = write_clustering_report(segmentation, target / "evaluation.html")
-        card, card_html = write_clustering_card(segmentation, target)
-    for label, path in (
-        ("evaluation", report_path),
-        ("model card", card),
-        ("model card", card_html),
-    ):
-        console.print(f"{label + ':':<12}{path}", highlight=False, soft_wrap=True)
+    seg = load_segmentation(folder)
+    target = output or folder
+    card, card_html = write_clustering_card(seg, target)
+    return write_clustering_report(seg, target / "evaluation.html"), card, card_html
 
 
 def runs(

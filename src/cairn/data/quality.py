@@ -425,16 +425,7 @@ def clean_unlabelled(
         DataError: no rows or columns, a repeated column name, or an excluded
             column that is absent.
     """
-    if len(frame) == 0:
-        raise DataError(f"{source} has no rows; check the file, its separator and its header")
-    if len(frame.columns) == 0:
-        raise DataError(f"{source} has no columns; check the file, its separator and its header")
-    repeated = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
-    if repeated:
-        raise DataError(
-            f"{source}: column name(s) repeated: {', '.join(repr(c) for c in repeated)}; "
-            "give each column a unique name"
-        )
+    _check_shape(frame, source)
     for name in exclude:
         if name not in frame.columns:
             raise DataError(
@@ -466,9 +457,8 @@ def clean_unlabelled(
     return CleanResult(frame=data, schema=schema, report=report, task=task)
 
 
-def _check_table(frame: pd.DataFrame, *, target: str, task: str | None, source: str) -> None:
-    """Refuse a table that cannot be checked at all: no rows or columns, a
-    repeated column name, no target column or an unknown task."""
+def _check_shape(frame: pd.DataFrame, source: str) -> None:
+    """Refuse a table without rows or columns, or naming a column twice."""
     if len(frame) == 0:
         raise DataError(f"{source} has no rows; check the file, its separator and its header")
     if len(frame.columns) == 0:
@@ -479,6 +469,12 @@ def _check_table(frame: pd.DataFrame, *, target: str, task: str | None, source: 
             f"{source}: column name(s) repeated: {', '.join(repr(c) for c in repeated)}; "
             "give each column a unique name"
         )
+
+
+def _check_table(frame: pd.DataFrame, *, target: str, task: str | None, source: str) -> None:
+    """Refuse a table that cannot be checked at all: no rows or columns, a
+    repeated column name, no target column or an unknown task."""
+    _check_shape(frame, source)
     if target not in frame.columns:
         raise DataError(
             missing_column_message("target column", target, list(frame.columns), source)

@@ -15,7 +15,8 @@ segment), ``report`` (the evaluation page), ``card`` (the model card),
 A clustering run is described by a :class:`Segmentation` (plain data):
 :func:`profile_segments` and :func:`describe_segment` put each segment in
 words, :func:`write_clustering_report` and :func:`write_clustering_card`
-write its report and model card.
+write its report and model card; :func:`load_segmentation` reads a
+clustering run folder back.
 The metric functions and bootstrap intervals live with the tasks, in
 :mod:`cairn.tasks.metrics` and :mod:`cairn.tasks.bootstrap`.
 
@@ -50,7 +51,6 @@ __all__ = [
     "find_run",
     "finish_run_folder",
     "frame_of_intervals",
-    "is_clustering_run",
     "list_run_folders",
     "load_run",
     "load_segmentation",
@@ -61,6 +61,7 @@ __all__ = [
     "remove_interrupted",
     "render_clustering_report",
     "render_evaluation",
+    "run_task",
     "segment_performance",
     "start_run_folder",
     "tree_shap",
@@ -93,7 +94,6 @@ _LAZY = {
     "finish_run_folder": "cairn.evaluation.run_state",
     "frame_of_intervals": "cairn.evaluation.report",
     "list_run_folders": "cairn.evaluation.run_state",
-    "is_clustering_run": "cairn.evaluation._segmentation_run",
     "load_run": "cairn.evaluation.run_folder",
     "load_segmentation": "cairn.evaluation._segmentation_run",
     "measure_latency": "cairn.evaluation.evaluate",
@@ -103,6 +103,7 @@ _LAZY = {
     "remove_interrupted": "cairn.evaluation.run_state",
     "render_clustering_report": "cairn.evaluation._clustering_report",
     "render_evaluation": "cairn.evaluation.report",
+    "run_task": "cairn.evaluation._segmentation_run",
     "segment_performance": "cairn.evaluation.segments",
     "start_run_folder": "cairn.evaluation.run_state",
     "tree_shap": "cairn.evaluation.importance",
@@ -126,7 +127,7 @@ if TYPE_CHECKING:
         profile_segments,
     )
     from cairn.evaluation._segmentation import Segmentation
-    from cairn.evaluation._segmentation_run import is_clustering_run, load_segmentation
+    from cairn.evaluation._segmentation_run import load_segmentation, run_task
     from cairn.evaluation.card import CardSection, ModelCard, model_card, write_model_card
     from cairn.evaluation.evaluate import (
         Evaluation,

@@ -88,10 +88,10 @@ def segment_lines(seg: Segmentation, profiles: list[SegmentProfile]) -> list[str
     lines = []
     for profile in profiles:
         value = stability[profile.cluster]
+        measured = "not measured" if value is None else f"{_fmt(value)} ({stability_band(value)})"
         lines.append(
             f"Segment {profile.cluster} ({profile.size:,} {seg.noun}): "
-            f"{describe_segment(profile, noun=seg.noun)}; stability {_fmt(value)} "
-            f"({stability_band(value)})."
+            f"{describe_segment(profile, noun=seg.noun)}; stability {measured}."
         )
     return lines
 

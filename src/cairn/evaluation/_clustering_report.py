@@ -243,7 +243,7 @@ def _sizes_cell(sizes: Any) -> Any:
 
 
 def _leaderboard(seg: Segmentation) -> rp.Section:
-    board = seg.leaderboard.copy()
+    board = seg.leaderboard.drop(columns=["chosen"], errors="ignore")
     if board.empty:
         return rp.Section("Leaderboard", rp.note("No leaderboard recorded."), id="leaderboard")
     if "sizes" in board:

@@ -129,9 +129,12 @@ class Segmentation:
         return np.bincount(self.labels, minlength=self.n_clusters)
 
     def cluster_stability(self) -> list[float | None]:
-        """Each cluster's bootstrap stability (None where not measured)."""
+        """Each cluster's bootstrap stability (None where not measured, e.g.
+        a cluster the resamples never held)."""
         values = list(self.chosen.get("cluster_stability") or [])
-        return [float(v) for v in values] if values else [None] * self.n_clusters
+        if not values:
+            return [None] * self.n_clusters
+        return [None if v is None or not np.isfinite(v) else float(v) for v in values]
 
     @property
     def stability(self) -> float | None:

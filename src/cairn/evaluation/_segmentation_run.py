@@ -1,5 +1,7 @@
-"""A finished clustering run folder read back as a :class:`Segmentation`, so
-that ``cairn report`` can rebuild its report and card from the folder alone."""
+"""A clustering run folder read back as a :class:`Segmentation`, so that its
+report and card can be rebuilt (``cairn report``) from what the run wrote:
+the bundle's metadata and pipeline, ``assignments.parquet`` and
+``leaderboard.csv``."""
 
 from __future__ import annotations
 
@@ -14,82 +16,101 @@ from cairn.evaluation._segmentation import Segmentation
 from cairn.evaluation.run_folder import find_run
 from cairn.exceptions import BundleError
 
-__all__ = ["is_clustering_run", "load_segmentation"]
+__all__ = ["ASSIGNMENTS_FILE", "CLUSTER_COLUMN", "TRUTH_COLUMN", "load_segmentation", "run_task"]
 
-_CLUSTER = "__cluster"
-_TRUTH = "__ground_truth"
-
-
-def _metadata(folder: Path) -> dict[str, Any]:
-    path = folder / "bundle" / "metadata.json"
-    if not path.exists():
-        raise BundleError(f"{path} is missing; the run did not finish, re-run 'cairn run'")
-    try:
-        return dict(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError) as error:
-        raise BundleError(f"{path}: unreadable ({error}); re-run 'cairn run'") from None
+ASSIGNMENTS_FILE = "assignments.parquet"
+CLUSTER_COLUMN = "__cluster"
+TRUTH_COLUMN = "__ground_truth"
+# Columns of the run's leaderboard.csv that repeat others.
+_BOOK_KEEPING = ("chosen", "model")
 
 
-def is_clustering_run(run: str | Path, *, project_dir: str | Path | None = None) -> bool:
-    """Whether the run folder holds a clustering model."""
+def run_task(run: str | Path, *, project_dir: str | Path | None = None) -> str:
+    """The task of a run folder's model ("clustering", "classification", ...)."""
+    from cairn.bundle import read_metadata
+
     folder = find_run(run, project_dir=project_dir)
-    return _metadata(folder).get("task") == "clustering"
+    return str(read_metadata(folder / "bundle").get("task") or "")
+
+
+def _sizes(value: Any) -> Any:
+    """Cluster sizes as a list again after the CSV round trip."""
+    if isinstance(value, str) and value.startswith("["):
+        try:
+            return [int(v) for v in json.loads(value)]
+        except (ValueError, TypeError):
+            return value
+    return value
+
+
+def _leaderboard(folder: Path) -> pd.DataFrame:
+    path = folder / "leaderboard.csv"
+    if not path.exists():
+        return pd.DataFrame()
+    board = pd.read_csv(path)
+    board = board.drop(columns=[c for c in _BOOK_KEEPING if c in board and "algorithm" in board])
+    if "sizes" in board:
+        board["sizes"] = board["sizes"].map(_sizes)
+    return board
 
 
 def load_segmentation(run: str | Path, *, project_dir: str | Path | None = None) -> Segmentation:
-    """The segmentation of a clustering run folder: its rows and cluster ids
-    (``assignments.parquet``), the prepared matrix (the bundle's own
-    preparation of those rows), the leaderboard and the choice record.
+    """Read a clustering run folder (see :func:`find_run` for ``run``).
+
+    The clustering matrix is rebuilt by the bundle's own preparation step
+    from the assigned rows, so the bundle is loaded (and its signature
+    checked).
 
     Raises:
-        BundleError: the folder is not a finished clustering run, or one of
-            its files is missing or unreadable.
+        BundleError: not a clustering run, or a file it needs is missing or
+            unreadable.
     """
-    from cairn.bundle import load_bundle
+    from cairn.bundle import load_bundle, read_metadata
 
     folder = find_run(run, project_dir=project_dir)
-    metadata = _metadata(folder)
-    record = metadata.get("clustering")
-    if metadata.get("task") != "clustering" or not isinstance(record, dict):
-        raise BundleError(f"{folder} is not a clustering run")
-    paths = {name: folder / name for name in ("assignments.parquet", "leaderboard.csv")}
-    for path in paths.values():
-        if not path.exists():
-            raise BundleError(f"{path} is missing; the run did not finish, re-run 'cairn run'")
+    metadata = read_metadata(folder / "bundle")
+    if metadata.get("task") != "clustering":
+        raise BundleError(
+            f"{folder}: a {metadata.get('task') or 'supervised'} run, not a clustering; its "
+            "reports come from analyse_run and write_evaluation_report"
+        )
+    record = metadata.get("clustering") or {}
+    missing = [key for key in ("algorithm", "k", "preparation") if key not in record]
+    if missing:
+        raise BundleError(
+            f"{folder / 'bundle' / 'metadata.json'}: clustering record lacks "
+            f"{', '.join(missing)}; re-run 'cairn run' to rebuild the run folder"
+        )
+    path = folder / ASSIGNMENTS_FILE
+    if not path.exists():
+        raise BundleError(f"{path} is missing; re-run 'cairn run' to rebuild the run folder")
     try:
-        rows = pd.read_parquet(paths["assignments.parquet"])
-        board = pd.read_csv(paths["leaderboard.csv"])
-    except Exception as error:  # pyarrow and pandas raise several types for a damaged file
-        raise BundleError(f"{folder}: unreadable run table ({error}); re-run 'cairn run'") from None
-    # The run's table marks the chosen row first; the report finds it itself.
-    board = board.drop(columns=["chosen", "model"], errors="ignore")
-    if "sizes" in board:
-        board["sizes"] = [
-            json.loads(text) if isinstance(text, str) else text for text in board["sizes"]
-        ]
-    model = load_bundle(folder / "bundle", engine="native")
-    features = rows.drop(columns=[c for c in (_CLUSTER, _TRUTH) if c in rows.columns])
-    prepare = model.pipeline[:-1]
-    matrix = np.asarray(prepare.transform(model.prepare(features)), dtype=float)
+        assignments = pd.read_parquet(path)
+    except Exception as error:  # pyarrow raises several types for a damaged file
+        raise BundleError(f"{path}: unreadable ({error})") from None
+    if CLUSTER_COLUMN not in assignments:
+        raise BundleError(f"{path}: column {CLUSTER_COLUMN} is missing; re-run 'cairn run'")
+    rows = assignments.drop(columns=[c for c in (CLUSTER_COLUMN, TRUTH_COLUMN) if c in assignments])
+    pipeline = load_bundle(folder / "bundle", engine="native").pipeline
+    matrix = np.asarray(pipeline.named_steps["prep"].transform(rows), dtype=float)
+    preparation = dict(record["preparation"])
     truth_name = record.get("ground_truth") or ""
     return Segmentation(
-        frame=features[[c for c in record["preparation"]["features"] if c in features.columns]],
-        labels=rows[_CLUSTER].to_numpy(dtype=int),
+        frame=rows[list(preparation.get("features") or rows.columns)],
+        labels=assignments[CLUSTER_COLUMN].to_numpy(dtype=int),
         matrix=matrix,
-        leaderboard=board,
-        metric=str(record.get("ranked_by", "silhouette")),
+        leaderboard=_leaderboard(folder),
+        metric=str(record.get("ranked_by") or metadata.get("metric") or "silhouette"),
         chosen={
-            "algorithm": record["algorithm"],
-            "k": record["k"],
-            "stability": record.get("stability"),
-            "cluster_stability": record.get("cluster_stability") or [],
-            "sizes": record.get("sizes") or [],
+            key: record.get(key)
+            for key in ("algorithm", "k", "stability", "cluster_stability", "sizes")
         },
-        rule=str(record.get("rule", "")),
-        preparation=dict(record.get("preparation") or {}),
-        indices=dict(record.get("indices") or {}),
-        ground_truth=rows[_TRUTH] if _TRUTH in rows.columns else None,
+        rule=str(record.get("rule") or ""),
+        preparation=preparation,
+        indices={str(k): float(v) for k, v in (record.get("indices") or {}).items()},
+        ground_truth=assignments.get(TRUTH_COLUMN),
         ground_truth_name=truth_name,
-        project=str(metadata.get("name", "segmentation")),
+        project=str(metadata.get("name") or folder.name),
         description=str(metadata.get("description") or ""),
+        versions={str(k): str(v) for k, v in (metadata.get("versions") or {}).items()},
     )

@@ -125,8 +125,7 @@ def _cluster_ids(g: Graph, model: Any, matrix: str) -> str:
         return _nearest_then_lookup(g, matrix, centres, table)
     if model.algorithm in ("agglomerative", "hdbscan"):
         centroids = np.asarray(model.centroids_, dtype=np.float64)
-        # row j of the centroids is cluster ids[j] (not j once relabelled)
-        return _nearest_then_lookup(g, matrix, centroids, model.ids)
+        return _nearest_then_lookup(g, matrix, centroids, np.asarray(model.ids))
     raise UnsupportedError(f"clustering algorithm {model.algorithm!r}")
 
 
@@ -170,6 +169,7 @@ def _mixture_scores(g: Graph, mixture: Any, matrix: str) -> str:
 
 
 def _mixture_probabilities(g: Graph, model: Any, scores: str) -> str:
-    """(rows, k) membership probabilities: each cluster's components' posteriors."""
+    """(rows, k) membership probabilities: each cluster's components'
+    posteriors, in the order of the cluster ids."""
     posteriors = g.op("Softmax", [scores], axis=1)
     return g.op("MatMul", [posteriors, g.const(model.component_owner())])

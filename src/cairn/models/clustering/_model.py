@@ -89,19 +89,19 @@ class ClusterModel(BaseEstimator):
 
     @available_if(_is_mixture)
     def predict_proba(self, matrix: np.ndarray) -> np.ndarray:
-        """Each cluster's membership probability (gaussian_mixture only): the
-        posterior probabilities of the mixture components that make it up."""
+        """Each cluster's membership probability (gaussian_mixture only), in
+        ``ids`` order: the posterior probabilities of the mixture components
+        that make it up."""
         matrix = np.asarray(matrix, dtype=float)
         components = np.asarray(self.estimator.predict_proba(matrix), dtype=float)
-        # one column per cluster id (in ``ids`` order): the sum of its components
-        return np.asarray(components @ self.component_owner(), dtype=float)
+        return components @ self.component_owner()
 
     def component_owner(self) -> np.ndarray:
-        """(components, clusters) 0/1 matrix: which cluster (column, in
-        ``ids`` order) each of the estimator's own labels belongs to."""
-        components = self.component_ids()
-        owner = np.zeros((len(components), len(self.ids)))
-        owner[np.arange(len(components)), np.searchsorted(self.ids, components)] = 1.0
+        """(components, clusters) 0/1: which cluster (column, in ``ids``
+        order) each mixture component belongs to."""
+        columns = np.searchsorted(self.ids, self.component_ids())
+        owner = np.zeros((len(columns), len(self.ids)))
+        owner[np.arange(len(columns)), columns] = 1.0
         return owner
 
     def transform(self, matrix: np.ndarray) -> np.ndarray:
