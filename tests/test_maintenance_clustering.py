@@ -13,7 +13,8 @@ import pytest
 
 import cairn
 from cairn.cli.maintenance import _print_retrain
-from cairn.maintenance import retrain
+from cairn.maintenance import _advice, retrain
+from cairn.spec import load_spec
 from cairn.tracking import CHAMPION, alias_version, load_model, tracking_uri
 from tests.conftest import load_dataset
 
@@ -64,6 +65,23 @@ min_holdout_rows = 20
         result = cairn.run(root / "cairn.toml")
     assert result.alias == CHAMPION
     return root / "cairn.toml"
+
+
+def test_familiar_rows_trigger_no_retraining(
+    spec_path: Path, wheat: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    familiar = wheat.iloc[140:].drop(columns="variety").reset_index(drop=True)
+    result = retrain(spec_path, familiar, only_if_due=True)
+    assert result.decision == "skipped", result.summary()
+    # Rows of one segment only: the policy's advice (what --if-due reads) fires.
+    uri = tracking_uri(spec_path.parent)
+    champion = load_model(f"models:/wheat-segments@{CHAMPION}", tracking_uri=uri)
+    ids = champion.predict(wheat)
+    one_segment = wheat[ids == ids[0]].drop(columns="variety").reset_index(drop=True)
+    advice = _advice(load_spec(spec_path), champion, one_segment, uri, now=None)
+    assert advice.due and "clusters" in advice.triggers
+    assert any(f"cluster {int(ids[0])} grew" in reason for reason in advice.reasons)
 
 
 def test_a_retrained_clustering_keeps_the_champions_ids(

@@ -6,6 +6,7 @@ batch with a silhouette drop, and a plain resample with neither."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +21,11 @@ from cairn.bundle import Model, load_bundle, save_bundle
 from cairn.cli import app
 from cairn.data.schema import infer_schema
 from cairn.models.clustering import search_clusters
-from cairn.monitoring import check, cluster_check, load_reference
+from cairn.monitoring import check, cluster_check, load_reference, log_frames
+from cairn.monitoring.monitor import LOG_COLUMNS
 from cairn.monitoring.reference import REFERENCE_FILE, ReferenceProfile
+from cairn.serving.log import LogEntry, PredictionLog, read_log
+from cairn.spec import MaintenanceSection
 from cairn.workflow._outputs import cluster_reference_profile
 from tests.conftest import load_dataset
 
@@ -123,6 +127,20 @@ def test_a_batch_whose_clusters_moved_names_them(
     assert f"cluster {grows} grew, cluster {shrinks} shrank" in report.summary()
 
 
+def test_moved_clusters_or_a_silhouette_drop_make_retraining_due(segmented: Segmented) -> None:
+    policy = MaintenanceSection()
+    moved = check(_moved(segmented, grows=2, shrinks=0), segmented.model, maintenance=policy)
+    assert moved.retrain is not None and "clusters" in moved.retrain.triggers
+    assert any("cluster 2 grew" in reason for reason in moved.retrain.reasons)
+    rng = np.random.default_rng(0)
+    frame = segmented.frame
+    noisy = frame + rng.normal(0.0, 1.0, frame.shape) * frame.std().to_numpy()
+    blurred = check(noisy, segmented.model, maintenance=policy)
+    assert blurred.retrain is not None and "clusters" in blurred.retrain.triggers
+    same = check(frame, segmented.model, maintenance=policy)
+    assert same.retrain is not None and not same.retrain.due
+
+
 def test_served_ids_are_tested_when_given(segmented: Segmented) -> None:
     batch = segmented.frame
     served = pd.DataFrame({"prediction": np.where(segmented.ids == 1, 7, segmented.ids)})
@@ -142,6 +160,34 @@ def test_labels_are_not_scored_for_a_clustering(segmented: Segmented) -> None:
     assert report.performance is None
     assert any("labels are not used for a clustering" in note for note in report.notes)
     assert report.clusters is not None and not report.clusters.shares_drifted
+
+
+def test_the_served_ids_of_a_prediction_log_are_tested(
+    segmented: Segmented, tmp_path: Path
+) -> None:
+    batch = _moved(segmented, grows=2, shrinks=0)
+    served = segmented.model.predict(batch)
+    log = PredictionLog(tmp_path / "predictions.db").start()
+    log.write(
+        LogEntry(
+            request_id="r1",
+            ts=time.time(),
+            model="wheat-segments",
+            version="1",
+            arm="champion",
+            records=json.loads(batch.to_json(orient="records")),
+            labels=[int(i) for i in served],
+            probabilities=None,
+            classes=[],
+            latency_ms=1.0,
+        )
+    )
+    log.close()
+    inputs, outputs = log_frames(read_log(tmp_path / "predictions.db"), segmented.model.schema)
+    report = check(inputs, segmented.model, outputs=outputs, expected_extra=LOG_COLUMNS)
+    clusters = report.clusters
+    assert clusters is not None and clusters.n_current == len(batch)
+    assert clusters.grew == [2] and clusters.shrank == [0]
 
 
 def test_noise_drops_the_silhouette_and_is_flagged(segmented: Segmented) -> None:

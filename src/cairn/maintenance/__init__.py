@@ -58,6 +58,7 @@ from cairn.maintenance._comparison import (
 )
 from cairn.monitoring.drift import drift
 from cairn.monitoring.labels import encode_labels
+from cairn.monitoring.monitor import cluster_report
 from cairn.monitoring.performance import performance
 from cairn.monitoring.policy import RetrainAdvice, retrain_advice
 from cairn.monitoring.reference import load_reference
@@ -412,16 +413,15 @@ def _advice(
 ) -> RetrainAdvice:
     settings = spec.monitoring
     target = spec.problem.target
-    drift_report = None
+    drift_report = clusters = None
     if champion.path is not None:
+        rows = labelled.drop(columns=[target]) if target and target in labelled else labelled
         try:
-            drift_report = drift(
-                labelled.drop(columns=[target]) if target and target in labelled else labelled,
-                load_reference(champion.path),
-                settings=settings,
-            )
+            reference = load_reference(champion.path)
+            drift_report = drift(rows, reference, settings=settings)
+            clusters = cluster_report(champion, rows, reference, settings=settings)
         except CairnError:
-            drift_report = None
+            pass
     perf = None
     try:
         if not target:
@@ -449,4 +449,5 @@ def _advice(
         champion_created=datetime.fromisoformat(created) if created else None,
         last_retrain=_last_retrain(spec.project.name, uri),
         now=now,
+        clusters=clusters,
     )

@@ -24,10 +24,9 @@ from cairn.bundle import Model
 from cairn.exceptions import CairnError
 from cairn.maintenance._comparison import (
     Comparison,
-    Decision,
     RetrainResult,
     _challenger_objectives,
-    _reasons,
+    verdict,
 )
 from cairn.monitoring.monitor import cluster_matrix
 from cairn.monitoring.policy import RetrainAdvice
@@ -140,15 +139,10 @@ def compare_clusterings(
         **challenger_run.evaluation.latency_ms,
     }
     objectives = _challenger_objectives(spec, measured, challenger_run.evaluation.objectives)
-    failed = [o for o in objectives if o.met is False]
-    margin = spec.maintenance.promotion_margin
-    improvement = comparison.improvement
-    beats = not math.isfinite(improvement) or (improvement > 0 and improvement >= margin)
+    decision, why = verdict(spec, comparison, objectives)
     evidence = _cluster_evidence(challenger, None if old is None else old[1], new[1])
     ids_reason = _ids_reason(evidence)
-    reasons += _reasons(comparison, failed, beats=beats, margin=margin)
-    reasons += [ids_reason] if ids_reason else []
-    decision: Decision = "promoted" if beats and not failed else "kept"
+    reasons += why + ([ids_reason] if ids_reason else [])
     return RetrainResult(
         decision=decision,
         reasons=reasons,

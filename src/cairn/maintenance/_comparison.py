@@ -202,16 +202,11 @@ def _compare(
     if size is not None:
         measured["model_size_mb"] = float(size)
     objectives = _challenger_objectives(spec, measured, challenger_run.evaluation.objectives)
-    failed = [o for o in objectives if o.met is False]
     comparison = _weigh(spec, metric, challenger.task, scores)
-    margin = spec.maintenance.promotion_margin
-    improvement = comparison.improvement
-    beats = not math.isfinite(improvement) or (improvement > 0 and improvement >= margin)
-    reasons = scores.reasons + _reasons(comparison, failed, beats=beats, margin=margin)
-    decision: Decision = "promoted" if beats and not failed else "kept"
+    decision, reasons = verdict(spec, comparison, objectives)
     return RetrainResult(
         decision=decision,
-        reasons=reasons,
+        reasons=scores.reasons + reasons,
         advice=advice,
         champion_version=champion_version,
         challenger_version=challenger_version,
@@ -290,6 +285,20 @@ def _weigh(spec: ProjectSpec, metric: str, task: str, scores: _Scores) -> Compar
     return Comparison(
         metric, old_score, new_score, improvement, low, high, len(scores.y), confidence
     )
+
+
+def verdict(
+    spec: ProjectSpec, comparison: Comparison, objectives: Sequence[ObjectiveResult]
+) -> tuple[Decision, list[str]]:
+    """Promote a challenger that meets every objective and beats the champion
+    by ``promotion_margin`` (or that faces a champion that could not be
+    scored); the reasons in words."""
+    failed = [o for o in objectives if o.met is False]
+    margin = spec.maintenance.promotion_margin
+    improvement = comparison.improvement
+    beats = not math.isfinite(improvement) or (improvement > 0 and improvement >= margin)
+    decision: Decision = "promoted" if beats and not failed else "kept"
+    return decision, _reasons(comparison, failed, beats=beats, margin=margin)
 
 
 def _reasons(

@@ -38,6 +38,7 @@ __all__ = [
     "MonitorReport",
     "check",
     "cluster_matrix",
+    "cluster_report",
     "log_frames",
     "model_outputs",
 ]
@@ -242,7 +243,9 @@ def check(
                 latency_ms=latency_ms,
                 join=join,
             )
-    clusters = _cluster_report(model, current, outputs, reference, settings, notes)
+    clusters = cluster_report(
+        model, current, reference, settings=settings, outputs=outputs, notes=notes
+    )
     checks = health_checks(drift_report, perf, settings, clusters=clusters)
     return MonitorReport(
         model=_model_info(model, model_info),
@@ -251,24 +254,27 @@ def check(
         performance=perf,
         checks=checks,
         healthy=is_healthy(checks),
-        retrain=_advice(maintenance, model, drift_report, perf, last_retrain),
+        retrain=_advice(maintenance, model, drift_report, perf, last_retrain, clusters),
         notes=notes,
         clusters=clusters,
     )
 
 
-def _cluster_report(
+def cluster_report(
     model: Model,
     current: pd.DataFrame,
-    outputs: pd.DataFrame | None,
     reference: ReferenceProfile,
-    settings: MonitoringSection,
-    notes: list[str],
+    *,
+    settings: MonitoringSection | None = None,
+    outputs: pd.DataFrame | None = None,
+    notes: list[str] | None = None,
 ) -> ClusterReport | None:
-    """A clustering's cluster shares (of the ids served, else of the ids the
-    model gives now) and its silhouette on the batch; None for other models."""
+    """A clustering's cluster shares (of the ids served in ``outputs``, else
+    of the ids the model gives now) and its silhouette on the batch; None for
+    other models. Why the silhouette could not be measured goes to ``notes``."""
     if reference.clusters is None:
         return None
+    notes = [] if notes is None else notes
     matrix = ids = None
     try:
         matrix, ids = cluster_matrix(model, current)
@@ -296,6 +302,7 @@ def _advice(
     drift_report: DriftReport,
     perf: PerformanceReport | None,
     last_retrain: datetime | None,
+    clusters: ClusterReport | None = None,
 ) -> RetrainAdvice | None:
     """The maintenance policy's advice; None without a maintenance policy."""
     if maintenance is None:
@@ -307,6 +314,7 @@ def _advice(
         performance=perf,
         champion_created=datetime.fromisoformat(created) if created else None,
         last_retrain=last_retrain,
+        clusters=clusters,
     )
 
 

@@ -7,7 +7,8 @@ evaluated; the model is unhealthy when a check listed in
 ``[monitoring] unhealthy_on`` fails.
 
 Retraining (``[maintenance]``) is due when any enabled trigger fires: a
-dataset-drift verdict, a missed objective on labelled production data, a
+dataset-drift verdict (for a clustering also drifted cluster shares or a
+silhouette drop), a missed objective on labelled production data, a
 champion older than ``max_age_days``, or more than ``schedule`` since the
 last retraining.
 """
@@ -194,6 +195,7 @@ def retrain_advice(
     champion_created: datetime | None = None,
     last_retrain: datetime | None = None,
     now: datetime | None = None,
+    clusters: ClusterReport | None = None,
 ) -> RetrainAdvice:
     """Whether the maintenance policy asks for retraining now.
 
@@ -205,6 +207,8 @@ def retrain_advice(
         last_retrain: when a retraining last ran (defaults to the
             champion's creation time).
         now: the current time (for tests).
+        clusters: a clustering's latest cluster report, if any
+            (``retrain_on_drift`` covers its shares and silhouette).
     """
     now = now or datetime.now(UTC)
     reasons: list[str] = []
@@ -215,6 +219,22 @@ def retrain_advice(
             f"dataset drift: {len(drift.drifted)} features drifted "
             f"({drift.drift_share:.0%} of the importance, severity-weighted "
             f"{drift.drift_score:.2f})"
+        )
+    if (
+        policy.retrain_on_drift
+        and clusters is not None
+        and (clusters.shares_drifted or clusters.quality_dropped)
+    ):
+        triggers.append("clusters")
+        reasons.append(
+            "; ".join(
+                message
+                for moved, message in (
+                    (clusters.shares_drifted, clusters.shares_message()),
+                    (clusters.quality_dropped, clusters.quality_message()),
+                )
+                if moved
+            )
         )
     if policy.retrain_on_objective_miss and performance is not None:
         failed = performance.failed_objectives

@@ -137,7 +137,10 @@ def keep_ids(segmented: Segmented, previous: Model, *, say: Progress) -> Cluster
             f"rows ({error})"
         ) from None
     result = segmented.result
-    match = align_clusters(result.pipeline, features, old_ids)
+    # Every id the previous model has, also those no row falls in now.
+    steps = getattr(previous.pipeline, "steps", None)
+    reserved = [int(i) for i in getattr(steps[-1][1], "ids", [])] if steps else []
+    match = align_clusters(result.pipeline, features, old_ids, reserved=reserved)
     result.labels = np.asarray([match.mapping[int(i)] for i in result.labels], dtype=int)
     segmented.match = match
     return match

@@ -4,12 +4,16 @@ centroids and the relabelling of a fitted clustering, on wheat seeds."""
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from cairn.bundle import load_bundle, save_bundle
+from cairn.data.schema import infer_schema
 from cairn.exceptions import DataError
+from cairn.export import export_serving
 from cairn.models.clustering import (
     ClusteringResult,
     align_clusters,
@@ -107,6 +111,15 @@ def test_fewer_clusters_leave_an_old_id_unused(
     assert model.transform(challenger.pipeline[:-1].transform(wheat)).shape == (len(wheat), 2)
 
 
+def test_fresh_ids_skip_the_old_models_unseen_ids() -> None:
+    old = np.array([[0.0, 0.0], [10.0, 0.0]])
+    new = np.array([[0.1, 0.0], [9.9, 0.0], [0.0, 10.0]])
+    # The old model also had cluster 4 (no row fell in it): the third new
+    # cluster must not take it.
+    mapping = match_clusters(old, new, old_ids=[0, 2], reserved=[0, 2, 4])
+    assert mapping == {0: 0, 1: 2, 2: 5}
+
+
 def test_relabel_refuses_an_incomplete_or_clashing_mapping(champion: ClusteringResult) -> None:
     model = champion.pipeline[-1]
     with pytest.raises(DataError, match="no new id for cluster"):
@@ -115,3 +128,36 @@ def test_relabel_refuses_an_incomplete_or_clashing_mapping(champion: ClusteringR
         model.relabel({0: 1, 1: 1, 2: 0})
     with pytest.raises(DataError, match="dimensions"):
         match_clusters(np.zeros((2, 3)), np.zeros((2, 4)))
+
+
+@pytest.mark.parametrize("algorithm", ["gaussian_mixture", "agglomerative", "kmeans"])
+def test_a_relabelled_model_serves_its_new_ids(
+    wheat: pd.DataFrame, algorithm: str, tmp_path: Path
+) -> None:
+    frame = wheat.drop(columns="variety")
+    schema = infer_schema(frame, task="clustering")
+    result = search_clusters(
+        frame, schema=schema, algorithms=[algorithm], k_range=(3, 3), seed=0, **FAST
+    )
+    before = result.pipeline.predict(frame)
+    result.pipeline[-1].relabel({0: 5, 1: 2, 2: 7})
+    after = result.pipeline.predict(frame)
+    assert (after == np.array([5, 2, 7])[before]).all()
+    exported = export_serving(result.pipeline, schema, frame)
+    summary = exported.summary()
+    assert summary["engine"] == "onnx", summary["reason"]
+    metadata = {"task": "clustering", "n_clusters": 3, "serving": summary}
+    path = save_bundle(tmp_path / "bundle", result.pipeline, schema, metadata, files=exported.files)
+    graph, native = load_bundle(path, engine="onnx"), load_bundle(path, engine="native")
+    assert graph.classes == native.classes == [2, 5, 7]
+    assert (graph.predict(frame) == after).all() and (native.predict(frame) == after).all()
+    # The distance (and membership) columns are named by the new ids.
+    for model in (graph, native):
+        distances = model.cluster_distances(frame)
+        assert list(distances.columns) == [2, 5, 7]
+        assert (distances.idxmin(axis=1).to_numpy() == after).mean() > 0.9
+    if algorithm == "gaussian_mixture":
+        for model in (graph, native):
+            members = model.predict_proba(frame)
+            assert list(members.columns) == [2, 5, 7]
+            assert (members.idxmax(axis=1).to_numpy() == after).all()

@@ -30,6 +30,7 @@ def match_clusters(
     *,
     old_ids: Sequence[int] | None = None,
     new_ids: Sequence[int] | None = None,
+    reserved: Sequence[int] = (),
 ) -> dict[int, int]:
     """The old id each new cluster takes: nearest centroids matched one to one.
 
@@ -39,6 +40,8 @@ def match_clusters(
         new_centroids: one row per new cluster.
         old_ids: the old clusters' ids (row order); 0..k-1 when omitted.
         new_ids: the new clusters' current ids (row order); 0..k-1 when omitted.
+        reserved: further ids the old model has (e.g. clusters no row fell
+            in), never given to an unmatched new cluster.
 
     Returns:
         ``{new id: id it takes}``: matched clusters take their old cluster's
@@ -62,7 +65,7 @@ def match_clusters(
     distances = np.sqrt(((new[:, None, :] - old[None, :, :]) ** 2).sum(axis=2))
     rows, columns = linear_sum_assignment(distances)
     mapping = {new_list[r]: old_list[c] for r, c in zip(rows, columns, strict=True)}
-    fresh = max(old_list, default=-1) + 1
+    fresh = max([*old_list, *reserved], default=-1) + 1
     for new_id in sorted(set(new_list) - set(mapping)):
         mapping[new_id] = fresh
         fresh += 1
@@ -99,7 +102,9 @@ class ClusterMatch:
         }
 
 
-def align_clusters(pipeline: Any, frame: pd.DataFrame, old_ids: np.ndarray) -> ClusterMatch:
+def align_clusters(
+    pipeline: Any, frame: pd.DataFrame, old_ids: np.ndarray, *, reserved: Sequence[int] = ()
+) -> ClusterMatch:
     """Renumber a fitted clustering pipeline (prep + :class:`ClusterModel`)
     in place so that its clusters take the ids of the previous model's.
 
@@ -107,6 +112,8 @@ def align_clusters(pipeline: Any, frame: pd.DataFrame, old_ids: np.ndarray) -> C
         pipeline: the new pipeline; its last step is relabelled.
         frame: rows both models have labelled (e.g. the new training rows).
         old_ids: the previous model's cluster id of each row of ``frame``.
+        reserved: every id the previous model has, so that a new cluster
+            never takes the id of one of its clusters that no row fell in.
 
     Raises:
         DataError: ``old_ids`` does not have one id per row, or the pipeline
@@ -129,7 +136,11 @@ def align_clusters(pipeline: Any, frame: pd.DataFrame, old_ids: np.ndarray) -> C
     old_centroids = np.vstack([matrix[old_ids == i].mean(axis=0) for i in known])
     before = model.predict(matrix)
     mapping = match_clusters(
-        old_centroids, model.centroids_, old_ids=known.tolist(), new_ids=model.ids.tolist()
+        old_centroids,
+        model.centroids_,
+        old_ids=known.tolist(),
+        new_ids=model.ids.tolist(),
+        reserved=reserved,
     )
     model.relabel(mapping)
     after = np.asarray([mapping[int(i)] for i in before], dtype=int)
