@@ -79,6 +79,7 @@ k_min = 2                       # cluster counts searched
 # algorithms = ["kmeans", "gaussian_mixture", "agglomerative", "birch", "hdbscan"]
 log_skewed = true               # log scale for skewed amounts and counts
 # pca = 0.9                     # keep this share of the variance first
+# finer_within = 0.2            # prefer more clusters when stable and this close to the best
 
 [train]
 time_budget = 120               # seconds for the whole run
