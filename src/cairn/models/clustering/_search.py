@@ -302,6 +302,25 @@ def choose(
     )
 
 
+def _measure_each_count(
+    candidates: list[Candidate],
+    metric: str,
+    measure: Callable[[Candidate], None],
+    *,
+    deadline: float,
+) -> None:
+    """With time left after the choice, the stability of the best candidate
+    at each cluster count, so that stability can be read against k (the
+    choice itself is made; this only records)."""
+    ranked = _ranked(candidates, metric)
+    for k in sorted({c.k for c in ranked}):
+        best = next(c for c in ranked if c.k == k)
+        if time.monotonic() > deadline:
+            return
+        if best.stability is None:
+            measure(best)
+
+
 def _final_model(
     chosen: Candidate, full: np.ndarray, searched: np.ndarray, *, seed: int
 ) -> ClusterModel:
@@ -405,6 +424,7 @@ def search_clusters(
         chosen, rule = choose(
             candidates, metric, measure, deadline=deadline, finer_within=finer_within
         )
+        _measure_each_count(candidates, metric, measure, deadline=deadline)
     model = _final_model(chosen, matrix, searched, seed=seed)
     labels = model.predict(matrix)
     return ClusteringResult(
