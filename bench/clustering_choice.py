@@ -279,13 +279,13 @@ def _strength(candidate: Candidate) -> float:
 
 
 def rule_previous(pool: list[Candidate], gap_k: int, metric: str) -> Candidate:
-    """cairn's earlier rule: the best metric among stable solutions."""
+    """cairn's default rule: the best metric among stable solutions."""
     return _best(_stable(pool), metric)
 
 
 def rule_cairn(pool: list[Candidate], gap_k: int, metric: str) -> Candidate:
-    """cairn's rule now, with every candidate measured beforehand."""
-    return choose(pool, metric, lambda c: None, deadline=math.inf)[0]
+    """cairn's opt-in finer rule (finer_within = 0.2), every candidate measured beforehand."""
+    return choose(pool, metric, lambda c: None, deadline=math.inf, finer_within=0.2)[0]
 
 
 def _best_at_k(pool: list[Candidate], k: int, metric: str) -> Candidate:
@@ -390,8 +390,8 @@ def rule_silhouette_band(threshold: float) -> Rule:
 
 
 RULES: dict[str, Rule] = {
-    "cairn's rule: most clusters, stable, index within 20% of best stable": rule_cairn,
-    "previous: best silhouette among stable": rule_previous,
+    "finer_within = 0.2: most clusters, stable, index within 20% of best stable": rule_cairn,
+    "cairn default: best silhouette among stable": rule_previous,
     "best calinski_harabasz among stable": rule_best_index("calinski_harabasz"),
     "best davies_bouldin among stable": rule_best_index("davies_bouldin"),
     "vote sil/CH/DB among stable": rule_vote,
