@@ -15,8 +15,6 @@ that "segment 3" means the same segment after a retraining.
 
 from __future__ import annotations
 
-import os
-import platform
 import uuid
 import warnings
 from dataclasses import dataclass, field
@@ -59,10 +57,16 @@ from cairn.workflow._result import RunResult
 
 __all__ = ["Segmented", "cluster", "run_clustering"]
 
-# Share of the budget the search gets; the rest is for the drift reference,
-# serving graph, reports and registration.
-_SEARCH_SHARE = 0.7
+# The search gets the budget less a reserved share and an estimate of the
+# stages after it (drift reference, serving graph and its check, reports),
+# which grows with the table's cells (rows past 20,000 add little: those
+# stages sample), at most half the budget; registration reserves its own.
+_SEARCH_SHARE = 0.85
 _MIN_SEARCH_SECONDS = 3.0
+_POST_SEARCH_FIXED_S = 2.0
+_POST_SEARCH_S_PER_CELL = 7.5e-5
+_POST_SEARCH_MAX_ROWS = 20_000
+_REGISTER_OVERHEAD_S = 5.0
 # Assignments file of the run folder: the rows, their cluster and the ground truth.
 ASSIGNMENTS_FILE = "assignments.parquet"
 
@@ -155,13 +159,20 @@ def _search(
         metric=rank_by,
         k_range=_k_range(settings.k_min, settings.k_max),
         algorithms=tuple(settings.algorithms),
-        time_budget=max(_MIN_SEARCH_SECONDS, seconds * _SEARCH_SHARE),
+        time_budget=_search_seconds(seconds, *features.shape),
         schema=schema,
         log_skewed=settings.log_skewed,
         pca=settings.pca,
         finer_within=settings.finer_within,
         seed=spec.train.seed,
     )
+
+
+def _search_seconds(seconds: float, rows: int, columns: int) -> float:
+    """Seconds for the search out of ``seconds`` left; see the constants."""
+    cells = min(rows, _POST_SEARCH_MAX_ROWS) * max(1, columns)
+    post = min(0.5 * seconds, _POST_SEARCH_FIXED_S + _POST_SEARCH_S_PER_CELL * cells)
+    return max(_MIN_SEARCH_SECONDS, seconds * _SEARCH_SHARE - post)
 
 
 def _k_range(k_min: int, k_max: int | None) -> tuple[int, int] | None:
@@ -232,12 +243,7 @@ def _metadata(
     sizes = np.asarray([int((result.labels == i).sum()) for i in ids])
     stability = {mapping.get(i, i): s for i, s in enumerate(segmented.cluster_stability)}
     return {
-        "name": spec.project.name,
-        "description": spec.project.description,
-        "sources": [source.label for source in spec.data.sources],
-        "period": outputs.period(raw, spec.data.time_column),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-        "run_id": run_id,
+        **outputs.run_identity(spec, raw, run_id=run_id),
         "task": "clustering",
         "target": None,
         "metric": evaluation.metric,
@@ -349,7 +355,8 @@ def run_clustering(
     """
     raw = ingest(spec, say)
     clock.lap("ingest")
-    segmented = cluster(spec, raw, seconds=seconds - clock.elapsed(), say=say)
+    reserve = _REGISTER_OVERHEAD_S if registering else 0.0
+    segmented = cluster(spec, raw, seconds=seconds - clock.elapsed() - reserve, say=say)
     if previous is not None:
         keep_ids(segmented, previous, say=say)
     clock.lap("search")

@@ -5,6 +5,8 @@ file, tables, and the parameters and metrics logged. Used by
 
 from __future__ import annotations
 
+import os
+import platform
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,19 @@ from cairn.monitoring.reference import ReferenceProfile, build_reference, output
 from cairn.monitoring.sensitivity import feature_sensitivity
 from cairn.spec import ProjectSpec
 from cairn.tasks import get_task
+
+
+def run_identity(spec: ProjectSpec, raw: pd.DataFrame, *, run_id: str) -> dict[str, Any]:
+    """What a bundle records about where its run came from: the project, the
+    sources and their period, the machine and the run id."""
+    return {
+        "name": spec.project.name,
+        "description": spec.project.description,
+        "sources": [source.label for source in spec.data.sources],
+        "period": period(raw, spec.data.time_column),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "run_id": run_id,
+    }
 
 
 def period(frame: pd.DataFrame, column: str | None) -> dict[str, str] | None:

@@ -4,8 +4,6 @@
 
 from __future__ import annotations
 
-import os
-import platform
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -121,12 +119,7 @@ def _bundle_metadata(
     metric = prepared.metric
     rows = {"raw": len(raw), "clean": len(prepared.frame), "train": len(X_train)}
     return {
-        "name": spec.project.name,
-        "description": spec.project.description,
-        "sources": [source.label for source in spec.data.sources],
-        "period": outputs.period(raw, spec.data.time_column),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-        "run_id": run_id,
+        **outputs.run_identity(spec, raw, run_id=run_id),
         "task": prepared.task,
         "target": spec.problem.target,
         "metric": metric,
