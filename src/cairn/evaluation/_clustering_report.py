@@ -5,6 +5,7 @@ one self-contained HTML page."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from cairn.evaluation._segment_profile import (
 )
 from cairn.evaluation._segmentation import STABLE, UNSTABLE, Segmentation, stability_band
 from cairn.exceptions import DataError
+from cairn.tasks import get_task
 
 __all__ = [
     "agreement",
@@ -320,22 +322,33 @@ def _ground_truth(seg: Segmentation) -> rp.Section | None:
     )
 
 
+#: The report's task sections, by the names the clustering task lists in its
+#: ``report_sections``, between the summary and the leaderboard.
+SEGMENTATION_SECTIONS: dict[
+    str, Callable[[Segmentation, list[SegmentProfile]], rp.Section | None]
+] = {
+    "segments": _segments,
+    "k_selection": lambda seg, _: _choice(seg),
+    "fit": lambda seg, _: _fit(seg),
+    "profiles": _profiles,
+    "ground_truth": lambda seg, _: _ground_truth(seg),
+}
+
+
 def render_clustering_report(seg: Segmentation) -> str:
     """The clustering report as an HTML page (string)."""
     profiles = profile_segments(seg.frame, seg.labels)
     title, tone = stability_verdict(seg)
+    drawn = [
+        SEGMENTATION_SECTIONS[name](seg, profiles)
+        for name in get_task("clustering").report_sections
+    ]
     sections = [
         _summary(seg),
-        _segments(seg, profiles),
-        _choice(seg),
-        _fit(seg),
-        _profiles(seg, profiles),
+        *(section for section in drawn if section is not None),
         _leaderboard(seg),
         _preparation(seg),
     ]
-    truth = _ground_truth(seg)
-    if truth is not None:
-        sections.append(truth)
     return rp.render_page(
         f"Segmentation: {seg.project}",
         sections,

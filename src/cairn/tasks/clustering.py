@@ -53,9 +53,9 @@ class Clustering(Task):
     )
     estimator_kind: ClassVar[str] = "clusterer"
     report_sections: ClassVar[tuple[str, ...]] = (
+        "segments",
         "k_selection",
-        "silhouette",
-        "projection",
+        "fit",
         "profiles",
         "ground_truth",
     )
