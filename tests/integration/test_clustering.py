@@ -153,3 +153,12 @@ def test_spec_mistakes_are_named(problem: dict[str, object], expected: str) -> N
         parse_spec(
             {"project": {"name": "p"}, "data": {"sources": [{"path": "x.csv"}]}, "problem": problem}
         )
+
+
+def test_an_empty_ground_truth_stops_before_the_search(make_project: Callable[..., Path]) -> None:
+    from cairn.exceptions import DataError
+
+    frame = load_dataset("wheat_seeds").assign(variety=np.nan)
+    spec = make_project(frame, problem={"task": "clustering", "ground_truth": "variety"})
+    with pytest.raises(DataError, match=r"data\.csv: ground-truth column 'variety' has 0 filled"):
+        cairn.run(spec, register=False)

@@ -111,12 +111,17 @@ def cluster(spec: ProjectSpec, raw: pd.DataFrame, *, seconds: float, say: Progre
     metric = problem.metric or get_task("clustering").default_metric()
     rank_by = metric if metric in CLUSTER_INDICES else "silhouette"
     say(f"searching segmentations ({', '.join(settings.algorithms)})")
+    truth = cleaned.frame[truth_column] if truth_column else None
+    if truth is not None and truth.notna().sum() < 2:
+        raise DataError(
+            f"{source}: ground-truth column {truth_column!r} has {int(truth.notna().sum())} "
+            "filled value(s); fill it or drop problem.ground_truth"
+        )
     try:
         result = _search(spec, features, cleaned.schema, rank_by, seconds=seconds)
+        evaluation = _measure(spec, result, features, truth, metric)
     except DataError as error:
         raise DataError(f"{source}: {error}") from None
-    truth = cleaned.frame[truth_column] if truth_column else None
-    evaluation = _measure(spec, result, features, truth, metric)
     return Segmented(
         cleaned, result, evaluation, truth, cluster_stability=stability_by_cluster(result)
     )
