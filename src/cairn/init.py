@@ -15,8 +15,10 @@ from cairn.exceptions import SpecError
 from cairn.spec import parse_spec
 from cairn.tasks import get_task, task_names
 
-_TEMPLATE = """\
-# cairn project spec. Reference: README.md, section "The spec".
+# The opening every spec shares: where the README explains it, the project
+# and the data section.
+_HEAD = """\
+# cairn project spec. Reference: README.md, section "{section}".
 
 [project]
 name = {name}
@@ -28,6 +30,9 @@ name = {name}
 # (combine = "join", join_on = ["key"]).
 sources = [{{ path = {path} }}]
 {id_line}
+"""
+
+_TEMPLATE = """\
 # time_column = "date"          # enables time-ordered splits
 {roles_block}
 [problem]
@@ -54,16 +59,6 @@ n_jobs = -1
 
 
 _CLUSTERING_TEMPLATE = """\
-# cairn project spec. Reference: README.md, section "Clustering".
-
-[project]
-name = {name}
-
-[data]
-# One or more sources: path (CSV, TSV, Parquet, Excel, JSON/JSON lines),
-# url = "https://...", or sql = "sqlite:///file.db" with table = or query = .
-sources = [{{ path = {path} }}]
-{id_line}
 {roles_block}
 [problem]
 task = "clustering"             # segments found without a target
@@ -133,10 +128,13 @@ def write_spec(
     n_classes = int(frame[target].nunique()) if kind.has_classes else None
     metric = kind.default_metric(n_classes)
     relative = os.path.relpath(data.resolve(), output.resolve().parent)
-    text = _TEMPLATE.format(
+    head = _HEAD.format(
+        section="The spec",
         name=_toml_string(name or _project_name(data)),
         path=_toml_string(Path(relative).as_posix()),
         id_line=_id_line(schema.by_role(Role.ID)),
+    )
+    text = head + _TEMPLATE.format(
         roles_block=_role_lines(schema),
         target=_toml_string(target),
         task=_toml_string(inferred_task),
@@ -203,10 +201,13 @@ def _write_unsupervised(
         if ground_truth
         else '# ground_truth = "column"      # known groups: scored, never a feature'
     )
-    text = _CLUSTERING_TEMPLATE.format(
+    head = _HEAD.format(
+        section="Clustering",
         name=_toml_string(name or _project_name(data)),
         path=_toml_string(Path(relative).as_posix()),
         id_line=_id_line(cleaned.schema.by_role(Role.ID)),
+    )
+    text = head + _CLUSTERING_TEMPLATE.format(
         roles_block=_role_lines(cleaned.schema),
         ground_truth_line=truth_line,
         metric_choices=", ".join(kind.metrics),
