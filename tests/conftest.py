@@ -113,7 +113,7 @@ _REPORT_RUNS: dict[str, tuple[int | None, dict[str, object], dict[str, object], 
 
 @pytest.fixture(scope="session")
 def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
-    """Run folder of a short ``cairn.run`` (8 s budget, no registry) on a
+    """Run folder of a short ``cairn.run`` (12 s budget, no registry) on a
     shared dataset, made once per session:
     ``telco_churn`` (binary), ``car_evaluation`` (multiclass),
     ``ames_house_prices`` (regression, LightGBM only, with an objective it
@@ -131,7 +131,7 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Pa
             lines.append('sources = [{ path = "data.csv" }]')
             lines += [f"{k} = {_toml_value(v)}" for k, v in data.items()]
             lines += ["", "[problem]"] + [f"{k} = {_toml_value(v)}" for k, v in problem.items()]
-            lines += ["", "[train]", "time_budget = 8", f"include = {_toml_value(families)}"]
+            lines += ["", "[train]", "time_budget = 12", f"include = {_toml_value(families)}"]
             (root / "cairn.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
             result = cairn.run(root / "cairn.toml", register=False)
             made[name] = result.bundle_path.parent

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from cairn.exceptions import CairnError, DataError, SpecError
-from cairn.models.clustering import search_clusters
+from cairn.models.clustering import prepare, search_clusters
 from tests.conftest import load_dataset
 
 
@@ -75,3 +75,16 @@ def test_an_excluded_column_that_is_not_there() -> None:
     with pytest.raises(DataError) as error:
         search_clusters(load_dataset("iris"), exclude=["Species"], time_budget=5)
     assert "'Species' not found" in _message(error) and "did you mean 'species'" in _message(error)
+
+
+def test_dates_are_left_out_unless_their_role_is_set() -> None:
+    from cairn.data.schema import infer_schema
+
+    frame = load_dataset("mall_customers").assign(
+        joined=pd.date_range("2020-01-01", periods=200, freq="D").astype(str)
+    )
+    _, _, record = prepare(frame)
+    assert "joined" not in record.features and "a date" in record.dropped["joined"]
+    schema = infer_schema(frame, roles={"joined": "datetime"})
+    _, _, record = prepare(frame, schema=schema)
+    assert "joined" in record.features

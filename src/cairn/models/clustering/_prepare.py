@@ -101,6 +101,13 @@ def _usable_schema(schema: Schema) -> tuple[Schema, dict[str, str]]:
             dropped[column.name] = f"{column.role.value} column"
         elif column.role == Role.TEXT:
             dropped[column.name] = "free text carries no distance"
+        elif column.role == Role.DATETIME and not column.reason.startswith("set to"):
+            # Calendar parts would take several dimensions and split rows by
+            # when they were recorded rather than by what they are.
+            dropped[column.name] = (
+                "a date places rows in time, not in a segment; set its role to "
+                "'datetime' in data.roles to cluster on its calendar parts"
+            )
         elif column.role == Role.CATEGORICAL and column.n_unique > MAX_ONEHOT_CATEGORIES:
             dropped[column.name] = (
                 f"{column.n_unique} categories, more than {MAX_ONEHOT_CATEGORIES} to one-hot"
