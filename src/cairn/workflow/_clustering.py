@@ -19,6 +19,7 @@ import uuid
 import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,11 @@ class Segmented:
     match: ClusterMatch | None = None
     # Each cluster's bootstrap stability, in the ids the search gave (0 = largest).
     cluster_stability: list[float] = field(default_factory=list)
+
+    @cached_property
+    def leaderboard(self) -> pd.DataFrame:
+        """Every candidate, the chosen one first and marked, the rest by metric."""
+        return _leaderboard(self.result)
 
     @property
     def features(self) -> pd.DataFrame:
@@ -199,12 +205,7 @@ def _measure(
     the ground truth, the segmentation's own quantities, and the objectives."""
     metrics = dict(result.indices)
     if truth is not None:
-        known = truth.notna().to_numpy()
-        if known.sum() < 2:
-            raise DataError(
-                f"ground-truth column {truth.name!r} has {int(known.sum())} filled value(s); "
-                "fill it or drop problem.ground_truth"
-            )
+        known = truth.notna().to_numpy()  # at least 2, checked before the search
         codes = pd.factorize(truth[known].astype(str))[0]
         metrics.update(clustering_metrics(result.labels[known], y_true=codes))
     sizes = np.bincount(result.labels, minlength=result.chosen.k)
@@ -324,7 +325,7 @@ def _package(
         "assignments": atomic_write_bytes(
             run_dir / ASSIGNMENTS_FILE, assignments.to_parquet(index=False)
         ),
-        "leaderboard": outputs.write_csv(run_dir / "leaderboard.csv", _leaderboard(result)),
+        "leaderboard": outputs.write_csv(run_dir / "leaderboard.csv", segmented.leaderboard),
         "quality": write_json(run_dir / "quality.json", segmented.cleaned.report.to_dict()),
         "evaluation": write_json(run_dir / "evaluation.json", segmented.evaluation.to_dict()),
     }
@@ -383,7 +384,7 @@ def run_clustering(
     result = RunResult(
         run_id=run_id,
         spec=spec,
-        leaderboard=_leaderboard(segmented.result),
+        leaderboard=segmented.leaderboard,
         evaluation=segmented.evaluation,
         quality=segmented.cleaned.report,
         bundle_path=bundle_path,
