@@ -278,7 +278,10 @@ class Recommender:
             # Items without neighbours add nothing: leave their padding out.
             linked = lengths[seen] > 0
             seen, owners = seen[linked], owners[linked]
-            flat = (owners[:, None] * self.n_items + neighbours[seen]).ravel()
+            if len(chunk) == 1:
+                flat = neighbours[seen].ravel()
+            else:
+                flat = (owners[:, None] * self.n_items + neighbours[seen]).ravel()
             summed = np.bincount(
                 flat, weights=weights[seen].ravel(), minlength=len(chunk) * self.n_items
             )
