@@ -39,7 +39,7 @@ __all__ = [
     "RecommendationList",
     "Recommender",
     "ScoringComponent",
-    "standardise",
+    "standardise_scores",
 ]
 
 ARRAYS_FILE = "recommender.npz"
@@ -223,13 +223,14 @@ class Recommender:
         total = np.zeros((len(users), self.n_items), dtype=np.float64)
         blend = len(self.components) > 1
         for component in self.components:
-            part = self._component_scores(component, users)
+            part = self.component_scores(component, users)
             if blend:
-                part = standardise(part)
+                part = standardise_scores(part)
             total += component.weight * part
         return total
 
-    def _component_scores(self, component: ScoringComponent, users: np.ndarray) -> np.ndarray:
+    def component_scores(self, component: ScoringComponent, users: np.ndarray) -> np.ndarray:
+        """(users, items) raw scores of one component (before standardising)."""
         if component.kind == "factors":
             assert component.user_factors is not None and component.item_factors is not None
             if len(users) == 1:
@@ -553,7 +554,7 @@ class Recommender:
         )
 
 
-def standardise(scores: np.ndarray) -> np.ndarray:
+def standardise_scores(scores: np.ndarray) -> np.ndarray:
     """Each row to mean 0 and standard deviation 1 over the catalogue (a
     constant row becomes zeros): how blended components are put on one scale."""
     scores = np.asarray(scores, dtype=np.float64)

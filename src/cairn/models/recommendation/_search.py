@@ -33,8 +33,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from cairn.bundle import Recommender, ScoringComponent
-from cairn.bundle._recommender import standardise
+from cairn.bundle import Recommender, ScoringComponent, standardise_scores
 from cairn.exceptions import DataError, SpecError
 from cairn.models.recommendation._algorithms import (
     ALGORITHMS,
@@ -601,7 +600,7 @@ class _Search:
         for trial in ranked:
             member = np.zeros((len(users), self.data.matrix.shape[1]), dtype=np.float32)
             for component in trial.components:
-                member += standardise(recommender._component_scores(component, users)).astype(
+                member += standardise_scores(recommender.component_scores(component, users)).astype(
                     np.float32
                 )
             parts.append(member)
