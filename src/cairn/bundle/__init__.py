@@ -43,6 +43,7 @@ from cairn.bundle._recommender import (
     RecommendationList,
     Recommender,
     ScoringComponent,
+    popularity_tie_break,
     standardise_scores,
 )
 from cairn.bundle._signing import key_path, signing_key
@@ -72,6 +73,7 @@ __all__ = [
     "onnx_session",
     "open_graph",
     "output_classes",
+    "popularity_tie_break",
     "read_metadata",
     "read_serving",
     "read_verified",

@@ -39,6 +39,7 @@ __all__ = [
     "RecommendationList",
     "Recommender",
     "ScoringComponent",
+    "popularity_tie_break",
     "standardise_scores",
 ]
 
@@ -125,11 +126,7 @@ class Recommender:
         self.components = list(components)
         self.description: dict[str, Any] = dict(description or {})
         self._check()
-        # Rank by popularity, 0 = least popular, for the tie-break.
-        order = np.argsort(self._popularity, kind="stable")
-        ranks = np.empty(self.n_items, dtype=np.float64)
-        ranks[order] = np.arange(self.n_items, dtype=np.float64)
-        self._tie_break = _TIE_BREAK * ranks / max(self.n_items, 1)
+        self._tie_break = popularity_tie_break(self._popularity)
         self._padded_rows: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._sparse: dict[tuple[str, int], Any] = {}
         self._user_lookup = _Lookup(self.user_ids)
@@ -552,6 +549,17 @@ class Recommender:
             components,
             info.get("description"),
         )
+
+
+def popularity_tie_break(popularity: np.ndarray) -> np.ndarray:
+    """What ranking adds to every score so that exact ties go to the more
+    popular item (far below any real score difference); training-side
+    evaluation adds the same, so that it ranks as serving does."""
+    popularity = np.asarray(popularity)
+    order = np.argsort(popularity, kind="stable")
+    ranks = np.empty(len(popularity), dtype=np.float64)
+    ranks[order] = np.arange(len(popularity), dtype=np.float64)
+    return _TIE_BREAK * ranks / max(len(popularity), 1)
 
 
 def standardise_scores(scores: np.ndarray) -> np.ndarray:
