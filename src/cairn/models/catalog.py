@@ -232,7 +232,7 @@ class Learner:
             first is the family's default.
         grid: values per parameter for grid search; it names every
             parameter of the space (a single value fixes one).
-        needs_scaling: standardise_scores numeric inputs first.
+        needs_scaling: standardise numeric inputs first.
         ordinal_categories: encode categories as integer codes (trees) rather
             than one-hot columns.
         early_stopping: boosting; stops on the fold's validation rows.
