@@ -36,13 +36,28 @@ def init(
     task: Annotated[
         str | None,
         typer.Option(
-            help="classification, regression (inferred from the target if omitted) "
-            "or clustering (no target)."
+            help="classification, regression (inferred from the target if omitted), "
+            "clustering (no target) or recommendation (user-item interactions)."
         ),
     ] = None,
     ground_truth: Annotated[
         str | None,
         typer.Option(help="Clustering: a column of known groups, scored but never a feature."),
+    ] = None,
+    user: Annotated[
+        str | None, typer.Option(help="Recommendation: the user column (found by name if omitted).")
+    ] = None,
+    item: Annotated[
+        str | None, typer.Option(help="Recommendation: the item column (found by name if omitted).")
+    ] = None,
+    rating: Annotated[
+        str | None, typer.Option(help="Recommendation: the rating column (explicit feedback).")
+    ] = None,
+    items: Annotated[
+        Path | None,
+        typer.Option(
+            help="Recommendation: an item table (titles, genres) keyed by the item column."
+        ),
     ] = None,
     name: Annotated[str | None, typer.Option(help="Project name (default: file stem).")] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="Spec to write.")] = Path(
@@ -62,6 +77,16 @@ def init(
             name=name,
             output=output,
             force=force,
+            recommendation={
+                key: value
+                for key, value in (
+                    ("user", user),
+                    ("item", item),
+                    ("rating", rating),
+                    ("items", items),
+                )
+                if value is not None
+            },
         )
         console.print(f"wrote {written}; edit it, then run [bold]cairn run[/]")
 
