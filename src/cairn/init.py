@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import re
@@ -13,7 +12,7 @@ import pandas as pd
 
 from cairn._io import atomic_write_text
 from cairn.data.quality import check_and_clean, clean_unlabelled
-from cairn.data.schema import Role, Schema
+from cairn.data.schema import Role, Schema, missing_column_message
 from cairn.data.sources import read_table
 from cairn.exceptions import SpecError
 from cairn.spec import parse_spec
@@ -342,12 +341,7 @@ def _find_column(
 def _given_column(frame: pd.DataFrame, column: str, option: str, where: str) -> str:
     if column in frame.columns:
         return column
-    close = difflib.get_close_matches(column, [str(c) for c in frame.columns], n=3, cutoff=0.5)
-    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    raise SpecError(
-        f"{where}: {option} {column!r} is not a column (columns: "
-        f"{', '.join(map(str, frame.columns))}){hint}"
-    )
+    raise SpecError(missing_column_message(option, column, list(frame.columns), where))
 
 
 def write_recommendation_spec(

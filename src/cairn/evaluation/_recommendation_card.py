@@ -112,13 +112,14 @@ def _metrics(results: RecommendationResults) -> CardSection:
 
 def _segments(results: RecommendationResults) -> CardSection:
     lines = []
+    metric = results.segment_metric
     for row in results.segments:
-        value = row.get(results.metric)
+        value = row.get(metric)
         if value is None:
             lines.append(f"{row['segment']} ({row['rule']}): no test user.")
             continue
         lines.append(
-            f"{row['segment']} ({row['rule']}): {row['users']:,} users, {results.metric} "
+            f"{row['segment']} ({row['rule']}): {row['users']:,} users, {metric} "
             f"{_fmt(value)} (95 % {_fmt(row.get('low'))} – {_fmt(row.get('high'))})."
         )
     return CardSection("Results by user activity", [("ul", lines)])
@@ -142,7 +143,8 @@ def _limitations(results: RecommendationResults) -> CardSection:
     if tone in ("bad", "warn"):
         items.append(verdict + ".")
     for row in results.segments:
-        value, overall = row.get(results.metric), results.score
+        value = row.get(results.segment_metric)
+        overall = results.metrics.get(results.segment_metric)
         if row["segment"] == "cold" and row.get("users"):
             items.append(
                 f"Cold users ({row['rule']}) score {_fmt(value)} against {_fmt(overall)} "

@@ -243,7 +243,7 @@ def _tradeoff(results: RecommendationResults) -> rp.Section:
 
 
 def _segments(results: RecommendationResults) -> rp.Section:
-    metric = results.metric
+    metric = results.segment_metric
     rows = []
     for row in results.segments:
         shown = {"segment": row["segment"], "users": row["users"], "definition": row["rule"]}

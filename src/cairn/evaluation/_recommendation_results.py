@@ -69,6 +69,11 @@ class RecommendationResults:
         return float(self.metrics.get(self.metric, float("nan")))
 
     @property
+    def segment_metric(self) -> str:
+        """The main metric at the report's list length, as the segments hold it."""
+        return f"{self.metric.split('@')[0]}@{self.k}"
+
+    @property
     def objectives_met(self) -> bool | None:
         if not self.objectives:
             return None
