@@ -269,7 +269,7 @@ def _segments(results: RecommendationResults) -> rp.Section:
         )
     return rp.Section(
         "Results by user activity",
-        rp.row(rp.table(rows), figure, widths=(3, 2)),
+        rp.table(rows) + rp.grid(figure, min_width=420),
         id="segments",
         lead="Test users grouped by how many interactions the model saw from them: cold users "
         "get little more than popular items, heavy users the most personal lists.",

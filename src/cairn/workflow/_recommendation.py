@@ -502,6 +502,24 @@ def _quality(
     return report
 
 
+def _check_overlap(split: InteractionSplit, *, source: str) -> None:
+    """Some test user must have interactions to learn from, or the test
+    would only measure the popularity fallback.
+
+    Raises:
+        DataError: no test user appears in training or validation.
+    """
+    test_users = np.unique(split.test.users)
+    known = np.union1d(split.train.users, split.validation.users)
+    if not np.isin(test_users, known).any():
+        raise DataError(
+            f"{source}: none of the {len(test_users):,} test users has an interaction in "
+            f"training ({split.strategy} split): the users before and after the cut do not "
+            'overlap; use recommendation.split = "time_last_n" or "random" to hold out part '
+            "of each user's interactions"
+        )
+
+
 def _leaderboard(search: Any) -> pd.DataFrame:
     """The search's leaderboard, the chosen model first and marked."""
     board = search.leaderboard.copy()
@@ -555,6 +573,7 @@ def run_recommendation(
             f"({json_safe(split.counts)}); give more interactions per user or lower "
             "recommendation.min_user_interactions"
         )
+    _check_overlap(split, source=sources.label)
     quality = _quality(findings, sources.interactions, inter, split)
     clock.lap("prepare")
     reserve = _REGISTER_OVERHEAD_S if registering else 0.0
