@@ -308,7 +308,7 @@ def _is_key(values: pd.Series) -> bool:
 
 
 def _is_time(values: pd.Series) -> bool:
-    return (
+    return bool(
         pd.api.types.is_datetime64_any_dtype(values)
         or pd.api.types.is_numeric_dtype(values)
         or (

@@ -197,8 +197,8 @@ def _print_recommenders(result: Any) -> None:
     board = result.leaderboard
     metric = result.evaluation.metric
     k = int(result.model.metadata.get("recommendation", {}).get("k", 10))
-    wanted = ("model", metric, f"precision@{k}", f"recall@{k}", f"coverage@{k}")
-    wanted += ("train_s", "recommend_ms_per_user")
+    wanted = ["model", metric, f"precision@{k}", f"recall@{k}", f"coverage@{k}"]
+    wanted += ["train_s", "recommend_ms_per_user"]
     columns = [c for c in dict.fromkeys(wanted) if c in board]
     table = Table(title=f"Recommenders on the validation users: chosen first, then by {metric}")
     table.add_column("")

@@ -133,7 +133,9 @@ def _data(results: RecommendationResults) -> rp.Section:
                 {
                     "check": f.get("check"),
                     "severity": rp.Raw(
-                        rp.badge(str(f.get("severity")), _SEVERITY_TONE.get(f.get("severity"), ""))
+                        rp.badge(
+                            str(f.get("severity")), _SEVERITY_TONE.get(str(f.get("severity")), "")
+                        )
                     ),
                     "column": f.get("column") or "",
                     "count": f.get("count"),

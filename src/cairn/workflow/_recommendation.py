@@ -47,11 +47,11 @@ from cairn.models.recommendation import (
     Interactions,
     InteractionSplit,
     build_interactions,
-    search_recommenders,
     split_interactions,
 )
 from cairn.spec import ProjectSpec
-from cairn.tasks.ranking import parse_metric, per_user_metrics, ranking_metrics
+from cairn.tasks import get_task
+from cairn.tasks.ranking import parse_metric, per_user_metrics, ranking_metrics, top_k
 from cairn.workflow import _outputs as outputs
 from cairn.workflow._clock import Clock, Progress
 from cairn.workflow._result import RunResult
@@ -137,10 +137,19 @@ def read_sources(spec: ProjectSpec, say: Progress) -> Sources:
     return Sources(interactions, labels, sides)
 
 
+def _keys(spec: ProjectSpec) -> tuple[str, str]:
+    """The user and item columns (the spec requires both for this task)."""
+    user, item = spec.problem.user, spec.problem.item
+    if not user or not item:
+        raise SpecError("a recommendation needs problem.user and problem.item, the id columns")
+    return user, item
+
+
 def _check_columns(spec: ProjectSpec, sources: Sources) -> None:
     """Every column the spec names is in the interactions, and the item
     table holds the item column."""
     problem = spec.problem
+    _, item = _keys(spec)
     frame = sources.interactions
     for key in ("user", "item", "rating", "weight"):
         column = getattr(problem, key, None)
@@ -156,11 +165,11 @@ def _check_columns(spec: ProjectSpec, sources: Sources) -> None:
             )
         )
     items = spec.recommendation.items
-    if items and problem.item not in sources.sides[items].columns:
+    if items and item not in sources.sides[items].columns:
         raise DataError(
             missing_column_message(
                 f"the item column (problem.item) in side table {items!r}:",
-                problem.item,
+                item,
                 list(sources.sides[items].columns),
                 items,
             )
@@ -174,7 +183,7 @@ def _item_table(spec: ProjectSpec, sources: Sources, inter: Interactions) -> pd.
     if not name:
         return None
     table = sources.sides[name]
-    key = spec.problem.item
+    key = _keys(spec)[1]
     texts = list(spec.recommendation.item_text or [])
     missing = [c for c in texts if c not in table.columns]
     if missing:
@@ -199,55 +208,19 @@ def _item_table(spec: ProjectSpec, sources: Sources, inter: Interactions) -> pd.
     return table.reset_index(drop=True)
 
 
-def _union(first: Interactions, second: Interactions) -> Interactions:
-    """Two parts of one split as one set (same id maps)."""
-    times = None
-    if first.times is not None and second.times is not None:
-        times = np.concatenate([first.times, second.times])
-    return dataclasses.replace(
-        first,
-        users=np.concatenate([first.users, second.users]),
-        items=np.concatenate([first.items, second.items]),
-        values=np.concatenate([first.values, second.values]),
-        times=times,
-    )
-
-
-def _relevant_rows(test: Interactions, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """CSR rows (indptr, sorted item indices) of each user's relevant test items."""
-    mask = test.relevant_mask()
-    position = np.full(len(test.user_ids), -1, dtype=np.int64)
-    position[users] = np.arange(len(users))
-    rows = position[test.users[mask]]
-    items = test.items[mask]
-    keep = rows >= 0
-    rows, items = rows[keep], items[keep]
-    order = np.lexsort((items, rows))
-    rows, items = rows[order], items[order]
-    pairs = np.unique(np.column_stack([rows, items]), axis=0) if len(rows) else np.zeros((0, 2))
-    counts = np.bincount(pairs[:, 0].astype(np.int64), minlength=len(users))
-    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    return indptr, pairs[:, 1].astype(np.int64)
-
-
 def _popularity_lists(
     known: Interactions, users: np.ndarray, k: int, *, exclude_seen: bool
 ) -> np.ndarray:
     """The baseline: the most interacted-with items in ``known``, those a
     user already has left out when ``exclude_seen``; ``-1`` pads."""
-    n_items = len(known.item_ids)
-    counts = np.bincount(known.items, minlength=n_items)
-    order = np.argsort(-counts, kind="stable")
+    popularity = known.per_item().astype(np.float64)
     lists = np.full((len(users), k), -1, dtype=np.int64)
-    seen_by: dict[int, set[int]] = {}
-    if exclude_seen:
-        wanted = np.isin(known.users, users)
-        for user, item in zip(known.users[wanted], known.items[wanted], strict=True):
-            seen_by.setdefault(int(user), set()).add(int(item))
-    for row, user in enumerate(users):
-        seen = seen_by.get(int(user), set())
-        picked = [int(i) for i in order[: k + len(seen)] if int(i) not in seen][:k]
-        lists[row, : len(picked)] = picked
+    block = max(1, 2_000_000 // max(known.n_items, 1))
+    for start in range(0, len(users), block):
+        chunk = users[start : start + block]
+        scores = np.broadcast_to(popularity, (len(chunk), known.n_items))
+        seen = known.item_rows(chunk) if exclude_seen else None
+        lists[start : start + len(chunk)] = top_k(scores, k, seen)
     return lists
 
 
@@ -264,20 +237,20 @@ def _measure(
     every metric at the spec's list length ``k`` (and at the metric's own,
     when it differs), intervals over users, curves to depth 50."""
     settings = spec.recommendation
-    name, metric_k = parse_metric(metric)
+    name, metric_k = _parse(metric)
     k = settings.k
-    relevant = np.unique(test.users[test.relevant_mask()])
+    relevant = np.unique(test.users[test.relevant_mask()]).astype(np.int64)
     if not len(relevant):
         raise DataError(
             "no test user has a relevant interaction to score the recommendations against "
             f"({len(np.unique(test.users))} test user(s)); lower problem.relevance_threshold "
             "or give more interactions per user"
         )
-    indptr, indices = _relevant_rows(test, relevant)
+    indptr, indices = test.item_rows(relevant, relevant_only=True)
     depth = max(k, metric_k, CURVE_DEPTH)
     lists, _ = recommender.recommend_many(relevant, depth, exclude_seen=settings.exclude_seen)
     lists = np.asarray(lists, dtype=np.int64)
-    popularity = np.bincount(known.items, minlength=len(known.item_ids)).astype(float)
+    popularity = known.per_item().astype(np.float64)
     metrics: dict[str, float] = {}
     for at in dict.fromkeys((k, metric_k)):
         metrics.update(
@@ -302,7 +275,7 @@ def _measure(
     baseline = _baseline(
         known, relevant, indptr, indices, metric=metric, chosen=lists, seed=seed, settings=settings
     )
-    activity = np.bincount(known.users, minlength=len(known.user_ids))[relevant]
+    activity = known.per_user()[relevant]
     segments = segment_table(per_user, activity_segment(activity), k=k, seed=seed)
     examples = _examples(
         recommender, known, test, relevant, lists[:, :k], activity, items, spec=spec
@@ -315,6 +288,16 @@ def _measure(
         segments=segments,
         examples=examples,
     )
+
+
+def _parse(metric: str) -> tuple[str, int]:
+    parsed = parse_metric(metric)
+    if parsed is None:
+        raise SpecError(
+            f"problem.metric = {metric!r} is not a ranking metric; use e.g. ndcg@10, "
+            "precision@10, recall@10, map@10, hit_rate@10 or mrr@10"
+        )
+    return parsed
 
 
 def _baseline(
@@ -330,7 +313,7 @@ def _baseline(
 ) -> dict[str, Any]:
     """The popularity baseline's main metric on the same test users and the
     chosen model's margin over it, with a paired bootstrap interval."""
-    name, k = parse_metric(metric)
+    name, k = _parse(metric)
     if name not in _PER_USER:
         return {}
     lists = _popularity_lists(known, users, k, exclude_seen=settings.exclude_seen)
@@ -388,7 +371,7 @@ def _examples(
 ) -> list[dict[str, Any]]:
     """A few test users: their latest known interactions, the
     recommendations, and what they did in the test period."""
-    titles = _titles(items, spec.problem.item)
+    titles = _titles(items, _keys(spec)[1])
     segments = activity_segment(activity)
     explicit = bool(known.explicit)
     relevant_mask = test.relevant_mask()
@@ -456,7 +439,7 @@ def _search_seconds(seconds: float, spent: float) -> float:
 
 
 def _schema(spec: ProjectSpec, inter: Interactions) -> Schema:
-    problem = spec.problem
+    user, item = _keys(spec)
     columns = tuple(
         ColumnSchema(
             name=name,
@@ -467,8 +450,8 @@ def _schema(spec: ProjectSpec, inter: Interactions) -> Schema:
             reason=f"the {role}",
         )
         for name, role, ids in (
-            (problem.user, "user", inter.user_ids),
-            (problem.item, "item", inter.item_ids),
+            (user, "user", inter.user_ids),
+            (item, "item", inter.item_ids),
         )
     )
     return Schema(columns=columns, target=None, task="recommendation")
@@ -502,24 +485,6 @@ def _quality(
     return report
 
 
-def _check_overlap(split: InteractionSplit, *, source: str) -> None:
-    """Some test user must have interactions to learn from, or the test
-    would only measure the popularity fallback.
-
-    Raises:
-        DataError: no test user appears in training or validation.
-    """
-    test_users = np.unique(split.test.users)
-    known = np.union1d(split.train.users, split.validation.users)
-    if not np.isin(test_users, known).any():
-        raise DataError(
-            f"{source}: none of the {len(test_users):,} test users has an interaction in "
-            f"training ({split.strategy} split): the users before and after the cut do not "
-            'overlap; use recommendation.split = "time_last_n" or "random" to hold out part '
-            "of each user's interactions"
-        )
-
-
 def _leaderboard(search: Any) -> pd.DataFrame:
     """The search's leaderboard, the chosen model first and marked."""
     board = search.leaderboard.copy()
@@ -542,15 +507,16 @@ def run_recommendation(
 ) -> RunResult:
     """``cairn run`` for a recommendation spec; see the module docstring."""
     problem, settings = spec.problem, spec.recommendation
-    metric = problem.metric or "ndcg@10"
+    metric = problem.metric or get_task("recommendation").default_metric()
     sources = read_sources(spec, say)
     _check_columns(spec, sources)
     clock.lap("ingest")
     say("checking the interactions")
+    user, item = _keys(spec)
     inter, findings = build_interactions(
         sources.interactions,
-        user=problem.user,
-        item=problem.item,
+        user=user,
+        item=item,
         rating=problem.rating,
         weight=problem.weight,
         time=spec.data.time_column,
@@ -573,12 +539,13 @@ def run_recommendation(
             f"({json_safe(split.counts)}); give more interactions per user or lower "
             "recommendation.min_user_interactions"
         )
-    _check_overlap(split, source=sources.label)
     quality = _quality(findings, sources.interactions, inter, split)
     clock.lap("prepare")
     reserve = _REGISTER_OVERHEAD_S if registering else 0.0
     budget = _search_seconds(seconds - reserve, clock.elapsed())
     say(f"searching recommenders ({', '.join(settings.algorithms)}, {budget:.0f}s)")
+    from cairn.models.recommendation import search_recommenders  # type: ignore[attr-defined]
+
     search = search_recommenders(
         split,
         metric=metric,
@@ -591,7 +558,7 @@ def run_recommendation(
     board = _leaderboard(search)
     clock.lap("search")
     say(f"refitting {search.chosen} on training and validation, scoring the test users")
-    known = _union(split.train, split.validation)
+    known = split.train_and_validation
     tested = search.fit(known)
     measured = _measure(spec, tested, known, split.test, metric=metric, items=items)
     clock.lap("evaluate")
@@ -601,7 +568,7 @@ def run_recommendation(
     final, final_fit = tested, "training and validation interactions (no time left to refit)"
     if seconds - reserve - clock.elapsed() > 2 * refit_seconds:
         say(f"refitting {search.chosen} on every interaction for the bundle")
-        final, final_fit = search.fit(_union(known, split.test)), "every interaction"
+        final, final_fit = search.fit(inter), "every interaction"
     clock.lap("refit")
     latency = _latency(final, settings.k, exclude_seen=settings.exclude_seen, seed=spec.train.seed)
     measured_all = {**measured.metrics, **latency}
