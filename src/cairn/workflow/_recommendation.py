@@ -61,11 +61,11 @@ __all__ = ["run_recommendation"]
 
 #: Share of the budget the search may take at most; the rest pays for the
 #: refits, the evaluation, the bundle and the reports.
-_SEARCH_SHARE = 0.5
+_SEARCH_SHARE = 0.4
 #: A refit on more interactions takes this much longer than the trial did,
 #: and what follows it (scoring, bundle, reports) about this many seconds.
-_REFIT_GROWTH = 1.5
-_POST_REFIT_S = 3.0
+_REFIT_GROWTH = 1.2
+_POST_REFIT_S = 2.0
 _MIN_SEARCH_SECONDS = 2.0
 _REGISTER_OVERHEAD_S = 5.0
 #: Example users shown in the report, and the items listed for each.
@@ -603,11 +603,11 @@ def run_recommendation(
     else:
         say(f"scoring {search.chosen} (fitted on training) on the test users")
         known = split.train
-        tested, tested_fit = search.recommender, "training interactions (no time left to refit)"
+        tested, tested_fit = search.recommender, "training interactions only (no time to refit)"
     fitted_at = clock.elapsed()
     measured = _measure(spec, tested, known, split.test, metric=metric, items=items)
     clock.lap("evaluate")
-    final, final_fit = tested, f"{tested_fit}; no time left to refit on every interaction"
+    final, final_fit = tested, "the tested model's (no time to refit on every interaction)"
     refit_seconds = max(fitted_at - (seconds - reserve - left), _train_seconds(board))
     if seconds - reserve - clock.elapsed() > _REFIT_GROWTH * refit_seconds + _POST_REFIT_S:
         say(f"refitting {search.chosen} on every interaction for the bundle")
