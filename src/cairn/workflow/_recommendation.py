@@ -31,16 +31,16 @@ from cairn.bundle import ITEMS_FILE, Model, library_versions, save_bundle
 from cairn.data.findings import Finding, QualityReport
 from cairn.data.schema import ColumnSchema, Role, Schema, missing_column_message
 from cairn.data.sources import read_source
-from cairn.evaluation._recommendation_measure import (
+from cairn.evaluation import (
     CURVE_DEPTH,
     RESAMPLES,
+    RecommendationResults,
     activity_segment,
     bootstrap_means,
     metric_curves,
     paired_margin,
     segment_table,
 )
-from cairn.evaluation._recommendation_results import RESULTS_FILE, RecommendationResults
 from cairn.evaluation.evaluate import Evaluation, check_objectives
 from cairn.evaluation.run_state import finish_run_folder, start_run_folder
 from cairn.exceptions import DataError, SpecError
@@ -665,7 +665,7 @@ def run_recommendation(
         "leaderboard": outputs.write_csv(partial_dir / "leaderboard.csv", board),
         "quality": write_json(partial_dir / "quality.json", quality.to_dict()),
         "evaluation": write_json(partial_dir / "evaluation.json", evaluation.to_dict()),
-        "recommendation": write_json(partial_dir / RESULTS_FILE, results.to_dict()),
+        "recommendation": write_json(partial_dir / RecommendationResults.FILE, results.to_dict()),
     }
     clock.lap("package")
     say("writing reports: recommendation report, model card")
