@@ -35,8 +35,6 @@ from typing import TYPE_CHECKING
 from cairn._lazy import lazy_exports as _lazy_exports
 
 __all__ = [
-    "CURVE_DEPTH",
-    "RESAMPLES",
     "CardSection",
     "Evaluation",
     "FeatureEffect",
@@ -90,14 +88,12 @@ __all__ = [
 ]
 
 _LAZY = {
-    "CURVE_DEPTH": "cairn.evaluation._recommendation_measure",
     "CardSection": "cairn.evaluation.card",
     "Evaluation": "cairn.evaluation.evaluate",
     "FeatureEffect": "cairn.evaluation._segment_profile",
     "Importance": "cairn.evaluation.importance",
     "ModelCard": "cairn.evaluation.card",
     "ObjectiveResult": "cairn.evaluation.evaluate",
-    "RESAMPLES": "cairn.evaluation._recommendation_measure",
     "RecommendationResults": "cairn.evaluation._recommendation_results",
     "RunAnalysis": "cairn.evaluation._analysis",
     "RunFolder": "cairn.evaluation.run_folder",
@@ -156,8 +152,6 @@ if TYPE_CHECKING:
         write_recommendation_card,
     )
     from cairn.evaluation._recommendation_measure import (
-        CURVE_DEPTH,
-        RESAMPLES,
         activity_segment,
         bootstrap_means,
         metric_curves,

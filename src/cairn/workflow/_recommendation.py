@@ -32,8 +32,6 @@ from cairn.data.findings import Finding, QualityReport
 from cairn.data.schema import ColumnSchema, Role, Schema, missing_column_message
 from cairn.data.sources import read_source
 from cairn.evaluation import (
-    CURVE_DEPTH,
-    RESAMPLES,
     RecommendationResults,
     activity_segment,
     bootstrap_means,
@@ -74,6 +72,9 @@ _EXAMPLE_ITEMS = 10
 #: Users timed for the latency figures, and the most seconds spent on it.
 _LATENCY_USERS = 300
 _LATENCY_SECONDS = 2.0
+#: Bootstrap resamples of the test users, and the deepest list the curves reach.
+RESAMPLES = 500
+CURVE_DEPTH = 50
 _RECOMMEND_HOW = "Recommender.recommend in process, one user per call"
 #: The per-user metrics, the main one's name first when it is among them.
 _PER_USER = ("ndcg", "precision", "recall", "map", "hit_rate", "mrr")
@@ -283,12 +284,16 @@ def _measure(
     intervals = {f"{m}@{k}": s.to_list() for m, s in spread.items()}
     if name in _PER_USER and metric_k != k:
         main = per_user_metrics(lists, indptr, indices, k=metric_k)[name]
-        intervals[metric] = bootstrap_means({name: main}, seed=seed)[name].to_list()
+        intervals[metric] = bootstrap_means({name: main}, resamples=RESAMPLES, seed=seed)[
+            name
+        ].to_list()
     baseline = _baseline(
         known, relevant, indptr, indices, metric=metric, chosen=lists, seed=seed, settings=settings
     )
     activity = known.per_user()[relevant]
-    segments = segment_table(per_user, activity_segment(activity), k=k, seed=seed)
+    segments = segment_table(
+        per_user, activity_segment(activity), k=k, resamples=RESAMPLES, seed=seed
+    )
     examples = _examples(
         recommender, known, test, relevant, lists[:, :k], activity, items, spec=spec
     )
@@ -331,7 +336,7 @@ def _baseline(
     lists = _popularity_lists(known, users, k, exclude_seen=settings.exclude_seen)
     base = per_user_metrics(lists, indptr, indices, k=k)[name]
     mine = per_user_metrics(chosen, indptr, indices, k=k)[name]
-    margin = paired_margin(mine, base, seed=seed)
+    margin = paired_margin(mine, base, resamples=RESAMPLES, seed=seed)
     return {
         "model": "popularity",
         "value": float(np.mean(base)),
