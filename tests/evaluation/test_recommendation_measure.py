@@ -87,7 +87,7 @@ def test_curves_run_to_fifty_and_recall_never_falls() -> None:
 
 def test_segments_cover_every_user_once_with_stated_bounds() -> None:
     lists, indptr, indices, activity = _popularity_lists()
-    names = activity_segment(np.asarray([0, 4, 5, 49, 50, 900]))
+    names = activity_segment(np.asarray([0, 19, 20, 99, 100, 900]))
     assert list(names) == ["cold", "cold", "light", "light", "heavy", "heavy"]
     assert [s[0] for s in ACTIVITY_SEGMENTS] == ["cold", "light", "heavy"]
     values = per_user_metrics(lists, indptr, indices, k=10)
