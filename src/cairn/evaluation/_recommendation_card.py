@@ -12,7 +12,7 @@ from typing import Any
 import cairn.reporting as rp
 from cairn.evaluation._recommendation_report import json_text, recommendation_verdict
 from cairn.evaluation._recommendation_results import RecommendationResults
-from cairn.evaluation.card import CardSection, ModelCard
+from cairn.evaluation.card import CardSection, ModelCard, versions_section
 
 __all__ = ["recommendation_card", "write_recommendation_card"]
 
@@ -176,9 +176,7 @@ def _limitations(results: RecommendationResults) -> CardSection:
 def _versions(results: RecommendationResults) -> CardSection:
     from cairn.bundle import library_versions
 
-    versions = results.versions or library_versions()
-    rows = [{"software": k, "version": str(v)} for k, v in versions.items()]
-    return CardSection("Versions", [("table", (["software", "version"], rows))])
+    return versions_section(results.versions or library_versions())
 
 
 def recommendation_card(results: RecommendationResults) -> ModelCard:

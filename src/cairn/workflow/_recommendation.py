@@ -40,7 +40,7 @@ from cairn.evaluation import (
     segment_table,
 )
 from cairn.evaluation.evaluate import Evaluation, check_objectives
-from cairn.evaluation.run_state import finish_run_folder, start_run_folder
+from cairn.evaluation.run_state import start_run_folder
 from cairn.exceptions import DataError, SpecError
 from cairn.models.recommendation import (
     Interactions,
@@ -677,10 +677,9 @@ def run_recommendation(
     reports.update(_reports(results, partial_dir))
     clock.lap("reports")
     clock.total()
-    write_json(partial_dir / "timings.json", clock.timings)
-    run_dir = finish_run_folder(partial_dir)
-    bundle_path = run_dir / bundle_in_partial.relative_to(partial_dir)
-    reports = {name: run_dir / path.relative_to(partial_dir) for name, path in reports.items()}
+    run_dir, bundle_path, reports = outputs.finish_run(
+        partial_dir, bundle_in_partial, reports, clock.timings
+    )
     result = RunResult(
         run_id=run_id,
         spec=spec,
