@@ -72,7 +72,9 @@ PUBLISHED = [
     "items (9,724) for a third fewer users (610), and 1.7 % density against ML-100k's 6.3 %, so",
     "each user's relevant items are needles in a much larger catalogue; on the same protocol the",
     "same algorithm scores differently on the two files. The private benchmark runs this protocol",
-    "on another MovieLens sample.",
+    "on another MovieLens sample. implicit's BPR at its documented defaults scores 0.245 on this",
+    "file against Cornac's tuned 0.445 on ML-100k: the gap between the files is mostly the data,",
+    "the gap between BPR runs mostly tuning.",
 ]
 
 
@@ -241,6 +243,13 @@ def run_protocol(
     even = np.asarray(train_part.user_ids[users]).astype(np.int64) % 2 == 0
     mean, low, high = bootstrap(diff)
     mean_even, low_even, high_even = bootstrap(diff[even], seed=1)
+    verdict = (
+        "met (the whole interval above 0)"
+        if low > 0
+        else "NOT MET: a tie (the interval includes 0)"
+        if high >= 0
+        else "NOT MET: below it"
+    )
     notes = [
         f"### {name}",
         "",
@@ -253,6 +262,7 @@ def run_protocol(
         f"- cairn's NDCG@{K} margin over it, paired bootstrap over users: {mean:+.4f} "
         f"(95 % interval {low:+.4f} .. {high:+.4f}); even-id users only ({int(even.sum())}): "
         f"{mean_even:+.4f} ({low_even:+.4f} .. {high_even:+.4f})",
+        f"- target (cairn's choice beats the best single baseline's NDCG@{K}): {verdict}",
         f"- the served artifact, one user at a time (k = 10, seen items excluded, "
         f"{latency['n']} random known users): p50 {latency['p50']:.2f} ms, "
         f"p99 {latency['p99']:.2f} ms",

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from cairn.bundle import RecommendationList, Recommender, ScoringComponent
-from cairn.bundle._recommender import standardise
+from cairn.bundle._recommender import standardise_scores
 from tests.conftest import load_dataset
 
 
@@ -86,10 +86,10 @@ def test_blend_adds_standardised_components_with_their_weights(ratings: pd.DataF
     model = _build(ratings, ("item_item", "factors", "popularity"))
     users = np.array([0, 5, 9])
     expected = sum(
-        c.weight * standardise(model._component_scores(c, users)) for c in model.components
+        c.weight * standardise_scores(model.component_scores(c, users)) for c in model.components
     )
     np.testing.assert_allclose(model.scores(users), expected)
-    standardised = standardise(model._component_scores(model.components[1], users))
+    standardised = standardise_scores(model.component_scores(model.components[1], users))
     np.testing.assert_allclose(standardised.mean(axis=1), 0.0, atol=1e-9)
     np.testing.assert_allclose(standardised.std(axis=1), 1.0, atol=1e-9)
 

@@ -39,7 +39,13 @@ from cairn.bundle._common import (
 )
 from cairn.bundle._graph import GraphScorer, onnx_session, open_graph, read_serving
 from cairn.bundle._model import ITEMS_FILE, Model, load_bundle, output_classes, schema_task
-from cairn.bundle._recommender import RecommendationList, Recommender, ScoringComponent
+from cairn.bundle._recommender import (
+    RecommendationList,
+    Recommender,
+    ScoringComponent,
+    popularity_tie_break,
+    standardise_scores,
+)
 from cairn.bundle._signing import key_path, signing_key
 from cairn.bundle._verify import VerifiedBundle, read_metadata, read_verified, verify_bundle
 from cairn.bundle._write import library_versions, save_bundle, update_metadata
@@ -68,6 +74,7 @@ __all__ = [
     "onnx_session",
     "open_graph",
     "output_classes",
+    "popularity_tie_break",
     "read_metadata",
     "read_serving",
     "read_verified",
@@ -75,6 +82,7 @@ __all__ = [
     "schema_task",
     "sha256_file",
     "signing_key",
+    "standardise_scores",
     "update_metadata",
     "verify_bundle",
 ]

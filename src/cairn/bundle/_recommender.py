@@ -39,7 +39,8 @@ __all__ = [
     "RecommendationList",
     "Recommender",
     "ScoringComponent",
-    "standardise",
+    "popularity_tie_break",
+    "standardise_scores",
 ]
 
 ARRAYS_FILE = "recommender.npz"
@@ -125,11 +126,7 @@ class Recommender:
         self.components = list(components)
         self.description: dict[str, Any] = dict(description or {})
         self._check()
-        # Rank by popularity, 0 = least popular, for the tie-break.
-        order = np.argsort(self._popularity, kind="stable")
-        ranks = np.empty(self.n_items, dtype=np.float64)
-        ranks[order] = np.arange(self.n_items, dtype=np.float64)
-        self._tie_break = _TIE_BREAK * ranks / max(self.n_items, 1)
+        self._tie_break = popularity_tie_break(self._popularity)
         self._padded_rows: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._sparse: dict[tuple[str, int], Any] = {}
         self._user_lookup = _Lookup(self.user_ids)
@@ -223,13 +220,14 @@ class Recommender:
         total = np.zeros((len(users), self.n_items), dtype=np.float64)
         blend = len(self.components) > 1
         for component in self.components:
-            part = self._component_scores(component, users)
+            part = self.component_scores(component, users)
             if blend:
-                part = standardise(part)
+                part = standardise_scores(part)
             total += component.weight * part
         return total
 
-    def _component_scores(self, component: ScoringComponent, users: np.ndarray) -> np.ndarray:
+    def component_scores(self, component: ScoringComponent, users: np.ndarray) -> np.ndarray:
+        """(users, items) raw scores of one component (before standardising)."""
         if component.kind == "factors":
             assert component.user_factors is not None and component.item_factors is not None
             if len(users) == 1:
@@ -278,7 +276,10 @@ class Recommender:
             # Items without neighbours add nothing: leave their padding out.
             linked = lengths[seen] > 0
             seen, owners = seen[linked], owners[linked]
-            flat = (owners[:, None] * self.n_items + neighbours[seen]).ravel()
+            if len(chunk) == 1:
+                flat = neighbours[seen].ravel()
+            else:
+                flat = (owners[:, None] * self.n_items + neighbours[seen]).ravel()
             summed = np.bincount(
                 flat, weights=weights[seen].ravel(), minlength=len(chunk) * self.n_items
             )
@@ -550,7 +551,18 @@ class Recommender:
         )
 
 
-def standardise(scores: np.ndarray) -> np.ndarray:
+def popularity_tie_break(popularity: np.ndarray) -> np.ndarray:
+    """What ranking adds to every score so that exact ties go to the more
+    popular item (far below any real score difference); training-side
+    evaluation adds the same, so that it ranks as serving does."""
+    popularity = np.asarray(popularity)
+    order = np.argsort(popularity, kind="stable")
+    ranks = np.empty(len(popularity), dtype=np.float64)
+    ranks[order] = np.arange(len(popularity), dtype=np.float64)
+    return _TIE_BREAK * ranks / max(len(popularity), 1)
+
+
+def standardise_scores(scores: np.ndarray) -> np.ndarray:
     """Each row to mean 0 and standard deviation 1 over the catalogue (a
     constant row becomes zeros): how blended components are put on one scale."""
     scores = np.asarray(scores, dtype=np.float64)

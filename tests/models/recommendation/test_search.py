@@ -17,7 +17,7 @@ from cairn.models.recommendation import (
     search_recommenders,
 )
 from cairn.tasks.ranking import ranking_metrics
-from tests.models.recommendation._data import movies, split
+from tests.models.recommendation._data import holdout, movielens, movies, split
 
 
 @pytest.fixture(scope="module")
@@ -118,3 +118,21 @@ def test_bad_requests_are_named(data: InteractionSplit) -> None:
 def test_popularity_alone_is_chosen_when_it_is_all_there_is(data: InteractionSplit) -> None:
     found = search_recommenders(data, algorithms=["popularity"], time_budget=2)
     assert found.chosen == "popularity" and len(found.leaderboard) == 1
+
+
+def test_unpruned_ease_ranks_as_its_artifact_does_on_tiny_data() -> None:
+    """Eight users and forty movies: many exact score ties. The search's
+    dense evaluation breaks them as the artifact does (by popularity), so
+    EASE with every weight kept scores the same both ways."""
+    inter = movielens(8)
+    inter = inter.subset(np.isin(inter.items, np.argsort(-inter.per_item())[:40]))
+    train, test = holdout(inter, 0.25)
+    fit, validation = holdout(train, 0.2, seed=1)
+    found = search_recommenders(
+        InteractionSplit(fit, validation, test, "random"), algorithms=["ease"], time_budget=3
+    )
+    board = found.leaderboard
+    unpruned = board.loc[board["stage"] != "pruned", "ndcg@10"].max()
+    pruned = board.loc[board["stage"] == "pruned", "ndcg@10"]
+    assert pruned.max() >= 0.99 * unpruned
+    assert found.validation["ndcg@10"] >= 0.99 * unpruned

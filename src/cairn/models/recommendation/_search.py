@@ -33,8 +33,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from cairn.bundle import Recommender, ScoringComponent
-from cairn.bundle._recommender import standardise
+from cairn.bundle import (
+    Recommender,
+    ScoringComponent,
+    popularity_tie_break,
+    standardise_scores,
+)
 from cairn.exceptions import DataError, SpecError
 from cairn.models.recommendation._algorithms import (
     ALGORITHMS,
@@ -278,6 +282,7 @@ class _Evaluator:
         seen = data.matrix[users]
         self._seen = (seen.indptr, seen.indices)
         self.popularity = data.popularity
+        self._tie_break = popularity_tie_break(self.popularity)
 
     def evaluate(
         self, scores_of: Callable[[np.ndarray], np.ndarray]
@@ -288,7 +293,7 @@ class _Evaluator:
         lists = []
         for start in range(0, len(self.users), block):
             users = self.users[start : start + block]
-            scores = np.asarray(scores_of(users), dtype=np.float64)
+            scores = np.asarray(scores_of(users), dtype=np.float64) + self._tie_break
             lists.append(self._top(scores, start, len(users)))
         elapsed = (time.perf_counter() - started) * 1000 / len(self.users)
         return self._metrics(np.vstack(lists)), elapsed
@@ -451,23 +456,15 @@ class _Search:
         return trial
 
     def _ease_trial(self, params: dict[str, Any], stage: str) -> Trial:
-        """EASE scored with its full weight matrix (a dense product); the
-        pruned artifact is checked against it after tuning."""
+        """EASE scored with its full weight matrix, through the artifact (so
+        that it ranks exactly as the pruned one checked against it later)."""
         started = time.perf_counter()
         weights, kept = ease_weights(self.data.matrix, float(params["l2"]))
         seconds = time.perf_counter() - started
-        n_items = self.data.matrix.shape[1]
-
-        def scores(users: np.ndarray) -> np.ndarray:
-            history = self.data.matrix[users][:, kept].toarray()
-            full = np.zeros((len(users), n_items))
-            full[:, kept] = history @ weights
-            return full
-
-        metrics, ms = self.evaluator.evaluate(scores)
-        trial = Trial(
-            "ease", dict(params), metrics, seconds, ms, stage, [], {"ease_items": len(kept)}
-        )
+        component = sparse_component("ease", weights, kept, self.data.matrix.shape[1])
+        metrics, ms = self.evaluator.evaluate_recommender(self.data.recommender([component]))
+        info = {"ease_items": len(kept)}
+        trial = Trial("ease", dict(params), metrics, seconds, ms, stage, [], info)
         if not self.ease_unpruned or self._score(trial) > self._score(self.ease_unpruned["trial"]):
             self.ease_unpruned = {"trial": trial, "weights": weights, "kept": kept}
         return trial
@@ -601,7 +598,7 @@ class _Search:
         for trial in ranked:
             member = np.zeros((len(users), self.data.matrix.shape[1]), dtype=np.float32)
             for component in trial.components:
-                member += standardise(recommender._component_scores(component, users)).astype(
+                member += standardise_scores(recommender.component_scores(component, users)).astype(
                     np.float32
                 )
             parts.append(member)
