@@ -6,6 +6,7 @@ next to what they actually did, as one self-contained HTML page."""
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -132,8 +133,8 @@ def _summary(results: RecommendationResults) -> rp.Section:
 def _data(results: RecommendationResults) -> rp.Section:
     data, split = results.data, results.split
     items = [(str(k).replace("_", " "), v) for k, v in data.items() if not isinstance(v, dict)]
-    items += [(f"split: {str(k).replace('_', ' ')}", v) for k, v in split.items()]
-    body = rp.key_values(items)
+    parts = [(str(k).replace("_", " "), v) for k, v in split.items()]
+    body = rp.row(rp.key_values(items, compact=True), rp.key_values(parts, compact=True))
     if results.findings:
         body += rp.table(
             [
@@ -218,7 +219,12 @@ def _candidates_plot(
 
 def _tradeoff(results: RecommendationResults) -> rp.Section:
     k = results.k
-    rows = [r for r in results.leaderboard if r.get(results.metric) is not None]
+    # Each model's best trial (the leaderboard is best first, the chosen one on top).
+    best: dict[str, dict[str, Any]] = {}
+    for r in results.leaderboard:
+        if r.get(results.metric) is not None:
+            best.setdefault(str(r.get("model")), r)
+    rows = list(best.values())
     points = [
         r
         for r in rows
@@ -246,8 +252,9 @@ def _tradeoff(results: RecommendationResults) -> rp.Section:
         "Accuracy, coverage and popularity bias",
         body,
         id="tradeoff",
-        lead="Every candidate's accuracy against the share of the catalogue it recommends and "
-        "the share of its slots taken by the 10 % most popular items; the chosen one in colour.",
+        lead="Each model's best trial: its accuracy against the share of the catalogue it "
+        "recommends and the share of its slots taken by the 10 % most popular items; the "
+        "chosen one in colour.",
     )
 
 
@@ -330,16 +337,48 @@ def _examples(results: RecommendationResults) -> rp.Section:
     )
 
 
+def _params_text(text: Any) -> str:
+    """A trial's parameters on one short line: ``l2=500, top_m=100``, or a
+    blend's members with their weights."""
+    try:
+        params = json.loads(text) if isinstance(text, str) else dict(text or {})
+    except (ValueError, TypeError):
+        return str(text)
+    if not isinstance(params, dict):
+        return str(params)
+    if "members" in params:
+        return " + ".join(
+            f"{m.get('model')} × {float(m.get('weight', 0)):.2f}" for m in params["members"]
+        )
+    return ", ".join(f"{k}={_fmt(v) if isinstance(v, float) else v}" for k, v in params.items())
+
+
 def _leaderboard(results: RecommendationResults) -> rp.Section:
     if not results.leaderboard:
         return rp.Section("Leaderboard", rp.note("No leaderboard recorded."), id="leaderboard")
+    k = results.k
+    shown = (
+        results.metric,
+        f"precision@{k}",
+        f"recall@{k}",
+        f"coverage@{k}",
+        f"popularity_bias@{k}",
+        "train_s",
+        "recommend_ms_per_user",
+        "stage",
+    )
     rows = [
-        {"chosen": "✓" if r.get("model") == results.chosen else "", **r}
-        for r in results.leaderboard
+        {
+            "chosen": "✓" if position == 0 else "",
+            "model": r.get("model"),
+            "params": _params_text(r.get("params")),
+            **{name: r.get(name) for name in dict.fromkeys(shown) if name in r},
+        }
+        for position, r in enumerate(results.leaderboard)
     ]
     return rp.Section(
         "Leaderboard",
-        rp.table(rows, max_rows=60),
+        rp.table(rows, max_rows=40, caption="Every figure in the run folder's leaderboard.csv."),
         id="leaderboard",
         lead="Every trial of the search, scored on the validation users; the chosen one was "
         "then scored on the test users (see the model section for what it learned from).",
