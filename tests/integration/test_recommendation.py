@@ -268,3 +268,13 @@ def test_warnings_are_not_raised_for_a_known_user(recommendation_run: Any) -> No
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert len(model.recommend(user)) == model.metadata["recommendation"]["k"]
+
+
+def test_an_item_table_without_the_item_column_is_named(tmp_path: Path) -> None:
+    ratings, movies = movielens(users=20)
+    spec = write_movielens_project(
+        tmp_path / "p", ratings, movies.rename(columns={"movieId": "movie_id"}), budget=5
+    )
+    with pytest.raises(CairnError, match="'movieId' not found in the item table 'items'") as err:
+        cairn.run(spec, register=False)
+    assert "movie_id" in str(err.value)

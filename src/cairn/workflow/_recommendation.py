@@ -174,10 +174,10 @@ def _check_columns(spec: ProjectSpec, sources: Sources) -> None:
     if items and item not in sources.sides[items].columns:
         raise DataError(
             missing_column_message(
-                f"the item column (problem.item) in side table {items!r}:",
+                "problem.item",
                 item,
                 list(sources.sides[items].columns),
-                items,
+                f"the item table {items!r} (recommendation.items), which is keyed by it",
             )
         )
 
