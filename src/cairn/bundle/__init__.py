@@ -38,7 +38,7 @@ from cairn.bundle._common import (
     sha256_file,
 )
 from cairn.bundle._graph import GraphScorer, onnx_session, open_graph, read_serving
-from cairn.bundle._model import Model, load_bundle, output_classes, schema_task
+from cairn.bundle._model import ITEMS_FILE, Model, load_bundle, output_classes, schema_task
 from cairn.bundle._recommender import (
     RecommendationList,
     Recommender,
@@ -53,6 +53,7 @@ from cairn.bundle._write import library_versions, save_bundle, update_metadata
 __all__ = [
     "FORMAT_VERSION",
     "GRAPH_FILE",
+    "ITEMS_FILE",
     "KEY_ENV",
     "MANIFEST_FILE",
     "METADATA_FILE",

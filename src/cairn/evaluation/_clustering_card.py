@@ -12,7 +12,7 @@ import cairn.reporting as rp
 from cairn.evaluation._clustering_report import agreement, stability_verdict
 from cairn.evaluation._segment_profile import SegmentProfile, describe_segment, profile_segments
 from cairn.evaluation._segmentation import STABLE, UNSTABLE, Segmentation, stability_band
-from cairn.evaluation.card import CardSection, ModelCard
+from cairn.evaluation.card import CardSection, ModelCard, versions_section
 
 __all__ = ["clustering_card", "write_clustering_card"]
 
@@ -178,9 +178,7 @@ def _limitations(seg: Segmentation, profiles: list[SegmentProfile]) -> CardSecti
 def _versions(seg: Segmentation) -> CardSection:
     from cairn.bundle import library_versions
 
-    versions = seg.versions or library_versions()
-    rows = [{"software": k, "version": str(v)} for k, v in versions.items()]
-    return CardSection("Versions", [("table", (["software", "version"], rows))])
+    return versions_section(seg.versions or library_versions())
 
 
 def clustering_card(seg: Segmentation) -> ModelCard:

@@ -7,7 +7,7 @@ same content.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -549,7 +549,11 @@ def _cost(run: RunFolder) -> CardSection:
 
 
 def _versions(run: RunFolder) -> CardSection:
-    versions = run.metadata.get("versions") or {}
+    return versions_section(run.metadata.get("versions") or {})
+
+
+def versions_section(versions: Mapping[str, Any]) -> CardSection:
+    """The card's table of the software that made the model."""
     rows = [{"software": k, "version": str(v)} for k, v in versions.items()]
     return CardSection("Versions", [("table", (["software", "version"], rows))])
 

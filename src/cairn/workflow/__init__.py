@@ -15,11 +15,11 @@ import pandas as pd
 from cairn._io import write_json
 from cairn.bundle import Model
 from cairn.data.split import make_folds
-from cairn.evaluation.run_state import finish_run_folder, start_run_folder
+from cairn.evaluation.run_state import start_run_folder
 from cairn.models.catalog import choose_learners
 from cairn.spec import ProjectSpec, load_spec
 from cairn.tasks import get_task
-from cairn.workflow import _package
+from cairn.workflow import _outputs, _package
 from cairn.workflow._clock import Clock, Progress, quiet
 from cairn.workflow._package import Packaged, explore, package, register, report
 from cairn.workflow._prepare import Prepared, clean, data_fingerprint, ingest, prepare
@@ -88,6 +88,12 @@ def run(
     registering = register if register is not None else spec.tracking.register_model
     say = progress or quiet
     clock = Clock()
+    if spec.problem.task == "recommendation":
+        from cairn.workflow._recommendation import run_recommendation
+
+        return run_recommendation(
+            spec, seconds=seconds, registering=registering, say=say, clock=clock
+        )
     if spec.problem.task is not None and not get_task(spec.problem.task).needs_target:
         from cairn.workflow._clustering import run_clustering
 
@@ -130,10 +136,9 @@ def run(
     )
     clock.lap("reports")
     clock.total()
-    write_json(partial_dir / "timings.json", clock.timings)
-    run_dir = finish_run_folder(partial_dir)
-    bundle_path = run_dir / packaged.bundle_path.relative_to(partial_dir)
-    reports = {name: run_dir / path.relative_to(partial_dir) for name, path in reports.items()}
+    _, bundle_path, reports = _outputs.finish_run(
+        partial_dir, packaged.bundle_path, reports, clock.timings
+    )
 
     result = RunResult(
         run_id=run_id,

@@ -36,7 +36,7 @@ from cairn.evaluation.evaluate import (
     check_objectives,
     measure_latency,
 )
-from cairn.evaluation.run_state import finish_run_folder, start_run_folder
+from cairn.evaluation.run_state import start_run_folder
 from cairn.exceptions import CairnError, DataError
 from cairn.models.clustering import (
     DEFAULT_K_RANGE,
@@ -377,10 +377,9 @@ def run_clustering(
     reports.update(_reports(spec, segmented, partial_dir))
     clock.lap("reports")
     clock.total()
-    write_json(partial_dir / "timings.json", clock.timings)
-    run_dir = finish_run_folder(partial_dir)
-    bundle_path = run_dir / bundle_in_partial.relative_to(partial_dir)
-    reports = {name: run_dir / path.relative_to(partial_dir) for name, path in reports.items()}
+    run_dir, bundle_path, reports = outputs.finish_run(
+        partial_dir, bundle_in_partial, reports, clock.timings
+    )
     result = RunResult(
         run_id=run_id,
         spec=spec,

@@ -157,6 +157,20 @@ def write_test_predictions(
     return atomic_write_bytes(path, out.to_parquet(index=False))
 
 
+def finish_run(
+    partial_dir: Path, bundle: Path, reports: dict[str, Path], timings: dict[str, float]
+) -> tuple[Path, Path, dict[str, Path]]:
+    """Write ``timings.json`` and rename the run folder into place; returns
+    the folder, the bundle's path and the reports' paths inside it."""
+    from cairn._io import write_json
+    from cairn.evaluation.run_state import finish_run_folder
+
+    write_json(partial_dir / "timings.json", timings)
+    run_dir = finish_run_folder(partial_dir)
+    moved = {name: run_dir / path.relative_to(partial_dir) for name, path in reports.items()}
+    return run_dir, run_dir / bundle.relative_to(partial_dir), moved
+
+
 def write_csv(path: Path, frame: pd.DataFrame) -> Path:
     return atomic_write_text(path, frame.to_csv(index=False))
 
