@@ -39,6 +39,7 @@ from cairn.bundle._common import (
 )
 from cairn.bundle._graph import GraphScorer, onnx_session, open_graph, read_serving
 from cairn.bundle._model import Model, load_bundle, output_classes, schema_task
+from cairn.bundle._recommender import RecommendationList, Recommender, ScoringComponent
 from cairn.bundle._signing import key_path, signing_key
 from cairn.bundle._verify import VerifiedBundle, read_metadata, read_verified, verify_bundle
 from cairn.bundle._write import library_versions, save_bundle, update_metadata
@@ -55,7 +56,10 @@ __all__ = [
     "BundleWarning",
     "GraphScorer",
     "Model",
+    "RecommendationList",
+    "Recommender",
     "SchemaWarning",
+    "ScoringComponent",
     "VerifiedBundle",
     "key_path",
     "library_versions",
