@@ -418,7 +418,12 @@ def _titles(bundle: VerifiedBundle, recommender: Recommender, item_column: str) 
             f"{bundle.folder / ITEMS_FILE}: the item table has no column {item_column!r} "
             f"(columns: {', '.join(map(str, table.columns[:20]))})"
         )
-    text = [c for c in table.columns if c != item_column and table[c].dtype == object]
+    text = [
+        c
+        for c in table.columns
+        if c != item_column
+        and (pd.api.types.is_string_dtype(table[c]) or pd.api.types.is_object_dtype(table[c]))
+    ]
     named = [c for c in text if str(c).lower() in _TITLE_NAMES]
     if not (named or text):
         return None
