@@ -11,6 +11,7 @@ from cairn.spec import (
     Objective,
     ProjectSpec,
     load_spec,
+    parse_spec,
 )
 from cairn.tasks import get_task, known_metrics
 
@@ -464,3 +465,57 @@ def test_check_task_after_inference(tmp_path: Path) -> None:
     metric_only = load_text(tmp_path, PROJECT + DATA + '[problem]\ntarget = "y"\nmetric = "mae"\n')
     with pytest.raises(SpecError, match="'mae' is not a classification metric"):
         metric_only.check_task("classification")
+
+
+def _recommendation_spec(problem: dict[str, object], **sections: object) -> dict[str, object]:
+    return {
+        "project": {"name": "films"},
+        "data": {"sources": [{"path": "ratings.csv"}, {"path": "movies.csv", "name": "movies"}]},
+        "problem": {"task": "recommendation", "user": "userId", "item": "movieId", **problem},
+        **sections,
+    }
+
+
+def test_recommendation_spec_with_metrics_at_any_k() -> None:
+    spec = parse_spec(
+        _recommendation_spec(
+            {"rating": "rating", "metric": "recall@20", "objectives": ["ndcg@10 >= 0.3"]},
+            recommendation={"items": "movies", "k": 20},
+        )
+    )
+    assert spec.problem.metric == "recall@20" and spec.recommendation.items == "movies"
+    assert spec.problem.parsed_objectives[0].quantity == "ndcg@10"
+
+
+@pytest.mark.parametrize(
+    ("problem", "sections", "message"),
+    [
+        ({"item": None}, {}, "needs problem.item"),
+        ({"rating": "rating", "weight": "plays"}, {}, "not both"),
+        ({"rating": "userId"}, {}, "different columns"),
+        ({"relevance_threshold": 4}, {}, "explicit ratings"),
+        ({"rating": "r", "rating_scale": [5, 1]}, {}, "lowest < highest"),
+        ({"metric": "ndcg@500"}, {}, "unknown metric"),
+        ({"metric": "rmse"}, {}, "not a recommendation metric"),
+        ({}, {"recommendation": {"items": "films"}}, "names no"),
+        ({}, {"recommendation": {"split": "time_global"}}, "needs data.time_column"),
+    ],
+)
+def test_recommendation_spec_errors(
+    problem: dict[str, object], sections: dict[str, object], message: str
+) -> None:
+    data = _recommendation_spec({}, **sections)
+    merged = {**data["problem"], **problem}  # type: ignore[dict-item]
+    data["problem"] = {k: v for k, v in merged.items() if v is not None}
+    with pytest.raises(SpecError, match=message):
+        parse_spec(data)
+
+
+def test_recommendation_fields_refused_for_other_tasks() -> None:
+    data = {
+        "project": {"name": "p"},
+        "data": {"sources": [{"path": "d.csv"}]},
+        "problem": {"target": "y", "user": "u"},
+    }
+    with pytest.raises(SpecError, match=r"problem.user: only a recommendation"):
+        parse_spec(data)

@@ -28,7 +28,14 @@ from pydantic import (
 )
 
 from cairn.exceptions import SpecError
-from cairn.tasks import get_task, known_metrics, known_quantities, task_names
+from cairn.tasks import (
+    get_task,
+    is_known_metric,
+    is_known_quantity,
+    known_metrics,
+    known_quantities,
+    task_names,
+)
 
 # Task names a spec may give; those without a registered module (see
 # cairn.tasks.task_names) are accepted here and refused before training.
@@ -42,7 +49,7 @@ _OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
     ">": operator.gt,
 }
-_OBJECTIVE_RE = re.compile(r"^\s*([a-z0-9_]+)\s*(<=|>=|<|>)\s*([-+0-9.eE]+)\s*$")
+_OBJECTIVE_RE = re.compile(r"^\s*([a-z0-9_]+(?:@\d+)?)\s*(<=|>=|<|>)\s*([-+0-9.eE]+)\s*$")
 
 
 class Objective(BaseModel):
@@ -67,11 +74,11 @@ class Objective(BaseModel):
                 "with OP one of <, <=, >, >= (e.g. 'rmse < 25000')"
             )
         quantity, op, _ = match.groups()
-        known = known_quantities()
-        if quantity not in known:
+        if not is_known_quantity(quantity):
             raise ValueError(
                 f"objective {text!r} names unknown quantity {quantity!r}; "
-                f"allowed: {', '.join(known)}"
+                f"allowed: {', '.join(known_quantities())} (ranking metrics at any list "
+                "length 1..100, e.g. ndcg@20)"
             )
         return cls(quantity=quantity, op=op, threshold=threshold)
 
@@ -95,12 +102,12 @@ def check_fits_task(problem: ProblemSection, task: str) -> None:
     checked, so it would silently count as met.
     """
     kind = get_task(task)
-    if problem.metric and problem.metric not in kind.metrics:
+    if problem.metric and not kind.measures_metric(problem.metric):
         raise ValueError(
             f"metric {problem.metric!r} is not a {task} metric; allowed: {', '.join(kind.metrics)}"
         )
     for objective in problem.parsed_objectives:
-        if objective.quantity not in kind.quantities():
+        if not kind.measures_quantity(objective.quantity):
             raise ValueError(
                 f"objective '{objective}' names {objective.quantity!r}, which a {task} "
                 f"model is not measured on; allowed: {', '.join(kind.quantities())}"
@@ -191,6 +198,15 @@ class ProblemSection(_Section):
     # Clustering: a column that holds known groups, used only to score the
     # segmentation (adjusted Rand, NMI), never as a feature.
     ground_truth: str | None = None
+    # Recommendation: who interacted with what, and how strongly.
+    user: str | None = None
+    item: str | None = None
+    rating: str | None = None  # explicit ratings
+    weight: str | None = None  # implicit event strength (clicks, plays); none: one event a row
+    # Explicit ratings that count as relevant: a number, "auto" (the top 30 %
+    # of the rating scale, e.g. 4 and up on 1..5) or "all".
+    relevance_threshold: float | Literal["auto", "all"] = "auto"
+    rating_scale: tuple[float, float] | None = None
 
     @field_validator("objectives")
     @classmethod
@@ -202,9 +218,12 @@ class ProblemSection(_Section):
     @field_validator("metric")
     @classmethod
     def _known_metric(cls, value: str | None) -> str | None:
-        allowed = known_metrics()
-        if value is not None and value not in allowed:
-            raise ValueError(f"unknown metric {value!r}; allowed: {', '.join(allowed)}")
+        if value is not None and not is_known_metric(value):
+            allowed = known_metrics()
+            raise ValueError(
+                f"unknown metric {value!r}; allowed: {', '.join(allowed)} (ranking metrics "
+                "at any list length 1..100, e.g. ndcg@20)"
+            )
         return value
 
     @model_validator(mode="before")
@@ -217,6 +236,56 @@ class ProblemSection(_Section):
             if isinstance(name, str) and name in task_names() and not get_task(name).needs_target:
                 return {**data, "target": ""}
         return data
+
+    @model_validator(mode="after")
+    def _recommendation_fields(self) -> ProblemSection:
+        fields = get_task(self.task).spec_fields if self.task in task_names() else ("target",)
+        given = {
+            "user": self.user is not None,
+            "item": self.item is not None,
+            "rating": self.rating is not None,
+            "weight": self.weight is not None,
+            "relevance_threshold": self.relevance_threshold != "auto",
+            "rating_scale": self.rating_scale is not None,
+        }
+        stray = [name for name, set_ in given.items() if set_ and name not in fields]
+        if stray:
+            raise ValueError(
+                f"{', '.join('problem.' + n for n in stray)}: only a recommendation reads "
+                'these; set problem.task = "recommendation" or remove them'
+            )
+        if not {"user", "item"} <= set(fields):
+            return self
+        missing = [name for name in ("user", "item") if getattr(self, name) is None]
+        if missing:
+            raise ValueError(
+                f"a recommendation needs {' and '.join('problem.' + n for n in missing)}: "
+                "the column(s) naming who interacted and with what"
+            )
+        named = [c for c in (self.user, self.item, self.rating, self.weight) if c is not None]
+        if len(set(named)) < len(named):
+            raise ValueError(
+                "problem.user, item, rating and weight must name different columns "
+                f"(got {', '.join(named)})"
+            )
+        if self.rating is not None and self.weight is not None:
+            raise ValueError(
+                "give problem.rating (explicit ratings) or problem.weight (implicit event "
+                "strength), not both"
+            )
+        if self.rating is None and given["relevance_threshold"]:
+            raise ValueError(
+                "problem.relevance_threshold applies to explicit ratings: name the rating "
+                "column as problem.rating"
+            )
+        if self.rating is None and given["rating_scale"]:
+            raise ValueError("problem.rating_scale needs problem.rating, the rating column")
+        if self.rating_scale is not None and not self.rating_scale[0] < self.rating_scale[1]:
+            raise ValueError(
+                f"problem.rating_scale = {list(self.rating_scale)} must be [lowest, highest] "
+                "with lowest < highest"
+            )
+        return self
 
     @model_validator(mode="after")
     def _metric_fits_task(self) -> ProblemSection:
@@ -319,6 +388,44 @@ class ClusteringSection(_Section):
     def _range_and_algorithms(self) -> ClusteringSection:
         if self.k_max is not None and self.k_min > self.k_max:
             raise ValueError(f"k_min = {self.k_min} is above k_max = {self.k_max}")
+        if not self.algorithms:
+            raise ValueError("algorithms is empty; name at least one")
+        return self
+
+
+RecommenderAlgorithm = Literal["popularity", "item_knn", "ease", "als", "bpr", "content"]
+_RECOMMENDER_ALGORITHMS: tuple[RecommenderAlgorithm, ...] = get_args(RecommenderAlgorithm)
+
+
+class RecommendationSection(_Section):
+    """How a recommender is split, searched and served (``problem.task =
+    "recommendation"``); the time budget and seed are ``train.time_budget``
+    and ``train.seed``."""
+
+    # "auto": each user's latest interactions when there is a time column
+    # (time_last_n), a random share of each user's otherwise (random);
+    # "time_global": everything after one cut-off time is the test part.
+    split: Literal["auto", "time_global", "time_last_n", "random"] = "auto"
+    test_size: float = Field(default=0.2, gt=0.0, lt=0.9)
+    # time_last_n: this many of each user's latest interactions; None: the
+    # test_size share of each user's (at least one).
+    last_n: int | None = Field(default=None, ge=1)
+    # Users with fewer interactions stay in training only (counted).
+    min_user_interactions: int = Field(default=2, ge=1)
+    exclude_seen: bool = True
+    k: int = Field(default=10, ge=1, le=100)
+    algorithms: list[RecommenderAlgorithm] = Field(
+        default_factory=lambda: list(_RECOMMENDER_ALGORITHMS)
+    )
+    # Names of [[data.sources]] entries that are side tables, joined on
+    # problem.item / problem.user rather than appended to the interactions.
+    items: str | None = None
+    users: str | None = None
+    # Columns of the item table the content model reads (default: its text columns).
+    item_text: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _something_to_search(self) -> RecommendationSection:
         if not self.algorithms:
             raise ValueError("algorithms is empty; name at least one")
         return self
@@ -462,6 +569,7 @@ class ProjectSpec(_Section):
     split: SplitSection = Field(default_factory=SplitSection)
     train: TrainSection = Field(default_factory=TrainSection)
     clustering: ClusteringSection = Field(default_factory=ClusteringSection)
+    recommendation: RecommendationSection = Field(default_factory=RecommendationSection)
     tracking: TrackingSection = Field(default_factory=TrackingSection)
     monitoring: MonitoringSection = Field(default_factory=MonitoringSection)
     maintenance: MaintenanceSection = Field(default_factory=MaintenanceSection)
@@ -492,6 +600,30 @@ class ProjectSpec(_Section):
     def _time_order_needs_time_column(self) -> ProjectSpec:
         if self.split.time_ordered and not self.data.time_column:
             raise ValueError("split.time_ordered = true needs data.time_column")
+        return self
+
+    @model_validator(mode="after")
+    def _side_tables_are_sources(self) -> ProjectSpec:
+        settings = self.recommendation
+        names = [source.name for source in self.data.sources if source.name]
+        for key in ("items", "users"):
+            wanted = getattr(settings, key)
+            if wanted is not None and wanted not in names:
+                raise ValueError(
+                    f"recommendation.{key} = {wanted!r} names no [[data.sources]] entry; "
+                    f"give that source name = {wanted!r} (named sources: "
+                    f"{', '.join(names) or 'none'})"
+                )
+        side = {settings.items, settings.users} - {None}
+        if side and len(self.data.sources) <= len(side):
+            raise ValueError(
+                "every source is a side table (recommendation.items / users); add the "
+                "interactions table as another [[data.sources]] entry"
+            )
+        if settings.split == "time_global" and not self.data.time_column:
+            raise ValueError("recommendation.split = 'time_global' needs data.time_column")
+        if settings.split == "time_last_n" and not self.data.time_column:
+            raise ValueError("recommendation.split = 'time_last_n' needs data.time_column")
         return self
 
     def resolve(self, path: Path) -> Path:

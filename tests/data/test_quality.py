@@ -395,7 +395,9 @@ def test_error_regression_on_text_target() -> None:
 
 
 def test_error_unsupported_task() -> None:
-    with pytest.raises(DataError, match="task 'recommendation' is not supported"):
+    with pytest.raises(DataError, match="task 'forecasting' is not supported"):
+        check_and_clean(synthetic(), target="y", task="forecasting")
+    with pytest.raises(DataError, match="task 'recommendation' learns without a target"):
         check_and_clean(synthetic(), target="y", task="recommendation")
     with pytest.raises(DataError, match="task 'clustering' learns without a target"):
         check_and_clean(synthetic(), target="y", task="clustering")

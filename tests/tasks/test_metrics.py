@@ -196,8 +196,26 @@ def test_greater_is_better() -> None:
         "n_clusters",
         "min_cluster_share",
         "stability",
+        # ranking measures at the default list length (any other k behaves alike)
+        "ndcg@10",
+        "precision@10",
+        "recall@10",
+        "map@10",
+        "hit_rate@10",
+        "mrr@10",
+        "coverage@10",
+        "novelty@10",
     }
-    lower = {"rmse", "mae", "mse", "mape", "log_loss", "davies_bouldin", *OPERATIONAL_QUANTITIES}
+    lower = {
+        "rmse",
+        "mae",
+        "mse",
+        "mape",
+        "log_loss",
+        "davies_bouldin",
+        "popularity_bias@10",
+        *OPERATIONAL_QUANTITIES,
+    }
     # Every quantity a spec may name is covered by exactly one of the two sets.
     assert higher | lower == {*known_quantities()}
     assert {*known_metrics(), *OPERATIONAL_QUANTITIES} <= higher | lower
@@ -221,9 +239,9 @@ def test_each_task_scores_its_raw_output_through_the_one_dispatch() -> None:
 
 
 def test_registry_knows_the_trainable_tasks_and_refuses_others() -> None:
-    assert task_names() == ("classification", "regression", "clustering")
-    with pytest.raises(KeyError, match="recommendation"):
-        get_task("recommendation")
+    assert task_names() == ("classification", "regression", "clustering", "recommendation")
+    with pytest.raises(KeyError, match="forecasting"):
+        get_task("forecasting")
     assert get_task("clustering").default_metric() == "silhouette"
     assert get_task("classification").default_metric(3) == "log_loss"
     assert get_task("classification").default_metric(2) == "roc_auc"

@@ -103,9 +103,12 @@ def test_a_new_tasks_metric_is_checked_against_its_own_list(ranking: Task, tmp_p
         _load(tmp_path, 'task = "recommendation"\nobjectives = ["roc_auc > 0.8"]\n')
 
 
-def test_unregistered_tasks_still_need_a_target(tmp_path: Path) -> None:
-    # Without a module, "recommendation" is only a name: the target stays required
-    # and a metric of another task is not refused by that name.
+def test_unregistered_tasks_still_need_a_target(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without a module, a task is only a name: the target stays required and a
+    # metric of another task is not refused by that name.
+    monkeypatch.delitem(cairn.tasks._REGISTRY, "recommendation")
     with pytest.raises(SpecError, match=r"required key 'problem\.target' is missing"):
         _load(tmp_path, 'task = "recommendation"\n')
     with pytest.raises(SpecError, match="unknown metric 'ndcg_at_10'"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from cairn.tasks import classification as _classification
 from cairn.tasks import clustering as _clustering
+from cairn.tasks import recommendation as _recommendation
 from cairn.tasks import regression as _regression
 from cairn.tasks.base import OPERATIONAL_QUANTITIES, Output, Task
 
@@ -18,6 +19,8 @@ __all__ = [
     "Task",
     "get_task",
     "greater_is_better",
+    "is_known_metric",
+    "is_known_quantity",
     "known_metrics",
     "known_quantities",
     "task_names",
@@ -29,6 +32,7 @@ _REGISTRY: dict[str, Task] = {
         _classification.Classification(),
         _regression.Regression(),
         _clustering.Clustering(),
+        _recommendation.Recommendation(),
     )
 }
 
@@ -43,6 +47,16 @@ def known_quantities() -> tuple[str, ...]:
     return tuple(
         dict.fromkeys(quantity for task in _REGISTRY.values() for quantity in task.quantities())
     )
+
+
+def is_known_metric(name: str) -> bool:
+    """Some registered task measures ``name`` (e.g. ``rmse``, ``ndcg@20``)."""
+    return any(task.measures_metric(name) for task in _REGISTRY.values())
+
+
+def is_known_quantity(name: str) -> bool:
+    """Some registered task lets an objective bound ``name``."""
+    return any(task.measures_quantity(name) for task in _REGISTRY.values())
 
 
 def task_names() -> tuple[str, ...]:
@@ -64,4 +78,4 @@ def get_task(name: str | None) -> Task:
 
 def greater_is_better(metric: str) -> bool:
     """Direction of a metric or quantity, whichever task measures it."""
-    return not any(metric in task.lower_is_better for task in _REGISTRY.values())
+    return not any(task.smaller_is_better(metric) for task in _REGISTRY.values())

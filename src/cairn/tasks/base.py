@@ -33,12 +33,14 @@ class Output:
     """What a model's raw output holds, for the scoring and serving code.
 
     ``PROBABILITIES``: one column per class; ``VALUES``: one number per row;
-    ``LABELS``: one group id (an integer) per row.
+    ``LABELS``: one group id (an integer) per row; ``RANKED``: one list of
+    item indices per user, best first.
     """
 
     PROBABILITIES = "probabilities"
     VALUES = "values"
     LABELS = "labels"
+    RANKED = "ranked"
 
 
 class Task(ABC):
@@ -87,11 +89,18 @@ class Task(ABC):
         quantities."""
         return (*self.metrics, *OPERATIONAL_QUANTITIES)
 
+    def measures_metric(self, name: str) -> bool:
+        """A spec may name ``name`` as this task's metric."""
+        return name in self.metrics
+
+    def measures_quantity(self, name: str) -> bool:
+        """An objective may bound ``name`` for this task."""
+        return name in self.quantities()
+
     def misfits(self, metric: str | None, quantities: Sequence[str]) -> list[str]:
         """The metric and objective quantities this task does not measure."""
-        allowed = self.quantities()
-        named = [metric] if metric and metric not in self.metrics else []
-        return named + [q for q in quantities if q not in allowed]
+        named = [metric] if metric and not self.measures_metric(metric) else []
+        return named + [q for q in quantities if not self.measures_quantity(q)]
 
     def default_metric(self, n_classes: int | None = None) -> str:
         """The metric used when the spec names none."""
@@ -99,6 +108,10 @@ class Task(ABC):
 
     def greater_is_better(self, metric: str) -> bool:
         return metric not in self.lower_is_better
+
+    def smaller_is_better(self, name: str) -> bool:
+        """``name`` is a metric or quantity of this task that improves downwards."""
+        return self.measures_quantity(name) and not self.greater_is_better(name)
 
     def example_objective(self, metric: str) -> str:
         """An objective on ``metric`` that ``cairn init`` writes as an example."""
