@@ -268,3 +268,58 @@ def clustering_bundle(
         return made[(algorithm, dataset)]
 
     return get
+
+
+def movielens(users: int | None = None, *, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """movielens_small's ratings (all, or every rating of ``users`` users
+    drawn at random) and its movies table (movieId, title, genres)."""
+    ratings = load_dataset("movielens_small_ratings")
+    if users is not None:
+        ids = ratings["userId"].drop_duplicates().sample(n=users, random_state=seed)
+        ratings = ratings[ratings["userId"].isin(ids)].reset_index(drop=True)
+    return ratings, load_dataset("movielens_small_movies")
+
+
+def write_movielens_project(
+    root: Path, ratings: pd.DataFrame, movies: pd.DataFrame, *, budget: float, extra: str = ""
+) -> Path:
+    """A recommendation project on ratings.csv with movies.csv as the item
+    table; ``extra`` is appended to the [problem] section. Returns the spec."""
+    root.mkdir(parents=True, exist_ok=True)
+    ratings.to_csv(root / "ratings.csv", index=False)
+    movies.to_csv(root / "movies.csv", index=False)
+    spec = root / "cairn.toml"
+    spec.write_text(
+        '[project]\nname = "movielens"\n\n[data]\n'
+        'sources = [{ path = "ratings.csv" }, { path = "movies.csv", name = "items" }]\n'
+        'time_column = "timestamp"\n\n[problem]\ntask = "recommendation"\n'
+        f'user = "userId"\nitem = "movieId"\nrating = "rating"\n{extra}\n'
+        '[recommendation]\nitems = "items"\nitem_text = ["title", "genres"]\n\n'
+        f"[train]\ntime_budget = {budget}\n",
+        encoding="utf-8",
+    )
+    return spec
+
+
+@pytest.fixture(scope="session")
+def recommendation_run(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """``RunResult`` of a short recommendation ``cairn.run`` (12 s budget, no
+    registry) on 200 movielens_small users with the movies table and five
+    user-movie pairs rated twice (re-rated a day later), made once per session."""
+    import cairn
+
+    ratings, movies = movielens(users=200, seed=3)
+    again = ratings.sample(n=5, random_state=3).assign(
+        rating=lambda frame: (frame["rating"] % 5) + 0.5,
+        timestamp=lambda frame: frame["timestamp"] + 86_400,
+    )
+    ratings = pd.concat([ratings, again], ignore_index=True)
+    root = tmp_path_factory.mktemp("recommendation-movielens")
+    spec = write_movielens_project(
+        root,
+        ratings,
+        movies,
+        budget=12,
+        extra='objectives = ["ndcg@10 >= 0.01", "latency_p99_ms < 50"]',
+    )
+    return cairn.run(spec, register=False)

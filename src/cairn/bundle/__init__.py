@@ -38,7 +38,7 @@ from cairn.bundle._common import (
     sha256_file,
 )
 from cairn.bundle._graph import GraphScorer, onnx_session, open_graph, read_serving
-from cairn.bundle._model import Model, load_bundle, output_classes, schema_task
+from cairn.bundle._model import ITEMS_FILE, Model, load_bundle, output_classes, schema_task
 from cairn.bundle._recommender import RecommendationList, Recommender, ScoringComponent
 from cairn.bundle._signing import key_path, signing_key
 from cairn.bundle._verify import VerifiedBundle, read_metadata, read_verified, verify_bundle
@@ -47,6 +47,7 @@ from cairn.bundle._write import library_versions, save_bundle, update_metadata
 __all__ = [
     "FORMAT_VERSION",
     "GRAPH_FILE",
+    "ITEMS_FILE",
     "KEY_ENV",
     "MANIFEST_FILE",
     "METADATA_FILE",

@@ -20,6 +20,10 @@ from cairn.records import restore_label, to_records
 from cairn.tasks import Output, Task, get_task
 from cairn.tasks.clustering import cluster_output, split_cluster_output
 
+#: The item side table a recommendation bundle stores when it was given one.
+ITEMS_FILE = "items.parquet"
+_RECOMMENDATION = "recommendation"
+
 
 def schema_task(schema: Schema) -> Task:
     """The task a schema's model solves. A schema that names none is scored
@@ -74,12 +78,15 @@ class Model:
         path: Path | None = None,
         *,
         graph: Any = None,
+        items: pd.DataFrame | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.schema = schema
         self.metadata: dict[str, Any] = dict(metadata or {})
         self.path = path
         self._graph = graph
+        self.items = items
+        self._titles: dict[str, str] | None = None
 
     @property
     def engine(self) -> str:
@@ -123,6 +130,11 @@ class Model:
 
     def _output(self, frame: pd.DataFrame) -> tuple[np.ndarray, pd.Index]:
         """The raw output (see :meth:`raw_output`) and the rows' index."""
+        if self.is_recommender:
+            raise BundleError(
+                "a recommendation model ranks items for a user: call recommend(user, k) or "
+                "similar_items(item, k), not predict"
+            )
         if not isinstance(frame, pd.DataFrame):
             frame = pd.DataFrame(frame)
         if self._graph is None or not len(frame):
@@ -238,6 +250,101 @@ class Model:
         _, distances, _ = split_cluster_output(output)
         return pd.DataFrame(distances, columns=self.classes, index=index)
 
+    # ------------------------------------------------------------ recommendation
+
+    @property
+    def is_recommender(self) -> bool:
+        return self.schema.task == _RECOMMENDATION
+
+    def _recommender(self, what: str) -> Any:
+        if not self.is_recommender:
+            raise BundleError(
+                f"{what} is only available for recommendation models, not {self.task}"
+            )
+        return self.pipeline
+
+    def _settings(self) -> dict[str, Any]:
+        return dict(self.metadata.get("recommendation") or {})
+
+    def _titles_by_item(self) -> dict[str, str]:
+        """Each item's title (as text, keyed by the id as text) from the item table."""
+        if self._titles is None:
+            self._titles = {}
+            key = self._settings().get("item")
+            if self.items is not None and key in self.items.columns:
+                title = next(
+                    (c for c in self.items.columns if str(c).lower() in ("title", "name")), None
+                )
+                if title is not None:
+                    self._titles = dict(
+                        zip(
+                            self.items[key].astype(str),
+                            self.items[title].astype(str),
+                            strict=True,
+                        )
+                    )
+        return self._titles
+
+    def _listing(self, found: Any) -> pd.DataFrame:
+        frame = pd.DataFrame(
+            {"item": list(found.items), "score": np.asarray(found.scores, dtype=float)}
+        )
+        titles = self._titles_by_item()
+        if titles:
+            frame["title"] = [titles.get(str(item)) for item in frame["item"]]
+        frame.attrs["fallback"] = found.fallback
+        return frame
+
+    def recommend(
+        self, user: Any, k: int | None = None, *, exclude_seen: bool | None = None
+    ) -> pd.DataFrame:
+        """The ``k`` best items for ``user``, best first: columns item, score
+        and, when the bundle holds an item table, title.
+
+        A user the model has not seen gets the fallback (the most popular
+        items) with a :class:`SchemaWarning` saying so;
+        ``frame.attrs["fallback"]`` names it (None for a known user).
+
+        Args:
+            k: list length; default the spec's ``recommendation.k``.
+            exclude_seen: leave out items the user interacted with; default
+                the spec's ``recommendation.exclude_seen``.
+
+        Raises:
+            BundleError: not a recommendation model.
+        """
+        recommender = self._recommender("recommend")
+        settings = self._settings()
+        k = int(k if k is not None else settings.get("k", 10))
+        if k < 1:
+            raise BundleError(f"k must be at least 1 (got {k})")
+        seen = bool(settings.get("exclude_seen", True) if exclude_seen is None else exclude_seen)
+        found = recommender.recommend(user, k, exclude_seen=seen)
+        if found.fallback:
+            warnings.warn(
+                f"user {user!r} is unknown to the model: {found.fallback} recommendations instead",
+                SchemaWarning,
+                stacklevel=2,
+            )
+        return self._listing(found)
+
+    def similar_items(self, item: Any, k: int | None = None) -> pd.DataFrame:
+        """The ``k`` items most like ``item``: columns item, score and title
+        when known.
+
+        Raises:
+            BundleError: not a recommendation model, or ``item`` is unknown to it.
+        """
+        recommender = self._recommender("similar_items")
+        k = int(k if k is not None else self._settings().get("k", 10))
+        try:
+            found = recommender.similar_items(item, k)
+        except KeyError:
+            raise BundleError(
+                f"item {item!r} is unknown to the model (it knows {recommender.n_items:,} items)"
+            ) from None
+        return self._listing(found)
+
     def __repr__(self) -> str:
         name = self.metadata.get("name", "?")
         family = self.metadata.get("model", "?")
@@ -269,6 +376,8 @@ def load_bundle(path: str | Path, *, trust: bool = False, engine: str = "auto") 
         raise
     except (ValueError, KeyError) as error:
         raise BundleError(f"{bundle.folder / SCHEMA_FILE}: unreadable schema ({error})") from None
+    if schema.task == _RECOMMENDATION:
+        return _load_recommender(bundle, schema)
     # unpickle exactly the bytes that were hashed
     pipeline = joblib.load(io.BytesIO(bundle.read(bundle.model_file)))
     graph = None
@@ -277,3 +386,25 @@ def load_bundle(path: str | Path, *, trust: bool = False, engine: str = "auto") 
         if graph is None and engine == "onnx":
             raise BundleError(f"{bundle.folder}: cannot predict with ONNX: {reason}")
     return Model(pipeline, schema, bundle.metadata, path=bundle.folder, graph=graph)
+
+
+def _load_recommender(bundle: Any, schema: Schema) -> Model:
+    """A recommendation bundle: the recommender read from its own numpy files
+    (nothing unpickled) and the item table when it holds one."""
+    from cairn.bundle._recommender import Recommender
+
+    try:
+        recommender = Recommender.from_files(bundle.read)
+    except BundleError:
+        raise
+    except (ValueError, KeyError, OSError) as error:
+        raise BundleError(f"{bundle.folder}: unreadable recommender ({error})") from None
+    items = None
+    if bundle.has(ITEMS_FILE):
+        try:
+            items = pd.read_parquet(io.BytesIO(bundle.read(ITEMS_FILE)))
+        except BundleError:
+            raise
+        except Exception as error:  # pyarrow raises several types for a damaged file
+            raise BundleError(f"{bundle.folder / ITEMS_FILE}: unreadable ({error})") from None
+    return Model(recommender, schema, bundle.metadata, path=bundle.folder, items=items)

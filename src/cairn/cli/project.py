@@ -36,13 +36,28 @@ def init(
     task: Annotated[
         str | None,
         typer.Option(
-            help="classification, regression (inferred from the target if omitted) "
-            "or clustering (no target)."
+            help="classification, regression (inferred from the target if omitted), "
+            "clustering (no target) or recommendation (user-item interactions)."
         ),
     ] = None,
     ground_truth: Annotated[
         str | None,
         typer.Option(help="Clustering: a column of known groups, scored but never a feature."),
+    ] = None,
+    user: Annotated[
+        str | None, typer.Option(help="Recommendation: the user column (found by name if omitted).")
+    ] = None,
+    item: Annotated[
+        str | None, typer.Option(help="Recommendation: the item column (found by name if omitted).")
+    ] = None,
+    rating: Annotated[
+        str | None, typer.Option(help="Recommendation: the rating column (explicit feedback).")
+    ] = None,
+    items: Annotated[
+        Path | None,
+        typer.Option(
+            help="Recommendation: an item table (titles, genres) keyed by the item column."
+        ),
     ] = None,
     name: Annotated[str | None, typer.Option(help="Project name (default: file stem).")] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="Spec to write.")] = Path(
@@ -62,6 +77,16 @@ def init(
             name=name,
             output=output,
             force=force,
+            recommendation={
+                key: value
+                for key, value in (
+                    ("user", user),
+                    ("item", item),
+                    ("rating", rating),
+                    ("items", items),
+                )
+                if value is not None
+            },
         )
         console.print(f"wrote {written}; edit it, then run [bold]cairn run[/]")
 
@@ -116,6 +141,9 @@ def _print_leaderboard(result: Any) -> None:
     if result.evaluation.task == "clustering":
         _print_segmentations(result)
         return
+    if result.evaluation.task == "recommendation":
+        _print_recommenders(result)
+        return
     board = result.leaderboard
     metric = result.evaluation.metric
     table = Table(title=f"Leaderboard: cross-validated {metric}, best first")
@@ -164,7 +192,27 @@ def _print_segmentations(result: Any) -> None:
         console.print(f"({len(board) - 15} more in leaderboard.csv)")
 
 
+def _print_recommenders(result: Any) -> None:
+    """The recommendation leaderboard: the chosen model first, validation figures."""
+    board = result.leaderboard
+    metric = result.evaluation.metric
+    k = int(result.model.metadata.get("recommendation", {}).get("k", 10))
+    wanted = ["model", metric, f"precision@{k}", f"recall@{k}", f"coverage@{k}"]
+    wanted += ["train_s", "recommend_ms_per_user"]
+    columns = [c for c in dict.fromkeys(wanted) if c in board]
+    table = Table(title=f"Recommenders on the validation users: chosen first, then by {metric}")
+    table.add_column("")
+    for name in columns:
+        table.add_column(name, justify="left" if name == "model" else "right")
+    for _, row in board.head(15).iterrows():
+        table.add_row("chosen" if row.get("chosen") else "", *(_fmt(row[name]) for name in columns))
+    console.print(table)
+
+
 def _print_test_metrics(result: Any) -> None:
+    if result.evaluation.task == "recommendation":
+        _print_recommendation_metrics(result)
+        return
     clustering = result.evaluation.task == "clustering"
     rows = f"{result.evaluation.n_test} rows"
     title = f"The segmentation on all {rows}" if clustering else f"Test set ({rows})"
@@ -183,6 +231,34 @@ def _print_test_metrics(result: Any) -> None:
     console.print(metrics)
 
 
+def _print_recommendation_metrics(result: Any) -> None:
+    """The test users' figures with their intervals, the baseline margin and
+    the recommend time."""
+    evaluation = result.evaluation
+    metadata = result.model.metadata
+    intervals = metadata.get("metric_intervals") or {}
+    table = Table(title=f"Test users ({evaluation.n_test:,} with a relevant item)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("95 % interval", justify="right")
+    for key, value in evaluation.metrics.items():
+        if key == "users":
+            continue
+        bounds = intervals.get(key)
+        shown = f"{_fmt(bounds[0])} – {_fmt(bounds[1])}" if bounds else ""
+        table.add_row(key, _fmt(value), shown)
+    baseline = (metadata.get("recommendation") or {}).get("baseline") or {}
+    if baseline:
+        table.add_row(
+            f"margin over {baseline.get('model')}",
+            _fmt(baseline.get("margin")),
+            f"{_fmt(baseline.get('low'))} – {_fmt(baseline.get('high'))}",
+        )
+    for key, value in evaluation.latency_ms.items():
+        table.add_row(f"{key} (recommend, in process)", _fmt(value), "")
+    console.print(table)
+
+
 def _print_outcome(result: Any) -> None:
     """The model chosen, the search, the findings and the files and registry entry made."""
     metadata = result.model.metadata
@@ -190,6 +266,9 @@ def _print_outcome(result: Any) -> None:
     search = metadata.get("search") or {}
     if metadata.get("clustering"):
         lines["chosen because"] = str(metadata["clustering"].get("rule", ""))
+    if metadata.get("recommendation"):
+        lines["chosen because"] = str(metadata["recommendation"].get("rule", ""))
+        lines["bundle learned from"] = str(metadata["recommendation"].get("final_fit", ""))
     if search:
         phases = ", ".join(f"{k} {v:.1f}s" for k, v in search.get("phases_s", {}).items())
         lines["search"] = f"{search.get('trials', 0)} tuning trials; {phases}"
@@ -343,8 +422,13 @@ def report(
         from cairn.evaluation.run_folder import find_run, load_run
 
         with console.status("reading the run", spinner="dots") as status:
-            if run_task(run, project_dir=project) == "clustering":
+            task = run_task(run, project_dir=project)
+            if task == "clustering":
                 evaluation, card, card_html = _clustering_reports(
+                    find_run(run, project_dir=project), output
+                )
+            elif task == "recommendation":
+                evaluation, card, card_html = _recommendation_reports(
                     find_run(run, project_dir=project), output
                 )
             else:
@@ -370,6 +454,20 @@ def _clustering_reports(folder: Path, output: Path | None) -> tuple[Path, Path, 
     target = output or folder
     card, card_html = write_clustering_card(seg, target)
     return write_clustering_report(seg, target / "evaluation.html"), card, card_html
+
+
+def _recommendation_reports(folder: Path, output: Path | None) -> tuple[Path, Path, Path]:
+    """The recommendation report and card of a recommendation run folder."""
+    from cairn.evaluation import (
+        load_recommendation,
+        write_recommendation_card,
+        write_recommendation_report,
+    )
+
+    results = load_recommendation(folder)
+    target = output or folder
+    card, card_html = write_recommendation_card(results, target)
+    return write_recommendation_report(results, target / "evaluation.html"), card, card_html
 
 
 def runs(

@@ -16,7 +16,10 @@ A clustering run is described by a :class:`Segmentation` (plain data):
 :func:`profile_segments` and :func:`describe_segment` put each segment in
 words, :func:`write_clustering_report` and :func:`write_clustering_card`
 write its report and model card; :func:`load_segmentation` reads a
-clustering run folder back.
+clustering run folder back. A recommendation run is described by a
+:class:`RecommendationResults` (plain data, the run's ``recommendation.json``):
+:func:`write_recommendation_report` and :func:`write_recommendation_card`
+draw it, :func:`load_recommendation` reads it back.
 The metric functions and bootstrap intervals live with the tasks, in
 :mod:`cairn.tasks.metrics` and :mod:`cairn.tasks.bootstrap`.
 
@@ -36,6 +39,7 @@ __all__ = [
     "Importance",
     "ModelCard",
     "ObjectiveResult",
+    "RecommendationResults",
     "RunAnalysis",
     "RunFolder",
     "RunFolderState",
@@ -52,15 +56,18 @@ __all__ = [
     "finish_run_folder",
     "frame_of_intervals",
     "list_run_folders",
+    "load_recommendation",
     "load_run",
     "load_segmentation",
     "measure_latency",
     "model_card",
     "permutation_importance",
     "profile_segments",
+    "recommendation_card",
     "remove_interrupted",
     "render_clustering_report",
     "render_evaluation",
+    "render_recommendation_report",
     "run_task",
     "segment_performance",
     "start_run_folder",
@@ -69,6 +76,8 @@ __all__ = [
     "write_clustering_report",
     "write_evaluation_report",
     "write_model_card",
+    "write_recommendation_card",
+    "write_recommendation_report",
 ]
 
 _LAZY = {
@@ -78,6 +87,7 @@ _LAZY = {
     "Importance": "cairn.evaluation.importance",
     "ModelCard": "cairn.evaluation.card",
     "ObjectiveResult": "cairn.evaluation.evaluate",
+    "RecommendationResults": "cairn.evaluation._recommendation_results",
     "RunAnalysis": "cairn.evaluation._analysis",
     "RunFolder": "cairn.evaluation.run_folder",
     "RunFolderState": "cairn.evaluation.run_state",
@@ -94,15 +104,18 @@ _LAZY = {
     "finish_run_folder": "cairn.evaluation.run_state",
     "frame_of_intervals": "cairn.evaluation.report",
     "list_run_folders": "cairn.evaluation.run_state",
+    "load_recommendation": "cairn.evaluation._recommendation_results",
     "load_run": "cairn.evaluation.run_folder",
     "load_segmentation": "cairn.evaluation._segmentation_run",
     "measure_latency": "cairn.evaluation.evaluate",
     "model_card": "cairn.evaluation.card",
     "permutation_importance": "cairn.evaluation.importance",
     "profile_segments": "cairn.evaluation._segment_profile",
+    "recommendation_card": "cairn.evaluation._recommendation_card",
     "remove_interrupted": "cairn.evaluation.run_state",
     "render_clustering_report": "cairn.evaluation._clustering_report",
     "render_evaluation": "cairn.evaluation.report",
+    "render_recommendation_report": "cairn.evaluation._recommendation_report",
     "run_task": "cairn.evaluation._segmentation_run",
     "segment_performance": "cairn.evaluation.segments",
     "start_run_folder": "cairn.evaluation.run_state",
@@ -111,6 +124,8 @@ _LAZY = {
     "write_clustering_report": "cairn.evaluation._clustering_report",
     "write_evaluation_report": "cairn.evaluation.report",
     "write_model_card": "cairn.evaluation.card",
+    "write_recommendation_card": "cairn.evaluation._recommendation_card",
+    "write_recommendation_report": "cairn.evaluation._recommendation_report",
 }
 
 if TYPE_CHECKING:
@@ -119,6 +134,18 @@ if TYPE_CHECKING:
     from cairn.evaluation._clustering_report import (
         render_clustering_report,
         write_clustering_report,
+    )
+    from cairn.evaluation._recommendation_card import (
+        recommendation_card,
+        write_recommendation_card,
+    )
+    from cairn.evaluation._recommendation_report import (
+        render_recommendation_report,
+        write_recommendation_report,
+    )
+    from cairn.evaluation._recommendation_results import (
+        RecommendationResults,
+        load_recommendation,
     )
     from cairn.evaluation._segment_profile import (
         FeatureEffect,

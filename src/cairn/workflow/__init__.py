@@ -88,6 +88,12 @@ def run(
     registering = register if register is not None else spec.tracking.register_model
     say = progress or quiet
     clock = Clock()
+    if spec.problem.task == "recommendation":
+        from cairn.workflow._recommendation import run_recommendation
+
+        return run_recommendation(
+            spec, seconds=seconds, registering=registering, say=say, clock=clock
+        )
     if spec.problem.task is not None and not get_task(spec.problem.task).needs_target:
         from cairn.workflow._clustering import run_clustering
 

@@ -1,0 +1,777 @@
+"""The whole job for a recommendation spec: read the interactions and the
+side tables apart → build the interactions (checks, duplicates aggregated)
+→ split them by user (by time when there is a time column) → search the
+candidates on train / validation under the budget → refit the chosen one on
+train + validation and score it on the test users (intervals over users,
+metric@k curves, activity segments, example users, the popularity
+baseline) → refit on every interaction for the bundle when time allows →
+bundle, run folder, reports → register.
+
+The user's budget covers the whole run: the search gets what is left after
+reading and splitting, less a reserve for the refits, the evaluation and
+the files that follow (see :func:`_search_seconds`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cairn._io import json_safe, write_json
+from cairn.bundle import ITEMS_FILE, Model, library_versions, save_bundle
+from cairn.data.findings import Finding, QualityReport
+from cairn.data.schema import ColumnSchema, Role, Schema, missing_column_message
+from cairn.data.sources import read_source
+from cairn.evaluation._recommendation_measure import (
+    CURVE_DEPTH,
+    RESAMPLES,
+    activity_segment,
+    bootstrap_means,
+    metric_curves,
+    paired_margin,
+    segment_table,
+)
+from cairn.evaluation._recommendation_results import RESULTS_FILE, RecommendationResults
+from cairn.evaluation.evaluate import Evaluation, check_objectives
+from cairn.evaluation.run_state import finish_run_folder, start_run_folder
+from cairn.exceptions import DataError, SpecError
+from cairn.models.recommendation import (
+    Interactions,
+    InteractionSplit,
+    build_interactions,
+    split_interactions,
+)
+from cairn.spec import ProjectSpec
+from cairn.tasks import get_task
+from cairn.tasks.ranking import parse_metric, per_user_metrics, ranking_metrics, top_k
+from cairn.workflow import _outputs as outputs
+from cairn.workflow._clock import Clock, Progress
+from cairn.workflow._result import RunResult
+
+__all__ = ["run_recommendation"]
+
+#: Share of the budget the search may take at most; the rest pays for the
+#: refits, the evaluation, the bundle and the reports.
+_SEARCH_SHARE = 0.7
+_MIN_SEARCH_SECONDS = 2.0
+_REGISTER_OVERHEAD_S = 5.0
+#: Example users shown in the report, and the items listed for each.
+_EXAMPLE_USERS = 5
+_EXAMPLE_ITEMS = 10
+#: Users timed for the latency figures, and the most seconds spent on it.
+_LATENCY_USERS = 300
+_LATENCY_SECONDS = 2.0
+_RECOMMEND_HOW = "Recommender.recommend in process, one user per call"
+#: The per-user metrics, the main one's name first when it is among them.
+_PER_USER = ("ndcg", "precision", "recall", "map", "hit_rate", "mrr")
+
+
+@dataclass
+class Sources:
+    """The interactions (every source that is not a side table, appended)
+    and the side tables by their source name."""
+
+    interactions: pd.DataFrame
+    labels: list[str]
+    sides: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return ", ".join(self.labels)
+
+
+@dataclass
+class Measured:
+    """The chosen model's test figures and what the report draws from them."""
+
+    metrics: dict[str, float]
+    intervals: dict[str, list[float]]
+    baseline: dict[str, Any]
+    curves: dict[str, list[float]]
+    segments: list[dict[str, Any]]
+    examples: list[dict[str, Any]]
+
+
+def read_sources(spec: ProjectSpec, say: Progress) -> Sources:
+    """The interaction sources appended, and the item / user side tables kept apart.
+
+    Raises:
+        SpecError: ``recommendation.items`` or ``users`` names no source, or
+            every source is a side table.
+    """
+    say("reading data")
+    settings = spec.recommendation
+    side_names = {name for name in (settings.items, settings.users) if name}
+    named = {source.name for source in spec.data.sources if source.name}
+    for role, name in (("items", settings.items), ("users", settings.users)):
+        if name and name not in named:
+            raise SpecError(
+                f"recommendation.{role} = {name!r} names no source; give the side table's "
+                f"[[data.sources]] entry name = {name!r} (named sources: "
+                f"{', '.join(sorted(named)) or 'none'})"
+            )
+    frames: list[pd.DataFrame] = []
+    labels: list[str] = []
+    sides: dict[str, pd.DataFrame] = {}
+    for source in spec.data.sources:
+        frame = read_source(source, root=spec.root)
+        if source.name in side_names:
+            sides[str(source.name)] = frame
+        else:
+            frames.append(frame)
+            labels.append(source.label)
+    if not frames:
+        raise SpecError(
+            "every source is a side table: add the interactions (user, item, ...) as a "
+            "source without the name of recommendation.items / users"
+        )
+    interactions = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    return Sources(interactions, labels, sides)
+
+
+def _keys(spec: ProjectSpec) -> tuple[str, str]:
+    """The user and item columns (the spec requires both for this task)."""
+    user, item = spec.problem.user, spec.problem.item
+    if not user or not item:
+        raise SpecError("a recommendation needs problem.user and problem.item, the id columns")
+    return user, item
+
+
+def _check_columns(spec: ProjectSpec, sources: Sources) -> None:
+    """Every column the spec names is in the interactions, and the item
+    table holds the item column."""
+    problem = spec.problem
+    _, item = _keys(spec)
+    frame = sources.interactions
+    for key in ("user", "item", "rating", "weight"):
+        column = getattr(problem, key, None)
+        if column and column not in frame.columns:
+            raise DataError(
+                missing_column_message(f"problem.{key}", column, list(frame.columns), sources.label)
+            )
+    time_column = spec.data.time_column
+    if time_column and time_column not in frame.columns:
+        raise DataError(
+            missing_column_message(
+                "data.time_column", time_column, list(frame.columns), sources.label
+            )
+        )
+    items = spec.recommendation.items
+    if items and item not in sources.sides[items].columns:
+        raise DataError(
+            missing_column_message(
+                f"the item column (problem.item) in side table {items!r}:",
+                item,
+                list(sources.sides[items].columns),
+                items,
+            )
+        )
+
+
+def _item_table(spec: ProjectSpec, sources: Sources, inter: Interactions) -> pd.DataFrame | None:
+    """The item side table: the key, the title and the text columns, one
+    row per item id (the first when repeated), keyed like the interactions."""
+    name = spec.recommendation.items
+    if not name:
+        return None
+    table = sources.sides[name]
+    key = _keys(spec)[1]
+    texts = list(spec.recommendation.item_text or [])
+    missing = [c for c in texts if c not in table.columns]
+    if missing:
+        raise DataError(
+            missing_column_message(
+                "recommendation.item_text column", missing[0], list(table.columns), name
+            )
+        )
+    if not texts:
+        texts = [
+            str(c)
+            for c in table.columns
+            if c != key and not pd.api.types.is_numeric_dtype(table[c])
+        ]
+    title = next((c for c in table.columns if str(c).lower() in ("title", "name")), None)
+    keep = list(dict.fromkeys([key, *([title] if title else []), *texts]))
+    table = table[keep].drop_duplicates(subset=[key]).copy()
+    # The item ids as the interactions hold them, so titles match by value.
+    known = pd.Series(inter.item_ids)
+    as_text = dict(zip(known.astype(str), known, strict=True))
+    table[key] = [as_text.get(str(v), v) for v in table[key]]
+    return table.reset_index(drop=True)
+
+
+def _popularity_lists(
+    known: Interactions, users: np.ndarray, k: int, *, exclude_seen: bool
+) -> np.ndarray:
+    """The baseline: the most interacted-with items in ``known``, those a
+    user already has left out when ``exclude_seen``; ``-1`` pads."""
+    popularity = known.per_item().astype(np.float64)
+    lists = np.full((len(users), k), -1, dtype=np.int64)
+    block = max(1, 2_000_000 // max(known.n_items, 1))
+    for start in range(0, len(users), block):
+        chunk = users[start : start + block]
+        scores = np.broadcast_to(popularity, (len(chunk), known.n_items))
+        seen = known.item_rows(chunk) if exclude_seen else None
+        lists[start : start + len(chunk)] = top_k(scores, k, seen)
+    return lists
+
+
+def _measure(
+    spec: ProjectSpec,
+    recommender: Any,
+    known: Interactions,
+    test: Interactions,
+    *,
+    metric: str,
+    items: pd.DataFrame | None,
+) -> Measured:
+    """The chosen model on the test users (those with a relevant test item):
+    every metric at the spec's list length ``k`` (and at the metric's own,
+    when it differs), intervals over users, curves to depth 50."""
+    settings = spec.recommendation
+    name, metric_k = _parse(metric)
+    k = settings.k
+    relevant = np.unique(test.users[test.relevant_mask()]).astype(np.int64)
+    if not len(relevant):
+        raise DataError(
+            "no test user has a relevant interaction to score the recommendations against "
+            f"({len(np.unique(test.users))} test user(s)); lower problem.relevance_threshold "
+            "or give more interactions per user"
+        )
+    indptr, indices = test.item_rows(relevant, relevant_only=True)
+    depth = max(k, metric_k, CURVE_DEPTH)
+    lists, _ = recommender.recommend_many(relevant, depth, exclude_seen=settings.exclude_seen)
+    lists = np.asarray(lists, dtype=np.int64)
+    popularity = known.per_item().astype(np.float64)
+    metrics: dict[str, float] = {}
+    for at in dict.fromkeys((k, metric_k)):
+        metrics.update(
+            ranking_metrics(
+                lists[:, :at],
+                indptr,
+                indices,
+                k=at,
+                n_items=len(known.item_ids),
+                item_popularity=popularity,
+            )
+        )
+    order = [name, *(m for m in _PER_USER if m != name)] if name in _PER_USER else list(_PER_USER)
+    found = per_user_metrics(lists, indptr, indices, k=k)
+    per_user = {m: np.asarray(found[m], dtype=float) for m in order if m in found}
+    seed = spec.train.seed
+    spread = bootstrap_means(per_user, resamples=RESAMPLES, seed=seed)
+    intervals = {f"{m}@{k}": s.to_list() for m, s in spread.items()}
+    if name in _PER_USER and metric_k != k:
+        main = per_user_metrics(lists, indptr, indices, k=metric_k)[name]
+        intervals[metric] = bootstrap_means({name: main}, seed=seed)[name].to_list()
+    baseline = _baseline(
+        known, relevant, indptr, indices, metric=metric, chosen=lists, seed=seed, settings=settings
+    )
+    activity = known.per_user()[relevant]
+    segments = segment_table(per_user, activity_segment(activity), k=k, seed=seed)
+    examples = _examples(
+        recommender, known, test, relevant, lists[:, :k], activity, items, spec=spec
+    )
+    return Measured(
+        metrics={key: float(v) for key, v in metrics.items()},
+        intervals=intervals,
+        baseline=baseline,
+        curves=metric_curves(lists, indptr, indices, depth=CURVE_DEPTH),
+        segments=segments,
+        examples=examples,
+    )
+
+
+def _parse(metric: str) -> tuple[str, int]:
+    parsed = parse_metric(metric)
+    if parsed is None:
+        raise SpecError(
+            f"problem.metric = {metric!r} is not a ranking metric; use e.g. ndcg@10, "
+            "precision@10, recall@10, map@10, hit_rate@10 or mrr@10"
+        )
+    return parsed
+
+
+def _baseline(
+    known: Interactions,
+    users: np.ndarray,
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    *,
+    metric: str,
+    chosen: np.ndarray,
+    seed: int,
+    settings: Any,
+) -> dict[str, Any]:
+    """The popularity baseline's main metric on the same test users and the
+    chosen model's margin over it, with a paired bootstrap interval."""
+    name, k = _parse(metric)
+    if name not in _PER_USER:
+        return {}
+    lists = _popularity_lists(known, users, k, exclude_seen=settings.exclude_seen)
+    base = per_user_metrics(lists, indptr, indices, k=k)[name]
+    mine = per_user_metrics(chosen, indptr, indices, k=k)[name]
+    margin = paired_margin(mine, base, seed=seed)
+    return {
+        "model": "popularity",
+        "value": float(np.mean(base)),
+        "margin": margin.value,
+        "low": margin.low,
+        "high": margin.high,
+    }
+
+
+def _titles(items: pd.DataFrame | None, key: str) -> dict[str, str]:
+    if items is None:
+        return {}
+    title = next((c for c in items.columns if str(c).lower() in ("title", "name")), None)
+    if title is None:
+        return {}
+    return dict(zip(items[key].astype(str), items[title].astype(str), strict=True))
+
+
+def _example_users(segments: np.ndarray, seed: int) -> list[int]:
+    """Positions of a few test users: one of each activity segment first,
+    then at random."""
+    rng = np.random.default_rng(seed)
+    picked: list[int] = []
+    for name in ("heavy", "light", "cold"):
+        inside = np.flatnonzero(segments == name)
+        if len(inside):
+            picked.append(int(rng.choice(inside)))
+    rest = [i for i in rng.permutation(len(segments)) if int(i) not in picked]
+    return (picked + [int(i) for i in rest])[:_EXAMPLE_USERS]
+
+
+def _by_time(inter: Interactions, user: int) -> np.ndarray:
+    rows = np.flatnonzero(inter.users == user)
+    if inter.times is not None:
+        rows = rows[np.argsort(inter.times[rows], kind="stable")]
+    return rows
+
+
+def _examples(
+    recommender: Any,
+    known: Interactions,
+    test: Interactions,
+    users: np.ndarray,
+    lists: np.ndarray,
+    activity: np.ndarray,
+    items: pd.DataFrame | None,
+    *,
+    spec: ProjectSpec,
+) -> list[dict[str, Any]]:
+    """A few test users: their latest known interactions, the
+    recommendations, and what they did in the test period."""
+    titles = _titles(items, _keys(spec)[1])
+    segments = activity_segment(activity)
+    explicit = bool(known.explicit)
+    relevant_mask = test.relevant_mask()
+
+    def described(inter: Interactions, row: int) -> dict[str, Any]:
+        item = inter.item_ids[inter.items[row]]
+        entry: dict[str, Any] = {"item": json_safe(item), "title": titles.get(str(item))}
+        if explicit:
+            entry["rating"] = float(inter.values[row])
+        return entry
+
+    out = []
+    for position in _example_users(segments, spec.train.seed):
+        user = int(users[position])
+        history = _by_time(known, user)[-_EXAMPLE_ITEMS:][::-1]
+        upcoming = _by_time(test, user)[:_EXAMPLE_ITEMS]
+        relevant = {int(i) for i in test.items[(test.users == user) & relevant_mask]}
+        recommended = []
+        for index in lists[position]:
+            if index < 0:
+                continue
+            item = known.item_ids[index]
+            recommended.append(
+                {
+                    "item": json_safe(item),
+                    "title": titles.get(str(item)),
+                    "hit": int(index) in relevant,
+                }
+            )
+        out.append(
+            {
+                "user": json_safe(known.user_ids[user]),
+                "segment": str(segments[position]),
+                "n_train": int(activity[position]),
+                "history": [described(known, int(r)) for r in history],
+                "recommended": recommended,
+                "next": [described(test, int(r)) for r in upcoming],
+            }
+        )
+    return out
+
+
+def _latency(recommender: Any, k: int, *, exclude_seen: bool, seed: int) -> dict[str, float]:
+    """``Recommender.recommend`` time per call (ms) for known users."""
+    ids = recommender.user_ids
+    if not len(ids):
+        return {}
+    rng = np.random.default_rng(seed)
+    chosen = ids[rng.choice(len(ids), size=min(_LATENCY_USERS, len(ids)), replace=False)]
+    recommender.recommend(chosen[0], k, exclude_seen=exclude_seen)  # warm-up
+    timings = []
+    stop = time.perf_counter() + _LATENCY_SECONDS
+    for user in chosen:
+        started = time.perf_counter()
+        recommender.recommend(user, k, exclude_seen=exclude_seen)
+        timings.append((time.perf_counter() - started) * 1000.0)
+        if started > stop and len(timings) >= 20:
+            break
+    values = np.asarray(timings)
+    return {f"latency_p{q}_ms": round(float(np.percentile(values, q)), 4) for q in (50, 95, 99)}
+
+
+def _search_seconds(seconds: float, spent: float) -> float:
+    return max(_MIN_SEARCH_SECONDS, (seconds - spent) * _SEARCH_SHARE)
+
+
+def _schema(spec: ProjectSpec, inter: Interactions) -> Schema:
+    user, item = _keys(spec)
+    columns = tuple(
+        ColumnSchema(
+            name=name,
+            role=Role.ID,
+            dtype="int" if np.issubdtype(np.asarray(ids).dtype, np.integer) else "string",
+            nullable=False,
+            n_unique=len(ids),
+            reason=f"the {role}",
+        )
+        for name, role, ids in (
+            (user, "user", inter.user_ids),
+            (item, "item", inter.item_ids),
+        )
+    )
+    return Schema(columns=columns, target=None, task="recommendation")
+
+
+def _quality(
+    findings: list[Finding], raw: pd.DataFrame, inter: Interactions, split: InteractionSplit
+) -> QualityReport:
+    report = QualityReport(
+        findings=list(findings),
+        rows_in=len(raw),
+        rows_out=len(inter.users),
+        columns_in=len(raw.columns),
+        columns_out=sum(1 for c in (inter.times, inter.values) if c is not None) + 2,
+        has_target=False,
+    )
+    counts = split.counts
+    cold = int(counts.get("cold_test_users", 0) or 0)
+    if cold:
+        report.findings.append(
+            Finding(
+                "cold_test_users",
+                "info",
+                None,
+                cold,
+                f"{cold} test user(s) have no interaction before the test period",
+                "they get the popularity fallback and are scored as cold users",
+                True,
+            )
+        )
+    return report
+
+
+def _leaderboard(search: Any) -> pd.DataFrame:
+    """The search's leaderboard, the chosen model first and marked."""
+    board = search.leaderboard.copy()
+    board.insert(0, "chosen", board["model"] == search.chosen)
+    order = np.argsort(~board["chosen"].to_numpy(), kind="stable")
+    return board.iloc[order].reset_index(drop=True)
+
+
+def _rule(search: Any, board: pd.DataFrame, metric: str) -> str:
+    rule = getattr(search, "rule", None)
+    if rule:
+        return str(rule)
+    value = board.iloc[0].get(metric)
+    shown = f" ({float(value):.4g})" if value is not None and pd.notna(value) else ""
+    return f"the best {metric} on the validation users{shown} of {len(board)} candidates"
+
+
+def run_recommendation(
+    spec: ProjectSpec, *, seconds: float, registering: bool, say: Progress, clock: Clock
+) -> RunResult:
+    """``cairn run`` for a recommendation spec; see the module docstring."""
+    problem, settings = spec.problem, spec.recommendation
+    metric = problem.metric or get_task("recommendation").default_metric()
+    sources = read_sources(spec, say)
+    _check_columns(spec, sources)
+    clock.lap("ingest")
+    say("checking the interactions")
+    user, item = _keys(spec)
+    inter, findings = build_interactions(
+        sources.interactions,
+        user=user,
+        item=item,
+        rating=problem.rating,
+        weight=problem.weight,
+        time=spec.data.time_column,
+        relevance_threshold=problem.relevance_threshold,
+        rating_scale=problem.rating_scale,
+        source=sources.label,
+    )
+    items = _item_table(spec, sources, inter)
+    split = split_interactions(
+        inter,
+        strategy=settings.split,
+        test_size=settings.test_size,
+        last_n=settings.last_n,
+        min_user_interactions=settings.min_user_interactions,
+        seed=spec.train.seed,
+    )
+    if not len(split.test.users):
+        raise DataError(
+            f"{sources.label}: the split left no test interactions "
+            f"({json_safe(split.counts)}); give more interactions per user or lower "
+            "recommendation.min_user_interactions"
+        )
+    quality = _quality(findings, sources.interactions, inter, split)
+    clock.lap("prepare")
+    reserve = _REGISTER_OVERHEAD_S if registering else 0.0
+    budget = _search_seconds(seconds - reserve, clock.elapsed())
+    say(f"searching recommenders ({', '.join(settings.algorithms)}, {budget:.0f}s)")
+    from cairn.models.recommendation import search_recommenders  # type: ignore[attr-defined]
+
+    search = search_recommenders(
+        split,
+        metric=metric,
+        time_budget=budget,
+        seed=spec.train.seed,
+        algorithms=tuple(settings.algorithms),
+        item_text=items,
+        exclude_seen=settings.exclude_seen,
+    )
+    board = _leaderboard(search)
+    clock.lap("search")
+    say(f"refitting {search.chosen} on training and validation, scoring the test users")
+    known = split.train_and_validation
+    tested = search.fit(known)
+    measured = _measure(spec, tested, known, split.test, metric=metric, items=items)
+    clock.lap("evaluate")
+    # The bundle learns from every interaction when the budget still allows
+    # a refit as long as the last one took.
+    refit_seconds = clock.timings.get("evaluate", 0.0)
+    final, final_fit = tested, "training and validation interactions (no time left to refit)"
+    if seconds - reserve - clock.elapsed() > 2 * refit_seconds:
+        say(f"refitting {search.chosen} on every interaction for the bundle")
+        final, final_fit = search.fit(inter), "every interaction"
+    clock.lap("refit")
+    latency = _latency(final, settings.k, exclude_seen=settings.exclude_seen, seed=spec.train.seed)
+    measured_all = {**measured.metrics, **latency}
+    objectives = [
+        dataclasses.replace(o, how=_RECOMMEND_HOW) if o.quantity.startswith("latency") else o
+        for o in check_objectives(problem.parsed_objectives, measured_all)
+    ]
+    evaluation = Evaluation(
+        task="recommendation",
+        metric=metric,
+        metrics=measured.metrics,
+        latency_ms=latency,
+        objectives=objectives,
+        n_test=int(measured.metrics.get("users", 0)),
+    )
+    run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    partial_dir = start_run_folder(spec.state_dir / "runs", run_id)
+    say("packaging the model bundle")
+    results = RecommendationResults(
+        project=spec.project.name,
+        description=spec.project.description or "",
+        metric=metric,
+        k=settings.k,
+        chosen=str(search.chosen),
+        rule=_rule(search, board, metric),
+        metrics=measured.metrics,
+        intervals=measured.intervals,
+        resamples=RESAMPLES,
+        baseline=measured.baseline,
+        curves=measured.curves,
+        leaderboard=json_safe(board.drop(columns=["chosen"]).to_dict(orient="records")),
+        segments=json_safe(measured.segments),
+        examples=measured.examples,
+        findings=[dataclasses.asdict(f) for f in quality.findings],
+        data=_data_summary(spec, inter, items),
+        split=json_safe({"strategy": split.strategy, **split.counts}),
+        objectives=[dataclasses.asdict(o) for o in objectives],
+        latency_ms=latency,
+        components=json_safe(getattr(final, "description", {}) or {}),
+        final_fit=final_fit,
+        versions=library_versions(),
+    )
+    schema = _schema(spec, inter)
+    metadata = _metadata(spec, sources, inter, split, results, evaluation, run_id=run_id)
+    files = dict(final.to_files())
+    if items is not None:
+        files[ITEMS_FILE] = items.to_parquet(index=False)
+    bundle_in_partial = save_bundle(partial_dir / "bundle", final, schema, metadata, files=files)
+    reports = {
+        "leaderboard": outputs.write_csv(partial_dir / "leaderboard.csv", board),
+        "quality": write_json(partial_dir / "quality.json", quality.to_dict()),
+        "evaluation": write_json(partial_dir / "evaluation.json", evaluation.to_dict()),
+        "recommendation": write_json(partial_dir / RESULTS_FILE, results.to_dict()),
+    }
+    clock.lap("package")
+    say("writing reports: recommendation report, model card")
+    reports.update(_reports(results, partial_dir))
+    clock.lap("reports")
+    clock.total()
+    write_json(partial_dir / "timings.json", clock.timings)
+    run_dir = finish_run_folder(partial_dir)
+    bundle_path = run_dir / bundle_in_partial.relative_to(partial_dir)
+    reports = {name: run_dir / path.relative_to(partial_dir) for name, path in reports.items()}
+    result = RunResult(
+        run_id=run_id,
+        spec=spec,
+        leaderboard=board,
+        evaluation=evaluation,
+        quality=quality,
+        bundle_path=bundle_path,
+        model=Model(final, schema, metadata, path=bundle_path, items=items),
+        reports=reports,
+        timings=clock.timings,
+    )
+    if registering:
+        _register(spec, result, seconds=seconds, say=say)
+        clock.lap("track")
+        clock.total()
+        write_json(run_dir / "timings.json", clock.timings)
+    return result
+
+
+def _data_summary(
+    spec: ProjectSpec, inter: Interactions, items: pd.DataFrame | None
+) -> dict[str, Any]:
+    problem = spec.problem
+    n_users, n_items = len(inter.user_ids), len(inter.item_ids)
+    feedback = (
+        f"explicit ratings ({problem.rating})"
+        if inter.explicit
+        else f"implicit events{f' weighted by {problem.weight}' if problem.weight else ''}"
+    )
+    threshold = inter.relevance_threshold
+    return {
+        "users": n_users,
+        "items": n_items,
+        "interactions": len(inter.users),
+        "density": round(len(inter.users) / max(1, n_users * n_items), 6),
+        "feedback": feedback,
+        "relevant": (
+            f"rating >= {threshold:g}"
+            if inter.explicit and threshold is not None
+            else ("rating >= the user's mean" if inter.explicit else "every interaction")
+        ),
+        "time column": spec.data.time_column or "none",
+        "item table": (
+            f"{spec.recommendation.items} ({len(items):,} items)" if items is not None else "none"
+        ),
+    }
+
+
+def _metadata(
+    spec: ProjectSpec,
+    sources: Sources,
+    inter: Interactions,
+    split: InteractionSplit,
+    results: RecommendationResults,
+    evaluation: Evaluation,
+    *,
+    run_id: str,
+) -> dict[str, Any]:
+    from cairn.workflow._prepare import data_fingerprint
+
+    problem, settings = spec.problem, spec.recommendation
+    raw = sources.interactions
+    return {
+        **outputs.run_identity(spec, raw, run_id=run_id),
+        "task": "recommendation",
+        "target": None,
+        "metric": results.metric,
+        "model": results.chosen,
+        "model_label": results.chosen,
+        "classes": [],
+        "spec_sha256": spec.fingerprint(),
+        "data_fingerprint": data_fingerprint(raw),
+        "rows": {"raw": len(raw), "clean": len(inter.users)},
+        "metrics": results.metrics,
+        "metric_intervals": results.intervals,
+        "latency_ms": results.latency_ms,
+        "objectives": [o.__dict__ for o in evaluation.objectives],
+        "objectives_met": evaluation.objectives_met,
+        "recommendation": {
+            "user": problem.user,
+            "item": problem.item,
+            "rating": problem.rating,
+            "weight": problem.weight,
+            "time": spec.data.time_column,
+            "relevance_threshold": inter.relevance_threshold,
+            "k": settings.k,
+            "exclude_seen": settings.exclude_seen,
+            "components": results.components,
+            "items_table": settings.items is not None and bool(results.data.get("item table")),
+            "n_users": len(inter.user_ids),
+            "n_items": len(inter.item_ids),
+            "split": results.split,
+            "baseline": results.baseline,
+            "rule": results.rule,
+            "final_fit": results.final_fit,
+        },
+    }
+
+
+def _reports(results: RecommendationResults, run_dir: Path) -> dict[str, Path]:
+    """The recommendation report (``evaluation.html``) and the model card."""
+    from cairn.evaluation import write_recommendation_card, write_recommendation_report
+
+    card, card_html = write_recommendation_card(results, run_dir)
+    return {
+        "evaluation_report": write_recommendation_report(results, run_dir / "evaluation.html"),
+        "model_card": card,
+        "model_card_html": card_html,
+    }
+
+
+def _register(spec: ProjectSpec, result: RunResult, *, seconds: float, say: Progress) -> None:
+    say("recording the run in MLflow and registering the model")
+    from cairn.tracking import record_run
+
+    evaluation = result.evaluation
+    metrics = {
+        name: float(value)
+        for name, value in {**evaluation.metrics, **evaluation.latency_ms}.items()
+        if value is not None and np.isfinite(value)
+    }
+    model = str(result.model.metadata.get("model"))
+    tracked = record_run(
+        project=spec.project.name,
+        project_dir=spec.project_dir,
+        configured_uri=spec.tracking.uri,
+        params={
+            "task": "recommendation",
+            "metric": evaluation.metric,
+            "model": model,
+            "k": spec.recommendation.k,
+            "split": spec.recommendation.split,
+            "time_budget": seconds,
+            "seed": spec.train.seed,
+        },
+        metrics=metrics,
+        reports=list(result.reports.values()),
+        bundle_dir=result.bundle_path,
+        tags={"cairn.run_id": result.run_id, "cairn.model": model},
+    )
+    result.model_uri = tracked.model_uri
+    result.alias = tracked.alias
+    result.registry_note = tracked.note
