@@ -117,6 +117,7 @@ def save(
             "user": USER,
             "item": ITEM,
             "rating": "rating",
+            "time": TIME,
             "k": 10,
             "exclude_seen": True,
             "components": [c.name for c in model.components],

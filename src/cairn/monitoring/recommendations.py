@@ -139,10 +139,18 @@ def served_lists(log: pd.DataFrame) -> ServedLists:
     predictions = rows["prediction"].tolist()
     items = [list(p.get("items") or []) if isinstance(p, dict) else [] for p in predictions]
     fallback = [p.get("fallback") if isinstance(p, dict) else None for p in predictions]
-    times = pd.to_datetime(rows["ts"], utc=True).astype("int64").to_numpy() / 1e9
+    times = _epoch_seconds(pd.to_datetime(rows["ts"], utc=True))
     arms = rows["arm"].astype(str).tolist() if "arm" in rows.columns else ["champion"] * len(rows)
     users = (user[keep]).tolist()
     return ServedLists(users, np.asarray(times, dtype=float), items, arms, fallback)
+
+
+def _epoch_seconds(moments: pd.Series) -> np.ndarray:
+    """Seconds since the epoch, whatever unit pandas keeps the times in; NaN for none."""
+    import pandas as pd
+
+    seconds = (moments - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)
+    return np.asarray(seconds.to_numpy(dtype=float, na_value=np.nan), dtype=float)
 
 
 @dataclass
@@ -341,8 +349,8 @@ def _later(
             f"{', '.join(map(str, interactions.columns[:20]))}"
         )
     frame = interactions.dropna(subset=[c for c in (user, item) if c])
-    if time is None:
-        times = np.full(len(frame), np.inf)
+    if time is None:  # no interaction can be placed after a serving
+        times = np.full(len(frame), np.nan)
     else:
         column = frame[time]
         if pd.api.types.is_numeric_dtype(column):
@@ -354,8 +362,7 @@ def _later(
                     f"the interactions' time column {time!r} holds neither epoch seconds nor "
                     "dates; give times like 2026-03-01T12:00 or 1700000000"
                 )
-            times = parsed.astype("int64").to_numpy() / 1e9
-            times[parsed.isna().to_numpy()] = np.nan
+            times = _epoch_seconds(parsed)
     return [_key(u) for u in frame[user]], [_key(i) for i in frame[item]], times
 
 
@@ -531,12 +538,14 @@ def recommendation_report(
         arms = _served_quality(
             served, users, items, times, profile, k, horizon, thresholds.confidence
         )
-        slots = [_key(i) for listed in served.items for i in listed]
+        # what users were shown: a shadow's lists were only logged
+        shown = [n for n, arm in enumerate(served.arms) if arm != "shadow"]
+        slots = [_key(i) for n in shown for i in served.items[n]]
         coverage = len(set(slots)) / max(profile.n_items, 1)
         cut = max(1, math.ceil(profile.n_items * _TOP_SHARE))
         top = {profile.item_keys[i] for i in np.argsort(-profile.item_counts, kind="stable")[:cut]}
         popular = sum(s in top for s in slots) / max(len(slots), 1)
-        fallback = sum(f is not None for f in served.fallback) / len(served)
+        fallback = sum(served.fallback[n] is not None for n in shown) / max(len(shown), 1)
     distance, null, unseen_share, top_new = _popularity_drift(
         items, profile, thresholds.null_rounds, seed
     )

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cairn.bundle import ITEMS_FILE
 from cairn.data.schema import Schema
 from cairn.exceptions import BundleError, ServingError
 
@@ -38,8 +39,6 @@ __all__ = [
 ]
 
 RECOMMENDATION = "recommendation"
-#: The item side table stored in a recommendation bundle (id, title, text columns).
-ITEMS_FILE = "items.parquet"
 #: The longest list one request may ask for.
 MAX_K = 1000
 #: Items one request may exclude by id.
