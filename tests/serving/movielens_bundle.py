@@ -118,6 +118,7 @@ def save(
             "item": ITEM,
             "rating": "rating",
             "time": TIME,
+            "relevance_threshold": 4.0,
             "k": 10,
             "exclude_seen": True,
             "components": [c.name for c in model.components],

@@ -240,6 +240,10 @@ def _relevant(spec: ProjectSpec, champion: Model, holdout: pd.DataFrame) -> pd.D
         return holdout
     values = pd.to_numeric(holdout[rating], errors="coerce")
     threshold = (champion.metadata.get("recommendation") or {}).get("relevance_threshold")
+    if not isinstance(threshold, int | float) and isinstance(
+        spec.problem.relevance_threshold, int | float
+    ):
+        threshold = spec.problem.relevance_threshold
     if isinstance(threshold, int | float):
         return holdout[values >= float(threshold)]
     if spec.problem.relevance_threshold == "all":
