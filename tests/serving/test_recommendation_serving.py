@@ -17,6 +17,7 @@ import httpx
 import pandas as pd
 import pytest
 
+from cairn.exceptions import ServingError
 from cairn.serving.app import ServingConfig, create_app
 from cairn.serving.loadtest import body_format_for, load_test, recommendation_payloads
 from cairn.serving.log import read_log
@@ -255,3 +256,16 @@ def test_serving_a_recommender_loads_no_training_library(bundle: Path) -> None:
     ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.strip() == "[]"
+
+
+def test_a_scoring_model_has_no_recommendation_routes_and_arms_must_match(
+    churn: Any, bundle: Path
+) -> None:
+    app = create_app(churn.bundle_path)
+    with run_in_thread(app) as running, httpx.Client(base_url=running.url, timeout=30) as client:
+        answer = client.post("/recommend", json={"user": 1})
+        similar = client.post("/similar-items", json={"item": 1})
+    assert answer.status_code == 404 and "POST /predict" in answer.json()["detail"]
+    assert similar.status_code == 404
+    with pytest.raises(ServingError, match="every arm must answer the same requests"):
+        create_app(churn.bundle_path, challenger=bundle)
