@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Callable
@@ -273,11 +274,16 @@ def clustering_bundle(
 def movielens(users: int | None = None, *, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """movielens_small's ratings (all, or every rating of ``users`` users
     drawn at random) and its movies table (movieId, title, genres)."""
-    ratings = load_dataset("movielens_small_ratings")
+    ratings = _movielens_ratings()
     if users is not None:
         ids = ratings["userId"].drop_duplicates().sample(n=users, random_state=seed)
         ratings = ratings[ratings["userId"].isin(ids)].reset_index(drop=True)
-    return ratings, load_dataset("movielens_small_movies")
+    return ratings.copy(), load_dataset("movielens_small_movies")
+
+
+@functools.cache
+def _movielens_ratings() -> pd.DataFrame:
+    return load_dataset("movielens_small_ratings")
 
 
 def write_movielens_project(

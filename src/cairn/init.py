@@ -96,10 +96,11 @@ metric = "ndcg@10"              # or precision@k, recall@k, map@k, hit_rate@k, m
 objectives = []                 # e.g. ["ndcg@10 >= 0.3", "latency_p99_ms < 20"]
 
 [recommendation]
-split = "auto"                  # by time when there is a time column, else random per user
-#                               # (or time_global, time_last_n, random)
+split = "auto"                  # each user's latest interactions when there is a time
+#                               # column, else a random share of each user's
+#                               # (or time_last_n, time_global, random)
 test_size = 0.2                 # share of the interactions held out for the test
-# last_n = 5                    # with split = "time_last_n": each user's last n interactions
+# last_n = 5                    # time_last_n: each user's last n (default: test_size share)
 min_user_interactions = 2       # users with fewer are counted and left out of the test
 exclude_seen = true             # never recommend what a user already interacted with
 k = 10                          # list length of the report and the served default
@@ -462,8 +463,8 @@ def _feedback_lines(frame: pd.DataFrame, columns: dict[str, str]) -> str:
             (
                 _setting("rating", rating, "explicit ratings"),
                 f"{scale:<32}# observed; ratings outside are refused",
-                "# relevance_threshold = 4.0     # a hit: rating >= this; default 4 on a 5-point",
-                "#                               # scale, else each user's mean",
+                "# relevance_threshold = 4.0     # a hit: rating >= this; default \"auto\": the",
+                "#                               # top 30 % of the scale (4 and up on 1..5)",
             )
         )
     if weight:

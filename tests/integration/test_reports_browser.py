@@ -173,6 +173,20 @@ def test_evaluation_report_and_card_in_chromium(
     assert len(widths) >= 2 and all(w > 0 for w in widths)
 
 
+def test_recommendation_report_and_card_in_chromium(browser: Any, recommendation_run: Any) -> None:
+    plots, errors, requests = _open(
+        browser, recommendation_run.reports["evaluation_report"], "recommendation_report"
+    )
+    assert errors == [] and requests == []
+    _assert_drawn(plots, expected_at_least=4)
+    titles = {p["title"] for p in plots}
+    assert "Test metrics against the list length k" in titles
+    plots, errors, requests = _open(
+        browser, recommendation_run.reports["model_card_html"], "recommendation_card"
+    )
+    assert errors == [] and requests == [] and plots == []
+
+
 def test_reports_open_with_the_network_off(
     browser: Any, report_dir: Path, finished_run: Callable[[str], Path]
 ) -> None:
