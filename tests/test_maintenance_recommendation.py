@@ -158,3 +158,21 @@ def test_a_challenger_no_better_is_not_promoted(
     assert result.comparison is not None and result.comparison.improvement == 0.0
     assert result.decision == "kept"
     assert any("does not beat" in r for r in result.reasons)
+
+
+def test_a_decision_with_ranking_metrics_is_recorded(tmp_path: Path) -> None:
+    """MLflow refuses '@' in a metric name: ``ndcg@10`` is recorded as ``ndcg_10``."""
+    from mlflow.tracking import MlflowClient
+
+    from cairn.tracking import record_decision, tracking_uri
+
+    run_id = record_decision(
+        project="movies",
+        project_dir=tmp_path,
+        configured_uri=None,
+        decision="kept",
+        evidence={"decision": "kept"},
+        metrics={"challenger_ndcg@10": 0.25, "champion_ndcg@10": 0.2},
+    )
+    logged = MlflowClient(tracking_uri(tmp_path, None)).get_run(run_id).data.metrics
+    assert logged == {"challenger_ndcg_10": 0.25, "champion_ndcg_10": 0.2}

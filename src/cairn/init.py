@@ -463,7 +463,7 @@ def _feedback_lines(frame: pd.DataFrame, columns: dict[str, str]) -> str:
             (
                 _setting("rating", rating, "explicit ratings"),
                 f"{scale:<32}# observed; ratings outside are refused",
-                "# relevance_threshold = 4.0     # a hit: rating >= this; default \"auto\": the",
+                '# relevance_threshold = 4.0     # a hit: rating >= this; default "auto": the',
                 "#                               # top 30 % of the scale (4 and up on 1..5)",
             )
         )
