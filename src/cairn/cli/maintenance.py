@@ -507,7 +507,9 @@ def _retrain_now(project: ProjectSpec | None, labelled: pd.DataFrame | None) -> 
 def _print_retrain(result: Any) -> None:
     if result.comparison is not None:
         comparison = result.comparison
-        table = Table(title=f"Champion vs challenger on {comparison.n} recent rows")
+        # a recommender is compared on users (each with both models' lists)
+        unit = "users" if "compared_users" in result.data else "rows"
+        table = Table(title=f"Champion vs challenger on {comparison.n} recent {unit}")
         table.add_column("metric")
         table.add_column(f"champion v{result.champion_version}", justify="right")
         table.add_column(f"challenger v{result.challenger_version}", justify="right")
