@@ -287,10 +287,17 @@ def _movielens_ratings() -> pd.DataFrame:
 
 
 def write_movielens_project(
-    root: Path, ratings: pd.DataFrame, movies: pd.DataFrame, *, budget: float, extra: str = ""
+    root: Path,
+    ratings: pd.DataFrame,
+    movies: pd.DataFrame,
+    *,
+    budget: float,
+    extra: str = "",
+    settings: str = "",
 ) -> Path:
     """A recommendation project on ratings.csv with movies.csv as the item
-    table; ``extra`` is appended to the [problem] section. Returns the spec."""
+    table; ``extra`` is appended to the [problem] section, ``settings`` to
+    the [recommendation] one. Returns the spec."""
     root.mkdir(parents=True, exist_ok=True)
     ratings.to_csv(root / "ratings.csv", index=False)
     movies.to_csv(root / "movies.csv", index=False)
@@ -300,7 +307,8 @@ def write_movielens_project(
         'sources = [{ path = "ratings.csv" }, { path = "movies.csv", name = "items" }]\n'
         'time_column = "timestamp"\n\n[problem]\ntask = "recommendation"\n'
         f'user = "userId"\nitem = "movieId"\nrating = "rating"\n{extra}\n'
-        '[recommendation]\nitems = "items"\nitem_text = ["title", "genres"]\n\n'
+        '[recommendation]\nitems = "items"\nitem_text = ["title", "genres"]\n'
+        f"{settings}\n\n"
         f"[train]\ntime_budget = {budget}\n",
         encoding="utf-8",
     )
@@ -309,8 +317,9 @@ def write_movielens_project(
 
 @pytest.fixture(scope="session")
 def recommendation_run(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """``RunResult`` of a short recommendation ``cairn.run`` (12 s budget, no
-    registry) on 200 movielens_small users with the movies table and five
+    """``RunResult`` of a short recommendation ``cairn.run`` (20 s budget,
+    popularity, item-kNN and EASE, no registry) on 200 movielens_small users
+    with the movies table and five
     user-movie pairs rated twice (re-rated a day later), made once per session."""
     import cairn
 

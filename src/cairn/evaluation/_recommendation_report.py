@@ -343,6 +343,7 @@ def _model(results: RecommendationResults) -> rp.Section:
     items: list[tuple[str, Any]] = [("model", results.chosen)]
     for key, value in results.components.items():
         items.append((str(key), json_text(value)))
+    items.append(("tested model learned from", results.tested_fit or "—"))
     items.append(("bundle learned from", results.final_fit or "—"))
     for key, value in results.latency_ms.items():
         items.append((f"recommend {key.replace('latency_', '').replace('_ms', '')} (ms)", value))

@@ -39,6 +39,7 @@ class RecommendationResults:
         latency_ms: ``Recommender.recommend`` time per call, p50/p95/p99.
         components: the bundle's recommender description.
         final_fit: which interactions the bundle's model learned from.
+        tested_fit: which interactions the tested model learned from.
     """
 
     project: str
@@ -61,6 +62,7 @@ class RecommendationResults:
     latency_ms: dict[str, float] = field(default_factory=dict)
     components: dict[str, Any] = field(default_factory=dict)
     final_fit: str = ""
+    tested_fit: str = ""
     description: str = ""
     versions: dict[str, str] = field(default_factory=dict)
 

@@ -15,12 +15,13 @@ the files that follow (see :func:`_search_seconds`).
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -60,7 +61,11 @@ __all__ = ["run_recommendation"]
 
 #: Share of the budget the search may take at most; the rest pays for the
 #: refits, the evaluation, the bundle and the reports.
-_SEARCH_SHARE = 0.7
+_SEARCH_SHARE = 0.5
+#: A refit on more interactions takes this much longer than the trial did,
+#: and what follows it (scoring, bundle, reports) about this many seconds.
+_REFIT_GROWTH = 1.5
+_POST_REFIT_S = 3.0
 _MIN_SEARCH_SECONDS = 2.0
 _REGISTER_OVERHEAD_S = 5.0
 #: Example users shown in the report, and the items listed for each.
@@ -176,12 +181,15 @@ def _check_columns(spec: ProjectSpec, sources: Sources) -> None:
         )
 
 
-def _item_table(spec: ProjectSpec, sources: Sources, inter: Interactions) -> pd.DataFrame | None:
-    """The item side table: the key, the title and the text columns, one
-    row per item id (the first when repeated), keyed like the interactions."""
+def _item_table(
+    spec: ProjectSpec, sources: Sources, inter: Interactions
+) -> tuple[pd.DataFrame | None, list[str]]:
+    """The item side table (the key, the title and the text columns, one
+    row per item id, the first when repeated, keyed like the interactions)
+    and the text columns the content model reads."""
     name = spec.recommendation.items
     if not name:
-        return None
+        return None, []
     table = sources.sides[name]
     key = _keys(spec)[1]
     texts = list(spec.recommendation.item_text or [])
@@ -205,7 +213,7 @@ def _item_table(spec: ProjectSpec, sources: Sources, inter: Interactions) -> pd.
     known = pd.Series(inter.item_ids)
     as_text = dict(zip(known.astype(str), known, strict=True))
     table[key] = [as_text.get(str(v), v) for v in table[key]]
-    return table.reset_index(drop=True)
+    return table.reset_index(drop=True), texts
 
 
 def _popularity_lists(
@@ -250,7 +258,11 @@ def _measure(
     depth = max(k, metric_k, CURVE_DEPTH)
     lists, _ = recommender.recommend_many(relevant, depth, exclude_seen=settings.exclude_seen)
     lists = np.asarray(lists, dtype=np.int64)
-    popularity = known.per_item().astype(np.float64)
+    # The recommender's catalogue may hold items only the item table knows
+    # (after the interactions' own, which keep their indices): none seen yet.
+    n_items = int(recommender.n_items)
+    popularity = np.zeros(n_items, dtype=np.float64)
+    popularity[: known.n_items] = known.per_item()
     metrics: dict[str, float] = {}
     for at in dict.fromkeys((k, metric_k)):
         metrics.update(
@@ -259,7 +271,7 @@ def _measure(
                 indptr,
                 indices,
                 k=at,
-                n_items=len(known.item_ids),
+                n_items=n_items,
                 item_popularity=popularity,
             )
         )
@@ -393,7 +405,7 @@ def _examples(
         for index in lists[position]:
             if index < 0:
                 continue
-            item = known.item_ids[index]
+            item = recommender.item_ids[index]
             recommended.append(
                 {
                     "item": json_safe(item),
@@ -486,20 +498,42 @@ def _quality(
 
 
 def _leaderboard(search: Any) -> pd.DataFrame:
-    """The search's leaderboard, the chosen model first and marked."""
+    """Every trial of the search, the chosen one first and marked, the rest
+    best first."""
     board = search.leaderboard.copy()
-    board.insert(0, "chosen", board["model"] == search.chosen)
-    order = np.argsort(~board["chosen"].to_numpy(), kind="stable")
+    same_model = (board["model"] == search.chosen).to_numpy()
+    params = json.dumps(search.params, sort_keys=True, default=float)
+    exact = same_model & (board["params"] == params).to_numpy()
+    marked = exact if exact.any() else same_model
+    chosen = np.zeros(len(board), dtype=bool)
+    if marked.any():
+        chosen[int(np.flatnonzero(marked)[0])] = True
+    board.insert(0, "chosen", chosen)
+    order = np.argsort(~chosen, kind="stable")
     return board.iloc[order].reset_index(drop=True)
 
 
+def _train_seconds(board: pd.DataFrame) -> float:
+    """The chosen trial's training time (a blend's: its members' together)."""
+    value = board.iloc[0].get("train_s") if len(board) else None
+    return float(value) if value is not None and np.isfinite(value) else 0.0
+
+
 def _rule(search: Any, board: pd.DataFrame, metric: str) -> str:
-    rule = getattr(search, "rule", None)
-    if rule:
-        return str(rule)
-    value = board.iloc[0].get(metric)
-    shown = f" ({float(value):.4g})" if value is not None and pd.notna(value) else ""
-    return f"the best {metric} on the validation users{shown} of {len(board)} candidates"
+    """Why the chosen model was chosen, in words."""
+    value = search.validation.get(metric)
+    shown = f" ({float(value):.4g})" if value is not None and np.isfinite(value) else ""
+    models = sorted(set(board["model"]) - {"blend"})
+    rule = (
+        f"the best {metric} on the validation users{shown} of {len(board)} trials of "
+        f"{', '.join(models)}"
+    )
+    if search.chosen == "blend":
+        members = ", ".join(
+            f"{m['model']} ({float(m['weight']):.2f})" for m in search.params["members"]
+        )
+        rule += f": a blend of {members}, better than any of them alone"
+    return rule
 
 
 def run_recommendation(
@@ -524,7 +558,7 @@ def run_recommendation(
         rating_scale=problem.rating_scale,
         source=sources.label,
     )
-    items = _item_table(spec, sources, inter)
+    items, texts = _item_table(spec, sources, inter)
     split = split_interactions(
         inter,
         strategy=settings.split,
@@ -544,29 +578,38 @@ def run_recommendation(
     reserve = _REGISTER_OVERHEAD_S if registering else 0.0
     budget = _search_seconds(seconds - reserve, clock.elapsed())
     say(f"searching recommenders ({', '.join(settings.algorithms)}, {budget:.0f}s)")
-    from cairn.models.recommendation import search_recommenders  # type: ignore[attr-defined]
+    from cairn.models.recommendation import search_recommenders
 
     search = search_recommenders(
-        split,
+        cast(Any, split),  # the search's split protocol declares mutable attributes
         metric=metric,
         time_budget=budget,
         seed=spec.train.seed,
         algorithms=tuple(settings.algorithms),
-        item_text=items,
+        item_text=None if items is None else items.set_index(item)[texts],
         exclude_seen=settings.exclude_seen,
     )
     board = _leaderboard(search)
     clock.lap("search")
-    say(f"refitting {search.chosen} on training and validation, scoring the test users")
-    known = split.train_and_validation
-    tested = search.fit(known)
+    left = seconds - reserve - clock.elapsed()
+    # A refit costs about what the chosen trial took on the training part,
+    # a little more on more data; without the time for it, the model the
+    # search fitted on training alone is the one tested.
+    estimate = _REFIT_GROWTH * _train_seconds(board) + _POST_REFIT_S
+    if left > estimate:
+        say(f"refitting {search.chosen} on training and validation, scoring the test users")
+        known = split.train_and_validation
+        tested, tested_fit = search.fit(known), "training and validation interactions"
+    else:
+        say(f"scoring {search.chosen} (fitted on training) on the test users")
+        known = split.train
+        tested, tested_fit = search.recommender, "training interactions (no time left to refit)"
+    fitted_at = clock.elapsed()
     measured = _measure(spec, tested, known, split.test, metric=metric, items=items)
     clock.lap("evaluate")
-    # The bundle learns from every interaction when the budget still allows
-    # a refit as long as the last one took.
-    refit_seconds = clock.timings.get("evaluate", 0.0)
-    final, final_fit = tested, "training and validation interactions (no time left to refit)"
-    if seconds - reserve - clock.elapsed() > 2 * refit_seconds:
+    final, final_fit = tested, f"{tested_fit}; no time left to refit on every interaction"
+    refit_seconds = max(fitted_at - (seconds - reserve - left), _train_seconds(board))
+    if seconds - reserve - clock.elapsed() > _REFIT_GROWTH * refit_seconds + _POST_REFIT_S:
         say(f"refitting {search.chosen} on every interaction for the bundle")
         final, final_fit = search.fit(inter), "every interaction"
     clock.lap("refit")
@@ -609,6 +652,7 @@ def run_recommendation(
         latency_ms=latency,
         components=json_safe(getattr(final, "description", {}) or {}),
         final_fit=final_fit,
+        tested_fit=tested_fit,
         versions=library_versions(),
     )
     schema = _schema(spec, inter)
@@ -727,6 +771,7 @@ def _metadata(
             "baseline": results.baseline,
             "rule": results.rule,
             "final_fit": results.final_fit,
+            "tested_fit": results.tested_fit,
         },
     }
 
