@@ -6,6 +6,7 @@ by the maintenance policy."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -176,3 +177,53 @@ def test_a_decision_with_ranking_metrics_is_recorded(tmp_path: Path) -> None:
     )
     logged = MlflowClient(tracking_uri(tmp_path, None)).get_run(run_id).data.metrics
     assert logged == {"challenger_ndcg_10": 0.25, "champion_ndcg_10": 0.2}
+
+
+def test_retrain_runs_the_workflow_on_old_and_new_interactions(
+    ratings: pd.DataFrame, tmp_path: Path
+) -> None:
+    """The whole loop: a champion from ``cairn.run`` on the older ratings,
+    ``retrain`` with the newer ones, a decision recorded in the registry."""
+    import cairn
+    from cairn.maintenance import retrain
+    from cairn.tracking import CHAMPION, alias_version, tracking_uri
+
+    cut = ratings[ml.TIME].quantile(0.8)
+    ratings[ratings[ml.TIME] <= cut].to_csv(tmp_path / "ratings.csv", index=False)
+    (tmp_path / "cairn.toml").write_text(
+        "\n".join(
+            [
+                "[project]",
+                'name = "movies"',
+                "[data]",
+                'sources = [{ path = "ratings.csv" }]',
+                'time_column = "timestamp"',
+                "[problem]",
+                'task = "recommendation"',
+                'user = "userId"',
+                'item = "movieId"',
+                'rating = "rating"',
+                "[recommendation]",
+                'algorithms = ["popularity", "item_knn"]',
+                "[train]",
+                "time_budget = 6",
+                "[maintenance]",
+                "min_holdout_rows = 30",
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    spec = load_spec(tmp_path / "cairn.toml")
+    cairn.run(spec, register=True)
+    newer = ratings[ratings[ml.TIME] > cut]
+    result = retrain(spec, newer, time_budget=6)
+    assert result.decision in ("promoted", "kept") and result.challenger_version == "2"
+    assert result.comparison is not None and result.comparison.metric == "ndcg@10"
+    assert result.comparison.n == result.data["compared_users"] > 0
+    held_out = math.ceil(len(newer) * spec.maintenance.holdout)
+    assert result.data["holdout_interactions"] == held_out
+    assert result.data["new_interactions_trained_on"] == len(newer) - held_out
+    assert result.evidence_path is not None and result.evidence_path.is_file()
+    champion = alias_version("movies", CHAMPION, tracking_uri=tracking_uri(tmp_path, None))
+    assert champion == ("2" if result.promoted else "1")
