@@ -239,3 +239,17 @@ def test_cairn_monitor_on_a_recommendation_bundle(
     )
     assert bad.returncode == 1 and "movieId" in bad.stderr + bad.stdout
     assert "Traceback" not in bad.stderr
+
+
+def test_cairn_monitor_on_a_recommender_needs_the_later_interactions(
+    bundle: Path, tmp_path: Path
+) -> None:
+    ran = subprocess.run(
+        [*CAIRN, "monitor", "--model", str(bundle), "--log"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert ran.returncode == 1 and "interactions that came later" in ran.stderr + ran.stdout
+    assert "Traceback" not in ran.stderr

@@ -303,6 +303,14 @@ def _monitor(
     project = find_spec(spec_path)
     loaded, info = _load(model, project)
     if loaded.is_recommender:
+        if current is None:
+            from cairn.exceptions import DataError
+
+            raise DataError(
+                "a recommendation model is judged by the interactions that came later: give "
+                "them as CURRENT (a file with the user, item and time columns); the lists it "
+                "served are read from the prediction log"
+            )
         rows = _current_rows(current, query=query, table=table, project=project)
         report = _check_recommendations(
             rows, loaded, info, project, log_path, since, until, horizon
