@@ -253,3 +253,11 @@ def test_cairn_monitor_on_a_recommender_needs_the_later_interactions(
     )
     assert ran.returncode == 1 and "interactions that came later" in ran.stderr + ran.stdout
     assert "Traceback" not in ran.stderr
+
+
+def test_the_row_check_points_a_recommender_to_its_own(model: Any, ratings: pd.DataFrame) -> None:
+    from cairn.exceptions import DataError
+    from cairn.monitoring import check
+
+    with pytest.raises(DataError, match="check_recommendations"):
+        check(ratings, model)

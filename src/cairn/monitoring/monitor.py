@@ -218,6 +218,12 @@ def check(
         BundleError: the model has no reference profile.
         DataError: the batch is empty, or labels cannot be used.
     """
+    if getattr(model, "is_recommender", False):
+        raise DataError(
+            "a recommendation model is checked on the interactions that came later and the "
+            "lists it served: use cairn.monitoring.check_recommendations (cairn monitor "
+            "LATER_INTERACTIONS --model ...)"
+        )
     settings = _settings_in_effect(settings, join)
     if reference is None:
         reference = _bundle_reference(model)
