@@ -45,7 +45,11 @@ from cairn.maintenance._comparison import (
     verdict,
 )
 from cairn.monitoring.policy import RetrainAdvice, retrain_advice
-from cairn.monitoring.recommendations import recommendation_report, training_profile
+from cairn.monitoring.recommendations import (
+    paired_interval,
+    recommendation_report,
+    training_profile,
+)
 from cairn.spec import ProjectSpec, SourceSpec
 from cairn.tasks.ranking import parse_metric, per_user_metrics
 from cairn.tracking import set_alias
@@ -312,19 +316,6 @@ def _measures(top: np.ndarray, lists: _Lists, k: int) -> tuple[dict[str, float],
     return means, per_user
 
 
-def _paired_interval(
-    difference: np.ndarray, rounds: int, confidence: float, seed: int
-) -> tuple[float | None, float | None]:
-    if rounds == 0 or len(difference) < 2:
-        return None, None
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, len(difference), size=(rounds, len(difference)))
-    means = difference[picks].mean(axis=1)
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(means, [tail, 100 - tail])
-    return float(low), float(high)
-
-
 def compare_recommenders(
     spec: ProjectSpec,
     champion: Model,
@@ -367,8 +358,8 @@ def compare_recommenders(
     challenger_metrics, new = _measures(lists.challenger, lists, k)
     difference = new[name] - old[name]
     difference = difference[np.isfinite(difference)]
-    low, high = _paired_interval(
-        difference, spec.monitoring.bootstrap, spec.monitoring.confidence, spec.train.seed
+    low, high = paired_interval(
+        difference, spec.monitoring.confidence, spec.monitoring.bootstrap, spec.train.seed
     )
     comparison = Comparison(
         metric,

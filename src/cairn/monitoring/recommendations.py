@@ -57,6 +57,7 @@ __all__ = [
     "ServedLists",
     "TrainingProfile",
     "jensen_shannon",
+    "paired_interval",
     "recommendation_checks",
     "recommendation_report",
     "served_lists",
@@ -376,10 +377,12 @@ def _popular_unseen(order: list[str], seen: set[str], k: int) -> list[str]:
     return out
 
 
-def _paired_interval(
+def paired_interval(
     differences: np.ndarray, confidence: float, rounds: int = 500, seed: int = 0
 ) -> tuple[float | None, float | None]:
-    if len(differences) < 2:
+    """Bootstrap interval of the mean of paired per-user differences (None
+    with fewer than two users or no rounds)."""
+    if len(differences) < 2 or rounds <= 0:
         return None, None
     rng = np.random.default_rng(seed)
     picks = rng.integers(0, len(differences), size=(rounds, len(differences)))
@@ -442,7 +445,7 @@ def _served_quality(
         if not len(judged):
             out.append(ArmQuality(arm, counts[arm], 0, None, None, None, None))
             continue
-        low, high = _paired_interval(judged[:, 1] - judged[:, 3], confidence)
+        low, high = paired_interval(judged[:, 1] - judged[:, 3], confidence)
         means = judged.mean(axis=0)
         out.append(
             ArmQuality(
