@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -269,3 +270,28 @@ def test_a_scoring_model_has_no_recommendation_routes_and_arms_must_match(
     assert similar.status_code == 404
     with pytest.raises(ServingError, match="every arm must answer the same requests"):
         create_app(churn.bundle_path, challenger=bundle)
+
+
+def test_similar_items_of_a_popularity_model_say_the_fallback_answered(
+    ratings: pd.DataFrame, tmp_path: Path
+) -> None:
+    from cairn.bundle import Recommender, ScoringComponent, save_bundle
+    from cairn.serving._recommend import SimilarRequest
+    from cairn.serving.engine import load_served_model
+
+    knn = ml.item_knn(ratings)
+    popular = Recommender(
+        knn.user_ids,
+        knn.item_ids,
+        np.zeros(knn.n_users + 1, dtype=np.int64),
+        np.zeros(0, dtype=np.int32),
+        knn.popularity,
+        [ScoringComponent("popularity", "popularity", 1.0)],
+    )
+    schema = load_served_model(ml.save(tmp_path / "knn", ratings)).schema
+    metadata = {"name": "popular", "task": "recommendation", "recommendation": {}}
+    path = save_bundle(tmp_path / "popular", popular, schema, metadata, files=popular.to_files())
+    answer, _ = load_served_model(path).similar(SimilarRequest(318, 3))
+    assert len(answer["items"]) == 3 and "title" not in answer
+    (warning,) = answer["warnings"]
+    assert warning["column"] == "item" and "popularity fallback" in warning["message"]

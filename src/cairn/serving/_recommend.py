@@ -301,6 +301,15 @@ class ServedRecommender:
                 [_problem("item", f"unknown item id {request.item!r}", "unknown_item")]
             ) from None
         warnings: list[dict[str, Any]] = []
+        if found.fallback is not None:
+            warnings.append(
+                {
+                    "record": None,
+                    "column": "item",
+                    "message": f"the model holds no item similarities: the {found.fallback} "
+                    "fallback answered",
+                }
+            )
         _note_ignored(request.ignored, warnings)
         items = [_plain(i) for i in found.items]
         scores = [float(s) for s in found.scores]
