@@ -84,7 +84,11 @@ def serve_command(
         ),
     ] = False,
 ) -> None:
-    """Serve a model as a JSON API: /predict, /invocations, /health, /ready, /metadata, /metrics."""
+    """Serve a model as a JSON API: /predict, /invocations, /health, /ready, /metadata, /metrics.
+
+    A recommendation model answers /recommend and /similar-items instead of
+    /predict and /invocations; with --challenger a user stays on one arm.
+    """
     with user_errors():
         from cairn.serving.server import check_bind, serve
 
