@@ -231,9 +231,27 @@ def test_mismatched_arrays_are_refused(ratings: pd.DataFrame) -> None:
         )
 
 
-def test_the_artifact_loads_no_scipy() -> None:
+def test_many_users_score_the_same_with_and_without_scipy(
+    ratings: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = _build(ratings, ("item_item", "factors"))
+    users = np.arange(model.n_users)
+    with_scipy = model.recommend_many(users, 10)
+    monkeypatch.setattr(Recommender, "_sparse_product", lambda *args: None)
+    without = model.recommend_many(users, 10)
+    np.testing.assert_array_equal(with_scipy[0], without[0])
+    np.testing.assert_allclose(with_scipy[1], without[1], rtol=1e-6)
+
+
+def test_one_user_is_scored_without_scipy() -> None:
     code = (
-        "import sys, cairn.bundle._recommender; "
+        "import sys, numpy as np\n"
+        "from cairn.bundle._recommender import Recommender, ScoringComponent\n"
+        "rows = ScoringComponent('item_item', 'knn', indptr=np.array([0, 1, 2, 2]),"
+        " indices=np.array([1, 0]), data=np.array([1.0, 1.0]))\n"
+        "model = Recommender(np.array([7, 8]), np.array([1, 2, 3]), np.array([0, 1, 2]),"
+        " np.array([0, 2]), np.array([3.0, 2.0, 1.0]), [rows])\n"
+        "assert model.recommend(7, k=2).items == [2, 3]\n"
         "print(sorted(m for m in ('scipy', 'sklearn', 'implicit') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

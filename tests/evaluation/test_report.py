@@ -124,8 +124,10 @@ def _section_ids(page: str) -> list[str]:
 @pytest.mark.parametrize("name", task_names())
 def test_every_task_section_is_registered(name: str) -> None:
     from cairn.evaluation._clustering_report import SEGMENTATION_SECTIONS
+    from cairn.evaluation._recommendation_report import RECOMMENDATION_SECTIONS
 
-    drawn = SEGMENTATION_SECTIONS if name == "clustering" else TASK_SECTIONS
+    own = {"clustering": SEGMENTATION_SECTIONS, "recommendation": RECOMMENDATION_SECTIONS}
+    drawn = own.get(name, TASK_SECTIONS)
     missing = [s for s in get_task(name).report_sections if s not in drawn]
     assert not missing, f"{name} names report sections nobody draws: {missing}"
 

@@ -14,9 +14,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
 import cairn
 from cairn.bundle import SchemaWarning
+from cairn.cli import app
 from cairn.exceptions import CairnError
 from tests.conftest import dataset_path, movielens, write_movielens_project
 
@@ -27,14 +29,30 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*CLI, *args], cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
-def test_init_run_and_report_from_the_cli_with_the_movies_table(tmp_path: Path) -> None:
+def _in_process(*args: str, cwd: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
+    """A quick command run in this process: its exit code and output."""
+    monkeypatch.chdir(cwd)
+    done = CliRunner().invoke(app, list(args))
+    return done.exit_code, done.output
+
+
+def test_init_run_and_report_from_the_cli_with_the_movies_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ratings, movies = movielens(users=120, seed=5)
     ratings.to_csv(tmp_path / "ratings.csv", index=False)
     movies.to_csv(tmp_path / "movies.csv", index=False)
-    done = _cli(
-        "init", "ratings.csv", "--task", "recommendation", "--items", "movies.csv", cwd=tmp_path
+    code, output = _in_process(
+        "init",
+        "ratings.csv",
+        "--task",
+        "recommendation",
+        "--items",
+        "movies.csv",
+        cwd=tmp_path,
+        monkeypatch=monkeypatch,
     )
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert code == 0, output
     spec = (tmp_path / "cairn.toml").read_text()
     for line in (
         'task = "recommendation"',
@@ -47,7 +65,7 @@ def test_init_run_and_report_from_the_cli_with_the_movies_table(tmp_path: Path) 
         '{ path = "movies.csv", name = "items" }',
     ):
         assert line in spec, line
-    done = _cli("run", "--time-budget", "8", "--no-register", cwd=tmp_path)
+    done = _cli("run", "--time-budget", "6", "--no-register", cwd=tmp_path)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
     assert "Traceback" not in output
@@ -68,8 +86,8 @@ def test_init_run_and_report_from_the_cli_with_the_movies_table(tmp_path: Path) 
     metadata = json.loads((run_dir / "bundle" / "metadata.json").read_text())
     assert metadata["task"] == "recommendation" and metadata["recommendation"]["items_table"]
     (run_dir / "evaluation.html").unlink()
-    done = _cli("report", "latest", cwd=tmp_path)
-    assert done.returncode == 0, done.stdout + done.stderr
+    code, output = _in_process("report", "latest", cwd=tmp_path, monkeypatch=monkeypatch)
+    assert code == 0, output
     assert "Recommendation: " in (run_dir / "evaluation.html").read_text()
 
 
@@ -211,8 +229,10 @@ def test_test_users_that_never_appear_in_training_stop_the_run(tmp_path: Path) -
         cairn.run(spec, register=False)
 
 
-def test_init_names_the_close_columns_when_the_user_option_is_wrong(tmp_path: Path) -> None:
-    done = _cli(
+def test_init_names_the_close_columns_when_the_user_option_is_wrong(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, output = _in_process(
         "init",
         str(dataset_path("movielens_small_ratings")),
         "--task",
@@ -220,19 +240,23 @@ def test_init_names_the_close_columns_when_the_user_option_is_wrong(tmp_path: Pa
         "--user",
         "userid",
         cwd=tmp_path,
+        monkeypatch=monkeypatch,
     )
-    output = done.stdout + done.stderr
-    assert done.returncode != 0 and "Traceback" not in output
+    assert code != 0 and "Traceback" not in output
     assert "'userid' not found" in output and "userId" in output
 
 
-def test_init_finds_implicit_events_without_a_rating(tmp_path: Path) -> None:
+def test_init_finds_implicit_events_without_a_rating(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ratings, _ = movielens(users=30)
     events = ratings.rename(columns={"userId": "customer_id", "movieId": "product_id"})
     events = events.drop(columns=["rating"]).assign(clicks=np.arange(len(events)) % 4 + 1)
     events.to_csv(tmp_path / "events.csv", index=False)
-    done = _cli("init", "events.csv", "--task", "recommendation", cwd=tmp_path)
-    assert done.returncode == 0, done.stdout + done.stderr
+    code, output = _in_process(
+        "init", "events.csv", "--task", "recommendation", cwd=tmp_path, monkeypatch=monkeypatch
+    )
+    assert code == 0, output
     spec = (tmp_path / "cairn.toml").read_text()
     assert 'user = "customer_id"' in spec and 'item = "product_id"' in spec
     assert 'weight = "clicks"' in spec and "\nrating =" not in spec

@@ -131,6 +131,7 @@ class Recommender:
         ranks[order] = np.arange(self.n_items, dtype=np.float64)
         self._tie_break = _TIE_BREAK * ranks / max(self.n_items, 1)
         self._padded_rows: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._sparse: dict[tuple[str, int], Any] = {}
         self._user_lookup = _Lookup(self.user_ids)
         self._item_lookup = _Lookup(self.item_ids)
 
@@ -246,22 +247,69 @@ class Recommender:
         return self._item_item_scores(component, users)
 
     def _item_item_scores(self, component: ScoringComponent, users: np.ndarray) -> np.ndarray:
-        """Sum of the item-item rows of each user's seen items, without scipy:
-        the rows are kept padded to one width, so a user's rows are one
-        gather and the sum one bincount."""
+        """Sum of the item-item rows of each user's seen items.
+
+        One user (serving): the rows are kept padded to one width, so the
+        user's rows are one gather and the sum one bincount, in numpy. Many
+        users (evaluation, monitoring): a sparse product when scipy is
+        installed, else the same gather a few users at a time.
+        """
+        if len(users) > 1:
+            product = self._sparse_product(component, users)
+            if product is not None:
+                return product
         neighbours, weights = self._padded(component)
-        n = len(users)
-        starts, ends = self._seen_indptr[users], self._seen_indptr[users + 1]
-        if n == 1:
-            seen = self._seen_indices[starts[0] : ends[0]]
-            flat = neighbours[seen].ravel()
-        else:
-            counts = ends - starts
-            seen = self._seen_indices[_ranges(starts, counts)]
-            owners = np.repeat(np.arange(n, dtype=np.int64) * self.n_items, counts)
-            flat = (owners[:, None] + neighbours[seen]).ravel()
-        summed = np.bincount(flat, weights=weights[seen].ravel(), minlength=n * self.n_items)
-        return summed.reshape(n, self.n_items)
+        assert component.indptr is not None
+        lengths = np.diff(component.indptr)
+        out = np.zeros((len(users), self.n_items), dtype=np.float64)
+        # Bound the gathered (user, seen item, neighbour) triples per step.
+        budget = max(1, _BLOCK_CELLS // max(neighbours.shape[1], 1))
+        start = 0
+        while start < len(users):
+            stop, taken = start, 0
+            while stop < len(users) and (stop == start or taken < budget):
+                user = users[stop]
+                taken += int(self._seen_indptr[user + 1] - self._seen_indptr[user])
+                stop += 1
+            chunk = users[start:stop]
+            counts = self._seen_indptr[chunk + 1] - self._seen_indptr[chunk]
+            seen = self._seen_indices[_ranges(self._seen_indptr[chunk], counts)]
+            owners = np.repeat(np.arange(len(chunk), dtype=np.int64), counts)
+            # Items without neighbours add nothing: leave their padding out.
+            linked = lengths[seen] > 0
+            seen, owners = seen[linked], owners[linked]
+            flat = (owners[:, None] * self.n_items + neighbours[seen]).ravel()
+            summed = np.bincount(
+                flat, weights=weights[seen].ravel(), minlength=len(chunk) * self.n_items
+            )
+            out[start:stop] = summed.reshape(len(chunk), self.n_items)
+            start = stop
+        return out
+
+    def _sparse_product(self, component: ScoringComponent, users: np.ndarray) -> np.ndarray | None:
+        """Seen items × item-item weights with scipy, or None without it (the
+        serve-only install has no scipy; it is never imported for one user)."""
+        try:
+            import scipy.sparse as sparse
+        except ImportError:  # pragma: no cover - serve-only install
+            return None
+        key = ("csr", id(component))
+        if key not in self._sparse:
+            self._sparse[key] = sparse.csr_matrix(
+                (component.data, component.indices, component.indptr),
+                shape=(self.n_items, self.n_items),
+            )
+        counts = self._seen_indptr[users + 1] - self._seen_indptr[users]
+        seen = self._seen_indices[_ranges(self._seen_indptr[users], counts)]
+        history = sparse.csr_matrix(
+            (
+                np.ones(len(seen), dtype=np.float32),
+                seen,
+                np.concatenate([[0], np.cumsum(counts)]),
+            ),
+            shape=(len(users), self.n_items),
+        )
+        return np.asarray((history @ self._sparse[key]).toarray(), dtype=np.float64)
 
     def _padded(self, component: ScoringComponent) -> tuple[np.ndarray, np.ndarray]:
         """The component's rows as (items, widest row) neighbour and weight

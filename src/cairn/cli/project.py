@@ -268,6 +268,7 @@ def _print_outcome(result: Any) -> None:
         lines["chosen because"] = str(metadata["clustering"].get("rule", ""))
     if metadata.get("recommendation"):
         lines["chosen because"] = str(metadata["recommendation"].get("rule", ""))
+        lines["tested model learned from"] = str(metadata["recommendation"].get("tested_fit", ""))
         lines["bundle learned from"] = str(metadata["recommendation"].get("final_fit", ""))
     if search:
         phases = ", ".join(f"{k} {v:.1f}s" for k, v in search.get("phases_s", {}).items())

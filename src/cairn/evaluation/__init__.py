@@ -19,7 +19,9 @@ write its report and model card; :func:`load_segmentation` reads a
 clustering run folder back. A recommendation run is described by a
 :class:`RecommendationResults` (plain data, the run's ``recommendation.json``):
 :func:`write_recommendation_report` and :func:`write_recommendation_card`
-draw it, :func:`load_recommendation` reads it back.
+draw it, :func:`load_recommendation` reads it back; :func:`bootstrap_means`,
+:func:`paired_margin`, :func:`metric_curves` and :func:`segment_table` give
+its intervals over users, curves and activity segments.
 The metric functions and bootstrap intervals live with the tasks, in
 :mod:`cairn.tasks.metrics` and :mod:`cairn.tasks.bootstrap`.
 
@@ -48,7 +50,9 @@ __all__ = [
     "SegmentTable",
     "Segmentation",
     "ShapSummary",
+    "activity_segment",
     "analyse_run",
+    "bootstrap_means",
     "check_objectives",
     "clustering_card",
     "describe_segment",
@@ -60,7 +64,9 @@ __all__ = [
     "load_run",
     "load_segmentation",
     "measure_latency",
+    "metric_curves",
     "model_card",
+    "paired_margin",
     "permutation_importance",
     "profile_segments",
     "recommendation_card",
@@ -70,6 +76,7 @@ __all__ = [
     "render_recommendation_report",
     "run_task",
     "segment_performance",
+    "segment_table",
     "start_run_folder",
     "tree_shap",
     "write_clustering_card",
@@ -96,7 +103,9 @@ _LAZY = {
     "SegmentTable": "cairn.evaluation.segments",
     "Segmentation": "cairn.evaluation._segmentation",
     "ShapSummary": "cairn.evaluation.importance",
+    "activity_segment": "cairn.evaluation._recommendation_measure",
     "analyse_run": "cairn.evaluation._analysis",
+    "bootstrap_means": "cairn.evaluation._recommendation_measure",
     "check_objectives": "cairn.evaluation.evaluate",
     "clustering_card": "cairn.evaluation._clustering_card",
     "describe_segment": "cairn.evaluation._segment_profile",
@@ -108,7 +117,9 @@ _LAZY = {
     "load_run": "cairn.evaluation.run_folder",
     "load_segmentation": "cairn.evaluation._segmentation_run",
     "measure_latency": "cairn.evaluation.evaluate",
+    "metric_curves": "cairn.evaluation._recommendation_measure",
     "model_card": "cairn.evaluation.card",
+    "paired_margin": "cairn.evaluation._recommendation_measure",
     "permutation_importance": "cairn.evaluation.importance",
     "profile_segments": "cairn.evaluation._segment_profile",
     "recommendation_card": "cairn.evaluation._recommendation_card",
@@ -118,6 +129,7 @@ _LAZY = {
     "render_recommendation_report": "cairn.evaluation._recommendation_report",
     "run_task": "cairn.evaluation._segmentation_run",
     "segment_performance": "cairn.evaluation.segments",
+    "segment_table": "cairn.evaluation._recommendation_measure",
     "start_run_folder": "cairn.evaluation.run_state",
     "tree_shap": "cairn.evaluation.importance",
     "write_clustering_card": "cairn.evaluation._clustering_card",
@@ -138,6 +150,13 @@ if TYPE_CHECKING:
     from cairn.evaluation._recommendation_card import (
         recommendation_card,
         write_recommendation_card,
+    )
+    from cairn.evaluation._recommendation_measure import (
+        activity_segment,
+        bootstrap_means,
+        metric_curves,
+        paired_margin,
+        segment_table,
     )
     from cairn.evaluation._recommendation_report import (
         render_recommendation_report,

@@ -37,16 +37,21 @@ def _details(results: RecommendationResults) -> CardSection:
         {"": "why", "value": results.rule or "—"},
         {"": "list length served by default", "value": str(results.k)},
         {"": "feedback", "value": str(data.get("feedback", "—"))},
-        {"": "learned from", "value": results.final_fit or "—"},
+        {"": "tested model learned from", "value": results.tested_fit or "—"},
+        {"": "bundle learned from", "value": results.final_fit or "—"},
     ]
-    rows += [{"": str(k), "value": json_text(v)} for k, v in results.components.items()]
+    rows += [
+        {"": str(k), "value": json_text(v)}
+        for k, v in results.components.items()
+        if k not in ("model", "metric")
+    ]
     return CardSection("Model details", [("table", (["", "value"], rows))])
 
 
 def _intended_use(results: RecommendationResults) -> CardSection:
     blocks: list[tuple[str, Any]] = []
     text = results.description.strip() or (
-        f"Ranks the {results.data.get('items', 'known')} items for a user from their past "
+        f"Ranks the {int(results.data.get('items', 0)):,} items for a user from their past "
         "interactions. No description was given: state the intended use to show it here."
     )
     blocks.append(("p", text))
@@ -136,8 +141,14 @@ def _limitations(results: RecommendationResults) -> CardSection:
     bias = results.metrics.get(f"popularity_bias@{k}")
     if bias is not None and bias > HIGH_POPULARITY_BIAS:
         items.append(
-            f"{bias:.0%} of the recommended slots go to the 10 % most popular items: the "
+            f"{bias:.1%} of the recommended slots go to the 10 % most popular items: the "
             "lists favour what is already popular."
+        )
+    if "only" in results.tested_fit:
+        items.append(
+            f"The tested model learned from the {results.tested_fit}: the budget left no time "
+            "to refit it with the validation interactions, so the test figures understate "
+            "what a refitted model would do; give the run more time."
         )
     verdict, tone = recommendation_verdict(results)
     if tone in ("bad", "warn"):

@@ -7,13 +7,20 @@ next to what they actually did, as one self-contained HTML page."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import cairn.reporting as rp
 from cairn.evaluation._recommendation_results import RecommendationResults
+from cairn.tasks import get_task
 
-__all__ = ["recommendation_verdict", "render_recommendation_report", "write_recommendation_report"]
+__all__ = [
+    "RECOMMENDATION_SECTIONS",
+    "recommendation_verdict",
+    "render_recommendation_report",
+    "write_recommendation_report",
+]
 
 # Metrics shown with intervals, in this order, before the catalogue figures.
 _RANKING = ("ndcg", "precision", "recall", "map", "hit_rate", "mrr")
@@ -334,8 +341,8 @@ def _leaderboard(results: RecommendationResults) -> rp.Section:
         "Leaderboard",
         rp.table(rows, max_rows=60),
         id="leaderboard",
-        lead="Every candidate the search tried, scored on the validation users; the chosen one "
-        "was then refitted on training and validation and scored on the test users above.",
+        lead="Every trial of the search, scored on the validation users; the chosen one was "
+        "then scored on the test users (see the model section for what it learned from).",
     )
 
 
@@ -366,19 +373,25 @@ def json_text(value: Any) -> str:
     return str(value)
 
 
+#: The report's task sections, by the names the recommendation task lists in
+#: its ``report_sections``, between the data and the model.
+RECOMMENDATION_SECTIONS: dict[str, Callable[[RecommendationResults], rp.Section]] = {
+    "leaderboard": _leaderboard,
+    "curves": _curves,
+    "catalogue": _tradeoff,
+    "segments": _segments,
+    "examples": _examples,
+}
+
+
 def render_recommendation_report(results: RecommendationResults) -> str:
     """The recommendation report as an HTML page (string)."""
     title, tone = recommendation_verdict(results)
-    sections = [
-        _summary(results),
-        _data(results),
-        _curves(results),
-        _tradeoff(results),
-        _segments(results),
-        _examples(results),
-        _leaderboard(results),
-        _model(results),
+    drawn = [
+        RECOMMENDATION_SECTIONS[name](results)
+        for name in get_task("recommendation").report_sections
     ]
+    sections = [_summary(results), _data(results), *drawn, _model(results)]
     data = results.data
     return rp.render_page(
         f"Recommendation: {results.project}",

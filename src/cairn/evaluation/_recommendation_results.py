@@ -7,14 +7,12 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from cairn.evaluation.run_folder import find_run
 from cairn.exceptions import BundleError
 
-__all__ = ["RESULTS_FILE", "RecommendationResults", "load_recommendation"]
-
-RESULTS_FILE = "recommendation.json"
+__all__ = ["RecommendationResults", "load_recommendation"]
 
 
 @dataclass
@@ -41,6 +39,9 @@ class RecommendationResults:
         final_fit: which interactions the bundle's model learned from.
         tested_fit: which interactions the tested model learned from.
     """
+
+    #: The run folder's file that holds them.
+    FILE: ClassVar[str] = "recommendation.json"
 
     project: str
     metric: str
@@ -99,7 +100,7 @@ def load_recommendation(
         BundleError: not a recommendation run, or its figures are missing or unreadable.
     """
     folder = find_run(run, project_dir=project_dir)
-    path = folder / RESULTS_FILE
+    path = folder / RecommendationResults.FILE
     if not path.exists():
         raise BundleError(
             f"{path} is missing: not a recommendation run folder, or an interrupted one; "

@@ -31,16 +31,14 @@ from cairn.bundle import ITEMS_FILE, Model, library_versions, save_bundle
 from cairn.data.findings import Finding, QualityReport
 from cairn.data.schema import ColumnSchema, Role, Schema, missing_column_message
 from cairn.data.sources import read_source
-from cairn.evaluation._recommendation_measure import (
-    CURVE_DEPTH,
-    RESAMPLES,
+from cairn.evaluation import (
+    RecommendationResults,
     activity_segment,
     bootstrap_means,
     metric_curves,
     paired_margin,
     segment_table,
 )
-from cairn.evaluation._recommendation_results import RESULTS_FILE, RecommendationResults
 from cairn.evaluation.evaluate import Evaluation, check_objectives
 from cairn.evaluation.run_state import finish_run_folder, start_run_folder
 from cairn.exceptions import DataError, SpecError
@@ -61,11 +59,11 @@ __all__ = ["run_recommendation"]
 
 #: Share of the budget the search may take at most; the rest pays for the
 #: refits, the evaluation, the bundle and the reports.
-_SEARCH_SHARE = 0.5
+_SEARCH_SHARE = 0.4
 #: A refit on more interactions takes this much longer than the trial did,
 #: and what follows it (scoring, bundle, reports) about this many seconds.
-_REFIT_GROWTH = 1.5
-_POST_REFIT_S = 3.0
+_REFIT_GROWTH = 1.2
+_POST_REFIT_S = 2.0
 _MIN_SEARCH_SECONDS = 2.0
 _REGISTER_OVERHEAD_S = 5.0
 #: Example users shown in the report, and the items listed for each.
@@ -74,6 +72,9 @@ _EXAMPLE_ITEMS = 10
 #: Users timed for the latency figures, and the most seconds spent on it.
 _LATENCY_USERS = 300
 _LATENCY_SECONDS = 2.0
+#: Bootstrap resamples of the test users, and the deepest list the curves reach.
+RESAMPLES = 500
+CURVE_DEPTH = 50
 _RECOMMEND_HOW = "Recommender.recommend in process, one user per call"
 #: The per-user metrics, the main one's name first when it is among them.
 _PER_USER = ("ndcg", "precision", "recall", "map", "hit_rate", "mrr")
@@ -283,12 +284,16 @@ def _measure(
     intervals = {f"{m}@{k}": s.to_list() for m, s in spread.items()}
     if name in _PER_USER and metric_k != k:
         main = per_user_metrics(lists, indptr, indices, k=metric_k)[name]
-        intervals[metric] = bootstrap_means({name: main}, seed=seed)[name].to_list()
+        intervals[metric] = bootstrap_means({name: main}, resamples=RESAMPLES, seed=seed)[
+            name
+        ].to_list()
     baseline = _baseline(
         known, relevant, indptr, indices, metric=metric, chosen=lists, seed=seed, settings=settings
     )
     activity = known.per_user()[relevant]
-    segments = segment_table(per_user, activity_segment(activity), k=k, seed=seed)
+    segments = segment_table(
+        per_user, activity_segment(activity), k=k, resamples=RESAMPLES, seed=seed
+    )
     examples = _examples(
         recommender, known, test, relevant, lists[:, :k], activity, items, spec=spec
     )
@@ -331,7 +336,7 @@ def _baseline(
     lists = _popularity_lists(known, users, k, exclude_seen=settings.exclude_seen)
     base = per_user_metrics(lists, indptr, indices, k=k)[name]
     mine = per_user_metrics(chosen, indptr, indices, k=k)[name]
-    margin = paired_margin(mine, base, seed=seed)
+    margin = paired_margin(mine, base, resamples=RESAMPLES, seed=seed)
     return {
         "model": "popularity",
         "value": float(np.mean(base)),
@@ -603,11 +608,11 @@ def run_recommendation(
     else:
         say(f"scoring {search.chosen} (fitted on training) on the test users")
         known = split.train
-        tested, tested_fit = search.recommender, "training interactions (no time left to refit)"
+        tested, tested_fit = search.recommender, "training interactions only (no time to refit)"
     fitted_at = clock.elapsed()
     measured = _measure(spec, tested, known, split.test, metric=metric, items=items)
     clock.lap("evaluate")
-    final, final_fit = tested, f"{tested_fit}; no time left to refit on every interaction"
+    final, final_fit = tested, "the tested model's (no time to refit on every interaction)"
     refit_seconds = max(fitted_at - (seconds - reserve - left), _train_seconds(board))
     if seconds - reserve - clock.elapsed() > _REFIT_GROWTH * refit_seconds + _POST_REFIT_S:
         say(f"refitting {search.chosen} on every interaction for the bundle")
@@ -665,7 +670,7 @@ def run_recommendation(
         "leaderboard": outputs.write_csv(partial_dir / "leaderboard.csv", board),
         "quality": write_json(partial_dir / "quality.json", quality.to_dict()),
         "evaluation": write_json(partial_dir / "evaluation.json", evaluation.to_dict()),
-        "recommendation": write_json(partial_dir / RESULTS_FILE, results.to_dict()),
+        "recommendation": write_json(partial_dir / RecommendationResults.FILE, results.to_dict()),
     }
     clock.lap("package")
     say("writing reports: recommendation report, model card")

@@ -1,10 +1,8 @@
-"""Recommendation: top-k items per user from interactions.
+"""Recommendation: interactions, their split, and the recommender search.
 
-:func:`build_interactions` reads and checks the interactions,
-:func:`split_interactions` splits them by user; :func:`search_recommenders`
-scores popularity, item-kNN, EASE, implicit's ALS and BPR and a TF-IDF
-content model on the validation interactions, tunes them with Optuna under a
-time budget and blends the best; its result's
+:func:`search_recommenders` scores popularity, item-kNN, EASE, implicit's
+ALS and BPR and a TF-IDF content model on the validation interactions, tunes
+them with Optuna under a time budget and blends the best; its result's
 :meth:`~RecommenderSearch.fit` refits the choice as a numpy-only
 :class:`cairn.bundle.Recommender`.
 """
