@@ -298,7 +298,7 @@ def _retrain_recommender(
         reasons = ["no trigger fired (drift of items or users, age, schedule)"]
         return RetrainResult("skipped", reasons, advice, champion_version, data=recent.info)
     challenger_run, version, folder = train_recommender_challenger(
-        spec, recent, uri, time_budget=time_budget, say=say
+        spec, recent, uri, time_budget=time_budget, say=say, alias=CHALLENGER
     )
     say(f"comparing champion and challenger on {len(recent.holdout):,} recent interactions")
     result = compare_recommenders(

@@ -194,12 +194,11 @@ def train_recommender_challenger(
     *,
     time_budget: float | None,
     say: Any,
+    alias: str,
 ) -> tuple[RunResult, str, Path]:
     """The workflow's run on the original interactions plus the fresh ones
     (or the policy's window of them), registered as a new version with the
-    ``challenger`` alias. Returns the run, its version and its folder."""
-    from cairn.maintenance import CHALLENGER
-
+    ``alias`` (challenger). Returns the run, its version and its folder."""
     base, sides = _interactions_and_sides(spec)
     added = recent.fresh.reindex(columns=list(base.columns))
     combined = pd.concat([base, added], ignore_index=True)
@@ -231,7 +230,7 @@ def train_recommender_challenger(
     if challenger_run.model_uri is None:
         raise RegistryError("the challenger was not registered; check [tracking] in cairn.toml")
     version = challenger_run.model_uri.rsplit("/", 1)[-1]
-    set_alias(spec.project.name, CHALLENGER, version, tracking_uri=uri)
+    set_alias(spec.project.name, alias, version, tracking_uri=uri)
     return challenger_run, version, folder
 
 
