@@ -143,6 +143,21 @@ def test_serving_install_serves_a_clustering_bundle(
         assert _engine(base) == "onnx"
 
 
+def test_serving_install_serves_a_recommendation_bundle(serving_env: Path, tmp_path: Path) -> None:
+    """The recommender is read from its numpy files: no scipy, no scikit-learn."""
+    from tests.serving import movielens_bundle as ml
+
+    bundle = ml.save(tmp_path / "bundle", ml.ratings(users="odd", limit=60))
+    with _served(serving_env, bundle) as base:
+        answer = _post(f"{base}/recommend", {"user": 1, "k": 5})
+        assert len(answer["items"]) == 5 and all(item["title"] for item in answer["items"])
+        unknown = _post(f"{base}/recommend", {"user": 10**9, "k": 3})
+        assert unknown["fallback"] == "popularity" and unknown["warnings"]
+        similar = _post(f"{base}/similar-items", {"item": 318, "k": 3})
+        assert len(similar["items"]) == 3
+        assert _engine(base) == "numpy"
+
+
 def test_training_on_a_serving_install_says_what_to_install(
     serving_env: Path, tmp_path: Path
 ) -> None:

@@ -20,6 +20,7 @@ from cairn.cli._common import (
     console,
     find_spec,
     label_key,
+    prediction_log_path,
     progress_status,
     read_prediction_log,
     tracking_store,
@@ -142,6 +143,8 @@ def _print_report(report: MonitorReport, *, top: int = 12) -> None:
             console.print(f"[dim]… and {len(drift.features) - top} more features in the report[/]")
     if report.clusters is not None:
         console.print(f"[bold]Clusters:[/] {report.clusters.summary()}", highlight=False)
+    if report.recommendations is not None:
+        _print_recommendations(report.recommendations)
     if report.performance is not None:
         console.print(f"[bold]Performance[/] {report.performance.summary()}", highlight=False)
     if report.retrain is not None:
@@ -152,6 +155,34 @@ def _print_report(report: MonitorReport, *, top: int = 12) -> None:
         console.print(f"[yellow]note:[/] {note}", highlight=False)
     colour = {"unhealthy": "red", "healthy, with warnings": "yellow"}.get(report.verdict, "green")
     console.print(f"[bold {colour}]{report.summary()}[/]", highlight=False)
+
+
+def _print_recommendations(report: Any) -> None:
+    table = Table(title=f"Served lists judged by later interactions (k = {report.k})")
+    names = ("arm", "lists", "judged", "hit rate", "precision", "popular: hit", "popular: prec.")
+    for name in names:
+        table.add_column(name, justify="left" if name == "arm" else "right")
+
+    def cell(value: float | None) -> str:
+        return "-" if value is None else f"{value:.4f}"
+
+    for arm in report.arms:
+        table.add_row(
+            arm.arm,
+            f"{arm.lists:,}",
+            f"{arm.active_lists:,}",
+            cell(arm.hit_rate),
+            cell(arm.precision),
+            cell(arm.popularity_hit_rate),
+            cell(arm.popularity_precision),
+        )
+    if report.arms:
+        console.print(table)
+    coverage = "-" if report.coverage is None else f"{report.coverage:.1%}"
+    console.print(
+        f"[bold]Coverage[/] {coverage} of {report.catalogue:,} items served", highlight=False
+    )
+    console.print(f"[bold]Drift[/] {report.drift_message()}", highlight=False, soft_wrap=True)
 
 
 def monitor(
@@ -192,8 +223,19 @@ def monitor(
         bool,
         typer.Option(help="Retrain now when the policy says so (needs labelled rows)."),
     ] = False,
+    horizon: Annotated[
+        str | None,
+        typer.Option(
+            help="Recommendations: count interactions this long after serving (e.g. 7d); "
+            "default any time later."
+        ),
+    ] = None,
 ) -> None:
     """Check drift (and performance, with labels) of the model on CURRENT.
+
+    For a recommendation model CURRENT holds the interactions that came later
+    (user, item, time): the lists served (the prediction log, --since/--until)
+    are judged by them, and the drift of items and users is measured.
 
     Exit status: 0 healthy, 2 unhealthy (per [monitoring] unhealthy_on), 1 on errors.
     """
@@ -210,6 +252,7 @@ def monitor(
             log_path=log_path,
             since=since,
             until=until,
+            horizon=horizon,
         )
         _print_report(report)
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
@@ -252,12 +295,27 @@ def _monitor(
     log_path: Path | None,
     since: str | None,
     until: str | None,
+    horizon: str | None = None,
 ) -> tuple[MonitorReport, pd.DataFrame | None, ProjectSpec | None]:
     """Check the model on the current rows: load the model, read the rows,
     attach the labels, run the checks. Returns the report, the labelled rows
     (for retraining) and the project spec."""
     project = find_spec(spec_path)
     loaded, info = _load(model, project)
+    if loaded.is_recommender:
+        if current is None:
+            from cairn.exceptions import DataError
+
+            raise DataError(
+                "a recommendation model is judged by the interactions that came later: give "
+                "them as CURRENT (a file with the user, item and time columns); the lists it "
+                "served are read from the prediction log"
+            )
+        rows = _current_rows(current, query=query, table=table, project=project)
+        report = _check_recommendations(
+            rows, loaded, info, project, log_path, since, until, horizon
+        )
+        return report, rows.frame, project
     target = loaded.schema.target or (project.problem.target if project else None)
     if log:
         rows = _logged_rows(current, project, log_path, since, until, info, loaded)
@@ -382,9 +440,68 @@ def _check(
     )
 
 
+def _check_recommendations(
+    rows: _Rows,
+    model: Model,
+    info: dict[str, Any],
+    project: ProjectSpec | None,
+    log_path: Path | None,
+    since: str | None,
+    until: str | None,
+    horizon: str | None,
+) -> MonitorReport:
+    """A recommender judged by the later interactions in ``rows``: the lists
+    it served (the prediction log, when it has any) and the drift."""
+    from cairn.exceptions import DataError
+    from cairn.maintenance import last_retrain_time
+    from cairn.monitoring.monitor import check_recommendations
+    from cairn.monitoring.recommendations import served_lists
+    from cairn.serving.log import read_log
+    from cairn.spec import duration_seconds
+
+    settings = model.metadata.get("recommendation") or {}
+    user, item = str(settings.get("user")), str(settings.get("item"))
+    time_column = settings.get("time") or (project.data.time_column if project else None)
+    if time_column not in rows.frame.columns:
+        time_column = None
+    path = prediction_log_path(project, log_path)
+    served, why = None, ""
+    try:
+        served = served_lists(read_log(path, since=since, until=until))
+    except DataError as error:
+        why = str(error)
+    last = None
+    if project is not None and project.maintenance.schedule is not None:
+        last = last_retrain_time(project)
+    report = check_recommendations(
+        rows.frame,
+        model.pipeline,
+        model.metadata,
+        served=served,
+        user=user,
+        item=item,
+        time=time_column,
+        settings=project.monitoring if project else None,
+        maintenance=project.maintenance if project else None,
+        horizon=duration_seconds(horizon) if horizon else None,
+        source=f"{rows.source}; served lists: {path}",
+        model_info=info,
+        last_retrain=last,
+    )
+    if why:
+        report.notes.append(f"served lists not judged: {why}")
+    return report
+
+
 def _retrain_now(project: ProjectSpec | None, labelled: pd.DataFrame | None) -> None:
     if project is None:
         console.print("[yellow]retraining needs the project spec (--spec)[/]")
+        return
+    if labelled is not None and project.problem.task == "recommendation":
+        from cairn.maintenance import retrain as retrain_model
+
+        result = retrain_model(project, labelled, progress=lambda m: console.log(m))
+        _print_retrain(result)
         return
     if labelled is None or project.problem.target not in labelled.columns:
         console.print("[yellow]retraining is due, but the current rows carry no labels[/]")
@@ -398,7 +515,9 @@ def _retrain_now(project: ProjectSpec | None, labelled: pd.DataFrame | None) -> 
 def _print_retrain(result: Any) -> None:
     if result.comparison is not None:
         comparison = result.comparison
-        table = Table(title=f"Champion vs challenger on {comparison.n} recent rows")
+        # a recommender is compared on users (each with both models' lists)
+        unit = "users" if "compared_users" in result.data else "rows"
+        table = Table(title=f"Champion vs challenger on {comparison.n} recent {unit}")
         table.add_column("metric")
         table.add_column(f"champion v{result.champion_version}", justify="right")
         table.add_column(f"challenger v{result.challenger_version}", justify="right")

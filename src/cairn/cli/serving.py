@@ -84,7 +84,11 @@ def serve_command(
         ),
     ] = False,
 ) -> None:
-    """Serve a model as a JSON API: /predict, /invocations, /health, /ready, /metadata, /metrics."""
+    """Serve a model as a JSON API: /predict, /invocations, /health, /ready, /metadata, /metrics.
+
+    A recommendation model answers /recommend and /similar-items instead of
+    /predict and /invocations; with --challenger a user stays on one arm.
+    """
     with user_errors():
         from cairn.serving.server import check_bind, serve
 
@@ -276,8 +280,16 @@ def loadtest_command(
     ] = None,
     rows: Annotated[int, typer.Option(help="Records per request.")] = 1,
     body_format: Annotated[
-        str, typer.Option("--format", help="auto, records, dataframe_records or dataframe_split.")
+        str,
+        typer.Option(
+            "--format",
+            help="auto, records, dataframe_records, dataframe_split, recommend or similar-items.",
+        ),
     ] = "auto",
+    k: Annotated[
+        int | None,
+        typer.Option("--k", help="/recommend, /similar-items: items asked for (default: model's)."),
+    ] = None,
     warmup: Annotated[float, typer.Option(help="Seconds sent before measuring.")] = 1.0,
     objective: Annotated[
         list[str] | None,
@@ -296,7 +308,9 @@ def loadtest_command(
 ) -> None:
     """Load an endpoint and report p50/p95/p99 latency, throughput and errors.
 
-    Requests carry 'X-Cairn-Synthetic: 1': the server logs them as synthetic,
+    On /recommend the users are the model's own (from /metadata, or the user
+    column of --data), a tenth of them unknown to it; on /similar-items, its
+    items. Requests carry 'X-Cairn-Synthetic: 1': the server logs them as synthetic,
     out of monitoring, A/B reports and exports. Exits with status 2 when a
     latency objective is not met.
     """
@@ -309,7 +323,7 @@ def loadtest_command(
         key = os.environ.get(api_key_env, "").strip()
         if key:
             headers["Authorization"] = f"Bearer {key}"
-        payloads = _payloads(url, data, drop, rows, fmt, headers, api_key_env)
+        payloads = _payloads(url, data, drop, rows, fmt, headers, api_key_env, k)
         objectives = _objectives(objective, spec)
         with console.status(f"loading {url} for {duration:g}s", spinner="dots"):
             result = load_test(
@@ -339,14 +353,21 @@ def _payloads(
     fmt: str,
     headers: dict[str, str],
     api_key_env: str,
+    k: int | None = None,
 ) -> Any:
     """Request bodies from the rows of DATA, or drawn from the endpoint's /metadata."""
-    from cairn.serving.loadtest import payloads_from_frame, payloads_from_metadata
+    from cairn.serving.loadtest import (
+        RECOMMENDATION_FORMATS,
+        payloads_from_frame,
+        payloads_from_metadata,
+    )
 
     if data is not None:
         from cairn.data.sources import read_table
 
         frame = read_table(data)
+        if fmt in RECOMMENDATION_FORMATS:
+            return _recommendation_payloads(url, frame, fmt, k, headers, api_key_env)
         return payloads_from_frame(frame, rows_per_request=rows, body_format=fmt, drop=drop or ())
     return payloads_from_metadata(
         url,
@@ -354,7 +375,32 @@ def _payloads(
         body_format=fmt,
         headers=headers,
         api_key_env=api_key_env,
+        k=k,
     )
+
+
+def _recommendation_payloads(
+    url: str, frame: Any, fmt: str, k: int | None, headers: dict[str, str], api_key_env: str
+) -> Any:
+    """/recommend or /similar-items bodies for the ids in the model's user (or
+    item) column of DATA, as the server's /metadata names it."""
+    from cairn.exceptions import DataError
+    from cairn.serving.loadtest import (
+        RECOMMENDATION_FORMATS,
+        fetch_metadata,
+        recommendation_payloads,
+    )
+
+    settings = fetch_metadata(url, headers, api_key_env).get("recommendation") or {}
+    key = RECOMMENDATION_FORMATS[fmt]
+    column = settings.get(key) or key
+    if column not in frame.columns:
+        raise DataError(
+            f"--data has no column {column!r} (the model's {key} column) to draw {key}s from; "
+            f"columns: {', '.join(map(str, list(frame.columns)[:20]))}"
+        )
+    ids = frame[column].dropna().unique().tolist()
+    return recommendation_payloads(ids, body_format=fmt, k=int(k or settings.get("k") or 10))
 
 
 def _objectives(given: list[str] | None, spec: Path | None) -> list[Objective]:

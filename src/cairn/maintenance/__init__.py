@@ -19,6 +19,12 @@ champion, and roll back.
    in the registry: an MLflow run tagged ``cairn.kind = decision`` with
    ``decision.json``, and ``cairn.*`` tags on the challenger's version.
 
+A recommender retrains on new interactions (user, item, rating or weight,
+time): the most recent part is held out, the challenger trains on the
+spec's interactions plus the rest, and both recommend to the held-out
+users, judged by NDCG@k and the other ranking measures (see
+:mod:`cairn.maintenance._recommendation`).
+
 A clustering needs no labels: the new rows are split the same way, the
 challenger keeps the champion's cluster ids (its clusters are matched to
 the champion's by centroid before it is packaged), and both are compared on
@@ -55,6 +61,12 @@ from cairn.maintenance._comparison import (
     RetrainResult,
     _aligned_output,
     _compare,
+)
+from cairn.maintenance._recommendation import (
+    compare_recommenders,
+    hold_out_interactions,
+    recommendation_advice,
+    train_recommender_challenger,
 )
 from cairn.monitoring.drift import drift
 from cairn.monitoring.labels import encode_labels
@@ -214,6 +226,17 @@ def retrain(
     say = progress or (lambda message: None)
     uri = tracking_uri(spec.project_dir, spec.tracking.uri)
     champion_version = _champion_version(spec, uri)
+    if spec.problem.task == "recommendation":
+        return _retrain_recommender(
+            spec,
+            new_data,
+            uri,
+            champion_version,
+            only_if_due=only_if_due,
+            time_budget=time_budget,
+            say=say,
+            now=now,
+        )
     labelled = _labelled_rows(spec, new_data)
     say(f"loading the champion (version {champion_version})")
     champion = load_model(f"models:/{spec.project.name}@{CHAMPION}", tracking_uri=uri)
@@ -248,6 +271,48 @@ def retrain(
     )
     _apply_decision(spec.project.name, result, champion_version, uri)
     _record_decision(spec, result, challenger.folder, champion_version, uri)
+    return result
+
+
+def _retrain_recommender(
+    spec: ProjectSpec,
+    new_data: pd.DataFrame | None,
+    uri: str,
+    champion_version: str,
+    *,
+    only_if_due: bool,
+    time_budget: float | None,
+    say: Progress,
+    now: datetime | None,
+) -> RetrainResult:
+    """:func:`retrain` for a recommender: new interactions instead of labelled rows."""
+    recent = hold_out_interactions(spec, new_data)
+    say(f"loading the champion (version {champion_version})")
+    champion = load_model(f"models:/{spec.project.name}@{CHAMPION}", tracking_uri=uri)
+    say("checking the maintenance triggers")
+    assert new_data is not None
+    advice = recommendation_advice(
+        spec, champion, new_data, last_retrain=_last_retrain(spec.project.name, uri), now=now
+    )
+    if only_if_due and not advice.due:
+        reasons = ["no trigger fired (drift of items or users, age, schedule)"]
+        return RetrainResult("skipped", reasons, advice, champion_version, data=recent.info)
+    challenger_run, version, folder = train_recommender_challenger(
+        spec, recent, uri, time_budget=time_budget, say=say, alias=CHALLENGER
+    )
+    say(f"comparing champion and challenger on {len(recent.holdout):,} recent interactions")
+    result = compare_recommenders(
+        spec,
+        champion,
+        challenger_run,
+        recent.holdout,
+        champion_version=champion_version,
+        challenger_version=version,
+        advice=advice,
+        data=recent.info,
+    )
+    _apply_decision(spec.project.name, result, champion_version, uri)
+    _record_decision(spec, result, folder, champion_version, uri)
     return result
 
 

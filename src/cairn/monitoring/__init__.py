@@ -9,6 +9,11 @@ Nothing here imports training code, so the model server can use it::
     report = check(new_rows, model, labels=new_rows["Churn"])
     report.healthy, report.drift.drifted, report.write_html("report.html")
 
+A recommender is checked by :func:`check_recommendations` on the
+interactions that came later and the lists it served
+(:mod:`cairn.monitoring.recommendations`); ``report.recommendations``
+holds the result.
+
 For a clustering, ``report.clusters`` holds the cluster-share drift (which
 clusters grew or shrank) and the silhouette of the batch against training's.
 """
@@ -26,6 +31,7 @@ from cairn.monitoring.labels import JoinStats, encode_labels, join_labels
 from cairn.monitoring.monitor import (
     MonitorReport,
     check,
+    check_recommendations,
     cluster_matrix,
     log_frames,
     model_outputs,
@@ -37,6 +43,12 @@ from cairn.monitoring.profiles import (
     ClusterProfile,
     NumericProfile,
     UntestedProfile,
+)
+from cairn.monitoring.recommendations import (
+    RecommendationReport,
+    RecommendationThresholds,
+    recommendation_report,
+    served_lists,
 )
 from cairn.monitoring.reference import (
     REFERENCE_FILE,
@@ -66,11 +78,14 @@ __all__ = [
     "MonitorResult",
     "NumericProfile",
     "PerformanceReport",
+    "RecommendationReport",
+    "RecommendationThresholds",
     "ReferenceProfile",
     "RetrainAdvice",
     "UntestedProfile",
     "build_reference",
     "check",
+    "check_recommendations",
     "cluster_check",
     "cluster_matrix",
     "correct_p_values",
@@ -84,6 +99,8 @@ __all__ = [
     "model_outputs",
     "output_frame",
     "performance",
+    "recommendation_report",
     "retrain_advice",
+    "served_lists",
     "write_monitoring_report",
 ]

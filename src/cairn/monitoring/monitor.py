@@ -23,6 +23,13 @@ from cairn.monitoring.drift import DriftReport, drift
 from cairn.monitoring.labels import JoinStats, encode_labels
 from cairn.monitoring.performance import PerformanceReport, performance
 from cairn.monitoring.policy import RetrainAdvice, health_checks, is_healthy, retrain_advice
+from cairn.monitoring.recommendations import (
+    RecommendationThresholds,
+    ServedLists,
+    recommendation_checks,
+    recommendation_report,
+    training_profile,
+)
 from cairn.monitoring.reference import ReferenceProfile, load_reference, output_frame
 from cairn.monitoring.report import write_monitoring_report
 from cairn.monitoring.result import MonitorResult
@@ -30,13 +37,14 @@ from cairn.spec import MaintenanceSection, MonitoringSection, Objective
 from cairn.tasks import get_task
 
 if TYPE_CHECKING:
-    from cairn.bundle import Model
+    from cairn.bundle import Model, Recommender
     from cairn.data.schema import Schema
 
 __all__ = [
     "LOG_COLUMNS",
     "MonitorReport",
     "check",
+    "check_recommendations",
     "cluster_matrix",
     "cluster_report",
     "log_frames",
@@ -210,6 +218,12 @@ def check(
         BundleError: the model has no reference profile.
         DataError: the batch is empty, or labels cannot be used.
     """
+    if getattr(model, "is_recommender", False):
+        raise DataError(
+            "a recommendation model is checked on the interactions that came later and the "
+            "lists it served: use cairn.monitoring.check_recommendations (cairn monitor "
+            "LATER_INTERACTIONS --model ...)"
+        )
     settings = _settings_in_effect(settings, join)
     if reference is None:
         reference = _bundle_reference(model)
@@ -382,4 +396,90 @@ def _labelled_performance(
         min_window_rows=settings.min_window_rows,
         latency_ms=None if latency_ms is None else latency_ms.to_numpy(dtype=float),
         join=join,
+    )
+
+
+def check_recommendations(
+    interactions: pd.DataFrame,
+    recommender: Recommender,
+    metadata: Mapping[str, Any],
+    *,
+    served: ServedLists | None,
+    user: str,
+    item: str,
+    time: str | None,
+    settings: MonitoringSection | None = None,
+    maintenance: MaintenanceSection | None = None,
+    thresholds: RecommendationThresholds | None = None,
+    horizon: float | None = None,
+    source: str = "",
+    model_info: Mapping[str, Any] | None = None,
+    last_retrain: datetime | None = None,
+) -> MonitorReport:
+    """Check a recommender: what its served lists achieved against the later
+    ``interactions``, their coverage, and drift of item popularity and users
+    (see :mod:`cairn.monitoring.recommendations`).
+
+    Raises:
+        DataError: a column is missing or the interactions are empty.
+    """
+    settings = settings or MonitoringSection()
+    thresholds = thresholds or RecommendationThresholds(confidence=settings.confidence)
+    config = metadata.get("recommendation") or {}
+    notes: list[str] = []
+    if served is None:
+        notes.append(
+            "no served recommendations were read from the prediction log: only the drift "
+            "of the interactions is measured"
+        )
+    report = recommendation_report(
+        served,
+        interactions,
+        training_profile(recommender),
+        user=user,
+        item=item,
+        time=time,
+        k=int(config.get("k") or 10),
+        horizon=horizon,
+        thresholds=thresholds,
+        test_metrics={
+            str(k): float(v)
+            for k, v in (metadata.get("metrics") or {}).items()
+            if isinstance(v, int | float)
+        },
+    )
+    if time is None:
+        notes.append(
+            "the interactions have no time column, so none can be placed after a serving: "
+            "served quality is not measured"
+        )
+    checks = recommendation_checks(report, settings.unhealthy_on)
+    info = {
+        "name": metadata.get("name"),
+        "task": "recommendation",
+        "metric": metadata.get("metric"),
+        "model": metadata.get("model_label") or metadata.get("model"),
+        "created_at": metadata.get("created_at"),
+        "run_id": metadata.get("run_id"),
+        **dict(model_info or {}),
+    }
+    advice = None
+    if maintenance is not None:
+        created = metadata.get("created_at")
+        advice = retrain_advice(
+            maintenance,
+            champion_created=datetime.fromisoformat(created) if created else None,
+            last_retrain=last_retrain,
+            recommendations=report,
+        )
+    return MonitorReport(
+        model=info,
+        source=source,
+        drift=None,
+        performance=None,
+        checks=checks,
+        healthy=is_healthy(checks),
+        retrain=advice,
+        notes=notes,
+        recommendations=report,
     )

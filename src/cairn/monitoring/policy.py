@@ -17,11 +17,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from cairn.monitoring.clusters import ClusterReport
 from cairn.monitoring.drift import DriftReport
 from cairn.monitoring.performance import ObjectiveCheck, PerformanceReport
 from cairn.spec import MaintenanceSection, MonitoringSection, duration_seconds
+
+if TYPE_CHECKING:
+    from cairn.monitoring.recommendations import RecommendationReport
 
 __all__ = ["HealthCheck", "RetrainAdvice", "health_checks", "retrain_advice"]
 
@@ -196,6 +200,7 @@ def retrain_advice(
     last_retrain: datetime | None = None,
     now: datetime | None = None,
     clusters: ClusterReport | None = None,
+    recommendations: RecommendationReport | None = None,
 ) -> RetrainAdvice:
     """Whether the maintenance policy asks for retraining now.
 
@@ -209,6 +214,8 @@ def retrain_advice(
         now: the current time (for tests).
         clusters: a clustering's latest cluster report, if any
             (``retrain_on_drift`` covers its shares and silhouette).
+        recommendations: a recommender's latest report, if any
+            (``retrain_on_drift`` covers item-popularity and user drift).
     """
     now = now or datetime.now(UTC)
     reasons: list[str] = []
@@ -236,6 +243,13 @@ def retrain_advice(
                 if moved
             )
         )
+    if (
+        policy.retrain_on_drift
+        and recommendations is not None
+        and (recommendations.popularity_drifted or recommendations.users_drifted)
+    ):
+        triggers.append("drift")
+        reasons.append(f"interactions drifted: {recommendations.drift_message()}")
     if policy.retrain_on_objective_miss and performance is not None:
         failed = performance.failed_objectives
         if failed:

@@ -12,6 +12,7 @@ from cairn import reporting as rp
 from cairn.monitoring.clusters import ClusterReport
 from cairn.monitoring.drift import SEVERITY_CAP, DriftReport, FeatureDrift
 from cairn.monitoring.performance import PerformanceReport
+from cairn.monitoring.recommendations import RecommendationReport
 from cairn.monitoring.result import MonitorResult
 
 __all__ = ["render_html", "write_monitoring_report"]
@@ -37,6 +38,8 @@ def render_html(report: MonitorResult) -> str:
             sections.append(_prediction_section(report.drift))
     if report.clusters is not None:
         sections.append(_clusters_section(report.clusters))
+    if report.recommendations is not None:
+        sections.extend(_recommendation_sections(report.recommendations))
     if report.drift is not None and report.drift.findings:
         sections.append(_findings_section(report.drift))
     if report.performance is not None:
@@ -123,6 +126,23 @@ def _overview(report: MonitorResult) -> rp.Section:
                     f"training {rp.fmt_number(clusters.silhouette_reference, 3)}",
                 )
             )
+    recommended = report.recommendations
+    if recommended is not None:
+        best = recommended.champion
+        items += [
+            ("served lists", recommended.lists),
+            ("later interactions", recommended.interactions),
+            (
+                f"precision@{recommended.k}",
+                "-" if best is None else rp.fmt_number(best.precision),
+                ""
+                if best is None
+                else f"popular items: {rp.fmt_number(best.popularity_precision)}",
+            ),
+            ("catalogue coverage", rp.fmt_percent(recommended.coverage)),
+            ("items unseen in training", rp.fmt_percent(recommended.unseen_item_share)),
+            ("interactions by new users", rp.fmt_percent(recommended.new_user_share)),
+        ]
     perf = report.performance
     if perf is not None:
         main = perf.overall.get(perf.metric)
@@ -579,3 +599,75 @@ def _setting(value: Any) -> str:
     if isinstance(value, list):
         return ", ".join(map(str, value)) if value else "none"
     return str(value)
+
+
+def _recommendation_sections(report: RecommendationReport) -> list[rp.Section]:
+    """Served quality per arm, then the drift of items and users."""
+    rows = [
+        {
+            "arm": arm.arm,
+            "lists served": arm.lists,
+            "lists judged": arm.active_lists,
+            "hit rate": arm.hit_rate,
+            f"precision@{report.k}": arm.precision,
+            "popular items: hit rate": arm.popularity_hit_rate,
+            f"popular items: precision@{report.k}": arm.popularity_precision,
+            "difference (interval)": "-"
+            if arm.difference_low is None
+            else f"{arm.difference_low:+.4f} to {arm.difference_high:+.4f}",
+            "status": rp.Raw(
+                rp.badge("no better than popular", "bad")
+                if arm.worse_than_popularity
+                else rp.badge("ok", "good")
+            ),
+        }
+        for arm in report.arms
+    ]
+    facts: dict[str, Any] = {
+        "catalogue coverage of what was served": rp.fmt_percent(report.coverage),
+        "served slots on the 10 % most popular items": rp.fmt_percent(report.served_popular_share),
+        "lists answered by the fallback (unknown users)": rp.fmt_percent(report.fallback_share),
+        "hit window after serving": "any time later"
+        if report.horizon_s is None
+        else rp.fmt_duration(report.horizon_s),
+    }
+    for name in (f"hit_rate@{report.k}", f"precision@{report.k}", f"ndcg@{report.k}"):
+        if name in report.test_metrics:
+            facts[f"{name} on the test split"] = report.test_metrics[name]
+    body = rp.key_values(facts, compact=True)
+    if rows:
+        body += rp.table(
+            rows,
+            caption="A hit: the user interacted with a served item after it was served. Only "
+            "lists whose user interacted at all afterwards are judged. The popular items are "
+            "the most popular ones the user had not seen, on the same lists; the difference "
+            "is the paired difference of precision with its bootstrap interval.",
+        )
+    served = rp.Section("Served recommendations", body, lead=report.quality_message())
+    drift_facts: dict[str, Any] = {
+        "Jensen-Shannon distance, training vs recent items": report.popularity_distance,
+        "the same for samples of training of this size (median)": report.popularity_null,
+        "excess over sampling": f"{report.popularity_excess:+.3f} "
+        f"(limit {report.thresholds.popularity_excess:g})",
+        "interactions on items unseen in training": rp.fmt_percent(report.unseen_item_share),
+        "interactions by users new to the model": rp.fmt_percent(report.new_user_share),
+        "active users who are new": rp.fmt_percent(report.new_active_user_share),
+        "interactions by the busiest 10 % of users, training / recent": (
+            f"{rp.fmt_percent(report.busy_share_training)} / "
+            f"{rp.fmt_percent(report.busy_share_recent)}"
+        ),
+    }
+    body = rp.key_values(drift_facts, compact=True)
+    if report.top_new_items:
+        body += rp.table(
+            [{"item": item, "interactions": n} for item, n in report.top_new_items],
+            caption="The items unseen in training with the most recent interactions: the "
+            "model cannot recommend them until it is retrained.",
+        )
+    badges = []
+    if report.popularity_drifted:
+        badges.append(rp.badge("item popularity drifted", "bad"))
+    if report.users_drifted:
+        badges.append(rp.badge("users drifted", "bad"))
+    drift = rp.Section("Items and users", body, lead=report.drift_message(), badge=" ".join(badges))
+    return [served, drift]

@@ -18,6 +18,7 @@ from cairn.monitoring.clusters import ClusterReport
 from cairn.monitoring.drift import DriftReport
 from cairn.monitoring.performance import PerformanceReport
 from cairn.monitoring.policy import HealthCheck, RetrainAdvice
+from cairn.monitoring.recommendations import RecommendationReport
 
 __all__ = ["MonitorResult"]
 
@@ -37,6 +38,8 @@ class MonitorResult:
         notes: things the user should know (e.g. the model could not score).
         clusters: a clustering's cluster shares and silhouette (None for
             other models).
+        recommendations: a recommender's served quality, coverage and
+            drift (None for other models).
     """
 
     model: dict[str, Any]
@@ -48,6 +51,7 @@ class MonitorResult:
     retrain: RetrainAdvice | None = None
     notes: list[str] = field(default_factory=list)
     clusters: ClusterReport | None = None
+    recommendations: RecommendationReport | None = None
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     @property
@@ -73,6 +77,8 @@ class MonitorResult:
         )
         if self.clusters is not None:
             text += "; " + self.clusters.summary()
+        if self.recommendations is not None:
+            text += "; " + self.recommendations.summary()
         if self.retrain is not None and self.retrain.due:
             text += "; retraining due: " + ", ".join(self.retrain.triggers)
         return text
@@ -99,6 +105,7 @@ class MonitorResult:
             "drift": self.drift.to_dict() if self.drift else None,
             "performance": self.performance.to_dict() if self.performance else None,
             "clusters": self.clusters.to_dict() if self.clusters else None,
+            "recommendations": (self.recommendations.to_dict() if self.recommendations else None),
         }
 
     def write_json(self, path: str | Path) -> Path:

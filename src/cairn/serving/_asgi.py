@@ -37,6 +37,7 @@ from typing import Any
 import orjson
 
 from cairn.records import RecordsError
+from cairn.serving._recommend import RecommendRequest, RequestProblems, SimilarRequest
 from cairn.serving._service import Service
 from cairn.serving.log import LogEntry, escape_text
 
@@ -45,7 +46,13 @@ __all__ = ["JSON_OPTIONS", "FastPath"]
 _logger = logging.getLogger("cairn.serving")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 _OPEN_PATHS = frozenset({"/health", "/ready"})
-_FAST_ROUTES = {"/predict": "predict", "/invocations": "invocations"}
+_FAST_ROUTES = {
+    "/predict": "predict",
+    "/invocations": "invocations",
+    "/recommend": "recommend",
+    "/similar-items": "similar-items",
+}
+_RECOMMENDATION_ROUTES = frozenset({"recommend", "similar-items"})
 JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 _SYNTHETIC_VALUES = frozenset({b"1", b"true", b"yes"})
 #: MLflow's input fields on /invocations (mlflow.pyfunc.scoring_server).
@@ -454,11 +461,16 @@ class FastPath:
         request = self._request(scope)
         request_id, synthetic = request.request_id, request.synthetic
         body = b""
+        recommendation: RecommendRequest | SimilarRequest | None = None
         try:
             csv = self._accepted(route, scope, request)
             body = await _read_body(receive, service.config.max_body_bytes)
-            records, notes = await self._records(route, body, csv)
-            answer, entries = await self._answer(route, records, notes, request_id)
+            if route in _RECOMMENDATION_ROUTES:
+                records: list[Any] = []
+                answer, entries, recommendation = await self._recommend(route, body, request_id)
+            else:
+                records, notes = await self._records(route, body, csv)
+                answer, entries = await self._answer(route, records, notes, request_id)
             body_out = orjson.dumps(answer, option=JSON_OPTIONS)
         except _HTTPError as error:
             await self._reject(send, route, request_id, error, started, arrived, body, synthetic)
@@ -473,7 +485,10 @@ class FastPath:
         service.metrics.request(route, 200, latency)
         service.record(entries, request_id, arrived, latency, synthetic)
         if service.shadow is not None:
-            await service.score_shadow(records, request_id, arrived, synthetic)
+            if recommendation is not None:
+                service.recommend_shadow(route, recommendation, request_id, arrived, synthetic)
+            else:
+                await service.score_shadow(records, request_id, arrived, synthetic)
 
     def _request(self, scope: Scope) -> _Request:
         request = _Request(self.service.next_request_id())
@@ -499,6 +514,7 @@ class FastPath:
             raise _HTTPError(405, "use POST with a JSON body", [(b"allow", b"POST")])
         if not self.service.ready:
             raise _HTTPError(503, "the model is still loading; retry shortly")
+        self._route_fits_model(route)
         content_type = request.content_type
         csv = False
         if content_type is not None and not _is_json(content_type):
@@ -528,6 +544,40 @@ class FastPath:
                     [(b"connection", b"close")],
                 )
         return csv
+
+    def _route_fits_model(self, route: str) -> None:
+        """A recommender answers /recommend and /similar-items only; other models
+        every route but those."""
+        recommends = self.service.recommends
+        if recommends and route not in _RECOMMENDATION_ROUTES:
+            model = self.service.arms[0].model
+            raise _HTTPError(
+                400,
+                f"{model.name} is a recommendation model: it scores no records. POST "
+                '/recommend {"user": ..., "k": 10, "exclude_seen": true} for a user\'s list, '
+                'or /similar-items {"item": ..., "k": 10} for an item\'s neighbours',
+                code="INVALID_PARAMETER_VALUE",
+            )
+        if not recommends and route in _RECOMMENDATION_ROUTES:
+            model = self.service.arms[0].model
+            raise _HTTPError(
+                404,
+                f"/{route} answers recommendation models; {model.name} is a {model.task} "
+                'model: POST /predict {"records": [...]}',
+            )
+
+    async def _recommend(
+        self, route: str, body: bytes, request_id: str
+    ) -> tuple[dict[str, Any], list[LogEntry], RecommendRequest | SimilarRequest]:
+        payload, notes = await _parse_json(body)
+        try:
+            answer, entries, request = self.service.recommend(route, payload)
+        except RequestProblems as error:
+            raise _HTTPError(422, error.problems) from None
+        if notes:
+            answer["warnings"] = [*notes, *answer["warnings"]]
+        answer["request_id"] = request_id
+        return answer, entries, request
 
     async def _records(
         self, route: str, body: bytes, csv: bool

@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from cairn.data.schema import Role
+from cairn.serving._recommend import ServedRecommender
 from cairn.serving._service import Service
 from cairn.serving.engine import ServedModel
 
-__all__ = ["error_responses", "openapi_paths"]
+__all__ = ["error_responses", "openapi_paths", "recommendation_paths"]
 
 
 def _column_schema(model: ServedModel, name: str) -> dict[str, Any]:
@@ -134,8 +135,12 @@ def error_responses(*codes: int, schema: str = "Error") -> dict[int | str, Any]:
 
 
 def openapi_paths(service: Service) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The paths of /predict and /invocations, and the component schemas they use."""
+    """The paths of the scoring routes (/predict and /invocations, or for a
+    recommendation model /recommend and /similar-items), and the component
+    schemas they use."""
     model = service.arms[0].model
+    if isinstance(model, ServedRecommender):
+        return recommendation_paths(model)
     record = {"$ref": "#/components/schemas/Record"}
     label_schema = model.kind.prediction_schema(model.classes)
     predict = _predict_path(
@@ -319,3 +324,162 @@ def _mlflow_inputs(record: dict[str, Any], max_rows: int) -> list[dict[str, Any]
             for key in ("instances", "inputs")
         ),
     ]
+
+
+_ID = {"type": ["string", "integer"]}
+
+
+def _recommended_items(titles: bool) -> dict[str, Any]:
+    properties: dict[str, Any] = {
+        "item": {**_ID, "description": "the item's id"},
+        "score": {"type": "number", "description": "the model's score; higher first"},
+    }
+    if titles:
+        properties["title"] = {"type": ["string", "null"], "description": "from the item table"}
+    return {
+        "type": "array",
+        "items": {"type": "object", "properties": properties, "required": ["item", "score"]},
+    }
+
+
+def _model_and_warnings() -> dict[str, Any]:
+    return {
+        "model": {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string"},
+                "version": {"type": "string"},
+                "arm": {"type": "string"},
+            },
+            "required": ["name", "version", "arm"],
+        },
+        "request_id": {"type": "string"},
+        "warnings": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "column": {"type": ["string", "null"]},
+                    "message": {"type": "string"},
+                },
+            },
+        },
+    }
+
+
+def _post(
+    operation: str, summary: str, description: str, request: dict[str, Any], answer: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "post": {
+            "summary": summary,
+            "operationId": operation,
+            "description": description,
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": request}},
+            },
+            "responses": {
+                "200": {
+                    "description": summary,
+                    "content": {"application/json": {"schema": answer}},
+                },
+                **error_responses(400, 401, 405, 413, 415, 500, 503),
+                "422": {
+                    "description": "A malformed key, k out of range, or item ids the model "
+                    "does not know (named in the answer)",
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                    },
+                },
+            },
+        }
+    }
+
+
+def recommendation_paths(model: ServedRecommender) -> tuple[dict[str, Any], dict[str, Any]]:
+    """/recommend and /similar-items of a recommendation model."""
+    k = {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": model.max_k,
+        "default": model.default_k,
+        "description": "how many items to return",
+    }
+    users = model.example_users(3)
+    items = model.example_items(3)
+    recommend_request = {
+        "type": "object",
+        "properties": {
+            "user": {
+                **_ID,
+                "description": f"the user's id (the {model.user_column!r} column); an unknown "
+                "user gets the fallback list and a warning saying so",
+                "examples": users,
+            },
+            "k": k,
+            "exclude_seen": {
+                "type": "boolean",
+                "default": model.default_exclude_seen,
+                "description": "leave out the items the user interacted with in training",
+            },
+            "exclude": {
+                "type": "array",
+                "items": _ID,
+                "description": "item ids never to return (each must be in the catalogue)",
+            },
+        },
+        "required": ["user"],
+        "example": {"user": users[0] if users else 1, "k": model.default_k, "exclude_seen": True},
+    }
+    titles = model.titles is not None
+    recommend_answer = {
+        "type": "object",
+        "properties": {
+            "user": _ID,
+            "items": _recommended_items(titles),
+            "fallback": {
+                "type": ["string", "null"],
+                "description": "the fallback that answered for an unknown user, else null",
+            },
+            **_model_and_warnings(),
+        },
+        "required": ["user", "items", "model", "request_id", "warnings"],
+    }
+    similar_request = {
+        "type": "object",
+        "properties": {
+            "item": {
+                **_ID,
+                "description": f"an item id (the {model.item_column!r} column) in the catalogue",
+                "examples": items,
+            },
+            "k": k,
+        },
+        "required": ["item"],
+        "example": {"item": items[0] if items else 1, "k": model.default_k},
+    }
+    similar_answer: dict[str, Any] = {
+        "type": "object",
+        "properties": {"item": _ID, "items": _recommended_items(titles), **_model_and_warnings()},
+        "required": ["item", "items", "model", "request_id", "warnings"],
+    }
+    if titles:
+        similar_answer["properties"]["title"] = {"type": ["string", "null"]}
+    paths = {
+        "/recommend": _post(
+            "recommend",
+            "Recommend items to a user",
+            f"The user's top k of {model.recommender.n_items} items, best first.",
+            recommend_request,
+            recommend_answer,
+        ),
+        "/similar-items": _post(
+            "similar_items",
+            "Items similar to an item",
+            "The k items most similar to the given one, best first.",
+            similar_request,
+            similar_answer,
+        ),
+    }
+    return paths, {"Error": _error_schema()}

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from cairn.records import RecordProblem, RecordsError, canonical_string
+from cairn.serving._recommend import RecommendRequest, ServedRecommender, SimilarRequest
 from cairn.serving.engine import Prediction, ServedModel
 from cairn.serving.log import LogEntry, PredictionLog
 from cairn.serving.metrics import ServingMetrics
@@ -59,7 +60,7 @@ class Arm:
     """A model and the share of traffic it gets."""
 
     name: str  # champion, challenger or shadow
-    model: ServedModel
+    model: ServedModel | ServedRecommender
     share: float = 1.0
     stats: Any = field(default=None, repr=False)
 
@@ -79,6 +80,15 @@ class _Router:
             return 1 if self._random.random() < self.share else 0
         digest = hashlib.blake2b(text.encode(), digest_size=8, key=self.salt[:64]).digest()
         return 1 if int.from_bytes(digest, "big") / 2**64 < self.share else 0
+
+    def pick(self, value: Any = None) -> int:
+        """0 (champion) or 1 (challenger) for one request: sticky by ``value``
+        (a recommendation's user) when given, else at random."""
+        if self.share <= 0.0:
+            return 0
+        if value is None:
+            return 1 if self._random.random() < self.share else 0
+        return self._by_entity(value)
 
     def assign(self, records: Sequence[Any]) -> list[int] | int:
         """0 (champion) or 1 (challenger): one for the whole request, or one per record."""
@@ -109,6 +119,8 @@ class Service:
         share = arms[1].share if len(arms) > 1 else 0.0
         salt = f"{arms[1].model.name}:{arms[1].model.version}" if len(arms) > 1 else ""
         self.router = _Router(share, config.entity_key, salt)
+        #: the arms answer /recommend and /similar-items (and not /predict)
+        self.recommends = isinstance(champion, ServedRecommender)
         self.log: PredictionLog | None = (
             PredictionLog(config.log_path) if config.log_path is not None else None
         )
@@ -230,7 +242,7 @@ class Service:
         self, records: list[Any], groups: dict[int, list[int]], results: dict[int, Prediction]
     ) -> dict[str, Any]:
         n = len(records)
-        champion = self.arms[min(groups)].model if groups else self.arms[0].model
+        champion = _scorer(self.arms[min(groups)] if groups else self.arms[0])
         if len(groups) == 1:
             (arm_index,) = groups
             prediction = results[arm_index]
@@ -245,8 +257,9 @@ class Service:
             warnings = []
             arms_used = [""] * n
             details = {name: [None] * n for r in results.values() for name in r.details}
-            width = len(self.arms[0].model.class_strings)
-            if self.arms[0].model.kind.has_classes:
+            first_model = _scorer(self.arms[0])
+            width = len(first_model.class_strings)
+            if first_model.kind.has_classes:
                 proba_rows = np.zeros((n, width))
             for arm_index, positions in groups.items():
                 prediction = results[arm_index]
@@ -301,6 +314,112 @@ class Service:
             entry.request_id, entry.ts, entry.synthetic = request_id, arrived, synthetic
             self.log.write(entry)
 
+    # -- recommendations ---------------------------------------------------
+    def recommend(
+        self, route: str, payload: Any
+    ) -> tuple[dict[str, Any], list[LogEntry], RecommendRequest | SimilarRequest]:
+        """The answer to a /recommend or /similar-items body, its log entry and
+        the request read from it (for the shadow). A user stays on one arm.
+
+        Raises:
+            RequestProblems: the body does not fit, or names unknown items.
+        """
+        arm, request = self._recommend_arm(route, payload)
+        answer, entry, seconds = _recommendation(arm, route, request)
+        arm.stats.observe(seconds, 1, (), ())
+        answer["model"] = {"name": arm.model.name, "version": arm.model.version, "arm": arm.name}
+        return answer, [entry], request
+
+    def _recommend_arm(
+        self, route: str, payload: Any
+    ) -> tuple[Arm, RecommendRequest | SimilarRequest]:
+        champion = self.arms[0].model
+        assert isinstance(champion, ServedRecommender)
+        if route == "recommend":
+            request: RecommendRequest | SimilarRequest = champion.recommend_request(payload)
+            user = request.user if isinstance(request, RecommendRequest) else None
+            index = self.router.pick(user)
+        else:
+            request = champion.similar_request(payload)
+            index = self.router.pick()
+        arm = self.arms[index]
+        if index and isinstance(request, RecommendRequest):
+            # the challenger may know other items: check the ids against it too
+            model = arm.model
+            assert isinstance(model, ServedRecommender)
+            request = model.recommend_request(payload)
+        return arm, request
+
+    def recommend_shadow(
+        self,
+        route: str,
+        request: RecommendRequest | SimilarRequest,
+        request_id: str,
+        arrived: float,
+        synthetic: bool,
+    ) -> None:
+        """The shadow's list for the same request: logged, never answered."""
+        shadow = self.shadow
+        assert shadow is not None
+        try:
+            _, entry, seconds = _recommendation(shadow, route, request)
+        except Exception:  # a shadow never fails the request it shadows
+            _logger.exception("shadow model failed on request %s", request_id)
+            self.metrics.shadow_errors.labels(shadow.model.name, shadow.model.version).inc()
+            return
+        shadow.stats.observe(seconds, 1, (), ())
+        if self.log is not None:
+            entry.request_id, entry.ts, entry.synthetic = request_id, arrived, synthetic
+            entry.latency_ms = seconds * 1000.0
+            self.log.write(entry)
+
+
+def _scorer(arm: Arm) -> ServedModel:
+    """The arm's model where only a record-scoring model gets (the ASGI layer
+    sends a recommender's requests elsewhere)."""
+    model = arm.model
+    assert isinstance(model, ServedModel), "records reached a recommendation model"
+    return model
+
+
+def _recommendation(
+    arm: Arm, route: str, request: RecommendRequest | SimilarRequest
+) -> tuple[dict[str, Any], LogEntry, float]:
+    """An arm's answer to a recommendation request, its log entry and the
+    seconds it took. The logged inputs are the request's; the logged output
+    the items, their scores and the fallback used, if any."""
+    model = arm.model
+    assert isinstance(model, ServedRecommender)
+    started = time.perf_counter()
+    inputs: dict[str, Any]
+    if isinstance(request, RecommendRequest):
+        answer, output = model.recommend(request)
+        inputs = {
+            "route": route,
+            "user": request.user,
+            "k": request.k,
+            "exclude_seen": request.exclude_seen,
+        }
+        if request.exclude:
+            inputs["exclude"] = request.exclude
+    else:
+        answer, output = model.similar(request)
+        inputs = {"route": route, "item": request.item, "k": request.k}
+    seconds = time.perf_counter() - started
+    entry = LogEntry(
+        request_id="",
+        ts=0.0,
+        model=model.name,
+        version=model.version,
+        arm=arm.name,
+        records=[inputs],
+        labels=[output],
+        probabilities=None,
+        classes=(),
+        latency_ms=0.0,
+    )
+    return answer, entry, seconds
+
 
 def _log_entry(
     arm: Arm,
@@ -312,6 +431,7 @@ def _log_entry(
 ) -> LogEntry:
     """The log entry of an arm's prediction; the request's id, time and kind
     are set once it is answered."""
+    model = _scorer(arm)
     return LogEntry(
         request_id="",
         ts=0.0,
@@ -321,8 +441,8 @@ def _log_entry(
         records=records,
         labels=prediction.labels,
         probabilities=prediction.probabilities,
-        classes=arm.model.class_strings,
+        classes=model.class_strings,
         latency_ms=latency_ms,
         rows=rows,
-        typed=arm.model.adapter.typed,
+        typed=model.adapter.typed,
     )

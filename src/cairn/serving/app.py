@@ -31,11 +31,14 @@ import orjson
 from cairn.exceptions import ServingError
 from cairn.serving._asgi import JSON_OPTIONS, FastPath
 from cairn.serving._openapi import error_responses, openapi_paths
+from cairn.serving._recommend import ServedRecommender
 from cairn.serving._service import Arm, Service, ServingConfig
 from cairn.serving.engine import ServedModel, load_served_model
 from cairn.serving.metrics import CONTENT_TYPE
 
 __all__ = ["Arm", "ServingConfig", "create_app"]
+
+Served = ServedModel | ServedRecommender
 
 #: Swagger UI's files, shipped by the fastapi-offline package.
 _DOCS_ASSETS = {
@@ -46,11 +49,11 @@ _DOCS_ASSETS = {
 
 
 def create_app(
-    champion: ServedModel | str | Path,
+    champion: Served | str | Path,
     *,
-    challenger: ServedModel | str | Path | None = None,
+    challenger: Served | str | Path | None = None,
     split: float = 0.1,
-    shadow: ServedModel | str | Path | None = None,
+    shadow: Served | str | Path | None = None,
     config: ServingConfig | None = None,
     tracking_uri: str | None = None,
     engine: str = "auto",
@@ -82,17 +85,17 @@ def create_app(
     return app
 
 
-def _served(model: ServedModel | str | Path, tracking_uri: str | None, engine: str) -> ServedModel:
-    if isinstance(model, ServedModel):
+def _served(model: Served | str | Path, tracking_uri: str | None, engine: str) -> Served:
+    if isinstance(model, ServedModel | ServedRecommender):
         return model
     return load_served_model(model, tracking_uri=tracking_uri, engine=engine)
 
 
 def _service(
-    champion: ServedModel | str | Path,
-    challenger: ServedModel | str | Path | None,
+    champion: Served | str | Path,
+    challenger: Served | str | Path | None,
     split: float,
-    shadow: ServedModel | str | Path | None,
+    shadow: Served | str | Path | None,
     config: ServingConfig,
     tracking_uri: str | None,
     engine: str,
@@ -105,12 +108,25 @@ def _service(
         arms[0].share = 1.0 - split
         arms.append(Arm("challenger", _served(challenger, tracking_uri, engine), split))
     shadow_arm = Arm("shadow", _served(shadow, tracking_uri, engine), 0.0) if shadow else None
+    _same_kind(arms, shadow_arm)
     if config.entity_key is not None and config.entity_key not in arms[0].model.schema:
         raise ServingError(
             f"entity key {config.entity_key!r} is not a column of the model's schema; "
             f"columns: {', '.join(arms[0].model.schema.names[:30])}"
         )
     return Service(arms, shadow_arm, config)
+
+
+def _same_kind(arms: list[Arm], shadow: Arm | None) -> None:
+    """Every arm answers the same routes: all recommend, or none does."""
+    recommends = isinstance(arms[0].model, ServedRecommender)
+    for arm in [*arms[1:], *([shadow] if shadow else [])]:
+        if isinstance(arm.model, ServedRecommender) != recommends:
+            raise ServingError(
+                f"the {arm.name} ({arm.model.name}, {arm.model.task}) and the champion "
+                f"({arms[0].model.name}, {arms[0].model.task}) solve different tasks; "
+                "every arm must answer the same requests"
+            )
 
 
 def _fastapi_app(service: Service) -> Any:

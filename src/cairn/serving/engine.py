@@ -39,8 +39,21 @@ from cairn.bundle import (
 from cairn.data.schema import Role, Schema
 from cairn.exceptions import BundleError, ServingError
 from cairn.records import RecordAdapter, restore_label
+from cairn.serving._recommend import (
+    ServedRecommender,
+    is_recommendation,
+    load_served_recommender,
+)
 
-__all__ = ["Engine", "GraphScorer", "Prediction", "ServedModel", "load_served_model", "open_graph"]
+__all__ = [
+    "Engine",
+    "GraphScorer",
+    "Prediction",
+    "ServedModel",
+    "ServedRecommender",
+    "load_served_model",
+    "open_graph",
+]
 
 Engine = str  # "auto", "onnx" or "native"
 
@@ -241,8 +254,9 @@ def load_served_model(
     tracking_uri: str | None = None,
     engine: Engine = "auto",
     trust: bool = False,
-) -> ServedModel:
-    """Load a bundle folder or ``models:/NAME@ALIAS`` for serving.
+) -> ServedModel | ServedRecommender:
+    """Load a bundle folder or ``models:/NAME@ALIAS`` for serving: a
+    recommendation bundle gives a :class:`ServedRecommender`.
 
     Args:
         reference: bundle folder or registry URI.
@@ -265,6 +279,10 @@ def load_served_model(
         schema = Schema.from_json(bundle.read(SCHEMA_FILE).decode("utf-8"))
     except (ValueError, KeyError) as error:
         raise BundleError(f"{bundle.folder / SCHEMA_FILE}: unreadable schema ({error})") from None
+    if is_recommendation(bundle.metadata, schema):
+        return load_served_recommender(
+            bundle, schema, engine=engine, version=version, source=source
+        )
     serving = read_serving(bundle)
     scorer: GraphScorer | None = None
     if engine == "native":

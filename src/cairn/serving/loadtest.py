@@ -9,7 +9,11 @@ millisecond server is measured, not the client.
 
 Payloads are real: rows of a data file (:func:`payloads_from_frame`), or
 records drawn from the model's schema as ``/metadata`` describes it
-(:func:`payloads_from_metadata`). Every request carries the header
+(:func:`payloads_from_metadata`). For a recommendation model's
+``/recommend`` the bodies name users the model knows (from ``/metadata``
+or the user column of a data file) and, at ``unknown_share``, users it does
+not (answered by its fallback); for ``/similar-items``, items of the
+catalogue. Every request carries the header
 ``X-Cairn-Synthetic: 1``, so a cairn server logs it as synthetic and keeps it
 out of monitoring, A/B reports and exports.
 """
@@ -39,9 +43,11 @@ __all__ = [
     "body_format_for",
     "check_latency",
     "endpoint_url",
+    "fetch_metadata",
     "load_test",
     "payloads_from_frame",
     "payloads_from_metadata",
+    "recommendation_payloads",
     "request_body",
 ]
 
@@ -145,11 +151,64 @@ def api_key_hint(api_key_env: str) -> str:
     )
 
 
+#: Body formats of the recommendation routes: one id per request.
+RECOMMENDATION_FORMATS = {"recommend": "user", "similar-items": "item"}
+#: Share of /recommend load-test requests for users the model does not know.
+UNKNOWN_USER_SHARE = 0.1
+
+
 def body_format_for(url: str) -> str:
-    """``dataframe_records`` for MLflow's /invocations, else cairn's ``records``."""
-    return (
-        "dataframe_records" if urlsplit(url).path.rstrip("/").endswith("invocations") else "records"
-    )
+    """``dataframe_records`` for MLflow's /invocations, ``recommend`` or
+    ``similar-items`` for those routes, else cairn's ``records``."""
+    path = urlsplit(url).path.rstrip("/")
+    for route in RECOMMENDATION_FORMATS:
+        if path.endswith(f"/{route}"):
+            return route
+    return "dataframe_records" if path.endswith("invocations") else "records"
+
+
+def _unknown_ids(known: Sequence[Any], count: int) -> list[Any]:
+    """Ids certainly not among ``known``: past the largest number, or marked text."""
+    numbers = [v for v in known if isinstance(v, int) and not isinstance(v, bool)]
+    if numbers and len(numbers) == len(known):
+        top = max(numbers)
+        return [top + 1 + i for i in range(count)]
+    taken = {str(v) for v in known}
+    return [f"unknown-{i}" for i in range(count) if f"unknown-{i}" not in taken]
+
+
+def recommendation_payloads(
+    ids: Sequence[Any],
+    *,
+    body_format: str = "recommend",
+    k: int = 10,
+    unknown_share: float = UNKNOWN_USER_SHARE,
+    count: int = 1000,
+    seed: int = 0,
+) -> list[bytes]:
+    """/recommend (or /similar-items) bodies for ids drawn from ``ids``; for
+    /recommend, ``unknown_share`` of them name users the model does not know.
+
+    Raises:
+        ServingError: no ids to draw from.
+    """
+    key = RECOMMENDATION_FORMATS.get(body_format)
+    if key is None:
+        raise ServingError(f"unknown recommendation route {body_format!r}")
+    known = [v.item() if hasattr(v, "item") else v for v in ids]
+    if not known:
+        raise ServingError(f"no {key} ids to send")
+    rng = np.random.default_rng(seed)
+    share = unknown_share if key == "user" else 0.0
+    unknown = _unknown_ids(known, max(1, int(count * share))) if share > 0 else []
+    bodies = []
+    for _ in range(count):
+        if unknown and rng.random() < share:
+            value = unknown[int(rng.integers(len(unknown)))]
+        else:
+            value = known[int(rng.integers(len(known)))]
+        bodies.append(json.dumps({key: value, "k": k}).encode())
+    return bodies
 
 
 def request_body(records: list[dict[str, Any]], body_format: str) -> bytes:
@@ -233,21 +292,46 @@ def payloads_from_metadata(
     seed: int = 0,
     headers: Mapping[str, str] | None = None,
     api_key_env: str = "CAIRN_API_KEY",
+    k: int | None = None,
 ) -> list[bytes]:
-    """Request bodies drawn from the schema a cairn server publishes at /metadata.
+    """Request bodies drawn from the schema a cairn server publishes at /metadata
+    (for a recommendation route, from the users or items it names there).
 
     Args:
         api_key_env: named in the error when the server asks for a key.
+        k: the list length asked of a recommendation route (default: the model's).
 
     Raises:
         ServingError: /metadata cannot be read (not a cairn server, or a key is needed).
+    """
+    metadata = fetch_metadata(url, headers, api_key_env)
+    if body_format in RECOMMENDATION_FORMATS:
+        return _recommendation_payloads_from(metadata, body_format, k, count, seed)
+    columns = [c for c in metadata.get("schema", {}).get("columns", []) if c.get("required")]
+    rng = np.random.default_rng(seed)
+    bodies = []
+    for _ in range(count):
+        records = [
+            {c["name"]: _synthetic(c, rng) for c in columns} for _ in range(rows_per_request)
+        ]
+        bodies.append(request_body(records, body_format))
+    return bodies
+
+
+def fetch_metadata(
+    url: str, headers: Mapping[str, str] | None = None, api_key_env: str = "CAIRN_API_KEY"
+) -> dict[str, Any]:
+    """The /metadata of the server behind ``url``.
+
+    Raises:
+        ServingError: it cannot be read (not a cairn server, or a key is needed).
     """
     parts = urlsplit(url)
     meta_url = f"{parts.scheme}://{parts.netloc}/metadata"
     try:
         request = urllib.request.Request(meta_url, headers=dict(headers or {}))
         with urllib.request.urlopen(request, timeout=10) as answer:
-            metadata = json.loads(answer.read())
+            metadata: dict[str, Any] = json.loads(answer.read())
     except urllib.error.HTTPError as error:
         if error.code == 401:
             sent = "was refused" if headers and "Authorization" in headers else "is missing"
@@ -261,15 +345,26 @@ def payloads_from_metadata(
         raise ServingError(
             f"cannot read {meta_url} ({error}); pass --data FILE with rows to send instead"
         ) from None
-    columns = [c for c in metadata.get("schema", {}).get("columns", []) if c.get("required")]
-    rng = np.random.default_rng(seed)
-    bodies = []
-    for _ in range(count):
-        records = [
-            {c["name"]: _synthetic(c, rng) for c in columns} for _ in range(rows_per_request)
-        ]
-        bodies.append(request_body(records, body_format))
-    return bodies
+    return metadata
+
+
+def _recommendation_payloads_from(
+    metadata: Mapping[str, Any], body_format: str, k: int | None, count: int, seed: int
+) -> list[bytes]:
+    settings = metadata.get("recommendation")
+    if not isinstance(settings, Mapping):
+        raise ServingError(
+            f"the server's model is a {metadata.get('task')} model: it has no /{body_format} "
+            "route; load /predict instead"
+        )
+    key = "example_users" if body_format == "recommend" else "example_items"
+    return recommendation_payloads(
+        settings.get(key) or [],
+        body_format=body_format,
+        k=int(k or settings.get("k") or 10),
+        count=count,
+        seed=seed,
+    )
 
 
 # ---------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from cairn.tracking._client import (
     registry_error,
     tracking_uri,
 )
+from cairn.tracking._runs import _metric_key
 from cairn.tracking_store import (
     SqliteStore,
     process_alive,
@@ -231,7 +232,8 @@ def record_decision(
         run_id = str(run.info.run_id)
         finite = {k: float(v) for k, v in (metrics or {}).items() if v is not None and v == v}
         for key, value in finite.items():
-            client.log_metric(run_id, key, value)
+            # ranking metrics are named "ndcg@10"; MLflow refuses "@"
+            client.log_metric(run_id, _metric_key(key), value)
         client.log_dict(run_id, json.loads(json.dumps(dict(evidence), default=str)), DECISION_FILE)
         for path in files:
             client.log_artifact(run_id, str(path), artifact_path="evidence")
