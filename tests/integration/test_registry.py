@@ -44,7 +44,7 @@ sources = [{ path = "titanic.csv" }]
 target = "Survived"
 
 [train]
-time_budget = 30
+time_budget = 12
 include = ["linear", "lightgbm"]
 """,
         encoding="utf-8",
@@ -73,7 +73,7 @@ def test_registry_bundle_predicts_identically(registered: RunResult) -> None:
 
 
 def test_second_run_adds_a_version_and_keeps_champion(registered: RunResult) -> None:
-    again = cairn.run(registered.spec, time_budget=20)
+    again = cairn.run(registered.spec, time_budget=8)
     assert again.model_uri == "models:/titanic/2"
     assert again.alias is None  # the champion stays on version 1 until promoted
     assert again.registry_note is not None
