@@ -78,7 +78,7 @@ def test_run_then_predict(tmp_path: Path) -> None:
     frame.to_csv(tmp_path / "iris.csv", index=False)
     init = cairn_cli("init", "iris.csv", "--target", "species", cwd=tmp_path)
     assert init.returncode == 0, init.stderr
-    run = cairn_cli("run", "--time-budget", "20", "--no-register", cwd=tmp_path)
+    run = cairn_cli("run", "--time-budget", "8", "--no-register", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert "Leaderboard" in run.stdout and "Test set" in run.stdout
     assert "bundle:" in run.stdout

@@ -62,7 +62,7 @@ def test_wine_quality_with_a_one_row_class_runs(make_project: MakeProject) -> No
     spec = make_project(
         frame,
         problem={"target": "quality", "task": "classification"},
-        train={"time_budget": 20, "include": ["lightgbm", "catboost"]},
+        train={"time_budget": 10, "include": ["lightgbm", "catboost"]},
     )
     result = cairn.run(spec, register=False)
     _assert_every_family_trained(result.leaderboard, result.evaluation.metric)
@@ -78,7 +78,7 @@ def test_wine_quality_with_a_one_row_class_runs(make_project: MakeProject) -> No
 def test_glass_fits_every_class(families: list[str]) -> None:
     # Six classes, the smallest with 9 rows, and 214 rows in all.
     frame = load_dataset("glass")
-    model = cairn.fit(frame, "type", task="classification", time_budget=15, include=tuple(families))
+    model = cairn.fit(frame, "type", task="classification", time_budget=8, include=tuple(families))
     assert model.classes == [1, 2, 3, 5, 6, 7]
     proba = model.predict_proba(frame.drop(columns=["type"]))
     assert proba.shape == (len(frame), 6)
@@ -88,8 +88,6 @@ def test_glass_fits_every_class(families: list[str]) -> None:
 
 def test_fit_with_a_two_row_class_and_catboost() -> None:
     frame = _thin(load_dataset("wine_quality_red"), "quality", 8, keep=2)
-    model = cairn.fit(
-        frame, "quality", task="classification", time_budget=15, include=("catboost",)
-    )
+    model = cairn.fit(frame, "quality", task="classification", time_budget=8, include=("catboost",))
     assert len(model.classes) == 6
     assert model.predict_proba(frame.drop(columns=["quality"]).head(20)).shape == (20, 6)

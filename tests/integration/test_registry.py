@@ -44,7 +44,7 @@ sources = [{ path = "titanic.csv" }]
 target = "Survived"
 
 [train]
-time_budget = 30
+time_budget = 12
 include = ["linear", "lightgbm"]
 """,
         encoding="utf-8",
@@ -73,7 +73,7 @@ def test_registry_bundle_predicts_identically(registered: RunResult) -> None:
 
 
 def test_second_run_adds_a_version_and_keeps_champion(registered: RunResult) -> None:
-    again = cairn.run(registered.spec, time_budget=20)
+    again = cairn.run(registered.spec, time_budget=8)
     assert again.model_uri == "models:/titanic/2"
     assert again.alias is None  # the champion stays on version 1 until promoted
     assert again.registry_note is not None
@@ -202,14 +202,12 @@ def test_damaged_store_is_one_line_with_the_way_out(registered: RunResult, tmp_p
         # What two stores set up at once leave: a half-done migration.
         connection.execute("CREATE TABLE _alembic_tmp_tags (key VARCHAR(250))")
         connection.execute("UPDATE alembic_version SET version_num = '0584bdc529eb'")
+    runner = CliRunner()
     for command in (["versions"], ["runs"], ["promote", "1"], ["rollback"]):
-        done = subprocess.run(
-            [sys.executable, "-m", "cairn", *command, str(broken / "cairn.toml")],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert done.returncode == 1, (command, done.stdout, done.stderr)
+        done = runner.invoke(app, [*command, str(broken / "cairn.toml")])
+        assert done.exit_code == 1, (command, done.stdout, done.stderr)
+        # a clean exit, not an exception that would print a traceback
+        assert isinstance(done.exception, SystemExit), done.exception
         assert "Traceback" not in done.stderr
         message = done.stderr.strip()
         assert message.startswith("error: the MLflow store") and "is damaged" in message, message
@@ -250,14 +248,8 @@ def test_two_runs_at_once_on_a_new_project(tmp_path: Path) -> None:
     joined = "".join(out for out, _ in outputs)
     assert joined.count("(alias @champion)") == 1
     assert "not made champion: version 1 is the champion" in joined
-    listing = subprocess.run(
-        [sys.executable, "-m", "cairn", "versions", str(spec)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert listing.returncode == 0 and "Traceback" not in listing.stderr, listing.stderr
+    listing = CliRunner().invoke(app, ["versions", str(spec)])
+    assert listing.exit_code == 0 and listing.exception is None, listing.output
     assert "champion" in listing.stdout
 
 

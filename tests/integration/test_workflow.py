@@ -129,7 +129,7 @@ def test_max_trials_makes_runs_reproducible(make_project: MakeProject) -> None:
     spec = make_project(
         load_dataset("german_credit"),
         problem={"target": "default"},
-        train={"time_budget": 300, "include": ["linear", "lightgbm"], "max_trials": 4},
+        train={"time_budget": 300, "include": ["linear", "lightgbm"], "max_trials": 2},
     )
     first = cairn.run(spec, register=False)
     second = cairn.run(spec, register=False)
