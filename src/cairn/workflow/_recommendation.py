@@ -59,7 +59,7 @@ __all__ = ["run_recommendation"]
 
 #: Share of the budget the search may take at most; the rest pays for the
 #: refits, the evaluation, the bundle and the reports.
-_SEARCH_SHARE = 0.4
+_SEARCH_SHARE = 0.5
 #: A refit on more interactions takes this much longer than the trial did,
 #: and what follows it (scoring, bundle, reports) about this many seconds.
 _REFIT_GROWTH = 1.2

@@ -414,7 +414,7 @@ def build_interactions(
     user_codes, user_ids = pd.factorize(table["user"], sort=True)
     item_codes, item_ids = pd.factorize(table["item"], sort=True)
     if len(user_ids) < 2:
-        only = f" ({user_ids[0]!r})" if len(user_ids) else ""
+        only = f" ('{user_ids[0]}')" if len(user_ids) else ""
         raise DataError(
             f"{where}: {len(user_ids)} user(s){only} in {user!r}: a recommender learns from "
             "what several users did; add the other users' interactions"
