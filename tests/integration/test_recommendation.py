@@ -278,3 +278,40 @@ def test_an_item_table_without_the_item_column_is_named(tmp_path: Path) -> None:
     with pytest.raises(CairnError, match="'movieId' not found in the item table 'items'") as err:
         cairn.run(spec, register=False)
     assert "movie_id" in str(err.value)
+
+
+def test_cairn_predict_writes_each_users_list(
+    recommendation_run: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    known = [int(u) for u in recommendation_run.model.pipeline.user_ids[:2]]
+    users = tmp_path / "users.csv"
+    pd.DataFrame({"userId": [*known, known[0], 10**9]}).to_csv(users, index=False)
+    out = tmp_path / "lists.csv"
+    bundle = str(recommendation_run.bundle_path)
+    code, output = _in_process(
+        "predict",
+        bundle,
+        str(users),
+        "-o",
+        str(out),
+        "--k",
+        "4",
+        cwd=tmp_path,
+        monkeypatch=monkeypatch,
+    )
+    assert code == 0, output
+    assert "1 of 3 users unknown to the model got the popularity fallback" in output
+    lists = pd.read_csv(out)
+    assert list(lists.columns) == ["userId", "rank", "item", "score", "title", "fallback"]
+    assert len(lists) == 12 and lists["rank"].tolist()[:4] == [1, 2, 3, 4]
+    assert set(lists.loc[lists.userId == 10**9, "fallback"]) == {"popularity"}
+    assert lists.loc[lists.userId == known[0], "fallback"].isna().all()
+    first = recommendation_run.model.recommend(known[0], 4)
+    assert lists.loc[lists.userId == known[0], "item"].tolist() == first["item"].tolist()
+    items = tmp_path / "items.csv"
+    pd.DataFrame({"movieId": [1]}).to_csv(items, index=False)
+    code, output = _in_process(
+        "predict", bundle, str(items), "-o", str(out), cwd=tmp_path, monkeypatch=monkeypatch
+    )
+    assert code == 1 and "user column 'userId' not found" in output
+    assert "Traceback" not in output

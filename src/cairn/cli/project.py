@@ -302,8 +302,19 @@ def predict(
             help="Load an unsigned bundle, or one signed with another key.",
         ),
     ] = False,
+    k: Annotated[
+        int | None,
+        typer.Option(
+            "--k", min=1, max=1000, help="Recommendation: items per user (default: the spec's k)."
+        ),
+    ] = None,
 ) -> None:
-    """Score DATA with MODEL and write the predictions (with the input columns) to OUTPUT."""
+    """Score DATA with MODEL and write the predictions (with the input columns) to OUTPUT.
+
+    For a recommendation model, DATA lists users (in the spec's user column)
+    and OUTPUT gets one row per recommended item: user, rank, item, score,
+    title when the bundle has an item table, and the fallback used for users
+    the model has not seen."""
     with user_errors():
         import warnings
 
@@ -316,10 +327,57 @@ def predict(
             warnings.simplefilter("always", BundleWarning)
             loaded = load_model(model, trust=trust, engine=engine)
         frame = read_table(data)
+        if loaded.task == "recommendation":
+            out, note = _recommend_all(loaded, frame, k=k, source=str(data))
+            print_warnings(caught)
+            _write_table(out, output, suffix)
+            console.print(f"wrote {len(out)} recommendations to {output}{note}")
+            return
         out, more = _score(loaded, frame)
         print_warnings([*caught, *more])
         _write_table(out, output, suffix)
         console.print(f"wrote {len(out)} predictions to {output}")
+
+
+def _recommend_all(
+    model: Model, frame: pd.DataFrame, *, k: int | None, source: str
+) -> tuple[pd.DataFrame, str]:
+    """Every distinct user of FRAME's user column with its list, one row per
+    item; and a note on the users the model did not know."""
+    import warnings
+
+    import pandas as pd
+
+    from cairn.bundle import SchemaWarning
+    from cairn.data.schema import missing_column_message
+    from cairn.exceptions import DataError
+
+    column = str((model.metadata.get("recommendation") or {}).get("user") or "user")
+    if column not in frame.columns:
+        raise DataError(
+            missing_column_message("user column", column, list(frame.columns), source)
+            + " (the users to recommend for)"
+        )
+    users = frame[column].dropna().drop_duplicates()
+    parts: list[pd.DataFrame] = []
+    unknown = 0
+    for user in users:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SchemaWarning)
+            listing = model.recommend(user, k)
+        unknown += bool(listing.attrs.get("fallback"))
+        listing.insert(0, "rank", range(1, len(listing) + 1))
+        listing.insert(0, column, user)
+        listing["fallback"] = listing.attrs.get("fallback") or ""
+        parts.append(listing)
+    if not parts:
+        raise DataError(f"{source}: column {column!r} holds no user to recommend for")
+    note = (
+        f" ({unknown} of {len(users)} users unknown to the model got the popularity fallback)"
+        if unknown
+        else ""
+    )
+    return pd.concat(parts, ignore_index=True), note
 
 
 def _score(model: Model, frame: pd.DataFrame) -> tuple[pd.DataFrame, list[Any]]:
