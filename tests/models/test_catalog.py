@@ -133,9 +133,7 @@ def test_seed_is_passed_on(name: str) -> None:
     assert model.get_params()["random_state"] == 123
 
 
-@pytest.mark.parametrize(
-    "task_name", [t for t in task_names() if get_task(t).estimator_kind != "clusterer"]
-)
+@pytest.mark.parametrize("task_name", [t for t in task_names() if get_task(t).needs_target])
 @pytest.mark.parametrize("name", ALL)
 def test_every_family_builds_and_searches_for_every_task(name: str, task_name: str) -> None:
     import optuna
