@@ -173,6 +173,8 @@ def test_string_ids_survive_storage(ratings: pd.DataFrame) -> None:
     loaded = Recommender.from_files(named.to_files().__getitem__)
     user = f"u{model.user_ids[2]}"
     assert loaded.user_index(user) == 2
+    # stripped as the interactions' ids were when read
+    assert loaded.user_index(f"  {user} ") == 2
     assert loaded.recommend(user, k=5).items == [
         str(i) for i in model.recommend(int(model.user_ids[2]), k=5).items
     ]

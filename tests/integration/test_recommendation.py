@@ -5,6 +5,7 @@ report's figures, and bad input stopped with one line."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import warnings
@@ -315,3 +316,30 @@ def test_cairn_predict_writes_each_users_list(
     )
     assert code == 1 and "user column 'userId' not found" in output
     assert "Traceback" not in output
+
+
+def test_events_without_an_item_table_search_without_the_content_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ratings, _ = movielens(users=40, seed=5)
+    odd = np.array(["Zoë ", "李雷", "o'brien", "a,b", '"q"', "  "])
+    events = pd.DataFrame(
+        {
+            "customer": [f"{odd[u % len(odd)]}{u}" for u in ratings["userId"]],
+            "sku": "SKU-" + ratings["movieId"].astype(str),
+            "plays": (ratings["rating"] * 2).astype(int),
+            "timestamp": ratings["timestamp"],
+        }
+    )
+    events.to_csv(tmp_path / "events.csv", index=False)
+    code, output = _in_process(
+        "init", "events.csv", "--task", "recommendation", cwd=tmp_path, monkeypatch=monkeypatch
+    )
+    assert code == 0, output
+    spec = (tmp_path / "cairn.toml").read_text()
+    (tmp_path / "cairn.toml").write_text(re.sub(r"time_budget = \d+", "time_budget = 6", spec))
+    result = cairn.run(tmp_path / "cairn.toml", register=False)
+    assert "content" not in set(result.leaderboard["model"])
+    model = cairn.load_model(result.bundle_path)
+    user = next(u for u in model.pipeline.user_ids if str(u).startswith("李雷"))
+    assert model.recommend(f" {user} ", k=3).attrs["fallback"] is None

@@ -625,5 +625,6 @@ class _Lookup:
         else:
             if isinstance(value, float) and value.is_integer():
                 value = int(value)
-            value = str(value)
+            # Text ids were stripped when the interactions were read.
+            value = str(value).strip()
         return self._index.get(value)

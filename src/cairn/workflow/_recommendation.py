@@ -582,7 +582,13 @@ def run_recommendation(
     clock.lap("prepare")
     reserve = _REGISTER_OVERHEAD_S if registering else 0.0
     budget = _search_seconds(seconds - reserve, clock.elapsed())
-    say(f"searching recommenders ({', '.join(settings.algorithms)}, {budget:.0f}s)")
+    # Left at its default, the list holds the content model only with an item table.
+    algorithms = [
+        name
+        for name in settings.algorithms
+        if name != "content" or items is not None or "algorithms" in settings.model_fields_set
+    ]
+    say(f"searching recommenders ({', '.join(algorithms)}, {budget:.0f}s)")
     from cairn.models.recommendation import search_recommenders
 
     search = search_recommenders(
@@ -590,7 +596,7 @@ def run_recommendation(
         metric=metric,
         time_budget=budget,
         seed=spec.train.seed,
-        algorithms=tuple(settings.algorithms),
+        algorithms=tuple(algorithms),
         item_text=None if items is None else items.set_index(item)[texts],
         exclude_seen=settings.exclude_seen,
     )
