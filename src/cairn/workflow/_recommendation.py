@@ -475,14 +475,19 @@ def _schema(spec: ProjectSpec, inter: Interactions) -> Schema:
 
 
 def _quality(
-    findings: list[Finding], raw: pd.DataFrame, inter: Interactions, split: InteractionSplit
+    findings: list[Finding],
+    raw: pd.DataFrame,
+    inter: Interactions,
+    split: InteractionSplit,
+    *,
+    columns_used: int,
 ) -> QualityReport:
     report = QualityReport(
         findings=list(findings),
         rows_in=len(raw),
         rows_out=len(inter.users),
         columns_in=len(raw.columns),
-        columns_out=sum(1 for c in (inter.times, inter.values) if c is not None) + 2,
+        columns_out=columns_used,
         has_target=False,
     )
     counts = split.counts
@@ -578,7 +583,14 @@ def run_recommendation(
             f"({json_safe(split.counts)}); give more interactions per user or lower "
             "recommendation.min_user_interactions"
         )
-    quality = _quality(findings, sources.interactions, inter, split)
+    named = (problem.user, problem.item, problem.rating, problem.weight, spec.data.time_column)
+    quality = _quality(
+        findings,
+        sources.interactions,
+        inter,
+        split,
+        columns_used=len({c for c in named if c}),
+    )
     clock.lap("prepare")
     reserve = _REGISTER_OVERHEAD_S if registering else 0.0
     budget = _search_seconds(seconds - reserve, clock.elapsed())
