@@ -51,7 +51,7 @@ from cairn.monitoring.recommendations import (
     training_profile,
 )
 from cairn.spec import ProjectSpec, SourceSpec
-from cairn.tasks.ranking import parse_metric, per_user_metrics
+from cairn.tasks.ranking import catalogue_metrics, parse_metric, per_user_metrics
 from cairn.tracking import set_alias
 from cairn.workflow import RunResult, run
 
@@ -310,8 +310,7 @@ def _lists(
 def _measures(top: np.ndarray, lists: _Lists, k: int) -> tuple[dict[str, float], dict[str, Any]]:
     per_user = per_user_metrics(top, lists.indptr, lists.indices, k=k)
     means = {f"{name}@{k}": float(np.nanmean(per_user[name])) for name in _PER_USER}
-    shown = top[top >= 0]
-    means[f"coverage@{k}"] = float(len(np.unique(shown)) / max(lists.n_items, 1))
+    means.update(catalogue_metrics(top, k=k, n_items=max(lists.n_items, 1)))
     return means, per_user
 
 
