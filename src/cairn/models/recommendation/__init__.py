@@ -16,17 +16,13 @@ from cairn.models.recommendation._algorithms import (
     Fitted,
     fit_algorithm,
 )
+from cairn.models.recommendation._catalogue import item_text_series
 from cairn.models.recommendation._interactions import (
     AUTO_RELEVANCE_SHARE,
     Interactions,
     build_interactions,
 )
-from cairn.models.recommendation._search import (
-    RecommenderSearch,
-    Trial,
-    item_text_series,
-    search_recommenders,
-)
+from cairn.models.recommendation._search import RecommenderSearch, Trial, search_recommenders
 from cairn.models.recommendation._split import (
     SPLIT_STRATEGIES,
     InteractionSplit,
