@@ -28,6 +28,11 @@ from pydantic import (
 )
 
 from cairn.exceptions import SpecError
+from cairn.spec._data import ColumnRole as ColumnRole
+from cairn.spec._data import DataSection as DataSection
+from cairn.spec._data import PrivacyAction as PrivacyAction
+from cairn.spec._data import Section
+from cairn.spec._data import SourceSpec as SourceSpec
 from cairn.tasks import (
     get_task,
     is_known_metric,
@@ -37,10 +42,37 @@ from cairn.tasks import (
     task_names,
 )
 
+__all__ = [
+    "ClusterAlgorithm",
+    "ClusteringSection",
+    "ColumnRole",
+    "DataSection",
+    "DriftCheck",
+    "MaintenanceSection",
+    "ModelName",
+    "MonitoringSection",
+    "Objective",
+    "PrivacyAction",
+    "ProblemSection",
+    "ProjectSection",
+    "ProjectSpec",
+    "RecommendationSection",
+    "RecommenderAlgorithm",
+    "ServingSection",
+    "SourceSpec",
+    "SplitSection",
+    "Task",
+    "TrackingSection",
+    "TrainSection",
+    "check_fits_task",
+    "duration_seconds",
+    "load_spec",
+    "parse_spec",
+]
+
 # Task names a spec may give; those without a registered module (see
 # cairn.tasks.task_names) are accepted here and refused before training.
 Task = Literal["classification", "regression", "clustering", "recommendation"]
-ColumnRole = Literal["numeric", "categorical", "boolean", "datetime", "text", "id", "ignore"]
 
 
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {
@@ -123,69 +155,12 @@ def _needs_ground_truth(problem: ProblemSection) -> list[str]:
     return sorted({q for q in named if q in _GROUND_TRUTH_SCORES})
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+_Section = Section
 
 
 class ProjectSection(_Section):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)
     description: str = ""
-
-
-class SourceSpec(_Section):
-    """Where one table comes from: exactly one of ``path``, ``url`` or ``sql``."""
-
-    path: Path | None = None
-    url: str | None = None
-    sql: str | None = None  # a SQLAlchemy URL, e.g. sqlite:///data.db
-    table: str | None = None
-    query: str | None = None
-    format: Literal["csv", "tsv", "parquet", "excel", "json", "jsonl"] | None = None
-    separator: str | None = None
-    encoding: str | None = None
-    sheet: str | int | None = None
-    name: str | None = None
-
-    @model_validator(mode="after")
-    def _one_location(self) -> SourceSpec:
-        given = [k for k in ("path", "url", "sql") if getattr(self, k) is not None]
-        if len(given) != 1:
-            raise ValueError(
-                "a source needs exactly one of 'path', 'url' or 'sql' "
-                f"(got {', '.join(given) or 'none'})"
-            )
-        if self.sql is not None and (self.table is None) == (self.query is None):
-            raise ValueError("a 'sql' source needs exactly one of 'table' or 'query'")
-        if self.url is not None and not self.url.startswith(("http://", "https://")):
-            raise ValueError(f"'url' must start with http:// or https:// (got {self.url!r})")
-        return self
-
-    @property
-    def label(self) -> str:
-        """A short human name for messages."""
-        if self.name:
-            return self.name
-        if self.path is not None:
-            return str(self.path)
-        if self.url is not None:
-            return self.url
-        return f"{self.sql} ({self.table or 'query'})"
-
-
-class DataSection(_Section):
-    sources: list[SourceSpec] = Field(min_length=1)
-    combine: Literal["append", "join"] = "append"
-    join_on: list[str] = Field(default_factory=list)
-    join_how: Literal["inner", "left", "outer"] = "inner"
-    id_columns: list[str] = Field(default_factory=list)
-    time_column: str | None = None
-    roles: dict[str, ColumnRole] = Field(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _join_needs_keys(self) -> DataSection:
-        if self.combine == "join" and not self.join_on:
-            raise ValueError("combine = 'join' needs 'join_on', the key column(s)")
-        return self
 
 
 class ProblemSection(_Section):
