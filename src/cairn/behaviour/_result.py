@@ -68,7 +68,8 @@ class SuiteResult:
         return [check for check in self.checks if check.status == status]
 
     def summary(self) -> str:
-        counts = {s: len(self.by_status(s)) for s in ("passed", "failed", "error", "skipped")}
+        statuses: tuple[Status, ...] = ("passed", "failed", "error", "skipped")
+        counts = {s: len(self.by_status(s)) for s in statuses}
         verdict = "passed" if self.passed else "FAILED"
         return (
             f"{verdict}: {counts['passed']} passed, {counts['failed']} failed, "
