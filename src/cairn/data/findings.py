@@ -56,6 +56,9 @@ class QualityReport:
     columns_in: int = 0
     columns_out: int = 0
     has_target: bool = True
+    # What combining the sources did (cairn.data.sources.Combination.to_dict()),
+    # when the table came from a spec's sources.
+    combination: dict[str, Any] | None = None
 
     def __len__(self) -> int:
         return len(self.findings)
@@ -77,6 +80,7 @@ class QualityReport:
             "columns_in": self.columns_in,
             "columns_out": self.columns_out,
             "findings": [asdict(finding) for finding in self.findings],
+            **({"combination": self.combination} if self.combination is not None else {}),
         }
 
     def to_frame(self) -> pd.DataFrame:

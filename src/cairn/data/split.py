@@ -3,13 +3,17 @@
 The test set is held out before anything is fitted. Splits of a task that
 stratifies (classification) keep each class's share, a group column keeps
 each group on one side, and a time column puts the most recent rows in the
-test set and uses forward-chaining folds.
+test set and uses forward-chaining folds. When the data's id columns name an
+entity (a customer) that occurs on several rows, the split and the folds are
+grouped by it, so that no entity is on both sides; any entity still on both
+sides (a time-ordered split, another group column) is reported.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -23,6 +27,7 @@ from sklearn.model_selection import (
     train_test_split,
 )
 
+from cairn.data.findings import Finding, quoted_examples
 from cairn.exceptions import DataError
 from cairn.tasks import get_task
 
@@ -51,12 +56,15 @@ class SplitResult:
         test: rows held out for the final evaluation only.
         folds: (fit, validate) positional indices into ``train``.
         strategy: a short description, e.g. "stratified 5-fold".
+        findings: how entities (``entity_columns``) were kept apart, and
+            any entity on both sides of the split or of a fold.
     """
 
     train: pd.DataFrame
     test: pd.DataFrame
     folds: list[Fold]
     strategy: str
+    findings: list[Finding] = field(default_factory=list)
 
 
 def split(
@@ -73,15 +81,26 @@ def split(
     time_ordered: bool = False,
     seed: int = 42,
     repeats: int | None = None,
+    entity_columns: Sequence[str] = (),
 ) -> SplitResult:
     """Hold out a test set and make CV folds (or one validation fold) on the rest.
 
     ``repeats`` shuffled k-fold partitions (None: :func:`auto_repeats`); only
     plain and stratified k-fold repeat, grouped and time-ordered folds do not.
+    ``entity_columns`` (the spec's ``data.id_columns``) name an entity: when
+    one occurs on several rows and neither ``group_column`` nor a time order
+    is asked for, the split and the folds are grouped by it.
 
     Raises:
         DataError: too few rows or groups for the requested split.
     """
+    entities = _entity_codes(frame, entity_columns)
+    key, grouped = "", False
+    if entities is not None:
+        key = _free_column("__entity", frame.columns)
+        frame = frame.assign(**{key: entities})
+        if group_column is None and not time_ordered:
+            group_column, grouped = key, True
     _check_request(
         frame,
         folds=folds,
@@ -116,7 +135,89 @@ def split(
     shape = "holdout validation" if validation_size is not None else f"{folds}-fold CV"
     if n_repeats > 1:
         shape += f" repeated {n_repeats} times"
-    return SplitResult(train=train, test=test, folds=fold_list, strategy=f"{strategy}, {shape}")
+    result = SplitResult(train=train, test=test, folds=fold_list, strategy=f"{strategy}, {shape}")
+    if entities is not None:
+        result.findings = _entity_findings(result, key, entity_columns, grouped=grouped)
+        result.train = train.drop(columns=[key])
+        result.test = test.drop(columns=[key])
+        result.strategy = result.strategy.replace(key, " + ".join(entity_columns))
+    return result
+
+
+def _free_column(name: str, taken: Sequence[str] | pd.Index) -> str:
+    while name in set(taken):
+        name += "_"
+    return name
+
+
+def _entity_codes(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray | None:
+    """One integer per row naming its entity (a row with a missing id is an
+    entity of its own), or None when no entity occurs on two rows or the
+    columns are not all in ``frame``."""
+    if not columns or any(c not in frame.columns for c in columns):
+        return None
+    codes, _ = pd.factorize(
+        pd.util.hash_pandas_object(frame[list(columns)], index=False), sort=False
+    )
+    missing = frame[list(columns)].isna().any(axis=1).to_numpy()
+    codes = codes.astype(np.int64)
+    codes[missing] = codes.max(initial=0) + 1 + np.arange(int(missing.sum()))
+    if len(np.unique(codes)) == len(codes):
+        return None
+    return codes
+
+
+def _entity_findings(
+    result: SplitResult, key: str, columns: Sequence[str], *, grouped: bool
+) -> list[Finding]:
+    """Entities on both sides of the split or of a fold (they should be on one)."""
+    name = " + ".join(columns)
+    train_ids, test_ids = result.train[key].to_numpy(), result.test[key].to_numpy()
+    all_ids = np.concatenate([train_ids, test_ids])
+    repeated = pd.Series(all_ids).value_counts()
+    repeated = repeated[repeated > 1]
+    findings = []
+    if grouped:
+        findings.append(
+            Finding(
+                "combine_entity_split",
+                "info",
+                columns[0],
+                len(repeated),
+                f"{len(repeated):,} {name} value(s) occur on several rows "
+                f"({int(repeated.sum()):,} rows)",
+                f"grouped split: the test set and every cross-validation fold keep each {name} "
+                "on one side",
+                True,
+            )
+        )
+    both = np.intersect1d(train_ids, test_ids)
+    in_folds = set()
+    for fit, validate in result.folds:
+        in_folds |= set(np.intersect1d(train_ids[fit], train_ids[validate]).tolist())
+    sides = (
+        ("the training and the test set", both),
+        ("a fit part and its validation fold", np.array(sorted(in_folds))),
+    )
+    for where, shared in sides:
+        if not len(shared):
+            continue
+        sample = result.train[columns[0]][np.isin(train_ids, shared)].tolist()
+        findings.append(
+            Finding(
+                "combine_entity_leak",
+                "warning" if "time-ordered" in result.strategy else "error",
+                columns[0],
+                len(shared),
+                f"{len(shared):,} {name} value(s) are in both {where}, e.g. "
+                f"{quoted_examples(list(dict.fromkeys(sample)))}: scores there are measured on "
+                "entities the model has seen",
+                "kept as the split asked (a time order or split.group_column); to keep each "
+                f"{name} on one side, remove split.group_column or split.time_ordered",
+                False,
+            )
+        )
+    return findings
 
 
 def _check_request(

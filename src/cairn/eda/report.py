@@ -10,6 +10,7 @@ import pandas as pd
 
 import cairn.reporting as rp
 from cairn.eda._column_report import column_id, column_section, role_badge, share_cell
+from cairn.eda._combination_section import combination_sections
 from cairn.eda._target_report import target_section
 from cairn.eda._types import Alert, ColumnProfile, Correlations, Profile
 
@@ -18,6 +19,7 @@ def render_profile(profile: Profile, *, title: str | None = None) -> str:
     """The profile as an HTML page (string)."""
     sections = [
         _overview(profile),
+        *combination_sections(profile.quality),
         _quality(profile),
         _columns(profile),
         _missing(profile),

@@ -160,6 +160,7 @@ def model_card(analysis: RunAnalysis) -> ModelCard:
         _details(run),
         _intended_use(run, len(features)),
         _data(run),
+        *_combining(run),
         _features(run),
         _metrics(analysis),
         _objectives(objectives),
@@ -256,6 +257,31 @@ def _data(run: RunFolder) -> CardSection:
                 ("ul", [f"{f.get('message')} — {f.get('action')}" for f in warnings[:10]])
             )
     return CardSection("Data", blocks)
+
+
+def _combining(run: RunFolder) -> list[CardSection]:
+    """How the sources were combined and what that found; none for one source."""
+    from cairn.data.sources import Combination
+
+    record = (run.quality or {}).get("combination")
+    if not record or Combination.from_dict(record).single:
+        return []
+    combination = Combination.from_dict(record)
+    blocks: list[tuple[str, Any]] = [
+        ("p", combination.summary() + "."),
+        ("table", (["source", "rows", "columns"], combination.source_rows())),
+    ]
+    if combination.joins:
+        rows = combination.join_rows()
+        blocks.append(("table", (list(rows[0]), rows)))
+    findings = [
+        f
+        for f in (run.quality or {}).get("findings", [])
+        if str(f.get("check", "")).startswith("combine_") and f.get("check") != "combine_sources"
+    ]
+    if findings:
+        blocks.append(("ul", [f"{f.get('message')} — {f.get('action')}" for f in findings]))
+    return [CardSection("Combining sources", blocks)]
 
 
 def _features(run: RunFolder) -> CardSection:

@@ -99,6 +99,9 @@ def package(
         "quality": write_json(run_dir / "quality.json", prepared.cleaned.report.to_dict()),
         "evaluation": write_json(run_dir / "evaluation.json", tested.evaluation.to_dict()),
     }
+    combination = prepared.cleaned.report.combination
+    if combination is not None:  # logged to MLflow with the other reports
+        reports["combination"] = write_json(run_dir / "combination.json", combination)
     clock.lap("package")
     return Packaged(bundle_path, metadata, reports, gate)
 

@@ -13,7 +13,7 @@ import pandas as pd
 
 from cairn.data.quality import CleanResult, check_and_clean
 from cairn.data.schema import Schema
-from cairn.data.sources import collect
+from cairn.data.sources import attach_combination, collect, combination_of
 from cairn.data.split import Fold, split
 from cairn.exceptions import SpecError
 from cairn.spec import ProjectSpec
@@ -121,6 +121,9 @@ def prepare(spec: ProjectSpec, raw: pd.DataFrame, *, say: Progress, clock: Clock
         source=", ".join(source.label for source in spec.data.sources),
     )
     spec.check_task(prepared.task)
+    # What combining the sources found joins the run's quality report (and
+    # so quality.json, the EDA page and the card), ahead of the checks.
+    attach_combination(prepared.cleaned.report, combination_of(raw))
     clock.lap("quality")
 
     say("splitting train / test")
@@ -138,7 +141,9 @@ def prepare(spec: ProjectSpec, raw: pd.DataFrame, *, say: Progress, clock: Clock
         time_ordered=spec.split.time_ordered,
         seed=spec.train.seed,
         repeats=spec.split.repeats,
+        entity_columns=spec.data.id_columns,
     )
+    prepared.cleaned.report.findings += parts.findings
     prepared.y_train = parts.train.pop(label).to_numpy()
     prepared.y_test = parts.test.pop(label).to_numpy()
     prepared.X_train = parts.train.drop(columns=[problem.target])

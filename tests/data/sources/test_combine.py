@@ -88,12 +88,15 @@ def test_join_on_key(tmp_path, titanic):
         join_how="left",
     )
     frame = collect(spec)
-    assert list(frame.columns) == ["PassengerId", "Name", "Age", "Fare", "Age_tickets"]
+    # the second Age equals the first wherever both have one: the copy is dropped
+    assert list(frame.columns) == ["PassengerId", "Name", "Age", "Fare"]
     assert len(frame) == 891
     assert frame["Fare"].tolist() == titanic["Fare"].tolist()
     info = frame.attrs["cairn_collect"]
     assert info["renamed"] == {"tickets.parquet": {"Age": "Age_tickets"}}
     assert info["combine"] == "join"
+    copies = [f for f in info["findings"] if f["check"] == "combine_join_duplicate_column"]
+    assert [(f["column"], f["applied"]) for f in copies] == [("Age_tickets", True)]
 
 
 def test_join_reconciles_key_dtypes(tmp_path):

@@ -13,12 +13,34 @@ saying what went wrong, where (file, URL, source, column) and what to do.
 Modules: ``_formats`` (format names and extensions), ``_detect`` (compression,
 encoding and separator sniffing), ``_delimited``, ``_json`` and ``_files``
 (readers), ``_http`` (downloads), ``_sql`` (databases), ``_read`` (one table
-or source) and ``_combine`` (append or join). pandas, pyarrow and SQLAlchemy
+or source), ``_combine`` (append or join) and ``_combination`` (the record
+of what combining did, its findings, and the per-source ``rename`` and
+``values`` options). pandas, pyarrow and SQLAlchemy
 are imported only when a table is read.
 """
 
+from cairn.data.sources._combination import (
+    Combination,
+    JoinRecord,
+    SourceRecord,
+    apply_source_options,
+    attach_combination,
+    combination_of,
+)
 from cairn.data.sources._combine import collect
 from cairn.data.sources._formats import EXTRA_NA_VALUES, FORMATS
 from cairn.data.sources._read import read_source, read_table
 
-__all__ = ["EXTRA_NA_VALUES", "FORMATS", "collect", "read_source", "read_table"]
+__all__ = [
+    "EXTRA_NA_VALUES",
+    "FORMATS",
+    "Combination",
+    "JoinRecord",
+    "SourceRecord",
+    "apply_source_options",
+    "attach_combination",
+    "collect",
+    "combination_of",
+    "read_source",
+    "read_table",
+]

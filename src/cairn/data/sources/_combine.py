@@ -1,4 +1,5 @@
-"""Combining sources: appended (dropping rows repeated across sources) or joined on keys."""
+"""Combining sources: appended (dropping rows repeated across sources) or joined on keys;
+what was done is recorded in :mod:`cairn.data.sources._combination`."""
 
 from __future__ import annotations
 
@@ -7,59 +8,91 @@ import urllib.parse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from cairn.data.sources._combination import (
+    ATTRS_KEY,
+    Combination,
+    JoinRecord,
+    SourceRecord,
+    Twins,
+    agreement,
+    append_findings,
+    apply_source_options,
+    duplicate_column_finding,
+    join_findings,
+    join_step,
+)
 from cairn.data.sources._read import read_source, source_label
 from cairn.exceptions import DataError
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
+    from cairn.data.findings import Finding
     from cairn.spec import ProjectSpec, SourceSpec
 
 
 def collect(spec: ProjectSpec) -> pd.DataFrame:
     """Read every source of a spec and combine them into one frame.
 
-    With ``combine = "append"`` the tables are stacked: columns are aligned by
-    name (a column missing from a source is filled with NaN), dtypes are
-    reconciled (int and float give float; a number and text give text) and rows
-    of a later source that exactly repeat a row of an earlier source are
-    dropped. With ``combine = "join"`` the tables are merged one after another
-    on ``data.join_on`` with ``data.join_how``; clashing non-key columns get the
-    source's name as a suffix.
+    Each source's ``rename`` and ``values`` options are applied right after
+    it is read. With ``combine = "append"`` the tables are stacked: columns
+    are aligned by name (a column missing from a source is filled with NaN),
+    dtypes are reconciled (int and float give float; a number and text give
+    text) and a row of a later source equal to a row of an earlier source on
+    the columns both sources have is the same row: one copy is kept, the one
+    filling more columns (the earlier one on a tie). With ``combine = "join"``
+    the tables are merged one after another on ``data.join_on`` with
+    ``data.join_how``; clashing non-key columns get the source's name as a
+    suffix, and such a copy equal to the original wherever both have a value
+    is dropped.
 
     Args:
         spec: The project spec.
 
     Returns:
-        The combined frame. ``frame.attrs["cairn_collect"]`` records the
-        sources (label, rows, columns), ``"combine"``, the rows removed as
-        duplicates across sources (``"duplicates_removed"``) and, for a join,
-        the renamed columns (``"renamed"``).
+        The combined frame. ``frame.attrs["cairn_collect"]`` holds the
+        :class:`~cairn.data.sources.Combination` record as a dict (see
+        :func:`~cairn.data.sources.combination_of`): the sources (label, rows,
+        columns), ``"combine"``, the rows removed as duplicates across
+        sources (``"duplicates_removed"``), for a join the renamed columns
+        (``"renamed"``) and each step (``"joins"``), and the findings.
 
     Raises:
-        DataError: A source cannot be read, a join key is missing from a source,
-            or the join leaves no rows.
+        DataError: A source cannot be read, a ``rename`` or ``values`` option
+            names a column the source lacks, a join key is missing from a
+            source, or the join leaves no rows.
     """
     data = spec.data
     frames: list[tuple[str, pd.DataFrame]] = []
     for source in data.sources:
-        frames.append((source_label(source), read_source(source, root=spec.root)))
-    info: dict[str, Any] = {
-        "combine": data.combine,
-        "sources": [
-            {"label": label, "rows": len(frame), "columns": len(frame.columns)}
+        label = source_label(source)
+        frame = apply_source_options(read_source(source, root=spec.root), source, label)
+        frames.append((label, frame))
+    combination = Combination(
+        combine=data.combine,
+        sources=[
+            SourceRecord(label, len(frame), [str(c) for c in frame.columns])
             for label, frame in frames
         ],
-        "duplicates_removed": 0,
-    }
+    )
     if data.combine == "join":
-        result, renamed = _join(frames, data.sources, on=data.join_on, how=data.join_how)
-        info["renamed"] = renamed
+        result, renamed, joins, duplicates = _join(
+            frames, data.sources, on=data.join_on, how=data.join_how
+        )
+        combination.renamed, combination.joins = renamed, joins
+        if len(frames) > 1:
+            combination.findings = join_findings(frames, joins, len(result)) + duplicates
     else:
-        result, removed = _append([frame for _, frame in frames])
-        info["duplicates_removed"] = removed
-    info["rows"] = len(result)
-    result.attrs["cairn_collect"] = info
+        result, origin, twins = _append([frame for _, frame in frames])
+        combination.duplicates_removed = sum(
+            pair.later_dropped + pair.earlier_dropped for pair in twins
+        )
+        combination.findings, combination.suggestions = append_findings(
+            frames, result, origin, twins, data.id_columns
+        )
+    combination.rows = len(result)
+    result.attrs[ATTRS_KEY] = combination.to_dict()
     return result
 
 
@@ -152,25 +185,53 @@ def _reconcile(frames: list[pd.DataFrame], columns: list[str] | None = None) -> 
     return result
 
 
-def _append(frames: list[pd.DataFrame]) -> tuple[pd.DataFrame, int]:
+def _row_hashes(frame: pd.DataFrame) -> np.ndarray:
+    import pandas as pd
+
+    try:
+        return pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    except TypeError:  # unhashable values, e.g. lists read from JSON
+        return pd.util.hash_pandas_object(frame.astype("str"), index=False).to_numpy()
+
+
+def _append(frames: list[pd.DataFrame]) -> tuple[pd.DataFrame, np.ndarray, list[Twins]]:
+    """The stacked frame, the source position of each of its rows, and the
+    rows found repeated across sources (one pair of sources each)."""
     import numpy as np
     import pandas as pd
 
     if len(frames) == 1:
-        return frames[0], 0
+        return frames[0], np.zeros(len(frames[0]), dtype=int), []
     aligned = _reconcile(frames)
     combined = pd.concat(aligned, ignore_index=True)
     origin = np.repeat(np.arange(len(aligned)), [len(frame) for frame in aligned])
-    try:
-        hashes = pd.util.hash_pandas_object(combined, index=False).to_numpy()
-    except TypeError:  # unhashable values, e.g. lists read from JSON
-        hashes = pd.util.hash_pandas_object(combined.astype("str"), index=False).to_numpy()
-    first_source = pd.Series(origin).groupby(hashes).transform("min").to_numpy()
-    repeated = origin > first_source
-    removed = int(repeated.sum())
-    if removed:
-        combined = combined.loc[~repeated].reset_index(drop=True)
-    return combined, removed
+    # a row filling more columns holds more information: that copy is kept
+    fullness = combined.notna().sum(axis=1).to_numpy()
+    keep = np.ones(len(combined), dtype=bool)
+    twins: list[Twins] = []
+    for later in range(1, len(frames)):
+        for earlier in range(later):
+            columns = set(frames[later].columns)
+            shared = [c for c in frames[earlier].columns if c in columns]
+            if not shared:
+                continue
+            rows_e = np.flatnonzero((origin == earlier) & keep)
+            rows_l = np.flatnonzero((origin == later) & keep)
+            hashes_e = _row_hashes(combined[shared].iloc[rows_e])
+            hashes_l = _row_hashes(combined[shared].iloc[rows_l])
+            matched = np.isin(hashes_l, hashes_e)
+            if not matched.any():
+                continue
+            best_e = pd.Series(fullness[rows_e]).groupby(hashes_e).max()
+            later_fuller = fullness[rows_l][matched] > best_e.reindex(hashes_l[matched]).to_numpy()
+            drop_e = rows_e[np.isin(hashes_e, hashes_l[matched][later_fuller])]
+            drop_l = rows_l[matched][~later_fuller]
+            keep[drop_e] = False
+            keep[drop_l] = False
+            twins.append(Twins(earlier, later, len(shared), len(drop_l), len(drop_e)))
+    if not keep.all():
+        combined = combined.loc[keep].reset_index(drop=True)
+    return combined, origin[keep], twins
 
 
 def _source_tag(source: SourceSpec, position: int) -> str:
@@ -192,7 +253,9 @@ def _join(
     *,
     on: list[str],
     how: Literal["inner", "left", "outer"],
-) -> tuple[pd.DataFrame, dict[str, dict[str, str]]]:
+) -> tuple[pd.DataFrame, dict[str, dict[str, str]], list[JoinRecord], list[Finding]]:
+    """The joined frame, the clashing columns renamed per source, one record
+    per join step, and the notes on columns a join brought twice."""
     for label, frame in frames:
         for key in on:
             if key not in frame.columns:
@@ -208,6 +271,8 @@ def _join(
     keyed = _reconcile([frame for _, frame in frames], columns=on)
     result = keyed[0]
     renamed: dict[str, dict[str, str]] = {}
+    joins: list[JoinRecord] = []
+    duplicates: list[Finding] = []
     for position in range(1, len(keyed)):
         right = keyed[position]
         label = frames[position][0]
@@ -226,10 +291,35 @@ def _join(
         if mapping:
             right = right.rename(columns=mapping)
             renamed[label] = mapping
+        step = join_step(result, right, source=label, on=on, how=how)
         result = result.merge(right, on=on, how=how)
+        step.rows = len(result)
+        joins.append(step)
         if len(result) == 0:
             raise DataError(
                 f"source {label!r}: joining on {', '.join(on)} ({how}) left no rows; check "
                 "that the key values match across sources"
             )
-    return result, renamed
+        result, notes = _drop_copies(result, mapping, label)
+        duplicates += notes
+    return result, renamed, joins, duplicates
+
+
+def _drop_copies(
+    frame: pd.DataFrame, mapping: dict[str, str], label: str
+) -> tuple[pd.DataFrame, list[Finding]]:
+    """Columns a join brought twice: a copy equal to the original wherever
+    both have a value fills the original's gaps and is dropped; the others
+    are reported."""
+    notes: list[Finding] = []
+    dropped = []
+    for column, copy in mapping.items():
+        both, equal = agreement(frame[column], frame[copy])
+        note = duplicate_column_finding(column, copy, label, both, equal)
+        if note is None:
+            continue
+        notes.append(note)
+        if note.applied:
+            frame[column] = frame[column].fillna(frame[copy])
+            dropped.append(copy)
+    return (frame.drop(columns=dropped) if dropped else frame), notes
