@@ -275,6 +275,9 @@ def _print_outcome(result: Any) -> None:
         lines["search"] = f"{search.get('trials', 0)} tuning trials; {phases}"
         if search.get("target_transform"):
             lines["search"] += f"; target learned as {search['target_transform']}"
+    combined = _combination_lines(result.quality)
+    if combined:
+        lines["combining"] = combined[0]
     lines.update({"findings": result.quality.summary(), "bundle": str(result.bundle_path)})
     lines.update({name: str(path) for name, path in result.reports.items()})
     if result.model_uri:
@@ -286,6 +289,25 @@ def _print_outcome(result: Any) -> None:
     width = max(len(name) for name in lines) + 2
     for name, text in lines.items():
         console.print(f"{name + ':':<{width}}{text}", highlight=False, soft_wrap=True)
+    for text in combined[1:]:
+        console.print(f"  {text}", highlight=False, soft_wrap=True, markup=False)
+
+
+def _combination_lines(quality: Any) -> list[str]:
+    """What combining several sources did, and its warnings; none for one source."""
+    from cairn.data.sources import Combination
+
+    record = getattr(quality, "combination", None)
+    if not record or Combination.from_dict(record).single:
+        return []
+    notes = [
+        f
+        for f in quality.findings
+        if f.check.startswith("combine_") and f.severity in ("warning", "error")
+    ]
+    head = Combination.from_dict(record).summary()
+    head += f"; {len(notes)} warning(s)" + (" (see below and combination.json)" if notes else "")
+    return [head] + [f"{f.severity}: {f.message} — {f.action}" for f in notes]
 
 
 def predict(
@@ -423,7 +445,13 @@ def _write_table(frame: pd.DataFrame, output: Path, suffix: str) -> None:
 
 
 def profile(
-    data: Annotated[str, typer.Argument(help="Data file or http(s) URL (CSV, Parquet, ...).")],
+    data: Annotated[
+        str,
+        typer.Argument(
+            help="Data file or http(s) URL (CSV, Parquet, ...), or a cairn.toml: its sources "
+            "combined as a run combines them."
+        ),
+    ],
     target: Annotated[
         str | None, typer.Option("--target", "-t", help="Relate every column to this one.")
     ] = None,
@@ -445,10 +473,13 @@ def profile(
 
         started = time.monotonic()
         with console.status("reading data", spinner="dots") as status:
-            frame = read_table(data, separator=separator, sheet=sheet)
-            status.update(f"profiling {len(frame):,} rows × {frame.shape[1]} columns")
-            name = Path(data).name if "://" not in data else data.rsplit("/", 1)[-1]
-            result = make_profile(frame, target=target, task=task, source=name)
+            if data.endswith(".toml"):
+                result, name = _profile_spec(Path(data), target=target, task=task, status=status)
+            else:
+                frame = read_table(data, separator=separator, sheet=sheet)
+                status.update(f"profiling {len(frame):,} rows × {frame.shape[1]} columns")
+                name = Path(data).name if "://" not in data else data.rsplit("/", 1)[-1]
+                result = make_profile(frame, target=target, task=task, source=name)
             default = Path(f"{Path(name).stem or 'data'}_profile.html")
             written = write_profile_report(result, output or default)
         warnings = sum(a.severity == "warning" for a in result.alerts)
@@ -457,6 +488,33 @@ def profile(
             f"{warnings} warning(s)) in {time.monotonic() - started:.1f}s",
             highlight=False,
         )
+
+
+def _profile_spec(spec_path: Path, *, target: str | None, task: str | None, status: Any) -> Any:
+    """The profile of a spec's sources, combined as ``cairn run`` combines
+    them, with what combining found; and the project's name."""
+    from cairn.data.sources import attach_combination, collect, combination_of
+    from cairn.eda import profile as make_profile
+    from cairn.spec import load_spec
+
+    spec = load_spec(spec_path)
+    frame = collect(spec)
+    status.update(f"profiling {len(frame):,} rows × {frame.shape[1]} columns")
+    target = target or spec.problem.target
+    if target not in frame.columns:  # a clustering's spec may name no target column
+        target = None
+    supervised = spec.problem.task in (None, "classification", "regression")
+    result = make_profile(
+        frame,
+        target=target,
+        task=task or (spec.problem.task if supervised and target else None),
+        roles=spec.data.roles,
+        id_columns=spec.data.id_columns,
+        time_column=spec.data.time_column,
+        source=", ".join(source.label for source in spec.data.sources),
+    )
+    attach_combination(result.quality, combination_of(frame))
+    return result, spec.project.name
 
 
 def report(
