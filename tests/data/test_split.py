@@ -327,3 +327,69 @@ def test_class_rarer_than_folds_is_spread_over_folds(wine: pd.DataFrame) -> None
     assert len(rare_folds) == (y == 8).sum()
     for _, val in result.folds:  # the others stay stratified
         assert abs((y[val] == 5).mean() - (y == 5).mean()) < 0.03
+
+
+# --------------------------------------------------------------------------- entities
+
+
+@pytest.fixture(scope="module")
+def customers_twice() -> pd.DataFrame:
+    """1,500 telco customers, 300 of them on a second row with a newer bill."""
+    frame = _read("telco_churn.csv").sample(n=1500, random_state=0).reset_index(drop=True)
+    again = frame.iloc[:300].assign(MonthlyCharges=lambda f: f["MonthlyCharges"] + 5.0)
+    again["tenure"] = again["tenure"] + 1
+    return pd.concat([frame, again], ignore_index=True)
+
+
+def _sides(result: SplitResult) -> tuple[set[str], list[tuple[set[str], set[str]]]]:
+    train_ids = result.train["customerID"].to_numpy()
+    both = set(train_ids) & set(result.test["customerID"])
+    folds = [(set(train_ids[fit]), set(train_ids[val])) for fit, val in result.folds]
+    return both, folds
+
+
+def test_repeated_entities_stay_on_one_side_of_split_and_folds(customers_twice):
+    plain = split(customers_twice, target="Churn", task="classification", seed=0)
+    assert _sides(plain)[0], "an ungrouped split puts some repeated customers on both sides"
+
+    result = split(
+        customers_twice,
+        target="Churn",
+        task="classification",
+        seed=0,
+        entity_columns=["customerID"],
+    )
+    both, folds = _sides(result)
+    assert not both
+    assert all(not (fit & val) for fit, val in folds)
+    assert result.strategy.startswith("grouped by customerID")
+    assert list(result.train.columns) == list(customers_twice.columns)
+    assert len(result.train) + len(result.test) == len(customers_twice)
+    [note] = result.findings
+    assert (note.check, note.column, note.count) == ("combine_entity_split", "customerID", 300)
+
+
+def test_entity_on_both_sides_is_reported(customers_twice):
+    # grouping by another column cannot keep a customer whose tenure changed on one side
+    result = split(
+        customers_twice,
+        target="Churn",
+        task="classification",
+        seed=0,
+        group_column="tenure",
+        entity_columns=["customerID"],
+    )
+    both, _ = _sides(result)
+    assert both
+    leaks = [f for f in result.findings if f.check == "combine_entity_leak"]
+    assert leaks[0].severity == "error"
+    assert leaks[0].count == len(both)
+    assert "training and the test set" in leaks[0].message
+
+
+def test_unique_entities_split_as_before(customers_twice):
+    once = customers_twice.drop_duplicates("customerID").reset_index(drop=True)
+    grouped = split(once, target="Churn", task="classification", entity_columns=["customerID"])
+    plain = split(once, target="Churn", task="classification")
+    assert grouped.strategy == plain.strategy and not grouped.findings
+    pd.testing.assert_frame_equal(grouped.test, plain.test)
