@@ -36,7 +36,7 @@ import pandas as pd
 
 from cairn._io import atomic_write_bytes
 from cairn.bundle import Model
-from cairn.data.sources import read_source
+from cairn.data.sources import apply_source_options, read_source
 from cairn.exceptions import DataError, RegistryError
 from cairn.maintenance._comparison import (
     Comparison,
@@ -181,7 +181,8 @@ def _interactions_and_sides(spec: ProjectSpec) -> tuple[pd.DataFrame, list[Sourc
         if source.name and source.name in side_names:
             sides.append(source)
         else:
-            frames.append(read_source(source, root=spec.root))
+            frame = read_source(source, root=spec.root)
+            frames.append(apply_source_options(frame, source, source.label))
     if not frames:
         raise DataError("the spec has no interaction source besides its side tables")
     return (frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)), sides

@@ -30,6 +30,7 @@ from cairn._io import atomic_write_bytes, write_json
 from cairn.bundle import Model, SchemaWarning, save_bundle
 from cairn.data.quality import CleanResult, clean_unlabelled
 from cairn.data.schema import Schema
+from cairn.data.sources import attach_combination, combination_of
 from cairn.evaluation.evaluate import (
     NATIVE_PREFIX,
     Evaluation,
@@ -113,6 +114,7 @@ def cluster(spec: ProjectSpec, raw: pd.DataFrame, *, seconds: float, say: Progre
         exclude=[truth_column] if truth_column else [],
         source=source,
     )
+    attach_combination(cleaned.report, combination_of(raw))
     features = cleaned.frame[[c.name for c in cleaned.schema.columns if c.name != truth_column]]
     metric = problem.metric or get_task("clustering").default_metric()
     rank_by = metric if metric in CLUSTER_INDICES else "silhouette"
@@ -329,6 +331,9 @@ def _package(
         "quality": write_json(run_dir / "quality.json", segmented.cleaned.report.to_dict()),
         "evaluation": write_json(run_dir / "evaluation.json", segmented.evaluation.to_dict()),
     }
+    combination = segmented.cleaned.report.combination
+    if combination is not None:  # logged to MLflow with the other reports
+        reports["combination"] = write_json(run_dir / "combination.json", combination)
     return bundle_path, metadata, reports
 
 

@@ -29,7 +29,7 @@ from cairn._io import json_safe, write_json
 from cairn.bundle import ITEMS_FILE, Model, library_versions, save_bundle
 from cairn.data.findings import Finding, QualityReport
 from cairn.data.schema import ColumnSchema, Role, Schema, missing_column_message
-from cairn.data.sources import read_source
+from cairn.data.sources import apply_source_options, read_source
 from cairn.evaluation import (
     RecommendationResults,
 )
@@ -103,7 +103,7 @@ def read_sources(spec: ProjectSpec, say: Progress) -> Sources:
     labels: list[str] = []
     sides: dict[str, pd.DataFrame] = {}
     for source in spec.data.sources:
-        frame = read_source(source, root=spec.root)
+        frame = apply_source_options(read_source(source, root=spec.root), source, source.label)
         if source.name in side_names:
             sides[str(source.name)] = frame
         else:

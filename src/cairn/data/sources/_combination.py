@@ -580,13 +580,20 @@ def _rename_candidates(
 def _vocabulary(series: pd.Series) -> pd.Series | None:
     """Counts of the text forms of a column's values, or None for a column
     with too many distinct values to be a vocabulary."""
+    import pandas as pd
+
     from cairn.data.values import as_strings
 
-    text = as_strings(series.dropna())
-    counts = text.value_counts()
+    try:
+        counts = series.value_counts(dropna=True)
+    except TypeError:  # unhashable values, e.g. lists read from JSON
+        return None
     if len(counts) < 2 or len(counts) > MAX_VOCABULARY:
         return None
-    return counts
+    # text forms of the distinct values only: cheap on a large table
+    text = as_strings(pd.Series(counts.index, dtype=object)).to_numpy()
+    merged = pd.Series(counts.to_numpy(), index=text).groupby(level=0).sum()
+    return merged.sort_values(ascending=False, kind="stable") if len(merged) >= 2 else None
 
 
 def _is_number(text: str) -> bool:
@@ -667,14 +674,16 @@ def _vocabulary_mismatches(
                 values = suggestions.setdefault(label, {}).setdefault("values", {})
                 values[column] = mapping
                 line = "values = " + toml_inline({column: mapping})
-                action = f"kept as written; paired by {how}: {_fix_text(label, line)}"
+                action = f"kept as written; if they mean the same, paired by {how}: " + _fix_text(
+                    label, line
+                )
             findings.append(
                 Finding(
                     "combine_value_mismatch",
                     "warning",
                     column,
                     int(vocabulary.sum()),
-                    f"column {column!r} is written differently by source: "
+                    f"column {column!r} has different values by source: "
                     f"{quoted_examples(list(reference.index), 5)} in {ref_label!r}, "
                     f"{quoted_examples(list(vocabulary.index), 5)} in {label!r}; combined it "
                     f"would have {len(ref_norm | oth_norm)} levels",
