@@ -175,6 +175,7 @@ def test_run_steps_report_write_and_time_in_order(make_project: MakeProject) -> 
         "trials",
         "quality",
         "evaluation",
+        "combination",
         "eda",
         "evaluation_report",
         "model_card",
