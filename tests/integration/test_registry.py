@@ -56,6 +56,14 @@ def test_run_is_registered_as_champion(registered: RunResult) -> None:
     assert registered.model_uri == "models:/titanic/1"
     assert registered.alias == "champion"
     assert (registered.spec.state_dir / "mlflow.db").exists()
+    # the run's reports, the combination record among them, are MLflow artifacts
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri(registered.spec.project_dir))
+    experiment = client.get_experiment_by_name("titanic")
+    [logged] = client.search_runs([experiment.experiment_id])
+    reports = {item.path for item in client.list_artifacts(logged.info.run_id, "reports")}
+    assert {"reports/quality.json", "reports/combination.json"} <= reports
 
 
 def test_registry_bundle_predicts_identically(registered: RunResult) -> None:

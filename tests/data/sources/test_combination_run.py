@@ -1,7 +1,8 @@
 """``cairn run`` and ``cairn profile`` on a project whose two sources overlap,
 name one column differently and write another's values differently: what
 combining found is printed, written (quality.json, combination.json, the EDA
-page, the model card) and nothing crashes."""
+page, the model card) and nothing crashes. (That combination.json reaches
+MLflow with the other reports: tests/integration/test_registry.py.)"""
 
 from __future__ import annotations
 
