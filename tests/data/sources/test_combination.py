@@ -154,6 +154,7 @@ def test_lossy_inner_join_says_what_it_dropped(tmp_path, telco):
     [lost] = findings(frame, "combine_join_rows_lost")
     assert lost.count == 100 and lost.severity == "warning"
     assert "100 of 7,043 rows of 'left.csv'" in lost.message
+    assert f"e.g. {telco['customerID'].iloc[0]!r}" in lost.message
     assert 'join_how = "left"' in lost.action
     record = combination_of(frame)
     assert record is not None

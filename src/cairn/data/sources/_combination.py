@@ -84,6 +84,8 @@ class JoinRecord:
     left_unmatched: int
     right_unmatched: int
     rows: int
+    left_examples: list[str] = field(default_factory=list)
+    right_examples: list[str] = field(default_factory=list)
 
     @property
     def left_lost(self) -> int:
@@ -720,6 +722,13 @@ def join_step(
         (True, False): "n:1",
         (True, True): "n:m",
     }[(left_many, right_many)]
+    left_alone = ~np.isin(left_keys, right_keys)
+    right_alone = ~np.isin(right_keys, left_keys)
+
+    def examples(frame: pd.DataFrame, alone: np.ndarray) -> list[str]:
+        keys = frame.loc[alone, list(on)].head(3)
+        return [", ".join(str(value) for value in row) for row in keys.itertuples(index=False)]
+
     return JoinRecord(
         source=source,
         on=list(on),
@@ -727,9 +736,11 @@ def join_step(
         cardinality=cardinality,
         left_rows=len(left),
         right_rows=len(right),
-        left_unmatched=int((~np.isin(left_keys, right_keys)).sum()),
-        right_unmatched=int((~np.isin(right_keys, left_keys)).sum()),
+        left_unmatched=int(left_alone.sum()),
+        right_unmatched=int(right_alone.sum()),
         rows=0,
+        left_examples=examples(left, left_alone),
+        right_examples=examples(right, right_alone),
     )
 
 
@@ -737,7 +748,7 @@ def join_findings(
     frames: list[tuple[str, pd.DataFrame]], joins: list[JoinRecord], rows: int
 ) -> list[Finding]:
     """Rows each side of every join lost, and joins that repeat rows."""
-    from cairn.data.findings import Finding
+    from cairn.data.findings import Finding, quoted_examples
 
     findings = [_sources_finding(frames, rows, "joined")]
     for step, join in enumerate(joins):
@@ -761,9 +772,9 @@ def join_findings(
                 True,
             )
         )
-        for side, unmatched, lost, other in (
-            (left, join.left_unmatched, join.left_lost, repr(join.source)),
-            (repr(join.source), join.right_unmatched, join.right_lost, left),
+        for side, unmatched, lost, other, shown in (
+            (left, join.left_unmatched, join.left_lost, repr(join.source), join.left_examples),
+            (repr(join.source), join.right_unmatched, join.right_lost, left, join.right_examples),
         ):
             if not unmatched:
                 continue
@@ -781,7 +792,8 @@ def join_findings(
                     "warning" if lost and side == left else "info",
                     None,
                     unmatched,
-                    f"{unmatched:,} of {total:,} rows of {side} have no match in {other} on {keys}",
+                    f"{unmatched:,} of {total:,} rows of {side} have no match in {other} "
+                    f"on {keys}, e.g. {quoted_examples(shown)}",
                     action,
                     True,
                 )
