@@ -298,14 +298,15 @@ def _combination_lines(quality: Any) -> list[str]:
     from cairn.data.sources import Combination
 
     record = getattr(quality, "combination", None)
-    if not record or Combination.from_dict(record).single:
+    combination = Combination.from_dict(record) if record else None
+    if combination is None or combination.single:
         return []
     notes = [
         f
         for f in quality.findings
         if f.check.startswith("combine_") and f.severity in ("warning", "error")
     ]
-    head = Combination.from_dict(record).summary()
+    head = combination.summary()
     head += f"; {len(notes)} warning(s)" + (" (see below and combination.json)" if notes else "")
     return [head] + [f"{f.severity}: {f.message} — {f.action}" for f in notes]
 

@@ -264,9 +264,9 @@ def _combining(run: RunFolder) -> list[CardSection]:
     from cairn.data.sources import Combination
 
     record = (run.quality or {}).get("combination")
-    if not record or Combination.from_dict(record).single:
+    combination = Combination.from_dict(record) if record else None
+    if combination is None or combination.single:
         return []
-    combination = Combination.from_dict(record)
     blocks: list[tuple[str, Any]] = [
         ("p", combination.summary() + "."),
         ("table", (["source", "rows", "columns"], combination.source_rows())),
