@@ -122,6 +122,12 @@ def test_all_suggested_lines_of_a_source_fix_everything_at_once(tmp_path, telco)
     record = combination_of(collect(write_spec(tmp_path, [("a.csv", []), ("b.csv", [])])))
     assert record is not None
     lines = record.suggested_lines()["b.csv"]
+    # the EDA section shows them ready to paste
+    [section] = combination_sections(
+        QualityReport(findings=record.findings, combination=record.to_dict())
+    )
+    assert section.title == "Combining sources"
+    assert "[[data.sources]]" in section.body and "monthly_charges" in section.body
     fixed = collect(write_spec(tmp_path, [("a.csv", []), ("b.csv", lines)]))
     checks = {f.check for f in findings(fixed, "combine_rename_candidate")}
     checks |= {f.check for f in findings(fixed, "combine_value_mismatch")}
