@@ -71,6 +71,17 @@ def test_repeated_customers_with_an_extra_column_are_one_row(tmp_path, telco):
     assert [(s.label, s.rows) for s in record.sources] == [("a.csv", 5000), ("b.csv", 2543)]
 
 
+def test_sources_sharing_only_an_id_are_not_merged_row_by_row(tmp_path, telco):
+    telco.iloc[:1000].to_csv(tmp_path / "a.csv", index=False)
+    regions = telco[["customerID"]].iloc[:1000].assign(Region="north")
+    regions.to_csv(tmp_path / "b.csv", index=False)
+    frame = collect(write_spec(tmp_path, [("a.csv", []), ("b.csv", [])]))
+    assert len(frame) == 2000  # a join was meant; stacking keeps every row and says so
+    assert not findings(frame, "combine_duplicate_rows")
+    partial = {f.column: f.count for f in findings(frame, "combine_partial_column")}
+    assert partial["Region"] == 1000 and partial["tenure"] == 1000
+
+
 def test_same_customer_differing_elsewhere_is_reported_on_id_columns(tmp_path, telco):
     planted_append(tmp_path, telco)
     later = pd.read_csv(tmp_path / "b.csv")

@@ -40,7 +40,8 @@ def collect(spec: ProjectSpec) -> pd.DataFrame:
     are aligned by name (a column missing from a source is filled with NaN),
     dtypes are reconciled (int and float give float; a number and text give
     text) and a row of a later source equal to a row of an earlier source on
-    the columns both sources have is the same row: one copy is kept, the one
+    the columns both sources have (when they are at least half of the
+    wider source's columns) is the same row: one copy is kept, the one
     filling more columns (the earlier one on a tie). With ``combine = "join"``
     the tables are merged one after another on ``data.join_on`` with
     ``data.join_how``; clashing non-key columns get the source's name as a
@@ -185,6 +186,12 @@ def _reconcile(frames: list[pd.DataFrame], columns: list[str] | None = None) -> 
     return result
 
 
+#: Rows of two sources are compared only when the columns both have are at
+#: least this share of the wider source's columns: equal on an id and one
+#: more column, two rows of otherwise different tables are not the same row.
+TWIN_SHARED_SHARE = 0.5
+
+
 def _row_hashes(frame: pd.DataFrame) -> np.ndarray:
     import pandas as pd
 
@@ -213,7 +220,8 @@ def _append(frames: list[pd.DataFrame]) -> tuple[pd.DataFrame, np.ndarray, list[
         for earlier in range(later):
             columns = set(frames[later].columns)
             shared = [c for c in frames[earlier].columns if c in columns]
-            if not shared:
+            wider = max(len(frames[earlier].columns), len(columns))
+            if not shared or len(shared) < TWIN_SHARED_SHARE * wider:
                 continue
             rows_e = np.flatnonzero((origin == earlier) & keep)
             rows_l = np.flatnonzero((origin == later) & keep)
