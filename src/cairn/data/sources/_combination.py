@@ -40,6 +40,9 @@ NAME_SIMILARITY = 0.8
 VALUE_SIMILARITY = 0.3
 #: Columns with at most this many distinct values per source get their vocabularies compared.
 MAX_VOCABULARY = 20
+#: Vocabularies are read from a source's first this many rows: enough to see
+#: a few coded values and their shares, cheap on a large table.
+VOCABULARY_ROWS = 100_000
 #: Vocabularies sharing less than this share of values are reported.
 VOCABULARY_OVERLAP = 0.5
 #: Two join copies of a column agreeing on at least this share of rows are reported as
@@ -426,7 +429,7 @@ def _entity_findings(
         return []
     rows = present.nonzero()[0][table["key"].isin(shared).to_numpy()]
     name = ", ".join(id_columns)
-    examples = list(dict.fromkeys(result[id_columns[0]].iloc[rows].tolist()))
+    examples = list(dict.fromkeys(result[id_columns[0]].iloc[rows[:20]].tolist()))
     labels = sorted({frames[k][0] for k in table["origin"][table["key"].isin(shared)]})
     return [
         Finding(
@@ -580,14 +583,15 @@ def _rename_candidates(
 
 
 def _vocabulary(series: pd.Series) -> pd.Series | None:
-    """Counts of the text forms of a column's values, or None for a column
-    with too many distinct values to be a vocabulary."""
+    """Counts of the text forms of a column's values (in its first
+    ``VOCABULARY_ROWS`` rows), or None for a column with too many distinct
+    values to be a vocabulary."""
     import pandas as pd
 
     from cairn.data.values import as_strings
 
     try:
-        counts = series.value_counts(dropna=True)
+        counts = series.iloc[:VOCABULARY_ROWS].value_counts(dropna=True)
     except TypeError:  # unhashable values, e.g. lists read from JSON
         return None
     if len(counts) < 2 or len(counts) > MAX_VOCABULARY:
@@ -684,7 +688,7 @@ def _vocabulary_mismatches(
                     "combine_value_mismatch",
                     "warning",
                     column,
-                    int(vocabulary.sum()),
+                    len(frames[position][1]),
                     f"column {column!r} has different values by source: "
                     f"{quoted_examples(list(reference.index), 5)} in {ref_label!r}, "
                     f"{quoted_examples(list(vocabulary.index), 5)} in {label!r}; combined it "

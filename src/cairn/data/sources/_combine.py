@@ -223,10 +223,12 @@ def _append(frames: list[pd.DataFrame]) -> tuple[pd.DataFrame, np.ndarray, list[
             wider = max(len(frames[earlier].columns), len(columns))
             if not shared or len(shared) < TWIN_SHARED_SHARE * wider:
                 continue
-            rows_e = np.flatnonzero((origin == earlier) & keep)
-            rows_l = np.flatnonzero((origin == later) & keep)
-            hashes_e = _row_hashes(combined[shared].iloc[rows_e])
-            hashes_l = _row_hashes(combined[shared].iloc[rows_l])
+            # each source's rows are hashed where they are, without copying them out
+            kept_e, kept_l = keep[origin == earlier], keep[origin == later]
+            rows_e = np.flatnonzero(origin == earlier)[kept_e]
+            rows_l = np.flatnonzero(origin == later)[kept_l]
+            hashes_e = _row_hashes(aligned[earlier][shared])[kept_e]
+            hashes_l = _row_hashes(aligned[later][shared])[kept_l]
             matched = np.isin(hashes_l, hashes_e)
             if not matched.any():
                 continue
