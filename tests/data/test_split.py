@@ -393,3 +393,23 @@ def test_unique_entities_split_as_before(customers_twice):
     plain = split(once, target="Churn", task="classification")
     assert grouped.strategy == plain.strategy and not grouped.findings
     pd.testing.assert_frame_equal(grouped.test, plain.test)
+
+
+def test_time_ordered_split_reports_entities_seen_before(customers_twice):
+    # the second rows come last in time: their customers' first rows are in training
+    dated = customers_twice.assign(
+        when=pd.date_range("2024-01-01", periods=len(customers_twice), freq="h")
+    )
+    result = split(
+        dated,
+        target="Churn",
+        task="classification",
+        time_column="when",
+        time_ordered=True,
+        entity_columns=["customerID"],
+    )
+    both, _ = _sides(result)
+    assert result.strategy.startswith("time-ordered")
+    [leak] = [f for f in result.findings if "test set" in f.message]
+    assert leak.check == "combine_entity_leak" and leak.severity == "warning"
+    assert leak.count == len(both) > 0
