@@ -8,15 +8,16 @@ import urllib.parse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from cairn.data.sources._append_checks import Twins, append_findings
 from cairn.data.sources._combination import (
     ATTRS_KEY,
     Combination,
     JoinRecord,
     SourceRecord,
-    Twins,
-    agreement,
-    append_findings,
     apply_source_options,
+)
+from cairn.data.sources._join_checks import (
+    agreement,
     duplicate_column_finding,
     join_findings,
     join_step,
