@@ -180,9 +180,10 @@ def tests_settings(project: ProjectSpec | None) -> Any:
     if project is not None:
         spec: Any = project  # the section's class is the spec's business
         return spec.tests
-    from cairn.spec._tests import TestsSection
+    from cairn.spec import ProjectSpec
 
-    return TestsSection()
+    # The section as an empty [tests] makes it, whatever its class.
+    return ProjectSpec.model_fields["tests"].get_default(call_default_factory=True)
 
 
 def latency_objective_ms(objectives: list[Objective]) -> float | None:
