@@ -109,8 +109,7 @@ def main() -> None:
         "",
         f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} CPU(s), "
         f"{platform.platform()}, Python {platform.python_version()}. Command: "
-        f"`python bench/behaviour.py {' '.join(sys.argv[1:])}`".rstrip()
-        + ".",
+        f"`{' '.join(['python bench/behaviour.py', *sys.argv[1:]])}`.",
         "",
         f"Model: {run.model.metadata.get('model_label')} trained by `cairn run` on telco_churn "
         f"({columns} columns, {run.model.metadata['rows']['train']:,} training rows) in "
