@@ -11,8 +11,10 @@ import json
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 import cairn
+from cairn.cli.app import app
 from cairn.maintenance import retrain
 from cairn.spec import load_spec
 from cairn.tracking import CHAMPION, alias_version, open_store, set_alias, tracking_uri
@@ -80,11 +82,21 @@ def test_a_failing_suite_keeps_the_run_and_the_retrain_from_champion(
     assert runs[0].data.metrics["tests_passed"] == 1.0
     logged = {Path(a.path).name for a in client.list_artifacts(runs[0].info.run_id, "reports")}
     assert {"junit.xml", "behaviour.json", "behaviour.html"} <= logged
+    assert result.model_uri is not None
+
+    # The registered version, tested from its project folder: the bundle
+    # comes from the registry, the rows from the run folder.
+    monkeypatch.chdir(spec.project_dir)
+    version = result.model_uri.rsplit("/", 1)[-1]
+    tested = CliRunner().invoke(app, ["test", f"models:/titanic/{version}"])
+    assert tested.exit_code == 1, tested.output
+    assert fake.calls[-1]["data_name"].startswith(f"test set of run {result.run_id}")
+    assert len(fake.calls[-1]["rows"]) == len(call["rows"])
+    assert f"junit: {run_dir / 'junit.xml'}" in tested.output
 
     # A champion by hand; a challenger that fails the suite is not promoted,
     # however its metrics compare.
-    assert result.model_uri is not None
-    set_alias("titanic", CHAMPION, result.model_uri.rsplit("/", 1)[-1], tracking_uri=uri)
+    set_alias("titanic", CHAMPION, version, tracking_uri=uri)
     decision = retrain(spec_path, titanic.iloc[600:])
     assert decision.decision == "kept"
     assert decision.reasons[0].startswith(
