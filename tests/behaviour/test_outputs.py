@@ -15,7 +15,7 @@ def test_junit_has_one_testsuite_per_category_with_counts_a_ci_reads() -> None:
     root = ET.fromstring(junit_xml(mixed_suite()))
     assert root.tag == "testsuites"
     assert (root.get("tests"), root.get("failures"), root.get("errors"), root.get("skipped")) == (
-        "6",
+        "8",
         "2",
         "1",
         "1",
@@ -80,7 +80,7 @@ def test_outputs_are_written_whole_and_json_has_no_nan(tmp_path: Path) -> None:
     assert data["passed"] is False and data["summary"] == suite.summary()
     assert data["checks"][-1]["measured"] is None
     assert [c["name"] for c in data["checks"]] == [c.name for c in suite.checks]
-    assert data["checks"][3]["details"]["slices"][2]["low"] == 0.55
+    assert data["checks"][3]["details"]["segments"][2]["low"] == 0.55
 
 
 def test_html_report_shows_verdict_categories_slices_and_examples() -> None:
@@ -101,6 +101,9 @@ def test_html_report_shows_verdict_categories_slices_and_examples() -> None:
     assert trace["error_x"]["arrayminus"] == [0.03, 0.05, 0.06]
     assert trace["marker"]["color"][2] != trace["marker"]["color"][0]
     assert spec["layout"]["shapes"][0]["x0"] == 0.8
+    # Fairness: the rate per group; calibration: its bins as a table.
+    assert 'aria-label="Rate per group: fairness/SeniorCitizen/parity"' in page
+    assert "Details of skew/calibration" in page and "0.93" in page
     # The rows that broke the invariance, open because the check failed.
     assert "<details open><summary>Rows that broke invariance/customerID" in page
     assert "Z-9" in page and "Y-8" in page

@@ -82,7 +82,7 @@ def test_a_sensitive_column_the_data_lacks_is_a_one_line_error(
     spec = tmp_path / "cairn.toml"
     spec.write_text(
         '[project]\nname = "telco-churn"\n\n[data]\nsources = [{ path = "data.csv" }]\n\n'
-        '[problem]\ntarget = "Churn"\n\n[tests]\nsensitive = "no_such_column"\n',
+        '[problem]\ntarget = "Churn"\n\n[tests]\nsensitive = ["no_such_column"]\n',
         encoding="utf-8",
     )
     monkeypatch.chdir(tmp_path)

@@ -5,13 +5,15 @@ the rows that broke a check.
 
 A check's ``details`` feed the charts and tables when they hold:
 
-- ``slices``: a list of ``{"slice" | "label" | "name", "value" | "metric",
-  "low", "high", "rows", "failed"}`` (``overall`` and ``metric`` beside the
-  list name the reference line and the axis);
+- ``segments`` (or ``slices``): a list of ``{"slice" | "label" | "name",
+  "value", "low", "high", "rows", "weak" | "failed"}``; ``overall`` and
+  ``metric`` beside the list name the reference line and the axis;
+- ``rates``: a figure per group (fairness), drawn as bars;
 - ``examples`` (or ``violations``): a list of rows, each a mapping of
   column to value (the inputs and what the model answered).
 
-Anything else in ``details`` is shown as a small table of values.
+Anything else in ``details`` is shown as small tables: scalars together,
+each other mapping or list of mappings on its own.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ _LEADS = {
 _STATUS_TONES = {"passed": "good", "failed": "bad", "error": "bad", "skipped": "muted"}
 _EXAMPLE_ROWS = 20
 _EXAMPLE_COLUMNS = 12
-_SLICE_KEYS = ("slices",)
+_SLICE_KEYS = ("segments", "slices")
 _EXAMPLE_KEYS = ("examples", "violations")
 
 
@@ -101,7 +103,7 @@ def _slice_value(entry: Mapping[str, Any]) -> float | None:
 def slice_chart(check: CheckResult) -> str:
     """The metric per slice with its interval (when given), failing slices in
     red, the overall figure as a dashed line; empty without usable slices."""
-    listed = check.details.get("slices")
+    listed = next((check.details[k] for k in _SLICE_KEYS if k in check.details), None)
     entries = [
         e
         for e in (listed if isinstance(listed, list) else [])
@@ -119,7 +121,9 @@ def slice_chart(check: CheckResult) -> str:
         "y": labels,
         "x": values,
         "marker": {
-            "color": [rp.BAD if e.get("failed") else rp.PALETTE[0] for e in entries],
+            "color": [
+                rp.BAD if e.get("weak") or e.get("failed") else rp.PALETTE[0] for e in entries
+            ],
         },
         "hovertemplate": "%{y}: %{x:.4g}<extra></extra>",
     }
@@ -170,6 +174,33 @@ def slice_chart(check: CheckResult) -> str:
     return str(figure)
 
 
+def rates_chart(check: CheckResult) -> str:
+    """A fairness check's figure per group as bars; empty without ``rates``."""
+    rates = check.details.get("rates")
+    if not isinstance(rates, Mapping):
+        return ""
+    pairs = [(str(k), _number(v)) for k, v in rates.items()]
+    shown = [(group, value) for group, value in pairs if value is not None][:40]
+    if len(shown) < 2:
+        return ""
+    sizes = check.details.get("rows")
+    counts = sizes if isinstance(sizes, Mapping) else {}
+    return str(
+        rp.bar(
+            [group for group, _ in shown],
+            [value for _, value in shown],
+            horizontal=True,
+            title=f"Rate per group: {check.name}",
+            text=[
+                f"{value:.1%}" + (f" ({rp.fmt_number(counts[group])})" if group in counts else "")
+                for group, value in shown
+            ],
+            hover="%{y}: %{x:.3f}",
+            caption="Rows per group in brackets; the check compares the highest and lowest.",
+        )
+    )
+
+
 def _examples_table(check: CheckResult) -> str:
     for key in _EXAMPLE_KEYS:
         rows = check.details.get(key)
@@ -192,21 +223,32 @@ def _examples_table(check: CheckResult) -> str:
 
 
 def _other_details(check: CheckResult) -> str:
-    """Scalar extras of ``details`` (the charts and tables above take the lists)."""
+    """The extras of ``details`` the charts and example rows do not show:
+    scalars in one table, each mapping or list of mappings in its own."""
     used = {*_SLICE_KEYS, *_EXAMPLE_KEYS, "overall", "metric"}
-    simple = {
-        str(k): v
-        for k, v in check.details.items()
-        if k not in used and (v is None or isinstance(v, str | int | float | bool))
-    }
-    if not simple:
+    if rates_chart(check):
+        used.update({"rates", "rows"})
+    simple: dict[str, Any] = {}
+    tables: list[str] = []
+    for key, value in check.details.items():
+        if key in used:
+            continue
+        if value is None or isinstance(value, str | int | float | bool):
+            simple[str(key)] = value
+        elif isinstance(value, Mapping):
+            tables.append(rp.key_values({str(k): v for k, v in value.items()}, compact=True))
+        elif isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+            records = [{str(k): v for k, v in item.items()} for item in value]
+            tables.append(rp.table(records, max_rows=_EXAMPLE_ROWS, caption=str(key)))
+    parts = ([rp.key_values(simple, compact=True)] if simple else []) + tables
+    if not parts:
         return ""
-    return rp.details(f"Details of {check.name}", rp.key_values(simple, compact=True))
+    return rp.details(f"Details of {check.name}", "".join(parts))
 
 
 def _category_section(category: str, checks: Sequence[CheckResult]) -> rp.Section:
     failing = [c for c in checks if not c.ok]
-    charts = [chart for chart in (slice_chart(c) for c in checks) if chart]
+    charts = [chart for c in checks for chart in (slice_chart(c), rates_chart(c)) if chart]
     extras = "".join(_examples_table(c) + _other_details(c) for c in checks)
     body = _checks_table(checks)
     if charts:
