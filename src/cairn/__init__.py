@@ -5,6 +5,7 @@ Public API::
     result = cairn.run("cairn.toml")            # RunResult
     model = cairn.load_model("models:/churn@champion")
     model.predict(frame)
+    cairn.test("models:/churn@champion")        # SuiteResult of the behaviour tests
 
 Heavy modules load on first use, so ``import cairn`` stays cheap.
 """
@@ -43,6 +44,7 @@ __all__ = [
     "load_model",
     "load_spec",
     "run",
+    "test",
 ]
 
 _LAZY = {
@@ -53,9 +55,11 @@ _LAZY = {
     "Model": "cairn.bundle",
     "load_spec": "cairn.spec",
     "ProjectSpec": "cairn.spec",
+    "test": "cairn.behaviour",
 }
 
 if TYPE_CHECKING:
+    from cairn.behaviour import test
     from cairn.bundle import Model
     from cairn.spec import ProjectSpec, load_spec
     from cairn.tracking import load_model

@@ -56,14 +56,14 @@ errors = make_console(stderr=True)
 
 
 @contextlib.contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn a CairnError into one line on stderr and exit status 1."""
+def user_errors(status: int = 1) -> Iterator[None]:
+    """Turn a CairnError into one line on stderr and exit ``status``."""
     try:
         yield
     except CairnError as error:
         # Escaped: a message may quote "[data]" or other bracketed text.
         errors.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
+        raise typer.Exit(status) from None
     except KeyboardInterrupt:
         errors.print("interrupted")
         raise typer.Exit(130) from None
@@ -78,7 +78,7 @@ def user_errors() -> Iterator[None]:
             highlight=False,
             soft_wrap=True,
         )
-        raise typer.Exit(1) from None
+        raise typer.Exit(status) from None
 
 
 # What `pip install 'cairn[train]'` adds to a serving-only install.

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from cairn._version import __version__
-from cairn.cli import maintenance, project, serving
+from cairn.cli import maintenance, project, serving, testing
 from cairn.cli._common import console
 
 app = typer.Typer(
@@ -45,6 +45,7 @@ def _root(
 app.command()(project.init)
 app.command("run")(project.run_command)
 app.command()(project.predict)
+app.command("test")(testing.test_command)
 app.command("serve")(serving.serve_command)
 app.command("loadtest")(serving.loadtest_command)
 app.command()(project.profile)

@@ -280,6 +280,8 @@ def _print_outcome(result: Any) -> None:
         lines["combining"] = combined[0]
     lines.update({"findings": result.quality.summary(), "bundle": str(result.bundle_path)})
     lines.update({name: str(path) for name, path in result.reports.items()})
+    if result.tests is not None:
+        lines["behaviour tests"] = result.tests.summary()
     if result.model_uri:
         alias = f" (alias @{result.alias})" if result.alias else ""
         lines["registry"] = f"{result.model_uri}{alias}"

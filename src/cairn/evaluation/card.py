@@ -164,6 +164,7 @@ def model_card(analysis: RunAnalysis) -> ModelCard:
         _features(run),
         _metrics(analysis),
         _objectives(objectives),
+        *_behaviour_tests(run),
         _limitations(analysis),
         _cost(run),
         _versions(run),
@@ -408,6 +409,30 @@ def _objectives(objectives: list[dict[str, Any]]) -> CardSection:
     return CardSection(
         "Objectives", [("table", (["objective", "measured", "verdict", "measured on"], rows))]
     )
+
+
+def _behaviour_tests(run: RunFolder) -> list[CardSection]:
+    """The gated behaviour tests (``[tests] gate = true``), as the bundle
+    recorded them; none when the run did not gate on them."""
+    tests = run.metadata.get("behaviour_tests")
+    if not isinstance(tests, Mapping):
+        return []
+    verdict = "passed" if tests.get("passed") else "FAILED: the version could not become champion"
+    blocks: list[tuple[str, Any]] = [
+        ("p", f"Behaviour tests on {tests.get('data', 'the test set')}: {verdict}."),
+        ("p", str(tests.get("summary", ""))),
+    ]
+    failing = [f for f in tests.get("failing") or [] if isinstance(f, Mapping)]
+    if failing:
+        rows = [
+            {"check": f.get("name"), "status": f.get("status"), "what happened": f.get("message")}
+            for f in failing
+        ]
+        blocks.append(("table", (["check", "status", "what happened"], rows)))
+    files = ", ".join(str(name) for name in tests.get("files") or [])
+    if files:
+        blocks.append(("p", f"Every check with its figures: {files} in the run folder."))
+    return [CardSection("Behaviour tests", blocks)]
 
 
 def _limitations(analysis: RunAnalysis) -> CardSection:

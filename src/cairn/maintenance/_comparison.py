@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from cairn._io import json_safe
+from cairn.behaviour import hold_reason
 from cairn.bundle import Model, SchemaWarning
 from cairn.evaluation.evaluate import ObjectiveResult, check_objectives
 from cairn.exceptions import CairnError
@@ -204,6 +205,10 @@ def _compare(
     objectives = _challenger_objectives(spec, measured, challenger_run.evaluation.objectives)
     comparison = _weigh(spec, metric, challenger.task, scores)
     decision, reasons = verdict(spec, comparison, objectives)
+    held = hold_reason(challenger_run.tests) if challenger_run.tests is not None else None
+    if held is not None:
+        decision = "kept"
+        reasons.insert(0, f"the challenger cannot be champion: {held}")
     return RetrainResult(
         decision=decision,
         reasons=scores.reasons + reasons,

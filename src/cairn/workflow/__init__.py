@@ -150,6 +150,7 @@ def run(
         model=Model(trained.pipeline, prepared.schema, {**packaged.metadata}, path=bundle_path),
         reports=reports,
         timings=clock.timings,
+        tests=packaged.tests,
     )
     if registering:
         _record(spec, result, trained, packaged, seconds=seconds, say=say, clock=clock)

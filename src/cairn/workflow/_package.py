@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from cairn._io import write_json
+from cairn.behaviour import SuiteResult, gate_enabled, gate_summary, hold_reason, run_gate
 from cairn.bundle import save_bundle
 from cairn.evaluation.evaluate import Evaluation
 from cairn.monitoring.reference import REFERENCE_FILE
@@ -26,16 +27,28 @@ if TYPE_CHECKING:
 
 @dataclass
 class Packaged:
-    """The saved bundle, its metadata, the serving gate and the run's files."""
+    """The saved bundle, its metadata, the serving gate, the behaviour tests
+    (with ``[tests] gate = true``) and the run's files."""
 
     bundle_path: Path
     metadata: dict[str, Any]
     reports: dict[str, Path]
     gate: Any = None
+    tests: SuiteResult | None = None
 
     @property
     def promotable(self) -> bool:
-        return self.gate is None or bool(self.gate.passed)
+        return self.hold_reason is None
+
+    @property
+    def hold_reason(self) -> str | None:
+        """Why the version may not become champion, or None."""
+        reasons = []
+        if self.gate is not None and not self.gate.passed:
+            reasons.append("the served model missed its latency objectives")
+        if self.tests is not None:
+            reasons.append(hold_reason(self.tests) or "")
+        return "; ".join(r for r in reasons if r) or None
 
 
 def package(
@@ -103,7 +116,16 @@ def package(
     if combination is not None:  # logged to MLflow with the other reports
         reports["combination"] = write_json(run_dir / "combination.json", combination)
     clock.lap("package")
-    return Packaged(bundle_path, metadata, reports, gate)
+    tests = None
+    if gate_enabled(spec):
+        # After test_predictions.parquet: the gate tests the rows 'cairn test' would.
+        say("running the behaviour tests on the test set")
+        X_train, _ = prepared.train_rows
+        tests, written = run_gate(spec, run_dir, train_rows=X_train)
+        metadata["behaviour_tests"] = gate_summary(tests)
+        reports.update({f"behaviour_{name}": path for name, path in written.items()})
+        clock.lap("behaviour_tests")
+    return Packaged(bundle_path, metadata, reports, gate, tests)
 
 
 def _bundle_metadata(
@@ -203,22 +225,29 @@ def register(
     say: Progress,
 ) -> TrackedRun:
     """Record the run in MLflow and register its bundle as a new version; it
-    becomes champion unless the served model missed its latency objectives."""
+    becomes champion unless the served model missed its latency objectives
+    or failed its gated behaviour tests."""
     say("recording the run in MLflow and registering the model")
     from cairn.tracking import record_run
 
     best = trained.best.name
     metric = evaluation.metric
+    metrics = outputs.run_metrics(trained.found.candidates, metric, evaluation)
+    if packaged.tests is not None:
+        counts = packaged.metadata["behaviour_tests"]["counts"]
+        metrics["tests_passed"] = float(counts["passed"])
+        metrics["tests_failed"] = float(counts["failed"] + counts["error"])
+        metrics["tests_skipped"] = float(counts["skipped"])
     return record_run(
         project=spec.project.name,
         project_dir=spec.project_dir,
         configured_uri=spec.tracking.uri,
         params=outputs.run_params(spec, evaluation.task, metric, best, seconds),
-        metrics=outputs.run_metrics(trained.found.candidates, metric, evaluation),
+        metrics=metrics,
         reports=list(reports.values()),
         bundle_dir=bundle_path,
         tags={"cairn.run_id": run_id, "cairn.model": best},
         promote=packaged.promotable,
-        hold_reason="the served model missed its latency objectives",
+        hold_reason=packaged.hold_reason,
         examples=reports["test_predictions"],
     )

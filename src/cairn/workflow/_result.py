@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from cairn.behaviour import SuiteResult
 from cairn.bundle import Model
 from cairn.data.findings import QualityReport
 from cairn.evaluation.evaluate import Evaluation
@@ -28,6 +29,7 @@ class RunResult:
         registry_note: why the registered version did not become champion.
         reports: paths of the files written for this run, by name.
         timings: seconds spent per stage.
+        tests: the behaviour tests run as a gate (``[tests] gate = true``).
     """
 
     run_id: str
@@ -42,6 +44,7 @@ class RunResult:
     registry_note: str | None = None
     reports: dict[str, Path] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    tests: SuiteResult | None = None
 
     @property
     def best_model(self) -> str:
