@@ -7,7 +7,8 @@ import urllib.parse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from cairn.data.sources._read import read_source, source_label
+from cairn.data.sources._formats import READ_HINTS_ATTR
+from cairn.data.sources._read import merge_read_hints, read_source, source_label
 from cairn.exceptions import DataError
 
 if TYPE_CHECKING:
@@ -60,6 +61,7 @@ def collect(spec: ProjectSpec) -> pd.DataFrame:
         info["duplicates_removed"] = removed
     info["rows"] = len(result)
     result.attrs["cairn_collect"] = info
+    result.attrs[READ_HINTS_ATTR] = merge_read_hints([frame for _, frame in frames])
     return result
 
 
