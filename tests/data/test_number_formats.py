@@ -42,9 +42,7 @@ def formatted(telco: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     plain.loc[plain.index % 7 == 0, "TotalCharges"] *= -1
     plain["MonthlyShare"] = (plain["MonthlyCharges"] / 200).round(3)
     shown = plain.copy()
-    shown["TotalCharges"] = [
-        "" if np.isnan(v) else _money(float(v)) for v in plain["TotalCharges"]
-    ]
+    shown["TotalCharges"] = ["" if np.isnan(v) else _money(float(v)) for v in plain["TotalCharges"]]
     shown["MonthlyCharges"] = [f"{v:,.2f} €" for v in plain["MonthlyCharges"]]
     shown["MonthlyShare"] = [f"{v * 100:.1f}%" for v in plain["MonthlyShare"]]
     return shown, plain

@@ -24,6 +24,7 @@ from cairn.data.findings import Finding, quoted_examples
 from cairn.data.schema import KEPT_WORDS_ATTR, NUMBER_FORMATS_ATTR
 from cairn.data.sources._formats import READ_HINTS_ATTR
 from cairn.data.values import (
+    CATEGORY_WORD_MIN_ROWS,
     CATEGORY_WORD_SHARE,
     CATEGORY_WORDS,
     LEADING_ZERO,
@@ -123,20 +124,13 @@ def _repair(
         findings.append(numbers)
     elif numbers is not None:
         out, finding, fmt = numbers
-        quiet = finding.check == "numeric_text" and _only_sentinels(findings, finding)
-        return out, findings if quiet else [*findings, finding], None, fmt, frozenset()
+        return out, [*findings, finding], None, fmt, frozenset()
     merged = _merge_variants(name, new, fact.counts, present & is_str)
     if merged is not None:
         findings.append(merged)
     if not any(f.applied for f in findings):
         return series, findings, fact, None, kept
     return _rebuild(series, fact.codes, new, missing=sentinel), findings, None, None, kept
-
-
-def _only_sentinels(findings: list[Finding], numeric: Finding) -> bool:
-    """Numbers that were text only because sentinel words ("NA") sat among
-    them: the sentinel finding says all there is to say."""
-    return numeric.severity == "info" and any(f.check == "missing_sentinels" for f in findings)
 
 
 def _strip_and_blank(
@@ -232,7 +226,7 @@ def _category_words(
             return np.zeros(len(stripped), dtype=bool)
     top = int(counts[~sentinel | words].max(initial=0))
     floor = CATEGORY_WORD_SHARE * max(n_rows, 1)
-    return words & ((counts >= top) | (counts >= floor))
+    return words & (counts >= CATEGORY_WORD_MIN_ROWS) & ((counts >= top) | (counts >= floor))
 
 
 def _kept_finding(
@@ -293,7 +287,10 @@ def _as_numbers(
             if isinstance(partial, tuple):
                 values = np.full(len(text_list), np.nan)
                 values[fits] = partial[0]
-                return _numbers_out(series, fact, new, present, values, partial[1])
+                plain = partial[1] == NumberFormat() and plain_allowed
+                return _numbers_out(
+                    series, fact, new, present, values, None if plain else partial[1]
+                )
     if isinstance(found, Ambiguous):
         return _ambiguous_finding(str(series.name), found, total)
     if isinstance(found, tuple):

@@ -65,9 +65,11 @@ MISSING_SENTINELS: frozenset[str] = frozenset(
 )
 # Sentinels that are also ordinary words ("no masonry veneer": None; "no
 # alley": NA): in a text column where one is the most frequent value or
-# fills at least CATEGORY_WORD_SHARE of the rows, it stays a category.
+# fills at least CATEGORY_WORD_SHARE of the rows (and at least
+# CATEGORY_WORD_MIN_ROWS rows), it stays a category.
 CATEGORY_WORDS: frozenset[str] = frozenset({"none", "na"})
 CATEGORY_WORD_SHARE = 0.10
+CATEGORY_WORD_MIN_ROWS = 5
 
 
 def reader_na_values(missing: list[str] | None) -> list[str]:
