@@ -208,10 +208,12 @@ def read_formatted(
         return None
     if decimal is None and thousands in (",", "."):
         decimal = "." if thousands == "," else ","
-    split = [_split(text) for text in texts]
-    if any(parts is None for parts in split):
-        return None
-    parts_list = [parts for parts in split if parts is not None]
+    parts_list: list[_Parts] = []
+    for text in texts:
+        parts = _split(text)
+        if parts is None:
+            return None  # stops at the first value that is no number (a text column)
+        parts_list.append(parts)
     currencies = {parts.currency for parts in parts_list if parts.currency}
     percents = {parts.percent for parts in parts_list}
     if len(currencies) > 1 or len(percents) > 1:

@@ -34,6 +34,7 @@ from cairn.data.values import (
 
 NUMERIC_TEXT_SHARE = 0.95  # share of values that must parse for text -> numbers
 _SPACES = re.compile(r"\s+")
+_FIT_SAMPLE = 500
 # The TOML line suggested to read a kept category word as missing after all.
 _DEFAULT_MISSING_LINE = 'missing = ["", "?", "NA", "N/A", "NaN", "null", "None"]'
 
@@ -112,12 +113,7 @@ def _repair(
     is_str = np.fromiter((isinstance(v, str) for v in uniques), dtype=bool, count=len(uniques))
     if not is_str.any():
         return series, [], fact, None, frozenset()
-    new, sentinel, findings = _strip_and_blank(name, fact, is_str, hints, len(series), known)
-    kept = frozenset(
-        str(v).strip()
-        for v, is_sentinel in zip(fact.uniques, sentinel, strict=True)
-        if isinstance(v, str) and not is_sentinel and v.strip().lower() in MISSING_SENTINELS
-    )
+    new, sentinel, findings, kept = _strip_and_blank(name, fact, is_str, hints, len(series), known)
     present = ~sentinel
     numbers = _as_numbers(series, fact, new, present, hints)
     if isinstance(numbers, Finding):
@@ -140,34 +136,35 @@ def _strip_and_blank(
     hints: ColumnHints,
     n_rows: int,
     known: frozenset[str],
-) -> tuple[np.ndarray, np.ndarray, list[Finding]]:
+) -> tuple[np.ndarray, np.ndarray, list[Finding], frozenset[str]]:
     """Distinct values stripped of surrounding spaces, the missing-value
-    sentinels among them (as a mask) and a finding for each kind of change."""
+    sentinels among them (as a mask), a finding for each kind of change, and
+    the sentinel words left as values (categories)."""
     uniques, counts = fact.uniques, fact.counts
     findings: list[Finding] = []
     new = uniques.copy()
     stripped = np.array([v.strip() if isinstance(v, str) else v for v in uniques], dtype=object)
+    # cairn's sentinels among the values (one pass; the rest looks only at these)
+    listed = np.fromiter(
+        (isinstance(v, str) and v.lower() in MISSING_SENTINELS for v in stripped),
+        dtype=bool,
+        count=len(stripped),
+    )
     if hints.missing is not None:
         own = hints.missing | {""}
         sentinel = np.fromiter(
             (isinstance(v, str) and v in own for v in stripped), dtype=bool, count=len(stripped)
         )
     else:
-        sentinel = np.fromiter(
-            (isinstance(v, str) and v.lower() in MISSING_SENTINELS for v in stripped),
-            dtype=bool,
-            count=len(stripped),
-        )
-        if known:
-            sentinel &= ~np.fromiter(
-                (isinstance(v, str) and v in known for v in stripped),
-                dtype=bool,
-                count=len(stripped),
-            )
+        sentinel = listed.copy()
+        for position in np.flatnonzero(listed):
+            if stripped[position] in known:
+                sentinel[position] = False
         kept = _category_words(stripped, counts, sentinel, n_rows)
         if kept.any():
             sentinel &= ~kept
             findings.append(_kept_finding(name, stripped, counts, kept, n_rows))
+    kept_words = frozenset(str(stripped[i]) for i in np.flatnonzero(listed & ~sentinel))
     changed = is_str & ~sentinel & (stripped != uniques)
     n_stripped = int(counts[changed].sum())
     if n_stripped:
@@ -198,7 +195,7 @@ def _strip_and_blank(
             )
         )
     new[is_str] = stripped[is_str]
-    return new, sentinel, findings
+    return new, sentinel, findings, kept_words
 
 
 def _category_words(
@@ -207,11 +204,9 @@ def _category_words(
     """Sentinel words ("None", "NA") that are categories of a text column:
     the column's other values are not numbers, and the word is its most
     frequent value or fills at least CATEGORY_WORD_SHARE of the rows."""
-    words = sentinel & np.fromiter(
-        (isinstance(v, str) and v.lower() in CATEGORY_WORDS for v in stripped),
-        dtype=bool,
-        count=len(stripped),
-    )
+    words = np.zeros(len(stripped), dtype=bool)
+    for position in np.flatnonzero(sentinel):
+        words[position] = str(stripped[position]).lower() in CATEGORY_WORDS
     if not words.any():
         return words
     others = ~sentinel
@@ -280,7 +275,7 @@ def _as_numbers(
     found = read_formatted(text_list, decimal=hints.decimal, thousands=hints.thousands)
     if found is None:
         # Mostly formatted numbers with a few stray values: read the rest.
-        fits = np.array([looks_numeric(t) for t in text_list], dtype=bool)
+        fits = _fits(text_list)
         if fits.any() and not fits.all() and weights[fits].sum() >= NUMERIC_TEXT_SHARE * total:
             subset = [t for t, ok in zip(text_list, fits, strict=True) if ok]
             partial = read_formatted(subset, decimal=hints.decimal, thousands=hints.thousands)
@@ -301,6 +296,15 @@ def _as_numbers(
     if not plain_allowed or share < NUMERIC_TEXT_SHARE:
         return None
     return _numbers_out(series, fact, new, present, numbers, None)
+
+
+def _fits(texts: list[str]) -> np.ndarray:
+    """Which texts have the shape of a number; all False at once when most of
+    the first few hundred do not (a text column, not numbers with strays)."""
+    head = texts[:_FIT_SAMPLE]
+    if sum(looks_numeric(t) for t in head) < 0.5 * len(head):
+        return np.zeros(len(texts), dtype=bool)
+    return np.array([looks_numeric(t) for t in texts], dtype=bool)
 
 
 def _numbers_out(
