@@ -510,7 +510,37 @@ def repair_frame(
             formats[name] = fmt.to_dict()
         if kept:
             kept_words[name] = sorted(kept)
+    sniffed = _sniffed_decimal(frame, hints)
+    if sniffed is not None:
+        findings.insert(0, sniffed)
     out = pd.DataFrame(columns, index=frame.index)
     out.columns = frame.columns
     out.attrs = {**frame.attrs, NUMBER_FORMATS_ATTR: formats, KEPT_WORDS_ATTR: kept_words}
     return out, findings, cache
+
+
+def _sniffed_decimal(frame: pd.DataFrame, hints: dict[str, Any] | None) -> Finding | None:
+    """A finding for numbers the reader took with a decimal comma it sniffed."""
+    if not hints or not hints.get("sniffed_decimal"):
+        return None
+    sniffed = hints["sniffed_decimal"]
+    columns = [
+        str(c)
+        for c in frame.columns
+        if (sniffed.get(str(c)) if isinstance(sniffed, dict) else sniffed)
+        and pd.api.types.is_float_dtype(frame[c].dtype)
+    ]
+    if not columns:
+        return None
+    shown = ", ".join(repr(c) for c in columns[:5]) + (", ..." if len(columns) > 5 else "")
+    return Finding(
+        "format_decimal_comma",
+        "info",
+        None,
+        len(columns),
+        f"{len(columns)} column(s) of a ';'-separated file ({shown}) write numbers with a "
+        "decimal comma ('3,5' is 3.5); they were read that way",
+        'read with decimal ","; if the file uses a decimal point, set decimal = "." in its '
+        "[[data.sources]] entry",
+        True,
+    )

@@ -40,6 +40,7 @@ _REPAIR_CHECKS = frozenset(
         "inconsistent_labels",
         "format_numbers",
         "format_ambiguous",
+        "format_decimal_comma",
         "missing_kept_category",
     }
 )

@@ -49,6 +49,10 @@ def test_a_decimal_comma_export_reads_as_numbers(
     for column in wine.columns:
         assert pd.api.types.is_numeric_dtype(frame[column]), column
         np.testing.assert_allclose(frame[column].to_numpy(float), wine[column].to_numpy(float))
+    _, findings, _ = repair_frame(frame)
+    (sniffed,) = [f for f in findings if f.check == "format_decimal_comma"]
+    assert sniffed.count == 11 and "'fixed acidity'" in sniffed.message
+    assert 'decimal = "."' in sniffed.action
 
 
 def test_thousands_dots_in_a_decimal_comma_export(

@@ -100,7 +100,7 @@ def merge_read_hints(frames: list[pd.DataFrame]) -> dict[str, Any]:
     for frame in frames:
         hints = frame.attrs.get(READ_HINTS_ATTR) or {}
         for key, value in hints.items():
-            if key not in ("decimal", "thousands", "missing"):
+            if key not in ("decimal", "thousands", "missing", "sniffed_decimal"):
                 continue
             by_column = merged.setdefault(key, {})
             for column in frame.columns:
