@@ -366,14 +366,19 @@ def _format_examples(
     """Three values before -> after, the ones that needed the format first."""
     positions = np.flatnonzero(converted)
     plain = pd.to_numeric(pd.Series([str(new[i]) for i in positions], dtype=object), "coerce")
+    # the values that needed the format, the longest (most separators) first
     order = sorted(
         range(len(positions)),
-        key=lambda k: (not np.isnan(plain.iloc[k]), -int(counts[positions[k]])),
+        key=lambda k: (
+            not np.isnan(plain.iloc[k]),
+            -len(str(new[positions[k]])),
+            -int(counts[positions[k]]),
+        ),
     )
     shown = []
     for k in order[:3]:
         number = float(by_code[positions[k]])
-        after = str(int(number)) if number.is_integer() else repr(number)
+        after = str(int(number)) if number.is_integer() else f"{number:.12g}"
         shown.append(f"{str(new[positions[k]])!r} -> {after}")
     return ", ".join(shown)
 
