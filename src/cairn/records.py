@@ -42,10 +42,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cairn.data._numbers import NumberFormat
 from cairn.data.schema import (
     MISSING_SENTINELS,
     ColumnSchema,
+    NumberFormat,
     Role,
     Schema,
     coerce_column,

@@ -22,7 +22,7 @@ import pandas as pd
 from cairn.data._numbers import Ambiguous, NumberFormat, looks_numeric, read_formatted
 from cairn.data.findings import Finding, quoted_examples
 from cairn.data.schema import KEPT_WORDS_ATTR, NUMBER_FORMATS_ATTR
-from cairn.data.sources._formats import READ_HINTS_ATTR
+from cairn.data.sources import READ_HINTS_ATTR
 from cairn.data.values import (
     CATEGORY_WORD_MIN_ROWS,
     CATEGORY_WORD_SHARE,

@@ -50,6 +50,7 @@ __all__ = [
     "DROPPED_ROLES",
     "MISSING_SENTINELS",
     "ColumnSchema",
+    "NumberFormat",
     "Role",
     "Schema",
     "as_strings",

@@ -21,7 +21,7 @@ are imported only when a table is read.
 """
 
 from cairn.data.sources._combine import collect
-from cairn.data.sources._formats import FORMATS
+from cairn.data.sources._formats import FORMATS, READ_HINTS_ATTR
 from cairn.data.sources._read import read_source, read_table
 
-__all__ = ["FORMATS", "collect", "read_source", "read_table"]
+__all__ = ["FORMATS", "READ_HINTS_ATTR", "collect", "read_source", "read_table"]
