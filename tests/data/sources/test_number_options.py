@@ -164,3 +164,24 @@ def test_pyarrow_reader_takes_the_same_options(tmp_path: Path) -> None:
     assert frame["a"].tolist() == [1.5, 2.25]
     assert frame["b"].tolist() == ["None", "x"]
     assert frame["c"].isna().tolist() == [True, False]
+
+
+def test_a_database_source_takes_the_same_options(
+    dataset: Callable[[str], Path], tmp_path: Path
+) -> None:
+    import sqlite3
+
+    telco = read_table(dataset("telco_churn.csv")).head(200)
+    telco["MonthlyCharges"] = [f"{v:.2f}".replace(".", ",") for v in telco["MonthlyCharges"]]
+    telco.loc[:9, "Contract"] = "-"
+    with sqlite3.connect(tmp_path / "shop.db") as connection:
+        telco.to_sql("customers", connection, index=False)
+    spec = make_spec(
+        tmp_path,
+        [{"sql": "sqlite:///shop.db", "table": "customers", "decimal": ",", "missing": ["-"]}],
+    )
+    cleaned = check_and_clean(collect(spec), target="Churn")
+    assert cleaned.schema["MonthlyCharges"].role == Role.NUMERIC
+    assert int(cleaned.frame["Contract"].isna().sum()) == 10
+    (dashes,) = [f for f in cleaned.report.by_check("missing_sentinels") if f.column == "Contract"]
+    assert dashes.count == 10 and "'-'" in dashes.message

@@ -86,8 +86,23 @@ def read_table(
             decimal=decimal,
             missing=missing,
         )
+    return _with_hints(frame, decimal=decimal, thousands=thousands, missing=missing)
+
+
+def _with_hints(
+    frame: pd.DataFrame,
+    *,
+    decimal: str | None,
+    thousands: str | None,
+    missing: list[str] | None,
+) -> pd.DataFrame:
+    """``frame`` carrying the reading options for the type repair (with what
+    the reader sniffed)."""
     given = {"decimal": decimal, "thousands": thousands, "missing": missing}
-    hints = {**frame.attrs.get(READ_HINTS_ATTR, {}), **{k: v for k, v in given.items() if v}}
+    hints = {
+        **frame.attrs.get(READ_HINTS_ATTR, {}),
+        **{k: v for k, v in given.items() if v is not None},
+    }
     if hints:
         frame.attrs[READ_HINTS_ATTR] = hints
     return frame
@@ -160,13 +175,23 @@ def read_source(source: SourceSpec, *, root: Path) -> pd.DataFrame:
                 missing=source.missing,
             )
         assert source.sql is not None
-        return read_sql(
+        frame = read_sql(
             source.sql,
             table=source.table,
             query=source.query,
             root=root,
             where=f"source {source_label(source)!r}",
         )
+        # Text columns of a database are repaired like a file's text.
+        given = {
+            "decimal": source.decimal,
+            "thousands": source.thousands,
+            "missing": source.missing,
+        }
+        hints = {key: value for key, value in given.items() if value}
+        if hints:
+            frame.attrs[READ_HINTS_ATTR] = hints
+        return frame
     except DataError as error:
         if source.name and source.sql is None:
             raise DataError(f"source {source.name!r}: {error}") from None
