@@ -435,9 +435,9 @@ def infer_schema(
     classes: tuple[str, ...] | None = None
     if target is not None:
         if task is None:
-            task = infer_task(frame[target])
+            task = infer_task(frame[target], keep=frozenset(kept.get(target, ())))
         if task in task_names() and get_task(task).has_classes:
-            classes = class_labels(frame[target])
+            classes = class_labels(frame[target], keep=frozenset(kept.get(target, ())))
     metadata: dict[str, Any] = {"datetime_formats": formats} if formats else {}
     numbers = {
         name: fmt

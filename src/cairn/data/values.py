@@ -259,14 +259,15 @@ def integral(values: pd.Series) -> bool:
     return bool(np.all(np.mod(finite, 1.0) == 0.0))
 
 
-def infer_task(target: pd.Series) -> str:
+def infer_task(target: pd.Series, *, keep: frozenset[str] = frozenset()) -> str:
     """ "classification" or "regression" for a target column.
 
     Text and booleans are classes; numbers are classes when there are at most
     two distinct values, or at most ten integer values (wine quality 3..8,
-    labels 1/2); other numbers are a regression target.
+    labels 1/2); other numbers are a regression target. Sentinel words in
+    ``keep`` ("None" kept as a class by the type repair) are values.
     """
-    values = normalize_missing(target).dropna()
+    values = normalize_missing(target, keep=keep).dropna()
     if values.empty:
         raise DataError(
             f"target column {target.name!r} has no values (all missing); "
@@ -287,9 +288,10 @@ def infer_task(target: pd.Series) -> str:
     return "regression"
 
 
-def class_labels(target: pd.Series) -> tuple[str, ...]:
-    """Distinct target values as strings, sorted by value (numbers numerically)."""
-    values = normalize_missing(target).dropna()
+def class_labels(target: pd.Series, *, keep: frozenset[str] = frozenset()) -> tuple[str, ...]:
+    """Distinct target values as strings, sorted by value (numbers numerically);
+    sentinel words in ``keep`` are labels."""
+    values = normalize_missing(target, keep=keep).dropna()
     if is_numeric_dtype(values):
         unique = np.sort(values.unique())
         return tuple(str(category_string(v)) for v in unique)

@@ -185,3 +185,12 @@ def test_a_database_source_takes_the_same_options(
     assert int(cleaned.frame["Contract"].isna().sum()) == 10
     (dashes,) = [f for f in cleaned.report.by_check("missing_sentinels") if f.column == "Contract"]
     assert dashes.count == 10 and "'-'" in dashes.message
+
+
+def test_none_is_a_class_of_a_target_where_it_is_one(dataset: Callable[[str], Path]) -> None:
+    ames = read_table(dataset("ames_house_prices.csv"))
+    frame = ames.drop(columns=["SalePrice"]).rename(columns={"MasVnrType": "veneer"})
+    cleaned = check_and_clean(frame, target="veneer", id_columns=["Id"])
+    assert cleaned.task == "classification"
+    assert cleaned.schema.classes == ("BrkCmn", "BrkFace", "None", "Stone")
+    assert len(cleaned.frame) == len(ames) - 8  # the 8 "NA" rows have no target
