@@ -45,9 +45,12 @@ import pandas as pd
 from cairn.data.schema import (
     MISSING_SENTINELS,
     ColumnSchema,
+    NumberFormat,
     Role,
     Schema,
     coerce_column,
+    kept_words,
+    number_format,
 )
 from cairn.data.values import category_string
 from cairn.exceptions import SchemaMismatchError
@@ -182,11 +185,12 @@ class Encoded:
     unseen: list[list[str]] = field(default_factory=list)
 
 
-def canonical_string(value: Any) -> str | None:
+def canonical_string(value: Any, keep: frozenset[str] = frozenset()) -> str | None:
     """A JSON value as the category string cairn trained on; None when missing.
 
     Same convention as the schema's categories: text stripped (sentinels such
-    as ``"?"`` are missing), integral numbers without ``.0``, booleans as
+    as ``"?"`` are missing, except those in ``keep``: a column's categories
+    such as "None"), integral numbers without ``.0``, booleans as
     ``True``/``False``.
     """
     # JSON scalars only: an object or a list is refused, not written as text.
@@ -194,7 +198,7 @@ def canonical_string(value: Any) -> str | None:
         raise TypeError(type(value).__name__)
     text = category_string(value)
     # category_string gives NaN for None and NaN; only text can be a sentinel.
-    if not isinstance(text, str) or text.lower() in MISSING_SENTINELS:
+    if not isinstance(text, str) or (text.lower() in MISSING_SENTINELS and text not in keep):
         return None
     return text
 
@@ -215,6 +219,7 @@ class _Column:
         column: ColumnSchema,
         *,
         date_format: str | None,
+        number_format: NumberFormat | None = None,
         codes: Mapping[str, int] | None = None,
         true_words: frozenset[str] = frozenset(),
         false_words: frozenset[str] = frozenset(),
@@ -225,6 +230,9 @@ class _Column:
         self.role = column.role
         self.dtype = column.dtype
         self.date_format = date_format
+        self.number_format = number_format
+        # sentinel words that are categories of this column ("None")
+        self.keep = kept_words(column)
         self.codes = dict(codes or {})
         self.true_words = true_words
         self.false_words = false_words
@@ -235,7 +243,10 @@ class _Column:
     # -- slow path: the library's own coercion, for rare value forms -------
     def _coerce(self, value: Any) -> Any:
         values, bad = coerce_column(
-            pd.Series([value], dtype=object), self.schema, date_format=self.date_format
+            pd.Series([value], dtype=object),
+            self.schema,
+            date_format=self.date_format,
+            number_format=self.number_format,
         )
         if bool(bad.iloc[0]):
             raise ValueError(f"cannot read {value!r} as {self.dtype}")
@@ -266,9 +277,9 @@ class _Column:
         if isinstance(value, dict | list):
             raise TypeError(f"expected a string, number, boolean or null, got {_json_type(value)}")
         if self.role == Role.TEXT or self.role == Role.CATEGORICAL or self.dtype == "string":
-            return canonical_string(value)
+            return canonical_string(value, self.keep)
         if self.dtype == "bool":
-            text = canonical_string(value)
+            text = canonical_string(value, self.keep)
             if text is None:
                 return None
             low = text.lower()
@@ -297,7 +308,7 @@ class _Column:
         if dtype == "bool":
             text = self.category(value)
             return None if text is None else text == "True"
-        return canonical_string(value)
+        return canonical_string(value, self.keep)
 
     def code(self, text: str | None) -> int:
         if text is None:
@@ -424,6 +435,7 @@ class RecordAdapter:
             self.columns[column.name] = _Column(
                 column,
                 date_format=formats.get(column.name),
+                number_format=number_format(schema, column.name),
                 codes={text: FIRST_CODE + i for i, text in enumerate(strings)},
                 true_words=frozenset(coded.get("true_words", ())),
                 false_words=frozenset(coded.get("false_words", ())),

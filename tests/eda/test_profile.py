@@ -237,3 +237,19 @@ def test_wide_table_caps_the_pairwise_views() -> None:
     # Every column still gets its own statistics and target relation.
     assert len(result.columns) == frame.shape[1]
     assert len(result.target.relations) == frame.shape[1] - 1
+
+
+def test_none_category_and_missing_kept_as_a_category() -> None:
+    from cairn.data.sources import read_table
+    from tests.conftest import dataset_path
+
+    frame = read_table(dataset_path("ames_house_prices"))
+    result = profile(frame, target="SalePrice", id_columns=["Id"])
+    veneer = result["MasVnrType"]
+    assert veneer.top[0] == ("None", 864) and veneer.missing == 8
+    kept = [f for f in result.quality.findings if f.check == "missing_kept_category"]
+    assert {f.column for f in kept} >= {"MasVnrType", "Alley"}
+    assert len([f for f in kept if f.column == "MasVnrType"]) == 1
+    (alert,) = [a for a in veneer.alerts if a.kind == "missing"]
+    assert alert.message.endswith("missing kept as its own category")
+    assert not any(a.kind == "missing" for a in result["Alley"].alerts)

@@ -89,3 +89,23 @@ def test_card_asks_the_task_for_its_parts(
     assert any(item.startswith("Imbalanced classes") for item in limitations())
     monkeypatch.setattr(type(get_task(analysis.run.task)), "card_parts", ())
     assert not any(item.startswith(("Imbalanced classes", "Class '")) for item in limitations())
+
+
+def test_a_missing_category_is_not_called_imputed() -> None:
+    from types import SimpleNamespace
+
+    from cairn.data.quality import check_and_clean
+    from cairn.data.sources import read_table
+    from cairn.evaluation.card import _input_limits
+    from tests.conftest import dataset_path
+
+    ames = read_table(dataset_path("ames_house_prices"))
+    # "NA" read as missing: FireplaceQu (5 grades) is then 47% missing
+    spec_missing = ames.replace({"FireplaceQu": {"NA": None}, "Alley": {"NA": None}})
+    schema = check_and_clean(spec_missing, target="SalePrice", id_columns=["Id"]).schema
+    limits = _input_limits(SimpleNamespace(schema=schema, quality=None))  # type: ignore[arg-type]
+    (grades,) = [line for line in limits if "'FireplaceQu'" in line]
+    assert "missing kept as its own category" in grades and "imputed" not in grades
+    # Alley's two values make it a boolean: its missing values are imputed.
+    (alley,) = [line for line in limits if "'Alley'" in line]
+    assert "imputed" in alley

@@ -21,6 +21,7 @@ from cairn.data.findings import Finding, QualityReport, Severity, quoted_example
 from cairn.data.repair import repair_frame
 from cairn.data.schema import (
     DROPPED_ROLES,
+    KEPT_WORDS_ATTR,
     ColumnSchema,
     Role,
     Schema,
@@ -365,7 +366,8 @@ def check_and_clean(
     findings += dropped
 
     if task is None:
-        task = infer_task(data[target])
+        kept = (data.attrs.get(KEPT_WORDS_ATTR) or {}).get(target, ())
+        task = infer_task(data[target], keep=frozenset(kept))
     kind = get_task(task)
     y = data[target]
     _check_target(y, target=target, task=kind, source=source)

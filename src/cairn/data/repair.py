@@ -19,11 +19,50 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cairn.data._numbers import Ambiguous, NumberFormat, looks_numeric, read_formatted
 from cairn.data.findings import Finding, quoted_examples
-from cairn.data.values import LEADING_ZERO, MISSING_SENTINELS, is_text_dtype
+from cairn.data.schema import KEPT_WORDS_ATTR, NUMBER_FORMATS_ATTR
+from cairn.data.sources import READ_HINTS_ATTR
+from cairn.data.values import (
+    CATEGORY_WORD_MIN_ROWS,
+    CATEGORY_WORD_SHARE,
+    CATEGORY_WORDS,
+    LEADING_ZERO,
+    MISSING_SENTINELS,
+    is_text_dtype,
+)
 
 NUMERIC_TEXT_SHARE = 0.95  # share of values that must parse for text -> numbers
 _SPACES = re.compile(r"\s+")
+_FIT_SAMPLE = 500
+# The TOML line suggested to read a kept category word as missing after all.
+_DEFAULT_MISSING_LINE = 'missing = ["", "?", "NA", "N/A", "NaN", "null", "None"]'
+
+
+@dataclass(frozen=True)
+class ColumnHints:
+    """What the source's options say about one column."""
+
+    missing: frozenset[str] | None = None  # the source's own missing strings
+    decimal: str | None = None
+    thousands: str | None = None
+
+    @classmethod
+    def of(cls, hints: dict[str, Any] | None, column: str) -> ColumnHints:
+        if not hints:
+            return cls()
+
+        def lookup(key: str) -> Any:
+            # one value for the whole table, or {column: value}
+            value = hints.get(key)
+            return value.get(column) if isinstance(value, dict) else value
+
+        missing = lookup("missing")
+        return cls(
+            missing=frozenset(missing) if missing is not None else None,
+            decimal=lookup("decimal"),
+            thousands=lookup("thousands"),
+        )
 
 
 @dataclass
@@ -49,11 +88,23 @@ def factorize(series: pd.Series) -> Factorized:
     return Factorized(codes=codes, uniques=values, counts=counts)
 
 
-def repair_column(series: pd.Series) -> tuple[pd.Series, list[Finding], Factorized | None]:
+def repair_column(
+    series: pd.Series, hints: ColumnHints | None = None
+) -> tuple[pd.Series, list[Finding], Factorized | None]:
     """One column repaired as ``repair_types`` would, with the findings and,
     for text that stays text, the factorized result (reused by the profile)."""
+    repaired, findings, fact, _, _ = _repair(series, hints or ColumnHints(), frozenset())
+    return repaired, findings, fact
+
+
+def _repair(
+    series: pd.Series, hints: ColumnHints, known: frozenset[str]
+) -> tuple[pd.Series, list[Finding], Factorized | None, NumberFormat | None, frozenset[str]]:
+    """The column repaired, its findings, its factorized values when it stays
+    unchanged text, its number format when read from formatted text, and the
+    sentinel words kept as categories (``known``: kept by an earlier repair)."""
     if not is_text_dtype(series):
-        return series, [], None
+        return series, [], None, None, frozenset()
     name = str(series.name)
     if isinstance(series.dtype, pd.CategoricalDtype):
         series = series.astype(object)
@@ -61,34 +112,59 @@ def repair_column(series: pd.Series) -> tuple[pd.Series, list[Finding], Factoriz
     uniques = fact.uniques
     is_str = np.fromiter((isinstance(v, str) for v in uniques), dtype=bool, count=len(uniques))
     if not is_str.any():
-        return series, [], fact
-    new, sentinel, findings = _strip_and_blank(name, fact, is_str)
+        return series, [], fact, None, frozenset()
+    new, sentinel, findings, kept = _strip_and_blank(name, fact, is_str, hints, len(series), known)
     present = ~sentinel
-    numbers = _as_numbers(series, fact, new, present)
-    if numbers is not None:
-        return numbers[0], [*findings, numbers[1]], None
+    numbers = _as_numbers(series, fact, new, present, hints)
+    if isinstance(numbers, Finding):
+        findings.append(numbers)
+    elif numbers is not None:
+        out, finding, fmt = numbers
+        return out, [*findings, finding], None, fmt, frozenset()
     merged = _merge_variants(name, new, fact.counts, present & is_str)
     if merged is not None:
         findings.append(merged)
-    if not findings:
-        return series, [], fact
-    return _rebuild(series, fact.codes, new, missing=sentinel), findings, None
+    if not any(f.applied for f in findings):
+        return series, findings, fact, None, kept
+    return _rebuild(series, fact.codes, new, missing=sentinel), findings, None, None, kept
 
 
 def _strip_and_blank(
-    name: str, fact: Factorized, is_str: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, list[Finding]]:
+    name: str,
+    fact: Factorized,
+    is_str: np.ndarray,
+    hints: ColumnHints,
+    n_rows: int,
+    known: frozenset[str],
+) -> tuple[np.ndarray, np.ndarray, list[Finding], frozenset[str]]:
     """Distinct values stripped of surrounding spaces, the missing-value
-    sentinels among them (as a mask) and a finding for each kind of change."""
+    sentinels among them (as a mask), a finding for each kind of change, and
+    the sentinel words left as values (categories)."""
     uniques, counts = fact.uniques, fact.counts
     findings: list[Finding] = []
     new = uniques.copy()
     stripped = np.array([v.strip() if isinstance(v, str) else v for v in uniques], dtype=object)
-    sentinel = np.fromiter(
+    # cairn's sentinels among the values (one pass; the rest looks only at these)
+    listed = np.fromiter(
         (isinstance(v, str) and v.lower() in MISSING_SENTINELS for v in stripped),
         dtype=bool,
         count=len(stripped),
     )
+    if hints.missing is not None:
+        own = hints.missing | {""}
+        sentinel = np.fromiter(
+            (isinstance(v, str) and v in own for v in stripped), dtype=bool, count=len(stripped)
+        )
+    else:
+        sentinel = listed.copy()
+        for position in np.flatnonzero(listed):
+            if stripped[position] in known:
+                sentinel[position] = False
+        kept = _category_words(stripped, counts, sentinel, n_rows)
+        if kept.any():
+            sentinel &= ~kept
+            findings.append(_kept_finding(name, stripped, counts, kept, n_rows))
+    kept_words = frozenset(str(stripped[i]) for i in np.flatnonzero(listed & ~sentinel))
     changed = is_str & ~sentinel & (stripped != uniques)
     n_stripped = int(counts[changed].sum())
     if n_stripped:
@@ -119,27 +195,128 @@ def _strip_and_blank(
             )
         )
     new[is_str] = stripped[is_str]
-    return new, sentinel, findings
+    return new, sentinel, findings, kept_words
+
+
+def _category_words(
+    stripped: np.ndarray, counts: np.ndarray, sentinel: np.ndarray, n_rows: int
+) -> np.ndarray:
+    """Sentinel words ("None", "NA") that are categories of a text column:
+    the column's other values are not numbers, and the word is its most
+    frequent value or fills at least CATEGORY_WORD_SHARE of the rows."""
+    words = np.zeros(len(stripped), dtype=bool)
+    for position in np.flatnonzero(sentinel):
+        words[position] = str(stripped[position]).lower() in CATEGORY_WORDS
+    if not words.any():
+        return words
+    others = ~sentinel
+    if others.any():
+        texts = [str(v) for v in stripped[others]]
+        parsed = pd.to_numeric(pd.Series(texts, dtype=object), errors="coerce")
+        weights = counts[others]
+        numeric = weights[parsed.notna().to_numpy()].sum()
+        if numeric >= NUMERIC_TEXT_SHARE * weights.sum() or isinstance(
+            read_formatted(texts), tuple
+        ):
+            return np.zeros(len(stripped), dtype=bool)
+    top = int(counts[~sentinel | words].max(initial=0))
+    floor = CATEGORY_WORD_SHARE * max(n_rows, 1)
+    return words & (counts >= CATEGORY_WORD_MIN_ROWS) & ((counts >= top) | (counts >= floor))
+
+
+def _kept_finding(
+    name: str, stripped: np.ndarray, counts: np.ndarray, kept: np.ndarray, n_rows: int
+) -> Finding:
+    described = ", ".join(
+        f"{str(stripped[i])!r} ({int(counts[i])} row(s), {counts[i] / max(n_rows, 1):.0%})"
+        for i in np.flatnonzero(kept)
+    )
+    count = int(counts[kept].sum())
+    return Finding(
+        "missing_kept_category",
+        "info",
+        name,
+        count,
+        f"column {name!r}: {described}: a frequent value of this text column, read as a "
+        "category (such as 'no veneer' or 'no alley'), not as a missing value",
+        "kept as a category; to read it as missing instead, list the source's missing "
+        f"strings in its [[data.sources]] entry: {_DEFAULT_MISSING_LINE}",
+        False,
+    )
 
 
 def _as_numbers(
-    series: pd.Series, fact: Factorized, new: np.ndarray, present: np.ndarray
-) -> tuple[pd.Series, Finding] | None:
-    """The column as numbers with a finding, when enough of its distinct
-    values parse and none looks like a code with leading zeros; else None."""
-    counts, codes = fact.counts, fact.codes
+    series: pd.Series,
+    fact: Factorized,
+    new: np.ndarray,
+    present: np.ndarray,
+    hints: ColumnHints,
+) -> tuple[pd.Series, Finding, NumberFormat | None] | Finding | None:
+    """The column as numbers with a finding (and the number format when the
+    numbers were formatted: "$1,234.50", "45.2%"), when enough of its
+    distinct values parse and none looks like a code with leading zeros; a
+    finding alone when the values are numbers read two ways; else None."""
+    counts = fact.counts
     all_bools = bool(
         all(isinstance(v, bool | np.bool_) for v in new[present]) if present.any() else False
     )
     if not present.any() or all_bools:
         return None
     texts = pd.Series([str(v) for v in new[present]], dtype=object)
-    numbers = pd.to_numeric(texts, errors="coerce").to_numpy(dtype=float)
-    weights = counts[present]
-    share = float(weights[~np.isnan(numbers)].sum() / max(weights.sum(), 1))
-    codes_like = bool(texts.str.match(LEADING_ZERO).any())
-    if share < NUMERIC_TEXT_SHARE or codes_like:
+    if bool(texts.str.match(LEADING_ZERO).any()):
         return None
+    weights = counts[present]
+    total = max(int(weights.sum()), 1)
+    plain_allowed = hints.decimal in (None, ".") and hints.thousands is None
+    numbers = pd.to_numeric(texts, errors="coerce").to_numpy(dtype=float)
+    if plain_allowed and not np.isnan(numbers).any():
+        return _numbers_out(series, fact, new, present, numbers, None)
+    text_list = texts.tolist()
+    found = read_formatted(text_list, decimal=hints.decimal, thousands=hints.thousands)
+    if found is None:
+        # Mostly formatted numbers with a few stray values: read the rest.
+        fits = _fits(text_list)
+        if fits.any() and not fits.all() and weights[fits].sum() >= NUMERIC_TEXT_SHARE * total:
+            subset = [t for t, ok in zip(text_list, fits, strict=True) if ok]
+            partial = read_formatted(subset, decimal=hints.decimal, thousands=hints.thousands)
+            if isinstance(partial, tuple):
+                values = np.full(len(text_list), np.nan)
+                values[fits] = partial[0]
+                plain = partial[1] == NumberFormat() and plain_allowed
+                return _numbers_out(
+                    series, fact, new, present, values, None if plain else partial[1]
+                )
+    if isinstance(found, Ambiguous):
+        return _ambiguous_finding(str(series.name), found, total)
+    if isinstance(found, tuple):
+        values, fmt = found
+        plain = fmt == NumberFormat() and plain_allowed
+        return _numbers_out(series, fact, new, present, values, None if plain else fmt)
+    share = float(weights[~np.isnan(numbers)].sum() / total)
+    if not plain_allowed or share < NUMERIC_TEXT_SHARE:
+        return None
+    return _numbers_out(series, fact, new, present, numbers, None)
+
+
+def _fits(texts: list[str]) -> np.ndarray:
+    """Which texts have the shape of a number; all False at once when most of
+    the first few hundred do not (a text column, not numbers with strays)."""
+    head = texts[:_FIT_SAMPLE]
+    if sum(looks_numeric(t) for t in head) < 0.5 * len(head):
+        return np.zeros(len(texts), dtype=bool)
+    return np.array([looks_numeric(t) for t in texts], dtype=bool)
+
+
+def _numbers_out(
+    series: pd.Series,
+    fact: Factorized,
+    new: np.ndarray,
+    present: np.ndarray,
+    numbers: np.ndarray,
+    fmt: NumberFormat | None,
+) -> tuple[pd.Series, Finding, NumberFormat | None]:
+    counts, codes = fact.counts, fact.codes
+    weights = counts[present]
     by_code = np.full(len(fact.uniques), np.nan)
     by_code[present] = numbers
     values = np.where(codes >= 0, by_code[np.maximum(codes, 0)], np.nan)
@@ -150,23 +327,77 @@ def _as_numbers(
     else:
         out = pd.Series(values, index=series.index, name=series.name, dtype="float64")
     name = str(series.name)
-    message = f"column {name!r} holds numbers stored as text"
+    bad = ""
     if n_bad:
         bad_values = list(dict.fromkeys(new[bad_mask].tolist()))
-        message += (
+        bad = (
             f"; {n_bad} value(s) that are not numbers, such as "
             f"{quoted_examples(bad_values)}, set to missing"
         )
+    if fmt is None:
+        finding = Finding(
+            "numeric_text",
+            "warning" if n_bad else "info",
+            name,
+            n_bad if n_bad else int(weights.sum()),
+            f"column {name!r} holds numbers stored as text{bad}",
+            "converted to numbers",
+            True,
+        )
+        return out, finding, None
+    converted = present & ~np.isnan(by_code)
+    shown = _format_examples(new, by_code, converted, counts)
     finding = Finding(
-        "numeric_text",
+        "format_numbers",
         "warning" if n_bad else "info",
         name,
-        n_bad if n_bad else int(weights.sum()),
-        message,
-        "converted to numbers",
+        int(counts[converted].sum()),
+        f"column {name!r}: {int(counts[converted].sum())} value(s) are numbers written with "
+        f"{fmt.describe()}: {shown}{bad}",
+        "converted to numbers; predictions read the column the same way",
         True,
     )
-    return out, finding
+    return out, finding, fmt
+
+
+def _format_examples(
+    new: np.ndarray, by_code: np.ndarray, converted: np.ndarray, counts: np.ndarray
+) -> str:
+    """Three values before -> after, the ones that needed the format first."""
+    positions = np.flatnonzero(converted)
+    plain = pd.to_numeric(pd.Series([str(new[i]) for i in positions], dtype=object), "coerce")
+    # the values that needed the format, the longest (most separators) first
+    order = sorted(
+        range(len(positions)),
+        key=lambda k: (
+            not np.isnan(plain.iloc[k]),
+            -len(str(new[positions[k]])),
+            -int(counts[positions[k]]),
+        ),
+    )
+    shown = []
+    for k in order[:3]:
+        number = float(by_code[positions[k]])
+        after = str(int(number)) if number.is_integer() else f"{number:.12g}"
+        shown.append(f"{str(new[positions[k]])!r} -> {after}")
+    return ", ".join(shown)
+
+
+def _ambiguous_finding(name: str, found: Ambiguous, count: int) -> Finding:
+    readings = " or ".join(
+        f"{value:g} (decimal = {decimal!r})" for decimal, value in found.readings
+    )
+    options = " or ".join(f'decimal = "{decimal}"' for decimal, _ in found.readings)
+    return Finding(
+        "format_ambiguous",
+        "warning",
+        name,
+        count,
+        f"column {name!r} holds numbers that read two ways: {found.example!r} is {readings}; "
+        "it is kept as text",
+        f"set {options} in the column's [[data.sources]] entry to read it as numbers",
+        False,
+    )
 
 
 def _merge_variants(
@@ -251,18 +482,70 @@ def _harmonise(values: np.ndarray, counts: np.ndarray, usable: np.ndarray) -> di
     }
 
 
-def repair_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[Finding], dict[str, Factorized]]:
+def repair_frame(
+    frame: pd.DataFrame, hints: dict[str, Any] | None = None
+) -> tuple[pd.DataFrame, list[Finding], dict[str, Factorized]]:
     """Every text column repaired; returns the frame, the findings and the
-    factorized text columns that did not change (to avoid factorizing twice)."""
+    factorized text columns that did not change (to avoid factorizing twice).
+
+    ``hints`` (default: what the readers left in ``frame.attrs``) carry the
+    source's ``missing``, ``decimal`` and ``thousands`` options per column.
+    The number format of each column read from formatted text is left in the
+    result's ``attrs[NUMBER_FORMATS_ATTR]``.
+    """
+    if hints is None:
+        hints = frame.attrs.get(READ_HINTS_ATTR)
+    # A frame repaired before keeps what that repair decided.
+    formats: dict[str, dict[str, Any]] = dict(frame.attrs.get(NUMBER_FORMATS_ATTR) or {})
+    known_kept: dict[str, list[str]] = dict(frame.attrs.get(KEPT_WORDS_ATTR) or {})
     columns: dict[Any, pd.Series] = {}
     findings: list[Finding] = []
     cache: dict[str, Factorized] = {}
+    kept_words: dict[str, list[str]] = {}
     for label in frame.columns:
-        repaired, found, fact = repair_column(frame[label])
+        name = str(label)
+        repaired, found, fact, fmt, kept = _repair(
+            frame[label], ColumnHints.of(hints, name), frozenset(known_kept.get(name, ()))
+        )
         columns[label] = repaired
         findings += found
         if fact is not None:
-            cache[str(label)] = fact
+            cache[name] = fact
+        if fmt is not None:
+            formats[name] = fmt.to_dict()
+        if kept:
+            kept_words[name] = sorted(kept)
+    sniffed = _sniffed_decimal(frame, hints)
+    if sniffed is not None:
+        findings.insert(0, sniffed)
     out = pd.DataFrame(columns, index=frame.index)
     out.columns = frame.columns
+    out.attrs = {**frame.attrs, NUMBER_FORMATS_ATTR: formats, KEPT_WORDS_ATTR: kept_words}
     return out, findings, cache
+
+
+def _sniffed_decimal(frame: pd.DataFrame, hints: dict[str, Any] | None) -> Finding | None:
+    """A finding for numbers the reader took with a decimal comma it sniffed."""
+    if not hints or not hints.get("sniffed_decimal"):
+        return None
+    sniffed = hints["sniffed_decimal"]
+    columns = [
+        str(c)
+        for c in frame.columns
+        if (sniffed.get(str(c)) if isinstance(sniffed, dict) else sniffed)
+        and pd.api.types.is_float_dtype(frame[c].dtype)
+    ]
+    if not columns:
+        return None
+    shown = ", ".join(repr(c) for c in columns[:5]) + (", ..." if len(columns) > 5 else "")
+    return Finding(
+        "format_decimal_comma",
+        "info",
+        None,
+        len(columns),
+        f"{len(columns)} column(s) of a ';'-separated file ({shown}) write numbers with a "
+        "decimal comma ('3,5' is 3.5); they were read that way",
+        'read with decimal ","; if the file uses a decimal point, set decimal = "." in its '
+        "[[data.sources]] entry",
+        True,
+    )

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cairn.data._numbers import NumberFormat, parse_with
 from cairn.data.values import (
     MISSING_SENTINELS,
     Observed,
@@ -37,12 +38,19 @@ from cairn.data.values import (
 from cairn.exceptions import DataError, SchemaMismatchError
 from cairn.tasks import get_task, task_names
 
+# Where cairn.data.repair leaves its decisions in a repaired frame's attrs:
+# the number format of each column read from formatted text, and the
+# sentinel words kept as categories (column -> values).
+NUMBER_FORMATS_ATTR = "cairn_number_formats"
+KEPT_WORDS_ATTR = "cairn_kept_words"
+
 # The value rules (cairn.data.values) are part of what a schema applies, so
 # they are exported here too for code that reads values against a schema.
 __all__ = [
     "DROPPED_ROLES",
     "MISSING_SENTINELS",
     "ColumnSchema",
+    "NumberFormat",
     "Role",
     "Schema",
     "as_strings",
@@ -52,8 +60,10 @@ __all__ = [
     "conform",
     "infer_schema",
     "infer_task",
+    "kept_words",
     "missing_column_message",
     "normalize_missing",
+    "number_format",
     "sniff_date_format",
     "unseen_categories",
 ]
@@ -279,10 +289,14 @@ def _dtype_for(role: Role, kind: str) -> str:
 
 
 def _infer_column(
-    name: str, series: pd.Series, *, forced: tuple[Role, str] | None
+    name: str,
+    series: pd.Series,
+    *,
+    forced: tuple[Role, str] | None,
+    keep: frozenset[str] = frozenset(),
 ) -> tuple[ColumnSchema, str | None]:
     sniff = forced is None or forced[0] == Role.DATETIME
-    seen = observe(series, sniff_dates=sniff)
+    seen = observe(series, sniff_dates=sniff, keep=keep)
     strings: pd.Series | None = None
     if seen.kind in ("int", "float") and not seen.from_text:
         # Distinct numbers are distinct strings too; no per-value conversion needed.
@@ -384,6 +398,10 @@ def infer_schema(
 
     Roles set by the user (``roles``, ``id_columns``, ``time_column``) win;
     other columns get a role from what they hold (see ``ColumnSchema.reason``).
+    Sentinel words that the type repair kept as categories ("None" in a
+    column where it is the most frequent value; recorded in the repaired
+    frame's attrs) are categories here too, and number formats it read
+    ("$1,234.50") are kept in the metadata for scoring.
     The target is left out of the columns; ``task`` is inferred from it when
     not given, and ``classes`` are its sorted values for classification.
 
@@ -393,6 +411,7 @@ def infer_schema(
     """
     roles = dict(roles or {})
     _check_named_columns(frame, target, roles, id_columns, time_column)
+    kept: dict[str, list[str]] = frame.attrs.get(KEPT_WORDS_ATTR) or {}
     ids = set(id_columns)
     columns: list[ColumnSchema] = []
     formats: dict[str, str] = {}
@@ -407,17 +426,26 @@ def infer_schema(
             forced = (Role.ID, "listed in id_columns")
         elif name == time_column:
             forced = (Role.DATETIME, "the time column")
-        column, fmt = _infer_column(name, frame[label], forced=forced)
+        column, fmt = _infer_column(
+            name, frame[label], forced=forced, keep=frozenset(kept.get(name, ()))
+        )
         columns.append(column)
         if fmt is not None:
             formats[name] = fmt
     classes: tuple[str, ...] | None = None
     if target is not None:
         if task is None:
-            task = infer_task(frame[target])
+            task = infer_task(frame[target], keep=frozenset(kept.get(target, ())))
         if task in task_names() and get_task(task).has_classes:
-            classes = class_labels(frame[target])
+            classes = class_labels(frame[target], keep=frozenset(kept.get(target, ())))
     metadata: dict[str, Any] = {"datetime_formats": formats} if formats else {}
+    numbers = {
+        name: fmt
+        for name, fmt in (frame.attrs.get(NUMBER_FORMATS_ATTR) or {}).items()
+        if name in frame.columns and name != target
+    }
+    if numbers:
+        metadata["number_formats"] = numbers
     return Schema(
         columns=tuple(columns), target=target, task=task, classes=classes, metadata=metadata
     )
@@ -429,8 +457,25 @@ def _date_format(schema: Schema, name: str) -> str | None:
     return str(fmt) if fmt else None
 
 
+def number_format(schema: Schema, name: str) -> NumberFormat | None:
+    """How the column wrote its numbers in training ("$1,234.50"), if formatted."""
+    found = (schema.metadata.get("number_formats") or {}).get(name)
+    return NumberFormat.from_dict(found) if found else None
+
+
+def kept_words(column: ColumnSchema) -> frozenset[str]:
+    """The column's categories that are also missing-value sentinels ("None")."""
+    if not column.categories:
+        return frozenset()
+    return frozenset(c for c in column.categories if c.strip().lower() in MISSING_SENTINELS)
+
+
 def coerce_column(
-    series: pd.Series, column: ColumnSchema, *, date_format: str | None = None
+    series: pd.Series,
+    column: ColumnSchema,
+    *,
+    date_format: str | None = None,
+    number_format: NumberFormat | None = None,
 ) -> tuple[pd.Series, pd.Series]:
     """``series`` converted to the column's logical type.
 
@@ -440,9 +485,12 @@ def coerce_column(
     Representation: "float" -> float64; "int" -> int64, or float64 when
     values are missing or fractional; "bool" -> bool, or pandas "boolean"
     when values are missing; "string" -> pandas "str" (numbers written as by
-    :func:`as_strings`); "datetime" -> datetime64.
+    :func:`as_strings`); "datetime" -> datetime64. Numbers written as in
+    training (``number_format``: "$1,234.50", "45.2%") read as training read
+    them; a sentinel word that is one of the column's categories ("None")
+    stays that category.
     """
-    cleaned = normalize_missing(series)
+    cleaned = normalize_missing(series, keep=kept_words(column))
     present = cleaned.notna()
     dtype = column.dtype
     if dtype in ("float", "int"):
@@ -453,6 +501,8 @@ def coerce_column(
                 lambda v: float(v) if isinstance(v, bool | np.bool_) else v, na_action="ignore"
             )
             numbers = pd.to_numeric(source, errors="coerce").astype("float64")
+            if number_format is not None:
+                numbers = _formatted(source, numbers, number_format)
         bad = present & numbers.isna()
         if dtype == "int" and not numbers.isna().any() and integral(numbers):
             return numbers.astype("int64"), bad
@@ -475,6 +525,20 @@ def coerce_column(
         return dates, present & dates.isna()
     strings = as_strings(cleaned)
     return strings, present & strings.isna()
+
+
+def _formatted(source: pd.Series, numbers: pd.Series, fmt: NumberFormat) -> pd.Series:
+    """Text that did not read as a plain number, read with the column's format."""
+    todo = numbers.isna() & source.map(lambda v: isinstance(v, str), na_action="ignore").eq(True)
+    if fmt.decimal != ".":
+        # "1.234" is 1234 where the decimal is a comma.
+        todo |= source.map(lambda v: isinstance(v, str), na_action="ignore").eq(True)
+    if not todo.any():
+        return numbers
+    texts = [str(v) for v in source[todo]]
+    out = numbers.copy()
+    out[todo] = parse_with(texts, fmt)
+    return out
 
 
 def unseen_categories(values: pd.Series, column: ColumnSchema) -> pd.Series:
@@ -544,7 +608,12 @@ def conform(frame: pd.DataFrame, schema: Schema) -> tuple[pd.DataFrame, list[str
         if not column.is_feature:
             out[column.name] = series
             continue
-        values, bad = coerce_column(series, column, date_format=_date_format(schema, column.name))
+        values, bad = coerce_column(
+            series,
+            column,
+            date_format=_date_format(schema, column.name),
+            number_format=number_format(schema, column.name),
+        )
         if bad.any():
             first = bad[bad].index[0]
             raise SchemaMismatchError(

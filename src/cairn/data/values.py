@@ -16,9 +16,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cairn.data._numbers import read_formatted
 from cairn.exceptions import DataError
 
 __all__ = [
+    "CATEGORY_WORDS",
     "LEADING_ZERO",
     "MISSING_SENTINELS",
     "Observed",
@@ -34,11 +36,53 @@ __all__ = [
     "numeric_from_text",
     "observe",
     "parse_dates",
+    "reader_na_values",
     "sniff_date_format",
 ]
 
-# Strings read as missing, compared after stripping and lower-casing.
-MISSING_SENTINELS: frozenset[str] = frozenset({"", "?", "na", "n/a", "null", "nan"})
+# Strings read as missing, compared after stripping and lower-casing: the
+# one list every reader and every repair uses (a source's ``missing`` option
+# replaces it for that source).
+MISSING_SENTINELS: frozenset[str] = frozenset(
+    {
+        "",
+        "?",
+        "na",
+        "n/a",
+        "#n/a",
+        "#n/a n/a",
+        "#na",
+        "<na>",
+        "nan",
+        "-nan",
+        "null",
+        "none",
+        "1.#ind",
+        "-1.#ind",
+        "1.#qnan",
+        "-1.#qnan",
+    }
+)
+# Sentinels that are also ordinary words ("no masonry veneer": None; "no
+# alley": NA): in a text column where one is the most frequent value or
+# fills at least CATEGORY_WORD_SHARE of the rows (and at least
+# CATEGORY_WORD_MIN_ROWS rows), it stays a category.
+CATEGORY_WORDS: frozenset[str] = frozenset({"none", "na"})
+CATEGORY_WORD_SHARE = 0.10
+CATEGORY_WORD_MIN_ROWS = 5
+
+
+def reader_na_values(missing: list[str] | None) -> list[str]:
+    """The strings a file reader turns into missing values: a source's own
+    list as given, else the sentinels in their usual spellings, leaving the
+    words that may be categories (``CATEGORY_WORDS``) to the type repair."""
+    if missing is not None:
+        return sorted({"", *missing})
+    spellings: set[str] = set()
+    for word in MISSING_SENTINELS - CATEGORY_WORDS:
+        spellings |= {word, word.upper(), word.title()}
+    spellings |= {"NaN", "-NaN"}
+    return sorted(spellings)
 
 
 # Candidate formats tried, in order, when sniffing dates stored as text.
@@ -84,9 +128,11 @@ def is_numeric_dtype(series: pd.Series) -> bool:
     )
 
 
-def normalize_missing(series: pd.Series) -> pd.Series:
+def normalize_missing(series: pd.Series, *, keep: frozenset[str] = frozenset()) -> pd.Series:
     """Strings stripped of surrounding whitespace, and missing-value sentinels
-    ('?', 'NA', 'N/A', 'null', blank, ...) replaced by NaN.
+    ('?', 'NA', 'N/A', 'null', 'None', blank, ...) replaced by NaN, except
+    those in ``keep`` (a column's categories that are sentinel words, such
+    as "None").
 
     Non-text columns are returned unchanged; non-string values inside object
     columns are left alone.
@@ -102,6 +148,8 @@ def normalize_missing(series: pd.Series) -> pd.Series:
     out = series.copy()
     stripped = pd.Series(values[is_str], dtype=object).str.strip()
     sentinel = stripped.str.lower().isin(MISSING_SENTINELS).to_numpy()
+    if keep:
+        sentinel = sentinel & ~stripped.isin(keep).to_numpy()
     new_values = stripped.to_numpy(dtype=object, copy=True)
     new_values[sentinel] = np.nan
     if pd.api.types.is_object_dtype(out.dtype):
@@ -146,8 +194,10 @@ def as_strings(series: pd.Series) -> pd.Series:
 
 
 def numeric_from_text(values: pd.Series) -> pd.Series | None:
-    """``values`` (non-missing text) as numbers if every one parses and none
-    looks like a code with a leading zero ("02134"); else None."""
+    """``values`` (non-missing text) as numbers if every one parses, plainly
+    or as formatted numbers ("$1,234.50", "45.2%", see
+    :mod:`cairn.data._numbers`), and none looks like a code with a leading
+    zero ("02134"); else None."""
     if values.empty:
         return None
     strings = values.astype(str)
@@ -155,7 +205,14 @@ def numeric_from_text(values: pd.Series) -> pd.Series | None:
         return None
     parsed = pd.to_numeric(strings, errors="coerce")
     if parsed.isna().any():
-        return None
+        unique = pd.unique(strings.to_numpy(dtype=object))
+        found = read_formatted([str(v) for v in unique])
+        if not isinstance(found, tuple):
+            return None
+        lookup = dict(zip(unique, found[0], strict=True))
+        return pd.Series(
+            [lookup[v] for v in strings], index=values.index, name=values.name, dtype="float64"
+        )
     return parsed.astype("float64")
 
 
@@ -202,14 +259,15 @@ def integral(values: pd.Series) -> bool:
     return bool(np.all(np.mod(finite, 1.0) == 0.0))
 
 
-def infer_task(target: pd.Series) -> str:
+def infer_task(target: pd.Series, *, keep: frozenset[str] = frozenset()) -> str:
     """ "classification" or "regression" for a target column.
 
     Text and booleans are classes; numbers are classes when there are at most
     two distinct values, or at most ten integer values (wine quality 3..8,
-    labels 1/2); other numbers are a regression target.
+    labels 1/2); other numbers are a regression target. Sentinel words in
+    ``keep`` ("None" kept as a class by the type repair) are values.
     """
-    values = normalize_missing(target).dropna()
+    values = normalize_missing(target, keep=keep).dropna()
     if values.empty:
         raise DataError(
             f"target column {target.name!r} has no values (all missing); "
@@ -230,9 +288,10 @@ def infer_task(target: pd.Series) -> str:
     return "regression"
 
 
-def class_labels(target: pd.Series) -> tuple[str, ...]:
-    """Distinct target values as strings, sorted by value (numbers numerically)."""
-    values = normalize_missing(target).dropna()
+def class_labels(target: pd.Series, *, keep: frozenset[str] = frozenset()) -> tuple[str, ...]:
+    """Distinct target values as strings, sorted by value (numbers numerically);
+    sentinel words in ``keep`` are labels."""
+    values = normalize_missing(target, keep=keep).dropna()
     if is_numeric_dtype(values):
         unique = np.sort(values.unique())
         return tuple(str(category_string(v)) for v in unique)
@@ -255,8 +314,11 @@ class Observed:
         return len(self.values)
 
 
-def observe(series: pd.Series, *, sniff_dates: bool) -> Observed:
-    cleaned = normalize_missing(series)
+def observe(
+    series: pd.Series, *, sniff_dates: bool, keep: frozenset[str] = frozenset()
+) -> Observed:
+    """What ``series`` holds; sentinel words in ``keep`` are values, not missing."""
+    cleaned = normalize_missing(series, keep=keep)
     values = cleaned.dropna()
     n_rows = len(series)
     if pd.api.types.is_bool_dtype(values.dtype) or (

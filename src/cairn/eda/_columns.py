@@ -121,7 +121,9 @@ def column_alerts(column: ColumnProfile, n_rows: int) -> list[Alert]:
         add(
             "missing",
             "warning" if share >= MISSING_WARN_SHARE else "info",
-            f"{column.missing:,} missing value(s) ({share:.1%})",
+            f"{column.missing:,} missing value(s) ({share:.1%})"
+            # the model gives a missing category its own code, it imputes nothing
+            + ("; missing kept as its own category" if column.role == "categorical" else ""),
         )
     if column.n_unique == 1:
         add("constant", "warning", f"a single value ({column.top[0][0]!r})")

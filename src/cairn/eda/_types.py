@@ -33,7 +33,16 @@ HIGH_CORRELATION = 0.9
 MISSING_WARN_SHARE = 0.5
 IMBALANCE_SHARE = 0.9  # one category holds at least this share of rows
 _REPAIR_CHECKS = frozenset(
-    {"whitespace", "missing_sentinels", "numeric_text", "inconsistent_labels"}
+    {
+        "whitespace",
+        "missing_sentinels",
+        "numeric_text",
+        "inconsistent_labels",
+        "format_numbers",
+        "format_ambiguous",
+        "format_decimal_comma",
+        "missing_kept_category",
+    }
 )
 
 

@@ -536,9 +536,15 @@ def _input_limits(run: RunFolder) -> list[str]:
     items: list[str] = []
     for column in run.schema.columns:
         if column.role not in DROPPED_ROLES and column.missing_rate >= HIGH_MISSING:
+            # A missing category gets its own code in the model; numbers are imputed.
+            handled = (
+                "missing kept as its own category"
+                if column.role == Role.CATEGORICAL
+                else "predictions lean on imputed values there"
+            )
             items.append(
                 f"Input {column.name!r} was missing in {column.missing_rate:.0%} of training "
-                "rows; predictions lean on imputed values there."
+                f"rows; {handled}."
             )
         if column.role == Role.TEXT:
             items.append(f"Input {column.name!r} is free text, encoded as word frequencies.")

@@ -6,9 +6,12 @@ SQLAlchemy. :func:`read_table` reads one file or URL, :func:`read_source` one
 appended or joined into one frame.
 
 Values are kept as read: pandas infers numbers and booleans, text stays text,
-and no column role is decided here. Missing values are pandas' default NA
-strings plus ``"?"``. Every failure is a :class:`~cairn.exceptions.DataError`
-saying what went wrong, where (file, URL, source, column) and what to do.
+and no column role is decided here. Missing values are cairn's sentinels
+(:data:`cairn.data.values.MISSING_SENTINELS`, not pandas' default list) or
+the source's own ``missing`` strings; the words "None" and "NA" are left as
+text for the type repair to decide (a category or missing). Every failure
+is a :class:`~cairn.exceptions.DataError` saying what went wrong, where
+(file, URL, source, column) and what to do.
 
 Modules: ``_formats`` (format names and extensions), ``_detect`` (compression,
 encoding and separator sniffing), ``_delimited``, ``_json`` and ``_files``
@@ -28,12 +31,12 @@ from cairn.data.sources._combination import (
     combination_of,
 )
 from cairn.data.sources._combine import collect
-from cairn.data.sources._formats import EXTRA_NA_VALUES, FORMATS
+from cairn.data.sources._formats import FORMATS, READ_HINTS_ATTR
 from cairn.data.sources._read import read_source, read_table
 
 __all__ = [
-    "EXTRA_NA_VALUES",
     "FORMATS",
+    "READ_HINTS_ATTR",
     "Combination",
     "JoinRecord",
     "SourceRecord",

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from cairn.data.sources._formats import READ_HINTS_ATTR
 from cairn.exceptions import DataError
 
 if TYPE_CHECKING:
@@ -277,7 +278,18 @@ def apply_source_options(frame: pd.DataFrame, source: SourceSpec, label: str) ->
                     f"source {label!r}: rename maps {old!r} to {new!r}, a column it already "
                     "has; rename or drop that one too"
                 )
+        hints = frame.attrs.get(READ_HINTS_ATTR)
         frame = frame.rename(columns=source.rename)
+        if hints:
+            # The reader's per-column hints follow the columns' new names.
+            frame.attrs[READ_HINTS_ATTR] = {
+                key: (
+                    {source.rename.get(c, c): v for c, v in value.items()}
+                    if isinstance(value, dict)
+                    else value
+                )
+                for key, value in hints.items()
+            }
     if source.values:
         changed = {}
         for column, mapping in source.values.items():

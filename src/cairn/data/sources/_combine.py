@@ -16,13 +16,14 @@ from cairn.data.sources._combination import (
     SourceRecord,
     apply_source_options,
 )
+from cairn.data.sources._formats import READ_HINTS_ATTR
 from cairn.data.sources._join_checks import (
     agreement,
     duplicate_column_finding,
     join_findings,
     join_step,
 )
-from cairn.data.sources._read import read_source, source_label
+from cairn.data.sources._read import merge_read_hints, read_source, source_label
 from cairn.exceptions import DataError
 
 if TYPE_CHECKING:
@@ -95,6 +96,7 @@ def collect(spec: ProjectSpec) -> pd.DataFrame:
         )
     combination.rows = len(result)
     result.attrs[ATTRS_KEY] = combination.to_dict()
+    result.attrs[READ_HINTS_ATTR] = merge_read_hints([frame for _, frame in frames])
     return result
 
 

@@ -17,9 +17,10 @@ from cairn.data.sources._detect import (
     open_binary,
     read_sample,
     sniff_compression,
+    sniff_decimal,
     sniff_separator,
 )
-from cairn.data.sources._formats import EXTRA_NA_VALUES
+from cairn.data.sources._formats import READ_HINTS_ATTR
 from cairn.exceptions import DataError
 
 if TYPE_CHECKING:
@@ -38,8 +39,21 @@ def read_delimited(
     separator: str | None,
     encoding: str | None,
     where: str,
+    decimal: str | None = None,
+    missing: list[str] | None = None,
 ) -> pd.DataFrame:
+    """A delimited text file as a frame.
+
+    ``decimal`` is the decimal separator (sniffed when None: a decimal comma
+    is recognised in ';'-separated files); ``missing`` the strings read as
+    missing (None: cairn's sentinels, see
+    :func:`cairn.data.values.reader_na_values`). A sniffed decimal comma is
+    left in ``frame.attrs[READ_HINTS_ATTR]`` for the type repair, which reads
+    the values pandas left as text ("1.234,56").
+    """
     import pandas as pd
+
+    from cairn.data.values import reader_na_values
 
     if compression is None:
         compression = sniff_compression(path)
@@ -67,6 +81,11 @@ def read_delimited(
         if not separator:
             raise DataError(f"{where}: the separator is empty; give one character such as ','")
 
+    sniffed_decimal = False
+    if decimal is None:
+        decimal = sniff_decimal(sample.decode(chosen, errors="replace"), separator)
+        sniffed_decimal = decimal is not None
+    na_values = reader_na_values(missing)
     size = path.stat().st_size
     use_pyarrow = (
         size > _PYARROW_MIN_BYTES and len(separator) == 1 and chosen in ("utf-8", "utf-8-sig")
@@ -83,9 +102,9 @@ def read_delimited(
         try:
             fast = None
             if use_pyarrow and attempt == chosen:
-                fast = _read_csv_pyarrow(path, separator, compression)
+                fast = _read_csv_pyarrow(path, separator, compression, decimal, na_values)
             if fast is None:
-                fast = _read_csv_pandas(path, separator, attempt, compression)
+                fast = _read_csv_pandas(path, separator, attempt, compression, decimal, na_values)
             frame: pd.DataFrame = fast
         except UnicodeDecodeError as error:
             last_error = error
@@ -100,7 +119,10 @@ def read_delimited(
             ) from None
         except DECOMPRESSION_ERRORS as error:
             raise DataError(f"{where}: cannot be read ({error}); the file may be corrupt") from None
-        return _check_header(frame, sample.decode(attempt, "replace"), separator, where)
+        frame = _check_header(frame, sample.decode(attempt, "replace"), separator, where)
+        if sniffed_decimal:
+            frame.attrs[READ_HINTS_ATTR] = {"decimal": decimal, "sniffed_decimal": True}
+        return frame
     raise DataError(
         f"{where}: cannot be decoded as {chosen} ({last_error}); set `encoding` "
         "(e.g. 'utf-8', 'cp1252', 'latin-1')"
@@ -157,24 +179,34 @@ def _check_header(frame: pd.DataFrame, text: str, separator: str, where: str) ->
 
 
 def _read_csv_pandas(
-    path: Path, separator: str, encoding: str, compression: str | None
+    path: Path,
+    separator: str,
+    encoding: str,
+    compression: str | None,
+    decimal: str | None,
+    na_values: list[str],
 ) -> pd.DataFrame:
     import pandas as pd
 
+    # No `thousands`: pandas would read "1.5" as 15 with thousands = "."; the
+    # type repair reads thousands separators strictly (groups of three).
     options: dict[str, Any] = {
         "sep": separator,
         "encoding": encoding,
         "compression": compression,
-        "na_values": list(EXTRA_NA_VALUES),
-        "keep_default_na": True,
+        "na_values": na_values,
+        "keep_default_na": False,
         "encoding_errors": "strict",
+        "decimal": decimal or ".",
     }
     if len(separator) == 1 or separator == r"\s+":
         return pd.read_csv(path, engine="c", low_memory=False, **options)
     return pd.read_csv(path, engine="python", **options)
 
 
-def _read_csv_pyarrow(path: Path, separator: str, compression: str | None) -> pd.DataFrame | None:
+def _read_csv_pyarrow(
+    path: Path, separator: str, compression: str | None, decimal: str | None, na_values: list[str]
+) -> pd.DataFrame | None:
     """Large files via pyarrow; dates it would parse are re-read as text.
 
     Returns None when the result cannot match the C engine's (then the caller
@@ -186,8 +218,9 @@ def _read_csv_pyarrow(path: Path, separator: str, compression: str | None) -> pd
     options: dict[str, Any] = {
         "sep": separator,
         "compression": compression,
-        "na_values": list(EXTRA_NA_VALUES),
-        "keep_default_na": True,
+        "na_values": na_values,
+        "keep_default_na": False,
+        "decimal": decimal or ".",
         "engine": "pyarrow",
     }
     try:

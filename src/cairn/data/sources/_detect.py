@@ -8,6 +8,7 @@ import csv
 import gzip
 import io
 import lzma
+import re
 import zlib
 from pathlib import Path
 
@@ -158,6 +159,35 @@ def sniff_separator(text: str) -> str:
         if header_fields > 1 and score > best_score:
             best, best_score = cand, score
     return best
+
+
+# "1.234,56", "3,5", "-0,25": numbers written with a decimal comma ...
+_COMMA_DECIMAL = re.compile(r"^[+-]?(?:\d{1,3}(?:\.\d{3})+|\d+),\d+$")
+# ... and "3.14", "0.5": a decimal point (not "1.234", which may be thousands).
+_POINT_DECIMAL = re.compile(r"^[+-]?\d+\.(?:\d{1,2}|\d{4,})$")
+
+
+def sniff_decimal(text: str, separator: str) -> str | None:
+    """ "," when a ';'-separated sample writes its numbers with a decimal comma
+    (European exports: "1.234,56;3,5") and never with a decimal point; else None."""
+    if separator != ";":
+        return None
+    lines = text.splitlines()
+    if len(lines) > 1:
+        lines = lines[:-1]  # the last line of a sample may be cut short
+    try:
+        rows = list(csv.reader(lines[1 : _SNIFF_LINES * 4], delimiter=separator))
+    except csv.Error:
+        return None
+    comma = point = 0
+    for row in rows:
+        for field in row:
+            value = field.strip()
+            if _COMMA_DECIMAL.match(value):
+                comma += 1
+            elif _POINT_DECIMAL.match(value):
+                point += 1
+    return "," if comma and not point else None
 
 
 def _field_counts(lines: list[str], separator: str) -> tuple[int, bool]:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from cairn.data.sources._delimited import read_delimited
-from cairn.data.sources._formats import EXTRA_NA_VALUES, first_line
+from cairn.data.sources._formats import first_line
 from cairn.data.sources._json import read_json
 from cairn.exceptions import DataError
 
@@ -57,23 +57,34 @@ def read_file(
     encoding: str | None,
     sheet: str | int | None,
     where: str,
+    decimal: str | None = None,
+    missing: list[str] | None = None,
 ) -> pd.DataFrame:
     if fmt in ("csv", "tsv"):
         if fmt == "tsv" and separator is None:
             separator = "\t"
         frame = read_delimited(
-            path, compression=compression, separator=separator, encoding=encoding, where=where
+            path,
+            compression=compression,
+            separator=separator,
+            encoding=encoding,
+            where=where,
+            decimal=decimal,
+            missing=missing,
         )
     elif fmt == "parquet":
         frame = _read_parquet(path, where=where)
     elif fmt == "excel":
-        frame = _read_excel(path, sheet=sheet, where=where)
+        frame = _read_excel(path, sheet=sheet, where=where, missing=missing)
     else:
         frame = read_json(path, compression=compression, encoding=encoding, where=where)
     if len(frame) == 0:
         columns = f"{len(frame.columns)} column(s)" if len(frame.columns) else "no columns"
         raise DataError(f"{where}: is empty (it has {columns} but no rows)")
-    return clean_columns(frame)
+    attrs = dict(frame.attrs)
+    frame = clean_columns(frame)
+    frame.attrs = attrs
+    return frame
 
 
 def clean_columns(frame: pd.DataFrame) -> pd.DataFrame:
@@ -106,10 +117,14 @@ def _read_parquet(path: Path, *, where: str) -> pd.DataFrame:
         ) from None
 
 
-def _read_excel(path: Path, *, sheet: str | int | None, where: str) -> pd.DataFrame:
+def _read_excel(
+    path: Path, *, sheet: str | int | None, where: str, missing: list[str] | None
+) -> pd.DataFrame:
     import zipfile
 
     import pandas as pd
+
+    from cairn.data.values import reader_na_values
 
     with path.open("rb") as handle:
         head = handle.read(8)
@@ -125,8 +140,8 @@ def _read_excel(path: Path, *, sheet: str | int | None, where: str) -> pd.DataFr
                 path,
                 sheet_name=sheet_name,
                 engine=engine,
-                na_values=list(EXTRA_NA_VALUES),
-                keep_default_na=True,
+                na_values=reader_na_values(missing),
+                keep_default_na=False,
             )
     except ImportError:
         raise DataError(

@@ -49,8 +49,10 @@ CONTENT_TYPES: dict[str, str] = {
     "application/vnd.ms-excel": "excel",
 }
 
-#: Strings read as missing on top of pandas' defaults ("", "NA", "NaN", "null", ...).
-EXTRA_NA_VALUES: tuple[str, ...] = ("?",)
+#: Where a reader leaves what the source's options (or the sniffer) say
+#: about its columns, for the type repair: ``frame.attrs[READ_HINTS_ATTR]``
+#: = {"missing" | "decimal" | "thousands": {column: value}}.
+READ_HINTS_ATTR = "cairn_read"
 
 
 def normalise_format(format: str, *, where: str) -> str:

@@ -33,6 +33,8 @@ def read_url(
     separator: str | None,
     encoding: str | None,
     sheet: str | int | None,
+    decimal: str | None = None,
+    missing: list[str] | None = None,
 ) -> pd.DataFrame:
     name = Path(urllib.parse.unquote(urllib.parse.urlparse(url).path)).name
     fmt, compression = format_from_name(name)
@@ -61,6 +63,8 @@ def read_url(
             encoding=encoding,
             sheet=sheet,
             where=url,
+            decimal=decimal,
+            missing=missing,
         )
 
 
