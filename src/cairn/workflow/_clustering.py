@@ -28,6 +28,8 @@ import pandas as pd
 
 from cairn._io import atomic_write_bytes, write_json
 from cairn.bundle import Model, SchemaWarning, save_bundle
+from cairn.data.pseudonym import KEY_FILE as PRIVACY_KEY_FILE
+from cairn.data.pseudonym import project_key
 from cairn.data.quality import CleanResult, clean_unlabelled
 from cairn.data.schema import Schema
 from cairn.evaluation.evaluate import (
@@ -112,6 +114,8 @@ def cluster(spec: ProjectSpec, raw: pd.DataFrame, *, seconds: float, say: Progre
         time_column=spec.data.time_column,
         exclude=[truth_column] if truth_column else [],
         source=source,
+        privacy=spec.data.privacy,
+        privacy_key=lambda: project_key(spec.project_dir),
     )
     features = cleaned.frame[[c.name for c in cleaned.schema.columns if c.name != truth_column]]
     metric = problem.metric or get_task("clustering").default_metric()
@@ -316,6 +320,8 @@ def _package(
     exported = export_serving(result.pipeline, schema, features, seed=spec.train.seed)
     metadata["serving"] = exported.summary()
     files.update(exported.files)
+    if segmented.cleaned.privacy_key is not None:
+        files[PRIVACY_KEY_FILE] = segmented.cleaned.privacy_key
     bundle_path = save_bundle(run_dir / "bundle", result.pipeline, schema, metadata, files=files)
     # Named like the supervised test predictions' columns, clear of feature names.
     assignments = features.reset_index(drop=True).assign(__cluster=result.labels)
@@ -388,7 +394,11 @@ def run_clustering(
         quality=segmented.cleaned.report,
         bundle_path=bundle_path,
         model=Model(
-            segmented.result.pipeline, segmented.cleaned.schema, metadata, path=bundle_path
+            segmented.result.pipeline,
+            segmented.cleaned.schema,
+            metadata,
+            path=bundle_path,
+            privacy_key=segmented.cleaned.privacy_key,
         ),
         reports=reports,
         timings=clock.timings,
