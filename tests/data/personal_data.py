@@ -45,7 +45,7 @@ def with_personal_data(frame: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
         for _ in range(n)
     ]
     out["account"] = [_iban(rng) for _ in range(n)]
-    out["last_login_from"] = [".".join(str(v) for v in rng.integers(1, 255, size=4)) for _ in range(n)]
+    out["last_login_from"] = [".".join(map(str, rng.integers(1, 255, size=4))) for _ in range(n)]
     out["ssn"] = [_ssn(rng) for _ in range(n)]
     births = pd.Timestamp("1950-01-01") + pd.to_timedelta(rng.integers(0, 20000, size=n), "D")
     out["date_of_birth"] = births.strftime("%Y-%m-%d")
