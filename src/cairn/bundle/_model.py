@@ -87,10 +87,10 @@ class Model:
         items: pd.DataFrame | None = None,
         privacy_key: bytes | None = None,
     ) -> None:
-        try:
-            self.privacy = Pseudonymiser.from_metadata(schema.metadata, privacy_key)
-        except DataError as error:
-            raise BundleError(str(error)) from None
+        # without the key, only data already hashed can be scored
+        self.privacy = Pseudonymiser.from_metadata(
+            schema.metadata, privacy_key, str(path or "the model"), require_key=False
+        )
         self.pipeline = pipeline
         self.schema = schema
         self.metadata: dict[str, Any] = dict(metadata or {})
@@ -127,10 +127,17 @@ class Model:
         """Check and coerce a frame to the schema; repairable issues warn."""
         if not isinstance(frame, pd.DataFrame):
             frame = pd.DataFrame(frame)
-        conformed, notes = conform(self.privacy.frame(frame), self.schema)
+        conformed, notes = conform(self._protected(frame), self.schema)
         for note in notes:
             warnings.warn(note, SchemaWarning, stacklevel=3)
         return conformed
+
+    def _protected(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame`` with personal-data columns hashed as training hashed them."""
+        try:
+            return self.privacy.frame(frame, drop=True)
+        except DataError as error:
+            raise BundleError(str(error)) from None
 
     def raw_output(self, frame: pd.DataFrame) -> np.ndarray:
         """The model's output as its task defines it, from either engine:
@@ -148,7 +155,7 @@ class Model:
             )
         if not isinstance(frame, pd.DataFrame):
             frame = pd.DataFrame(frame)
-        frame = self.privacy.frame(frame)
+        frame = self._protected(frame)
         if self._graph is None or not len(frame):
             X = self.prepare(frame)
             task = schema_task(self.schema)

@@ -103,28 +103,44 @@ class Pseudonymiser:
     """Replaces the values of protected columns (every personal-data column
     not marked "keep") by their pseudonyms, in records and frames."""
 
-    def __init__(self, columns: Sequence[str], key: bytes | None) -> None:
+    def __init__(
+        self,
+        columns: Sequence[str],
+        key: bytes | None,
+        dropped: Sequence[str] = (),
+        where: str = "the model",
+    ) -> None:
         self.columns = tuple(columns)
         self.key = key
+        self.where = where
+        #: the protected columns training dropped (not model inputs)
+        self.dropped = tuple(dropped)
 
     @classmethod
     def from_metadata(
-        cls, metadata: Mapping[str, Any], key: bytes | None, where: str = "the bundle"
+        cls,
+        metadata: Mapping[str, Any],
+        key: bytes | None,
+        where: str = "the bundle",
+        *,
+        require_key: bool = True,
     ) -> Pseudonymiser:
-        """The pseudonymiser a schema's metadata asks for.
+        """The pseudonymiser a schema's metadata asks for. Without
+        ``require_key``, a missing key is refused only when a value that is
+        not yet a pseudonym must be hashed.
 
         Raises:
             DataError: columns are protected but no key was given.
         """
-        protected = [
-            name for name, entry in privacy_columns(metadata).items() if entry["action"] != "keep"
-        ]
-        if protected and key is None:
+        recorded = privacy_columns(metadata)
+        protected = [name for name, entry in recorded.items() if entry["action"] != "keep"]
+        dropped = [name for name, entry in recorded.items() if entry["action"] == "drop"]
+        if protected and key is None and require_key:
             raise DataError(
                 f"{where} protects personal-data column(s) {', '.join(map(repr, protected))} "
                 f"but holds no {KEY_FILE}; package the model again with 'cairn run'"
             )
-        return cls(protected, key)
+        return cls(protected, key, dropped, where)
 
     def __bool__(self) -> bool:
         return bool(self.columns)
@@ -134,7 +150,6 @@ class Pseudonymiser:
         that is not an object is returned as it is)."""
         if not self.columns or not isinstance(record, dict):
             return record
-        assert self.key is not None
         present = [name for name in self.columns if name in record]
         if not present:
             return record
@@ -143,23 +158,34 @@ class Pseudonymiser:
             value = out[name]
             if isinstance(value, dict | list):
                 out[name] = None  # not a value that can be read back either
-            else:
-                out[name] = pseudonym(value, self.key)
+            elif value is not None and not is_pseudonym(value):
+                out[name] = pseudonym(value, self._key(name))
         return out
+
+    def _key(self, column: str) -> bytes:
+        if self.key is None:
+            raise DataError(
+                f"column {column!r} holds personal data that {self.where} hashes, but it has "
+                f"no {KEY_FILE} to hash it with; load the model from its bundle"
+            )
+        return self.key
 
     def records(self, records: Sequence[Any]) -> list[Any]:
         return [self.record(record) for record in records]
 
-    def frame(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """A copy of ``frame`` with protected columns hashed."""
+    def frame(self, frame: pd.DataFrame, *, drop: bool = False) -> pd.DataFrame:
+        """A copy of ``frame`` with protected columns hashed; with ``drop``,
+        the columns training dropped are left out instead (they are no
+        model input, so scoring data may hold them without a warning)."""
+        if drop:
+            frame = frame.drop(columns=[name for name in self.dropped if name in frame.columns])
         present = [name for name in self.columns if name in frame.columns]
-        if not present:
+        raw = [name for name in present if not frame[name].dropna().map(is_pseudonym).all()]
+        if not raw:
             return frame
-        assert self.key is not None
-        key = self.key
         out = frame.copy()
-        for name in present:
-            out[name] = hash_series(frame[name], key)
+        for name in raw:
+            out[name] = hash_series(frame[name], self._key(name))
         return out
 
 
