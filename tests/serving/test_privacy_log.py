@@ -130,3 +130,18 @@ def test_the_log_stores_hashes_never_the_values(
     for record in records:
         assert record["customer_name"].encode() not in stored
         assert str(record["card_number"]).encode() not in stored
+
+
+def test_the_card_and_the_eda_page_show_no_value_in_clear(run: tuple[Any, pd.DataFrame]) -> None:
+    result, frame = run
+    folder = result.bundle_path.parent
+    card = (folder / "model_card.md").read_text(encoding="utf-8")
+    section = card.split("\n## Privacy\n", 1)[1].split("\n## ", 1)[0]
+    assert "| customer_name | person names | 100% | replaced by a keyed hash" in section
+    assert "| card_number | payment card numbers | 100% | dropped from the features (the" in section
+    assert "| email | e-mail addresses | 100% | kept as it is, as the spec says" in section
+    eda = result.reports["eda"].read_text(encoding="utf-8")
+    assert "holds payment card numbers; dropped from the features (privacy)" in eda
+    for column in ("email", "customer_name", "card_number"):
+        for value in frame[column].astype(str).head(100):
+            assert value not in eda and value not in card, (column, value)
