@@ -145,3 +145,16 @@ def test_the_card_and_the_eda_page_show_no_value_in_clear(run: tuple[Any, pd.Dat
     for column in ("email", "customer_name", "card_number"):
         for value in frame[column].astype(str).head(100):
             assert value not in eda and value not in card, (column, value)
+
+
+def test_monitoring_compares_the_batch_hashed_as_in_training(
+    run: tuple[Any, pd.DataFrame],
+) -> None:
+    from cairn.monitoring import check
+
+    result, frame = run
+    model = load_bundle(result.bundle_path)
+    report = check(frame.drop(columns=["Churn"]).head(300), model)
+    drifted = {f.column for f in report.drift.findings if f.severity != "info"}
+    assert "customer_name" not in drifted  # raw names would all be unseen categories
+    assert "card_number" not in {f.column for f in report.drift.findings}
