@@ -9,6 +9,7 @@ import pytest
 from cairn.data.privacy import detect_personal_data, mask_value, protect
 from cairn.data.pseudonym import Pseudonymiser, is_pseudonym, project_key, pseudonym
 from cairn.data.quality import check_and_clean
+from cairn.data.schema import Role
 from cairn.exceptions import DataError
 from tests.conftest import dataset_path, load_dataset
 from tests.data.personal_data import PLANTED, with_personal_data
@@ -134,6 +135,14 @@ def test_unknown_column_in_privacy_is_one_clear_error(planted: pd.DataFrame) -> 
     assert "did you mean 'email'" in str(caught.value) and "\n" not in str(caught.value)
     with pytest.raises(DataError, match="is the target"):
         protect(planted, target="Churn", decisions={"Churn": "hash"})
+
+
+def test_an_identifier_named_in_id_columns_is_hashed_not_dropped(planted: pd.DataFrame) -> None:
+    result = check_and_clean(planted, target="Churn", id_columns=["email"])
+    assert result.frame["email"].map(is_pseudonym).all()
+    assert result.schema["email"].role == Role.ID
+    (finding,) = result.report.by_check("privacy_email")
+    assert finding.severity == "warning" and 'privacy = {email = "keep"}' in finding.action
 
 
 def test_a_column_named_in_privacy_but_not_detected_is_still_protected(

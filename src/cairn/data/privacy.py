@@ -471,6 +471,13 @@ def _finding(item: PersonalData, action: str, chosen: bool) -> Finding:
                 f"dropped from the features; to use it as a hashed category write "
                 f"{_line(name, 'hash')} in [data], or {_line(name, 'keep')} to keep it as it is"
             )
+    elif action == "hash" and not chosen:
+        severity = "warning"
+        what = (
+            "replaced by a keyed hash (HMAC-SHA256 with the project's secret), as it is named "
+            "in id_columns: it still tells rows apart, never in clear; write "
+            f"{_line(name, 'drop')} or {_line(name, 'keep')} in [data] to decide otherwise"
+        )
     elif action == "hash":
         what = (
             "replaced by a keyed hash (HMAC-SHA256 with the project's secret): usable as a "
@@ -509,6 +516,7 @@ def protect(
     decisions: Mapping[str, str] | None = None,
     key: bytes | Callable[[], bytes] | None = None,
     skip: Sequence[str] = (),
+    id_columns: Sequence[str] = (),
 ) -> Protected:
     """Find personal data in ``frame`` and apply the privacy decisions.
 
@@ -517,6 +525,9 @@ def protect(
         key: the hashing key, or a function giving it (called only when a
             column is protected); None: a fresh random key.
         skip: columns not checked (a clustering's ground truth).
+        id_columns: the spec's identifier columns: never features, so a
+            direct identifier among them is hashed by default (rows stay
+            told apart for the split and later joins) rather than dropped.
 
     Raises:
         DataError: a column named in ``decisions`` is not in the table, or is
@@ -531,7 +542,8 @@ def protect(
     result = Protected(frame)
     for name in [str(c) for c in frame.columns if str(c) in found]:
         item = found[name]
-        action = decisions.get(name) or ("drop" if item.direct else "keep")
+        default = ("hash" if name in id_columns else "drop") if item.direct else "keep"
+        action = decisions.get(name) or default
         result.findings.append(_finding(item, action, name in decisions))
         result.columns[name] = {"kind": item.kind, "action": action, "share": round(item.share, 4)}
     protected = [name for name, entry in result.columns.items() if entry["action"] != "keep"]

@@ -372,7 +372,9 @@ def check_and_clean(
     findings += infinite_findings
     data, dropped = _drop_unusable_rows(data, target, source)
     findings += dropped
-    protected = protect(data, target=target, decisions=privacy, key=privacy_key)
+    protected = protect(
+        data, target=target, decisions=privacy, key=privacy_key, id_columns=id_columns
+    )
     data = protected.frame
     findings += protected.findings
     roles, id_columns = _without_dropped(data, roles, id_columns)
@@ -470,7 +472,14 @@ def clean_unlabelled(
     data, infinite_findings = _infinite_to_missing(data, "")
     findings += infinite_findings
     data = data.reset_index(drop=True)
-    protected = protect(data, target=None, decisions=privacy, key=privacy_key, skip=exclude)
+    protected = protect(
+        data,
+        target=None,
+        decisions=privacy,
+        key=privacy_key,
+        skip=exclude,
+        id_columns=id_columns,
+    )
     data = protected.frame
     findings += protected.findings
     roles, id_columns = _without_dropped(data, roles, id_columns)

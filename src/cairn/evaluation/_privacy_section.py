@@ -21,6 +21,8 @@ def _done(action: str, default: bool) -> str:
     if action == "drop":
         how = "the default for a direct identifier" if default else "as the spec says"
         return f"dropped from the features ({how})"
+    if action == "hash" and default:
+        return "replaced by a keyed hash (the default for an identifier named in id_columns)"
     if action == "hash":
         return (
             "replaced by a keyed hash (HMAC-SHA256): a category for the model; served "
