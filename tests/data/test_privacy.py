@@ -3,6 +3,10 @@ privacy decisions applied, and no false alarm on the shared datasets."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -154,10 +158,10 @@ def test_a_column_named_in_privacy_but_not_detected_is_still_protected(
     assert finding.column == "customerID" and finding.severity == "info"
 
 
-def test_project_key_is_made_once_and_private(tmp_path: pytest.TempPathFactory) -> None:
-    first = project_key(tmp_path)  # type: ignore[arg-type]
-    again = project_key(tmp_path)  # type: ignore[arg-type]
-    path = tmp_path / ".cairn" / "privacy.key"  # type: ignore[operator]
+def test_project_key_is_made_once_and_private(tmp_path: Path) -> None:
+    first = project_key(tmp_path)
+    again = project_key(tmp_path)
+    path = tmp_path / ".cairn" / "privacy.key"
     assert first == again and len(first) == 32
     assert path.stat().st_mode & 0o777 == 0o600
 
@@ -166,3 +170,25 @@ def test_masking_gives_nothing_away() -> None:
     assert mask_value("john.doe@example.com") == "j***@e***.com"
     assert mask_value("4111111111111111") == "4***1"
     assert mask_value("Ann") == "***"
+
+
+def test_cairn_run_names_an_unknown_privacy_column_in_one_line(
+    planted: pd.DataFrame, tmp_path: Path
+) -> None:
+    planted.head(200).to_csv(tmp_path / "data.csv", index=False)
+    (tmp_path / "cairn.toml").write_text(
+        '[project]\nname = "x"\n[data]\nsources = [{ path = "data.csv" }]\n'
+        'privacy = { e_mail = "hash" }\n[problem]\ntarget = "Churn"\n',
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "cairn.cli", "run", "--no-register"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, done.stderr
+    assert "privacy 'e_mail' not found" in lines[0] and "did you mean 'email'" in lines[0]
