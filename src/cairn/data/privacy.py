@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from cairn.data.findings import Finding, Severity
@@ -329,10 +330,13 @@ def _hinted(column: str) -> set[str]:
 
 
 def _sample(series: pd.Series) -> pd.Series:
-    present = series.dropna()
+    """The column's non-missing values, or a fixed random :data:`SAMPLE` of
+    them (drawn by position: cheap on a column of millions of rows)."""
+    present = np.flatnonzero(series.notna().to_numpy())
     if len(present) > SAMPLE:
-        present = present.sample(n=SAMPLE, random_state=0)
-    return present
+        chosen = np.random.default_rng(0).choice(len(present), size=SAMPLE, replace=False)
+        present = present[np.sort(chosen)]
+    return series.iloc[present]
 
 
 def _value_test(kind: str, hinted: bool, hint: str | None) -> Callable[[str], bool]:
