@@ -61,6 +61,13 @@ def test_a_share_below_half_counts_only_under_a_telling_name(planted: pd.DataFra
     assert item.kind == "email" and item.share == pytest.approx(500 / 600)
 
 
+def test_card_numbers_with_gaps_read_as_floats_are_found(planted: pd.DataFrame) -> None:
+    gappy = planted[["card_number"]].astype("float64")
+    gappy.loc[gappy.index[::7], "card_number"] = float("nan")
+    (item,) = detect_personal_data(gappy)
+    assert item.kind == "card" and item.share == 1.0
+
+
 def test_cards_failing_the_luhn_check_are_not_cards(planted: pd.DataFrame) -> None:
     broken = planted[["card_number"]] + 1  # the check digit is wrong for most
     found = detect_personal_data(broken)
@@ -125,6 +132,7 @@ def test_the_same_key_hashes_alike_whatever_the_case_and_spaces() -> None:
     key = b"s" * 32
     assert pseudonym(" John.Smith@Example.com", key) == pseudonym("john.smith@example.com", key)
     assert pseudonym("4111 1111 1111 1111", key) == pseudonym(4111111111111111, key)
+    assert pseudonym(4111111111111111.0, key) == pseudonym(4111111111111111, key)
     assert pseudonym("a@b.co", key) != pseudonym("a@b.co", b"t" * 32)
     hashed = pseudonym("a@b.co", key)
     assert pseudonym(hashed, key) == hashed  # a logged value scores again unchanged

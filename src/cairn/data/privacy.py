@@ -385,6 +385,11 @@ def _candidates(values: pd.Series, hints: set[str], counts: dict[str, int]) -> t
     """The kinds worth testing on a column, from its type and a glance at its values."""
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
         return ("birth_date",) if "birth_date" in hints else ()
+    if pd.api.types.is_float_dtype(values.dtype):
+        # whole numbers with gaps are read as floats: long ones may be cards
+        if not bool((values % 1 == 0).all()) or float(values.abs().max()) >= 2**53:
+            return ()
+        return ("card", *(k for k in ("phone", "national_id") if k in hints))
     if pd.api.types.is_integer_dtype(values.dtype):
         return ("card", *(k for k in ("phone", "national_id") if k in hints))
     kinds = []
@@ -403,13 +408,15 @@ def _candidates(values: pd.Series, hints: set[str], counts: dict[str, int]) -> t
 
 
 def _column_finding(name: str, series: pd.Series) -> PersonalData | None:
-    if pd.api.types.is_bool_dtype(series.dtype) or pd.api.types.is_float_dtype(series.dtype):
+    if pd.api.types.is_bool_dtype(series.dtype):
         return None
     values = _sample(series)
     if values.empty:
         return None
     hints = _hinted(name)
-    texts = as_strings(values)
+    whole = pd.api.types.is_float_dtype(values.dtype) and bool((values % 1 == 0).all())
+    # 16-digit whole numbers read as floats written out in full, not as 4.1e+15
+    texts = values.astype("int64").astype("str") if whole else as_strings(values)
     # each distinct value tested once, weighted by how often it occurs
     counts = {str(text): int(n) for text, n in texts.value_counts().items()}
     best: PersonalData | None = None
