@@ -427,6 +427,9 @@ def _reports(spec: ProjectSpec, segmented: Segmented, run_dir: Path) -> dict[str
     stability = {mapping.get(i, i): v for i, v in enumerate(segmented.cluster_stability)}
     top = int(segmented.result.labels.max()) + 1
     seg.chosen["cluster_stability"] = [stability.get(i, float("nan")) for i in range(top)]
+    # the card's privacy section: what was found and done per column
+    seg.schema_metadata = dict(segmented.cleaned.schema.metadata)
+    seg.findings = segmented.cleaned.report.to_dict()["findings"]
     card, card_html = write_clustering_card(seg, run_dir)
     return {
         "evaluation_report": write_clustering_report(seg, run_dir / "evaluation.html"),
