@@ -86,7 +86,10 @@ def test_titanic() -> None:
     result = check_and_clean(load("titanic"), target="Survived")
     roles = {c.name: c.role for c in result.schema.columns}
     assert roles["PassengerId"] == Role.ID
-    assert roles["Name"] == Role.TEXT
+    # passengers' names are personal data: out of the features unless kept
+    assert "Name" not in roles and result.report.by_check("privacy_name")[0].column == "Name"
+    kept = check_and_clean(load("titanic"), target="Survived", privacy={"Name": "keep"})
+    assert kept.schema["Name"].role == Role.TEXT
     assert roles["Sex"] == Role.BOOLEAN
     assert roles["Age"] == Role.NUMERIC
     assert roles["Embarked"] == Role.CATEGORICAL

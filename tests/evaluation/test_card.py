@@ -16,6 +16,7 @@ SECTIONS = (
     "Model details",
     "Intended use",
     "Data",
+    "Privacy",
     "Features",
     "Metrics",
     "Objectives",

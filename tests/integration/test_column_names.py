@@ -40,8 +40,10 @@ def test_hostile_column_names_through_run_and_predict(
         train={"time_budget": 12, "include": include},
     )
     result = cairn.run(spec, register=False)
+    names = HOSTILE["Name"]  # passengers' names: personal data, dropped by default
+    assert names in result.model.schema.metadata["privacy"]["columns"]
     for name in HOSTILE.values():
-        assert name in result.model.schema, name
+        assert (name in result.model.schema) is (name != names), name
     assert result.evaluation.metrics["roc_auc"] > 0.75
     for kind in ("eda", "evaluation_report", "model_card"):
         assert result.reports[kind].exists()

@@ -38,7 +38,14 @@ from cairn.bundle._common import (
     sha256_file,
 )
 from cairn.bundle._graph import GraphScorer, onnx_session, open_graph, read_serving
-from cairn.bundle._model import ITEMS_FILE, Model, load_bundle, output_classes, schema_task
+from cairn.bundle._model import (
+    ITEMS_FILE,
+    Model,
+    load_bundle,
+    output_classes,
+    privacy_key,
+    schema_task,
+)
 from cairn.bundle._recommender import (
     RecommendationList,
     Recommender,
@@ -75,6 +82,7 @@ __all__ = [
     "open_graph",
     "output_classes",
     "popularity_tie_break",
+    "privacy_key",
     "read_metadata",
     "read_serving",
     "read_verified",

@@ -14,8 +14,10 @@ import pandas as pd
 from cairn.bundle._common import SCHEMA_FILE, SchemaWarning
 from cairn.bundle._graph import open_graph
 from cairn.bundle._verify import verify_bundle
+from cairn.data.pseudonym import KEY_FILE as PRIVACY_KEY_FILE
+from cairn.data.pseudonym import Pseudonymiser
 from cairn.data.schema import Schema, conform
-from cairn.exceptions import BundleError
+from cairn.exceptions import BundleError, DataError
 from cairn.records import restore_label, to_records
 from cairn.tasks import Output, Task, get_task
 from cairn.tasks.clustering import cluster_output, split_cluster_output
@@ -68,6 +70,10 @@ class Model:
         path: the bundle folder it was loaded from, if any.
         engine: "onnx" when predictions come from the bundle's verified ONNX
             graph (the one the server uses), else "native".
+
+    Columns holding personal data that training hashed or dropped (the
+    schema's ``privacy`` metadata) are hashed with ``privacy_key`` before
+    anything else reads a frame, as training hashed them.
     """
 
     def __init__(
@@ -79,7 +85,12 @@ class Model:
         *,
         graph: Any = None,
         items: pd.DataFrame | None = None,
+        privacy_key: bytes | None = None,
     ) -> None:
+        # without the key, only data already hashed can be scored
+        self.privacy = Pseudonymiser.from_metadata(
+            schema.metadata, privacy_key, str(path or "the model"), require_key=False
+        )
         self.pipeline = pipeline
         self.schema = schema
         self.metadata: dict[str, Any] = dict(metadata or {})
@@ -116,10 +127,17 @@ class Model:
         """Check and coerce a frame to the schema; repairable issues warn."""
         if not isinstance(frame, pd.DataFrame):
             frame = pd.DataFrame(frame)
-        conformed, notes = conform(frame, self.schema)
+        conformed, notes = conform(self._protected(frame), self.schema)
         for note in notes:
             warnings.warn(note, SchemaWarning, stacklevel=3)
         return conformed
+
+    def _protected(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame`` with personal-data columns hashed as training hashed them."""
+        try:
+            return self.privacy.frame(frame, drop=True)
+        except DataError as error:
+            raise BundleError(str(error)) from None
 
     def raw_output(self, frame: pd.DataFrame) -> np.ndarray:
         """The model's output as its task defines it, from either engine:
@@ -137,6 +155,7 @@ class Model:
             )
         if not isinstance(frame, pd.DataFrame):
             frame = pd.DataFrame(frame)
+        frame = self._protected(frame)
         if self._graph is None or not len(frame):
             X = self.prepare(frame)
             task = schema_task(self.schema)
@@ -385,7 +404,19 @@ def load_bundle(path: str | Path, *, trust: bool = False, engine: str = "auto") 
         graph, reason = open_graph(bundle, schema)
         if graph is None and engine == "onnx":
             raise BundleError(f"{bundle.folder}: cannot predict with ONNX: {reason}")
-    return Model(pipeline, schema, bundle.metadata, path=bundle.folder, graph=graph)
+    return Model(
+        pipeline,
+        schema,
+        bundle.metadata,
+        path=bundle.folder,
+        graph=graph,
+        privacy_key=privacy_key(bundle),
+    )
+
+
+def privacy_key(bundle: Any) -> bytes | None:
+    """The key a bundle hashes personal-data columns with (None when it has none)."""
+    return bundle.read(PRIVACY_KEY_FILE) if bundle.has(PRIVACY_KEY_FILE) else None
 
 
 def _load_recommender(bundle: Any, schema: Schema) -> Model:

@@ -10,14 +10,15 @@ what is wrong, where, and what to do.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from cairn.data._leakage import leakage_findings
 from cairn.data.findings import Finding, QualityReport, Severity, quoted_examples
+from cairn.data.privacy import protect
 from cairn.data.repair import repair_frame
 from cairn.data.schema import (
     DROPPED_ROLES,
@@ -44,12 +45,14 @@ MANY_CLASSES = 20  # numeric target with more classes than this: regression?
 
 @dataclass
 class CleanResult:
-    """The cleaned training table, its schema, the report and the task."""
+    """The cleaned training table, its schema, the report and the task; the
+    key that hashed personal-data columns, when a column is protected."""
 
     frame: pd.DataFrame
     schema: Schema
     report: QualityReport
     task: str
+    privacy_key: bytes | None = None
 
 
 # ---------------------------------------------------------------------------
@@ -342,6 +345,8 @@ def check_and_clean(
     time_column: str | None = None,
     folds: int = 5,
     source: str = "data",
+    privacy: Mapping[str, str] | None = None,
+    privacy_key: bytes | Callable[[], bytes] | None = None,
 ) -> CleanResult:
     """Check the training table, repair what can be repaired, infer the schema.
 
@@ -350,12 +355,16 @@ def check_and_clean(
     converted to their schema types. Identifier and constant columns stay in
     the frame but get roles that keep them out of the features. Everything
     else is reported, not changed. The returned frame has a fresh 0..n-1
-    index and keeps the target column.
+    index and keeps the target column. Columns holding personal data are
+    dropped, hashed or kept as ``privacy`` says (see
+    :func:`cairn.data.privacy.protect`; ``privacy_key`` is the hashing key
+    or a function giving it).
 
     Raises:
         DataError: no rows or columns, target column absent or empty, target
             constant or with a single class, a class with fewer than 2 rows,
-            or fewer rows than ``2 * folds``.
+            fewer rows than ``2 * folds``, or a column named in ``privacy``
+            that is not in the table.
     """
     _check_table(frame, target=target, task=task, source=source)
     rows_in, columns_in = len(frame), len(frame.columns)
@@ -364,6 +373,12 @@ def check_and_clean(
     findings += infinite_findings
     data, dropped = _drop_unusable_rows(data, target, source)
     findings += dropped
+    protected = protect(
+        data, target=target, decisions=privacy, key=privacy_key, id_columns=id_columns
+    )
+    data = protected.frame
+    findings += protected.findings
+    roles, id_columns = _without_dropped(data, roles, id_columns)
 
     if task is None:
         kept = (data.attrs.get(KEPT_WORDS_ATTR) or {}).get(target, ())
@@ -389,6 +404,7 @@ def check_and_clean(
         id_columns=id_columns,
         time_column=time_column,
     )
+    schema = _with_privacy(schema, protected.columns)
     data, coerce_findings = _coerce_features(data, schema)
     findings += coerce_findings
     findings += _conflict_findings(data, schema, target, kind)
@@ -402,7 +418,25 @@ def check_and_clean(
         columns_in=columns_in,
         columns_out=len([c for c in schema.columns if c.role not in DROPPED_ROLES]) + 1,
     )
-    return CleanResult(frame=data, schema=schema, report=report, task=task)
+    return CleanResult(data, schema, report, task, protected.key)
+
+
+def _without_dropped(
+    data: pd.DataFrame, roles: Mapping[str, str] | None, id_columns: Sequence[str]
+) -> tuple[dict[str, str], list[str]]:
+    """Roles and id columns less the personal-data columns dropped from the table."""
+    kept = {str(c) for c in data.columns}
+    named = {name: role for name, role in (roles or {}).items() if name in kept}
+    return named, [name for name in id_columns if name in kept]
+
+
+def _with_privacy(schema: Schema, columns: Mapping[str, Mapping[str, object]]) -> Schema:
+    """The schema recording what was found and done per personal-data column
+    (read by the bundle, the server, the prediction log and the card)."""
+    if not columns:
+        return schema
+    recorded = {name: dict(entry) for name, entry in columns.items()}
+    return replace(schema, metadata={**schema.metadata, "privacy": {"columns": recorded}})
 
 
 def clean_unlabelled(
@@ -414,6 +448,8 @@ def clean_unlabelled(
     time_column: str | None = None,
     exclude: Sequence[str] = (),
     source: str = "data",
+    privacy: Mapping[str, str] | None = None,
+    privacy_key: bytes | Callable[[], bytes] | None = None,
 ) -> CleanResult:
     """Check and repair a table for a task without a target (clustering).
 
@@ -438,6 +474,17 @@ def clean_unlabelled(
     data, infinite_findings = _infinite_to_missing(data, "")
     findings += infinite_findings
     data = data.reset_index(drop=True)
+    protected = protect(
+        data,
+        target=None,
+        decisions=privacy,
+        key=privacy_key,
+        skip=exclude,
+        id_columns=id_columns,
+    )
+    data = protected.frame
+    findings += protected.findings
+    roles, id_columns = _without_dropped(data, roles, id_columns)
     schema = infer_schema(
         data,
         task=task,
@@ -445,6 +492,7 @@ def clean_unlabelled(
         id_columns=id_columns,
         time_column=time_column,
     )
+    schema = _with_privacy(schema, protected.columns)
     data, coerce_findings = _coerce_features(data, schema)
     findings += coerce_findings
     findings += _column_findings(data, schema)
@@ -456,7 +504,7 @@ def clean_unlabelled(
         columns_out=len([c for c in schema.columns if c.role not in DROPPED_ROLES]),
         has_target=False,
     )
-    return CleanResult(frame=data, schema=schema, report=report, task=task)
+    return CleanResult(data, schema, report, task, protected.key)
 
 
 def _check_shape(frame: pd.DataFrame, source: str) -> None:

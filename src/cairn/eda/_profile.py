@@ -44,6 +44,7 @@ from cairn.eda._columns import (
     role_over_all_rows,
     top_values,
 )
+from cairn.eda._privacy import describe_personal, masked, personal_columns
 from cairn.eda._target import relate_to_target
 from cairn.eda._types import (
     _REPAIR_CHECKS,
@@ -341,12 +342,16 @@ def _profile_columns(
     formats = schema.metadata.get("datetime_formats") or {}
     # A target of a task answering one value per row is profiled as a number.
     numeric_target = task in task_names() and not get_task(task).has_classes
+    personal = personal_columns(schema)
 
     columns: list[ColumnProfile] = []
     facts: dict[str, Factorized] = {}
     numbers: dict[str, np.ndarray] = {}
     for name in frame.columns:
         series = repaired[name]
+        masked_fact = None
+        if name in personal:
+            series, masked_fact = masked(series)
         if name == target:
             role, reason = "target", f"{task or 'prediction'} target"
             kind = "numeric" if numeric_target else "categorical"
@@ -356,7 +361,9 @@ def _profile_columns(
             kind = kind_for(spec.role, series)
         else:
             role, reason, kind = "unknown", "", kind_for("", series)
-        fact = cache.get(name) or factorize(series)
+        if name in personal:
+            reason = describe_personal(personal[name])
+        fact = masked_fact or cache.get(name) or factorize(series)
         facts[name] = fact
         missing = int((fact.codes < 0).sum())
         count = n_rows - missing

@@ -10,6 +10,7 @@ from typing import Any
 
 import cairn.reporting as rp
 from cairn.evaluation._clustering_report import agreement, stability_verdict
+from cairn.evaluation._privacy_section import privacy_section_blocks
 from cairn.evaluation._segment_profile import SegmentProfile, describe_segment, profile_segments
 from cairn.evaluation._segmentation import STABLE, UNSTABLE, Segmentation, stability_band
 from cairn.evaluation.card import CardSection, ModelCard, versions_section
@@ -195,6 +196,7 @@ def clustering_card(seg: Segmentation) -> ModelCard:
         _details(seg),
         _intended_use(seg),
         _data(seg),
+        CardSection("Privacy", privacy_section_blocks(seg.schema_metadata, seg.findings)),
         CardSection("Segments", [("ul", segment_lines(seg, profiles))]),
         _metrics(seg),
         _limitations(seg, profiles),

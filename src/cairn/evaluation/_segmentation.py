@@ -69,6 +69,9 @@ class Segmentation:
     noun: str = "rows"
     description: str = ""
     versions: dict[str, str] = field(default_factory=dict)
+    # the schema's metadata (its privacy record) and the quality findings
+    schema_metadata: dict[str, Any] = field(default_factory=dict)
+    findings: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.labels = np.asarray(self.labels).reshape(-1)

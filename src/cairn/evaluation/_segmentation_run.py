@@ -91,7 +91,8 @@ def load_segmentation(run: str | Path, *, project_dir: str | Path | None = None)
     if CLUSTER_COLUMN not in assignments:
         raise BundleError(f"{path}: column {CLUSTER_COLUMN} is missing; re-run 'cairn run'")
     rows = assignments.drop(columns=[c for c in (CLUSTER_COLUMN, TRUTH_COLUMN) if c in assignments])
-    pipeline = load_bundle(folder / "bundle", engine="native").pipeline
+    model = load_bundle(folder / "bundle", engine="native")
+    pipeline = model.pipeline
     matrix = np.asarray(pipeline.named_steps["prep"].transform(rows), dtype=float)
     preparation = dict(record["preparation"])
     truth_name = record.get("ground_truth") or ""
@@ -113,4 +114,15 @@ def load_segmentation(run: str | Path, *, project_dir: str | Path | None = None)
         project=str(metadata.get("name") or folder.name),
         description=str(metadata.get("description") or ""),
         versions={str(k): str(v) for k, v in (metadata.get("versions") or {}).items()},
+        schema_metadata=dict(model.schema.metadata),
+        findings=_quality_findings(folder),
     )
+
+
+def _quality_findings(folder: Path) -> list[dict[str, Any]]:
+    """The run's quality.json findings (none when the file is absent or unreadable)."""
+    try:
+        data = json.loads((folder / "quality.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return list(data.get("findings") or [])

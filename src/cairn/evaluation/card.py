@@ -16,6 +16,7 @@ import numpy as np
 
 import cairn.reporting as rp
 from cairn.data.schema import DROPPED_ROLES, Role
+from cairn.evaluation._privacy_section import privacy_section_blocks
 from cairn.evaluation.report import LATENCY_NOTE, RunAnalysis, analyse_run, objectives_banner
 from cairn.evaluation.run_folder import RunFolder
 from cairn.tasks import get_task, greater_is_better
@@ -161,6 +162,10 @@ def model_card(analysis: RunAnalysis) -> ModelCard:
         _intended_use(run, len(features)),
         _data(run),
         *_combining(run),
+        CardSection(
+            "Privacy",
+            privacy_section_blocks(run.schema.metadata, (run.quality or {}).get("findings", [])),
+        ),
         _features(run),
         _metrics(analysis),
         _objectives(objectives),

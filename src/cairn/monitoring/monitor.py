@@ -224,6 +224,10 @@ def check(
             "lists it served: use cairn.monitoring.check_recommendations (cairn monitor "
             "LATER_INTERACTIONS --model ...)"
         )
+    privacy = getattr(model, "privacy", None)
+    if privacy:
+        # the reference holds training's hashes: the batch is compared hashed too
+        current = privacy.frame(current, drop=True)
     settings = _settings_in_effect(settings, join)
     if reference is None:
         reference = _bundle_reference(model)

@@ -632,6 +632,5 @@ class FastPath:
         log = self.service.log
         if log is not None:
             detail = error.detail if isinstance(error.detail, str) else json.dumps(error.detail)
-            log.reject(
-                request_id, arrived, route, status, detail, body=received, synthetic=synthetic
-            )
+            body = b"" if self.service.protects_personal_data else received
+            log.reject(request_id, arrived, route, status, detail, body=body, synthetic=synthetic)

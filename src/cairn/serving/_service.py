@@ -131,6 +131,11 @@ class Service:
         self.text_columns = [
             c.name for c in champion.schema.columns if c.dtype in ("string", "datetime")
         ]
+        # a rejected request's body is not logged when it may hold personal data
+        self.protects_personal_data = any(
+            isinstance(arm.model, ServedModel) and bool(arm.model.privacy)
+            for arm in [*arms, *([shadow] if shadow else [])]
+        )
         self.ready = False
         self.key = config.api_key.encode() if config.api_key else None
         # unique ids without a system call per request: a random prefix and a counter
@@ -444,5 +449,5 @@ def _log_entry(
         classes=model.class_strings,
         latency_ms=latency_ms,
         rows=rows,
-        typed=model.adapter.typed,
+        typed=model.log_record,
     )

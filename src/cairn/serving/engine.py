@@ -32,12 +32,14 @@ from cairn.bundle import (
     load_bundle,
     open_graph,
     output_classes,
+    privacy_key,
     read_serving,
     schema_task,
     verify_bundle,
 )
+from cairn.data.pseudonym import Pseudonymiser
 from cairn.data.schema import Role, Schema
-from cairn.exceptions import BundleError, ServingError
+from cairn.exceptions import BundleError, DataError, ServingError
 from cairn.records import RecordAdapter, restore_label
 from cairn.serving._recommend import (
     ServedRecommender,
@@ -88,6 +90,8 @@ class ServedModel:
         task: the task's name; ``kind``: the task itself.
         metadata: the bundle's metadata.json.
         serving: the bundle's serving.json (empty for older bundles).
+        privacy: hashes the personal-data columns training hashed or
+            dropped, in every record before it is read or logged.
     """
 
     def __init__(
@@ -102,7 +106,12 @@ class ServedModel:
         engine_reason: str = "",
         version: str | None = None,
         source: str | None = None,
+        privacy_key: bytes | None = None,
     ) -> None:
+        try:
+            self.privacy = Pseudonymiser.from_metadata(schema.metadata, privacy_key, str(path))
+        except DataError as error:
+            raise BundleError(str(error)) from None
         self.path = path
         self.metadata = metadata
         self.schema = schema
@@ -140,6 +149,8 @@ class ServedModel:
         Raises:
             RecordsError: a record misses a model input or holds an unreadable value.
         """
+        if self.privacy:
+            records = self.privacy.records(records)
         encoded = self.adapter.encode(records)
         width = self.kind.output_width(len(self.classes))
         if not records:
@@ -162,6 +173,15 @@ class ServedModel:
             # the adapter already reported what conform would warn about
             warnings.simplefilter("ignore")
             return np.asarray(self._native.raw_output(frame), dtype=np.float64)
+
+    def log_record(self, record: Any) -> Any:
+        """A record as the prediction log stores it: personal-data values
+        hashed (unless training kept them), the rest as the model read it."""
+        protected = self.privacy.record(record)
+        try:
+            return self.adapter.typed(protected)
+        except Exception:  # the record was scored, so log it as sent (hashed)
+            return protected
 
     def example_record(self) -> dict[str, Any]:
         """A plausible record built from the schema (for warm-up and docs)."""
@@ -304,4 +324,5 @@ def load_served_model(
         engine_reason=reason if scorer is None else "",
         version=version,
         source=source,
+        privacy_key=privacy_key(bundle),
     )

@@ -147,7 +147,13 @@ def run(
         evaluation=tested.evaluation,
         quality=prepared.cleaned.report,
         bundle_path=bundle_path,
-        model=Model(trained.pipeline, prepared.schema, {**packaged.metadata}, path=bundle_path),
+        model=Model(
+            trained.pipeline,
+            prepared.schema,
+            {**packaged.metadata},
+            path=bundle_path,
+            privacy_key=prepared.cleaned.privacy_key,
+        ),
         reports=reports,
         timings=clock.timings,
         tests=packaged.tests,
@@ -253,4 +259,6 @@ def fit(
             "target_transform": found.target_transform,
         },
     }
-    return Model(trained.pipeline, prepared.schema, metadata)
+    return Model(
+        trained.pipeline, prepared.schema, metadata, privacy_key=prepared.cleaned.privacy_key
+    )

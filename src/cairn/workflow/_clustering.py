@@ -28,6 +28,8 @@ import pandas as pd
 
 from cairn._io import atomic_write_bytes, write_json
 from cairn.bundle import Model, SchemaWarning, save_bundle
+from cairn.data.pseudonym import KEY_FILE as PRIVACY_KEY_FILE
+from cairn.data.pseudonym import project_key
 from cairn.data.quality import CleanResult, clean_unlabelled
 from cairn.data.schema import Schema
 from cairn.data.sources import attach_combination, combination_of
@@ -113,6 +115,8 @@ def cluster(spec: ProjectSpec, raw: pd.DataFrame, *, seconds: float, say: Progre
         time_column=spec.data.time_column,
         exclude=[truth_column] if truth_column else [],
         source=source,
+        privacy=spec.data.privacy,
+        privacy_key=lambda: project_key(spec.project_dir),
     )
     attach_combination(cleaned.report, combination_of(raw))
     features = cleaned.frame[[c.name for c in cleaned.schema.columns if c.name != truth_column]]
@@ -318,6 +322,8 @@ def _package(
     exported = export_serving(result.pipeline, schema, features, seed=spec.train.seed)
     metadata["serving"] = exported.summary()
     files.update(exported.files)
+    if segmented.cleaned.privacy_key is not None:
+        files[PRIVACY_KEY_FILE] = segmented.cleaned.privacy_key
     bundle_path = save_bundle(run_dir / "bundle", result.pipeline, schema, metadata, files=files)
     # Named like the supervised test predictions' columns, clear of feature names.
     assignments = features.reset_index(drop=True).assign(__cluster=result.labels)
@@ -393,7 +399,11 @@ def run_clustering(
         quality=segmented.cleaned.report,
         bundle_path=bundle_path,
         model=Model(
-            segmented.result.pipeline, segmented.cleaned.schema, metadata, path=bundle_path
+            segmented.result.pipeline,
+            segmented.cleaned.schema,
+            metadata,
+            path=bundle_path,
+            privacy_key=segmented.cleaned.privacy_key,
         ),
         reports=reports,
         timings=clock.timings,
@@ -422,6 +432,9 @@ def _reports(spec: ProjectSpec, segmented: Segmented, run_dir: Path) -> dict[str
     stability = {mapping.get(i, i): v for i, v in enumerate(segmented.cluster_stability)}
     top = int(segmented.result.labels.max()) + 1
     seg.chosen["cluster_stability"] = [stability.get(i, float("nan")) for i in range(top)]
+    # the card's privacy section: what was found and done per column
+    seg.schema_metadata = dict(segmented.cleaned.schema.metadata)
+    seg.findings = segmented.cleaned.report.to_dict()["findings"]
     card, card_html = write_clustering_card(seg, run_dir)
     return {
         "evaluation_report": write_clustering_report(seg, run_dir / "evaluation.html"),

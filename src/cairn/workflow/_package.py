@@ -13,6 +13,7 @@ import pandas as pd
 from cairn._io import write_json
 from cairn.behaviour import SuiteResult, gate_enabled, gate_summary, hold_reason, run_gate
 from cairn.bundle import save_bundle
+from cairn.data.pseudonym import KEY_FILE as PRIVACY_KEY_FILE
 from cairn.evaluation.evaluate import Evaluation
 from cairn.monitoring.reference import REFERENCE_FILE
 from cairn.spec import ProjectSpec
@@ -82,6 +83,8 @@ def package(
     exported = export_serving(trained.pipeline, prepared.schema, X_test, seed=seed)
     metadata["serving"] = exported.summary()
     files.update(exported.files)
+    if prepared.cleaned.privacy_key is not None:
+        files[PRIVACY_KEY_FILE] = prepared.cleaned.privacy_key
     bundle_path = save_bundle(
         run_dir / "bundle", trained.pipeline, prepared.schema, metadata, files=files
     )

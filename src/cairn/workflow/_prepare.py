@@ -4,13 +4,14 @@ the schema, encode the target and split train / test (prepare)."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from cairn.data.pseudonym import project_key
 from cairn.data.quality import CleanResult, check_and_clean
 from cairn.data.schema import Schema
 from cairn.data.sources import attach_combination, collect, combination_of
@@ -87,6 +88,8 @@ def clean(
     id_columns: Sequence[str] = (),
     time_column: str | None = None,
     source: str = "data",
+    privacy: Mapping[str, str] | None = None,
+    privacy_key: bytes | Callable[[], bytes] | None = None,
 ) -> Prepared:
     """Quality checks and repairs, the schema, the target encoded and the metric."""
     cleaned = check_and_clean(
@@ -98,6 +101,8 @@ def clean(
         time_column=time_column,
         folds=folds,
         source=source,
+        privacy=privacy,
+        privacy_key=privacy_key,
     )
     y, schema = _encode_target(cleaned.frame, cleaned.schema)
     n_classes = len(schema.classes or ()) or None
@@ -119,6 +124,8 @@ def prepare(spec: ProjectSpec, raw: pd.DataFrame, *, say: Progress, clock: Clock
         id_columns=spec.data.id_columns,
         time_column=spec.data.time_column,
         source=", ".join(source.label for source in spec.data.sources),
+        privacy=spec.data.privacy,
+        privacy_key=lambda: project_key(spec.project_dir),
     )
     spec.check_task(prepared.task)
     # What combining the sources found joins the run's quality report (and

@@ -14,14 +14,17 @@ scored record::
     version        TEXT     registry version (or the bundle's run id)
     arm            TEXT     champion, challenger or shadow
     inputs         TEXT     the record as the model read it (values in the schema's
-                            types), a JSON object
+                            types), a JSON object; a column holding personal data
+                            is stored as its keyed hash unless the spec says
+                            privacy = "keep" for it
     prediction     TEXT     the class label or value, JSON
     probabilities  TEXT     {"class": probability, ...} as JSON, NULL for regression
     latency_ms     REAL     time in the server for the whole request
     synthetic      INTEGER  1 for load-test traffic (header ``X-Cairn-Synthetic: 1``)
 
 Table ``rejected`` holds requests answered with an error (request_id, ts,
-route, status, detail, the start of the body, synthetic), at most
+route, status, detail, the start of the body (left out when the model has
+personal-data columns), synthetic), at most
 ``max_rejected`` rows (the oldest go first), and table ``meta`` the format
 version. A shadow model's rows share the request id and row of the
 champion's rows they shadow. Text that is not valid Unicode (a lone
