@@ -145,7 +145,7 @@ def pile_up_alerts(column: ColumnProfile, fact: Factorized, *, is_target: bool) 
         if extreme == 0 and not is_target:
             continue
         word = "capped" if side == "maximum" else "floored"
-        shown = f"{extreme:,.0f}" if float(extreme).is_integer() else f"{extreme:,.6g}"
+        shown = f"{extreme:,.0f}" if abs(extreme) >= 10_000 else display(extreme)
         message = (
             f"looks {word}: {pile:,} values ({share:.1%}) sit at the {side} "
             f"{shown}, at least {PILE_UP_RATIO:g}× more than at any of the "

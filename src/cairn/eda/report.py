@@ -54,7 +54,7 @@ def _banner(profile: Profile) -> str:
     counts = profile.issue_counts()
     errors = [i for i in issues if i.severity == "error"]
     warnings = [i for i in issues if i.severity == "warning"]
-    notes = f"{counts['info']} note{'s' * (counts['info'] != 1)}"
+    notes = _plural(counts["info"], "note")
     where = " (see Alerts and Data quality below)"
     if not errors and not warnings:
         return rp.banner(
@@ -63,7 +63,7 @@ def _banner(profile: Profile) -> str:
             f"<p>{notes}{where}.</p>" * bool(counts["info"]),
         )
     title = ", ".join(
-        f"{len(found)} {label}{'s' * (len(found) != 1)}"
+        _plural(len(found), label)
         for label, found in (("error", errors), ("warning", warnings))
         if found
     )
@@ -160,7 +160,7 @@ def _issue_tile(profile: Profile) -> tuple[str, int, str]:
     return (
         "errors and warnings",
         counts["error"] + counts["warning"],
-        f"{counts['error']} errors, {counts['warning']} warnings, {counts['info']} notes",
+        ", ".join(_plural(counts[s], w) for s, w in _WORDS),
     )
 
 
@@ -194,6 +194,11 @@ def _alert_rows(profile: Profile) -> list[dict[str, Any]]:
 
 
 _TONE = {"error": "bad", "warning": "warn", "info": "info"}
+_WORDS = (("error", "error"), ("warning", "warning"), ("info", "note"))
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'s' * (count != 1)}"
 
 
 def _count_badge(issues: list[Issue]) -> str:
