@@ -198,3 +198,14 @@ def test_text_columns_get_lengths_and_words() -> None:
     assert "Length in characters" in part and "Most frequent values</" not in part
     assert f"min {words.min()}, median {words.median():.0f}, max {words.max()}" in part
     assert "empty (no words)" in part
+
+
+def test_a_fact_found_by_both_the_statistics_and_the_checks_counts_once() -> None:
+    result = profile(load_dataset("ames_house_prices"), target="SalePrice")
+    assert not result.sampled_quality
+    alley = [(i.origin, i.name) for i in result.issues if i.column == "Alley"]
+    assert ("quality check", "missing_values") in alley and ("alert", "missing") not in alley
+    assert result.issue_counts("Alley")["warning"] == 1
+    # On a sample the checks' counts differ, so the exact alert stays beside them.
+    hr = profile(load_dataset("hr_attrition"), target="left")
+    assert {i.name for i in hr.issues if i.column is None} >= {"duplicates", "duplicate_rows"}

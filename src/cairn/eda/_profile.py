@@ -224,6 +224,9 @@ def profile(
         frame, columns, facts, numbers, target, task, watch
     )
 
+    alerts = _table_alerts(columns, correlations, duplicate_rows, n_rows, target_profile)
+    if quality_n == n_rows:
+        alerts = _not_repeating_findings(alerts, columns, quality)
     return Profile(
         source=source,
         n_rows=n_rows,
@@ -239,7 +242,7 @@ def profile(
         missingness=missingness,
         task=task,
         target=target_profile,
-        alerts=_table_alerts(columns, correlations, duplicate_rows, n_rows, target_profile),
+        alerts=alerts,
         timings=watch.timings,
     )
 
@@ -389,6 +392,34 @@ def _profile_columns(
         column.alerts += pile_up_alerts(column, fact, is_target=name == target)
         columns.append(column)
     return columns, facts, numbers, schema
+
+
+#: Alerts that state what a quality check of that name states.
+_SAME_AS_CHECK = {
+    "missing": "missing_values",
+    "near_constant": "near_constant",
+    "constant": "constant_column",
+    "high_cardinality": "high_cardinality",
+    "infinite": "infinite_values",
+    "duplicates": "duplicate_rows",
+}
+
+
+def _not_repeating_findings(
+    alerts: list[Alert], columns: list[ColumnProfile], quality: QualityReport
+) -> list[Alert]:
+    """The alerts without those a quality finding on the same column already
+    states, so that the page lists (and counts) each fact once. Only when the
+    checks saw every row: a finding from a sample has other counts, and the
+    alert is then the exact figure."""
+    stated = {(f.check, f.column) for f in quality.findings}
+
+    def repeats(alert: Alert) -> bool:
+        return (_SAME_AS_CHECK.get(alert.kind), alert.column) in stated
+
+    for column in columns:
+        column.alerts = [a for a in column.alerts if not repeats(a)]
+    return [a for a in alerts if not repeats(a)]
 
 
 def _table_alerts(
