@@ -202,7 +202,9 @@ def _text_views(column: ColumnProfile, facts: list[tuple[str, Any]]) -> tuple[st
                 {"value": value, "rows": count, "share": rp.fmt_percent(count / column.count)}
                 for value, count in column.top
             ],
-            caption=f"Most frequent values ({column.n_unique:,} distinct)",
+            caption="Examples (every value is distinct)"
+            if column.n_unique == column.count
+            else f"Most frequent values ({column.n_unique:,} distinct)",
         )
     return plot, extra
 
