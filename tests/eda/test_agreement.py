@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -209,3 +210,19 @@ def test_a_fact_found_by_both_the_statistics_and_the_checks_counts_once() -> Non
     # On a sample the checks' counts differ, so the exact alert stays beside them.
     hr = profile(load_dataset("hr_attrition"), target="left")
     assert {i.name for i in hr.issues if i.column is None} >= {"duplicates", "duplicate_rows"}
+
+
+def test_cairn_profile_prints_the_banner_counts(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cairn.cli import app
+
+    data = tmp_path / "telco.csv"
+    load_dataset("telco_churn").to_csv(data, index=False)
+    out = tmp_path / "telco.html"
+    done = CliRunner().invoke(app, ["profile", str(data), "--target", "Churn", "-o", str(out)])
+    assert done.exit_code == 0, done.output
+    page = out.read_text(encoding="utf-8")
+    counts = _counts_in_tables(page)
+    assert f"{counts['error']} error(s), {counts['warning']} warning(s)" in done.output
+    assert _banner_title(page) == f"{counts['warning']} warning in the data"

@@ -305,11 +305,20 @@ class Profile:
 
     def issue_counts(self, column: str | None = None) -> dict[str, int]:
         """Issues per severity: of the whole page, or of one column."""
+        if column is not None:
+            return self.issue_counts_by_column().get(column, dict.fromkeys(SEVERITIES, 0))
         counts = dict.fromkeys(SEVERITIES, 0)
         for issue in self.issues:
-            if column is None or issue.column == column:
-                counts[issue.severity] = counts.get(issue.severity, 0) + 1
+            counts[issue.severity] = counts.get(issue.severity, 0) + 1
         return counts
+
+    def issue_counts_by_column(self) -> dict[str | None, dict[str, int]]:
+        """Issues per severity of each column (None: the whole table)."""
+        out: dict[str | None, dict[str, int]] = {}
+        for issue in self.issues:
+            counts = out.setdefault(issue.column, dict.fromkeys(SEVERITIES, 0))
+            counts[issue.severity] = counts.get(issue.severity, 0) + 1
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (JSON-ready apart from NaN) for storing or comparing."""

@@ -95,7 +95,9 @@ def _overview(profile: Profile) -> rp.Section:
     role_counts = " ".join(
         f"{role_badge(role)}&nbsp;{count}" for role, count in sorted(roles.items())
     )
-    rows = [_overview_row(column, profile.issue_counts(column.name)) for column in profile.columns]
+    by_column = profile.issue_counts_by_column()
+    none = {severity: 0 for severity in ("error", "warning", "info")}
+    rows = [_overview_row(column, by_column.get(column.name, none)) for column in profile.columns]
     alert_rows = _alert_rows(profile)
     body = (
         tiles
