@@ -122,27 +122,25 @@ def pile_up_alerts(column: ColumnProfile, fact: Factorized, *, is_target: bool) 
     uniques = fact.uniques
     if column.kind != "numeric" or uniques.dtype.kind not in "iuf" or column.count == 0:
         return []
-    values = np.asarray(uniques, dtype=float)
-    finite = np.isfinite(values)
-    values, counts = values[finite], np.asarray(fact.counts)[finite]
     k = PILE_UP_NEIGHBOURS
-    if len(values) < 2 * (k + 1):
+    if len(uniques) < 2 * (k + 1):
         return []
+    counts = np.asarray(fact.counts)
     alerts = []
-    # argpartition finds the k + 1 smallest and largest distinct values in
-    # linear time; only those few are sorted.
-    for side, index in (
-        ("maximum", np.argpartition(values, len(values) - k - 1)[-k - 1 :]),
-        ("minimum", np.argpartition(values, k)[: k + 1]),
-    ):
-        order = index[np.argsort(values[index])]
-        if side == "maximum":
-            order = order[::-1]
-        extreme, pile, inward = values[order[0]], int(counts[order[0]]), counts[order[1:]]
+    for side, at in (("maximum", int(np.argmax(uniques))), ("minimum", int(np.argmin(uniques)))):
+        extreme, pile = float(uniques[at]), int(counts[at])
         share = pile / column.count
-        if share < PILE_UP_SHARE or pile < PILE_UP_RATIO * max(int(inward.max()), 1):
+        # Most columns stop here: their extreme value holds few rows.
+        if share < PILE_UP_SHARE or not np.isfinite(extreme) or (extreme == 0 and not is_target):
             continue
-        if extreme == 0 and not is_target:
+        # The k distinct values next to it, found in linear time.
+        values = np.asarray(uniques, dtype=float)
+        if side == "maximum":
+            near = np.argpartition(values, len(values) - k - 1)[-k - 1 :]
+        else:
+            near = np.argpartition(values, k)[: k + 1]
+        inward = counts[near[near != at]]
+        if pile < PILE_UP_RATIO * max(int(inward.max()), 1):
             continue
         word = "capped" if side == "maximum" else "floored"
         shown = f"{extreme:,.0f}" if abs(extreme) >= 10_000 else display(extreme)
