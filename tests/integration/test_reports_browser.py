@@ -12,6 +12,7 @@ which ``make test`` runs) driven by Playwright; no browser is downloaded.
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -176,8 +177,6 @@ def test_eda_report_in_chromium(
 def test_eda_banner_agrees_with_the_tables(
     browser: Any, report_dir: Path, name: str, target: str, rows: int | None
 ) -> None:
-    import re
-
     result = profile(load_dataset(name, rows=rows), target=target, source=name)
     path = write_profile_report(result, report_dir / f"eda_banner_{name}.html")
     page = browser.new_page(viewport={"width": 1440, "height": 900})

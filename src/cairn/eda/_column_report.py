@@ -183,34 +183,36 @@ def _text_views(column: ColumnProfile, facts: list[tuple[str, Any]]) -> tuple[st
     if column.words:
         facts.append(("words", _min_median_max(column.words)))
     facts.append(("empty (no words)", rp.Raw(share_cell(column.empty_texts, column.count))))
-    plot = ""
-    if column.length_histogram is not None:
-        lh = column.length_histogram
-        plot = str(
-            rp.histogram(
-                lh.edges,
-                lh.counts,
-                title="Length in characters",
-                x_title="characters per value",
-                caption=f"All {column.count:,} values.",
-            )
-        )
-    extra = ""
-    if column.top:
-        extra = rp.table(
-            [
-                {"value": value, "rows": count, "share": rp.fmt_percent(count / column.count)}
-                for value, count in column.top
-            ],
-            caption="Examples (every value is distinct)"
-            if column.n_unique == column.count
-            else f"Most frequent values ({column.n_unique:,} distinct)",
-        )
-    return plot, extra
+    plot = _length_histogram(
+        column, x_title="characters per value", caption=f"All {column.count:,} values."
+    )
+    caption = (
+        "Examples (every value is distinct)"
+        if column.n_unique == column.count
+        else f"Most frequent values ({column.n_unique:,} distinct)"
+    )
+    return plot, _values_table(column, caption) if column.top else ""
 
 
 def _min_median_max(summary: dict[str, float]) -> str:
     return f"min {summary['min']:.0f}, median {summary['50%']:.0f}, max {summary['max']:.0f}"
+
+
+def _length_histogram(column: ColumnProfile, **options: Any) -> str:
+    lh = column.length_histogram
+    if lh is None:
+        return ""
+    return str(rp.histogram(lh.edges, lh.counts, title="Length in characters", **options))
+
+
+def _values_table(column: ColumnProfile, caption: str) -> str:
+    return rp.table(
+        [
+            {"value": value, "rows": count, "share": rp.fmt_percent(count / column.count)}
+            for value, count in column.top
+        ],
+        caption=caption,
+    )
 
 
 def _value_views(column: ColumnProfile, plot: str, facts: list[tuple[str, Any]]) -> tuple[str, str]:
@@ -222,28 +224,10 @@ def _value_views(column: ColumnProfile, plot: str, facts: list[tuple[str, Any]])
         plot = plot + bar if column.kind == "categorical" and plot else bar
     if column.lengths:
         facts.append(("length (chars)", _range_text(column.lengths)))
-        if column.words:
-            facts.append(("words per value", _range_text(column.words)))
-        if column.kind in ("text", "id") and column.length_histogram is not None:
-            lh = column.length_histogram
-            extra = str(
-                rp.histogram(
-                    lh.edges,
-                    lh.counts,
-                    title="Length in characters",
-                    x_title="characters",
-                    height=220,
-                )
-            )
-    if column.kind in ("text", "id") and column.top:
-        extra += rp.table(
-            [
-                {"value": value, "rows": count, "share": rp.fmt_percent(count / column.count)}
-                for value, count in column.top
-            ],
-            caption=f"{'Examples' if column.kind == 'id' else 'Most frequent values'} "
-            f"({column.n_unique:,} distinct)",
-        )
+        if column.kind == "id":
+            extra = _length_histogram(column, x_title="characters", height=220)
+    if column.kind == "id" and column.top:
+        extra += _values_table(column, f"Examples ({column.n_unique:,} distinct)")
     return plot, extra
 
 
