@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/profiling.py                   # 100k and 1M rows
     .venv/bin/python bench/profiling.py --rows 100000     # one size
+    .venv/bin/python bench/profiling.py --rows 1000000 --cairn-only --repeat 3
+                                          # cairn alone, printed (results file untouched)
 
 The data is real-shaped: 20 columns made by resampling rows of the adult
 census data (15 columns: ages, weights, hours, education, occupation, ...)
@@ -125,7 +127,9 @@ def version(python: Path, package: str) -> str:
 
 
 def measure(tool: str, mode: str, rows: int, timeout: float) -> dict[str, float | str]:
-    python = ROOT / ".venv" / "bin" / "python" if tool == "cairn" else ydata_python()
+    own = ROOT / ".venv" / "bin" / "python"
+    # cairn runs in the interpreter of this script when the project has no .venv.
+    python = (own if own.exists() else Path(sys.executable)) if tool == "cairn" else ydata_python()
     out = WORK / f"{tool}_{mode}_{rows}.html"
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": str(os.cpu_count() or 1)}
     command = [str(python), "-c", _WORKER, tool, mode, str(data_file(rows)), str(out), "class"]
@@ -146,11 +150,46 @@ def measure(tool: str, mode: str, rows: int, timeout: float) -> dict[str, float 
     return {"error": (done.stderr.strip().splitlines() or ["no output"])[-1][:200]}
 
 
+def cairn_alone(sizes: list[int], repeat: int, timeout: float) -> None:
+    """Wall-clock and CPU seconds of cairn's profile and report, each run
+    printed, then the median per size (for before/after comparisons)."""
+    for rows in sizes:
+        data_file(rows)
+        walls, cpus = [], []
+        for run in range(1, repeat + 1):
+            result = measure("cairn", "full", rows, timeout)
+            if "error" in result:
+                print(f"{rows:>9,} rows  run {run}: {result['error']}", flush=True)
+                continue
+            walls.append(float(result["seconds"]))
+            cpus.append(float(result["cpu"]))
+            print(
+                f"{rows:>9,} rows  run {run}: {walls[-1]:.2f} s, {cpus[-1]:.2f} CPU s, "
+                f"{float(result['peak_mb']):,.0f} MB",
+                flush=True,
+            )
+        if walls:
+            print(
+                f"{rows:>9,} rows  median of {len(walls)}: {float(np.median(walls)):.2f} s, "
+                f"{float(np.median(cpus)):.2f} CPU s",
+                flush=True,
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--timeout", type=float, default=1800.0)
+    parser.add_argument(
+        "--cairn-only",
+        action="store_true",
+        help="time cairn alone and print it, leaving bench/results/profiling.md as it is",
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="runs of cairn per size")
     args = parser.parse_args()
+    if args.cairn_only:
+        cairn_alone(args.rows, args.repeat, args.timeout)
+        return
     cases = [("cairn", "full"), ("ydata", "full"), ("ydata", "minimal")]
     results: dict[tuple[int, str, str], dict[str, float | str]] = {}
     for rows in args.rows:

@@ -12,6 +12,7 @@ which ``make test`` runs) driven by Playwright; no browser is downloaded.
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -52,6 +53,31 @@ EDA_CASES = [
     ("telco_churn", "Churn", None),
 ]
 RUNS = ["telco_churn", "car_evaluation", "ames_house_prices"]
+# The EDA banner against the tables it summarises (target, rows kept).
+BANNER_CASES = [
+    ("telco_churn", "Churn", None),
+    ("ames_house_prices", "SalePrice", None),
+    ("california_housing", "median_house_value", 8000),
+]
+
+# Runs in the page: the banner's title, the "errors and warnings" tile and
+# the severity of every row of the alerts and data-quality tables.
+_READ_COUNTS = """
+() => {
+  const severities = (id) => Array.from(
+    document.querySelectorAll(`#${id} table.data tbody tr td:first-child .badge`)
+  ).map((badge) => badge.textContent.trim());
+  const tile = Array.from(document.querySelectorAll('.tile')).find(
+    (t) => t.querySelector('.label').textContent === 'errors and warnings'
+  );
+  return {
+    banner: document.querySelector('.banner strong').textContent,
+    visible: document.querySelector('.banner').getBoundingClientRect().height > 0,
+    tile: tile ? tile.querySelector('.value').textContent : null,
+    rows: [...severities('quality'), ...severities('alerts')],
+  };
+}
+"""
 
 # Runs in the page: every plot's state and the size of what plotly.js drew.
 _CHECK_PLOTS = """
@@ -145,6 +171,35 @@ def test_eda_report_in_chromium(
     assert errors == []
     assert requests == []
     _assert_drawn(plots, expected_at_least=len([c for c in result.columns if c.count]) + 2)
+
+
+@pytest.mark.parametrize(("name", "target", "rows"), BANNER_CASES)
+def test_eda_banner_agrees_with_the_tables(
+    browser: Any, report_dir: Path, name: str, target: str, rows: int | None
+) -> None:
+    result = profile(load_dataset(name, rows=rows), target=target, source=name)
+    path = write_profile_report(result, report_dir / f"eda_banner_{name}.html")
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    try:
+        page.goto(path.as_uri(), wait_until="load")
+        seen = page.evaluate(_READ_COUNTS)
+    finally:
+        page.close()
+    errors, warnings = seen["rows"].count("error"), seen["rows"].count("warning")
+    assert seen["visible"] and seen["tile"] == str(errors + warnings)
+    said = {
+        word: int(found.group(1))
+        if (found := re.search(rf"(\d+) {word}s?\b", seen["banner"]))
+        else 0
+        for word in ("error", "warning")
+    }
+    assert said == {"error": errors, "warning": warnings}, seen["banner"]
+    if not errors and not warnings:
+        assert seen["banner"] == "No errors or warnings in the data"
+    counts = result.issue_counts()
+    assert (errors, warnings) == (counts["error"], counts["warning"])
+    # Each dataset has something to warn about, which the banner names.
+    assert warnings >= 1
 
 
 @pytest.mark.parametrize("name", RUNS)

@@ -485,10 +485,11 @@ def profile(
                 result = make_profile(frame, target=target, task=task, source=name)
             default = Path(f"{Path(name).stem or 'data'}_profile.html")
             written = write_profile_report(result, output or default)
-        warnings = sum(a.severity == "warning" for a in result.alerts)
+        counts = result.issue_counts()  # the figures the page's banner shows
         console.print(
             f"wrote {written} ({result.n_rows:,} rows, {result.n_columns} columns, "
-            f"{warnings} warning(s)) in {time.monotonic() - started:.1f}s",
+            f"{counts['error']} error(s), {counts['warning']} warning(s)) "
+            f"in {time.monotonic() - started:.1f}s",
             highlight=False,
         )
 

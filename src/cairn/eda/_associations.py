@@ -12,6 +12,7 @@ from cairn.eda import _stats
 from cairn.eda._types import (
     MAX_LEVELS,
     MAX_PAIRWISE_COLUMNS,
+    MIN_SUPPORT,
     ColumnProfile,
     Correlations,
     TargetProfile,
@@ -55,6 +56,9 @@ def measure_correlations(
     numbers: dict[str, np.ndarray],
     target: str | None,
 ) -> Correlations:
+    """Every association between the ``columns``, each over the rows where
+    both columns have a value; pairs sharing fewer than ``MIN_SUPPORT`` rows
+    are left blank (NaN) and out of the ranking."""
     numeric = [
         c.name
         for c in columns
@@ -62,11 +66,13 @@ def measure_correlations(
     ]
     categorical = categorical_codes(columns, facts, MAX_LEVELS)
     out = Correlations()
-    pairs: list[tuple[str, str, str, float]] = []
+    pairs: list[tuple[str, str, str, float, int]] = []
+    too_few = 0
     matrix = _stats.stack_columns([numbers[name] for name in numeric]) if numeric else None
+    numeric_support = None
     if len(numeric) >= 2:
         assert matrix is not None
-        pearson = _stats.pairwise_pearson(matrix)
+        pearson, numeric_support = _stats.pearson_with_support(matrix)
         ranked = _stats.stack_columns(
             [
                 _stats.ranks_from_codes(facts[name].codes, facts[name].uniques, facts[name].counts)
@@ -75,13 +81,26 @@ def measure_correlations(
                 for name in numeric
             ]
         )
+        # Ranks are missing exactly where the numbers are: same support.
         spearman = _stats.pairwise_pearson(ranked)
+        thin = numeric_support < MIN_SUPPORT
+        np.fill_diagonal(thin, False)
+        pearson[thin] = spearman[thin] = np.nan
+        too_few += int(thin.sum()) // 2
         out.pearson = pd.DataFrame(pearson, index=numeric, columns=numeric)
         out.spearman = pd.DataFrame(spearman, index=numeric, columns=numeric)
         for i, a in enumerate(numeric):
             for j in range(i + 1, len(numeric)):
                 if np.isfinite(spearman[i, j]):
-                    pairs.append((a, numeric[j], "Spearman ρ", abs(float(spearman[i, j]))))
+                    pairs.append(
+                        (
+                            a,
+                            numeric[j],
+                            "Spearman ρ",
+                            abs(float(spearman[i, j])),
+                            int(numeric_support[i, j]),
+                        )
+                    )
     cat_names = list(categorical)
     if len(cat_names) >= 2:
         v = np.eye(len(cat_names))
@@ -89,16 +108,20 @@ def measure_correlations(
             for j in range(i + 1, len(cat_names)):
                 ca, la = categorical[a]
                 cb, lb = categorical[cat_names[j]]
-                v[i, j] = v[j, i] = _stats.cramers_v(ca, la, cb, lb)
-                if np.isfinite(v[i, j]):
-                    pairs.append((a, cat_names[j], "Cramér's V", float(v[i, j])))
+                value, support = _stats.cramers_v_with_support(ca, la, cb, lb)
+                if support < MIN_SUPPORT:
+                    value = float("nan")
+                    too_few += 1
+                v[i, j] = v[j, i] = value
+                if np.isfinite(value):
+                    pairs.append((a, cat_names[j], "Cramér's V", value, support))
         out.cramers_v = pd.DataFrame(v, index=cat_names, columns=cat_names)
     names = [c.name for c in columns if c.name in numeric or c.name in categorical]
-    etas: dict[str, np.ndarray] = {}
+    etas: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     if numeric and categorical:
         assert matrix is not None
-        by_category = _stats.eta_matrix(matrix, list(categorical.values()))
-        etas = {name: by_category[i] for i, name in enumerate(categorical)}
+        by_category, supports = _stats.eta_with_support(matrix, list(categorical.values()))
+        etas = {name: (by_category[i], supports[i]) for i, name in enumerate(categorical)}
     if len(names) >= 2:
         mixed = np.eye(len(names))
         for i, a in enumerate(names):
@@ -112,11 +135,17 @@ def measure_correlations(
                     value = float(out.cramers_v.to_numpy()[cat_names.index(a), cat_names.index(b)])
                 else:
                     num, cat = (a, b) if a in numeric else (b, a)
-                    value = float(etas[cat][numeric.index(num)])
+                    eta, support_row = etas[cat]
+                    value = float(eta[numeric.index(num)])
+                    support = int(support_row[numeric.index(num)])
+                    if support < MIN_SUPPORT:
+                        value = float("nan")
+                        too_few += 1
                     if np.isfinite(value):
-                        pairs.append((num, cat, "correlation ratio η", value))
+                        pairs.append((num, cat, "correlation ratio η", value, support))
                 mixed[i, j] = mixed[j, i] = value
         out.mixed = pd.DataFrame(mixed, index=names, columns=names)
     pairs.sort(key=lambda p: -p[3])
     out.top_pairs = pairs[:30]
+    out.too_few_rows = too_few
     return out

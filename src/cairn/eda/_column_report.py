@@ -8,7 +8,7 @@ from typing import Any
 import cairn.reporting as rp
 from cairn.data.quality import Finding
 from cairn.eda._stats import NumericSummary
-from cairn.eda._types import Alert, ColumnProfile
+from cairn.eda._types import _REPAIR_CHECKS, Alert, ColumnProfile
 
 _ROLE_TONE = {
     "target": "bad",
@@ -40,8 +40,10 @@ def share_cell(count: int, total: int) -> str:
     return f"{count:,} <span class='note muted'>({rp.fmt_percent(share)})</span>"
 
 
-def column_section(column: ColumnProfile) -> rp.Section:
-    """The column's part: facts and statistics beside its plot, then alerts."""
+def column_section(column: ColumnProfile, *, sampled_rows: int = 0) -> rp.Section:
+    """The column's part: facts and statistics beside its plot, then alerts.
+    ``sampled_rows``: the quality checks ran on a sample of that many rows
+    (0: on all rows); their findings say so."""
     facts = _basic_facts(column)
     numbers: list[tuple[str, Any]] = []
     plot = ""
@@ -58,7 +60,9 @@ def column_section(column: ColumnProfile) -> rp.Section:
     elif column.kind == "datetime" and column.datetime:
         facts += _datetime_facts(column.datetime)
         plot = _timeline_plot(column)
-    if column.kind in ("categorical", "text", "id") or (
+    if column.kind == "text":
+        plot, extra = _text_views(column, facts)
+    elif column.kind in ("categorical", "id") or (
         column.kind == "numeric" and column.n_unique <= 12
     ):
         plot, extra = _value_views(column, plot, facts)
@@ -69,7 +73,7 @@ def column_section(column: ColumnProfile) -> rp.Section:
     tables = [rp.key_values(facts, compact=True)]
     if numbers:
         tables.append(rp.key_values(numbers, compact=True))
-    body = _alert_list(column) + rp.row(
+    body = _alert_list(column, sampled_rows) + rp.row(
         *tables, plot, widths=[1] * len(tables) + [2 if numbers else 1.6]
     )
     if extra:
@@ -170,37 +174,60 @@ def _timeline_plot(column: ColumnProfile) -> str:
     )
 
 
+def _text_views(column: ColumnProfile, facts: list[tuple[str, Any]]) -> tuple[str, str]:
+    """Free text: characters and words per value (min, median, max), the
+    share of values without a word and the histogram of lengths; the most
+    frequent values only as a table below (a bar per sentence says little)."""
+    if column.lengths:
+        facts.append(("characters", _min_median_max(column.lengths)))
+    if column.words:
+        facts.append(("words", _min_median_max(column.words)))
+    facts.append(("empty (no words)", rp.Raw(share_cell(column.empty_texts, column.count))))
+    plot = _length_histogram(
+        column, x_title="characters per value", caption=f"All {column.count:,} values."
+    )
+    caption = (
+        "Examples (every value is distinct)"
+        if column.n_unique == column.count
+        else f"Most frequent values ({column.n_unique:,} distinct)"
+    )
+    return plot, _values_table(column, caption) if column.top else ""
+
+
+def _min_median_max(summary: dict[str, float]) -> str:
+    return f"min {summary['min']:.0f}, median {summary['50%']:.0f}, max {summary['max']:.0f}"
+
+
+def _length_histogram(column: ColumnProfile, **options: Any) -> str:
+    lh = column.length_histogram
+    if lh is None:
+        return ""
+    return str(rp.histogram(lh.edges, lh.counts, title="Length in characters", **options))
+
+
+def _values_table(column: ColumnProfile, caption: str) -> str:
+    return rp.table(
+        [
+            {"value": value, "rows": count, "share": rp.fmt_percent(count / column.count)}
+            for value, count in column.top
+        ],
+        caption=caption,
+    )
+
+
 def _value_views(column: ColumnProfile, plot: str, facts: list[tuple[str, Any]]) -> tuple[str, str]:
-    """The most frequent values (beside or instead of ``plot``) and, for text
-    and identifiers, lengths and a table of values below; adds length facts."""
+    """The most frequent values (beside or instead of ``plot``) and, for
+    identifiers, lengths and a table of examples below; adds length facts."""
     extra = ""
     if column.top and column.kind != "id":
         bar = str(_top_values_bar(column))
         plot = plot + bar if column.kind == "categorical" and plot else bar
     if column.lengths:
         facts.append(("length (chars)", _range_text(column.lengths)))
-        if column.words:
-            facts.append(("words per value", _range_text(column.words)))
-        if column.kind in ("text", "id") and column.length_histogram is not None:
-            lh = column.length_histogram
-            extra = str(
-                rp.histogram(
-                    lh.edges,
-                    lh.counts,
-                    title="Length in characters",
-                    x_title="characters",
-                    height=220,
-                )
-            )
-    if column.kind in ("text", "id") and column.top:
-        extra += rp.table(
-            [
-                {"value": value, "rows": count, "share": rp.fmt_percent(count / column.count)}
-                for value, count in column.top
-            ],
-            caption=f"{'Examples' if column.kind == 'id' else 'Most frequent values'} "
-            f"({column.n_unique:,} distinct)",
-        )
+        if column.kind == "id":
+            extra = _length_histogram(column, x_title="characters", height=220)
+    if column.kind == "id" and column.top:
+        extra += _values_table(column, f"Examples ({column.n_unique:,} distinct)")
     return plot, extra
 
 
@@ -223,15 +250,17 @@ def _top_values_bar(column: ColumnProfile) -> rp.Figure:
     )
 
 
-def _alert_list(column: ColumnProfile) -> str:
+def _alert_list(column: ColumnProfile, sampled_rows: int) -> str:
     if not (column.alerts or column.findings):
         return ""
+    sample = f" (checked on a random sample of {sampled_rows:,} rows)" if sampled_rows else ""
     items = [
         f"<li>{rp.badge(a.kind.replace('_', ' '), _alert_tone(a))} {rp.escape(a.message)}</li>"
         for a in column.alerts
     ]
     items += [
         f"<li>{rp.badge(f.check.replace('_', ' '), _finding_tone(f))} {rp.escape(f.message)}"
+        f"{rp.escape(sample if f.check not in _REPAIR_CHECKS else '')}"
         f" — <em>{rp.escape(f.action)}</em></li>"
         for f in column.findings
     ]
@@ -239,12 +268,14 @@ def _alert_list(column: ColumnProfile) -> str:
 
 
 def _badge(column: ColumnProfile) -> str:
-    """The role, and the number of warnings when there are any."""
+    """The role, and the number of errors and warnings (alerts and quality
+    findings) when there are any."""
     badge = role_badge(column.role)
-    if column.alerts:
-        n_warn = sum(a.severity == "warning" for a in column.alerts)
-        if n_warn:
-            badge += " " + rp.badge(f"{n_warn} warning{'s' if n_warn > 1 else ''}", "warn")
+    severities = [a.severity for a in column.alerts] + [f.severity for f in column.findings]
+    for severity, tone in (("error", "bad"), ("warning", "warn")):
+        n = severities.count(severity)
+        if n:
+            badge += " " + rp.badge(f"{n} {severity}{'s' if n > 1 else ''}", tone)
     return badge
 
 

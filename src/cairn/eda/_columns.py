@@ -22,6 +22,9 @@ from cairn.eda._types import (
     MAX_PAIRWISE_COLUMNS,
     MISSING_WARN_SHARE,
     OUTLIER_SHARE,
+    PILE_UP_NEIGHBOURS,
+    PILE_UP_RATIO,
+    PILE_UP_SHARE,
     SKEW_LIMIT,
     TOP_VALUES,
     ZEROS_SHARE,
@@ -95,7 +98,11 @@ def _as_datetime(series: pd.Series, fmt: str | None) -> pd.Series:
             return pd.to_datetime(series, format=fmt or "mixed", errors="coerce", utc=True)
 
 
-def _text_lengths(fact: Factorized) -> tuple[dict[str, float], Histogram, dict[str, float]]:
+def _text_lengths(
+    fact: Factorized,
+) -> tuple[dict[str, float], Histogram, dict[str, float], int]:
+    """Characters and words per value (summaries weighted by row counts),
+    the histogram of characters, and the values without a word."""
     texts = [str(v) for v in fact.uniques]
     chars = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
     words = np.fromiter((len(t.split()) for t in texts), dtype=np.int64, count=len(texts))
@@ -103,7 +110,51 @@ def _text_lengths(fact: Factorized) -> tuple[dict[str, float], Histogram, dict[s
         _stats.weighted_summary(chars, fact.counts),
         _stats.weighted_histogram(chars, fact.counts),
         _stats.weighted_summary(words, fact.counts),
+        int(fact.counts[words == 0].sum()),
     )
+
+
+def pile_up_alerts(column: ColumnProfile, fact: Factorized, *, is_target: bool) -> list[Alert]:
+    """Alerts for a numeric column whose maximum (capped) or minimum
+    (floored) holds far more rows than the values next to it, like house
+    prices recorded as "500,001 or more". Zeros of a feature are left to the
+    "zeros" alert; a target gets a warning (a model learns the cap)."""
+    uniques = fact.uniques
+    if column.kind != "numeric" or uniques.dtype.kind not in "iuf" or column.count == 0:
+        return []
+    k = PILE_UP_NEIGHBOURS
+    if len(uniques) < 2 * (k + 1):
+        return []
+    counts = np.asarray(fact.counts)
+    alerts = []
+    for side, at in (("maximum", int(np.argmax(uniques))), ("minimum", int(np.argmin(uniques)))):
+        extreme, pile = float(uniques[at]), int(counts[at])
+        share = pile / column.count
+        # Most columns stop here: their extreme value holds few rows.
+        if share < PILE_UP_SHARE or not np.isfinite(extreme) or (extreme == 0 and not is_target):
+            continue
+        # The k distinct values next to it, found in linear time.
+        values = np.asarray(uniques, dtype=float)
+        if side == "maximum":
+            near = np.argpartition(values, len(values) - k - 1)[-k - 1 :]
+        else:
+            near = np.argpartition(values, k)[: k + 1]
+        inward = counts[near[near != at]]
+        if pile < PILE_UP_RATIO * max(int(inward.max()), 1):
+            continue
+        word = "capped" if side == "maximum" else "floored"
+        shown = f"{extreme:,.0f}" if abs(extreme) >= 10_000 else display(extreme)
+        message = (
+            f"looks {word}: {pile:,} values ({share:.1%}) sit at the {side} "
+            f"{shown}, at least {PILE_UP_RATIO:g}× more than at any of the "
+            f"{k} values next to it"
+        )
+        if is_target:
+            message += (
+                f"; the true values beyond it are unknown, so a model cannot predict past {shown}"
+            )
+        alerts.append(Alert(word, "warning" if is_target else "info", column.name, message))
+    return alerts
 
 
 def column_alerts(column: ColumnProfile, n_rows: int) -> list[Alert]:
@@ -208,10 +259,10 @@ def describe(
         if kind == "numeric" and column.numeric is None:
             column.kind = "empty"
     if kind in ("text", "id", "categorical") and not numeric_dtype:
-        lengths, histogram, words = _text_lengths(fact)
+        lengths, histogram, words, empty = _text_lengths(fact)
         column.lengths, column.length_histogram = lengths, histogram
         if kind == "text":
-            column.words = words
+            column.words, column.empty_texts = words, empty
     if kind == "datetime":
         dates = _as_datetime(series, date_format)
         stamps = dates.dropna()

@@ -41,6 +41,7 @@ from cairn.eda._columns import (
     describe,
     kind_for,
     measure_missingness,
+    pile_up_alerts,
     role_over_all_rows,
     top_values,
 )
@@ -50,6 +51,7 @@ from cairn.eda._types import (
     _REPAIR_CHECKS,
     HIGH_CORRELATION,
     QUALITY_ROWS,
+    STRONG_TARGET_ASSOCIATION,
     Alert,
     ColumnProfile,
     Correlations,
@@ -223,6 +225,9 @@ def profile(
         frame, columns, facts, numbers, target, task, watch
     )
 
+    alerts = _table_alerts(columns, correlations, duplicate_rows, n_rows, target_profile)
+    if quality_n == n_rows:
+        alerts = _not_repeating_findings(alerts, columns, quality)
     return Profile(
         source=source,
         n_rows=n_rows,
@@ -238,7 +243,7 @@ def profile(
         missingness=missingness,
         task=task,
         target=target_profile,
-        alerts=_table_alerts(columns, correlations, duplicate_rows, n_rows, target),
+        alerts=alerts,
         timings=watch.timings,
     )
 
@@ -391,8 +396,37 @@ def _profile_columns(
         if count:
             describe(column, series, fact, formats.get(name), numbers)
         column.alerts = column_alerts(column, n_rows)
+        column.alerts += pile_up_alerts(column, fact, is_target=name == target)
         columns.append(column)
     return columns, facts, numbers, schema
+
+
+#: Alerts that state what a quality check of that name states.
+_SAME_AS_CHECK = {
+    "missing": "missing_values",
+    "near_constant": "near_constant",
+    "constant": "constant_column",
+    "high_cardinality": "high_cardinality",
+    "infinite": "infinite_values",
+    "duplicates": "duplicate_rows",
+}
+
+
+def _not_repeating_findings(
+    alerts: list[Alert], columns: list[ColumnProfile], quality: QualityReport
+) -> list[Alert]:
+    """The alerts without those a quality finding on the same column already
+    states, so that the page lists (and counts) each fact once. Only when the
+    checks saw every row: a finding from a sample has other counts, and the
+    alert is then the exact figure."""
+    stated = {(f.check, f.column) for f in quality.findings}
+
+    def repeats(alert: Alert) -> bool:
+        return (_SAME_AS_CHECK.get(alert.kind), alert.column) in stated
+
+    for column in columns:
+        column.alerts = [a for a in column.alerts if not repeats(a)]
+    return [a for a in alerts if not repeats(a)]
 
 
 def _table_alerts(
@@ -400,25 +434,54 @@ def _table_alerts(
     correlations: Correlations,
     duplicate_rows: int,
     n_rows: int,
-    target: str | None,
+    target: TargetProfile | None,
 ) -> list[Alert]:
-    """Every column's alerts, then repeated rows and strongly associated pairs
-    (which are also added to the first column of the pair)."""
+    """Every column's alerts, then repeated rows, strongly associated pairs
+    (also added to the first column of the pair) and features strongly
+    associated with the target (also added to the feature)."""
     alerts = [alert for column in columns for alert in column.alerts]
+    by_name = {column.name: column for column in columns}
     if duplicate_rows:
         alerts.append(
             Alert(
                 "duplicates",
                 "warning",
                 None,
-                f"{duplicate_rows:,} row(s) ({duplicate_rows / n_rows:.1%}) repeat an earlier row",
+                f"{duplicate_rows:,} row(s) ({duplicate_rows / n_rows:.1%}) repeat an earlier "
+                f"row (all {n_rows:,} rows compared)",
             )
         )
-    for a, b, measure, value in correlations.top_pairs:
-        if value >= HIGH_CORRELATION and target not in (a, b):
-            message = f"{a!r} and {b!r} are strongly associated ({measure} {value:.2f})"
+    target_name = target.name if target is not None else None
+    for a, b, measure, value, support in correlations.top_pairs:
+        # Pairs with the target are the target alerts below.
+        if value >= HIGH_CORRELATION and target_name not in (a, b):
+            message = (
+                f"{a!r} and {b!r} are strongly associated ({measure} {value:.2f} over "
+                f"{support:,} rows)"
+            )
             alert = Alert("high_correlation", "info", a, message)
             alerts.append(alert)
-            column_a = next(c for c in columns if c.name == a)
-            column_a.alerts.append(alert)
+            by_name[a].alerts.append(alert)
+    for relation in target.relations if target is not None else []:
+        value = relation.association  # NaN (not ranked) below the minimum support
+        if not value >= STRONG_TARGET_ASSOCIATION:
+            continue
+        measured = f"{relation.measure} {value:.2f} over {relation.support:,} rows"
+        if value >= HIGH_CORRELATION:
+            alert = Alert(
+                "target_association",
+                "warning",
+                relation.feature,
+                f"very strong association with the target {target_name!r} ({measured}): "
+                "check that its value is known when a prediction is made",
+            )
+        else:
+            alert = Alert(
+                "target_association",
+                "info",
+                relation.feature,
+                f"strong association with the target {target_name!r} ({measured})",
+            )
+        alerts.append(alert)
+        by_name[relation.feature].alerts.append(alert)
     return alerts

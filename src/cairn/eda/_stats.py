@@ -186,7 +186,13 @@ def weighted_histogram(values: np.ndarray, weights: np.ndarray) -> Histogram:
 
 def pairwise_pearson(matrix: np.ndarray) -> np.ndarray:
     """Pearson correlation of the columns of ``matrix`` over the rows where
-    both values are finite (pairwise-complete), NaN where undefined.
+    both values are finite (pairwise-complete), NaN where undefined."""
+    return pearson_with_support(matrix)[0]
+
+
+def pearson_with_support(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pairwise-complete Pearson correlation of the columns of ``matrix``,
+    and for each pair the number of rows where both values are finite.
 
     Missing values are handled with a few matrix products over all rows
     rather than a masked copy per pair; columns are centred first so the
@@ -197,6 +203,7 @@ def pairwise_pearson(matrix: np.ndarray) -> np.ndarray:
         if finite.all():
             out = np.atleast_2d(np.corrcoef(matrix, rowvar=False)).astype(float)
             spread_diag = np.diag(out)
+            n = np.full(out.shape, float(matrix.shape[0]))
         else:
             counts = finite.astype(float)
             x = np.where(finite, matrix, 0.0)
@@ -213,7 +220,7 @@ def pairwise_pearson(matrix: np.ndarray) -> np.ndarray:
     out = np.clip(out, -1.0, 1.0)
     # A column correlates perfectly with itself unless it is constant.
     np.fill_diagonal(out, np.where(np.isfinite(spread_diag) & (spread_diag > 0), 1.0, np.nan))
-    return out
+    return out, np.rint(n).astype(np.int64)
 
 
 def stack_columns(columns: list[np.ndarray]) -> np.ndarray:
@@ -244,13 +251,21 @@ def ranks_from_codes(codes: np.ndarray, uniques: np.ndarray, counts: np.ndarray)
 
 def cramers_v(a: np.ndarray, la: int, b: np.ndarray, lb: int) -> float:
     """Bias-corrected Cramér's V of two coded columns (codes -1 = missing)."""
-    if la < 2 or lb < 2:
-        return float("nan")
+    return cramers_v_with_support(a, la, b, lb)[0]
+
+
+def cramers_v_with_support(a: np.ndarray, la: int, b: np.ndarray, lb: int) -> tuple[float, int]:
+    """Cramér's V (see :func:`cramers_v`) and the rows where both columns
+    have a value."""
     if a.min(initial=0) < 0 or b.min(initial=0) < 0:
         mask = (a >= 0) & (b >= 0)
         a, b = a[mask], b[mask]
     n = int(a.size)
-    if n < 2:
+    return _cramers_v(a, la, b, lb, n), n
+
+
+def _cramers_v(a: np.ndarray, la: int, b: np.ndarray, lb: int, n: int) -> float:
+    if la < 2 or lb < 2 or n < 2:
         return float("nan")
     table = np.bincount(a * lb + b, minlength=la * lb).reshape(la, lb)
     table = table[table.sum(axis=1) > 0][:, table.sum(axis=0) > 0]
@@ -276,10 +291,26 @@ def correlation_ratio(values: np.ndarray, codes: np.ndarray, levels: int) -> flo
     return float(eta_matrix(values[:, None], [(codes, levels)])[0, 0])
 
 
+def correlation_ratio_with_support(
+    values: np.ndarray, codes: np.ndarray, levels: int
+) -> tuple[float, int]:
+    """η (see :func:`correlation_ratio`) and the rows where both are present."""
+    eta, support = eta_with_support(values[:, None], [(codes, levels)])
+    return float(eta[0, 0]), int(support[0, 0])
+
+
 def eta_matrix(matrix: np.ndarray, categories: list[tuple[np.ndarray, int]]) -> np.ndarray:
+    """η of every column of ``matrix`` against every coded category (see
+    :func:`eta_with_support`)."""
+    return eta_with_support(matrix, categories)[0]
+
+
+def eta_with_support(
+    matrix: np.ndarray, categories: list[tuple[np.ndarray, int]]
+) -> tuple[np.ndarray, np.ndarray]:
     """η of every column of ``matrix`` (numbers, NaN = missing) against every
     coded category (codes -1 = missing), each pair over the rows where both
-    are present. Returns categories × columns.
+    are present, and the number of those rows. Both categories × columns.
 
     All group sums come from one sparse product: the categories' indicator
     columns side by side, times [x, x², present] for every number.
@@ -288,7 +319,7 @@ def eta_matrix(matrix: np.ndarray, categories: list[tuple[np.ndarray, int]]) -> 
 
     n, k = matrix.shape
     if not categories or n == 0:
-        return np.full((len(categories), k), np.nan)
+        return np.full((len(categories), k), np.nan), np.zeros((len(categories), k), np.int64)
     finite = np.isfinite(matrix)
     means = np.array(
         [matrix[finite[:, j], j].mean() if finite[:, j].any() else 0.0 for j in range(k)]
@@ -314,6 +345,7 @@ def eta_matrix(matrix: np.ndarray, categories: list[tuple[np.ndarray, int]]) -> 
     all_squares = np.asarray(by_group @ (x * x))
     all_counts = np.asarray(by_group @ finite.astype(float))
     out = np.full((len(categories), k), np.nan)
+    support = np.zeros((len(categories), k), dtype=np.int64)
     for position, ((_, levels), offset) in enumerate(zip(categories, offsets, strict=True)):
         rows = slice(offset, offset + levels)
         sums, squares, counts = all_sums[rows], all_squares[rows], all_counts[rows]
@@ -325,7 +357,8 @@ def eta_matrix(matrix: np.ndarray, categories: list[tuple[np.ndarray, int]]) -> 
             eta = np.sqrt(np.clip(between / total, 0.0, 1.0))
         usable = (total > 1e-12 * squares.sum(axis=0)) & (total_n >= 3)
         out[position] = np.where(usable, eta, np.nan)
-    return out
+        support[position] = np.rint(total_n).astype(np.int64)
+    return out, support
 
 
 def capped_codes(codes: np.ndarray, counts: np.ndarray, limit: int) -> tuple[np.ndarray, int]:

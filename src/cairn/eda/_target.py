@@ -16,6 +16,7 @@ from cairn.eda._columns import display
 from cairn.eda._stats import GroupStats
 from cairn.eda._types import (
     MAX_CLASSES_SHOWN,
+    MIN_SUPPORT,
     TARGET_PLOT_LEVELS,
     ColumnProfile,
     TargetProfile,
@@ -57,6 +58,11 @@ def relate_to_target(
 
 
 def _rank(relations: list[TargetRelation]) -> None:
+    """Strongest association first; one measured on fewer than
+    ``MIN_SUPPORT`` rows is not ranked (NaN, last)."""
+    for relation in relations:
+        if relation.support < MIN_SUPPORT:
+            relation.association = float("nan")
     relations.sort(key=lambda r: -(r.association if math.isfinite(r.association) else -1))
 
 
@@ -80,23 +86,16 @@ def _relate_to_classes(
         k = MAX_CLASSES_SHOWN
     y_codes = y.astype(np.int32)
     measured = [c.name for c in features if c.name not in categorical]
-    etas = (
-        dict(
-            zip(
-                measured,
-                _stats.eta_matrix(np.column_stack([numbers[n] for n in measured]), [(y_codes, k)])[
-                    0
-                ],
-                strict=True,
-            )
+    etas: dict[str, tuple[float, int]] = {}
+    if measured:
+        eta, support = _stats.eta_with_support(
+            np.column_stack([numbers[n] for n in measured]), [(y_codes, k)]
         )
-        if measured
-        else {}
-    )
+        etas = {name: (float(eta[0, i]), int(support[0, i])) for i, name in enumerate(measured)}
     relations = [
         _classes_by_level(column.name, categorical[column.name], facts[column.name], y_codes, k)
         if column.name in categorical
-        else _classes_by_band(column, numbers[column.name], float(etas[column.name]), y_codes, k)
+        else _classes_by_band(column, numbers[column.name], etas[column.name], y_codes, k)
         for column in features
     ]
     if len(order) > MAX_CLASSES_SHOWN:
@@ -115,13 +114,20 @@ def _classes_by_level(
         y_codes[mask].astype(np.int64) * levels + codes[mask], minlength=k * levels
     ).reshape(k, levels)
     labels = _level_labels(fact, levels)
-    association = _stats.cramers_v(codes, levels, y_codes, k)
-    return TargetRelation(name, "categorical", "Cramér's V", association, labels, table.tolist())
+    association, support = _stats.cramers_v_with_support(codes, levels, y_codes, k)
+    return TargetRelation(
+        name, "categorical", "Cramér's V", association, labels, table.tolist(), support=support
+    )
 
 
 def _classes_by_band(
-    column: ColumnProfile, values: np.ndarray, association: float, y_codes: np.ndarray, k: int
+    column: ColumnProfile,
+    values: np.ndarray,
+    measured: tuple[float, int],
+    y_codes: np.ndarray,
+    k: int,
 ) -> TargetRelation:
+    association, support = measured
     edges = _relation_edges(column, values)
     bins = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(edges) - 2)
     mask = np.isfinite(values) & (y_codes >= 0)
@@ -138,6 +144,7 @@ def _classes_by_band(
         labels,
         table.tolist(),
         edges=list(map(float, edges)),
+        support=support,
     )
 
 
@@ -161,13 +168,13 @@ def _relate_to_values(
             labels = _level_labels(facts[name], levels)
             groups = codes[order]
             n_groups = levels
-            association = _stats.correlation_ratio(y, codes, levels)
+            association, support = _stats.correlation_ratio_with_support(y, codes, levels)
             measure, kind, edges_out = "correlation ratio η", "categorical", None
         else:
             banded = _value_bands(column, numbers[name], y_ranks)
             if banded is None:
                 continue
-            bins, labels, association, edges_out = banded
+            bins, labels, association, edges_out, support = banded
             groups = bins[order]
             n_groups = len(edges_out) - 1
             measure, kind = "|Spearman ρ|", "numeric"
@@ -181,6 +188,7 @@ def _relate_to_values(
                 group_stats.labels,
                 groups=group_stats,
                 edges=edges_out,
+                support=support,
             )
         )
     return relations
@@ -188,10 +196,10 @@ def _relate_to_values(
 
 def _value_bands(
     column: ColumnProfile, values: np.ndarray, y_ranks: np.ndarray
-) -> tuple[np.ndarray, list[str], float, list[float]] | None:
+) -> tuple[np.ndarray, list[str], float, list[float], int] | None:
     """Each row's band of a numeric feature (-1 when missing), the bands'
-    labels, |Spearman ρ| with the target and the band edges; None when the
-    feature has a single band."""
+    labels, |Spearman ρ| with the target, the band edges and the rows with
+    both values; None when the feature has a single band."""
     hist = column.numeric.histogram if column.numeric is not None else None
     if hist is not None and hist.discrete and column.n_unique <= TARGET_PLOT_LEVELS:
         # Few whole numbers (ratings, counts): one group per value.
@@ -205,8 +213,8 @@ def _value_bands(
     bins = np.clip(np.searchsorted(qs, values, side="right") - 1, 0, len(qs) - 2)
     bins = np.where(np.isfinite(values), bins, -1).astype(np.int16)
     ranked = np.column_stack([_stats.ranks(values), y_ranks])
-    association = abs(float(_stats.pairwise_pearson(ranked)[0, 1]))
-    return bins, labels, association, [float(e) for e in qs]
+    rho, support = _stats.pearson_with_support(ranked)
+    return bins, labels, abs(float(rho[0, 1])), [float(e) for e in qs], int(support[0, 1])
 
 
 def _group_stats(

@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 import cairn.reporting as rp
-from cairn.eda._types import ColumnProfile, Profile, TargetProfile, TargetRelation
+from cairn.eda._types import MIN_SUPPORT, ColumnProfile, Profile, TargetProfile, TargetRelation
 from cairn.tasks import get_task
 
 #: Target-relationship plots drawn (strongest associations first); the rest
@@ -45,7 +45,12 @@ def target_section(profile: Profile) -> rp.Section:
         body += rp.note(
             f"Plots below show the {TARGET_PLOTS} features most associated with the target; "
             f"the other {len(rest)}: "
-            + ", ".join(f"{r.feature} ({r.association:.2f})" for r in rest),
+            + ", ".join(
+                f"{r.feature} ({r.association:.2f})"
+                if math.isfinite(r.association)
+                else f"{r.feature} (fewer than {MIN_SUPPORT} rows with a value)"
+                for r in rest
+            ),
             "muted",
         )
     what = (
@@ -66,7 +71,11 @@ def target_section(profile: Profile) -> rp.Section:
 def _relation_plot(
     target: str, task: str, relation: TargetRelation, classes: list[tuple[str, int]]
 ) -> str:
-    caption = f"{relation.measure} = {relation.association:.3f}"
+    caption = (
+        f"{relation.measure} = {relation.association:.3f} over {relation.support:,} rows"
+        if math.isfinite(relation.association)
+        else f"{relation.support:,} rows with a value: fewer than {MIN_SUPPORT}, not measured"
+    )
     if get_task(task).has_classes and relation.class_counts is not None:
         table = np.asarray(relation.class_counts, dtype=float)
         names = [c for c, _ in classes][: table.shape[0]]
@@ -166,6 +175,7 @@ def _association_ranking(target: TargetProfile) -> str:
     if not relations:
         return ""
     ranking = relations[:40]
+    unranked = len(target.relations) - len(relations)
     return str(
         rp.bar(
             [r.feature for r in ranking],
@@ -173,8 +183,14 @@ def _association_ranking(target: TargetProfile) -> str:
             horizontal=True,
             title="Association with the target",
             x_title="strength (0 – 1)",
-            text=[f"{r.association:.2f}" for r in ranking],
+            text=[f"{r.association:.2f} · {r.support:,} rows" for r in ranking],
             hover="%{y}: %{x:.3f}",
-            caption="Cramér's V for categories, correlation ratio η or |Spearman ρ| for numbers.",
+            caption="Cramér's V for categories, correlation ratio η or |Spearman ρ| for numbers, "
+            "each over the rows where the feature and the target have a value (shown)"
+            + (
+                f"; {unranked} feature(s) with fewer than {MIN_SUPPORT} such rows are not ranked."
+                if unranked
+                else "."
+            ),
         )
     )

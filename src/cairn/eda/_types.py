@@ -32,6 +32,20 @@ OUTLIER_SHARE = 0.05
 HIGH_CORRELATION = 0.9
 MISSING_WARN_SHARE = 0.5
 IMBALANCE_SHARE = 0.9  # one category holds at least this share of rows
+#: A feature this associated with the target gets an info alert (a warning
+#: from ``HIGH_CORRELATION`` on: it may not be known at prediction time).
+STRONG_TARGET_ASSOCIATION = 0.5
+#: Associations (correlations, Cramér's V, η) need at least this many rows
+#: where both columns have a value; pairs with fewer are neither shown nor
+#: ranked (a handful of rows gives any strength by chance).
+MIN_SUPPORT = 30
+#: A numeric column piles up at its maximum (capped) or minimum (floored)
+#: when at least this share of its values sit there...
+PILE_UP_SHARE = 0.01
+#: ...and that many times more than at any of the next ``PILE_UP_NEIGHBOURS``
+#: distinct values inward.
+PILE_UP_RATIO = 5.0
+PILE_UP_NEIGHBOURS = 5
 _REPAIR_CHECKS = frozenset(
     {
         "whitespace",
@@ -63,6 +77,31 @@ class Alert:
     message: str
 
 
+@dataclass(frozen=True)
+class Issue:
+    """One warning, error or note the page shows: a profile alert or a
+    data-quality finding, so both can be counted as one list.
+
+    Attributes:
+        severity: "error", "warning" or "info".
+        origin: "alert" (the statistics) or "quality check".
+        name: the alert kind or the check's name.
+        column: the column concerned (None for the table).
+        message: what was seen.
+        sampled: counted on a random sample of rows, not on all of them.
+    """
+
+    severity: str
+    origin: str
+    name: str
+    column: str | None
+    message: str
+    sampled: bool = False
+
+
+SEVERITIES = ("error", "warning", "info")
+
+
 @dataclass
 class ColumnProfile:
     """Statistics of one column.
@@ -86,6 +125,7 @@ class ColumnProfile:
         lengths: text length in characters (mean, quartiles) for text-like
             columns; ``length_histogram`` its distribution.
         words: mean and quartiles of words per value (text columns).
+        empty_texts: values without a single word (text columns).
         datetime: first and last date, span, and a histogram over time.
         alerts: what the column's statistics flag.
         findings: data-quality findings about this column.
@@ -106,6 +146,7 @@ class ColumnProfile:
     lengths: dict[str, float] | None = None
     length_histogram: Histogram | None = None
     words: dict[str, float] | None = None
+    empty_texts: int = 0
     datetime: dict[str, Any] | None = None
     alerts: list[Alert] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
@@ -131,14 +172,20 @@ class Correlations:
     target included), the measure that suits the pair: |Spearman| between
     numbers, Cramér's V between categories, the correlation ratio η between
     a number and a category; all in [0, 1].
+
+    ``top_pairs`` are (column, column, measure, strength, support): support
+    is the number of rows where both columns have a value. Pairs with less
+    than ``MIN_SUPPORT`` such rows are blank in the matrices and not ranked;
+    ``too_few_rows`` counts them.
     """
 
     pearson: pd.DataFrame | None = None
     spearman: pd.DataFrame | None = None
     cramers_v: pd.DataFrame | None = None
     mixed: pd.DataFrame | None = None
-    top_pairs: list[tuple[str, str, str, float]] = field(default_factory=list)
+    top_pairs: list[tuple[str, str, str, float, int]] = field(default_factory=list)
     columns_left_out: int = 0
+    too_few_rows: int = 0
 
 
 @dataclass
@@ -169,7 +216,9 @@ class TargetRelation:
     For a classification target, ``class_counts[c][g]`` rows of class
     ``classes[c]`` fall in group ``labels[g]`` (a bin of a numeric feature,
     or a category). For a regression target, ``groups`` holds the target's
-    mean and quantiles per group.
+    mean and quantiles per group. ``support``: rows where both the feature
+    and the target have a value; under ``MIN_SUPPORT`` the association is
+    NaN (not ranked).
     """
 
     feature: str
@@ -180,6 +229,7 @@ class TargetRelation:
     class_counts: list[list[int]] | None = None
     groups: GroupStats | None = None
     edges: list[float] | None = None
+    support: int = 0
 
 
 @dataclass
@@ -246,6 +296,39 @@ class Profile:
     def roles(self) -> dict[str, str]:
         return {column.name: column.role for column in self.columns}
 
+    def is_sampled(self, finding: Finding) -> bool:
+        """Whether a finding was counted on the random sample of
+        ``quality_rows`` rows (type repairs always see every row)."""
+        return self.sampled_quality and finding.check not in _REPAIR_CHECKS
+
+    @property
+    def issues(self) -> list[Issue]:
+        """Every alert and quality finding on the page, the one list that
+        the banner, tiles, tables and column badges count from."""
+        found = [Issue(a.severity, "alert", a.kind, a.column, a.message) for a in self.alerts]
+        found += [
+            Issue(f.severity, "quality check", f.check, f.column, f.message, self.is_sampled(f))
+            for f in self.quality.findings
+        ]
+        return found
+
+    def issue_counts(self, column: str | None = None) -> dict[str, int]:
+        """Issues per severity: of the whole page, or of one column."""
+        if column is not None:
+            return self.issue_counts_by_column().get(column, dict.fromkeys(SEVERITIES, 0))
+        counts = dict.fromkeys(SEVERITIES, 0)
+        for issue in self.issues:
+            counts[issue.severity] = counts.get(issue.severity, 0) + 1
+        return counts
+
+    def issue_counts_by_column(self) -> dict[str | None, dict[str, int]]:
+        """Issues per severity of each column (None: the whole table)."""
+        out: dict[str | None, dict[str, int]] = {}
+        for issue in self.issues:
+            counts = out.setdefault(issue.column, dict.fromkeys(SEVERITIES, 0))
+            counts[issue.severity] = counts.get(issue.severity, 0) + 1
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         """Plain data (JSON-ready apart from NaN) for storing or comparing."""
 
@@ -277,5 +360,6 @@ class Profile:
             "target": asdict(self.target) if self.target else None,
             "quality": self.quality.to_dict(),
             "alerts": [asdict(alert) for alert in self.alerts],
+            "issue_counts": self.issue_counts(),
             "timings": self.timings,
         }

@@ -3,6 +3,7 @@ self-contained HTML page (see :mod:`cairn.reporting`)."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import cairn.reporting as rp
 from cairn.eda._column_report import column_id, column_section, role_badge, share_cell
 from cairn.eda._combination_section import combination_sections
 from cairn.eda._target_report import target_section
-from cairn.eda._types import Alert, ColumnProfile, Correlations, Profile
+from cairn.eda._types import MIN_SUPPORT, ColumnProfile, Correlations, Issue, Profile
 
 
 def render_profile(profile: Profile, *, title: str | None = None) -> str:
@@ -34,30 +35,11 @@ def render_profile(profile: Profile, *, title: str | None = None) -> str:
     if profile.target is not None:
         meta["target"] = profile.target.name
         meta["task"] = profile.task
-    warnings = [a for a in profile.alerts if a.severity == "warning"]
-    errors = profile.quality.by_severity("error")
-    if errors:
-        banner = rp.banner(
-            f"{len(errors)} problem(s) would stop training",
-            "bad",
-            "<ul>" + "".join(f"<li>{rp.escape(f.message)}</li>" for f in errors) + "</ul>",
-        )
-    elif warnings:
-        banner = rp.banner(
-            f"{len(warnings)} warning(s) in the data",
-            "warn",
-            "<p>"
-            + rp.escape("; ".join(_alert_line(a) for a in warnings[:6]))
-            + (" …" if len(warnings) > 6 else "")
-            + "</p>",
-        )
-    else:
-        banner = rp.banner("No warnings in the data", "good")
     return rp.render_page(
         title or f"Data profile: {profile.source}",
         sections,
         subtitle=f"Statistics over all {profile.n_rows:,} rows; every plot is drawn from them.",
-        banner=banner,
+        banner=_banner(profile),
         meta=meta,
     )
 
@@ -67,8 +49,40 @@ def write_profile_report(profile: Profile, path: str | Path, *, title: str | Non
     return rp.write_report(path, render_profile(profile, title=title))
 
 
-def _alert_line(alert: Alert) -> str:
-    return f"{alert.column}: {alert.message}" if alert.column else alert.message
+def _banner(profile: Profile) -> str:
+    """Errors and warnings of the whole page: the statistics' alerts and the
+    quality checks' findings, counted from the one list both tables show."""
+    issues = profile.issues
+    counts = profile.issue_counts()
+    errors = [i for i in issues if i.severity == "error"]
+    warnings = [i for i in issues if i.severity == "warning"]
+    notes = _plural(counts["info"], "note")
+    where = " (see Alerts and Data quality below)"
+    if not errors and not warnings:
+        return rp.banner(
+            "No errors or warnings in the data",
+            "good",
+            f"<p>{notes}{where}.</p>" * bool(counts["info"]),
+        )
+    title = ", ".join(
+        _plural(len(found), label)
+        for label, found in (("error", errors), ("warning", warnings))
+        if found
+    )
+    shown = (errors + warnings)[:8]
+    items = "".join(f"<li>{rp.escape(_issue_line(i, profile))}</li>" for i in shown)
+    more = len(errors) + len(warnings) - len(shown)
+    tail = f"<p>… and {more} more; {notes}{where}.</p>" if more else f"<p>{notes}{where}.</p>"
+    return rp.banner(f"{title} in the data", "bad" if errors else "warn", f"<ul>{items}</ul>{tail}")
+
+
+def _issue_line(issue: Issue, profile: Profile) -> str:
+    line = f"{issue.column}: {issue.message}" if issue.column else issue.message
+    return line + (_sample_note(profile) if issue.sampled else "")
+
+
+def _sample_note(profile: Profile) -> str:
+    return f" (checked on a random sample of {profile.quality_rows:,} rows)"
 
 
 # ----------------------------------------------------------------- overview
@@ -83,7 +97,9 @@ def _overview(profile: Profile) -> rp.Section:
     role_counts = " ".join(
         f"{role_badge(role)}&nbsp;{count}" for role, count in sorted(roles.items())
     )
-    rows = [_overview_row(column) for column in profile.columns]
+    by_column = profile.issue_counts_by_column()
+    none = {severity: 0 for severity in ("error", "warning", "info")}
+    rows = [_overview_row(column, by_column.get(column.name, none)) for column in profile.columns]
     alert_rows = _alert_rows(profile)
     body = (
         tiles
@@ -99,6 +115,7 @@ def _overview(profile: Profile) -> rp.Section:
                 id="alerts",
                 lead="What the statistics flag, computed on all rows.",
                 nav=False,
+                badge=_count_badge([i for i in profile.issues if i.origin == "alert"]),
             )
         )
     if profile.sampled_quality:
@@ -125,22 +142,36 @@ def _overview_tiles(profile: Profile) -> str:
             ("rows", n),
             ("columns", profile.n_columns),
             ("memory", rp.fmt_bytes(profile.memory_bytes)),
-            ("duplicate rows", profile.duplicate_rows, rp.fmt_percent(profile.duplicate_rows / n)),
+            (
+                "duplicate rows",
+                profile.duplicate_rows,
+                rp.fmt_percent(profile.duplicate_rows / n)
+                + (" · all rows compared" if profile.sampled_quality else ""),
+            ),
             ("missing cells", profile.missing_cells, rp.fmt_percent(profile.missing_cells / cells)),
             (
                 "rows with missing",
                 profile.missingness.rows_with_missing,
                 rp.fmt_percent(profile.missingness.rows_with_missing / n),
             ),
-            ("alerts", len(profile.alerts)),
+            _issue_tile(profile),
         ]
     )
 
 
-def _overview_row(column: ColumnProfile) -> dict[str, Any]:
-    """The column's line in the overview table."""
-    alerts = len(column.alerts)
-    warn = any(a.severity == "warning" for a in column.alerts)
+def _issue_tile(profile: Profile) -> tuple[str, int, str]:
+    counts = profile.issue_counts()
+    return (
+        "errors and warnings",
+        counts["error"] + counts["warning"],
+        ", ".join(_plural(counts[s], w) for s, w in _WORDS),
+    )
+
+
+def _overview_row(column: ColumnProfile, counts: dict[str, int]) -> dict[str, Any]:
+    """The column's line in the overview table; ``counts``: its issues per severity."""
+    alerts = sum(counts.values())
+    tone = "bad" if counts["error"] else "warn" if counts["warning"] else "muted"
     return {
         "column": rp.Raw(f'<a href="#{column_id(column.name)}">{rp.escape(column.name)}</a>'),
         "role": rp.Raw(role_badge(column.role)),
@@ -148,14 +179,14 @@ def _overview_row(column: ColumnProfile) -> dict[str, Any]:
         "missing": rp.Raw(share_cell(column.missing, column.rows)),
         "distinct": column.n_unique,
         "summary": _one_line(column),
-        "alerts": rp.Raw(rp.badge(str(alerts), "warn" if warn else "muted")) if alerts else "",
+        "alerts": rp.Raw(rp.badge(str(alerts), tone)) if alerts else "",
     }
 
 
 def _alert_rows(profile: Profile) -> list[dict[str, Any]]:
     return [
         {
-            "severity": rp.Raw(rp.badge(a.severity, "warn" if a.severity == "warning" else "info")),
+            "severity": rp.Raw(rp.badge(a.severity, _TONE.get(a.severity, "info"))),
             "column": rp.Raw(
                 f'<a href="#{column_id(a.column)}">{rp.escape(a.column)}</a>' if a.column else "—"
             ),
@@ -164,6 +195,23 @@ def _alert_rows(profile: Profile) -> list[dict[str, Any]]:
         }
         for a in sorted(profile.alerts, key=lambda a: (a.severity != "warning", a.column or ""))
     ]
+
+
+_TONE = {"error": "bad", "warning": "warn", "info": "info"}
+_WORDS = (("error", "error"), ("warning", "warning"), ("info", "note"))
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'s' * (count != 1)}"
+
+
+def _count_badge(issues: list[Issue]) -> str:
+    """How many items a table lists, toned by the worst of them."""
+    if not issues:
+        return ""
+    severities = {i.severity for i in issues}
+    tone = "bad" if "error" in severities else "warn" if "warning" in severities else "muted"
+    return rp.badge(str(len(issues)), tone)
 
 
 def _one_line(column: ColumnProfile) -> str:
@@ -189,17 +237,21 @@ def _one_line(column: ColumnProfile) -> str:
 
 def _quality(profile: Profile) -> rp.Section:
     findings = profile.quality.findings
-    tone = {"error": "bad", "warning": "warn", "info": "info"}
     rows = [
         {
-            "severity": rp.Raw(rp.badge(f.severity, tone.get(f.severity, "info"))),
+            "severity": rp.Raw(rp.badge(f.severity, _TONE.get(f.severity, "info"))),
             "check": f.check.replace("_", " "),
             "column": rp.Raw(
                 f'<a href="#{column_id(f.column)}">{rp.escape(f.column)}</a>'
                 if f.column and any(c.name == f.column for c in profile.columns)
                 else rp.escape(f.column or "—")
             ),
-            "rows": f.count,
+            "rows": rp.Raw(
+                f"{f.count:,} <span class='note muted'>in a sample of "
+                f"{profile.quality_rows:,}</span>"
+            )
+            if profile.is_sampled(f)
+            else f.count,
             "what was seen": f.message,
             "action": rp.Raw(
                 (rp.badge("applied", "good") if f.applied else rp.badge("suggested", "muted"))
@@ -217,7 +269,8 @@ def _quality(profile: Profile) -> rp.Section:
             "Type repairs (spaces, missing-value markers, numbers stored as text, "
             f"label spellings) are counted on all {profile.n_rows:,} rows; the other checks "
             f"ran on a random sample of {profile.quality_rows:,} rows and their counts refer "
-            "to that sample.",
+            "to that sample (marked “in a sample of …” in the rows column). The overview's "
+            "counts (duplicate rows, missing values) compare all rows.",
             "muted",
         )
     return rp.Section(
@@ -225,9 +278,7 @@ def _quality(profile: Profile) -> rp.Section:
         body,
         id="quality",
         lead="What cairn's checks found, and what it did (applied) or suggests.",
-        badge=rp.badge(str(len(findings)), "warn" if profile.quality.warnings else "muted")
-        if findings
-        else "",
+        badge=_count_badge([i for i in profile.issues if i.origin == "quality check"]),
     )
 
 
@@ -235,13 +286,14 @@ def _quality(profile: Profile) -> rp.Section:
 
 
 def _columns(profile: Profile) -> rp.Section:
-    children = [column_section(column) for column in profile.columns]
+    sampled = profile.quality_rows if profile.sampled_quality else 0
+    children = [column_section(column, sampled_rows=sampled) for column in profile.columns]
     return rp.Section(
         "Columns",
         "",
         id="columns",
-        lead="One part per column: statistics, distribution, most frequent values, outliers "
-        "and alerts.",
+        lead="One part per column: statistics, distribution, most frequent values (lengths "
+        "and words for text), outliers and alerts.",
         children=children,
     )
 
@@ -267,7 +319,8 @@ def _missing(profile: Profile) -> rp.Section:
         text=[rp.fmt_percent(v) for _, v in ordered],
         hover="%{y}: %{x:.2%} missing",
     )
-    bar.layout["xaxis"] = {**bar.layout["xaxis"], "tickformat": ".0%"}
+    ticks, labels = share_ticks(ordered[0][1])
+    bar.layout["xaxis"] = {**bar.layout["xaxis"], "tickvals": ticks, "ticktext": labels}
     counts = profile.missingness.rows_by_count
     per_row = rp.bar(
         [str(k) for k in range(len(counts))],
@@ -306,6 +359,22 @@ def _missing(profile: Profile) -> rp.Section:
     )
 
 
+def share_ticks(largest: float, target_ticks: int = 5) -> tuple[list[float], list[str]]:
+    """Axis ticks from 0 to a little past ``largest`` (a share in (0, 1]),
+    at a round step, labelled as percentages with just enough decimals that
+    no two labels read the same (0.05% steps, not "0% 0% 0%")."""
+    largest = min(max(float(largest), 1e-6), 1.0)
+    raw = largest / target_ticks
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    count = math.ceil(largest / step - 1e-9)
+    values = [round(i * step, 12) for i in range(count + 1)]
+    decimals = max(0, -math.floor(math.log10(step * 100) + 1e-9))
+    if round(step * 100, decimals) != step * 100:  # 2.5 steps need one more
+        decimals += 1
+    return values, [f"{v * 100:.{decimals}f}%" for v in values]
+
+
 # ----------------------------------------------------------------- correlations
 
 
@@ -319,7 +388,15 @@ def _correlations(profile: Profile) -> rp.Section:
     )
     parts = [view for view in views if view is not None]
     body = "" if parts else rp.note("Fewer than two numeric or categorical columns.", "muted")
-    lead = "Association between columns, over all rows."
+    lead = (
+        "Association between columns, each pair over the rows where both have a value; "
+        f"pairs sharing fewer than {MIN_SUPPORT} such rows are left blank and not ranked"
+        + (
+            f" ({corr.too_few_rows} pair{'s' * (corr.too_few_rows != 1)})."
+            if corr.too_few_rows
+            else "."
+        )
+    )
     if corr.columns_left_out:
         covered = profile.n_columns - corr.columns_left_out
         lead += (
@@ -410,8 +487,14 @@ def _strongest_pairs(corr: Correlations) -> rp.Section | None:
         "Strongest pairs",
         rp.table(
             [
-                {"column": a, "with": b, "measure": m, "strength": round(v, 3)}
-                for a, b, m, v in corr.top_pairs[:15]
+                {
+                    "column": a,
+                    "with": b,
+                    "measure": m,
+                    "strength": round(v, 3),
+                    "rows with both": support,
+                }
+                for a, b, m, v, support in corr.top_pairs[:15]
             ]
         ),
         nav=False,
