@@ -341,6 +341,7 @@ def check_and_clean(
     time_column: str | None = None,
     folds: int = 5,
     source: str = "data",
+    allow_leakage: Sequence[str] = (),
 ) -> CleanResult:
     """Check the training table, repair what can be repaired, infer the schema.
 
@@ -357,6 +358,13 @@ def check_and_clean(
             or fewer rows than ``2 * folds``.
     """
     _check_table(frame, target=target, task=task, source=source)
+    for name in allow_leakage:
+        if name not in frame.columns:
+            raise DataError(
+                missing_column_message(
+                    "data.allow_leakage: column", name, list(frame.columns), source
+                )
+            )
     rows_in, columns_in = len(frame), len(frame.columns)
     data, findings = repair_types(frame)
     data, infinite_findings = _infinite_to_missing(data, target)
@@ -391,7 +399,12 @@ def check_and_clean(
     findings += coerce_findings
     findings += _conflict_findings(data, schema, target, kind)
     findings += _column_findings(data, schema)
-    findings += leakage_findings(data, schema, kind)
+    leaks, excluded = leakage_findings(
+        data, schema, kind, allow=allow_leakage, time_column=time_column
+    )
+    findings += leaks
+    for name in excluded:
+        schema = schema.with_role(name, Role.IGNORE, "suspected target leakage")
 
     report = QualityReport(
         findings=findings,

@@ -87,6 +87,7 @@ def clean(
     id_columns: Sequence[str] = (),
     time_column: str | None = None,
     source: str = "data",
+    allow_leakage: Sequence[str] = (),
 ) -> Prepared:
     """Quality checks and repairs, the schema, the target encoded and the metric."""
     cleaned = check_and_clean(
@@ -98,6 +99,7 @@ def clean(
         time_column=time_column,
         folds=folds,
         source=source,
+        allow_leakage=allow_leakage,
     )
     y, schema = _encode_target(cleaned.frame, cleaned.schema)
     n_classes = len(schema.classes or ()) or None
@@ -119,6 +121,7 @@ def prepare(spec: ProjectSpec, raw: pd.DataFrame, *, say: Progress, clock: Clock
         id_columns=spec.data.id_columns,
         time_column=spec.data.time_column,
         source=", ".join(source.label for source in spec.data.sources),
+        allow_leakage=spec.data.allow_leakage,
     )
     spec.check_task(prepared.task)
     clock.lap("quality")

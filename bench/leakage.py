@@ -1,0 +1,167 @@
+"""The leakage check on every supervised shared dataset, as it is, and its cost.
+
+    .venv/bin/python bench/leakage.py
+
+For each dataset of ../shared/datasets/MANIFEST.csv with a target (the
+recommendation ratings aside), the data checks run as ``cairn run`` runs
+them; the table gives the error-level ``leakage_*`` findings (each one a
+column excluded from the features), the strongest single feature with its
+one-feature score, and the seconds the one-feature models took. A last row
+times the check on a 20-column, 50,000-row table (adult's columns resampled
+plus five California housing columns). The table goes to stdout and
+bench/results/leakage.md.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cairn.data._leakage import (
+    LEAKAGE_SAMPLE,
+    SUSPECT_AUC,
+    SUSPECT_BALANCED_ACCURACY,
+    SUSPECT_R2,
+    SUSPECT_SPEARMAN,
+    FeatureScore,
+    leakage_findings,
+)
+from cairn.data.quality import check_and_clean
+from cairn.tasks import get_task
+
+HERE = Path(__file__).resolve().parent
+DATASETS = HERE.parent.parent / "shared" / "datasets"
+RESULTS = HERE / "results"
+
+
+def _read(name: str) -> pd.DataFrame:
+    return pd.read_csv(
+        DATASETS / f"{name}.csv",
+        sep=None if name == "wine_quality_red" else ",",
+        engine="python" if name == "wine_quality_red" else "c",
+    )
+
+
+def _strength(score: FeatureScore) -> float:
+    if score.balanced_accuracy is not None:
+        return score.balanced_accuracy
+    return max(score.r2 or 0.0, abs(score.spearman or 0.0))
+
+
+def _supervised() -> list[tuple[str, str]]:
+    manifest = pd.read_csv(DATASETS / "MANIFEST.csv")
+    rows = manifest[
+        manifest["task"].isin(["binary", "multiclass", "regression", "multiclass/regression"])
+    ]
+    return [(str(r.name), str(r.target)) for r in rows.itertuples()]
+
+
+def _one(name: str, target: str) -> dict[str, object]:
+    from cairn.data import _leakage
+
+    frame = _read(name)
+    started = time.perf_counter()
+    cleaned = check_and_clean(frame, target=target)
+    total = time.perf_counter() - started
+    # The check once more, alone, keeping every score to show the strongest.
+    kept: list[FeatureScore] = []
+    scorer = _leakage.one_feature_scores
+
+    def keep(*args: object, **kwargs: object) -> list[FeatureScore]:
+        scores = scorer(*args, **kwargs)  # type: ignore[arg-type]
+        kept.extend(scores)
+        return scores
+
+    _leakage.one_feature_scores = keep  # type: ignore[assignment]
+    try:
+        started = time.perf_counter()
+        leakage_findings(cleaned.frame, cleaned.schema, get_task(cleaned.task))
+        seconds = time.perf_counter() - started
+    finally:
+        _leakage.one_feature_scores = scorer  # type: ignore[assignment]
+    errors = [
+        f
+        for f in cleaned.report.findings
+        if f.check.startswith("leakage_") and f.severity == "error"
+    ]
+    best = max(kept, key=_strength) if kept else None
+    return {
+        "dataset": name,
+        "rows": len(frame),
+        "features": len(kept),
+        "task": cleaned.task,
+        "errors": len(errors),
+        "flagged": ", ".join(str(f.column) for f in errors) or "-",
+        "strongest": f"{best.column} ({best.describe()})" if best else "-",
+        "leakage_s": seconds,
+        "checks_s": total,
+    }
+
+
+def _wide_table(rows: int = 50_000) -> pd.DataFrame:
+    adult = _read("adult").drop(columns=["class"])
+    housing = _read("california_housing")
+    rng = np.random.default_rng(0)
+    left = adult.iloc[rng.integers(0, len(adult), rows)].reset_index(drop=True)
+    right = housing.iloc[rng.integers(0, len(housing), rows)].reset_index(drop=True)
+    frame = pd.concat(
+        [
+            left,
+            right[["longitude", "latitude", "median_income", "housing_median_age", "total_rooms"]],
+        ],
+        axis=1,
+    )
+    frame["median_house_value"] = right["median_house_value"]
+    return frame
+
+
+def main() -> None:
+    results = [_one(name, target) for name, target in _supervised()]
+    wide = _wide_table()
+    cleaned = check_and_clean(wide, target="median_house_value")
+    started = time.perf_counter()
+    leakage_findings(cleaned.frame, cleaned.schema, get_task(cleaned.task))
+    wide_seconds = time.perf_counter() - started
+
+    lines = [
+        "# Leakage check on the shared datasets",
+        "",
+        "`python bench/leakage.py` — every supervised dataset of ../shared/datasets as it is, "
+        "through the data checks of `cairn run` (task inferred).",
+        f"Machine: {platform.machine()}, {platform.python_version()}; "
+        f"sample of at most {LEAKAGE_SAMPLE:,} rows.",
+        "",
+        f"Suspect thresholds: class target balanced accuracy >= {SUSPECT_BALANCED_ACCURACY} and "
+        f"ROC-AUC >= {SUSPECT_AUC}; numeric target R² >= {SUSPECT_R2} or |rank correlation| >= "
+        f"{SUSPECT_SPEARMAN} (3-fold, one-feature model).",
+        "",
+        "| dataset | rows | features | task | error-level leakage | flagged | strongest single "
+        "feature | leakage check s | all checks s |",
+        "|---|---:|---:|---|---:|---|---|---:|---:|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['dataset']} | {r['rows']:,} | {r['features']} | {r['task']} | {r['errors']} | "
+            f"{r['flagged']} | {r['strongest']} | {r['leakage_s']:.2f} | {r['checks_s']:.2f} |"
+        )
+    total = sum(int(str(r["errors"])) for r in results)
+    lines += [
+        "",
+        f"Error-level leakage findings over {len(results)} datasets: **{total}**.",
+        "",
+        f"Cost on a 20-column, 50,000-row table (adult resampled + California housing "
+        f"columns, numeric target): **{wide_seconds:.2f} s** for the leakage check.",
+        "",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "leakage.md").write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
