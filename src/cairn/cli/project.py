@@ -286,6 +286,14 @@ def _print_outcome(result: Any) -> None:
     width = max(len(name) for name in lines) + 2
     for name, text in lines.items():
         console.print(f"{name + ':':<{width}}{text}", highlight=False, soft_wrap=True)
+    # Errors are what a person must look at; the rest is in the reports.
+    for finding in result.quality.by_severity("error"):
+        console.print(
+            f"error [{finding.check}] {finding.message}; {finding.action}",
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
+        )
 
 
 def predict(

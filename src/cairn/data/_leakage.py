@@ -345,3 +345,142 @@ def _future_time_findings(
             )
         )
     return findings
+
+
+def after_search_findings(
+    train: pd.DataFrame,
+    y_train: np.ndarray,
+    test: pd.DataFrame,
+    y_test: np.ndarray,
+    output: np.ndarray,
+    schema: Schema,
+    task: Task,
+    *,
+    exclude: Sequence[str] = (),
+) -> list[Finding]:
+    """Leakage signs once the final model and the split are known.
+
+    ``y_train``/``y_test`` are class codes (classes) or numbers, ``output``
+    the final model's test output (class probabilities, or predictions).
+    Reports features whose one-feature model, fitted on the training rows,
+    scores within :data:`CLOSE_MARGIN` of a strong final model on the test
+    rows, and features that alone tell test rows from training rows. Columns
+    in ``exclude`` (the time or group column the split used) are not tested
+    for separation: the split made them differ on purpose.
+    """
+    candidates = [c for c in schema.columns if c.is_feature and c.role in _CANDIDATE_ROLES]
+    if not candidates or len(train) < _MIN_ROWS or len(test) < _MIN_ROWS:
+        return []
+    rng = np.random.default_rng(0)
+    fit_rows = _sample_positions(len(train), rng)
+    held_rows = _sample_positions(len(test), rng)
+    findings = _close_to_model(
+        train.iloc[fit_rows],
+        y_train[fit_rows],
+        test.iloc[held_rows],
+        y_test[held_rows],
+        output[held_rows],
+        candidates,
+        task,
+    )
+    separating = [c for c in candidates if c.name not in set(exclude)]
+    findings += _test_separation(train.iloc[fit_rows], test.iloc[held_rows], separating, len(test))
+    return findings
+
+
+def _sample_positions(n: int, rng: np.random.Generator) -> np.ndarray:
+    if n <= LEAKAGE_SAMPLE:
+        return np.arange(n)
+    return np.sort(rng.choice(n, LEAKAGE_SAMPLE, replace=False))
+
+
+def _close_to_model(
+    train: pd.DataFrame,
+    y_train: np.ndarray,
+    test: pd.DataFrame,
+    y_test: np.ndarray,
+    output: np.ndarray,
+    candidates: Sequence[ColumnSchema],
+    task: Task,
+) -> list[Finding]:
+    """Features that alone score within the margin of a strong final model."""
+    fit = np.r_[np.ones(len(train), dtype=bool), np.zeros(len(test), dtype=bool)]
+    if task.has_classes:
+        codes = np.r_[y_train, y_test].astype(np.int64)
+        n_labels = max(int(codes.max()) + 1, output.shape[1])
+        final = class_auc(y_test.astype(np.int64), output)
+        strong, measure = STRONG_AUC, "ROC-AUC"
+    else:
+        values = np.r_[y_train, y_test].astype(float)
+        final = _r2(y_test.astype(float), output.astype(float))
+        strong, measure = STRONG_R2, "R²"
+    if final is None or final < strong:
+        return []
+    findings: list[Finding] = []
+    for column in candidates:
+        x = _feature_matrix(pd.concat([train[column.name], test[column.name]]), column)
+        if task.has_classes:
+            proba = _fit_predict_proba(x, codes, fit, ~fit, n_labels)
+            alone = class_auc(y_test.astype(np.int64), proba)
+        else:
+            alone = _r2(y_test.astype(float), _fit_predict_value(x, values, fit, ~fit))
+        if alone is None or alone < final - CLOSE_MARGIN:
+            continue
+        findings.append(
+            Finding(
+                "leakage_close_to_model",
+                "warning",
+                column.name,
+                len(test),
+                f"the model is about as good as column {column.name!r} alone: test {measure} "
+                f"{final:.3f} for the model, {alone:.3f} for a one-feature model of "
+                f"{column.name!r} (margin {CLOSE_MARGIN}); if {column.name!r} is recorded "
+                "after the outcome, the model will not score this well in use",
+                f"kept; check that {column.name!r} is known when predicting, or set "
+                f'roles = {{ "{column.name}" = "ignore" }} under [data]',
+                False,
+            )
+        )
+    return findings
+
+
+def _r2(truth: np.ndarray, predicted: np.ndarray) -> float | None:
+    total = float(np.sum((truth - truth.mean()) ** 2))
+    if total == 0.0:
+        return None
+    return 1.0 - float(np.sum((truth - predicted) ** 2)) / total
+
+
+def _test_separation(
+    train: pd.DataFrame, test: pd.DataFrame, candidates: Sequence[ColumnSchema], n_test: int
+) -> list[Finding]:
+    """Features that alone tell the test rows from the training rows
+    (adversarial validation, one feature at a time, cross-validated)."""
+    side = np.r_[np.zeros(len(train), dtype=np.int64), np.ones(len(test), dtype=np.int64)]
+    folds = np.empty(len(side), dtype=np.int64)
+    rng = np.random.default_rng(1)
+    for part in (side == 0, side == 1):
+        positions = np.flatnonzero(part)
+        folds[rng.permutation(positions)] = np.arange(len(positions)) % LEAKAGE_FOLDS
+    findings: list[Finding] = []
+    for column in candidates:
+        x = _feature_matrix(pd.concat([train[column.name], test[column.name]]), column)
+        auc = _binary_auc(side == 1, _out_of_fold_proba(x, side, folds)[:, 1])
+        if auc is None or auc < SEPARATION_AUC:
+            continue
+        findings.append(
+            Finding(
+                "leakage_test_separation",
+                "warning",
+                column.name,
+                n_test,
+                f"column {column.name!r} alone tells the {n_test} test rows from the training "
+                f"rows (ROC-AUC {auc:.3f}, one-feature model, {LEAKAGE_FOLDS}-fold): its values "
+                "differ between the two sides of the split, so the test score may not say how "
+                "the model does on new data",
+                f"kept; check how {column.name!r} was recorded (a batch number, a date of "
+                "export), ignore it, or split on it with split.group_column",
+                False,
+            )
+        )
+    return findings
