@@ -186,3 +186,27 @@ def test_run_excludes_the_copy_and_says_so(tmp_path: Path, make_project: MakePro
     assert auc < 0.9  # telco's honest level, not the copy's 0.98
     card = (run / "model_card.md").read_text()
     assert "churn_flag" in card and "possible target leakage" in card
+
+
+def test_allowed_copy_is_compared_with_the_final_model(make_project: MakeProject) -> None:
+    import cairn
+
+    spec = make_project(
+        telco_with_copy(rows=2000),
+        problem={"target": "Churn"},
+        data={"id_columns": ["customerID"], "allow_leakage": ["churn_flag"]},
+        train={"time_budget": 5, "include": ["lightgbm"]},
+    )
+    result = cairn.run(spec, register=False)
+    kept = result.quality.by_check("leakage_suspect")
+    assert [(f.column, f.severity) for f in kept] == [("churn_flag", "warning")]
+    close = result.quality.by_check("leakage_close_to_model")
+    assert "churn_flag" in {f.column for f in close}
+    run = result.bundle_path.parent
+    quality = json.loads((run / "quality.json").read_text())
+    assert "leakage_close_to_model" in {f["check"] for f in quality["findings"]}
+    card = (run / "model_card.md").read_text()
+    assert "the model is about as good as column 'churn_flag' alone" in card
+    page = Path(result.reports["eda"]).read_text()
+    # The EDA page's quality table names checks with spaces.
+    assert "leakage close to model" in page and "leakage suspect" in page

@@ -162,10 +162,13 @@ def _class_score(
     column: ColumnSchema, values: pd.Series, codes: np.ndarray, folds: np.ndarray
 ) -> FeatureScore:
     proba = _out_of_fold_proba(_feature_matrix(values, column), codes, folds)
+    # AUC per fold, averaged: each fold's model has its own probability scale.
+    aucs = [class_auc(codes[folds == k], proba[folds == k]) for k in range(LEAKAGE_FOLDS)]
+    known = [auc for auc in aucs if auc is not None]
     return FeatureScore(
         column.name,
         balanced_accuracy=_balanced_accuracy(codes, proba.argmax(axis=1)),
-        auc=class_auc(codes, proba),
+        auc=float(np.mean(known)) if known else None,
     )
 
 
