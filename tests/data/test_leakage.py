@@ -11,11 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cairn.data._leakage import (
-    CLOSE_MARGIN,
-    SUSPECT_BALANCED_ACCURACY,
-    after_search_findings,
-)
+from cairn.data._leakage import CLOSE_MARGIN, after_search_findings
 from cairn.data.quality import check_and_clean
 from cairn.data.schema import Role
 from cairn.exceptions import DataError
@@ -100,7 +96,6 @@ def test_strong_honest_predictors_are_not_suspects(name: str, target: str, stron
     result = check_and_clean(load_dataset(name), target=target)
     assert not [f for f in result.report.findings if f.check.startswith("leakage_")]
     assert strongest in result.schema.feature_names
-    assert SUSPECT_BALANCED_ACCURACY > 0.95
 
 
 def test_date_after_the_time_column_is_reported() -> None:
