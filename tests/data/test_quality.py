@@ -70,7 +70,7 @@ def test_telco_churn() -> None:
     (id_finding,) = result.report.by_check("id_column")
     assert id_finding.column == "customerID" and id_finding.applied
     assert result.report.rows_in == result.report.rows_out == 7043
-    assert "target_leakage" not in checks(result)
+    assert "leakage_suspect" not in checks(result)
 
 
 def test_telco_scoring_data_conforms_like_training() -> None:
@@ -130,8 +130,8 @@ def test_bank_marketing() -> None:
     # 11.7% is above the 10% imbalance threshold
     assert "class_imbalance" not in checks(result)
     # `duration` leaks in the business sense (known only after the call), but
-    # alone it predicts the outcome far below the 99% the leakage check needs.
-    leaks = {f.column for f in result.report.by_check("target_leakage")}
+    # alone it predicts the outcome far below what the leakage check needs.
+    leaks = {f.column for f in result.report.by_check("leakage_suspect")}
     assert "duration" not in leaks
 
 
@@ -232,12 +232,13 @@ def test_leakage_flagged_classification() -> None:
     frame["outcome_code"] = frame["y"].map({"yes": "Y1", "no": "N0"})
     frame["score"] = np.where(frame["y"] == "yes", 10.0, 0.0) + np.arange(len(frame)) * 1e-3
     result = check_and_clean(frame, target="y")
-    leaks = {f.column: f for f in result.report.by_check("target_leakage")}
+    leaks = {f.column: f for f in result.report.by_check("leakage_suspect")}
     assert set(leaks) == {"outcome_code", "score"}
     finding = leaks["outcome_code"]
     assert "possible target leakage" in finding.message
-    assert finding.severity == "warning" and not finding.applied
-    assert result.schema["outcome_code"].is_feature  # reported, not dropped
+    assert finding.severity == "error" and finding.applied
+    assert 'allow_leakage = ["outcome_code"]' in finding.action
+    assert not result.schema["outcome_code"].is_feature  # excluded from the features
 
 
 def test_leakage_flagged_regression() -> None:
@@ -247,7 +248,7 @@ def test_leakage_flagged_regression() -> None:
     frame = pd.DataFrame({"a": rng.normal(size=n), "twice": 2 * y + 1, "y": y})
     result = check_and_clean(frame, target="y")
     assert result.task == "regression"
-    leaks = [f.column for f in result.report.by_check("target_leakage")]
+    leaks = [f.column for f in result.report.by_check("leakage_suspect")]
     assert leaks == ["twice"]
 
 

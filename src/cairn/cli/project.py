@@ -293,6 +293,16 @@ def _print_outcome(result: Any) -> None:
         console.print(f"{name + ':':<{width}}{text}", highlight=False, soft_wrap=True)
     for text in combined[1:]:
         console.print(f"  {text}", highlight=False, soft_wrap=True, markup=False)
+    # Errors are what a person must look at; the rest is in the reports.
+    for finding in result.quality.by_severity("error"):
+        if finding.check.startswith("combine_"):
+            continue  # printed with the combination above
+        console.print(
+            f"error [{finding.check}] {finding.message}; {finding.action}",
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
+        )
 
 
 def _combination_lines(quality: Any) -> list[str]:

@@ -347,6 +347,7 @@ def check_and_clean(
     source: str = "data",
     privacy: Mapping[str, str] | None = None,
     privacy_key: bytes | Callable[[], bytes] | None = None,
+    allow_leakage: Sequence[str] = (),
 ) -> CleanResult:
     """Check the training table, repair what can be repaired, infer the schema.
 
@@ -367,6 +368,13 @@ def check_and_clean(
             that is not in the table.
     """
     _check_table(frame, target=target, task=task, source=source)
+    for name in allow_leakage:
+        if name not in frame.columns:
+            raise DataError(
+                missing_column_message(
+                    "data.allow_leakage: column", name, list(frame.columns), source
+                )
+            )
     rows_in, columns_in = len(frame), len(frame.columns)
     data, findings = repair_types(frame)
     data, infinite_findings = _infinite_to_missing(data, target)
@@ -409,7 +417,12 @@ def check_and_clean(
     findings += coerce_findings
     findings += _conflict_findings(data, schema, target, kind)
     findings += _column_findings(data, schema)
-    findings += leakage_findings(data, schema, kind)
+    leaks, excluded = leakage_findings(
+        data, schema, kind, allow=allow_leakage, time_column=time_column
+    )
+    findings += leaks
+    for name in excluded:
+        schema = schema.with_role(name, Role.IGNORE, "suspected target leakage")
 
     report = QualityReport(
         findings=findings,

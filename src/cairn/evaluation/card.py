@@ -555,8 +555,10 @@ def _input_limits(run: RunFolder) -> list[str]:
             items.append(f"Input {column.name!r} is free text, encoded as word frequencies.")
     if run.quality:
         for finding in run.quality.get("findings", []):
-            if finding.get("check") in ("possible_leakage", "target_leakage", "leakage"):
-                items.append(f"{finding.get('message')}.")
+            check = str(finding.get("check", ""))
+            # Runs written before the leakage_* names used the older ones.
+            if check.startswith("leakage_") or check in ("possible_leakage", "target_leakage"):
+                items.append(f"{finding.get('message')}; {finding.get('action')}.")
     return items
 
 

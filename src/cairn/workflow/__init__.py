@@ -206,18 +206,23 @@ def fit(
     include: tuple[str, ...] = (),
     exclude: tuple[str, ...] = (),
     progress: Progress | None = None,
+    allow_leakage: tuple[str, ...] = (),
 ) -> Model:
     """Search and train on every row of ``frame``, with no held-out test set.
 
     For notebooks and for comparisons where the caller keeps its own test
     data; ``run`` is the full workflow (split, evaluation, bundle, registry).
     The search is the same: cleaning, schema, CV folds, tuning, ensembles.
+    ``allow_leakage`` names columns kept as features although the leakage
+    check suspects them (``data.allow_leakage`` in a spec).
 
     Raises:
         DataError, SpecError, TrainingError.
     """
     clock = Clock()
-    prepared = clean(frame, target=target, task=task, metric=metric, folds=folds)
+    prepared = clean(
+        frame, target=target, task=task, metric=metric, folds=folds, allow_leakage=allow_leakage
+    )
     coded, label = prepared.with_codes()
     fold_list = make_folds(
         coded,

@@ -90,6 +90,7 @@ def clean(
     source: str = "data",
     privacy: Mapping[str, str] | None = None,
     privacy_key: bytes | Callable[[], bytes] | None = None,
+    allow_leakage: Sequence[str] = (),
 ) -> Prepared:
     """Quality checks and repairs, the schema, the target encoded and the metric."""
     cleaned = check_and_clean(
@@ -103,6 +104,7 @@ def clean(
         source=source,
         privacy=privacy,
         privacy_key=privacy_key,
+        allow_leakage=allow_leakage,
     )
     y, schema = _encode_target(cleaned.frame, cleaned.schema)
     n_classes = len(schema.classes or ()) or None
@@ -126,6 +128,7 @@ def prepare(spec: ProjectSpec, raw: pd.DataFrame, *, say: Progress, clock: Clock
         source=", ".join(source.label for source in spec.data.sources),
         privacy=spec.data.privacy,
         privacy_key=lambda: project_key(spec.project_dir),
+        allow_leakage=spec.data.allow_leakage,
     )
     spec.check_task(prepared.task)
     # What combining the sources found joins the run's quality report (and

@@ -10,12 +10,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cairn.data._leakage import after_search_findings
 from cairn.data.split import Fold
 from cairn.evaluation.evaluate import Evaluation
 from cairn.evaluation.evaluate import evaluate as evaluate_pipeline
 from cairn.models.catalog import LEARNERS, Learner, choose_learners
 from cairn.models.search import FinalModel, SearchResult, finalize, predict_output, search
 from cairn.spec import ProjectSpec
+from cairn.tasks import get_task
 from cairn.workflow._clock import Clock, Progress
 from cairn.workflow._prepare import Prepared
 
@@ -198,6 +200,18 @@ def evaluate(
         objectives=spec.problem.parsed_objectives,
         latency_seconds=min(3.0, max(0.5, 0.02 * seconds)),
         output=output,
+    )
+    X_train, y_train = prepared.train_rows
+    # The final score is known now: report columns the model is no better than.
+    prepared.cleaned.report.findings += after_search_findings(
+        X_train,
+        y_train,
+        X_test,
+        y_test,
+        output,
+        prepared.schema,
+        get_task(prepared.task),
+        exclude=[name for name in (spec.data.time_column, spec.split.group_column) if name],
     )
     clock.lap("evaluate")
     return Tested(evaluation, output)
