@@ -22,7 +22,7 @@ from cairn.tasks import Output, get_task
 #: Rows perturbed by the invariance, direction and robustness checks.
 PERTURB_ROWS = 500
 #: Rows each edge case is tried on.
-EDGE_ROWS = 10
+EDGE_ROWS = 5
 
 
 @dataclass(frozen=True)

@@ -33,11 +33,12 @@ def edge_cases(ctx: Context) -> list[CheckResult]:
     base = ctx.sample(EDGE_ROWS)
     results: list[CheckResult] = []
     for column in ctx.features:
+        cases: list[tuple[str, pd.DataFrame]] = []
         for case, value in _cases(column, ctx):
-            name = f"edge_case/{column.name}/{case}"
             frame = base.copy()
             frame[column.name] = pd.Series([value] * len(frame), dtype=object)
-            results += guarded(name, "edge_case", partial(_answer, ctx, name, frame))
+            cases.append((f"edge_case/{column.name}/{case}", frame))
+        results += _column_cases(ctx, cases)
     optional = [c.name for c in ctx.features if c.nullable]
     if optional:
         frame = base.copy()
@@ -53,6 +54,46 @@ def edge_cases(ctx: Context) -> list[CheckResult]:
         "edge_case",
         partial(_answer, ctx, "edge_case/(all)/all_missing", every),
     )
+    return results
+
+
+def _column_cases(ctx: Context, cases: list[tuple[str, pd.DataFrame]]) -> list[CheckResult]:
+    """A column's cases asked in one batch; one by one when the batch fails
+    (to say which case broke it) or is slower than the latency objective (a
+    batch in time answers each of its rows in time)."""
+    if not cases:
+        return []
+    started = time.perf_counter()
+    try:
+        output = ctx.output(pd.concat([frame for _, frame in cases], ignore_index=True))
+    except Exception:  # the model under test may raise anything; each case says what
+        output = None
+    seconds = time.perf_counter() - started
+    slow = ctx.latency_ms is not None and seconds * 1000 > ctx.latency_ms
+    if output is None or slow or np.shape(output)[0] != sum(len(f) for _, f in cases):
+        return [
+            result
+            for name, frame in cases
+            for result in guarded(name, "edge_case", partial(_answer, ctx, name, frame))
+        ]
+    results = []
+    start = 0
+    for name, frame in cases:
+        block = output[start : start + len(frame)]
+        start += len(frame)
+        problem = shape_problem(ctx, block, len(frame))
+        results.append(
+            CheckResult(
+                name,
+                "edge_case",
+                "failed" if problem else "passed",
+                problem or f"finite answer of the right shape for {len(frame)} row(s)",
+                measured=seconds * 1000,
+                threshold=ctx.latency_ms,
+                rows=len(frame),
+                seconds=seconds / len(cases),
+            )
+        )
     return results
 
 
