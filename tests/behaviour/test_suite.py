@@ -209,3 +209,58 @@ def test_declared_tests_the_data_cannot_hold_are_one_line_errors(
     with pytest.raises(SpecError, match=expected) as error:
         _suite(behaviour_run("titanic"), **settings)
     assert "\n" not in str(error.value)
+
+
+# ------------------------------------------------------------ edge cases
+
+
+def test_a_model_answering_nan_on_huge_values_fails_that_edge_case(
+    behaviour_run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = behaviour_run("titanic")
+    model = run.model()
+    graph = model._graph
+    original = graph.output
+
+    def overflowing(records: Any) -> Any:
+        output, notes = original(records)
+        output = np.asarray(output, dtype=float).copy()
+        huge = np.array([(r.get("Fare") or 0) > 1e12 for r in records])
+        output[huge] = np.nan
+        return output, notes
+
+    monkeypatch.setattr(graph, "output", overflowing)
+    result = _suite(run, model=model)
+    failed = [c.name for c in result.checks if c.category == "edge_case" and not c.ok]
+    assert failed == ["edge_case/Fare/huge"]
+    assert "non-finite" in _check(result, "edge_case/Fare/huge").message
+
+
+def test_edge_cases_answer_within_the_latency_objective(behaviour_run: Run) -> None:
+    run = behaviour_run("titanic")
+    result = _suite(run, latency_ms=0.000001)
+    slow = _check(result, "edge_case/Age/max")
+    assert slow.status == "failed" and "over the 1e-06 ms objective" in slow.message
+    relaxed = _suite(run, latency_ms=10_000)
+    assert all(c.ok for c in relaxed.checks if c.category == "edge_case")
+
+
+def test_a_clustering_runs_what_applies(clustering_bundle: Callable[..., Any]) -> None:
+    import cairn
+
+    made = clustering_bundle("kmeans")
+    model = cairn.load_model(made.path)
+    result = run_suite(
+        model,
+        made.frame,
+        labels=None,
+        settings=TestsSection(direction=[{"column": "bill_length_mm", "direction": "increasing"}]),
+        model_name=str(made.path),
+        data_name="penguins",
+    )
+    assert result.task == "clustering"
+    assert result.passed, _failures(result)
+    assert [c.name for c in result.checks if c.category == "edge_case" and c.status == "passed"]
+    assert _check(result, "direction/bill_length_mm").status == "skipped"
+    assert _check(result, "slice/(all)").status == "skipped"
+    assert _check(result, "robustness/numeric_noise").status == "passed"

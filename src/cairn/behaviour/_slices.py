@@ -30,7 +30,6 @@ from cairn.data.values import as_strings
 from cairn.exceptions import DataError
 from cairn.spec import Objective
 from cairn.tasks import get_task
-from cairn.tasks.bootstrap import bootstrap_intervals
 
 __all__ = ["Labelled", "fairness", "label_rows", "slices"]
 
@@ -122,6 +121,9 @@ def _scale(metric: str, y: np.ndarray) -> float:
 
 
 def _interval(ctx: Context, data: Labelled, mask: np.ndarray, metric: str) -> tuple[float, ...]:
+    # scikit-learn comes with the bootstrap: loaded when slices are scored
+    from cairn.tasks.bootstrap import bootstrap_intervals
+
     task = ctx.model.schema.task or "regression"
     if ctx.has_classes:
         found = bootstrap_intervals(
