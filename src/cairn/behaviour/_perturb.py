@@ -25,7 +25,7 @@ GRID = (0.02, 0.25, 0.5, 0.75, 0.98)
 REGRESSION_FLIP = 0.1
 #: A step against a declared direction smaller than this share of the
 #: scores' standard deviation is numerical noise, not a violation.
-DIRECTION_FLOOR = 1e-3
+DIRECTION_FLOOR = 0.01
 
 
 def invariance(ctx: Context, test: InvarianceTest) -> CheckResult:
