@@ -264,3 +264,54 @@ def test_a_clustering_runs_what_applies(clustering_bundle: Callable[..., Any]) -
     assert _check(result, "direction/bill_length_mm").status == "skipped"
     assert _check(result, "slice/(all)").status == "skipped"
     assert _check(result, "robustness/numeric_noise").status == "passed"
+
+
+def test_noise_that_flips_predictions_fails_robustness(behaviour_run: Run) -> None:
+    run = behaviour_run("titanic")
+    default = _suite(run)
+    assert _check(default, "robustness/numeric_noise").status == "passed"
+    shaken = _suite(run, robustness_noise=1.0, max_flip_share=0.02)
+    noise = _check(shaken, "robustness/numeric_noise")
+    assert noise.status == "failed", noise.message
+    assert noise.measured is not None and noise.measured > 0.02
+
+
+def test_overconfident_probabilities_fail_calibration(
+    behaviour_run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = behaviour_run("titanic")
+    model = run.model()
+    graph = model._graph
+    original = graph.output
+
+    def overconfident(records: Any) -> Any:
+        output, notes = original(records)
+        sure = (np.asarray(output, dtype=float) > 0.5).astype(float)
+        return np.clip(sure, 0.001, 0.999), notes
+
+    monkeypatch.setattr(graph, "output", overconfident)
+    calibration = _check(_suite(run, model=model), "skew/calibration")
+    assert calibration.status == "failed", calibration.message
+    assert calibration.measured is not None and calibration.measured > 0.1
+
+
+def test_a_recommender_gets_its_edge_cases_and_the_rest_skipped(recommendation_run: Any) -> None:
+    import cairn
+
+    model = cairn.load_model(recommendation_run.bundle_path)
+    ratings = pd.DataFrame({"userId": [1], "movieId": [1], "rating": [4.0]})
+    result = run_suite(
+        model,
+        ratings,
+        labels=None,
+        settings=TestsSection(),
+        model_name="movielens",
+        data_name="ratings",
+        latency_ms=5_000,
+    )
+    assert result.task == "recommendation"
+    assert result.passed, _failures(result)
+    edge = {c.name: c for c in result.checks if c.category == "edge_case"}
+    assert {"edge_case/user/unseen_user", "edge_case/user/whole_catalogue"} <= set(edge)
+    assert all(c.status == "passed" for c in edge.values())
+    assert {c.status for c in result.checks if c.category != "edge_case"} == {"skipped"}
