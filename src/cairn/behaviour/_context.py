@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -170,13 +170,7 @@ def skipped(name: str, category: Category, reason: str) -> CheckResult:
 
 
 def _with_seconds(result: CheckResult, seconds: float) -> CheckResult:
-    from dataclasses import replace
-
     return replace(result, seconds=seconds)
-
-
-def verdict(failed: bool) -> Any:
-    return "failed" if failed else "passed"
 
 
 def examples(frame: pd.DataFrame, mask: np.ndarray, limit: int = 3) -> list[dict[str, Any]]:

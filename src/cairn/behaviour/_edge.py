@@ -150,6 +150,20 @@ def _answer(ctx: Context, name: str, frame: pd.DataFrame) -> CheckResult:
         output = ctx.output(frame)
         seconds = min(seconds, time.perf_counter() - again)
     problem = shape_problem(ctx, output, len(frame))
+    return _judged(
+        ctx,
+        name,
+        problem,
+        f"finite answer of the right shape for {len(frame)} row(s)",
+        rows=len(frame),
+        seconds=seconds,
+    )
+
+
+def _judged(
+    ctx: Context, name: str, problem: str | None, fine: str, *, rows: int, seconds: float
+) -> CheckResult:
+    """An edge case's result: its problem, else too slow, else ``fine``."""
     latency = seconds * 1000
     if problem is None and ctx.latency_ms is not None and latency > ctx.latency_ms:
         problem = f"answered in {latency:.1f} ms, over the {ctx.latency_ms:g} ms objective"
@@ -157,10 +171,10 @@ def _answer(ctx: Context, name: str, frame: pd.DataFrame) -> CheckResult:
         name,
         "edge_case",
         "failed" if problem else "passed",
-        problem or f"finite answer of the right shape for {len(frame)} row(s)",
+        problem or fine,
         measured=latency,
         threshold=ctx.latency_ms,
-        rows=len(frame),
+        rows=rows,
         seconds=seconds,
     )
 
@@ -231,16 +245,6 @@ def _listing(ctx: Context, name: str, user: Any, k: int | None) -> CheckResult:
         problem = "non-finite scores"
     elif k is not None and len(listing) > k:
         problem = f"{len(listing)} items for k = {k}"
-    latency = seconds * 1000
-    if problem is None and ctx.latency_ms is not None and latency > ctx.latency_ms:
-        problem = f"answered in {latency:.1f} ms, over the {ctx.latency_ms:g} ms objective"
-    return CheckResult(
-        name,
-        "edge_case",
-        "failed" if problem else "passed",
-        problem or f"{len(listing)} finite-scored items",
-        measured=latency,
-        threshold=ctx.latency_ms,
-        rows=1,
-        seconds=seconds,
+    return _judged(
+        ctx, name, problem, f"{len(listing)} finite-scored items", rows=1, seconds=seconds
     )

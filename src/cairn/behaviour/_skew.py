@@ -9,6 +9,7 @@ import json
 import os
 import urllib.error
 import urllib.request
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -89,12 +90,7 @@ def single_vs_batch(ctx: Context) -> CheckResult:
     batch = ctx.output(sample)
     alone = np.concatenate([ctx.output(sample.iloc[[i]]) for i in range(len(sample))])
     return _compare(
-        ctx,
-        "skew/single_vs_batch",
-        sample,
-        batch.reshape(alone.shape) if batch.size == alone.size else batch,
-        alone,
-        "each row alone vs in one batch",
+        ctx, "skew/single_vs_batch", sample, batch, alone, "each row alone vs in one batch"
     )
 
 
@@ -119,7 +115,7 @@ def _predict_url(url: str) -> str:
     return url if url.endswith("/predict") else f"{url}/predict"
 
 
-def _post(url: str, records: list[dict[str, object]]) -> dict[str, object]:
+def _post(url: str, records: list[dict[str, Any]]) -> dict[str, Any]:
     target = _predict_url(url)
     headers = {"Content-Type": "application/json"}
     key = os.environ.get("CAIRN_API_KEY")
@@ -129,7 +125,7 @@ def _post(url: str, records: list[dict[str, object]]) -> dict[str, object]:
     request = urllib.request.Request(target, data=body, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=60) as answer:
-            reply: dict[str, object] = json.loads(answer.read())
+            reply: dict[str, Any] = json.loads(answer.read())
     except urllib.error.HTTPError as error:
         detail = error.read()[:200].decode("utf-8", "replace")
         raise ServingError(f"{target} answered {error.code}: {detail}") from None
@@ -138,18 +134,18 @@ def _post(url: str, records: list[dict[str, object]]) -> dict[str, object]:
     return reply
 
 
-def _served_output(ctx: Context, answers: list[dict[str, object]]) -> np.ndarray:
+def _served_output(ctx: Context, answers: list[dict[str, Any]]) -> np.ndarray:
     """The server's answers as the model's raw output."""
     if ctx.has_classes:
         classes = list(ctx.model.schema.classes or ())
         rows: list[list[float]] = []
         for answer in answers:
-            for probabilities in answer.get("probabilities") or []:  # type: ignore[attr-defined]
+            for probabilities in answer.get("probabilities") or []:
                 rows.append([float(probabilities[c]) for c in classes])
         return np.asarray(rows, dtype=float)
     values: list[float] = []
     for answer in answers:
-        values += [float(v) for v in answer.get("predictions") or []]  # type: ignore[attr-defined]
+        values += [float(v) for v in answer.get("predictions") or []]
     return np.asarray(values, dtype=float)
 
 

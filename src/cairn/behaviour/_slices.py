@@ -124,27 +124,16 @@ def _interval(ctx: Context, data: Labelled, mask: np.ndarray, metric: str) -> tu
     # scikit-learn comes with the bootstrap: loaded when slices are scored
     from cairn.tasks.bootstrap import bootstrap_intervals
 
-    task = ctx.model.schema.task or "regression"
-    if ctx.has_classes:
-        found = bootstrap_intervals(
-            task,
-            data.y[mask],
-            proba=data.output[mask],
-            metrics=[metric],
-            resamples=RESAMPLES,
-            level=LEVEL,
-            seed=ctx.seed,
-        )
-    else:
-        found = bootstrap_intervals(
-            task,
-            data.y[mask],
-            y_pred=data.output[mask],
-            metrics=[metric],
-            resamples=RESAMPLES,
-            level=LEVEL,
-            seed=ctx.seed,
-        )
+    output = {"proba" if ctx.has_classes else "y_pred": data.output[mask]}
+    found = bootstrap_intervals(
+        ctx.model.schema.task or "regression",
+        data.y[mask],
+        metrics=[metric],
+        resamples=RESAMPLES,
+        level=LEVEL,
+        seed=ctx.seed,
+        **output,
+    )
     interval = found[metric]
     return interval.value, interval.low, interval.high
 
