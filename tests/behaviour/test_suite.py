@@ -314,3 +314,26 @@ def test_a_recommender_gets_its_edge_cases_and_the_rest_skipped(recommendation_r
     assert {"edge_case/user/unseen_user", "edge_case/user/whole_catalogue"} <= set(edge)
     assert all(c.status == "passed" for c in edge.values())
     assert {c.status for c in result.checks if c.category != "edge_case"} == {"skipped"}
+
+
+def test_dates_are_tried_far_in_the_past_and_future() -> None:
+    import cairn
+
+    frame = load_dataset("titanic").drop(columns=["PassengerId"])
+    days = np.random.default_rng(0).integers(0, 90, len(frame))
+    booked = pd.Timestamp("1912-01-01") + pd.to_timedelta(days, unit="D")
+    frame["booked"] = booked.strftime("%d/%m/%Y")  # as the file would hold them
+    model = cairn.fit(frame, target="Survived", time_budget=5, include=("linear",))
+    assert model.engine == "native" and model.schema["booked"].role == "datetime"
+    result = run_suite(
+        model,
+        frame.sample(n=200, random_state=0),
+        labels=None,
+        settings=TestsSection(),
+        model_name="in memory",
+        data_name="titanic",
+    )
+    assert result.passed, _failures(result)
+    for case in ("date_far_past", "date_far_future", "missing"):
+        assert _check(result, f"edge_case/booked/{case}").status == "passed"
+    assert "no ONNX graph" in _check(result, "skew/native_vs_onnx").message
