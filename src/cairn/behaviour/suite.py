@@ -34,7 +34,7 @@ from cairn.spec import TestsSection
 __all__ = ["run_suite"]
 
 #: Labelled rows the slice, fairness and calibration checks use at most.
-MAX_ROWS = 20_000
+MAX_ROWS = 10_000
 
 
 def run_suite(
