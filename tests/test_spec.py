@@ -519,3 +519,30 @@ def test_recommendation_fields_refused_for_other_tasks() -> None:
     }
     with pytest.raises(SpecError, match=r"problem.user: only a recommendation"):
         parse_spec(data)
+
+
+def test_tests_section_defaults_and_declared_tests() -> None:
+    base = {
+        "project": {"name": "p"},
+        "data": {"sources": [{"path": "d.csv"}]},
+        "problem": {"target": "y"},
+    }
+    spec = parse_spec(base)
+    assert spec.tests.gate is False and spec.tests.max_flip_share == 0.1
+    spec = parse_spec(
+        {
+            **base,
+            "tests": {
+                "gate": True,
+                "invariance": [{"column": "customer_id"}],
+                "direction": [{"column": "area", "direction": "increasing", "tolerance": 0.1}],
+                "sensitive": ["sex"],
+            },
+        }
+    )
+    assert spec.tests.invariance[0].tolerance == 0.0
+    assert spec.tests.direction[0].direction == "increasing"
+    with pytest.raises(SpecError, match=r"tests\.direction\.0\.direction"):
+        parse_spec({**base, "tests": {"direction": [{"column": "a", "direction": "up"}]}})
+    with pytest.raises(SpecError, match=r"unknown key 'tests\.invariance\.0\.tolerence'"):
+        parse_spec({**base, "tests": {"invariance": [{"column": "a", "tolerence": 1}]}})

@@ -33,6 +33,9 @@ from cairn.spec._data import DataSection as DataSection
 from cairn.spec._data import PrivacyAction as PrivacyAction
 from cairn.spec._data import Section
 from cairn.spec._data import SourceSpec as SourceSpec
+from cairn.spec._tests import DirectionTest as DirectionTest
+from cairn.spec._tests import InvarianceTest as InvarianceTest
+from cairn.spec._tests import TestsSection as TestsSection
 from cairn.tasks import (
     get_task,
     is_known_metric,
@@ -47,7 +50,9 @@ __all__ = [
     "ClusteringSection",
     "ColumnRole",
     "DataSection",
+    "DirectionTest",
     "DriftCheck",
+    "InvarianceTest",
     "MaintenanceSection",
     "ModelName",
     "MonitoringSection",
@@ -62,6 +67,7 @@ __all__ = [
     "SourceSpec",
     "SplitSection",
     "Task",
+    "TestsSection",
     "TrackingSection",
     "TrainSection",
     "check_fits_task",
@@ -549,6 +555,7 @@ class ProjectSpec(_Section):
     monitoring: MonitoringSection = Field(default_factory=MonitoringSection)
     maintenance: MaintenanceSection = Field(default_factory=MaintenanceSection)
     serving: ServingSection = Field(default_factory=ServingSection)
+    tests: TestsSection = Field(default_factory=TestsSection)
     # Folder against which relative paths resolve; set by load_spec.
     _root: Path = PrivateAttr(default_factory=Path.cwd)
     _source: str = PrivateAttr(default="spec")
