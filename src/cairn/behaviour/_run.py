@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from cairn.bundle import Model
-    from cairn.spec import Objective, ProjectSpec
+    from cairn.spec import Objective, ProjectSpec, TestsSection
 
 __all__ = [
     "DEFAULT_OUTPUT",
@@ -175,15 +175,13 @@ def run_tests(
     return suite, write_outputs(suite, folder, junit=junit)
 
 
-def tests_settings(project: ProjectSpec | None) -> Any:
+def tests_settings(project: ProjectSpec | None) -> TestsSection:
     """The spec's ``[tests]`` section, or its defaults without a spec."""
     if project is not None:
-        spec: Any = project  # the section's class is the spec's business
-        return spec.tests
-    from cairn.spec import ProjectSpec
+        return project.tests
+    from cairn.spec import TestsSection
 
-    # The section as an empty [tests] makes it, whatever its class.
-    return ProjectSpec.model_fields["tests"].get_default(call_default_factory=True)
+    return TestsSection()
 
 
 def latency_objective_ms(objectives: list[Objective]) -> float | None:
@@ -414,7 +412,7 @@ def _objectives(project: ProjectSpec | None, model: Model) -> list[Objective]:
 
 def gate_enabled(spec: ProjectSpec) -> bool:
     """Whether ``[tests] gate = true``: the suite decides who may be champion."""
-    return bool(getattr(getattr(spec, "tests", None), "gate", False))
+    return spec.tests.gate
 
 
 def run_gate(
