@@ -289,7 +289,11 @@ def _feature_findings(column: ColumnSchema, series: pd.Series) -> list[Finding]:
                 name,
                 missing,
                 f"column {name!r}: {missing} missing value(s) ({share:.1%} of rows)",
-                "imputed in the feature pipeline",
+                # Categories encode missing as a level of their own; numbers
+                # and booleans are imputed (with an indicator column).
+                "missing kept as its own category"
+                if column.role == Role.CATEGORICAL
+                else "imputed in the feature pipeline (with a missing indicator)",
                 False,
             )
         )

@@ -58,6 +58,7 @@ __all__ = [
     "class_labels",
     "coerce_column",
     "conform",
+    "infer_role",
     "infer_schema",
     "infer_task",
     "kept_words",
@@ -286,6 +287,11 @@ def _dtype_for(role: Role, kind: str) -> str:
     if role == Role.DATETIME:
         return kind if kind in ("int", "float") else "datetime"
     return kind
+
+
+def infer_role(name: str, series: pd.Series) -> Role:
+    """The role cairn would give one column on its own (no spec roles)."""
+    return _infer_column(name, series, forced=None)[0].role
 
 
 def _infer_column(

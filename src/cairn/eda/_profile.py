@@ -33,7 +33,14 @@ from cairn.data.quality import (
     check_and_clean,
 )
 from cairn.data.repair import Factorized, factorize, repair_frame
-from cairn.data.schema import Role, Schema, infer_schema, infer_task, missing_column_message
+from cairn.data.schema import (
+    Role,
+    Schema,
+    infer_role,
+    infer_schema,
+    infer_task,
+    missing_column_message,
+)
 from cairn.eda._associations import choose_pairwise_columns, measure_correlations
 from cairn.eda._columns import (
     column_alerts,
@@ -366,6 +373,9 @@ def _profile_columns(
             kind = kind_for(spec.role, series)
         else:
             role, reason, kind = "unknown", "", kind_for("", series)
+            if name in personal:
+                # Dropped as personal data: still described as what it holds.
+                kind = kind_for(infer_role(name, series), series)
         if name in personal:
             reason = describe_personal(personal[name])
         fact = masked_fact or cache.get(name) or factorize(series)
