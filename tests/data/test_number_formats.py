@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cairn.data._numbers import Ambiguous, read_formatted
+from cairn.data._numbers import Ambiguous, NumberFormat, parse_with, read_formatted
 from cairn.data.quality import check_and_clean
 from cairn.data.repair import repair_frame
 from cairn.data.schema import Role, conform
@@ -79,6 +79,23 @@ def test_formatted_columns_are_not_ids_or_categories(
     for column in ("TotalCharges", "MonthlyCharges", "MonthlyShare"):
         assert cleaned.schema[column].role == Role.NUMERIC, cleaned.schema[column]
     assert "number_formats" in cleaned.schema.metadata
+
+
+def test_one_currency_as_symbol_and_code_is_read_as_numbers(telco: pd.DataFrame) -> None:
+    # A European export writing the euro three ways: "€ 1.234,50", "1.234,50 €", "EUR 1.234,50".
+    plain = pd.to_numeric(telco["TotalCharges"], errors="coerce").fillna(0) * 10
+    euro = [f"{v:,.2f}".replace(",", " ").replace(".", ",").replace(" ", ".") for v in plain]
+    marks = ("€ {}", "{} €", "EUR {}")
+    frame = telco[["customerID", "Churn"]].copy()
+    frame["TotalCharges"] = [marks[i % 3].format(text) for i, text in enumerate(euro)]
+    cleaned = check_and_clean(frame, target="Churn", id_columns=["customerID"])
+    assert cleaned.schema["TotalCharges"].role == Role.NUMERIC
+    np.testing.assert_allclose(cleaned.frame["TotalCharges"].to_numpy(dtype=float), plain)
+    # Scoring accepts either spelling of the column's currency, and no other.
+    fmt = NumberFormat.from_dict(cleaned.schema.metadata["number_formats"]["TotalCharges"])
+    np.testing.assert_allclose(
+        parse_with(["EUR 1.234,50", "€1.234,50", "$1.234,50"], fmt), [1234.5, 1234.5, np.nan]
+    )
 
 
 @pytest.mark.parametrize(

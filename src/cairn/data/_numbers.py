@@ -49,6 +49,26 @@ _DOT_DECIMAL_CURRENCIES = frozenset(
     {"$", "US$", "USD", "£", "GBP", "¥", "JPY", "CNY", "RMB", "₹", "INR", "CA$", "CAD", "A$", "AUD"}
 )
 _THOUSANDS: tuple[str | None, ...] = (None, ",", ".", " ", "'", "_")
+# One currency written as a symbol in some rows and as its code in others
+# ("€ 12" and "EUR 12") is one currency, not a mix.
+_SAME_CURRENCY = {
+    "€": "EUR",
+    "£": "GBP",
+    "$": "USD",
+    "US$": "USD",
+    "CA$": "CAD",
+    "A$": "AUD",
+    "R$": "BRL",
+    "₹": "INR",
+    "₩": "KRW",
+    "₽": "RUB",
+    "₺": "TRY",
+    "₪": "ILS",
+}
+
+
+def _currency(mark: str | None) -> str | None:
+    return None if mark is None else _SAME_CURRENCY.get(mark, mark)
 
 
 @dataclass(frozen=True)
@@ -182,7 +202,7 @@ def parse_with(texts: list[str], fmt: NumberFormat) -> np.ndarray:
     separators = [fmt.thousands, *(s for s in _THOUSANDS if s not in (fmt.thousands, fmt.decimal))]
     for position, text in enumerate(texts):
         parts = _split(text)
-        if parts is None or parts.currency not in (None, fmt.currency):
+        if parts is None or _currency(parts.currency) not in (None, _currency(fmt.currency)):
             continue
         if parts.percent and not fmt.percent:
             continue
@@ -214,7 +234,7 @@ def read_formatted(
         if parts is None:
             return None  # stops at the first value that is no number (a text column)
         parts_list.append(parts)
-    currencies = {parts.currency for parts in parts_list if parts.currency}
+    currencies = {_currency(parts.currency) for parts in parts_list if parts.currency}
     percents = {parts.percent for parts in parts_list}
     if len(currencies) > 1 or len(percents) > 1:
         return None
@@ -254,7 +274,7 @@ def read_formatted(
         decimal=used_decimal,
         thousands=used_thousands,
         percent=percents == {True},
-        currency=next(iter(currencies), None),
+        currency=next((p.currency for p in parts_list if p.currency), None),
         parentheses=any(p.parentheses for p in parts_list),
     )
     return first, fmt
