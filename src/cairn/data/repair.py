@@ -515,6 +515,7 @@ def repair_frame(
             formats[name] = fmt.to_dict()
         if kept:
             kept_words[name] = sorted(kept)
+    formats.update(_read_formats(frame, hints, formats))
     sniffed = _sniffed_decimal(frame, hints)
     if sniffed is not None:
         findings.insert(0, sniffed)
@@ -522,6 +523,27 @@ def repair_frame(
     out.columns = frame.columns
     out.attrs = {**frame.attrs, NUMBER_FORMATS_ATTR: formats, KEPT_WORDS_ATTR: kept_words}
     return out, findings, cache
+
+
+def _read_formats(
+    frame: pd.DataFrame, hints: dict[str, Any] | None, known: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """The number format of columns the reader already took as numbers with a
+    decimal comma or a thousands separator, so that scoring reads "29,85" or
+    "1.234" the way training did."""
+    formats: dict[str, dict[str, Any]] = {}
+    for label in frame.columns:
+        name = str(label)
+        dtype = frame[label].dtype
+        if name in known or not pd.api.types.is_numeric_dtype(dtype):
+            continue
+        if pd.api.types.is_bool_dtype(dtype):
+            continue
+        column = ColumnHints.of(hints, name)
+        if column.decimal == "," or column.thousands is not None:
+            fmt = NumberFormat(decimal=column.decimal or ".", thousands=column.thousands)
+            formats[name] = fmt.to_dict()
+    return formats
 
 
 def _sniffed_decimal(frame: pd.DataFrame, hints: dict[str, Any] | None) -> Finding | None:

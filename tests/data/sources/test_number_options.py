@@ -55,6 +55,23 @@ def test_a_decimal_comma_export_reads_as_numbers(
     assert 'decimal = "."' in sniffed.action
 
 
+def test_a_decimal_comma_column_is_scored_from_the_same_text(
+    dataset: Callable[[str], Path], tmp_path: Path
+) -> None:
+    # The model trained on the export reads a record typed as in the export ("7,4").
+    wine = read_table(dataset("wine_quality_red.csv")).head(400)
+    frame = read_table(_european(wine, tmp_path / "wine.csv"))
+    schema = check_and_clean(frame, target="quality").schema
+    assert schema.metadata["number_formats"]["alcohol"]["decimal"] == ","
+    rows = wine.drop(columns=["quality"]).head(3).astype(object)
+    rows["alcohol"] = ["9,4", "12,8", 10.5]
+    rows["density"] = ["0,9978", 1, "0,99"]
+    conformed, _ = conform(rows, schema)
+    np.testing.assert_allclose(conformed["alcohol"].to_numpy(float), [9.4, 12.8, 10.5])
+    np.testing.assert_allclose(conformed["density"].to_numpy(float), [0.9978, 1, 0.99])
+    assert RecordAdapter(schema).typed({"alcohol": "9,4"})["alcohol"] == pytest.approx(9.4)
+
+
 def test_thousands_dots_in_a_decimal_comma_export(
     dataset: Callable[[str], Path], tmp_path: Path
 ) -> None:
