@@ -61,6 +61,26 @@ def test_a_share_below_half_counts_only_under_a_telling_name(planted: pd.DataFra
     assert item.kind == "email" and item.share == pytest.approx(500 / 600)
 
 
+def test_e_mails_as_mail_programs_export_them_are_found(planted: pd.DataFrame) -> None:
+    # "Mary Smith <mary.smith1@example.com>", "<...>" and "mailto:..." are addresses too.
+    names = planted["customer_name"].astype(str)
+    frame = pd.DataFrame(
+        {
+            "contact": [f"{n} <{e}>" for n, e in zip(names, planted["email"], strict=True)],
+            "link": "mailto:" + planted["email"],
+            "bare": " <" + planted["email"] + "> ",
+            "subject": "re: <draft> " + names,  # angle brackets, no address
+        }
+    )
+    found = {item.column: item for item in detect_personal_data(frame)}
+    assert {name: item.kind for name, item in found.items()} == {
+        "contact": "email",
+        "link": "email",
+        "bare": "email",
+    }
+    assert all(item.share == 1.0 for item in found.values())
+
+
 def test_card_numbers_with_gaps_read_as_floats_are_found(planted: pd.DataFrame) -> None:
     gappy = planted[["card_number"]].astype("float64")
     gappy.loc[gappy.index[::7], "card_number"] = float("nan")

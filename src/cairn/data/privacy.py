@@ -65,6 +65,9 @@ HINTED_SHARE = 0.3  # ... or this share when the column's name says what it hold
 _ORDER = ("email", "card", "iban", "ip", "national_id", "phone", "birth_date", "name")
 
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+'\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}$")
+# An address as mail programs export it: "Jane Doe <jane@example.com>",
+# "<jane@example.com>", "mailto:jane@example.com".
+_EMAIL_WRAPPED = re.compile(r"^(?:[^<>@]*<(?P<inner>[^<>]+)>|mailto:(?P<link>\S+))$", re.IGNORECASE)
 _PHONE_CHARS = re.compile(r"^\+?[\d\s().\-/]+$")
 _SSN = re.compile(r"^\d{3}-\d{2}-\d{4}$")
 # UK National Insurance number: two letters (not D, F, I, Q, U, V; the second
@@ -200,6 +203,14 @@ def _masked_examples(values: pd.Series, limit: int = 3) -> tuple[str, ...]:
 # ---------------------------------------------------------------------------
 # Value tests
 # ---------------------------------------------------------------------------
+
+
+def _email(text: str) -> bool:
+    text = text.strip()
+    wrapped = _EMAIL_WRAPPED.match(text)
+    if wrapped is not None:
+        text = (wrapped.group("inner") or wrapped.group("link")).strip()
+    return _EMAIL.match(text) is not None
 
 
 def _luhn_card(text: str) -> bool:
@@ -341,7 +352,7 @@ def _sample(series: pd.Series) -> pd.Series:
 
 def _value_test(kind: str, hinted: bool, hint: str | None) -> Callable[[str], bool]:
     tests: dict[str, Callable[[str], bool]] = {
-        "email": lambda text: _EMAIL.match(text) is not None,
+        "email": _email,
         "card": _luhn_card,
         "iban": _iban,
         "ip": _ip,
