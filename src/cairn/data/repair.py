@@ -12,6 +12,7 @@ of a pass of Python per value. Every row is repaired; nothing is sampled.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +36,11 @@ from cairn.data.values import (
 NUMERIC_TEXT_SHARE = 0.95  # share of values that must parse for text -> numbers
 _SPACES = re.compile(r"\s+")
 _FIT_SAMPLE = 500
+# A numbers column held up by a few other values: at most this many distinct
+# non-numbers, and at least this many distinct numbers (a measure, not codes).
+_MAX_STRAYS = 3
+_MIN_NUMBER_VALUES = 20
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 # The TOML line suggested to read a kept category word as missing after all.
 _DEFAULT_MISSING_LINE = 'missing = ["", "?", "NA", "N/A", "NaN", "null", "None"]'
 
@@ -286,6 +292,9 @@ def _as_numbers(
                 return _numbers_out(
                     series, fact, new, present, values, None if plain else partial[1]
                 )
+        stray = _stray_values(str(series.name), text_list, fits, weights, hints)
+        if stray is not None:
+            return stray
     if isinstance(found, Ambiguous):
         return _ambiguous_finding(str(series.name), found, total)
     if isinstance(found, tuple):
@@ -296,6 +305,44 @@ def _as_numbers(
     if not plain_allowed or share < NUMERIC_TEXT_SHARE:
         return None
     return _numbers_out(series, fact, new, present, numbers, None)
+
+
+def _stray_values(
+    name: str, texts: list[str], fits: np.ndarray, weights: np.ndarray, hints: ColumnHints
+) -> Finding | None:
+    """A warning for a column of numbers kept as text because of a few other
+    values filling many rows ("$ -" or "-" for zero or nothing in a
+    spreadsheet export), saying how to read them."""
+    total = int(weights.sum())
+    strays = [t for t, ok in zip(texts, fits, strict=True) if not ok]
+    if (
+        not 1 <= len(strays) <= _MAX_STRAYS
+        or int(fits.sum()) < _MIN_NUMBER_VALUES
+        or weights[fits].sum() < 0.5 * total
+    ):
+        return None
+    numbers = [t for t, ok in zip(texts, fits, strict=True) if ok]
+    if not isinstance(
+        read_formatted(numbers, decimal=hints.decimal, thousands=hints.thousands), tuple
+    ):
+        return None
+    n_stray = int(weights[~fits].sum())
+    shown = ", ".join(repr(t) for t in strays)
+    missing = ", ".join(json.dumps(t) for t in ("", "?", "NA", "N/A", "NaN", "null", "None"))
+    missing += ", " + ", ".join(json.dumps(t) for t in strays)
+    key = name if _BARE_KEY.match(name) else json.dumps(name)
+    recode = ", ".join(f'{json.dumps(t)} = "0"' for t in strays)
+    return Finding(
+        "format_stray_values",
+        "warning",
+        name,
+        n_stray,
+        f"column {name!r} holds numbers (e.g. {numbers[0]!r}) but {n_stray} of {total} "
+        f"value(s) are {shown}, which is no number; it is kept as text",
+        "to read it as numbers, in its [[data.sources]] entry either list those values as "
+        f"missing: missing = [{missing}], or recode them: values = {{ {key} = {{ {recode} }} }}",
+        False,
+    )
 
 
 def _fits(texts: list[str]) -> np.ndarray:

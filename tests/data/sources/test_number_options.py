@@ -211,3 +211,44 @@ def test_none_is_a_class_of_a_target_where_it_is_one(dataset: Callable[[str], Pa
     assert cleaned.task == "classification"
     assert cleaned.schema.classes == ("BrkCmn", "BrkFace", "None", "Stone")
     assert len(cleaned.frame) == len(ames) - 8  # the 8 "NA" rows have no target
+
+
+@pytest.fixture
+def dashed_charges(dataset: Callable[[str], Path], tmp_path: Path) -> tuple[Path, pd.Series]:
+    """telco's TotalCharges as an accounting export prints them: "$1,889.50",
+    with "$ -" on every fourth row."""
+    telco = read_table(dataset("telco_churn.csv")).head(800)
+    charges = pd.to_numeric(telco["TotalCharges"], errors="coerce").fillna(0.0)
+    dashed = charges.index % 4 == 0
+    shown = [f"${v:,.2f}" for v in charges]
+    telco["TotalCharges"] = ["$ -" if d else t for t, d in zip(shown, dashed, strict=True)]
+    path = tmp_path / "charges.csv"
+    telco.to_csv(path, index=False)
+    return path, charges.where(~dashed, 0.0)
+
+
+def test_numbers_held_up_by_a_dash_say_how_to_read_them(
+    dashed_charges: tuple[Path, pd.Series],
+) -> None:
+    path, _ = dashed_charges
+    _, findings, _ = repair_frame(read_table(path))
+    (stray,) = [f for f in findings if f.check == "format_stray_values"]
+    assert stray.column == "TotalCharges" and stray.count == 200 and stray.severity == "warning"
+    assert "'$ -'" in stray.message
+    assert '"$ -"]' in stray.action
+    assert 'values = { TotalCharges = { "$ -" = "0" } }' in stray.action
+
+
+def test_a_recoded_dash_leaves_the_currency_column_to_the_type_repair(
+    dashed_charges: tuple[Path, pd.Series], tmp_path: Path
+) -> None:
+    # The action the finding suggests: the column is then numbers, with its format kept for scoring.
+    path, expected = dashed_charges
+    spec = make_spec(tmp_path, [{"path": path.name, "values": {"TotalCharges": {"$ -": "0"}}}])
+    cleaned = check_and_clean(collect(spec), target="Churn", id_columns=["customerID"])
+    assert cleaned.schema["TotalCharges"].role == Role.NUMERIC
+    np.testing.assert_allclose(cleaned.frame["TotalCharges"].to_numpy(float), expected)
+    assert cleaned.schema.metadata["number_formats"]["TotalCharges"]["currency"] == "$"
+    assert [f.check for f in cleaned.report.findings if f.column == "TotalCharges"] == [
+        "format_numbers"
+    ]

@@ -305,7 +305,8 @@ def apply_source_options(frame: pd.DataFrame, source: SourceSpec, label: str) ->
 
 def _mapped(series: pd.Series, mapping: dict[str, str]) -> pd.Series:
     """``series`` with values whose text form is a key of ``mapping`` replaced;
-    numbers again when every value left is a number."""
+    numbers again when every value left is a plain number (formatted ones,
+    "$1,234.50", are left to the type repair, which records their format)."""
     import pandas as pd
 
     from cairn.data.values import as_strings, numeric_from_text
@@ -316,6 +317,8 @@ def _mapped(series: pd.Series, mapping: dict[str, str]) -> pd.Series:
         return series
     values = series.astype(object).where(~matched, text.map(mapping))
     present = values.dropna()
+    if pd.to_numeric(present.astype(str), errors="coerce").isna().any():
+        return values.astype("str").where(values.notna())
     numbers = numeric_from_text(present.astype(str))
     if numbers is None:
         return values.astype("str").where(values.notna())
