@@ -62,6 +62,9 @@ class SourceSpec(Section):
             raise ValueError(
                 f"'decimal' and 'thousands' are both {self.decimal!r}; they must differ"
             )
+        blank = sorted(old for old, new in self.rename.items() if not new.strip())
+        if blank:
+            raise ValueError(f"'rename' gives {', '.join(map(repr, blank))} an empty name")
         targets = list(self.rename.values())
         clashes = sorted({name for name in targets if targets.count(name) > 1})
         if clashes:

@@ -15,7 +15,7 @@ import pytest
 from cairn.data.findings import QualityReport
 from cairn.data.sources import Combination, collect, combination_of
 from cairn.eda._combination_section import combination_sections
-from cairn.exceptions import DataError
+from cairn.exceptions import DataError, SpecError
 from cairn.spec import ProjectSpec, load_spec
 
 LATER = 4500  # the second source starts here: rows 4500..4999 are in both
@@ -230,6 +230,12 @@ def test_unknown_columns_in_rename_or_values_name_source_key_and_columns(tmp_pat
     )
     with pytest.raises(DataError, match=r"source 'a.csv': values names column 'Senior'.*gender"):
         collect(spec)
+
+
+def test_a_rename_to_an_empty_name_is_a_spec_error(tmp_path, telco):
+    planted_append(tmp_path, telco, rename=True)
+    with pytest.raises(SpecError, match=r"'rename' gives 'monthly_charges' an empty name"):
+        write_spec(tmp_path, [("a.csv", []), ("b.csv", ['rename = { monthly_charges = " " }'])])
 
 
 def test_one_source_records_rows_read_and_nothing_else(tmp_path, telco):
