@@ -205,3 +205,25 @@ def test_allowed_copy_is_compared_with_the_final_model(make_project: MakeProject
     page = Path(result.reports["eda"]).read_text()
     # The EDA page's quality table names checks with spaces.
     assert "leakage close to model" in page and "leakage suspect" in page
+
+
+def test_a_run_left_with_no_feature_stops_before_the_search(make_project: MakeProject) -> None:
+    from tests.test_cli import cairn_cli
+
+    # Only a flipped copy of the target and the customers' e-mails besides it.
+    telco = telco_with_copy(rows=600)
+    frame = pd.DataFrame(
+        {
+            "contact": telco["customerID"].str.lower() + "@example.com",
+            "churn_flag": telco["churn_flag"],
+            "Churn": telco["Churn"],
+        }
+    )
+    spec = make_project(frame, problem={"target": "Churn"}, train={"time_budget": 30})
+    done = cairn_cli("run", str(spec), "--no-register", cwd=spec.parent)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    (line,) = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert "no column is left to learn from" in line
+    assert "'churn_flag' (suspected target leakage)" in line
+    assert "'contact' (dropped as personal data)" in line
+    assert "cross-validating" not in done.stdout + done.stderr

@@ -16,7 +16,7 @@ from cairn.data.quality import CleanResult, check_and_clean
 from cairn.data.schema import Schema
 from cairn.data.sources import attach_combination, collect, combination_of
 from cairn.data.split import Fold, split
-from cairn.exceptions import SpecError
+from cairn.exceptions import DataError, SpecError
 from cairn.spec import ProjectSpec
 from cairn.tasks import get_task, task_names
 from cairn.workflow._clock import Clock, Progress, quiet
@@ -106,9 +106,30 @@ def clean(
         privacy_key=privacy_key,
         allow_leakage=allow_leakage,
     )
+    _require_a_feature(cleaned, source)
     y, schema = _encode_target(cleaned.frame, cleaned.schema)
     n_classes = len(schema.classes or ()) or None
     return Prepared(cleaned, y, schema, metric or get_task(cleaned.task).default_metric(n_classes))
+
+
+def _require_a_feature(cleaned: CleanResult, source: str) -> None:
+    """Stop before any search when the checks left no column to learn from,
+    saying what became of each one."""
+    schema = cleaned.schema
+    if schema.feature_names:
+        return
+    reasons = [f"{c.name!r} ({c.reason})" for c in schema.columns if c.name != schema.target]
+    dropped = {
+        f.column
+        for f in cleaned.report.findings
+        if f.check.startswith("privacy_") and f.column not in schema.names
+    }
+    reasons += [f"{name!r} (dropped as personal data)" for name in sorted(map(str, dropped))]
+    raise DataError(
+        f"{source}: no column is left to learn from: {', '.join(reasons) or 'only the target'}; "
+        "to keep one, name it in [data] allow_leakage (leakage), privacy (personal data) "
+        "or roles"
+    )
 
 
 def prepare(spec: ProjectSpec, raw: pd.DataFrame, *, say: Progress, clock: Clock) -> Prepared:
