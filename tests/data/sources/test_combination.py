@@ -232,6 +232,27 @@ def test_unknown_columns_in_rename_or_values_name_source_key_and_columns(tmp_pat
         collect(spec)
 
 
+def test_a_decimal_comma_in_one_source_gets_a_decimal_line_that_fixes_it(tmp_path, telco):
+    # b.csv written by a tool that quotes "29,85" in a comma-separated file.
+    planted_append(tmp_path, telco)
+    later = pd.read_csv(tmp_path / "b.csv")
+    later["MonthlyCharges"] = [f"{v:.2f}".replace(".", ",") for v in later["MonthlyCharges"]]
+    later.to_csv(tmp_path / "b.csv", index=False)
+    frame = collect(write_spec(tmp_path, [("a.csv", []), ("b.csv", [])]))
+    assert not pd.api.types.is_numeric_dtype(frame["MonthlyCharges"])
+    [mismatch] = findings(frame, "combine_decimal_mismatch")
+    assert mismatch.column == "MonthlyCharges" and mismatch.severity == "warning"
+    assert "decimal comma in 'b.csv'" in mismatch.message and "point in 'a.csv'" in mismatch.message
+    line = 'decimal = ","'
+    assert "'b.csv'" in mismatch.action and line in mismatch.action
+
+    fixed = collect(write_spec(tmp_path, [("a.csv", []), ("b.csv", [line])]))
+    assert not findings(fixed, "combine_decimal_mismatch")
+    expected = telco.set_index("customerID")["MonthlyCharges"]
+    got = fixed.set_index("customerID")["MonthlyCharges"]
+    pd.testing.assert_series_equal(got.astype(float), expected.loc[got.index], check_names=False)
+
+
 def test_a_rename_to_an_empty_name_is_a_spec_error(tmp_path, telco):
     planted_append(tmp_path, telco, rename=True)
     with pytest.raises(SpecError, match=r"'rename' gives 'monthly_charges' an empty name"):

@@ -23,6 +23,8 @@ from cairn.data.sources._combination import (
     toml_key,
 )
 
+# Distinct values looked at to tell a column's decimal separator.
+_DECIMAL_SAMPLE = 5000
 # Text forms read as yes/no when pairing two sources' vocabularies.
 _TRUE = {"1", "true", "t", "yes", "y"}
 _FALSE = {"0", "false", "f", "no", "n"}
@@ -71,6 +73,7 @@ def append_findings(
     findings += renames
     findings += _partial_columns(frames, result, skip=paired)
     findings += _vocabulary_mismatches(frames, suggestions)
+    findings += _decimal_mismatches(frames, result)
     return findings, suggestions
 
 
@@ -389,4 +392,65 @@ def _vocabulary_mismatches(
                     False,
                 )
             )
+    return findings
+
+
+def _decimal_of(series: pd.Series) -> str | None:
+    """The decimal separator a text column's numbers use ("74,40": ","), or
+    None when it is not text, not numbers, or shows no decimal separator."""
+    from cairn.data._numbers import read_formatted
+    from cairn.data.values import is_text_dtype
+
+    if not is_text_dtype(series):
+        return None
+    texts = [str(v) for v in series.dropna().unique()[:_DECIMAL_SAMPLE]]
+    found = read_formatted(texts)
+    if not isinstance(found, tuple):
+        return None
+    decimal = found[1].decimal
+    return decimal if any(decimal in text for text in texts) else None
+
+
+def _decimal_mismatches(
+    frames: list[tuple[str, pd.DataFrame]], result: pd.DataFrame
+) -> list[Finding]:
+    """Columns of numbers written with a decimal comma in some sources and a
+    decimal point (or as numbers) in others, which combined read as neither."""
+    from pandas.api import types
+
+    from cairn.data.findings import Finding
+
+    findings = []
+    for column, positions in _holders(frames).items():
+        if len(positions) < 2 or column not in result.columns:
+            continue
+        if types.is_numeric_dtype(result[column].dtype):
+            continue
+        decimals = {}
+        for position in positions:
+            series = frames[position][1][column]
+            if types.is_float_dtype(series.dtype):
+                decimals[position] = "."
+            elif (decimal := _decimal_of(series)) is not None:
+                decimals[position] = decimal
+        commas = [p for p, d in decimals.items() if d == ","]
+        points = [p for p, d in decimals.items() if d == "."]
+        if not commas or not points:
+            continue
+        labels = ", ".join(repr(frames[p][0]) for p in commas)
+        others = ", ".join(repr(frames[p][0]) for p in points)
+        example = next(str(v) for v in frames[commas[0]][1][column].dropna() if "," in str(v))
+        findings.append(
+            Finding(
+                "combine_decimal_mismatch",
+                "warning",
+                column,
+                sum(len(frames[p][1]) for p in commas),
+                f"column {column!r} writes numbers with a decimal comma in {labels} "
+                f"(e.g. {example!r}) and a decimal point in {others}; combined it is read "
+                "as text, not numbers",
+                " and ".join(fix_text(frames[p][0], 'decimal = ","') for p in commas),
+                False,
+            )
+        )
     return findings
