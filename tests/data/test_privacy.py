@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -79,6 +80,20 @@ def test_e_mails_as_mail_programs_export_them_are_found(planted: pd.DataFrame) -
         "bare": "email",
     }
     assert all(item.share == 1.0 for item in found.values())
+
+
+def test_version_numbers_are_not_ip_addresses(planted: pd.DataFrame) -> None:
+    # "4.2.17.3" is a dotted quad too; addresses spread their parts over 0-255.
+    rng = np.random.default_rng(0)
+    parts = rng.integers(0, 30, size=(len(planted), 4))
+    frame = planted[["last_login_from"]].assign(
+        app_build=[".".join(map(str, quad)) for quad in parts]
+    )
+    found = {item.column: item.kind for item in detect_personal_data(frame)}
+    assert found == {"last_login_from": "ip"}
+    # under a name that says so, small parts are addresses all the same
+    renamed = frame[["app_build"]].rename(columns={"app_build": "client_ip"})
+    assert [item.kind for item in detect_personal_data(renamed)] == ["ip"]
 
 
 def test_card_numbers_with_gaps_read_as_floats_are_found(planted: pd.DataFrame) -> None:

@@ -241,6 +241,13 @@ def _ip(text: str) -> bool:
     return True
 
 
+def _version_numbers(hits: list[str]) -> bool:
+    """Dotted quads whose parts all stay under 100 ("3.5.7.1"): version or
+    build numbers rather than addresses, which spread over 0-255."""
+    quads = [text.split(".") for text in hits if text.count(".") == 3]
+    return len(quads) == len(hits) and all(int(part) < 100 for quad in quads for part in quad)
+
+
 def _phone(text: str, hinted: bool) -> bool:
     if not _PHONE_CHARS.match(text):
         return False
@@ -440,6 +447,8 @@ def _column_finding(name: str, series: pd.Series) -> PersonalData | None:
         else:
             test = _value_test(kind, hinted, _name_hint(name))
             hits = [text for text in counts if test(text)]
+            if kind == "ip" and not hinted and _version_numbers(hits):
+                continue
             count = sum(counts[text] for text in hits)
             examples = tuple(mask_value(text) for text in hits[:3])
         needed = HINTED_SHARE if hinted else MIN_SHARE
