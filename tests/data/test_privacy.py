@@ -96,6 +96,13 @@ def test_version_numbers_are_not_ip_addresses(planted: pd.DataFrame) -> None:
     assert [item.kind for item in detect_personal_data(renamed)] == ["ip"]
 
 
+def test_zip_plus_four_codes_are_not_phone_numbers(planted: pd.DataFrame) -> None:
+    rng = np.random.default_rng(1)
+    codes = [f"{a:05d}-{b:04d}" for a, b in rng.integers(1000, 9999, size=(len(planted), 2))]
+    frame = planted[["contact"]].assign(postal=codes)
+    assert {item.column: item.kind for item in detect_personal_data(frame)} == {"contact": "phone"}
+
+
 def test_card_numbers_with_gaps_read_as_floats_are_found(planted: pd.DataFrame) -> None:
     gappy = planted[["card_number"]].astype("float64")
     gappy.loc[gappy.index[::7], "card_number"] = float("nan")

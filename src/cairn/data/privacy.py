@@ -68,6 +68,7 @@ _EMAIL = re.compile(r"^[A-Za-z0-9._%+'\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.
 # An address as mail programs export it: "Jane Doe <jane@example.com>",
 # "<jane@example.com>", "mailto:jane@example.com".
 _EMAIL_WRAPPED = re.compile(r"^(?:[^<>@]*<(?P<inner>[^<>]+)>|mailto:(?P<link>\S+))$", re.IGNORECASE)
+_ZIP_PLUS_FOUR = re.compile(r"^\d{5}-\d{4}$")
 _PHONE_CHARS = re.compile(r"^\+?[\d\s().\-/]+$")
 _SSN = re.compile(r"^\d{3}-\d{2}-\d{4}$")
 # UK National Insurance number: two letters (not D, F, I, Q, U, V; the second
@@ -256,6 +257,8 @@ def _phone(text: str, hinted: bool) -> bool:
         return False
     if hinted or text.startswith("+") or "(" in text:
         return True
+    if _ZIP_PLUS_FOUR.match(text):
+        return False  # a US postal code, 12345-6789
     # written as phone numbers are: digit groups split by spaces, dashes or
     # dots (one dot alone is a decimal point)
     separators = sum(ch in " -/" for ch in text) + (text.count(".") if text.count(".") > 1 else 0)
@@ -278,6 +281,8 @@ def _validators(names: tuple[str, ...]) -> list[Callable[[str], bool]]:
 
 
 def _national_id(text: str, hinted: bool) -> bool:
+    if not hinted and _ZIP_PLUS_FOUR.match(text):
+        return False
     if _SSN.match(text):
         from stdnum.us import ssn
 
