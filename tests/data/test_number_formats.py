@@ -98,6 +98,19 @@ def test_one_currency_as_symbol_and_code_is_read_as_numbers(telco: pd.DataFrame)
     )
 
 
+def test_percentages_with_plain_zeros_are_read_as_numbers(telco: pd.DataFrame) -> None:
+    # A spreadsheet prints 0 % as "0" and every other share as "12.3%".
+    share = (telco["MonthlyCharges"] / 200).round(3).where(telco["tenure"] % 5 != 0, 0.0)
+    frame = telco[["customerID", "Churn"]].assign(
+        share=["0" if v == 0 else f"{v * 100:.1f}%" for v in share]
+    )
+    assert (frame["share"] == "0").sum() > 50
+    repaired, findings, _ = repair_frame(frame)
+    np.testing.assert_allclose(repaired["share"].to_numpy(dtype=float), share.to_numpy())
+    (finding,) = [f for f in findings if f.check == "format_numbers"]
+    assert finding.column == "share" and "percentages divided by 100" in finding.message
+
+
 @pytest.mark.parametrize(
     ("texts", "decimal", "expected"),
     [

@@ -147,6 +147,10 @@ def _split(text: str) -> _Parts | None:
     return _Parts(negative, match.group("core"), bool(match.group("pct")), pre or post, opened)
 
 
+def _zero(parts: _Parts) -> bool:
+    return not parts.percent and set(parts.core) <= set("0.,")
+
+
 def looks_numeric(text: str) -> bool:
     """Whether ``text`` has the shape of a (formatted) number."""
     return _split(text) is not None
@@ -235,7 +239,8 @@ def read_formatted(
             return None  # stops at the first value that is no number (a text column)
         parts_list.append(parts)
     currencies = {_currency(parts.currency) for parts in parts_list if parts.currency}
-    percents = {parts.percent for parts in parts_list}
+    # A plain zero among percentages ("0" next to "45.2%") is zero either way.
+    percents = {parts.percent for parts in parts_list if not _zero(parts)} or {False}
     if len(currencies) > 1 or len(percents) > 1:
         return None
     readings: list[tuple[int, str, str | None, np.ndarray]] = []
