@@ -174,3 +174,39 @@ def test_a_server_of_another_model_is_refused(
     result = runner.invoke(app, ["test", str(run_dir), "--url", "http://127.0.0.1:8000"])
     assert result.exit_code == 2
     assert "serves run another-run, not the bundle's run" in result.output
+
+
+def test_the_gates_reason_is_printed_with_its_brackets() -> None:
+    # "[tests]" in a reason must not be read as console markup and vanish
+    from types import SimpleNamespace
+
+    from cairn.cli._common import console
+    from cairn.cli.maintenance import _print_retrain
+    from cairn.cli.project import _print_outcome
+
+    reason = "1 behaviour test(s) failed ([tests] gate = true): invariance/Ticket"
+    quality = SimpleNamespace(
+        summary=lambda: "891 rows in", by_severity=lambda severity: [], combination=None
+    )
+    run = SimpleNamespace(
+        model=SimpleNamespace(metadata={"model_label": "LightGBM"}),
+        quality=quality,
+        bundle_path=Path("bundle"),
+        reports={},
+        tests=None,
+        model_uri="models:/titanic/1",
+        alias=None,
+        registry_note=f"not made champion: {reason}",
+        timings={"total": 1.0},
+    )
+    retrained = SimpleNamespace(
+        comparison=None,
+        clusters=None,
+        decision="kept",
+        summary=lambda: f"kept the champion: {reason}",
+        evidence_path=None,
+    )
+    with console.capture() as captured:
+        _print_outcome(run)
+        _print_retrain(retrained)
+    assert captured.get().count("([tests] gate = true)") == 2, captured.get()

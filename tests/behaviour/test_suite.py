@@ -174,6 +174,42 @@ def test_test_rows_found_in_training_are_leakage(behaviour_run: Run) -> None:
     assert overlap.measured == pytest.approx(1.0)
 
 
+def test_passengers_alike_in_every_feature_are_not_leakage(behaviour_run: Run) -> None:
+    # The gate compares with the cleaned training rows: names dropped as
+    # personal data, ids kept. Siblings on one ticket share every feature.
+    run = behaviour_run("titanic")
+    train_rows = _training_rows(run, "PassengerId").drop(columns=["Name", "Survived"])
+    features = [c for c in run.rows.columns if c != "PassengerId"]
+    alike = (
+        run.rows[features]
+        .astype(str)
+        .merge(train_rows[features].astype(str).drop_duplicates(), how="inner")
+    )
+    assert len(alike) > 0, "the held-out rows should have look-alikes in training"
+    overlap = _check(_suite(run, train_rows=train_rows), "skew/train_test_overlap")
+    assert overlap.status == "passed", overlap.message
+    assert overlap.measured == 0.0
+
+
+def test_a_handful_of_rows_is_not_judged_by_shares(behaviour_run: Run) -> None:
+    # One flip or one unlucky bin in five rows says nothing about the model.
+    run = behaviour_run("titanic")
+    few = run_suite(
+        run.model(),
+        run.rows.head(5),
+        labels=run.labels.head(5),
+        settings=TestsSection(),
+        model_name=str(run.bundle),
+        data_name="five rows",
+    )
+    for name in ("robustness/numeric_noise", "robustness/category_typos"):
+        assert _check(few, name).status == "skipped", _check(few, name).message
+    calibration = _check(few, "skew/calibration")
+    assert calibration.status == "passed", calibration.message
+    assert calibration.threshold is not None and calibration.threshold > 0.1
+    assert few.passed, _failures(few)
+
+
 def test_fairness_across_a_sensitive_column(behaviour_run: Run) -> None:
     run = behaviour_run("titanic")
     result = _suite(run, sensitive=["Sex"])
