@@ -210,3 +210,15 @@ def test_the_gates_reason_is_printed_with_its_brackets() -> None:
         _print_outcome(run)
         _print_retrain(retrained)
     assert captured.get().count("([tests] gate = true)") == 2, captured.get()
+
+
+def test_an_output_folder_that_is_a_file_is_a_one_line_error(
+    runner: CliRunner, run_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    install(monkeypatch)
+    in_the_way = tmp_path / "results"
+    in_the_way.write_text("not a folder\n", encoding="utf-8")
+    result = runner.invoke(app, ["test", str(run_dir), "-o", str(in_the_way)])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"error: cannot write the test results to {in_the_way}")
+    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
