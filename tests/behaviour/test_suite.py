@@ -102,6 +102,26 @@ def test_clean_ames_passes_with_declared_directions(behaviour_run: Run) -> None:
     assert _check(result, "skew/calibration").status == "skipped"
 
 
+def test_an_error_as_large_in_dollars_everywhere_makes_no_weak_slice(
+    behaviour_run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every prediction 60,000 off: cheap houses (no garage, no central air)
+    # are missed by more of their price, but by no more dollars than others.
+    run = behaviour_run("ames")
+    model = run.model()
+    answer = model.raw_output
+
+    def off_by_the_same_amount(frame: pd.DataFrame) -> Any:
+        output = np.asarray(answer(frame), dtype=float)
+        signs = np.where(np.arange(len(output)) % 2 == 0, 1.0, -1.0)
+        return output + 60_000.0 * signs.reshape((-1,) + (1,) * (output.ndim - 1))
+
+    monkeypatch.setattr(model, "raw_output", off_by_the_same_amount)
+    slices = [c for c in _suite(run, model=model).checks if c.category == "slice"]
+    assert len(slices) > 20
+    assert all(c.status == "passed" for c in slices), [c.message for c in slices if not c.ok]
+
+
 def test_clean_adult_passes(behaviour_run: Run) -> None:
     run = behaviour_run("adult")
     result = _suite(run)

@@ -6,8 +6,10 @@ intervals. A slice fails when it is worse than the metric on all rows by
 more than ``slice_max_gap`` (relative) and its whole interval is worse than
 it, or when the model meets its objective on all rows but the slice's whole
 interval misses it. A regression's scale-bound errors (RMSE, MAE, MSE) are
-compared relative to each slice's mean absolute target, so that slices of
-large values are not weak merely for being large.
+judged both as they are and relative to each slice's mean absolute target:
+a slice is weak only when it is worse both ways, so that slices of large
+values are not weak merely for being large, nor slices of small ones for
+being small.
 
 Fairness, for a binary classifier and each declared sensitive column: the
 largest difference between groups in the share predicted positive
@@ -168,6 +170,13 @@ def slices(ctx: Context, data: Labelled) -> list[CheckResult]:
             # a small one is often unlucky
             best = high if greater else low
             best_gap = sign * (overall - best) / max(abs(overall), 1e-12)
+            if scaled:
+                # Weak only when worse both in the target's units and relative
+                # to the slice's own values: a model as good in dollars on
+                # cheap houses, or as good in percent on dear ones, is not.
+                best_raw = high_raw if greater else low_raw
+                raw_gap = sign * (overall_raw - best_raw) / max(abs(overall_raw), 1e-12)
+                best_gap = min(best_gap, raw_gap)
             reasons = []
             if np.isfinite(best_gap) and best_gap > settings.slice_max_gap:
                 reasons.append(f"{gap:.0%} under all rows")
