@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -222,3 +223,13 @@ def test_an_output_folder_that_is_a_file_is_a_one_line_error(
     assert result.exit_code == 2, result.output
     assert result.output.startswith(f"error: cannot write the test results to {in_the_way}")
     assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+
+
+def test_a_clustering_without_data_is_told_it_has_no_test_set(
+    runner: CliRunner, clustering_bundle: Callable[..., Any]
+) -> None:
+    made = clustering_bundle("kmeans")
+    result = runner.invoke(app, ["test", str(made.path)])
+    assert result.exit_code == 2, result.output
+    assert "a clustering run keeps no test set" in result.output
+    assert "target" not in result.output and len(result.output.strip().splitlines()) == 1

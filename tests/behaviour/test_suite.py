@@ -122,6 +122,24 @@ def test_an_error_as_large_in_dollars_everywhere_makes_no_weak_slice(
     assert all(c.status == "passed" for c in slices), [c.message for c in slices if not c.ok]
 
 
+def test_a_segment_missed_by_more_dollars_is_still_a_weak_slice(
+    behaviour_run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = behaviour_run("ames")
+    model = run.model()
+    answer = model.raw_output
+
+    def wrong_on_detached_garages(frame: pd.DataFrame) -> Any:
+        output = np.asarray(answer(frame), dtype=float)
+        detached = frame["GarageType"].astype(str).eq("Detchd").to_numpy()
+        return output + 80_000.0 * detached.reshape((-1,) + (1,) * (output.ndim - 1))
+
+    monkeypatch.setattr(model, "raw_output", wrong_on_detached_garages)
+    garage = _check(_suite(run, model=model), "slice/GarageType")
+    assert garage.status == "failed", garage.message
+    assert "Detchd (" in garage.message
+
+
 def test_clean_adult_passes(behaviour_run: Run) -> None:
     run = behaviour_run("adult")
     result = _suite(run)

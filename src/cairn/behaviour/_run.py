@@ -392,6 +392,12 @@ def _run_test_rows(
                 f"test set of run {run.run_id} ({len(run.predictions):,} rows)",
                 run.path,
             )
+    if not model.schema.target:
+        # a clustering or a recommender keeps no labelled test rows in its run
+        raise DataError(
+            f"no DATA given and a {model.task} run keeps no test set to test {reference} on; "
+            "pass a table of rows to test on, such as the data it was trained on"
+        )
     looked = ", ".join(str(p) for p in dict.fromkeys(places))
     raise DataError(
         f"no DATA given and the test set of {reference} (run {run_id or '?'}) is not on this "
