@@ -248,6 +248,13 @@ def test_a_handful_of_rows_is_not_judged_by_shares(behaviour_run: Run) -> None:
     assert few.passed, _failures(few)
 
 
+def test_each_slice_check_reports_its_time(behaviour_run: Run) -> None:
+    # JUnit's time= and the report's seconds come from here
+    result = _suite(behaviour_run("titanic"))
+    slices = [c for c in result.checks if c.category == "slice"]
+    assert slices and all(c.seconds > 0 for c in slices), [(c.name, c.seconds) for c in slices]
+
+
 def test_fairness_across_a_sensitive_column(behaviour_run: Run) -> None:
     run = behaviour_run("titanic")
     result = _suite(run, sensitive=["Sex"])

@@ -18,6 +18,7 @@ positive (equal opportunity)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -156,6 +157,7 @@ def slices(ctx: Context, data: Labelled) -> list[CheckResult]:
     for column in ctx.features:
         if column.name not in data.rows.columns:
             continue
+        started = time.perf_counter()
         segments: list[dict[str, Any]] = []
         weak: list[str] = []
         for level, mask in _groups(data.rows[column.name], column.role, settings.slice_min_rows):
@@ -216,6 +218,7 @@ def slices(ctx: Context, data: Labelled) -> list[CheckResult]:
                 measured=float(worst["gap"]),
                 threshold=settings.slice_max_gap,
                 rows=len(data.y),
+                seconds=time.perf_counter() - started,
                 details={
                     "metric": label,
                     "overall": overall,
