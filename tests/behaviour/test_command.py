@@ -233,3 +233,16 @@ def test_a_clustering_without_data_is_told_it_has_no_test_set(
     assert result.exit_code == 2, result.output
     assert "a clustering run keeps no test set" in result.output
     assert "target" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_data_holding_only_the_target_names_the_missing_columns(
+    runner: CliRunner, run_dir: Path, tmp_path: Path
+) -> None:
+    from tests.conftest import load_dataset
+
+    only_target = tmp_path / "churn.csv"
+    load_dataset("telco_churn")[["Churn"]].to_csv(only_target, index=False)
+    result = runner.invoke(app, ["test", str(run_dir), str(only_target)])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: data is missing ")
+    assert "'tenure'" in result.output and len(result.output.strip().splitlines()) == 1

@@ -255,6 +255,15 @@ def test_each_slice_check_reports_its_time(behaviour_run: Run) -> None:
     assert slices and all(c.seconds > 0 for c in slices), [(c.name, c.seconds) for c in slices]
 
 
+def test_an_empty_target_column_is_no_labels(behaviour_run: Run) -> None:
+    run = behaviour_run("titanic")
+    empty = pd.Series(np.nan, index=run.labels.index, dtype=object)
+    result = _suite(run, labels=empty, sensitive=["Sex"])
+    assert result.passed, _failures(result)
+    assert _check(result, "slice/(all)").status == "skipped"
+    assert _check(result, "skew/calibration").status == "skipped"
+
+
 def test_fairness_across_a_sensitive_column(behaviour_run: Run) -> None:
     run = behaviour_run("titanic")
     result = _suite(run, sensitive=["Sex"])

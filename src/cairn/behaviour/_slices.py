@@ -58,7 +58,8 @@ class Labelled:
 
 
 def label_rows(ctx: Context, output: np.ndarray) -> Labelled | None:
-    """The labelled rows, labels encoded as the model's class codes.
+    """The labelled rows, labels encoded as the model's class codes; None
+    when no row has a label.
 
     Raises:
         DataError: a label is a class the model does not know.
@@ -66,6 +67,8 @@ def label_rows(ctx: Context, output: np.ndarray) -> Labelled | None:
     if ctx.labels is None:
         return None
     present = ctx.labels.notna().to_numpy()
+    if not present.any():
+        return None  # a target column left empty labels nothing
     rows = ctx.rows.loc[present].reset_index(drop=True)
     labels = ctx.labels.loc[present].reset_index(drop=True)
     if ctx.has_classes:
@@ -81,6 +84,8 @@ def label_rows(ctx: Context, output: np.ndarray) -> Labelled | None:
     else:
         y = pd.to_numeric(labels, errors="coerce").to_numpy(dtype=float)
         keep = np.isfinite(y)
+        if not keep.any():
+            return None
         rows, y, output = rows.loc[keep].reset_index(drop=True), y[keep], output[present][keep]
         return Labelled(rows, y, output)
     return Labelled(rows, y, output[present])
