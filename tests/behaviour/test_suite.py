@@ -264,6 +264,16 @@ def test_an_empty_target_column_is_no_labels(behaviour_run: Run) -> None:
     assert _check(result, "skew/calibration").status == "skipped"
 
 
+def test_a_number_with_few_values_is_grouped_by_value(behaviour_run: Run) -> None:
+    # Pclass 1, 2, 3: groups "1", "2", "3", not the ranges "1 – 2" and "2 – 3"
+    result = _suite(behaviour_run("titanic"), sensitive=["Pclass"])
+    parity = _check(result, "fairness/Pclass/demographic_parity")
+    assert set(parity.details["rates"]) <= {"1", "2", "3"}, parity.details["rates"]
+    assert len(parity.details["rates"]) >= 2
+    segments = _check(result, "slice/Pclass").details["segments"]
+    assert {s["slice"] for s in segments} <= {"1", "2", "3"}
+
+
 def test_fairness_across_a_sensitive_column(behaviour_run: Run) -> None:
     run = behaviour_run("titanic")
     result = _suite(run, sensitive=["Sex"])

@@ -99,7 +99,13 @@ def _groups(series: pd.Series, role: Role, min_rows: int) -> Iterator[tuple[str,
     elif role == Role.NUMERIC:
         values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
         finite = values[np.isfinite(values)]
-        if finite.size >= 2 * min_rows:
+        distinct = np.unique(finite)
+        if len(distinct) <= BINS:
+            # a few values (a class, a count): each is its own group, not a
+            # range whose bounds it shares with the next
+            for value in distinct:
+                yield f"{value:g}", values == value
+        elif finite.size >= 2 * min_rows:
             edges = np.unique(np.quantile(finite, np.linspace(0, 1, BINS + 1)))
             bins = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(edges) - 2)
             for i in range(len(edges) - 1):
