@@ -246,3 +246,9 @@ def test_data_holding_only_the_target_names_the_missing_columns(
     assert result.exit_code == 2, result.output
     assert result.output.startswith("error: data is missing ")
     assert "'tenure'" in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_the_retrain_help_shows_the_section_it_reads(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["retrain", "--help"], terminal_width=200)
+    words = " ".join(result.output.replace("│", " ").split())
+    assert "when a [maintenance] trigger fires" in words, words

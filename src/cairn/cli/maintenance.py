@@ -566,7 +566,7 @@ def retrain_command(
     since: Annotated[str | None, typer.Option(help="Log window start.")] = None,
     until: Annotated[str | None, typer.Option(help="Log window end.")] = None,
     if_due: Annotated[
-        bool, typer.Option("--if-due", help="Only retrain when a [maintenance] trigger fires.")
+        bool, typer.Option("--if-due", help="Only retrain when a \\[maintenance] trigger fires.")
     ] = False,
     time_budget: Annotated[
         float | None, typer.Option("--time-budget", help="Seconds for training.")
