@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -174,3 +175,80 @@ def test_a_server_of_another_model_is_refused(
     result = runner.invoke(app, ["test", str(run_dir), "--url", "http://127.0.0.1:8000"])
     assert result.exit_code == 2
     assert "serves run another-run, not the bundle's run" in result.output
+
+
+def test_the_gates_reason_is_printed_with_its_brackets() -> None:
+    # "[tests]" in a reason must not be read as console markup and vanish
+    from types import SimpleNamespace
+
+    from cairn.cli._common import console
+    from cairn.cli.maintenance import _print_retrain
+    from cairn.cli.project import _print_outcome
+
+    reason = "1 behaviour test(s) failed ([tests] gate = true): invariance/Ticket"
+    quality = SimpleNamespace(
+        summary=lambda: "891 rows in", by_severity=lambda severity: [], combination=None
+    )
+    run = SimpleNamespace(
+        model=SimpleNamespace(metadata={"model_label": "LightGBM"}),
+        quality=quality,
+        bundle_path=Path("bundle"),
+        reports={},
+        tests=None,
+        model_uri="models:/titanic/1",
+        alias=None,
+        registry_note=f"not made champion: {reason}",
+        timings={"total": 1.0},
+    )
+    retrained = SimpleNamespace(
+        comparison=None,
+        clusters=None,
+        decision="kept",
+        summary=lambda: f"kept the champion: {reason}",
+        evidence_path=None,
+    )
+    with console.capture() as captured:
+        _print_outcome(run)
+        _print_retrain(retrained)
+    assert captured.get().count("([tests] gate = true)") == 2, captured.get()
+
+
+def test_an_output_folder_that_is_a_file_is_a_one_line_error(
+    runner: CliRunner, run_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    install(monkeypatch)
+    in_the_way = tmp_path / "results"
+    in_the_way.write_text("not a folder\n", encoding="utf-8")
+    result = runner.invoke(app, ["test", str(run_dir), "-o", str(in_the_way)])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"error: cannot write the test results to {in_the_way}")
+    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+
+
+def test_a_clustering_without_data_is_told_it_has_no_test_set(
+    runner: CliRunner, clustering_bundle: Callable[..., Any]
+) -> None:
+    made = clustering_bundle("kmeans")
+    result = runner.invoke(app, ["test", str(made.path)])
+    assert result.exit_code == 2, result.output
+    assert "a clustering run keeps no test set" in result.output
+    assert "target" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_data_holding_only_the_target_names_the_missing_columns(
+    runner: CliRunner, run_dir: Path, tmp_path: Path
+) -> None:
+    from tests.conftest import load_dataset
+
+    only_target = tmp_path / "churn.csv"
+    load_dataset("telco_churn")[["Churn"]].to_csv(only_target, index=False)
+    result = runner.invoke(app, ["test", str(run_dir), str(only_target)])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: data is missing ")
+    assert "'tenure'" in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_the_retrain_help_shows_the_section_it_reads(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["retrain", "--help"], terminal_width=200)
+    words = " ".join(result.output.replace("│", " ").split())
+    assert "when a [maintenance] trigger fires" in words, words

@@ -102,6 +102,44 @@ def test_clean_ames_passes_with_declared_directions(behaviour_run: Run) -> None:
     assert _check(result, "skew/calibration").status == "skipped"
 
 
+def test_an_error_as_large_in_dollars_everywhere_makes_no_weak_slice(
+    behaviour_run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every prediction 60,000 off: cheap houses (no garage, no central air)
+    # are missed by more of their price, but by no more dollars than others.
+    run = behaviour_run("ames")
+    model = run.model()
+    answer = model.raw_output
+
+    def off_by_the_same_amount(frame: pd.DataFrame) -> Any:
+        output = np.asarray(answer(frame), dtype=float)
+        signs = np.where(np.arange(len(output)) % 2 == 0, 1.0, -1.0)
+        return output + 60_000.0 * signs.reshape((-1,) + (1,) * (output.ndim - 1))
+
+    monkeypatch.setattr(model, "raw_output", off_by_the_same_amount)
+    slices = [c for c in _suite(run, model=model).checks if c.category == "slice"]
+    assert len(slices) > 20
+    assert all(c.status == "passed" for c in slices), [c.message for c in slices if not c.ok]
+
+
+def test_a_segment_missed_by_more_dollars_is_still_a_weak_slice(
+    behaviour_run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = behaviour_run("ames")
+    model = run.model()
+    answer = model.raw_output
+
+    def wrong_on_detached_garages(frame: pd.DataFrame) -> Any:
+        output = np.asarray(answer(frame), dtype=float)
+        detached = frame["GarageType"].astype(str).eq("Detchd").to_numpy()
+        return output + 80_000.0 * detached.reshape((-1,) + (1,) * (output.ndim - 1))
+
+    monkeypatch.setattr(model, "raw_output", wrong_on_detached_garages)
+    garage = _check(_suite(run, model=model), "slice/GarageType")
+    assert garage.status == "failed", garage.message
+    assert "Detchd (" in garage.message
+
+
 def test_clean_adult_passes(behaviour_run: Run) -> None:
     run = behaviour_run("adult")
     result = _suite(run)
@@ -172,6 +210,68 @@ def test_test_rows_found_in_training_are_leakage(behaviour_run: Run) -> None:
     overlap = _check(result, "skew/train_test_overlap")
     assert overlap.status == "failed"
     assert overlap.measured == pytest.approx(1.0)
+
+
+def test_passengers_alike_in_every_feature_are_not_leakage(behaviour_run: Run) -> None:
+    # The gate compares with the cleaned training rows: names dropped as
+    # personal data, ids kept. Siblings on one ticket share every feature.
+    run = behaviour_run("titanic")
+    train_rows = _training_rows(run, "PassengerId").drop(columns=["Name", "Survived"])
+    features = [c for c in run.rows.columns if c != "PassengerId"]
+    alike = (
+        run.rows[features]
+        .astype(str)
+        .merge(train_rows[features].astype(str).drop_duplicates(), how="inner")
+    )
+    assert len(alike) > 0, "the held-out rows should have look-alikes in training"
+    overlap = _check(_suite(run, train_rows=train_rows), "skew/train_test_overlap")
+    assert overlap.status == "passed", overlap.message
+    assert overlap.measured == 0.0
+
+
+def test_a_handful_of_rows_is_not_judged_by_shares(behaviour_run: Run) -> None:
+    # One flip or one unlucky bin in five rows says nothing about the model.
+    run = behaviour_run("titanic")
+    few = run_suite(
+        run.model(),
+        run.rows.head(5),
+        labels=run.labels.head(5),
+        settings=TestsSection(),
+        model_name=str(run.bundle),
+        data_name="five rows",
+    )
+    for name in ("robustness/numeric_noise", "robustness/category_typos"):
+        assert _check(few, name).status == "skipped", _check(few, name).message
+    calibration = _check(few, "skew/calibration")
+    assert calibration.status == "passed", calibration.message
+    assert calibration.threshold is not None and calibration.threshold > 0.1
+    assert few.passed, _failures(few)
+
+
+def test_each_slice_check_reports_its_time(behaviour_run: Run) -> None:
+    # JUnit's time= and the report's seconds come from here
+    result = _suite(behaviour_run("titanic"))
+    slices = [c for c in result.checks if c.category == "slice"]
+    assert slices and all(c.seconds > 0 for c in slices), [(c.name, c.seconds) for c in slices]
+
+
+def test_an_empty_target_column_is_no_labels(behaviour_run: Run) -> None:
+    run = behaviour_run("titanic")
+    empty = pd.Series(np.nan, index=run.labels.index, dtype=object)
+    result = _suite(run, labels=empty, sensitive=["Sex"])
+    assert result.passed, _failures(result)
+    assert _check(result, "slice/(all)").status == "skipped"
+    assert _check(result, "skew/calibration").status == "skipped"
+
+
+def test_a_number_with_few_values_is_grouped_by_value(behaviour_run: Run) -> None:
+    # Pclass 1, 2, 3: groups "1", "2", "3", not the ranges "1 – 2" and "2 – 3"
+    result = _suite(behaviour_run("titanic"), sensitive=["Pclass"])
+    parity = _check(result, "fairness/Pclass/demographic_parity")
+    assert set(parity.details["rates"]) <= {"1", "2", "3"}, parity.details["rates"]
+    assert len(parity.details["rates"]) >= 2
+    segments = _check(result, "slice/Pclass").details["segments"]
+    assert {s["slice"] for s in segments} <= {"1", "2", "3"}
 
 
 def test_fairness_across_a_sensitive_column(behaviour_run: Run) -> None:

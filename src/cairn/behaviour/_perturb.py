@@ -26,6 +26,8 @@ REGRESSION_FLIP = 0.1
 #: A step against a declared direction smaller than this share of the
 #: scores' standard deviation is numerical noise, not a violation.
 DIRECTION_FLOOR = 0.01
+#: A share of flips on fewer rows is chance: one flip in five rows is 20 %.
+ROBUSTNESS_MIN_ROWS = 30
 
 
 def invariance(ctx: Context, test: InvarianceTest) -> CheckResult:
@@ -219,7 +221,14 @@ def _typo(text: str, style: int) -> str:
 def _robustness_result(
     ctx: Context, name: str, flipped: np.ndarray, sample: pd.DataFrame, how: str
 ) -> CheckResult:
-    share = float(flipped.mean()) if len(flipped) else 0.0
+    if len(flipped) < ROBUSTNESS_MIN_ROWS:
+        return skipped(
+            name,
+            "robustness",
+            f"{len(flipped)} row(s) are too few to judge a share of flips "
+            f"({ROBUSTNESS_MIN_ROWS} needed)",
+        )
+    share = float(flipped.mean())
     limit = ctx.settings.max_flip_share
     failed = share > limit
     return CheckResult(

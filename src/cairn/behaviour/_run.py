@@ -19,7 +19,7 @@ from cairn._io import write_json
 from cairn.behaviour._junit import write_junit
 from cairn.behaviour._report import write_report
 from cairn.behaviour._result import SuiteResult
-from cairn.exceptions import DataError, ServingError
+from cairn.exceptions import CairnError, DataError, ServingError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -69,11 +69,19 @@ def write_outputs(
     """Write the JUnit XML, JSON and HTML results (each atomically) into
     ``folder``; ``junit`` puts the XML elsewhere."""
     target = Path(folder)
-    return {
-        "junit": write_junit(suite, Path(junit) if junit is not None else target / JUNIT_FILE),
-        "json": write_json(target / JSON_FILE, suite.to_dict()),
-        "html": write_report(suite, target / HTML_FILE),
-    }
+    try:
+        return {
+            "junit": write_junit(suite, Path(junit) if junit is not None else target / JUNIT_FILE),
+            "json": write_json(target / JSON_FILE, suite.to_dict()),
+            "html": write_report(suite, target / HTML_FILE),
+        }
+    except OSError as error:
+        where = error.filename or target
+        why = "a file is in the way" if isinstance(error, FileExistsError) else error.strerror
+        raise CairnError(
+            f"cannot write the test results to {where}: {why or error}; "
+            "pass -o a folder (and --junit a file) that can be written"
+        ) from error
 
 
 def test_model(
@@ -384,6 +392,12 @@ def _run_test_rows(
                 f"test set of run {run.run_id} ({len(run.predictions):,} rows)",
                 run.path,
             )
+    if not model.schema.target:
+        # a clustering or a recommender keeps no labelled test rows in its run
+        raise DataError(
+            f"no DATA given and a {model.task} run keeps no test set to test {reference} on; "
+            "pass a table of rows to test on, such as the data it was trained on"
+        )
     looked = ", ".join(str(p) for p in dict.fromkeys(places))
     raise DataError(
         f"no DATA given and the test set of {reference} (run {run_id or '?'}) is not on this "

@@ -17,6 +17,7 @@ import pandas as pd
 from cairn.behaviour._context import PERTURB_ROWS, Context, examples, skipped
 from cairn.behaviour._result import CheckResult
 from cairn.bundle import Model
+from cairn.data.schema import Role
 from cairn.data.values import as_strings
 from cairn.exceptions import ServingError
 from cairn.records import to_records
@@ -28,6 +29,9 @@ SINGLE_ROWS = 25
 #: Rows sent to the server per request.
 HTTP_CHUNK = 250
 ECE_BINS = 10
+#: Standard errors of sampling noise allowed on top of ``max_ece``: a
+#: calibrated model's bins still miss by chance, by a lot on few rows.
+ECE_NOISE_ERRORS = 2.0
 
 
 def _disagreeing(ctx: Context, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -157,6 +161,13 @@ def overlap(ctx: Context) -> CheckResult:
     columns = [c.name for c in ctx.features if c.name in ctx.train_rows.columns]
     if not columns:
         return skipped(name, "skew", "the training rows hold none of the model's inputs")
+    # Rows with different ids are different records (two siblings on one
+    # ticket), however alike their features: only the same record is a leak.
+    columns += [
+        c.name
+        for c in ctx.model.schema.columns
+        if c.role == Role.ID and c.name in ctx.train_rows.columns and c.name in ctx.rows.columns
+    ]
 
     def keys(frame: pd.DataFrame) -> pd.Series:
         text = pd.DataFrame({c: as_strings(frame[c]).fillna("\0") for c in columns})
@@ -191,26 +202,32 @@ def calibration(ctx: Context, y: np.ndarray | None, proba: np.ndarray | None) ->
     correct = (proba.argmax(axis=1) == y).astype(float)
     bins = np.minimum((confidence * ECE_BINS).astype(int), ECE_BINS - 1)
     ece = 0.0
+    noise = 0.0
     table = []
     for b in range(ECE_BINS):
         mask = bins == b
         if mask.any():
-            gap = abs(float(correct[mask].mean()) - float(confidence[mask].mean()))
+            mean_confidence = float(confidence[mask].mean())
+            gap = abs(float(correct[mask].mean()) - mean_confidence)
             ece += mask.mean() * gap
+            # the spread of a calibrated bin's accuracy around its confidence
+            noise += mask.mean() * np.sqrt(mean_confidence * (1.0 - mean_confidence) / mask.sum())
             table.append(
                 {
                     "bin": b,
                     "rows": int(mask.sum()),
-                    "confidence": float(confidence[mask].mean()),
+                    "confidence": mean_confidence,
                     "accuracy": float(correct[mask].mean()),
                 }
             )
-    limit = ctx.settings.max_ece
+    allowance = ECE_NOISE_ERRORS * float(noise)
+    limit = ctx.settings.max_ece + allowance
     return CheckResult(
         name,
         "skew",
         "failed" if ece > limit else "passed",
-        f"expected calibration error {ece:.3f} over {len(y)} labelled rows",
+        f"expected calibration error {ece:.3f} over {len(y)} labelled rows (max_ece "
+        f"{ctx.settings.max_ece:g} plus {allowance:.3f} for sampling noise)",
         measured=float(ece),
         threshold=limit,
         rows=len(y),

@@ -6,8 +6,10 @@ intervals. A slice fails when it is worse than the metric on all rows by
 more than ``slice_max_gap`` (relative) and its whole interval is worse than
 it, or when the model meets its objective on all rows but the slice's whole
 interval misses it. A regression's scale-bound errors (RMSE, MAE, MSE) are
-compared relative to each slice's mean absolute target, so that slices of
-large values are not weak merely for being large.
+judged both as they are and relative to each slice's mean absolute target:
+a slice is weak only when it is worse both ways, so that slices of large
+values are not weak merely for being large, nor slices of small ones for
+being small.
 
 Fairness, for a binary classifier and each declared sensitive column: the
 largest difference between groups in the share predicted positive
@@ -16,6 +18,7 @@ positive (equal opportunity)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -55,7 +58,8 @@ class Labelled:
 
 
 def label_rows(ctx: Context, output: np.ndarray) -> Labelled | None:
-    """The labelled rows, labels encoded as the model's class codes.
+    """The labelled rows, labels encoded as the model's class codes; None
+    when no row has a label.
 
     Raises:
         DataError: a label is a class the model does not know.
@@ -63,6 +67,8 @@ def label_rows(ctx: Context, output: np.ndarray) -> Labelled | None:
     if ctx.labels is None:
         return None
     present = ctx.labels.notna().to_numpy()
+    if not present.any():
+        return None  # a target column left empty labels nothing
     rows = ctx.rows.loc[present].reset_index(drop=True)
     labels = ctx.labels.loc[present].reset_index(drop=True)
     if ctx.has_classes:
@@ -78,6 +84,8 @@ def label_rows(ctx: Context, output: np.ndarray) -> Labelled | None:
     else:
         y = pd.to_numeric(labels, errors="coerce").to_numpy(dtype=float)
         keep = np.isfinite(y)
+        if not keep.any():
+            return None
         rows, y, output = rows.loc[keep].reset_index(drop=True), y[keep], output[present][keep]
         return Labelled(rows, y, output)
     return Labelled(rows, y, output[present])
@@ -91,7 +99,13 @@ def _groups(series: pd.Series, role: Role, min_rows: int) -> Iterator[tuple[str,
     elif role == Role.NUMERIC:
         values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
         finite = values[np.isfinite(values)]
-        if finite.size >= 2 * min_rows:
+        distinct = np.unique(finite)
+        if len(distinct) <= BINS:
+            # a few values (a class, a count): each is its own group, not a
+            # range whose bounds it shares with the next
+            for value in distinct:
+                yield f"{value:g}", values == value
+        elif finite.size >= 2 * min_rows:
             edges = np.unique(np.quantile(finite, np.linspace(0, 1, BINS + 1)))
             bins = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(edges) - 2)
             for i in range(len(edges) - 1):
@@ -154,6 +168,7 @@ def slices(ctx: Context, data: Labelled) -> list[CheckResult]:
     for column in ctx.features:
         if column.name not in data.rows.columns:
             continue
+        started = time.perf_counter()
         segments: list[dict[str, Any]] = []
         weak: list[str] = []
         for level, mask in _groups(data.rows[column.name], column.role, settings.slice_min_rows):
@@ -168,6 +183,13 @@ def slices(ctx: Context, data: Labelled) -> list[CheckResult]:
             # a small one is often unlucky
             best = high if greater else low
             best_gap = sign * (overall - best) / max(abs(overall), 1e-12)
+            if scaled:
+                # Weak only when worse both in the target's units and relative
+                # to the slice's own values: a model as good in dollars on
+                # cheap houses, or as good in percent on dear ones, is not.
+                best_raw = high_raw if greater else low_raw
+                raw_gap = sign * (overall_raw - best_raw) / max(abs(overall_raw), 1e-12)
+                best_gap = min(best_gap, raw_gap)
             reasons = []
             if np.isfinite(best_gap) and best_gap > settings.slice_max_gap:
                 reasons.append(f"{gap:.0%} under all rows")
@@ -207,6 +229,7 @@ def slices(ctx: Context, data: Labelled) -> list[CheckResult]:
                 measured=float(worst["gap"]),
                 threshold=settings.slice_max_gap,
                 rows=len(data.y),
+                seconds=time.perf_counter() - started,
                 details={
                     "metric": label,
                     "overall": overall,

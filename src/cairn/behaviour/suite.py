@@ -94,7 +94,8 @@ def _context(
     train_rows: pd.DataFrame | None,
     seed: int,
 ) -> Context:
-    if not isinstance(rows, pd.DataFrame) or rows.empty:
+    # a frame of rows but no columns is checked for its columns below
+    if not isinstance(rows, pd.DataFrame) or len(rows) == 0:
         raise DataError("no rows to test the model on; give a data file with at least one row")
     rows = rows.reset_index(drop=True)
     target = model.schema.target
@@ -205,7 +206,9 @@ def _run_checks(ctx: Context, settings: TestsSection) -> list[CheckResult]:
     if ctx.is_clustering:
         checks.append(skipped("slice/(all)", "slice", "a clustering has no labels to score slices"))
     elif labelled is None:
-        checks.append(skipped("slice/(all)", "slice", "no labels: give the target column"))
+        checks.append(
+            skipped("slice/(all)", "slice", "no labels: give the target column, with values")
+        )
     else:
         checks += guarded("slice/(all)", "slice", partial(_slices.slices, ctx, labelled))
     for column in settings.sensitive:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from cairn.cli._common import (
@@ -540,7 +541,8 @@ def _print_retrain(result: Any) -> None:
             )
         console.print(shares)
     colour = {"promoted": "green", "kept": "yellow", "skipped": "dim"}[result.decision]
-    console.print(f"[bold {colour}]{result.summary()}[/]", highlight=False)
+    # the reasons are plain text: "[tests]" in a gate's reason is not markup
+    console.print(f"[bold {colour}]{escape(result.summary())}[/]", highlight=False)
     if result.evidence_path is not None:
         console.print(f"evidence:   {result.evidence_path}", highlight=False)
 
@@ -564,7 +566,7 @@ def retrain_command(
     since: Annotated[str | None, typer.Option(help="Log window start.")] = None,
     until: Annotated[str | None, typer.Option(help="Log window end.")] = None,
     if_due: Annotated[
-        bool, typer.Option("--if-due", help="Only retrain when a [maintenance] trigger fires.")
+        bool, typer.Option("--if-due", help="Only retrain when a \\[maintenance] trigger fires.")
     ] = False,
     time_budget: Annotated[
         float | None, typer.Option("--time-budget", help="Seconds for training.")

@@ -290,7 +290,8 @@ def _print_outcome(result: Any) -> None:
     lines["time"] = f"{result.timings.get('total', 0):.1f}s"
     width = max(len(name) for name in lines) + 2
     for name, text in lines.items():
-        console.print(f"{name + ':':<{width}}{text}", highlight=False, soft_wrap=True)
+        # values are plain text: "[tests]" in a gate's reason is not markup
+        console.print(f"{name + ':':<{width}}{text}", highlight=False, soft_wrap=True, markup=False)
     for text in combined[1:]:
         console.print(f"  {text}", highlight=False, soft_wrap=True, markup=False)
     # Errors are what a person must look at; the rest is in the reports.
