@@ -257,7 +257,7 @@ def test_retrain_judges_latency_on_the_served_figure_as_run_does(project: Projec
             ],
             native_latency_ms={"native_latency_p99_ms": 26.55},
         )
-        return SimpleNamespace(model=champion, evaluation=evaluation)
+        return SimpleNamespace(model=champion, evaluation=evaluation, tests=None)
 
     def latency_verdict(run: SimpleNamespace) -> tuple[Any, list[str]]:
         result = _compare(

@@ -227,3 +227,23 @@ def test_a_run_left_with_no_feature_stops_before_the_search(make_project: MakePr
     assert "'churn_flag' (suspected target leakage)" in line
     assert "'contact' (dropped as personal data)" in line
     assert "cross-validating" not in done.stdout + done.stderr
+
+
+def test_a_copy_among_many_columns_is_found_by_the_screen() -> None:
+    """Wide tables are screened by in-sample lookups before the cross-validated
+    one-feature models; a near-copy still reaches the models and is flagged."""
+    from cairn.data._leakage import SCREEN_ABOVE
+    from tests.conftest import wide_frame
+
+    frame = wide_frame("adult", "class", columns=SCREEN_ABOVE + 50, rows=2_000)
+    rng = np.random.default_rng(1)
+    copy = frame["class"].copy()
+    flip = rng.random(len(copy)) < 0.01
+    copy[flip] = np.where(
+        copy[flip] == copy.iloc[0], copy[copy != copy.iloc[0]].iloc[0], copy.iloc[0]
+    )
+    frame["class_copy"] = copy
+    cleaned = check_and_clean(frame, target="class")
+    suspects = [f for f in cleaned.report.findings if f.check == "leakage_suspect"]
+    assert [f.column for f in suspects] == ["class_copy"]
+    assert cleaned.schema["class_copy"].role == "ignore"

@@ -33,6 +33,7 @@ __all__ = [
     "Role",
     "Schema",
     "SplitResult",
+    "after_search_findings",
     "as_strings",
     "auto_repeats",
     "category_string",
@@ -56,6 +57,7 @@ __all__ = [
 ]
 
 _LAZY = {
+    "after_search_findings": "cairn.data._leakage",
     "CleanResult": "cairn.data.quality",
     "ColumnSchema": "cairn.data.schema",
     "DROPPED_ROLES": "cairn.data.schema",
@@ -90,6 +92,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    from cairn.data._leakage import after_search_findings
     from cairn.data.findings import Finding, QualityReport
     from cairn.data.quality import CleanResult, check_and_clean, clean_unlabelled, repair_types
     from cairn.data.repair import Factorized, factorize, repair_column, repair_frame

@@ -46,6 +46,9 @@ SEPARATION_AUC = 0.99  # one feature tells test rows from training rows this wel
 
 LEAKAGE_SAMPLE = 20_000  # rows scored (a random sample of larger tables)
 LEAKAGE_FOLDS = 3
+LEAKAGE_BINS = 20  # quantile bins of a number in the wide-table screen
+SCREEN_ABOVE = 100  # more candidate columns than this are screened first ...
+SCREEN_SCORE = 0.8  # ... keeping those whose in-sample lookup score reaches this
 _TREE_LEAVES = 64
 _MIN_ROWS = 30
 
@@ -106,6 +109,8 @@ def leakage_findings(
     sample = frame
     if len(frame) > LEAKAGE_SAMPLE:
         sample = frame.sample(n=LEAKAGE_SAMPLE, random_state=0)
+    if len(candidates) > SCREEN_ABOVE:
+        candidates = _screened(sample, target, candidates, task)
     scores = one_feature_scores(sample, target, candidates, task)
     excluded: list[str] = []
     for score in scores:
@@ -116,6 +121,75 @@ def leakage_findings(
             excluded.append(score.column)
         findings.append(_suspect_finding(score, target, len(frame), kept=kept))
     return findings, excluded
+
+
+def _screened(
+    sample: pd.DataFrame, target: str, candidates: Sequence[ColumnSchema], task: Task
+) -> list[ColumnSchema]:
+    """The candidates worth a cross-validated model on a wide table: those
+    whose in-sample score from value (or quantile-bin) lookups reaches
+    :data:`SCREEN_SCORE`. In-sample lookups flatter a feature, so a near-copy
+    always passes; the cross-validated score then decides."""
+    if task.has_classes:
+        labels, _ = pd.factorize(as_strings(sample[target]).astype(str))
+        known_labels = labels >= 0
+    else:
+        y = pd.to_numeric(sample[target], errors="coerce").to_numpy(dtype=float)
+        known_labels = ~np.isnan(y)
+    kept = []
+    for column in candidates:
+        keys = _lookup_keys(sample[column.name], column)[known_labels]
+        if task.has_classes:
+            score = _in_sample_balanced_accuracy(keys, labels[known_labels])
+        else:
+            score = _in_sample_r2(keys, y[known_labels])
+            if keys.max() > LEAKAGE_BINS:  # many values: ranks may tell more than bins
+                score = max(score, _rank_correlation(sample[column.name], column, y, known_labels))
+        if score >= SCREEN_SCORE:
+            kept.append(column)
+    return kept
+
+
+def _lookup_keys(values: pd.Series, column: ColumnSchema) -> np.ndarray:
+    """Each row's value code, numbers cut into :data:`LEAKAGE_BINS` quantile bins."""
+    matrix = _feature_matrix(values, column)
+    if isinstance(matrix, np.ndarray):
+        numbers = matrix[:, 0]
+        ranks = pd.Series(numbers).rank(method="dense").to_numpy()
+        top = np.nanmax(ranks) if np.isfinite(ranks).any() else 1.0
+        bins = np.floor((ranks - 1) / max(top, 1.0) * LEAKAGE_BINS)
+        return np.where(np.isnan(bins), -1, bins).astype(np.int64) + 1
+    codes, _ = pd.factorize(matrix)
+    return codes.astype(np.int64) + 1
+
+
+def _in_sample_balanced_accuracy(keys: np.ndarray, labels: np.ndarray) -> float:
+    n_keys, n_labels = int(keys.max()) + 1, int(labels.max()) + 1
+    table = np.bincount(keys * n_labels + labels, minlength=n_keys * n_labels)
+    predicted = table.reshape(n_keys, n_labels).argmax(axis=1)[keys]
+    recalls = [np.mean(predicted[labels == k] == k) for k in range(n_labels) if (labels == k).any()]
+    return float(np.mean(recalls))
+
+
+def _rank_correlation(
+    values: pd.Series, column: ColumnSchema, y: np.ndarray, known: np.ndarray
+) -> float:
+    matrix = _feature_matrix(values, column)
+    if not isinstance(matrix, np.ndarray):
+        return 0.0
+    both = pd.DataFrame({"x": matrix[:, 0][known], "y": y[known]}).dropna()
+    if len(both) < _MIN_ROWS:
+        return 0.0
+    rho = both["x"].rank().corr(both["y"].rank())
+    return 0.0 if pd.isna(rho) else abs(float(rho))
+
+
+def _in_sample_r2(keys: np.ndarray, y: np.ndarray) -> float:
+    sums = np.bincount(keys, weights=y)
+    counts = np.bincount(keys)
+    means = sums / np.maximum(counts, 1)
+    total = float(((y - y.mean()) ** 2).sum())
+    return 1.0 - float(((y - means[keys]) ** 2).sum()) / total if total > 0 else 0.0
 
 
 def one_feature_scores(

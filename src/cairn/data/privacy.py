@@ -76,6 +76,11 @@ _SSN = re.compile(r"^\d{3}-\d{2}-\d{4}$")
 _NINO = re.compile(r"^(?!BG|GB|NK|KN|NT|TN|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]\d{6}[A-D]$")
 
 
+# The smallest card number (13 digits): shorter whole numbers in a column
+# not named as a phone or id column are skipped without being read as text.
+CARD_FLOOR = 1e12
+
+
 def _word_set(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
@@ -437,6 +442,10 @@ def _column_finding(name: str, series: pd.Series) -> PersonalData | None:
     if values.empty:
         return None
     hints = _hinted(name)
+    if pd.api.types.is_numeric_dtype(values.dtype) and not hints & {"phone", "national_id"}:
+        numbers = values.to_numpy(dtype=float)
+        if not bool(np.all(numbers % 1 == 0)) or float(np.abs(numbers).max()) < CARD_FLOOR:
+            return None  # not whole, or too short for a card number: nothing to test
     whole = pd.api.types.is_float_dtype(values.dtype) and bool((values % 1 == 0).all())
     # 16-digit whole numbers read as floats written out in full, not as 4.1e+15
     texts = values.astype("int64").astype("str") if whole else as_strings(values)

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cairn.data._leakage import after_search_findings
+from cairn.data import after_search_findings
 from cairn.data.split import Fold
 from cairn.evaluation.evaluate import Evaluation
 from cairn.evaluation.evaluate import evaluate as evaluate_pipeline
