@@ -151,18 +151,7 @@ def slice_chart(check: CheckResult) -> str:
     overall = _number(check.details.get("overall"))
     caption = "Red bars are failing slices; whiskers show each slice's interval."
     if overall is not None:
-        layout["shapes"] = [
-            {
-                "type": "line",
-                "xref": "x",
-                "yref": "paper",
-                "x0": overall,
-                "x1": overall,
-                "y0": 0,
-                "y1": 1,
-                "line": {"color": rp.MUTED, "dash": "dash"},
-            }
-        ]
+        layout["shapes"] = [rp.vertical_line(overall, color=rp.MUTED)]
         caption += f" The dashed line is the overall {metric} ({overall:.4g})."
     figure = rp.Figure(
         [trace],

@@ -142,18 +142,7 @@ def silhouettes(seg: Segmentation) -> tuple[str, np.ndarray, np.ndarray]:
             "showgrid": False,
         },
         "xaxis": {"title": {"text": "silhouette"}, "range": [min(-0.1, float(values.min())), 1]},
-        "shapes": [
-            {
-                "type": "line",
-                "xref": "x",
-                "yref": "paper",
-                "x0": overall,
-                "x1": overall,
-                "y0": 0,
-                "y1": 1,
-                "line": {"color": rp.BAD, "dash": "dash", "width": 1.5},
-            }
-        ],
+        "shapes": [rp.vertical_line(overall, color=rp.BAD, width=1.5)],
     }
     drawn = (
         f"{len(rows):,} of {len(seg.labels):,} rows drawn at random; "

@@ -258,18 +258,7 @@ def _segments(analysis: RunAnalysis) -> rp.Section | None:
             caption=f"Overall {table.metric} {table.overall:.4g}; the red bar is the weakest "
             "segment; rows per segment in brackets.",
         )
-        fig.layout["shapes"] = [
-            {
-                "type": "line",
-                "xref": "x",
-                "yref": "paper",
-                "x0": table.overall,
-                "x1": table.overall,
-                "y0": 0,
-                "y1": 1,
-                "line": {"color": rp.MUTED, "dash": "dash"},
-            }
-        ]
+        fig.layout["shapes"] = [rp.vertical_line(table.overall, color=rp.MUTED)]
         plots.append(str(fig))
     return rp.Section(
         "Performance by segment",

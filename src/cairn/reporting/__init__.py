@@ -66,6 +66,7 @@ from cairn.reporting._plots import (
     lines,
     scatter,
     stacked_bars,
+    vertical_line,
 )
 
 __all__ = [
@@ -106,5 +107,6 @@ __all__ = [
     "stacked_bars",
     "table",
     "tiles",
+    "vertical_line",
     "write_report",
 ]

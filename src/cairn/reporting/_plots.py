@@ -129,6 +129,25 @@ def histogram(
     return Figure([trace], layout, title=title, caption=caption, height=height)
 
 
+def vertical_line(
+    x: float, *, color: str, dash: str = "dash", width: float | None = None
+) -> dict[str, Any]:
+    """A plotly shape: a vertical line at ``x`` across the whole plot height."""
+    line: dict[str, Any] = {"color": color, "dash": dash}
+    if width is not None:
+        line["width"] = width
+    return {
+        "type": "line",
+        "xref": "x",
+        "yref": "paper",
+        "x0": x,
+        "x1": x,
+        "y0": 0,
+        "y1": 1,
+        "line": line,
+    }
+
+
 def _marker_lines(
     markers: Mapping[str, float],
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -138,18 +157,7 @@ def _marker_lines(
         if where is None or not math.isfinite(float(where)):
             continue
         colour = PALETTE[(position + 1) % len(PALETTE)]
-        shapes.append(
-            {
-                "type": "line",
-                "xref": "x",
-                "yref": "paper",
-                "x0": where,
-                "x1": where,
-                "y0": 0,
-                "y1": 1,
-                "line": {"color": colour, "width": 1.5, "dash": "dot"},
-            }
-        )
+        shapes.append(vertical_line(where, color=colour, dash="dot", width=1.5))
         notes.append(
             {
                 "x": where,
