@@ -508,12 +508,13 @@ def profile(
 def _profile_spec(spec_path: Path, *, target: str | None, task: str | None, status: Any) -> Any:
     """The profile of a spec's sources, combined as ``cairn run`` combines
     them, with what combining found; and the project's name."""
-    from cairn.data.sources import attach_combination, collect, combination_of
+    from cairn.data.sources import attach_combination, collect, take_combination
     from cairn.eda import profile as make_profile
     from cairn.spec import load_spec
 
     spec = load_spec(spec_path)
     frame = collect(spec)
+    combination = take_combination(frame)
     status.update(f"profiling {len(frame):,} rows × {frame.shape[1]} columns")
     target = target or spec.problem.target
     if target not in frame.columns:  # a clustering's spec may name no target column
@@ -528,7 +529,7 @@ def _profile_spec(spec_path: Path, *, target: str | None, task: str | None, stat
         time_column=spec.data.time_column,
         source=", ".join(source.label for source in spec.data.sources),
     )
-    attach_combination(result.quality, combination_of(frame))
+    attach_combination(result.quality, combination)
     return result, spec.project.name
 
 

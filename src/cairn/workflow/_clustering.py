@@ -32,7 +32,7 @@ from cairn.data.pseudonym import KEY_FILE as PRIVACY_KEY_FILE
 from cairn.data.pseudonym import project_key
 from cairn.data.quality import CleanResult, clean_unlabelled
 from cairn.data.schema import Schema
-from cairn.data.sources import attach_combination, combination_of
+from cairn.data.sources import attach_combination, take_combination
 from cairn.evaluation.evaluate import (
     NATIVE_PREFIX,
     Evaluation,
@@ -107,6 +107,7 @@ def cluster(spec: ProjectSpec, raw: pd.DataFrame, *, seconds: float, say: Progre
     truth_column = problem.ground_truth
     source = ", ".join(item.label for item in spec.data.sources)
     say("checking data quality")
+    combination = take_combination(raw)
     cleaned = clean_unlabelled(
         raw,
         task="clustering",
@@ -118,7 +119,7 @@ def cluster(spec: ProjectSpec, raw: pd.DataFrame, *, seconds: float, say: Progre
         privacy=spec.data.privacy,
         privacy_key=lambda: project_key(spec.project_dir),
     )
-    attach_combination(cleaned.report, combination_of(raw))
+    attach_combination(cleaned.report, combination)
     features = cleaned.frame[[c.name for c in cleaned.schema.columns if c.name != truth_column]]
     metric = problem.metric or get_task("clustering").default_metric()
     rank_by = metric if metric in CLUSTER_INDICES else "silhouette"

@@ -14,7 +14,7 @@ import pandas as pd
 from cairn.data.pseudonym import project_key
 from cairn.data.quality import CleanResult, check_and_clean
 from cairn.data.schema import Schema
-from cairn.data.sources import attach_combination, collect, combination_of
+from cairn.data.sources import attach_combination, collect, take_combination
 from cairn.data.split import Fold, split
 from cairn.exceptions import DataError, SpecError
 from cairn.spec import ProjectSpec
@@ -137,6 +137,7 @@ def prepare(spec: ProjectSpec, raw: pd.DataFrame, *, say: Progress, clock: Clock
     and held-out test rows, as the spec says."""
     say("checking data quality")
     problem = spec.problem
+    combination = take_combination(raw)
     prepared = clean(
         raw,
         target=problem.target,
@@ -154,7 +155,7 @@ def prepare(spec: ProjectSpec, raw: pd.DataFrame, *, say: Progress, clock: Clock
     spec.check_task(prepared.task)
     # What combining the sources found joins the run's quality report (and
     # so quality.json, the EDA page and the card), ahead of the checks.
-    attach_combination(prepared.cleaned.report, combination_of(raw))
+    attach_combination(prepared.cleaned.report, combination)
     clock.lap("quality")
 
     say("splitting train / test")

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from cairn.data.findings import QualityReport
-from cairn.data.sources import Combination, collect, combination_of
+from cairn.data.sources import Combination, collect, take_combination
 from cairn.eda._combination_section import combination_sections
 from cairn.exceptions import DataError, SpecError
 from cairn.spec import ProjectSpec, load_spec
@@ -49,7 +49,7 @@ def planted_append(root: Path, telco: pd.DataFrame, **changes: Any) -> None:
 
 
 def findings(frame: pd.DataFrame, check: str) -> list[Any]:
-    combination = combination_of(frame)
+    combination = take_combination(frame.copy())  # the frame keeps its record for the next call
     assert combination is not None
     return [f for f in combination.findings if f.check == check]
 
@@ -66,7 +66,7 @@ def test_repeated_customers_with_an_extra_column_are_one_row(tmp_path, telco):
     assert int(frame["Region"].notna().sum()) == len(telco) - LATER
     [partial] = findings(frame, "combine_partial_column")
     assert partial.column == "Region" and partial.count == LATER
-    record = combination_of(frame)
+    record = take_combination(frame)
     assert record is not None and record.duplicates_removed == 500
     assert [(s.label, s.rows) for s in record.sources] == [("a.csv", 5000), ("b.csv", 2543)]
 
@@ -130,7 +130,7 @@ def test_recoded_values_get_a_values_line_that_fixes_them(tmp_path, telco):
 
 def test_all_suggested_lines_of_a_source_fix_everything_at_once(tmp_path, telco):
     planted_append(tmp_path, telco, rename=True, recode=True)
-    record = combination_of(collect(write_spec(tmp_path, [("a.csv", []), ("b.csv", [])])))
+    record = take_combination(collect(write_spec(tmp_path, [("a.csv", []), ("b.csv", [])])))
     assert record is not None
     lines = record.suggested_lines()["b.csv"]
     # the EDA section shows them ready to paste
@@ -155,7 +155,7 @@ def test_values_without_yes_no_meaning_pair_by_frequency(tmp_path, telco):
     frame = collect(write_spec(tmp_path, [("a.csv", []), ("b.csv", [])]))
     [mismatch] = findings(frame, "combine_value_mismatch")
     assert "frequency" in mismatch.action
-    record = combination_of(frame)
+    record = take_combination(frame)
     assert record is not None
     mapping = record.suggestions["b.csv"]["values"]["InternetService"]
     assert mapping == {code: name for name, code in codes.items()}
@@ -173,7 +173,7 @@ def test_lossy_inner_join_says_what_it_dropped(tmp_path, telco):
     assert "100 of 7,043 rows of 'left.csv'" in lost.message
     assert f"e.g. {telco['customerID'].iloc[0]!r}" in lost.message
     assert 'join_how = "left"' in lost.action
-    record = combination_of(frame)
+    record = take_combination(frame)
     assert record is not None
     [join] = record.joins
     assert (join.cardinality, join.left_lost, join.right_lost) == ("1:1", 100, 0)
@@ -262,7 +262,7 @@ def test_a_rename_to_an_empty_name_is_a_spec_error(tmp_path, telco):
 def test_one_source_records_rows_read_and_nothing_else(tmp_path, telco):
     telco.iloc[:500].to_csv(tmp_path / "a.csv", index=False)
     frame = collect(write_spec(tmp_path, [("a.csv", [])], id_columns=["customerID"]))
-    record = combination_of(frame)
+    record = take_combination(frame)
     assert record is not None and record.single
     assert record.findings == [] and record.summary() == "1 source, 500 rows read"
     assert combination_sections(QualityReport(combination=record.to_dict())) == []

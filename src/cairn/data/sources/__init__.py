@@ -28,7 +28,7 @@ from cairn.data.sources._combination import (
     SourceRecord,
     apply_source_options,
     attach_combination,
-    combination_of,
+    take_combination,
 )
 from cairn.data.sources._combine import collect
 from cairn.data.sources._formats import FORMATS, READ_HINTS_ATTR
@@ -43,7 +43,7 @@ __all__ = [
     "apply_source_options",
     "attach_combination",
     "collect",
-    "combination_of",
     "read_source",
     "read_table",
+    "take_combination",
 ]

@@ -1,7 +1,7 @@
 """What combining sources did, for people: the :class:`Combination` record.
 
 :func:`~cairn.data.sources.collect` keeps it (as ``to_dict()``) in the
-combined frame's ``attrs["cairn_collect"]``; :func:`combination_of` reads it
+combined frame's ``attrs["cairn_collect"]``; :func:`take_combination` reads it
 back. Besides rows per source it holds :class:`~cairn.data.findings.Finding`
 objects (checks named ``combine_*``, made in ``_append_checks`` and
 ``_join_checks``). Suggested fixes are spec lines to paste into a
@@ -210,9 +210,12 @@ class Combination:
         return lines
 
 
-def combination_of(frame: pd.DataFrame) -> Combination | None:
-    """The record :func:`~cairn.data.sources.collect` left on ``frame``, if any."""
-    data = frame.attrs.get(ATTRS_KEY)
+def take_combination(frame: pd.DataFrame) -> Combination | None:
+    """The record :func:`~cairn.data.sources.collect` left on ``frame``, if
+    any, taken off it: pandas deep-copies ``attrs`` into every column and
+    slice, so a record of thousands of columns left there makes each column
+    access slow (minutes on a 2,000-column table)."""
+    data = frame.attrs.pop(ATTRS_KEY, None)
     return Combination.from_dict(data) if isinstance(data, dict) else None
 
 

@@ -56,7 +56,7 @@ def collect(spec: ProjectSpec) -> pd.DataFrame:
     Returns:
         The combined frame. ``frame.attrs["cairn_collect"]`` holds the
         :class:`~cairn.data.sources.Combination` record as a dict (see
-        :func:`~cairn.data.sources.combination_of`): the sources (label, rows,
+        :func:`~cairn.data.sources.take_combination`): the sources (label, rows,
         columns), ``"combine"``, the rows removed as duplicates across
         sources (``"duplicates_removed"``), for a join the renamed columns
         (``"renamed"``) and each step (``"joins"``), and the findings.
