@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -183,13 +184,38 @@ def category_string(value: Any) -> Any:
     return str(value).strip()
 
 
+def map_distinct(series: pd.Series, convert: Callable[[Any], Any], missing: Any) -> np.ndarray:
+    """``convert`` applied to each value of ``series`` (an object array), with
+    ``missing`` for missing values; ``convert`` runs once per distinct value,
+    not once per row (tables with many rows or many columns)."""
+    if series.dtype != object:
+        # One type per column: factorizing cannot merge values that convert differently.
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+        lookup = np.empty(len(uniques) + 1, dtype=object)
+        lookup[:-1] = [convert(v) for v in np.asarray(uniques, dtype=object)]
+        lookup[-1] = missing
+        return cast("np.ndarray", lookup[codes])
+    # Mixed objects: 1, 1.0 and True are equal keys, so the type is part of the key.
+    seen: dict[tuple[type, Any], Any] = {}
+    out = np.empty(len(series), dtype=object)
+    for i, value in enumerate(series.to_numpy(dtype=object)):
+        key = (type(value), value)
+        try:
+            out[i] = seen[key]
+        except KeyError:
+            out[i] = seen[key] = convert(value)
+        except TypeError:  # unhashable value
+            out[i] = convert(value)
+    return out
+
+
 def as_strings(series: pd.Series) -> pd.Series:
     """Values as strings (pandas "str" dtype, NaN kept): integral numbers
     without a trailing ".0", booleans as "True"/"False", text stripped."""
     dtype = series.dtype
     if isinstance(dtype, pd.StringDtype) or pd.api.types.is_integer_dtype(dtype):
         return series.astype("str").str.strip()
-    values = [category_string(v) for v in series.to_numpy(dtype=object)]
+    values = map_distinct(series, category_string, np.nan)
     return pd.Series(values, index=series.index, name=series.name, dtype="str")
 
 

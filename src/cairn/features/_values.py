@@ -11,6 +11,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import validate_data
 
 from cairn.data.schema import category_string
+from cairn.data.values import map_distinct
 
 #: Value that stands for a missing category after string casting.
 MISSING_CATEGORY = "__missing__"
@@ -56,8 +57,7 @@ def to_category_strings(X: Any) -> np.ndarray:
     frame = _as_frame(X)
     out = np.empty(frame.shape, dtype=object)
     for j in range(frame.shape[1]):
-        values = frame.iloc[:, j].to_numpy(dtype=object)
-        out[:, j] = [_category_string(v) for v in values]
+        out[:, j] = map_distinct(frame.iloc[:, j], _category_string, MISSING_CATEGORY)
     return out
 
 
