@@ -18,23 +18,27 @@ from tests.serving.conftest import records_of
 
 
 def _registered_twice(result: Any, root: Path) -> str:
-    """A project whose registry holds the run's bundle as versions 1 (champion) and 2."""
-    from cairn.tracking import record_run, tracking_uri
+    """A project whose registry holds the run's bundle as versions 1 (champion)
+    and 2. The versions are made with MLflow's client from one logged copy of
+    the bundle (what the server reads of a version), not with two whole
+    ``record_run`` calls and their environment inference."""
+    from cairn.tracking import CHAMPION, open_store, set_alias, tracking_uri
 
     root.mkdir()
     for name in ("cairn.toml", "data.csv"):
         shutil.copy(result.spec.project_dir / name, root / name)
+    uri = tracking_uri(root)
+    client = open_store(uri)
+    name = result.spec.project.name
+    experiment = client.create_experiment(name)
+    run = client.create_run(experiment)
+    client.log_artifacts(run.info.run_id, str(result.bundle_path), "model/artifacts/bundle")
+    client.set_terminated(run.info.run_id)
+    client.create_registered_model(name)
     for _ in range(2):
-        record_run(
-            project=result.spec.project.name,
-            project_dir=root,
-            configured_uri=None,
-            params={},
-            metrics={},
-            reports=[],
-            bundle_dir=result.bundle_path,
-        )
-    return tracking_uri(root)
+        client.create_model_version(name, f"runs:/{run.info.run_id}/model", run.info.run_id)
+    set_alias(name, CHAMPION, "1", tracking_uri=uri)
+    return uri
 
 
 class _Load:
