@@ -315,6 +315,56 @@ def _announcer(service: Any, address: _Address, log_path: Path | None) -> Callab
     return announce
 
 
+def build_command(
+    model: Annotated[
+        str | None,
+        typer.Argument(
+            help="Bundle folder or models:/NAME@ALIAS (default: the project's champion)."
+        ),
+    ] = None,
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Folder to write the context to (new or empty).")
+    ] = Path("container"),
+    image: Annotated[
+        str | None, typer.Option(help="Also run 'docker build -t IMAGE' on the context.")
+    ] = None,
+    wheel: Annotated[
+        Path | None,
+        typer.Option(help="cairn wheel to install (default: built from this cairn's source)."),
+    ] = None,
+    spec: Annotated[
+        Path | None, typer.Option(help="Project spec for defaults (default: ./cairn.toml).")
+    ] = None,
+    tracking_uri: Annotated[
+        str | None, typer.Option(help="MLflow store for models:/ URIs.")
+    ] = None,
+    trust: Annotated[
+        bool, typer.Option("--trust", help="Accept an unsigned bundle, or one signed elsewhere.")
+    ] = False,
+) -> None:
+    """Write a container build context (Dockerfile, the bundle, a cairn wheel) that
+    serves MODEL on port 8080: cairn's routes, GET /ping and POST /invocations."""
+    with user_errors():
+        from cairn.serving.container import build_context, build_image
+
+        reference, store = _model_and_store(find_spec(spec), model, None, tracking_uri)
+        with console.status(f"writing the build context for {reference}", spinner="dots"):
+            built = build_context(reference, output, tracking_uri=store, wheel=wheel, trust=trust)
+        extras = built.requirements[1:]
+        console.print(
+            f"wrote {built.folder}: {built.model} v{built.version}, {built.engine} engine; "
+            f"installs cairn[serve]{' and ' + ', '.join(extras) if extras else ' only'} "
+            f"({built.reason})",
+            highlight=False,
+            soft_wrap=True,
+        )
+        if image is None:
+            console.print(f"build it with: docker build -t IMAGE {built.folder}", highlight=False)
+            return
+        build_image(built, image)
+        console.print(f"built image {image}: docker run -p 8080:8080 {image}", highlight=False)
+
+
 def loadtest_command(
     url: Annotated[str, typer.Argument(help="Endpoint, e.g. http://127.0.0.1:8000/predict.")],
     concurrency: Annotated[int, typer.Option("--concurrency", "-c", help="Connections.")] = 1,

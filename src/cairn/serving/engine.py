@@ -55,6 +55,7 @@ __all__ = [
     "ServedRecommender",
     "load_served_model",
     "open_graph",
+    "resolve_model",
 ]
 
 Engine = str  # "auto", "onnx" or "native"
@@ -254,7 +255,15 @@ class ServedModel:
         }
 
 
-def _resolve(reference: str | Path, tracking_uri: str | None) -> tuple[Path, str | None, str]:
+def resolve_model(
+    reference: str | Path, tracking_uri: str | None = None
+) -> tuple[Path, str | None, str]:
+    """The bundle folder behind a folder or registry URI (fetched when it is
+    one), its registry version (None for a folder) and the reference as text.
+
+    Raises:
+        RegistryError: the registry URI cannot be resolved.
+    """
     text = str(reference)
     if text.startswith("models:/"):
         from cairn.tracking import describe_version, download_bundle
@@ -292,7 +301,7 @@ def load_served_model(
     """
     if engine not in ("auto", "onnx", "native"):
         raise ServingError(f"engine {engine!r} is not one of auto, onnx, native")
-    folder, version, source = _resolve(reference, tracking_uri)
+    folder, version, source = resolve_model(reference, tracking_uri)
     # the whole bundle, model file included, is checked before serving either engine
     bundle = verify_bundle(folder, trust=trust)
     try:
