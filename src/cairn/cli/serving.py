@@ -147,7 +147,7 @@ def serve_command(
 
 def _follower(reference: str, store: str | None, interval: float, engine: str, trust: bool) -> Any:
     """The poller behind --follow-alias; it prints each swap."""
-    from cairn.serving._follow import AliasFollower
+    from cairn.serving import AliasFollower
 
     def announce(line: str) -> None:
         console.print(line, highlight=False, soft_wrap=True)
