@@ -356,6 +356,7 @@ def build_command(
             f"installs cairn[serve]{' and ' + ', '.join(extras) if extras else ' only'} "
             f"({built.reason})",
             highlight=False,
+            markup=False,  # "[serve]" is text, not a style
             soft_wrap=True,
         )
         if image is None:
