@@ -461,6 +461,7 @@ def test_api_key_is_required_and_compared(churn: Any, tmp_path: Path) -> None:
         record = {"records": records_of(churn, 1)}
         assert c.get("/health").status_code == 200
         assert c.get("/ready").status_code == 200
+        assert c.get("/ping").status_code == 200  # probes carry no key
         assert c.post("/predict", json=record).status_code == 401
         assert c.get("/metadata").status_code == 401
         assert c.get("/openapi.json").status_code == 401

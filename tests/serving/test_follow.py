@@ -125,3 +125,20 @@ def test_follow_alias_needs_a_registry_alias(tmp_path: Path) -> None:
         AliasFollower(str(tmp_path), None)
     with pytest.raises(ServingError, match="fixed version"):
         AliasFollower("models:/churn/3", None)
+
+
+def test_cli_follow_alias_on_a_folder_is_one_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "cairn", "serve", str(tmp_path), "--follow-alias", "--no-log"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 1
+    assert "--follow-alias needs a registry alias" in output
+    assert "Traceback" not in output
