@@ -142,3 +142,39 @@ def test_cli_follow_alias_on_a_folder_is_one_line(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "--follow-alias needs a registry alias" in output
     assert "Traceback" not in output
+
+
+def test_a_version_that_fails_its_checks_is_skipped_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The server keeps its model, says why once, and takes the next good version."""
+    import types
+
+    import cairn.tracking
+    from cairn.exceptions import BundleError
+    from cairn.serving._follow import AliasFollower
+
+    lines: list[str] = []
+    swapped: list[Any] = []
+    champion = types.SimpleNamespace(version="1", engine="onnx")
+    service = types.SimpleNamespace(
+        arms=[types.SimpleNamespace(model=champion)], replace_champion=swapped.append
+    )
+    follower = AliasFollower("models:/churn@champion", "sqlite:///x.db", announce=lines.append)
+    alias = {"version": "2"}
+    monkeypatch.setattr(cairn.tracking, "alias_version", lambda *a, **k: alias["version"])
+
+    def load(version: str) -> Any:
+        if version == "2":
+            raise BundleError("model.joblib does not match its hash")
+        return types.SimpleNamespace(version=version, engine="onnx")
+
+    monkeypatch.setattr(follower, "_load", load)
+    assert follower.check(service) is False
+    assert follower.check(service) is False  # not loaded, nor reported, again
+    assert len(lines) == 1 and "still serving version 1" in lines[0]
+    assert "does not match its hash" in (follower.last_error or "")
+    alias["version"] = "3"
+    assert follower.check(service) is True
+    assert [m.version for m in swapped] == ["3"]
+    assert follower.status()["last_swap"]["to"] == "3" and follower.last_error is None

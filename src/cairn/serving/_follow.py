@@ -97,7 +97,9 @@ class AliasFollower:
             try:
                 self.check(service)
             except Exception as error:  # a registry hiccup must not end the polling
-                self._report(f"cannot read {self.reference}: {error}", failure=True)
+                line = f"cannot read {self.reference}: {error}"
+                if line != self.last_error:  # once per outage, not once per poll
+                    self._report(line, failure=True)
 
     def check(self, service: Any) -> bool:
         """Swap the champion if the alias moved; True when it swapped."""
