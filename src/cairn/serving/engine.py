@@ -169,7 +169,8 @@ class ServedModel:
 
     def _native_output(self, records: Sequence[Any]) -> np.ndarray:
         if self._native_frame is None:
-            self._native_frame = _NativeFrame(self.schema, self.adapter)
+            dropped = frozenset(self.privacy.dropped)
+            self._native_frame = _NativeFrame(self.schema, self.adapter, dropped)
         frame = self._native_frame.build(records)
         with warnings.catch_warnings():
             # the adapter already reported what the pipeline's steps might warn about
@@ -267,9 +268,13 @@ class _NativeFrame:
     the schema's own parser.
     """
 
-    def __init__(self, schema: Schema, adapter: RecordAdapter) -> None:
+    def __init__(
+        self, schema: Schema, adapter: RecordAdapter, dropped: frozenset[str] = frozenset()
+    ) -> None:
         self.schema = schema
         self.columns = adapter.columns
+        # personal-data columns training dropped: never passed on, as the library drops them
+        self.dropped = dropped
         formats = schema.metadata.get("datetime_formats") or {}
         self.date_formats = {name: formats.get(name) for name in schema.names}
 
@@ -282,7 +287,7 @@ class _NativeFrame:
             name = column.name
             if column.is_feature:
                 data[name] = self._feature(column, [record[name] for record in records])
-            elif any(name in record for record in records):
+            elif name not in self.dropped and any(name in record for record in records):
                 data[name] = pd.Series([record.get(name) for record in records], dtype=object)
             else:
                 data[name] = np.full(n, np.nan)
