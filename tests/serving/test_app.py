@@ -123,7 +123,9 @@ def test_invocations_errors_have_mlflow_shape(client: httpx.Client, churn: Any) 
     records = records_of(churn, 2)
     both = post(json={"dataframe_records": records, "inputs": records})
     assert "dataframe_records" in _mlflow_error(both, 400, "BAD_REQUEST")
-    _mlflow_error(post(json={"records": records}), 400, "BAD_REQUEST")
+    # /predict's body is taken too (one client for both), but not beside another field
+    assert post(json={"records": records}).status_code == 200
+    _mlflow_error(post(json={"records": records, "inputs": records}), 400, "BAD_REQUEST")
     tensor = _mlflow_error(post(json={"instances": [[1, 2]]}), 400, "BAD_REQUEST")
     assert "tensor" in tensor
     ragged = post(json={"inputs": {"tenure": [1, 2], "Contract": ["One year"]}})
@@ -204,8 +206,13 @@ def test_lenient_json_is_parsed_off_the_event_loop(
 
 
 def test_health_ready_metadata(client: httpx.Client, churn: Any) -> None:
-    assert client.get("/health").json() == {"status": "ok"}
+    assert client.get("/health").json() == {
+        "status": "ok",
+        "model": "churn",
+        "version": churn.run_id,
+    }
     assert client.get("/ready").json()["ready"] is True
+    assert client.get("/ping").json() == {"ready": True}
     meta = client.get("/metadata").json()
     assert meta["name"] == "churn" and meta["version"] == churn.run_id
     assert meta["engine"]["name"] == "onnx"
@@ -454,6 +461,7 @@ def test_api_key_is_required_and_compared(churn: Any, tmp_path: Path) -> None:
         record = {"records": records_of(churn, 1)}
         assert c.get("/health").status_code == 200
         assert c.get("/ready").status_code == 200
+        assert c.get("/ping").status_code == 200  # probes carry no key
         assert c.post("/predict", json=record).status_code == 401
         assert c.get("/metadata").status_code == 401
         assert c.get("/openapi.json").status_code == 401

@@ -142,3 +142,43 @@ def test_describe_says_which_engine_and_why(churn: Any) -> None:
     assert columns["customerID"]["required"] is False
     assert columns["Contract"]["categories"]
     assert described["classes"] == ["No", "Yes"]
+
+
+@pytest.mark.parametrize("name", ["churn", "housing"])
+def test_lean_native_path_answers_as_the_conformed_frame(
+    name: str, trained: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Records go straight to the pipeline's frame, with no per-request
+    conform, and give exactly what the library's conform-then-predict gives,
+    messy values included."""
+    import warnings
+
+    import pandas as pd
+
+    import cairn.bundle._model as bundle_model
+
+    result = trained(name)
+    served = load_served_model(result.bundle_path, engine="native")
+    library = load_bundle(result.bundle_path, engine="native")
+    records = records_of(result, 40)
+    schema = served.schema
+    numeric = [c.name for c in schema.columns if c.is_feature and c.dtype in ("int", "float")]
+    text = [c.name for c in schema.columns if c.is_feature and c.dtype == "string"]
+    records[0][numeric[0]] = None
+    records[1][numeric[0]] = str(records[1][numeric[0]])  # a number sent as text
+    if text:
+        records[2][text[0]] = "?"  # a missing-value sentinel
+        records[3][text[0]] = "a category never seen"
+        records[4][text[0]] = f"  {records[4][text[0]]} "  # padded text
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the unseen category, reported by both paths
+        expected = library.raw_output(pd.DataFrame.from_records(records))
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the lean path conformed a frame")
+
+    monkeypatch.setattr(bundle_model, "conform", refuse)
+    prediction = served.predict(records)
+    output = served._native_output(records)
+    assert np.array_equal(output.reshape(expected.shape), expected)
+    assert len(prediction.labels) == 40

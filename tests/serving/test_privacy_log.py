@@ -97,6 +97,22 @@ def test_predict_hashes_raw_values_as_training_did(run: tuple[Any, pd.DataFrame]
         keyless.predict(raw)
 
 
+def test_the_native_server_hashes_once_and_answers_as_the_library(
+    run: tuple[Any, pd.DataFrame],
+) -> None:
+    """Raw names and card numbers sent to the natively served model: the
+    records are hashed once and the dropped column never reaches the pipeline."""
+    from cairn.serving.engine import load_served_model
+
+    result, frame = run
+    raw = frame.drop(columns=["Churn"]).head(40)
+    served = load_served_model(result.bundle_path, engine="native")
+    prediction = served.predict(to_records(raw))
+    expected = result.model.predict_proba(raw)
+    assert prediction.probabilities is not None
+    np.testing.assert_allclose(prediction.probabilities, expected.to_numpy(), atol=1e-12)
+
+
 def test_the_log_stores_hashes_never_the_values(
     run: tuple[Any, pd.DataFrame], serve_app: Any, tmp_path: Path
 ) -> None:

@@ -158,13 +158,19 @@ class Model:
         frame = self._protected(frame)
         if self._graph is None or not len(frame):
             X = self.prepare(frame)
-            task = schema_task(self.schema)
-            if task.has_classes:
-                return np.asarray(self.pipeline.predict_proba(X), dtype=float), X.index
-            if task.output == Output.LABELS:
-                return self._cluster_output(X), X.index
-            return np.asarray(self.pipeline.predict(X), dtype=float), X.index
+            return self.conformed_output(X), X.index
         return self._graph_output(frame), frame.index
+
+    def conformed_output(self, X: pd.DataFrame) -> np.ndarray:
+        """The pipeline's raw output (see :meth:`raw_output`) for a frame
+        already in the trained form, as :meth:`prepare` gives it: nothing is
+        checked, converted or hashed again."""
+        task = schema_task(self.schema)
+        if task.has_classes:
+            return np.asarray(self.pipeline.predict_proba(X), dtype=float)
+        if task.output == Output.LABELS:
+            return self._cluster_output(X)
+        return np.asarray(self.pipeline.predict(X), dtype=float)
 
     def _cluster_output(self, X: pd.DataFrame) -> np.ndarray:
         if not len(X):

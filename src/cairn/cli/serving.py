@@ -83,8 +83,29 @@ def serve_command(
             help="Serve unsigned bundles, or ones signed with another key.",
         ),
     ] = False,
+    follow_alias: Annotated[
+        bool,
+        typer.Option(
+            "--follow-alias",
+            help="Reload when the models:/NAME@ALIAS served moves (promote, retrain, "
+            "rollback): the new version loads in the background and takes over with no "
+            "request dropped.",
+        ),
+    ] = False,
+    follow_alias_interval: Annotated[
+        float, typer.Option(help="Seconds between registry polls with --follow-alias.")
+    ] = 10.0,
+    allow_no_api_key: Annotated[
+        bool,
+        typer.Option(
+            "--allow-no-api-key",
+            help="Bind a non-loopback address without an API key, when something in front "
+            "(a container platform, a gateway) already authenticates callers.",
+        ),
+    ] = False,
 ) -> None:
-    """Serve a model as a JSON API: /predict, /invocations, /health, /ready, /metadata, /metrics.
+    """Serve a model as a JSON API: /predict, /invocations, /ping, /health, /ready,
+    /metadata, /metrics.
 
     A recommendation model answers /recommend and /similar-items instead of
     /predict and /invocations; with --challenger a user stays on one arm.
@@ -98,8 +119,21 @@ def serve_command(
         config = _serving_config(
             project, address.api_key, log, no_log, max_rows, max_body_bytes, entity_key
         )
-        check_bind(address.host, address.api_key, address.api_key_env)  # before loading any model
-        app = _create_app(reference, challenger, shadow, split, config, store, engine, trust)
+        if not allow_no_api_key:
+            check_bind(address.host, address.api_key, address.api_key_env)  # before any model
+        follower = (
+            _follower(reference, store, follow_alias_interval, engine, trust)
+            if follow_alias
+            else None
+        )
+        app = _create_app(
+            reference, challenger, shadow, split, config, store, engine, trust, follower
+        )
+        if allow_no_api_key and address.api_key is None:
+            console.print(
+                f"no API key: every caller that reaches {address.host}:{address.port} is served",
+                highlight=False,
+            )
         serve(
             app,
             host=address.host,
@@ -107,7 +141,18 @@ def serve_command(
             api_key=address.api_key,
             api_key_env=address.api_key_env,
             announce=_announcer(app.state.service, address, config.log_path),
+            check=not allow_no_api_key,
         )
+
+
+def _follower(reference: str, store: str | None, interval: float, engine: str, trust: bool) -> Any:
+    """The poller behind --follow-alias; it prints each swap."""
+    from cairn.serving import AliasFollower
+
+    def announce(line: str) -> None:
+        console.print(line, highlight=False, soft_wrap=True)
+
+    return AliasFollower(reference, store, interval, engine, trust, announce)
 
 
 @dataclass(frozen=True)
@@ -201,6 +246,7 @@ def _create_app(
     store: str | None,
     engine: str,
     trust: bool,
+    follower: Any = None,
 ) -> Any:
     """Load the champion (and the challenger and shadow, when given) and build the app."""
     from cairn.serving.app import create_app
@@ -230,6 +276,7 @@ def _create_app(
         config=config,
         tracking_uri=store,
         engine=engine,
+        follow=follower,
     )
 
 
@@ -250,6 +297,12 @@ def _announcer(service: Any, address: _Address, log_path: Path | None) -> Callab
                 highlight=False,
                 soft_wrap=True,
             )
+        if service.follower is not None:
+            console.print(
+                f"following {service.follower.reference}: checked every "
+                f"{service.follower.interval:g}s",
+                highlight=False,
+            )
         bind = address.host
         shown = f"[{bind}]" if ":" in bind else bind
         console.print(
@@ -260,6 +313,57 @@ def _announcer(service: Any, address: _Address, log_path: Path | None) -> Callab
         )
 
     return announce
+
+
+def build_command(
+    model: Annotated[
+        str | None,
+        typer.Argument(
+            help="Bundle folder or models:/NAME@ALIAS (default: the project's champion)."
+        ),
+    ] = None,
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Folder to write the context to (new or empty).")
+    ] = Path("container"),
+    image: Annotated[
+        str | None, typer.Option(help="Also run 'docker build -t IMAGE' on the context.")
+    ] = None,
+    wheel: Annotated[
+        Path | None,
+        typer.Option(help="cairn wheel to install (default: built from this cairn's source)."),
+    ] = None,
+    spec: Annotated[
+        Path | None, typer.Option(help="Project spec for defaults (default: ./cairn.toml).")
+    ] = None,
+    tracking_uri: Annotated[
+        str | None, typer.Option(help="MLflow store for models:/ URIs.")
+    ] = None,
+    trust: Annotated[
+        bool, typer.Option("--trust", help="Accept an unsigned bundle, or one signed elsewhere.")
+    ] = False,
+) -> None:
+    """Write a container build context (Dockerfile, the bundle, a cairn wheel) that
+    serves MODEL on port 8080: cairn's routes, GET /ping and POST /invocations."""
+    with user_errors():
+        from cairn.serving.container import build_context, build_image
+
+        reference, store = _model_and_store(find_spec(spec), model, None, tracking_uri)
+        with console.status(f"writing the build context for {reference}", spinner="dots"):
+            built = build_context(reference, output, tracking_uri=store, wheel=wheel, trust=trust)
+        extras = built.requirements[1:]
+        console.print(
+            f"wrote {built.folder}: {built.model} v{built.version}, {built.engine} engine; "
+            f"installs cairn[serve]{' and ' + ', '.join(extras) if extras else ' only'} "
+            f"({built.reason})",
+            highlight=False,
+            markup=False,  # "[serve]" is text, not a style
+            soft_wrap=True,
+        )
+        if image is None:
+            console.print(f"build it with: docker build -t IMAGE {built.folder}", highlight=False)
+            return
+        build_image(built, image)
+        console.print(f"built image {image}: docker run -p 8080:8080 {image}", highlight=False)
 
 
 def loadtest_command(

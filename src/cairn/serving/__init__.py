@@ -13,7 +13,9 @@ behind it in ``_service``, the OpenAPI document in ``_openapi``), ``engine``
 (loading, ONNX or native; JSON records become arrays in :mod:`cairn.records`),
 ``log`` (prediction log: format, writer and reader), ``metrics``
 (Prometheus), ``server`` (running it), ``loadtest``, ``gate`` (the latency
-gate of ``cairn run``), ``abtest``. The commands are in :mod:`cairn.cli.serving`.
+gate of ``cairn run``), ``abtest``, ``container`` (``cairn build``: a
+container build context); following a registry alias is in ``_follow``.
+The commands are in :mod:`cairn.cli.serving`.
 
 Names load on first use, so importing this package stays cheap (the CLI
 imports it to register its commands).
@@ -27,12 +29,16 @@ from cairn._lazy import lazy_exports as _lazy_exports
 
 __all__ = [
     "ABTestReport",
+    "AliasFollower",
     "Arm",
+    "BuildContext",
     "LoadTestResult",
     "PredictionLog",
     "ServedModel",
     "ServingConfig",
     "apply_gate",
+    "build_context",
+    "build_image",
     "compare_arms",
     "create_app",
     "default_log_path",
@@ -50,12 +56,16 @@ __all__ = [
 
 _LAZY = {
     "ABTestReport": "cairn.serving.abtest",
+    "AliasFollower": "cairn.serving._follow",
     "Arm": "cairn.serving.app",
+    "BuildContext": "cairn.serving.container",
     "LoadTestResult": "cairn.serving.loadtest",
     "PredictionLog": "cairn.serving.log",
     "ServedModel": "cairn.serving.engine",
     "ServingConfig": "cairn.serving.app",
     "apply_gate": "cairn.serving.gate",
+    "build_context": "cairn.serving.container",
+    "build_image": "cairn.serving.container",
     "compare_arms": "cairn.serving.abtest",
     "create_app": "cairn.serving.app",
     "default_log_path": "cairn.serving.log",
@@ -72,8 +82,10 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    from cairn.serving._follow import AliasFollower
     from cairn.serving.abtest import ABTestReport, compare_arms, join_outcomes
     from cairn.serving.app import Arm, ServingConfig, create_app
+    from cairn.serving.container import BuildContext, build_context, build_image
     from cairn.serving.engine import ServedModel, load_served_model
     from cairn.serving.gate import apply_gate, latency_gate
     from cairn.serving.loadtest import LoadTestResult, load_test

@@ -45,7 +45,7 @@ __all__ = ["JSON_OPTIONS", "FastPath"]
 
 _logger = logging.getLogger("cairn.serving")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
-_OPEN_PATHS = frozenset({"/health", "/ready"})
+_OPEN_PATHS = frozenset({"/health", "/ready", "/ping"})
 _FAST_ROUTES = {
     "/predict": "predict",
     "/invocations": "invocations",
@@ -55,7 +55,8 @@ _FAST_ROUTES = {
 _RECOMMENDATION_ROUTES = frozenset({"recommend", "similar-items"})
 JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 _SYNTHETIC_VALUES = frozenset({b"1", b"true", b"yes"})
-#: MLflow's input fields on /invocations (mlflow.pyfunc.scoring_server).
+#: MLflow's input fields on /invocations (mlflow.pyfunc.scoring_server); it
+#: takes /predict's "records" as well.
 _MLFLOW_FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 #: MLflow error codes for our statuses on /invocations, and the status MLflow answers with.
 _MLFLOW_CODES = {
@@ -201,8 +202,13 @@ def _problem(loc: list[Any], message: str, kind: str = "value_error") -> dict[st
 
 
 def _records_of(route: str, payload: Any) -> list[Any]:
-    """The records in a /predict or /invocations body."""
-    if route == "predict":
+    """The records in a /predict or /invocations body (/invocations takes
+    /predict's body too, so one client serves both)."""
+    if route == "predict" or (
+        isinstance(payload, dict)
+        and "records" in payload
+        and not any(key in payload for key in _MLFLOW_FORMATS)
+    ):
         if not isinstance(payload, dict) or "records" not in payload:
             raise _HTTPError(
                 422,
@@ -216,15 +222,16 @@ def _records_of(route: str, payload: Any) -> list[Any]:
         raise _HTTPError(
             400,
             "The input must be a JSON dictionary with exactly one of the input fields "
-            f"{list(_MLFLOW_FORMATS)}. Received {_json_kind(payload)}.",
+            f"{[*_MLFLOW_FORMATS, 'records']}. Received {_json_kind(payload)}.",
             code="INVALID_PARAMETER_VALUE",
         )
-    given = [key for key in _MLFLOW_FORMATS if key in payload]
+    given = [key for key in (*_MLFLOW_FORMATS, "records") if key in payload]
     if len(given) != 1:
         raise _HTTPError(
             400,
             "The input must be a JSON dictionary with exactly one of the input fields "
-            f"{list(_MLFLOW_FORMATS)}. Received dictionary with input fields: {list(payload)}.",
+            f"{[*_MLFLOW_FORMATS, 'records']}. Received dictionary with input fields: "
+            f"{list(payload)}.",
         )
     if given[0] in ("instances", "inputs"):
         return _tensor_style_records(given[0], payload[given[0]])

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from cairn.exceptions import ServingError
 from cairn.records import RecordProblem, RecordsError, canonical_string
 from cairn.serving._recommend import RecommendRequest, ServedRecommender, SimilarRequest
 from cairn.serving.engine import Prediction, ServedModel
@@ -107,9 +108,13 @@ class Service:
     """Everything a scoring request needs: arms, router, limits, log, metrics."""
 
     def __init__(self, arms: list[Arm], shadow: Arm | None, config: ServingConfig) -> None:
+        #: replaced whole, never changed in place: a request reads it once and
+        #: keeps its arms to the end while a followed alias swaps the champion
         self.arms = arms
         self.shadow = shadow
         self.config = config
+        #: polls the registry and swaps the champion when its alias moves
+        self.follower: Any = None
         champion = arms[0].model
         self.metrics = ServingMetrics(champion.serving.get("prediction_buckets") or ())
         for arm in [*arms, *([shadow] if shadow else [])]:
@@ -121,12 +126,21 @@ class Service:
         self.router = _Router(share, config.entity_key, salt)
         #: the arms answer /recommend and /similar-items (and not /predict)
         self.recommends = isinstance(champion, ServedRecommender)
+        self._describe_champion(champion)
         self.log: PredictionLog | None = (
             PredictionLog(config.log_path) if config.log_path is not None else None
         )
         if self.log is not None:
             log = self.log
             self.metrics.watch_log(log.counts, lambda: float(log.healthy))
+        self.ready = False
+        self.key = config.api_key.encode() if config.api_key else None
+        # unique ids without a system call per request: a random prefix and a counter
+        self._id_prefix = os.urandom(6).hex()
+        self._ids = itertools.count(1)
+
+    def _describe_champion(self, champion: ServedModel | ServedRecommender) -> None:
+        """What the request layer reads from the champion's schema."""
         # CSV bodies on /invocations: text columns stay text ("007" is not 7)
         self.text_columns = [
             c.name for c in champion.schema.columns if c.dtype in ("string", "datetime")
@@ -134,13 +148,8 @@ class Service:
         # a rejected request's body is not logged when it may hold personal data
         self.protects_personal_data = any(
             isinstance(arm.model, ServedModel) and bool(arm.model.privacy)
-            for arm in [*arms, *([shadow] if shadow else [])]
+            for arm in [*self.arms, *([self.shadow] if self.shadow else [])]
         )
-        self.ready = False
-        self.key = config.api_key.encode() if config.api_key else None
-        # unique ids without a system call per request: a random prefix and a counter
-        self._id_prefix = os.urandom(6).hex()
-        self._ids = itertools.count(1)
 
     # -- lifecycle ---------------------------------------------------------
     def start(self) -> None:
@@ -152,11 +161,38 @@ class Service:
         gc.collect()
         gc.freeze()
         self.ready = True
+        if self.follower is not None:
+            self.follower.start(self)
 
     async def stop(self) -> None:
         self.ready = False
+        if self.follower is not None:
+            await asyncio.to_thread(self.follower.stop)
         if self.log is not None:
             await asyncio.to_thread(self.log.close)
+
+    def replace_champion(self, model: ServedModel | ServedRecommender) -> None:
+        """Serve ``model`` as the champion from the next request on.
+
+        The new arm list is built aside and put in place in one assignment:
+        requests already running keep the arms they started with, so they
+        finish on the old model and are logged with its version.
+
+        Raises:
+            ServingError: ``model`` answers other routes than the champion.
+        """
+        old = self.arms[0]
+        if isinstance(model, ServedRecommender) != self.recommends:
+            raise ServingError(
+                f"{model.name} v{model.version} ({model.task}) answers other routes than "
+                f"the champion it would replace ({old.model.name} v{old.model.version}, "
+                f"{old.model.task}); kept serving v{old.model.version}"
+            )
+        arm = Arm(old.name, model, old.share)
+        arm.stats = self.metrics.arm(model.name, model.version, arm.name, model.engine)
+        arms = [arm, *self.arms[1:]]
+        self.arms = arms
+        self._describe_champion(model)
 
     def next_request_id(self) -> str:
         return f"{self._id_prefix}{next(self._ids):010x}"
@@ -194,6 +230,7 @@ class Service:
         Raises:
             RecordsError: every problem of every arm, numbered as in ``records``.
         """
+        arms = self.arms  # once: a champion swapped meanwhile serves the next request
         assignment = self.router.assign(records)
         if isinstance(assignment, int):
             groups = {assignment: list(range(len(records)))}
@@ -206,7 +243,7 @@ class Service:
         problems: list[RecordProblem] = []
         entries: list[LogEntry] = []
         for arm_index, positions in groups.items():
-            arm = self.arms[arm_index]
+            arm = arms[arm_index]
             subset = records if len(groups) == 1 else [records[p] for p in positions]
             try:
                 prediction, seconds = await self._predict(arm, subset)
@@ -228,8 +265,8 @@ class Service:
             problems.sort(key=lambda p: p.record if p.record is not None else -1)
             raise RecordsError(problems)
         for arm_index, prediction in results.items():  # only answered requests count
-            self._observe(self.arms[arm_index], prediction, timings[arm_index])
-        return self._answer(records, groups, results), entries
+            self._observe(arms[arm_index], prediction, timings[arm_index])
+        return self._answer(arms, records, groups, results), entries
 
     def _observe(self, arm: Arm, prediction: Prediction, seconds: float) -> None:
         if prediction.probabilities is not None and prediction.probabilities.size:
@@ -244,10 +281,14 @@ class Service:
                 self.metrics.unseen.labels(arm.model.name, warning["column"]).inc()
 
     def _answer(
-        self, records: list[Any], groups: dict[int, list[int]], results: dict[int, Prediction]
+        self,
+        arms: list[Arm],
+        records: list[Any],
+        groups: dict[int, list[int]],
+        results: dict[int, Prediction],
     ) -> dict[str, Any]:
         n = len(records)
-        champion = _scorer(self.arms[min(groups)] if groups else self.arms[0])
+        champion = _scorer(arms[min(groups)] if groups else arms[0])
         if len(groups) == 1:
             (arm_index,) = groups
             prediction = results[arm_index]
@@ -262,7 +303,7 @@ class Service:
             warnings = []
             arms_used = [""] * n
             details = {name: [None] * n for r in results.values() for name in r.details}
-            first_model = _scorer(self.arms[0])
+            first_model = _scorer(arms[0])
             width = len(first_model.class_strings)
             if first_model.kind.has_classes:
                 proba_rows = np.zeros((n, width))
@@ -270,7 +311,7 @@ class Service:
                 prediction = results[arm_index]
                 for k, p in enumerate(positions):
                     labels[p] = prediction.labels[k]
-                    arms_used[p] = self.arms[arm_index].name
+                    arms_used[p] = arms[arm_index].name
                     if proba_rows is not None and prediction.probabilities is not None:
                         proba_rows[p] = prediction.probabilities[k]
                     for name, values in prediction.details.items():
@@ -280,7 +321,7 @@ class Service:
                     warnings.append(
                         {**warning, "record": positions[record] if record is not None else None}
                     )
-        first = self.arms[min(groups)] if groups else self.arms[0]
+        first = arms[min(groups)] if groups else arms[0]
         answer: dict[str, Any] = {"predictions": labels}
         if champion.kind.has_classes and proba_rows is not None:
             classes = champion.class_strings
@@ -338,7 +379,8 @@ class Service:
     def _recommend_arm(
         self, route: str, payload: Any
     ) -> tuple[Arm, RecommendRequest | SimilarRequest]:
-        champion = self.arms[0].model
+        arms = self.arms
+        champion = arms[0].model
         assert isinstance(champion, ServedRecommender)
         if route == "recommend":
             request: RecommendRequest | SimilarRequest = champion.recommend_request(payload)
@@ -347,7 +389,7 @@ class Service:
         else:
             request = champion.similar_request(payload)
             index = self.router.pick()
-        arm = self.arms[index]
+        arm = arms[index]
         if index and isinstance(request, RecommendRequest):
             # the challenger may know other items: check the ids against it too
             model = arm.model

@@ -3,11 +3,14 @@
 Routes::
 
     POST /predict       {"records": [{...}, ...]} -> predictions, probabilities, model, request_id
-    POST /invocations   what ``mlflow models serve`` takes: text/csv, or JSON with
-                        dataframe_split, dataframe_records, instances or inputs
+    POST /invocations   what ``mlflow models serve`` and SageMaker send: text/csv with
+                        a header, or JSON with records (as /predict), dataframe_split,
+                        dataframe_records, instances or inputs
                         -> {"predictions": [...]}; errors as {"error_code", "message"}
-    GET  /health        the process is alive
+    GET  /health        the process is alive; the champion's version (and the alias
+                        followed, with its swaps)
     GET  /ready         the models are loaded and warmed (503 until then), log health
+    GET  /ping          200 once ready, else 503 (the probe SageMaker and others send)
     GET  /metadata      schema, metrics, version, engine, arms, limits
     GET  /metrics       Prometheus text
     GET  /docs          Swagger UI, served from the package (no network needed)
@@ -30,6 +33,7 @@ import orjson
 
 from cairn.exceptions import ServingError
 from cairn.serving._asgi import JSON_OPTIONS, FastPath
+from cairn.serving._follow import AliasFollower
 from cairn.serving._openapi import error_responses, openapi_paths
 from cairn.serving._recommend import ServedRecommender
 from cairn.serving._service import Arm, Service, ServingConfig
@@ -57,6 +61,7 @@ def create_app(
     config: ServingConfig | None = None,
     tracking_uri: str | None = None,
     engine: str = "auto",
+    follow: AliasFollower | None = None,
 ) -> Any:
     """A FastAPI app serving ``champion`` (and optionally A/B and shadow models).
 
@@ -69,12 +74,15 @@ def create_app(
         config: limits, API key, entity key and log file.
         tracking_uri: MLflow store for registry URIs.
         engine: "auto", "onnx" or "native".
+        follow: swaps the champion for the version its registry alias
+            points at whenever the alias moves (see :mod:`cairn.serving._follow`).
 
     Raises:
         ServingError: a bad split, or a model that cannot be loaded.
     """
     config = config or ServingConfig()
     service = _service(champion, challenger, split, shadow, config, tracking_uri, engine)
+    service.follower = follow
     app = _fastapi_app(service)
     _add_probe_routes(app, service)
     _add_info_routes(app, service)
@@ -159,9 +167,23 @@ def _add_probe_routes(app: Any, service: Service) -> None:
     """/health and /ready: open to probes, even with an API key."""
     from fastapi.responses import JSONResponse
 
-    @app.get("/health", summary="The process is alive")
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
+    @app.get("/health", summary="The process is alive, and the champion it serves")
+    async def health() -> dict[str, Any]:
+        model = service.arms[0].model
+        body: dict[str, Any] = {"status": "ok", "model": model.name, "version": model.version}
+        if service.follower is not None:
+            body["following"] = service.follower.status()
+        return body
+
+    @app.get(
+        "/ping",
+        summary="200 once the models are loaded (cloud platforms' probe)",
+        responses={503: {"description": "Still loading"}},
+    )
+    async def ping() -> Any:
+        if not service.ready:
+            return JSONResponse({"ready": False, "detail": "loading"}, status_code=503)
+        return {"ready": True}
 
     @app.get(
         "/ready",

@@ -39,6 +39,7 @@ from cairn.bundle import (
 )
 from cairn.data.pseudonym import Pseudonymiser
 from cairn.data.schema import Role, Schema
+from cairn.data.values import integral
 from cairn.exceptions import BundleError, DataError, ServingError
 from cairn.records import RecordAdapter, restore_label
 from cairn.serving._recommend import (
@@ -55,6 +56,7 @@ __all__ = [
     "ServedRecommender",
     "load_served_model",
     "open_graph",
+    "resolve_model",
 ]
 
 Engine = str  # "auto", "onnx" or "native"
@@ -131,6 +133,7 @@ class ServedModel:
         )
         self._session = session
         self._native = native
+        self._native_frame: _NativeFrame | None = None
         self.engine = "onnx" if session is not None else "native"
         self.engine_reason = engine_reason
         spec = serving.get("inputs") if session is not None else None
@@ -165,14 +168,14 @@ class ServedModel:
         return Prediction(labels, probabilities, encoded.warnings, details)
 
     def _native_output(self, records: Sequence[Any]) -> np.ndarray:
-        import pandas as pd
-
-        names = [name for name in self.schema.names if any(name in r for r in records)]
-        frame = pd.DataFrame.from_records(list(records), columns=names)
+        if self._native_frame is None:
+            dropped = frozenset(self.privacy.dropped)
+            self._native_frame = _NativeFrame(self.schema, self.adapter, dropped)
+        frame = self._native_frame.build(records)
         with warnings.catch_warnings():
-            # the adapter already reported what conform would warn about
+            # the adapter already reported what the pipeline's steps might warn about
             warnings.simplefilter("ignore")
-            return np.asarray(self._native.raw_output(frame), dtype=np.float64)
+            return np.asarray(self._native.conformed_output(frame), dtype=np.float64)
 
     def log_record(self, record: Any) -> Any:
         """A record as the prediction log stores it: personal-data values
@@ -254,7 +257,75 @@ class ServedModel:
         }
 
 
-def _resolve(reference: str | Path, tracking_uri: str | None) -> tuple[Path, str | None, str]:
+class _NativeFrame:
+    """Checked JSON records straight to the frame the pipeline was trained on.
+
+    The record adapter has already read every value (and refused the
+    unreadable ones), so each column is built once from the values it read,
+    in the type :func:`cairn.data.schema.conform` gives that column: no
+    per-record frame, no second pass of conversion, sentinel and
+    unseen-category checks. Datetime columns, the rare case, still go through
+    the schema's own parser.
+    """
+
+    def __init__(
+        self, schema: Schema, adapter: RecordAdapter, dropped: frozenset[str] = frozenset()
+    ) -> None:
+        self.schema = schema
+        self.columns = adapter.columns
+        # personal-data columns training dropped: never passed on, as the library drops them
+        self.dropped = dropped
+        formats = schema.metadata.get("datetime_formats") or {}
+        self.date_formats = {name: formats.get(name) for name in schema.names}
+
+    def build(self, records: Sequence[Any]) -> Any:
+        import pandas as pd
+
+        n = len(records)
+        data: dict[str, Any] = {}
+        for column in self.schema.columns:
+            name = column.name
+            if column.is_feature:
+                data[name] = self._feature(column, [record[name] for record in records])
+            elif name not in self.dropped and any(name in record for record in records):
+                data[name] = pd.Series([record.get(name) for record in records], dtype=object)
+            else:
+                data[name] = np.full(n, np.nan)
+        return pd.DataFrame(data)
+
+    def _feature(self, column: Any, raw: list[Any]) -> Any:
+        import pandas as pd
+
+        read = self.columns[column.name]
+        dtype = column.dtype
+        if dtype in ("float", "int"):
+            values = np.fromiter((read.number(v) for v in raw), dtype=np.float64, count=len(raw))
+            if dtype == "int" and not np.isnan(values).any() and integral(pd.Series(values)):
+                return values.astype(np.int64)
+            return values
+        if dtype == "bool":
+            texts = [read.category(v) for v in raw]
+            if None in texts:
+                return pd.array([None if t is None else t == "True" for t in texts], "boolean")
+            return np.array([t == "True" for t in texts], dtype=bool)
+        if dtype == "datetime":
+            from cairn.data.schema import coerce_column
+
+            series = pd.Series(raw, dtype=object)
+            return coerce_column(series, column, date_format=self.date_formats[column.name])[0]
+        texts = [read.category(v) for v in raw]
+        return pd.Series([np.nan if t is None else t for t in texts], dtype="str")
+
+
+def resolve_model(
+    reference: str | Path, tracking_uri: str | None = None
+) -> tuple[Path, str | None, str]:
+    """The bundle folder behind a folder or registry URI (fetched when it is
+    one), its registry version (None for a folder) and the reference as text.
+
+    Raises:
+        RegistryError: the registry URI cannot be resolved.
+    """
     text = str(reference)
     if text.startswith("models:/"):
         from cairn.tracking import describe_version, download_bundle
@@ -292,7 +363,7 @@ def load_served_model(
     """
     if engine not in ("auto", "onnx", "native"):
         raise ServingError(f"engine {engine!r} is not one of auto, onnx, native")
-    folder, version, source = _resolve(reference, tracking_uri)
+    folder, version, source = resolve_model(reference, tracking_uri)
     # the whole bundle, model file included, is checked before serving either engine
     bundle = verify_bundle(folder, trust=trust)
     try:

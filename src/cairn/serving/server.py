@@ -120,10 +120,12 @@ def serve(
     api_key: str | None = None,
     api_key_env: str | None = DEFAULT_API_KEY_ENV,
     announce: Callable[[], None] | None = None,
+    check: bool = True,
 ) -> None:
     """Serve ``app`` (from :func:`cairn.serving.create_app`) until interrupted.
 
-    Binding to anything but a loopback address needs the app to have an API key.
+    Binding to anything but a loopback address needs the app to have an API
+    key, unless ``check`` is False (something in front authenticates).
     ``announce`` is called once the port is bound.
 
     Raises:
@@ -131,7 +133,10 @@ def serve(
     """
     import uvicorn
 
-    check_bind(host, api_key, api_key_env)
+    if check:
+        check_bind(host, api_key, api_key_env)
+    elif api_key is not None and len(api_key) < 16:
+        check_bind("127.0.0.1", api_key, api_key_env)  # a short key is refused anywhere
     # the log writer thread must not hold the GIL for long while a request waits
     sys.setswitchinterval(0.001)
     server = uvicorn.Server(_uvicorn_config(app, host, port))
