@@ -61,7 +61,10 @@ def serve_command(
         str | None, typer.Option(help="Environment variable holding the API key.")
     ] = None,
     log: Annotated[
-        Path | None, typer.Option(help="Prediction log (default .cairn/predictions.db).")
+        str | None,
+        typer.Option(
+            help="Prediction log: a file or postgresql:// URL (default .cairn/predictions.db)."
+        ),
     ] = None,
     no_log: Annotated[bool, typer.Option("--no-log", help="Do not log predictions.")] = False,
     max_rows: Annotated[
@@ -169,7 +172,7 @@ def _address(
 def _serving_config(
     project: ProjectSpec | None,
     api_key: str | None,
-    log: Path | None,
+    log: str | None,
     no_log: bool,
     max_rows: int | None,
     max_body_bytes: int | None,
@@ -178,7 +181,7 @@ def _serving_config(
     from cairn.serving.app import ServingConfig
 
     settings = project.serving if project is not None else None
-    log_path: Path | None
+    log_path: Path | str | None
     if no_log or (log is None and settings is not None and not settings.log):
         log_path = None
     else:
@@ -233,10 +236,12 @@ def _create_app(
     )
 
 
-def _announcer(service: Any, address: _Address, log_path: Path | None) -> Callable[[], None]:
+def _announcer(service: Any, address: _Address, log_path: Path | str | None) -> Callable[[], None]:
     """What the server prints once it listens: each arm's model and engine, the address."""
 
     def announce() -> None:
+        from cairn.serving.log import log_display
+
         for arm in [*service.arms, *([service.shadow] if service.shadow else [])]:
             share = (
                 f", {arm.share:.0%} of traffic"
@@ -254,7 +259,8 @@ def _announcer(service: Any, address: _Address, log_path: Path | None) -> Callab
         shown = f"[{bind}]" if ":" in bind else bind
         console.print(
             f"listening on http://{shown}:{address.port} (docs at /docs); "
-            f"log: {log_path or 'off'}; API key: {'required' if address.api_key else 'off'}",
+            f"log: {log_display(log_path) if log_path else 'off'}; "
+            f"API key: {'required' if address.api_key else 'off'}",
             highlight=False,
             soft_wrap=True,
         )
@@ -449,7 +455,8 @@ def _write_json(path: Path, payload: Any) -> None:
 def logs_export(
     output: Annotated[Path, typer.Option("--output", "-o", help="Parquet or CSV file to write.")],
     log: Annotated[
-        Path | None, typer.Option(help="The log (default .cairn/predictions.db).")
+        str | None,
+        typer.Option(help="The log: a file or postgresql:// URL (default .cairn/predictions.db)."),
     ] = None,
     since: Annotated[
         str | None, typer.Option(help="From this time: ISO date-time, or a duration ago (24h, 7d).")
@@ -502,24 +509,28 @@ def logs_prune(
         str, typer.Option(help="Delete rows older than this: ISO date-time or a duration (30d).")
     ],
     log: Annotated[
-        Path | None, typer.Option(help="The log (default .cairn/predictions.db).")
+        str | None,
+        typer.Option(help="The log: a file or postgresql:// URL (default .cairn/predictions.db)."),
     ] = None,
     spec: Annotated[Path | None, typer.Option(help="Project spec (default ./cairn.toml).")] = None,
 ) -> None:
     """Delete old rows from the prediction log (export them first if you need them)."""
     with user_errors():
-        from cairn.serving.log import prune_log
+        from cairn.serving.log import log_display, prune_log
 
         path = prediction_log_path(find_spec(spec), log)
         deleted = prune_log(path, before)
-        console.print(f"deleted {deleted} logged prediction(s) from {path}", highlight=False)
+        console.print(
+            f"deleted {deleted} logged prediction(s) from {log_display(path)}", highlight=False
+        )
 
 
 @abtest_app.command("report")
 def abtest_report(
     labels: Annotated[Path, typer.Option(help="Outcomes: a key column and the true label.")],
     log: Annotated[
-        Path | None, typer.Option(help="The log (default .cairn/predictions.db).")
+        str | None,
+        typer.Option(help="The log: a file or postgresql:// URL (default .cairn/predictions.db)."),
     ] = None,
     on: Annotated[
         list[str] | None,
