@@ -86,6 +86,15 @@ def serve_command(
             help="Serve unsigned bundles, or ones signed with another key.",
         ),
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Server processes sharing the port, each loading the models; "
+            "all write the one prediction log (a postgresql:// log suits several hosts).",
+        ),
+    ] = 1,
 ) -> None:
     """Serve a model as a JSON API: /predict, /invocations, /health, /ready, /metadata, /metrics.
 
@@ -102,15 +111,79 @@ def serve_command(
             project, address.api_key, log, no_log, max_rows, max_body_bytes, entity_key
         )
         check_bind(address.host, address.api_key, address.api_key_env)  # before loading any model
+        # loaded here even with --workers: a bad model is one error line, not N
+        # failing workers, and the log's tables exist before they start
         app = _create_app(reference, challenger, shadow, split, config, store, engine, trust)
-        serve(
-            app,
+        announce = _announcer(app.state.service, address, config.log_path, workers)
+        if workers == 1:
+            serve(
+                app,
+                host=address.host,
+                port=address.port,
+                api_key=address.api_key,
+                api_key_env=address.api_key_env,
+                announce=announce,
+            )
+            return
+        from cairn.serving.server import serve_workers
+
+        os.environ[_WORKER_ENV] = json.dumps(
+            {
+                "models": [reference, challenger, shadow],
+                "split": split,
+                "store": store,
+                "engine": engine,
+                "trust": trust,
+                "api_key_env": address.api_key_env,
+                "api_key_file": str(address.api_key_file) if address.api_key_file else None,
+                "config": {
+                    "max_body_bytes": config.max_body_bytes,
+                    "max_rows": config.max_rows,
+                    "entity_key": config.entity_key,
+                    "log_path": str(config.log_path) if config.log_path else None,
+                },
+            }
+        )
+        serve_workers(
+            f"{__name__}:worker_app",
+            workers=workers,
             host=address.host,
             port=address.port,
             api_key=address.api_key,
             api_key_env=address.api_key_env,
-            announce=_announcer(app.state.service, address, config.log_path),
+            announce=announce,
         )
+
+
+#: What ``cairn serve --workers N`` hands its worker processes (no secrets:
+#: each reads the API key from the same variable or file).
+_WORKER_ENV = "CAIRN_SERVE_WORKER"
+
+
+def worker_app() -> Any:
+    """The app of one ``cairn serve --workers N`` process (uvicorn calls this
+    in each worker)."""
+    import sys
+
+    from cairn.serving.app import ServingConfig
+    from cairn.serving.server import read_api_key
+
+    sys.setswitchinterval(0.001)  # as serve(): the log writer yields the GIL quickly
+    settings = json.loads(os.environ[_WORKER_ENV])
+    key_file = settings["api_key_file"]
+    api_key = read_api_key(env=settings["api_key_env"], file=Path(key_file) if key_file else None)
+    config = ServingConfig(api_key=api_key, **settings["config"])
+    reference, challenger, shadow = settings["models"]
+    return _create_app(
+        reference,
+        challenger,
+        shadow,
+        settings["split"],
+        config,
+        settings["store"],
+        settings["engine"],
+        settings["trust"],
+    )
 
 
 @dataclass(frozen=True)
@@ -121,6 +194,7 @@ class _Address:
     port: int
     api_key: str | None
     api_key_env: str
+    api_key_file: Path | None = None
 
 
 def _model_and_store(
@@ -166,7 +240,7 @@ def _address(
     if key_file is None and settings is not None and settings.api_key_file is not None:
         key_file = project.resolve(settings.api_key_file) if project else None
     api_key = read_api_key(env=env_name, file=key_file)
-    return _Address(bind, chosen_port, api_key, env_name)
+    return _Address(bind, chosen_port, api_key, env_name, key_file)
 
 
 def _serving_config(
@@ -236,7 +310,9 @@ def _create_app(
     )
 
 
-def _announcer(service: Any, address: _Address, log_path: Path | str | None) -> Callable[[], None]:
+def _announcer(
+    service: Any, address: _Address, log_path: Path | str | None, workers: int = 1
+) -> Callable[[], None]:
     """What the server prints once it listens: each arm's model and engine, the address."""
 
     def announce() -> None:
@@ -258,7 +334,8 @@ def _announcer(service: Any, address: _Address, log_path: Path | str | None) -> 
         bind = address.host
         shown = f"[{bind}]" if ":" in bind else bind
         console.print(
-            f"listening on http://{shown}:{address.port} (docs at /docs); "
+            f"listening on http://{shown}:{address.port} (docs at /docs"
+            f"{f'; {workers} worker processes' if workers > 1 else ''}); "
             f"log: {log_display(log_path) if log_path else 'off'}; "
             f"API key: {'required' if address.api_key else 'off'}",
             highlight=False,

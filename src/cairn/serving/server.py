@@ -29,6 +29,7 @@ __all__ = [
     "read_api_key",
     "run_in_thread",
     "serve",
+    "serve_workers",
     "start_process",
 ]
 
@@ -144,6 +145,43 @@ def serve(
     if announce is not None:
         announce()
     server.run(sockets=[sock])
+
+
+def serve_workers(
+    factory: str,
+    *,
+    workers: int,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    api_key: str | None = None,
+    api_key_env: str | None = DEFAULT_API_KEY_ENV,
+    announce: Callable[[], None] | None = None,
+) -> None:
+    """Serve from ``workers`` processes sharing one listening socket, until
+    interrupted. Each process calls ``factory`` (``"module:function"``,
+    returning the app) and so loads its own models and writes the prediction
+    log on its own connection; a worker that dies is replaced. On SIGTERM or
+    Ctrl-C every worker finishes its requests and drains its log queue.
+
+    Raises:
+        ServingError: no API key for a public address, or the port is taken.
+    """
+    from uvicorn.supervisors import Multiprocess
+
+    check_bind(host, api_key, api_key_env)
+    config = _uvicorn_config(factory, host, port, factory=True, workers=workers)
+    try:
+        sock = _bind(host, port)
+    except OSError as error:
+        raise ServingError(
+            f"cannot listen on {host}:{port} ({error.strerror}); pick another --port"
+        ) from None
+    if announce is not None:
+        announce()
+    try:
+        Multiprocess(config, sockets=[sock]).run()
+    finally:
+        sock.close()
 
 
 def _bind(host: str, port: int) -> socket.socket:
