@@ -298,3 +298,53 @@ def test_an_unreachable_or_foreign_database_is_a_clear_error(postgres_cluster: A
     empty = postgres_cluster.new_schema("empty")
     with pytest.raises(DataError, match="not a cairn prediction log"):
         read_log(empty)
+
+
+def test_commands_and_readers_reach_the_log_a_spec_names(
+    log_target: Path | str, tmp_path: Path
+) -> None:
+    """``[serving] log_url`` (or ``--log``) takes the log to the log commands
+    and to the readers behind monitor, performance and labels."""
+    from typer.testing import CliRunner
+
+    from cairn.cli import app
+    from cairn.cli._common import read_prediction_log
+    from cairn.spec import load_spec
+
+    log = PredictionLog(log_target).start()
+    log.write(entry("old", 1e9))
+    log.write(entry("new", time.time(), rows=3))
+    log.close()
+    url = str(log_target) if isinstance(log_target, str) else f"sqlite:///{log_target}"
+    spec = tmp_path / "cairn.toml"
+    spec.write_text(
+        '[project]\nname = "churn"\n\n[data]\nsources = [{ path = "data.csv" }]\n\n'
+        f'[problem]\ntarget = "Churn"\n\n[serving]\nlog_url = "{url}"\n',
+        encoding="utf-8",
+    )
+    inputs, outputs, source = read_prediction_log(load_spec(spec), None, "1h", None, {})
+    assert inputs["request_id"].tolist() == ["new"] * 3 and len(outputs) == 3
+    assert "Yes" in set(outputs["prediction"]) and "prediction log" in source
+    runner = CliRunner()
+    out = tmp_path / "export.csv"
+    done = runner.invoke(app, ["logs", "export", "-o", str(out), "--spec", str(spec)])
+    assert done.exit_code == 0, done.output
+    assert "wrote 5 logged prediction(s)" in done.output
+    done = runner.invoke(app, ["logs", "prune", "--before", "1d", "--log", str(log_target)])
+    assert done.exit_code == 0 and "deleted 2 logged prediction(s)" in done.output, done.output
+    assert read_log(log_target)["request_id"].tolist() == ["new"] * 3
+
+
+def test_log_url_must_be_a_database_url(tmp_path: Path) -> None:
+    from cairn.exceptions import SpecError
+    from cairn.spec import load_spec
+
+    spec = tmp_path / "cairn.toml"
+    base = '[project]\nname = "p"\n\n[data]\nsources = [{ path = "d.csv" }]\n\n'
+    base += '[problem]\ntarget = "y"\n\n[serving]\n'
+    spec.write_text(base + 'log_url = "mysql://host/db"\n', encoding="utf-8")
+    with pytest.raises(SpecError, match="not a database URL; use postgresql://"):
+        load_spec(spec)
+    spec.write_text(base + 'log_url = "postgresql://h/db"\nlog_path = "x.db"\n', encoding="utf-8")
+    with pytest.raises(SpecError, match=r"log_path \(a file\) or log_url"):
+        load_spec(spec)
