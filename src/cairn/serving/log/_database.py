@@ -105,12 +105,22 @@ class LogConnection:
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self.raw.execute(self._sql(sql), self._params(params))
 
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    def insert_rows(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        """Append ``rows`` to ``table``: one COPY on PostgreSQL (several
+        times faster than row-by-row inserts), one executemany on SQLite."""
+        names = ", ".join(columns)
         if self.postgres:
-            with self.raw.cursor() as cursor:
-                cursor.executemany(self._sql(sql), [self._params(r) for r in rows])
+            with (
+                self.raw.cursor() as cursor,
+                cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy,
+            ):
+                for row in rows:
+                    copy.write_row(self._params(row))
         else:
-            self.raw.executemany(sql, rows)
+            marks = ", ".join("?" * len(columns))
+            self.raw.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:

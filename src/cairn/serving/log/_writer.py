@@ -375,9 +375,9 @@ class PredictionLog:
                 connection = self._connected()
                 with connection.transaction():
                     if rows:
-                        connection.executemany(_INSERT_PREDICTION, rows)
+                        connection.insert_rows("predictions", _PREDICTION_COLUMNS, rows)
                     if rejected:
-                        connection.executemany(_INSERT_REJECTED, rejected)
+                        connection.insert_rows("rejected", _REJECTED_COLUMNS, rejected)
                         connection.execute(
                             "DELETE FROM rejected WHERE id <= (SELECT MAX(id) FROM rejected) - ?",
                             (self.max_rejected,),
@@ -421,13 +421,27 @@ class PredictionLog:
                         self.written += 1
 
 
+_PREDICTION_COLUMNS = (
+    "request_id",
+    "row",
+    "ts",
+    "model",
+    "version",
+    "arm",
+    "inputs",
+    "prediction",
+    "probabilities",
+    "latency_ms",
+    "synthetic",
+)
+_REJECTED_COLUMNS = ("request_id", "ts", "route", "status", "detail", "body", "synthetic")
 _INSERT_PREDICTION = (
-    "INSERT INTO predictions (request_id, row, ts, model, version, arm, inputs, prediction, "
-    "probabilities, latency_ms, synthetic) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    f"INSERT INTO predictions ({', '.join(_PREDICTION_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(_PREDICTION_COLUMNS))})"
 )
 _INSERT_REJECTED = (
-    "INSERT INTO rejected (request_id, ts, route, status, detail, body, synthetic) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+    f"INSERT INTO rejected ({', '.join(_REJECTED_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(_REJECTED_COLUMNS))})"
 )
 
 
