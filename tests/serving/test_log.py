@@ -298,6 +298,8 @@ def test_an_unreachable_or_foreign_database_is_a_clear_error(postgres_cluster: A
     empty = postgres_cluster.new_schema("empty")
     with pytest.raises(DataError, match="not a cairn prediction log"):
         read_log(empty)
+    with pytest.raises(DataError, match="use a file path, sqlite:///FILE or postgresql://"):
+        read_log("mysql://cairn:secret@host/db")
 
 
 def test_commands_and_readers_reach_the_log_a_spec_names(

@@ -39,12 +39,21 @@ def is_postgres(target: LogTarget) -> bool:
 
 def as_log_target(target: LogTarget) -> LogTarget:
     """A PostgreSQL URL as given, anything else as a file path
-    (``sqlite:///PATH`` included)."""
+    (``sqlite:///PATH`` included).
+
+    Raises:
+        DataError: a URL of another kind (``mysql://...``).
+    """
     if is_postgres(target):
         return target
     text = str(target)
     if text.startswith("sqlite:///"):
         return Path(text.removeprefix("sqlite:///"))
+    if isinstance(target, str) and "://" in text:
+        raise DataError(
+            f"prediction log {log_display(text)}: use a file path, sqlite:///FILE or "
+            "postgresql://USER@HOST:PORT/DATABASE"
+        )
     return Path(target)
 
 
