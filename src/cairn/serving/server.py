@@ -136,15 +136,7 @@ def serve(
     # the log writer thread must not hold the GIL for long while a request waits
     sys.setswitchinterval(0.001)
     server = uvicorn.Server(_uvicorn_config(app, host, port))
-    try:
-        sock = _bind(host, port)
-    except OSError as error:
-        raise ServingError(
-            f"cannot listen on {host}:{port} ({error.strerror}); pick another --port"
-        ) from None
-    if announce is not None:
-        announce()
-    server.run(sockets=[sock])
+    server.run(sockets=[_listen(host, port, announce)])
 
 
 def serve_workers(
@@ -170,6 +162,15 @@ def serve_workers(
 
     check_bind(host, api_key, api_key_env)
     config = _uvicorn_config(factory, host, port, factory=True, workers=workers)
+    sock = _listen(host, port, announce)
+    try:
+        Multiprocess(config, sockets=[sock]).run()
+    finally:
+        sock.close()
+
+
+def _listen(host: str, port: int, announce: Callable[[], None] | None) -> socket.socket:
+    """The bound socket, then the announcement."""
     try:
         sock = _bind(host, port)
     except OSError as error:
@@ -178,10 +179,7 @@ def serve_workers(
         ) from None
     if announce is not None:
         announce()
-    try:
-        Multiprocess(config, sockets=[sock]).run()
-    finally:
-        sock.close()
+    return sock
 
 
 def _bind(host: str, port: int) -> socket.socket:
