@@ -1,6 +1,6 @@
 #!/usr/bin/env sh
 # Make the PostgreSQL server binaries (initdb, pg_ctl) available, so that the
-# tests marked `postgres` can start a throwaway cluster (tests/data/conftest.py).
+# tests marked `postgres` can start a throwaway cluster (tests/postgres.py).
 #
 # Idempotent, and never fails the build: when the binaries cannot be installed
 # (not root, no apt-get, no network) it says so and exits 0; the postgres tests

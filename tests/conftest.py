@@ -1,11 +1,12 @@
-"""Shared fixtures: where the real datasets are, and a project folder maker."""
+"""Shared fixtures: where the real datasets are, a project folder maker, and
+a PostgreSQL server."""
 
 from __future__ import annotations
 
 import functools
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+
+from tests.postgres import PostgresCluster, running_cluster
 
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
@@ -139,6 +142,15 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Pa
         return made[name]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """A PostgreSQL server on a loopback port for the whole session (skips
+    the test when the server binaries or psycopg are missing); each test
+    takes its own database with ``postgres_cluster.new_database()``."""
+    with running_cluster() as cluster:
+        yield cluster
 
 
 @pytest.fixture(autouse=True)

@@ -150,6 +150,7 @@ def _move(
         project=name,
         project_dir=spec.project_dir,
         configured_uri=spec.tracking.uri,
+        artifacts=spec.tracking.artifacts,
         decision=action,
         evidence=evidence,
     )

@@ -4,7 +4,8 @@
   registering a version and moving an alias happen under it, so two
   ``cairn run`` on one project never set up the store at once (SQLite's
   schema set-up is not safe against that) and exactly one of them finds the
-  champion alias free.
+  champion alias free. On a PostgreSQL store the lock is also a PostgreSQL
+  advisory lock, so ``cairn run`` on different hosts queue the same way.
 - :func:`process_tags` / :func:`process_alive`: who recorded a run, so a run
   left ``RUNNING`` by a killed process can be told from one in progress.
 - :class:`SqliteStore`: read-only queries on a local SQLite store. Listing
@@ -57,6 +58,76 @@ def sqlite_file(uri: str) -> Path | None:
     return Path(uri.removeprefix("sqlite:///").split("?", 1)[0])
 
 
+def is_database_server(uri: str) -> bool:
+    """A store on PostgreSQL or MySQL (SQLAlchemy URLs), not a local file."""
+    scheme = uri.split("://", 1)[0].split("+", 1)[0].lower() if "://" in uri else ""
+    return scheme in ("postgresql", "postgres", "mysql", "mssql")
+
+
+def _postgres_dsn(uri: str) -> str | None:
+    """The libpq form of a PostgreSQL store's URL, else None."""
+    if "://" not in uri:
+        return None
+    scheme, rest = uri.split("://", 1)
+    if scheme.split("+", 1)[0].lower() not in ("postgresql", "postgres"):
+        return None
+    return "postgresql://" + rest
+
+
+# One advisory lock key for cairn's store lock (the text "cairn" in hex):
+# other applications sharing the database pick their own.
+_ADVISORY_KEY = 0x6361_6972_6E00
+
+
+@contextlib.contextmanager
+def _advisory_lock(dsn: str, uri: str, timeout: float) -> Iterator[None]:
+    """Hold PostgreSQL's session advisory lock on the store's database. The
+    server drops it when this connection closes, so a killed holder never
+    leaves it behind."""
+    try:
+        import psycopg
+    except ImportError:
+        raise RegistryError(
+            "a PostgreSQL tracking store needs the psycopg driver: pip install 'cairn[postgres]'"
+        ) from None
+    try:
+        connection = psycopg.connect(dsn, autocommit=True, connect_timeout=30)
+    except psycopg.Error as error:
+        raise RegistryError(
+            f"cannot reach the tracking store {display_uri(uri)}: "
+            f"{str(error).strip().splitlines()[0] if str(error).strip() else error!r}; "
+            "check tracking.uri in cairn.toml (or MLFLOW_TRACKING_URI) and that the server runs"
+        ) from None
+    try:
+        deadline = time.monotonic() + timeout
+        while not _try_advisory_lock(connection):
+            if time.monotonic() > deadline:
+                raise RegistryError(
+                    f"the tracking store is busy: another cairn process has held its lock on "
+                    f"{display_uri(uri)} for {timeout:.0f} s; wait for it to finish "
+                    "(see 'cairn runs')"
+                )
+            time.sleep(0.1)
+        yield
+    finally:
+        connection.close()  # ends the session: the lock goes with it
+
+
+def _try_advisory_lock(connection: Any) -> bool:
+    row = connection.execute("SELECT pg_try_advisory_lock(%s)", (_ADVISORY_KEY,)).fetchone()
+    return bool(row and row[0])
+
+
+def display_uri(uri: str) -> str:
+    """A store URI for messages: any password left out."""
+    head, sep, rest = uri.partition("://")
+    if not sep or "@" not in rest.split("/", 1)[0]:
+        return uri
+    credentials, host = rest.split("@", 1)
+    user = credentials.split(":", 1)[0]
+    return f"{head}://{user}{':***' if ':' in credentials else ''}@{host}"
+
+
 def lock_path(uri: str) -> Path:
     """The lock file of a store: beside a SQLite file, else in the user's
     cache folder (same-machine writers of a remote store still queue)."""
@@ -89,11 +160,16 @@ def store_lock(uri: str, *, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
             depth[key] -= 1
         return
     path.parent.mkdir(parents=True, exist_ok=True)
+    dsn = _postgres_dsn(uri)
     with path.open("a+b") as handle:
         _acquire(handle, path, timeout)
         depth[key] = 1
         try:
-            yield
+            if dsn is None:
+                yield
+            else:
+                with _advisory_lock(dsn, uri, timeout):
+                    yield
         finally:
             depth.pop(key, None)
             _release(handle)
@@ -149,8 +225,8 @@ def damaged_store_error(uri: str, error: BaseException) -> RegistryError | None:
         else "or point tracking.uri at a new store"
     )
     return RegistryError(
-        f"the MLflow store {uri} is damaged ({cause}); keep a copy of it, then try "
-        f"'mlflow db upgrade {uri}', {aside}"
+        f"the MLflow store {display_uri(uri)} is damaged ({cause}); keep a copy of it, then try "
+        f"'mlflow db upgrade {display_uri(uri)}', {aside}"
     )
 
 

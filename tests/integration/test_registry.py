@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -27,40 +28,81 @@ from tests.conftest import load_dataset
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def registered(tmp_path_factory: pytest.TempPathFactory) -> RunResult:
+STORES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(scope="module", params=STORES)
+def registered(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunResult]:
+    """A registered run on the default SQLite store, then on PostgreSQL. The
+    user's cache folder (models fetched from a shared store, lock files) is
+    the run's own."""
     root = tmp_path_factory.mktemp("registry")
+    saved_cache = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(root / "user-cache")
     frame = load_dataset("titanic")
     frame.to_csv(root / "titanic.csv", index=False)
+    tracking, budget, families = "", 12, '["linear", "lightgbm"]'
+    if request.param == "postgresql":
+        url = request.getfixturevalue("postgres_cluster").new_database("registry")
+        tracking = f'\n[tracking]\nuri = "{url}"\n'
+        budget, families = 6, '["linear"]'  # the store is under test here, not the search
     (root / "cairn.toml").write_text(
-        """
+        f"""
 [project]
 name = "titanic"
 
 [data]
-sources = [{ path = "titanic.csv" }]
+sources = [{{ path = "titanic.csv" }}]
 
 [problem]
 target = "Survived"
 
 [train]
-time_budget = 12
-include = ["linear", "lightgbm"]
-""",
+time_budget = {budget}
+include = {families}
+"""
+        + tracking,
         encoding="utf-8",
     )
-    return cairn.run(root / "cairn.toml")
+    try:
+        yield cairn.run(root / "cairn.toml")
+    finally:
+        if saved_cache is None:
+            os.environ.pop("XDG_CACHE_HOME", None)
+        else:
+            os.environ["XDG_CACHE_HOME"] = saved_cache
+
+
+def store(result: RunResult) -> str:
+    """The run's tracking store (the spec's, else the project's SQLite file)."""
+    return tracking_uri(result.spec.project_dir, result.spec.tracking.uri)
+
+
+def user_cache() -> Path:
+    return Path(os.environ["XDG_CACHE_HOME"])
+
+
+def sqlite_only(result: RunResult) -> None:
+    if result.spec.tracking.uri is not None:
+        pytest.skip("about the SQLite file store")
 
 
 def test_run_is_registered_as_champion(registered: RunResult) -> None:
     assert registered.model_uri == "models:/titanic/1"
     assert registered.alias == "champion"
-    assert (registered.spec.state_dir / "mlflow.db").exists()
+    on_postgres = registered.spec.tracking.uri is not None
+    # a PostgreSQL store leaves no SQLite file behind
+    assert (registered.spec.state_dir / "mlflow.db").exists() is not on_postgres
     # the run's reports, the combination record among them, are MLflow artifacts
     from mlflow import MlflowClient
 
-    client = MlflowClient(tracking_uri(registered.spec.project_dir))
+    client = MlflowClient(store(registered))
     experiment = client.get_experiment_by_name("titanic")
+    # artifacts beside the project, whatever folder the command ran in
+    artifacts = (registered.spec.state_dir / "artifacts").resolve().as_uri()
+    assert experiment.artifact_location == artifacts
     [logged] = client.search_runs([experiment.experiment_id])
     reports = {item.path for item in client.list_artifacts(logged.info.run_id, "reports")}
     assert {"reports/quality.json", "reports/combination.json"} <= reports
@@ -68,7 +110,7 @@ def test_run_is_registered_as_champion(registered: RunResult) -> None:
 
 def test_registry_bundle_predicts_identically(registered: RunResult) -> None:
     frame = load_dataset("titanic").drop(columns=["Survived"])
-    uri = tracking_uri(registered.spec.project_dir)
+    uri = store(registered)
     from_registry = cairn.load_model("models:/titanic@champion", tracking_uri=uri, engine="native")
     from_disk = cairn.load_model(registered.bundle_path, engine="native")
     expected = registered.model.predict_proba(frame)
@@ -87,7 +129,7 @@ def test_second_run_adds_a_version_and_keeps_champion(registered: RunResult) -> 
     assert again.registry_note is not None
     assert "version 1 is the champion" in again.registry_note
     assert "cairn promote 2" in again.registry_note
-    uri = tracking_uri(registered.spec.project_dir)
+    uri = store(registered)
     first, second = list_versions("titanic", tracking_uri=uri)
     assert first.tags["cairn.decision"] == "champion"
     assert second.tags["cairn.decision"] == "registered"
@@ -96,7 +138,7 @@ def test_second_run_adds_a_version_and_keeps_champion(registered: RunResult) -> 
 
 def test_promote_moves_the_champion_and_records_why(registered: RunResult) -> None:
     spec = str(registered.spec.root / "cairn.toml")
-    uri = tracking_uri(registered.spec.project_dir)
+    uri = store(registered)
     runner = CliRunner()
     done = runner.invoke(app, ["promote", "2", spec, "--reason", "better on March data"])
     assert done.exit_code == 0, done.output
@@ -120,6 +162,7 @@ def test_promote_moves_the_champion_and_records_why(registered: RunResult) -> No
 
 
 def test_versions_answers_without_importing_mlflow(registered: RunResult) -> None:
+    sqlite_only(registered)
     spec = str(registered.spec.root / "cairn.toml")
     code = (
         "import sys, time\n"
@@ -139,7 +182,7 @@ def test_versions_answers_without_importing_mlflow(registered: RunResult) -> Non
 
 
 def test_unknown_alias_is_a_registry_error(registered: RunResult) -> None:
-    uri = tracking_uri(registered.spec.project_dir)
+    uri = store(registered)
     with pytest.raises(RegistryError, match="models:/titanic@nope") as caught:
         cairn.load_model("models:/titanic@nope", tracking_uri=uri)
     assert ".." not in str(caught.value)
@@ -151,11 +194,13 @@ def test_registry_loads_leave_nothing_in_the_temp_folder(
     temp = tmp_path / "tmp"
     temp.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(temp))
-    uri = tracking_uri(registered.spec.project_dir)
+    uri = store(registered)
     first = cairn.load_model("models:/titanic/1", tracking_uri=uri)
     second = cairn.load_model("models:/titanic/1", tracking_uri=uri)
     assert first.path == second.path  # fetched once, then read from the cache
     cache = registered.spec.state_dir / "model-cache" / "titanic"
+    if registered.spec.tracking.uri is not None:  # a shared store: the user's cache folder
+        [cache] = (user_cache() / "cairn" / "models").glob("*/titanic")
     assert first.path is not None and cache in first.path.parents
     assert sorted(p.name for p in cache.iterdir() if not p.name.startswith(".")) == ["1"]
     assert list(temp.iterdir()) == []
@@ -164,7 +209,7 @@ def test_registry_loads_leave_nothing_in_the_temp_folder(
 def test_registered_model_has_a_signature_and_input_example(registered: RunResult) -> None:
     import mlflow
 
-    mlflow.set_tracking_uri(tracking_uri(registered.spec.project_dir))
+    mlflow.set_tracking_uri(store(registered))
     info = mlflow.models.get_model_info("models:/titanic/1")
     assert info.signature is not None
     inputs = info.signature.inputs.input_names()
@@ -178,6 +223,7 @@ def test_registered_model_has_a_signature_and_input_example(registered: RunResul
 
 
 def test_copied_project_is_detected_and_relocated(registered: RunResult, tmp_path: Path) -> None:
+    sqlite_only(registered)
     copy = tmp_path / "copied"
     shutil.copytree(registered.spec.project_dir, copy, ignore=shutil.ignore_patterns("*.lock"))
     uri = tracking_uri(copy)
@@ -201,6 +247,7 @@ def test_copied_project_is_detected_and_relocated(registered: RunResult, tmp_pat
 
 
 def test_damaged_store_is_one_line_with_the_way_out(registered: RunResult, tmp_path: Path) -> None:
+    sqlite_only(registered)
     broken = tmp_path / "broken"
     (broken / ".cairn").mkdir(parents=True)
     shutil.copy(registered.spec.root / "cairn.toml", broken / "cairn.toml")
@@ -222,14 +269,23 @@ def test_damaged_store_is_one_line_with_the_way_out(registered: RunResult, tmp_p
         assert "mlflow db upgrade" in message and "mlflow.db.broken" in message
 
 
-def test_two_runs_at_once_on_a_new_project(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", STORES)
+def test_two_runs_at_once_on_a_new_project(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     """Both train, then both reach the new store together: both register,
-    version 1 (the first registered) is the champion, version 2 says why not."""
+    version 1 (the first registered) is the champion, version 2 says why not;
+    no version number twice, none lost."""
     load_dataset("iris").to_csv(tmp_path / "data.csv", index=False)
     spec = tmp_path / "cairn.toml"
+    configured = None
+    tracking = ""
+    if backend == "postgresql":
+        configured = request.getfixturevalue("postgres_cluster").new_database("runs")
+        tracking = f'\n[tracking]\nuri = "{configured}"\n'
     spec.write_text(
         '[project]\nname = "iris"\n\n[data]\nsources = [{ path = "data.csv" }]\n\n'
-        '[problem]\ntarget = "species"\n\n[train]\ninclude = ["linear"]\n',
+        '[problem]\ntarget = "species"\n\n[train]\ninclude = ["linear"]\n' + tracking,
         encoding="utf-8",
     )
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
@@ -238,17 +294,19 @@ def test_two_runs_at_once_on_a_new_project(tmp_path: Path) -> None:
         subprocess.Popen(
             command,
             cwd=tmp_path,
-            env=env,
+            # each its own cache and lock folder, as on two hosts: on PostgreSQL
+            # only the database's advisory lock queues them
+            env={**env, "XDG_CACHE_HOME": str(tmp_path / f"host-{k}")},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for _ in range(2)
+        for k in range(2)
     ]
     outputs = [run.communicate(timeout=600) for run in runs]
     for run, (out, err) in zip(runs, outputs, strict=True):
         assert run.returncode == 0, out[-2000:] + err[-2000:]
-    uri = tracking_uri(tmp_path)
+    uri = tracking_uri(tmp_path, configured)
     versions = list_versions("iris", tracking_uri=uri)
     assert [v.version for v in versions] == ["1", "2"]
     assert alias_version("iris", CHAMPION, tracking_uri=uri) == "1"
@@ -262,6 +320,7 @@ def test_two_runs_at_once_on_a_new_project(tmp_path: Path) -> None:
 
 
 def test_tampered_bundle_is_refused(registered: RunResult, tmp_path: Path) -> None:
+    sqlite_only(registered)  # the bundle alone: no store involved
     copy = tmp_path / "bundle"
     shutil.copytree(registered.bundle_path, copy)
     with (copy / MODEL_FILE).open("ab") as handle:
@@ -277,7 +336,8 @@ def test_tampered_bundle_is_refused(registered: RunResult, tmp_path: Path) -> No
 
 
 def test_mlflow_pyfunc_loads_the_model(registered: RunResult) -> None:
-    uri = tracking_uri(registered.spec.project_dir)
+    sqlite_only(registered)  # MLflow's own loader; the store is read the same way
+    uri = store(registered)
     code = (
         "import mlflow, pandas as pd, sys\n"
         f"mlflow.set_tracking_uri({uri!r})\n"
@@ -292,11 +352,12 @@ def test_mlflow_pyfunc_loads_the_model(registered: RunResult) -> None:
 
 
 def test_a_tampered_registry_copy_is_refused(registered: RunResult) -> None:
-    uri = tracking_uri(registered.spec.project_dir)
+    uri = store(registered)
     stored = [
         path
-        for path in registered.spec.state_dir.rglob("metadata.json")
-        if path.parent.name == "bundle" or "model-cache" in path.parts
+        for folder in (registered.spec.state_dir, user_cache())
+        for path in folder.rglob("metadata.json")
+        if path.parent.name == "bundle" or "model-cache" in path.parts or "models" in path.parts
     ]
     # Both the artifact store and the per-version cache copy are altered: whichever
     # copy a models:/ load reads must be refused.

@@ -94,3 +94,12 @@ def serve_app() -> Iterator[Callable[..., Any]]:
 @pytest.fixture
 def log_file(tmp_path: Path) -> Path:
     return tmp_path / "predictions.db"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def log_target(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """A prediction log: a SQLite file, then a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        return tmp_path / "predictions.db"
+    cluster = request.getfixturevalue("postgres_cluster")
+    return str(cluster.new_schema("log"))

@@ -127,16 +127,20 @@ def tracking_store(spec: ProjectSpec | None) -> str:
     return tracking_uri(spec.project_dir, spec.tracking.uri)
 
 
-def prediction_log_path(project: ProjectSpec | None, given: Path | None) -> Path:
-    """The prediction log: the one given, else the project's, else the default."""
-    from cairn.serving.log import default_log_path
+def prediction_log_path(project: ProjectSpec | None, given: str | Path | None) -> Path | str:
+    """The prediction log: the one given (a file or a postgresql:// URL), else
+    the project's ``log_url`` or ``log_path``, else the default file."""
+    from cairn.serving.log import as_log_target, default_log_path
 
     if given is not None:
-        return given
+        return as_log_target(given)
     if project is not None:
-        configured = project.serving.log_path
-        if configured is not None:
-            return project.resolve(configured)
+        settings = project.serving
+        if settings.log_url is not None:
+            target = as_log_target(settings.log_url)
+            return project.resolve(target) if isinstance(target, Path) else target
+        if settings.log_path is not None:
+            return project.resolve(settings.log_path)
         return default_log_path(project.project_dir)
     return default_log_path()
 
@@ -188,7 +192,7 @@ def label_key(
 
 def read_prediction_log(
     project: ProjectSpec | None,
-    log_path: Path | None,
+    log_path: str | Path | None,
     since: str | None,
     until: str | None,
     info: dict[str, Any],
@@ -199,7 +203,7 @@ def read_prediction_log(
     and a description. With ``model``, only rows that model version served."""
     from cairn.exceptions import DataError
     from cairn.monitoring.monitor import log_frames
-    from cairn.serving.log import read_log
+    from cairn.serving.log import log_display, read_log
 
     path = prediction_log_path(project, log_path)
     version = None
@@ -212,7 +216,7 @@ def read_prediction_log(
         everything = read_log(path, since=since, until=until)
         versions = sorted(set(map(str, everything.get("version", []))))
         raise DataError(
-            f"{path}: no logged predictions"
+            f"{log_display(path)}: no logged predictions"
             + (f" of version {version}" if version else "")
             + f" from {window}"
             + (f"; versions in that window: {', '.join(versions)}" if versions else "")
@@ -220,4 +224,4 @@ def read_prediction_log(
         )
     schema = model.schema if model is not None else None
     inputs, outputs = log_frames(frame, schema)
-    return inputs, outputs, f"prediction log {path} ({window}, {len(inputs):,} rows)"
+    return inputs, outputs, f"prediction log {log_display(path)} ({window}, {len(inputs):,} rows)"

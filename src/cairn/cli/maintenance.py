@@ -212,7 +212,8 @@ def monitor(
         bool, typer.Option("--log", help="Use the prediction log (with --since/--until).")
     ] = False,
     log_path: Annotated[
-        Path | None, typer.Option(help="Prediction log file (default: the project's).")
+        str | None,
+        typer.Option(help="Prediction log: a file or postgresql:// URL (default: the project's)."),
     ] = None,
     since: Annotated[
         str | None, typer.Option(help="Log window start (ISO time, or e.g. 24h, 7d ago).")
@@ -293,7 +294,7 @@ def _monitor(
     query: str | None,
     table: str | None,
     log: bool,
-    log_path: Path | None,
+    log_path: str | None,
     since: str | None,
     until: str | None,
     horizon: str | None = None,
@@ -334,7 +335,7 @@ def _monitor(
 def _logged_rows(
     current: str | None,
     project: ProjectSpec | None,
-    log_path: Path | None,
+    log_path: str | None,
     since: str | None,
     until: str | None,
     info: dict[str, Any],
@@ -446,7 +447,7 @@ def _check_recommendations(
     model: Model,
     info: dict[str, Any],
     project: ProjectSpec | None,
-    log_path: Path | None,
+    log_path: str | None,
     since: str | None,
     until: str | None,
     horizon: str | None,
@@ -562,7 +563,9 @@ def retrain_command(
     log: Annotated[
         bool, typer.Option("--log", help="Take the recent rows from the prediction log.")
     ] = False,
-    log_path: Annotated[Path | None, typer.Option(help="Prediction log file.")] = None,
+    log_path: Annotated[
+        str | None, typer.Option(help="Prediction log: a file or postgresql:// URL.")
+    ] = None,
     since: Annotated[str | None, typer.Option(help="Log window start.")] = None,
     until: Annotated[str | None, typer.Option(help="Log window end.")] = None,
     if_due: Annotated[

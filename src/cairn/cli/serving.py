@@ -61,7 +61,10 @@ def serve_command(
         str | None, typer.Option(help="Environment variable holding the API key.")
     ] = None,
     log: Annotated[
-        Path | None, typer.Option(help="Prediction log (default .cairn/predictions.db).")
+        str | None,
+        typer.Option(
+            help="Prediction log: a file or postgresql:// URL (default .cairn/predictions.db)."
+        ),
     ] = None,
     no_log: Annotated[bool, typer.Option("--no-log", help="Do not log predictions.")] = False,
     max_rows: Annotated[
@@ -103,6 +106,15 @@ def serve_command(
             "(a container platform, a gateway) already authenticates callers.",
         ),
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Server processes sharing the port, each loading the models; "
+            "all write the one prediction log (a postgresql:// log suits several hosts).",
+        ),
+    ] = 1,
 ) -> None:
     """Serve a model as a JSON API: /predict, /invocations, /ping, /health, /ready,
     /metadata, /metrics.
@@ -121,9 +133,11 @@ def serve_command(
         )
         if not allow_no_api_key:
             check_bind(address.host, address.api_key, address.api_key_env)  # before any model
+        # loaded here even with --workers: a bad model is one error line, not N
+        # failing workers, and the log's tables exist before they start
         follower = (
             _follower(reference, store, follow_alias_interval, engine, trust)
-            if follow_alias
+            if follow_alias and workers == 1
             else None
         )
         app = _create_app(
@@ -134,13 +148,47 @@ def serve_command(
                 f"no API key: every caller that reaches {address.host}:{address.port} is served",
                 highlight=False,
             )
-        serve(
-            app,
+        announce = _announcer(app.state.service, address, config.log_path, workers)
+        if workers == 1:
+            serve(
+                app,
+                host=address.host,
+                port=address.port,
+                api_key=address.api_key,
+                api_key_env=address.api_key_env,
+                announce=announce,
+                check=not allow_no_api_key,
+            )
+            return
+        from cairn.serving.server import serve_workers
+
+        os.environ[_WORKER_ENV] = json.dumps(
+            {
+                "models": [reference, challenger, shadow],
+                "split": split,
+                "store": store,
+                "engine": engine,
+                "trust": trust,
+                # each worker follows the alias itself
+                "follow_interval": follow_alias_interval if follow_alias else None,
+                "api_key_env": address.api_key_env,
+                "api_key_file": str(address.api_key_file) if address.api_key_file else None,
+                "config": {
+                    "max_body_bytes": config.max_body_bytes,
+                    "max_rows": config.max_rows,
+                    "entity_key": config.entity_key,
+                    "log_path": str(config.log_path) if config.log_path else None,
+                },
+            }
+        )
+        serve_workers(
+            f"{__name__}:worker_app",
+            workers=workers,
             host=address.host,
             port=address.port,
             api_key=address.api_key,
             api_key_env=address.api_key_env,
-            announce=_announcer(app.state.service, address, config.log_path),
+            announce=announce,
             check=not allow_no_api_key,
         )
 
@@ -155,6 +203,46 @@ def _follower(reference: str, store: str | None, interval: float, engine: str, t
     return AliasFollower(reference, store, interval, engine, trust, announce)
 
 
+#: What ``cairn serve --workers N`` hands its worker processes (no secrets:
+#: each reads the API key from the same variable or file).
+_WORKER_ENV = "CAIRN_SERVE_WORKER"
+
+
+def worker_app() -> Any:
+    """The app of one ``cairn serve --workers N`` process (uvicorn calls this
+    in each worker)."""
+    import sys
+
+    from cairn.serving.app import ServingConfig
+    from cairn.serving.server import read_api_key
+
+    sys.setswitchinterval(0.001)  # as serve(): the log writer yields the GIL quickly
+    settings = json.loads(os.environ[_WORKER_ENV])
+    key_file = settings["api_key_file"]
+    api_key = read_api_key(env=settings["api_key_env"], file=Path(key_file) if key_file else None)
+    config = ServingConfig(api_key=api_key, **settings["config"])
+    reference, challenger, shadow = settings["models"]
+    interval = settings["follow_interval"]
+    follower = (
+        None
+        if interval is None
+        else _follower(
+            reference, settings["store"], interval, settings["engine"], settings["trust"]
+        )
+    )
+    return _create_app(
+        reference,
+        challenger,
+        shadow,
+        settings["split"],
+        config,
+        settings["store"],
+        settings["engine"],
+        settings["trust"],
+        follower,
+    )
+
+
 @dataclass(frozen=True)
 class _Address:
     """Where the server listens and the key it asks for."""
@@ -163,6 +251,7 @@ class _Address:
     port: int
     api_key: str | None
     api_key_env: str
+    api_key_file: Path | None = None
 
 
 def _model_and_store(
@@ -208,13 +297,13 @@ def _address(
     if key_file is None and settings is not None and settings.api_key_file is not None:
         key_file = project.resolve(settings.api_key_file) if project else None
     api_key = read_api_key(env=env_name, file=key_file)
-    return _Address(bind, chosen_port, api_key, env_name)
+    return _Address(bind, chosen_port, api_key, env_name, key_file)
 
 
 def _serving_config(
     project: ProjectSpec | None,
     api_key: str | None,
-    log: Path | None,
+    log: str | None,
     no_log: bool,
     max_rows: int | None,
     max_body_bytes: int | None,
@@ -223,7 +312,7 @@ def _serving_config(
     from cairn.serving.app import ServingConfig
 
     settings = project.serving if project is not None else None
-    log_path: Path | None
+    log_path: Path | str | None
     if no_log or (log is None and settings is not None and not settings.log):
         log_path = None
     else:
@@ -280,10 +369,14 @@ def _create_app(
     )
 
 
-def _announcer(service: Any, address: _Address, log_path: Path | None) -> Callable[[], None]:
+def _announcer(
+    service: Any, address: _Address, log_path: Path | str | None, workers: int = 1
+) -> Callable[[], None]:
     """What the server prints once it listens: each arm's model and engine, the address."""
 
     def announce() -> None:
+        from cairn.serving.log import log_display
+
         for arm in [*service.arms, *([service.shadow] if service.shadow else [])]:
             share = (
                 f", {arm.share:.0%} of traffic"
@@ -306,8 +399,10 @@ def _announcer(service: Any, address: _Address, log_path: Path | None) -> Callab
         bind = address.host
         shown = f"[{bind}]" if ":" in bind else bind
         console.print(
-            f"listening on http://{shown}:{address.port} (docs at /docs); "
-            f"log: {log_path or 'off'}; API key: {'required' if address.api_key else 'off'}",
+            f"listening on http://{shown}:{address.port} (docs at /docs"
+            f"{f'; {workers} worker processes' if workers > 1 else ''}); "
+            f"log: {log_display(log_path) if log_path else 'off'}; "
+            f"API key: {'required' if address.api_key else 'off'}",
             highlight=False,
             soft_wrap=True,
         )
@@ -553,7 +648,8 @@ def _write_json(path: Path, payload: Any) -> None:
 def logs_export(
     output: Annotated[Path, typer.Option("--output", "-o", help="Parquet or CSV file to write.")],
     log: Annotated[
-        Path | None, typer.Option(help="The log (default .cairn/predictions.db).")
+        str | None,
+        typer.Option(help="The log: a file or postgresql:// URL (default .cairn/predictions.db)."),
     ] = None,
     since: Annotated[
         str | None, typer.Option(help="From this time: ISO date-time, or a duration ago (24h, 7d).")
@@ -606,24 +702,28 @@ def logs_prune(
         str, typer.Option(help="Delete rows older than this: ISO date-time or a duration (30d).")
     ],
     log: Annotated[
-        Path | None, typer.Option(help="The log (default .cairn/predictions.db).")
+        str | None,
+        typer.Option(help="The log: a file or postgresql:// URL (default .cairn/predictions.db)."),
     ] = None,
     spec: Annotated[Path | None, typer.Option(help="Project spec (default ./cairn.toml).")] = None,
 ) -> None:
     """Delete old rows from the prediction log (export them first if you need them)."""
     with user_errors():
-        from cairn.serving.log import prune_log
+        from cairn.serving.log import log_display, prune_log
 
         path = prediction_log_path(find_spec(spec), log)
         deleted = prune_log(path, before)
-        console.print(f"deleted {deleted} logged prediction(s) from {path}", highlight=False)
+        console.print(
+            f"deleted {deleted} logged prediction(s) from {log_display(path)}", highlight=False
+        )
 
 
 @abtest_app.command("report")
 def abtest_report(
     labels: Annotated[Path, typer.Option(help="Outcomes: a key column and the true label.")],
     log: Annotated[
-        Path | None, typer.Option(help="The log (default .cairn/predictions.db).")
+        str | None,
+        typer.Option(help="The log: a file or postgresql:// URL (default .cairn/predictions.db)."),
     ] = None,
     on: Annotated[
         list[str] | None,

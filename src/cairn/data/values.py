@@ -12,7 +12,7 @@ import re
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -194,7 +194,7 @@ def map_distinct(series: pd.Series, convert: Callable[[Any], Any], missing: Any)
         lookup = np.empty(len(uniques) + 1, dtype=object)
         lookup[:-1] = [convert(v) for v in np.asarray(uniques, dtype=object)]
         lookup[-1] = missing
-        return cast("np.ndarray", lookup[codes])
+        return lookup[codes]
     # Mixed objects: 1, 1.0 and True are equal keys, so the type is part of the key.
     seen: dict[tuple[type, Any], Any] = {}
     out = np.empty(len(series), dtype=object)

@@ -458,6 +458,7 @@ def _record_decision(
         project=name,
         project_dir=spec.project_dir,
         configured_uri=spec.tracking.uri,
+        artifacts=spec.tracking.artifacts,
         decision=result.decision,
         evidence=evidence,
         metrics=metrics,

@@ -44,7 +44,8 @@ class ServingConfig:
         max_body_bytes: larger bodies get 413 (default 10 MB).
         max_rows: more records in one request get 413.
         entity_key: input column whose value keeps an entity on one A/B arm.
-        log_path: the prediction log (SQLite); None logs nothing.
+        log_path: the prediction log (a SQLite file or a ``postgresql://``
+            URL); None logs nothing.
         docs: serve /docs and /openapi.json.
     """
 
@@ -52,7 +53,7 @@ class ServingConfig:
     max_body_bytes: int = 10_000_000
     max_rows: int = 10_000
     entity_key: str | None = None
-    log_path: Path | None = None
+    log_path: Path | str | None = None
     docs: bool = True
 
 

@@ -38,6 +38,7 @@ from cairn.serving._openapi import error_responses, openapi_paths
 from cairn.serving._recommend import ServedRecommender
 from cairn.serving._service import Arm, Service, ServingConfig
 from cairn.serving.engine import ServedModel, load_served_model
+from cairn.serving.log import log_display
 from cairn.serving.metrics import CONTENT_TYPE
 
 __all__ = ["Arm", "ServingConfig", "create_app"]
@@ -225,7 +226,8 @@ def _add_info_routes(app: Any, service: Service) -> None:
         ]
         body["entity_key"] = config.entity_key
         body["limits"] = {"max_body_bytes": config.max_body_bytes, "max_rows": config.max_rows}
-        body["log"] = str(config.log_path) if config.log_path else None
+        # a database URL is shown without its password
+        body["log"] = log_display(config.log_path) if config.log_path else None
         return Response(orjson.dumps(body, option=JSON_OPTIONS), media_type="application/json")
 
     @app.get(

@@ -29,6 +29,7 @@ __all__ = [
     "read_api_key",
     "run_in_thread",
     "serve",
+    "serve_workers",
     "start_process",
 ]
 
@@ -133,13 +134,54 @@ def serve(
     """
     import uvicorn
 
-    if check:
-        check_bind(host, api_key, api_key_env)
-    elif api_key is not None and len(api_key) < 16:
-        check_bind("127.0.0.1", api_key, api_key_env)  # a short key is refused anywhere
+    _check_key(host, api_key, api_key_env, check)
     # the log writer thread must not hold the GIL for long while a request waits
     sys.setswitchinterval(0.001)
     server = uvicorn.Server(_uvicorn_config(app, host, port))
+    server.run(sockets=[_listen(host, port, announce)])
+
+
+def _check_key(host: str, api_key: str | None, api_key_env: str | None, check: bool) -> None:
+    """A public address needs a key unless ``check`` is False; a short key is refused anywhere."""
+    if check:
+        check_bind(host, api_key, api_key_env)
+    elif api_key is not None and len(api_key) < 16:
+        check_bind("127.0.0.1", api_key, api_key_env)
+
+
+def serve_workers(
+    factory: str,
+    *,
+    workers: int,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    api_key: str | None = None,
+    api_key_env: str | None = DEFAULT_API_KEY_ENV,
+    announce: Callable[[], None] | None = None,
+    check: bool = True,
+) -> None:
+    """Serve from ``workers`` processes sharing one listening socket, until
+    interrupted. Each process calls ``factory`` (``"module:function"``,
+    returning the app) and so loads its own models and writes the prediction
+    log on its own connection; a worker that dies is replaced. On SIGTERM or
+    Ctrl-C every worker finishes its requests and drains its log queue.
+
+    Raises:
+        ServingError: no API key for a public address, or the port is taken.
+    """
+    from uvicorn.supervisors import Multiprocess
+
+    _check_key(host, api_key, api_key_env, check)
+    config = _uvicorn_config(factory, host, port, factory=True, workers=workers)
+    sock = _listen(host, port, announce)
+    try:
+        Multiprocess(config, sockets=[sock]).run()
+    finally:
+        sock.close()
+
+
+def _listen(host: str, port: int, announce: Callable[[], None] | None) -> socket.socket:
+    """The bound socket, then the announcement."""
     try:
         sock = _bind(host, port)
     except OSError as error:
@@ -148,7 +190,7 @@ def serve(
         ) from None
     if announce is not None:
         announce()
-    server.run(sockets=[sock])
+    return sock
 
 
 def _bind(host: str, port: int) -> socket.socket:

@@ -414,6 +414,9 @@ class RecommendationSection(_Section):
 
 class TrackingSection(_Section):
     uri: str | None = None  # default: sqlite store in <project>/.cairn/
+    # where a new experiment keeps its artifacts (a shared folder, s3://...);
+    # default: <project>/.cairn/artifacts
+    artifacts: str | None = None
     register_model: bool = True
 
 
@@ -537,8 +540,27 @@ class ServingSection(_Section):
     entity_key: str | None = None  # keeps an entity on one A/B arm
     log: bool = True
     log_path: Path | None = None  # default: <project>/.cairn/predictions.db
+    # a log shared by several servers: postgresql://USER@HOST:PORT/DB (or sqlite:///FILE)
+    log_url: str | None = None
     gate_duration: float = Field(default=3.0, gt=0.0, le=120.0, description="seconds")
     gate_concurrency: int = Field(default=1, ge=1, le=64)
+
+    @field_validator("log_url")
+    @classmethod
+    def _log_url_is_a_database(cls, value: str | None) -> str | None:
+        schemes = ("postgresql://", "postgres://", "postgresql+psycopg://", "sqlite:///")
+        if value is not None and not value.startswith(schemes):
+            raise ValueError(
+                f"{value!r} is not a database URL; use postgresql://USER@HOST:PORT/DATABASE "
+                "(or sqlite:///FILE, or log_path for a file)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _one_log(self) -> ServingSection:
+        if self.log_url is not None and self.log_path is not None:
+            raise ValueError("give the prediction log once: log_path (a file) or log_url")
+        return self
 
 
 class ProjectSpec(_Section):

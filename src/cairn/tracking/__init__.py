@@ -3,10 +3,12 @@
 Each ``cairn run`` is an MLflow run in the experiment named after the
 project. By default the store is SQLite in the project's ``.cairn/`` folder
 (artifacts beside it); the spec's ``tracking.uri`` or ``MLFLOW_TRACKING_URI``
-point it elsewhere. The model is logged as an MLflow pyfunc model wrapping the
-cairn bundle, so ``mlflow models serve -m models:/NAME@champion`` works, and is
-registered as a new version of the model named after the project; the first
-version gets the ``champion`` alias.
+point it elsewhere, e.g. at a PostgreSQL database shared by several hosts
+(``postgresql://``, through psycopg 3, with MLflow's connection pool bounded:
+see :data:`~cairn.tracking._client.POOL_SIZE`). The model is logged as an
+MLflow pyfunc model wrapping the cairn bundle, so ``mlflow models serve -m
+models:/NAME@champion`` works, and is registered as a new version of the model
+named after the project; the first version gets the ``champion`` alias.
 
 MLflow is imported only inside these functions, so the CLI starts fast.
 """

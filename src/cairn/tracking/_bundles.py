@@ -23,6 +23,7 @@ from cairn.tracking._client import (
     open_store,
 )
 from cairn.tracking_store import (
+    display_uri,
     sqlite_file,
 )
 
@@ -61,7 +62,7 @@ def download_bundle(uri: str, *, tracking_uri: str | None = None) -> Path:
                 shutil.rmtree(partial, ignore_errors=True)
     except Exception as error:
         raise RegistryError(
-            f"cannot resolve {uri} in the registry at {store}: {error_reason(error)}. "
+            f"cannot resolve {uri} in the registry at {display_uri(store)}: {error_reason(error)}. "
             "Check the name and alias (e.g. models:/NAME@champion) and the tracking store"
         ) from None
     bundle = cached / "artifacts" / BUNDLE_ARTIFACT

@@ -11,6 +11,8 @@ from typing import Any
 from cairn.exceptions import RegistryError
 from cairn.tracking_store import (
     damaged_store_error,
+    display_uri,
+    is_database_server,
     moved_artifacts,
     moved_error,
     sqlite_file,
@@ -26,14 +28,41 @@ _URI_ENV = "MLFLOW_TRACKING_URI"
 
 def tracking_uri(project_dir: Path, configured: str | None = None) -> str:
     """The store to use: the spec's, else ``MLFLOW_TRACKING_URI``, else
-    SQLite in ``<project>/.cairn/mlflow.db``."""
+    SQLite in ``<project>/.cairn/mlflow.db``. A ``postgresql://`` store is
+    reached through psycopg 3 (``cairn[postgres]``)."""
     if configured:
-        return configured
+        return database_uri(configured)
     if os.environ.get(_URI_ENV):
-        return os.environ[_URI_ENV]
+        return database_uri(os.environ[_URI_ENV])
     state = project_dir.resolve() / ".cairn"
     state.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{state / 'mlflow.db'}"
+
+
+def database_uri(uri: str) -> str:
+    """``postgresql://`` (or ``postgres://``) spelled with the psycopg 3 driver,
+    which ``cairn[postgres]`` installs; SQLAlchemy's default would be psycopg2.
+    Any other URI, or one naming its driver, is returned as given."""
+    for scheme in ("postgresql://", "postgres://"):
+        if uri.startswith(scheme):
+            return "postgresql+psycopg://" + uri.removeprefix(scheme)
+    return uri
+
+
+#: Connections MLflow's SQLAlchemy engine keeps per process (and per store):
+#: at most POOL_SIZE + MAX_OVERFLOW. SQLAlchemy's default (5 + 10) times two
+#: engines (tracking and registry) is 30 per process; ten ``cairn run`` and
+#: ``cairn serve`` processes would then exhaust PostgreSQL's default
+#: ``max_connections`` of 100. cairn talks to the store from one thread at a
+#: time, so 2 + 2 is plenty; the environment variables override these.
+POOL_SIZE = 2
+MAX_OVERFLOW = 2
+
+
+def bound_connection_pool() -> None:
+    """Set MLflow's pool size for database stores, unless the user did."""
+    os.environ.setdefault("MLFLOW_SQLALCHEMYSTORE_POOL_SIZE", str(POOL_SIZE))
+    os.environ.setdefault("MLFLOW_SQLALCHEMYSTORE_MAX_OVERFLOW", str(MAX_OVERFLOW))
 
 
 def globals_uri() -> str:
@@ -82,12 +111,15 @@ def open_store(uri: str) -> Any:
         RegistryError: the store is damaged, belongs to a moved project, or
             cannot be reached.
     """
+    uri = database_uri(uri)
     database = sqlite_file(uri)
     opened = _opened.get(uri)
     if opened is not None and (database is None or database.is_file()):
         _use_store(uri)
         return opened
     quiet_mlflow()
+    if database is None:
+        bound_connection_pool()
     from mlflow.tracking import MlflowClient
 
     try:
@@ -145,23 +177,36 @@ def registry_error(action: str, uri: str, error: Exception) -> RegistryError:
     if damaged is not None:
         return damaged
     return RegistryError(
-        f"cannot {action} in the registry at {uri}: {error_reason(error)}; "
+        f"cannot {action} in the registry at {display_uri(uri)}: {error_reason(error)}; "
         "check tracking.uri in cairn.toml or MLFLOW_TRACKING_URI"
     )
 
 
 def project_experiment(
-    project: str, project_dir: Path, configured_uri: str | None, uri: str
+    project: str,
+    project_dir: Path,
+    configured_uri: str | None,
+    uri: str,
+    *,
+    artifacts: str | None = None,
 ) -> str:
-    """The project's experiment, created on first use (artifacts beside the
-    default SQLite store)."""
+    """The project's experiment, created on first use. Its artifacts go to
+    ``artifacts`` (the spec's ``tracking.artifacts``) when given; beside the
+    project for the default SQLite store and for a database server (where
+    MLflow's default, ``./mlruns``, would depend on the folder a command
+    runs in); elsewhere where the store decides."""
     import mlflow
 
     with store_lock(uri):
         experiment = mlflow.get_experiment_by_name(project)
         if experiment is not None:
             return str(experiment.experiment_id)
-        artifact_location = None
-        if uri.startswith("sqlite:///") and not configured_uri:
+        artifact_location = artifacts
+        if artifacts is not None and "://" not in artifacts:
+            artifact_location = (project_dir / artifacts).resolve().as_uri()
+        beside_project = (uri.startswith("sqlite:///") and not configured_uri) or (
+            is_database_server(uri)
+        )
+        if artifact_location is None and beside_project:
             artifact_location = (project_dir.resolve() / ".cairn" / "artifacts").as_uri()
         return str(mlflow.create_experiment(project, artifact_location=artifact_location))

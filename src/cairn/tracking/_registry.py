@@ -23,6 +23,7 @@ from cairn.tracking._client import (
 from cairn.tracking._runs import _metric_key
 from cairn.tracking_store import (
     SqliteStore,
+    display_uri,
     process_alive,
     process_tags,
     sqlite_file,
@@ -93,7 +94,7 @@ def _sqlite_read(uri: str, read: Callable[[SqliteStore], list[_T]]) -> list[_T] 
 
 def _no_versions(name: str, uri: str) -> RegistryError:
     return RegistryError(
-        f"no registered versions of model {name!r} in {uri}; "
+        f"no registered versions of model {name!r} in {display_uri(uri)}; "
         "run 'cairn run' to train and register one"
     )
 
@@ -207,6 +208,7 @@ def record_decision(
     evidence: Mapping[str, Any],
     metrics: Mapping[str, float] | None = None,
     files: Sequence[Path] = (),
+    artifacts: str | None = None,
 ) -> str:
     """Record a maintenance decision (promote, keep, rollback) as an MLflow run
     in the project's experiment, tagged ``cairn.kind = decision``, with the
@@ -227,7 +229,9 @@ def record_decision(
         if evidence.get(key) is not None:
             tags[f"cairn.{key}"] = str(evidence[key])
     try:
-        experiment_id = project_experiment(project, project_dir, configured_uri, uri)
+        experiment_id = project_experiment(
+            project, project_dir, configured_uri, uri, artifacts=artifacts
+        )
         run = client.create_run(experiment_id, tags=tags)
         run_id = str(run.info.run_id)
         finite = {k: float(v) for k, v in (metrics or {}).items() if v is not None and v == v}

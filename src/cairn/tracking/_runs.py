@@ -57,6 +57,7 @@ def record_run(
     project: str,
     project_dir: Path,
     configured_uri: str | None,
+    artifacts: str | None = None,
     params: Mapping[str, Any],
     metrics: Mapping[str, float],
     reports: Sequence[Path],
@@ -76,6 +77,8 @@ def record_run(
     ``RUNNING`` by a killed process are marked ``FAILED`` first.
 
     Args:
+        artifacts: where a new experiment keeps its artifacts (the spec's
+            ``tracking.artifacts``); default beside the project.
         reports: files attached under ``reports/`` (leaderboard, quality...).
         promote: let the version take the ``champion`` alias when it is free;
             False when a deployment gate (the served latency) failed.
@@ -95,7 +98,9 @@ def record_run(
     signature, example = _signature(examples, bundle_dir)
     try:
         with store_lock(uri):
-            experiment_id = project_experiment(project, project_dir, configured_uri, uri)
+            experiment_id = project_experiment(
+                project, project_dir, configured_uri, uri, artifacts=artifacts
+            )
             fail_interrupted_runs(client, experiment_id)
             run_tags = {**dict(tags or {}), **process_tags(), "cairn.kind": "training"}
             with mlflow.start_run(experiment_id=experiment_id, tags=run_tags) as run:

@@ -460,6 +460,7 @@ def _register(
         project=spec.project.name,
         project_dir=spec.project_dir,
         configured_uri=spec.tracking.uri,
+        artifacts=spec.tracking.artifacts,
         params={
             "task": "clustering",
             "metric": result.evaluation.metric,

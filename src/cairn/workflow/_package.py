@@ -245,6 +245,7 @@ def register(
         project=spec.project.name,
         project_dir=spec.project_dir,
         configured_uri=spec.tracking.uri,
+        artifacts=spec.tracking.artifacts,
         params=outputs.run_params(spec, evaluation.task, metric, best, seconds),
         metrics=metrics,
         reports=list(reports.values()),

@@ -568,6 +568,7 @@ def _register(spec: ProjectSpec, result: RunResult, *, seconds: float, say: Prog
         project=spec.project.name,
         project_dir=spec.project_dir,
         configured_uri=spec.tracking.uri,
+        artifacts=spec.tracking.artifacts,
         params={
             "task": "recommendation",
             "metric": evaluation.metric,

@@ -3,8 +3,11 @@
 Format
 ------
 A SQLite database (default ``<project>/.cairn/predictions.db``) in WAL mode,
-so readers never block the server. Table ``predictions`` holds one row per
-scored record::
+so readers never block the server; or a PostgreSQL database
+(``serving.log_url = "postgresql://..."``) that several server processes or
+hosts write at once, its tables created on first use. Each server process
+holds one connection to it. Table ``predictions`` holds one row per scored
+record::
 
     id             INTEGER PRIMARY KEY
     request_id     TEXT     the request's id (X-Request-ID header, or generated)
@@ -49,11 +52,15 @@ holds at most ``max_pending`` records: past that, entries are dropped and
 counted (``dropped``), never queued without bound. A record that cannot be
 written is counted in ``failed`` and noted in ``rejected`` with the reason;
 the writer itself survives any record. :meth:`PredictionLog.close` drains the
-queue before returning, so a clean shutdown loses nothing.
+queue before returning, so a clean shutdown loses nothing. Each batch is one
+transaction: it is written whole or not at all. While a PostgreSQL log is
+unreachable the writer reconnects and retries the batch for up to
+``RECONNECT_WINDOW_S`` seconds before counting its rows as failed.
 """
 
 from __future__ import annotations
 
+from cairn.serving.log._database import LogTarget, as_log_target, log_display
 from cairn.serving.log._reader import (
     export_log,
     log_counts,
@@ -63,19 +70,29 @@ from cairn.serving.log._reader import (
     read_rejected,
 )
 from cairn.serving.log._schema import DEFAULT_LOG, FORMAT_VERSION, default_log_path, escape_text
-from cairn.serving.log._writer import MAX_PENDING, MAX_REJECTED, LogEntry, PredictionLog
+from cairn.serving.log._writer import (
+    MAX_PENDING,
+    MAX_REJECTED,
+    RECONNECT_WINDOW_S,
+    LogEntry,
+    PredictionLog,
+)
 
 __all__ = [
     "DEFAULT_LOG",
     "FORMAT_VERSION",
     "MAX_PENDING",
     "MAX_REJECTED",
+    "RECONNECT_WINDOW_S",
     "LogEntry",
+    "LogTarget",
     "PredictionLog",
+    "as_log_target",
     "default_log_path",
     "escape_text",
     "export_log",
     "log_counts",
+    "log_display",
     "parse_time",
     "prune_log",
     "read_log",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,14 @@ from typing import Any
 import numpy as np
 
 from cairn._io import atomic_write_bytes
-from cairn.exceptions import DataError
+from cairn.exceptions import CairnError, DataError
+from cairn.serving.log._database import (
+    LogConnection,
+    LogTarget,
+    as_log_target,
+    connect,
+    log_display,
+)
 from cairn.serving.log._schema import DEFAULT_LOG, table_columns
 
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
@@ -43,19 +49,36 @@ def parse_time(text: str | datetime | None, *, now: datetime | None = None) -> d
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
-def _open_for_reading(path: str | Path) -> sqlite3.Connection:
-    target = Path(path)
-    if not target.exists():
+def _open_for_reading(path: LogTarget, *, read_only: bool = True) -> LogConnection:
+    target = as_log_target(path)
+    if isinstance(target, Path) and not target.exists():
         raise DataError(
             f"{target}: no prediction log here; the server writes one to "
             f"{DEFAULT_LOG} in the folder it was started from (or where --log points)"
         )
     try:
-        connection = sqlite3.connect(f"file:{target}?mode=ro", uri=True, timeout=30.0)
+        connection = connect(target, read_only=read_only)
+    except CairnError:
+        raise
+    except Exception as error:  # the driver's: sqlite3 or psycopg
+        raise DataError(
+            f"{log_display(target)}: cannot open the prediction log ({_first_line(error)}); "
+            "check --log or serving.log_url"
+        ) from None
+    try:
         connection.execute("SELECT 1 FROM predictions LIMIT 1")
-    except sqlite3.DatabaseError as error:
-        raise DataError(f"{target}: not a cairn prediction log ({error})") from None
+    except connection.errors as error:
+        connection.close()
+        raise DataError(
+            f"{log_display(target)}: not a cairn prediction log ({_first_line(error)}); a server "
+            "creates its tables when it starts logging"
+        ) from None
     return connection
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _where(
@@ -78,7 +101,7 @@ def _where(
 
 
 def read_log(
-    path: str | Path,
+    path: LogTarget,
     *,
     since: str | datetime | None = None,
     until: str | datetime | None = None,
@@ -90,7 +113,8 @@ def read_log(
     """The logged predictions as a DataFrame, oldest first.
 
     Args:
-        path: the log file (see :func:`default_log_path`).
+        path: the log file (see :func:`default_log_path`), or the
+            ``postgresql://`` URL of a shared log.
         since: keep rows at or after this time (ISO text, a datetime, or a
             duration before now such as ``"24h"``).
         until: keep rows before this time.
@@ -165,7 +189,7 @@ def _class_key(label: str) -> tuple[int, float, str]:
 
 
 def read_rejected(
-    path: str | Path,
+    path: LogTarget,
     *,
     since: str | datetime | None = None,
     until: str | datetime | None = None,
@@ -185,20 +209,22 @@ def read_rejected(
         marked = "synthetic" in present
         where, params = _where(since, until, {}, real_only=marked and not include_synthetic)
         body = "body" if "body" in present else "NULL AS body"
-        frame = pd.read_sql_query(
+        rows = connection.execute(
             f"SELECT request_id, ts, route, status, detail, {body} FROM rejected{where} "
             "ORDER BY id",
-            connection,
-            params=params,
-        )
+            params,
+        ).fetchall()
     finally:
         connection.close()
-    frame["ts"] = pd.to_datetime(frame["ts"], unit="s", utc=True)
+    columns = ["request_id", "ts", "route", "status", "detail", "body"]
+    frame = pd.DataFrame.from_records(rows, columns=columns)
+    frame["ts"] = pd.to_datetime(frame["ts"].astype("float64"), unit="s", utc=True)
+    frame["status"] = frame["status"].astype("int64")
     return frame
 
 
 def export_log(
-    path: str | Path,
+    path: LogTarget,
     output: str | Path,
     *,
     since: str | datetime | None = None,
@@ -252,22 +278,22 @@ def export_log(
     return len(frame)
 
 
-def prune_log(path: str | Path, before: str | datetime) -> int:
+def prune_log(path: LogTarget, before: str | datetime) -> int:
     """Delete logged predictions and rejections older than ``before``
     (ISO time or a duration ago such as ``"30d"``); returns how many
     predictions were deleted.
 
-    Safe while a server writes: SQLite serialises the writers.
+    Safe while servers write: the database serialises the writers, and the
+    deletion is one transaction.
 
     Raises:
         DataError: the file is not a prediction log, or the time is malformed.
     """
     cutoff = parse_time(before)
     assert cutoff is not None
-    _open_for_reading(path).close()
-    connection = sqlite3.connect(str(path), timeout=30.0)
+    connection = _open_for_reading(path, read_only=False)
     try:
-        with connection:
+        with connection.transaction():
             deleted = connection.execute(
                 "DELETE FROM predictions WHERE ts < ?", (cutoff.timestamp(),)
             ).rowcount
@@ -277,10 +303,11 @@ def prune_log(path: str | Path, before: str | datetime) -> int:
     return int(deleted)
 
 
-def log_counts(path: str | Path) -> dict[str, int]:
+def log_counts(path: LogTarget) -> dict[str, int]:
     """Rows per arm in the log (a quick summary)."""
     connection = _open_for_reading(path)
     try:
-        return dict(connection.execute("SELECT arm, COUNT(*) FROM predictions GROUP BY arm"))
+        rows = connection.execute("SELECT arm, COUNT(*) FROM predictions GROUP BY arm")
+        return {str(arm): int(count) for arm, count in rows}
     finally:
         connection.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -15,12 +14,18 @@ from typing import Any
 
 import numpy as np
 
-from cairn.exceptions import ServingError
+from cairn.exceptions import CairnError, ServingError
+from cairn.serving.log._database import (
+    LogConnection,
+    LogTarget,
+    as_log_target,
+    connect,
+    is_postgres,
+    log_display,
+)
 from cairn.serving.log._schema import (
     FORMAT_VERSION,
-    SCHEMA,
-    add_missing_columns,
-    connect,
+    create_tables,
     escape_text,
     escaped,
 )
@@ -32,6 +37,9 @@ MAX_PENDING = 200_000
 MAX_REJECTED = 100_000
 _DETAIL_CHARS = 2000
 _BODY_CHARS = 1000
+#: Seconds the writer keeps retrying a batch while a PostgreSQL log is
+#: unreachable (a restart, a fail-over) before counting its rows as failed.
+RECONNECT_WINDOW_S = 60.0
 _logger = logging.getLogger("cairn.serving.log")
 
 
@@ -78,7 +86,9 @@ class PredictionLog:
     """A background writer for the prediction log.
 
     Args:
-        path: the SQLite file; its folder is created.
+        path: the SQLite file (its folder is created), or a ``postgresql://``
+            URL: several server processes or hosts then write one log; the
+            tables are created on first use.
         max_pending: records queued before new ones are dropped (and counted).
         max_rejected: rejected requests kept in the log.
 
@@ -94,38 +104,16 @@ class PredictionLog:
 
     def __init__(
         self,
-        path: str | Path,
+        path: LogTarget,
         *,
         max_pending: int = MAX_PENDING,
         max_rejected: int = MAX_REJECTED,
     ) -> None:
-        self.path = Path(path)
+        self.target = as_log_target(path)
+        self.path = self.target if isinstance(self.target, Path) else None
         self.max_pending = max_pending
         self.max_rejected = max_rejected
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            connection = connect(self.path)
-            connection.executescript(SCHEMA)
-            add_missing_columns(connection)
-            found = connection.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
-            if found is None:
-                connection.execute(
-                    "INSERT INTO meta (key, value) VALUES ('format', ?)", (str(FORMAT_VERSION),)
-                )
-            elif int(found[0]) > FORMAT_VERSION:
-                raise ServingError(
-                    f"{self.path}: prediction log format {found[0]} is newer than this cairn "
-                    f"reads ({FORMAT_VERSION}); upgrade cairn or use another --log file"
-                )
-            connection.commit()
-            connection.close()
-        except sqlite3.DatabaseError as error:
-            raise ServingError(
-                f"{self.path}: cannot open the prediction log ({error}); pass another file "
-                "with --log, or --no-log"
-            ) from None
-        except OSError as error:
-            raise ServingError(f"{self.path}: cannot create the prediction log ({error})") from None
+        self._prepare()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self.accepted = 0
@@ -136,6 +124,46 @@ class PredictionLog:
         self._lock = threading.Lock()
         self._warned_full = 0.0
         self._rejections_queued = 0
+        self._connection: LogConnection | None = None  # the writer thread's own
+
+    def _prepare(self) -> None:
+        """Create the tables on first use and check the format."""
+        where = log_display(self.target)
+        connection: LogConnection | None = None
+        try:
+            if self.path is not None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            connection = connect(self.target)
+            with connection.transaction():
+                create_tables(connection)
+                found = connection.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+                if found is None:
+                    connection.execute(
+                        "INSERT INTO meta (key, value) VALUES ('format', ?)",
+                        (str(FORMAT_VERSION),),
+                    )
+            if found is not None and int(found[0]) > FORMAT_VERSION:
+                raise ServingError(
+                    f"{where}: prediction log format {found[0]} is newer than this cairn "
+                    f"reads ({FORMAT_VERSION}); upgrade cairn or use another --log"
+                )
+        except CairnError:
+            raise
+        except OSError as error:
+            raise ServingError(f"{where}: cannot create the prediction log ({error})") from None
+        except Exception as error:  # the driver's own errors: sqlite3 or psycopg
+            remedy = (
+                "check serving.log_url and that the database server runs"
+                if is_postgres(self.target)
+                else "pass another file with --log"
+            )
+            raise ServingError(
+                f"{where}: cannot open the prediction log ({_first_line(error)}); "
+                f"{remedy}, or --no-log"
+            ) from None
+        finally:
+            if connection is not None:
+                connection.close()
 
     # -- producer side (request path) -------------------------------------
     def start(self) -> PredictionLog:
@@ -240,7 +268,6 @@ class PredictionLog:
     def _run(self) -> None:
         import orjson
 
-        connection = connect(self.path)
         try:
             stop = False
             while not stop:
@@ -263,7 +290,7 @@ class PredictionLog:
                             batch.append(item)
                 if batch:
                     try:
-                        self._write(connection, batch, orjson)
+                        self._write(batch, orjson)
                     except Exception as error:  # the writer must outlive any batch
                         self._lost(batch, error)
         except BaseException as error:
@@ -271,7 +298,19 @@ class PredictionLog:
             _logger.exception("prediction log: the writer stopped")
             raise
         finally:
-            connection.close()
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+
+    def _connected(self) -> LogConnection:
+        if self._connection is None:
+            self._connection = connect(self.target)
+        return self._connection
+
+    def _reconnect(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
     def _lost(self, batch: list[Any], error: Exception) -> None:
         count = sum(len(item.records) for item in batch if isinstance(item, LogEntry))
@@ -283,7 +322,7 @@ class PredictionLog:
             self.failed += count
             self.last_error = reason
 
-    def _write(self, connection: sqlite3.Connection, batch: list[Any], orjson: Any) -> None:
+    def _write(self, batch: list[Any], orjson: Any) -> None:
         rows: list[tuple[Any, ...]] = []
         rejected: list[tuple[Any, ...]] = []
         count = 0
@@ -324,13 +363,21 @@ class PredictionLog:
             count += len(item.records)
             if k % 50 == 49:
                 time.sleep(0)  # hand the GIL back to the event loop: requests come first
-        for attempt in range(3):
+        # SQLite: a few short waits for a lock. PostgreSQL: reconnect and retry
+        # the whole batch (one transaction, so never half written) for up to
+        # RECONNECT_WINDOW_S while the server is away.
+        deadline = time.monotonic() + (RECONNECT_WINDOW_S if is_postgres(self.target) else 0.0)
+        attempt = 0
+        while True:
+            attempt += 1
+            connection: LogConnection | None = None
             try:
-                with connection:
+                connection = self._connected()
+                with connection.transaction():
                     if rows:
-                        connection.executemany(_INSERT_PREDICTION, rows)
+                        connection.insert_rows("predictions", _PREDICTION_COLUMNS, rows)
                     if rejected:
-                        connection.executemany(_INSERT_REJECTED, rejected)
+                        connection.insert_rows("rejected", _REJECTED_COLUMNS, rejected)
                         connection.execute(
                             "DELETE FROM rejected WHERE id <= (SELECT MAX(id) FROM rejected) - ?",
                             (self.max_rejected,),
@@ -338,27 +385,34 @@ class PredictionLog:
                 with self._lock:
                     self.written += count
                 return
-            except sqlite3.OperationalError as error:  # locked by a reader or a full disk
-                if attempt == 2:
-                    self._fail(count, f"{count} row(s) not written: {error}")
+            except Exception as error:
+                if connection is None or isinstance(error, connection.transient):
+                    # locked by a reader, a full disk, or the database server away
+                    if attempt >= 3 and time.monotonic() >= deadline:
+                        self._fail(count, f"{count} row(s) not written: {_first_line(error)}")
+                        return
+                    self.last_error = f"retrying a batch: {_first_line(error)}"
+                    if connection is not None and connection.postgres:
+                        self._reconnect()
+                    time.sleep(min(0.2 * attempt, 2.0))
+                    continue
+                if isinstance(error, connection.errors):  # one bad row: the others one by one
+                    self._one_by_one(connection, rows, rejected)
                     return
-                time.sleep(0.2 * (attempt + 1))
-            except sqlite3.Error:  # one bad row: write the others one by one
-                self._one_by_one(connection, rows, rejected)
-                return
+                raise
 
     def _one_by_one(
         self,
-        connection: sqlite3.Connection,
+        connection: LogConnection,
         rows: list[tuple[Any, ...]],
         rejected: list[tuple[Any, ...]],
     ) -> None:
         for statement, items in ((_INSERT_PREDICTION, rows), (_INSERT_REJECTED, rejected)):
             for item in items:
                 try:
-                    with connection:
+                    with connection.transaction():
                         connection.execute(statement, item)
-                except sqlite3.Error as error:
+                except connection.errors as error:
                     if statement is _INSERT_PREDICTION:
                         self._fail(1, f"request {item[0]} row {item[1]} not written: {error}")
                     continue
@@ -367,14 +421,33 @@ class PredictionLog:
                         self.written += 1
 
 
+_PREDICTION_COLUMNS = (
+    "request_id",
+    "row",
+    "ts",
+    "model",
+    "version",
+    "arm",
+    "inputs",
+    "prediction",
+    "probabilities",
+    "latency_ms",
+    "synthetic",
+)
+_REJECTED_COLUMNS = ("request_id", "ts", "route", "status", "detail", "body", "synthetic")
 _INSERT_PREDICTION = (
-    "INSERT INTO predictions (request_id, row, ts, model, version, arm, inputs, prediction, "
-    "probabilities, latency_ms, synthetic) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    f"INSERT INTO predictions ({', '.join(_PREDICTION_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(_PREDICTION_COLUMNS))})"
 )
 _INSERT_REJECTED = (
-    "INSERT INTO rejected (request_id, ts, route, status, detail, body, synthetic) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+    f"INSERT INTO rejected ({', '.join(_REJECTED_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(_REJECTED_COLUMNS))})"
 )
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _json_text(value: Any, orjson: Any, options: int) -> str:
