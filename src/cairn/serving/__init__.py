@@ -13,7 +13,8 @@ behind it in ``_service``, the OpenAPI document in ``_openapi``), ``engine``
 (loading, ONNX or native; JSON records become arrays in :mod:`cairn.records`),
 ``log`` (prediction log: format, writer and reader), ``metrics``
 (Prometheus), ``server`` (running it), ``loadtest``, ``gate`` (the latency
-gate of ``cairn run``), ``abtest``. The commands are in :mod:`cairn.cli.serving`.
+gate of ``cairn run``), ``timing`` (the engine's own time per record, for
+comparing candidates), ``abtest``. The commands are in :mod:`cairn.cli.serving`.
 
 Names load on first use, so importing this package stays cheap (the CLI
 imports it to register its commands).
@@ -28,6 +29,7 @@ from cairn._lazy import lazy_exports as _lazy_exports
 __all__ = [
     "ABTestReport",
     "Arm",
+    "EngineTiming",
     "LoadTestResult",
     "PredictionLog",
     "ServedModel",
@@ -41,6 +43,7 @@ __all__ = [
     "latency_gate",
     "load_served_model",
     "load_test",
+    "measure_served",
     "prune_log",
     "read_log",
     "read_rejected",
@@ -51,6 +54,7 @@ __all__ = [
 _LAZY = {
     "ABTestReport": "cairn.serving.abtest",
     "Arm": "cairn.serving.app",
+    "EngineTiming": "cairn.serving.timing",
     "LoadTestResult": "cairn.serving.loadtest",
     "PredictionLog": "cairn.serving.log",
     "ServedModel": "cairn.serving.engine",
@@ -64,6 +68,7 @@ _LAZY = {
     "latency_gate": "cairn.serving.gate",
     "load_served_model": "cairn.serving.engine",
     "load_test": "cairn.serving.loadtest",
+    "measure_served": "cairn.serving.timing",
     "prune_log": "cairn.serving.log",
     "read_log": "cairn.serving.log",
     "read_rejected": "cairn.serving.log",
@@ -86,6 +91,7 @@ if TYPE_CHECKING:
         read_rejected,
     )
     from cairn.serving.server import run_in_thread, serve
+    from cairn.serving.timing import EngineTiming, measure_served
 
 
 __getattr__, __dir__ = _lazy_exports("cairn.serving", _LAZY, __all__)

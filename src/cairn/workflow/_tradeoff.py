@@ -1,0 +1,208 @@
+"""The trade-off step between the search and the evaluation: every
+leaderboard candidate (and the ensemble) built as it would be packaged,
+exported, served and timed; then the spec's objectives on latency, size and
+cost choose on the Pareto front.
+
+Each candidate is refitted on all training rows, exported and verified
+exactly as :mod:`cairn.export` packages a model (ONNX when its graph
+converts and verifies, else the native pipeline), saved as a bundle in a
+temporary folder and loaded by :func:`cairn.serving.load_served_model`, the
+engine ``cairn serve`` would run. :func:`cairn.serving.measure_served` then
+times one record per call (up to 300 calls, stopping after 0.4 s once 20
+are in) and one batch of 1,000 records. Measuring takes a share of the run's
+time budget (:func:`~cairn.workflow._train.tradeoff_seconds`): the packaged model
+first, then the others best-first, until that share is spent; a candidate
+whose refit would overrun it is skipped. Candidates left over have no
+figures and are not on the front.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cairn.evaluation.tradeoff import FrontChoice, choose_on_front
+from cairn.models.search import REFIT_FACTOR, FinalModel, SearchResult, finalize
+from cairn.spec import Objective, ProjectSpec
+from cairn.workflow._clock import Clock, Progress
+from cairn.workflow._prepare import Prepared
+from cairn.workflow._train import CHOOSING_QUANTITIES, Trained
+
+# Seconds of single-record calls per candidate, and rows in the batch call.
+_TIMING_SECONDS = 0.4
+_BATCH_ROWS = 1000
+
+
+def packaged_name(found: SearchResult) -> str:
+    """The leaderboard name of the model the search would package."""
+    return "ensemble" if found.ensemble else found.best
+
+
+def measure_tradeoff(
+    spec: ProjectSpec,
+    prepared: Prepared,
+    trained: Trained,
+    *,
+    seconds: float,
+    say: Progress,
+    clock: Clock,
+) -> Trained:
+    """Measure the leaderboard's candidates on their serving engines and let
+    the spec's objectives on latency, size and cost choose on the front.
+
+    Returns ``trained`` with the figures in ``found.measured`` and, when the
+    objectives chose another candidate than the search's best, that
+    candidate as the final model.
+    """
+    say("measuring latency, size and cost of every candidate on its serving engine")
+    found = trained.found
+    X_train, y_train = prepared.train_rows
+    X_test, _ = prepared.test_rows
+    stop = time.monotonic() + seconds
+    built: dict[str, FinalModel] = {}
+    exports: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="cairn-tradeoff-") as folder:
+        for name in _measuring_order(found):
+            final = trained.final if name == packaged_name(found) else None
+            if final is None:
+                if time.monotonic() >= stop or not _refit_fits(found, name, stop):
+                    continue
+                final = finalize(
+                    _as_single(found, name),
+                    X_train,
+                    y_train,
+                    schema=prepared.schema,
+                    seed=spec.train.seed,
+                    n_jobs=spec.train.n_jobs,
+                )
+            figures, exported = _measure(
+                final, prepared, X_test, Path(folder) / name, seed=spec.train.seed
+            )
+            # mean ms per prediction x 1,000 predictions = that many CPU seconds
+            figures["cost_per_1k"] = _cost(spec, figures.pop("_mean_ms"))
+            figures["cost_per_training"] = _cost(spec, figures["train_s"])
+            found.measured[name] = figures
+            built[name] = final
+            exports[name] = exported
+    trained.exported = exports.get(packaged_name(found))
+    clock.lap("tradeoff")
+    return _choose(spec, prepared, trained, built, exports, say)
+
+
+def _measuring_order(found: SearchResult) -> list[str]:
+    """The packaged model first, then the leaderboard's other scored rows, best first."""
+    board = found.leaderboard
+    scored = board[
+        board["status"].isin(["ok", "partial"])
+        & np.isfinite(board[f"cv_{found.metric}_mean"].astype(float))
+    ]
+    first = packaged_name(found)
+    return [first] + [str(m) for m in scored["model"] if str(m) != first]
+
+
+def _refit_fits(found: SearchResult, name: str, stop: float) -> bool:
+    """A candidate's refit is expected to end before the measurement's stop."""
+    return time.monotonic() + found.candidate(name).fit_time_s * REFIT_FACTOR <= stop
+
+
+def _as_single(found: SearchResult, name: str) -> SearchResult:
+    """The search outcome as if ``name`` alone had won."""
+    return dataclasses.replace(
+        found, best=name, ensemble={}, ensemble_method="none", ensemble_scores=[], measured={}
+    )
+
+
+def _measure(
+    final: FinalModel, prepared: Prepared, X_test: pd.DataFrame, folder: Path, *, seed: int
+) -> tuple[dict[str, Any], Any]:
+    """One model's serving figures: exported and verified, saved as a bundle,
+    loaded on the engine it would serve with, and timed."""
+    from cairn.bundle import GRAPH_FILE, MODEL_FILE, save_bundle
+    from cairn.export import export_serving
+    from cairn.records import to_records
+    from cairn.serving import load_served_model, measure_served
+
+    schema = prepared.schema
+    exported = export_serving(final.estimator, schema, X_test, seed=seed)
+    metadata = {
+        "name": "tradeoff",
+        "task": prepared.task,
+        "metric": prepared.metric,
+        "classes": list(schema.classes or ()),
+        "serving": exported.summary(),
+    }
+    bundle = save_bundle(folder, final.estimator, schema, metadata, files=exported.files)
+    before = _resident_mb()
+    served = load_served_model(bundle, engine="auto")
+    memory = max(0.0, _resident_mb() - before)
+    timing = measure_served(
+        served,
+        to_records(X_test.head(300)),
+        max_seconds=_TIMING_SECONDS,
+        batch_rows=_BATCH_ROWS,
+    )
+    engine_file = GRAPH_FILE if served.engine == "onnx" else MODEL_FILE
+    figures = {
+        "engine": served.engine,
+        "latency_p50_ms": timing.latency_ms["p50"],
+        "latency_p99_ms": timing.latency_ms["p99"],
+        "throughput_rows_s": timing.throughput_rows_s,
+        "model_size_mb": (bundle / engine_file).stat().st_size / 1e6,
+        "memory_mb": memory,
+        "train_s": final.refit_seconds,
+        "_mean_ms": timing.latency_ms["mean"],
+    }
+    return figures, exported
+
+
+def _cost(spec: ProjectSpec, cpu_seconds: float) -> float:
+    """The price of ``cpu_seconds`` of one core at the spec's ``[cost] cpu_hour``."""
+    return spec.cost.cpu_hour * cpu_seconds / 3600.0
+
+
+def _resident_mb() -> float:
+    """This process's resident memory (Linux), NaN where it cannot be read."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+    return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def choosing_objectives(objectives: Sequence[Objective]) -> list[Objective]:
+    """The objectives that choose among measured candidates."""
+    return [o for o in objectives if o.quantity in CHOOSING_QUANTITIES]
+
+
+def _choose(
+    spec: ProjectSpec,
+    prepared: Prepared,
+    trained: Trained,
+    built: dict[str, FinalModel],
+    exports: dict[str, Any],
+    say: Progress,
+) -> Trained:
+    """Let the objectives on measured quantities pick the packaged model."""
+    bounds = choosing_objectives(spec.problem.parsed_objectives)
+    found = trained.found
+    if not bounds or not found.measured:
+        return trained
+    choice: FrontChoice = choose_on_front(found.leaderboard, bounds, prepared.metric)
+    trained.choice = choice
+    if choice.chosen is None:
+        say("no measured candidate meets " + ", ".join(choice.objectives))
+        return trained
+    if choice.chosen != packaged_name(found):
+        say(f"packaging {choice.chosen}: {choice.traded}")
+        trained.final = built[choice.chosen]
+        trained.exported = exports[choice.chosen]
+        trained.chosen = choice.chosen
+    return trained
