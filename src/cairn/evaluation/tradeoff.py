@@ -43,13 +43,14 @@ TRADEOFF_COLUMNS: tuple[str, ...] = (
     "cost_per_training",
     "pareto",
 )
-# What each objective quantity is called in the trade-off sentence.
+# How each objective quantity reads in the trade-off sentence: its noun, the
+# word before its figures and their unit.
 _NOUNS = {
-    "latency_p50_ms": ("latency", "p50", "ms"),
-    "latency_p95_ms": ("latency", "p95", "ms"),
-    "latency_p99_ms": ("latency", "p99", "ms"),
+    "latency_p50_ms": ("latency", "p50 ", "ms"),
+    "latency_p95_ms": ("latency", "p95 ", "ms"),
+    "latency_p99_ms": ("latency", "p99 ", "ms"),
     "model_size_mb": ("size", "", "MB"),
-    "cost_per_1k": ("cost", "per 1,000 predictions", ""),
+    "cost_per_1k": ("cost per 1,000 predictions", "", ""),
 }
 
 
@@ -165,13 +166,11 @@ def trade_sentence(metric: str, best: Any, chosen: Any, objectives: Sequence[Any
     quantities = list(dict.fromkeys(o.quantity for o in objectives)) or ["latency_p99_ms"]
     gains = []
     for quantity in quantities:
-        noun, qualifier, unit = _NOUNS.get(quantity, (quantity, "", ""))
+        noun, prefix, unit = _NOUNS.get(quantity, (quantity, "", ""))
         a, b = float(chosen[quantity]), float(best[quantity])
         ratio = b / a if a > 0 else float("inf")
         figures = f"{_figure(a, unit)} against {_figure(b, unit)}"
-        where = f"{qualifier} " if qualifier and qualifier.startswith("p") else ""
-        tail = f" {qualifier}" if qualifier and not where else ""
-        gains.append(f"{ratio:.1f}× lower {noun}{tail} ({where}{figures})")
+        gains.append(f"{ratio:.1f}× lower {noun} ({prefix}{figures})")
     return f"{head} for " + " and ".join(gains)
 
 

@@ -24,7 +24,7 @@ from cairn.workflow._clock import Clock, Progress, quiet
 from cairn.workflow._package import Packaged, explore, package, register, report
 from cairn.workflow._prepare import Prepared, clean, data_fingerprint, ingest, prepare
 from cairn.workflow._result import RunResult
-from cairn.workflow._tradeoff import measure_tradeoff
+from cairn.workflow._tradeoff import choose_on_tradeoff, measure_tradeoff
 from cairn.workflow._train import (
     Budget,
     Tested,
@@ -44,6 +44,7 @@ __all__ = [
     "RunResult",
     "Tested",
     "Trained",
+    "choose_on_tradeoff",
     "clean",
     "data_fingerprint",
     "evaluate",
@@ -116,6 +117,7 @@ def run(
     trained = measure_tradeoff(
         spec, prepared, trained, seconds=budget.tradeoff, say=say, clock=clock
     )
+    trained = choose_on_tradeoff(spec, prepared, trained, say=say)
     tested = evaluate(spec, prepared, trained, seconds=seconds, say=say, clock=clock)
 
     run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]

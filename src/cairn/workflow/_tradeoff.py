@@ -55,20 +55,17 @@ def measure_tradeoff(
     say: Progress,
     clock: Clock,
 ) -> Trained:
-    """Measure the leaderboard's candidates on their serving engines and let
-    the spec's objectives on latency, size and cost choose on the front.
+    """Measure the leaderboard's candidates on their serving engines.
 
-    Returns ``trained`` with the figures in ``found.measured`` and, when the
-    objectives chose another candidate than the search's best, that
-    candidate as the final model.
+    Returns ``trained`` with the figures in ``found.measured`` and each
+    measured model (with its verified graph) in ``built``, for
+    :func:`choose_on_tradeoff`.
     """
     say("measuring latency, size and cost of every candidate on its serving engine")
     found = trained.found
     X_train, y_train = prepared.train_rows
     X_test, _ = prepared.test_rows
     stop = time.monotonic() + seconds
-    built: dict[str, FinalModel] = {}
-    exports: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="cairn-tradeoff-") as folder:
         for name in _measuring_order(found):
             final = trained.final if name == packaged_name(found) else None
@@ -90,11 +87,35 @@ def measure_tradeoff(
             figures["cost_per_1k"] = _cost(spec, figures.pop("_mean_ms"))
             figures["cost_per_training"] = _cost(spec, figures["train_s"])
             found.measured[name] = figures
-            built[name] = final
-            exports[name] = exported
-    trained.exported = exports.get(packaged_name(found))
+            trained.built[name] = (final, exported)
+    if packaged_name(found) in trained.built:
+        trained.exported = trained.built[packaged_name(found)][1]
     clock.lap("tradeoff")
-    return _choose(spec, prepared, trained, built, exports, say)
+    return trained
+
+
+def choose_on_tradeoff(
+    spec: ProjectSpec, prepared: Prepared, trained: Trained, *, say: Progress
+) -> Trained:
+    """Let the spec's objectives on latency, size and cost choose the packaged
+    model among the measured candidates: the best by the metric that meets
+    them, which lies on the front. When none meets them the search's best
+    stays, and the objectives' verdict says so."""
+    bounds = choosing_objectives(spec.problem.parsed_objectives)
+    found = trained.found
+    built, trained.built = trained.built, {}
+    if not bounds or not found.measured:
+        return trained
+    choice: FrontChoice = choose_on_front(found.leaderboard, bounds, prepared.metric)
+    trained.choice = choice
+    if choice.chosen is None:
+        say("no measured candidate meets " + ", ".join(choice.objectives))
+        return trained
+    if choice.chosen != packaged_name(found):
+        say(f"packaging {choice.chosen}: {choice.traded}")
+        trained.final, trained.exported = built[choice.chosen]
+        trained.chosen = choice.chosen
+    return trained
 
 
 def _measuring_order(found: SearchResult) -> list[str]:
@@ -126,6 +147,7 @@ def _measure(
     """One model's serving figures: exported and verified, saved as a bundle,
     loaded on the engine it would serve with, and timed."""
     from cairn.bundle import GRAPH_FILE, MODEL_FILE, save_bundle
+    from cairn.data.pseudonym import KEY_FILE as PRIVACY_KEY_FILE
     from cairn.export import export_serving
     from cairn.records import to_records
     from cairn.serving import load_served_model, measure_served
@@ -139,7 +161,10 @@ def _measure(
         "classes": list(schema.classes or ()),
         "serving": exported.summary(),
     }
-    bundle = save_bundle(folder, final.estimator, schema, metadata, files=exported.files)
+    files = dict(exported.files)
+    if prepared.cleaned.privacy_key is not None:  # served only with the key training used
+        files[PRIVACY_KEY_FILE] = prepared.cleaned.privacy_key
+    bundle = save_bundle(folder, final.estimator, schema, metadata, files=files)
     before = _resident_mb()
     served = load_served_model(bundle, engine="auto")
     memory = max(0.0, _resident_mb() - before)
@@ -180,29 +205,3 @@ def _resident_mb() -> float:
 def choosing_objectives(objectives: Sequence[Objective]) -> list[Objective]:
     """The objectives that choose among measured candidates."""
     return [o for o in objectives if o.quantity in CHOOSING_QUANTITIES]
-
-
-def _choose(
-    spec: ProjectSpec,
-    prepared: Prepared,
-    trained: Trained,
-    built: dict[str, FinalModel],
-    exports: dict[str, Any],
-    say: Progress,
-) -> Trained:
-    """Let the objectives on measured quantities pick the packaged model."""
-    bounds = choosing_objectives(spec.problem.parsed_objectives)
-    found = trained.found
-    if not bounds or not found.measured:
-        return trained
-    choice: FrontChoice = choose_on_front(found.leaderboard, bounds, prepared.metric)
-    trained.choice = choice
-    if choice.chosen is None:
-        say("no measured candidate meets " + ", ".join(choice.objectives))
-        return trained
-    if choice.chosen != packaged_name(found):
-        say(f"packaging {choice.chosen}: {choice.traded}")
-        trained.final = built[choice.chosen]
-        trained.exported = exports[choice.chosen]
-        trained.chosen = choice.chosen
-    return trained

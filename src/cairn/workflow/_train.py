@@ -4,7 +4,7 @@ evaluation (evaluate)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -81,6 +81,8 @@ class Trained:
         choice: that choice, when objectives on latency, size or cost made one.
         exported: the final model's verified serving graph, when the
             trade-off step already built it.
+        built: leaderboard name → (final model, serving graph) of each
+            candidate the trade-off step measured, until one is chosen.
     """
 
     found: SearchResult
@@ -88,6 +90,7 @@ class Trained:
     chosen: str | None = None
     choice: Any = None
     exported: Any = None
+    built: dict[str, tuple[FinalModel, Any]] = field(default_factory=dict)
 
     @property
     def pipeline(self) -> Any:
