@@ -57,10 +57,10 @@ def measure_served(
 ) -> EngineTiming:
     """Time ``served.predict`` on one record per call, then on a batch.
 
-    Stops after ``max_calls`` calls, or once ``max_seconds`` have passed and
-    at least ``MIN_CALLS`` calls were timed (a model slower than that per
-    call stops after three). The batch repeats the records up to
-    ``batch_rows``.
+    Stops after ``max_calls`` calls; past ``max_seconds``, as soon as
+    ``MIN_CALLS`` calls were timed; past twice ``max_seconds``, as soon as
+    three were (a slow model is not timed for long). The batch repeats the
+    records up to ``batch_rows``.
     """
     if not records:
         raise ValueError("no records to time the model on")
