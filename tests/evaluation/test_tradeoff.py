@@ -126,3 +126,22 @@ def test_cost_section_and_objectives_parse(tmp_path: object) -> None:
         }
     )
     assert default.cost.cpu_hour == 0.05
+
+
+def test_cli_prints_the_front_and_the_choice(capsys: pytest.CaptureFixture[str]) -> None:
+    from types import SimpleNamespace
+
+    from cairn.cli.project import _print_tradeoff
+
+    board = _board().assign(
+        engine=["onnx", "onnx", "onnx", "native", np.nan],
+        latency_p50_ms=[1.0, 0.2, 0.05, 1.5, np.nan],
+        throughput_rows_s=[1e4, 5e4, 1e5, 2e3, np.nan],
+        pareto=[True, True, True, False, False],
+    )
+    choice = choose_on_front(board, [Objective.parse("latency_p99_ms < 1")], "roc_auc")
+    metadata = {"tradeoff": {"model": "lightgbm", **choice.to_dict()}}
+    _print_tradeoff(SimpleNamespace(leaderboard=board, model=SimpleNamespace(metadata=metadata)))
+    out = capsys.readouterr().out
+    assert "lightgbm *" in out and "knn *" not in out and "catboost" not in out
+    assert "Packaged lightgbm (front choice): 0.4 % roc_auc" in out
