@@ -69,7 +69,7 @@ def tradeoff_section(run: RunFolder) -> rp.Section | None:
         table,
         caption=f"Cost at {summary.get('cpu_hour', 0.05):g} per CPU hour ([cost] cpu_hour): "
         "per 1,000 predictions from the mean single-record time, per training from the "
-        "refit on all training rows. Memory: resident memory added by loading the model.",
+        "time to train the model as packaged. Memory: resident memory added by loading the model.",
     )
     body += _choice_note(summary, packaged)
     unmeasured = len(board[board["status"].isin(["ok", "partial"])]) - len(measured)
