@@ -80,9 +80,14 @@ def measure_tradeoff(
                     seed=spec.train.seed,
                     n_jobs=spec.train.n_jobs,
                 )
-            figures, exported = _measure(
-                final, found, prepared, X_test, Path(folder) / name, seed=spec.train.seed
-            )
+            try:
+                figures, exported = _measure(
+                    final, found, prepared, X_test, Path(folder) / name, seed=spec.train.seed
+                )
+            except Exception as error:  # measuring never fails the run
+                # the candidate stays unmeasured, off the front
+                say(f"{name} could not be measured on its serving engine: {error}")
+                continue
             # mean ms per prediction x 1,000 predictions = that many CPU seconds
             figures["cost_per_1k"] = _cost(spec, figures.pop("_mean_ms"))
             figures["cost_per_training"] = _cost(spec, figures["train_s"])
