@@ -4,8 +4,10 @@ choosing the packaged model on it (with the card saying what was traded)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,6 +19,7 @@ from cairn.workflow import (
     Clock,
     Prepared,
     Trained,
+    _tradeoff,
     choose_on_tradeoff,
     evaluate,
     ingest,
@@ -107,6 +110,30 @@ def test_latency_objective_5x_below_the_packaged_p99_picks_on_the_front(
     assert row["latency_p99_ms"] < p99 / 5
     assert row[score] == pytest.approx(meeting[score].max())
     assert choice.traded.endswith("ms)") and "lower latency (p99 " in choice.traded
+
+
+def test_a_candidate_that_cannot_be_measured_stays_off_the_front(
+    measured: tuple[ProjectSpec, Prepared, Trained, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec, prepared, trained, _ = measured
+    real = _tradeoff._measure
+
+    def no_engine_for_linear(final: Any, *args: Any, **kwargs: Any) -> Any:
+        if list(final.members) == ["linear"]:
+            raise RuntimeError("no engine")
+        return real(final, *args, **kwargs)
+
+    monkeypatch.setattr(_tradeoff, "_measure", no_engine_for_linear)
+    fresh = dataclasses.replace(
+        trained, found=dataclasses.replace(trained.found, measured={}), built={}
+    )
+    said: list[str] = []
+    again = measure_tradeoff(spec, prepared, fresh, seconds=60, say=said.append, clock=Clock())
+    board = again.found.leaderboard
+    linear = board[board["model"] == "linear"].iloc[0]
+    assert np.isnan(linear["latency_p99_ms"]) and not linear["pareto"]
+    assert "linear could not be measured on its serving engine: no engine" in said
+    assert board.iloc[0]["pareto"] and np.isfinite(board.iloc[0]["latency_p99_ms"])
 
 
 def test_size_objective_packages_the_chosen_model_and_the_card_says_why(
