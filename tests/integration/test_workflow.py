@@ -159,19 +159,30 @@ def test_run_steps_report_write_and_time_in_order(make_project: MakeProject) -> 
         "checking data quality",
         "splitting train / test",
         "building the final model",
+        "measuring latency, size and cost of every candidate on its serving engine",
         "evaluating on the held-out test set",
         "packaging the model bundle",
         "profiling the training data for drift checks",
         "exporting the serving graph (ONNX) and checking it on the test set",
         "writing reports: data profile, evaluation, model card",
     ]
-    stages = ["ingest", "quality", "split", "search", "final_model", "evaluate", "package"]
+    stages = [
+        "ingest",
+        "quality",
+        "split",
+        "search",
+        "final_model",
+        "tradeoff",
+        "evaluate",
+        "package",
+    ]
     assert list(result.timings) == [*stages, "reports", "total"]
     run_dir = result.bundle_path.parent
     assert json.loads((run_dir / "timings.json").read_text()) == result.timings
     assert list(result.reports) == [
         "test_predictions",
         "leaderboard",
+        "leaderboard_json",
         "trials",
         "quality",
         "evaluation",

@@ -10,6 +10,7 @@ from sklearn import metrics as skm
 
 from cairn.tasks import (
     OPERATIONAL_QUANTITIES,
+    TRADEOFF_QUANTITIES,
     get_task,
     greater_is_better,
     known_metrics,
@@ -215,6 +216,7 @@ def test_greater_is_better() -> None:
         "davies_bouldin",
         "popularity_bias@10",
         *OPERATIONAL_QUANTITIES,
+        *TRADEOFF_QUANTITIES,
     }
     # Every quantity a spec may name is covered by exactly one of the two sets.
     assert higher | lower == {*known_quantities()}

@@ -128,6 +128,7 @@ def _fmt(value: Any) -> str:
 def _print_result(result: Any) -> None:
     """The leaderboard, the test-set figures, the objectives and where things went."""
     _print_leaderboard(result)
+    _print_tradeoff(result)
     _print_test_metrics(result)
     if result.evaluation.objectives:
         console.print("[bold]Objectives[/]")
@@ -165,6 +166,39 @@ def _print_leaderboard(result: Any) -> None:
             str(row.get("error") or ""),
         )
     console.print(table)
+
+
+def _print_tradeoff(result: Any) -> None:
+    """Each measured candidate's serving figures, the front, and what the
+    objectives chose on it."""
+    board = result.leaderboard
+    if "latency_p99_ms" not in board.columns:
+        return
+    measured = board[board["latency_p99_ms"].notna()]
+    table = Table(title="Trade-off: each candidate on its serving engine (* on the front)")
+    for name in ("model", "engine", "p50 ms", "p99 ms", "rows/s", "size MB", "cost/1k"):
+        table.add_column(name, justify="left" if name in ("model", "engine") else "right")
+    for _, row in measured.iterrows():
+        table.add_row(
+            f"{row['model']}{' *' if row['pareto'] else ''}",
+            str(row["engine"]),
+            *(
+                _fmt(row[c])
+                for c in (
+                    "latency_p50_ms",
+                    "latency_p99_ms",
+                    "throughput_rows_s",
+                    "model_size_mb",
+                    "cost_per_1k",
+                )
+            ),
+        )
+    console.print(table)
+    chosen = (result.model.metadata.get("tradeoff") or {}) if result.model else {}
+    if chosen.get("traded"):
+        console.print(f"Packaged {chosen['chosen']} (front choice): {chosen['traded']}")
+    elif chosen.get("objectives") and chosen.get("chosen") is None:
+        console.print("No measured candidate meets " + ", ".join(chosen["objectives"]))
 
 
 def _print_segmentations(result: Any) -> None:

@@ -169,6 +169,7 @@ def model_card(analysis: RunAnalysis) -> ModelCard:
         _features(run),
         _metrics(analysis),
         _objectives(objectives),
+        *_serving_tradeoff(run),
         *_behaviour_tests(run),
         _limitations(analysis),
         _cost(run),
@@ -416,6 +417,36 @@ def _objectives(objectives: list[dict[str, Any]]) -> CardSection:
     )
 
 
+def _serving_tradeoff(run: RunFolder) -> list[CardSection]:
+    """The packaged model's serving figures and, when the spec's objectives
+    chose it on the trade-off front, what the choice traded."""
+    summary = run.metadata.get("tradeoff") or {}
+    figures = summary.get("measured") or {}
+    if not figures:
+        return []
+    facts = [
+        f"Served by the {figures.get('engine', '?')} engine: one record in "
+        f"{rp.fmt_number(figures.get('latency_p50_ms'))} ms at p50, "
+        f"{rp.fmt_number(figures.get('latency_p99_ms'))} ms at p99 (in process); "
+        f"{rp.fmt_number(figures.get('throughput_rows_s'))} rows/s in batches.",
+        f"Model the engine loads: {rp.fmt_number(figures.get('model_size_mb'))} MB.",
+        f"Cost at {summary.get('cpu_hour', 0.05):g} per CPU hour: "
+        f"{rp.fmt_number(figures.get('cost_per_1k'))} per 1,000 predictions, "
+        f"{rp.fmt_number(figures.get('cost_per_training'))} per training.",
+    ]
+    bounds = ", ".join(summary.get("objectives") or [])
+    if bounds and summary.get("chosen") is None:
+        facts.append(f"No measured candidate meets {bounds}: the best one is packaged.")
+    elif bounds and summary.get("traded"):
+        facts.append(
+            f"Chosen on the Pareto front by {bounds} over {summary.get('best')}: "
+            f"{summary['traded']}."
+        )
+    elif bounds:
+        facts.append(f"The best candidate meets {bounds}; nothing was traded.")
+    return [CardSection("Serving trade-off", [("ul", facts)])]
+
+
 def _behaviour_tests(run: RunFolder) -> list[CardSection]:
     """The gated behaviour tests (``[tests] gate = true``), as the bundle
     recorded them; none when the run did not gate on them."""
@@ -595,7 +626,9 @@ def _cost(run: RunFolder) -> CardSection:
     if not run.leaderboard.empty:
         facts.append(f"Candidates on the leaderboard: {len(run.leaderboard)}.")
         if "fit_time_s" in run.leaderboard.columns:
-            fit = run.leaderboard.iloc[0]["fit_time_s"]
+            packaged = (meta.get("tradeoff") or {}).get("model")
+            matching = run.leaderboard[run.leaderboard["model"] == packaged]
+            fit = (matching if len(matching) else run.leaderboard).iloc[0]["fit_time_s"]
             facts.append(f"Chosen model: {rp.fmt_number(fit)} s to fit one fold.")
     machine = meta.get("machine") or {}
     if machine:

@@ -27,6 +27,7 @@ from cairn.evaluation._classification_report import (
 )
 from cairn.evaluation._plot_data import BEESWARM_ROWS, sample_rows
 from cairn.evaluation._regression_report import residuals_section
+from cairn.evaluation._tradeoff_report import tradeoff_section
 from cairn.evaluation.importance import ShapSummary
 from cairn.evaluation.run_folder import RunFolder
 from cairn.tasks import get_task, greater_is_better
@@ -417,6 +418,9 @@ def render_evaluation(analysis: RunAnalysis) -> str:
     run = analysis.run
     meta = run.metadata
     sections = [_summary(analysis), _leaderboard(run)]
+    tradeoff = tradeoff_section(run)
+    if tradeoff is not None:
+        sections.append(tradeoff)
     sections += [TASK_SECTIONS[name](analysis) for name in get_task(run.task).report_sections]
     for extra in (_segments(analysis), _importance(analysis)):
         if extra is not None:

@@ -61,6 +61,7 @@ from cairn.reporting._page import (
 from cairn.reporting._plots import (
     bar,
     boxes,
+    front,
     heatmap,
     histogram,
     lines,
@@ -92,6 +93,7 @@ __all__ = [
     "fmt_number",
     "fmt_percent",
     "fmt_short",
+    "front",
     "grid",
     "heatmap",
     "histogram",

@@ -490,3 +490,88 @@ def boxes(
         layout[cat_axis]["autorange"] = "reversed"
         height = height or max(200, 26 * len(labels) + 80)
     return Figure([trace], layout, title=title, caption=caption, height=height or 300)
+
+
+def front(
+    x: Sequence[float] | np.ndarray,
+    y: Sequence[float] | np.ndarray,
+    labels: Sequence[str],
+    on_front: Sequence[bool] | np.ndarray,
+    *,
+    title: str = "",
+    caption: str = "",
+    x_title: str = "",
+    y_title: str = "",
+    higher_is_better: bool = True,
+    log_x: bool = False,
+    marked: str | None = None,
+    height: int = 340,
+) -> Figure:
+    """Labelled points against a cost (x, smaller is better) and a score (y),
+    with the Pareto front joined as a step line and ``marked`` (the chosen
+    point) ringed."""
+    xs = np.asarray(x, dtype=float)
+    ys = np.asarray(y, dtype=float)
+    keep = np.isfinite(xs) & np.isfinite(ys) & ((xs > 0) if log_x else True)
+    names = [str(label) for label in labels]
+    flags = np.asarray(on_front, dtype=bool)
+    traces: list[dict[str, Any]] = []
+    for wanted, colour, name in ((False, MUTED, "dominated"), (True, PALETTE[1], "on the front")):
+        pick = keep & (flags == wanted)
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "markers+text",
+                "name": name,
+                "x": xs[pick],
+                "y": ys[pick],
+                "text": [n for n, p in zip(names, pick, strict=True) if p],
+                "textposition": "top center",
+                "textfont": {"size": 10},
+                "marker": {"color": colour, "size": 9},
+                "hovertemplate": "%{text}: %{x:.4g}, %{y:.4g}<extra></extra>",
+            }
+        )
+    order = np.argsort(xs[keep & flags])
+    fx, fy = xs[keep & flags][order], ys[keep & flags][order]
+    # Each front point is the best score up to its cost: a step from one to the next.
+    step_x = np.repeat(fx, 2)[1:]
+    step_y = np.repeat(fy, 2)[:-1]
+    traces.insert(
+        0,
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "name": "front",
+            "x": step_x,
+            "y": step_y,
+            "line": {"color": PALETTE[1], "width": 1, "dash": "dot"},
+            "hoverinfo": "skip",
+            "showlegend": False,
+        },
+    )
+    if marked is not None and marked in names:
+        i = names.index(marked)
+        if keep[i]:
+            traces.append(
+                {
+                    "type": "scatter",
+                    "mode": "markers",
+                    "name": "packaged",
+                    "x": [xs[i]],
+                    "y": [ys[i]],
+                    "marker": {
+                        "color": "rgba(0,0,0,0)",
+                        "size": 17,
+                        "line": {"color": PALETTE[2], "width": 2},
+                    },
+                    "hovertemplate": f"packaged: {marked}<extra></extra>",
+                }
+            )
+    layout = _axis_titles(x_title, y_title)
+    if log_x:
+        layout["xaxis"]["type"] = "log"
+    if not higher_is_better:
+        layout["yaxis"]["autorange"] = "reversed"
+    layout["legend"] = {"orientation": "h", "y": -0.25}
+    return Figure(traces, layout, title=title, caption=caption, height=height)

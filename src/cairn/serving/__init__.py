@@ -13,7 +13,8 @@ behind it in ``_service``, the OpenAPI document in ``_openapi``), ``engine``
 (loading, ONNX or native; JSON records become arrays in :mod:`cairn.records`),
 ``log`` (prediction log: format, writer and reader), ``metrics``
 (Prometheus), ``server`` (running it), ``loadtest``, ``gate`` (the latency
-gate of ``cairn run``), ``abtest``, ``container`` (``cairn build``: a
+gate of ``cairn run``), ``timing`` (the engine's own time per record, for
+comparing candidates), ``abtest``, ``container`` (``cairn build``: a
 container build context); following a registry alias is in ``_follow``.
 The commands are in :mod:`cairn.cli.serving`.
 
@@ -32,6 +33,7 @@ __all__ = [
     "AliasFollower",
     "Arm",
     "BuildContext",
+    "EngineTiming",
     "LoadTestResult",
     "PredictionLog",
     "ServedModel",
@@ -47,6 +49,7 @@ __all__ = [
     "latency_gate",
     "load_served_model",
     "load_test",
+    "measure_served",
     "prune_log",
     "read_log",
     "read_rejected",
@@ -59,6 +62,7 @@ _LAZY = {
     "AliasFollower": "cairn.serving._follow",
     "Arm": "cairn.serving.app",
     "BuildContext": "cairn.serving.container",
+    "EngineTiming": "cairn.serving.timing",
     "LoadTestResult": "cairn.serving.loadtest",
     "PredictionLog": "cairn.serving.log",
     "ServedModel": "cairn.serving.engine",
@@ -74,6 +78,7 @@ _LAZY = {
     "latency_gate": "cairn.serving.gate",
     "load_served_model": "cairn.serving.engine",
     "load_test": "cairn.serving.loadtest",
+    "measure_served": "cairn.serving.timing",
     "prune_log": "cairn.serving.log",
     "read_log": "cairn.serving.log",
     "read_rejected": "cairn.serving.log",
@@ -98,6 +103,7 @@ if TYPE_CHECKING:
         read_rejected,
     )
     from cairn.serving.server import run_in_thread, serve
+    from cairn.serving.timing import EngineTiming, measure_served
 
 
 __getattr__, __dir__ = _lazy_exports("cairn.serving", _LAZY, __all__)

@@ -44,6 +44,7 @@ __all__ = [
     "check_latency",
     "endpoint_url",
     "fetch_metadata",
+    "latency_summary",
     "load_test",
     "payloads_from_frame",
     "payloads_from_metadata",
@@ -97,6 +98,22 @@ class LoadTestResult:
             f"p95 {lat['p95']:.2f} ms, p99 {lat['p99']:.2f} ms, max {lat['max']:.2f} ms, "
             f"errors {self.errors} ({self.error_rate:.2%})"
         )
+
+
+def latency_summary(seconds: Sequence[float]) -> dict[str, float]:
+    """Milliseconds at p50, p95, p99, the max and the mean of per-request
+    times given in seconds (NaN when there are none): the one latency summary
+    the load test, the serving gate and the trade-off measurement report."""
+    values = np.asarray(seconds, dtype=float) * 1000.0
+    if not values.size:
+        return dict.fromkeys(("p50", "p95", "p99", "max", "mean"), math.nan)
+    return {
+        "p50": float(np.percentile(values, 50)),
+        "p95": float(np.percentile(values, 95)),
+        "p99": float(np.percentile(values, 99)),
+        "max": float(values.max()),
+        "mean": float(values.mean()),
+    }
 
 
 def check_latency(result: LoadTestResult, objectives: Sequence[Any]) -> list[dict[str, Any]]:
@@ -556,13 +573,8 @@ def load_test(
     latencies, statuses, elapsed, _ = runner(
         _run(url, payloads, concurrency, duration, rps, limit, warmup, timeout, sent)
     )
-    values = np.asarray(latencies, dtype=float) * 1000.0
     measured = sum(statuses.values())
-    ok = len(values)
-
-    def pct(q: float) -> float:
-        return float(np.percentile(values, q)) if ok else math.nan
-
+    ok = len(latencies)
     return LoadTestResult(
         url=url,
         concurrency=concurrency,
@@ -570,13 +582,7 @@ def load_test(
         requests=measured,
         errors=measured - ok,
         throughput_rps=ok / elapsed,
-        latency_ms={
-            "p50": pct(50),
-            "p95": pct(95),
-            "p99": pct(99),
-            "max": float(values.max()) if ok else math.nan,
-            "mean": float(values.mean()) if ok else math.nan,
-        },
+        latency_ms=latency_summary(latencies),
         statuses=dict(sorted(statuses.items())),
         target_rps=rps,
         rows_per_request=rows_per_request,

@@ -49,6 +49,7 @@ __all__ = [
     "ClusterAlgorithm",
     "ClusteringSection",
     "ColumnRole",
+    "CostSection",
     "DataSection",
     "DirectionTest",
     "DriftCheck",
@@ -412,6 +413,13 @@ class RecommendationSection(_Section):
         return self
 
 
+class CostSection(_Section):
+    """Prices behind the trade-off table's cost per 1,000 predictions and
+    per training run."""
+
+    cpu_hour: float = Field(default=0.05, ge=0.0, description="price of one CPU core for an hour")
+
+
 class TrackingSection(_Section):
     uri: str | None = None  # default: sqlite store in <project>/.cairn/
     # where a new experiment keeps its artifacts (a shared folder, s3://...);
@@ -574,6 +582,7 @@ class ProjectSpec(_Section):
     clustering: ClusteringSection = Field(default_factory=ClusteringSection)
     recommendation: RecommendationSection = Field(default_factory=RecommendationSection)
     tracking: TrackingSection = Field(default_factory=TrackingSection)
+    cost: CostSection = Field(default_factory=CostSection)
     monitoring: MonitoringSection = Field(default_factory=MonitoringSection)
     maintenance: MaintenanceSection = Field(default_factory=MaintenanceSection)
     serving: ServingSection = Field(default_factory=ServingSection)

@@ -11,10 +11,11 @@ from cairn.tasks import classification as _classification
 from cairn.tasks import clustering as _clustering
 from cairn.tasks import recommendation as _recommendation
 from cairn.tasks import regression as _regression
-from cairn.tasks.base import OPERATIONAL_QUANTITIES, Output, Task
+from cairn.tasks.base import OPERATIONAL_QUANTITIES, TRADEOFF_QUANTITIES, Output, Task
 
 __all__ = [
     "OPERATIONAL_QUANTITIES",
+    "TRADEOFF_QUANTITIES",
     "Output",
     "Task",
     "get_task",

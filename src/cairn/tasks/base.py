@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-__all__ = ["OPERATIONAL_QUANTITIES", "Output", "Task"]
+__all__ = ["OPERATIONAL_QUANTITIES", "TRADEOFF_QUANTITIES", "Output", "Task"]
 
 # Objectives may also name operational quantities measured outside the metrics.
 OPERATIONAL_QUANTITIES: tuple[str, ...] = (
@@ -27,6 +27,9 @@ OPERATIONAL_QUANTITIES: tuple[str, ...] = (
     "latency_p99_ms",
     "model_size_mb",
 )
+# Measured for every candidate of a supervised search (the trade-off table),
+# so only the tasks that run one accept objectives on them.
+TRADEOFF_QUANTITIES: tuple[str, ...] = ("cost_per_1k",)
 
 
 class Output:

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from cairn.tasks.base import OPERATIONAL_QUANTITIES, Output, Task
+from cairn.tasks.base import OPERATIONAL_QUANTITIES, TRADEOFF_QUANTITIES, Output, Task
 
 __all__ = ["Classification"]
 
@@ -27,13 +27,18 @@ class Classification(Task):
         "recall",
         "log_loss",
     )
-    lower_is_better: ClassVar[frozenset[str]] = frozenset({"log_loss", *OPERATIONAL_QUANTITIES})
+    lower_is_better: ClassVar[frozenset[str]] = frozenset(
+        {"log_loss", *OPERATIONAL_QUANTITIES, *TRADEOFF_QUANTITIES}
+    )
     stratify: ClassVar[bool] = True
     estimator_kind: ClassVar[str] = "classifier"
     report_sections: ClassVar[tuple[str, ...]] = ("confusion", "curves", "calibration")
     card_parts: ClassVar[tuple[str, ...]] = ("class_balance",)
     monitored_outputs: ClassVar[tuple[str, ...]] = ("prediction", "probability")
     explanation_units: ClassVar[str] = "log-odds"
+
+    def quantities(self) -> tuple[str, ...]:
+        return (*super().quantities(), *TRADEOFF_QUANTITIES)
 
     def default_metric(self, n_classes: int | None = None) -> str:
         """ROC-AUC for two classes, log loss for more (as in the AutoML Benchmark)."""

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from cairn.tasks.base import OPERATIONAL_QUANTITIES, Output, Task
+from cairn.tasks.base import OPERATIONAL_QUANTITIES, TRADEOFF_QUANTITIES, Output, Task
 
 __all__ = ["Regression"]
 
@@ -17,13 +17,16 @@ class Regression(Task):
     output: ClassVar[str] = Output.VALUES
     metrics: ClassVar[tuple[str, ...]] = ("rmse", "mae", "mse", "r2", "mape")
     lower_is_better: ClassVar[frozenset[str]] = frozenset(
-        {"rmse", "mae", "mse", "mape", *OPERATIONAL_QUANTITIES}
+        {"rmse", "mae", "mse", "mape", *OPERATIONAL_QUANTITIES, *TRADEOFF_QUANTITIES}
     )
     estimator_kind: ClassVar[str] = "regressor"
     transform_target: ClassVar[bool] = True
     report_sections: ClassVar[tuple[str, ...]] = ("residuals",)
     monitored_outputs: ClassVar[tuple[str, ...]] = ("prediction",)
     explanation_units: ClassVar[str] = "target units"
+
+    def quantities(self) -> tuple[str, ...]:
+        return (*super().quantities(), *TRADEOFF_QUANTITIES)
 
     def score(self, metric: str, y_true: np.ndarray, output: np.ndarray) -> float:
         from cairn.tasks.metrics import score

@@ -24,6 +24,7 @@ from cairn.workflow._clock import Clock, Progress, quiet
 from cairn.workflow._package import Packaged, explore, package, register, report
 from cairn.workflow._prepare import Prepared, clean, data_fingerprint, ingest, prepare
 from cairn.workflow._result import RunResult
+from cairn.workflow._tradeoff import choose_on_tradeoff, measure_tradeoff
 from cairn.workflow._train import (
     Budget,
     Tested,
@@ -43,6 +44,7 @@ __all__ = [
     "RunResult",
     "Tested",
     "Trained",
+    "choose_on_tradeoff",
     "clean",
     "data_fingerprint",
     "evaluate",
@@ -50,6 +52,7 @@ __all__ = [
     "fit",
     "fit_model",
     "ingest",
+    "measure_tradeoff",
     "package",
     "plan_budget",
     "prepare",
@@ -111,6 +114,10 @@ def run(
     prepared = prepare(spec, raw, say=say, clock=clock)
     budget = plan_budget(spec, prepared, seconds=seconds, registering=registering, clock=clock)
     trained = train(spec, prepared, budget, say=say, clock=clock)
+    trained = measure_tradeoff(
+        spec, prepared, trained, seconds=budget.tradeoff, say=say, clock=clock
+    )
+    trained = choose_on_tradeoff(spec, prepared, trained, say=say)
     tested = evaluate(spec, prepared, trained, seconds=seconds, say=say, clock=clock)
 
     run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]

@@ -5,6 +5,7 @@ file, tables, and the parameters and metrics logged. Used by
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 from pathlib import Path
@@ -199,4 +200,18 @@ def run_metrics(candidates: Any, metric: str, evaluation: Evaluation) -> dict[st
     for candidate in candidates:
         if candidate.fold_scores:
             out[f"cv_{metric}_{candidate.name}"] = candidate.cv_mean
+    return out
+
+
+def tradeoff_metrics(measured: dict[str, dict[str, Any]], final: str) -> dict[str, float]:
+    """The trade-off figures as MLflow metrics: the final model's under
+    ``served_<figure>``, every measured candidate's under
+    ``tradeoff_<figure>_<candidate>``."""
+    out: dict[str, float] = {}
+    for name, figures in measured.items():
+        for key, value in figures.items():
+            if isinstance(value, int | float) and math.isfinite(value):
+                out[f"tradeoff_{key}_{name}"] = float(value)
+                if name == final:
+                    out[f"served_{key}"] = float(value)
     return out

@@ -80,7 +80,9 @@ def package(
     say("exporting the serving graph (ONNX) and checking it on the test set")
     from cairn.export import export_serving
 
-    exported = export_serving(trained.pipeline, prepared.schema, X_test, seed=seed)
+    exported = trained.exported or export_serving(
+        trained.pipeline, prepared.schema, X_test, seed=seed
+    )
     metadata["serving"] = exported.summary()
     files.update(exported.files)
     if prepared.cleaned.privacy_key is not None:
@@ -102,6 +104,7 @@ def package(
         )
         apply_gate(tested.evaluation, gate, bundle_path)
         clock.lap("serving_gate")
+    board = trained.found.leaderboard
     reports = {
         "test_predictions": outputs.write_test_predictions(
             run_dir / "test_predictions.parquet",
@@ -110,7 +113,10 @@ def package(
             X_test=X_test,
             y_test=y_test,
         ),
-        "leaderboard": outputs.write_csv(run_dir / "leaderboard.csv", trained.found.leaderboard),
+        "leaderboard": outputs.write_csv(run_dir / "leaderboard.csv", board),
+        "leaderboard_json": write_json(
+            run_dir / "leaderboard.json", board.to_dict(orient="records")
+        ),
         "trials": outputs.write_csv(run_dir / "trials.csv", trained.found.trials),
         "quality": write_json(run_dir / "quality.json", prepared.cleaned.report.to_dict()),
         "evaluation": write_json(run_dir / "evaluation.json", tested.evaluation.to_dict()),
@@ -151,7 +157,7 @@ def _bundle_metadata(
         "task": prepared.task,
         "target": spec.problem.target,
         "metric": metric,
-        "model": "ensemble" if found.ensemble else trained.best.name,
+        "model": trained.model,
         "model_label": final.description,
         "ensemble": final.members,
         "search": {
@@ -175,8 +181,29 @@ def _bundle_metadata(
         "native_latency_ms": evaluation.native_latency_ms,
         "objectives": [o.__dict__ for o in evaluation.objectives],
         "objectives_met": evaluation.objectives_met,
-        "cv": {"metric": metric, "mean": float(found.leaderboard.iloc[0][f"cv_{metric}_mean"])},
+        "cv": {"metric": metric, "mean": _cv_mean(found.leaderboard, trained.name, metric)},
+        "tradeoff": _tradeoff_summary(trained, spec.cost.cpu_hour),
     }
+
+
+def _cv_mean(board: pd.DataFrame, name: str, metric: str) -> float:
+    """The final model's cross-validated metric (the leader's if it has no row)."""
+    rows = board[board["model"] == name]
+    return float((rows if len(rows) else board).iloc[0][f"cv_{metric}_mean"])
+
+
+def _tradeoff_summary(trained: Trained, cpu_hour: float) -> dict[str, Any]:
+    """The final model's measured serving figures and, when the objectives
+    chose it on the front, what the choice traded."""
+    summary: dict[str, Any] = {
+        "model": trained.name,
+        "cpu_hour": cpu_hour,
+        "measured": trained.found.measured.get(trained.name, {}),
+        "candidates_measured": len(trained.found.measured),
+    }
+    if trained.choice is not None:
+        summary.update(trained.choice.to_dict())
+    return summary
 
 
 def explore(spec: ProjectSpec, raw: pd.DataFrame, prepared: Prepared, run_dir: Path) -> Path:
@@ -236,6 +263,7 @@ def register(
     best = trained.best.name
     metric = evaluation.metric
     metrics = outputs.run_metrics(trained.found.candidates, metric, evaluation)
+    metrics.update(outputs.tradeoff_metrics(trained.found.measured, trained.name))
     if packaged.tests is not None:
         counts = packaged.metadata["behaviour_tests"]["counts"]
         metrics["tests_passed"] = float(counts["passed"])

@@ -4,7 +4,7 @@ evaluation (evaluate)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -21,6 +21,10 @@ from cairn.tasks import get_task
 from cairn.workflow._clock import Clock, Progress
 from cairn.workflow._prepare import Prepared
 
+# Objective quantities the trade-off table measures for every candidate.
+CHOOSING_QUANTITIES = frozenset(
+    {"latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "model_size_mb", "cost_per_1k"}
+)
 # Share of the budget kept back for the final model, evaluation and packaging,
 # and the seconds that reports and registration take whatever the budget.
 _RESERVE_SHARE = 0.12
@@ -32,6 +36,12 @@ _SECONDS_PER_CELL = 1.2e-5
 _EXPLAIN_SHARE = 0.2
 # Post-search seconds per fold model when the final model is a bag of them.
 _SECONDS_PER_BAGGED_MODEL = 0.8
+# Share of the budget spent measuring every candidate's serving figures (the
+# trade-off table), larger when objectives on latency, size or cost choose
+# the packaged model from it; and its cap in seconds.
+TRADEOFF_SHARE = 0.08
+CHOOSING_TRADEOFF_SHARE = 0.25
+MAX_TRADEOFF_S = 120.0
 # With train.bagging = "auto", fold models are bagged up to this many rows.
 # Bags multiply the cost of everything after the search (evaluation, export,
 # reports, serving) by the number of folds, so "auto" keeps them for tiny data.
@@ -49,6 +59,7 @@ class Budget:
     overhead: float
     search: float
     bag_max_rows: int
+    tradeoff: float = 0.0
 
     @property
     def final_deadline(self) -> float:
@@ -61,18 +72,47 @@ class Budget:
 
 @dataclass
 class Trained:
-    """The search and the final model built from its winner."""
+    """The search and the final model built from its winner.
+
+    Attributes:
+        chosen: the leaderboard name of the final model when the spec's
+            objectives chose it on the trade-off front over the search's
+            best; None when the search's best is the final model.
+        choice: that choice, when objectives on latency, size or cost made one.
+        exported: the final model's verified serving graph, when the
+            trade-off step already built it.
+        built: leaderboard name → (final model, serving graph) of each
+            candidate the trade-off step measured, until one is chosen.
+    """
 
     found: SearchResult
     final: FinalModel
+    chosen: str | None = None
+    choice: Any = None
+    exported: Any = None
+    built: dict[str, tuple[FinalModel, Any]] = field(default_factory=dict)
 
     @property
     def pipeline(self) -> Any:
         return self.final.estimator
 
     @property
+    def name(self) -> str:
+        """The final model's leaderboard name ("ensemble" for the ensemble)."""
+        if self.chosen is not None:
+            return self.chosen
+        return "ensemble" if self.found.ensemble else self.found.best
+
+    @property
     def best(self) -> Learner:
-        return LEARNERS[self.found.candidate(self.found.best).family]
+        """The final model's family (the search's best member for an ensemble)."""
+        name = self.found.best if self.name == "ensemble" else self.name
+        return LEARNERS[self.found.candidate(name).family]
+
+    @property
+    def model(self) -> str:
+        """What the metadata calls the final model: "ensemble" or its family."""
+        return "ensemble" if self.name == "ensemble" else self.best.name
 
 
 @dataclass
@@ -96,9 +136,21 @@ def plan_budget(
     post_search = _post_search_seconds(
         len(X_train), X_train.shape[1], prepared.n_classes, seconds, bagged=bagged
     )
-    overhead = post_search + (_REGISTER_OVERHEAD_S if registering else 0.0)
+    choosing = any(o.quantity in CHOOSING_QUANTITIES for o in spec.problem.parsed_objectives)
+    measuring = tradeoff_seconds(seconds, choosing=choosing)
+    overhead = post_search + measuring + (_REGISTER_OVERHEAD_S if registering else 0.0)
     search_seconds = max(1.0, seconds * (1 - _RESERVE_SHARE) - clock.elapsed() - overhead)
-    return Budget(seconds, clock.started, post_search, overhead, search_seconds, bag_max_rows)
+    return Budget(
+        seconds, clock.started, post_search, overhead, search_seconds, bag_max_rows, measuring
+    )
+
+
+def tradeoff_seconds(budget: float, *, choosing: bool = False) -> float:
+    """Seconds of a run's budget for measuring the candidates besides the
+    packaged model (always measured): 8 %, or 25 % when objectives on
+    latency, size or cost choose from them; at most two minutes."""
+    share = CHOOSING_TRADEOFF_SHARE if choosing else TRADEOFF_SHARE
+    return min(MAX_TRADEOFF_S, share * budget)
 
 
 def fit_model(
@@ -191,6 +243,9 @@ def evaluate(
     say("evaluating on the held-out test set")
     X_test, y_test = prepared.test_rows
     output = predict_output(trained.pipeline, X_test, prepared.task)
+    # Size and cost of the packaged model as the trade-off step measured them.
+    figures = trained.found.measured.get(trained.name, {})
+    extra = {q: float(figures[q]) for q in ("model_size_mb", "cost_per_1k") if q in figures}
     evaluation = evaluate_pipeline(
         trained.pipeline,
         X_test,
@@ -200,6 +255,7 @@ def evaluate(
         objectives=spec.problem.parsed_objectives,
         latency_seconds=min(3.0, max(0.5, 0.02 * seconds)),
         output=output,
+        extra=extra,
     )
     X_train, y_train = prepared.train_rows
     # The final score is known now: report columns the model is no better than.

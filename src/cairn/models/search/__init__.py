@@ -46,11 +46,12 @@ from cairn.models.search._pipeline import (
 )
 from cairn.models.search._results import CandidateResult, Config, SearchResult
 from cairn.models.search._selection import run_selection
-from cairn.models.search._state import Progress, SearchState, timed
+from cairn.models.search._state import REFIT_FACTOR, Progress, SearchState, timed
 from cairn.models.search._tuning import Tuner, run_tuning
 
 __all__ = [
     "BAG_MAX_ROWS",
+    "REFIT_FACTOR",
     "CandidateResult",
     "Config",
     "EnsembleMethod",

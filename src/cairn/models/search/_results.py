@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from cairn.data.schema import Schema
+from cairn.evaluation.tradeoff import FRONT_COSTS, TRADEOFF_COLUMNS, pareto_mask
 from cairn.tasks import greater_is_better
 
 
@@ -73,6 +74,9 @@ class SearchResult:
         selected_features: the feature set tuning used, when selection won.
         target_transform: "log1p" when regression models learn a log-scale
             target (chosen because it scored better), else None.
+        measured: leaderboard name → the serving figures measured for it
+            after the search (engine, latency, throughput, size, cost); the
+            leaderboard shows them with its ``pareto`` column.
     """
 
     metric: str
@@ -88,6 +92,7 @@ class SearchResult:
     selected_features: list[str] | None = None
     dropped_features: list[str] = field(default_factory=list)
     target_transform: str | None = None
+    measured: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def candidate(self, name: str) -> CandidateResult:
         for candidate in self.candidates:
@@ -172,4 +177,22 @@ class SearchResult:
                     "error": "",
                 }
             )
-        return self._sorted(rows)
+        return self._with_tradeoff(self._sorted(rows))
+
+    def _with_tradeoff(self, board: pd.DataFrame) -> pd.DataFrame:
+        """The measured serving figures as columns, and ``pareto``: on the
+        front of the CV metric against p99 latency and model size."""
+        if not self.measured:
+            return board
+        figures = pd.DataFrame([self.measured.get(str(m), {}) for m in board["model"]])
+        for column in TRADEOFF_COLUMNS[:-1]:
+            board[column] = figures[column] if column in figures else float("nan")
+        board["pareto"] = (
+            pareto_mask(
+                board[f"cv_{self.metric}_mean"].to_numpy(dtype=float),
+                [board[c].to_numpy(dtype=float) for c in FRONT_COSTS],
+                higher_is_better=greater_is_better(self.metric),
+            )
+            & board["status"].isin(["ok", "partial"]).to_numpy()
+        )
+        return board
