@@ -247,3 +247,31 @@ def test_a_copy_among_many_columns_is_found_by_the_screen() -> None:
     suspects = [f for f in cleaned.report.findings if f.check == "leakage_suspect"]
     assert [f.column for f in suspects] == ["class_copy"]
     assert cleaned.schema["class_copy"].role == "ignore"
+
+
+def test_after_the_search_a_wide_table_is_screened_and_still_finds_both_signs() -> None:
+    """More columns than SCREEN_ABOVE: the one-feature models after the search
+    run only on screened columns, and the planted copy and the column the split
+    was cut on are still reported, no noise column is."""
+    from cairn.data._leakage import SCREEN_ABOVE
+
+    frame = telco_with_copy(rows=2000)
+    rng = np.random.default_rng(3)
+    noise = pd.DataFrame(
+        rng.normal(size=(len(frame), SCREEN_ABOVE + 20)),
+        columns=[f"noise_{i}" for i in range(SCREEN_ABOVE + 20)],
+        index=frame.index,
+    )
+    frame = pd.concat([frame, noise], axis=1)
+    test = (frame["tenure"] >= 60).to_numpy()
+    cleaned, X_train, y_train, X_test, y_test = _telco_split(frame, test)
+    copy_says_yes = (X_test["churn_flag"] == "Yes").to_numpy()
+    output = np.c_[np.where(copy_says_yes, 0.1, 0.9), np.where(copy_says_yes, 0.9, 0.1)]
+    findings = after_search_findings(
+        X_train, y_train, X_test, y_test, output, cleaned.schema, get_task("classification")
+    )
+    close = {f.column for f in findings if f.check == "leakage_close_to_model"}
+    separating = {f.column for f in findings if f.check == "leakage_test_separation"}
+    assert close == {"churn_flag"}
+    assert "tenure" in separating
+    assert not {c for c in close | separating if c.startswith("noise_")}

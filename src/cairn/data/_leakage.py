@@ -132,20 +132,37 @@ def _screened(
     always passes; the cross-validated score then decides."""
     if task.has_classes:
         labels, _ = pd.factorize(as_strings(sample[target]).astype(str))
-        known_labels = labels >= 0
+        return _screen(sample, candidates, labels, None, SCREEN_SCORE)
+    y = pd.to_numeric(sample[target], errors="coerce").to_numpy(dtype=float)
+    return _screen(sample, candidates, None, y, SCREEN_SCORE)
+
+
+def _screen(
+    frame: pd.DataFrame,
+    candidates: Sequence[ColumnSchema],
+    labels: np.ndarray | None,
+    y: np.ndarray | None,
+    at_least: float,
+) -> list[ColumnSchema]:
+    """The candidates whose in-sample lookup score of ``labels`` (class codes,
+    -1 unknown: balanced accuracy) or ``y`` (numbers, NaN unknown: R² or
+    |rank correlation|) reaches ``at_least``."""
+    if labels is not None:
+        known = labels >= 0
     else:
-        y = pd.to_numeric(sample[target], errors="coerce").to_numpy(dtype=float)
-        known_labels = ~np.isnan(y)
+        assert y is not None
+        known = ~np.isnan(y)
     kept = []
     for column in candidates:
-        keys = _lookup_keys(sample[column.name], column)[known_labels]
-        if task.has_classes:
-            score = _in_sample_balanced_accuracy(keys, labels[known_labels])
+        keys = _lookup_keys(frame[column.name], column)[known]
+        if labels is not None:
+            score = _in_sample_balanced_accuracy(keys, labels[known])
         else:
-            score = _in_sample_r2(keys, y[known_labels])
+            assert y is not None
+            score = _in_sample_r2(keys, y[known])
             if keys.max() > LEAKAGE_BINS:  # many values: ranks may tell more than bins
-                score = max(score, _rank_correlation(sample[column.name], column, y, known_labels))
-        if score >= SCREEN_SCORE:
+                score = max(score, _rank_correlation(frame[column.name], column, y, known))
+        if score >= at_least:
             kept.append(column)
     return kept
 
@@ -467,17 +484,29 @@ def after_search_findings(
     rng = np.random.default_rng(0)
     fit_rows = _sample_positions(len(train), rng)
     held_rows = _sample_positions(len(test), rng)
+    fit_part, held_part = train.iloc[fit_rows], test.iloc[held_rows]
+    close = candidates
+    separating = [c for c in candidates if c.name not in set(exclude)]
+    if len(candidates) > SCREEN_ABOVE:
+        # Wide table: cross-validated models only for columns whose in-sample
+        # lookups come near the model (a looser bar than before the search,
+        # the final model may be weak) or near telling the two sides apart.
+        labels = y_train[fit_rows].astype(np.int64) if task.has_classes else None
+        numbers = None if task.has_classes else y_train[fit_rows].astype(float)
+        close = _screen(fit_part, candidates, labels, numbers, SCREEN_SCORE - 0.1)
+        both = pd.concat([fit_part, held_part], ignore_index=True)
+        side = np.r_[np.zeros(len(fit_part), np.int64), np.ones(len(held_part), np.int64)]
+        separating = _screen(both, separating, side, None, SCREEN_SCORE)
     findings = _close_to_model(
-        train.iloc[fit_rows],
+        fit_part,
         y_train[fit_rows],
-        test.iloc[held_rows],
+        held_part,
         y_test[held_rows],
         output[held_rows],
-        candidates,
+        close,
         task,
     )
-    separating = [c for c in candidates if c.name not in set(exclude)]
-    findings += _test_separation(train.iloc[fit_rows], test.iloc[held_rows], separating, len(test))
+    findings += _test_separation(fit_part, held_part, separating, len(test))
     return findings
 
 
