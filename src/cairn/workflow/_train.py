@@ -15,6 +15,7 @@ from cairn.data.split import Fold
 from cairn.evaluation.evaluate import Evaluation
 from cairn.evaluation.evaluate import evaluate as evaluate_pipeline
 from cairn.models.catalog import LEARNERS, Learner, choose_learners
+from cairn.models.compress import CompressionResult, compress
 from cairn.models.search import FinalModel, SearchResult, finalize, predict_output, search
 from cairn.spec import ProjectSpec
 from cairn.tasks import get_task
@@ -32,6 +33,8 @@ _SECONDS_PER_CELL = 1.2e-5
 _EXPLAIN_SHARE = 0.2
 # Post-search seconds per fold model when the final model is a bag of them.
 _SECONDS_PER_BAGGED_MODEL = 0.8
+# Share of the budget kept for compression (student, pruned variants) when on.
+_COMPRESS_SHARE = 0.15
 # With train.bagging = "auto", fold models are bagged up to this many rows.
 # Bags multiply the cost of everything after the search (evaluation, export,
 # reports, serving) by the number of folds, so "auto" keeps them for tiny data.
@@ -49,10 +52,16 @@ class Budget:
     overhead: float
     search: float
     bag_max_rows: int
+    compression: float = 0.0  # seconds kept for compression, part of overhead
 
     @property
     def final_deadline(self) -> float:
         return self.started + self.seconds * 0.92 - self.overhead
+
+    @property
+    def compress_deadline(self) -> float:
+        """Compression ends where the stages after it begin."""
+        return self.final_deadline + self.compression
 
     @property
     def explain_seconds(self) -> float:
@@ -65,6 +74,7 @@ class Trained:
 
     found: SearchResult
     final: FinalModel
+    compression: CompressionResult | None = None
 
     @property
     def pipeline(self) -> Any:
@@ -96,9 +106,19 @@ def plan_budget(
     post_search = _post_search_seconds(
         len(X_train), X_train.shape[1], prepared.n_classes, seconds, bagged=bagged
     )
-    overhead = post_search + (_REGISTER_OVERHEAD_S if registering else 0.0)
+    compression = _COMPRESS_SHARE * seconds if compressing(spec) else 0.0
+    overhead = post_search + compression + (_REGISTER_OVERHEAD_S if registering else 0.0)
     search_seconds = max(1.0, seconds * (1 - _RESERVE_SHARE) - clock.elapsed() - overhead)
-    return Budget(seconds, clock.started, post_search, overhead, search_seconds, bag_max_rows)
+    return Budget(
+        seconds, clock.started, post_search, overhead, search_seconds, bag_max_rows, compression
+    )
+
+
+def compressing(spec: ProjectSpec) -> bool:
+    """Whether the run builds compressed variants after the search."""
+    if spec.train.compress == "auto":
+        return spec.problem.has_serving_objective
+    return spec.train.compress == "always"
 
 
 def fit_model(
@@ -159,7 +179,7 @@ def train(
         # A latency objective wants the compiled serving graph.
         "exportable_only": spec.problem.has_latency_objective,
     }
-    return fit_model(
+    trained = fit_model(
         X_train,
         y_train,
         prepared=prepared,
@@ -176,6 +196,25 @@ def train(
         search_options=options,
         bag_max_rows=budget.bag_max_rows,
     )
+    if compressing(spec):
+        X_test, _ = prepared.test_rows
+        trained.compression = compress(
+            trained.found,
+            trained.final,
+            X_train,
+            y_train,
+            schema=prepared.schema,
+            folds=prepared.folds,
+            X_check=X_test,
+            seed=spec.train.seed,
+            deadline=budget.compress_deadline,
+            tolerance=spec.train.distil_tolerance,
+            say=say,
+        )
+        # The kept variants join the leaderboard as candidates of their own.
+        trained.found.candidates += trained.compression.candidates()
+        clock.lap("compress")
+    return trained
 
 
 def evaluate(
