@@ -396,9 +396,10 @@ def _write(engines: list[dict[str, Any]], students: list[dict[str, Any]]) -> Non
 
 
 def _cached(part: str, compute: Any, names: list[str], fresh: bool) -> list[dict[str, Any]]:
+    """The part's figures: measured now when ``fresh``, else the cached ones (or none)."""
     path = WORK / f"{part}.json"
-    if path.exists() and not fresh:
-        return list(json.loads(path.read_text()))
+    if not fresh:
+        return list(json.loads(path.read_text())) if path.exists() else []
     figures = [compute(name) for name in names]
     WORK.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(figures, indent=1, default=float))
@@ -414,15 +415,11 @@ def main() -> None:
     engines = _cached(
         "engines", _engine_figures, list(ENGINE_DATA), fresh=args.part in ("engines", "all")
     )
-    students = (
-        _cached(
-            "students",
-            lambda name: _student_figures(name, args.budget),
-            list(STUDENT_DATA),
-            fresh=args.part in ("students", "all"),
-        )
-        if (WORK / "students.json").exists() or args.part != "engines"
-        else []
+    students = _cached(
+        "students",
+        lambda name: _student_figures(name, args.budget),
+        list(STUDENT_DATA),
+        fresh=args.part in ("students", "all"),
     )
     _write(engines, students)
 

@@ -3,6 +3,7 @@ variants and the time budget, on a shared dataset."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -15,8 +16,10 @@ from cairn.export import export_serving
 from cairn.models.catalog import LEARNERS
 from cairn.models.compress import CompressionResult, compress, soft_rows
 from cairn.models.search import FinalModel, SearchResult, finalize, predict_output, search
+from cairn.spec import load_spec
 from cairn.tasks import get_task
-from tests.conftest import load_dataset
+from cairn.workflow._train import compressing
+from tests.conftest import MakeProject, load_dataset
 
 
 @pytest.fixture(scope="module")
@@ -153,3 +156,68 @@ def test_soft_rows_are_the_soft_cross_entropy() -> None:
     # the negligible class is dropped, except where it is the true class
     assert list(zip(rows, labels, strict=True)) == [(0, 0), (0, 1), (0, 2), (1, 2)]
     assert weights.tolist() == pytest.approx([0.7, 0.2995, 0.001, 1.0])
+
+
+def test_latency_objective_keeps_knn_out_of_the_search(searched: dict[str, Any]) -> None:
+    # k-NN has no verified ONNX form: a latency-bound search never tries it.
+    found = search(
+        searched["X"].head(300),
+        searched["y"][:300],
+        schema=searched["schema"],
+        folds=list(
+            StratifiedKFold(2, shuffle=True, random_state=0).split(
+                searched["X"].head(300), searched["y"][:300]
+            )
+        ),
+        task="classification",
+        metric="roc_auc",
+        learners=[LEARNERS["linear"], LEARNERS["knn"]],
+        time_budget=60,
+        n_jobs=1,
+        max_trials=0,
+        select_features=False,
+        ensemble="none",
+        exportable_only=True,
+    )
+    assert {c.family for c in found.candidates} == {"linear"}
+
+
+def test_run_with_a_tiny_budget_records_why_compression_was_skipped(
+    make_project: MakeProject,
+) -> None:
+    import cairn
+
+    spec = make_project(
+        load_dataset("banknote"),
+        problem={"target": "class"},
+        train={"time_budget": 2, "include": ["lightgbm"], "max_trials": 0, "compress": "always"},
+    )
+    result = cairn.run(spec, register=False)
+    record = json.loads(result.reports["compression"].read_text(encoding="utf-8"))
+    # With 2 s nothing fits after the search.
+    assert record["skipped"]
+    assert all(not v["kept"] and "time budget" in v["reason"] for v in record["variants"])
+    assert not {"fewer_trees", "shallower", "distilled"} & set(result.leaderboard["origin"])
+    card = result.reports["model_card"].read_text(encoding="utf-8")
+    assert "Compression: none (" in card
+
+
+def test_auto_compresses_only_under_a_serving_objective(make_project: MakeProject) -> None:
+    frame = load_dataset("banknote").head(50)
+    plain = load_spec(make_project(frame, problem={"target": "class"}))
+    bounded = load_spec(
+        make_project(
+            frame,
+            problem={"target": "class", "objectives": ["latency_p99_ms < 5"]},
+            folder=plain.root.parent / "bounded",
+        )
+    )
+    never = load_spec(
+        make_project(
+            frame,
+            problem={"target": "class", "objectives": ["latency_p99_ms < 5"]},
+            train={"compress": "never"},
+            folder=plain.root.parent / "never",
+        )
+    )
+    assert (compressing(plain), compressing(bounded), compressing(never)) == (False, True, False)
