@@ -4,7 +4,7 @@
     nice .venv/bin/python bench/compression.py --part engines   # one part
 
 Part ``students``: ``cairn``'s own steps (ingest, prepare, train with
-``[train] compress = "always"``, evaluate) on a binary (adult, 8,000 rows),
+``[train] compress = "always"``, evaluate; 120 s budget) on a binary (adult, 8,000 rows),
 a multiclass (car_evaluation) and a regression (california_housing, 8,000
 rows) dataset with several families so that an ensemble forms. For the
 ensemble (the teacher), the distilled LightGBM student and the pruned
@@ -247,9 +247,16 @@ def _student_figures(name: str, budget: float) -> dict[str, Any]:
         from cairn.bundle import onnx_session
         from cairn.records import RecordAdapter, to_records
 
+        rows = [X_test.iloc[[i]] for i in range(min(200, len(X_test)))]
+        index = iter(range(10**9))
+
+        def native_one() -> None:
+            predict_output(estimator, rows[next(index) % len(rows)], prepared.task)
+
+        native_ms = _median_ms(native_one, 100)
         exported = export_serving(estimator, prepared.schema, X_test)
         if exported.engine != "onnx":
-            return {"engine": "native", "reason": exported.reason}
+            return {"engine": "native", "reason": exported.reason, "native_ms_per_row": native_ms}
         spec_json = json.loads(exported.files[SERVING_FILE])
         session = onnx_session(exported.files[GRAPH_FILE])
         adapter = RecordAdapter(prepared.schema, spec_json["inputs"])
@@ -262,6 +269,7 @@ def _student_figures(name: str, budget: float) -> dict[str, Any]:
 
         return {
             "engine": "onnx",
+            "native_ms_per_row": native_ms,
             "ms_per_row": _median_ms(one, 300),
             "graph_mb": round(len(exported.files[GRAPH_FILE]) / 1e6, 3),
             "float32_flips": exported.verification.get("float32", {}).get("label_flips"),
@@ -276,6 +284,9 @@ def _student_figures(name: str, budget: float) -> dict[str, Any]:
     }
     variants = []
     for variant in compression.variants:
+        if variant.estimator is None:  # skipped for time, or failed: the reason is recorded
+            variants.append({**variant.summary(), "test": None})
+            continue
         output = predict_output(variant.estimator, X_test, prepared.task)
         variants.append(
             {
@@ -324,8 +335,9 @@ def _write(engines: list[dict[str, Any]], students: list[dict[str, Any]]) -> Non
             "Teacher: the run's final model. `cv`: cross-validated metric on the search's "
             "folds; `test`: held-out metric; `agree`: share of held-out rows with the "
             "teacher's class (classification) or R² against the teacher's predictions "
-            "(regression); latency: one record per call on the ONNX path "
-            "(records in, graph verified), median.",
+            "(regression); latency: one record per call, median: on the ONNX path "
+            "(records in, verified graph) and natively (a one-row DataFrame through "
+            "the fitted pipeline); `–`: no verified graph.",
             "",
         ]
         for entry in students:
@@ -335,11 +347,12 @@ def _write(engines: list[dict[str, Any]], students: list[dict[str, Any]]) -> Non
                 f"{entry['rows']} rows, budget {entry['budget_s']:g} s, "
                 f"compression {entry['compression_s']:g} s)",
                 "",
-                "| model | kept | cv | test | agree | trees | ms/row (ONNX) | graph MB "
-                "| float32 flips |",
-                "|---|---|---|---|---|---|---|---|---|",
+                "| model | kept | cv | test | agree | trees | ms/row ONNX | ms/row native "
+                "| graph MB | float32 flips |",
+                "|---|---|---|---|---|---|---|---|---|---|",
                 f"| teacher: {teacher['model']} | – | {_fmt(teacher['cv'])} | "
                 f"{_fmt(teacher['test'])} | 1 | – | {_fmt(teacher.get('ms_per_row'), 3)} | "
+                f"{_fmt(teacher.get('native_ms_per_row'), 3)} | "
                 f"{_fmt(teacher.get('graph_mb'), 3)} | {_fmt(teacher.get('float32_flips'))} |",
             ]
             for v in entry["variants"]:
@@ -347,10 +360,16 @@ def _write(engines: list[dict[str, Any]], students: list[dict[str, Any]]) -> Non
                     f"| {v['name']} ({v['kind']}) | {'yes' if v['kept'] else 'no'} | "
                     f"{_fmt(v['cv_mean'])} | {_fmt(v['test'])} | {_fmt(v['agreement'], 3)} | "
                     f"{v['trees']} | {_fmt(v.get('ms_per_row'), 3)} | "
+                    f"{_fmt(v.get('native_ms_per_row'), 3)} | "
                     f"{_fmt(v.get('graph_mb'), 3)} | {_fmt(v.get('float32_flips'))} |"
                 )
             if entry["skipped"]:
                 lines.append(f"\nSkipped: {entry['skipped']}")
+            for v in entry["variants"]:
+                if v["reason"]:
+                    lines.append(f"\n{v['name']}: {v['reason']}")
+            if teacher.get("reason"):
+                lines.append(f"\nTeacher served natively: {teacher['reason']}")
             lines.append("")
     if engines:
         lines += [
@@ -409,7 +428,7 @@ def _cached(part: str, compute: Any, names: list[str], fresh: bool) -> list[dict
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=["engines", "students", "all"], default="all")
-    parser.add_argument("--budget", type=float, default=60.0, help="seconds per student run")
+    parser.add_argument("--budget", type=float, default=120.0, help="seconds per student run")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
     engines = _cached(

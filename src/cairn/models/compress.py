@@ -48,11 +48,11 @@ from cairn.models.search import (
     FinalModel,
     SearchResult,
     build_pipeline,
+    fit_lightgbm,
     fit_pipeline,
     n_classes_of,
     predict_output,
 )
-from cairn.models.search._pipeline import fit_lightgbm
 from cairn.models.target import ClassAlignedClassifier, LogTargetRegressor, missing_classes
 from cairn.tasks import Task, get_task
 
