@@ -12,15 +12,20 @@ LightGBM variants: cross-validated metric, held-out metric, agreement with
 the teacher on the held-out rows, and single-row latency on the ONNX path
 (the verified serving graph, records in, as ``cairn serve`` runs it).
 
-Part ``engines``: one LightGBM pipeline per dataset (adult, letter,
-california_housing; early-stopped), exported to cairn's ONNX graph. Per
-batch of 1, 100 and 10,000 rows: ONNX Runtime (the whole graph,
+Part ``engines``: one LightGBM pipeline per dataset (adult, car_evaluation,
+california_housing; early-stopped on a fifth of the training rows), exported
+to cairn's ONNX graph. Per batch of 1, 100 and 10,000 rows: ONNX Runtime (the whole graph,
 preprocessing included, one thread as the server runs it) against lleaves
 (LightGBM compiled with LLVM, one thread) and LightGBM's own predict on the
 preprocessed matrix; both engines are first checked against LightGBM.
+lleaves is not a cairn dependency; this part needs
+``pip install "lleaves>=1.3,<2" "llvmlite>=0.42,<0.45"`` (lleaves 1.3.0
+calls ``llvmlite.binding.PassManagerBuilder``, gone from llvmlite 0.45 on,
+and does not pin it).
 
-Each part caches its figures as JSON under bench/.work/compression/; the
-table goes to bench/results/compression.md.
+Each part caches its figures per dataset as JSON under
+bench/.work/compression/ (delete them to measure again); the tables go to
+bench/results/compression.md.
 """
 
 from __future__ import annotations
@@ -47,7 +52,7 @@ RESULTS = HERE / "results" / "compression.md"
 # dataset -> (target, rows kept, id columns)
 ENGINE_DATA = {
     "adult": ("class", None, []),
-    "letter": ("letter", None, []),
+    "car_evaluation": ("decision", None, []),
     "california_housing": ("median_house_value", None, []),
 }
 STUDENT_DATA = {
@@ -83,7 +88,12 @@ def _median_ms(call: Any, repeats: int, budget_s: float = 6.0) -> float:
 
 
 def _engine_figures(name: str) -> dict[str, Any]:
-    import lleaves
+    try:
+        import lleaves
+    except ImportError:
+        raise SystemExit(
+            'the engines part needs lleaves: pip install "lleaves>=1.3,<2" "llvmlite>=0.42,<0.45"'
+        ) from None
 
     from cairn.bundle import onnx_session
     from cairn.export import GRAPH_FILE, SERVING_FILE, export_serving
@@ -415,13 +425,16 @@ def _write(engines: list[dict[str, Any]], students: list[dict[str, Any]]) -> Non
 
 
 def _cached(part: str, compute: Any, names: list[str], fresh: bool) -> list[dict[str, Any]]:
-    """The part's figures: measured now when ``fresh``, else the cached ones (or none)."""
-    path = WORK / f"{part}.json"
-    if not fresh:
-        return list(json.loads(path.read_text())) if path.exists() else []
-    figures = [compute(name) for name in names]
-    WORK.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(figures, indent=1, default=float))
+    """The part's figures per dataset: those cached under bench/.work/compression/
+    (delete a file to measure it again), the others measured now when ``fresh``."""
+    figures = []
+    for name in names:
+        path = WORK / f"{part}-{name}.json"
+        if fresh and not path.exists():
+            WORK.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(compute(name), indent=1, default=float))
+        if path.exists():
+            figures.append(json.loads(path.read_text()))
     return figures
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -118,13 +119,10 @@ def test_pruned_variants_are_smaller_and_on_the_leaderboard(searched: dict[str, 
     for variant in fewer + shallow:
         assert len(variant.fold_scores) == len(searched["folds"])
         assert 0.8 <= variant.agreement <= 1.0
-    board = SearchResult(
-        metric=found.metric,
-        task=found.task,
-        candidates=found.candidates + compressed.candidates(),
-        best=found.best,
-        elapsed_s=0.0,
-    ).leaderboard
+    board = replace(found, candidates=found.candidates + compressed.candidates()).leaderboard
+    # after the search's rows: the first row stays the final model
+    assert board.iloc[0]["model"] == "ensemble"
+    assert set(board["origin"].iloc[-4:]) == {"distilled", "fewer_trees", "shallower"}
     rows = board.set_index("model")
     assert {v.name for v in fewer + shallow} | {"student"} <= set(rows.index)
     assert rows.loc["lightgbm", "origin"] != "fewer_trees"  # the original keeps its row

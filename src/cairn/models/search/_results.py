@@ -14,9 +14,12 @@ import pandas as pd
 from cairn.data.schema import Schema
 from cairn.tasks import greater_is_better
 
+# Models compressed after the search: listed after the search's candidates,
+# so that the first row stays the final model.
+COMPRESSED_ORIGINS = ("distilled", "fewer_trees", "shallower")
 # Candidates shown on the leaderboard in their own row, not as their family's
 # best: the feature-selection variant and the compressed models.
-OWN_ROW_ORIGINS = ("selection", "distilled", "fewer_trees", "shallower")
+OWN_ROW_ORIGINS = ("selection", *COMPRESSED_ORIGINS)
 
 
 @dataclass(frozen=True)
@@ -129,10 +132,13 @@ class SearchResult:
         board = pd.DataFrame(rows)
         key = f"cv_{self.metric}_mean"
         board["_ok"] = board["status"].isin(["ok", "partial", "selected"])
+        board["_searched"] = ~board["origin"].isin(COMPRESSED_ORIGINS)
         board = board.sort_values(
-            ["_ok", key], ascending=[False, not greater_is_better(self.metric)], na_position="last"
+            ["_ok", "_searched", key],
+            ascending=[False, False, not greater_is_better(self.metric)],
+            na_position="last",
         )
-        return board.drop(columns="_ok").reset_index(drop=True)
+        return board.drop(columns=["_ok", "_searched"]).reset_index(drop=True)
 
     @property
     def trials(self) -> pd.DataFrame:
