@@ -234,7 +234,7 @@ def compress(
     )
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have valid feature names.*")
-        teacher_output = predict_output(final.estimator, X_check, task.name)
+        teacher_output: np.ndarray | None = None  # predicted once a variant is built
         plans, reasons = _plans(found, final, run)
         if not plans:
             result.skipped = "; ".join(reasons)
@@ -258,6 +258,8 @@ def compress(
                 variant.estimator, variant.kept = None, False
                 variant.reason = f"failed: {type(error).__name__}: {error}"[:300]
             else:
+                if teacher_output is None:
+                    teacher_output = predict_output(final.estimator, X_check, task.name)
                 _check(variant, X_check, teacher_output, task)
                 if variant.kind == "distilled":
                     _judge_student(variant, task, found.metric, tolerance)
