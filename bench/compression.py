@@ -359,7 +359,8 @@ def _write(engines: list[dict[str, Any]], students: list[dict[str, Any]]) -> Non
         lines += [
             "## Students and pruned variants against the ensemble",
             "",
-            "Teacher: the run's final model. `cv`: cross-validated metric on the search's "
+            "Teacher: the final model, its members bags of fold models "
+            '(`train.bagging = "always"`). `cv`: cross-validated metric on the search's "
             "folds; `test`: held-out metric; `agree`: share of held-out rows with the "
             "teacher's class (classification) or R² against the teacher's predictions "
             "(regression); latency: one record per call, median: on the ONNX path "
@@ -435,10 +436,35 @@ def _write(engines: list[dict[str, Any]], students: list[dict[str, Any]]) -> Non
                 f"{_fmt(entry.get('lleaves_label_flips'))} | "
                 f"{_fmt(entry.get('onnx_label_flips'))} |"
             )
-        lines.append("")
+        lines += ["", *_engine_verdict(engines), ""]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text("\n".join(lines), encoding="utf-8")
     print(f"wrote {RESULTS}")
+
+
+def _engine_verdict(engines: list[dict[str, Any]]) -> list[str]:
+    """Where the compiled engine would pay, from the figures."""
+    trees_only, end_to_end = [], []
+    for entry in engines:
+        for batch, t in entry["batches"].items():
+            trees_only.append(t["onnx_graph_ms"] / t["lleaves_trees_ms"])
+            if t["lleaves_records_ms"] < t["onnx_records_ms"]:
+                end_to_end.append(
+                    f"{entry['dataset']} at {batch} rows "
+                    f"({t['onnx_records_ms'] / t['lleaves_records_ms']:.1f}×)"
+                )
+    compile_s = [e["lleaves_compile_s"] for e in engines]
+    return [
+        "**Verdict.** Both engines agree with LightGBM (largest differences above). "
+        f"The compiled trees alone are {min(trees_only):.1f}–{max(trees_only):.1f}× "
+        "faster than the whole ONNX graph, but lleaves takes only the trees: the "
+        "preprocessing stays in Python (DataFrame and scikit-learn), which costs far "
+        "more than the graph on small batches. From records, lleaves is faster only "
+        f"for: {', '.join(end_to_end) or 'no batch size measured'}; it needs "
+        f"{min(compile_s):.0f}–{max(compile_s):.0f} s to compile each model, and "
+        "lleaves 1.3.0 fails with the current llvmlite (it needs `llvmlite<0.45`, "
+        "which it does not declare). cairn keeps ONNX Runtime for serving.",
+    ]
 
 
 def _cached(part: str, compute: Any, names: list[str], fresh: bool) -> list[dict[str, Any]]:
