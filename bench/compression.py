@@ -360,7 +360,8 @@ def _write(engines: list[dict[str, Any]], students: list[dict[str, Any]]) -> Non
             "## Students and pruned variants against the ensemble",
             "",
             "Teacher: the final model, its members bags of fold models "
-            '(`train.bagging = "always"`). `cv`: cross-validated metric on the search's "
+            '(`train.bagging = "always"`). '
+            "`cv`: cross-validated metric on the search's "
             "folds; `test`: held-out metric; `agree`: share of held-out rows with the "
             "teacher's class (classification) or R² against the teacher's predictions "
             "(regression); latency: one record per call, median: on the ONNX path "
