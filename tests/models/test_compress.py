@@ -218,4 +218,17 @@ def test_auto_compresses_only_under_a_serving_objective(make_project: MakeProjec
             folder=plain.root.parent / "never",
         )
     )
-    assert (compressing(plain), compressing(bounded), compressing(never)) == (False, True, False)
+    assert [compressing(spec, 300) for spec in (plain, bounded, never)] == [False, True, False]
+    # A small budget is left to the search, unless compression is asked for.
+    assert not compressing(bounded, 20)
+    assert compressing(
+        load_spec(
+            make_project(
+                frame,
+                problem={"target": "class"},
+                train={"compress": "always"},
+                folder=plain.root.parent / "always",
+            )
+        ),
+        20,
+    )

@@ -138,17 +138,15 @@ class Variant:
             "params": {k: v for k, v in self.params.items() if _plain(v)},
         }
 
-    def candidate(self, metric: str) -> CandidateResult:
+    def candidate(self) -> CandidateResult:
         """The variant as a search candidate, for the leaderboard."""
         return CandidateResult(
             name=self.name,
             config=Config("lightgbm", dict(self.params), origin=self.kind),
             label=f"LightGBM, {self.kind.replace('_', ' ')} ({self.source})",
-            status="ok" if self.kept else "skipped",
             fold_scores=list(self.fold_scores),
             fit_time_s=self.fit_time_s,
             predict_ms_per_row=self.ms_per_row,
-            error="" if self.kept else self.reason,
         )
 
 
@@ -191,8 +189,9 @@ class CompressionResult:
         }
 
     def candidates(self) -> list[CandidateResult]:
-        """Every variant that was built, as leaderboard candidates."""
-        return [v.candidate(self.metric) for v in self.variants if v.fold_scores]
+        """The kept variants, as leaderboard candidates (the others are
+        recorded in :meth:`summary` only)."""
+        return [v.candidate() for v in self.kept]
 
 
 def compress(
@@ -223,11 +222,7 @@ def compress(
     """
     started = time.monotonic()
     task = get_task(found.task)
-    teacher_cv = (
-        float(np.mean(found.ensemble_scores))
-        if found.ensemble
-        else found.candidate(found.best).cv_mean
-    )
+    teacher_cv = _teacher_cv(found)
     result = CompressionResult(found.metric, final.description, teacher_cv, tolerance)
     run = _Runner(
         found, final, X, y, schema=schema, folds=list(folds), seed=seed, deadline=deadline
@@ -271,6 +266,21 @@ def compress(
             result.skipped = "; ".join(f"{v.name}: {v.reason}" for v in result.variants)
     result.seconds = time.monotonic() - started
     return result
+
+
+def not_compressed(
+    found: SearchResult, final: FinalModel, tolerance: float, reason: str
+) -> CompressionResult:
+    """The record of a run that builds no variant, and why."""
+    return CompressionResult(
+        found.metric, final.description, _teacher_cv(found), tolerance, skipped=reason
+    )
+
+
+def _teacher_cv(found: SearchResult) -> float:
+    if found.ensemble:
+        return float(np.mean(found.ensemble_scores))
+    return found.candidate(found.best).cv_mean
 
 
 def teacher_oof(found: SearchResult) -> np.ndarray | None:

@@ -344,7 +344,7 @@ class TrainSection(_Section):
     bagging: Literal["auto", "always", "never"] = "auto"
     # A distilled LightGBM student and pruned LightGBM variants after the
     # search, as extra candidates; "auto": when an objective bounds latency,
-    # size or cost.
+    # size or cost and the time budget is 60 s or more.
     compress: Literal["auto", "always", "never"] = "auto"
     # A student is kept when its CV metric is within this share of the final model's.
     distil_tolerance: float = Field(default=0.01, ge=0.0, lt=1.0)

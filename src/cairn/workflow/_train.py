@@ -15,7 +15,7 @@ from cairn.data.split import Fold
 from cairn.evaluation.evaluate import Evaluation
 from cairn.evaluation.evaluate import evaluate as evaluate_pipeline
 from cairn.models.catalog import LEARNERS, Learner, choose_learners
-from cairn.models.compress import CompressionResult, compress
+from cairn.models.compress import CompressionResult, compress, not_compressed
 from cairn.models.search import FinalModel, SearchResult, finalize, predict_output, search
 from cairn.spec import ProjectSpec
 from cairn.tasks import get_task
@@ -33,8 +33,10 @@ _SECONDS_PER_CELL = 1.2e-5
 _EXPLAIN_SHARE = 0.2
 # Post-search seconds per fold model when the final model is a bag of them.
 _SECONDS_PER_BAGGED_MODEL = 0.8
-# Share of the budget kept for compression (student, pruned variants) when on.
+# Share of the budget kept for compression (student, pruned variants) when on,
+# and the smallest budget "auto" takes it from: below, the search needs it more.
 _COMPRESS_SHARE = 0.15
+_AUTO_COMPRESS_MIN_S = 60.0
 # With train.bagging = "auto", fold models are bagged up to this many rows.
 # Bags multiply the cost of everything after the search (evaluation, export,
 # reports, serving) by the number of folds, so "auto" keeps them for tiny data.
@@ -106,7 +108,7 @@ def plan_budget(
     post_search = _post_search_seconds(
         len(X_train), X_train.shape[1], prepared.n_classes, seconds, bagged=bagged
     )
-    compression = _COMPRESS_SHARE * seconds if compressing(spec) else 0.0
+    compression = _COMPRESS_SHARE * seconds if compressing(spec, seconds) else 0.0
     overhead = post_search + compression + (_REGISTER_OVERHEAD_S if registering else 0.0)
     search_seconds = max(1.0, seconds * (1 - _RESERVE_SHARE) - clock.elapsed() - overhead)
     return Budget(
@@ -114,11 +116,23 @@ def plan_budget(
     )
 
 
-def compressing(spec: ProjectSpec) -> bool:
-    """Whether the run builds compressed variants after the search."""
-    if spec.train.compress == "auto":
-        return spec.problem.has_serving_objective
-    return spec.train.compress == "always"
+def compressing(spec: ProjectSpec, seconds: float) -> bool:
+    """Whether a run of ``seconds`` builds compressed variants after the search."""
+    return not _no_compression_reason(spec, seconds) and spec.train.compress != "never"
+
+
+def _no_compression_reason(spec: ProjectSpec, seconds: float) -> str:
+    """Why a run that "auto" would compress does not, or ""."""
+    if spec.train.compress != "auto":
+        return ""
+    if not spec.problem.has_serving_objective:
+        return 'no objective on latency, size or cost (train.compress = "auto")'
+    if seconds < _AUTO_COMPRESS_MIN_S:
+        return (
+            f"a time budget of {seconds:g} s is under the {_AUTO_COMPRESS_MIN_S:g} s from "
+            'which compression takes 15 % of it; train.compress = "always" takes it anyway'
+        )
+    return ""
 
 
 def fit_model(
@@ -196,7 +210,13 @@ def train(
         search_options=options,
         bag_max_rows=budget.bag_max_rows,
     )
-    if compressing(spec):
+    reason = _no_compression_reason(spec, budget.seconds)
+    if reason and spec.problem.has_serving_objective:
+        # Asked for by the objectives but not affordable: say why.
+        trained.compression = not_compressed(
+            trained.found, trained.final, spec.train.distil_tolerance, reason
+        )
+    elif compressing(spec, budget.seconds):
         X_test, _ = prepared.test_rows
         trained.compression = compress(
             trained.found,
