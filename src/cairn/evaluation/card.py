@@ -6,6 +6,7 @@ same content.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -636,6 +637,9 @@ def _cost(run: RunFolder) -> CardSection:
     size = meta.get("model_size_mb")
     if size is not None:
         facts.append(f"Model file: {float(size):.2f} MB.")
+    compression = _compression_fact(run.path / "compression.json")
+    if compression:
+        facts.append(compression)
     if facts:
         blocks.append(("ul", facts))
     if rows:
@@ -643,6 +647,25 @@ def _cost(run: RunFolder) -> CardSection:
     if not blocks:
         blocks.append(("p", "No timings recorded for this run."))
     return CardSection("Training cost", blocks)
+
+
+def _compression_fact(path: Path) -> str:
+    """One line on the compressed variants (compression.json), or ""."""
+    if not path.is_file():
+        return ""
+    record = json.loads(path.read_text(encoding="utf-8"))
+    if record.get("skipped"):
+        return f"Compression: none ({record['skipped']})."
+    kept = [v for v in record.get("variants", []) if v.get("kept")]
+    parts = [
+        f"{v['name']} ({v['trees']} trees, cv {rp.fmt_number(v['cv_mean'])}"
+        + (f", agrees {100 * v['agreement']:.1f} %)" if v.get("agreement") is not None else ")")
+        for v in kept
+    ]
+    student = [v for v in record.get("variants", []) if v["kind"] == "distilled"]
+    if student and not student[0].get("kept"):
+        parts.append(f"student not kept: {student[0]['reason']}")
+    return "Compressed candidates: " + ("; ".join(parts) or "none") + "."
 
 
 def _versions(run: RunFolder) -> CardSection:

@@ -68,7 +68,8 @@ def verify(
 ) -> dict[str, Any]:
     session = onnx_session(graph)
     adapter = RecordAdapter(schema, spec)
-    fast = np.asarray(session.run([spec["output"]], adapter.encode(records).feeds)[0])
+    feeds = adapter.encode(records).feeds
+    fast = np.asarray(session.run([spec["output"]], feeds)[0])
     fast = fast.reshape(native.shape)
     # NaN where the native output has NaN (a clustering's absent probabilities) agrees
     both_nan = np.isnan(fast) & np.isnan(native)
@@ -91,6 +92,9 @@ def verify(
         report["values_outside_tolerance"] = int(bad[:, 1:].sum())
     else:
         report["label_mismatches"] = 0
+    float32 = float32_difference(graph, spec, feeds, native, has_classes=task.has_classes)
+    if float32 is not None:
+        report["float32"] = float32
     # one record per call, as a server sees them
     timings = []
     for record in records[:50]:
@@ -118,3 +122,60 @@ def serving_extras(schema: Schema, frame: pd.DataFrame, native: np.ndarray) -> d
     else:
         buckets = []
     return {"input_ranges": ranges, "prediction_buckets": buckets}
+
+
+def float32_difference(
+    graph: bytes,
+    spec: Mapping[str, Any],
+    feeds: Mapping[str, Any],
+    native: np.ndarray,
+    *,
+    has_classes: bool,
+) -> dict[str, Any] | None:
+    """What float32 trees would change: the graph with every tree threshold
+    and tree input rounded to float32 (as the stock converters and most
+    compiled tree engines store them), against the native pipeline.
+
+    cairn's graph keeps float64 thresholds; this records the class flips
+    and the largest difference the float32 form would have caused on the
+    same rows. None when the graph has no trees.
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load_from_string(graph)
+    nodes = list(model.graph.node)
+    if not any(node.op_type == "TreeEnsemble" for node in nodes):
+        return None
+    rebuilt = []
+    for index, node in enumerate(nodes):
+        if node.op_type == "TreeEnsemble":
+            for attribute in node.attribute:
+                if attribute.name == "nodes_splits":
+                    splits = numpy_helper.to_array(attribute.t)
+                    rounded = splits.astype(np.float32).astype(splits.dtype)
+                    attribute.t.CopyFrom(numpy_helper.from_array(rounded, attribute.t.name))
+            single, double = f"float32_{index}", f"float32_{index}_as_double"
+            rebuilt.append(
+                helper.make_node("Cast", [node.input[0]], [single], to=TensorProto.FLOAT)
+            )
+            rebuilt.append(helper.make_node("Cast", [single], [double], to=TensorProto.DOUBLE))
+            node.input[0] = double
+        rebuilt.append(node)
+    del model.graph.node[:]
+    model.graph.node.extend(rebuilt)
+    session = onnx_session(model.SerializeToString())
+    rounded_output = np.asarray(session.run([spec["output"]], dict(feeds))[0])
+    rounded_output = rounded_output.reshape(native.shape)
+    diff = np.abs(rounded_output - native)
+    finite = diff[np.isfinite(diff)]
+    result: dict[str, Any] = {
+        "rows": int(native.shape[0]) if native.ndim else 0,
+        "max_abs_diff": float(finite.max()) if finite.size else 0.0,
+        "values_outside_tolerance": int(
+            (finite > ATOL + RTOL * np.abs(native[np.isfinite(diff)])).sum()
+        ),
+    }
+    if has_classes and native.size:
+        result["label_flips"] = int((rounded_output.argmax(axis=1) != native.argmax(axis=1)).sum())
+    return result

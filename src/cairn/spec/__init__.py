@@ -307,6 +307,12 @@ class ProblemSection(_Section):
         """A latency objective asks for fast serving (the ONNX graph, no bags)."""
         return any(o.quantity.startswith("latency_") for o in self.parsed_objectives)
 
+    @property
+    def has_serving_objective(self) -> bool:
+        """An objective bounds what serving costs: latency, model size or cost."""
+        prefixes = ("latency_", "model_size", "cost_", "throughput")
+        return any(o.quantity.startswith(prefixes) for o in self.parsed_objectives)
+
 
 class SplitSection(_Section):
     test_size: float = Field(default=0.2, gt=0.0, lt=0.9)
@@ -337,6 +343,12 @@ class TrainSection(_Section):
     # "auto": bag the fold models instead of refitting when data is small
     # (<= 500 training rows) and no latency objective is set.
     bagging: Literal["auto", "always", "never"] = "auto"
+    # A distilled LightGBM student and pruned LightGBM variants after the
+    # search, as extra candidates; "auto": when an objective bounds latency,
+    # size or cost and the time budget is 60 s or more.
+    compress: Literal["auto", "always", "never"] = "auto"
+    # A student is kept when its CV metric is within this share of the final model's.
+    distil_tolerance: float = Field(default=0.01, ge=0.0, lt=1.0)
 
     @model_validator(mode="after")
     def _not_everything_excluded(self) -> TrainSection:

@@ -121,6 +121,10 @@ def package(
         "quality": write_json(run_dir / "quality.json", prepared.cleaned.report.to_dict()),
         "evaluation": write_json(run_dir / "evaluation.json", tested.evaluation.to_dict()),
     }
+    if trained.compression is not None:
+        reports["compression"] = write_json(
+            run_dir / "compression.json", trained.compression.summary()
+        )
     combination = prepared.cleaned.report.combination
     if combination is not None:  # logged to MLflow with the other reports
         reports["combination"] = write_json(run_dir / "combination.json", combination)

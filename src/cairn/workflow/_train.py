@@ -15,6 +15,7 @@ from cairn.data.split import Fold
 from cairn.evaluation.evaluate import Evaluation
 from cairn.evaluation.evaluate import evaluate as evaluate_pipeline
 from cairn.models.catalog import LEARNERS, Learner, choose_learners
+from cairn.models.compress import CompressionResult, compress, not_compressed
 from cairn.models.search import FinalModel, SearchResult, finalize, predict_output, search
 from cairn.spec import ProjectSpec
 from cairn.tasks import get_task
@@ -42,6 +43,10 @@ _SECONDS_PER_BAGGED_MODEL = 0.8
 TRADEOFF_SHARE = 0.08
 CHOOSING_TRADEOFF_SHARE = 0.25
 MAX_TRADEOFF_S = 120.0
+# Share of the budget kept for compression (student, pruned variants) when on,
+# and the smallest budget "auto" takes it from: below, the search needs it more.
+_COMPRESS_SHARE = 0.15
+_AUTO_COMPRESS_MIN_S = 60.0
 # With train.bagging = "auto", fold models are bagged up to this many rows.
 # Bags multiply the cost of everything after the search (evaluation, export,
 # reports, serving) by the number of folds, so "auto" keeps them for tiny data.
@@ -60,10 +65,16 @@ class Budget:
     search: float
     bag_max_rows: int
     tradeoff: float = 0.0
+    compression: float = 0.0  # seconds kept for compression, part of overhead
 
     @property
     def final_deadline(self) -> float:
         return self.started + self.seconds * 0.92 - self.overhead
+
+    @property
+    def compress_deadline(self) -> float:
+        """Compression ends where the stages after it begin."""
+        return self.final_deadline + self.compression
 
     @property
     def explain_seconds(self) -> float:
@@ -91,6 +102,7 @@ class Trained:
     choice: Any = None
     exported: Any = None
     built: dict[str, tuple[FinalModel, Any]] = field(default_factory=dict)
+    compression: CompressionResult | None = None
 
     @property
     def pipeline(self) -> Any:
@@ -138,10 +150,20 @@ def plan_budget(
     )
     choosing = any(o.quantity in CHOOSING_QUANTITIES for o in spec.problem.parsed_objectives)
     measuring = tradeoff_seconds(seconds, choosing=choosing)
-    overhead = post_search + measuring + (_REGISTER_OVERHEAD_S if registering else 0.0)
+    compression = _COMPRESS_SHARE * seconds if compressing(spec, seconds) else 0.0
+    overhead = (
+        post_search + measuring + compression + (_REGISTER_OVERHEAD_S if registering else 0.0)
+    )
     search_seconds = max(1.0, seconds * (1 - _RESERVE_SHARE) - clock.elapsed() - overhead)
     return Budget(
-        seconds, clock.started, post_search, overhead, search_seconds, bag_max_rows, measuring
+        seconds,
+        clock.started,
+        post_search,
+        overhead,
+        search_seconds,
+        bag_max_rows,
+        tradeoff=measuring,
+        compression=compression,
     )
 
 
@@ -151,6 +173,25 @@ def tradeoff_seconds(budget: float, *, choosing: bool = False) -> float:
     latency, size or cost choose from them; at most two minutes."""
     share = CHOOSING_TRADEOFF_SHARE if choosing else TRADEOFF_SHARE
     return min(MAX_TRADEOFF_S, share * budget)
+
+
+def compressing(spec: ProjectSpec, seconds: float) -> bool:
+    """Whether a run of ``seconds`` builds compressed variants after the search."""
+    return not _no_compression_reason(spec, seconds) and spec.train.compress != "never"
+
+
+def _no_compression_reason(spec: ProjectSpec, seconds: float) -> str:
+    """Why a run that "auto" would compress does not, or ""."""
+    if spec.train.compress != "auto":
+        return ""
+    if not spec.problem.has_serving_objective:
+        return 'no objective on latency, size or cost (train.compress = "auto")'
+    if seconds < _AUTO_COMPRESS_MIN_S:
+        return (
+            f"a time budget of {seconds:g} s is under the {_AUTO_COMPRESS_MIN_S:g} s from "
+            'which compression takes 15 % of it; train.compress = "always" takes it anyway'
+        )
+    return ""
 
 
 def fit_model(
@@ -211,7 +252,7 @@ def train(
         # A latency objective wants the compiled serving graph.
         "exportable_only": spec.problem.has_latency_objective,
     }
-    return fit_model(
+    trained = fit_model(
         X_train,
         y_train,
         prepared=prepared,
@@ -228,6 +269,31 @@ def train(
         search_options=options,
         bag_max_rows=budget.bag_max_rows,
     )
+    reason = _no_compression_reason(spec, budget.seconds)
+    if reason and spec.problem.has_serving_objective:
+        # Asked for by the objectives but not affordable: say why.
+        trained.compression = not_compressed(
+            trained.found, trained.final, spec.train.distil_tolerance, reason
+        )
+    elif compressing(spec, budget.seconds):
+        X_test, _ = prepared.test_rows
+        trained.compression = compress(
+            trained.found,
+            trained.final,
+            X_train,
+            y_train,
+            schema=prepared.schema,
+            folds=prepared.folds,
+            X_check=X_test,
+            seed=spec.train.seed,
+            deadline=budget.compress_deadline,
+            tolerance=spec.train.distil_tolerance,
+            say=say,
+        )
+        # The kept variants join the leaderboard as candidates of their own.
+        trained.found.candidates += trained.compression.candidates()
+        clock.lap("compress")
+    return trained
 
 
 def evaluate(

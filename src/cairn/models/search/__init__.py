@@ -39,6 +39,7 @@ from cairn.models.search._ensembling import EnsembleMethod, run_ensemble
 from cairn.models.search._finalize import BAG_MAX_ROWS, FinalModel, finalize
 from cairn.models.search._pipeline import (
     build_pipeline,
+    fit_lightgbm,
     fit_pipeline,
     n_classes_of,
     n_workers,
@@ -61,6 +62,7 @@ __all__ = [
     "Tuner",
     "build_pipeline",
     "finalize",
+    "fit_lightgbm",
     "fit_pipeline",
     "n_classes_of",
     "predict_output",

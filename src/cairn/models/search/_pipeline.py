@@ -159,7 +159,7 @@ def fit_pipeline(
                 assert X_val is not None and y_val is not None
                 validation = (prep.transform(X_val), y_val)
             if learner.name == "lightgbm":
-                rounds = _fit_lightgbm(
+                rounds = fit_lightgbm(
                     model, features, y, validation, has_classes=has_classes, deadline=deadline
                 )
             else:  # catboost
@@ -187,7 +187,7 @@ def _known_classes_only(
     return X_val, y_val
 
 
-def _fit_lightgbm(
+def fit_lightgbm(
     model: Any,
     features: Any,
     y: np.ndarray,
@@ -195,6 +195,7 @@ def _fit_lightgbm(
     *,
     has_classes: bool,
     deadline: float | None,
+    sample_weight: np.ndarray | None = None,
 ) -> int:
     """Fit a LightGBM model, early-stopping on ``validation`` when given;
     returns the rounds used."""
@@ -202,6 +203,8 @@ def _fit_lightgbm(
 
     callbacks: list[Any] = [_DeadlineCallback(deadline)]
     fit_kwargs: dict[str, Any] = {}
+    if sample_weight is not None:
+        fit_kwargs["sample_weight"] = sample_weight
     if validation is not None:
         val_features, y_val = validation
         callbacks.append(lgb.early_stopping(_EARLY_STOPPING_ROUNDS, verbose=False))

@@ -15,6 +15,13 @@ from cairn.data.schema import Schema
 from cairn.evaluation.tradeoff import FRONT_COSTS, TRADEOFF_COLUMNS, pareto_mask
 from cairn.tasks import greater_is_better
 
+# Models compressed after the search: listed after the search's candidates,
+# so that the first row stays the final model.
+COMPRESSED_ORIGINS = ("distilled", "fewer_trees", "shallower")
+# Candidates shown on the leaderboard in their own row, not as their family's
+# best: the feature-selection variant and the compressed models.
+OWN_ROW_ORIGINS = ("selection", *COMPRESSED_ORIGINS)
+
 
 @dataclass(frozen=True)
 class Config:
@@ -22,7 +29,9 @@ class Config:
 
     family: str
     params: Mapping[str, Any] = field(default_factory=dict)
-    origin: str = "default"  # default, portfolio, tpe, random, grid, selection
+    # default, portfolio, tpe, random, grid, selection; distilled, fewer_trees,
+    # shallower (compressed after the search)
+    origin: str = "default"
     schema: Schema | None = None  # None: the search's full schema
 
 
@@ -128,10 +137,13 @@ class SearchResult:
         board = pd.DataFrame(rows)
         key = f"cv_{self.metric}_mean"
         board["_ok"] = board["status"].isin(["ok", "partial", "selected"])
+        board["_searched"] = ~board["origin"].isin(COMPRESSED_ORIGINS)
         board = board.sort_values(
-            ["_ok", key], ascending=[False, not greater_is_better(self.metric)], na_position="last"
+            ["_ok", "_searched", key],
+            ascending=[False, False, not greater_is_better(self.metric)],
+            na_position="last",
         )
-        return board.drop(columns="_ok").reset_index(drop=True)
+        return board.drop(columns=["_ok", "_searched"]).reset_index(drop=True)
 
     @property
     def trials(self) -> pd.DataFrame:
@@ -140,12 +152,13 @@ class SearchResult:
 
     @property
     def leaderboard(self) -> pd.DataFrame:
-        """The ensemble (if any), the best configuration of each family and
-        the feature-selection variant, best first; skipped and failed last."""
+        """The ensemble (if any), the best configuration of each family, the
+        feature-selection variant and the compressed models, best first;
+        skipped and failed last."""
         best_per_family: dict[str, CandidateResult] = {}
         sign = 1.0 if greater_is_better(self.metric) else -1.0
         for c in self.candidates:
-            if c.config.origin == "selection":
+            if c.config.origin in OWN_ROW_ORIGINS:
                 continue
             held = best_per_family.get(c.family)
             usable = c.status in ("ok", "partial") and np.isfinite(c.cv_mean)
@@ -155,7 +168,7 @@ class SearchResult:
             ):
                 best_per_family[c.family] = c
         rows = [self._row(c) for c in best_per_family.values()]
-        rows += [self._row(c) for c in self.candidates if c.config.origin == "selection"]
+        rows += [self._row(c) for c in self.candidates if c.config.origin in OWN_ROW_ORIGINS]
         if self.ensemble:
             members = ", ".join(f"{name} ×{weight:.2f}" for name, weight in self.ensemble.items())
             fit_time = sum(self.candidate(n).fit_time_s for n in self.ensemble)
