@@ -85,12 +85,13 @@ def _conflicting_labels(frame: pd.DataFrame, features: list[str], target: str) -
     """Rows (and groups) whose features are identical but whose targets differ."""
     if not features:
         return 0, 0
-    keys = pd.util.hash_pandas_object(frame[features], index=False).to_numpy()
-    labels = as_strings(frame[target]).to_numpy()
-    table = pd.DataFrame({"key": keys, "label": labels})
-    repeated = table[table["key"].duplicated(keep=False)]
-    if repeated.empty:
+    keys = pd.Series(pd.util.hash_pandas_object(frame[features], index=False).to_numpy())
+    shared = keys.duplicated(keep=False).to_numpy()
+    if not shared.any():
         return 0, 0
+    # Labels only for the rows sharing their features with another row.
+    labels = as_strings(frame[target].iloc[shared]).to_numpy()
+    repeated = pd.DataFrame({"key": keys.to_numpy()[shared], "label": labels})
     per_key = repeated.groupby("key")["label"].nunique()
     conflicted = per_key[per_key > 1].index
     return int(repeated["key"].isin(conflicted).sum()), len(conflicted)
@@ -247,9 +248,12 @@ def _feature_findings(column: ColumnSchema, series: pd.Series) -> list[Finding]:
     """Near-constant values, many levels and missing values in one feature."""
     findings: list[Finding] = []
     name, n_rows = column.name, len(series)
-    top_share = float(series.value_counts(dropna=False, normalize=True).iloc[0])
+    # The commonest value by hashing (value_counts sorts every distinct value).
+    codes, uniques = pd.factorize(series, use_na_sentinel=False)
+    counts = np.bincount(codes) if n_rows else np.zeros(1, dtype=int)
+    top_share = float(counts.max()) / max(n_rows, 1)
     if top_share >= NEAR_CONSTANT_SHARE:
-        top = series.value_counts(dropna=False).index[0]
+        top = uniques[int(counts.argmax())]
         shown = "missing" if pd.isna(top) else repr(as_strings(pd.Series([top])).iloc[0])
         findings.append(
             Finding(

@@ -189,8 +189,17 @@ def as_strings(series: pd.Series) -> pd.Series:
     dtype = series.dtype
     if isinstance(dtype, pd.StringDtype) or pd.api.types.is_integer_dtype(dtype):
         return series.astype("str").str.strip()
-    values = [category_string(v) for v in series.to_numpy(dtype=object)]
-    return pd.Series(values, index=series.index, name=series.name, dtype="str")
+    if pd.api.types.is_object_dtype(dtype):
+        values = [category_string(v) for v in series.to_numpy(dtype=object)]
+        return pd.Series(values, index=series.index, name=series.name, dtype="str")
+    # Numbers, booleans and dates: each distinct value converted once (object
+    # columns are not, as equal values of different types, 1 and True, would
+    # share one string).
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    names = np.array(
+        [category_string(v) for v in np.asarray(uniques, dtype=object)] + [np.nan], dtype=object
+    )
+    return pd.Series(names[codes], index=series.index, name=series.name, dtype="str")
 
 
 def numeric_from_text(values: pd.Series) -> pd.Series | None:
