@@ -344,8 +344,22 @@ def predict(
             "--k", min=1, max=1000, help="Recommendation: items per user (default: the spec's k)."
         ),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Score Parquet/CSV in partitions on this many processes, streaming to Parquet.",
+        ),
+    ] = 1,
+    executor: Annotated[
+        str, typer.Option(help="Where partitions run: local (local processes).")
+    ] = "local",
 ) -> None:
     """Score DATA with MODEL and write the predictions (with the input columns) to OUTPUT.
+
+    A Parquet or CSV file larger than memory (or any with --workers above 1)
+    is scored in partitions and streamed to a Parquet OUTPUT.
 
     For a recommendation model, DATA lists users (in the spec's user column)
     and OUTPUT gets one row per recommended item: user, rank, item, score,
@@ -355,13 +369,31 @@ def predict(
         import warnings
 
         from cairn.bundle import BundleWarning
+        from cairn.cli._common import errors
+        from cairn.data.large import is_large
         from cairn.data.sources import read_table
+        from cairn.exceptions import CairnError
+        from cairn.serving.batch import score_file, score_frame
         from cairn.tracking import load_model
 
         suffix = check_table_output(output, source=data)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", BundleWarning)
             loaded = load_model(model, trust=trust, engine=engine)
+        if loaded.task != "recommendation" and (workers > 1 or is_large(data)):
+            if suffix != ".parquet":
+                raise CairnError(
+                    f"--output {output}: scoring in partitions streams Parquet; "
+                    "name a .parquet file"
+                )
+            rows, messages = score_file(
+                model, data, output, workers=workers, executor=executor, trust=trust, engine=engine
+            )
+            print_warnings(caught)
+            for message in messages:
+                errors.print(f"warning: {message}", highlight=False, markup=False)
+            console.print(f"wrote {rows} predictions to {output} ({workers} worker(s))")
+            return
         frame = read_table(data)
         if loaded.task == "recommendation":
             out, note = _recommend_all(loaded, frame, k=k, source=str(data))
@@ -369,7 +401,7 @@ def predict(
             _write_table(out, output, suffix)
             console.print(f"wrote {len(out)} recommendations to {output}{note}")
             return
-        out, more = _score(loaded, frame)
+        out, more = score_frame(loaded, frame)
         print_warnings([*caught, *more])
         _write_table(out, output, suffix)
         console.print(f"wrote {len(out)} predictions to {output}")
@@ -414,39 +446,6 @@ def _recommend_all(
         else ""
     )
     return pd.concat(parts, ignore_index=True), note
-
-
-def _score(model: Model, frame: pd.DataFrame) -> tuple[pd.DataFrame, list[Any]]:
-    """FRAME with the prediction (and each class's probability) added, and the
-    schema warnings scoring raised; for a clustering, the cluster id, the
-    distance to each cluster's centroid and (gaussian_mixture) each
-    cluster's membership probability."""
-    import warnings
-
-    from cairn.bundle import SchemaWarning
-    from cairn.tasks import Output, get_task
-    from cairn.tasks.clustering import split_cluster_output
-
-    task = get_task(model.task)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", SchemaWarning)
-        out = frame.copy()
-        if task.output == Output.LABELS:
-            # one pass of the model gives the ids, distances and memberships
-            ids, distances, memberships = split_cluster_output(model.raw_output(frame))
-            out["cluster"] = ids
-            for k, cluster in enumerate(model.classes):
-                out[f"distance_{cluster}"] = distances[:, k]
-            if memberships is not None:
-                for k, cluster in enumerate(model.classes):
-                    out[f"proba_{cluster}"] = memberships[:, k]
-            return out, caught
-        out["prediction"] = model.predict(frame)
-        if task.has_classes:
-            proba = model.predict_proba(frame)
-            for label in proba.columns:
-                out[f"proba_{label}"] = proba[label].to_numpy()
-    return out, caught
 
 
 def _write_table(frame: pd.DataFrame, output: Path, suffix: str) -> None:

@@ -96,8 +96,9 @@ def estimated_memory(path: Path) -> int:
         except (pa.ArrowException, OSError) as error:
             raise DataError(f"{path}: is not a readable Parquet file ({error})") from None
         width = sum(
-            _TEXT_BYTES if pa.types.is_string(f.type) or pa.types.is_large_string(f.type) else
-            _NUMBER_BYTES
+            _TEXT_BYTES
+            if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+            else _NUMBER_BYTES
             for f in schema
         )
         return int(meta.num_rows) * width
@@ -126,6 +127,7 @@ def connect(threads: int | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
             con.execute(f"SET memory_limit = '{DUCKDB_MEMORY}'")
             con.execute(f"SET temp_directory = '{_literal(spill)}'")
             con.execute("SET preserve_insertion_order = false")
+            con.execute("SET enable_progress_bar = false")
             if threads:
                 con.execute(f"SET threads = {int(threads)}")
             yield con
