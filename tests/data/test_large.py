@@ -151,3 +151,28 @@ def test_partitioned_predict_equals_in_memory_predict(large_run: tuple, tmp_path
     np.testing.assert_allclose(got[probabilities], expected[probabilities], rtol=1e-6)
     with pytest.raises(CairnError, match="--executor 'ray' is not available"):
         score_file(bundle, data, tmp_path / "x.parquet", executor="ray")
+
+
+def test_cli_profiles_every_row_of_a_large_file(tmp_path: Path) -> None:
+    frame = _grown("california_housing", 100_000)
+    path = tmp_path / "housing.parquet"
+    frame.to_parquet(path)
+    page = tmp_path / "page.html"
+    done = subprocess.run(
+        [*CAIRN, "profile", str(path), "--large", "-t", "median_house_value", "-o", str(page)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "100,000 rows" in done.stdout and "every row read in DuckDB" in done.stdout
+    html = page.read_text(encoding="utf-8")
+    assert "ocean_proximity" in html and "NEAR BAY" in html
+    missing = subprocess.run(
+        [*CAIRN, "profile", str(path), "--large", "-t", "price"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert missing.returncode != 0 and "Traceback" not in missing.stderr
+    assert "has no column 'price'" in missing.stdout + missing.stderr

@@ -476,18 +476,40 @@ def profile(
     ] = None,
     separator: Annotated[str | None, typer.Option(help="Field separator (sniffed).")] = None,
     sheet: Annotated[str | None, typer.Option(help="Excel sheet (default: the first).")] = None,
+    large: Annotated[
+        bool | None,
+        typer.Option(
+            "--large/--in-memory",
+            help="Profile every row in DuckDB (default: when the file is larger than memory).",
+        ),
+    ] = None,
 ) -> None:
     """Write an EDA report of DATA: statistics, distributions, missing values,
     correlations, target relationships and data-quality findings."""
     with user_errors():
+        from cairn.data.large import is_large, profile_large
         from cairn.data.sources import read_table
         from cairn.eda import profile as make_profile
         from cairn.eda import write_profile_report
+        from cairn.eda.large import write_large_profile_report
 
         started = time.monotonic()
         with console.status("reading data", spinner="dots") as status:
             if data.endswith(".toml"):
                 result, name = _profile_spec(Path(data), target=target, task=task, status=status)
+            elif "://" not in data and is_large(Path(data), large):
+                status.update("profiling every row in DuckDB (larger than memory)")
+                large = profile_large(Path(data), target=target)
+                written = write_large_profile_report(
+                    large, output or Path(f"{Path(data).stem}_profile.html")
+                )
+                console.print(
+                    f"wrote {written} ({large.rows:,} rows, {len(large.columns)} columns, "
+                    f"{len(large.findings)} finding(s); every row read in DuckDB) "
+                    f"in {time.monotonic() - started:.1f}s",
+                    highlight=False,
+                )
+                return
             else:
                 frame = read_table(data, separator=separator, sheet=sheet)
                 status.update(f"profiling {len(frame):,} rows × {frame.shape[1]} columns")

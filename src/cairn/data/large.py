@@ -230,7 +230,7 @@ def profile_large(
         described = _columns(con, path)
         names = [name for name, _ in described]
         wanted = list(columns) if columns is not None else names
-        for name in wanted:
+        for name in [*wanted, *([target] if target else [])]:
             if name not in names:
                 raise DataError(f"{path}: has no column {name!r} (columns: {', '.join(names)})")
         types = dict(described)
