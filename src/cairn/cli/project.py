@@ -499,13 +499,13 @@ def profile(
                 result, name = _profile_spec(Path(data), target=target, task=task, status=status)
             elif "://" not in data and is_large(Path(data), large):
                 status.update("profiling every row in DuckDB (larger than memory)")
-                large = profile_large(Path(data), target=target)
+                every_row = profile_large(Path(data), target=target)
                 written = write_large_profile_report(
-                    large, output or Path(f"{Path(data).stem}_profile.html")
+                    every_row, output or Path(f"{Path(data).stem}_profile.html")
                 )
                 console.print(
-                    f"wrote {written} ({large.rows:,} rows, {len(large.columns)} columns, "
-                    f"{len(large.findings)} finding(s); every row read in DuckDB) "
+                    f"wrote {written} ({every_row.rows:,} rows, {len(every_row.columns)} "
+                    f"columns, {len(every_row.findings)} finding(s); every row read in DuckDB) "
                     f"in {time.monotonic() - started:.1f}s",
                     highlight=False,
                 )
