@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cairn.data.large import SAMPLE_MIN_ROWS, profile_large
+from cairn.data.large import LARGE_ATTR, SAMPLE_MIN_ROWS, profile_large, read_large
 from cairn.data.sources import read_table
 from cairn.exceptions import CairnError
 from cairn.serving.batch import score_file, score_frame
@@ -176,3 +176,21 @@ def test_cli_profiles_every_row_of_a_large_file(tmp_path: Path) -> None:
     )
     assert missing.returncode != 0 and "Traceback" not in missing.stderr
     assert "has no column 'price'" in missing.stdout + missing.stderr
+
+
+def test_the_sample_keeps_each_of_26_classes_share(tmp_path: Path) -> None:
+    frame = _grown("letter", 200_000)
+    path = tmp_path / "letter.parquet"
+    frame.to_parquet(path, row_group_size=20_000)
+    sample = read_large(path, target="letter", task=None, time_budget=5, seed=7)
+    policy = sample.attrs[LARGE_ATTR]["sample"]
+    assert policy["stratified_on"] == "letter" and len(policy["class_rates"]) == 26
+    full = frame["letter"].value_counts(normalize=True)
+    drawn = sample["letter"].value_counts(normalize=True)
+    assert (drawn.reindex(full.index) - full).abs().max() < 0.005
+    assert abs(len(sample) - SAMPLE_MIN_ROWS) < 0.05 * SAMPLE_MIN_ROWS
+    again = read_large(path, target="letter", task=None, time_budget=5, seed=7)
+    pd.testing.assert_frame_equal(
+        sample.sort_values(list(sample.columns)).reset_index(drop=True),
+        again.sort_values(list(again.columns)).reset_index(drop=True),
+    )

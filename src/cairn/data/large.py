@@ -57,6 +57,8 @@ SAMPLE_MAX_ROWS = 2_000_000
 SAMPLE_MIN_PER_CLASS = 1_000
 # Top values are listed for columns with at most this many distinct values.
 _TOP_VALUES_MAX_DISTINCT = 100_000
+# A target with at most this many distinct values has each class counted.
+_TARGET_CLASSES_MAX = 1_000
 _QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 _SUPPORTED = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
 
@@ -264,7 +266,12 @@ def profile_large(
                 column.quantiles = {
                     f"{q:g}": float(v) for q, v in zip(_QUANTILES, quantiles or [], strict=False)
                 }
-            if column.distinct <= _TOP_VALUES_MAX_DISTINCT or name == target:
+            if name == target and column.distinct <= _TARGET_CLASSES_MAX:
+                # Every class, as text (the sample compares it as text).
+                column.top = _top_values(
+                    con, table, name, path, limit=_TARGET_CLASSES_MAX, as_text=True
+                )
+            elif column.distinct <= _TOP_VALUES_MAX_DISTINCT:
                 column.top = _top_values(con, table, name, path)
             profiles.append(column)
         hashed = ", ".join(quote(name) for name in wanted)
@@ -287,12 +294,19 @@ def _fetch_one(con: duckdb.DuckDBPyConnection, sql: str, path: Path) -> tuple[An
 
 
 def _top_values(
-    con: duckdb.DuckDBPyConnection, table: str, name: str, path: Path, limit: int = 5
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    name: str,
+    path: Path,
+    *,
+    limit: int = 5,
+    as_text: bool = False,
 ) -> list[tuple[Any, int]]:
     q = quote(name)
+    value = f"{q}::VARCHAR" if as_text else q
     sql = (
-        f"SELECT {q}, count(*) AS n FROM {table} WHERE {q} IS NOT NULL "
-        f"GROUP BY {q} ORDER BY n DESC, {q} LIMIT {limit}"
+        f"SELECT {value} AS v, count(*) AS n FROM {table} WHERE {q} IS NOT NULL "
+        f"GROUP BY v ORDER BY n DESC, v LIMIT {limit}"
     )
     try:
         rows = con.execute(sql).fetchall()
@@ -387,7 +401,8 @@ class SamplePolicy:
     available memory. For classification the draw is stratified on the
     target: each class keeps the same share of its rows, and at least
     :data:`SAMPLE_MIN_PER_CLASS` rows (all of them when it has fewer). Rows
-    are kept by a seeded hash of their values, so a run with the same seed
+    are kept by a seeded hash of their position (Parquet) or of their
+    values (CSV), so a run with the same seed
     draws the same rows."""
 
     target: str
@@ -467,8 +482,15 @@ def read_sample(path: Path, policy: SamplePolicy, *, threads: int | None = None)
         DataError: the file cannot be read.
     """
     cols = ", ".join(quote(name) for name in policy.columns)
-    # A row's fate: a seeded 64-bit hash of its values, as a fraction of 2^64.
-    draw = f"(hash({cols}, {int(policy.seed)}) / 18446744073709551616.0)"
+    source = relation(path)
+    # A row's fate: a seeded 64-bit hash, as a fraction of 2^64, of its
+    # position in a Parquet file, or of its values in a CSV (which has no
+    # row numbers to read; identical rows are then kept or left together).
+    if file_kind(path) == "parquet":
+        source = f"read_parquet('{_literal(str(path))}', file_row_number = true)"
+        draw = f"(hash(file_row_number, {int(policy.seed)}) / 18446744073709551616.0)"
+    else:
+        draw = f"(hash({cols}, {int(policy.seed)}) / 18446744073709551616.0)"
     target = quote(policy.stratified_on) if policy.stratified_on else None
     if target is not None:
         cases = " ".join(
@@ -479,7 +501,7 @@ def read_sample(path: Path, policy: SamplePolicy, *, threads: int | None = None)
     else:
         keep = f"{draw} < {policy.rate!r}"
     # Rows without a target would be dropped by the checks anyway.
-    sql = f"SELECT {cols} FROM {relation(path)} WHERE {quote(policy.target)} IS NOT NULL AND {keep}"
+    sql = f"SELECT {cols} FROM {source} WHERE {quote(policy.target)} IS NOT NULL AND {keep}"
     with connect(threads) as con:
         try:
             rows = con.sql(sql)
