@@ -194,3 +194,20 @@ def test_the_sample_keeps_each_of_26_classes_share(tmp_path: Path) -> None:
         sample.sort_values(list(sample.columns)).reset_index(drop=True),
         again.sort_values(list(again.columns)).reset_index(drop=True),
     )
+
+
+def test_near_constant_columns_are_found_exactly_on_many_rows() -> None:
+    from cairn.data.quality import check_and_clean
+
+    frame = _grown("california_housing", 300_000)[
+        ["median_income", "housing_median_age", "median_house_value"]
+    ]
+    rare = np.zeros(len(frame), dtype=bool)
+    rare[::250] = True  # 0.4 % of rows differ: near-constant
+    frame["flag"] = np.where(rare, 1.0, 0.0)
+    common = np.zeros(len(frame), dtype=bool)
+    common[::50] = True  # 2 % differ: not
+    frame["level"] = np.where(common, 2.0, 1.0)
+    report = check_and_clean(frame, target="median_house_value", task="regression").report
+    near = {f.column: f.count for f in report.by_check("near_constant")}
+    assert near == {"flag": int(rare.sum())}
