@@ -149,6 +149,14 @@ def test_partitioned_predict_equals_in_memory_predict(large_run: tuple, tmp_path
     probabilities = [c for c in expected.columns if c.startswith("proba_")]
     assert probabilities
     np.testing.assert_allclose(got[probabilities], expected[probabilities], rtol=1e-6)
+    # A CSV goes through DuckDB's reader in batches, in this process.
+    text = tmp_path / "score.csv"
+    rows.iloc[:3_000].to_csv(text, index=False)
+    from_text = tmp_path / "from_text.parquet"
+    score_file(bundle, text, from_text, workers=1, partition_rows=1_000)
+    pd.testing.assert_series_equal(
+        pd.read_parquet(from_text)["prediction"], expected["prediction"].iloc[:3_000]
+    )
     with pytest.raises(CairnError, match="--executor 'ray' is not available"):
         score_file(bundle, data, tmp_path / "x.parquet", executor="ray")
 

@@ -110,13 +110,13 @@ class Executor(Protocol):
 _WORKER_MODEL: Any = None
 
 
-def _load_worker_model(model: str, trust: bool, engine: str) -> None:
+def _load_worker_model(model: str, trust: bool, engine: str, one_thread: bool = False) -> None:
     global _WORKER_MODEL
     from cairn.bundle import BundleWarning
     from cairn.tracking import load_model
 
-    # Several processes share the cores: one thread each.
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if one_thread:  # several processes share the cores: one thread each
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", BundleWarning)  # shown once, by the caller
         _WORKER_MODEL = load_model(model, trust=trust, engine=engine)
@@ -150,7 +150,7 @@ class LocalExecutor:
             self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_load_worker_model,
-            initargs=self._model,
+            initargs=(*self._model, True),
         )
         pending: deque[Future[BatchResult]] = deque()
         try:
@@ -166,7 +166,8 @@ class LocalExecutor:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-EXECUTORS: dict[str, type[LocalExecutor]] = {"local": LocalExecutor}
+# name -> factory(workers, *, model, trust, engine) -> Executor
+EXECUTORS: dict[str, Callable[..., Executor]] = {"local": LocalExecutor}
 
 
 def make_executor(name: str, workers: int, *, model: str, trust: bool, engine: str) -> Executor:
