@@ -253,7 +253,9 @@ def _top_share(series: pd.Series) -> tuple[float, Any]:
     standard errors) is returned as estimated, anything else is counted on
     every row."""
     if len(series) > NEAR_CONSTANT_SAMPLE:
-        share, top = _top_share(series.sample(n=NEAR_CONSTANT_SAMPLE, random_state=0))
+        # Drawn with replacement: a permutation of every row costs more.
+        rows = np.random.default_rng(0).integers(0, len(series), NEAR_CONSTANT_SAMPLE)
+        share, top = _top_share(series.iloc[rows])
         if share < NEAR_CONSTANT_SHARE - 0.01:
             return share, top
     # Counted by hashing (value_counts also sorts every distinct value).
@@ -603,7 +605,7 @@ def _drop_unusable_rows(
             )
         )
 
-    duplicated = data.duplicated()
+    duplicated = _duplicated_rows(data)
     n_duplicated = int(duplicated.sum())
     if n_duplicated:
         data = data[~duplicated]
@@ -619,6 +621,23 @@ def _drop_unusable_rows(
             )
         )
     return data.reset_index(drop=True), findings
+
+
+def _duplicated_rows(data: pd.DataFrame) -> pd.Series:
+    """``data.duplicated()``, compared only among the rows whose 64-bit row
+    hash repeats: hashing is one vectorised pass, comparing every column of
+    every row is many."""
+    try:
+        # -0.0 + 0.0 is 0.0: the two zeros are equal values with other bits.
+        hashed = data.apply(lambda c: c + 0.0 if c.dtype.kind == "f" else c)
+        hashes = pd.util.hash_pandas_object(hashed, index=False)
+    except TypeError:  # cells that cannot be hashed (lists)
+        return data.duplicated()
+    candidates = hashes.duplicated(keep=False).to_numpy()
+    found = np.zeros(len(data), dtype=bool)
+    if candidates.any():
+        found[candidates] = data[candidates].duplicated().to_numpy()
+    return pd.Series(found, index=data.index)
 
 
 def _check_target(y: pd.Series, *, target: str, task: Task, source: str) -> None:
