@@ -215,6 +215,23 @@ print(f"{time.process_time() - cpu:.1f} {time.perf_counter() - wall:.1f}")
 """
 
 
+def append_scoring(args: argparse.Namespace) -> None:
+    """Scoring alone on ROWS rows, appended to the results as a section."""
+    data = WORK / f"data_{args.rows}.parquet"
+    write_data(data, args.rows)
+    bundle = train_model(WORK)
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    lines = scoring(args, data, bundle, env)
+    path = RESULTS / "scale.md"
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    head = f"## Batch scoring, {args.rows:,} rows"
+    table = ["| step | processes | seconds | rows/s | peak memory |", "|---|---:|---:|---:|---:|"]
+    section = "\n".join([head, "", *table, *lines, ""])
+    text = text.split(head)[0].rstrip() + "\n\n" + section
+    path.write_text(text, encoding="utf-8")
+    print(section)
+
+
 def quality_cpu(before: Path | None) -> None:
     """CPU and wall seconds of the quality checks alone on 1M x 20 rows,
     before and after, appended to the results (CPU time is what other work
@@ -237,6 +254,42 @@ def quality_cpu(before: Path | None) -> None:
     path.write_text(text, encoding="utf-8")
 
 
+def scoring(args: argparse.Namespace, data: Path, bundle: Path, env: dict[str, str]) -> list[str]:
+    """Table rows: the partitioned path, then pandas in one process."""
+    rows: list[str] = []
+    out = WORK / "scored_parts.parquet"
+    parted = measure(
+        [sys.executable, "-m", "cairn.cli", "predict", str(bundle), str(data), "-o", str(out),
+         "--workers", str(args.workers), "--engine", args.engine],
+        env=env,
+    )  # fmt: skip
+    print("partitioned", {k: v for k, v in parted.items() if k != "out"}, flush=True)
+    state = "" if parted["rc"] == 0 else f" (failed, exit {parted['rc']})"
+    rows.append(
+        f"| scoring, partitioned (`cairn predict --workers {args.workers}`){state} | "
+        f"{args.workers} | {parted['seconds']:.1f} | {args.rows / parted['seconds']:,.0f} | "
+        f"{parted['peak'] / 2**30:.2f} GiB |"
+    )
+    if parted["rc"] == 0:
+        assert pq.read_metadata(out).num_rows == args.rows
+        out.unlink(missing_ok=True)
+
+    if not args.skip_pandas:
+        out = WORK / "scored_pandas.parquet"
+        pandas = measure(
+            [sys.executable, "-c", _PANDAS_SCORE, str(bundle), str(data), str(out), args.engine],
+            env=env,
+        )
+        print("pandas", {k: v for k, v in pandas.items() if k != "out"}, flush=True)
+        state = "" if pandas["rc"] == 0 else f" (failed, exit {pandas['rc']})"
+        rows.append(
+            f"| scoring, pandas in one process{state} | 1 | {pandas['seconds']:.1f} | "
+            f"{args.rows / pandas['seconds']:,.0f} | {pandas['peak'] / 2**30:.2f} GiB |"
+        )
+        out.unlink(missing_ok=True)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=20_000_000)
@@ -248,9 +301,15 @@ def main() -> None:
     # rows/s here); batches go through the native pipeline.
     parser.add_argument("--engine", default="native")
     parser.add_argument("--quality-cpu", action="store_true", help="only the checks' CPU time")
+    parser.add_argument(
+        "--append-scoring", action="store_true", help="only scoring, appended to the results"
+    )
     args = parser.parse_args()
     if args.quality_cpu:
         quality_cpu(args.before_src)
+        return
+    if args.append_scoring:
+        append_scoring(args)
         return
     WORK.mkdir(parents=True, exist_ok=True)
     data = WORK / f"data_{args.rows}.parquet"
@@ -286,38 +345,9 @@ def main() -> None:
             quality.append(f"- {name}: quality **{timings.get('quality', 0):.1f} s** ({phases})")
         write()
 
-    out = WORK / "scored_parts.parquet"
-    parted = measure(
-        [sys.executable, "-m", "cairn.cli", "predict", str(bundle), str(data), "-o", str(out),
-         "--workers", str(args.workers), "--engine", args.engine],
-        env=env,
-    )  # fmt: skip
-    print("partitioned", {k: v for k, v in parted.items() if k != "out"}, flush=True)
-    state = "" if parted["rc"] == 0 else f" (failed, exit {parted['rc']})"
-    rows.append(
-        f"| scoring, partitioned (`cairn predict --workers {args.workers}`){state} | "
-        f"{args.workers} | {parted['seconds']:.1f} | {args.rows / parted['seconds']:,.0f} | "
-        f"{parted['peak'] / 2**30:.2f} GiB |"
-    )
-    if parted["rc"] == 0:
-        assert pq.read_metadata(out).num_rows == args.rows
-        out.unlink(missing_ok=True)
+    rows += scoring(args, data, bundle, env)
     write()
 
-    if not args.skip_pandas:
-        out = WORK / "scored_pandas.parquet"
-        pandas = measure(
-            [sys.executable, "-c", _PANDAS_SCORE, str(bundle), str(data), str(out), args.engine],
-            env=env,
-        )
-        print("pandas", {k: v for k, v in pandas.items() if k != "out"}, flush=True)
-        state = "" if pandas["rc"] == 0 else f" (failed, exit {pandas['rc']})"
-        rows.append(
-            f"| scoring, pandas in one process{state} | 1 | {pandas['seconds']:.1f} | "
-            f"{args.rows / pandas['seconds']:,.0f} | {pandas['peak'] / 2**30:.2f} GiB |"
-        )
-        out.unlink(missing_ok=True)
-        write()
     print((RESULTS / "scale.md").read_text())
 
 
