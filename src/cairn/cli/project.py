@@ -378,8 +378,22 @@ def predict(
             "--k", min=1, max=1000, help="Recommendation: items per user (default: the spec's k)."
         ),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Score Parquet/CSV in partitions on this many processes, streaming to Parquet.",
+        ),
+    ] = 1,
+    executor: Annotated[
+        str, typer.Option(help="Where partitions run: local (local processes).")
+    ] = "local",
 ) -> None:
     """Score DATA with MODEL and write the predictions (with the input columns) to OUTPUT.
+
+    A Parquet or CSV file larger than memory (or any with --workers above 1)
+    is scored in partitions and streamed to a Parquet OUTPUT.
 
     For a recommendation model, DATA lists users (in the spec's user column)
     and OUTPUT gets one row per recommended item: user, rank, item, score,
@@ -389,13 +403,31 @@ def predict(
         import warnings
 
         from cairn.bundle import BundleWarning
+        from cairn.cli._common import errors
+        from cairn.data.large import is_large
         from cairn.data.sources import read_table
+        from cairn.exceptions import CairnError
+        from cairn.serving.batch import score_file, score_frame
         from cairn.tracking import load_model
 
         suffix = check_table_output(output, source=data)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", BundleWarning)
             loaded = load_model(model, trust=trust, engine=engine)
+        if loaded.task != "recommendation" and (workers > 1 or is_large(data)):
+            if suffix != ".parquet":
+                raise CairnError(
+                    f"--output {output}: scoring in partitions streams Parquet; "
+                    "name a .parquet file"
+                )
+            rows, messages = score_file(
+                model, data, output, workers=workers, executor=executor, trust=trust, engine=engine
+            )
+            print_warnings(caught)
+            for message in messages:
+                errors.print(f"warning: {message}", highlight=False, markup=False)
+            console.print(f"wrote {rows} predictions to {output} ({workers} worker(s))")
+            return
         frame = read_table(data)
         if loaded.task == "recommendation":
             out, note = _recommend_all(loaded, frame, k=k, source=str(data))
@@ -403,7 +435,7 @@ def predict(
             _write_table(out, output, suffix)
             console.print(f"wrote {len(out)} recommendations to {output}{note}")
             return
-        out, more = _score(loaded, frame)
+        out, more = score_frame(loaded, frame)
         print_warnings([*caught, *more])
         _write_table(out, output, suffix)
         console.print(f"wrote {len(out)} predictions to {output}")
@@ -450,39 +482,6 @@ def _recommend_all(
     return pd.concat(parts, ignore_index=True), note
 
 
-def _score(model: Model, frame: pd.DataFrame) -> tuple[pd.DataFrame, list[Any]]:
-    """FRAME with the prediction (and each class's probability) added, and the
-    schema warnings scoring raised; for a clustering, the cluster id, the
-    distance to each cluster's centroid and (gaussian_mixture) each
-    cluster's membership probability."""
-    import warnings
-
-    from cairn.bundle import SchemaWarning
-    from cairn.tasks import Output, get_task
-    from cairn.tasks.clustering import split_cluster_output
-
-    task = get_task(model.task)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", SchemaWarning)
-        out = frame.copy()
-        if task.output == Output.LABELS:
-            # one pass of the model gives the ids, distances and memberships
-            ids, distances, memberships = split_cluster_output(model.raw_output(frame))
-            out["cluster"] = ids
-            for k, cluster in enumerate(model.classes):
-                out[f"distance_{cluster}"] = distances[:, k]
-            if memberships is not None:
-                for k, cluster in enumerate(model.classes):
-                    out[f"proba_{cluster}"] = memberships[:, k]
-            return out, caught
-        out["prediction"] = model.predict(frame)
-        if task.has_classes:
-            proba = model.predict_proba(frame)
-            for label in proba.columns:
-                out[f"proba_{label}"] = proba[label].to_numpy()
-    return out, caught
-
-
 def _write_table(frame: pd.DataFrame, output: Path, suffix: str) -> None:
     from cairn._io import atomic_write_bytes, atomic_write_text
 
@@ -511,18 +510,40 @@ def profile(
     ] = None,
     separator: Annotated[str | None, typer.Option(help="Field separator (sniffed).")] = None,
     sheet: Annotated[str | None, typer.Option(help="Excel sheet (default: the first).")] = None,
+    large: Annotated[
+        bool | None,
+        typer.Option(
+            "--large/--in-memory",
+            help="Profile every row in DuckDB (default: when the file is larger than memory).",
+        ),
+    ] = None,
 ) -> None:
     """Write an EDA report of DATA: statistics, distributions, missing values,
     correlations, target relationships and data-quality findings."""
     with user_errors():
+        from cairn.data.large import is_large, profile_large
         from cairn.data.sources import read_table
         from cairn.eda import profile as make_profile
         from cairn.eda import write_profile_report
+        from cairn.eda.large import write_large_profile_report
 
         started = time.monotonic()
         with console.status("reading data", spinner="dots") as status:
             if data.endswith(".toml"):
                 result, name = _profile_spec(Path(data), target=target, task=task, status=status)
+            elif "://" not in data and is_large(Path(data), large):
+                status.update("profiling every row in DuckDB (larger than memory)")
+                every_row = profile_large(Path(data), target=target)
+                written = write_large_profile_report(
+                    every_row, output or Path(f"{Path(data).stem}_profile.html")
+                )
+                console.print(
+                    f"wrote {written} ({every_row.rows:,} rows, {len(every_row.columns)} "
+                    f"columns, {len(every_row.findings)} finding(s); every row read in DuckDB) "
+                    f"in {time.monotonic() - started:.1f}s",
+                    highlight=False,
+                )
+                return
             else:
                 frame = read_table(data, separator=separator, sheet=sheet)
                 status.update(f"profiling {len(frame):,} rows × {frame.shape[1]} columns")

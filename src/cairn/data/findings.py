@@ -59,6 +59,9 @@ class QualityReport:
     # What combining the sources did (cairn.data.sources.Combination.to_dict()),
     # when the table came from a spec's sources.
     combination: dict[str, Any] | None = None
+    # For a file larger than memory (cairn.data.large): the all-row profile
+    # and the policy that drew the training sample.
+    large: dict[str, Any] | None = None
 
     def __len__(self) -> int:
         return len(self.findings)
@@ -81,6 +84,7 @@ class QualityReport:
             "columns_out": self.columns_out,
             "findings": [asdict(finding) for finding in self.findings],
             **({"combination": self.combination} if self.combination is not None else {}),
+            **({"large": self.large} if self.large is not None else {}),
         }
 
     def to_frame(self) -> pd.DataFrame:

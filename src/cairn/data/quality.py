@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -37,6 +38,7 @@ from cairn.tasks import Task, get_task, task_names
 
 # Thresholds, named so that reports and tests can refer to them.
 NEAR_CONSTANT_SHARE = 0.995  # one value in at least this share of rows
+NEAR_CONSTANT_SAMPLE = 100_000  # rows that estimate the share first in larger tables
 HIGH_CARDINALITY_LEVELS = 50  # more levels than this ...
 HIGH_CARDINALITY_SHARE = 0.05  # ... and more than this share of rows
 IMBALANCE_SHARE = 0.10  # binary: minority class below this share
@@ -85,12 +87,13 @@ def _conflicting_labels(frame: pd.DataFrame, features: list[str], target: str) -
     """Rows (and groups) whose features are identical but whose targets differ."""
     if not features:
         return 0, 0
-    keys = pd.util.hash_pandas_object(frame[features], index=False).to_numpy()
-    labels = as_strings(frame[target]).to_numpy()
-    table = pd.DataFrame({"key": keys, "label": labels})
-    repeated = table[table["key"].duplicated(keep=False)]
-    if repeated.empty:
+    keys = pd.Series(pd.util.hash_pandas_object(frame[features], index=False).to_numpy())
+    shared = keys.duplicated(keep=False).to_numpy()
+    if not shared.any():
         return 0, 0
+    # Labels only for the rows sharing their features with another row.
+    labels = as_strings(frame[target].iloc[shared]).to_numpy()
+    repeated = pd.DataFrame({"key": keys.to_numpy()[shared], "label": labels})
     per_key = repeated.groupby("key")["label"].nunique()
     conflicted = per_key[per_key > 1].index
     return int(repeated["key"].isin(conflicted).sum()), len(conflicted)
@@ -243,13 +246,32 @@ def _excluded_column(column: ColumnSchema, n_rows: int) -> Finding:
     )
 
 
+def _top_share(series: pd.Series) -> tuple[float, Any]:
+    """The commonest value's share of rows, and the value. Above
+    NEAR_CONSTANT_SAMPLE rows, a seeded sample of that many rows decides
+    first: a share clearly under NEAR_CONSTANT_SHARE (by 0.01, over six
+    standard errors) is returned as estimated, anything else is counted on
+    every row."""
+    if len(series) > NEAR_CONSTANT_SAMPLE:
+        # Drawn with replacement: a permutation of every row costs more.
+        rows = np.random.default_rng(0).integers(0, len(series), NEAR_CONSTANT_SAMPLE)
+        share, top = _top_share(series.iloc[rows])
+        if share < NEAR_CONSTANT_SHARE - 0.01:
+            return share, top
+    # Counted by hashing (value_counts also sorts every distinct value).
+    codes, uniques = pd.factorize(series, use_na_sentinel=False)
+    if not len(codes):
+        return 0.0, None
+    counts = np.bincount(codes)
+    return float(counts.max()) / len(codes), uniques[int(counts.argmax())]
+
+
 def _feature_findings(column: ColumnSchema, series: pd.Series) -> list[Finding]:
     """Near-constant values, many levels and missing values in one feature."""
     findings: list[Finding] = []
     name, n_rows = column.name, len(series)
-    top_share = float(series.value_counts(dropna=False, normalize=True).iloc[0])
+    top_share, top = _top_share(series)
     if top_share >= NEAR_CONSTANT_SHARE:
-        top = series.value_counts(dropna=False).index[0]
         shown = "missing" if pd.isna(top) else repr(as_strings(pd.Series([top])).iloc[0])
         findings.append(
             Finding(
@@ -583,7 +605,7 @@ def _drop_unusable_rows(
             )
         )
 
-    duplicated = data.duplicated()
+    duplicated = _duplicated_rows(data)
     n_duplicated = int(duplicated.sum())
     if n_duplicated:
         data = data[~duplicated]
@@ -599,6 +621,23 @@ def _drop_unusable_rows(
             )
         )
     return data.reset_index(drop=True), findings
+
+
+def _duplicated_rows(data: pd.DataFrame) -> pd.Series:
+    """``data.duplicated()``, compared only among the rows whose 64-bit row
+    hash repeats: hashing is one vectorised pass, comparing every column of
+    every row is many."""
+    try:
+        # -0.0 + 0.0 is 0.0: the two zeros are equal values with other bits.
+        hashed = data.apply(lambda c: c + 0.0 if c.dtype.kind == "f" else c)
+        hashes = pd.util.hash_pandas_object(hashed, index=False)
+    except TypeError:  # cells that cannot be hashed (lists)
+        return data.duplicated()
+    candidates = hashes.duplicated(keep=False).to_numpy()
+    found = np.zeros(len(data), dtype=bool)
+    if candidates.any():
+        found[candidates] = data[candidates].duplicated().to_numpy()
+    return pd.Series(found, index=data.index)
 
 
 def _check_target(y: pd.Series, *, target: str, task: Task, source: str) -> None:

@@ -143,22 +143,41 @@ def normalize_missing(series: pd.Series, *, keep: frozenset[str] = frozenset()) 
     if isinstance(series.dtype, pd.CategoricalDtype):
         series = series.astype(object)
     values = series.to_numpy(dtype=object)
-    is_str = np.fromiter((isinstance(v, str) for v in values), dtype=bool, count=len(values))
+    # Each distinct value looked at once (a string never equals a non-string,
+    # so only strings are merged with their equals).
+    codes, uniques = _distinct(values)
+    unique_str = np.fromiter((isinstance(v, str) for v in uniques), dtype=bool, count=len(uniques))
+    is_str = np.append(unique_str, False)[codes]
     if not is_str.any():
         return series
     out = series.copy()
-    stripped = pd.Series(values[is_str], dtype=object).str.strip()
+    stripped = pd.Series(uniques[unique_str], dtype=object).str.strip()
     sentinel = stripped.str.lower().isin(MISSING_SENTINELS).to_numpy()
     if keep:
         sentinel = sentinel & ~stripped.isin(keep).to_numpy()
-    new_values = stripped.to_numpy(dtype=object, copy=True)
-    new_values[sentinel] = np.nan
+    cleaned = stripped.to_numpy(dtype=object, copy=True)
+    cleaned[sentinel] = np.nan
+    by_unique = np.empty(len(uniques), dtype=object)
+    by_unique[unique_str] = cleaned
+    new_values = by_unique[codes[is_str]]
     if pd.api.types.is_object_dtype(out.dtype):
         out_values = out.to_numpy(dtype=object).copy()
         out_values[is_str] = new_values
         return pd.Series(out_values, index=series.index, name=series.name, dtype=object)
     out.loc[is_str] = new_values
     return out
+
+
+def _distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes and distinct values of an object array (missing values coded
+    -1); every value its own code when some cannot be hashed (lists)."""
+    try:
+        codes, uniques = pd.factorize(values)
+    except TypeError:
+        known = ~pd.isna(values) if values.ndim == 1 else np.ones(len(values), dtype=bool)
+        codes = np.where(known, np.arange(len(values)), -1)
+        return codes, values
+    return codes, np.asarray(uniques, dtype=object)
 
 
 def category_string(value: Any) -> Any:
@@ -226,20 +245,20 @@ def numeric_from_text(values: pd.Series) -> pd.Series | None:
     zero ("02134"); else None."""
     if values.empty:
         return None
-    strings = values.astype(str)
+    # Each distinct value parsed once.
+    codes, unique = _distinct(values.to_numpy(dtype=object))
+    strings = pd.Series([str(v) for v in unique], dtype=object)
     if strings.str.match(LEADING_ZERO).any():
         return None
     parsed = pd.to_numeric(strings, errors="coerce")
     if parsed.isna().any():
-        unique = pd.unique(strings.to_numpy(dtype=object))
-        found = read_formatted([str(v) for v in unique])
+        found = read_formatted(list(strings))
         if not isinstance(found, tuple):
             return None
-        lookup = dict(zip(unique, found[0], strict=True))
-        return pd.Series(
-            [lookup[v] for v in strings], index=values.index, name=values.name, dtype="float64"
-        )
-    return parsed.astype("float64")
+        numbers = np.asarray(found[0], dtype="float64")
+    else:
+        numbers = parsed.to_numpy(dtype="float64")
+    return pd.Series(numbers[codes], index=values.index, name=values.name, dtype="float64")
 
 
 def parse_dates(values: pd.Series, fmt: str | None) -> pd.Series:

@@ -264,6 +264,8 @@ def _data(run: RunFolder) -> CardSection:
             blocks.append(
                 ("ul", [f"{f.get('message')} — {f.get('action')}" for f in warnings[:10]])
             )
+        for record in (quality.get("large") or {}).get("sources", []):
+            blocks.append(("p", f"Training sample: {record['source']}: {record['summary']}."))
     return CardSection("Data", blocks)
 
 

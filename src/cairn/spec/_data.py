@@ -96,6 +96,9 @@ class DataSection(Section):
     # Per-column decision for personal data; columns found to hold direct
     # identifiers and not named here are dropped from the features.
     privacy: dict[str, PrivacyAction] = Field(default_factory=dict)
+    # A Parquet or CSV source read as larger than memory (profiled in DuckDB,
+    # trained on a sample); None: decided by its estimated size.
+    large: bool | None = None
 
     @model_validator(mode="after")
     def _join_needs_keys(self) -> DataSection:

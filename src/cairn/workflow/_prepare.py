@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cairn.data.findings import Finding, QualityReport
+from cairn.data.large import LARGE_ATTR
 from cairn.data.pseudonym import project_key
 from cairn.data.quality import CleanResult, check_and_clean
 from cairn.data.schema import Schema
@@ -138,6 +140,7 @@ def prepare(spec: ProjectSpec, raw: pd.DataFrame, *, say: Progress, clock: Clock
     say("checking data quality")
     problem = spec.problem
     combination = take_combination(raw)
+    large = raw.attrs.pop(LARGE_ATTR, None)
     prepared = clean(
         raw,
         target=problem.target,
@@ -156,6 +159,8 @@ def prepare(spec: ProjectSpec, raw: pd.DataFrame, *, say: Progress, clock: Clock
     # What combining the sources found joins the run's quality report (and
     # so quality.json, the EDA page and the card), ahead of the checks.
     attach_combination(prepared.cleaned.report, combination)
+    if large:
+        _attach_large(prepared.cleaned.report, large)
     clock.lap("quality")
 
     say("splitting train / test")
@@ -184,6 +189,26 @@ def prepare(spec: ProjectSpec, raw: pd.DataFrame, *, say: Progress, clock: Clock
     prepared.strategy = parts.strategy
     clock.lap("split")
     return prepared
+
+
+def _attach_large(report: QualityReport, large: list[dict[str, Any]]) -> None:
+    """The all-row profile and sample policy of each large source, and the
+    findings of the all-row checks, in the quality report."""
+    report.large = {"sources": large}
+    for record in large:
+        for finding in record["profile"]["findings"]:
+            report.findings.append(Finding(**finding))
+        report.findings.append(
+            Finding(
+                "training_sample",
+                "info",
+                None,
+                int(record["sample"]["rows_drawn"]),
+                f"{record['source']}: {record['summary']}",
+                "the quality checks above ran on the sample; the all_rows_* checks on every row",
+                True,
+            )
+        )
 
 
 def data_fingerprint(frame: pd.DataFrame) -> str:

@@ -8,6 +8,7 @@ import urllib.parse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from cairn.data.large import LARGE_ATTR, is_large, read_large
 from cairn.data.sources._append_checks import Twins, append_findings
 from cairn.data.sources._combination import (
     ATTRS_KEY,
@@ -68,9 +69,12 @@ def collect(spec: ProjectSpec) -> pd.DataFrame:
     """
     data = spec.data
     frames: list[tuple[str, pd.DataFrame]] = []
+    large: list[dict[str, Any]] = []
     for source in data.sources:
         label = source_label(source)
-        frame = apply_source_options(read_source(source, root=spec.root), source, label)
+        frame = apply_source_options(_read(source, spec), source, label)
+        if LARGE_ATTR in frame.attrs:
+            large.append({"source": label, **frame.attrs.pop(LARGE_ATTR)})
         frames.append((label, frame))
     combination = Combination(
         combine=data.combine,
@@ -97,7 +101,27 @@ def collect(spec: ProjectSpec) -> pd.DataFrame:
     combination.rows = len(result)
     result.attrs[ATTRS_KEY] = combination.to_dict()
     result.attrs[READ_HINTS_ATTR] = merge_read_hints([frame for _, frame in frames])
+    if large:
+        result.attrs[LARGE_ATTR] = large
     return result
+
+
+def _read(source: SourceSpec, spec: ProjectSpec) -> pd.DataFrame:
+    """One source: a file larger than memory as its training sample (see
+    :mod:`cairn.data.large`), anything else whole."""
+    if source.path is not None:
+        path = source.path.expanduser()
+        path = path if path.is_absolute() else spec.root / path
+        if is_large(path, spec.data.large):
+            return read_large(
+                path,
+                target=spec.problem.target,
+                task=spec.problem.task,
+                time_budget=spec.train.time_budget,
+                seed=spec.train.seed,
+                roles=dict(spec.data.roles),
+            )
+    return read_source(source, root=spec.root)
 
 
 def _kind(dtype: Any) -> str:
