@@ -115,7 +115,13 @@ def run(
     budget = plan_budget(spec, prepared, seconds=seconds, registering=registering, clock=clock)
     trained = train(spec, prepared, budget, say=say, clock=clock)
     trained = measure_tradeoff(
-        spec, prepared, trained, seconds=budget.tradeoff, say=say, clock=clock
+        spec,
+        prepared,
+        trained,
+        seconds=budget.tradeoff,
+        say=say,
+        clock=clock,
+        deadline=budget.tradeoff_deadline,
     )
     trained = choose_on_tradeoff(spec, prepared, trained, say=say)
     tested = evaluate(spec, prepared, trained, seconds=seconds, say=say, clock=clock)

@@ -54,6 +54,7 @@ def measure_tradeoff(
     seconds: float,
     say: Progress,
     clock: Clock,
+    deadline: float = float("inf"),
 ) -> Trained:
     """Measure the leaderboard's candidates on their serving engines.
 
@@ -75,7 +76,8 @@ def measure_tradeoff(
         for name in _measuring_order(found):
             final = trained.final if name == packaged_name(found) else None
             if final is None:
-                stop = min(stop, time.monotonic() + seconds)
+                # its share, and never past the time the run keeps for what follows
+                stop = min(stop, time.monotonic() + seconds, deadline)
                 if not _refit_fits(found, name, stop - measuring_s):
                     continue
                 final = finalize(

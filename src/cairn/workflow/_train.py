@@ -72,6 +72,12 @@ class Budget:
         return self.started + self.seconds * 0.92 - self.overhead
 
     @property
+    def tradeoff_deadline(self) -> float:
+        """When measuring the other candidates must stop: the final model's
+        deadline plus the measuring share, leaving the later stages their time."""
+        return self.final_deadline + self.tradeoff
+
+    @property
     def compress_deadline(self) -> float:
         """Compression ends where the stages after it begin."""
         return self.final_deadline + self.compression
