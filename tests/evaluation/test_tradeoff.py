@@ -9,7 +9,7 @@ import pytest
 
 from cairn.evaluation.tradeoff import choose_on_front, pareto_mask, trade_sentence
 from cairn.exceptions import SpecError
-from cairn.spec import Objective, ProjectSpec
+from cairn.spec import Objective, ProjectSpec, parse_spec
 
 
 def _board(metric: str = "roc_auc") -> pd.DataFrame:
@@ -126,6 +126,29 @@ def test_cost_section_and_objectives_parse(tmp_path: object) -> None:
         }
     )
     assert default.cost.cpu_hour == 0.05
+
+
+@pytest.mark.parametrize(
+    ("price", "says"),
+    [
+        (-1.0, "greater than or equal to 0"),
+        ("0.05", "valid number"),
+        (True, "valid number"),
+        (float("inf"), "finite number"),
+        (float("nan"), "finite number"),
+    ],
+)
+def test_a_price_that_is_not_a_finite_number_is_refused(price: object, says: str) -> None:
+    text = {
+        "project": {"name": "p"},
+        "data": {"sources": [{"path": "x.csv"}]},
+        "problem": {"target": "y"},
+        "cost": {"cpu_hour": price},
+    }
+    with pytest.raises(SpecError, match=f"cost.cpu_hour.*{says}"):
+        parse_spec(text, source="cairn.toml")
+    text["cost"] = {"cpu_hour": 0}
+    assert parse_spec(text).cost.cpu_hour == 0.0
 
 
 def test_cli_prints_the_front_and_the_choice(capsys: pytest.CaptureFixture[str]) -> None:

@@ -236,3 +236,22 @@ def test_invocations_takes_csv_and_predict_records_alike(churn: Any, serve_app: 
     with pytest.raises(urllib.error.HTTPError) as refused:
         _post(f"{server.url}/invocations", both, "application/json")
     assert refused.value.code == 400
+    # a CSV without its header row would lose its first record as the header
+    headless = frame.to_csv(index=False, header=False).encode()
+    for body, says in ((headless, "header row"), (b"", "empty"), (b"\xff\xfe,1\n", "utf-8")):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            _post(f"{server.url}/invocations", body, "text/csv")
+        assert refused.value.code == 400
+        message = json.loads(refused.value.read())["message"]
+        assert says in message
+        assert "\n" not in message
+
+
+def test_build_into_an_unwritable_place_is_one_error(context: Any, tmp_path: Path) -> None:
+    from cairn.serving import container
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("", encoding="utf-8")
+    with pytest.raises(ServingError, match="cannot write the build context") as caught:
+        container.build_context(context.folder / "model", blocker / "context")
+    assert "\n" not in str(caught.value)

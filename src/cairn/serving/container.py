@@ -114,8 +114,14 @@ def build_context(
     folder, version, _ = resolve_model(model, tracking_uri)
     bundle = verify_bundle(folder, trust=trust)
     engine, reason = _engine(bundle)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    except OSError as error:
+        raise ServingError(
+            f"cannot write the build context in {target.parent} ({error.strerror or error}); "
+            "give -o a folder you can write to"
+        ) from None
     try:
         wheel_name = _place_wheel(wheel, staging / "wheels")
         requirements = [f"./wheels/{wheel_name}[serve]"]

@@ -429,7 +429,14 @@ class CostSection(_Section):
     """Prices behind the trade-off table's cost per 1,000 predictions and
     per training run."""
 
-    cpu_hour: float = Field(default=0.05, ge=0.0, description="price of one CPU core for an hour")
+    # strict and finite: "0.05" or true would be read as a price, inf as no figure at all
+    cpu_hour: float = Field(
+        default=0.05,
+        ge=0.0,
+        strict=True,
+        allow_inf_nan=False,
+        description="price of one CPU core for an hour",
+    )
 
 
 class TrackingSection(_Section):
