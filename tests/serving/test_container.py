@@ -255,3 +255,10 @@ def test_build_into_an_unwritable_place_is_one_error(context: Any, tmp_path: Pat
     with pytest.raises(ServingError, match="cannot write the build context") as caught:
         container.build_context(context.folder / "model", blocker / "context")
     assert "\n" not in str(caught.value)
+    bundle = tmp_path / "bundle"
+    shutil.copytree(context.folder / "model", bundle)
+    with pytest.raises(ServingError, match="inside the bundle"):
+        container.build_context(bundle, bundle / "context")
+    assert sorted(p.name for p in bundle.iterdir()) == sorted(
+        p.name for p in (context.folder / "model").iterdir()
+    )

@@ -114,6 +114,12 @@ def build_context(
     folder, version, _ = resolve_model(model, tracking_uri)
     bundle = verify_bundle(folder, trust=trust)
     engine, reason = _engine(bundle)
+    if target.resolve().is_relative_to(bundle.folder.resolve()):
+        # the bundle is copied into the context: inside itself it would copy without end
+        raise ServingError(
+            f"{target} is inside the bundle {bundle.folder}; "
+            "give a folder outside it for the context"
+        )
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
