@@ -262,3 +262,15 @@ def test_build_into_an_unwritable_place_is_one_error(context: Any, tmp_path: Pat
     assert sorted(p.name for p in bundle.iterdir()) == sorted(
         p.name for p in (context.folder / "model").iterdir()
     )
+
+
+def test_the_image_makes_the_bundle_readable_by_its_service_user(context: Any) -> None:
+    """COPY keeps the files' modes and gives them to root; some bundle files are
+    written owner-only, so without a chmod the non-root server could not read them."""
+    owner_only = [
+        p.name for p in (context.folder / "model").iterdir() if not p.stat().st_mode & 0o004
+    ]
+    assert owner_only  # what the chmod is for
+    lines = (context.folder / "Dockerfile").read_text(encoding="utf-8").splitlines()
+    chmod = lines.index("RUN chmod -R a+rX /opt/cairn")
+    assert lines.index("COPY model/ /opt/cairn/model/") < chmod < lines.index("USER cairn")

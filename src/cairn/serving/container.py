@@ -331,6 +331,8 @@ RUN useradd --system --uid 10001 --create-home --home-dir /home/cairn cairn \\
     && mkdir -p /var/lib/cairn && chown cairn /var/lib/cairn
 COPY model/ /opt/cairn/model/
 COPY entrypoint.sh /opt/cairn/entrypoint.sh
+# the bundle's files are written owner-only: readable by the service user, still root's
+RUN chmod -R a+rX /opt/cairn
 
 USER cairn
 WORKDIR /home/cairn
