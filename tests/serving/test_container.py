@@ -238,7 +238,13 @@ def test_invocations_takes_csv_and_predict_records_alike(churn: Any, serve_app: 
     assert refused.value.code == 400
     # a CSV without its header row would lose its first record as the header
     headless = frame.to_csv(index=False, header=False).encode()
-    for body, says in ((headless, "header row"), (b"", "empty"), (b"\xff\xfe,1\n", "utf-8")):
+    semicolons = frame.to_csv(index=False, sep=";").encode()
+    for body, says in (
+        (headless, "header row"),
+        (b"", "empty"),
+        (b"\xff\xfe,1\n", "utf-8"),
+        (semicolons, "not comma-separated"),
+    ):
         with pytest.raises(urllib.error.HTTPError) as refused:
             _post(f"{server.url}/invocations", body, "text/csv")
         assert refused.value.code == 400

@@ -201,6 +201,13 @@ def _csv_records(
             f"CSV-formatted Pandas DataFrame produced using `DataFrame.to_csv()`. Error: '{error}'",
         ) from None
     if columns and not {str(c) for c in frame.columns} & set(columns):
+        first = str(frame.columns[0]) if len(frame.columns) == 1 else ""
+        if any(separator in first for separator in (";", "\t", "|")):
+            raise _HTTPError(
+                400,
+                f"the CSV's first row ({first[:200]}) is not comma-separated; separate "
+                "values with commas",
+            )
         # without a header the first record would be read as one and lost
         raise _HTTPError(
             400,
