@@ -280,3 +280,20 @@ def test_the_image_makes_the_bundle_readable_by_its_service_user(context: Any) -
     lines = (context.folder / "Dockerfile").read_text(encoding="utf-8").splitlines()
     chmod = lines.index("RUN chmod -R a+rX /opt/cairn")
     assert lines.index("COPY model/ /opt/cairn/model/") < chmod < lines.index("USER cairn")
+
+
+def test_an_image_tag_docker_would_refuse_is_refused_before_writing(tmp_path: Path) -> None:
+    from cairn.serving.container import check_image_tag
+
+    for good in ("churn:3", "registry.example.com:5000/team/churn:v1.2", "localhost/a_b-c"):
+        check_image_tag(good)
+    done = subprocess.run(
+        [sys.executable, "-m", "cairn", "build", "nowhere", "-o", "out", "--image", "Churn 3!"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 1
+    assert "not a valid docker image name" in output and "Traceback" not in output
+    assert not (tmp_path / "out").exists()

@@ -350,12 +350,29 @@ def _tag(name: str) -> str:
     return re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("-.") or "cairn-model"
 
 
+# docker's image reference: [host[:port]/]path-components[:tag], lowercase path
+_IMAGE_TAG = re.compile(
+    r"(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+    r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
+)
+
+
+def check_image_tag(tag: str) -> None:
+    """Refuse a tag docker would refuse, before anything is written or built."""
+    if not _IMAGE_TAG.fullmatch(tag) or len(tag) > 255:
+        raise ServingError(
+            f"--image {tag!r} is not a valid docker image name; use lowercase letters, digits "
+            "and . _ - with an optional :tag, e.g. churn:3 or registry.example.com/team/churn:3"
+        )
+
+
 def build_image(context: BuildContext | str | Path, tag: str) -> None:
     """``docker build -t TAG CONTEXT``, its output shown as it runs.
 
     Raises:
-        ServingError: docker is not installed, or the build failed.
+        ServingError: the tag is not valid, docker is not installed, or the build failed.
     """
+    check_image_tag(tag)
     folder = context.folder if isinstance(context, BuildContext) else Path(context)
     docker = shutil.which("docker")
     if docker is None:
