@@ -9,7 +9,7 @@ import pytest
 
 from cairn.evaluation.tradeoff import choose_on_front, pareto_mask, trade_sentence
 from cairn.exceptions import SpecError
-from cairn.spec import Objective, ProjectSpec
+from cairn.spec import Objective, ProjectSpec, parse_spec
 
 
 def _board(metric: str = "roc_auc") -> pd.DataFrame:
@@ -128,6 +128,29 @@ def test_cost_section_and_objectives_parse(tmp_path: object) -> None:
     assert default.cost.cpu_hour == 0.05
 
 
+@pytest.mark.parametrize(
+    ("price", "says"),
+    [
+        (-1.0, "greater than or equal to 0"),
+        ("0.05", "valid number"),
+        (True, "valid number"),
+        (float("inf"), "finite number"),
+        (float("nan"), "finite number"),
+    ],
+)
+def test_a_price_that_is_not_a_finite_number_is_refused(price: object, says: str) -> None:
+    text = {
+        "project": {"name": "p"},
+        "data": {"sources": [{"path": "x.csv"}]},
+        "problem": {"target": "y"},
+        "cost": {"cpu_hour": price},
+    }
+    with pytest.raises(SpecError, match=f"cost.cpu_hour.*{says}"):
+        parse_spec(text, source="cairn.toml")
+    text["cost"] = {"cpu_hour": 0}
+    assert parse_spec(text).cost.cpu_hour == 0.0
+
+
 def test_cli_prints_the_front_and_the_choice(capsys: pytest.CaptureFixture[str]) -> None:
     from types import SimpleNamespace
 
@@ -145,3 +168,24 @@ def test_cli_prints_the_front_and_the_choice(capsys: pytest.CaptureFixture[str])
     out = capsys.readouterr().out
     assert "lightgbm *" in out and "knn *" not in out and "catboost" not in out
     assert "Packaged lightgbm (front choice): 0.4 % roc_auc" in out
+
+
+@pytest.mark.parametrize(
+    ("objectives", "says"),
+    [
+        (["model_size_mb < 0"], "cannot be met: model_size_mb is never below 0"),
+        (["cost_per_1k <= -0.5"], "cannot be met"),
+        (["latency_p99_ms < 1", "latency_p99_ms > 5"], "contradict each other"),
+        (["roc_auc < 0.8", "roc_auc >= 0.8"], "contradict each other"),
+    ],
+)
+def test_objectives_no_model_can_meet_are_refused(objectives: list[str], says: str) -> None:
+    text = {
+        "project": {"name": "p"},
+        "data": {"sources": [{"path": "x.csv"}]},
+        "problem": {"target": "y", "objectives": objectives},
+    }
+    with pytest.raises(SpecError, match=f"problem.objectives.*{says}"):
+        parse_spec(text, source="cairn.toml")
+    text["problem"]["objectives"] = ["latency_p99_ms <= 5", "latency_p99_ms >= 5"]  # type: ignore[index]
+    assert len(parse_spec(text).problem.parsed_objectives) == 2

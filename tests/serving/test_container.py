@@ -236,3 +236,64 @@ def test_invocations_takes_csv_and_predict_records_alike(churn: Any, serve_app: 
     with pytest.raises(urllib.error.HTTPError) as refused:
         _post(f"{server.url}/invocations", both, "application/json")
     assert refused.value.code == 400
+    # a CSV without its header row would lose its first record as the header
+    headless = frame.to_csv(index=False, header=False).encode()
+    semicolons = frame.to_csv(index=False, sep=";").encode()
+    for body, says in (
+        (headless, "header row"),
+        (b"", "empty"),
+        (b"\xff\xfe,1\n", "utf-8"),
+        (semicolons, "not comma-separated"),
+    ):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            _post(f"{server.url}/invocations", body, "text/csv")
+        assert refused.value.code == 400
+        message = json.loads(refused.value.read())["message"]
+        assert says in message
+        assert "\n" not in message
+
+
+def test_build_into_an_unwritable_place_is_one_error(context: Any, tmp_path: Path) -> None:
+    from cairn.serving import container
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("", encoding="utf-8")
+    with pytest.raises(ServingError, match="cannot write the build context") as caught:
+        container.build_context(context.folder / "model", blocker / "context")
+    assert "\n" not in str(caught.value)
+    bundle = tmp_path / "bundle"
+    shutil.copytree(context.folder / "model", bundle)
+    with pytest.raises(ServingError, match="inside the bundle"):
+        container.build_context(bundle, bundle / "context")
+    assert sorted(p.name for p in bundle.iterdir()) == sorted(
+        p.name for p in (context.folder / "model").iterdir()
+    )
+
+
+def test_the_image_makes_the_bundle_readable_by_its_service_user(context: Any) -> None:
+    """COPY keeps the files' modes and gives them to root; some bundle files are
+    written owner-only, so without a chmod the non-root server could not read them."""
+    owner_only = [
+        p.name for p in (context.folder / "model").iterdir() if not p.stat().st_mode & 0o004
+    ]
+    assert owner_only  # what the chmod is for
+    lines = (context.folder / "Dockerfile").read_text(encoding="utf-8").splitlines()
+    chmod = lines.index("RUN chmod -R a+rX /opt/cairn")
+    assert lines.index("COPY model/ /opt/cairn/model/") < chmod < lines.index("USER cairn")
+
+
+def test_an_image_tag_docker_would_refuse_is_refused_before_writing(tmp_path: Path) -> None:
+    from cairn.serving.container import check_image_tag
+
+    for good in ("churn:3", "registry.example.com:5000/team/churn:v1.2", "localhost/a_b-c"):
+        check_image_tag(good)
+    done = subprocess.run(
+        [sys.executable, "-m", "cairn", "build", "nowhere", "-o", "out", "--image", "Churn 3!"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 1
+    assert "not a valid docker image name" in output and "Traceback" not in output
+    assert not (tmp_path / "out").exists()

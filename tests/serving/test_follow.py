@@ -178,3 +178,30 @@ def test_a_version_that_fails_its_checks_is_skipped_once(
     assert follower.check(service) is True
     assert [m.version for m in swapped] == ["3"]
     assert follower.status()["last_swap"]["to"] == "3" and follower.last_error is None
+
+
+def test_a_removed_alias_is_reported_once_and_the_model_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import types
+
+    import cairn.tracking
+    from cairn.serving._follow import AliasFollower
+
+    lines: list[str] = []
+    service = types.SimpleNamespace(
+        arms=[types.SimpleNamespace(model=types.SimpleNamespace(version="1"))],
+        replace_champion=lambda model: pytest.fail("nothing to swap in"),
+    )
+    follower = AliasFollower("models:/churn@champion", "sqlite:///x.db", announce=lines.append)
+    monkeypatch.setattr(cairn.tracking, "alias_version", lambda *a, **k: None)
+    assert follower.check(service) is False
+    assert follower.check(service) is False
+    assert len(lines) == 1 and "no longer set; still serving version 1" in lines[0]
+    assert follower.status()["last_error"] == lines[0]
+    monkeypatch.setattr(cairn.tracking, "alias_version", lambda *a, **k: "1")
+    assert follower.check(service) is False
+    assert follower.status()["last_error"] is None  # set again, on the version served
+    for interval in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ServingError, match="--follow-alias-interval"):
+            AliasFollower("models:/churn@champion", None, interval=interval)

@@ -440,8 +440,10 @@ def build_command(
     """Write a container build context (Dockerfile, the bundle, a cairn wheel) that
     serves MODEL on port 8080: cairn's routes, GET /ping and POST /invocations."""
     with user_errors():
-        from cairn.serving.container import build_context, build_image
+        from cairn.serving.container import build_context, build_image, check_image_tag
 
+        if image is not None:
+            check_image_tag(image)
         reference, store = _model_and_store(find_spec(spec), model, None, tracking_uri)
         with console.status(f"writing the build context for {reference}", spinner="dots"):
             built = build_context(reference, output, tracking_uri=store, wheel=wheel, trust=trust)

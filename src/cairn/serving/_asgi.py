@@ -168,13 +168,20 @@ def _bad_name(loc: list[Any], name: str) -> _HTTPError:
     return _HTTPError(422, [_problem(loc, message)])
 
 
-def _csv_records(body: bytes, text_columns: Sequence[str]) -> list[dict[str, Any]]:
+def _csv_records(
+    body: bytes, text_columns: Sequence[str], columns: Sequence[str] = ()
+) -> list[dict[str, Any]]:
     """Records from a CSV body (header row first), as MLflow reads ``text/csv``."""
     import io
     import warnings
 
     import pandas as pd
 
+    expected = ", ".join(columns[:8]) + (", ..." if len(columns) > 8 else "")
+    if not body.strip():
+        raise _HTTPError(
+            400, f"the CSV body is empty; send a header row ({expected}) and one row per record"
+        )
     try:
         with warnings.catch_warnings():
             # a row longer than the header: pandas would take the extra values as an index
@@ -193,6 +200,20 @@ def _csv_records(body: bytes, text_columns: Sequence[str]) -> list[dict[str, Any
             "Failed to parse input as a Pandas DataFrame. Ensure that the input is a valid "
             f"CSV-formatted Pandas DataFrame produced using `DataFrame.to_csv()`. Error: '{error}'",
         ) from None
+    if columns and not {str(c) for c in frame.columns} & set(columns):
+        first = str(frame.columns[0]) if len(frame.columns) == 1 else ""
+        if any(separator in first for separator in (";", "\t", "|")):
+            raise _HTTPError(
+                400,
+                f"the CSV's first row ({first[:200]}) is not comma-separated; separate "
+                "values with commas",
+            )
+        # without a header the first record would be read as one and lost
+        raise _HTTPError(
+            400,
+            f"the CSV's first row ({', '.join(str(c) for c in frame.columns[:8])}) names none "
+            f"of the model's columns; start the body with a header row: {expected}",
+        )
     records = frame.astype(object).where(frame.notna(), None).to_dict("records")
     return [{str(k): v for k, v in record.items()} for record in records]
 
@@ -591,7 +612,9 @@ class FastPath:
     ) -> tuple[list[Any], list[dict[str, Any]]]:
         """The body's records and notes on what had to be repaired to read them."""
         if csv:
-            records = await asyncio.to_thread(_csv_records, body, self.service.text_columns)
+            records = await asyncio.to_thread(
+                _csv_records, body, self.service.text_columns, self.service.input_columns
+            )
             notes: list[dict[str, Any]] = []
         else:
             payload, notes = await _parse_json(body)

@@ -11,6 +11,7 @@ server keeps the model it has until the alias moves again.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -73,10 +74,13 @@ class AliasFollower:
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
     _refused: set[str] = field(default_factory=set, repr=False)
+    _unset_reported: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        if not self.interval > 0:
-            raise ServingError(f"--follow-alias-interval {self.interval} must be above 0 seconds")
+        if not (self.interval > 0 and math.isfinite(self.interval)):
+            raise ServingError(
+                f"--follow-alias-interval {self.interval} must be a number of seconds above 0"
+            )
         self.name, self.alias = parse_alias_uri(self.reference)
 
     def start(self, service: Any) -> None:
@@ -108,7 +112,18 @@ class AliasFollower:
         store = self.tracking_uri or globals_uri()
         target = alias_version(self.name, self.alias, tracking_uri=store)
         current = service.arms[0].model.version
-        if target is None or target == current or target in self._refused:
+        if target is None:
+            line = (
+                f"{self.reference}: the alias is no longer set; still serving version {current} "
+                f"(set it again with 'cairn promote VERSION')"
+            )
+            if line != self.last_error:  # once, not once per poll
+                self._report(line, failure=True)
+                self._unset_reported = line
+            return False
+        if self.last_error is not None and self.last_error == self._unset_reported:
+            self.last_error = None  # the alias is set again
+        if target == current or target in self._refused:
             return False
         started = time.perf_counter()
         try:

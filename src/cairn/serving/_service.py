@@ -146,6 +146,8 @@ class Service:
         self.text_columns = [
             c.name for c in champion.schema.columns if c.dtype in ("string", "datetime")
         ]
+        # a CSV body's header must name some of these
+        self.input_columns = [c.name for c in champion.schema.columns]
         # a rejected request's body is not logged when it may hold personal data
         self.protects_personal_data = any(
             isinstance(arm.model, ServedModel) and bool(arm.model.privacy)

@@ -114,8 +114,20 @@ def build_context(
     folder, version, _ = resolve_model(model, tracking_uri)
     bundle = verify_bundle(folder, trust=trust)
     engine, reason = _engine(bundle)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    if target.resolve().is_relative_to(bundle.folder.resolve()):
+        # the bundle is copied into the context: inside itself it would copy without end
+        raise ServingError(
+            f"{target} is inside the bundle {bundle.folder}; "
+            "give a folder outside it for the context"
+        )
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    except OSError as error:
+        raise ServingError(
+            f"cannot write the build context in {target.parent} ({error.strerror or error}); "
+            "give -o a folder you can write to"
+        ) from None
     try:
         wheel_name = _place_wheel(wheel, staging / "wheels")
         requirements = [f"./wheels/{wheel_name}[serve]"]
@@ -319,6 +331,8 @@ RUN useradd --system --uid 10001 --create-home --home-dir /home/cairn cairn \\
     && mkdir -p /var/lib/cairn && chown cairn /var/lib/cairn
 COPY model/ /opt/cairn/model/
 COPY entrypoint.sh /opt/cairn/entrypoint.sh
+# the bundle's files are written owner-only: readable by the service user, still root's
+RUN chmod -R a+rX /opt/cairn
 
 USER cairn
 WORKDIR /home/cairn
@@ -336,12 +350,29 @@ def _tag(name: str) -> str:
     return re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("-.") or "cairn-model"
 
 
+# docker's image reference: [host[:port]/]path-components[:tag], lowercase path
+_IMAGE_TAG = re.compile(
+    r"(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+    r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
+)
+
+
+def check_image_tag(tag: str) -> None:
+    """Refuse a tag docker would refuse, before anything is written or built."""
+    if not _IMAGE_TAG.fullmatch(tag) or len(tag) > 255:
+        raise ServingError(
+            f"--image {tag!r} is not a valid docker image name; use lowercase letters, digits "
+            "and . _ - with an optional :tag, e.g. churn:3 or registry.example.com/team/churn:3"
+        )
+
+
 def build_image(context: BuildContext | str | Path, tag: str) -> None:
     """``docker build -t TAG CONTEXT``, its output shown as it runs.
 
     Raises:
-        ServingError: docker is not installed, or the build failed.
+        ServingError: the tag is not valid, docker is not installed, or the build failed.
     """
+    check_image_tag(tag)
     folder = context.folder if isinstance(context, BuildContext) else Path(context)
     docker = shutil.which("docker")
     if docker is None:

@@ -193,8 +193,35 @@ class ProblemSection(_Section):
     @field_validator("objectives")
     @classmethod
     def _parse_objectives(cls, value: list[str]) -> list[str]:
-        for text in value:
-            Objective.parse(text)
+        parsed = [Objective.parse(text) for text in value]
+        for objective in parsed:
+            # latency, size and cost are never negative: such a bound fails every model
+            below = objective.threshold < 0 or (objective.threshold == 0 and objective.op == "<")
+            if objective.quantity.startswith(("latency_", "model_size", "cost_")) and (
+                objective.op in ("<", "<=") and below
+            ):
+                raise ValueError(
+                    f"objective '{objective}' cannot be met: {objective.quantity} is never "
+                    "below 0; give a positive bound"
+                )
+        for upper in parsed:
+            for lower in parsed:
+                if (
+                    upper.quantity == lower.quantity
+                    and upper.op in ("<", "<=")
+                    and lower.op in (">", ">=")
+                    and (
+                        lower.threshold > upper.threshold
+                        or (
+                            lower.threshold == upper.threshold
+                            and (upper.op, lower.op) != ("<=", ">=")
+                        )
+                    )
+                ):
+                    raise ValueError(
+                        f"objectives '{upper}' and '{lower}' contradict each other: no value "
+                        "meets both; drop or loosen one"
+                    )
         return value
 
     @field_validator("metric")
@@ -429,7 +456,14 @@ class CostSection(_Section):
     """Prices behind the trade-off table's cost per 1,000 predictions and
     per training run."""
 
-    cpu_hour: float = Field(default=0.05, ge=0.0, description="price of one CPU core for an hour")
+    # strict and finite: "0.05" or true would be read as a price, inf as no figure at all
+    cpu_hour: float = Field(
+        default=0.05,
+        ge=0.0,
+        strict=True,
+        allow_inf_nan=False,
+        description="price of one CPU core for an hour",
+    )
 
 
 class TrackingSection(_Section):
