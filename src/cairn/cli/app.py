@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from cairn._version import __version__
-from cairn.cli import maintenance, project, serving, testing
+from cairn.cli import maintenance, project, serving, testing, traffic
 from cairn.cli._common import console
 
 app = typer.Typer(
@@ -47,7 +47,7 @@ app.command("run")(project.run_command)
 app.command()(project.predict)
 app.command("test")(testing.test_command)
 app.command("serve")(serving.serve_command)
-app.command("loadtest")(serving.loadtest_command)
+app.command("loadtest")(traffic.loadtest_command)
 app.command("build")(serving.build_command)
 app.command()(project.profile)
 app.command()(project.report)
@@ -58,8 +58,8 @@ app.command()(maintenance.rollback)
 app.command()(maintenance.versions)
 app.command()(project.runs)
 app.command()(project.relocate)
-app.add_typer(serving.logs_app, name="logs")
-app.add_typer(serving.abtest_app, name="abtest")
+app.add_typer(traffic.logs_app, name="logs")
+app.add_typer(traffic.abtest_app, name="abtest")
 
 
 def main() -> None:

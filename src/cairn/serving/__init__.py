@@ -16,7 +16,7 @@ behind it in ``_service``, the OpenAPI document in ``_openapi``), ``engine``
 gate of ``cairn run``), ``timing`` (the engine's own time per record, for
 comparing candidates), ``abtest``, ``container`` (``cairn build``: a
 container build context); following a registry alias is in ``_follow``.
-The commands are in :mod:`cairn.cli.serving`.
+The commands are in :mod:`cairn.cli.serving` and :mod:`cairn.cli.traffic`.
 
 Names load on first use, so importing this package stays cheap (the CLI
 imports it to register its commands).
