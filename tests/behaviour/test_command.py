@@ -182,8 +182,8 @@ def test_the_gates_reason_is_printed_with_its_brackets() -> None:
     from types import SimpleNamespace
 
     from cairn.cli._common import console
+    from cairn.cli._run_output import _print_outcome
     from cairn.cli.maintenance import _print_retrain
-    from cairn.cli.project import _print_outcome
 
     reason = "1 behaviour test(s) failed ([tests] gate = true): invariance/Ticket"
     quality = SimpleNamespace(

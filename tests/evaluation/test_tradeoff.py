@@ -154,7 +154,7 @@ def test_a_price_that_is_not_a_finite_number_is_refused(price: object, says: str
 def test_cli_prints_the_front_and_the_choice(capsys: pytest.CaptureFixture[str]) -> None:
     from types import SimpleNamespace
 
-    from cairn.cli.project import _print_tradeoff
+    from cairn.cli._run_output import _print_tradeoff
 
     board = _board().assign(
         engine=["onnx", "onnx", "onnx", "native", np.nan],

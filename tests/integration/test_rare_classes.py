@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import cairn
-from cairn.cli.project import _print_result
+from cairn.cli._run_output import print_result
 from tests.conftest import MakeProject, load_dataset
 
 pytestmark = pytest.mark.slow
@@ -52,7 +52,7 @@ def test_wine_quality_with_a_two_row_class_runs(
     assert (proba.loc[frame["quality"] == 8, 8] > 0).any()
     # The reason column travels with the leaderboard and is printed.
     assert "error" in result.leaderboard.columns
-    _print_result(result)
+    print_result(result)
     printed = capsys.readouterr().out
     assert "reason" in printed and "Leaderboard" in printed
 

@@ -59,7 +59,7 @@ def test_a_run_shows_one_latency_the_served_one(tmp_path: Path) -> None:
     import cairn
     from cairn.bundle import read_metadata
     from cairn.cli._common import console
-    from cairn.cli.project import _print_result
+    from cairn.cli._run_output import print_result
     from cairn.reporting import fmt_number
 
     load_dataset("penguins").to_csv(tmp_path / "data.csv", index=False)
@@ -86,7 +86,7 @@ def test_a_run_shows_one_latency_the_served_one(tmp_path: Path) -> None:
     assert fmt_number(p99) in card and "native_latency_p99_ms" in card
     assert "one record per HTTP request" in card
     with console.capture() as captured:
-        _print_result(result)
+        print_result(result)
     summary = captured.get()
     assert re.search(r"latency_p99_ms \(served\)\W+" + re.escape(f"{p99:.4g}"), summary)
     assert "native_latency_p99_ms (in-process pipeline)" in summary
