@@ -143,17 +143,16 @@ def serve_command(
                 f"no API key: every caller that reaches {address.host}:{address.port} is served",
                 highlight=False,
             )
-        announce = _announcer(app.state.service, address, config.log_path, workers)
+        listening: dict[str, Any] = {
+            "host": address.host,
+            "port": address.port,
+            "api_key": address.api_key,
+            "api_key_env": address.api_key_env,
+            "announce": _announcer(app.state.service, address, config.log_path, workers),
+            "check": not allow_no_api_key,
+        }
         if workers == 1:
-            serve(
-                app,
-                host=address.host,
-                port=address.port,
-                api_key=address.api_key,
-                api_key_env=address.api_key_env,
-                announce=announce,
-                check=not allow_no_api_key,
-            )
+            serve(app, **listening)
             return
         from cairn.serving.server import serve_workers
 
@@ -176,16 +175,7 @@ def serve_command(
                 },
             }
         )
-        serve_workers(
-            f"{__name__}:worker_app",
-            workers=workers,
-            host=address.host,
-            port=address.port,
-            api_key=address.api_key,
-            api_key_env=address.api_key_env,
-            announce=announce,
-            check=not allow_no_api_key,
-        )
+        serve_workers(f"{__name__}:worker_app", workers=workers, **listening)
 
 
 def _follower(reference: str, store: str | None, interval: float, engine: str, trust: bool) -> Any:
