@@ -43,6 +43,7 @@ _SECONDS_PER_BAGGED_MODEL = 0.8
 TRADEOFF_SHARE = 0.08
 CHOOSING_TRADEOFF_SHARE = 0.25
 MAX_TRADEOFF_S = 120.0
+CHOOSING_MIN_S = 60.0
 # Share of the budget kept for compression (student, pruned variants) when on,
 # and the smallest budget "auto" takes it from: below, the search needs it more.
 _COMPRESS_SHARE = 0.15
@@ -176,7 +177,10 @@ def plan_budget(
 def tradeoff_seconds(budget: float, *, choosing: bool = False) -> float:
     """Seconds of a run's budget for measuring the candidates besides the
     packaged model (always measured): 8 %, or 25 % when objectives on
-    latency, size or cost choose from them; at most two minutes."""
+    latency, size or cost choose from them and the budget is at least
+    :data:`CHOOSING_MIN_S` (a shorter search needs its time more); at most
+    two minutes."""
+    choosing = choosing and budget >= CHOOSING_MIN_S
     share = CHOOSING_TRADEOFF_SHARE if choosing else TRADEOFF_SHARE
     return min(MAX_TRADEOFF_S, share * budget)
 
