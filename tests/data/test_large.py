@@ -58,7 +58,8 @@ def test_profile_of_two_million_rows_runs_under_a_memory_cap(tmp_path: Path) -> 
     assert done.returncode == 0, done.stderr[-2000:]
     answer = json.loads(done.stdout)
     profile, peak = answer["profile"], answer["peak"]
-    assert peak < 1024**3
+    # DuckDB's 1 GB limit plus the libraries; well under the 2 GiB cap and 4 GiB for 20M rows
+    assert peak < 1.5 * 1024**3
     assert profile["rows"] == len(frame)
     assert profile["duplicates"] == int(frame.duplicated().sum()) >= 1234
     columns = {c["name"]: c for c in profile["columns"]}
