@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from cairn.evaluation.importance import (
     tree_shap,
 )
 from cairn.evaluation.run_folder import load_run
-from tests.conftest import wide_frame
+from tests.conftest import load_dataset, wide_frame
 
 
 def test_permutation_importance_finds_what_the_model_uses(
@@ -42,13 +43,32 @@ def test_permutation_importance_finds_what_the_model_uses(
     )
 
 
-def test_time_budget_reduces_rows(finished_run: Callable[[str], Path]) -> None:
+def test_time_budget_reduces_rows_then_columns(finished_run: Callable[[str], Path]) -> None:
     run = load_run(finished_run("car_evaluation"))
     model = load_bundle(run.bundle_path).pipeline
     result = permutation_importance(
         model, run.features, run.y_codes, task=run.task, metric="accuracy", time_budget=1e-6
     )
-    assert result.rows == 200
+    assert result.rows == PERMUTATION_MIN_ROWS and result.repeats == 1
+    assert len(result.features) == 1
+    assert result.not_measured == run.features.shape[1] - 1
+
+
+def test_a_slow_model_is_measured_within_the_time_budget() -> None:
+    frame = load_dataset("california_housing", rows=2_000)
+    y = frame.pop("median_house_value").to_numpy(dtype=float)
+    X = frame.select_dtypes("number")
+
+    class Slow:  # 0.2 ms per row, as a large multiclass booster
+        def predict(self, rows: pd.DataFrame) -> np.ndarray:
+            time.sleep(2e-4 * len(rows))
+            return rows["median_income"].to_numpy(dtype=float)
+
+    started = time.perf_counter()
+    result = permutation_importance(Slow(), X, y, task="regression", metric="rmse", time_budget=1.0)
+    assert time.perf_counter() - started < 1.0 + 0.5  # + the probe and the scoring
+    assert result.features[0] == "median_income"
+    assert PERMUTATION_MIN_ROWS <= result.rows < 2_000
 
 
 def _lightgbm_pipeline(model: object) -> object:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from cairn.bundle import load_bundle
 from cairn.evaluation.run_state import start_run_folder
 from cairn.evaluation.tradeoff import choose_on_front
 from cairn.spec import Objective, ProjectSpec, load_spec
@@ -68,7 +69,15 @@ def measured(
     budget = plan_budget(spec, prepared, seconds=BUDGET_S, registering=False, clock=clock)
     trained = train(spec, prepared, budget, say=quiet, clock=clock)
     # generous here so that every candidate is measured whatever the machine's load
-    trained = measure_tradeoff(spec, prepared, trained, seconds=60, say=quiet, clock=clock)
+    trained = measure_tradeoff(
+        spec,
+        prepared,
+        trained,
+        seconds=60,
+        say=quiet,
+        clock=clock,
+        folder=root / "candidates",
+    )
     return spec, prepared, trained, raw
 
 
@@ -113,7 +122,9 @@ def test_latency_objective_5x_below_the_packaged_p99_picks_on_the_front(
 
 
 def test_a_candidate_that_cannot_be_measured_stays_off_the_front(
-    measured: tuple[ProjectSpec, Prepared, Trained, object], monkeypatch: pytest.MonkeyPatch
+    measured: tuple[ProjectSpec, Prepared, Trained, object],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     spec, prepared, trained, _ = measured
     real = _tradeoff._measure
@@ -128,7 +139,9 @@ def test_a_candidate_that_cannot_be_measured_stays_off_the_front(
         trained, found=dataclasses.replace(trained.found, measured={}), built={}
     )
     said: list[str] = []
-    again = measure_tradeoff(spec, prepared, fresh, seconds=60, say=said.append, clock=Clock())
+    again = measure_tradeoff(
+        spec, prepared, fresh, seconds=60, say=said.append, clock=Clock(), folder=tmp_path
+    )
     board = again.found.leaderboard
     linear = board[board["model"] == "linear"].iloc[0]
     assert np.isnan(linear["latency_p99_ms"]) and not linear["pareto"]
@@ -155,9 +168,16 @@ def test_size_objective_packages_the_chosen_model_and_the_card_says_why(
     size = next(o for o in tested.evaluation.objectives if o.quantity == "model_size_mb")
     assert size.met and size.value == pytest.approx(smallest)
     run_dir = start_run_folder(tmp_path / "runs", "r1")
+    measured_file = chosen.model_file
+    assert measured_file is not None and measured_file.parent.name == name
     packaged = package(
         sized, raw, prepared, chosen, tested, run_id="r1", run_dir=run_dir, say=quiet, clock=clock
     )
+    # the measured model file moved into the bundle: written once, and it is the chosen model
+    assert not measured_file.exists() and chosen.model_file is None
+    X_test, _ = prepared.test_rows
+    bundled = load_bundle(packaged.bundle_path).pipeline
+    assert np.allclose(np.asarray(bundled.predict_proba(X_test)), tested.output)
     assert packaged.metadata["tradeoff"]["chosen"] == name
     assert packaged.metadata["model"] == ("ensemble" if name == "ensemble" else name)
     written = json.loads((run_dir / "leaderboard.json").read_text())
@@ -169,5 +189,4 @@ def test_size_objective_packages_the_chosen_model_and_the_card_says_why(
     page = reports["evaluation_report"].read_text()
     assert 'id="tradeoff"' in page and "against single-record p99 latency" in page
     # the packaged model is the chosen one: its predictions are the chosen pipeline's
-    X_test, _ = prepared.test_rows
     assert np.allclose(tested.output, np.asarray(chosen.pipeline.predict_proba(X_test)))

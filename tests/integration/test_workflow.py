@@ -216,3 +216,24 @@ def test_fit_trains_on_every_row_with_the_run_steps() -> None:
     assert "building the final model" not in said and said
     predictions = model.predict(frame.drop(columns=["default"]).head(20))
     assert len(predictions) == 20
+
+
+def test_an_error_after_the_search_leaves_no_run_folder(
+    make_project: MakeProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run folder starts before the trade-off step (which writes the
+    candidates' bundles into it); an error later removes it whole."""
+    spec = make_project(
+        load_dataset("german_credit", rows=300),
+        problem={"target": "default"},
+        train={"time_budget": 5, "include": ["linear"], "max_trials": 0, "ensemble": "none"},
+    )
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("evaluation broke")
+
+    monkeypatch.setattr(cairn.workflow, "evaluate", broken)
+    with pytest.raises(RuntimeError, match="evaluation broke"):
+        cairn.run(spec, register=False)
+    runs = spec.parent / ".cairn" / "runs"
+    assert not runs.exists() or list(runs.iterdir()) == []

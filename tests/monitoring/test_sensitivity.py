@@ -3,6 +3,8 @@ by shuffling one feature at a time, with bounded work on wide tables."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -65,3 +67,20 @@ def test_sensitivity_of_a_wide_table_is_bounded() -> None:
     assert sum(n for n, _ in calls[1:]) <= 4_000
     assert len(weights) == len(frame.columns)
     assert sum(weights.values()) == pytest.approx(1.0)
+
+
+def test_a_slow_model_is_measured_within_the_time_budget(housing: pd.DataFrame) -> None:
+    frame = housing.select_dtypes("number").drop(columns=["median_house_value"])
+    scored: list[int] = []
+
+    def slow(rows: pd.DataFrame) -> np.ndarray:  # 1 ms per row, as a large multiclass booster
+        scored.append(len(rows))
+        time.sleep(1e-3 * len(rows))
+        return rows["median_income"].to_numpy(dtype=float)
+
+    started = time.perf_counter()
+    weights = feature_sensitivity(slow, frame, list(frame.columns), time_budget=0.5)
+    # the unshuffled sample (200 rows) is timed, then about 0.5 s of shuffled rows
+    assert time.perf_counter() - started < 0.2 + 0.5 + 0.3
+    assert sum(scored[1:]) <= 0.5 / 1e-3
+    assert max(weights, key=lambda name: weights[name]) == "median_income"

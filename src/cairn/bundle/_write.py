@@ -48,12 +48,16 @@ def save_bundle(
     metadata: Mapping[str, Any],
     *,
     files: Mapping[str, bytes] | None = None,
+    model_file: Path | None = None,
 ) -> Path:
     """Write a bundle atomically; returns its folder.
 
     Args:
         files: further files to store in the bundle (name → content), e.g.
             the ONNX graph; their sha256 is recorded under ``files``.
+        model_file: ``pipeline`` already written by joblib (by an earlier
+            bundle of the same model, on the same file system): moved into
+            the bundle instead of serialising a large model twice.
 
     Raises:
         BundleError: the folder cannot be written.
@@ -71,7 +75,10 @@ def save_bundle(
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         model_path = staging / MODEL_FILE
-        joblib.dump(pipeline, model_path)
+        if model_file is not None:
+            os.replace(model_file, model_path)
+        else:
+            joblib.dump(pipeline, model_path)
         (staging / SCHEMA_FILE).write_text(schema.to_json(), encoding="utf-8")
         for name, content in extra.items():
             (staging / name).write_bytes(content)

@@ -32,8 +32,11 @@ SHAP_PROBE_ROWS = 20
 #: model call: the cost stays linear in the number of columns, the memory bounded.
 PERMUTATION_MAX_CELLS = 4_000_000
 PERMUTATION_BATCH_CELLS = 2_000_000
-#: Fewest rows a shuffle is scored on.
+#: Fewest rows a shuffle is scored on; rows kept before shuffles or columns
+#: are given up; rows timed to judge the cost per row.
 PERMUTATION_MIN_ROWS = 50
+PERMUTATION_COMFORT_ROWS = 200
+PERMUTATION_PROBE_ROWS = 100
 
 
 @dataclass
@@ -95,13 +98,15 @@ def permutation_importance(
         features: columns to shuffle (all of ``X`` by default).
         repeats: shuffles per column.
         max_rows: above this many rows a random subset is used.
-        time_budget: seconds; when scoring every shuffle on all rows would
-            take longer (judged from the unshuffled call), fewer rows are used
-            (never fewer than 200).
-        max_cells: cap on rows x columns scored in all. A wide table gets
-            fewer rows per shuffle (down to ``PERMUTATION_MIN_ROWS``), then one
-            shuffle per column, then a seeded random subset of its columns
-            (``Importance.not_measured`` says how many were left out).
+        time_budget: seconds; the cost per row is timed on a probe of
+            ``PERMUTATION_PROBE_ROWS`` rows, and the work is cut to fit (see
+            ``max_cells`` for the order).
+        max_cells: cap on rows x columns scored in all. When the cap or the
+            time budget binds: fewer rows per shuffle down to
+            ``PERMUTATION_COMFORT_ROWS``, then one shuffle per column, then
+            fewer rows down to ``PERMUTATION_MIN_ROWS``, then a seeded random
+            subset of the columns (``Importance.not_measured`` says how many
+            were left out).
     """
     y = np.asarray(y)
     rng = np.random.default_rng(seed)
@@ -109,33 +114,25 @@ def permutation_importance(
         index = np.sort(rng.choice(len(X), size=max_rows, replace=False))
         X, y = X.iloc[index], y[index]
     X = X.reset_index(drop=True)
-    n = len(X)
     names = [f for f in (features or list(X.columns)) if f in X.columns]
     sign = 1.0 if greater_is_better(metric) else -1.0
-    started = time.perf_counter()
+    # Rows scored in all (the baseline and one copy per shuffle): the cell
+    # cap keeps memory and cost linear in the width; the time budget, judged
+    # from a timed probe, keeps a slow model (many classes, a bag) in time.
+    affordable = max_cells // max(1, X.shape[1])
+    if time_budget is not None:
+        affordable = min(affordable, int(time_budget / _seconds_per_row(model, X, task)))
+    rows, repeats, measured = _work_plan(len(X), len(names), repeats, affordable)
+    if rows < len(X):
+        index = np.sort(rng.choice(len(X), size=rows, replace=False))
+        X, y = X.iloc[index].reset_index(drop=True), y[index]
+    n = len(X)
     baseline = _score(task, metric, _predict(model, X, task), y)
-    elapsed = time.perf_counter() - started
-    width = max(1, X.shape[1])
-    affordable = max_cells // width  # shuffled rows the cell cap allows
-    if len(names) * repeats * min(n, 200) > affordable:
-        keep_rows, repeats = _cell_plan(len(names), repeats, affordable)
-        if keep_rows < n:
-            X, y, baseline = _rescored_subset(model, X, y, keep_rows, rng, task, metric)
-            n = keep_rows
     measured_all = len(names)
-    if len(names) * n > affordable:
-        chosen = rng.choice(len(names), size=max(1, affordable // n), replace=False)
+    if measured < len(names):
+        chosen = rng.choice(len(names), size=measured, replace=False)
         names = [names[i] for i in sorted(chosen)]
     jobs = [(name, r) for name in names for r in range(repeats)]
-    if time_budget is not None and elapsed * len(jobs) > time_budget and repeats > 1:
-        # Over budget: one shuffle per column before fewer rows per shuffle.
-        repeats = 1
-        jobs = [(name, 0) for name in names]
-    if time_budget is not None and elapsed * len(jobs) > time_budget and n > 200:
-        keep = max(200, int(n * time_budget / (elapsed * len(jobs))))
-        if keep < n:
-            X, y, baseline = _rescored_subset(model, X, y, keep, rng, task, metric)
-            n = keep
     permuted = _score_shuffles(
         model, X, y, jobs, rng, task=task, metric=metric, batch_rows=batch_rows
     )
@@ -181,29 +178,27 @@ def _ranked(
     )
 
 
-def _cell_plan(n_features: int, repeats: int, affordable: int) -> tuple[int, int]:
-    """Rows per shuffle and shuffles per column within ``affordable`` shuffled rows:
-    fewer rows first (down to ``PERMUTATION_MIN_ROWS``), then one shuffle per column."""
-    keep_rows = max(PERMUTATION_MIN_ROWS, affordable // max(1, n_features * repeats))
-    if keep_rows * n_features * repeats > affordable:
-        repeats = 1
-        keep_rows = max(PERMUTATION_MIN_ROWS, affordable // n_features)
-    return keep_rows, repeats
+def _work_plan(rows: int, features: int, repeats: int, affordable: int) -> tuple[int, int, int]:
+    """Rows, shuffles per column and columns measured so that the rows scored
+    (a baseline plus one copy per shuffle) stay within ``affordable``: fewer
+    rows down to :data:`PERMUTATION_COMFORT_ROWS`, then one shuffle per
+    column, then fewer rows down to :data:`PERMUTATION_MIN_ROWS`, then a
+    subset of the columns."""
+    for shuffles in (repeats, 1):
+        fitting = affordable // (1 + features * shuffles)
+        if fitting >= min(rows, PERMUTATION_COMFORT_ROWS):
+            return min(rows, fitting), shuffles, features
+    kept = min(rows, max(PERMUTATION_MIN_ROWS, affordable // (1 + features)))
+    return kept, 1, max(1, min(features, affordable // kept - 1))
 
 
-def _rescored_subset(
-    model: Any,
-    X: pd.DataFrame,
-    y: np.ndarray,
-    size: int,
-    rng: np.random.Generator,
-    task: str,
-    metric: str,
-) -> tuple[pd.DataFrame, np.ndarray, float]:
-    """A seeded random subset of the rows, with the model's score on it."""
-    index = np.sort(rng.choice(len(X), size=size, replace=False))
-    X, y = X.iloc[index].reset_index(drop=True), y[index]
-    return X, y, _score(task, metric, _predict(model, X, task), y)
+def _seconds_per_row(model: Any, X: pd.DataFrame, task: str) -> float:
+    """The model's scoring time per row, timed on a small probe (an upper
+    bound: a call's fixed cost is spread over few rows)."""
+    probe = X.iloc[:PERMUTATION_PROBE_ROWS]
+    started = time.perf_counter()
+    _predict(model, probe, task)
+    return max(1e-7, (time.perf_counter() - started) / max(1, len(probe)))
 
 
 def _score_shuffles(

@@ -37,6 +37,7 @@ def export_serving(
     X_check: pd.DataFrame,
     *,
     seed: int = 0,
+    float32_check: bool = True,
 ) -> ExportResult:
     """Build, verify and package the serving graph for a fitted estimator.
 
@@ -47,6 +48,8 @@ def export_serving(
         estimator: the final fitted estimator (pipeline, bag or ensemble).
         schema: the training schema (task and classes included).
         X_check: held-out rows (features only) to verify the graph on.
+        float32_check: also score the graph with float32 thresholds and
+            record what that would change (for compression decisions).
     """
     started = time.monotonic()
     records = to_records(X_check.head(MAX_CHECK_ROWS))
@@ -61,7 +64,9 @@ def export_serving(
     try:
         _require_onnx_tools()
         graph, inputs = _convert(estimator, schema)
-        report = _check(graph, inputs, estimator, schema, records, native, seed=seed)
+        report = _check(
+            graph, inputs, estimator, schema, records, native, seed=seed, float32=float32_check
+        )
         report["seconds"] = round(time.monotonic() - started, 2)
         report["graph_mb"] = round(len(graph) / 1e6, 3)
         _judge(records, report)
@@ -147,6 +152,7 @@ def _check(
     native: np.ndarray,
     *,
     seed: int,
+    float32: bool,
 ) -> dict[str, Any]:
     """The verification report on held-out rows and probe rows."""
     probes = probe_records(records, schema, seed)
@@ -157,7 +163,14 @@ def _check(
     try:
         checked = records + probes
         report: dict[str, Any] = (
-            verify(graph, inputs, schema, checked, np.concatenate([native, probe_native]))
+            verify(
+                graph,
+                inputs,
+                schema,
+                checked,
+                np.concatenate([native, probe_native]),
+                float32=float32,
+            )
             if checked
             else {"rows": 0}
         )

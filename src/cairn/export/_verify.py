@@ -64,7 +64,13 @@ def records_frame(records: list[dict[str, Any]], schema: Schema) -> pd.DataFrame
 
 
 def verify(
-    graph: bytes, spec: Mapping[str, Any], schema: Schema, records: list[dict], native: np.ndarray
+    graph: bytes,
+    spec: Mapping[str, Any],
+    schema: Schema,
+    records: list[dict],
+    native: np.ndarray,
+    *,
+    float32: bool = True,
 ) -> dict[str, Any]:
     session = onnx_session(graph)
     adapter = RecordAdapter(schema, spec)
@@ -92,9 +98,13 @@ def verify(
         report["values_outside_tolerance"] = int(bad[:, 1:].sum())
     else:
         report["label_mismatches"] = 0
-    float32 = float32_difference(graph, spec, feeds, native, has_classes=task.has_classes)
-    if float32 is not None:
-        report["float32"] = float32
+    difference = (
+        float32_difference(graph, spec, feeds, native, has_classes=task.has_classes)
+        if float32
+        else None
+    )
+    if difference is not None:
+        report["float32"] = difference
     # one record per call, as a server sees them
     timings = []
     for record in records[:50]:

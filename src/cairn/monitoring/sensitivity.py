@@ -4,6 +4,7 @@ feature at a time."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -34,6 +35,7 @@ def feature_sensitivity(
     rows: int = 200,
     seed: int = 0,
     max_scored_rows: int | None = None,
+    time_budget: float | None = None,
 ) -> dict[str, float]:
     """How much the model's output moves when one feature is shuffled.
 
@@ -49,7 +51,9 @@ def feature_sensitivity(
     ``SENSITIVITY_MAX_CELLS``). A wide table
     gets fewer rows per feature (down to ``SENSITIVITY_MIN_ROWS``); beyond
     that a seeded random subset of features is measured and every other
-    feature gets the median weight of the measured ones.
+    feature gets the median weight of the measured ones. ``time_budget``
+    (seconds) lowers that cap to what fits, judged from the timed scoring of
+    the unshuffled sample.
 
     Returns:
         Non-negative weight per feature, summing to 1 (equal weights when the
@@ -64,11 +68,19 @@ def feature_sensitivity(
     per_feature = max(SENSITIVITY_MIN_ROWS, max_scored_rows // len(features))
     n = min(rows, len(frame), per_feature)
     sample = frame.sample(n=n, random_state=seed).reset_index(drop=True)
+    started = time.perf_counter()
+    base = np.asarray(predict(sample), dtype=float).reshape(n, -1)
+    if time_budget is not None:
+        per_row = max(1e-7, (time.perf_counter() - started) / n)
+        by_time = int(time_budget / per_row)
+        max_scored_rows = max(SENSITIVITY_MIN_ROWS, min(max_scored_rows, by_time))
+        # the sample is random: its first rows are a smaller random sample
+        n = min(n, max(SENSITIVITY_MIN_ROWS, max_scored_rows // len(features)))
+        sample, base = sample.iloc[:n], base[:n]
     measured = list(features)
     if len(measured) * n > max_scored_rows:
         keep = rng.choice(len(measured), size=max(1, max_scored_rows // n), replace=False)
         measured = [measured[i] for i in sorted(keep)]
-    base = np.asarray(predict(sample), dtype=float).reshape(n, -1)
     scale = 1.0 if base.shape[1] > 1 else float(np.std(base)) or 1.0
     # Features per predict call, so one call holds about SENSITIVITY_CHUNK_CELLS cells.
     per_call = max(1, SENSITIVITY_CHUNK_CELLS // max(1, n * sample.shape[1]))

@@ -6,6 +6,7 @@ report, model card) → register. This is the only package that chains stages;
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +35,12 @@ from cairn.workflow._train import (
     plan_budget,
     train,
 )
+
+# Share of the seconds left after evaluation for the drift reference's
+# feature sensitivities; permutation importance and SHAP get the rest.
+_SENSITIVITY_SHARE = 0.25
+# Where the trade-off step keeps each candidate's bundle, inside the run folder.
+_TRADEOFF_FOLDER = "tradeoff-candidates"
 
 __all__ = [
     "Budget",
@@ -114,44 +121,59 @@ def run(
     prepared = prepare(spec, raw, say=say, clock=clock)
     budget = plan_budget(spec, prepared, seconds=seconds, registering=registering, clock=clock)
     trained = train(spec, prepared, budget, say=say, clock=clock)
-    trained = measure_tradeoff(
-        spec,
-        prepared,
-        trained,
-        seconds=budget.tradeoff,
-        say=say,
-        clock=clock,
-        deadline=budget.tradeoff_deadline,
-    )
-    trained = choose_on_tradeoff(spec, prepared, trained, say=say)
-    tested = evaluate(spec, prepared, trained, seconds=seconds, say=say, clock=clock)
 
     run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     # Written as <run id>.partial and renamed when complete, so a killed
     # run never leaves a folder that looks finished.
     partial_dir = start_run_folder(spec.state_dir / "runs", run_id)
-    packaged = package(
-        spec,
-        raw,
-        prepared,
-        trained,
-        tested,
-        run_id=run_id,
-        run_dir=partial_dir,
-        say=say,
-        clock=clock,
-    )
-    say("writing reports: data profile, evaluation, model card")
-    reports = dict(packaged.reports)
-    reports["eda"] = explore(spec, raw, prepared, partial_dir)
-    reports.update(
-        report(spec, trained, partial_dir, timings=clock.timings, seconds=budget.explain_seconds)
-    )
-    clock.lap("reports")
-    clock.total()
-    _, bundle_path, reports = _outputs.finish_run(
-        partial_dir, packaged.bundle_path, reports, clock.timings
-    )
+    try:
+        trained = measure_tradeoff(
+            spec,
+            prepared,
+            trained,
+            seconds=budget.tradeoff,
+            say=say,
+            clock=clock,
+            folder=partial_dir / _TRADEOFF_FOLDER,
+            deadline=budget.tradeoff_deadline,
+        )
+        trained = choose_on_tradeoff(spec, prepared, trained, say=say)
+        tested = evaluate(spec, prepared, trained, seconds=seconds, say=say, clock=clock)
+        packaged = package(
+            spec,
+            raw,
+            prepared,
+            trained,
+            tested,
+            run_id=run_id,
+            run_dir=partial_dir,
+            say=say,
+            clock=clock,
+            sensitivity_seconds=budget.analysis_seconds(_SENSITIVITY_SHARE),
+        )
+        shutil.rmtree(partial_dir / _TRADEOFF_FOLDER, ignore_errors=True)
+        say("writing reports: data profile, evaluation, model card")
+        reports = dict(packaged.reports)
+        reports["eda"] = explore(spec, raw, prepared, partial_dir)
+        reports.update(
+            report(
+                spec,
+                trained,
+                partial_dir,
+                timings=clock.timings,
+                seconds=min(budget.explain_seconds, budget.analysis_seconds()),
+            )
+        )
+        clock.lap("reports")
+        clock.total()
+        _, bundle_path, reports = _outputs.finish_run(
+            partial_dir, packaged.bundle_path, reports, clock.timings
+        )
+    except Exception:
+        # An error leaves no half-written run folder (a kill leaves it
+        # '.partial': `cairn runs --clean` removes it).
+        shutil.rmtree(partial_dir, ignore_errors=True)
+        raise
 
     result = RunResult(
         run_id=run_id,

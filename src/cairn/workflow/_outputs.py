@@ -57,14 +57,20 @@ def reference_profile(
     test_output: np.ndarray,
     *,
     seed: int,
+    seconds: float | None = None,
 ) -> ReferenceProfile:
     """The bundle's drift reference: the training rows, the model's outputs
     on held-out rows (what it produces on unseen data from the same
-    distribution) and each feature's weight from the model's sensitivity."""
+    distribution) and each feature's weight from the model's sensitivity
+    (within ``seconds`` when given)."""
     task = str(schema.task)
     features = [name for name in schema.feature_names if name in X_train.columns]
     importance = feature_sensitivity(
-        lambda frame: predict_output(pipeline, frame, task), X_train, features, seed=seed
+        lambda frame: predict_output(pipeline, frame, task),
+        X_train,
+        features,
+        seed=seed,
+        time_budget=seconds,
     )
     held_out = test_output if len(X_test) else predict_output(pipeline, X_train, task)
     outputs = output_frame(held_out, task=task, classes=schema.classes)

@@ -20,6 +20,7 @@ from cairn.spec import ProjectSpec
 from cairn.workflow import _outputs as outputs
 from cairn.workflow._clock import Clock, Progress
 from cairn.workflow._prepare import Prepared, data_fingerprint
+from cairn.workflow._tradeoff import float32_check
 from cairn.workflow._train import Tested, Trained
 
 if TYPE_CHECKING:
@@ -63,10 +64,12 @@ def package(
     run_dir: Path,
     say: Progress,
     clock: Clock,
+    sensitivity_seconds: float | None = None,
 ) -> Packaged:
     """The bundle (model, schema, metadata, drift reference, verified serving
     graph), the serving gate when there is a latency objective, and the run's
-    tables and JSON files."""
+    tables and JSON files. ``sensitivity_seconds`` bounds the drift
+    reference's feature sensitivities."""
     say("packaging the model bundle")
     metadata = _bundle_metadata(spec, raw, prepared, trained, tested, run_id=run_id)
     X_train, _ = prepared.train_rows
@@ -74,22 +77,34 @@ def package(
     seed = spec.train.seed
     say("profiling the training data for drift checks")
     reference = outputs.reference_profile(
-        trained.pipeline, prepared.schema, X_train, X_test, tested.output, seed=seed
+        trained.pipeline,
+        prepared.schema,
+        X_train,
+        X_test,
+        tested.output,
+        seed=seed,
+        seconds=sensitivity_seconds,
     )
     files = {REFERENCE_FILE: reference.to_json().encode("utf-8")}
     say("exporting the serving graph (ONNX) and checking it on the test set")
     from cairn.export import export_serving
 
     exported = trained.exported or export_serving(
-        trained.pipeline, prepared.schema, X_test, seed=seed
+        trained.pipeline, prepared.schema, X_test, seed=seed, float32_check=float32_check(spec)
     )
     metadata["serving"] = exported.summary()
     files.update(exported.files)
     if prepared.cleaned.privacy_key is not None:
         files[PRIVACY_KEY_FILE] = prepared.cleaned.privacy_key
     bundle_path = save_bundle(
-        run_dir / "bundle", trained.pipeline, prepared.schema, metadata, files=files
+        run_dir / "bundle",
+        trained.pipeline,
+        prepared.schema,
+        metadata,
+        files=files,
+        model_file=trained.model_file,
     )
+    trained.model_file = None  # moved into the bundle
     gate = None
     if spec.problem.has_latency_objective:
         say("load-testing the served model against the latency objectives")

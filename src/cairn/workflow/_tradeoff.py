@@ -5,12 +5,14 @@ cost choose on the Pareto front.
 
 Each candidate is refitted on all training rows, exported and verified
 exactly as :mod:`cairn.export` packages a model (ONNX when its graph
-converts and verifies, else the native pipeline), saved as a bundle in a
-temporary folder and loaded by :func:`cairn.serving.load_served_model`, the
-engine ``cairn serve`` would run. :func:`cairn.serving.measure_served` then
-times one record per call (up to 300 calls, stopping after 0.4 s once 20
-are in) and one batch of 1,000 records. The packaged model is measured
-first, always; the others, best-first, get a share of the run's time budget
+converts and verifies, else the native pipeline), saved as a bundle in the
+run folder (the packaged model's ``model.joblib`` then moves into the run's
+bundle rather than being written again) and loaded by
+:func:`cairn.serving.load_served_model`, the engine ``cairn serve`` would
+run. :func:`cairn.serving.measure_served` then times one record per call (up
+to 300 calls, stopping after 0.4 s once 20 are in) and one batch of 1,000
+records. The packaged model is measured first, always; the others, best-
+first, get a share of the run's time budget
 (:func:`~cairn.workflow._train.tradeoff_seconds`), and a candidate whose
 refit would overrun it is skipped. Candidates left over have no figures and
 are not on the front.
@@ -20,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cairn.bundle import MODEL_FILE
 from cairn.evaluation.tradeoff import FrontChoice, choose_on_front
 from cairn.models.search import REFIT_FACTOR, FinalModel, SearchResult, finalize
 from cairn.spec import Objective, ProjectSpec
@@ -54,13 +56,14 @@ def measure_tradeoff(
     seconds: float,
     say: Progress,
     clock: Clock,
+    folder: Path,
     deadline: float = float("inf"),
 ) -> Trained:
     """Measure the leaderboard's candidates on their serving engines.
 
     Returns ``trained`` with the figures in ``found.measured`` and each
-    measured model (with its verified graph) in ``built``, for
-    :func:`choose_on_tradeoff`.
+    measured model (with its verified graph and the bundle it was served
+    from, under ``folder``) in ``built``, for :func:`choose_on_tradeoff`.
     """
     say("measuring latency, size and cost of every candidate on its serving engine")
     found = trained.found
@@ -72,40 +75,45 @@ def measure_tradeoff(
     # Export, check and timing cost about the same for every candidate of a
     # table: the longest so far stands for the next one's.
     measuring_s = 0.0
-    with tempfile.TemporaryDirectory(prefix="cairn-tradeoff-") as folder:
-        for name in _measuring_order(found):
-            final = trained.final if name == packaged_name(found) else None
-            if final is None:
-                # its share, and never past the time the run keeps for what follows
-                stop = min(stop, time.monotonic() + seconds, deadline)
-                if not _refit_fits(found, name, stop - measuring_s):
-                    continue
-                final = finalize(
-                    _as_single(found, name),
-                    X_train,
-                    y_train,
-                    schema=prepared.schema,
-                    seed=spec.train.seed,
-                    n_jobs=spec.train.n_jobs,
-                )
-            started = time.monotonic()
-            try:
-                figures, exported = _measure(
-                    final, found, prepared, X_test, Path(folder) / name, seed=spec.train.seed
-                )
-            except Exception as error:  # measuring never fails the run
-                # the candidate stays unmeasured, off the front
-                say(f"{name} could not be measured on its serving engine: {error}")
+    for name in _measuring_order(found):
+        final = trained.final if name == packaged_name(found) else None
+        if final is None:
+            # its share, and never past the time the run keeps for what follows
+            stop = min(stop, time.monotonic() + seconds, deadline)
+            if not _refit_fits(found, name, stop - measuring_s):
                 continue
-            finally:
-                measuring_s = max(measuring_s, time.monotonic() - started)
-            # mean ms per prediction x 1,000 predictions = that many CPU seconds
-            figures["cost_per_1k"] = _cost(spec, figures.pop("_mean_ms"))
-            figures["cost_per_training"] = _cost(spec, figures["train_s"])
-            found.measured[name] = figures
-            trained.built[name] = (final, exported)
+            final = finalize(
+                _as_single(found, name),
+                X_train,
+                y_train,
+                schema=prepared.schema,
+                seed=spec.train.seed,
+                n_jobs=spec.train.n_jobs,
+            )
+        started = time.monotonic()
+        try:
+            figures, exported, bundle = _measure(
+                final,
+                found,
+                prepared,
+                X_test,
+                folder / name,
+                seed=spec.train.seed,
+                float32_check=float32_check(spec),
+            )
+        except Exception as error:  # measuring never fails the run
+            # the candidate stays unmeasured, off the front
+            say(f"{name} could not be measured on its serving engine: {error}")
+            continue
+        finally:
+            measuring_s = max(measuring_s, time.monotonic() - started)
+        # mean ms per prediction x 1,000 predictions = that many CPU seconds
+        figures["cost_per_1k"] = _cost(spec, figures.pop("_mean_ms"))
+        figures["cost_per_training"] = _cost(spec, figures["train_s"])
+        found.measured[name] = figures
+        trained.built[name] = (final, exported, bundle / MODEL_FILE)
     if packaged_name(found) in trained.built:
-        trained.exported = trained.built[packaged_name(found)][1]
+        _, trained.exported, trained.model_file = trained.built[packaged_name(found)]
     clock.lap("tradeoff")
     return trained
 
@@ -129,7 +137,7 @@ def choose_on_tradeoff(
         return trained
     if choice.chosen != packaged_name(found):
         say(f"packaging {choice.chosen}: {choice.traded}")
-        trained.final, trained.exported = built[choice.chosen]
+        trained.final, trained.exported, trained.model_file = built[choice.chosen]
         trained.chosen = choice.chosen
     return trained
 
@@ -180,17 +188,21 @@ def _measure(
     folder: Path,
     *,
     seed: int,
-) -> tuple[dict[str, Any], Any]:
+    float32_check: bool,
+) -> tuple[dict[str, Any], Any, Path]:
     """One model's serving figures: exported and verified, saved as a bundle,
-    loaded on the engine it would serve with, and timed."""
-    from cairn.bundle import GRAPH_FILE, MODEL_FILE, save_bundle
+    loaded on the engine it would serve with, and timed; the verified graph
+    and the bundle's folder."""
+    from cairn.bundle import GRAPH_FILE, save_bundle
     from cairn.data.pseudonym import KEY_FILE as PRIVACY_KEY_FILE
     from cairn.export import export_serving
     from cairn.records import to_records
     from cairn.serving import load_served_model, measure_served
 
     schema = prepared.schema
-    exported = export_serving(final.estimator, schema, X_test, seed=seed)
+    exported = export_serving(
+        final.estimator, schema, X_test, seed=seed, float32_check=float32_check
+    )
     metadata = {
         "name": "tradeoff",
         "task": prepared.task,
@@ -222,7 +234,13 @@ def _measure(
         "train_s": _training_seconds(final, found),
         "_mean_ms": timing.latency_ms["mean"],
     }
-    return figures, exported
+    return figures, exported, bundle
+
+
+def float32_check(spec: ProjectSpec) -> bool:
+    """Whether the export check also scores float32 trees: what that would
+    change informs compression, so only runs that may compress pay for it."""
+    return spec.problem.has_serving_objective or spec.train.compress == "always"
 
 
 def _cost(spec: ProjectSpec, cpu_seconds: float) -> float:

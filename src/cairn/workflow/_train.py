@@ -3,8 +3,10 @@ evaluation (evaluate)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,6 +39,10 @@ _SECONDS_PER_CELL = 1.2e-5
 _EXPLAIN_SHARE = 0.2
 # Post-search seconds per fold model when the final model is a bag of them.
 _SECONDS_PER_BAGGED_MODEL = 0.8
+# Seconds kept after the analyses for writing reports and the run folder,
+# and the least an analysis gets when the budget is spent.
+_TAIL_S = 2.0
+_MIN_ANALYSIS_S = 0.3
 # Share of the budget spent measuring every candidate's serving figures (the
 # trade-off table), larger when objectives on latency, size or cost choose
 # the packaged model from it; and its cap in seconds.
@@ -67,6 +73,18 @@ class Budget:
     bag_max_rows: int
     tradeoff: float = 0.0
     compression: float = 0.0  # seconds kept for compression, part of overhead
+    tail: float = 0.0  # seconds kept after the analyses: writing, registering
+
+    @property
+    def analyses_end(self) -> float:
+        """When the analyses after the model (drift sensitivities, permutation
+        importance, SHAP) must be done, leaving the run's last steps their time."""
+        return self.started + self.seconds - self.tail
+
+    def analysis_seconds(self, share: float = 1.0) -> float:
+        """``share`` of the seconds left for the analyses; a small floor keeps
+        each analysis on a few rows when the budget is already spent."""
+        return max(_MIN_ANALYSIS_S, share * (self.analyses_end - time.monotonic()))
 
     @property
     def final_deadline(self) -> float:
@@ -99,8 +117,11 @@ class Trained:
         choice: that choice, when objectives on latency, size or cost made one.
         exported: the final model's verified serving graph, when the
             trade-off step already built it.
-        built: leaderboard name → (final model, serving graph) of each
-            candidate the trade-off step measured, until one is chosen.
+        built: leaderboard name → (final model, serving graph, its
+            ``model.joblib`` as measured) of each candidate the trade-off
+            step measured, until one is chosen.
+        model_file: the final model as the trade-off step wrote it; the
+            bundle takes this file instead of writing the model again.
     """
 
     found: SearchResult
@@ -108,7 +129,8 @@ class Trained:
     chosen: str | None = None
     choice: Any = None
     exported: Any = None
-    built: dict[str, tuple[FinalModel, Any]] = field(default_factory=dict)
+    built: dict[str, tuple[FinalModel, Any, Path]] = field(default_factory=dict)
+    model_file: Path | None = None
     compression: CompressionResult | None = None
 
     @property
@@ -171,6 +193,7 @@ def plan_budget(
         bag_max_rows,
         tradeoff=measuring,
         compression=compression,
+        tail=_TAIL_S + (_REGISTER_OVERHEAD_S if registering else 0.0),
     )
 
 
