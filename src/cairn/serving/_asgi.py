@@ -612,9 +612,8 @@ class FastPath:
     ) -> tuple[list[Any], list[dict[str, Any]]]:
         """The body's records and notes on what had to be repaired to read them."""
         if csv:
-            records = await asyncio.to_thread(
-                _csv_records, body, self.service.text_columns, self.service.input_columns
-            )
+            columns = self.service.csv_columns
+            records = await asyncio.to_thread(_csv_records, body, columns.text, columns.inputs)
             notes: list[dict[str, Any]] = []
         else:
             payload, notes = await _parse_json(body)

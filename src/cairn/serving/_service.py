@@ -57,6 +57,15 @@ class ServingConfig:
     docs: bool = True
 
 
+@dataclass(frozen=True)
+class CsvColumns:
+    """The champion's columns as a CSV body is read: those kept as text, and
+    all its inputs (the header must name some)."""
+
+    text: tuple[str, ...]
+    inputs: tuple[str, ...]
+
+
 @dataclass
 class Arm:
     """A model and the share of traffic it gets."""
@@ -142,12 +151,16 @@ class Service:
 
     def _describe_champion(self, champion: ServedModel | ServedRecommender) -> None:
         """What the request layer reads from the champion's schema."""
-        # CSV bodies on /invocations: text columns stay text ("007" is not 7)
-        self.text_columns = [
-            c.name for c in champion.schema.columns if c.dtype in ("string", "datetime")
-        ]
-        # a CSV body's header must name some of these
-        self.input_columns = [c.name for c in champion.schema.columns]
+        # one assignment: a request never reads one champion's text columns
+        # with another's input columns
+        self.csv_columns = CsvColumns(
+            # CSV bodies on /invocations: text columns stay text ("007" is not 7)
+            text=tuple(
+                c.name for c in champion.schema.columns if c.dtype in ("string", "datetime")
+            ),
+            # a CSV body's header must name some of these
+            inputs=tuple(c.name for c in champion.schema.columns),
+        )
         # a rejected request's body is not logged when it may hold personal data
         self.protects_personal_data = any(
             isinstance(arm.model, ServedModel) and bool(arm.model.privacy)
