@@ -6,8 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cairn.data.values import as_strings, class_labels, infer_task, normalize_missing
+from cairn.data.values import (
+    as_strings,
+    class_labels,
+    infer_task,
+    map_distinct,
+    normalize_missing,
+)
 from cairn.exceptions import DataError
+from tests.conftest import load_dataset
 
 
 @pytest.mark.parametrize(
@@ -50,3 +57,21 @@ def test_as_strings_and_normalize_missing() -> None:
 
 
 # --------------------------------------------------------------------------- real data
+
+
+def test_map_distinct_converts_each_distinct_value_once_and_keeps_types_apart() -> None:
+    calls: list[object] = []
+
+    def convert(value: object) -> str:
+        calls.append(value)
+        return f"{type(value).__name__}:{value}"
+
+    frame = load_dataset("titanic")
+    # a real column, then values pandas would merge (1 == 1.0 == True) and an unhashable one
+    mixed = pd.Series([*frame["Embarked"].tolist(), 1, 1.0, True, [1], None], dtype=object)
+    out = map_distinct(mixed, convert, "missing")
+    assert list(out[-5:]) == ["int:1", "float:1.0", "bool:True", "list:[1]", "missing"]
+    assert list(out[: len(frame)]) == [
+        "missing" if pd.isna(v) else f"str:{v}" for v in frame["Embarked"]
+    ]
+    assert len(calls) == frame["Embarked"].nunique() + 4  # once per distinct (type, value)

@@ -168,9 +168,33 @@ def normalize_missing(series: pd.Series, *, keep: frozenset[str] = frozenset()) 
     return out
 
 
-def _distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _distinct(values: np.ndarray, *, by_type: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Codes and distinct values of an object array (missing values coded
-    -1); every value its own code when some cannot be hashed (lists)."""
+    -1); every value its own code when some cannot be hashed (lists).
+
+    ``by_type``: values of different types are never merged (1, 1.0 and True
+    are equal keys to pandas, but a conversion may tell them apart).
+    """
+    kinds = (
+        pd.factorize(np.fromiter(map(type, values), dtype=object, count=len(values)))[0]
+        if by_type and len(values)
+        else np.zeros(0, dtype=np.intp)
+    )
+    if kinds.size == 0 or kinds.max() == 0:
+        return _factorized(values)
+    codes = np.full(len(values), -1, dtype=np.intp)
+    uniques: list[np.ndarray] = []
+    offset = 0
+    for kind in range(int(kinds.max()) + 1):
+        rows = np.flatnonzero(kinds == kind)
+        part_codes, part_uniques = _factorized(values[rows])
+        codes[rows] = np.where(part_codes >= 0, part_codes + offset, -1)
+        uniques.append(part_uniques)
+        offset += len(part_uniques)
+    return codes, np.concatenate(uniques)
+
+
+def _factorized(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     try:
         codes, uniques = pd.factorize(values)
     except TypeError:
@@ -209,23 +233,14 @@ def map_distinct(series: pd.Series, convert: Callable[[Any], Any], missing: Any)
     not once per row (tables with many rows or many columns)."""
     if series.dtype != object:
         # One type per column: factorizing cannot merge values that convert differently.
-        codes, uniques = pd.factorize(series, use_na_sentinel=True)
-        lookup = np.empty(len(uniques) + 1, dtype=object)
-        lookup[:-1] = [convert(v) for v in np.asarray(uniques, dtype=object)]
-        lookup[-1] = missing
-        return lookup[codes]
-    # Mixed objects: 1, 1.0 and True are equal keys, so the type is part of the key.
-    seen: dict[tuple[type, Any], Any] = {}
-    out = np.empty(len(series), dtype=object)
-    for i, value in enumerate(series.to_numpy(dtype=object)):
-        key = (type(value), value)
-        try:
-            out[i] = seen[key]
-        except KeyError:
-            out[i] = seen[key] = convert(value)
-        except TypeError:  # unhashable value
-            out[i] = convert(value)
-    return out
+        codes, found = pd.factorize(series, use_na_sentinel=True)
+        uniques = np.asarray(found, dtype=object)
+    else:
+        codes, uniques = _distinct(series.to_numpy(dtype=object), by_type=True)
+    lookup = np.empty(len(uniques) + 1, dtype=object)
+    lookup[:-1] = [convert(v) for v in uniques]
+    lookup[-1] = missing
+    return lookup[codes]
 
 
 def as_strings(series: pd.Series) -> pd.Series:
