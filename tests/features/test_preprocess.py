@@ -39,6 +39,7 @@ from cairn.features.preprocess import (
     to_category_strings,
     to_float_frame,
 )
+from tests.conftest import load_dataset
 
 DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"
 
@@ -670,6 +671,22 @@ def test_to_float_frame_and_category_strings() -> None:
         MISSING_CATEGORY,
         "True",
     ]
+
+
+def test_category_strings_of_a_few_rows_match_those_of_the_whole_table() -> None:
+    """A request's few rows are cast cell by cell, a table column by column:
+    both give every value the same string."""
+    frame = load_dataset("titanic")
+    frame["Mixed"] = pd.Series([1, 1.0, "1", None, True, pd.NA, 2.5] * 200, dtype=object)[
+        : len(frame)
+    ].to_numpy()
+    frame["Nullable"] = frame["Age"].round().astype("Int64")
+    frame["When"] = pd.to_datetime("2020-01-01") + pd.to_timedelta(frame["Fare"], unit="D")
+    whole = to_category_strings(frame)
+    for start in range(0, len(frame), 7):
+        np.testing.assert_array_equal(
+            to_category_strings(frame.iloc[start : start + 7]), whole[start : start + 7]
+        )
 
 
 def test_mixed_type_categorical_column() -> None:

@@ -48,6 +48,7 @@ def test_wide_table_stays_within_budget_and_memory(make_project: MakeProject) ->
     assert done.returncode == 0, done.stderr[-3000:]
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     print(f"wide table: {figures['wall']:.1f}s, peak RSS {figures['peak_kb'] / 2**20:.2f} GiB")
+    print("stages", figures["stages"])
     assert figures["wall"] <= BUDGET_S + SLACK_S, figures
     assert time.monotonic() - started < BUDGET_S + SLACK_S + 60
     bundle = Path(figures["bundle"])

@@ -37,6 +37,11 @@ def _category_string(value: Any) -> str:
     return str(category_string(value))
 
 
+# Up to this many rows, values are cast cell by cell rather than by column.
+_CELLWISE_ROWS = 16
+_CATEGORY_STRINGS = np.frompyfunc(_category_string, 1, 1)
+
+
 def _as_frame(X: Any) -> pd.DataFrame:
     if isinstance(X, pd.DataFrame):
         return X
@@ -55,6 +60,10 @@ def to_category_strings(X: Any) -> np.ndarray:
     so mixed types never reach the encoders.
     """
     frame = _as_frame(X)
+    if len(frame) <= _CELLWISE_ROWS:
+        # A request's few rows: one pass over the cells costs less than a
+        # column-by-column pass (which a wide table makes thousands of).
+        return np.asarray(_CATEGORY_STRINGS(frame.to_numpy(dtype=object)), dtype=object)
     out = np.empty(frame.shape, dtype=object)
     for j in range(frame.shape[1]):
         out[:, j] = map_distinct(frame.iloc[:, j], _category_string, MISSING_CATEGORY)
