@@ -206,7 +206,9 @@ def test_registry_loads_leave_nothing_in_the_temp_folder(
     assert list(temp.iterdir()) == []
 
 
-def test_registered_model_has_a_signature_and_input_example(registered: RunResult) -> None:
+def test_registered_model_has_a_signature_and_input_example(
+    registered: RunResult, tmp_path: Path
+) -> None:
     import mlflow
 
     mlflow.set_tracking_uri(store(registered))
@@ -220,6 +222,13 @@ def test_registered_model_has_a_signature_and_input_example(registered: RunResul
     outputs = info.signature.outputs.input_names()
     assert outputs == ["prediction", "proba_0", "proba_1"]
     assert info.saved_input_example_info is not None
+    # stated, not inferred by importing the model in a subprocess: pinned to what trained it
+    from importlib import metadata
+
+    folder = mlflow.artifacts.download_artifacts("models:/titanic/1", dst_path=str(tmp_path))
+    pinned = (Path(folder) / "requirements.txt").read_text().split()
+    for package in ("scikit-learn", "lightgbm", "numpy", "pandas", "onnxruntime"):
+        assert f"{package}=={metadata.version(package)}" in pinned
 
 
 def test_copied_project_is_detected_and_relocated(registered: RunResult, tmp_path: Path) -> None:

@@ -32,6 +32,20 @@ from cairn.tracking_store import (
 
 # The pyfunc wrapper logged with each bundle (cairn/mlflow_model.py).
 _PYFUNC_MODEL = Path(__file__).resolve().parent.parent / "mlflow_model.py"
+# What loading a bundle in the pyfunc imports. Stating them spares MLflow's
+# inference, which imports the model in a subprocess (15 s, under the lock).
+_PYFUNC_PACKAGES = (
+    "numpy",
+    "pandas",
+    "scipy",
+    "scikit-learn",
+    "joblib",
+    "cloudpickle",
+    "lightgbm",
+    "catboost",
+    "onnxruntime",
+    "pyarrow",
+)
 
 
 @dataclass(frozen=True)
@@ -121,6 +135,7 @@ def record_run(
                         registered_model_name=project if register else None,
                         signature=signature,
                         input_example=example,
+                        pip_requirements=pyfunc_requirements(),
                     )
                 run_id = run.info.run_id
                 version = alias = note = None
@@ -250,3 +265,16 @@ def _metric_key(name: str) -> str:
     """A metric name MLflow accepts (candidate names such as 'lightgbm#1' or
     'lightgbm+selected' hold characters it refuses)."""
     return re.sub(r"[^A-Za-z0-9_\-. :/]", "_", name)
+
+
+def pyfunc_requirements() -> list[str]:
+    """The installed versions of what the pyfunc model needs, pinned."""
+    from importlib import metadata
+
+    pinned = []
+    for package in _PYFUNC_PACKAGES:
+        try:
+            pinned.append(f"{package}=={metadata.version(package)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return pinned
