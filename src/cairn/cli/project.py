@@ -104,6 +104,7 @@ def run_command(
     ] = False,
 ) -> None:
     """Ingest, check, train, evaluate, package and register the model for SPEC."""
+    started = time.monotonic()  # the budget counts loading the libraries too
     with user_errors():
         from cairn.workflow import run
 
@@ -113,6 +114,7 @@ def run_command(
                 time_budget=time_budget,
                 progress=progress,
                 register=False if no_register else None,
+                started=started,
             )
         print_result(result)
         if strict and not result.evaluation.objectives_met:

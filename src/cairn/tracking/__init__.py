@@ -20,6 +20,7 @@ from cairn.tracking._client import (
     globals_uri,
     open_store,
     tracking_uri,
+    warm_tracking,
 )
 from cairn.tracking._registry import (
     DECISION_FILE,
@@ -61,4 +62,5 @@ __all__ = [
     "set_alias",
     "tag_version",
     "tracking_uri",
+    "warm_tracking",
 ]

@@ -3,8 +3,10 @@ whose tables exist; the registry errors every caller shares."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +97,25 @@ def quiet_mlflow() -> None:
 
     for name in ("mlflow", "alembic", "alembic.runtime.migration"):
         logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def warm_tracking() -> threading.Thread:
+    """Import MLflow, and read its map of installed packages, in a daemon
+    thread: a run that registers does it while the search trains (seconds
+    that would otherwise come after it). Join the thread before tracking."""
+
+    def warm() -> None:
+        with contextlib.suppress(Exception):  # tracking will say what is wrong
+            quiet_mlflow()
+            import mlflow.pyfunc  # noqa: F401
+            from mlflow.utils import requirements_utils
+
+            # what checking the model's stated requirements reads (cached)
+            requirements_utils._init_modules_to_packages_map()
+
+    thread = threading.Thread(target=warm, name="cairn-warm-tracking", daemon=True)
+    thread.start()
+    return thread
 
 
 # Stores already opened (and checked) by this process.

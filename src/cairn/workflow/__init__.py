@@ -77,6 +77,7 @@ def run(
     progress: Progress | None = None,
     register: bool | None = None,
     previous: Model | None = None,
+    started: float | None = None,
 ) -> RunResult:
     """Run the whole workflow for a spec.
 
@@ -89,6 +90,9 @@ def run(
         previous: for a clustering, the model it replaces: the new clusters
             take the ids of the previous model's nearest ones (unused for
             other tasks).
+        started: the ``time.monotonic()`` the budget counts from (``cairn
+            run`` passes its own start, so loading the libraries counts);
+            now by default.
 
     Raises:
         SpecError, DataError, TrainingError, BundleError, RegistryError.
@@ -97,7 +101,9 @@ def run(
     seconds = float(time_budget if time_budget is not None else spec.train.time_budget)
     registering = register if register is not None else spec.tracking.register_model
     say = progress or quiet
-    clock = Clock()
+    clock = Clock(started)
+    if started is not None:
+        clock.lap("start")  # loading the libraries and reading the spec
     if spec.problem.task == "recommendation":
         from cairn.workflow._recommendation import run_recommendation
 
@@ -120,6 +126,11 @@ def run(
     clock.lap("ingest")
     prepared = prepare(spec, raw, say=say, clock=clock)
     budget = plan_budget(spec, prepared, seconds=seconds, registering=registering, clock=clock)
+    warming = None
+    if registering:  # MLflow's import overlaps the search
+        from cairn.tracking import warm_tracking
+
+        warming = warm_tracking()
     trained = train(spec, prepared, budget, say=say, clock=clock)
 
     run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
@@ -194,6 +205,8 @@ def run(
         tests=packaged.tests,
     )
     if registering:
+        if warming is not None:
+            warming.join()
         _record(spec, result, trained, packaged, seconds=seconds, say=say, clock=clock)
     return result
 

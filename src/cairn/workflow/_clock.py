@@ -15,8 +15,8 @@ def quiet(message: str) -> None:
 class Clock:
     """Seconds per stage, in the order the stages ran (``timings.json``)."""
 
-    def __init__(self) -> None:
-        self.started = time.monotonic()
+    def __init__(self, started: float | None = None) -> None:
+        self.started = time.monotonic() if started is None else started
         self.timings: dict[str, float] = {}
         self._mark = self.started
 
