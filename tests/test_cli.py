@@ -196,3 +196,27 @@ def test_wrong_separator_run_names_the_separator(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "set separator = ';' in [data]" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["run", "--bogus"], "No such option: --bogus (see '"),
+        (["nosuch"], "No such command 'nosuch'. (see '"),
+        (["serve", "--workers", "0", "x"], "Invalid value for '--workers'"),
+        (["predict"], "Missing argument 'model'. (see '"),
+    ],
+)
+def test_a_usage_mistake_is_one_line_and_status_2(args: list[str], says: str) -> None:
+    done = cairn_cli(*args)
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and says in lines[0], done.stderr
+    assert lines[0].endswith(" --help')")  # where to look
+    assert "Traceback" not in done.stderr and "╭" not in done.stderr + done.stdout
+
+
+def test_help_and_version_still_answer() -> None:
+    assert cairn_cli("run", "--help").returncode == 0
+    bare = cairn_cli()
+    assert bare.returncode == 2 and "Usage" in bare.stdout + bare.stderr  # the help, as before

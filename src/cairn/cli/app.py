@@ -9,13 +9,16 @@ prints one line and exits with status 1, never a traceback.
 
 from __future__ import annotations
 
-from typing import Annotated
+import importlib
+import sys
+from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from cairn._version import __version__
 from cairn.cli import maintenance, project, serving, testing, traffic
-from cairn.cli._common import console
+from cairn.cli._common import console, errors
 
 app = typer.Typer(
     name="cairn",
@@ -63,5 +66,38 @@ app.add_typer(traffic.abtest_app, name="abtest")
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point. A usage mistake (unknown option or
+    command, a bad option value) is one line on stderr and status 2, as
+    every other error is one line."""
+    usage_errors = _click_errors("UsageError")
+    try:
+        code = app(standalone_mode=False)
+    except usage_errors as caught:
+        error: Any = caught  # click's UsageError, from whichever click defined it
+        if type(error).__name__ == "NoArgsIsHelpError":  # bare 'cairn': the help
+            error.show()
+            sys.exit(error.exit_code)
+        context = getattr(error, "ctx", None)
+        where = context.command_path if context is not None else "cairn"
+        errors.print(
+            f"[bold red]error:[/] {escape(error.format_message())} (see '{escape(where)} --help')",
+            highlight=False,
+            soft_wrap=True,
+        )
+        sys.exit(error.exit_code)
+    except _click_errors("Abort"):
+        errors.print("interrupted")
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _click_errors(name: str) -> tuple[type[Exception], ...]:
+    """Click's exception class ``name``, as Typer vendors it (typer._click)
+    and as click itself defines it (older Typer releases use click)."""
+    found = []
+    for module in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            found.append(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
