@@ -173,11 +173,19 @@ class _RayScorer:
     """A Ray actor holding one loaded model."""
 
     def __init__(self, model: str, trust: bool, engine: str) -> None:
-        _load_worker_model(model, trust, engine, True)
+        # Kept and raised by score: an actor whose start fails reaches the
+        # caller as a dead actor, without the reason.
+        self.error: Exception | None = None
+        try:
+            _load_worker_model(model, trust, engine, True)
+        except Exception as error:
+            self.error = error
 
     def score(
         self, function: Callable[[Partition], BatchResult], partition: Partition
     ) -> BatchResult:
+        if self.error is not None:
+            raise self.error
         return function(partition)
 
 
