@@ -110,6 +110,7 @@ def connect(executor: str) -> Connection:
     options: dict[str, Any] = {"log_to_driver": False, "configure_logging": False}
     try:
         if address:
+            _reachable(address)
             ray.init(address=address, **options)
         else:
             address = "a local Ray"
@@ -120,3 +121,17 @@ def connect(executor: str) -> Connection:
             "cluster with `ray start --head` and set RAY_ADDRESS, or use executor = 'local'"
         ) from None
     return Connection(ray, owned=True, address=address)
+
+
+def _reachable(address: str, timeout: float = 5.0) -> None:
+    """Raise ConnectionError when ADDRESS (``[ray://]HOST:PORT``) takes no
+    connection: ray.init would retry an absent cluster for minutes."""
+    import socket
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return  # "auto" and the like: Ray resolves them itself
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as error:
+        raise ConnectionError(f"nothing answers at {host}:{port}: {error}") from None

@@ -118,8 +118,9 @@ def run_command(
 
         project: ProjectSpec | Path = spec
         if executor is not None:
+            chosen = check_executor(executor, "--executor")
             project = load_spec(spec)
-            project.train.executor = check_executor(executor, "--executor")
+            project.train.executor = chosen
         with progress_status("starting") as progress:
             result = run(
                 project,
