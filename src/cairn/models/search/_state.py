@@ -271,7 +271,7 @@ class SearchState:
         for start in range(0, len(self.folds), size):
             batch = self.folds[start : start + size]
             self._absorb(result, folds, batch, self._fit_folds(result.name, learner, config, batch))
-            if trial is not None:
+            if trial is not None and self.remote is None:  # on Ray every fold is done by now
                 trial.report(result.cv_mean, step=len(result.fold_scores))
                 if trial.should_prune():
                     result.status = "pruned"
