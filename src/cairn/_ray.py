@@ -71,7 +71,7 @@ def stays_local(executor: str, time_budget: float) -> str:
         return ""
     how = "joining a Ray cluster" if joins_cluster(executor) else "starting Ray"
     return (
-        f"the search runs locally: its {time_budget:g} s budget is under {needed:g} s, "
+        f"the search runs locally: its {time_budget:.3g} s budget is under {needed:g} s, "
         f"{BUDGET_OVER_STARTUP:g} times the ~{startup:g} s {how} takes"
     )
 
