@@ -12,6 +12,7 @@ import pytest
 from sklearn.model_selection import KFold
 
 from cairn.data.schema import ColumnSchema, Role, Schema
+from cairn.exceptions import TrainingError
 from cairn.models.catalog import LEARNERS
 from cairn.models.search import search
 from tests.conftest import load_dataset
@@ -72,6 +73,31 @@ def test_search_on_ray_survives_a_killed_worker(
     assert result.candidate(result.best).cv_mean < np.std(data["y"])  # learned something
     trials = result.trials
     assert trials["error"].str.contains("a Ray worker was lost").any()
+
+
+def test_a_fit_that_raises_on_ray_fails_its_candidate_with_the_cause(
+    ray_cluster: RayCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAY_ADDRESS", ray_cluster.address)
+    data = _housing(500)
+    data["X"] = data["X"].drop(columns=["median_income"])  # the schema still names it
+    said: list[str] = []
+    with pytest.raises(TrainingError, match=r"lightgbm: .*median_income") as raised:
+        search(
+            **data,
+            metric="rmse",
+            learners=[LEARNERS["lightgbm"]],
+            time_budget=30,
+            max_trials=0,
+            ensemble="none",
+            select_features=False,
+            executor="ray",
+            progress=said.append,
+        )
+    # The error came back from the worker as itself, not as a lost worker.
+    assert any("fold fits run on Ray" in m for m in said), said
+    assert "lost" not in str(raised.value)
+    assert not any("lost" in m for m in said), said
 
 
 def test_small_budget_stays_local_and_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
