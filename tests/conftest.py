@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from tests.postgres import PostgresCluster, running_cluster
+from tests.ray_cluster import ray_cluster as ray_cluster
 
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 

@@ -35,7 +35,7 @@ def test_help_does_not_import_heavy_libraries() -> None:
         "    app(['--help'])\n"
         "except SystemExit:\n"
         "    pass\n"
-        "heavy = [m for m in ('lightgbm', 'mlflow', 'fastapi', 'catboost', 'sklearn')"
+        "heavy = [m for m in ('lightgbm', 'mlflow', 'fastapi', 'catboost', 'sklearn', 'ray')"
         " if m in sys.modules]\n"
         "print('HEAVY', heavy)\n"
     )

@@ -11,7 +11,7 @@ import sys
 import grimp
 import pytest
 
-TRAINING = ("sklearn", "lightgbm", "catboost", "optuna", "mlflow", "xgboost", "skl2onnx")
+TRAINING = ("sklearn", "lightgbm", "catboost", "optuna", "mlflow", "xgboost", "skl2onnx", "ray")
 
 
 @pytest.fixture(scope="module")

@@ -58,6 +58,7 @@ time_budget = 300               # seconds for the whole search
 # include = ["lightgbm", "catboost"]   # or exclude = ["knn"]
 seed = 42
 n_jobs = -1
+# executor = "ray"              # fold fits on Ray; or "ray://HOST:PORT"
 """
 
 

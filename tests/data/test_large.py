@@ -158,8 +158,8 @@ def test_partitioned_predict_equals_in_memory_predict(large_run: tuple, tmp_path
     pd.testing.assert_series_equal(
         pd.read_parquet(from_text)["prediction"], expected["prediction"].iloc[:3_000]
     )
-    with pytest.raises(CairnError, match="--executor 'ray' is not available"):
-        score_file(bundle, data, tmp_path / "x.parquet", executor="ray")
+    with pytest.raises(CairnError, match="--executor 'spark' is not available"):
+        score_file(bundle, data, tmp_path / "x.parquet", executor="spark")
 
 
 def test_cli_profiles_every_row_of_a_large_file(tmp_path: Path) -> None:

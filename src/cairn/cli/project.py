@@ -102,15 +102,29 @@ def run_command(
     strict: Annotated[
         bool, typer.Option(help="Exit with status 2 when an objective is not met.")
     ] = False,
+    executor: Annotated[
+        str | None,
+        typer.Option(
+            help="Where the search's fold fits run: local, ray or ray://HOST:PORT; "
+            "overrides train.executor."
+        ),
+    ] = None,
 ) -> None:
     """Ingest, check, train, evaluate, package and register the model for SPEC."""
     started = time.monotonic()  # the budget counts loading the libraries too
     with user_errors():
+        from cairn._ray import check_executor
+        from cairn.spec import ProjectSpec, load_spec
         from cairn.workflow import run
 
+        project: ProjectSpec | Path = spec
+        if executor is not None:
+            chosen = check_executor(executor, "--executor")
+            project = load_spec(spec)
+            project.train.executor = chosen
         with progress_status("starting") as progress:
             result = run(
-                spec,
+                project,
                 time_budget=time_budget,
                 progress=progress,
                 register=False if no_register else None,
@@ -150,7 +164,10 @@ def predict(
         ),
     ] = 1,
     executor: Annotated[
-        str, typer.Option(help="Where partitions run: local (local processes).")
+        str,
+        typer.Option(
+            help="Where partitions run: local (processes), ray or ray://HOST:PORT (Ray actors)."
+        ),
     ] = "local",
 ) -> None:
     """Score DATA with MODEL and write the predictions (with the input columns) to OUTPUT.
@@ -177,7 +194,8 @@ def predict(
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", BundleWarning)
             loaded = load_model(model, trust=trust, engine=engine)
-        if loaded.task != "recommendation" and (workers > 1 or is_large(data)):
+        partitioned = workers > 1 or executor != "local" or is_large(data)
+        if loaded.task != "recommendation" and partitioned:
             if suffix != ".parquet":
                 raise CairnError(
                     f"--output {output}: scoring in partitions streams Parquet; "

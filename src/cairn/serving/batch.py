@@ -3,9 +3,11 @@ row groups, or batches of a CSV), each scored by a worker, the output
 streamed to one Parquet file in the input's order.
 
 Workers come from an executor named by ``--executor``: ``local`` runs them
-as local processes (one model loaded per process). An executor is a class
-with ``map(function, partitions)`` yielding results in order, so another
-engine (a cluster's task scheduler) plugs in by registering one in
+as local processes (one model loaded per process); ``ray`` or
+``ray://HOST:PORT`` as Ray actors (one model loaded per actor), which read
+their Parquet row groups from the file's path themselves (a path every node
+must see). An executor is a class with ``map(function, partitions)``
+yielding results in order, so another engine plugs in by registering one in
 :data:`EXECUTORS`.
 """
 
@@ -35,6 +37,7 @@ __all__ = [
     "Executor",
     "LocalExecutor",
     "Partition",
+    "RayExecutor",
     "partitions",
     "score_file",
     "score_frame",
@@ -166,16 +169,99 @@ class LocalExecutor:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
+class _RayScorer:
+    """A Ray actor holding one loaded model."""
+
+    def __init__(self, model: str, trust: bool, engine: str) -> None:
+        # Kept and raised by score: an actor whose start fails reaches the
+        # caller as a dead actor, without the reason.
+        self.error: Exception | None = None
+        try:
+            _load_worker_model(model, trust, engine, True)
+        except Exception as error:
+            self.error = error
+
+    def score(
+        self, function: Callable[[Partition], BatchResult], partition: Partition
+    ) -> BatchResult:
+        if self.error is not None:
+            raise self.error
+        return function(partition)
+
+
+class RayExecutor:
+    """Partitions scored by WORKERS Ray actors of one CPU each (at most the
+    cluster's CPUs), at most two partitions per actor in flight, results in
+    input order. ADDRESS: ``ray`` (RAY_ADDRESS's cluster, else a Ray started
+    here) or ``ray://HOST:PORT``."""
+
+    def __init__(
+        self, workers: int, *, model: str, trust: bool, engine: str, address: str = "ray"
+    ) -> None:
+        from cairn._ray import check_executor
+
+        self.address = check_executor(address, "--executor")
+        self.workers = max(1, workers)
+        if "://" not in model:  # workers may start in another folder
+            model = str(Path(model).resolve())
+        self._model = (model, trust, engine)
+
+    def map(
+        self, function: Callable[[Partition], BatchResult], items: Iterable[Partition]
+    ) -> Iterator[BatchResult]:
+        from cairn._ray import connect
+
+        connection = connect(self.address)
+        ray = connection.ray
+        self.workers = min(self.workers, connection.cpus)
+        scorer = ray.remote(num_cpus=1, max_restarts=0)(_RayScorer)
+        actors = [scorer.remote(*self._model) for _ in range(self.workers)]
+        pending: deque[Any] = deque()
+        try:
+            for number, item in enumerate(items):
+                actor = actors[number % len(actors)]
+                pending.append(actor.score.remote(function, item))
+                if len(pending) >= 2 * self.workers:
+                    yield _ray_result(ray, pending.popleft())
+            while pending:
+                yield _ray_result(ray, pending.popleft())
+        finally:
+            for ref in pending:
+                ray.cancel(ref, force=False)
+            for actor in actors:
+                ray.kill(actor)
+            connection.close()
+
+
+def _ray_result(ray: Any, ref: Any) -> BatchResult:
+    """The partition's result; a scoring error raised as itself."""
+    from ray.exceptions import RayError, RayTaskError
+
+    try:
+        result: BatchResult = ray.get(ref)
+    except RayTaskError as error:
+        cause = getattr(error, "cause", None)
+        raise cause if isinstance(cause, Exception) else CairnError(str(error)) from None
+    except RayError as error:
+        raise CairnError(
+            f"--executor ray: a worker was lost while scoring ({type(error).__name__}); "
+            "run the command again"
+        ) from None
+    return result
+
+
 # name -> factory(workers, *, model, trust, engine) -> Executor
-EXECUTORS: dict[str, Callable[..., Executor]] = {"local": LocalExecutor}
+EXECUTORS: dict[str, Callable[..., Executor]] = {"local": LocalExecutor, "ray": RayExecutor}
 
 
 def make_executor(name: str, workers: int, *, model: str, trust: bool, engine: str) -> Executor:
-    """The executor called NAME.
+    """The executor called NAME (``ray://HOST:PORT``: Ray on that cluster).
 
     Raises:
-        CairnError: NAME is not a known executor.
+        CairnError: NAME is not a known executor, or Ray is not installed.
     """
+    if name.startswith("ray://"):
+        return RayExecutor(workers, model=model, trust=trust, engine=engine, address=name)
     if name not in EXECUTORS:
         raise CairnError(
             f"--executor {name!r} is not available; use one of: {', '.join(sorted(EXECUTORS))}"
@@ -285,6 +371,7 @@ def score_file(
     import pyarrow.parquet as pq
 
     runner = make_executor(executor, workers, model=model, trust=trust, engine=engine)
+    data = data.resolve()  # partitions name the file to workers that may run elsewhere
     temporary = output.with_name(f".{output.name}.{os.getpid()}.part")
     written = 0
     messages: dict[str, None] = {}

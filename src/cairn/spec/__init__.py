@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from cairn._ray import EXECUTOR_PATTERN
 from cairn.exceptions import SpecError
 from cairn.spec._data import ColumnRole as ColumnRole
 from cairn.spec._data import DataSection as DataSection
@@ -369,6 +370,11 @@ class TrainSection(_Section):
     exclude: list[ModelName] = Field(default_factory=list)
     seed: int = 42
     n_jobs: int = Field(default=-1, ge=-1)
+    # Where the search's fold fits run: local threads, or Ray tasks ("ray":
+    # RAY_ADDRESS's cluster or a Ray started here; "ray://HOST:PORT": that
+    # cluster), each with cpus_per_trial CPUs.
+    executor: str = "local"
+    cpus_per_trial: int = Field(default=1, ge=1)
     tuner: Literal["tpe", "random", "grid"] = "tpe"
     max_trials: int | None = Field(default=None, ge=0, description="cap, for reproducible runs")
     ensemble: Literal["greedy", "stacking", "none"] = "greedy"
@@ -383,6 +389,13 @@ class TrainSection(_Section):
     compress: Literal["auto", "always", "never"] = "auto"
     # A student is kept when its CV metric is within this share of the final model's.
     distil_tolerance: float = Field(default=0.01, ge=0.0, lt=1.0)
+
+    @field_validator("executor")
+    @classmethod
+    def _known_executor(cls, value: str) -> str:
+        if not re.fullmatch(EXECUTOR_PATTERN, value):
+            raise ValueError(f"{value!r} is not an executor; use local, ray or ray://HOST:PORT")
+        return value
 
     @model_validator(mode="after")
     def _not_everything_excluded(self) -> TrainSection:

@@ -282,6 +282,8 @@ def train(
         "ensemble": spec.train.ensemble,
         "select_features": spec.train.select_features,
         "pca": spec.train.pca,
+        "executor": spec.train.executor,
+        "cpus_per_trial": spec.train.cpus_per_trial,
         # A latency objective wants the compiled serving graph.
         "exportable_only": spec.problem.has_latency_objective,
     }

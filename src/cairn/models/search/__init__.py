@@ -27,10 +27,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from cairn._ray import check_executor, stays_local
 from cairn.data.schema import Schema
 from cairn.data.split import Fold
 from cairn.models.catalog import Learner, Params
@@ -49,6 +51,9 @@ from cairn.models.search._results import CandidateResult, Config, SearchResult
 from cairn.models.search._selection import run_selection
 from cairn.models.search._state import REFIT_FACTOR, Progress, SearchState, timed
 from cairn.models.search._tuning import Tuner, run_tuning
+
+if TYPE_CHECKING:
+    from cairn.models.search._remote import RemoteFolds
 
 __all__ = [
     "BAG_MAX_ROWS",
@@ -89,6 +94,8 @@ def search(
     pca: bool = False,
     exportable_only: bool = False,
     progress: Progress | None = None,
+    executor: str = "local",
+    cpus_per_trial: int = 1,
 ) -> SearchResult:
     """Find the best configuration (and ensemble) within ``time_budget`` seconds.
 
@@ -105,13 +112,97 @@ def search(
             express (no target statistics on categories; families without
             an ONNX form only when nothing else is allowed): for specs with a
             latency objective.
+        executor: where fold fits run: ``local`` (threads), ``ray`` or
+            ``ray://HOST:PORT`` (Ray tasks of ``cpus_per_trial`` CPUs each,
+            several trials side by side). A budget too short to pay for
+            Ray's start-up stays local (see :func:`cairn._ray.stays_local`).
 
     Raises:
         TrainingError: every candidate failed.
     """
     started = time.monotonic()
+    say = progress or (lambda message: None)
     if exportable_only:
         learners = [lr for lr in learners if lr.exportable] or list(learners)
+    remote = _remote_folds(X, y, executor, cpus_per_trial, time_budget, say)
+    try:
+        return _search(
+            X,
+            y,
+            schema=schema,
+            folds=folds,
+            task=task,
+            metric=metric,
+            learners=learners,
+            started=started,
+            deadline=started + time_budget,
+            seed=seed,
+            n_jobs=n_jobs,
+            tuner=tuner,
+            max_trials=max_trials,
+            ensemble=ensemble,
+            select_features=select_features,
+            pca=pca,
+            exportable_only=exportable_only,
+            progress=say,
+            remote=remote,
+        )
+    finally:
+        if remote is not None:
+            remote.close()
+
+
+def _remote_folds(
+    X: pd.DataFrame,
+    y: np.ndarray,
+    executor: str,
+    cpus_per_trial: int,
+    time_budget: float,
+    say: Progress,
+) -> RemoteFolds | None:
+    """Fold fits on Ray when the executor asks for it and the budget pays
+    for Ray's start-up; None: local threads."""
+    if executor == "local":
+        return None
+    check_executor(executor, "train.executor")
+    reason = stays_local(executor, time_budget)
+    if reason:
+        say(reason)
+        return None
+    from cairn.models.search._remote import start_remote
+
+    return start_remote(
+        X,
+        y,
+        executor=executor,
+        cpus_per_trial=cpus_per_trial,
+        time_budget=time_budget,
+        progress=say,
+    )
+
+
+def _search(
+    X: pd.DataFrame,
+    y: np.ndarray,
+    *,
+    schema: Schema,
+    folds: Sequence[Fold],
+    task: str,
+    metric: str,
+    learners: Sequence[Learner],
+    started: float,
+    deadline: float,
+    seed: int,
+    n_jobs: int,
+    tuner: Tuner,
+    max_trials: int | None,
+    ensemble: EnsembleMethod,
+    select_features: bool,
+    pca: bool,
+    exportable_only: bool,
+    progress: Progress,
+    remote: RemoteFolds | None,
+) -> SearchResult:
     state = SearchState(
         X,
         y,
@@ -119,12 +210,13 @@ def search(
         folds=folds,
         task=task,
         metric=metric,
-        deadline=started + time_budget,
+        deadline=deadline,
         seed=seed,
         workers=n_workers(n_jobs),
-        progress=progress or (lambda message: None),
+        progress=progress,
         learners=learners,
         fixed_params=_exportable_params(learners) if exportable_only else None,
+        remote=remote,
     )
     phases: dict[str, float] = {}
     with timed(phases, "defaults"):

@@ -39,6 +39,8 @@ def run_tuning(
     exhausted: set[str] = set()
     trial_count = 0
     step = 0
+    # Asked trials waiting to run: several side by side on Ray.
+    asked: list[tuple[Any, Any, str, Config]] = []
     tuning_families = [lr for lr in learners if lr.name in state.cv_seconds]
     # Every family's known-good configurations come before any exploration
     # (they are the first trials its study asks for), best family first.
@@ -71,37 +73,56 @@ def run_tuning(
             continue
         if learner.name not in studies:
             studies[learner.name] = _study_for(
-                learner, tuner, task, state.seed + len(studies), direction
+                learner, tuner, task, state.seed + len(studies), direction, state.concurrent_trials
             )
         study = studies[learner.name]
-        done = study.get_trials(deepcopy=False, states=_finished_states())
+        done = study.get_trials(deepcopy=False, states=_asked_states())
         if tuner == "grid" and len(done) >= _grid_size(learner, task):
             exhausted.add(learner.name)
             continue
         trial_count += 1
-        _run_trial(state, learner, study, tuner, schema)
+        asked.append(_ask(state, learner, study, tuner, schema))
+        if len(asked) >= state.concurrent_trials:
+            _run_trials(state, asked)
+            asked = []
+    if asked:
+        _run_trials(state, asked)
 
 
-def _run_trial(
+def _ask(
     state: SearchState, learner: Learner, study: Any, tuner: Tuner, schema: Schema | None
-) -> CandidateResult:
-    """Ask ``study`` for one configuration, cross-validate it, tell the result."""
-    import optuna
-
+) -> tuple[Any, Any, str, Config]:
+    """Ask ``study`` for one configuration of ``learner``."""
     trial = study.ask()
     params = learner.suggest(trial, state.task, len(state.X))
     name = f"{learner.name}#{trial.number + 1}"
     state.progress(
         f"tuning {learner.label}: trial {trial.number + 1} ({max(0.0, state.left()):.0f}s left)"
     )
-    result = state.evaluate(name, Config(learner.name, params, tuner, schema), trial=trial)
+    return study, trial, name, Config(learner.name, params, tuner, schema)
+
+
+def _run_trials(state: SearchState, asked: Sequence[tuple[Any, Any, str, Config]]) -> None:
+    """Cross-validate the asked configurations (one at a time locally, side
+    by side on Ray) and tell each study its result."""
+    if len(asked) == 1:
+        study, trial, name, config = asked[0]
+        _tell(study, trial, state.evaluate(name, config, trial=trial))
+        return
+    results = state.evaluate_many([(name, config) for _, _, name, config in asked])
+    for (study, trial, _, _), result in zip(asked, results, strict=True):
+        _tell(study, trial, result)
+
+
+def _tell(study: Any, trial: Any, result: CandidateResult) -> None:
+    import optuna
+
     if result.status == "pruned":
         study.tell(trial, state=optuna.trial.TrialState.PRUNED)
     elif result.status in ("ok", "partial") and np.isfinite(result.cv_mean):
         study.tell(trial, result.cv_mean)
     else:
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
-    return result
 
 
 def _by_family_score(state: SearchState, learners: Sequence[Learner]) -> list[Learner]:
@@ -131,6 +152,7 @@ def _study_for(
     task: Task,
     seed: int,
     direction: Literal["minimize", "maximize"],
+    concurrent: int = 1,
 ) -> Any:
     import optuna
 
@@ -143,7 +165,11 @@ def _study_for(
         # Study.stop(), which the ask-and-tell interface does not allow.
         sampler = optuna.samplers.RandomSampler(seed=seed)
     else:
-        sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=5)
+        # Trials asked side by side: each later one sees the pending ones
+        # as scored badly (a "constant liar"), so they spread out.
+        sampler = optuna.samplers.TPESampler(
+            seed=seed, n_startup_trials=5, constant_liar=concurrent > 1
+        )
     pruner = optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1)
     study = optuna.create_study(direction=direction, sampler=sampler, pruner=pruner)
     if tuner == "grid":
@@ -166,10 +192,11 @@ def _space_keys(learner: Learner, task: Task) -> set[str]:
     return set(learner.suggest(probe.ask(), task, 1000).keys())
 
 
-def _finished_states() -> tuple[Any, ...]:
+def _asked_states() -> tuple[Any, ...]:
+    """Trials asked for, run or running (enqueued ones wait, unasked)."""
     from optuna.trial import TrialState
 
-    return (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+    return (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)
 
 
 def _grid_points(learner: Learner, task: Task) -> list[Params]:
