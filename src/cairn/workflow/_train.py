@@ -28,20 +28,22 @@ from cairn.workflow._prepare import Prepared
 CHOOSING_QUANTITIES = frozenset(
     {"latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "model_size_mb", "cost_per_1k"}
 )
-# Share of the budget kept back for the final model, evaluation and packaging,
-# and the seconds that reports and registration take whatever the budget.
-_RESERVE_SHARE = 0.12
+# Share of the budget kept back for what overruns the plan (the search's last
+# batch of folds; the analyses after the model fit what is left by
+# themselves), and the seconds that reports and registration take whatever
+# the budget.
+_RESERVE_SHARE = 0.08
 _FIXED_OVERHEAD_S = 4.0
-_REGISTER_OVERHEAD_S = 5.0
+_REGISTER_OVERHEAD_S = 6.0
 # Post-search seconds per training cell (rows x columns x classes), and the
 # share of the post-search reserve given to permutation importance and SHAP.
-_SECONDS_PER_CELL = 1.2e-5
+_SECONDS_PER_CELL = 0.9e-5
 _EXPLAIN_SHARE = 0.2
 # Post-search seconds per fold model when the final model is a bag of them.
 _SECONDS_PER_BAGGED_MODEL = 0.8
 # Seconds kept after the analyses for writing reports and the run folder,
 # and the least an analysis gets when the budget is spent.
-_TAIL_S = 2.0
+_TAIL_S = 3.0
 _MIN_ANALYSIS_S = 0.3
 # Share of the budget spent measuring every candidate's serving figures (the
 # trade-off table), larger when objectives on latency, size or cost choose
