@@ -84,7 +84,7 @@ def test_kill_9_at_each_stage_leaves_a_consistent_project(tmp_path: Path) -> Non
     spec = root / "cairn.toml"
     spec.write_text(
         '[project]\nname = "iris"\n\n[data]\nsources = [{ path = "data.csv" }]\n\n'
-        '[problem]\ntarget = "species"\n\n[train]\ninclude = ["linear"]\nmax_trials = 0\n',
+        '[problem]\ntarget = "species"\n\n[train]\ninclude = ["linear"]\n',
         encoding="utf-8",
     )
     state = root / ".cairn"
