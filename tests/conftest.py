@@ -9,7 +9,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -17,6 +17,9 @@ import pytest
 
 from tests.postgres import PostgresCluster, running_cluster
 from tests.ray_cluster import ray_cluster as ray_cluster
+
+if TYPE_CHECKING:
+    from cairn.eda import Profile
 
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
@@ -43,6 +46,18 @@ def load_dataset(name: str, *, rows: int | None = None, seed: int = 0) -> pd.Dat
     if rows is not None and len(frame) > rows:
         frame = frame.sample(n=rows, random_state=seed).reset_index(drop=True)
     return frame
+
+
+@functools.cache
+def profiled(
+    name: str, target: str | None = None, *, rows: int | None = None, source: str = "data"
+) -> Profile:
+    """``cairn.eda.profile`` of a shared dataset (``rows`` drawn as
+    :func:`load_dataset` draws them), made once per session: the tests only
+    read it, and the wider tables take seconds to profile."""
+    from cairn.eda import profile
+
+    return profile(load_dataset(name, rows=rows), target=target, source=source)
 
 
 def _toml_value(value: object) -> str:

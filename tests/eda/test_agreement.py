@@ -16,7 +16,7 @@ import pytest
 from cairn import reporting as rp
 from cairn.eda import MIN_SUPPORT, Profile, profile, render_profile
 from cairn.eda.report import share_ticks
-from tests.conftest import load_dataset
+from tests.conftest import load_dataset, profiled
 
 
 def _banner_title(page: str) -> str:
@@ -48,7 +48,7 @@ def _plots(page: str) -> list[dict]:
 @pytest.fixture(scope="module")
 def telco() -> tuple[pd.DataFrame, Profile]:
     frame = load_dataset("telco_churn")
-    return frame, profile(frame, target="Churn", source="telco_churn")
+    return frame, profiled("telco_churn", "Churn", source="telco_churn")
 
 
 def test_banner_counts_quality_warnings_as_well_as_alerts(
@@ -91,7 +91,7 @@ def test_strong_target_associations_are_alerts(telco: tuple[pd.DataFrame, Profil
     assert "very strong association with the target 'Churn'" in alerts[0].message
     assert alerts[0] in result["churn_copy"].alerts
     # An honest, strong predictor gets a note, not a warning.
-    titanic = profile(load_dataset("titanic"), target="Survived")
+    titanic = profiled("titanic", "Survived")
     sex = [a for a in titanic.alerts if a.kind == "target_association"]
     assert [(a.column, a.severity) for a in sex] == [("Sex", "info")]
     assert "strong association with the target 'Survived' (Cramér's V 0.54" in sex[0].message
@@ -99,7 +99,7 @@ def test_strong_target_associations_are_alerts(telco: tuple[pd.DataFrame, Profil
 
 def test_associations_need_shared_rows_and_show_them() -> None:
     frame = load_dataset("ames_house_prices")
-    result = profile(frame, target="SalePrice")
+    result = profiled("ames_house_prices", "SalePrice")
     assert result.target is not None and result.correlations.mixed is not None
     # PoolQC has 7 values: neither measured against the target nor ranked.
     pool = next(r for r in result.target.relations if r.feature == "PoolQC")
@@ -141,7 +141,7 @@ def test_missing_chart_ticks_read_distinctly() -> None:
 
 def test_sampled_counts_say_so_next_to_exact_ones() -> None:
     frame = load_dataset("hr_attrition")  # 3,008 exact duplicate rows
-    result = profile(frame, target="left")
+    result = profiled("hr_attrition", "left")
     assert result.sampled_quality and result.duplicate_rows == int(frame.duplicated().sum())
     sampled = result.quality.by_check("duplicate_rows")[0]
     assert sampled.count < result.duplicate_rows and result.is_sampled(sampled)
@@ -152,14 +152,14 @@ def test_sampled_counts_say_so_next_to_exact_ones() -> None:
     assert "all rows compared" in page
     assert f"(checked on a random sample of {result.quality_rows:,} rows)" in page
     # A run's own checks saw every row: nothing is labelled sampled.
-    small = profile(load_dataset("titanic"), target="Survived")
+    small = profiled("titanic", "Survived")
     assert not any(i.sampled for i in small.issues)
     assert "in a sample of" not in render_profile(small)
 
 
 def test_capped_target_is_a_warning_with_its_share() -> None:
     frame = load_dataset("california_housing")
-    result = profile(frame, target="median_house_value")
+    result = profiled("california_housing", "median_house_value")
     capped = {a.column: a for a in result.alerts if a.kind == "capped"}
     target = capped["median_house_value"]
     at_max = int((frame["median_house_value"] == frame["median_house_value"].max()).sum())
@@ -171,17 +171,17 @@ def test_capped_target_is_a_warning_with_its_share() -> None:
     assert not any(a.kind == "floored" for a in result.alerts)
     # Ames' sale prices have a long tail, not a cap, but remodelling years
     # are floored at 1950 (houses remodelled earlier, or never, say 1950).
-    ames = profile(load_dataset("ames_house_prices"), target="SalePrice")
+    ames = profiled("ames_house_prices", "SalePrice")
     piled = [(a.column, a.kind, a.severity) for a in ames.alerts if a.kind in ("capped", "floored")]
     assert piled == [("YearRemodAdd", "floored", "info")]
     # Titanic's free fares (0) are left to the zeros alert.
-    titanic = profile(load_dataset("titanic"), target="Survived")
+    titanic = profiled("titanic", "Survived")
     assert not [a for a in titanic.alerts if a.kind in ("capped", "floored")]
 
 
 def test_text_columns_get_lengths_and_words() -> None:
     frame = load_dataset("titanic")
-    result = profile(frame, target="Survived")
+    result = profiled("titanic", "Survived")
     name = result["Name"]
     assert name.kind == "text" and name.words is not None and name.lengths is not None
     words = frame["Name"].str.split().str.len()
@@ -202,13 +202,13 @@ def test_text_columns_get_lengths_and_words() -> None:
 
 
 def test_a_fact_found_by_both_the_statistics_and_the_checks_counts_once() -> None:
-    result = profile(load_dataset("ames_house_prices"), target="SalePrice")
+    result = profiled("ames_house_prices", "SalePrice")
     assert not result.sampled_quality
     alley = [(i.origin, i.name) for i in result.issues if i.column == "Alley"]
     assert ("quality check", "missing_values") in alley and ("alert", "missing") not in alley
     assert result.issue_counts("Alley")["warning"] == 1
     # On a sample the checks' counts differ, so the exact alert stays beside them.
-    hr = profile(load_dataset("hr_attrition"), target="left")
+    hr = profiled("hr_attrition", "left")
     assert {i.name for i in hr.issues if i.column is None} >= {"duplicates", "duplicate_rows"}
 
 

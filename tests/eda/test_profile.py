@@ -10,7 +10,7 @@ from scipy import stats as sps
 from cairn.data.quality import check_and_clean, repair_types
 from cairn.eda import MAX_PAIRWISE_COLUMNS, QUALITY_ROWS, Profile, profile
 from cairn.exceptions import DataError
-from tests.conftest import load_dataset, wide_frame
+from tests.conftest import load_dataset, profiled, wide_frame
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +112,7 @@ def test_target_relations_cover_every_row(adult: tuple[pd.DataFrame, Profile]) -
 
 def test_regression_target_groups_are_quantiles() -> None:
     frame = load_dataset("ames_house_prices")
-    result = profile(frame, target="SalePrice")
+    result = profiled("ames_house_prices", "SalePrice")
     assert result.task == "regression"
     assert result.target is not None
     quality = next(r for r in result.target.relations if r.feature == "OverallQual")
@@ -202,7 +202,7 @@ def test_datetime_and_text_columns() -> None:
 
 def test_correlations_with_missing_values_are_pairwise_complete() -> None:
     frame = load_dataset("ames_house_prices")
-    result = profile(frame, target="SalePrice")
+    result = profiled("ames_house_prices", "SalePrice")
     columns = ["LotFrontage", "MasVnrArea", "GarageYrBlt", "SalePrice"]
     assert frame[columns[:3]].isna().any().all()
     corr = result.correlations

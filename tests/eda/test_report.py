@@ -11,7 +11,7 @@ import pytest
 
 from cairn import reporting as rp
 from cairn.eda import profile, render_profile, write_profile_report
-from tests.conftest import load_dataset
+from tests.conftest import load_dataset, profiled
 
 CASES = [
     ("adult", "class", 8000),
@@ -29,7 +29,7 @@ def _plots(page: str) -> list[dict]:
 @pytest.mark.parametrize(("name", "target", "rows"), CASES)
 def test_report_has_every_part(name: str, target: str, rows: int | None, tmp_path: Path) -> None:
     frame = load_dataset(name, rows=rows)
-    result = profile(frame, target=target, source=name)
+    result = profiled(name, target, rows=rows, source=name)
     path = write_profile_report(result, tmp_path / f"{name}.html")
     page = path.read_text(encoding="utf-8")
     for anchor in ("overview", "quality", "columns", "missing", "correlations", "target"):

@@ -43,11 +43,11 @@ def registered(
     os.environ["XDG_CACHE_HOME"] = str(root / "user-cache")
     frame = load_dataset("titanic")
     frame.to_csv(root / "titanic.csv", index=False)
-    tracking, budget, families = "", 12, '["linear", "lightgbm"]'
+    tracking, budget, families, trials = "", 12, '["linear", "lightgbm"]', 2
     if request.param == "postgresql":
         url = request.getfixturevalue("postgres_cluster").new_database("registry")
         tracking = f'\n[tracking]\nuri = "{url}"\n'
-        budget, families = 6, '["linear"]'  # the store is under test here, not the search
+        budget, families, trials = 6, '["linear"]', 0  # the store is under test, not the search
     (root / "cairn.toml").write_text(
         f"""
 [project]
@@ -62,6 +62,7 @@ target = "Survived"
 [train]
 time_budget = {budget}
 include = {families}
+max_trials = {trials}
 """
         + tracking,
         encoding="utf-8",
@@ -294,7 +295,8 @@ def test_two_runs_at_once_on_a_new_project(
         tracking = f'\n[tracking]\nuri = "{configured}"\n'
     spec.write_text(
         '[project]\nname = "iris"\n\n[data]\nsources = [{ path = "data.csv" }]\n\n'
-        '[problem]\ntarget = "species"\n\n[train]\ninclude = ["linear"]\n' + tracking,
+        '[problem]\ntarget = "species"\n\n[train]\ninclude = ["linear"]\nmax_trials = 0\n'
+        + tracking,
         encoding="utf-8",
     )
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from cairn.eda import profile, write_profile_report
-from tests.conftest import load_dataset
+from cairn.eda import write_profile_report
+from tests.conftest import load_dataset, profiled
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
@@ -165,7 +165,7 @@ def _assert_drawn(plots: list[dict[str, Any]], expected_at_least: int) -> None:
 def test_eda_report_in_chromium(
     browser: Any, report_dir: Path, name: str, target: str, rows: int | None
 ) -> None:
-    result = profile(load_dataset(name, rows=rows), target=target, source=name)
+    result = profiled(name, target, rows=rows, source=name)
     path = write_profile_report(result, report_dir / f"eda_{name}.html")
     plots, errors, requests = _open(browser, path, f"eda_{name}")
     assert errors == []
@@ -177,7 +177,7 @@ def test_eda_report_in_chromium(
 def test_eda_banner_agrees_with_the_tables(
     browser: Any, report_dir: Path, name: str, target: str, rows: int | None
 ) -> None:
-    result = profile(load_dataset(name, rows=rows), target=target, source=name)
+    result = profiled(name, target, rows=rows, source=name)
     path = write_profile_report(result, report_dir / f"eda_banner_{name}.html")
     page = browser.new_page(viewport={"width": 1440, "height": 900})
     try:
@@ -245,7 +245,7 @@ def test_recommendation_report_and_card_in_chromium(browser: Any, recommendation
 def test_reports_open_with_the_network_off(
     browser: Any, report_dir: Path, finished_run: Callable[[str], Path]
 ) -> None:
-    result = profile(load_dataset("telco_churn"), target="Churn", source="telco_churn")
+    result = profiled("telco_churn", "Churn", source="telco_churn")
     eda = write_profile_report(result, report_dir / "offline_eda.html")
     for path, shot in (
         (eda, "offline_eda_telco_churn"),

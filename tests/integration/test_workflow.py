@@ -130,6 +130,9 @@ def test_max_trials_makes_runs_reproducible(make_project: MakeProject) -> None:
     spec = make_project(
         load_dataset("german_credit"),
         problem={"target": "default"},
+        # three folds: the same phases (repeated partitions, feature selection,
+        # tuning, ensemble) with fewer fits, twice over
+        split={"folds": 3},
         train={"time_budget": 300, "include": ["linear", "lightgbm"], "max_trials": 2},
     )
     first = cairn.run(spec, register=False)
