@@ -118,7 +118,9 @@ def connect(executor: str) -> Connection:
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as error:
         raise CairnError(
             f"executor {executor!r}: cannot connect to Ray at {address} ({error}); start a "
-            "cluster with `ray start --head` and set RAY_ADDRESS, or use executor = 'local'"
+            "cluster with `ray start --head` and set RAY_ADDRESS (a cluster with token "
+            "authentication also needs RAY_AUTH_MODE=token and its token in "
+            "~/.ray/auth_token or RAY_AUTH_TOKEN), or use executor = 'local'"
         ) from None
     return Connection(ray, owned=True, address=address)
 
