@@ -91,13 +91,13 @@ def main() -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
-def _click_errors(name: str) -> tuple[type[Exception], ...]:
-    """Click's exception class ``name``, as Typer vendors it (typer._click)
-    and as click itself defines it (older Typer releases use click)."""
-    found = []
-    for module in ("typer._click.exceptions", "click.exceptions"):
-        try:
-            found.append(getattr(importlib.import_module(module), name))
-        except (ImportError, AttributeError):
-            continue
-    return tuple(found)
+def _click_errors(name: str) -> type[Exception]:
+    """Click's exception class ``name`` as the running Typer raises it: its
+    vendored copy (typer._click), or click itself for older Typer releases.
+    Only that module is loaded: every command pays for this lookup."""
+    try:
+        module = importlib.import_module("typer._click.exceptions")
+    except ImportError:
+        module = importlib.import_module("click.exceptions")
+    found: type[Exception] = getattr(module, name)
+    return found
