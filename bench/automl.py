@@ -1,16 +1,25 @@
 """cairn against FLAML, AutoGluon and H2O AutoML at equal wall-clock budgets.
 
-    .venv/bin/python bench/automl.py                       # everything: 60 s and 300 s
-    .venv/bin/python bench/automl.py --budgets 60 --tools cairn flaml ag_medium
+    .venv/bin/python bench/automl.py                          # 21 datasets, seeds 0 and 1, 60 s
+    .venv/bin/python bench/automl.py --tools flaml ag_medium  # peers only
+    .venv/bin/python bench/automl.py --tools cairn --rerun cairn   # cairn again, peers cached
+    .venv/bin/python bench/automl.py --report                 # the table from the cache alone
 
 Every classification and regression dataset in ../shared/datasets is split
-once (80 / 20, stratified for classification, seed 0); each tool trains on
+80 / 20 once per seed (stratified for classification); each tool trains on
 the same training rows in its own virtual environment (bench/.envs/, created
 here: the peers pin different library versions) with 2 CPU threads and the
 same seed, then predicts the same test rows. Metrics follow the AutoML
 Benchmark: ROC-AUC for binary, log loss for multiclass, RMSE for regression.
-Results are cached per run in bench/.work/, so an interrupted benchmark
-resumes; the table goes to stdout and bench/results/automl.md.
+
+Each finished run is one line of bench/results/automl_runs.jsonl (score,
+wall time, version, error, the machine's load when it started). That file is
+committed: a later run skips what it holds, so the peers run once and cairn
+alone can be run again (``--rerun cairn``). The report, with mean ranks,
+bootstrap intervals and win/tie/loss per peer, goes to bench/results/automl.md.
+
+HOLDOUT names a third of the datasets kept out of every decision made while
+developing the search; the report gives them their own section.
 """
 
 from __future__ import annotations
@@ -49,7 +58,30 @@ SUITE: dict[str, tuple[str, str]] = {
     "ames_house_prices": ("SalePrice", "regression"),
     "california_housing": ("median_house_value", "regression"),
     "insurance": ("charges", "regression"),
+    "banknote": ("class", "binary"),
+    "sonar": ("label", "binary"),
+    "letter": ("letter", "multiclass"),
+    "diamonds": ("price", "regression"),
+    "concrete": ("strength", "regression"),
+    "power_plant": ("PE", "regression"),
+    "bank_churn": ("Exited", "binary"),
+    "hr_attrition": ("left", "binary"),
+    "mammography": ("class", "binary"),
+    "glass": ("type", "multiclass"),
 }
+# Kept out of development: no search decision was made by looking at them.
+HOLDOUT = (
+    "diamonds",
+    "concrete",
+    "power_plant",
+    "bank_churn",
+    "hr_attrition",
+    "mammography",
+    "glass",
+)
+RUNS_FILE = HERE / "results" / "automl_runs.jsonl"
+# Two scores closer than this (relative) are a tie in win/tie/loss.
+TIE = 1e-3
 TOOLS = ("cairn", "flaml", "ag_medium", "ag_best", "h2o")
 PEER_ENVS: dict[str, tuple[str, list[str]]] = {
     "flaml": ("flaml", ["flaml>=2.3", "lightgbm", "xgboost-cpu", "pandas<3", "scikit-learn"]),
@@ -86,8 +118,8 @@ def python_for(tool: str) -> Path | None:
 
 
 def prepare(name: str, seed: int) -> tuple[Path, Path]:
-    """The dataset's train and test files (written once)."""
-    folder = WORK / "data" / name
+    """The dataset's train and test files for one seed (written once)."""
+    folder = WORK / "data" / f"seed{seed}" / name
     train_path, test_path = folder / "train.csv", folder / "test.csv"
     if train_path.exists() and test_path.exists():
         return train_path, test_path
@@ -123,36 +155,6 @@ def score(
     return float(log_loss(truth, proba, labels=[_normalise(label) for label in labels]))
 
 
-def gap_interval(
-    name: str, budget: int, peer: str, *, resamples: int = 1000
-) -> tuple[float, float] | None:
-    """95 % interval of cairn's relative gap behind ``peer`` (positive: cairn
-    is worse) over bootstrap resamples of the test rows, both tools scored on
-    the same resampled rows. None when a prediction file is missing."""
-    runs = WORK / "runs" / str(budget) / name
-    paths = [runs / tool / "predictions.csv" for tool in ("cairn", peer)]
-    test_path = WORK / "data" / name / "test.csv"
-    if not all(path.exists() for path in (*paths, test_path)):
-        return None
-    test = pd.read_csv(test_path)
-    ours, theirs = (pd.read_csv(path) for path in paths)
-    target, task = SUITE[name]
-    labels = sorted(test[target].astype(str).unique(), key=_label_key)
-    rng = np.random.default_rng(0)
-    gaps = []
-    for _ in range(resamples):
-        rows = rng.integers(0, len(test), len(test))
-        sample = test.iloc[rows].reset_index(drop=True)
-        try:
-            a = score(name, sample, ours.iloc[rows].reset_index(drop=True), labels)
-            b = score(name, sample, theirs.iloc[rows].reset_index(drop=True), labels)
-        except ValueError:  # a resample with one class: no ROC-AUC
-            continue
-        gaps.append((b - a) / abs(b) if task == "binary" else (a - b) / abs(b))
-    low, high = np.percentile(gaps, [2.5, 97.5])
-    return float(low), float(high)
-
-
 def _normalise(label: str) -> str:
     try:
         number = float(label)
@@ -168,13 +170,40 @@ def _label_key(label: str) -> tuple[int, float, str]:
         return (1, 0.0, label)
 
 
+Key = tuple[int, int, str, str]  # budget, seed, dataset, tool
+
+
+def _key(record: dict[str, object]) -> Key:
+    return (
+        int(record["budget"]),  # type: ignore[call-overload]
+        int(record.get("seed", 0)),  # type: ignore[call-overload]
+        str(record["dataset"]),
+        str(record["tool"]),
+    )
+
+
+def load_runs() -> dict[Key, dict[str, object]]:
+    if not RUNS_FILE.exists():
+        return {}
+    records = [json.loads(line) for line in RUNS_FILE.read_text().splitlines() if line.strip()]
+    return {_key(record): record for record in records}
+
+
+def save_runs(runs: dict[Key, dict[str, object]]) -> None:
+    """Rewrite the cache atomically: an interrupted benchmark keeps what it had."""
+    RUNS_FILE.parent.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps(runs[key], sort_keys=True) for key in sorted(runs)]
+    partial = RUNS_FILE.with_suffix(".partial")
+    partial.write_text("\n".join(lines) + "\n")
+    partial.replace(RUNS_FILE)
+
+
 def run_one(tool: str, name: str, budget: int, seed: int) -> dict[str, object]:
-    out = WORK / "runs" / str(budget) / name / tool
-    record_path = out / "record.json"
-    if record_path.exists():
-        return json.loads(record_path.read_text())
+    out = WORK / "runs" / str(budget) / f"seed{seed}" / name / tool
+    if out.exists():
+        shutil.rmtree(out)
     python = python_for(tool)
-    record: dict[str, object] = {"tool": tool, "dataset": name, "budget": budget}
+    record: dict[str, object] = {"tool": tool, "dataset": name, "budget": budget, "seed": seed}
     if python is None:
         record["error"] = "not available here (no java)"
         return record
@@ -184,22 +213,9 @@ def run_one(tool: str, name: str, budget: int, seed: int) -> dict[str, object]:
     command = [
         str(python),
         str(HERE / "automl_worker.py"),
-        "--tool",
-        tool,
-        "--train",
-        str(train_path),
-        "--test",
-        str(test_path),
-        "--target",
-        target,
-        "--task",
-        task,
-        "--budget",
-        str(budget),
-        "--seed",
-        str(seed),
-        "--out",
-        str(out),
+        *("--tool", tool, "--train", str(train_path), "--test", str(test_path)),
+        *("--target", target, "--task", task, "--budget", str(budget)),
+        *("--seed", str(seed), "--out", str(out)),
     ]
     env = {
         **os.environ,
@@ -210,181 +226,317 @@ def run_one(tool: str, name: str, budget: int, seed: int) -> dict[str, object]:
     if tool == "cairn" and os.environ.get("BENCH_CAIRN_SRC"):
         # Benchmark a fixed checkout of cairn while the working tree changes.
         env["PYTHONPATH"] = os.environ["BENCH_CAIRN_SRC"]
+    record["load_before"] = round(os.getloadavg()[0], 2)
     started = time.perf_counter()
+    limit = budget * 3 + 180
     try:
         done = subprocess.run(
-            command, capture_output=True, text=True, timeout=budget * 3 + 180, env=env, cwd=out
+            command, capture_output=True, text=True, timeout=limit, env=env, cwd=out
         )
-        record["returncode"] = done.returncode
         if done.returncode != 0:
-            record["error"] = done.stderr[-500:]
+            record["error"] = (done.stderr.strip().splitlines() or ["no output"])[-1][-300:]
     except subprocess.TimeoutExpired:
-        record["error"] = f"timed out after {budget * 3 + 180} s"
-    record["wall_s"] = time.perf_counter() - started
+        record["error"] = f"timed out after {limit} s"
+    record["wall_s"] = round(time.perf_counter() - started, 2)
     meta_path = out / "meta.json"
     if meta_path.exists():
         meta = json.loads(meta_path.read_text())
         record["version"] = meta.get("version")
         if "error" in meta:
-            record["error"] = meta["error"]
+            record["error"] = str(meta["error"])[:300]
     predictions_path = out / "predictions.csv"
     if "error" not in record and predictions_path.exists():
         try:
             record["score"] = score(name, pd.read_csv(test_path), pd.read_csv(predictions_path))
         except Exception as error:
-            record["error"] = f"scoring failed: {type(error).__name__}: {error}"
-    record_path.write_text(json.dumps(record, indent=2))
+            record["error"] = f"scoring failed: {type(error).__name__}: {error}"[:300]
+    elif "error" not in record:
+        record["error"] = "no predictions written"
     return record
 
 
-def table(records: list[dict[str, object]], budgets: list[int], tools: list[str]) -> str:
+# --- statistics ---------------------------------------------------------
+
+
+def case_ranks(scores: dict[str, float | None], higher: bool) -> dict[str, float]:
+    """Ranks of one dataset-seed (1 is best, ties averaged); a tool that
+    failed shares the places after every tool that produced a score."""
+    ok = {t: s for t, s in scores.items() if s is not None and np.isfinite(s)}
+    failed = [t for t in scores if t not in ok]
+    ranks: dict[str, float] = {}
+    if ok:
+        series = pd.Series(ok).rank(ascending=not higher, method="average")
+        ranks.update({t: float(r) for t, r in series.items()})
+    if failed:
+        shared = (len(ok) + 1 + len(scores)) / 2
+        ranks.update({t: shared for t in failed})
+    return ranks
+
+
+def outcome(ours: float | None, theirs: float | None, higher: bool) -> str:
+    """'win', 'tie' or 'loss' of ours against theirs; a failure loses to a score."""
+    if ours is None and theirs is None:
+        return "tie"
+    if ours is None:
+        return "loss"
+    if theirs is None:
+        return "win"
+    if abs(ours - theirs) <= TIE * max(abs(theirs), 1e-12):
+        return "tie"
+    return "win" if (ours > theirs) == higher else "loss"
+
+
+def cases(
+    runs: dict[Key, dict[str, object]], budget: int, tools: list[str], datasets: list[str]
+) -> list[tuple[str, int, dict[str, float | None]]]:
+    """Every (dataset, seed) at ``budget`` where every tool has a record."""
+    found = []
+    seeds = sorted({k[1] for k in runs if k[0] == budget})
+    for name in datasets:
+        for seed in seeds:
+            records = {t: runs.get((budget, seed, name, t)) for t in tools}
+            if any(r is None for r in records.values()):
+                continue
+            found.append(
+                (
+                    name,
+                    seed,
+                    {
+                        t: (float(r["score"]) if "score" in r else None)  # type: ignore[arg-type, index]
+                        for t, r in records.items()
+                    },
+                )
+            )
+    return found
+
+
+def summary(
+    found: list[tuple[str, int, dict[str, float | None]]], tools: list[str], resamples: int = 2000
+) -> list[str]:
+    """Mean rank per tool with a 95 % bootstrap interval (datasets resampled,
+    each with all its seeds, the same resample for every tool), and
+    cairn's win/tie/loss against each peer."""
+    if not found:
+        return ["No dataset-seed has a record from every tool yet.", ""]
+    ranks = pd.DataFrame(
+        [case_ranks(scores, SUITE[name][1] == "binary") for name, _, scores in found]
+    )[tools]
+    datasets = [name for name, _, _ in found]
+    groups = {
+        name: [i for i, d in enumerate(datasets) if d == name] for name in dict.fromkeys(datasets)
+    }
+    rng = np.random.default_rng(0)
+    names = list(groups)
+    boot = []
+    for _ in range(resamples):
+        picked = rng.choice(len(names), len(names), replace=True)
+        rows = [i for p in picked for i in groups[names[p]]]
+        boot.append(ranks.iloc[rows].mean())
+    boot_frame = pd.DataFrame(boot)
+    lines = [
+        f"{len(found)} dataset-seeds ({len(names)} datasets). Rank 1 is best; a failure "
+        "counts as last. Interval: 95 % over "
+        f"{resamples:,} bootstrap resamples of the datasets.",
+        "",
+        "| tool | mean rank | 95 % interval | first place | failures |",
+        "|---|---:|---|---:|---:|",
+    ]
+    for tool in sorted(tools, key=lambda t: ranks[t].mean()):
+        low, high = np.percentile(boot_frame[tool], [2.5, 97.5])
+        firsts = int((ranks[tool] == ranks.min(axis=1)).sum())
+        failures = sum(scores[tool] is None for _, _, scores in found)
+        lines.append(
+            f"| {LABELS[tool]} | {ranks[tool].mean():.2f} | {low:.2f}–{high:.2f} | "
+            f"{firsts} | {failures} |"
+        )
+    if "cairn" in tools:
+        lines += [
+            "",
+            "cairn against each peer (ties: within 0.1 %; rank gap: cairn's mean rank minus "
+            "the peer's, negative is better for cairn):",
+            "",
+            "| peer | win | tie | loss | cairn wins or ties | rank gap (95 % interval) |",
+            "|---|---:|---:|---:|---:|---|",
+        ]
+        for peer in (t for t in tools if t != "cairn"):
+            counts = {"win": 0, "tie": 0, "loss": 0}
+            for name, _, scores in found:
+                counts[outcome(scores["cairn"], scores[peer], SUITE[name][1] == "binary")] += 1
+            gap = boot_frame["cairn"] - boot_frame[peer]
+            low, high = np.percentile(gap, [2.5, 97.5])
+            share = (counts["win"] + counts["tie"]) / len(found)
+            lines.append(
+                f"| {LABELS[peer]} | {counts['win']} | {counts['tie']} | {counts['loss']} | "
+                f"{share:.0%} | {ranks['cairn'].mean() - ranks[peer].mean():+.2f} "
+                f"({low:+.2f} to {high:+.2f}) |"
+            )
+    lines.append("")
+    return lines
+
+
+def report(runs: dict[Key, dict[str, object]], tools: list[str]) -> str:
     lines = [
         "# AutoML benchmark: cairn vs FLAML, AutoGluon, H2O",
         "",
-        "Same 80/20 split (seed 0) per dataset, same training rows for every tool, 2 CPU",
-        "threads each, run one after another on one machine. Metric: ROC-AUC for binary",
+        "Each dataset is split 80/20 once per seed (stratified for classification); every",
+        "tool trains on the same training rows with 2 CPU threads, one run at a time on",
+        "one 2-core machine, and predicts the same test rows. Metric: ROC-AUC for binary",
         "(higher is better), log loss for multiclass and RMSE for regression (lower is",
-        "better), on the held-out 20 %. `rank` is among the tools that produced a score;",
-        "`wall` is the tool's whole process (import, fit, predict). Produced by",
-        "`python bench/automl.py`.",
+        "better). `wall` is the tool's whole process (import, fit, predict); `load` is the",
+        "machine's 1-minute load average when the run started (2 means both cores busy",
+        "before it began). Produced by `python bench/automl.py`; every run is a line of",
+        "`bench/results/automl_runs.jsonl`.",
+        "",
+        f"Holdout third (kept out of every development decision): {', '.join(HOLDOUT)}.",
         "",
     ]
-    versions = sorted({f"{r['tool']} {r.get('version')}" for r in records if r.get("version")})
+    chosen = [r for r in runs.values() if r["tool"] in tools]
+    versions = sorted(
+        {f"{LABELS[str(r['tool'])]} {r.get('version')}" for r in chosen if r.get("version")}
+    )
     lines += [f"Versions: {', '.join(versions)}.", ""]
-    for budget in budgets:
+    for budget in sorted({k[0] for k in runs}):
+        at_budget = [r for r in chosen if r["budget"] == budget]
+        if not at_budget:
+            continue
         lines += [f"## Budget {budget} s", ""]
-        header = "| dataset | metric | " + " | ".join(LABELS[t] for t in tools) + " | cairn rank |"
-        lines += [header, "|" + "---|" * (len(tools) + 3)]
-        ranks: dict[str, list[float]] = {t: [] for t in tools}
-        beats_flaml = compared_flaml = 0
-        gaps: list[tuple[str, float, str]] = []
-        for name, (_, task) in SUITE.items():
-            by_tool = {
-                r["tool"]: r for r in records if r["dataset"] == name and r["budget"] == budget
-            }
-            if not by_tool:
-                continue
-            higher = task == "binary"
-            scored = {t: float(by_tool[t]["score"]) for t in tools if "score" in by_tool.get(t, {})}
-            order = sorted(scored, key=lambda t: -scored[t] if higher else scored[t])
-            rank = {
-                t: float(
-                    pd.Series([scored[x] for x in order])
-                    .rank(ascending=not higher, method="average")
-                    .iloc[i]
+        development = [d for d in SUITE if d not in HOLDOUT]
+        for title, datasets in (
+            (f"All {len(SUITE)} datasets", list(SUITE)),
+            (f"Development datasets ({len(development)})", development),
+            (f"Holdout datasets ({len(HOLDOUT)})", list(HOLDOUT)),
+        ):
+            lines += [f"### {title}", ""]
+            found = cases(runs, budget, tools, datasets)
+            started = {(k[1], k[2]) for k in runs if k[0] == budget and k[2] in datasets}
+            if len(found) < len(started):
+                lines += [
+                    f"Of {len(started)} dataset-seeds run so far, {len(started) - len(found)} "
+                    "lack a result from some tool and are left out here.",
+                    "",
+                ]
+            lines += summary(found, tools)
+        lines += [
+            "### Wall time per tool",
+            "",
+            "| tool | runs | median | max |",
+            "|---|---:|---:|---:|",
+        ]
+        for tool in tools:
+            walls = [float(r["wall_s"]) for r in at_budget if r["tool"] == tool and "wall_s" in r]
+            if walls:
+                lines.append(
+                    f"| {LABELS[tool]} | {len(walls)} | {np.median(walls):.0f} s "
+                    f"| {max(walls):.0f} s |"
                 )
-                for i, t in enumerate(order)
-            }
-            for t, value in rank.items():
-                ranks[t].append(value)
-            cells = []
-            for t in tools:
-                r = by_tool.get(t)
-                if r is None:
-                    cells.append("–")
-                elif "score" in r:
-                    cells.append(f"{float(r['score']):.4g} ({float(r['wall_s']):.0f} s)")
-                else:
-                    cells.append("failed" if "error" in r else "–")
-            metric = {"binary": "ROC-AUC ↑", "multiclass": "log loss ↓", "regression": "RMSE ↓"}[
-                task
-            ]
-            cairn_rank = f"{rank['cairn']:.1f}" if "cairn" in rank else "–"
-            lines.append(f"| {name} | {metric} | " + " | ".join(cells) + f" | {cairn_rank} |")
-            if "cairn" in scored and "flaml" in scored:
-                compared_flaml += 1
-                better = (
-                    scored["cairn"] >= scored["flaml"]
-                    if higher
-                    else scored["cairn"] <= scored["flaml"]
-                )
-                beats_flaml += int(better)
-            peers = {t: scored[t] for t in scored if t != "cairn"}
-            if "cairn" in scored and peers:
-                leader = max(peers, key=lambda t: peers[t] if higher else -peers[t])
-                best_peer = peers[leader]
-                gap = (
-                    (best_peer - scored["cairn"]) / abs(best_peer)
-                    if higher
-                    else (scored["cairn"] - best_peer) / abs(best_peer)
-                )
-                gaps.append((name, gap, leader))
-        mean_ranks = " | ".join(f"{np.mean(ranks[t]):.2f}" if ranks[t] else "–" for t in tools)
-        lines += [f"| **mean rank** | | {mean_ranks} | |", ""]
-        covered = len({r["dataset"] for r in records if r["budget"] == budget})
-        if covered < len(SUITE):
-            lines.append(f"- Run on {covered} of the {len(SUITE)} datasets at this budget.")
-        if compared_flaml:
-            lines.append(
-                f"- cairn matches or beats FLAML on {beats_flaml} of {compared_flaml} datasets."
+        lines.append("")
+        for seed in sorted({int(r.get("seed", 0)) for r in at_budget}):  # type: ignore[call-overload]
+            lines += [f"### Seed {seed}", ""]
+            header = (
+                "| dataset | metric | " + " | ".join(LABELS[t] for t in tools) + " | cairn rank |"
             )
-        if gaps:
-            worst = max(gaps, key=lambda item: item[1])
-            behind = [f"{n} ({g:+.1%})" for n, g, _ in gaps if g > 0.01]
-            lines.append(
-                f"- Largest relative gap behind the best peer: {worst[0]} ({worst[1]:+.2%}); "
-                f"more than 1 % behind on: {', '.join(behind) or 'none'}."
-            )
-            for n, g, leader in gaps:
-                interval = gap_interval(n, budget, leader) if g > 0.01 else None
-                if interval is not None:
-                    lines.append(
-                        f"  - {n}: gap behind {LABELS[leader]} {g:+.1%}; 95 % interval over "
-                        f"1,000 bootstrap resamples of the {n} test rows: "
-                        f"{interval[0]:+.1%} to {interval[1]:+.1%}"
-                        + (" (includes no gap)" if interval[0] <= 0 else "")
-                    )
+            lines += [header, "|" + "---|" * (len(tools) + 3)]
+            for name, (_, task) in SUITE.items():
+                records = {t: runs.get((budget, seed, name, t)) for t in tools}
+                if all(r is None for r in records.values()):
+                    continue
+                higher = task == "binary"
+                cells = []
+                for t in tools:
+                    r = records[t]
+                    if r is None:
+                        cells.append("–")
+                    elif "score" in r:
+                        cells.append(
+                            f"{float(r['score']):.4g} ({float(r['wall_s']):.0f} s, "  # type: ignore[arg-type]
+                            f"load {r.get('load_before', '?')})"
+                        )
+                    else:
+                        cells.append("failed")
+                rank = "–"
+                if all(r is not None for r in records.values()):
+                    scores = {
+                        t: (float(r["score"]) if "score" in r else None) for t, r in records.items()
+                    }  # type: ignore[union-attr, arg-type, index]
+                    if "cairn" in tools:
+                        rank = f"{case_ranks(scores, higher)['cairn']:.1f}"
+                metric = {
+                    "binary": "ROC-AUC ↑",
+                    "multiclass": "log loss ↓",
+                    "regression": "RMSE ↓",
+                }[task]
+                marker = " (holdout)" if name in HOLDOUT else ""
+                lines.append(f"| {name}{marker} | {metric} | " + " | ".join(cells) + f" | {rank} |")
+            lines.append("")
         failed = [
-            f"{LABELS[str(r['tool'])]} on {r['dataset']}: {str(r['error'])[:120]}"
-            for r in records
-            if r["budget"] == budget and "error" in r
+            f"{LABELS[str(r['tool'])]} on {r['dataset']} (seed {r.get('seed', 0)}): "
+            f"{str(r['error'])[:160]}"
+            for r in at_budget
+            if "error" in r
         ]
         if failed:
-            lines.append("- Failures: " + "; ".join(failed))
-        lines.append("")
+            lines += ["### Failures", ""] + [f"- {f}" for f in failed] + [""]
     return "\n".join(lines)
-
-
-def cached_budgets() -> list[int]:
-    runs = WORK / "runs"
-    return [int(p.name) for p in runs.iterdir() if p.name.isdigit()] if runs.exists() else []
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--budgets", type=int, nargs="+", default=[60, 300])
+    parser.add_argument("--budgets", type=int, nargs="+", default=[60])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--datasets", nargs="+", default=list(SUITE), choices=list(SUITE))
     parser.add_argument("--tools", nargs="+", default=list(TOOLS), choices=list(TOOLS))
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--rerun",
+        nargs="*",
+        default=[],
+        choices=list(TOOLS),
+        help="run these tools again even where the cache has their result",
+    )
+    parser.add_argument("--report", action="store_true", help="only write the report")
+    parser.add_argument(
+        "--report-tools",
+        nargs="+",
+        choices=list(TOOLS),
+        help="tools compared in the report (default: every tool with a result)",
+    )
     parser.add_argument("--setup", action="store_true", help="only create the environments")
     args = parser.parse_args()
     if not DATASETS.exists():
         raise SystemExit(f"datasets not found at {DATASETS}")
-    for tool in args.tools:
-        python_for(tool)
-    if args.setup:
-        return
-    records = []
-    for budget in args.budgets:
-        for name in args.datasets:
-            for tool in args.tools:
-                record = run_one(tool, name, budget, args.seed)
-                shown = f"{record['score']:.4f}" if "score" in record else record.get("error", "")
-                print(f"{budget:>4}s {name:<22} {tool:<10} {shown}", flush=True)
-                records.append(record)
-    # The report holds every result run so far (cached per budget, dataset
-    # and tool), so a partial run at one budget keeps the others' tables.
-    budgets = sorted({*args.budgets, *cached_budgets()})
-    records = [
-        json.loads(path.read_text())
-        for budget in budgets
-        for path in sorted((WORK / "runs" / str(budget)).glob("*/*/record.json"))
-        if path.parent.name in args.tools and path.parent.parent.name in SUITE
-    ]
-    report = table(records, budgets, args.tools)
+    runs = load_runs()
+    if not args.report:
+        for tool in args.tools:
+            python_for(tool)
+        if args.setup:
+            return
+        rerun = set(args.rerun)
+        for budget in args.budgets:
+            for seed in args.seeds:
+                for name in args.datasets:
+                    for tool in args.tools:
+                        key = (budget, seed, name, tool)
+                        if key in runs and tool not in rerun:
+                            continue
+                        while (WORK / "PAUSE").exists():  # lets other work have the machine
+                            time.sleep(5)
+                        record = run_one(tool, name, budget, seed)
+                        runs[key] = record
+                        save_runs(runs)
+                        shown = (
+                            f"{record['score']:.4f}"
+                            if "score" in record
+                            else record.get("error", "")
+                        )
+                        print(
+                            f"{budget:>4}s seed {seed} {name:<20} {tool:<10} {shown} "
+                            f"({record.get('wall_s', 0):.0f} s)",
+                            flush=True,
+                        )
+    shown_tools = args.report_tools or [t for t in TOOLS if any(k[3] == t for k in runs)]
+    text = report(runs, shown_tools)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "automl.md").write_text(report + "\n")
-    print(report)
+    (RESULTS / "automl.md").write_text(text + "\n")
+    print(text)
 
 
 if __name__ == "__main__":
