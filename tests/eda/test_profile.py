@@ -255,3 +255,29 @@ def test_none_category_and_missing_kept_as_a_category() -> None:
     assert stated.action == "missing kept as its own category"
     assert not [a for a in veneer.alerts if a.kind == "missing"]
     assert not any(a.kind == "missing" for a in result["Alley"].alerts)
+
+
+def test_relationships_of_a_very_long_table_use_a_sample_and_say_so() -> None:
+    from cairn.eda import ASSOCIATION_ROWS
+    from cairn.eda.report import render_profile
+
+    base = load_dataset("adult")
+    frame = pd.concat([base] * 7, ignore_index=True)  # 227,927 rows
+    assert len(frame) > ASSOCIATION_ROWS
+    result = profile(frame, target="class", seed=1)
+    assert result.association_rows == ASSOCIATION_ROWS
+    # Column statistics still cover every row.
+    assert result["age"].count == len(frame)
+    target = result.target
+    assert target is not None and target.relations
+    for relation in target.relations:
+        assert relation.class_counts is not None
+        assert int(np.sum(relation.class_counts)) <= ASSOCIATION_ROWS
+    # The sample keeps the relationships of the whole table.
+    whole = profile(base, target="class")
+    assert whole.association_rows == 0
+    strongest = {r.feature: r.association for r in whole.target.relations}  # type: ignore[union-attr]
+    for relation in target.relations[:5]:
+        assert relation.association == pytest.approx(strongest[relation.feature], abs=0.02)
+    page = render_profile(result)
+    assert f"random sample of {ASSOCIATION_ROWS:,} of the {len(frame):,} rows" in page

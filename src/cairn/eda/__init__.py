@@ -14,6 +14,7 @@ from __future__ import annotations
 from cairn._lazy import lazy_exports as _lazy_exports
 
 __all__ = [
+    "ASSOCIATION_ROWS",
     "HIGH_CORRELATION",
     "IMBALANCE_SHARE",
     "MAX_CLASSES_SHOWN",
@@ -63,6 +64,7 @@ _LAZY = {
     "OUTLIER_SHARE": "cairn.eda._types",
     "Profile": "cairn.eda._types",
     "QUALITY_ROWS": "cairn.eda._types",
+    "ASSOCIATION_ROWS": "cairn.eda._types",
     "SKEW_LIMIT": "cairn.eda._types",
     "TARGET_PLOT_LEVELS": "cairn.eda._types",
     "TOP_VALUES": "cairn.eda._types",

@@ -56,6 +56,7 @@ from cairn.eda._privacy import describe_personal, masked, personal_columns
 from cairn.eda._target import relate_to_target
 from cairn.eda._types import (
     _REPAIR_CHECKS,
+    ASSOCIATION_ROWS,
     HIGH_CORRELATION,
     QUALITY_ROWS,
     STRONG_TARGET_ASSOCIATION,
@@ -229,7 +230,7 @@ def profile(
     watch.lap("column statistics")
 
     duplicate_rows, missingness, target_profile, correlations = _across_columns(
-        frame, columns, facts, numbers, target, task, watch
+        frame, columns, facts, numbers, target, task, watch, seed=seed
     )
 
     alerts = _table_alerts(columns, correlations, duplicate_rows, n_rows, target_profile)
@@ -252,6 +253,7 @@ def profile(
         target=target_profile,
         alerts=alerts,
         timings=watch.timings,
+        association_rows=ASSOCIATION_ROWS if n_rows > ASSOCIATION_ROWS else 0,
     )
 
 
@@ -279,13 +281,21 @@ def _across_columns(
     target: str | None,
     task: str | None,
     watch: _Stopwatch,
+    *,
+    seed: int = 0,
 ) -> tuple[int, Missingness, TargetProfile | None, Correlations]:
     """Duplicate rows, missingness, the target's relationships and the
-    associations between columns, each step timed."""
+    associations between columns, each step timed; on a table of more than
+    :data:`ASSOCIATION_ROWS` rows, the last two on a random sample of that many."""
     duplicate_rows = count_duplicate_rows(frame)
     watch.lap("duplicates")
     missingness = measure_missingness(columns, facts, len(frame))
     watch.lap("missingness")
+    if len(frame) > ASSOCIATION_ROWS:
+        rng = np.random.default_rng(seed)
+        rows = np.sort(rng.choice(len(frame), ASSOCIATION_ROWS, replace=False))
+        facts = {name: _sampled(fact, rows) for name, fact in facts.items()}
+        numbers = {name: values[rows] for name, values in numbers.items()}
     target_profile = None
     if target is not None and task in task_names():
         target_profile = relate_to_target(target, task, columns, facts, numbers)
@@ -293,6 +303,17 @@ def _across_columns(
     correlations = _pairwise(columns, facts, numbers, target, target_profile)
     watch.lap("correlations")
     return duplicate_rows, missingness, target_profile, correlations
+
+
+def _sampled(fact: Factorized, rows: np.ndarray) -> Factorized:
+    """``fact`` on the rows at ``rows``, recoded to the values they hold."""
+    codes = fact.codes[rows]
+    present = codes >= 0
+    kept, recoded = np.unique(codes[present], return_inverse=True)
+    new_codes = np.full(len(codes), -1, dtype=fact.codes.dtype)
+    new_codes[present] = recoded
+    counts = np.bincount(recoded, minlength=len(kept)).astype(np.int64)
+    return Factorized(codes=new_codes, uniques=fact.uniques[kept], counts=counts)
 
 
 class _Stopwatch:

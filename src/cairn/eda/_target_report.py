@@ -63,7 +63,12 @@ def target_section(profile: Profile) -> rp.Section:
         body,
         id="target",
         lead=f"{target.task.capitalize()} target; the plots show {what}, strongest "
-        "association first. All rows.",
+        "association first. "
+        + (
+            f"On a random sample of {profile.association_rows:,} of the {profile.n_rows:,} rows."
+            if profile.association_rows
+            else "All rows."
+        ),
         children=children,
     )
 

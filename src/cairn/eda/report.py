@@ -397,6 +397,7 @@ def _correlations(profile: Profile) -> rp.Section:
             else "."
         )
     )
+    lead += _association_sample_note(profile)
     if corr.columns_left_out:
         covered = profile.n_columns - corr.columns_left_out
         lead += (
@@ -405,6 +406,16 @@ def _correlations(profile: Profile) -> rp.Section:
             "columns when there is no target)."
         )
     return rp.Section("Correlations", body, id="correlations", lead=lead, children=parts)
+
+
+def _association_sample_note(profile: Profile) -> str:
+    """How many rows the relationships were measured on, when not all."""
+    if not profile.association_rows:
+        return ""
+    return (
+        f" Measured on a random sample of {profile.association_rows:,} of the "
+        f"{profile.n_rows:,} rows; the column statistics use every row."
+    )
 
 
 def _mixed_matrix(corr: Correlations) -> rp.Section | None:

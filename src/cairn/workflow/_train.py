@@ -18,7 +18,14 @@ from cairn.evaluation.evaluate import Evaluation
 from cairn.evaluation.evaluate import evaluate as evaluate_pipeline
 from cairn.models.catalog import LEARNERS, Learner, choose_learners
 from cairn.models.compress import CompressionResult, compress, not_compressed
-from cairn.models.search import FinalModel, SearchResult, finalize, predict_output, search
+from cairn.models.search import (
+    FinalModel,
+    SearchResult,
+    finalize,
+    n_workers,
+    predict_output,
+    search,
+)
 from cairn.spec import ProjectSpec
 from cairn.tasks import get_task
 from cairn.workflow._clock import Clock, Progress
@@ -35,9 +42,13 @@ CHOOSING_QUANTITIES = frozenset(
 _RESERVE_SHARE = 0.08
 _FIXED_OVERHEAD_S = 4.0
 _REGISTER_OVERHEAD_S = 6.0
-# Post-search seconds per training cell (rows x columns x classes), and the
-# share of the post-search reserve given to permutation importance and SHAP.
+# Post-search seconds per training cell (rows x columns x classes) up to
+# _CELLS_AT_FULL_COST cells, and per cell beyond (large tables: the reports'
+# relationships, the checks and the explanations run on samples there); and
+# the share of the post-search reserve given to permutation importance and SHAP.
 _SECONDS_PER_CELL = 0.9e-5
+_CELLS_AT_FULL_COST = 1_000_000
+_SECONDS_PER_LARGE_CELL = 0.4e-6
 _EXPLAIN_SHARE = 0.2
 # Post-search seconds per fold model when the final model is a bag of them.
 _SECONDS_PER_BAGGED_MODEL = 0.8
@@ -286,6 +297,8 @@ def train(
         "pca": spec.train.pca,
         "executor": spec.train.executor,
         "cpus_per_trial": spec.train.cpus_per_trial,
+        # The evaluation predicts the test rows with the final model.
+        "predict_rows_after": len(prepared.test_rows[0]),
         # A latency objective wants the compiled serving graph.
         "exportable_only": spec.problem.has_latency_objective,
     }
@@ -345,7 +358,9 @@ def evaluate(
     """Test-set metrics, latency and the objectives' verdict."""
     say("evaluating on the held-out test set")
     X_test, y_test = prepared.test_rows
-    output = predict_output(trained.pipeline, X_test, prepared.task)
+    output = predict_output(
+        trained.pipeline, X_test, prepared.task, workers=n_workers(spec.train.n_jobs)
+    )
     # Size and cost of the packaged model as the trade-off step measured them.
     figures = trained.found.measured.get(trained.name, {})
     extra = {q: float(figures[q]) for q in ("model_size_mb", "cost_per_1k") if q in figures}
@@ -384,8 +399,11 @@ def _post_search_seconds(
     explanation cost) and one per fold model of a bag (every prediction calls
     each), at most half the budget."""
     cells = rows * max(1, columns) * max(1, classes or 1)
+    scaled = _SECONDS_PER_CELL * min(cells, _CELLS_AT_FULL_COST) + _SECONDS_PER_LARGE_CELL * max(
+        0, cells - _CELLS_AT_FULL_COST
+    )
     per_bag = _SECONDS_PER_BAGGED_MODEL * bagged if bagged > 1 else 0.0
-    return min(0.5 * budget, _FIXED_OVERHEAD_S + _SECONDS_PER_CELL * cells + per_bag)
+    return min(0.5 * budget, _FIXED_OVERHEAD_S + scaled + per_bag)
 
 
 def _bag_max_rows(bagging: str, latency_objective: bool) -> int:

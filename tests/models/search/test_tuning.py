@@ -223,12 +223,29 @@ def test_ensemble_pool_holds_each_family_leader(adult: dict[str, Any]) -> None:
 
 
 def test_every_family_tries_its_portfolio_before_exploring(adult: dict[str, Any]) -> None:
-    outcome = run(adult, "roc_auc", ["lightgbm", "linear"], max_trials=5)
+    from cairn.models.search._tuning import _space_keys
+    from cairn.tasks import get_task
+
+    task = get_task("classification")
+    # Each family's portfolio entries (after its default), as its study sees them.
+    expected = {
+        name: [
+            {k: v for k, v in config.items() if k in _space_keys(LEARNERS[name], task)}
+            for config in LEARNERS[name].portfolio[1:]
+        ]
+        for name in ("lightgbm", "linear")
+    }
+    expected = {name: [c for c in configs if c] for name, configs in expected.items()}
+    n_portfolio = sum(len(configs) for configs in expected.values())
+    assert n_portfolio >= 2
+    outcome = run(adult, "roc_auc", ["lightgbm", "linear"], max_trials=n_portfolio)
     tuned = [c for c in outcome.candidates if c.config.origin == "tpe"]
-    # Two more lightgbm and three more linear portfolio entries come first.
-    assert len(tuned) == 5
-    linear_c = sorted(c.config.params.get("C") for c in tuned if c.family == "linear")
-    assert linear_c == [0.1, 10.0, 100.0]
+    assert len(tuned) == n_portfolio
+    for name, configs in expected.items():
+        tried = [c.config.params for c in tuned if c.family == name]
+        assert len(tried) == len(configs)
+        for config in configs:
+            assert any(all(p.get(k) == v for k, v in config.items()) for p in tried), config
 
 
 def test_catboost_tries_native_categories_and_plain_codes() -> None:

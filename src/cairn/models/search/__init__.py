@@ -35,7 +35,7 @@ import pandas as pd
 from cairn._ray import check_executor, stays_local
 from cairn.data.schema import Schema
 from cairn.data.split import Fold
-from cairn.models.catalog import Learner, Params
+from cairn.models.catalog import MAX_BOOSTING_ROUNDS, Learner, Params
 from cairn.models.search._defaults import require_a_candidate, run_defaults, run_pca_variants
 from cairn.models.search._ensembling import EnsembleMethod, run_ensemble
 from cairn.models.search._finalize import BAG_MAX_ROWS, FinalModel, finalize
@@ -48,9 +48,17 @@ from cairn.models.search._pipeline import (
     predict_output,
 )
 from cairn.models.search._results import CandidateResult, Config, SearchResult
+from cairn.models.search._sample import (
+    REFIT_SHARE,
+    rounds_for_predictions,
+    sample_positions,
+    search_rows,
+    subset_folds,
+)
 from cairn.models.search._selection import run_selection
 from cairn.models.search._state import REFIT_FACTOR, Progress, SearchState, timed
 from cairn.models.search._tuning import Tuner, run_tuning
+from cairn.tasks import get_task
 
 if TYPE_CHECKING:
     from cairn.models.search._remote import RemoteFolds
@@ -96,6 +104,7 @@ def search(
     progress: Progress | None = None,
     executor: str = "local",
     cpus_per_trial: int = 1,
+    predict_rows_after: int = 0,
 ) -> SearchResult:
     """Find the best configuration (and ensemble) within ``time_budget`` seconds.
 
@@ -116,6 +125,9 @@ def search(
             ``ray://HOST:PORT`` (Ray tasks of ``cpus_per_trial`` CPUs each,
             several trials side by side). A budget too short to pay for
             Ray's start-up stays local (see :func:`cairn._ray.stays_local`).
+        predict_rows_after: rows the final model will predict within the
+            same budget after the search (a test set): the search ends early
+            enough for the leader to predict them, as it does for its refit.
 
     Raises:
         TrainingError: every candidate failed.
@@ -124,9 +136,19 @@ def search(
     say = progress or (lambda message: None)
     if exportable_only:
         learners = [lr for lr in learners if lr.exportable] or list(learners)
+    keep = _sample(X, y, folds, schema=schema, task=task, seconds=time_budget, seed=seed)
+    if keep is not None:
+        say(
+            f"searching on a random sample of {len(keep):,} of the {len(X):,} training rows "
+            "(the final model is refitted on as many as its time allows)"
+        )
+        folds = subset_folds(folds, keep, len(X))
+        X, y = X.iloc[keep], y[keep]
+        # The time moved from the search pays for the final refit on more rows.
+        time_budget *= 1 - REFIT_SHARE
     remote = _remote_folds(X, y, executor, cpus_per_trial, time_budget, say)
     try:
-        return _search(
+        outcome = _search(
             X,
             y,
             schema=schema,
@@ -146,10 +168,34 @@ def search(
             exportable_only=exportable_only,
             progress=say,
             remote=remote,
+            predict_rows_after=predict_rows_after,
         )
     finally:
         if remote is not None:
             remote.close()
+    outcome.sample_rows = None if keep is None else len(keep)
+    outcome.fit_rows = float(np.mean([len(fit_idx) for fit_idx, _ in folds]))
+    return outcome
+
+
+def _sample(
+    X: pd.DataFrame,
+    y: np.ndarray,
+    folds: Sequence[Fold],
+    *,
+    schema: Schema,
+    task: str,
+    seconds: float,
+    seed: int,
+) -> np.ndarray | None:
+    """Positions of the training rows the search runs on when it cannot
+    afford all of them (see :mod:`._sample`); None: all rows."""
+    has_classes = get_task(task).has_classes
+    n_classes = n_classes_of(schema, y) if has_classes else 0
+    rows = search_rows(len(X), X.shape[1], n_classes, seconds, len(folds))
+    if rows >= len(X):
+        return None
+    return sample_positions(y, rows, seed, classes=has_classes)
 
 
 def _remote_folds(
@@ -202,6 +248,7 @@ def _search(
     exportable_only: bool,
     progress: Progress,
     remote: RemoteFolds | None,
+    predict_rows_after: int = 0,
 ) -> SearchResult:
     state = SearchState(
         X,
@@ -217,7 +264,12 @@ def _search(
         learners=learners,
         fixed_params=_exportable_params(learners) if exportable_only else None,
         remote=remote,
+        predict_rows_after=predict_rows_after / n_workers(n_jobs),
     )
+    seconds = deadline - started
+    rounds = rounds_for_predictions(state.predict_rows_after, seconds, MAX_BOOSTING_ROUNDS)
+    if rounds < MAX_BOOSTING_ROUNDS:
+        state.shared_params["max_rounds"] = rounds
     phases: dict[str, float] = {}
     with timed(phases, "defaults"):
         run_defaults(state, learners)

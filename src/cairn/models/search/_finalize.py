@@ -17,6 +17,7 @@ from cairn.models.catalog import LEARNERS, Params
 from cairn.models.ensemble import BaggedModel, EnsembleModel
 from cairn.models.search._pipeline import fit_pipeline, n_classes_of, n_workers
 from cairn.models.search._results import CandidateResult, SearchResult
+from cairn.models.search._sample import refit_rows, sample_positions
 from cairn.models.search._state import REFIT_FACTOR
 from cairn.models.target import ClassAlignedClassifier, LogTargetRegressor
 from cairn.tasks import get_task
@@ -25,6 +26,9 @@ from cairn.tasks import get_task
 # (no refit). Off by default: a bag predicts k times slower than a refit.
 BAG_MAX_ROWS = 0
 _CHEAP_REFIT_S = 2.0
+# A refit on a sample must see this many times the rows of a fold model,
+# or the bag of fold models (what was scored) is kept instead.
+_MIN_REFIT_GAIN = 1.25
 # Below this many training rows a refit runs on one thread.
 _THREADED_REFIT_ROWS = 50_000
 
@@ -54,9 +58,10 @@ def finalize(
     """Turn the search outcome into one fitted estimator.
 
     Each member is refitted on all training rows (boosting with the rounds
-    found in CV). A member whose refit would overrun the deadline becomes the
-    bag of its fold models instead (exactly the models whose out-of-fold
-    predictions were scored). ``bag_max_rows``
+    found in CV). A member whose refit would overrun the deadline is refitted
+    on a random sample of the rows its time allows, or, when that is not
+    clearly more than a fold model saw, becomes the bag of its fold models
+    (exactly the models whose out-of-fold predictions were scored). ``bag_max_rows``
     forces bags on data up to that size (AutoGluon-style bagging), trading
     prediction time for a little accuracy.
     """
@@ -66,29 +71,63 @@ def finalize(
     fitted: list[Any] = []
     names: list[str] = []
     how: list[str] = []
-    for name in members:
+    for i, name in enumerate(members):
         candidate = outcome.candidate(name)
-        expected = candidate.fit_time_s * REFIT_FACTOR
-        # A refit that would overrun the budget becomes the bag of the fold
-        # models (k times slower to predict, but exactly what was scored).
-        # A cheap refit of the leader is always done: its bag would cost more
-        # in every prediction after the search (evaluation, reports, export).
-        in_time = (
-            deadline is None
-            or time.monotonic() + expected <= deadline
-            or (not fitted and expected <= _CHEAP_REFIT_S)
-        )
-        if (bag or not in_time) and candidate.fold_models:
+        rows = _rows_in_time(outcome, candidate, len(X), deadline, members_left=len(members) - i)
+        # A cheap refit of the leader is always done on every row: its bag
+        # would cost more in every prediction after the search (evaluation,
+        # reports, export).
+        cheap = _refit_seconds(outcome, candidate, len(X)) <= _CHEAP_REFIT_S
+        if not fitted and cheap:
+            rows = len(X)
+        # A refit on too few rows more than the fold models saw becomes the
+        # bag of the fold models (k times slower to predict, but exactly
+        # what was scored); between that and every row, the refit takes the
+        # rows its time allows.
+        too_few = rows < _MIN_REFIT_GAIN * max(1.0, outcome.fit_rows)
+        if (bag or too_few) and candidate.fold_models:
             fitted.append(BaggedModel(candidate.fold_models, outcome.task))
             how.append("bag")
         else:
+            keep = None
+            if rows < len(X):
+                has_classes = get_task(outcome.task).has_classes
+                keep = sample_positions(y, rows, seed, classes=has_classes)
+            X_fit, y_fit = (X, y) if keep is None else (X.iloc[keep], y[keep])
             fitted.append(
-                _refit(candidate, X, y, schema, task=outcome.task, seed=seed, n_jobs=n_jobs)
+                _refit(candidate, X_fit, y_fit, schema, task=outcome.task, seed=seed, n_jobs=n_jobs)
             )
-            how.append("refit")
+            how.append("refit" if keep is None else f"refit on {len(keep):,} of {len(X):,} rows")
         names.append(name)
     _single_threaded(fitted)
     return _final_model(outcome, fitted, names, how, time.monotonic() - started)
+
+
+def _refit_seconds(outcome: SearchResult, candidate: CandidateResult, rows: int) -> float:
+    """Expected seconds of a refit on ``rows`` rows, from the fold fits."""
+    per_row = candidate.fit_time_s / max(1.0, outcome.fit_rows or rows)
+    return REFIT_FACTOR * per_row * rows
+
+
+def _rows_in_time(
+    outcome: SearchResult,
+    candidate: CandidateResult,
+    n_rows: int,
+    deadline: float | None,
+    *,
+    members_left: int,
+) -> int:
+    """Training rows the member's refit can take before ``deadline``,
+    sharing the time left with the members after it."""
+    if deadline is None:
+        return n_rows
+    seconds = (deadline - time.monotonic()) / members_left
+    return refit_rows(
+        seconds,
+        REFIT_FACTOR * candidate.fit_time_s,
+        int(outcome.fit_rows or n_rows),
+        n_rows,
+    )
 
 
 def _refit(
@@ -130,7 +169,9 @@ def _final_model(
     """One fitted member as it is; several as the outcome's ensemble."""
     members = outcome.ensemble or {outcome.best: 1.0}
     if len(fitted) == 1:
-        kind = "bagged fold models" if how[0] == "bag" else "refitted on all training rows"
+        kind = {"bag": "bagged fold models", "refit": "refitted on all training rows"}.get(
+            how[0], f"{how[0].replace('refit', 'refitted', 1)} within the time budget"
+        )
         return FinalModel(
             fitted[0], f"{names[0]} ({kind})", dict(members), how[0] == "bag", seconds
         )

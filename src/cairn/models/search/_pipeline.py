@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from sklearn.pipeline import Pipeline
 
 from cairn.data.schema import Role, Schema
@@ -23,6 +24,8 @@ from cairn.models.target import ClassAlignedClassifier, LogTargetRegressor, miss
 from cairn.tasks import get_task
 
 _EARLY_STOPPING_ROUNDS = 50
+# From this many rows a prediction with several workers is split between them.
+_PARALLEL_PREDICT_ROWS = 20_000
 _NATIVE_CATEGORIES_MAX_COLUMNS = 20
 
 
@@ -38,12 +41,26 @@ def n_classes_of(schema: Schema, y: np.ndarray) -> int:
     return max(len(schema.classes or ()), int(np.max(y)) + 1 if len(y) else 0)
 
 
-def predict_output(model: Any, frame: pd.DataFrame | np.ndarray, task: str) -> np.ndarray:
+def predict_output(
+    model: Any, frame: pd.DataFrame | np.ndarray, task: str, *, workers: int = 1
+) -> np.ndarray:
     """The raw output the task scores: class probabilities for a task with
-    classes, one value per row otherwise."""
+    classes, one value per row otherwise. With ``workers`` > 1, a large frame
+    is predicted in that many slices side by side (final models predict on
+    one thread, which suits serving, not a large test set)."""
+    if workers > 1 and len(frame) >= _PARALLEL_PREDICT_ROWS:
+        slices = np.array_split(np.arange(len(frame)), workers)
+        parts = Parallel(n_jobs=workers, backend="threading")(
+            delayed(predict_output)(model, _rows(frame, part), task) for part in slices
+        )
+        return np.concatenate(parts)
     if get_task(task).has_classes:
         return np.asarray(model.predict_proba(frame), dtype=float)
     return np.asarray(model.predict(frame), dtype=float)
+
+
+def _rows(frame: pd.DataFrame | np.ndarray, positions: np.ndarray) -> pd.DataFrame | np.ndarray:
+    return frame.iloc[positions] if isinstance(frame, pd.DataFrame) else frame[positions]
 
 
 def build_pipeline(
@@ -140,8 +157,13 @@ def fit_pipeline(
     if has_classes and X_val is not None and y_val is not None:
         X_val, y_val = _known_classes_only(y, X_val, y_val)
     early = learner.early_stopping and X_val is not None and y_val is not None
+    # Set by the search when the model's size must stay within what its
+    # predictions after the search can afford (a large test set).
+    max_rounds = int(params.pop("max_rounds", MAX_BOOSTING_ROUNDS))
     if early:
-        params["n_estimators"] = MAX_BOOSTING_ROUNDS
+        params["n_estimators"] = max_rounds
+    elif "n_estimators" in params:
+        params["n_estimators"] = min(int(params["n_estimators"]), max_rounds)
     pipeline = build_pipeline(
         learner, schema, task=task, n_rows=len(X), seed=seed, n_jobs=n_jobs, params=params
     )

@@ -86,6 +86,9 @@ class SearchResult:
         measured: leaderboard name → the serving figures measured for it
             after the search (engine, latency, throughput, size, cost); the
             leaderboard shows them with its ``pareto`` column.
+        sample_rows: the search cross-validated on a random sample of this
+            many training rows (large data under a time budget); None: on all.
+        fit_rows: mean rows each fold model was fitted on.
     """
 
     metric: str
@@ -102,6 +105,8 @@ class SearchResult:
     dropped_features: list[str] = field(default_factory=list)
     target_transform: str | None = None
     measured: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sample_rows: int | None = None
+    fit_rows: float = 0.0
 
     def candidate(self, name: str) -> CandidateResult:
         for candidate in self.candidates:

@@ -128,6 +128,7 @@ class SearchState:
         learners: Sequence[Learner] = (),
         fixed_params: Mapping[str, Params] | None = None,
         remote: RemoteFolds | None = None,
+        predict_rows_after: float = 0.0,
     ) -> None:
         self.X, self.y, self.schema, self.folds = X, y, schema, list(folds)
         self.fixed_params = dict(fixed_params or {})  # family -> params forced on it
@@ -137,6 +138,7 @@ class SearchState:
         # The search ends early enough to refit its leader on all rows within
         # the budget; the deadline moves as the leader changes.
         self.end, self.deadline = deadline, deadline
+        self.predict_rows_after = predict_rows_after
         self.workers, self.progress = workers, progress
         self.remote = remote  # fold fits on Ray; None: local threads
         self.sign = 1.0 if self.task.greater_is_better(metric) else -1.0
@@ -327,7 +329,10 @@ class SearchState:
             self._evict_fold_models()
             leader = self.ranked(complete_only=True)
             if leader:
-                self.deadline = self.end - REFIT_FACTOR * leader[0].fit_time_s
+                # ... and predict what the stages after the search ask of it.
+                per_row = np.nan_to_num(leader[0].predict_ms_per_row) / 1000
+                predicting = per_row * self.predict_rows_after
+                self.deadline = self.end - REFIT_FACTOR * leader[0].fit_time_s - predicting
 
     def _evict_fold_models(self) -> None:
         held = [c for c in self.candidates if c.fold_models is not None]
