@@ -67,7 +67,7 @@ def test_refit_rows_and_rounds_follow_the_time() -> None:
 
 
 def test_a_short_search_on_many_rows_runs_on_a_sample_and_refits_on_more() -> None:
-    frame = load_dataset("adult")  # 32,561 rows: more than a 4 s search affords
+    frame = load_dataset("adult")  # 32,561 rows: more than a 10 s search affords
     schema = infer_schema(frame, target="class", task="classification")
     X = frame.drop(columns=["class"])
     y = pd.Categorical(frame["class"].astype(str)).codes.astype(int)
@@ -80,7 +80,8 @@ def test_a_short_search_on_many_rows_runs_on_a_sample_and_refits_on_more() -> No
         task="classification",
         metric="roc_auc",
         learners=[LEARNERS["lightgbm"]],
-        time_budget=4,
+        time_budget=10,
+        max_trials=0,
         seed=0,
         n_jobs=2,
         select_features=False,
@@ -91,8 +92,11 @@ def test_a_short_search_on_many_rows_runs_on_a_sample_and_refits_on_more() -> No
     assert outcome.fit_rows < outcome.sample_rows
     best = outcome.candidate(outcome.best)
     assert best.oof is not None and len(best.oof) == outcome.sample_rows
-    # Time for more rows than a fold model saw, not for all of them.
-    seconds = best.fit_time_s * 1.5 * 1.2 * len(X) / outcome.fit_rows / 2
+    assert best.status == "ok" and best.fold_models is not None
+    # Time for more rows than a fold model saw, not for all of them (the fold
+    # fits' time set high: a refit under 2 s would take every row anyway).
+    best.fit_time_s = 10.0
+    seconds = best.fit_time_s * 1.5 * 1.6  # 1.6 times a fold model's rows
     final = finalize(
         outcome, X, y, schema=schema, seed=0, n_jobs=2, deadline=time.monotonic() + seconds
     )
@@ -104,6 +108,13 @@ def test_a_short_search_on_many_rows_runs_on_a_sample_and_refits_on_more() -> No
     # With all the time it needs, the refit takes every row.
     everything = finalize(outcome, X, y, schema=schema, seed=0, n_jobs=2, deadline=None)
     assert everything.description.endswith("(refitted on all training rows)")
+    # Out of time: the bag of fold models; without them, a refit on every row.
+    late = time.monotonic() - 1
+    bagged = finalize(outcome, X, y, schema=schema, seed=0, n_jobs=2, deadline=late)
+    assert bagged.bagged
+    best.fold_models = None
+    refitted = finalize(outcome, X, y, schema=schema, seed=0, n_jobs=2, deadline=late)
+    assert refitted.description.endswith("(refitted on all training rows)")
 
 
 def test_a_large_test_set_caps_the_boosting_rounds() -> None:

@@ -85,6 +85,8 @@ def finalize(
         # what was scored); between that and every row, the refit takes the
         # rows its time allows.
         too_few = rows < _MIN_REFIT_GAIN * max(1.0, outcome.fit_rows)
+        if too_few and not candidate.fold_models:
+            rows = len(X)  # no bag to fall back on (its fold models were let go)
         if (bag or too_few) and candidate.fold_models:
             fitted.append(BaggedModel(candidate.fold_models, outcome.task))
             how.append("bag")
