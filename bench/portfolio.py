@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import pprint
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -67,14 +68,53 @@ DRAWS = {
 }
 
 
+# The portfolio cairn shipped before it was learned, chosen by hand.
+HAND: dict[str, tuple[dict[str, Any], ...]] = {
+    "linear": (
+        {"C": 10.0, "penalty": "l2", "alpha": 0.1},
+        {"C": 0.1, "penalty": "l2", "alpha": 10.0},
+        {"C": 100.0, "penalty": "l2", "alpha": 0.01},
+    ),
+    "lightgbm": (
+        {
+            "learning_rate": 0.03,
+            "num_leaves": 128,
+            "min_child_samples": 5,
+            "colsample_bytree": 0.6,
+            "reg_lambda": 1.0,
+        },
+        {
+            "learning_rate": 0.05,
+            "num_leaves": 8,
+            "min_child_samples": 30,
+            "colsample_bytree": 0.9,
+            "reg_lambda": 5.0,
+        },
+    ),
+    "knn": ({"n_neighbors": 5, "weights": "uniform"},),
+    "extra_trees": ({"max_features": 1.0, "min_samples_leaf": 1},),
+    "random_forest": ({"max_features": 0.3, "min_samples_leaf": 3},),
+    "catboost": (
+        {
+            "depth": 8,
+            "learning_rate": 0.05,
+            "l2_leaf_reg": 5.0,
+            "native_categories": True,
+            "max_ctr_complexity": 4,
+        },
+        {"depth": 4, "learning_rate": 0.08, "native_categories": False},
+    ),
+}
+
+
 def candidates(seed: int = 0) -> list[tuple[str, str, dict[str, Any]]]:
     """(id, family, params) of every configuration measured: the family's
-    default, its hand-picked portfolio, and random draws from its space (one
+    default, the hand-picked portfolio, and random draws from its space (one
     draw names both the classifier's and the regressor's parameters)."""
     found: list[tuple[str, str, dict[str, Any]]] = []
     for family, learner in LEARNERS.items():
         found.append((f"{family}/default", family, {}))
-        for i, params in enumerate(learner.portfolio[1:], start=1):
+        for i, params in enumerate(HAND.get(family, ()), start=1):
             found.append((f"{family}/hand{i}", family, dict(params)))
         sampler = optuna.samplers.RandomSampler(seed=seed + len(found))
         study = optuna.create_study(sampler=sampler)
@@ -108,9 +148,7 @@ def state_for(name: str, rows: int, seed: int) -> SearchState:
         counts = frame[target].value_counts() if stratify is not None else None
         if counts is not None and counts.min() < 2:
             stratify = None
-        frame, _ = train_test_split(
-            frame, train_size=rows, random_state=seed, stratify=stratify
-        )
+        frame, _ = train_test_split(frame, train_size=rows, random_state=seed, stratify=stratify)
     task_name = "regression" if task == "regression" else "classification"
     prepared = clean(frame, target=target, task=task_name, metric=METRICS[task], folds=3)
     coded, label = prepared.with_codes()
@@ -188,16 +226,14 @@ def measure(datasets: list[str], configs: list[tuple[str, str, dict[str, Any]]],
             )
 
 
-def normalised_errors(runs: dict[tuple[str, str], dict[str, Any]], datasets: list[str]) -> pd.DataFrame:
+def normalised_errors(
+    runs: dict[tuple[str, str], dict[str, Any]], datasets: list[str]
+) -> pd.DataFrame:
     """Datasets × configurations: 0 for the best score on the dataset, 1 for
     the median configuration's, clipped at 3; a failure counts as 3."""
     table = pd.DataFrame(
         {
-            name: {
-                r["config"]: r.get("score", np.nan)
-                for (d, _), r in runs.items()
-                if d == name
-            }
+            name: {r["config"]: r.get("score", np.nan) for (d, _), r in runs.items() if d == name}
             for name in datasets
         }
     ).T
@@ -208,9 +244,11 @@ def normalised_errors(runs: dict[tuple[str, str], dict[str, Any]], datasets: lis
     return errors.fillna(3.0)
 
 
-def greedy(errors: pd.DataFrame, start: list[str], size: int) -> list[str]:
+def greedy(errors: pd.DataFrame, start: list[str], size: int, min_gain: float = 0.005) -> list[str]:
     """Configurations added to ``start`` one at a time, each lowering the
-    mean over datasets of the best error reached so far the most."""
+    mean over datasets of the best error reached so far the most; stops at
+    ``size`` or when the next would gain less than ``min_gain`` (the search's
+    own tuning has the time better then)."""
     chosen = list(start)
     reached = errors[chosen].min(axis=1) if chosen else pd.Series(np.inf, index=errors.index)
     added: list[str] = []
@@ -220,6 +258,8 @@ def greedy(errors: pd.DataFrame, start: list[str], size: int) -> list[str]:
             break
         gains = {c: np.minimum(reached, errors[c]).mean() for c in options}
         pick = min(gains, key=lambda c: gains[c])
+        if reached.mean() - gains[pick] < min_gain:
+            break
         chosen.append(pick)
         added.append(pick)
         reached = np.minimum(reached, errors[pick])
@@ -249,6 +289,9 @@ def select(size: int, configs: list[tuple[str, str, dict[str, Any]]]) -> None:
         "",
         "## Chosen, in order (after every family's default)",
         "",
+        "Greedy selection stops when the next configuration would lower the mean best "
+        "error by less than 0.005.",
+        "",
         "| # | configuration | mean best error after adding it |",
         "|---:|---|---:|",
     ]
@@ -265,8 +308,8 @@ def select(size: int, configs: list[tuple[str, str, dict[str, Any]]]) -> None:
         "",
         "## Leave one dataset out",
         "",
-        "Portfolio chosen on the other datasets, scored on the one left out, against the "
-        "hand-picked portfolio (same number of configurations after the defaults).",
+        "Portfolio chosen the same way on the other datasets, scored on the one left out, "
+        "against the hand-picked portfolio.",
         "",
         "| dataset | learned | hand-picked | defaults only |",
         "|---|---:|---:|---:|",
@@ -274,13 +317,14 @@ def select(size: int, configs: list[tuple[str, str, dict[str, Any]]]) -> None:
     learned_out, hand_out = [], []
     for name in datasets:
         others = errors.drop(index=name)
-        picked = greedy(others, defaults, len(hand))
+        picked = greedy(others, defaults, size)
         a = float(loss(errors.loc[[name]], defaults + picked).iloc[0])
         b = float(hand_loss.loc[name])
         learned_out.append(a)
         hand_out.append(b)
         lines.append(
-            f"| {name} | {a:.3f} | {b:.3f} | {float(loss(errors.loc[[name]], defaults).iloc[0]):.3f} |"
+            f"| {name} | {a:.3f} | {b:.3f} | "
+            f"{float(loss(errors.loc[[name]], defaults).iloc[0]):.3f} |"
         )
     lines.append(
         f"| **mean** | {np.mean(learned_out):.3f} | {np.mean(hand_out):.3f} | "
@@ -288,7 +332,8 @@ def select(size: int, configs: list[tuple[str, str, dict[str, Any]]]) -> None:
     )
     REPORT.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
-    by_id = {c[0]: c for c in configs}
+    # Each configuration as it was measured (the cache holds its parameters).
+    by_id = {r["config"]: (r["config"], r["family"], r["params"]) for r in runs.values()}
     frozen: dict[str, list[dict[str, Any]]] = {family: [] for family in LEARNERS}
     for config in chosen:
         _, family, params = by_id[config]
@@ -301,6 +346,8 @@ def select(size: int, configs: list[tuple[str, str, dict[str, Any]]]) -> None:
         "from typing import Any\n\n"
         f"PORTFOLIO: dict[str, tuple[dict[str, Any], ...]] = {body}\n"
     )
+    # In the project's style, as if written by hand.
+    subprocess.run([sys.executable, "-m", "ruff", "format", "-q", str(FROZEN)], check=False)
 
 
 def main() -> None:

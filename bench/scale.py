@@ -172,13 +172,19 @@ print(json.dumps(result.timings))
 """
 
 
+def _million_rows(work: Path) -> Path:
+    """The 1M x 20 rows of the run benchmarks, written once."""
+    data = work / "quality_1m.parquet"
+    if not data.exists():
+        make_rows(1_000_000, 7).to_parquet(data, index=False)
+    return data
+
+
 def quality_run(work: Path, name: str, src: Path) -> dict[str, float]:
     """``cairn.run`` timings of a 1M x 20 regression with a 60 s budget."""
     root = work / f"run-{name}"
     root.mkdir(parents=True, exist_ok=True)
-    data = work / "quality_1m.parquet"
-    if not data.exists():
-        make_rows(1_000_000, 7).to_parquet(data, index=False)
+    data = _million_rows(work)
     (root / "cairn.toml").write_text(
         textwrap.dedent(
             f"""
@@ -458,9 +464,7 @@ def budget_run(work: Path, name: str, src: Path, budget: int = 60) -> dict[str, 
     if root.exists():
         shutil.rmtree(root)
     root.mkdir(parents=True)
-    data = work / "quality_1m.parquet"
-    if not data.exists():
-        make_rows(1_000_000, 7).to_parquet(data, index=False)
+    data = _million_rows(work)
     (root / "cairn.toml").write_text(
         textwrap.dedent(
             f"""
