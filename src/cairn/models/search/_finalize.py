@@ -106,9 +106,11 @@ def finalize(
 
 
 def _refit_seconds(outcome: SearchResult, candidate: CandidateResult, rows: int) -> float:
-    """Expected seconds of a refit on ``rows`` rows, from the fold fits."""
-    per_row = candidate.fit_time_s / max(1.0, outcome.fit_rows or rows)
-    return REFIT_FACTOR * per_row * rows
+    """Expected seconds of a refit on ``rows`` rows: a refit on the rows the
+    search ran on takes ``REFIT_FACTOR`` times a fold fit, and cost grows
+    linearly with rows."""
+    searched = outcome.sample_rows or rows
+    return REFIT_FACTOR * candidate.fit_time_s * rows / max(1, searched)
 
 
 def _rows_in_time(
@@ -124,12 +126,8 @@ def _rows_in_time(
     if deadline is None:
         return n_rows
     seconds = (deadline - time.monotonic()) / members_left
-    return refit_rows(
-        seconds,
-        REFIT_FACTOR * candidate.fit_time_s,
-        int(outcome.fit_rows or n_rows),
-        n_rows,
-    )
+    searched = outcome.sample_rows or n_rows
+    return refit_rows(seconds, REFIT_FACTOR * candidate.fit_time_s, searched, n_rows)
 
 
 def _refit(
