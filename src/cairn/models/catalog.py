@@ -1,6 +1,6 @@
 """The candidate model families: how each is built, where its search space
-is, and a small portfolio of known-good configurations tried before any
-exploration.
+is, and a portfolio of known-good configurations tried before any
+exploration (learned across many datasets: :mod:`cairn.models._portfolio`).
 
 Each :class:`Learner` knows whether it needs scaled inputs, whether it takes
 ordinal-coded categories (trees) or one-hot ones (linear, k-NN), up to how
@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from cairn.exceptions import SpecError, TrainingError
+from cairn.models._portfolio import PORTFOLIO
 from cairn.tasks import Task
 
 Params = dict[str, Any]
@@ -285,12 +286,7 @@ LEARNERS: dict[str, Learner] = {
             "Linear / logistic",
             _linear,
             _linear_space,
-            portfolio=(
-                {},
-                {"C": 10.0, "penalty": "l2", "alpha": 0.1},
-                {"C": 0.1, "penalty": "l2", "alpha": 10.0},
-                {"C": 100.0, "penalty": "l2", "alpha": 0.01},
-            ),
+            portfolio=({}, *PORTFOLIO["linear"]),
             grid={"C": [0.01, 0.1, 1.0, 10.0], "penalty": ["l2"], "alpha": [0.1, 1.0, 10.0, 100.0]},
             needs_scaling=True,
             cost=2,
@@ -300,23 +296,7 @@ LEARNERS: dict[str, Learner] = {
             "LightGBM",
             _lightgbm,
             _lightgbm_space,
-            portfolio=(
-                {},
-                {
-                    "learning_rate": 0.03,
-                    "num_leaves": 128,
-                    "min_child_samples": 5,
-                    "colsample_bytree": 0.6,
-                    "reg_lambda": 1.0,
-                },
-                {
-                    "learning_rate": 0.05,
-                    "num_leaves": 8,
-                    "min_child_samples": 30,
-                    "colsample_bytree": 0.9,
-                    "reg_lambda": 5.0,
-                },
-            ),
+            portfolio=({}, *PORTFOLIO["lightgbm"]),
             grid={
                 "learning_rate": [0.03, 0.1],
                 "num_leaves": [8, 31, 128],
@@ -335,7 +315,7 @@ LEARNERS: dict[str, Learner] = {
             "k-nearest neighbours",
             _knn,
             _knn_space,
-            portfolio=({}, {"n_neighbors": 5, "weights": "uniform"}),
+            portfolio=({}, *PORTFOLIO["knn"]),
             grid={"n_neighbors": [5, 15, 40], "weights": ["uniform", "distance"]},
             needs_scaling=True,
             max_rows=50_000,
@@ -347,7 +327,7 @@ LEARNERS: dict[str, Learner] = {
             "Extra trees",
             _extra_trees,
             _forest_space,
-            portfolio=({}, {"max_features": 1.0, "min_samples_leaf": 1}),
+            portfolio=({}, *PORTFOLIO["extra_trees"]),
             grid={"max_features": [0.3, 0.6, 1.0], "min_samples_leaf": [1, 5]},
             ordinal_categories=True,
             cost=3,
@@ -357,7 +337,7 @@ LEARNERS: dict[str, Learner] = {
             "Random forest",
             _random_forest,
             _forest_space,
-            portfolio=({}, {"max_features": 0.3, "min_samples_leaf": 3}),
+            portfolio=({}, *PORTFOLIO["random_forest"]),
             grid={"max_features": [0.3, 0.6, 1.0], "min_samples_leaf": [1, 5]},
             ordinal_categories=True,
             cost=4,
@@ -367,17 +347,7 @@ LEARNERS: dict[str, Learner] = {
             "CatBoost",
             _catboost,
             _catboost_space,
-            portfolio=(
-                {},
-                {
-                    "depth": 8,
-                    "learning_rate": 0.05,
-                    "l2_leaf_reg": 5.0,
-                    "native_categories": True,
-                    "max_ctr_complexity": 4,
-                },
-                {"depth": 4, "learning_rate": 0.08, "native_categories": False},
-            ),
+            portfolio=({}, *PORTFOLIO["catboost"]),
             grid={
                 "depth": [4, 6, 8],
                 "learning_rate": [0.05, 0.1],
