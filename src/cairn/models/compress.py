@@ -440,6 +440,7 @@ class _Runner:
                 y_val=self.y[val_idx] if early else None,
                 deadline=self.deadline,
                 n_classes=self.n_classes or None,
+                max_rounds=self.found.max_rounds,
             )
             fit_total += time.perf_counter() - begun
             output = predict_output(model, self.X.iloc[val_idx], self.task.name)
@@ -460,6 +461,7 @@ class _Runner:
             seed=self.seed,
             params=params,
             n_classes=self.n_classes or None,
+            max_rounds=self.found.max_rounds,
         )
 
     def distil(self, variant: Variant) -> None:

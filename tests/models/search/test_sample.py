@@ -10,9 +10,10 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold
 
-from cairn.data.schema import infer_schema
+from cairn.data.schema import Schema, infer_schema
+from cairn.data.split import Fold
 from cairn.models.catalog import LEARNERS, MAX_BOOSTING_ROUNDS
-from cairn.models.search import finalize, predict_output, search
+from cairn.models.search import SearchResult, finalize, predict_output, search
 from cairn.models.search._sample import (
     MIN_SEARCH_ROWS,
     refit_rows,
@@ -72,20 +73,8 @@ def test_a_short_search_on_many_rows_runs_on_a_sample_and_refits_on_more() -> No
     X = frame.drop(columns=["class"])
     y = pd.Categorical(frame["class"].astype(str)).codes.astype(int)
     folds = list(StratifiedKFold(5, shuffle=True, random_state=0).split(X, y))
-    outcome = search(
-        X,
-        y,
-        schema=schema,
-        folds=folds,
-        task="classification",
-        metric="roc_auc",
-        learners=[LEARNERS["lightgbm"]],
-        time_budget=10,
-        max_trials=0,
-        seed=0,
-        n_jobs=2,
-        select_features=False,
-        ensemble="none",
+    outcome = _lightgbm_defaults(
+        X, y, schema, folds, task="classification", metric="roc_auc", seconds=10, n_jobs=2
     )
     assert outcome.sample_rows is not None
     assert MIN_SEARCH_ROWS <= outcome.sample_rows < len(X)
@@ -123,22 +112,52 @@ def test_a_large_test_set_caps_the_boosting_rounds() -> None:
     X = frame.drop(columns=["median_house_value"])
     y = frame["median_house_value"].to_numpy(dtype=float)
     folds = list(StratifiedKFold(3, shuffle=True, random_state=0).split(X, y > np.median(y)))
-    outcome = search(
+    outcome = _lightgbm_defaults(
+        X,
+        y,
+        schema,
+        folds,
+        task="regression",
+        metric="rmse",
+        seconds=4,
+        n_jobs=1,
+        predict_rows_after=10_000_000,
+    )
+    best = outcome.candidate(outcome.best)
+    assert outcome.max_rounds == 200
+    assert "max_rounds" not in best.config.params  # a setting of the search, not of a trial
+    assert max(best.rounds) <= 200
+    final = finalize(outcome, X, y, schema=schema, seed=0, n_jobs=1, deadline=None)
+    model = final.estimator.named_steps["model"]
+    assert getattr(model, "regressor", model).n_estimators <= 200  # the refit keeps the cap
+
+
+def _lightgbm_defaults(
+    X: pd.DataFrame,
+    y: np.ndarray,
+    schema: Schema,
+    folds: list[Fold],
+    *,
+    task: str,
+    metric: str,
+    seconds: float,
+    n_jobs: int,
+    predict_rows_after: int = 0,
+) -> SearchResult:
+    """A search of LightGBM's default configurations alone."""
+    return search(
         X,
         y,
         schema=schema,
         folds=folds,
-        task="regression",
-        metric="rmse",
+        task=task,
+        metric=metric,
         learners=[LEARNERS["lightgbm"]],
-        time_budget=4,
+        time_budget=seconds,
         max_trials=0,
         seed=0,
-        n_jobs=1,
+        n_jobs=n_jobs,
         select_features=False,
         ensemble="none",
-        predict_rows_after=10_000_000,
+        predict_rows_after=predict_rows_after,
     )
-    best = outcome.candidate(outcome.best)
-    assert best.config.params["max_rounds"] == 200
-    assert max(best.rounds) <= 200

@@ -264,12 +264,9 @@ def _search(
         learners=learners,
         fixed_params=_exportable_params(learners) if exportable_only else None,
         remote=remote,
-        predict_rows_after=predict_rows_after / n_workers(n_jobs),
+        predict_rows_after=predict_rows_after,
+        max_rounds=_max_rounds(predict_rows_after / n_workers(n_jobs), deadline - started),
     )
-    seconds = deadline - started
-    rounds = rounds_for_predictions(state.predict_rows_after, seconds, MAX_BOOSTING_ROUNDS)
-    if rounds < MAX_BOOSTING_ROUNDS:
-        state.shared_params["max_rounds"] = rounds
     phases: dict[str, float] = {}
     with timed(phases, "defaults"):
         run_defaults(state, learners)
@@ -292,6 +289,13 @@ def _search(
     return outcome
 
 
+def _max_rounds(predict_rows_per_worker: float, seconds: float) -> int | None:
+    """The boosting cap that keeps the final model's predictions after the
+    search within reach; None: no cap below the catalog's."""
+    rounds = rounds_for_predictions(predict_rows_per_worker, seconds, MAX_BOOSTING_ROUNDS)
+    return rounds if rounds < MAX_BOOSTING_ROUNDS else None
+
+
 def _exportable_params(learners: Sequence[Learner]) -> dict[str, Params]:
     """Settings that keep every family within what the ONNX graph expresses."""
     return {lr.name: {"native_categories": False} for lr in learners if lr.category_statistics}
@@ -308,4 +312,5 @@ def _outcome(state: SearchState, selected: Schema | None, dropped: list[str]) ->
         selected_features=selected.feature_names if selected else None,
         dropped_features=dropped,
         target_transform="log1p" if state.shared_params.get("log_target") else None,
+        max_rounds=state.max_rounds,
     )

@@ -77,7 +77,7 @@ def finalize(
         # A cheap refit of the leader is always done on every row: its bag
         # would cost more in every prediction after the search (evaluation,
         # reports, export).
-        cheap = _refit_seconds(outcome, candidate, len(X)) <= _CHEAP_REFIT_S
+        cheap = _refit_rows_in(_CHEAP_REFIT_S, outcome, candidate, len(X)) >= len(X)
         if not fitted and cheap:
             rows = len(X)
         # A refit on too few rows more than the fold models saw becomes the
@@ -97,20 +97,21 @@ def finalize(
                 keep = sample_positions(y, rows, seed, classes=has_classes)
             X_fit, y_fit = (X, y) if keep is None else (X.iloc[keep], y[keep])
             fitted.append(
-                _refit(candidate, X_fit, y_fit, schema, task=outcome.task, seed=seed, n_jobs=n_jobs)
+                _refit(
+                    candidate,
+                    X_fit,
+                    y_fit,
+                    schema,
+                    task=outcome.task,
+                    seed=seed,
+                    n_jobs=n_jobs,
+                    max_rounds=outcome.max_rounds,
+                )
             )
             how.append("refit" if keep is None else f"refit on {len(keep):,} of {len(X):,} rows")
         names.append(name)
     _single_threaded(fitted)
     return _final_model(outcome, fitted, names, how, time.monotonic() - started)
-
-
-def _refit_seconds(outcome: SearchResult, candidate: CandidateResult, rows: int) -> float:
-    """Expected seconds of a refit on ``rows`` rows: a refit on the rows the
-    search ran on takes ``REFIT_FACTOR`` times a fold fit, and cost grows
-    linearly with rows."""
-    searched = outcome.sample_rows or rows
-    return REFIT_FACTOR * candidate.fit_time_s * rows / max(1, searched)
 
 
 def _rows_in_time(
@@ -125,7 +126,15 @@ def _rows_in_time(
     sharing the time left with the members after it."""
     if deadline is None:
         return n_rows
-    seconds = (deadline - time.monotonic()) / members_left
+    return _refit_rows_in((deadline - time.monotonic()) / members_left, outcome, candidate, n_rows)
+
+
+def _refit_rows_in(
+    seconds: float, outcome: SearchResult, candidate: CandidateResult, n_rows: int
+) -> int:
+    """Training rows a refit of ``candidate`` takes in ``seconds``: a refit
+    on the rows the search ran on costs ``REFIT_FACTOR`` fold fits, and cost
+    grows linearly with rows."""
     searched = outcome.sample_rows or n_rows
     return refit_rows(seconds, REFIT_FACTOR * candidate.fit_time_s, searched, n_rows)
 
@@ -139,9 +148,10 @@ def _refit(
     task: str,
     seed: int,
     n_jobs: int,
+    max_rounds: int | None,
 ) -> Any:
     """``candidate`` fitted on all training rows (boosting with the rounds
-    found in cross-validation)."""
+    found in cross-validation, within the search's cap)."""
     params: Params = dict(candidate.config.params)
     if candidate.rounds:
         params["n_estimators"] = max(10, int(np.mean(candidate.rounds) * 1.1))
@@ -159,6 +169,7 @@ def _refit(
             # OpenMP threads cost more than they save on small data, and
             # spin badly when the machine is busy.
             n_jobs=n_workers(n_jobs) if large else 1,
+            max_rounds=max_rounds,
         )
     return model
 

@@ -136,8 +136,12 @@ def fit_pipeline(
     y_val: np.ndarray | None = None,
     deadline: float | None = None,
     n_classes: int | None = None,
+    max_rounds: int | None = None,
 ) -> tuple[Pipeline, int | None]:
     """Fit preprocessing + learner; boosting early-stops on (X_val, y_val).
+
+    ``max_rounds`` caps boosting below :data:`MAX_BOOSTING_ROUNDS` when the
+    model's predictions after the search must stay fast (a large test set).
 
     For a task with classes, ``n_classes`` is the size of the whole class
     set: a model whose rows miss some classes still answers with one probability
@@ -157,9 +161,7 @@ def fit_pipeline(
     if has_classes and X_val is not None and y_val is not None:
         X_val, y_val = _known_classes_only(y, X_val, y_val)
     early = learner.early_stopping and X_val is not None and y_val is not None
-    # Set by the search when the model's size must stay within what its
-    # predictions after the search can afford (a large test set).
-    max_rounds = int(params.pop("max_rounds", MAX_BOOSTING_ROUNDS))
+    max_rounds = max_rounds or MAX_BOOSTING_ROUNDS
     if early:
         params["n_estimators"] = max_rounds
     elif "n_estimators" in params:

@@ -106,6 +106,7 @@ class RemoteFolds:
             "metric": state.metric,
             "seed": state.seed,
             "n_classes": state.n_classes,
+            "max_rounds": state.max_rounds,
             "n_jobs": self.cpus_per_trial,
             "wall_deadline": time.time() + state.left(),
         }

@@ -89,6 +89,8 @@ class SearchResult:
         sample_rows: the search cross-validated on a random sample of this
             many training rows (large data under a time budget); None: on all.
         fit_rows: mean rows each fold model was fitted on.
+        max_rounds: the boosting cap the search held every model to, so that
+            the final model predicts a large test set in time; None: none.
     """
 
     metric: str
@@ -107,6 +109,7 @@ class SearchResult:
     measured: dict[str, dict[str, Any]] = field(default_factory=dict)
     sample_rows: int | None = None
     fit_rows: float = 0.0
+    max_rounds: int | None = None
 
     def candidate(self, name: str) -> CandidateResult:
         for candidate in self.candidates:

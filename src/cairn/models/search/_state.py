@@ -75,6 +75,7 @@ def fit_fold(
     deadline: float,
     n_classes: int,
     n_jobs: int = 1,
+    max_rounds: int | None = None,
 ) -> FoldFit:
     """Fit one configuration on a fold's fitting rows and score it on its
     validation rows."""
@@ -94,6 +95,7 @@ def fit_fold(
         y_val=y_val,
         deadline=deadline,
         n_classes=n_classes,
+        max_rounds=max_rounds,
     )
     fit_time = time.perf_counter() - started
     started = time.perf_counter()
@@ -128,7 +130,8 @@ class SearchState:
         learners: Sequence[Learner] = (),
         fixed_params: Mapping[str, Params] | None = None,
         remote: RemoteFolds | None = None,
-        predict_rows_after: float = 0.0,
+        predict_rows_after: int = 0,
+        max_rounds: int | None = None,
     ) -> None:
         self.X, self.y, self.schema, self.folds = X, y, schema, list(folds)
         self.fixed_params = dict(fixed_params or {})  # family -> params forced on it
@@ -139,6 +142,7 @@ class SearchState:
         # the budget; the deadline moves as the leader changes.
         self.end, self.deadline = deadline, deadline
         self.predict_rows_after = predict_rows_after
+        self.max_rounds = max_rounds  # boosting cap; None: the catalog's
         self.workers, self.progress = workers, progress
         self.remote = remote  # fold fits on Ray; None: local threads
         self.sign = 1.0 if self.task.greater_is_better(metric) else -1.0
@@ -164,6 +168,7 @@ class SearchState:
             seed=self.seed,
             deadline=self.deadline,
             n_classes=self.n_classes,
+            max_rounds=self.max_rounds,
         )
 
     def _fit_fold_or_error(
@@ -331,7 +336,7 @@ class SearchState:
             if leader:
                 # ... and predict what the stages after the search ask of it.
                 per_row = np.nan_to_num(leader[0].predict_ms_per_row) / 1000
-                predicting = per_row * self.predict_rows_after
+                predicting = per_row * self.predict_rows_after / self.workers
                 self.deadline = self.end - REFIT_FACTOR * leader[0].fit_time_s - predicting
 
     def _evict_fold_models(self) -> None:
