@@ -14,6 +14,8 @@ from cairn.data.schema import Schema, infer_schema
 from cairn.data.split import Fold
 from cairn.models.catalog import LEARNERS, MAX_BOOSTING_ROUNDS
 from cairn.models.search import SearchResult, finalize, predict_output, search
+from cairn.models.search._finalize import _rows_in_time
+from cairn.models.search._results import CandidateResult, Config
 from cairn.models.search._sample import (
     MIN_SEARCH_ROWS,
     refit_rows,
@@ -65,6 +67,9 @@ def test_refit_rows_and_rounds_follow_the_time() -> None:
     assert rounds_for_predictions(1_000, 60.0, MAX_BOOSTING_ROUNDS) == MAX_BOOSTING_ROUNDS
     capped = rounds_for_predictions(100_000, 13.0, MAX_BOOSTING_ROUNDS)
     assert 200 <= capped < MAX_BOOSTING_ROUNDS
+    # A round grows a tree per class: 26 classes afford fewer rounds.
+    assert rounds_for_predictions(1_000, 13.0, MAX_BOOSTING_ROUNDS) == MAX_BOOSTING_ROUNDS
+    assert 200 < rounds_for_predictions(1_000, 13.0, MAX_BOOSTING_ROUNDS, 26) < MAX_BOOSTING_ROUNDS
 
 
 def test_a_short_search_on_many_rows_runs_on_a_sample_and_refits_on_more() -> None:
@@ -130,6 +135,42 @@ def test_a_large_test_set_caps_the_boosting_rounds() -> None:
     final = finalize(outcome, X, y, schema=schema, seed=0, n_jobs=1, deadline=None)
     model = final.estimator.named_steps["model"]
     assert getattr(model, "regressor", model).n_estimators <= 200  # the refit keeps the cap
+
+
+def test_a_costly_first_configuration_ends_in_time_and_ships_its_finished_folds() -> None:
+    # 26 classes: a LightGBM round grows 26 trees, and scoring a fold with
+    # them is part of the fold's time.
+    frame = load_dataset("letter", rows=6_000, seed=0)
+    schema = infer_schema(frame, target="letter", task="classification")
+    X = frame.drop(columns=["letter"])
+    y = pd.Categorical(frame["letter"]).codes.astype(int)
+    folds = list(StratifiedKFold(5, shuffle=True, random_state=0).split(X, y))
+    started = time.monotonic()
+    outcome = _lightgbm_defaults(
+        X, y, schema, folds, task="classification", metric="log_loss", seconds=4, n_jobs=2
+    )
+    assert time.monotonic() - started < 4 * 1.1 + 1.5
+    best = outcome.candidate(outcome.best)
+    assert best.status == "partial" and best.fold_models
+    assert len(best.fold_models) == len(best.fold_scores) < len(folds)
+    # No time left for a refit: the fold models that finished are the model.
+    final = finalize(outcome, X, y, schema=schema, seed=0, n_jobs=2, deadline=time.monotonic())
+    assert final.bagged and final.description == "lightgbm (bagged fold models)"
+    proba = predict_output(final.estimator, X.iloc[:50], "classification")
+    assert proba.shape == (50, 26) and np.allclose(proba.sum(axis=1), 1.0)
+
+
+def test_refit_time_is_shared_in_proportion_to_each_members_cost() -> None:
+    slow = CandidateResult("slow", Config("lightgbm"), fit_time_s=6.0)
+    fast = CandidateResult("fast", Config("linear"), fit_time_s=1.0)
+    outcome = SearchResult("rmse", "regression", [slow, fast], "slow", 0.0)
+    # 12.6 s cover both refits (1.5 x 6 s and 1.5 x 1 s): the slow one gets its 9 s.
+    deadline = time.monotonic() + 12.6
+    rows = _rows_in_time(outcome, slow, 10_000, deadline, later=[fast])
+    assert rows == 10_000
+    # Half the time: each gets half of what it needs.
+    rows = _rows_in_time(outcome, slow, 10_000, time.monotonic() + 5.25, later=[fast])
+    assert 4_900 <= rows <= 5_000
 
 
 def _lightgbm_defaults(

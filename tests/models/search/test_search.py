@@ -343,6 +343,7 @@ def test_budget_running_out_mid_candidate_is_partial(cancer: dict[str, Any]) -> 
     validated = cancer["folds"][0][1]
     assert np.isfinite(slow.oof[validated]).all()
     assert np.isnan(slow.oof).any()
+    assert slow.fold_models is not None and len(slow.fold_models) == 1  # what finished is kept
     assert linear.status == "skipped"
     assert result.best == "slow"
 

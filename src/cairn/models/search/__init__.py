@@ -265,7 +265,9 @@ def _search(
         fixed_params=_exportable_params(learners) if exportable_only else None,
         remote=remote,
         predict_rows_after=predict_rows_after,
-        max_rounds=_max_rounds(predict_rows_after / n_workers(n_jobs), deadline - started),
+    )
+    state.max_rounds = _max_rounds(
+        predict_rows_after / state.workers, deadline - started, state.n_classes
     )
     phases: dict[str, float] = {}
     with timed(phases, "defaults"):
@@ -289,10 +291,12 @@ def _search(
     return outcome
 
 
-def _max_rounds(predict_rows_per_worker: float, seconds: float) -> int | None:
+def _max_rounds(predict_rows_per_worker: float, seconds: float, n_classes: int) -> int | None:
     """The boosting cap that keeps the final model's predictions after the
     search within reach; None: no cap below the catalog's."""
-    rounds = rounds_for_predictions(predict_rows_per_worker, seconds, MAX_BOOSTING_ROUNDS)
+    rounds = rounds_for_predictions(
+        predict_rows_per_worker, seconds, MAX_BOOSTING_ROUNDS, n_classes
+    )
     return rounds if rounds < MAX_BOOSTING_ROUNDS else None
 
 

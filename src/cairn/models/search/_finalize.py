@@ -71,9 +71,9 @@ def finalize(
     fitted: list[Any] = []
     names: list[str] = []
     how: list[str] = []
-    for i, name in enumerate(members):
-        candidate = outcome.candidate(name)
-        rows = _rows_in_time(outcome, candidate, len(X), deadline, members_left=len(members) - i)
+    candidates = [outcome.candidate(name) for name in members]
+    for i, (name, candidate) in enumerate(zip(members, candidates, strict=True)):
+        rows = _rows_in_time(outcome, candidate, len(X), deadline, later=candidates[i + 1 :])
         # A cheap refit of the leader is always done on every row: its bag
         # would cost more in every prediction after the search (evaluation,
         # reports, export).
@@ -120,13 +120,17 @@ def _rows_in_time(
     n_rows: int,
     deadline: float | None,
     *,
-    members_left: int,
+    later: Sequence[CandidateResult],
 ) -> int:
     """Training rows the member's refit can take before ``deadline``,
-    sharing the time left with the members after it."""
+    sharing the time left with the ``later`` members in proportion to what
+    their refits cost (a slow member's refit is not cut short so that a
+    fast one keeps time it does not need)."""
     if deadline is None:
         return n_rows
-    return _refit_rows_in((deadline - time.monotonic()) / members_left, outcome, candidate, n_rows)
+    costs = [max(c.fit_time_s, 1e-3) for c in (candidate, *later)]
+    share = costs[0] / sum(costs)
+    return _refit_rows_in(share * (deadline - time.monotonic()), outcome, candidate, n_rows)
 
 
 def _refit_rows_in(

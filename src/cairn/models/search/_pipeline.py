@@ -20,6 +20,7 @@ from cairn.data.schema import Role, Schema
 from cairn.features import build_preprocessor, with_pca
 from cairn.features.preprocess import CategoryCodes
 from cairn.models.catalog import MAX_BOOSTING_ROUNDS, Learner
+from cairn.models.search._sample import PREDICT_SECONDS_PER_TREE_ROW, trees_per_round
 from cairn.models.target import ClassAlignedClassifier, LogTargetRegressor, missing_classes
 from cairn.tasks import get_task
 
@@ -105,21 +106,29 @@ def build_pipeline(
 
 
 class _DeadlineCallback:
-    """Stops boosting when the search deadline passes (LightGBM and CatBoost)."""
+    """Stops boosting when the search deadline passes (LightGBM and CatBoost),
+    or when predicting the validation rows with the rounds so far
+    (``predict_seconds_per_round`` each) would end after it."""
 
     order = 30  # LightGBM callback ordering
 
-    def __init__(self, deadline: float | None) -> None:
+    def __init__(self, deadline: float | None, predict_seconds_per_round: float = 0.0) -> None:
         self.deadline = deadline
+        self.per_round = predict_seconds_per_round
+
+    def _late(self, rounds: int) -> bool:
+        if self.deadline is None:
+            return False
+        return time.monotonic() + rounds * self.per_round > self.deadline
 
     def __call__(self, env: Any) -> None:  # LightGBM
-        if self.deadline is not None and time.monotonic() > self.deadline:
+        if self._late(env.iteration + 1):
             import lightgbm as lgb
 
             raise lgb.callback.EarlyStopException(env.iteration, env.evaluation_result_list)
 
     def after_iteration(self, info: Any) -> bool:  # CatBoost: False stops training
-        return self.deadline is None or time.monotonic() <= self.deadline
+        return not self._late(info.iteration + 1)
 
 
 def fit_pipeline(
@@ -182,12 +191,27 @@ def fit_pipeline(
             if early:
                 assert X_val is not None and y_val is not None
                 validation = (prep.transform(X_val), y_val)
+            # Scoring the fold comes after the fit, within the same deadline.
+            per_round = 0.0 if X_val is None else len(X_val) * PREDICT_SECONDS_PER_TREE_ROW
             if learner.name == "lightgbm":
                 rounds = fit_lightgbm(
-                    model, features, y, validation, has_classes=has_classes, deadline=deadline
+                    model,
+                    features,
+                    y,
+                    validation,
+                    has_classes=has_classes,
+                    deadline=deadline,
+                    predict_seconds_per_round=per_round * trees_per_round(n_classes),
                 )
-            else:  # catboost
-                rounds = _fit_catboost(model, features, y, validation, deadline=deadline)
+            else:  # catboost: one tree a round whatever the classes
+                rounds = _fit_catboost(
+                    model,
+                    features,
+                    y,
+                    validation,
+                    deadline=deadline,
+                    predict_seconds_per_round=per_round,
+                )
     if log_target:
         pipeline.steps[-1] = ("model", LogTargetRegressor(model))
     elif has_classes and n_classes and missing_classes(model, n_classes):
@@ -220,12 +244,13 @@ def fit_lightgbm(
     has_classes: bool,
     deadline: float | None,
     sample_weight: np.ndarray | None = None,
+    predict_seconds_per_round: float = 0.0,
 ) -> int:
     """Fit a LightGBM model, early-stopping on ``validation`` when given;
     returns the rounds used."""
     import lightgbm as lgb
 
-    callbacks: list[Any] = [_DeadlineCallback(deadline)]
+    callbacks: list[Any] = [_DeadlineCallback(deadline, predict_seconds_per_round)]
     fit_kwargs: dict[str, Any] = {}
     if sample_weight is not None:
         fit_kwargs["sample_weight"] = sample_weight
@@ -255,10 +280,13 @@ def _fit_catboost(
     validation: tuple[Any, np.ndarray] | None,
     *,
     deadline: float | None,
+    predict_seconds_per_round: float = 0.0,
 ) -> int:
     """Fit a CatBoost model, early-stopping on ``validation`` when given;
     returns the rounds used."""
-    fit_kwargs: dict[str, Any] = {"callbacks": [_DeadlineCallback(deadline)]}
+    fit_kwargs: dict[str, Any] = {
+        "callbacks": [_DeadlineCallback(deadline, predict_seconds_per_round)]
+    }
     if validation is not None:
         fit_kwargs["eval_set"] = validation
         fit_kwargs["early_stopping_rounds"] = _EARLY_STOPPING_ROUNDS

@@ -131,7 +131,6 @@ class SearchState:
         fixed_params: Mapping[str, Params] | None = None,
         remote: RemoteFolds | None = None,
         predict_rows_after: int = 0,
-        max_rounds: int | None = None,
     ) -> None:
         self.X, self.y, self.schema, self.folds = X, y, schema, list(folds)
         self.fixed_params = dict(fixed_params or {})  # family -> params forced on it
@@ -142,7 +141,7 @@ class SearchState:
         # the budget; the deadline moves as the leader changes.
         self.end, self.deadline = deadline, deadline
         self.predict_rows_after = predict_rows_after
-        self.max_rounds = max_rounds  # boosting cap; None: the catalog's
+        self.max_rounds: int | None = None  # boosting cap; None: the catalog's
         self.workers, self.progress = workers, progress
         self.remote = remote  # fold fits on Ray; None: local threads
         self.sign = 1.0 if self.task.greater_is_better(metric) else -1.0
@@ -316,7 +315,8 @@ class SearchState:
 
     def _record(self, result: CandidateResult, folds: _FoldOutputs, seconds: float) -> None:
         """Finish ``result`` from its folds' outputs; a complete result keeps
-        its fold models and moves the deadline for the leader's refit."""
+        its fold models and moves the deadline for the leader's refit, a
+        partial one keeps the fold models that finished."""
         if not all(np.isfinite(s) for s in result.fold_scores):
             result.status = "failed"
             result.error = "the metric could not be computed on some folds"
@@ -338,9 +338,14 @@ class SearchState:
                 per_row = np.nan_to_num(leader[0].predict_ms_per_row) / 1000
                 predicting = per_row * self.predict_rows_after / self.workers
                 self.deadline = self.end - REFIT_FACTOR * leader[0].fit_time_s - predicting
+        elif result.status == "partial" and folds.models:
+            # A search whose time ran out in its first configuration (a costly
+            # one on many classes) may ship it: with no time left for a refit,
+            # as the bag of the fold models that finished.
+            result.fold_models = folds.models
 
     def _evict_fold_models(self) -> None:
-        held = [c for c in self.candidates if c.fold_models is not None]
+        held = [c for c in self.candidates if c.fold_models is not None and c.complete]
         keep = {id(c) for c in self.ensemble_pool(held, _KEEP_FOLD_MODELS)}
         for candidate in held:
             if id(candidate) not in keep:
