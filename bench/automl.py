@@ -82,6 +82,7 @@ HOLDOUT = (
 RUNS_FILE = HERE / "results" / "automl_runs.jsonl"
 # Two scores closer than this (relative) are a tie in win/tie/loss.
 TIE = 1e-3
+QUIET_LOAD = 2.5
 TOOLS = ("cairn", "flaml", "ag_medium", "ag_best", "h2o")
 PEER_ENVS: dict[str, tuple[str, list[str]]] = {
     "flaml": ("flaml", ["flaml>=2.3", "lightgbm", "xgboost-cpu", "pandas<3", "scikit-learn"]),
@@ -255,6 +256,18 @@ def run_one(tool: str, name: str, budget: int, seed: int) -> dict[str, object]:
     return record
 
 
+def wait_for_a_quiet_machine(most_seconds: float = 600.0) -> None:
+    """Wait until the 1-minute load average shows no work beside the run
+    that just ended (which leaves up to 2 on two cores), at most ten minutes:
+    a run started on a busy machine is not a fair run."""
+    waited = 0.0
+    while os.getloadavg()[0] > QUIET_LOAD and waited < most_seconds:
+        if waited == 0:
+            print(f"  waiting for the load average to fall under {QUIET_LOAD}", flush=True)
+        time.sleep(10)
+        waited += 10
+
+
 # --- statistics ---------------------------------------------------------
 
 
@@ -408,8 +421,19 @@ def report(runs: dict[Key, dict[str, object]], tools: list[str]) -> str:
             (f"Holdout datasets ({len(HOLDOUT)})", list(HOLDOUT)),
         ):
             lines += [f"### {title}", ""]
-            found = cases(runs, budget, tools, datasets)
             started = {(k[1], k[2]) for k in runs if k[0] == budget and k[2] in datasets}
+            # Tools run on every dataset-seed first, over all of them; then
+            # every tool, over the dataset-seeds each of them ran.
+            everywhere = [t for t in tools if all((budget, s, d, t) in runs for s, d in started)]
+            if len(everywhere) < len(tools) and "cairn" in everywhere and len(everywhere) > 1:
+                lines += [
+                    f"Tools with a result on all {len(started)} dataset-seeds: "
+                    f"{', '.join(LABELS[t] for t in everywhere)}.",
+                    "",
+                ]
+                lines += summary(cases(runs, budget, everywhere, datasets), everywhere)
+                lines += ["Every tool:", ""]
+            found = cases(runs, budget, tools, datasets)
             if len(found) < len(started):
                 lines += [
                     f"Of {len(started)} dataset-seeds run so far, {len(started) - len(found)} "
@@ -520,6 +544,7 @@ def main() -> None:
                             continue
                         while (WORK / "PAUSE").exists():  # lets other work have the machine
                             time.sleep(5)
+                        wait_for_a_quiet_machine()
                         record = run_one(tool, name, budget, seed)
                         runs[key] = record
                         save_runs(runs)
