@@ -274,7 +274,8 @@ def wait_for_a_quiet_machine(most_seconds: float = 600.0) -> None:
 def case_ranks(scores: dict[str, float | None], higher: bool) -> dict[str, float]:
     """Ranks of one dataset-seed (1 is best, ties averaged); a tool that
     failed shares the places after every tool that produced a score."""
-    ok = {t: s for t, s in scores.items() if s is not None and np.isfinite(s)}
+    # Rounded: floating-point noise (an AUC of 0.9999999999999999) is no rank.
+    ok = {t: round(s, 10) for t, s in scores.items() if s is not None and np.isfinite(s)}
     failed = [t for t in scores if t not in ok]
     ranks: dict[str, float] = {}
     if ok:
