@@ -56,3 +56,34 @@ def test_fit_trains_through_infinite_values() -> None:
     model = cairn.fit(frame, "label", time_budget=8, include=("linear", "lightgbm"))
     proba = model.predict_proba(frame.drop(columns=["label"]).iloc[20:30])
     assert proba.shape == (10, 2)
+
+
+def test_fit_and_predict_with_column_names_that_are_not_text() -> None:
+    """``pd.DataFrame(array)`` names columns 0, 1, ...: they train and predict."""
+    import cairn
+
+    frame = load_dataset("iris")
+    target_position = list(frame.columns).index("species")
+    frame.columns = list(range(len(frame.columns)))
+    model = cairn.fit(frame, target_position, time_budget=5, include=("linear",))  # type: ignore[arg-type]
+    new = frame.drop(columns=[target_position]).head(6)
+    assert len(model.predict(new)) == 6
+    assert model.predict_proba(new).shape == (6, 3)
+
+
+def test_column_name_that_is_not_text_is_refused_where_nothing_converts_it() -> None:
+    from cairn.data.quality import clean_unlabelled
+
+    frame = load_dataset("iris").drop(columns=["species"])
+    frame.columns = [0, 1, "petal_length", "petal_width"]
+    with pytest.raises(DataError, match=r"column 1 is named 0, a int; column names must be text"):
+        clean_unlabelled(frame, task="clustering")
+
+
+def test_regression_target_whose_squares_overflow_is_refused() -> None:
+    import cairn
+
+    frame = load_dataset("concrete")
+    frame["strength"] = frame["strength"] * 1e200
+    with pytest.raises(DataError, match=r"target 'strength' in data reaches .*e\+20\d.*rescale"):
+        cairn.fit(frame, "strength", time_budget=5, include=("linear",))

@@ -547,11 +547,20 @@ def clean_unlabelled(
 
 
 def _check_shape(frame: pd.DataFrame, source: str) -> None:
-    """Refuse a table without rows or columns, or naming a column twice."""
+    """Refuse a table without rows or columns, with a column name that is not
+    text, or naming a column twice."""
     if len(frame) == 0:
         raise DataError(f"{source} has no rows; check the file, its separator and its header")
     if len(frame.columns) == 0:
         raise DataError(f"{source} has no columns; check the file, its separator and its header")
+    for position, name in enumerate(frame.columns, start=1):
+        if not isinstance(name, str):
+            # Every later stage (the schema, bundles, the JSON API) names columns by text.
+            raise DataError(
+                f"{source}: column {position} is named {name!r}, a {type(name).__name__}; "
+                "column names must be text: rename them, e.g. "
+                "frame.columns = frame.columns.astype(str), and name the target as text"
+            )
     repeated = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
     if repeated:
         raise DataError(
@@ -640,6 +649,10 @@ def _duplicated_rows(data: pd.DataFrame) -> pd.Series:
     return pd.Series(found, index=data.index)
 
 
+# A regression target beyond this has squares past float64's 1.8e308.
+_LARGEST_TARGET = 1e150
+
+
 def _check_target(y: pd.Series, *, target: str, task: Task, source: str) -> None:
     """Refuse a target there is nothing to learn from for ``task``."""
     if not task.has_classes:
@@ -653,6 +666,13 @@ def _check_target(y: pd.Series, *, target: str, task: Task, source: str) -> None
             raise DataError(
                 f"target {target!r} in {source} is constant (every row is {y.iloc[0]!r}): "
                 "there is nothing to learn; check the target column"
+            )
+        largest = float(np.nanmax(np.abs(y.to_numpy(dtype=float))))
+        if largest > _LARGEST_TARGET:
+            raise DataError(
+                f"target {target!r} in {source} reaches {largest:.3g}: values this large "
+                "overflow the squared errors every regression metric uses; rescale the "
+                f"column (divide it by 1e{int(np.log10(largest)) - 6}, or take its logarithm)"
             )
     else:
         labels = as_strings(y)

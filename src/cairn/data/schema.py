@@ -562,6 +562,15 @@ def unseen_categories(values: pd.Series, column: ColumnSchema) -> pd.Series:
     return unseen.value_counts()
 
 
+def text_names(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with every column name as text (``pd.DataFrame(array)``
+    names its columns 0, 1, ...): a schema names columns by text, so the
+    same frame trains and predicts."""
+    if all(isinstance(c, str) for c in frame.columns):
+        return frame
+    return frame.set_axis([str(c) for c in frame.columns], axis=1)
+
+
 def conform(frame: pd.DataFrame, schema: Schema) -> tuple[pd.DataFrame, list[str]]:
     """Check scoring data against a schema and bring it to the trained form.
 
@@ -581,6 +590,7 @@ def conform(frame: pd.DataFrame, schema: Schema) -> tuple[pd.DataFrame, list[str
             and value).
     """
     notes: list[str] = []
+    frame = text_names(frame)
     repeated = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
     if repeated:
         raise SchemaMismatchError(

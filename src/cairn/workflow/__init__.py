@@ -15,6 +15,7 @@ import pandas as pd
 
 from cairn._io import write_json
 from cairn.bundle import Model
+from cairn.data.schema import text_names
 from cairn.data.split import make_folds
 from cairn.evaluation.run_state import start_run_folder
 from cairn.models.catalog import choose_learners
@@ -262,12 +263,15 @@ def fit(
     data; ``run`` is the full workflow (split, evaluation, bundle, registry).
     The search is the same: cleaning, schema, CV folds, tuning, ensembles.
     ``allow_leakage`` names columns kept as features although the leakage
-    check suspects them (``data.allow_leakage`` in a spec).
+    check suspects them (``data.allow_leakage`` in a spec). Column names
+    that are not text (``pd.DataFrame(array)`` names them 0, 1, ...) are
+    read as text, here and when the model predicts.
 
     Raises:
         DataError, SpecError, TrainingError.
     """
     clock = Clock()
+    frame, target = text_names(frame), str(target)
     prepared = clean(
         frame, target=target, task=task, metric=metric, folds=folds, allow_leakage=allow_leakage
     )

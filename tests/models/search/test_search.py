@@ -348,6 +348,29 @@ def test_budget_running_out_mid_candidate_is_partial(cancer: dict[str, Any]) -> 
     assert result.best == "slow"
 
 
+def test_partial_candidate_behind_the_leader_lets_its_fold_models_go(
+    cancer: dict[str, Any],
+) -> None:
+    # The prior-predicting slow learner is cut short and ranks below the
+    # logistic regression: no later stage can use its fold models.
+    result = search(
+        cancer["X"],
+        cancer["y"],
+        schema=cancer["schema"],
+        folds=cancer["folds"],
+        task="classification",
+        metric="log_loss",
+        learners=[LEARNERS["linear"], fake_learner("slow", delay=1.5)],
+        time_budget=3.0,
+        n_jobs=1,
+    )
+    linear, slow = result.candidates
+    assert linear.status == "ok" and linear.fold_models is not None
+    assert slow.status == "partial" and slow.fold_scores
+    assert slow.fold_models is None
+    assert result.best == "linear"
+
+
 def test_candidate_failing_after_good_folds_ranks_below_the_winner(
     cancer: dict[str, Any],
 ) -> None:

@@ -343,10 +343,17 @@ class SearchState:
             # one on many classes) may ship it: with no time left for a refit,
             # as the bag of the fold models that finished.
             result.fold_models = folds.models
+            self._evict_fold_models()
 
     def _evict_fold_models(self) -> None:
-        held = [c for c in self.candidates if c.fold_models is not None and c.complete]
-        keep = {id(c) for c in self.ensemble_pool(held, _KEEP_FOLD_MODELS)}
+        """Free the fold models no later stage can use: keep the ensemble pool
+        of complete candidates, and a partial one only while it leads."""
+        held = [c for c in self.candidates if c.fold_models is not None]
+        complete = [c for c in held if c.complete]
+        keep = {id(c) for c in self.ensemble_pool(complete, _KEEP_FOLD_MODELS)}
+        leader = self.ranked()
+        if leader and not leader[0].complete:
+            keep.add(id(leader[0]))
         for candidate in held:
             if id(candidate) not in keep:
                 candidate.fold_models = None
