@@ -410,10 +410,13 @@ def report(runs: dict[Key, dict[str, object]], tools: list[str]) -> str:
         {f"{LABELS[str(r['tool'])]} {r.get('version')}" for r in chosen if r.get("version")}
     )
     lines += [f"Versions: {', '.join(versions)}.", ""]
+    every_tool = tools
     for budget in sorted({k[0] for k in runs}):
         at_budget = [r for r in chosen if r["budget"] == budget]
         if not at_budget:
             continue
+        # A budget run on fewer tools (300 s) shows only the tools it ran.
+        tools = [t for t in every_tool if any(r["tool"] == t for r in at_budget)]
         lines += [f"## Budget {budget} s", ""]
         development = [d for d in SUITE if d not in HOLDOUT]
         for title, datasets in (

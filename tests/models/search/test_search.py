@@ -322,18 +322,27 @@ def test_tiny_budget_still_trains_the_first_candidate(diabetes: dict[str, Any]) 
     assert result.best == "linear"
 
 
-def test_budget_running_out_mid_candidate_is_partial(cancer: dict[str, Any]) -> None:
-    # One fold at a time (n_jobs=1): after the first slow fold the budget is spent.
-    result = search(
+def _one_fold_at_a_time(
+    cancer: dict[str, Any], learners: list[Learner], *, time_budget: float
+) -> SearchResult:
+    """A log-loss search on ``cancer`` that fits one fold at a time (n_jobs=1)."""
+    return search(
         cancer["X"],
         cancer["y"],
         schema=cancer["schema"],
         folds=cancer["folds"],
         task="classification",
         metric="log_loss",
-        learners=[fake_learner("slow", delay=0.1), LEARNERS["linear"]],
-        time_budget=0.05,
+        learners=learners,
+        time_budget=time_budget,
         n_jobs=1,
+    )
+
+
+def test_budget_running_out_mid_candidate_is_partial(cancer: dict[str, Any]) -> None:
+    # After the first slow fold the budget is spent.
+    result = _one_fold_at_a_time(
+        cancer, [fake_learner("slow", delay=0.1), LEARNERS["linear"]], time_budget=0.05
     )
     slow, linear = result.candidates
     assert slow.status == "partial"
@@ -353,16 +362,8 @@ def test_partial_candidate_behind_the_leader_lets_its_fold_models_go(
 ) -> None:
     # The prior-predicting slow learner is cut short and ranks below the
     # logistic regression: no later stage can use its fold models.
-    result = search(
-        cancer["X"],
-        cancer["y"],
-        schema=cancer["schema"],
-        folds=cancer["folds"],
-        task="classification",
-        metric="log_loss",
-        learners=[LEARNERS["linear"], fake_learner("slow", delay=1.5)],
-        time_budget=3.0,
-        n_jobs=1,
+    result = _one_fold_at_a_time(
+        cancer, [LEARNERS["linear"], fake_learner("slow", delay=1.5)], time_budget=3.0
     )
     linear, slow = result.candidates
     assert linear.status == "ok" and linear.fold_models is not None
