@@ -167,6 +167,24 @@ def test_multiclass(iris: tuple[Any, ...]) -> None:
         )
 
 
+def test_tempered_probabilities_export(iris: tuple[Any, ...], titanic: tuple[Any, ...]) -> None:
+    import lightgbm as lgb
+
+    for data, temperature in ((iris, 0.4), (titanic, 2.5)):
+        X, y, X_test, schema = data
+        member = _pipeline(
+            schema, lgb.LGBMClassifier(n_estimators=20, verbose=-1, n_jobs=1), ordinal=True
+        ).fit(X, y)
+        single = EnsembleModel([member], [1.0], "classification", temperature=temperature)
+        plain = member.predict_proba(X_test)
+        scaled = single.predict_proba(X_test)
+        assert (scaled.argmax(axis=1) == plain.argmax(axis=1)).all()
+        # a temperature below 1 sharpens, above 1 softens
+        sharper = scaled.max(axis=1) >= plain.max(axis=1) - 1e-12
+        assert sharper.all() if temperature < 1 else not sharper.all()
+        _assert_exported(single, schema, X_test)
+
+
 def test_bags_weighted_and_stacked_ensembles(
     housing: tuple[Any, ...], titanic: tuple[Any, ...]
 ) -> None:

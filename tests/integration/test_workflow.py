@@ -214,7 +214,12 @@ def test_fit_trains_on_every_row_with_the_run_steps() -> None:
     assert model.metadata["metric"] == "roc_auc"
     # linear models only; several tuned ones may win as an ensemble
     assert model.metadata["model"] in {"linear", "ensemble"}
-    assert set(model.metadata["search"]) == {"trials", "phases_s", "target_transform"}
+    assert set(model.metadata["search"]) == {
+        "trials",
+        "phases_s",
+        "target_transform",
+        "temperature",
+    }
     # fit has no held-out test set, so no run-only progress lines
     assert "building the final model" not in said and said
     predictions = model.predict(frame.drop(columns=["default"]).head(20))

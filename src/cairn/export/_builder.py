@@ -407,8 +407,10 @@ class Builder:
         if isinstance(estimator, EnsembleModel):
             outputs = [self.estimator(member) for member in estimator.members]
             if estimator.stacker is not None:
-                return self._stack(estimator.stacker, outputs)
-            return self._weighted(outputs, [float(w) for w in estimator.weights])
+                combined = self._stack(estimator.stacker, outputs)
+            else:
+                combined = self._weighted(outputs, [float(w) for w in estimator.weights])
+            return self._tempered(combined, estimator.temperature)
         if isinstance(estimator, BaggedModel):
             outputs = [self.estimator(member) for member in estimator.models]
             return self._weighted(outputs, [1.0 / len(outputs)] * len(outputs))
@@ -434,6 +436,18 @@ class Builder:
             [self.g.op("Mul", [stacked, self.g.const(shaped)]), self._axis0()],
             keepdims=0,
         )
+
+    def _tempered(self, proba: str, temperature: float) -> str:
+        """softmax(log p / T), as :func:`cairn.models.ensemble.tempered`."""
+        if temperature == 1.0 or not self.task.has_classes:
+            return proba
+        from cairn.models.ensemble import PROBABILITY_FLOOR
+
+        floored = self.g.op("Max", [proba, self.g.const(np.asarray(PROBABILITY_FLOOR))])
+        logits = self.g.op(
+            "Div", [self.g.op("Log", [floored]), self.g.const(np.asarray(temperature))]
+        )
+        return self.g.op("Softmax", [logits], axis=1)
 
     def _axis0(self) -> str:
         return self.g.const(np.asarray([0], dtype=np.int64))

@@ -48,6 +48,8 @@ from cairn.models.search import (
     FinalModel,
     SearchResult,
     build_pipeline,
+    calibrated_output,
+    final_oof,
     fit_lightgbm,
     fit_pipeline,
     n_classes_of,
@@ -278,28 +280,11 @@ def not_compressed(
 
 
 def _teacher_cv(found: SearchResult) -> float:
+    if found.calibrated_scores:
+        return float(np.mean(found.calibrated_scores))
     if found.ensemble:
         return float(np.mean(found.ensemble_scores))
     return found.candidate(found.best).cv_mean
-
-
-def teacher_oof(found: SearchResult) -> np.ndarray | None:
-    """The final model's out-of-fold output (None when a member has none)."""
-    members = found.ensemble or {found.best: 1.0}
-    oofs = [found.candidate(name).oof for name in members]
-    if any(oof is None for oof in oofs):
-        return None
-    arrays = [np.asarray(oof, dtype=float) for oof in oofs if oof is not None]
-    if found.ensemble_method == "stacking" and found.stacker is not None:
-        finite = np.isfinite(stack_features(arrays)).all(axis=1)
-        output = np.full_like(arrays[0], np.nan)
-        if finite.any():
-            output[finite] = predict_output(
-                found.stacker, stack_features([a[finite] for a in arrays]), found.task
-            )
-        return output
-    weights = list(members.values())
-    return np.asarray(np.sum([w * a for w, a in zip(weights, arrays, strict=True)], axis=0))
 
 
 def distil_reason(found: SearchResult, final: FinalModel) -> str:
@@ -318,7 +303,7 @@ def _plans(
     plans: list[tuple[Variant, Callable[[Variant], None]]] = []
     reasons: list[str] = []
     not_distilled = distil_reason(found, final)
-    if not not_distilled and teacher_oof(found) is None:
+    if not not_distilled and final_oof(found) is None:
         not_distilled = "the final model has no out-of-fold output to learn from"
     if not_distilled:
         reasons.append(f"no student: {not_distilled}")
@@ -476,7 +461,7 @@ class _Runner:
         watches the validation rows' true labels, as for every boosting
         candidate of the search.
         """
-        targets = teacher_oof(self.found)
+        targets = final_oof(self.found, calibrated=True)
         assert targets is not None
         scores, rounds, fit_total = [], [], 0.0
         for index, (fit_idx, val_idx) in enumerate(self.folds):
@@ -509,9 +494,11 @@ class _Runner:
                 raise ValueError(f"the fold models of {name!r} were not kept")
             outputs.append(predict_output(models[index], frame, self.task.name))
         if self.found.ensemble_method == "stacking" and self.found.stacker is not None:
-            return predict_output(self.found.stacker, stack_features(outputs), self.task.name)
-        weights = list(members.values())
-        return np.asarray(np.sum([w * o for w, o in zip(weights, outputs, strict=True)], axis=0))
+            combined = predict_output(self.found.stacker, stack_features(outputs), self.task.name)
+        else:
+            weights = list(members.values())
+            combined = np.sum([w * o for w, o in zip(weights, outputs, strict=True)], axis=0)
+        return calibrated_output(self.found, np.asarray(combined, dtype=float))
 
     def _fit_student(
         self,

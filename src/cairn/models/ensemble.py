@@ -9,7 +9,12 @@
 * :class:`BaggedModel` — the fold models of one configuration, averaged: the
   model whose out-of-fold predictions were scored, with no refit.
 * :class:`EnsembleModel` — the final estimator: members combined by weights
-  or by a stacker; one object, saved in one bundle, served like any model.
+  or by a stacker, class probabilities optionally tempered; one object,
+  saved in one bundle, served like any model.
+* :func:`fit_temperature` — temperature scaling (Guo et al. 2017): the one
+  scale of the log-probabilities that minimises out-of-fold log loss.
+  Averaged members are under-confident where they agree; a temperature
+  below 1 sharpens them, above 1 softens over-confident ones.
 """
 
 from __future__ import annotations
@@ -23,6 +28,11 @@ import pandas as pd
 from cairn.tasks import get_task
 
 Scorer = Callable[[np.ndarray], float]
+
+# Probabilities are floored here before their logarithm is taken.
+PROBABILITY_FLOOR = 1e-15
+# Temperatures searched, as log(T): from e^-3 (≈ 0.05) to e^3 (≈ 20).
+_LOG_TEMPERATURE_RANGE = (-3.0, 3.0)
 
 
 class BaggedModel:
@@ -55,7 +65,12 @@ class EnsembleModel:
             members answer is asked of the task.
         names: the candidate each member came from.
         stacker: optional level-2 model over the members' outputs.
+        temperature: class probabilities are rescaled as softmax(log p / T)
+            after the members are combined (1: as combined).
     """
+
+    # bundles pickled before temperatures existed load with none
+    temperature: float = 1.0
 
     def __init__(
         self,
@@ -64,12 +79,14 @@ class EnsembleModel:
         task: str,
         names: Sequence[str] = (),
         stacker: Any = None,
+        temperature: float = 1.0,
     ) -> None:
         self.members = list(members)
         self.weights = np.asarray(weights, dtype=float)
         self.task = task
         self.names = list(names)
         self.stacker = stacker
+        self.temperature = float(temperature)
 
     def _outputs(self, X: pd.DataFrame) -> list[np.ndarray]:
         if get_task(self.task).has_classes:
@@ -79,8 +96,10 @@ class EnsembleModel:
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         outputs = self._outputs(X)
         if self.stacker is not None:
-            return np.asarray(self.stacker.predict_proba(stack_features(outputs)), dtype=float)
-        return np.tensordot(self.weights, np.stack(outputs), axes=1)
+            combined = np.asarray(self.stacker.predict_proba(stack_features(outputs)), dtype=float)
+        else:
+            combined = np.tensordot(self.weights, np.stack(outputs), axes=1)
+        return tempered(combined, self.temperature)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         if get_task(self.task).has_classes:
@@ -145,6 +164,34 @@ def greedy_selection(
         total = total + oofs[pick]
         current = trial_scores[pick]
     return counts / counts.sum()
+
+
+def tempered(proba: np.ndarray, temperature: float) -> np.ndarray:
+    """Class probabilities rescaled by ``temperature``: softmax(log p / T).
+    The most likely class stays the same."""
+    if temperature == 1.0:
+        return proba
+    logits = np.log(np.clip(proba, PROBABILITY_FLOOR, 1.0)) / temperature
+    logits -= logits.max(axis=1, keepdims=True)
+    scaled = np.exp(logits)
+    return np.asarray(scaled / scaled.sum(axis=1, keepdims=True))
+
+
+def fit_temperature(proba: np.ndarray, y: np.ndarray) -> float:
+    """The temperature that minimises the log loss of ``proba`` (rows ×
+    classes) against integer labels ``y``."""
+    from scipy.optimize import minimize_scalar
+
+    rows = np.arange(len(y))
+
+    def loss(log_temperature: float) -> float:
+        scaled = tempered(proba, float(np.exp(log_temperature)))
+        return float(-np.mean(np.log(np.clip(scaled[rows, y], PROBABILITY_FLOOR, 1.0))))
+
+    found = minimize_scalar(
+        loss, bounds=_LOG_TEMPERATURE_RANGE, method="bounded", options={"xatol": 1e-3}
+    )
+    return float(np.exp(found.x))
 
 
 def fit_stacker(oofs: Sequence[np.ndarray], y: np.ndarray, task: str, seed: int) -> Any:

@@ -10,7 +10,9 @@ import shutil
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from cairn._io import write_json
@@ -36,6 +38,9 @@ from cairn.workflow._train import (
     plan_budget,
     train,
 )
+
+if TYPE_CHECKING:
+    from cairn.models.search import SearchResult
 
 # Share of the seconds left after evaluation for the drift reference's
 # feature sensitivities; permutation importance and SHAP get the rest.
@@ -309,13 +314,22 @@ def fit(
         "metric": chosen,
         "model": "ensemble" if found.ensemble else found.candidate(found.best).family,
         "model_label": trained.final.description,
-        "cv": {"metric": chosen, "mean": float(found.leaderboard.iloc[0][f"cv_{chosen}_mean"])},
+        "cv": {"metric": chosen, "mean": _packaged_cv(found, chosen)},
         "search": {
             "trials": found.n_trials,
             "phases_s": found.phases,
             "target_transform": found.target_transform,
+            "temperature": found.temperature,
         },
     }
     return Model(
         trained.pipeline, prepared.schema, metadata, privacy_key=prepared.cleaned.privacy_key
     )
+
+
+def _packaged_cv(found: SearchResult, metric: str) -> float:
+    """The cross-validated score of the model as packaged: calibrated when
+    a temperature was kept, else the leaderboard's first row."""
+    if found.calibrated_scores:
+        return float(np.mean(found.calibrated_scores))
+    return float(found.leaderboard.iloc[0][f"cv_{metric}_mean"])

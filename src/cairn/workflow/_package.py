@@ -186,6 +186,7 @@ def _bundle_metadata(
             "dropped_features": found.dropped_features,
             "features_selected": found.selected_features is not None,
             "target_transform": found.target_transform,
+            "temperature": found.temperature,
         },
         "classes": list(prepared.schema.classes or ()),
         "spec_sha256": spec.fingerprint(),

@@ -161,7 +161,15 @@ def _refit_fits(found: SearchResult, name: str, stop: float) -> bool:
 def _as_single(found: SearchResult, name: str) -> SearchResult:
     """The search outcome as if ``name`` alone had won."""
     return dataclasses.replace(
-        found, best=name, ensemble={}, ensemble_method="none", ensemble_scores=[], measured={}
+        found,
+        best=name,
+        ensemble={},
+        ensemble_method="none",
+        ensemble_scores=[],
+        measured={},
+        # the temperature was fitted to the winner's output, not to this one's
+        temperature=1.0,
+        calibrated_scores=[],
     )
 
 

@@ -6,30 +6,15 @@ import time
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytest
 from sklearn.base import BaseEstimator
-from sklearn.datasets import load_breast_cancer, load_diabetes
-from sklearn.model_selection import KFold
 from sklearn.pipeline import Pipeline
 
-from cairn.data.schema import ColumnSchema, Role, Schema
 from cairn.exceptions import TrainingError
 from cairn.models.catalog import LEARNERS, Learner
 from cairn.models.search import SearchResult, build_pipeline, search
 from cairn.tasks import get_task
-
-
-def numeric_schema(frame: pd.DataFrame, *, target: str, task: str) -> Schema:
-    return Schema(
-        columns=tuple(ColumnSchema(name, Role.NUMERIC, "float") for name in frame.columns),
-        target=target,
-        task=task,
-    )
-
-
-def kfolds(n_rows: int, n_splits: int = 5) -> list[tuple[np.ndarray, np.ndarray]]:
-    return list(KFold(n_splits=n_splits, shuffle=True, random_state=0).split(np.arange(n_rows)))
+from tests.models.search.conftest import run_search
 
 
 class FakeEstimator(BaseEstimator):
@@ -70,63 +55,13 @@ def fake_learner(name: str, *, delay: float = 0.0, fail: str = "", cost: int = 1
 
 
 @pytest.fixture(scope="module")
-def cancer() -> dict[str, Any]:
-    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
-    return {
-        "X": X,
-        "y": y.to_numpy().astype(int),
-        "schema": numeric_schema(X, target="target", task="classification"),
-        "folds": kfolds(len(X)),
-        "task": "classification",
-    }
-
-
-@pytest.fixture(scope="module")
-def diabetes() -> dict[str, Any]:
-    X, y = load_diabetes(return_X_y=True, as_frame=True)
-    return {
-        "X": X,
-        "y": y.to_numpy().astype(float),
-        "schema": numeric_schema(X, target="target", task="regression"),
-        "folds": kfolds(len(X)),
-        "task": "regression",
-    }
-
-
-@pytest.fixture(scope="module")
 def cancer_result(cancer: dict[str, Any]) -> SearchResult:
-    return search(
-        cancer["X"],
-        cancer["y"],
-        schema=cancer["schema"],
-        folds=cancer["folds"],
-        task="classification",
-        metric="roc_auc",
-        learners=[LEARNERS["linear"], LEARNERS["lightgbm"]],
-        time_budget=600,
-        max_trials=0,
-        ensemble="none",
-        select_features=False,
-        n_jobs=2,
-    )
+    return run_search(cancer, "roc_auc", ["linear", "lightgbm"])
 
 
 @pytest.fixture(scope="module")
 def diabetes_result(diabetes: dict[str, Any]) -> SearchResult:
-    return search(
-        diabetes["X"],
-        diabetes["y"],
-        schema=diabetes["schema"],
-        folds=diabetes["folds"],
-        task="regression",
-        metric="rmse",
-        learners=[LEARNERS["linear"], LEARNERS["lightgbm"]],
-        time_budget=600,
-        max_trials=0,
-        ensemble="none",
-        select_features=False,
-        n_jobs=2,
-    )
+    return run_search(diabetes, "rmse", ["linear", "lightgbm"])
 
 
 # ---------------------------------------------------------------------------

@@ -13,9 +13,10 @@ from sklearn.model_selection import KFold, StratifiedKFold
 
 from cairn.data.schema import infer_schema
 from cairn.models.catalog import LEARNERS
-from cairn.models.search import SearchResult, finalize, search
+from cairn.models.search import SearchResult, finalize
 from cairn.tasks.metrics import score
 from tests.conftest import load_dataset
+from tests.models.search.conftest import run_search
 
 TIMING_COLUMNS = ["fit_time_s", "predict_ms_per_row"]
 
@@ -46,18 +47,9 @@ def adult() -> dict[str, Any]:
 
 
 def run(data: dict[str, Any], metric: str, learners: list[str], **kwargs: Any) -> SearchResult:
-    options: dict[str, Any] = {"time_budget": 600, "seed": 7, "n_jobs": 2}
-    options.update(kwargs)
-    return search(
-        data["X"],
-        data["y"],
-        schema=data["schema"],
-        folds=data["folds"],
-        task=data["task"],
-        metric=metric,
-        learners=[LEARNERS[name] for name in learners],
-        **options,
-    )
+    """The whole search (tuning, selection, ensemble) unless ``kwargs`` say otherwise."""
+    options = {"seed": 7, "max_trials": None, "ensemble": "greedy", "select_features": True}
+    return run_search(data, metric, list(learners), **{**options, **kwargs})
 
 
 def test_tuning_improves_on_the_default(housing: dict[str, Any]) -> None:

@@ -14,7 +14,9 @@ The search runs in phases, each leaving its candidates in one list:
    30 %, 20 %); a trial that is behind the median after some folds is pruned,
    and boosting families early-stop on each fold's validation rows.
 4. **ensemble** — greedy ensemble selection (Caruana et al. 2004) over the
-   candidates' out-of-fold predictions, or a linear stacker.
+   candidates' out-of-fold predictions, or a linear stacker; for classes,
+   a temperature that calibrates the final probabilities on the same
+   out-of-fold predictions.
 
 Each phase has its module; :func:`search` calls them in order. Every
 candidate is a full pipeline (preprocessing + learner) fitted on the
@@ -37,7 +39,13 @@ from cairn.data.schema import Schema
 from cairn.data.split import Fold
 from cairn.models.catalog import MAX_BOOSTING_ROUNDS, Learner, Params
 from cairn.models.search._defaults import require_a_candidate, run_defaults, run_pca_variants
-from cairn.models.search._ensembling import EnsembleMethod, run_ensemble
+from cairn.models.search._ensembling import (
+    EnsembleMethod,
+    calibrated_output,
+    final_oof,
+    run_calibration,
+    run_ensemble,
+)
 from cairn.models.search._finalize import BAG_MAX_ROWS, FinalModel, finalize
 from cairn.models.search._pipeline import (
     build_pipeline,
@@ -74,6 +82,8 @@ __all__ = [
     "SearchResult",
     "Tuner",
     "build_pipeline",
+    "calibrated_output",
+    "final_oof",
     "finalize",
     "fit_lightgbm",
     "fit_pipeline",
@@ -286,6 +296,7 @@ def _search(
         outcome = _outcome(state, selected, dropped)
         if ensemble != "none":
             run_ensemble(state, outcome, ensemble)
+        run_calibration(state, outcome)
     outcome.phases = {k: round(v, 3) for k, v in phases.items()}
     outcome.elapsed_s = time.monotonic() - started
     return outcome

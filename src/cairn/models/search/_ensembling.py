@@ -1,5 +1,7 @@
 """Phase 4, ensemble: greedy ensemble selection (Caruana et al. 2004) over
-the candidates' out-of-fold predictions, or a linear stacker."""
+the candidates' out-of-fold predictions, or a linear stacker; then, for
+classes, the temperature that calibrates the final model's probabilities
+(see :func:`cairn.models.ensemble.fit_temperature`)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,14 @@ from typing import Literal
 
 import numpy as np
 
-from cairn.models.ensemble import fit_stacker, greedy_selection, stack_features
+from cairn.models.ensemble import (
+    PROBABILITY_FLOOR,
+    fit_stacker,
+    fit_temperature,
+    greedy_selection,
+    stack_features,
+    tempered,
+)
 from cairn.models.search._pipeline import predict_output
 from cairn.models.search._results import CandidateResult, SearchResult
 from cairn.models.search._state import SearchState
@@ -18,6 +27,10 @@ _MAX_MEMBERS = 3
 # Candidates the ensemble chooses from, and the stacker's share of them.
 _POOL_SIZE = 10
 _STACK_MEMBERS = 5
+# A temperature is kept when it lowers the out-of-fold log loss by this
+# share at least: one parameter fitted on every row can hardly overfit, but
+# a gain this small is within what a refit on all rows changes anyway.
+_MIN_TEMPERATURE_GAIN = 0.01
 
 
 def run_ensemble(state: SearchState, outcome: SearchResult, method: EnsembleMethod) -> None:
@@ -30,6 +43,70 @@ def run_ensemble(state: SearchState, outcome: SearchResult, method: EnsembleMeth
         _stack(state, outcome, pool)
     else:
         _greedy(state, outcome, pool)
+
+
+def run_calibration(state: SearchState, outcome: SearchResult) -> None:
+    """Record in ``outcome`` the temperature that calibrates the final
+    model's class probabilities, when it lowers their out-of-fold log loss
+    and leaves the search's metric no worse."""
+    if not state.task.has_classes:
+        return
+    oof = final_oof(outcome)
+    # a partial leader (cut short by the budget) has no output on some folds
+    if oof is None or not np.isfinite(oof).all():
+        return
+    temperature = fit_temperature(oof, state.y)
+    calibrated = tempered(oof, temperature)
+    before, after = _log_loss(oof, state.y), _log_loss(calibrated, state.y)
+    if after > before * (1 - _MIN_TEMPERATURE_GAIN):
+        return
+    scores, plain = state.fold_scores(calibrated), state.fold_scores(oof)
+    if state.sign * np.mean(scores) < state.sign * np.mean(plain):
+        return
+    outcome.temperature = round(temperature, 4)
+    outcome.calibrated_scores = scores
+    state.progress(
+        f"probabilities calibrated by temperature {temperature:.3g} "
+        f"(out-of-fold log loss {before:.4g} -> {after:.4g})"
+    )
+
+
+def _log_loss(proba: np.ndarray, y: np.ndarray) -> float:
+    picked = proba[np.arange(len(y)), y]
+    return float(-np.mean(np.log(np.clip(picked, PROBABILITY_FLOOR, 1.0))))
+
+
+def final_oof(found: SearchResult, *, calibrated: bool = False) -> np.ndarray | None:
+    """The final model's out-of-fold output, its members combined as the
+    final model combines them (None when a member has none);
+    ``calibrated``: with the outcome's temperature applied."""
+    members = found.ensemble or {found.best: 1.0}
+    oofs = [found.candidate(name).oof for name in members]
+    if any(oof is None for oof in oofs):
+        return None
+    arrays = [np.asarray(oof, dtype=float) for oof in oofs if oof is not None]
+    if found.ensemble_method == "stacking" and found.stacker is not None:
+        finite = np.isfinite(stack_features(arrays)).all(axis=1)
+        output = np.full_like(arrays[0], np.nan)
+        if finite.any():
+            output[finite] = predict_output(
+                found.stacker, stack_features([a[finite] for a in arrays]), found.task
+            )
+    else:
+        weights = list(members.values())
+        output = np.asarray(np.sum([w * a for w, a in zip(weights, arrays, strict=True)], axis=0))
+    return calibrated_output(found, output) if calibrated else output
+
+
+def calibrated_output(found: SearchResult, output: np.ndarray) -> np.ndarray:
+    """``output`` (class probabilities of the final model's members,
+    combined) with the outcome's temperature applied where rows are finite."""
+    if found.temperature == 1.0:
+        return output
+    result = output.copy()
+    rows = np.isfinite(output).all(axis=1)
+    result[rows] = tempered(output[rows], found.temperature)
+    return result
 
 
 def _greedy(state: SearchState, outcome: SearchResult, pool: list[CandidateResult]) -> None:

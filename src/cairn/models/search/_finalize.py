@@ -181,26 +181,37 @@ def _refit(
 def _final_model(
     outcome: SearchResult, fitted: list[Any], names: list[str], how: list[str], seconds: float
 ) -> FinalModel:
-    """One fitted member as it is; several as the outcome's ensemble."""
+    """One fitted member as it is; several as the outcome's ensemble; a
+    calibrating temperature wraps even one member."""
     members = outcome.ensemble or {outcome.best: 1.0}
+    calibration = (
+        f"; probabilities tempered by {outcome.temperature:.3g}"
+        if outcome.temperature != 1.0
+        else ""
+    )
     if len(fitted) == 1:
         kind = {"bag": "bagged fold models", "refit": "refitted on all training rows"}.get(
             how[0], f"{how[0].replace('refit', 'refitted', 1)} within the time budget"
         )
-        return FinalModel(
-            fitted[0], f"{names[0]} ({kind})", dict(members), how[0] == "bag", seconds
+        description = f"{names[0]} ({kind}){calibration}"
+        if outcome.temperature == 1.0:
+            return FinalModel(fitted[0], description, dict(members), how[0] == "bag", seconds)
+        single = EnsembleModel(
+            fitted, [1.0], outcome.task, names=names, temperature=outcome.temperature
         )
+        return FinalModel(single, description, dict(members), how[0] == "bag", seconds)
     estimator = EnsembleModel(
         fitted,
         list(members.values()),
         outcome.task,
         names=names,
         stacker=outcome.stacker if outcome.ensemble_method == "stacking" else None,
+        temperature=outcome.temperature,
     )
     parts = ", ".join(f"{n} ×{w:.2f} ({h})" for (n, w), h in zip(members.items(), how, strict=True))
     return FinalModel(
         estimator,
-        f"{outcome.ensemble_method} ensemble of {parts}",
+        f"{outcome.ensemble_method} ensemble of {parts}{calibration}",
         dict(members),
         all(h == "bag" for h in how),
         seconds,

@@ -91,6 +91,10 @@ class SearchResult:
         fit_rows: mean rows each fold model was fitted on.
         max_rounds: the boosting cap the search held every model to, so that
             the final model predicts a large test set in time; None: none.
+        temperature: the final model's class probabilities are tempered by
+            it (see :func:`cairn.models.ensemble.fit_temperature`); 1: not.
+        calibrated_scores: per-fold scores of the final model with that
+            temperature (empty when it is 1).
     """
 
     metric: str
@@ -110,6 +114,8 @@ class SearchResult:
     sample_rows: int | None = None
     fit_rows: float = 0.0
     max_rounds: int | None = None
+    temperature: float = 1.0
+    calibrated_scores: list[float] = field(default_factory=list)
 
     def candidate(self, name: str) -> CandidateResult:
         for candidate in self.candidates:

@@ -1,0 +1,84 @@
+"""Tests for the search's last phase: the temperature that calibrates the
+final model's class probabilities."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from sklearn.base import BaseEstimator
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import log_loss
+
+from cairn.models.catalog import Learner
+from cairn.models.ensemble import EnsembleModel, fit_temperature, tempered
+from cairn.models.search import final_oof, finalize
+from tests.models.search.conftest import run_search
+
+
+class Hesitant(BaseEstimator):
+    """A logistic regression whose probabilities are pulled halfway to
+    uniform: right about the order of the rows, too unsure of each."""
+
+    def fit(self, X: Any, y: Any) -> Hesitant:
+        self.model_ = LogisticRegression(max_iter=5000).fit(X, y)
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        proba = self.model_.predict_proba(X)
+        return 0.5 * proba + 0.5 / proba.shape[1]
+
+    def predict(self, X: Any) -> np.ndarray:
+        return np.asarray(self.predict_proba(X).argmax(axis=1))
+
+
+def _hesitant() -> Learner:
+    def factory(kind: str, n_rows: int, seed: int, n_jobs: int, params: Any = None) -> Hesitant:
+        return Hesitant()
+
+    return Learner(
+        "hesitant", "Hesitant", factory, lambda trial, kind, n_rows: {}, needs_scaling=True
+    )
+
+
+def test_fit_temperature_undoes_a_known_softening() -> None:
+    rng = np.random.default_rng(0)
+    logits = rng.normal(scale=3.0, size=(4000, 4))
+    proba = tempered(np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True), 1.0)
+    y = np.array([rng.choice(4, p=row) for row in proba])
+    softened = tempered(proba, 2.0)
+    assert fit_temperature(softened, y) == pytest.approx(0.5, rel=0.1)
+    assert fit_temperature(proba, y) == pytest.approx(1.0, rel=0.1)
+
+
+def test_unsure_probabilities_are_sharpened_and_the_final_model_keeps_the_temperature(
+    cancer: dict[str, Any],
+) -> None:
+    found = run_search(cancer, "log_loss", [_hesitant()], ensemble="greedy")
+    assert found.temperature < 0.8
+    plain, calibrated = final_oof(found), final_oof(found, calibrated=True)
+    assert plain is not None and calibrated is not None
+    y = cancer["y"]
+    assert log_loss(y, calibrated) < 0.9 * log_loss(y, plain)
+    assert np.mean(found.calibrated_scores) == pytest.approx(log_loss(y, calibrated), rel=0.05)
+
+    # the fold models are kept as they are: the catalog has no such family to refit
+    final = finalize(
+        found, cancer["X"], y, schema=cancer["schema"], seed=0, n_jobs=1, bag_max_rows=len(y)
+    )
+    assert isinstance(final.estimator, EnsembleModel)
+    assert final.estimator.temperature == found.temperature
+    assert "tempered" in final.description
+    member = final.estimator.members[0].predict_proba(cancer["X"])
+    np.testing.assert_allclose(
+        final.estimator.predict_proba(cancer["X"]), tempered(member, found.temperature)
+    )
+
+
+def test_calibrated_probabilities_are_left_as_they_are(cancer: dict[str, Any]) -> None:
+    found = run_search(cancer, "roc_auc", ["linear"], ensemble="greedy")
+    assert found.temperature == 1.0
+    assert found.calibrated_scores == []
+    final = finalize(found, cancer["X"], cancer["y"], schema=cancer["schema"], seed=0, n_jobs=1)
+    assert not isinstance(final.estimator, EnsembleModel)
