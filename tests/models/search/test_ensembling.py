@@ -14,7 +14,7 @@ from sklearn.metrics import log_loss
 from cairn.models.catalog import Learner
 from cairn.models.ensemble import EnsembleModel, fit_temperature, tempered
 from cairn.models.search import final_oof, finalize
-from tests.models.search.conftest import run_search
+from tests.models.search.conftest import kfolds, run_search
 
 
 class Hesitant(BaseEstimator):
@@ -82,3 +82,38 @@ def test_calibrated_probabilities_are_left_as_they_are(cancer: dict[str, Any]) -
     assert found.calibrated_scores == []
     final = finalize(found, cancer["X"], cancer["y"], schema=cancer["schema"], seed=0, n_jobs=1)
     assert not isinstance(final.estimator, EnsembleModel)
+
+
+class Overconfident(Hesitant):
+    """A logistic regression sure of every answer, wrong ones included."""
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        return tempered(self.model_.predict_proba(X), 0.2)
+
+
+def test_a_gain_carried_by_a_few_rows_of_small_data_is_not_taken(
+    cancer: dict[str, Any],
+) -> None:
+    rows = np.random.default_rng(3).choice(len(cancer["y"]), size=80, replace=False)
+    small = {
+        **cancer,
+        "X": cancer["X"].iloc[rows].reset_index(drop=True),
+        "y": cancer["y"][rows],
+        "folds": kfolds(80),
+    }
+    learner = Learner(
+        "overconfident",
+        "Overconfident",
+        lambda kind, n_rows, seed, n_jobs, params=None: Overconfident(),
+        lambda trial, kind, n_rows: {},
+        needs_scaling=True,
+    )
+    found = run_search(small, "log_loss", [learner], ensemble="greedy")
+    oof = final_oof(found)
+    assert oof is not None
+    # softening would lower the log loss on these rows, but only through the
+    # handful the model gets wrong
+    temperature = fit_temperature(oof, small["y"])
+    assert temperature > 1.5
+    assert log_loss(small["y"], tempered(oof, temperature)) < 0.9 * log_loss(small["y"], oof)
+    assert found.temperature == 1.0

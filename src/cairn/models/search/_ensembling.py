@@ -31,6 +31,8 @@ _STACK_MEMBERS = 5
 # share at least: one parameter fitted on every row can hardly overfit, but
 # a gain this small is within what a refit on all rows changes anyway.
 _MIN_TEMPERATURE_GAIN = 0.01
+# ... and by this many standard errors of the rows' gains.
+_GAIN_STANDARD_ERRORS = 2.0
 
 
 def run_ensemble(state: SearchState, outcome: SearchResult, method: EnsembleMethod) -> None:
@@ -57,8 +59,13 @@ def run_calibration(state: SearchState, outcome: SearchResult) -> None:
         return
     temperature = fit_temperature(oof, state.y)
     calibrated = tempered(oof, temperature)
-    before, after = _log_loss(oof, state.y), _log_loss(calibrated, state.y)
-    if after > before * (1 - _MIN_TEMPERATURE_GAIN):
+    plain_losses, losses = _row_log_losses(oof, state.y), _row_log_losses(calibrated, state.y)
+    before, after = float(plain_losses.mean()), float(losses.mean())
+    gains = plain_losses - losses
+    # on small data the gain, fitted and measured on the same rows, is
+    # mostly noise: it must stand out from its own standard error
+    noise = _GAIN_STANDARD_ERRORS * gains.std(ddof=1) / np.sqrt(len(gains))
+    if after > before * (1 - _MIN_TEMPERATURE_GAIN) or gains.mean() <= noise:
         return
     scores, plain = state.fold_scores(calibrated), state.fold_scores(oof)
     if state.sign * np.mean(scores) < state.sign * np.mean(plain):
@@ -71,9 +78,9 @@ def run_calibration(state: SearchState, outcome: SearchResult) -> None:
     )
 
 
-def _log_loss(proba: np.ndarray, y: np.ndarray) -> float:
+def _row_log_losses(proba: np.ndarray, y: np.ndarray) -> np.ndarray:
     picked = proba[np.arange(len(y)), y]
-    return float(-np.mean(np.log(np.clip(picked, PROBABILITY_FLOOR, 1.0))))
+    return np.asarray(-np.log(np.clip(picked, PROBABILITY_FLOOR, 1.0)))
 
 
 def final_oof(found: SearchResult, *, calibrated: bool = False) -> np.ndarray | None:
