@@ -42,16 +42,6 @@ def _hesitant() -> Learner:
     )
 
 
-def test_fit_temperature_undoes_a_known_softening() -> None:
-    rng = np.random.default_rng(0)
-    logits = rng.normal(scale=3.0, size=(4000, 4))
-    proba = tempered(np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True), 1.0)
-    y = np.array([rng.choice(4, p=row) for row in proba])
-    softened = tempered(proba, 2.0)
-    assert fit_temperature(softened, y) == pytest.approx(0.5, rel=0.1)
-    assert fit_temperature(proba, y) == pytest.approx(1.0, rel=0.1)
-
-
 def test_unsure_probabilities_are_sharpened_and_the_final_model_keeps_the_temperature(
     cancer: dict[str, Any],
 ) -> None:
