@@ -177,16 +177,19 @@ def tempered(proba: np.ndarray, temperature: float) -> np.ndarray:
     return np.asarray(scaled / scaled.sum(axis=1, keepdims=True))
 
 
+def row_log_losses(proba: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Each row's log loss: -log of the probability given to its class."""
+    picked = proba[np.arange(len(y)), y]
+    return np.asarray(-np.log(np.clip(picked, PROBABILITY_FLOOR, 1.0)))
+
+
 def fit_temperature(proba: np.ndarray, y: np.ndarray) -> float:
     """The temperature that minimises the log loss of ``proba`` (rows ×
     classes) against integer labels ``y``."""
     from scipy.optimize import minimize_scalar
 
-    rows = np.arange(len(y))
-
     def loss(log_temperature: float) -> float:
-        scaled = tempered(proba, float(np.exp(log_temperature)))
-        return float(-np.mean(np.log(np.clip(scaled[rows, y], PROBABILITY_FLOOR, 1.0))))
+        return float(row_log_losses(tempered(proba, float(np.exp(log_temperature))), y).mean())
 
     found = minimize_scalar(
         loss, bounds=_LOG_TEMPERATURE_RANGE, method="bounded", options={"xatol": 1e-3}

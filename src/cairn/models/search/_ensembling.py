@@ -10,10 +10,10 @@ from typing import Literal
 import numpy as np
 
 from cairn.models.ensemble import (
-    PROBABILITY_FLOOR,
     fit_stacker,
     fit_temperature,
     greedy_selection,
+    row_log_losses,
     stack_features,
     tempered,
 )
@@ -60,7 +60,7 @@ def run_calibration(state: SearchState, outcome: SearchResult) -> None:
         return
     temperature = round(fit_temperature(oof, state.y), 4)
     calibrated = tempered(oof, temperature)
-    plain_losses, losses = _row_log_losses(oof, state.y), _row_log_losses(calibrated, state.y)
+    plain_losses, losses = row_log_losses(oof, state.y), row_log_losses(calibrated, state.y)
     before, after = float(plain_losses.mean()), float(losses.mean())
     gains = plain_losses - losses
     # on small data the gain, fitted and measured on the same rows, is
@@ -77,11 +77,6 @@ def run_calibration(state: SearchState, outcome: SearchResult) -> None:
         f"probabilities calibrated by temperature {temperature:.3g} "
         f"(out-of-fold log loss {before:.4g} -> {after:.4g})"
     )
-
-
-def _row_log_losses(proba: np.ndarray, y: np.ndarray) -> np.ndarray:
-    picked = proba[np.arange(len(y)), y]
-    return np.asarray(-np.log(np.clip(picked, PROBABILITY_FLOOR, 1.0)))
 
 
 def final_oof(found: SearchResult, *, calibrated: bool = False) -> np.ndarray | None:

@@ -184,38 +184,30 @@ def _final_model(
     """One fitted member as it is; several as the outcome's ensemble; a
     calibrating temperature wraps even one member."""
     members = outcome.ensemble or {outcome.best: 1.0}
-    calibration = (
-        f"; probabilities tempered by {outcome.temperature:.3g}"
-        if outcome.temperature != 1.0
-        else ""
-    )
+    calibrated = outcome.temperature != 1.0
     if len(fitted) == 1:
         kind = {"bag": "bagged fold models", "refit": "refitted on all training rows"}.get(
             how[0], f"{how[0].replace('refit', 'refitted', 1)} within the time budget"
         )
-        description = f"{names[0]} ({kind}){calibration}"
-        if outcome.temperature == 1.0:
-            return FinalModel(fitted[0], description, dict(members), how[0] == "bag", seconds)
-        single = EnsembleModel(
-            fitted, [1.0], outcome.task, names=names, temperature=outcome.temperature
+        description = f"{names[0]} ({kind})"
+    else:
+        parts = ", ".join(
+            f"{n} ×{w:.2f} ({h})" for (n, w), h in zip(members.items(), how, strict=True)
         )
-        return FinalModel(single, description, dict(members), how[0] == "bag", seconds)
-    estimator = EnsembleModel(
-        fitted,
-        list(members.values()),
-        outcome.task,
-        names=names,
-        stacker=outcome.stacker if outcome.ensemble_method == "stacking" else None,
-        temperature=outcome.temperature,
-    )
-    parts = ", ".join(f"{n} ×{w:.2f} ({h})" for (n, w), h in zip(members.items(), how, strict=True))
-    return FinalModel(
-        estimator,
-        f"{outcome.ensemble_method} ensemble of {parts}{calibration}",
-        dict(members),
-        all(h == "bag" for h in how),
-        seconds,
-    )
+        description = f"{outcome.ensemble_method} ensemble of {parts}"
+    estimator = fitted[0]
+    if len(fitted) > 1 or calibrated:
+        estimator = EnsembleModel(
+            fitted,
+            list(members.values()),
+            outcome.task,
+            names=names,
+            stacker=outcome.stacker if outcome.ensemble_method == "stacking" else None,
+            temperature=outcome.temperature,
+        )
+    if calibrated:
+        description += f"; probabilities tempered by {outcome.temperature:.3g}"
+    return FinalModel(estimator, description, dict(members), all(h == "bag" for h in how), seconds)
 
 
 def _single_threaded(models: Sequence[Any]) -> None:
