@@ -40,7 +40,7 @@ from cairn.export._trees import (
     lightgbm_trees,
     sklearn_tree,
 )
-from cairn.models.target import LogTargetRegressor
+from cairn.models.target import LogTargetRegressor, SmoothedClassifier
 from cairn.records import (
     DATE_PARTS,
     FIRST_CODE,
@@ -258,6 +258,11 @@ class Builder:
         if isinstance(model, LogTargetRegressor):
             logged = self.learner(model.regressor, features, n_features)
             return self.g.op("Sub", [self.g.op("Exp", [logged]), self.g.const(np.asarray(1.0))])
+        if isinstance(model, SmoothedClassifier):
+            votes = self.learner(model.classifier, features, n_features)
+            kept = self.g.op("Mul", [votes, self.g.const(np.asarray(1.0 - model.share))])
+            spread = np.asarray(model.share * model.prior, dtype=np.float64)[None, :]
+            return self.g.op("Add", [kept, self.g.const(spread)])
         module = type(model).__module__
         if module.startswith("lightgbm"):
             return self._lightgbm(model, features)

@@ -12,6 +12,15 @@ one cross-validation fold) knows only the classes it saw;
 :class:`ClassAlignedClassifier` gives it one probability column per class of
 the whole target, so fold outputs can be averaged, stacked and scored
 together.
+
+Forests and nearest neighbours answer with vote shares, and a class no tree
+or neighbour voted for gets probability 0: one such row costs a log loss of
+34.5 (the floor of 1e-15), more than a thousand well-predicted rows gain.
+:class:`SmoothedClassifier` adds one pseudo-vote spread by the training class
+frequencies, as a Dirichlet prior of weight one vote would: the classifier's
+probabilities ``p`` become ``(1 - s) p + s prior`` with ``s = 1 / (votes + 1)``.
+It never reorders a binary model's rows, and moves a confident answer by at
+most ``s`` (a third of a percent for 300 trees).
 """
 
 from __future__ import annotations
@@ -109,3 +118,75 @@ class ClassAlignedClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         return np.asarray(self.predict_proba(X).argmax(axis=1))
+
+
+def vote_count(classifier: Any) -> int | None:
+    """The votes a fitted forest or nearest-neighbour classifier shares out
+    (its trees, its neighbours); None for a classifier whose probabilities
+    are not vote shares."""
+    module = type(classifier).__module__
+    if module.startswith("sklearn.ensemble") and hasattr(classifier, "estimators_"):
+        return len(classifier.estimators_)
+    if module.startswith("sklearn.neighbors") and hasattr(classifier, "n_neighbors"):
+        return int(classifier.n_neighbors)
+    return None
+
+
+class SmoothedClassifier(ClassifierMixin, BaseEstimator):
+    """A vote-share classifier whose probabilities are mixed with the class
+    frequencies it was trained on, so that none is exactly 0.
+
+    Attributes:
+        classifier: the fitted model, answering one column per class code.
+        prior: the training class frequencies, add-one smoothed (every
+            class, seen or not, gets a share).
+        share: the weight of ``prior`` in the mix, in [0, 1).
+    """
+
+    def __init__(self, classifier: Any = None, prior: Any = None, share: float = 0.0) -> None:
+        self.classifier = classifier
+        self.prior = prior
+        self.share = share
+
+    @classmethod
+    def around(
+        cls, classifier: Any, y: np.ndarray, n_classes: int, votes: int
+    ) -> SmoothedClassifier:
+        """``classifier`` (fitted on codes ``y``) with one pseudo-vote of
+        the smoothed class frequencies among its ``votes``."""
+        counts = np.bincount(np.asarray(y, dtype=int), minlength=n_classes)[:n_classes]
+        prior = (counts + 1.0) / (counts.sum() + n_classes)
+        return cls(classifier, prior, 1.0 / (votes + 1.0))
+
+    def fit(self, X: Any, y: Any) -> SmoothedClassifier:
+        self.classifier.fit(X, y)
+        return self
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return self.prior is not None
+
+    @property
+    def classes_(self) -> np.ndarray:
+        return np.arange(len(self.prior))
+
+    @property
+    def n_features_in_(self) -> int:
+        return int(self.classifier.n_features_in_)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        proba = np.asarray(self.classifier.predict_proba(X), dtype=float)
+        return np.asarray((1.0 - self.share) * proba + self.share * self.prior[None, :])
+
+    def predict(self, X: Any) -> np.ndarray:
+        return np.asarray(self.predict_proba(X).argmax(axis=1))
+
+
+def innermost(estimator: Any) -> Any:
+    """The learner inside the target wrappers of this module."""
+    while isinstance(estimator, LogTargetRegressor | ClassAlignedClassifier | SmoothedClassifier):
+        estimator = (
+            estimator.regressor
+            if isinstance(estimator, LogTargetRegressor)
+            else estimator.classifier
+        )
+    return estimator

@@ -19,7 +19,7 @@ from cairn.models.search._pipeline import fit_pipeline, n_classes_of, n_workers
 from cairn.models.search._results import CandidateResult, SearchResult
 from cairn.models.search._sample import refit_rows, sample_positions
 from cairn.models.search._state import REFIT_FACTOR
-from cairn.models.target import ClassAlignedClassifier, LogTargetRegressor
+from cairn.models.target import innermost
 from cairn.tasks import get_task
 
 # Up to this many training rows the final members are the bagged fold models
@@ -215,11 +215,7 @@ def _single_threaded(models: Sequence[Any]) -> None:
     for model in models:
         inner = model.models if isinstance(model, BaggedModel) else [model]
         for pipeline in inner:
-            estimator = pipeline.named_steps["model"]
-            if isinstance(estimator, LogTargetRegressor):
-                estimator = estimator.regressor
-            elif isinstance(estimator, ClassAlignedClassifier):
-                estimator = estimator.classifier
+            estimator = innermost(pipeline.named_steps["model"])
             params = estimator.get_params()
             for key in ("n_jobs", "thread_count"):
                 if key in params:

@@ -21,7 +21,13 @@ from cairn.features import build_preprocessor, with_pca
 from cairn.features.preprocess import CategoryCodes
 from cairn.models.catalog import MAX_BOOSTING_ROUNDS, Learner
 from cairn.models.search._sample import PREDICT_SECONDS_PER_TREE_ROW, trees_per_round
-from cairn.models.target import ClassAlignedClassifier, LogTargetRegressor, missing_classes
+from cairn.models.target import (
+    ClassAlignedClassifier,
+    LogTargetRegressor,
+    SmoothedClassifier,
+    missing_classes,
+    vote_count,
+)
 from cairn.tasks import get_task
 
 _EARLY_STOPPING_ROUNDS = 50
@@ -214,8 +220,14 @@ def fit_pipeline(
                 )
     if log_target:
         pipeline.steps[-1] = ("model", LogTargetRegressor(model))
-    elif has_classes and n_classes and missing_classes(model, n_classes):
-        pipeline.steps[-1] = ("model", ClassAlignedClassifier(model, n_classes))
+    elif has_classes:
+        if n_classes and missing_classes(model, n_classes):
+            pipeline.steps[-1] = ("model", ClassAlignedClassifier(model, n_classes))
+        votes = vote_count(model)
+        if votes is not None:
+            classes = len(pipeline.steps[-1][1].classes_)
+            smoothed = SmoothedClassifier.around(pipeline.steps[-1][1], y, classes, votes)
+            pipeline.steps[-1] = ("model", smoothed)
     return pipeline, rounds
 
 
