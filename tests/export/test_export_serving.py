@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.ensemble import (
+    ExtraTreesClassifier,
     ExtraTreesRegressor,
     RandomForestClassifier,
 )
@@ -23,6 +24,7 @@ from cairn.data.schema import Schema, infer_schema
 from cairn.export import ATOL, RTOL, _verify, export_serving
 from cairn.features.preprocess import build_preprocessor
 from cairn.models.ensemble import BaggedModel, EnsembleModel, fit_stacker
+from cairn.models.target import SmoothedClassifier, vote_count
 from cairn.records import RecordAdapter, to_records
 from tests.conftest import load_dataset
 
@@ -183,6 +185,23 @@ def test_tempered_probabilities_export(iris: tuple[Any, ...], titanic: tuple[Any
         sharper = scaled.max(axis=1) >= plain.max(axis=1) - 1e-12
         assert sharper.all() if temperature < 1 else not sharper.all()
         _assert_exported(single, schema, X_test)
+
+
+def test_smoothed_vote_shares_export(iris: tuple[Any, ...], titanic: tuple[Any, ...]) -> None:
+    for data, learner in (
+        (iris, ExtraTreesClassifier(n_estimators=15, random_state=0)),
+        (titanic, RandomForestClassifier(n_estimators=15, random_state=0)),
+    ):
+        X, y, X_test, schema = data
+        member = _pipeline(schema, learner, ordinal=True, scale=True).fit(X, y)
+        votes = vote_count(member.named_steps["model"])
+        assert votes is not None
+        member.steps[-1] = (
+            "model",
+            SmoothedClassifier.around(member.named_steps["model"], y, len(np.unique(y)), votes),
+        )
+        assert (member.predict_proba(X_test) > 0).all()
+        _assert_exported(member, schema, X_test)
 
 
 def test_bags_weighted_and_stacked_ensembles(
