@@ -55,7 +55,12 @@ from cairn.models.search import (
     n_classes_of,
     predict_output,
 )
-from cairn.models.target import ClassAlignedClassifier, LogTargetRegressor, missing_classes
+from cairn.models.target import (
+    ClassAlignedClassifier,
+    LogTargetRegressor,
+    innermost,
+    missing_classes,
+)
 from cairn.tasks import Task, get_task
 
 #: A student is kept when its cross-validated metric is within this share of
@@ -603,9 +608,7 @@ def _check(variant: Variant, X_check: pd.DataFrame, teacher: np.ndarray, task: T
 
 
 def _trees(pipeline: Any) -> int:
-    model = pipeline.named_steps["model"]
-    inner = getattr(model, "regressor", None) or getattr(model, "classifier", None) or model
-    booster = getattr(inner, "booster_", None)
+    booster = getattr(innermost(pipeline.named_steps["model"]), "booster_", None)
     return int(booster.num_trees()) if booster is not None else 0
 
 
