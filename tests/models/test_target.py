@@ -124,7 +124,8 @@ def test_vote_shares_never_leave_a_class_at_zero() -> None:
         plain[np.ix_(val, forest.classes_)] = forest.predict_proba(X.iloc[val])
         votes = vote_count(forest)
         assert votes == 100
-        model = SmoothedClassifier.around(forest, y[fit], n_classes, votes)
+        model = SmoothedClassifier.around(forest, y[fit])
+        assert model.share == pytest.approx(1 / 101)
         smoothed[val] = model.predict_proba(X.iloc[val])
     assert (plain[np.arange(len(y)), y] == 0).any()
     assert (smoothed > 0).all()
@@ -135,6 +136,25 @@ def test_vote_shares_never_leave_a_class_at_zero() -> None:
     assert after < 0.95 * before
     # a confident answer moves by at most the pseudo-vote's share
     assert np.abs(smoothed - plain).max() <= 1 / 101 + 1e-12
+
+
+def test_fitting_learns_the_prior_in_the_classifiers_column_order() -> None:
+    """Fitted through the wrapper or wrapped once fitted, the same model;
+    class codes that skip a value (0 and 2 only) keep their own columns."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    X, y = _wine()
+    y = np.where(y < 3, 0, 2)
+    wrapped = SmoothedClassifier(RandomForestClassifier(n_estimators=20, random_state=0))
+    wrapped.fit(X, y)
+    around = SmoothedClassifier.around(
+        RandomForestClassifier(n_estimators=20, random_state=0).fit(X, y), y
+    )
+    np.testing.assert_allclose(wrapped.predict_proba(X), around.predict_proba(X))
+    frequencies = np.array([(y == 0).sum() + 1, (y == 2).sum() + 1]) / (len(y) + 2)
+    np.testing.assert_allclose(wrapped.prior, frequencies)
+    assert wrapped.share == pytest.approx(1 / 21)
+    assert list(wrapped.classes_) == [0, 2]
 
 
 def test_search_smooths_forests_and_neighbours_only() -> None:

@@ -124,10 +124,12 @@ def vote_count(classifier: Any) -> int | None:
     """The votes a fitted forest or nearest-neighbour classifier shares out
     (its trees, its neighbours); None for a classifier whose probabilities
     are not vote shares."""
-    module = type(classifier).__module__
-    if module.startswith("sklearn.ensemble") and hasattr(classifier, "estimators_"):
+    from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
+    from sklearn.neighbors import KNeighborsClassifier
+
+    if isinstance(classifier, RandomForestClassifier | ExtraTreesClassifier):
         return len(classifier.estimators_)
-    if module.startswith("sklearn.neighbors") and hasattr(classifier, "n_neighbors"):
+    if isinstance(classifier, KNeighborsClassifier):
         return int(classifier.n_neighbors)
     return None
 
@@ -137,10 +139,13 @@ class SmoothedClassifier(ClassifierMixin, BaseEstimator):
     frequencies it was trained on, so that none is exactly 0.
 
     Attributes:
-        classifier: the fitted model, answering one column per class code.
-        prior: the training class frequencies, add-one smoothed (every
-            class, seen or not, gets a share).
-        share: the weight of ``prior`` in the mix, in [0, 1).
+        classifier: the model (a forest or k-NN, possibly class-aligned),
+            answering one column per class code.
+        prior: the training class frequencies in the order of the
+            classifier's columns, add-one smoothed (every class, seen or
+            not, gets a share).
+        share: the weight of ``prior`` in the mix: one vote among the
+            classifier's, 1 / (votes + 1).
     """
 
     def __init__(self, classifier: Any = None, prior: Any = None, share: float = 0.0) -> None:
@@ -149,17 +154,22 @@ class SmoothedClassifier(ClassifierMixin, BaseEstimator):
         self.share = share
 
     @classmethod
-    def around(
-        cls, classifier: Any, y: np.ndarray, n_classes: int, votes: int
-    ) -> SmoothedClassifier:
-        """``classifier`` (fitted on codes ``y``) with one pseudo-vote of
-        the smoothed class frequencies among its ``votes``."""
-        counts = np.bincount(np.asarray(y, dtype=int), minlength=n_classes)[:n_classes]
-        prior = (counts + 1.0) / (counts.sum() + n_classes)
-        return cls(classifier, prior, 1.0 / (votes + 1.0))
+    def around(cls, classifier: Any, y: np.ndarray) -> SmoothedClassifier:
+        """``classifier``, already fitted on class codes ``y``, smoothed."""
+        return cls(classifier)._learn_prior(y)
 
     def fit(self, X: Any, y: Any) -> SmoothedClassifier:
         self.classifier.fit(X, y)
+        return self._learn_prior(y)
+
+    def _learn_prior(self, y: Any) -> SmoothedClassifier:
+        columns = np.asarray(self.classifier.classes_)
+        counts = (np.asarray(y)[:, None] == columns[None, :]).sum(axis=0)
+        self.prior = (counts + 1.0) / (counts.sum() + len(columns))
+        votes = vote_count(innermost(self.classifier))
+        if votes is None:
+            raise TypeError(f"{type(self.classifier).__name__} does not answer with vote shares")
+        self.share = 1.0 / (votes + 1.0)
         return self
 
     def __sklearn_is_fitted__(self) -> bool:
@@ -167,7 +177,7 @@ class SmoothedClassifier(ClassifierMixin, BaseEstimator):
 
     @property
     def classes_(self) -> np.ndarray:
-        return np.arange(len(self.prior))
+        return np.asarray(self.classifier.classes_)
 
     @property
     def n_features_in_(self) -> int:

@@ -223,11 +223,8 @@ def fit_pipeline(
     elif has_classes:
         if n_classes and missing_classes(model, n_classes):
             pipeline.steps[-1] = ("model", ClassAlignedClassifier(model, n_classes))
-        votes = vote_count(model)
-        if votes is not None:
-            classes = len(pipeline.steps[-1][1].classes_)
-            smoothed = SmoothedClassifier.around(pipeline.steps[-1][1], y, classes, votes)
-            pipeline.steps[-1] = ("model", smoothed)
+        if vote_count(model) is not None:
+            pipeline.steps[-1] = ("model", SmoothedClassifier.around(pipeline.steps[-1][1], y))
     return pipeline, rounds
 
 
